@@ -1,0 +1,49 @@
+/** What an agent keeps in its data directory: who it is, where its tracker is, and the CA it pinned. */
+import { join } from "node:path";
+import { writeSecret } from "../tls/mod.ts";
+
+export interface AgentIdentity {
+  /** `host:port` of the tracker. */
+  tracker: string;
+  agentId: string;
+  name: string;
+  credential: string;
+}
+
+export function identityPath(dataDir: string): string {
+  return join(dataDir, "agent.json");
+}
+
+export function caPath(dataDir: string): string {
+  return join(dataDir, "ca.pem");
+}
+
+export async function loadIdentity(dataDir: string): Promise<AgentIdentity | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(identityPath(dataDir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  const parsed = JSON.parse(text) as Partial<AgentIdentity>;
+  if (!parsed.tracker || !parsed.agentId || !parsed.credential || !parsed.name) return null;
+  return parsed as AgentIdentity;
+}
+
+export async function saveIdentity(dataDir: string, identity: AgentIdentity): Promise<void> {
+  await writeSecret(identityPath(dataDir), JSON.stringify(identity, null, 2) + "\n");
+}
+
+export async function loadSavedCa(dataDir: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(caPath(dataDir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+export async function saveCa(dataDir: string, pem: string): Promise<void> {
+  await Deno.writeTextFile(caPath(dataDir), pem, { mode: 0o644 });
+}

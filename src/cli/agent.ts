@@ -1,0 +1,76 @@
+/** `fabric agent`: run a worker that joins a tracker. */
+import { startAgent } from "../agent/mod.ts";
+import { intFlag, keyValueFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import { daemonLog, untilSignal } from "./logger.ts";
+import { defaultAgentDir } from "./paths.ts";
+import { durationFlag } from "./tracker.ts";
+
+const USAGE = `
+fabric agent --join HOST:PORT --token TOKEN (--ca-hash sha256:HEX | --ca FILE) [options]
+
+Run a worker. The first start joins with the tracker's join token and keeps its own credential in
+DIR; later starts need no token (and no flags at all, if the tracker's address is unchanged).
+
+  --join HOST:PORT        the tracker
+  --token TOKEN           the join token (first start only)
+  --ca-hash sha256:HEX    pin the tracker's CA by the hash it printed
+  --ca FILE               or trust this CA certificate file
+  --name NAME             this agent's name (default: the host name)
+  --labels k=v,...        labels placement rules can match
+  --slots N               tasks run at once (default: the number of CPUs)
+  --data-dir DIR          credential and work directories (default ~/.local/share/fabric/agent)
+  --stop-grace DURATION   on SIGTERM, how long running tasks may go on before they are handed back (default 0s)
+`;
+
+export const AGENT_FLAGS = {
+  join: { type: "string" },
+  token: { type: "string" },
+  "ca-hash": { type: "string" },
+  ca: { type: "string" },
+  name: { type: "string" },
+  labels: { type: "string" },
+  slots: { type: "string" },
+  "data-dir": { type: "string" },
+  "stop-grace": { type: "string" },
+} as const;
+
+export async function agentCommand(args: string[]): Promise<number> {
+  const parsed = parseFlags("agent", args, AGENT_FLAGS);
+  if (wantsHelp(parsed, USAGE)) return 0;
+  if (parsed.positionals.length > 0) {
+    throw new UsageError(`fabric agent takes no arguments, got "${parsed.positionals[0]}"`);
+  }
+  const caHash = stringFlag(parsed, "ca-hash");
+  if (caHash !== undefined && !/^sha256:[0-9a-f]{64}$/i.test(caHash)) {
+    throw new UsageError(`--ca-hash takes sha256: and 64 hex digits, got "${caHash}"`);
+  }
+  const caFile = stringFlag(parsed, "ca");
+  let caPem: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      caPem = await Deno.readTextFile(caFile);
+    } catch (error) {
+      throw new UsageError(`Cannot read the CA file "${caFile}": ${(error as Error).message}`);
+    }
+  }
+  const log = daemonLog("agent");
+  const agent = await startAgent({
+    dataDir: stringFlag(parsed, "data-dir") ?? defaultAgentDir(),
+    join: stringFlag(parsed, "join"),
+    token: stringFlag(parsed, "token"),
+    caHash,
+    caPem,
+    name: stringFlag(parsed, "name"),
+    labels: keyValueFlag(parsed, "labels"),
+    slots: intFlag(parsed, "slots", 1, 4096),
+    stopGraceMs: durationFlag(stringFlag(parsed, "stop-grace"), "--stop-grace"),
+    log,
+  });
+  const outcome = await Promise.race([untilSignal(), agent.done.then(() => null)]);
+  if (outcome) {
+    log(`${outcome}: stopping`);
+    await agent.stop();
+  }
+  await agent.done;
+  return 0;
+}

@@ -1,0 +1,81 @@
+/** Flags: parsed strictly with node:util, so a typo is exit code 2 and a message, never a guess. */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** The flags or arguments are wrong: exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+export interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+export function parseFlags(command: string, args: string[], options: Options): Parsed {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as Parsed["values"], positionals };
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "");
+    throw new UsageError(`fabric ${command}: ${message} (see fabric ${command} --help)`);
+  }
+}
+
+export function stringFlag(parsed: Parsed, name: string): string | undefined {
+  const value = parsed.values[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+export function intFlag(parsed: Parsed, name: string, min: number, max: number): number | undefined {
+  const raw = stringFlag(parsed, name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** `k=v,k2=v2` */
+export function keyValueFlag(parsed: Parsed, name: string): Record<string, string> {
+  const raw = stringFlag(parsed, name);
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const part of raw.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--${name} takes key=value pairs separated by commas, got "${part}"`);
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+export function listFlag(parsed: Parsed, name: string): string[] {
+  const raw = stringFlag(parsed, name);
+  return raw ? raw.split(",").map((s) => s.trim()).filter(Boolean) : [];
+}
+
+/** `HOST:PORT`, `[V6]:PORT` or `:PORT`. */
+export function hostPortFlag(raw: string, flag: string): { hostname: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(raw);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new UsageError(`${flag} takes HOST:PORT, got "${raw}"`);
+  return { hostname: match[1] ?? (match[2] || "0.0.0.0"), port };
+}
+
+export function wantsHelp(parsed: Parsed, usage: string): boolean {
+  if (parsed.values.help) {
+    console.log(usage.trim());
+    return true;
+  }
+  return false;
+}

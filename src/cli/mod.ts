@@ -1,0 +1,109 @@
+/**
+ * The command line: one file per command, and the one place that turns errors into exit codes.
+ * 0 success, 1 a task failed or the job was cancelled (or another failure), 2 invalid file or
+ * flags, 3 the tracker cannot be reached or refused the credentials.
+ */
+import { TrackerUnreachableError } from "../client/mod.ts";
+import { FABRIC_VERSION, FabricError, JobSpecError } from "../protocol/mod.ts";
+import { CaPinError } from "../tls/mod.ts";
+import { agentCommand } from "./agent.ts";
+import { agentsCommand } from "./agents.ts";
+import { UsageError } from "./args.ts";
+import { cancelCommand } from "./cancel.ts";
+import { NoTrackerError } from "./connect.ts";
+import { devCommand } from "./dev.ts";
+import { logsCommand } from "./logs.ts";
+import { statusCommand } from "./status.ts";
+import { submitCommand } from "./submit.ts";
+import { trackerCommand } from "./tracker.ts";
+import { validateCommand } from "./validate.ts";
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  tracker: trackerCommand,
+  agent: agentCommand,
+  dev: devCommand,
+  submit: submitCommand,
+  status: statusCommand,
+  logs: logsCommand,
+  agents: agentsCommand,
+  cancel: cancelCommand,
+  validate: validateCommand,
+};
+
+const USAGE = `
+fabric ${FABRIC_VERSION}: run commands over there, reliably, and tell me what happened.
+
+Roles:
+  fabric tracker              run the control plane
+  fabric agent --join ...     run a worker that joins a tracker
+  fabric dev                  a tracker and one agent on loopback, for trying things out
+
+Client:
+  fabric submit FILE [--wait] submit a job file
+  fabric status [JOB|TASK]    jobs, one job's tasks, or one task's attempts
+  fabric logs TASK [-f]       a task's output
+  fabric cancel JOB           stop a job
+  fabric agents               the agents and their load
+  fabric validate FILE        check a job file without submitting it
+
+"fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,
+2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials.
+`;
+
+/** Run the CLI; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+    console.log(USAGE.trim());
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === "version" || command === "--version") {
+    console.log(`fabric ${FABRIC_VERSION} (deno ${Deno.version.deno})`);
+    return EXIT.ok;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    console.error(`fabric: unknown command "${command}" (see fabric --help)`);
+    return EXIT.usage;
+  }
+  try {
+    return await run(rest);
+  } catch (error) {
+    const { code, message } = describeFailure(command, error);
+    console.error(message);
+    return code;
+  }
+}
+
+function describeFailure(command: string, error: unknown): { code: number; message: string } {
+  if (error instanceof UsageError) return { code: EXIT.usage, message: error.message };
+  if (error instanceof JobSpecError) {
+    const verb = command === "validate" ? "Invalid job file" : "Cannot submit";
+    const message = error.problems.length === 1
+      ? `${verb} "${error.file}": ${error.message}`
+      : `${verb} "${error.file}":\n${indent(error.message)}`;
+    return { code: EXIT.usage, message };
+  }
+  if (error instanceof TrackerUnreachableError || error instanceof NoTrackerError || error instanceof CaPinError) {
+    return { code: EXIT.unreachable, message: `fabric ${command}: ${error.message}` };
+  }
+  if (error instanceof FabricError) {
+    const code = error.code === "unauthorized" || error.code === "forbidden"
+      ? EXIT.unreachable
+      : error.code === "invalid_job" || error.code === "bad_request"
+      ? EXIT.usage
+      : EXIT.failed;
+    return { code, message: `fabric ${command}: ${error.message}` };
+  }
+  const stack = (error as Error)?.stack ?? String(error);
+  return {
+    code: EXIT.failed,
+    message: `fabric ${command}: unexpected error (a bug in fabric; please report it):\n${stack}`,
+  };
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((line) => `  ${line}`).join("\n");
+}

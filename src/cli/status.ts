@@ -1,0 +1,109 @@
+/** `fabric status [JOB|TASK] [--json]` */
+import { formatDuration, type JobDetail, type TaskDetail } from "../protocol/mod.ts";
+import { intFlag, parseFlags, UsageError, wantsHelp } from "./args.ts";
+import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
+import { age, printJson, table } from "./output.ts";
+
+const USAGE = `
+fabric status [JOB | TASK] [--json] [--limit N]
+
+Without an argument: the most recent jobs (id, name, state, counts by state, age).
+With a job id: the job and its tasks (id, name, state, agent, attempt, exit code, duration).
+With a task id (JOB.N): the task and each of its attempts.
+
+  --json      JSON (camelCase keys)
+  --limit N   how many jobs to list (default 50)
+${CONNECTION_HELP}
+`;
+
+export async function statusCommand(args: string[]): Promise<number> {
+  const parsed = parseFlags("status", args, {
+    ...CONNECTION_FLAGS,
+    json: { type: "boolean" },
+    limit: { type: "string" },
+  });
+  if (wantsHelp(parsed, USAGE)) return 0;
+  if (parsed.positionals.length > 1) throw new UsageError("fabric status takes at most one job or task id");
+  const limit = intFlag(parsed, "limit", 1, 10_000) ?? 50;
+  const json = parsed.values.json === true;
+  const client = await connect(parsed);
+  try {
+    const id = parsed.positionals[0];
+    if (id === undefined) {
+      const jobs = await client.listJobs(limit);
+      if (json) return printJson(jobs), 0;
+      if (jobs.length === 0) return console.log("No jobs yet. Submit one with: fabric submit FILE"), 0;
+      console.log(table(
+        ["ID", "NAME", "STATE", "DONE", "RUNNING", "QUEUED", "FAILED", "AGE"],
+        jobs.map((j) => [
+          j.id,
+          j.name,
+          j.cancelling ? "cancelling" : j.state,
+          `${j.counts.succeeded}/${j.total}`,
+          String(j.counts.running + j.counts.assigned),
+          String(j.counts.queued + j.counts.lost),
+          String(j.counts.failed + j.counts.cancelled),
+          age(j.createdAt),
+        ]),
+      ));
+      return 0;
+    }
+    if (id.includes(".")) {
+      const task = await client.getTask(id);
+      if (json) printJson(task);
+      else printTask(task);
+      return 0;
+    }
+    const job = await client.getJob(id);
+    if (json) printJson(job);
+    else printJob(job);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+function printJob(job: JobDetail): void {
+  const c = job.counts;
+  console.log(
+    `Job ${job.id} "${job.name}": ${job.cancelling ? "cancelling" : job.state}, created ${age(job.createdAt)} ago`,
+  );
+  console.log(
+    `Tasks: ${job.total} (${c.succeeded} succeeded, ${c.failed} failed, ${c.cancelled} cancelled, ` +
+      `${c.running + c.assigned} running, ${c.queued + c.lost} queued)\n`,
+  );
+  console.log(table(
+    ["TASK", "NAME", "STATE", "AGENT", "ATTEMPT", "EXIT", "DURATION"],
+    job.tasks.map((t) => [
+      t.id,
+      t.name,
+      t.state,
+      t.agent ?? "-",
+      String(t.attempt),
+      t.exitCode !== null ? String(t.exitCode) : t.signal ?? (t.reason === "timed_out" ? "timeout" : "-"),
+      t.durationMs !== null ? formatDuration(t.durationMs) : t.startedAt ? age(t.startedAt) : "-",
+    ]),
+  ));
+}
+
+function printTask(task: TaskDetail): void {
+  console.log(`Task ${task.id} "${task.name}" of job ${task.jobId}: ${task.state}`);
+  console.log(`  index ${task.index}, attempt ${task.attempt}, agent ${task.agent ?? "-"}`);
+  if (task.exitCode !== null) console.log(`  exit code ${task.exitCode}`);
+  if (task.signal) console.log(`  signal ${task.signal}`);
+  if (task.reason) console.log(`  reason: ${task.reason}`);
+  if (task.durationMs !== null) console.log(`  duration ${formatDuration(task.durationMs)}`);
+  if (task.attempts.length > 0) {
+    console.log("");
+    console.log(table(
+      ["ATTEMPT", "AGENT", "STATE", "EXIT", "REASON"],
+      task.attempts.map((a) => [
+        String(a.attempt),
+        a.agent,
+        a.state,
+        a.exitCode !== null ? String(a.exitCode) : a.signal ?? "-",
+        a.reason ?? "-",
+      ]),
+    ));
+  }
+}

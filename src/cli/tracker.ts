@@ -1,0 +1,74 @@
+/** `fabric tracker`: run the control plane. */
+import { join } from "node:path";
+import { parseDuration } from "../protocol/mod.ts";
+import { startTrackerServer } from "../tracker/mod.ts";
+import { hostPortFlag, listFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import { daemonLog, untilSignal } from "./logger.ts";
+import { defaultTrackerDir } from "./paths.ts";
+
+const USAGE = `
+fabric tracker [--listen HOST:PORT] [--data-dir DIR] [--advertise NAME,...]
+
+Run the control plane. The first start in an empty DIR creates a CA, a server certificate, an admin
+token and a join token, and prints the command agents join with.
+
+  --listen HOST:PORT     where to listen (default 0.0.0.0:7443)
+  --data-dir DIR         state, certificates and tokens (default ~/.local/share/fabric/tracker)
+  --advertise NAMES      names or addresses agents use to reach this tracker (in the certificate)
+  --heartbeat DURATION   how often agents heartbeat (default 2s)
+  --agent-ttl DURATION   silence after which an agent is down (default 3 heartbeats)
+  --grace DURATION       SIGTERM-to-SIGKILL time when a task is stopped (default 5s)
+`;
+
+export const TRACKER_FLAGS = {
+  listen: { type: "string" },
+  "data-dir": { type: "string" },
+  advertise: { type: "string" },
+  heartbeat: { type: "string" },
+  "agent-ttl": { type: "string" },
+  grace: { type: "string" },
+} as const;
+
+export async function trackerCommand(args: string[]): Promise<number> {
+  const parsed = parseFlags("tracker", args, TRACKER_FLAGS);
+  if (wantsHelp(parsed, USAGE)) return 0;
+  if (parsed.positionals.length > 0) {
+    throw new UsageError(`fabric tracker takes no arguments, got "${parsed.positionals[0]}"`);
+  }
+  const listen = hostPortFlag(stringFlag(parsed, "listen") ?? "0.0.0.0:7443", "--listen");
+  const dataDir = stringFlag(parsed, "data-dir") ?? defaultTrackerDir();
+  const log = daemonLog("tracker");
+  const server = await startTrackerServer({
+    dataDir,
+    hostname: listen.hostname,
+    port: listen.port,
+    advertise: listFlag(parsed, "advertise"),
+    heartbeatMs: durationFlag(stringFlag(parsed, "heartbeat"), "--heartbeat"),
+    ttlMs: durationFlag(stringFlag(parsed, "agent-ttl"), "--agent-ttl"),
+    graceMs: durationFlag(stringFlag(parsed, "grace"), "--grace"),
+    log,
+  });
+  console.log(`fabric tracker listening on ${server.url} (data in ${dataDir})`);
+  if (server.newTokens) {
+    console.log("Agents join with:");
+    console.log(
+      `  fabric agent --join ${server.joinAddress} --token ${server.newTokens.join} --ca-hash ${server.caHash}`,
+    );
+    console.log(`The admin token for clients is in ${join(dataDir, "admin.token")}.`);
+  } else {
+    console.log(`CA hash ${server.caHash}; the join token is in ${join(dataDir, "join.token")}.`);
+  }
+  const signal = await untilSignal();
+  log(`${signal}: finishing requests and closing the store`);
+  await server.close();
+  return 0;
+}
+
+export function durationFlag(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return parseDuration(raw);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+}

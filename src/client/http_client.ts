@@ -1,0 +1,220 @@
+/**
+ * The typed client of the tracker's API, used by the CLI and by agents. It speaks HTTPS to one
+ * tracker, trusting only the CA it is given, and turns error bodies back into `FabricError`s.
+ */
+import {
+  type AgentView,
+  type AttemptRef,
+  type CancelJobResponse,
+  type ClaimRequest,
+  type ClaimResponse,
+  type ErrorBody,
+  FabricError,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type HelloRequest,
+  type HelloResponse,
+  isErrorCode,
+  type JobDetail,
+  type JobSummary,
+  type LogLine,
+  type RegisterAgentRequest,
+  type RegisterAgentResponse,
+  type ReportResponse,
+  type SubmitJobResponse,
+  type TaskDetail,
+  type TaskEvent,
+} from "../protocol/mod.ts";
+
+/** The tracker could not be reached at all (refused, reset, timed out, TLS failure). */
+export class TrackerUnreachableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TrackerUnreachableError";
+  }
+}
+
+export interface ClientOptions {
+  /** `https://host:port` */
+  url: string;
+  token: string;
+  /** PEM of the CA that signed the tracker's certificate. */
+  caPem: string;
+  /** Per-request timeout for ordinary calls. */
+  timeoutMs?: number;
+}
+
+export class FabricClient {
+  readonly url: string;
+  #token: string;
+  #http: Deno.HttpClient;
+  #timeoutMs: number;
+
+  constructor(options: ClientOptions) {
+    this.url = options.url.replace(/\/+$/, "");
+    this.#token = options.token;
+    this.#http = Deno.createHttpClient({ caCerts: [options.caPem] });
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** Use another token from now on (an agent swaps its join token for its credential). */
+  setToken(token: string): void {
+    this.#token = token;
+  }
+
+  close(): void {
+    this.#http.close();
+  }
+
+  async #request(
+    method: string,
+    path: string,
+    options: { body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<Response> {
+    const signals = [AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)];
+    if (options.signal) signals.push(options.signal);
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        client: this.#http,
+        signal: AbortSignal.any(signals),
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          ...(options.body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      throw new TrackerUnreachableError(`Cannot reach the tracker at ${this.url}: ${describeFetchError(error)}`, {
+        cause: error,
+      });
+    }
+    if (!response.ok) throw await errorFrom(response);
+    return response;
+  }
+
+  async #json<T>(method: string, path: string, options?: { body?: unknown; timeoutMs?: number; signal?: AbortSignal }) {
+    const response = await this.#request(method, path, options);
+    try {
+      return (await response.json()) as T;
+    } catch (error) {
+      throw new TrackerUnreachableError(
+        `The tracker at ${this.url} sent an incomplete answer: ${describeFetchError(error)}`,
+      );
+    }
+  }
+
+  // ---- agent side ----------------------------------------------------------------------------
+
+  register(request: RegisterAgentRequest): Promise<RegisterAgentResponse> {
+    return this.#json("POST", "/v1/agents/register", { body: request });
+  }
+  hello(request: HelloRequest & { holding: AttemptRef[] }): Promise<HelloResponse> {
+    return this.#json("POST", "/v1/agent/hello", { body: request });
+  }
+  heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
+    return this.#json("POST", "/v1/agent/heartbeat", { body: request });
+  }
+  claim(request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
+    return this.#json("POST", "/v1/agent/claim", { body: request, timeoutMs: request.waitMs + 15_000, signal });
+  }
+  async leave(): Promise<void> {
+    await this.#json("POST", "/v1/agent/leave", { body: {} });
+  }
+  report(events: TaskEvent[]): Promise<ReportResponse> {
+    return this.#json("POST", "/v1/agent/report", { body: { events } });
+  }
+
+  // ---- client side ---------------------------------------------------------------------------
+
+  submitJob(spec: unknown, source?: string): Promise<SubmitJobResponse> {
+    return this.#json("POST", "/v1/jobs", { body: { spec, source } });
+  }
+  async listJobs(limit = 50): Promise<JobSummary[]> {
+    return (await this.#json<{ jobs: JobSummary[] }>("GET", `/v1/jobs?limit=${limit}`)).jobs;
+  }
+  getJob(jobId: string): Promise<JobDetail> {
+    return this.#json("GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
+  }
+  /** The job's summary once its version passes `since`, or after `waitMs`. */
+  watchJob(jobId: string, since: number, waitMs = 25_000, signal?: AbortSignal): Promise<JobSummary> {
+    return this.#json("GET", `/v1/jobs/${encodeURIComponent(jobId)}/watch?since=${since}&waitMs=${waitMs}`, {
+      timeoutMs: waitMs + 15_000,
+      signal,
+    });
+  }
+  cancelJob(jobId: string): Promise<CancelJobResponse> {
+    return this.#json("POST", `/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
+  }
+  getTask(taskId: string): Promise<TaskDetail> {
+    return this.#json("GET", `/v1/tasks/${encodeURIComponent(taskId)}`);
+  }
+  async listAgents(): Promise<AgentView[]> {
+    return (await this.#json<{ agents: AgentView[] }>("GET", "/v1/agents")).agents;
+  }
+
+  /** A task's output as it is stored; with `follow`, live until the attempt ends. */
+  async *logs(
+    taskId: string,
+    options: { attempt?: number; after?: number; follow?: boolean; signal?: AbortSignal } = {},
+  ): AsyncGenerator<LogLine> {
+    const query = new URLSearchParams();
+    if (options.attempt !== undefined) query.set("attempt", String(options.attempt));
+    if (options.after !== undefined) query.set("after", String(options.after));
+    if (options.follow) query.set("follow", "1");
+    const response = await this.#request("GET", `/v1/tasks/${encodeURIComponent(taskId)}/logs?${query}`, {
+      timeoutMs: options.follow ? 7 * 86_400_000 : this.#timeoutMs,
+      signal: options.signal,
+    });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    try {
+      for (;;) {
+        let read: ReadableStreamReadResult<string>;
+        try {
+          read = await reader.read();
+        } catch (error) {
+          if (options.signal?.aborted) return;
+          throw new TrackerUnreachableError(`The log stream from ${this.url} broke: ${describeFetchError(error)}`);
+        }
+        if (read.done) break;
+        buffer += read.value;
+        let newline = buffer.indexOf("\n");
+        while (newline >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (line) yield JSON.parse(line) as LogLine;
+          newline = buffer.indexOf("\n");
+        }
+      }
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+  }
+}
+
+async function errorFrom(response: Response): Promise<FabricError> {
+  let body: Partial<ErrorBody> | null = null;
+  try {
+    body = await response.json();
+  } catch { /* not JSON: described below from the status */ }
+  const code = body?.error?.code;
+  if (isErrorCode(code)) return new FabricError(code, body!.error!.message, body!.error!.details);
+  if (response.status === 401) return new FabricError("unauthorized", "The tracker refused the credentials");
+  return new FabricError(
+    response.status >= 500 ? "unavailable" : "bad_request",
+    `The tracker answered ${response.status} ${response.statusText}`,
+  );
+}
+
+function describeFetchError(error: unknown): string {
+  const message = (error as Error)?.message ?? String(error);
+  const cause = (error as Error & { cause?: Error })?.cause?.message;
+  if (error instanceof DOMException && error.name === "TimeoutError") return "no answer in time";
+  if (/certificate|UnknownIssuer|NotValidForName|invalid peer/i.test(message + (cause ?? ""))) {
+    return `its certificate is not trusted (${cause ?? message}); check --ca or FABRIC_CA`;
+  }
+  return cause && !message.includes(cause) ? `${message}: ${cause}` : message;
+}

@@ -1,0 +1,80 @@
+/** Agents on the wire: registration, heartbeats and the view clients see. */
+import { z } from "zod";
+import { nameSchema } from "./job_spec.ts";
+
+export const AGENT_STATES = ["ready", "down"] as const;
+export type AgentState = typeof AGENT_STATES[number];
+
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/;
+
+export const labelsSchema = z.record(
+  z.string().regex(LABEL_KEY, "label keys hold letters, digits, '_', '.', '/' or '-'"),
+  z.string().max(256),
+);
+export type Labels = z.infer<typeof labelsSchema>;
+
+export const registerAgentRequestSchema = z.object({
+  name: nameSchema,
+  labels: labelsSchema.default({}),
+  slots: z.number().int().min(1).max(4096),
+  version: z.string().max(64),
+  os: z.string().max(32),
+  arch: z.string().max(32),
+});
+export type RegisterAgentRequest = z.input<typeof registerAgentRequestSchema>;
+
+export interface RegisterAgentResponse {
+  agentId: string;
+  name: string;
+  /** `AGENT_ID.SECRET`: the agent's own credential, to keep and reuse. */
+  credential: string;
+  heartbeatMs: number;
+  ttlMs: number;
+}
+
+/** Sent by an agent that already holds a credential, on every start. */
+export const helloRequestSchema = registerAgentRequestSchema.omit({ name: true });
+export type HelloRequest = z.input<typeof helloRequestSchema>;
+
+export interface HelloResponse {
+  agentId: string;
+  name: string;
+  heartbeatMs: number;
+  ttlMs: number;
+}
+
+export const loadSchema = z.object({
+  load1: z.number().min(0),
+  load5: z.number().min(0),
+  load15: z.number().min(0),
+  memFree: z.number().int().min(0),
+  memTotal: z.number().int().min(0),
+  running: z.number().int().min(0),
+  freeSlots: z.number().int(),
+});
+export type AgentLoad = z.infer<typeof loadSchema>;
+
+export const heartbeatRequestSchema = z.object({ load: loadSchema });
+export type HeartbeatRequest = z.infer<typeof heartbeatRequestSchema>;
+
+export interface HeartbeatResponse {
+  state: AgentState;
+  heartbeatMs: number;
+  ttlMs: number;
+}
+
+export interface AgentView {
+  id: string;
+  name: string;
+  state: AgentState;
+  labels: Labels;
+  slots: number;
+  /** Tasks the tracker has placed on the agent that have not ended. */
+  running: number;
+  load: AgentLoad | null;
+  version: string;
+  os: string;
+  arch: string;
+  registeredAt: string;
+  lastHeartbeat: string | null;
+}

@@ -1,0 +1,67 @@
+/**
+ * The agent's side of the protocol. An agent keeps one claim open (a long poll) to learn what to run
+ * and what to stop, and sends what happened as ordered batches of events.
+ */
+import { z } from "zod";
+import { logChunkSchema } from "./log.ts";
+import { taskResultSchema } from "./task.ts";
+
+/** The identity of one attempt of one task: the fencing token of every report. */
+export const attemptRefSchema = z.object({
+  taskId: z.string().min(1).max(128),
+  attempt: z.number().int().min(1),
+});
+export type AttemptRef = z.infer<typeof attemptRefSchema>;
+
+export const claimRequestSchema = z.object({
+  /** Attempts the agent already has: they are not sent again. */
+  holding: z.array(attemptRefSchema).max(100_000),
+  /** How long the tracker may hold the request when there is nothing to say. */
+  waitMs: z.number().int().min(0).max(60_000),
+});
+export type ClaimRequest = z.infer<typeof claimRequestSchema>;
+
+/** Everything an agent needs to run one attempt. */
+export interface Assignment {
+  taskId: string;
+  attempt: number;
+  jobId: string;
+  jobName: string;
+  name: string;
+  index: number;
+  count: number;
+  kind: "shell";
+  run: string;
+  shell: string;
+  env: Record<string, string>;
+  timeoutMs: number | null;
+  graceMs: number;
+}
+
+export interface ClaimResponse {
+  assignments: Assignment[];
+  /** Attempts the agent must stop: cancelled, or no longer its own. */
+  stop: AttemptRef[];
+}
+
+export const taskEventSchema = z.discriminatedUnion("type", [
+  attemptRefSchema.extend({ type: z.literal("started"), at: z.number() }),
+  attemptRefSchema.extend({ type: z.literal("output"), at: z.number(), chunks: z.array(logChunkSchema).min(1) }),
+  attemptRefSchema.extend({
+    type: z.literal("finished"),
+    at: z.number(),
+    result: taskResultSchema,
+    durationMs: z.number().min(0),
+  }),
+  /** The agent gives the attempt back without a result (it is shutting down): the task is queued again. */
+  attemptRefSchema.extend({ type: z.literal("released"), at: z.number(), reason: z.string().max(500) }),
+]);
+export type TaskEvent = z.infer<typeof taskEventSchema>;
+
+export const reportRequestSchema = z.object({ events: z.array(taskEventSchema).min(1).max(10_000) });
+export type ReportRequest = z.infer<typeof reportRequestSchema>;
+
+export interface ReportResponse {
+  /** Attempts the tracker no longer accepts reports for: the agent stops them and drops their events. */
+  stale: AttemptRef[];
+}

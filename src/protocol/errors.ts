@@ -1,0 +1,45 @@
+/**
+ * Errors that cross a boundary (HTTP, CLI) carry a stable `code` and a human message.
+ * The HTTP status for each code lives here so the tracker and the client agree on it.
+ */
+
+export const ERROR_STATUS = {
+  bad_request: 400,
+  invalid_job: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  stale_attempt: 409,
+  payload_too_large: 413,
+  unavailable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** An error with a stable code, safe to show to a user. */
+export class FabricError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = "FabricError";
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && value in ERROR_STATUS;
+}

@@ -1,0 +1,59 @@
+/** Jobs on the wire: submission, summaries and detail. */
+import { z } from "zod";
+import type { TaskState, TaskView } from "./task.ts";
+
+export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+export type JobState = typeof JOB_STATES[number];
+
+/** The body of `POST /v1/jobs`: the job file as JSON; the tracker validates it again. */
+export const submitJobRequestSchema = z.object({
+  spec: z.unknown(),
+  source: z.string().max(4096).optional(),
+});
+export type SubmitJobRequest = z.infer<typeof submitJobRequestSchema>;
+
+export interface SubmitJobResponse {
+  jobId: string;
+  name: string;
+  tasks: number;
+}
+
+export type TaskCounts = Record<TaskState, number>;
+
+export function emptyCounts(): TaskCounts {
+  return { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, lost: 0 };
+}
+
+export interface JobSummary {
+  id: string;
+  name: string;
+  state: JobState;
+  /** True while a cancel is waiting for running tasks to stop. */
+  cancelling: boolean;
+  counts: TaskCounts;
+  total: number;
+  createdAt: string;
+  finishedAt: string | null;
+  /** Grows on every change of the job or its tasks; `watch` waits for it to move. */
+  version: number;
+}
+
+export interface JobDetail extends JobSummary {
+  tasks: TaskView[];
+}
+
+export interface CancelJobResponse {
+  jobId: string;
+  cancelled: number;
+  stopping: number;
+}
+
+/** A job's state from the states of its tasks. */
+export function jobStateFrom(counts: TaskCounts, total: number, cancelRequested: boolean): JobState {
+  const terminal = counts.succeeded + counts.failed + counts.cancelled;
+  if (terminal === total) {
+    if (cancelRequested || counts.cancelled > 0) return "cancelled";
+    return counts.failed > 0 ? "failed" : "succeeded";
+  }
+  return counts.queued === total ? "queued" : "running";
+}

@@ -1,0 +1,96 @@
+/**
+ * Reading a job file: YAML to a validated `JobSpec`, with every problem located by file, line and
+ * column, so a user can jump straight to it.
+ */
+import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument } from "yaml";
+import { FabricError } from "./errors.ts";
+import { type JobSpec, jobSpecSchema } from "./job_spec.ts";
+import { describeIssue, type IssuePath } from "./spec_errors.ts";
+
+export interface JobFileProblem {
+  line: number;
+  column: number;
+  message: string;
+}
+
+/** A job file that cannot be used, with where and why. */
+export class JobSpecError extends FabricError {
+  readonly file: string;
+  readonly problems: JobFileProblem[];
+
+  constructor(file: string, problems: JobFileProblem[]) {
+    const lines = problems.map((p) => `line ${p.line}, column ${p.column}: ${p.message}`);
+    super("invalid_job", lines.join("\n"), { file, problems });
+    this.name = "JobSpecError";
+    this.file = file;
+    this.problems = problems;
+  }
+}
+
+export interface ParsedJobFile {
+  spec: JobSpec;
+  /** The document as plain data, as it is sent to the tracker. */
+  raw: unknown;
+}
+
+export function parseJobFile(text: string, file: string): ParsedJobFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new JobSpecError(
+      file,
+      doc.errors.map((error) => {
+        const pos = error.linePos?.[0] ?? { line: 1, col: 1 };
+        const reason = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+        return { line: pos.line, column: pos.col, message: `not valid YAML: ${reason}` };
+      }),
+    );
+  }
+  const raw = doc.toJS({ maxAliasCount: 100 });
+  const parsed = jobSpecSchema.safeParse(raw);
+  if (parsed.success) return { spec: parsed.data, raw };
+  const problems = parsed.error.issues.map((issue) => {
+    const offset = issue.code === "unrecognized_keys"
+      ? keyOffset(doc.contents, issue.path, issue.keys[0])
+      : nodeOffset(doc.contents, issue.path);
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col, message: describeIssue(issue, raw) };
+  });
+  problems.sort((a, b) => a.line - b.line || a.column - b.column);
+  throw new JobSpecError(file, problems);
+}
+
+/** Offset of the deepest node that exists along `path` (a missing key points at its parent). */
+function nodeOffset(root: unknown, path: IssuePath): number {
+  let node = root;
+  let offset = rangeStart(root);
+  for (const part of path) {
+    const next = child(node, part);
+    if (next === undefined) break;
+    node = next;
+    offset = rangeStart(next) ?? offset;
+  }
+  return offset ?? 0;
+}
+
+function keyOffset(root: unknown, path: IssuePath, key: string): number {
+  let node = root;
+  for (const part of path) node = child(node, part) ?? node;
+  if (isMap(node)) {
+    const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === key);
+    if (pair && isScalar(pair.key)) return rangeStart(pair.key) ?? 0;
+  }
+  return nodeOffset(root, path);
+}
+
+function child(node: unknown, part: PropertyKey): unknown {
+  if (!isNode(node)) return undefined;
+  if ("get" in node && typeof node.get === "function") {
+    return (node as { get(key: unknown, keepScalar: boolean): unknown }).get(part, true);
+  }
+  return undefined;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  return isNode(node) && node.range ? node.range[0] : undefined;
+}

@@ -1,0 +1,16 @@
+/**
+ * The wire: every type and schema that crosses a process boundary (HTTP bodies, job files).
+ * Nothing here imports anything else of fabric's, so every other part may depend on it.
+ */
+export * from "./errors.ts";
+export * from "./duration.ts";
+export * from "./job_spec.ts";
+export * from "./job.ts";
+export * from "./task.ts";
+export * from "./agent.ts";
+export * from "./log.ts";
+export * from "./agent_api.ts";
+
+export const FABRIC_VERSION = "0.1.0";
+export * from "./spec_errors.ts";
+export * from "./job_file.ts";

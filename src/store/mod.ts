@@ -1,0 +1,9 @@
+/**
+ * Persistence. One `Store` interface; `SqliteStore` is the embedded default. The tracker decides
+ * what to write and when; a store only makes each batch atomic and durable.
+ */
+export type { Store } from "./store.ts";
+export { emptyBatch } from "./store.ts";
+export type * from "./records.ts";
+export { SqliteStore } from "./sqlite.ts";
+export { MIGRATIONS } from "./migrations.ts";

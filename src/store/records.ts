@@ -1,0 +1,80 @@
+/** The rows fabric keeps. The tracker owns these objects in memory and hands them to the store to persist. */
+import type { AgentLoad, JobSpec, LogChunk, TaskCounts, TaskState } from "../protocol/mod.ts";
+
+export interface AgentRecord {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  slots: number;
+  version: string;
+  os: string;
+  arch: string;
+  /** SHA-256 (hex) of the secret half of the agent's credential. */
+  credentialHash: string;
+  state: "ready" | "down";
+  registeredAt: number;
+  lastHeartbeat: number | null;
+  load: AgentLoad | null;
+}
+
+export interface JobRecord {
+  id: string;
+  name: string;
+  spec: JobSpec;
+  source: string | null;
+  state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+  cancelRequested: boolean;
+  total: number;
+  counts: TaskCounts;
+  createdAt: number;
+  finishedAt: number | null;
+  version: number;
+}
+
+export interface TaskRecord {
+  id: string;
+  jobId: string;
+  /** Position in the job: the order tasks were queued in. */
+  ord: number;
+  template: string;
+  name: string;
+  index: number;
+  count: number;
+  state: TaskState;
+  attempt: number;
+  agentId: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  reason: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  durationMs: number | null;
+}
+
+export interface AttemptRecord {
+  taskId: string;
+  attempt: number;
+  agentId: string;
+  state: TaskState;
+  assignedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  reason: string | null;
+}
+
+export interface LogRow extends LogChunk {
+  taskId: string;
+}
+
+/** Everything one transaction writes. Records are upserted whole; log chunks are written once. */
+export interface WriteBatch {
+  meta: Map<string, string>;
+  agents: AgentRecord[];
+  jobs: JobRecord[];
+  tasks: TaskRecord[];
+  attempts: AttemptRecord[];
+  logs: LogRow[];
+}

@@ -1,0 +1,364 @@
+/** The embedded store: one SQLite file in WAL mode, fsync on commit so an acknowledged report survives a crash. */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { FabricError } from "../protocol/mod.ts";
+import { MIGRATIONS } from "./migrations.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import type { Store } from "./store.ts";
+
+type Row = Record<string, unknown>;
+
+const TASK_COLUMNS =
+  "id, job_id, ord, template, name, idx, count, state, attempt, agent_id, exit_code, signal, reason, created_at, started_at, finished_at, duration_ms";
+
+export class SqliteStore implements Store {
+  readonly path: string;
+  #db: DatabaseSync;
+  #statements = new Map<string, StatementSync>();
+
+  private constructor(path: string, db: DatabaseSync) {
+    this.path = path;
+    this.#db = db;
+  }
+
+  /** Open (creating if needed) and migrate the database at `path`. */
+  static open(path: string): SqliteStore {
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+      db.exec(
+        "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;",
+      );
+    } catch (error) {
+      throw new FabricError("unavailable", `Cannot open the store "${path}": ${(error as Error).message}`);
+    }
+    const store = new SqliteStore(path, db);
+    store.#migrate();
+    return store;
+  }
+
+  get schemaVersion(): number {
+    return Number((this.#db.prepare("PRAGMA user_version").get() as Row).user_version);
+  }
+
+  #migrate(): void {
+    const current = this.schemaVersion;
+    if (current > MIGRATIONS.length) {
+      throw new FabricError(
+        "unavailable",
+        `The store "${this.path}" has schema version ${current}, newer than this fabric (${MIGRATIONS.length}); upgrade fabric`,
+      );
+    }
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      this.#transaction(() => {
+        this.#db.exec(MIGRATIONS[version]);
+        this.#db.exec(`PRAGMA user_version = ${version + 1}`);
+      });
+    }
+  }
+
+  #stmt(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #transaction(body: () => void): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      body();
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch { /* the failed statement may have rolled back already */ }
+      throw error;
+    }
+  }
+
+  #read<T>(what: string, body: () => T): Promise<T> {
+    try {
+      return Promise.resolve(body());
+    } catch (error) {
+      return Promise.reject(storeError(`read ${what}`, error));
+    }
+  }
+
+  getMeta(key: string): Promise<string | null> {
+    return this.#read("meta", () => {
+      const row = this.#stmt("SELECT value FROM meta WHERE key = ?").get(key) as Row | undefined;
+      return row ? String(row.value) : null;
+    });
+  }
+
+  loadAgents(): Promise<AgentRecord[]> {
+    return this.#read("agents", () => (this.#stmt("SELECT * FROM agents ORDER BY name").all() as Row[]).map(toAgent));
+  }
+
+  loadActiveJobs(): Promise<{ jobs: JobRecord[]; tasks: TaskRecord[]; attempts: AttemptRecord[] }> {
+    return this.#read("active jobs", () => {
+      const jobs = (this.#stmt("SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id")
+        .all() as Row[]).map(toJob);
+      const tasks: TaskRecord[] = [];
+      const attempts: AttemptRecord[] = [];
+      for (const job of jobs) {
+        for (const row of this.#stmt(`SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = ? ORDER BY ord`).all(job.id)) {
+          tasks.push(toTask(row as Row));
+        }
+        const rows = this.#stmt(
+          "SELECT a.* FROM attempts a JOIN tasks t ON t.id = a.task_id AND t.attempt = a.attempt WHERE t.job_id = ?",
+        ).all(job.id) as Row[];
+        for (const row of rows) attempts.push(toAttempt(row));
+      }
+      return { jobs, tasks, attempts };
+    });
+  }
+
+  listJobs(options: { limit: number }): Promise<JobRecord[]> {
+    return this.#read(
+      "jobs",
+      () =>
+        (this.#stmt("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?").all(options.limit) as Row[]).map(
+          toJob,
+        ),
+    );
+  }
+
+  getJob(id: string): Promise<JobRecord | null> {
+    return this.#read("job", () => {
+      const row = this.#stmt("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
+      return row ? toJob(row) : null;
+    });
+  }
+
+  listTasks(jobId: string): Promise<TaskRecord[]> {
+    return this.#read(
+      "tasks",
+      () =>
+        (this.#stmt(`SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = ? ORDER BY ord`).all(jobId) as Row[]).map(toTask),
+    );
+  }
+
+  getTask(id: string): Promise<TaskRecord | null> {
+    return this.#read("task", () => {
+      const row = this.#stmt(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ?`).get(id) as Row | undefined;
+      return row ? toTask(row) : null;
+    });
+  }
+
+  listAttempts(taskId: string): Promise<AttemptRecord[]> {
+    return this.#read(
+      "attempts",
+      () =>
+        (this.#stmt("SELECT * FROM attempts WHERE task_id = ? ORDER BY attempt").all(taskId) as Row[]).map(toAttempt),
+    );
+  }
+
+  readLogs(taskId: string, attempt: number, afterSeq: number, limit: number): Promise<LogRow[]> {
+    return this.#read("logs", () =>
+      (this.#stmt(
+        "SELECT * FROM logs WHERE task_id = ? AND attempt = ? AND seq > ? ORDER BY seq LIMIT ?",
+      ).all(taskId, attempt, afterSeq, limit) as Row[]).map(toLog));
+  }
+
+  write(batch: WriteBatch): Promise<void> {
+    try {
+      this.#transaction(() => this.#writeBatch(batch));
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(storeError("write", error));
+    }
+  }
+
+  #writeBatch(batch: WriteBatch): void {
+    const meta = this.#stmt(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    );
+    for (const [key, value] of batch.meta) meta.run(key, value);
+    const agent = this.#stmt(
+      `INSERT OR REPLACE INTO agents (id, name, labels, slots, version, os, arch, credential_hash, state, registered_at, last_heartbeat, load)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const a of batch.agents) {
+      agent.run(
+        a.id,
+        a.name,
+        JSON.stringify(a.labels),
+        a.slots,
+        a.version,
+        a.os,
+        a.arch,
+        a.credentialHash,
+        a.state,
+        a.registeredAt,
+        a.lastHeartbeat,
+        a.load ? JSON.stringify(a.load) : null,
+      );
+    }
+    const job = this.#stmt(
+      `INSERT OR REPLACE INTO jobs (id, name, spec, source, state, cancel_requested, total, counts, created_at, finished_at, version)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const j of batch.jobs) {
+      job.run(
+        j.id,
+        j.name,
+        JSON.stringify(j.spec),
+        j.source,
+        j.state,
+        j.cancelRequested ? 1 : 0,
+        j.total,
+        JSON.stringify(j.counts),
+        j.createdAt,
+        j.finishedAt,
+        j.version,
+      );
+    }
+    const task = this.#stmt(
+      `INSERT OR REPLACE INTO tasks (${TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const t of batch.tasks) {
+      task.run(
+        t.id,
+        t.jobId,
+        t.ord,
+        t.template,
+        t.name,
+        t.index,
+        t.count,
+        t.state,
+        t.attempt,
+        t.agentId,
+        t.exitCode,
+        t.signal,
+        t.reason,
+        t.createdAt,
+        t.startedAt,
+        t.finishedAt,
+        t.durationMs,
+      );
+    }
+    const attempt = this.#stmt(
+      `INSERT OR REPLACE INTO attempts (task_id, attempt, agent_id, state, assigned_at, started_at, finished_at, exit_code, signal, reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const a of batch.attempts) {
+      attempt.run(
+        a.taskId,
+        a.attempt,
+        a.agentId,
+        a.state,
+        a.assignedAt,
+        a.startedAt,
+        a.finishedAt,
+        a.exitCode,
+        a.signal,
+        a.reason,
+      );
+    }
+    const log = this.#stmt(
+      "INSERT OR IGNORE INTO logs (task_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    for (const l of batch.logs) log.run(l.taskId, l.attempt, l.seq, l.stream, l.data, l.at);
+  }
+
+  close(): Promise<void> {
+    try {
+      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch { /* a checkpoint is an optimisation; closing is what matters */ }
+    this.#db.close();
+    return Promise.resolve();
+  }
+}
+
+function storeError(what: string, error: unknown): FabricError {
+  const message = (error as Error)?.message ?? String(error);
+  return new FabricError("unavailable", `The store could not ${what}: ${message}`);
+}
+
+function toAgent(r: Row): AgentRecord {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    labels: JSON.parse(String(r.labels)),
+    slots: Number(r.slots),
+    version: String(r.version),
+    os: String(r.os),
+    arch: String(r.arch),
+    credentialHash: String(r.credential_hash),
+    state: r.state === "ready" ? "ready" : "down",
+    registeredAt: Number(r.registered_at),
+    lastHeartbeat: r.last_heartbeat === null ? null : Number(r.last_heartbeat),
+    load: r.load === null ? null : JSON.parse(String(r.load)),
+  };
+}
+
+function toJob(r: Row): JobRecord {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    spec: JSON.parse(String(r.spec)),
+    source: r.source === null ? null : String(r.source),
+    state: String(r.state) as JobRecord["state"],
+    cancelRequested: Number(r.cancel_requested) === 1,
+    total: Number(r.total),
+    counts: JSON.parse(String(r.counts)),
+    createdAt: Number(r.created_at),
+    finishedAt: nullableNumber(r.finished_at),
+    version: Number(r.version),
+  };
+}
+
+function toTask(r: Row): TaskRecord {
+  return {
+    id: String(r.id),
+    jobId: String(r.job_id),
+    ord: Number(r.ord),
+    template: String(r.template),
+    name: String(r.name),
+    index: Number(r.idx),
+    count: Number(r.count),
+    state: String(r.state) as TaskRecord["state"],
+    attempt: Number(r.attempt),
+    agentId: r.agent_id === null ? null : String(r.agent_id),
+    exitCode: nullableNumber(r.exit_code),
+    signal: r.signal === null ? null : String(r.signal),
+    reason: r.reason === null ? null : String(r.reason),
+    createdAt: Number(r.created_at),
+    startedAt: nullableNumber(r.started_at),
+    finishedAt: nullableNumber(r.finished_at),
+    durationMs: nullableNumber(r.duration_ms),
+  };
+}
+
+function toAttempt(r: Row): AttemptRecord {
+  return {
+    taskId: String(r.task_id),
+    attempt: Number(r.attempt),
+    agentId: String(r.agent_id),
+    state: String(r.state) as AttemptRecord["state"],
+    assignedAt: Number(r.assigned_at),
+    startedAt: nullableNumber(r.started_at),
+    finishedAt: nullableNumber(r.finished_at),
+    exitCode: nullableNumber(r.exit_code),
+    signal: r.signal === null ? null : String(r.signal),
+    reason: r.reason === null ? null : String(r.reason),
+  };
+}
+
+function toLog(r: Row): LogRow {
+  return {
+    taskId: String(r.task_id),
+    attempt: Number(r.attempt),
+    seq: Number(r.seq),
+    stream: r.stream === "stderr" ? "stderr" : "stdout",
+    data: String(r.data),
+    at: Number(r.at),
+  };
+}
+
+function nullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}

@@ -1,0 +1,22 @@
+/** The one interface every store implements. All writes go through `write`, one transaction per batch. */
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+
+export interface Store {
+  getMeta(key: string): Promise<string | null>;
+  loadAgents(): Promise<AgentRecord[]>;
+  /** Jobs that have not ended, with their tasks: what a tracker holds in memory. */
+  loadActiveJobs(): Promise<{ jobs: JobRecord[]; tasks: TaskRecord[]; attempts: AttemptRecord[] }>;
+  listJobs(options: { limit: number }): Promise<JobRecord[]>;
+  getJob(id: string): Promise<JobRecord | null>;
+  listTasks(jobId: string): Promise<TaskRecord[]>;
+  getTask(id: string): Promise<TaskRecord | null>;
+  listAttempts(taskId: string): Promise<AttemptRecord[]>;
+  readLogs(taskId: string, attempt: number, afterSeq: number, limit: number): Promise<LogRow[]>;
+  /** Atomically persist a batch: all of it or none of it. */
+  write(batch: WriteBatch): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function emptyBatch(): WriteBatch {
+  return { meta: new Map(), agents: [], jobs: [], tasks: [], attempts: [], logs: [] };
+}

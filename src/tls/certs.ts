@@ -1,0 +1,110 @@
+/** A private CA for one tracker, and the tracker's server certificate signed by it (ECDSA P-256). */
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+
+x509.cryptoProvider.set(crypto);
+
+const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const DAY_MS = 86_400_000;
+
+export interface PemPair {
+  certPem: string;
+  keyPem: string;
+}
+
+/** A new self-signed CA, valid for ten years. */
+export async function createCa(commonName: string): Promise<PemPair> {
+  const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: `CN=${commonName}`,
+    notBefore: new Date(now - DAY_MS),
+    notAfter: new Date(now + 3650 * DAY_MS),
+    keys,
+    signingAlgorithm: ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { certPem: cert.toString("pem"), keyPem: await exportKey(keys.privateKey) };
+}
+
+/** A server certificate for `names` (DNS names or IP addresses), signed by `ca`, valid for two years. */
+export async function createServerCert(ca: PemPair, names: string[]): Promise<PemPair> {
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const caKey = await importKey(ca.keyPem);
+  const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
+  const now = Date.now();
+  const sans = [...new Set(names)].map((value) => ({ type: isIp(value) ? "ip" : "dns", value } as const));
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=${names[0] ?? "fabric-tracker"}`,
+    issuer: caCert.subject,
+    notBefore: new Date(now - DAY_MS),
+    notAfter: new Date(now + 730 * DAY_MS),
+    signingKey: caKey,
+    publicKey: keys.publicKey,
+    signingAlgorithm: ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension(sans),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert),
+    ],
+  });
+  return { certPem: cert.toString("pem"), keyPem: await exportKey(keys.privateKey) };
+}
+
+/** The names and addresses a certificate is valid for. */
+export function certificateNames(certPem: string): string[] {
+  const cert = new x509.X509Certificate(certPem);
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  return san ? san.names.items.map((name) => name.value) : [];
+}
+
+/**
+ * `sha256:HEX` of a certificate's SubjectPublicKeyInfo, as kubeadm's discovery-token-ca-cert-hash:
+ * it names the CA's key, so it survives re-issuing the CA certificate with the same key.
+ */
+export async function caHash(certPem: string): Promise<string> {
+  const cert = new x509.X509Certificate(certPem);
+  const digest = await crypto.subtle.digest("SHA-256", cert.publicKey.rawData);
+  return `sha256:${toHex(new Uint8Array(digest))}`;
+}
+
+/** True when `certPem` parses as a CA certificate. */
+export function isCaCertificate(certPem: string): boolean {
+  try {
+    const cert = new x509.X509Certificate(certPem);
+    return cert.getExtension(x509.BasicConstraintsExtension)?.ca === true;
+  } catch {
+    return false;
+  }
+}
+
+async function exportKey(key: CryptoKey): Promise<string> {
+  return x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
+}
+
+async function importKey(pem: string): Promise<CryptoKey> {
+  const der = x509.PemConverter.decode(pem)[0];
+  return await crypto.subtle.importKey("pkcs8", der, ALGORITHM, false, ["sign"]);
+}
+
+function randomSerial(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[0] &= 0x7f; // a positive INTEGER
+  return toHex(bytes);
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function isIp(value: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(value) || value.includes(":");
+}

@@ -1,0 +1,38 @@
+/** Tokens: random, shown once, stored only as SHA-256 hashes, and compared in constant time. */
+import { createHash, timingSafeEqual } from "node:crypto";
+
+const ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789";
+
+/** A random token with a readable prefix, e.g. `fabric-admin-…` (256 bits of entropy). */
+export function newToken(prefix: string): string {
+  return `${prefix}-${randomBase64Url(32)}`;
+}
+
+/** A short random id (10 characters, ~50 bits), easy to read and type: `k3f9x2m4qa`. */
+export function newId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(10));
+  return Array.from(bytes, (b) => ALPHABET[b % ALPHABET.length]).join("");
+}
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/** Constant-time comparison of two hex hashes of equal length. */
+export function hashesEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** An agent credential is `AGENT_ID.SECRET`; only the secret's hash is stored. */
+export function splitCredential(credential: string): { agentId: string; secret: string } | null {
+  const dot = credential.indexOf(".");
+  if (dot <= 0 || dot === credential.length - 1) return null;
+  return { agentId: credential.slice(0, dot), secret: credential.slice(dot + 1) };
+}
+
+function randomBase64Url(bytes: number): string {
+  const raw = crypto.getRandomValues(new Uint8Array(bytes));
+  return btoa(String.fromCharCode(...raw)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}

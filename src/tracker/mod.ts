@@ -1,0 +1,7 @@
+/**
+ * The control plane: registers agents, places tasks, notices silent agents, serves the HTTPS API.
+ * `startTrackerServer` runs one; `Tracker` is its logic without a socket.
+ */
+export { startTrackerServer, type TrackerServer, type TrackerServerOptions } from "./server.ts";
+export { type Principal, Tracker, type TrackerOptions } from "./tracker.ts";
+export { createRoutes } from "./routes.ts";

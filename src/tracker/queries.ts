@@ -1,0 +1,134 @@
+/** Reads: jobs, tasks, agents and logs, from memory for what is active and from the store for the rest. */
+import {
+  type AgentView,
+  FabricError,
+  isTerminalTask,
+  type JobDetail,
+  type JobSummary,
+  type LogLine,
+  type TaskDetail,
+  type TaskState,
+} from "../protocol/mod.ts";
+import type { TaskRecord } from "../store/mod.ts";
+import type { Tracker } from "./tracker.ts";
+import { type AgentNames, agentView, attemptView, jobSummary, taskView } from "./views.ts";
+import { Wakeup } from "./wakeup.ts";
+
+const LOG_PAGE = 1000;
+const FOLLOW_WAIT_MS = 15_000;
+
+function agentNames(tracker: Tracker): AgentNames {
+  return (id) => (id === null ? null : tracker.state.agents.get(id)?.record.name ?? id);
+}
+
+export async function listJobs(tracker: Tracker, limit: number): Promise<JobSummary[]> {
+  await tracker.flush();
+  const records = await tracker.store.listJobs({ limit });
+  return records.map((record) => jobSummary(tracker.state.jobs.get(record.id)?.record ?? record));
+}
+
+export async function getJobSummary(tracker: Tracker, jobId: string): Promise<JobSummary> {
+  const active = tracker.state.jobs.get(jobId);
+  if (active) return jobSummary(active.record);
+  const record = await tracker.store.getJob(jobId);
+  if (!record) throw new FabricError("not_found", `No job "${jobId}"`);
+  return jobSummary(record);
+}
+
+export async function getJob(tracker: Tracker, jobId: string): Promise<JobDetail> {
+  const names = agentNames(tracker);
+  const active = tracker.state.jobs.get(jobId);
+  if (active) {
+    return { ...jobSummary(active.record), tasks: active.tasks.map((task) => taskView(task.record, names)) };
+  }
+  const record = await tracker.store.getJob(jobId);
+  if (!record) throw new FabricError("not_found", `No job "${jobId}"`);
+  const tasks = await tracker.store.listTasks(jobId);
+  return { ...jobSummary(record), tasks: tasks.map((task) => taskView(task, names)) };
+}
+
+/** Wait until the job's version passes `since` (or `waitMs` passes), then return its summary. */
+export async function watchJob(
+  tracker: Tracker,
+  jobId: string,
+  since: number,
+  waitMs: number,
+  signal?: AbortSignal,
+): Promise<JobSummary> {
+  const active = tracker.state.jobs.get(jobId);
+  if (active && active.record.version <= since && !tracker.closing) {
+    await active.changed.wait(Math.min(waitMs, tracker.maxWaitMs), signal);
+  }
+  return await getJobSummary(tracker, jobId);
+}
+
+async function taskRecord(tracker: Tracker, taskId: string): Promise<TaskRecord> {
+  const active = tracker.state.tasks.get(taskId);
+  if (active) return active.record;
+  const record = await tracker.store.getTask(taskId);
+  if (!record) throw new FabricError("not_found", `No task "${taskId}"`);
+  return record;
+}
+
+export async function getTask(tracker: Tracker, taskId: string): Promise<TaskDetail> {
+  const names = agentNames(tracker);
+  await tracker.flush();
+  const record = await taskRecord(tracker, taskId);
+  const attempts = await tracker.store.listAttempts(taskId);
+  return { ...taskView(record, names), attempts: attempts.map((a) => attemptView(a, names)) };
+}
+
+export function listAgents(tracker: Tracker): AgentView[] {
+  return [...tracker.state.agents.values()]
+    .map((agent) => agentView(agent.record, agent.tasks.size))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Whether an attempt's output can still grow, and the state it ended in. */
+async function attemptEnded(tracker: Tracker, taskId: string, attempt: number): Promise<TaskState | null> {
+  const active = tracker.state.tasks.get(taskId);
+  const record = active?.record ?? (await taskRecord(tracker, taskId));
+  if (attempt < record.attempt) return "lost";
+  if (!active) return record.state; // tasks leave memory only once their job has ended
+  if (attempt > record.attempt) return null;
+  return isTerminalTask(record.state) ? record.state : null;
+}
+
+export interface LogOptions {
+  attempt?: number;
+  afterSeq?: number;
+  follow: boolean;
+  signal?: AbortSignal;
+}
+
+/** A task's output in order; with `follow`, until the attempt ends. */
+export async function* readLogs(tracker: Tracker, taskId: string, options: LogOptions): AsyncGenerator<LogLine> {
+  const first = await taskRecord(tracker, taskId);
+  const attempt = options.attempt ?? first.attempt;
+  let after = options.afterSeq ?? -1;
+  for (;;) {
+    await tracker.flush();
+    // Checked before reading: once ended, the read below sees every chunk of the attempt.
+    const ended = await attemptEnded(tracker, taskId, attempt);
+    for (;;) {
+      const rows = await tracker.store.readLogs(taskId, attempt, after, LOG_PAGE);
+      for (const row of rows) {
+        after = row.seq;
+        yield {
+          type: "chunk",
+          chunk: { seq: row.seq, stream: row.stream, data: row.data, attempt: row.attempt, at: row.at },
+        };
+      }
+      if (rows.length < LOG_PAGE) break;
+    }
+    if (ended !== null || !options.follow) {
+      yield { type: "end", attempt, state: ended ?? (await taskRecord(tracker, taskId)).state };
+      return;
+    }
+    if (options.signal?.aborted || tracker.closing) return;
+    const task = tracker.state.tasks.get(taskId);
+    if (!task) continue; // ended and left memory since: the next round reads it from the store
+    task.changed ??= new Wakeup();
+    await task.changed.wait(FOLLOW_WAIT_MS, options.signal);
+  }
+}

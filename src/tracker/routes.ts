@@ -1,0 +1,215 @@
+/**
+ * The HTTP API. Every route but `GET /v1/ca` needs a bearer token; each principal reaches only its
+ * own routes. Bodies are parsed with the protocol's schemas; one error handler shapes every error.
+ */
+import { type Context, Hono } from "hono";
+import type { z } from "zod";
+import {
+  attemptRefSchema,
+  claimRequestSchema,
+  type ErrorBody,
+  FabricError,
+  heartbeatRequestSchema,
+  helloRequestSchema,
+  type LogLine,
+  registerAgentRequestSchema,
+  reportRequestSchema,
+  submitJobRequestSchema,
+} from "../protocol/mod.ts";
+import { getJob, getTask, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
+import type { Principal, Tracker } from "./tracker.ts";
+
+type Env = { Variables: { principal: Principal } };
+
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+const helloBodySchema = helloRequestSchema.extend({ holding: attemptRefSchema.array().max(100_000).default([]) });
+
+export interface RoutesOptions {
+  caPem: string;
+  log?: (message: string) => void;
+}
+
+export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env> {
+  const app = new Hono<Env>();
+  const log = options.log ?? (() => {});
+
+  app.onError((error, c) => {
+    if (error instanceof FabricError) {
+      if (error.code === "unavailable" || error.code === "internal") {
+        log(`${c.req.method} ${c.req.path}: ${error.message}`);
+      }
+      const body: ErrorBody = { error: { code: error.code, message: error.message, details: error.details } };
+      return c.json(body, error.status as 400);
+    }
+    log(`${c.req.method} ${c.req.path} failed: ${(error as Error)?.stack ?? error}`);
+    return c.json({ error: { code: "internal", message: "The tracker hit an internal error; see its log" } }, 500);
+  });
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404));
+
+  // Unauthenticated on purpose: an agent pins this CA by hash before it sends anything else.
+  app.get("/v1/ca", (c) => c.body(options.caPem, 200, { "content-type": "application/x-pem-file" }));
+
+  app.use("/v1/*", async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+    if (!token) throw new FabricError("unauthorized", "A token is required (Authorization: Bearer TOKEN)");
+    const principal = tracker.authenticate(token);
+    if (!principal) throw new FabricError("unauthorized", "The token was not accepted by this tracker");
+    c.set("principal", principal);
+    const length = Number(c.req.header("content-length") ?? 0);
+    if (length > MAX_BODY_BYTES) {
+      throw new FabricError("payload_too_large", `Request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    }
+    await next();
+  });
+
+  // ---- agents --------------------------------------------------------------------------------
+
+  app.post("/v1/agents/register", async (c) => {
+    require(c, "join");
+    const body = await parseBody(c, registerAgentRequestSchema);
+    return c.json(await tracker.registerAgent(body));
+  });
+  app.post("/v1/agent/hello", async (c) => {
+    const agentId = requireAgent(c);
+    return c.json(await tracker.hello(agentId, await parseBody(c, helloBodySchema)));
+  });
+  app.post("/v1/agent/heartbeat", async (c) => {
+    const agentId = requireAgent(c);
+    const body = await parseBody(c, heartbeatRequestSchema);
+    return c.json(await tracker.heartbeat(agentId, body.load));
+  });
+  app.post("/v1/agent/claim", async (c) => {
+    const agentId = requireAgent(c);
+    const body = await parseBody(c, claimRequestSchema);
+    return c.json(await tracker.claim(agentId, body));
+  });
+  app.post("/v1/agent/leave", async (c) => {
+    await tracker.leave(requireAgent(c));
+    return c.json({ ok: true });
+  });
+  app.post("/v1/agent/report", async (c) => {
+    const agentId = requireAgent(c);
+    const body = await parseBody(c, reportRequestSchema);
+    return c.json(await tracker.report(agentId, body.events));
+  });
+
+  // ---- clients -------------------------------------------------------------------------------
+
+  app.get("/v1/agents", (c) => {
+    require(c, "admin");
+    return c.json({ agents: listAgents(tracker) });
+  });
+  app.post("/v1/jobs", async (c) => {
+    require(c, "admin");
+    const body = await parseBody(c, submitJobRequestSchema);
+    return c.json(await tracker.submitJob(body.spec, body.source ?? null), 201);
+  });
+  app.get("/v1/jobs", async (c) => {
+    require(c, "admin");
+    const limit = intParam(c, "limit", 50, 1, 10_000);
+    return c.json({ jobs: await listJobs(tracker, limit) });
+  });
+  app.get("/v1/jobs/:id", async (c) => {
+    require(c, "admin");
+    return c.json(await getJob(tracker, c.req.param("id")));
+  });
+  app.get("/v1/jobs/:id/watch", async (c) => {
+    require(c, "admin");
+    const since = intParam(c, "since", 0, 0, Number.MAX_SAFE_INTEGER);
+    const waitMs = intParam(c, "waitMs", 25_000, 0, 60_000);
+    return c.json(await watchJob(tracker, c.req.param("id"), since, waitMs));
+  });
+  app.post("/v1/jobs/:id/cancel", async (c) => {
+    require(c, "admin");
+    return c.json(await tracker.cancelJob(c.req.param("id")));
+  });
+  app.get("/v1/tasks/:id", async (c) => {
+    require(c, "admin");
+    return c.json(await getTask(tracker, c.req.param("id")));
+  });
+  app.get("/v1/tasks/:id/logs", async (c) => {
+    require(c, "admin");
+    const attempt = c.req.query("attempt") === undefined ? undefined : intParam(c, "attempt", 1, 1, 1_000_000);
+    const afterSeq = intParam(c, "after", -1, -1, Number.MAX_SAFE_INTEGER);
+    const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
+    // A client that goes away cancels the stream, which ends the generator (no request.signal needed).
+    const lines = readLogs(tracker, c.req.param("id"), { attempt, afterSeq, follow });
+    // Read the first line before answering, so an unknown task is a 404 and not a broken stream.
+    const first = await lines.next();
+    return new Response(ndjson(first, lines), { headers: { "content-type": "application/x-ndjson" } });
+  });
+
+  return app;
+}
+
+function require(c: Context<Env>, kind: "admin" | "join"): void {
+  const principal = c.get("principal");
+  if (principal.kind !== kind) {
+    throw new FabricError(
+      "forbidden",
+      `This route needs the ${kind} token; a${principal.kind === "admin" ? "n" : ""} ${principal.kind} token was given`,
+    );
+  }
+}
+
+function requireAgent(c: Context<Env>): string {
+  const principal = c.get("principal");
+  if (principal.kind !== "agent") {
+    throw new FabricError("forbidden", "This route is for agents, with their own credential");
+  }
+  return principal.agentId;
+}
+
+async function parseBody<S extends z.ZodType>(c: Context<Env>, schema: S): Promise<z.output<S>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw new FabricError("bad_request", "The request body is not valid JSON");
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const where = first.path.length > 0 ? `"${first.path.join(".")}"` : "the body";
+    throw new FabricError("bad_request", `Invalid request: ${where}: ${first.message}`, {
+      issues: parsed.error.issues,
+    });
+  }
+  return parsed.data;
+}
+
+function intParam(c: Context<Env>, name: string, fallback: number, min: number, max: number): number {
+  const raw = c.req.query(name);
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new FabricError(
+      "bad_request",
+      `Query parameter "${name}" must be a whole number from ${min} to ${max}, got "${raw}"`,
+    );
+  }
+  return value;
+}
+
+function ndjson(first: IteratorResult<LogLine>, rest: AsyncGenerator<LogLine>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let pending: IteratorResult<LogLine> | null = first;
+  return new ReadableStream({
+    async pull(controller) {
+      const next = pending ?? (await rest.next().catch((error) => {
+        controller.error(error);
+        return { done: true, value: undefined } as IteratorResult<LogLine>;
+      }));
+      pending = null;
+      if (next.done) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(encoder.encode(JSON.stringify(next.value) + "\n"));
+    },
+    async cancel() {
+      await rest.return(undefined);
+    },
+  });
+}

@@ -1,0 +1,109 @@
+/** A running tracker: the data directory, the store, the HTTPS server and the liveness timer. */
+import { join } from "node:path";
+import { SqliteStore } from "../store/mod.ts";
+import { prepareTrackerDir } from "./data_dir.ts";
+import { createRoutes } from "./routes.ts";
+import { Tracker } from "./tracker.ts";
+
+export interface TrackerServerOptions {
+  dataDir: string;
+  hostname: string;
+  port: number;
+  /** Extra names or addresses agents use to reach the tracker: they go into the certificate. */
+  advertise?: string[];
+  heartbeatMs?: number;
+  ttlMs?: number;
+  graceMs?: number;
+  log?: (message: string) => void;
+}
+
+export interface TrackerServer {
+  tracker: Tracker;
+  /** The URL a client on this machine uses. */
+  url: string;
+  port: number;
+  dataDir: string;
+  caPem: string;
+  caHash: string;
+  /** The address agents should join, `HOST:PORT`. */
+  joinAddress: string;
+  /** Set on the first start of a data directory: the tokens it created. */
+  newTokens: { admin: string; join: string } | null;
+  /** Finish in-flight requests, release long polls and close the store. */
+  close(): Promise<void>;
+}
+
+const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
+
+export async function startTrackerServer(options: TrackerServerOptions): Promise<TrackerServer> {
+  const log = options.log ?? (() => {});
+  const hostName = Deno.hostname();
+  const advertise = options.advertise ?? [];
+  const names = [...advertise, hostName, "localhost", "127.0.0.1", "::1"];
+  if (!WILDCARDS.has(options.hostname)) names.push(options.hostname);
+
+  await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const store = SqliteStore.open(join(options.dataDir, "fabric.db"));
+  let tracker: Tracker;
+  try {
+    tracker = await Tracker.open({
+      store,
+      heartbeatMs: options.heartbeatMs,
+      ttlMs: options.ttlMs,
+      graceMs: options.graceMs,
+      log,
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const files = await prepareTrackerDir(options.dataDir, [...new Set(names)], !tracker.hasTokens);
+  if (files.newTokens) await tracker.setTokens(files.newTokens);
+
+  const shutdown = new AbortController();
+  const app = createRoutes(tracker, { caPem: files.ca.certPem, log });
+  const server = Deno.serve({
+    hostname: options.hostname,
+    port: options.port,
+    cert: files.server.certPem,
+    key: files.server.keyPem,
+    signal: shutdown.signal,
+    onListen: () => {},
+  }, app.fetch);
+  const port = server.addr.port;
+  const localHost = WILDCARDS.has(options.hostname) ? "127.0.0.1" : options.hostname;
+  const url = `https://${bracket(localHost)}:${port}`;
+  const joinHost = advertise[0] ?? (WILDCARDS.has(options.hostname) ? hostName : options.hostname);
+  await Deno.writeTextFile(join(options.dataDir, "tracker.json"), JSON.stringify({ url, pid: Deno.pid }) + "\n");
+
+  const livenessTimer = setInterval(() => {
+    tracker.checkLiveness().catch((error) => log(`liveness check failed: ${(error as Error).message}`));
+  }, Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4))));
+
+  let closed: Promise<void> | null = null;
+  return {
+    tracker,
+    url,
+    port,
+    dataDir: options.dataDir,
+    caPem: files.ca.certPem,
+    caHash: files.caHash,
+    joinAddress: `${bracket(joinHost)}:${port}`,
+    newTokens: files.newTokens,
+    close() {
+      closed ??= (async () => {
+        clearInterval(livenessTimer);
+        tracker.releaseWaiters();
+        shutdown.abort();
+        await server.finished;
+        await tracker.flush().catch(() => {});
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+function bracket(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}

@@ -1,0 +1,115 @@
+/**
+ * Group commit. The tracker changes its records in memory and marks them dirty; `flush` writes all
+ * dirty records in one transaction. Callers that must not answer before their change is durable
+ * await `flush`; callbacks registered with `afterCommit` run once the change is on disk (waking a
+ * long poll only then means nothing is ever handed out that a crash could forget).
+ */
+import { emptyBatch, type Store } from "../store/mod.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "../store/mod.ts";
+
+export class StoreWriter {
+  #store: Store;
+  #meta = new Map<string, string>();
+  #agents = new Set<AgentRecord>();
+  #jobs = new Set<JobRecord>();
+  #tasks = new Set<TaskRecord>();
+  #attempts = new Set<AttemptRecord>();
+  #logs: LogRow[] = [];
+  #callbacks: Array<() => void> = [];
+  #marked = 0;
+  #committed = 0;
+  #writing: Promise<void> | null = null;
+  #onError: (error: unknown) => void;
+
+  constructor(store: Store, onError: (error: unknown) => void) {
+    this.#store = store;
+    this.#onError = onError;
+  }
+
+  meta(key: string, value: string): void {
+    this.#meta.set(key, value);
+    this.#marked++;
+  }
+  agent(record: AgentRecord): void {
+    this.#agents.add(record);
+    this.#marked++;
+  }
+  job(record: JobRecord): void {
+    this.#jobs.add(record);
+    this.#marked++;
+  }
+  task(record: TaskRecord): void {
+    this.#tasks.add(record);
+    this.#marked++;
+  }
+  attempt(record: AttemptRecord): void {
+    this.#attempts.add(record);
+    this.#marked++;
+  }
+  log(row: LogRow): void {
+    this.#logs.push(row);
+    this.#marked++;
+  }
+
+  /** Run `callback` after the next commit that holds everything marked so far. */
+  afterCommit(callback: () => void): void {
+    this.#callbacks.push(callback);
+    this.#marked++;
+  }
+
+  get pending(): boolean {
+    return this.#marked > this.#committed;
+  }
+
+  /** Resolves when everything marked before the call is durable; rejects if the store fails. */
+  async flush(): Promise<void> {
+    const target = this.#marked;
+    while (this.#committed < target) {
+      if (this.#writing) {
+        await this.#writing.catch(() => {});
+        continue;
+      }
+      this.#writing = this.#writeDirty();
+      try {
+        await this.#writing;
+      } finally {
+        this.#writing = null;
+      }
+    }
+  }
+
+  async #writeDirty(): Promise<void> {
+    const upTo = this.#marked;
+    const batch = emptyBatch();
+    batch.meta = this.#meta;
+    batch.agents = [...this.#agents];
+    batch.jobs = [...this.#jobs];
+    batch.tasks = [...this.#tasks];
+    batch.attempts = [...this.#attempts];
+    batch.logs = this.#logs;
+    const callbacks = this.#callbacks;
+    this.#meta = new Map();
+    this.#agents.clear();
+    this.#jobs.clear();
+    this.#tasks.clear();
+    this.#attempts.clear();
+    this.#logs = [];
+    this.#callbacks = [];
+    try {
+      await this.#store.write(batch);
+    } catch (error) {
+      // Keep everything for the next flush; records changed since are newer and win.
+      for (const [key, value] of batch.meta) if (!this.#meta.has(key)) this.#meta.set(key, value);
+      for (const r of batch.agents) this.#agents.add(r);
+      for (const r of batch.jobs) this.#jobs.add(r);
+      for (const r of batch.tasks) this.#tasks.add(r);
+      for (const r of batch.attempts) this.#attempts.add(r);
+      this.#logs = batch.logs.concat(this.#logs);
+      this.#callbacks = callbacks.concat(this.#callbacks);
+      this.#onError(error);
+      throw error;
+    }
+    this.#committed = Math.max(this.#committed, upTo);
+    for (const callback of callbacks) callback();
+  }
+}

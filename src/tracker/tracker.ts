@@ -1,0 +1,429 @@
+/**
+ * The control plane's operations, one method per API call. Routes parse and authenticate; this
+ * class decides. Time and ids come in through options so the logic runs the same in tests.
+ */
+import {
+  type AgentLoad,
+  type Assignment,
+  type AttemptRef,
+  type CancelJobResponse,
+  type ClaimRequest,
+  type ClaimResponse,
+  describeIssue,
+  emptyCounts,
+  expandJob,
+  FabricError,
+  type HelloRequest,
+  type HelloResponse,
+  isTerminalTask,
+  jobSpecSchema,
+  type RegisterAgentRequest,
+  type RegisterAgentResponse,
+  type ReportResponse,
+  type SubmitJobResponse,
+  type TaskEvent,
+} from "../protocol/mod.ts";
+import type { AgentRecord, JobRecord, Store, TaskRecord } from "../store/mod.ts";
+import { hashesEqual, hashToken, newId, newToken, splitCredential } from "./auth.ts";
+import { type AgentEntry, type Clock, FabricState, type TaskEntry } from "./state.ts";
+import { StoreWriter } from "./store_writer.ts";
+
+export interface TrackerOptions {
+  store: Store;
+  clock?: Clock;
+  newId?: () => string;
+  /** How often agents heartbeat. */
+  heartbeatMs?: number;
+  /** Silence after which an agent is down and its tasks are lost. */
+  ttlMs?: number;
+  /** Time between SIGTERM and SIGKILL when a task is stopped. */
+  graceMs?: number;
+  /** Longest a long poll is held. */
+  maxWaitMs?: number;
+  log?: (message: string) => void;
+}
+
+export type Principal = { kind: "admin" } | { kind: "join" } | { kind: "agent"; agentId: string };
+
+const HEARTBEAT_PERSIST_MS = 30_000;
+
+export class Tracker {
+  readonly state: FabricState;
+  readonly store: Store;
+  readonly heartbeatMs: number;
+  readonly ttlMs: number;
+  readonly graceMs: number;
+  readonly maxWaitMs: number;
+  #newId: () => string;
+  #adminHash = "";
+  #joinHash = "";
+  #storeHealthy = true;
+  #closing = false;
+  #log: (message: string) => void;
+
+  private constructor(options: TrackerOptions) {
+    this.store = options.store;
+    this.heartbeatMs = options.heartbeatMs ?? 2000;
+    this.ttlMs = options.ttlMs ?? this.heartbeatMs * 3;
+    this.graceMs = options.graceMs ?? 5000;
+    this.maxWaitMs = options.maxWaitMs ?? 30_000;
+    this.#newId = options.newId ?? newId;
+    this.#log = options.log ?? (() => {});
+    const writer = new StoreWriter(options.store, (error) => this.#storeFailed(error));
+    this.state = new FabricState(writer, options.clock ?? { now: () => Date.now() }, this.#log);
+  }
+
+  /** A tracker with the store's agents and active jobs loaded. */
+  static async open(options: TrackerOptions): Promise<Tracker> {
+    const tracker = new Tracker(options);
+    tracker.#adminHash = (await options.store.getMeta("admin_token_sha256")) ?? "";
+    tracker.#joinHash = (await options.store.getMeta("join_token_sha256")) ?? "";
+    const agents = await options.store.loadAgents();
+    const active = await options.store.loadActiveJobs();
+    tracker.state.load(agents, active.jobs, active.tasks, active.attempts);
+    await tracker.state.writer.flush();
+    return tracker;
+  }
+
+  #storeFailed(error: unknown): void {
+    if (this.#storeHealthy) this.#log(`store write failed: ${(error as Error).message}`);
+    this.#storeHealthy = false;
+  }
+
+  /** Resolves when every change so far is durable. */
+  async flush(): Promise<void> {
+    await this.state.writer.flush();
+    if (!this.#storeHealthy) {
+      this.#storeHealthy = true;
+      this.#log("store writes succeed again");
+    }
+  }
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** Answer every long poll now, so a stopping server is not held up by them. */
+  releaseWaiters(): void {
+    this.#closing = true;
+    for (const agent of this.state.agents.values()) {
+      agent.claimGeneration++;
+      agent.claim.notify();
+    }
+    for (const job of this.state.jobs.values()) job.changed.notify();
+    for (const task of this.state.tasks.values()) task.changed?.notify();
+  }
+
+  // ---- credentials ---------------------------------------------------------------------------
+
+  get hasTokens(): boolean {
+    return this.#adminHash !== "" && this.#joinHash !== "";
+  }
+
+  /** Keep only the hashes of the admin and join tokens. */
+  async setTokens(tokens: { admin: string; join: string }): Promise<void> {
+    this.#adminHash = hashToken(tokens.admin);
+    this.#joinHash = hashToken(tokens.join);
+    this.state.writer.meta("admin_token_sha256", this.#adminHash);
+    this.state.writer.meta("join_token_sha256", this.#joinHash);
+    await this.flush();
+  }
+
+  authenticate(token: string): Principal | null {
+    const hash = hashToken(token);
+    if (this.#adminHash && hashesEqual(hash, this.#adminHash)) return { kind: "admin" };
+    if (this.#joinHash && hashesEqual(hash, this.#joinHash)) return { kind: "join" };
+    const parts = splitCredential(token);
+    const agent = parts ? this.state.agents.get(parts.agentId) : undefined;
+    if (parts && agent && hashesEqual(hashToken(parts.secret), agent.record.credentialHash)) {
+      return { kind: "agent", agentId: agent.record.id };
+    }
+    return null;
+  }
+
+  // ---- agents --------------------------------------------------------------------------------
+
+  #agent(agentId: string): AgentEntry {
+    const agent = this.state.agents.get(agentId);
+    if (!agent) throw new FabricError("unauthorized", `Agent "${agentId}" is not registered`);
+    return agent;
+  }
+
+  async registerAgent(request: Required<RegisterAgentRequest>): Promise<RegisterAgentResponse> {
+    const now = this.state.clock.now();
+    const existing = this.state.agentsByName.get(request.name);
+    if (existing && existing.record.state === "ready" && now - existing.lastSeen <= this.ttlMs) {
+      throw new FabricError(
+        "conflict",
+        `An agent named "${request.name}" is connected; stop it first or choose another --name`,
+      );
+    }
+    const secret = newToken("fabric-agent");
+    const record: AgentRecord = {
+      id: existing?.record.id ?? this.#newId(),
+      name: request.name,
+      labels: request.labels,
+      slots: request.slots,
+      version: request.version,
+      os: request.os,
+      arch: request.arch,
+      credentialHash: hashToken(secret),
+      state: "ready",
+      registeredAt: existing?.record.registeredAt ?? now,
+      lastHeartbeat: now,
+      load: null,
+    };
+    let agent: AgentEntry;
+    if (existing) {
+      for (const task of [...existing.tasks]) this.state.lose(task, `agent ${request.name} registered again`);
+      existing.record = record;
+      existing.lastSeen = now;
+      agent = existing;
+    } else {
+      agent = this.state.addAgent(record, now);
+    }
+    this.state.writer.agent(record);
+    await this.flush();
+    this.state.scheduleSoon();
+    this.#log(`agent ${record.name} registered (${record.slots} slots)`);
+    return {
+      agentId: record.id,
+      name: record.name,
+      credential: `${agent.record.id}.${secret}`,
+      heartbeatMs: this.heartbeatMs,
+      ttlMs: this.ttlMs,
+    };
+  }
+
+  /** An agent with a credential starts: refresh what it advertises, and settle what it no longer runs. */
+  async hello(agentId: string, request: Required<HelloRequest> & { holding: AttemptRef[] }): Promise<HelloResponse> {
+    const agent = this.#agent(agentId);
+    const record = agent.record;
+    record.labels = request.labels;
+    record.slots = request.slots;
+    record.version = request.version;
+    record.os = request.os;
+    record.arch = request.arch;
+    this.state.seen(agent);
+    this.state.writer.agent(record);
+    const holding = new Set(request.holding.map(attemptKey));
+    for (const task of [...agent.tasks]) {
+      if (
+        task.record.state === "running" &&
+        !holding.has(attemptKey({ taskId: task.record.id, attempt: task.record.attempt }))
+      ) {
+        this.state.lose(task, `agent ${record.name} restarted without it`);
+      }
+    }
+    await this.flush();
+    this.state.scheduleSoon();
+    return { agentId: record.id, name: record.name, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
+  }
+
+  async heartbeat(agentId: string, load: AgentLoad) {
+    const agent = this.#agent(agentId);
+    this.state.seen(agent);
+    const now = this.state.clock.now();
+    agent.record.load = load;
+    agent.record.lastHeartbeat = now;
+    if (now - agent.persistedAt >= HEARTBEAT_PERSIST_MS) {
+      agent.persistedAt = now;
+      this.state.writer.agent(agent.record);
+    }
+    if (this.state.writer.pending) await this.flush();
+    return { state: agent.record.state, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
+  }
+
+  /** The agent is stopping: it takes no more work, and what was placed on it goes back to the queue. */
+  async leave(agentId: string): Promise<void> {
+    const agent = this.#agent(agentId);
+    for (const task of [...agent.tasks]) this.state.lose(task, `agent ${agent.record.name} left`);
+    if (agent.record.state !== "down") {
+      agent.record.state = "down";
+      this.state.writer.agent(agent.record);
+      this.#log(`agent ${agent.record.name} left`);
+    }
+    agent.claimGeneration++;
+    agent.claim.notify();
+    await this.flush();
+  }
+
+  /** Long poll: new assignments for the agent, and attempts it holds that it must stop. */
+  async claim(agentId: string, request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
+    const agent = this.#agent(agentId);
+    this.state.seen(agent);
+    // One open claim per agent: a newer one (after a dropped connection) replaces the older.
+    const generation = ++agent.claimGeneration;
+    agent.claim.notify();
+    const holding = new Set(request.holding.map(attemptKey));
+    const deadline = Date.now() + Math.min(request.waitMs, this.maxWaitMs);
+    for (;;) {
+      if (generation !== agent.claimGeneration) return { assignments: [], stop: [] };
+      const response = this.#claimResponse(agent, request.holding, holding);
+      if (response.assignments.length > 0 || response.stop.length > 0) {
+        await this.flush();
+        this.state.seen(agent);
+        return response;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || signal?.aborted || this.#closing) return response;
+      await agent.claim.wait(remaining, signal);
+      this.state.seen(agent);
+    }
+  }
+
+  #claimResponse(agent: AgentEntry, holdingList: AttemptRef[], holding: Set<string>): ClaimResponse {
+    const assignments: Assignment[] = [];
+    for (const task of agent.tasks) {
+      const key = attemptKey({ taskId: task.record.id, attempt: task.record.attempt });
+      if (task.record.state === "assigned" && !task.stopRequested && !holding.has(key)) {
+        assignments.push(this.#assignment(task));
+      }
+    }
+    const stop: AttemptRef[] = [];
+    for (const ref of holdingList) {
+      const task = this.state.tasks.get(ref.taskId);
+      const current = task && task.record.attempt === ref.attempt && task.attempt?.agentId === agent.record.id &&
+        !isTerminalTask(task.record.state);
+      if (!current || task.stopRequested) stop.push(ref);
+    }
+    return { assignments, stop };
+  }
+
+  #assignment(task: TaskEntry): Assignment {
+    const job = task.job.record;
+    const spec = job.spec.tasks.find((t) => t.name === task.record.template)!;
+    return {
+      taskId: task.record.id,
+      attempt: task.record.attempt,
+      jobId: job.id,
+      jobName: job.name,
+      name: task.record.name,
+      index: task.record.index,
+      count: task.record.count,
+      kind: "shell",
+      run: spec.run,
+      shell: spec.shell ?? "bash",
+      env: { ...job.spec.env, ...spec.env },
+      timeoutMs: spec.timeout ?? null,
+      graceMs: this.graceMs,
+    };
+  }
+
+  /** Apply an agent's events in order. Reports for an attempt that is not current are refused. */
+  async report(agentId: string, events: TaskEvent[]): Promise<ReportResponse> {
+    const agent = this.#agent(agentId);
+    this.state.seen(agent);
+    const stale: AttemptRef[] = [];
+    const staleKeys = new Set<string>();
+    for (const event of events) {
+      const task = this.state.tasks.get(event.taskId);
+      const current = task && task.record.attempt === event.attempt && task.attempt?.agentId === agentId;
+      if (!current) {
+        const key = attemptKey(event);
+        if (!staleKeys.has(key)) {
+          staleKeys.add(key);
+          stale.push({ taskId: event.taskId, attempt: event.attempt });
+        }
+        continue;
+      }
+      if (isTerminalTask(task.record.state)) continue; // a report delivered twice
+      switch (event.type) {
+        case "started":
+          this.state.markStarted(task, event.at);
+          break;
+        case "output":
+          for (const chunk of event.chunks) {
+            this.state.writer.log({ taskId: task.record.id, attempt: event.attempt, at: event.at, ...chunk });
+          }
+          if (task.changed) {
+            const changed = task.changed;
+            this.state.writer.afterCommit(() => changed.notify());
+          }
+          break;
+        case "finished":
+          this.state.finish(task, event.result, event.durationMs, event.at);
+          break;
+        case "released":
+          this.state.lose(task, `released by agent ${agent.record.name}: ${event.reason}`);
+          break;
+      }
+    }
+    await this.flush();
+    return { stale };
+  }
+
+  /** Mark silent agents down; their tasks are lost and queued again. */
+  async checkLiveness(): Promise<void> {
+    const expired = this.state.expireAgents(this.ttlMs);
+    if (expired.length > 0 || this.state.writer.pending) await this.flush();
+  }
+
+  // ---- jobs ----------------------------------------------------------------------------------
+
+  async submitJob(spec: unknown, source: string | null): Promise<SubmitJobResponse> {
+    const parsed = jobSpecSchema.safeParse(spec);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => describeIssue(issue, spec));
+      throw new FabricError("invalid_job", `The job is invalid: ${issues.join("; ")}`, { issues });
+    }
+    const now = this.state.clock.now();
+    const refs = expandJob(parsed.data);
+    const jobId = this.#newId();
+    const counts = emptyCounts();
+    counts.queued = refs.length;
+    const job: JobRecord = {
+      id: jobId,
+      name: parsed.data.name,
+      spec: parsed.data,
+      source,
+      state: "queued",
+      cancelRequested: false,
+      total: refs.length,
+      counts,
+      createdAt: now,
+      finishedAt: null,
+      version: 1,
+    };
+    const tasks: TaskRecord[] = refs.map((ref, ord) => ({
+      id: `${jobId}.${ord}`,
+      jobId,
+      ord,
+      template: ref.template,
+      name: ref.name,
+      index: ref.index,
+      count: ref.count,
+      state: "queued",
+      attempt: 1,
+      agentId: null,
+      exitCode: null,
+      signal: null,
+      reason: null,
+      createdAt: now,
+      startedAt: null,
+      finishedAt: null,
+      durationMs: null,
+    }));
+    this.state.addJob(job, tasks);
+    await this.flush();
+    this.#log(`job ${jobId} (${job.name}) submitted with ${tasks.length} task(s)`);
+    return { jobId, name: job.name, tasks: tasks.length };
+  }
+
+  async cancelJob(jobId: string): Promise<CancelJobResponse> {
+    const job = this.state.jobs.get(jobId);
+    if (!job) {
+      await this.flush();
+      if (!(await this.store.getJob(jobId))) throw new FabricError("not_found", `No job "${jobId}"`);
+      return { jobId, cancelled: 0, stopping: 0 };
+    }
+    const result = this.state.cancelJob(job);
+    await this.flush();
+    this.#log(`job ${jobId} cancel requested: ${result.cancelled} cancelled, ${result.stopping} stopping`);
+    return { jobId, ...result };
+  }
+}
+
+export function attemptKey(ref: AttemptRef): string {
+  return `${ref.taskId}#${ref.attempt}`;
+}
