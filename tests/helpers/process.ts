@@ -1,0 +1,172 @@
+/** Child processes for tests: fabric commands from source, with their output collected. */
+
+export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+export const REPO = new URL("../../", import.meta.url).pathname;
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `fabric ARGS` as a fresh process, to completion (killed after `timeoutMs`). */
+export async function fabric(
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number; cwd?: string } = {},
+): Promise<CommandResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, ...args],
+    env: options.env,
+    cwd: options.cwd ?? REPO,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, options.timeoutMs ?? 60_000);
+  const output = await child.output();
+  clearTimeout(timer);
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+/** A long-running fabric process (tracker or agent) whose output is kept for assertions and failures. */
+export class Daemon {
+  readonly name: string;
+  readonly child: Deno.ChildProcess;
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<Deno.CommandStatus>;
+  #lineWaiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+
+  constructor(name: string, args: string[], env?: Record<string, string>) {
+    this.name = name;
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", MAIN, ...args],
+      env,
+      cwd: REPO,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+        this[key] += text;
+        this.#checkWaiters();
+      }
+    };
+    const pumps = Promise.all([collect(this.child.stdout, "stdout"), collect(this.child.stderr, "stderr")]);
+    this.exited = pumps.then(() => this.child.status);
+  }
+
+  #checkWaiters(): void {
+    for (const waiter of [...this.#lineWaiters]) {
+      const match = (this.stdout + this.stderr).match(waiter.pattern);
+      if (match) {
+        this.#lineWaiters.splice(this.#lineWaiters.indexOf(waiter), 1);
+        waiter.resolve(match);
+      }
+    }
+  }
+
+  /** Resolves with the first match of `pattern` in the output; rejects after `timeoutMs` or on exit. */
+  waitForOutput(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+    const existing = (this.stdout + this.stderr).match(pattern);
+    if (existing) return Promise.resolve(existing);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`${this.name}: no output matching ${pattern} within ${timeoutMs}ms\n${this.describe()}`));
+      }, timeoutMs);
+      this.exited.then((status) => {
+        clearTimeout(timer);
+        const match = (this.stdout + this.stderr).match(pattern);
+        if (match) resolve(match);
+        else reject(new Error(`${this.name} exited (${status.code}) before printing ${pattern}\n${this.describe()}`));
+      });
+      this.#lineWaiters.push({
+        pattern,
+        resolve: (match) => {
+          clearTimeout(timer);
+          resolve(match);
+        },
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.child.kill(signal);
+    } catch { /* already gone */ }
+  }
+
+  /** Stop with `signal`, then SIGKILL if it is not gone after `graceMs`. */
+  async stop(signal: Deno.Signal = "SIGTERM", graceMs = 10_000): Promise<Deno.CommandStatus> {
+    this.kill(signal);
+    const timer = setTimeout(() => this.kill("SIGKILL"), graceMs);
+    const status = await this.exited;
+    clearTimeout(timer);
+    return status;
+  }
+
+  describe(): string {
+    return `--- ${this.name} stdout ---\n${this.stdout.slice(-4000)}\n--- ${this.name} stderr ---\n${
+      this.stderr.slice(-4000)
+    }`;
+  }
+}
+
+/** Poll `check` until it returns a value (not undefined/false) or `timeoutMs` passes. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value as T;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
+  }
+  throw new Error(`Timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+}
+
+/** Processes whose working directory is inside `dir` (tasks started under a test's agents). */
+export async function processesUnder(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cwd = await Deno.readLink(`/proc/${entry.name}/cwd`);
+      if (cwd === dir || cwd.startsWith(dir + "/")) pids.push(Number(entry.name));
+    } catch { /* gone, or not ours to read */ }
+  }
+  return pids;
+}
+
+export async function killProcessesUnder(dir: string): Promise<void> {
+  for (const pid of await processesUnder(dir)) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* gone */ }
+  }
+}
