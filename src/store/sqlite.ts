@@ -177,10 +177,9 @@ export class SqliteStore implements Store {
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     );
     for (const [key, value] of batch.meta) meta.run(key, value);
-    const agent = this.#stmt(
-      `INSERT OR REPLACE INTO agents (id, name, labels, slots, version, os, arch, credential_hash, state, registered_at, last_heartbeat, load)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const agent = this.#stmt(upsert("agents", ["id"], [
+      "id", "name", "labels", "slots", "version", "os", "arch", "credential_hash", "state", "registered_at", "last_heartbeat", "load",
+    ]));
     for (const a of batch.agents) {
       agent.run(
         a.id,
@@ -197,10 +196,9 @@ export class SqliteStore implements Store {
         a.load ? JSON.stringify(a.load) : null,
       );
     }
-    const job = this.#stmt(
-      `INSERT OR REPLACE INTO jobs (id, name, spec, source, state, cancel_requested, total, counts, created_at, finished_at, version)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const job = this.#stmt(upsert("jobs", ["id"], [
+      "id", "name", "spec", "source", "state", "cancel_requested", "total", "counts", "created_at", "finished_at", "version",
+    ]));
     for (const j of batch.jobs) {
       job.run(
         j.id,
@@ -240,10 +238,9 @@ export class SqliteStore implements Store {
         t.durationMs,
       );
     }
-    const attempt = this.#stmt(
-      `INSERT OR REPLACE INTO attempts (task_id, attempt, agent_id, state, assigned_at, started_at, finished_at, exit_code, signal, reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const attempt = this.#stmt(upsert("attempts", ["task_id", "attempt"], [
+      "task_id", "attempt", "agent_id", "state", "assigned_at", "started_at", "finished_at", "exit_code", "signal", "reason",
+    ]));
     for (const a of batch.attempts) {
       attempt.run(
         a.taskId,
@@ -271,6 +268,13 @@ export class SqliteStore implements Store {
     this.#db.close();
     return Promise.resolve();
   }
+}
+
+/** INSERT, or UPDATE every other column when the key exists (never REPLACE: it deletes rows that clash on other unique keys). */
+function upsert(table: string, key: string[], columns: string[]): string {
+  const updates = columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
+  return `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})
+    ON CONFLICT (${key.join(", ")}) DO UPDATE SET ${updates.join(", ")}`;
 }
 
 function storeError(what: string, error: unknown): FabricError {

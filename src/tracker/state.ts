@@ -90,6 +90,7 @@ export class FabricState {
     for (const job of this.jobs.values()) {
       if (job.record.cancelRequested) this.cancelJob(job);
     }
+    this.scheduleSoon();
   }
 
   addAgent(record: AgentRecord, now: number): AgentEntry {

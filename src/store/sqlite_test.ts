@@ -1,0 +1,94 @@
+/** The embedded store on real files: migrations, atomic batches, and what comes back after reopening. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { emptyCounts, FabricError } from "../protocol/mod.ts";
+import { MIGRATIONS } from "./migrations.ts";
+import type { AgentRecord, JobRecord } from "./records.ts";
+import { SqliteStore } from "./sqlite.ts";
+import { emptyBatch } from "./store.ts";
+
+function agentRecord(id: string, name: string): AgentRecord {
+  return {
+    id,
+    name,
+    labels: { zone: "a" },
+    slots: 2,
+    version: "1",
+    os: "linux",
+    arch: "x86_64",
+    credentialHash: "ab",
+    state: "ready",
+    registeredAt: 1,
+    lastHeartbeat: null,
+    load: null,
+  };
+}
+
+function jobRecord(id: string, state: JobRecord["state"]): JobRecord {
+  return {
+    id,
+    name: "j",
+    spec: { name: "j", tasks: [{ name: "t", run: "true" }] },
+    source: null,
+    state,
+    cancelRequested: false,
+    total: 1,
+    counts: emptyCounts(),
+    createdAt: 5,
+    finishedAt: null,
+    version: 1,
+  };
+}
+
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-store-test-" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a new store is migrated to the latest schema version, in WAL mode", () =>
+  withDir(async (dir) => {
+    const store = SqliteStore.open(join(dir, "f.db"));
+    assert.equal(store.schemaVersion, MIGRATIONS.length);
+    await store.close();
+    const raw = new DatabaseSync(join(dir, "f.db"));
+    assert.equal((raw.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
+    raw.close();
+  }));
+
+Deno.test("a batch is written whole or not at all", () =>
+  withDir(async (dir) => {
+    const store = SqliteStore.open(join(dir, "f.db"));
+    const batch = emptyBatch();
+    batch.jobs.push(jobRecord("j1", "running"));
+    batch.agents.push(agentRecord("a1", "same"), agentRecord("a2", "same")); // names are unique
+    await assert.rejects(store.write(batch), (error: FabricError) => error.code === "unavailable");
+    assert.deepEqual(await store.loadAgents(), []);
+    assert.equal(await store.getJob("j1"), null);
+
+    const good = emptyBatch();
+    good.agents.push(agentRecord("a1", "one"));
+    good.jobs.push(jobRecord("j1", "running"), jobRecord("j2", "succeeded"));
+    good.logs.push({ taskId: "j1.0", attempt: 1, seq: 0, stream: "stdout", data: "x", at: 1 });
+    good.logs.push({ taskId: "j1.0", attempt: 1, seq: 0, stream: "stdout", data: "duplicate", at: 1 });
+    await store.write(good);
+    await store.close();
+
+    const reopened = SqliteStore.open(join(dir, "f.db"));
+    assert.deepEqual((await reopened.loadAgents()).map((a) => [a.id, a.labels]), [["a1", { zone: "a" }]]);
+    assert.deepEqual((await reopened.loadActiveJobs()).jobs.map((j) => j.id), ["j1"]);
+    assert.deepEqual((await reopened.readLogs("j1.0", 1, -1, 10)).map((l) => l.data), ["x"]);
+    await reopened.close();
+  }));
+
+Deno.test("a store from a newer fabric is refused with a message", () =>
+  withDir(async (dir) => {
+    const raw = new DatabaseSync(join(dir, "f.db"));
+    raw.exec("PRAGMA user_version = 99");
+    raw.close();
+    assert.throws(() => SqliteStore.open(join(dir, "f.db")), /schema version 99, newer than this fabric/);
+  }));

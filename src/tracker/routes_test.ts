@@ -1,0 +1,76 @@
+/** Authentication and error shapes of the HTTP API, exercised without a socket (Hono's app.request). */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { SqliteStore } from "../store/mod.ts";
+import { createRoutes } from "./routes.ts";
+import { Tracker } from "./tracker.ts";
+
+async function setup() {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-routes-test-" });
+  const tracker = await Tracker.open({ store: SqliteStore.open(join(dir, "fabric.db")) });
+  await tracker.setTokens({ admin: "admin-secret", join: "join-secret" });
+  const app = createRoutes(tracker, { caPem: "PEM" });
+  const call = (method: string, path: string, token?: string, body?: unknown) =>
+    app.request(path, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "content-type": "application/json" },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+  const cleanup = async () => {
+    await tracker.store.close();
+    await Deno.remove(dir, { recursive: true });
+  };
+  return { tracker, call, cleanup };
+}
+
+Deno.test("every route but the CA needs a token, and each token reaches only its own routes", async () => {
+  const { call, cleanup } = await setup();
+  try {
+    assert.equal(await (await call("GET", "/v1/ca")).text(), "PEM");
+    const none = await call("GET", "/v1/jobs");
+    assert.equal(none.status, 401);
+    assert.equal((await none.json()).error.code, "unauthorized");
+    assert.equal((await call("GET", "/v1/jobs", "wrong")).status, 401);
+    assert.equal((await call("GET", "/v1/jobs", "admin-secret")).status, 200);
+    const joinOnAdmin = await call("GET", "/v1/jobs", "join-secret");
+    assert.equal(joinOnAdmin.status, 403);
+    assert.equal((await joinOnAdmin.json()).error.code, "forbidden");
+    const adminRegisters = await call("POST", "/v1/agents/register", "admin-secret", { name: "a", slots: 1, version: "", os: "", arch: "" });
+    assert.equal(adminRegisters.status, 403);
+
+    const registered = await call("POST", "/v1/agents/register", "join-secret", { name: "a", slots: 1, version: "1", os: "linux", arch: "x" });
+    assert.equal(registered.status, 200);
+    const { credential } = await registered.json();
+    assert.equal((await call("GET", "/v1/jobs", credential)).status, 403, "an agent is not a client");
+    const heartbeat = await call("POST", "/v1/agent/heartbeat", credential, {
+      load: { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 2, running: 0, freeSlots: 1 },
+    });
+    assert.equal(heartbeat.status, 200);
+    const forged = credential.replace(/.$/, (c: string) => (c === "a" ? "b" : "a"));
+    assert.equal((await call("POST", "/v1/agent/heartbeat", forged, {})).status, 401);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("bodies are validated and errors are {error: {code, message}} with the right status", async () => {
+  const { call, cleanup } = await setup();
+  try {
+    const notJson = await call("POST", "/v1/jobs", "admin-secret", "{nope");
+    assert.equal(notJson.status, 400);
+    assert.deepEqual(await notJson.json(), { error: { code: "bad_request", message: "The request body is not valid JSON" } });
+    const badJob = await call("POST", "/v1/jobs", "admin-secret", { spec: { name: "x", tasks: [{ name: "a" }] } });
+    assert.equal(badJob.status, 400);
+    const body = await badJob.json();
+    assert.equal(body.error.code, "invalid_job");
+    assert.match(body.error.message, /"tasks\[0\]\.run" is required/);
+    const missing = await call("GET", "/v1/jobs/nothere", "admin-secret");
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).error.code, "not_found");
+    const badQuery = await call("GET", "/v1/jobs?limit=lots", "admin-secret");
+    assert.equal(badQuery.status, 400);
+    assert.match((await badQuery.json()).error.message, /"limit"/);
+  } finally {
+    await cleanup();
+  }
+});

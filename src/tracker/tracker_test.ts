@@ -1,0 +1,184 @@
+/** The tracker's logic against a real SQLite file, with time injected instead of slept. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { SqliteStore } from "../store/mod.ts";
+import { getJob, getTask } from "./queries.ts";
+import { Tracker } from "./tracker.ts";
+
+const AGENT = { labels: {}, version: "test", os: "linux", arch: "x86_64" };
+
+async function setup() {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-tracker-test-" });
+  const clock = { t: 1_000_000, now() { return this.t; } };
+  let ids = 0;
+  const open = async () =>
+    await Tracker.open({
+      store: SqliteStore.open(join(dir, "fabric.db")),
+      clock,
+      newId: () => `id${ids++}`,
+      heartbeatMs: 1000,
+      ttlMs: 3000,
+    });
+  const tracker = await open();
+  const cleanup = async (t: Tracker) => {
+    t.releaseWaiters();
+    await t.store.close();
+    await Deno.remove(dir, { recursive: true });
+  };
+  return { tracker, clock, open, cleanup };
+}
+
+async function agent(tracker: Tracker, name: string, slots = 1): Promise<string> {
+  return (await tracker.registerAgent({ name, slots, ...AGENT })).agentId;
+}
+
+function job(count: number, run = "true") {
+  return { name: "j", tasks: [{ name: "t", run, count }] };
+}
+
+Deno.test("each task is claimed by one agent only, and a task waits while every agent is full", async () => {
+  const { tracker, cleanup } = await setup();
+  try {
+    const agents = await Promise.all(["a", "b", "c"].map((n) => agent(tracker, n, 2)));
+    const { jobId } = await tracker.submitJob(job(8), null);
+    const claims = await Promise.all(agents.map((id) => tracker.claim(id, { holding: [], waitMs: 0 })));
+    const claimed = claims.flatMap((c) => c.assignments.map((a) => a.taskId));
+    assert.equal(claimed.length, 6);
+    assert.equal(new Set(claimed).size, 6);
+    assert.deepEqual(claims.map((c) => c.assignments.length), [2, 2, 2]);
+    const detail = await getJob(tracker, jobId);
+    assert.equal(detail.counts.assigned, 6);
+    assert.equal(detail.counts.queued, 2);
+  } finally {
+    await cleanup(tracker);
+  }
+});
+
+Deno.test("an agent that misses its heartbeats is down and its tasks are queued again with attempt + 1", async () => {
+  const { tracker, clock, cleanup } = await setup();
+  try {
+    const a = await agent(tracker, "a");
+    const { jobId } = await tracker.submitJob(job(1), null);
+    const [task] = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
+    await tracker.report(a, [{ type: "started", taskId: task.taskId, attempt: 1, at: clock.t }]);
+    const b = await agent(tracker, "b");
+
+    clock.t += 2000;
+    await tracker.heartbeat(b, { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 1, running: 0, freeSlots: 1 });
+    await tracker.checkLiveness();
+    assert.equal((await getJob(tracker, jobId)).tasks[0].state, "running", "within the TTL nothing happens");
+
+    clock.t += 1500;
+    await tracker.heartbeat(b, { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 1, running: 0, freeSlots: 1 });
+    await tracker.checkLiveness();
+    const [again] = (await tracker.claim(b, { holding: [], waitMs: 0 })).assignments;
+    assert.equal(again.taskId, task.taskId);
+    assert.equal(again.attempt, 2);
+    const detail = await getTask(tracker, task.taskId);
+    assert.deepEqual(detail.attempts.map((x) => [x.attempt, x.agent, x.state]), [[1, "a", "lost"], [2, "b", "assigned"]]);
+
+    // The old attempt's report is refused; the current one is taken.
+    const stale = await tracker.report(a, [{
+      type: "finished",
+      taskId: task.taskId,
+      attempt: 1,
+      at: clock.t,
+      result: { kind: "exited", code: 0 },
+      durationMs: 5,
+    }]);
+    assert.deepEqual(stale.stale, [{ taskId: task.taskId, attempt: 1 }]);
+    assert.equal((await getTask(tracker, task.taskId)).state, "assigned");
+    const fresh = await tracker.report(b, [{
+      type: "finished",
+      taskId: task.taskId,
+      attempt: 2,
+      at: clock.t,
+      result: { kind: "exited", code: 0 },
+      durationMs: 5,
+    }]);
+    assert.deepEqual(fresh.stale, []);
+    assert.equal((await getJob(tracker, jobId)).state, "succeeded");
+
+    // The silent agent comes back.
+    await tracker.heartbeat(a, { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 1, running: 0, freeSlots: 1 });
+    assert.equal(tracker.state.agents.get(a)!.record.state, "ready");
+  } finally {
+    await cleanup(tracker);
+  }
+});
+
+Deno.test("cancel ends queued tasks at once and tells the agent to stop running ones", async () => {
+  const { tracker, clock, cleanup } = await setup();
+  try {
+    const a = await agent(tracker, "a");
+    const { jobId } = await tracker.submitJob(job(3), null);
+    const [task] = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
+    await tracker.report(a, [{ type: "started", taskId: task.taskId, attempt: 1, at: clock.t }]);
+    const result = await tracker.cancelJob(jobId);
+    assert.deepEqual(result, { jobId, cancelled: 2, stopping: 1 });
+    const orders = await tracker.claim(a, { holding: [{ taskId: task.taskId, attempt: 1 }], waitMs: 0 });
+    assert.deepEqual(orders, { assignments: [], stop: [{ taskId: task.taskId, attempt: 1 }] });
+    assert.equal((await getJob(tracker, jobId)).state, "running");
+    await tracker.report(a, [{
+      type: "finished",
+      taskId: task.taskId,
+      attempt: 1,
+      at: clock.t,
+      result: { kind: "cancelled" },
+      durationMs: 10,
+    }]);
+    const detail = await getJob(tracker, jobId);
+    assert.equal(detail.state, "cancelled");
+    assert.deepEqual(detail.tasks.map((t) => t.state), ["cancelled", "cancelled", "cancelled"]);
+  } finally {
+    await cleanup(tracker);
+  }
+});
+
+Deno.test("a restarted tracker has its jobs, placements and logs back from the store", async () => {
+  const { tracker, clock, open, cleanup } = await setup();
+  let current = tracker;
+  try {
+    const a = await agent(tracker, "a", 2);
+    const { jobId } = await tracker.submitJob(job(3), null);
+    const claimed = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
+    const [first, second] = claimed;
+    await tracker.report(a, [
+      { type: "started", taskId: first.taskId, attempt: 1, at: clock.t },
+      { type: "output", taskId: first.taskId, attempt: 1, at: clock.t, chunks: [{ seq: 0, stream: "stdout", data: "hi\n" }] },
+      { type: "finished", taskId: first.taskId, attempt: 1, at: clock.t, result: { kind: "exited", code: 0 }, durationMs: 1 },
+      { type: "started", taskId: second.taskId, attempt: 1, at: clock.t },
+    ]);
+    await tracker.store.close();
+
+    // A crash: whatever was not committed (the third task's placement, made after the report) is gone.
+    current = await open();
+    // The agent, still holding the running task, is not sent it again; the queued third one is placed.
+    const again = await current.claim(a, { holding: [{ taskId: second.taskId, attempt: 1 }], waitMs: 0 });
+    assert.deepEqual(again.assignments.map((x) => x.taskId), [`${jobId}.2`]);
+    const detail = await getJob(current, jobId);
+    assert.deepEqual(detail.tasks.map((t) => [t.state, t.agent]), [["succeeded", "a"], ["running", "a"], ["assigned", "a"]]);
+    const rows = await current.store.readLogs(first.taskId, 1, -1, 10);
+    assert.deepEqual(rows.map((r) => r.data), ["hi\n"]);
+  } finally {
+    await cleanup(current);
+  }
+});
+
+Deno.test("an invalid job is refused with every problem named, and nothing is stored", async () => {
+  const { tracker, cleanup } = await setup();
+  try {
+    await assert.rejects(
+      tracker.submitJob({ name: "x", tasks: [{ name: "a", run: "", count: 0 }] }, null),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, "invalid_job");
+        assert.match(error.message, /"tasks\[0\]\.run" must not be empty/);
+        assert.match(error.message, /"tasks\[0\]\.count" must be at least 1/);
+        return true;
+      },
+    );
+    assert.deepEqual(await tracker.store.listJobs({ limit: 10 }), []);
+  } finally {
+    await cleanup(tracker);
+  }
+});
