@@ -24,7 +24,11 @@ function spawn(args: string[]): { child: Deno.ChildProcess; output: () => string
   return { child, output: () => text };
 }
 
-async function waitForText(process: { output: () => string }, pattern: RegExp, what: string): Promise<RegExpMatchArray> {
+async function waitForText(
+  process: { output: () => string },
+  pattern: RegExp,
+  what: string,
+): Promise<RegExpMatchArray> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const match = process.output().match(pattern);
@@ -57,7 +61,16 @@ try {
   console.log(`tracker: ${url}`);
   console.log(`agents join with: fabric agent ${joinLine[1].replace(/--token \S+/, "--token …")}`);
   for (const name of ["agent-1", "agent-2"]) {
-    const agent = spawn(["agent", ...joinLine[1].split(" "), "--name", name, "--slots", "2", "--data-dir", join(root, name)]);
+    const agent = spawn([
+      "agent",
+      ...joinLine[1].split(" "),
+      "--name",
+      name,
+      "--slots",
+      "2",
+      "--data-dir",
+      join(root, name),
+    ]);
     processes.push(agent.child);
     await waitForText(agent, /joined/, name);
     console.log(`${name}: joined`);

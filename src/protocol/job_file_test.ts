@@ -14,7 +14,10 @@ function problems(text: string): string[] {
 }
 
 Deno.test("a valid file parses with durations in milliseconds and count fan-out", () => {
-  const { spec } = parseJobFile("name: ok\ntasks:\n  - {name: a, run: echo, count: 3, timeout: 1m}\n  - {name: b, run: x}\n", "f");
+  const { spec } = parseJobFile(
+    "name: ok\ntasks:\n  - {name: a, run: echo, count: 3, timeout: 1m}\n  - {name: b, run: x}\n",
+    "f",
+  );
   assert.equal(spec.tasks[0].timeout, 60_000);
   assert.deepEqual(expandJob(spec).map((t) => [t.name, t.index, t.count]), [
     ["a[0]", 0, 3],
@@ -25,11 +28,14 @@ Deno.test("a valid file parses with durations in milliseconds and count fan-out"
 });
 
 Deno.test("each problem is located by line and column and names the field", () => {
-  assert.deepEqual(problems("name: x\ntasks:\n  - name: a\n    run: echo\n    count: three\n  - name: b\n    runn: 1\n"), [
-    '5:12 "tasks[0].count" must be a number, got "three"',
-    '6:5 "tasks[1].run" is required',
-    '7:5 "tasks[1]" has unknown field "runn"',
-  ]);
+  assert.deepEqual(
+    problems("name: x\ntasks:\n  - name: a\n    run: echo\n    count: three\n  - name: b\n    runn: 1\n"),
+    [
+      '5:12 "tasks[0].count" must be a number, got "three"',
+      '6:5 "tasks[1].run" is required',
+      '7:5 "tasks[1]" has unknown field "runn"',
+    ],
+  );
 });
 
 Deno.test("bad names, durations, shells and empty task lists are explained", () => {

@@ -178,7 +178,18 @@ export class SqliteStore implements Store {
     );
     for (const [key, value] of batch.meta) meta.run(key, value);
     const agent = this.#stmt(upsert("agents", ["id"], [
-      "id", "name", "labels", "slots", "version", "os", "arch", "credential_hash", "state", "registered_at", "last_heartbeat", "load",
+      "id",
+      "name",
+      "labels",
+      "slots",
+      "version",
+      "os",
+      "arch",
+      "credential_hash",
+      "state",
+      "registered_at",
+      "last_heartbeat",
+      "load",
     ]));
     for (const a of batch.agents) {
       agent.run(
@@ -197,7 +208,17 @@ export class SqliteStore implements Store {
       );
     }
     const job = this.#stmt(upsert("jobs", ["id"], [
-      "id", "name", "spec", "source", "state", "cancel_requested", "total", "counts", "created_at", "finished_at", "version",
+      "id",
+      "name",
+      "spec",
+      "source",
+      "state",
+      "cancel_requested",
+      "total",
+      "counts",
+      "created_at",
+      "finished_at",
+      "version",
     ]));
     for (const j of batch.jobs) {
       job.run(
@@ -239,7 +260,16 @@ export class SqliteStore implements Store {
       );
     }
     const attempt = this.#stmt(upsert("attempts", ["task_id", "attempt"], [
-      "task_id", "attempt", "agent_id", "state", "assigned_at", "started_at", "finished_at", "exit_code", "signal", "reason",
+      "task_id",
+      "attempt",
+      "agent_id",
+      "state",
+      "assigned_at",
+      "started_at",
+      "finished_at",
+      "exit_code",
+      "signal",
+      "reason",
     ]));
     for (const a of batch.attempts) {
       attempt.run(

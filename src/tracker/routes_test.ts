@@ -35,10 +35,22 @@ Deno.test("every route but the CA needs a token, and each token reaches only its
     const joinOnAdmin = await call("GET", "/v1/jobs", "join-secret");
     assert.equal(joinOnAdmin.status, 403);
     assert.equal((await joinOnAdmin.json()).error.code, "forbidden");
-    const adminRegisters = await call("POST", "/v1/agents/register", "admin-secret", { name: "a", slots: 1, version: "", os: "", arch: "" });
+    const adminRegisters = await call("POST", "/v1/agents/register", "admin-secret", {
+      name: "a",
+      slots: 1,
+      version: "",
+      os: "",
+      arch: "",
+    });
     assert.equal(adminRegisters.status, 403);
 
-    const registered = await call("POST", "/v1/agents/register", "join-secret", { name: "a", slots: 1, version: "1", os: "linux", arch: "x" });
+    const registered = await call("POST", "/v1/agents/register", "join-secret", {
+      name: "a",
+      slots: 1,
+      version: "1",
+      os: "linux",
+      arch: "x",
+    });
     assert.equal(registered.status, 200);
     const { credential } = await registered.json();
     assert.equal((await call("GET", "/v1/jobs", credential)).status, 403, "an agent is not a client");
@@ -58,7 +70,9 @@ Deno.test("bodies are validated and errors are {error: {code, message}} with the
   try {
     const notJson = await call("POST", "/v1/jobs", "admin-secret", "{nope");
     assert.equal(notJson.status, 400);
-    assert.deepEqual(await notJson.json(), { error: { code: "bad_request", message: "The request body is not valid JSON" } });
+    assert.deepEqual(await notJson.json(), {
+      error: { code: "bad_request", message: "The request body is not valid JSON" },
+    });
     const badJob = await call("POST", "/v1/jobs", "admin-secret", { spec: { name: "x", tasks: [{ name: "a" }] } });
     assert.equal(badJob.status, 400);
     const body = await badJob.json();

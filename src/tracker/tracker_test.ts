@@ -9,7 +9,12 @@ const AGENT = { labels: {}, version: "test", os: "linux", arch: "x86_64" };
 
 async function setup() {
   const dir = await Deno.makeTempDir({ prefix: "fabric-tracker-test-" });
-  const clock = { t: 1_000_000, now() { return this.t; } };
+  const clock = {
+    t: 1_000_000,
+    now() {
+      return this.t;
+    },
+  };
   let ids = 0;
   const open = async () =>
     await Tracker.open({
@@ -75,7 +80,11 @@ Deno.test("an agent that misses its heartbeats is down and its tasks are queued 
     assert.equal(again.taskId, task.taskId);
     assert.equal(again.attempt, 2);
     const detail = await getTask(tracker, task.taskId);
-    assert.deepEqual(detail.attempts.map((x) => [x.attempt, x.agent, x.state]), [[1, "a", "lost"], [2, "b", "assigned"]]);
+    assert.deepEqual(detail.attempts.map((x) => [x.attempt, x.agent, x.state]), [[1, "a", "lost"], [
+      2,
+      "b",
+      "assigned",
+    ]]);
 
     // The old attempt's report is refused; the current one is taken.
     const stale = await tracker.report(a, [{
@@ -145,8 +154,21 @@ Deno.test("a restarted tracker has its jobs, placements and logs back from the s
     const [first, second] = claimed;
     await tracker.report(a, [
       { type: "started", taskId: first.taskId, attempt: 1, at: clock.t },
-      { type: "output", taskId: first.taskId, attempt: 1, at: clock.t, chunks: [{ seq: 0, stream: "stdout", data: "hi\n" }] },
-      { type: "finished", taskId: first.taskId, attempt: 1, at: clock.t, result: { kind: "exited", code: 0 }, durationMs: 1 },
+      {
+        type: "output",
+        taskId: first.taskId,
+        attempt: 1,
+        at: clock.t,
+        chunks: [{ seq: 0, stream: "stdout", data: "hi\n" }],
+      },
+      {
+        type: "finished",
+        taskId: first.taskId,
+        attempt: 1,
+        at: clock.t,
+        result: { kind: "exited", code: 0 },
+        durationMs: 1,
+      },
       { type: "started", taskId: second.taskId, attempt: 1, at: clock.t },
     ]);
     await tracker.store.close();
@@ -157,7 +179,10 @@ Deno.test("a restarted tracker has its jobs, placements and logs back from the s
     const again = await current.claim(a, { holding: [{ taskId: second.taskId, attempt: 1 }], waitMs: 0 });
     assert.deepEqual(again.assignments.map((x) => x.taskId), [`${jobId}.2`]);
     const detail = await getJob(current, jobId);
-    assert.deepEqual(detail.tasks.map((t) => [t.state, t.agent]), [["succeeded", "a"], ["running", "a"], ["assigned", "a"]]);
+    assert.deepEqual(detail.tasks.map((t) => [t.state, t.agent]), [["succeeded", "a"], ["running", "a"], [
+      "assigned",
+      "a",
+    ]]);
     const rows = await current.store.readLogs(first.taskId, 1, -1, 10);
     assert.deepEqual(rows.map((r) => r.data), ["hi\n"]);
   } finally {

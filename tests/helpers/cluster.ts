@@ -70,8 +70,7 @@ export class Cluster {
     this.port = Number(match[1]);
     this.adminToken = (await Deno.readTextFile(join(this.trackerDir, "admin.token"))).trim();
     this.joinToken = (await Deno.readTextFile(join(this.trackerDir, "join.token"))).trim();
-    const hash = this.tracker.stdout.match(/--ca-hash (sha256:[0-9a-f]{64})|CA hash (sha256:[0-9a-f]{64})/);
-    if (!hash) throw new Error(`tracker printed no CA hash\n${this.tracker.describe()}`);
+    const hash = await this.tracker.waitForOutput(/--ca-hash (sha256:[0-9a-f]{64})|CA hash (sha256:[0-9a-f]{64})/);
     this.caHash = hash[1] ?? hash[2];
   }
 
