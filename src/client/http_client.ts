@@ -53,7 +53,9 @@ export class FabricClient {
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, "");
     this.#token = options.token;
-    this.#http = Deno.createHttpClient({ caCerts: [options.caPem] });
+    // HTTP/1.1 on purpose: Deno's fetch leaves Nagle on, and on one multiplexed HTTP/2 connection a
+    // long-poll answer then waits ~40ms for a delayed ACK (measured: submit-to-done 90ms vs 9ms).
+    this.#http = Deno.createHttpClient({ caCerts: [options.caPem], http2: false, http1: true });
     this.#timeoutMs = options.timeoutMs ?? 30_000;
   }
 

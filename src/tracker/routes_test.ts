@@ -17,7 +17,7 @@ async function setup() {
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
   const cleanup = async () => {
-    await tracker.store.close();
+    await tracker.close();
     await Deno.remove(dir, { recursive: true });
   };
   return { tracker, call, cleanup };

@@ -96,8 +96,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
         tracker.releaseWaiters();
         shutdown.abort();
         await server.finished;
-        await tracker.flush().catch(() => {});
-        await store.close();
+        await tracker.close();
       })();
       return closed;
     },

@@ -1,6 +1,6 @@
 /**
- * Group commit. The tracker changes its records in memory and marks them dirty; `flush` writes all
- * dirty records in one transaction. Callers that must not answer before their change is durable
+ * Group commit. The tracker changes its records in memory and marks them dirty; a write of all
+ * dirty records in one transaction follows on the next turn of the event loop (and `flush` forces one). Callers that must not answer before their change is durable
  * await `flush`; callbacks registered with `afterCommit` run once the change is on disk (waking a
  * long poll only then means nothing is ever handed out that a crash could forget).
  */
@@ -19,6 +19,7 @@ export class StoreWriter {
   #marked = 0;
   #committed = 0;
   #writing: Promise<void> | null = null;
+  #writeTimer: ReturnType<typeof setTimeout> | undefined;
   #onError: (error: unknown) => void;
 
   constructor(store: Store, onError: (error: unknown) => void) {
@@ -28,33 +29,57 @@ export class StoreWriter {
 
   meta(key: string, value: string): void {
     this.#meta.set(key, value);
-    this.#marked++;
+    this.#mark();
   }
   agent(record: AgentRecord): void {
     this.#agents.add(record);
-    this.#marked++;
+    this.#mark();
   }
   job(record: JobRecord): void {
     this.#jobs.add(record);
-    this.#marked++;
+    this.#mark();
   }
   task(record: TaskRecord): void {
     this.#tasks.add(record);
-    this.#marked++;
+    this.#mark();
   }
   attempt(record: AttemptRecord): void {
     this.#attempts.add(record);
-    this.#marked++;
+    this.#mark();
   }
   log(row: LogRow): void {
     this.#logs.push(row);
-    this.#marked++;
+    this.#mark();
   }
 
   /** Run `callback` after the next commit that holds everything marked so far. */
   afterCommit(callback: () => void): void {
     this.#callbacks.push(callback);
+    this.#mark();
+  }
+
+  #mark(): void {
     this.#marked++;
+    // Changes made in this turn of the event loop are written together, soon, even if nobody waits.
+    this.#writeTimer ??= setTimeout(() => {
+      this.#writeTimer = undefined;
+      this.flush().catch(() => {
+        if (this.pending) this.#retryLater();
+      });
+    }, 0);
+  }
+
+  #retryLater(): void {
+    this.#writeTimer ??= setTimeout(() => {
+      this.#writeTimer = undefined;
+      this.flush().catch(() => this.#retryLater());
+    }, 1000);
+  }
+
+  /** Stop the background writes (the store is closing). */
+  stop(): void {
+    clearTimeout(this.#writeTimer);
+    this.#writeTimer = undefined;
   }
 
   get pending(): boolean {

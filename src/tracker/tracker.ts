@@ -114,6 +114,14 @@ export class Tracker {
     for (const task of this.state.tasks.values()) task.changed?.notify();
   }
 
+  /** Release long polls, write what is pending, and close the store. */
+  async close(): Promise<void> {
+    this.releaseWaiters();
+    await this.flush().catch((error) => this.#log(`could not write the last changes: ${error.message}`));
+    this.state.writer.stop();
+    await this.store.close();
+  }
+
   // ---- credentials ---------------------------------------------------------------------------
 
   get hasTokens(): boolean {

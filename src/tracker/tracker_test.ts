@@ -26,8 +26,7 @@ async function setup() {
     });
   const tracker = await open();
   const cleanup = async (t: Tracker) => {
-    t.releaseWaiters();
-    await t.store.close();
+    await t.close();
     await Deno.remove(dir, { recursive: true });
   };
   return { tracker, clock, open, cleanup };
@@ -171,6 +170,8 @@ Deno.test("a restarted tracker has its jobs, placements and logs back from the s
       },
       { type: "started", taskId: second.taskId, attempt: 1, at: clock.t },
     ]);
+    // A crash: the store goes away with whatever was not yet committed.
+    tracker.state.writer.stop();
     await tracker.store.close();
 
     // A crash: whatever was not committed (the third task's placement, made after the report) is gone.
