@@ -1,0 +1,86 @@
+/** The client and daemons as a user runs them: live logs, a restarted agent, `fabric dev`. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { AgentView, JobDetail } from "../src/protocol/mod.ts";
+import { Cluster } from "./helpers/cluster.ts";
+import { Daemon, fabric, waitFor } from "./helpers/process.ts";
+
+Deno.test("logs --follow streams output while the task runs and ends when it does", async () => {
+  const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
+  try {
+    const gate = join(cluster.root, "gate");
+    const jobId = await cluster.submit(`name: chatty
+tasks:
+  - name: talk
+    run: |
+      echo first
+      echo warning >&2
+      for i in $(seq 1 200); do [ -e ${gate} ] && break; sleep 0.05; done
+      echo second
+`);
+    const taskId = `${jobId}.0`;
+    const follower = new Daemon("logs -f", ["logs", taskId, "--follow"], cluster.clientEnv);
+    await follower.waitForOutput(/first\n/);
+    assert.equal(follower.stdout, "first\n", "the first line arrives while the task still runs");
+    const job = await cluster.json<JobDetail>(["status", jobId]);
+    assert.equal(job.tasks[0].state, "running");
+    await Deno.writeTextFile(gate, "");
+    const status = await follower.exited;
+    assert.equal(status.code, 0);
+    assert.equal(follower.stdout, "first\nsecond\n");
+    assert.equal(follower.stderr, "warning\n");
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Deno.test("a restarted agent reuses its credential: no token or flags needed", async () => {
+  const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
+  try {
+    const before = await cluster.json<AgentView[]>(["agents"]);
+    await cluster.agents.get("a1")!.stop("SIGTERM");
+    const identity = JSON.parse(await Deno.readTextFile(join(cluster.agentDir("a1"), "agent.json")));
+    assert.equal(identity.name, "a1");
+    assert.equal((await Deno.stat(join(cluster.agentDir("a1"), "agent.json"))).mode! & 0o777, 0o600);
+
+    const again = new Daemon("agent a1 again", ["agent", "--data-dir", cluster.agentDir("a1")]);
+    cluster.agents.set("a1", again);
+    await again.waitForOutput(/agent a1 joined/);
+    await cluster.waitForAgents(["a1"]);
+    const after = await cluster.json<AgentView[]>(["agents"]);
+    assert.deepEqual(after.map((a) => a.id), before.map((a) => a.id));
+    const file = await cluster.writeFile("one.yaml", "name: one\ntasks:\n  - {name: t, run: echo again}\n");
+    const result = await cluster.cli(["submit", file, "--wait"]);
+    assert.equal(result.code, 0, result.stderr);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Deno.test("fabric dev runs a tracker and an agent that take jobs, and cleans up on Ctrl-C", async () => {
+  const dev = new Daemon("dev", ["dev"]);
+  let root = "";
+  try {
+    const tracker = (await dev.waitForOutput(/export FABRIC_TRACKER=(\S+)/))[1];
+    const token = (await dev.waitForOutput(/export FABRIC_TOKEN=\$\(cat (\S+)\)/))[1];
+    const ca = (await dev.waitForOutput(/export FABRIC_CA=(\S+)/))[1];
+    root = (await dev.waitForOutput(/data in (\S+)/))[1];
+    const env = { FABRIC_TRACKER: tracker, FABRIC_TOKEN: (await Deno.readTextFile(token)).trim(), FABRIC_CA: ca };
+    const result = await fabric(["submit", "--wait", "jobs/hello.yaml"], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /succeeded in .*: 9\/9 succeeded/);
+    const status = await dev.stop("SIGINT");
+    assert.equal(status.code, 0, dev.describe());
+    await waitFor("the dev directory to be removed", async () => {
+      try {
+        await Deno.stat(root);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  } finally {
+    await dev.stop("SIGKILL");
+    if (root) await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+});
