@@ -84,3 +84,25 @@ Deno.test("fabric dev runs a tracker and an agent that take jobs, and cleans up 
     if (root) await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("on the tracker's machine with the default data dir, clients need no flags", async () => {
+  const home = await Deno.makeTempDir({ prefix: "fabric-home-" });
+  const env = { XDG_DATA_HOME: join(home, "share"), HOME: home };
+  const tracker = new Daemon("tracker", ["tracker", "--listen", "127.0.0.1:0"], env);
+  try {
+    await tracker.waitForOutput(/fabric agent --join \S+ --token \S+ --ca-hash \S+/);
+    const dir = join(home, "share", "fabric", "tracker");
+    for (const secret of ["admin.token", "join.token", "ca.key", "tracker.key"]) {
+      assert.equal((await Deno.stat(join(dir, secret))).mode! & 0o777, 0o600, secret);
+    }
+    const agents = await fabric(["agents"], { env });
+    assert.equal(agents.code, 0, agents.stderr);
+    assert.match(agents.stdout, /No agents have joined yet/);
+    const status = await fabric(["status", "--json"], { env });
+    assert.equal(status.code, 0, status.stderr);
+    assert.deepEqual(JSON.parse(status.stdout), []);
+  } finally {
+    await tracker.stop();
+    await Deno.remove(home, { recursive: true });
+  }
+});
