@@ -2,11 +2,20 @@
  * The worker daemon. It pins the tracker's CA, registers once (then reuses its credential), and runs
  * three loops: heartbeats, one long-poll claim for work and stop orders, and the reporter.
  */
+import { statfsSync } from "node:fs";
 import { join } from "node:path";
 import { FabricClient, TrackerUnreachableError } from "../client/mod.ts";
-import { type Assignment, type AttemptRef, FABRIC_VERSION, FabricError, type Labels } from "../protocol/mod.ts";
-import { fetchPinnedCa } from "../tls/mod.ts";
-import { caHash } from "../tls/mod.ts";
+import { type CgroupSupport, detectCgroup, probeCapabilities } from "../exec/mod.ts";
+import {
+  type AgentResources,
+  type Assignment,
+  type AttemptRef,
+  type Capabilities,
+  FABRIC_VERSION,
+  FabricError,
+  type Labels,
+} from "../protocol/mod.ts";
+import { caHash, fetchPinnedCa } from "../tls/mod.ts";
 import { type AgentIdentity, loadIdentity, loadSavedCa, saveCa, saveIdentity } from "./credential.ts";
 import { sampleLoad } from "./load.ts";
 import { Reporter } from "./reporter.ts";
@@ -27,6 +36,12 @@ export interface AgentOptions {
   slots?: number;
   /** How long a stopping agent lets running tasks go on before handing them back. */
   stopGraceMs?: number;
+  /** Let tasks that set `sandbox: false` run without bubblewrap. */
+  allowUnsandboxed?: boolean;
+  /** Placement weight (utilisation x weight); kept by the tracker when omitted. */
+  weight?: number;
+  /** Capacity offered to tasks; by default the machine's CPUs, memory and the data directory's free disk. */
+  resources?: Partial<AgentResources>;
   log?: (message: string) => void;
 }
 
@@ -51,12 +66,26 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   }
   const caPem = await resolveCa(options, trackerAddress, saved);
   const slots = options.slots ?? navigator.hardwareConcurrency;
+  const probed = await probeCapabilities({ dataDir: options.dataDir });
+  if (!probed.sandbox) {
+    log(`sandboxing is not available: ${probed.sandboxError}; sandboxed tasks will not be placed here`);
+  }
+  const capabilities: Capabilities = {
+    sandbox: probed.sandbox,
+    unsandboxed: options.allowUnsandboxed ?? false,
+    cgroup: probed.cgroup,
+    deno: probed.deno !== null,
+    git: probed.git,
+  };
   const advertised = {
     labels: options.labels ?? {},
     slots,
     version: FABRIC_VERSION,
     os: Deno.build.os,
     arch: Deno.build.arch,
+    capabilities,
+    resources: machineResources(options.dataDir, options.resources),
+    weight: options.weight,
   };
 
   const client = new FabricClient({ url: `https://${trackerAddress}`, token: "", caPem });
@@ -90,8 +119,39 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     client.close();
     throw error;
   }
-  log(`agent ${identity.name} joined ${trackerAddress} (${slots} slots)`);
-  return new AgentLoop(client, identity, slots, heartbeatMs, options, log).start();
+  log(`agent ${identity.name} joined ${trackerAddress} (${slots} slots; ${describeCapabilities(capabilities)})`);
+  const runtime: Runtime = { capabilities, cgroup: probed.cgroup ? await detectCgroup() : null, deno: probed.deno };
+  return new AgentLoop(client, identity, slots, heartbeatMs, options, runtime, log).start();
+}
+
+interface Runtime {
+  capabilities: Capabilities;
+  cgroup: CgroupSupport | null;
+  deno: string | null;
+}
+
+function describeCapabilities(c: Capabilities): string {
+  const parts = [
+    c.sandbox ? "sandbox" : "no sandbox",
+    c.cgroup ? `memory limits (cgroup ${c.cgroup})` : "no memory limits",
+    c.deno ? "deno" : "no deno",
+    c.git ? "git" : "no git",
+  ];
+  if (c.unsandboxed) parts.push("unsandboxed allowed");
+  return parts.join(", ");
+}
+
+function machineResources(dataDir: string, given: Partial<AgentResources> | undefined): AgentResources {
+  let disk = 0;
+  try {
+    const fs = statfsSync(dataDir);
+    disk = Number(fs.bavail) * Number(fs.bsize);
+  } catch { /* unknown: tasks asking for disk will not fit here */ }
+  return {
+    cpu: given?.cpu ?? navigator.hardwareConcurrency,
+    memory: given?.memory ?? Deno.systemMemoryInfo().total,
+    disk: given?.disk ?? disk,
+  };
 }
 
 async function resolveCa(options: AgentOptions, tracker: string, saved: AgentIdentity | null): Promise<string> {
@@ -122,6 +182,7 @@ class AgentLoop {
   #slots: number;
   #heartbeatMs: number;
   #options: AgentOptions;
+  #runtime: Runtime;
   #log: (message: string) => void;
   #runs = new Map<string, TaskRun>();
   #reporter: Reporter;
@@ -137,6 +198,7 @@ class AgentLoop {
     slots: number,
     heartbeatMs: number,
     options: AgentOptions,
+    runtime: Runtime,
     log: (message: string) => void,
   ) {
     this.#client = client;
@@ -144,6 +206,7 @@ class AgentLoop {
     this.#slots = slots;
     this.#heartbeatMs = heartbeatMs;
     this.#options = options;
+    this.#runtime = runtime;
     this.#log = log;
     this.#reporter = new Reporter({ client, log, onStale: (ref) => this.#runs.get(key(ref))?.markStale() });
   }
@@ -202,10 +265,17 @@ class AgentLoop {
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
     if (this.#runs.has(key(ref)) || this.#stopping) return;
     const run = new TaskRun(assignment, {
+      dataDir: this.#options.dataDir,
       workRoot: join(this.#options.dataDir, "work"),
+      gitCacheDir: join(this.#options.dataDir, "cache", "git"),
       agentName: this.#identity.name,
       reporter: this.#reporter,
       basePath: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
+      agentEnv: Deno.env.toObject(),
+      sandbox: this.#runtime.capabilities.sandbox,
+      allowUnsandboxed: this.#runtime.capabilities.unsandboxed,
+      cgroup: this.#runtime.cgroup,
+      deno: this.#runtime.deno,
       log: this.#log,
     });
     this.#runs.set(key(ref), run);

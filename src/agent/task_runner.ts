@@ -1,18 +1,47 @@
-/** One attempt on this agent: its working directory, its process, its events, in that order. */
+/** One attempt on this agent: its directory, its files, its process (of whatever kind), its events, in that order. */
 import { join } from "node:path";
-import type { Execution } from "../exec/mod.ts";
-import { startShell } from "../exec/mod.ts";
-import type { Assignment, AttemptRef } from "../protocol/mod.ts";
+import {
+  type CgroupSupport,
+  checkoutRepo,
+  type Execution,
+  type Finished,
+  type ProcessSpec,
+  redactUrl,
+  scriptCommand,
+  shellCommand,
+  startProcess,
+} from "../exec/mod.ts";
+import type { Assignment, AttemptRef, Stream } from "../protocol/mod.ts";
 import { OutputBuffer } from "./output_buffer.ts";
 import type { Reporter } from "./reporter.ts";
+import {
+  readOutputFile,
+  stepsScript,
+  taskEnv,
+  type TaskPaths,
+  taskPaths,
+  writeScript,
+  writeTaskFiles,
+} from "./task_setup.ts";
 
 export interface RunnerContext {
+  /** The agent's data directory: never visible to a sandboxed task. */
+  dataDir: string;
   workRoot: string;
+  gitCacheDir: string;
   agentName: string;
   reporter: Reporter;
   basePath: string;
+  agentEnv: Record<string, string>;
+  sandbox: boolean;
+  allowUnsandboxed: boolean;
+  cgroup: CgroupSupport | null;
+  deno: string | null;
   log: (message: string) => void;
 }
+
+/** A task that cannot start here; its message is the task's failure reason. */
+class CannotRun extends Error {}
 
 export class TaskRun {
   readonly ref: AttemptRef;
@@ -48,63 +77,141 @@ export class TaskRun {
 
   async #run(a: Assignment, context: RunnerContext): Promise<void> {
     const { reporter } = context;
-    const workDir = join(context.workRoot, `${a.taskId}-${a.attempt}`);
     const ref = this.ref;
+    const paths = taskPaths(context.workRoot, a);
+    const output = new OutputBuffer((chunks) => {
+      if (this.#ending !== "stale") reporter.enqueue({ type: "output", ...ref, at: Date.now(), chunks });
+    });
+    const say = (line: string) => output.push("stderr", new TextEncoder().encode(`[fabric] ${line}\n`));
+    const started = performance.now();
     try {
-      await Deno.mkdir(join(workDir, "tmp"), { recursive: true });
       reporter.enqueue({ type: "started", ...ref, at: Date.now() });
-      const output = new OutputBuffer((chunks) => {
-        if (this.#ending !== "stale") reporter.enqueue({ type: "output", ...ref, at: Date.now(), chunks });
-      });
-      const env: Record<string, string> = {
-        PATH: context.basePath,
-        HOME: workDir,
-        TMPDIR: join(workDir, "tmp"),
-        LANG: "C.UTF-8",
-        ...a.env,
-        FABRIC_JOB_ID: a.jobId,
-        FABRIC_JOB_NAME: a.jobName,
-        FABRIC_TASK_ID: a.taskId,
-        FABRIC_TASK_NAME: a.name,
-        FABRIC_TASK_INDEX: String(a.index),
-        FABRIC_TASK_COUNT: String(a.count),
-        FABRIC_ATTEMPT: String(a.attempt),
-        FABRIC_AGENT: context.agentName,
-      };
-      const execution = await startShell({ run: a.run, shell: a.shell }, {
-        cwd: workDir,
-        env,
-        timeoutMs: a.timeoutMs,
-        graceMs: a.graceMs,
-        onOutput: (stream, data) => output.push(stream, data),
-      });
+      const spec = await prepare(a, context, paths, say, (stream, data) => output.push(stream, data));
+      if (this.#ending) {
+        this.#report(context, { result: { kind: "cancelled" }, durationMs: 0, outputTruncated: false }, {});
+        return;
+      }
+      const execution = startProcess(spec);
       this.#execution = execution;
       if (this.#ending) execution.stop();
       const finished = await execution.finished;
       output.close();
-      if (this.#ending === "release") {
-        reporter.enqueue({ type: "released", ...ref, at: Date.now(), reason: this.#releaseReason });
-      } else if (this.#ending !== "stale") {
-        reporter.enqueue({
-          type: "finished",
-          ...ref,
-          at: Date.now(),
-          result: finished.result,
-          durationMs: finished.durationMs,
-        });
-      }
+      const file = finished.result.kind === "exited" && finished.result.code === 0
+        ? await readOutputFile(paths.outputFile)
+        : {};
+      this.#report(context, finished, file);
     } catch (error) {
-      const message = (error as Error).message;
+      const message = error instanceof CannotRun ? error.message : (error as Error).message;
+      say(message);
+      output.close();
       context.log(`task ${a.taskId} attempt ${a.attempt} could not run: ${message}`);
-      reporter.enqueue({
-        type: "finished",
-        ...ref,
-        at: Date.now(),
-        result: { kind: "failed_to_start", message },
-        durationMs: 0,
-      });
+      const durationMs = performance.now() - started;
+      this.#report(
+        a,
+        context,
+        { result: { kind: "failed_to_start", message }, durationMs, outputTruncated: false },
+        {},
+      );
     } finally {
-      await Deno.remove(workDir, { recursive: true }).catch(() => {});
+      await Deno.remove(paths.workDir, { recursive: true }).catch(() => {});
     }
   }
+
+  #report(
+    context: RunnerContext,
+    finished: Finished,
+    file: { output?: string; outputError?: string },
+  ): void {
+    const ref = this.ref;
+    if (this.#ending === "stale") return;
+    if (this.#ending === "release") {
+      context.reporter.enqueue({ type: "released", ...ref, at: Date.now(), reason: this.#releaseReason });
+      return;
+    }
+    context.reporter.enqueue({
+      type: "finished",
+      ...ref,
+      at: Date.now(),
+      result: finished.result,
+      durationMs: finished.durationMs,
+      outputTruncated: finished.outputTruncated,
+      ...file,
+    });
+  }
+}
+
+/** Everything before the process starts: files, checkout, command line, sandbox. */
+async function prepare(
+  a: Assignment,
+  context: RunnerContext,
+  paths: TaskPaths,
+  say: (line: string) => void,
+  onOutput: (stream: Stream, data: Uint8Array) => void,
+): Promise<ProcessSpec> {
+  const bwrapped = a.kind !== "script" && a.sandbox;
+  if (bwrapped && !context.sandbox) {
+    throw new CannotRun("this agent cannot sandbox tasks (bubblewrap does not work here)");
+  }
+  if (a.kind !== "script" && !a.sandbox && !context.allowUnsandboxed) {
+    throw new CannotRun("the task opts out of the sandbox, which this agent does not allow (--allow-unsandboxed)");
+  }
+  if (a.memoryBytes !== null && !context.cgroup) throw new CannotRun("this agent cannot enforce memory limits");
+  const extra = await writeTaskFiles(paths, a);
+  const env = taskEnv(a, {
+    paths,
+    agentName: context.agentName,
+    basePath: context.basePath,
+    agentEnv: context.agentEnv,
+    sandboxed: bwrapped,
+    extra,
+  });
+  let command: string[];
+  let cwd = paths.workDir;
+  const extraReadPaths: string[] = [];
+  if (a.kind === "script") {
+    if (!context.deno) throw new CannotRun("this agent has no Deno runtime for script tasks");
+    const scriptFile = await writeScript(paths, a);
+    env.DENO_DIR = join(context.dataDir, "cache", "deno");
+    env.DENO_NO_UPDATE_CHECK = "1";
+    command = scriptCommand({
+      denoPath: context.deno,
+      scriptFile,
+      workDir: paths.workDir,
+      tmpDir: paths.tmpDir,
+      permissions: a.permissions,
+      envNames: Object.keys(env),
+    });
+  } else if (a.kind === "git") {
+    const dest = join(paths.workDir, "src");
+    say(`checking out ${redactUrl(a.git!.repo)} at ${a.git!.ref}`);
+    const checkout = await checkoutRepo({
+      cacheDir: context.gitCacheDir,
+      source: a.git!,
+      dest,
+      log: (line) => say(line),
+    });
+    say(`checked out ${checkout.commit}${checkout.fetched ? "" : " (from the local mirror)"}`);
+    env.FABRIC_GIT_COMMIT = checkout.commit;
+    extraReadPaths.push(...checkout.readPaths);
+    cwd = checkout.dir;
+    const script = a.steps ? stepsScript(a.steps) : a.run!;
+    command = await shellCommand({ run: script, shell: a.shell }, paths.metaDir);
+  } else {
+    command = await shellCommand({ run: a.run!, shell: a.shell }, paths.metaDir);
+  }
+  return {
+    command,
+    cwd,
+    env,
+    timeoutMs: a.timeoutMs,
+    graceMs: a.graceMs,
+    onOutput,
+    sandbox: bwrapped
+      ? { workDir: paths.workDir, permissions: a.permissions, hide: [context.dataDir], extraReadPaths }
+      : undefined,
+    cgroup: context.cgroup,
+    cgroupName: `${a.taskId}-${a.attempt}-${crypto.randomUUID().slice(0, 8)}`,
+    memoryBytes: a.memoryBytes,
+    maxOutputBytes: a.maxOutputBytes,
+  };
 }

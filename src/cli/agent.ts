@@ -1,6 +1,6 @@
 /** `fabric agent`: run a worker that joins a tracker. */
 import { startAgent } from "../agent/mod.ts";
-import { intFlag, keyValueFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import { intFlag, keyValueFlag, numberFlag, parseFlags, sizeFlag, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultAgentDir } from "./paths.ts";
 import { durationFlag } from "./tracker.ts";
@@ -20,6 +20,11 @@ DIR; later starts need no token (and no flags at all, if the tracker's address i
   --slots N               tasks run at once (default: the number of CPUs)
   --data-dir DIR          credential and work directories (default ~/.local/share/fabric/agent)
   --stop-grace DURATION   on SIGTERM, how long running tasks may go on before they are handed back (default 0s)
+  --weight W              placement weight: a task's score here is utilisation x W (default 1)
+  --cpu N, --memory SIZE, --disk SIZE
+                          capacity offered to tasks' resources (default: the machine's CPUs and memory,
+                          and the data directory's free disk)
+  --allow-unsandboxed     run tasks that set "sandbox: false" without bubblewrap
 `;
 
 export const AGENT_FLAGS = {
@@ -32,6 +37,11 @@ export const AGENT_FLAGS = {
   slots: { type: "string" },
   "data-dir": { type: "string" },
   "stop-grace": { type: "string" },
+  weight: { type: "string" },
+  cpu: { type: "string" },
+  memory: { type: "string" },
+  disk: { type: "string" },
+  "allow-unsandboxed": { type: "boolean" },
 } as const;
 
 export async function agentCommand(args: string[]): Promise<number> {
@@ -64,6 +74,13 @@ export async function agentCommand(args: string[]): Promise<number> {
     labels: keyValueFlag(parsed, "labels"),
     slots: intFlag(parsed, "slots", 1, 4096),
     stopGraceMs: durationFlag(stringFlag(parsed, "stop-grace"), "--stop-grace"),
+    allowUnsandboxed: parsed.values["allow-unsandboxed"] === true,
+    weight: numberFlag(parsed, "weight", 0.001, 1000),
+    resources: {
+      cpu: numberFlag(parsed, "cpu", 0, 4096),
+      memory: sizeFlag(stringFlag(parsed, "memory"), "--memory"),
+      disk: sizeFlag(stringFlag(parsed, "disk"), "--disk"),
+    },
     log,
   });
   const outcome = await Promise.race([untilSignal(), agent.done.then(() => null)]);

@@ -1,37 +1,75 @@
 /** `fabric agents [--json]` */
-import { parseFlags, UsageError, wantsHelp } from "./args.ts";
+import type { AgentView } from "../protocol/mod.ts";
+import { type Parsed, parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { age, printJson, table } from "./output.ts";
 
 const USAGE = `
 fabric agents [--json]
+fabric agents weight NAME W
 
-The agents that joined this tracker: state (ready, down), labels, slots, load, last heartbeat.
+The agents that joined this tracker: state (ready, down), labels, slots, weight, what they can run
+(sandbox, memory limits, deno, git), load and last heartbeat.
+
+  weight NAME W   change an agent's placement weight, live (a task's score is utilisation x W)
 ${CONNECTION_HELP}
 `;
 
 export async function agentsCommand(args: string[]): Promise<number> {
   const parsed = parseFlags("agents", args, { ...CONNECTION_FLAGS, json: { type: "boolean" } });
   if (wantsHelp(parsed, USAGE)) return 0;
-  if (parsed.positionals.length > 0) throw new UsageError(`Unknown agents subcommand "${parsed.positionals[0]}"`);
+  const [sub, ...rest] = parsed.positionals;
+  if (sub !== undefined && sub !== "weight") {
+    throw new UsageError(`Unknown agents subcommand "${sub}" (see fabric agents --help)`);
+  }
+  if (sub === "weight") return await setWeight(parsed, rest);
   const client = await connect(parsed);
   try {
     const agents = await client.listAgents();
     if (parsed.values.json) return printJson(agents), 0;
     if (agents.length === 0) return console.log("No agents have joined yet."), 0;
     console.log(table(
-      ["NAME", "STATE", "SLOTS", "RUNNING", "LOAD", "MEM FREE", "LABELS", "LAST HEARTBEAT"],
+      ["NAME", "STATE", "SLOTS", "RUNNING", "WEIGHT", "CAN RUN", "LOAD", "MEM FREE", "LABELS", "LAST HEARTBEAT"],
       agents.map((a) => [
         a.name,
         a.state,
         String(a.slots),
         String(a.running),
+        String(a.weight),
+        canRun(a.capabilities),
         a.load ? a.load.load1.toFixed(2) : "-",
         a.load ? `${(a.load.memFree / 2 ** 30).toFixed(1)}G` : "-",
         Object.entries(a.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
         a.lastHeartbeat ? `${age(a.lastHeartbeat)} ago` : "-",
       ]),
     ));
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+function canRun(c: AgentView["capabilities"]): string {
+  const parts = [c.sandbox ? "sandbox" : "no-sandbox"];
+  if (c.unsandboxed) parts.push("unsandboxed");
+  if (c.cgroup) parts.push(`mem-limits`);
+  if (c.deno) parts.push("deno");
+  if (c.git) parts.push("git");
+  return parts.join(",");
+}
+
+async function setWeight(parsed: Parsed, args: string[]): Promise<number> {
+  const [name, raw] = args;
+  const weight = Number(raw);
+  if (args.length !== 2 || !Number.isFinite(weight) || weight <= 0 || weight > 1000) {
+    throw new UsageError(
+      `fabric agents weight takes an agent name and a weight from 0.001 to 1000, e.g. "fabric agents weight build-1 2"`,
+    );
+  }
+  const client = await connect(parsed);
+  try {
+    await client.setWeight(name, weight);
+    console.log(`agent ${name} weight ${weight}`);
     return 0;
   } finally {
     client.close();

@@ -1,5 +1,6 @@
 /** Flags: parsed strictly with node:util, so a typo is exit code 2 and a message, never a guess. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseSize } from "../protocol/mod.ts";
 
 /** The flags or arguments are wrong: exit code 2. */
 export class UsageError extends Error {
@@ -44,6 +45,25 @@ export function intFlag(parsed: Parsed, name: string, min: number, max: number):
     throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+export function numberFlag(parsed: Parsed, name: string, min: number, max: number): number | undefined {
+  const raw = stringFlag(parsed, name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+export function sizeFlag(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return parseSize(raw);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
 }
 
 /** `k=v,k2=v2` */

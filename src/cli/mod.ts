@@ -13,6 +13,7 @@ import { cancelCommand } from "./cancel.ts";
 import { NoTrackerError } from "./connect.ts";
 import { devCommand } from "./dev.ts";
 import { logsCommand } from "./logs.ts";
+import { schemaCommand } from "./schema.ts";
 import { statusCommand } from "./status.ts";
 import { submitCommand } from "./submit.ts";
 import { trackerCommand } from "./tracker.ts";
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   agents: agentsCommand,
   cancel: cancelCommand,
   validate: validateCommand,
+  schema: schemaCommand,
 };
 
 const USAGE = `
@@ -45,8 +47,9 @@ Client:
   fabric status [JOB|TASK]    jobs, one job's tasks, or one task's attempts
   fabric logs TASK [-f]       a task's output
   fabric cancel JOB           stop a job
-  fabric agents               the agents and their load
+  fabric agents               the agents and their load (weight NAME W: set a weight)
   fabric validate FILE        check a job file without submitting it
+  fabric schema               the job file's JSON Schema, for editors
 
 "fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,
 2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials.

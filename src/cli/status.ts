@@ -1,5 +1,5 @@
 /** `fabric status [JOB|TASK] [--json]` */
-import { formatDuration, type JobDetail, type TaskDetail } from "../protocol/mod.ts";
+import { formatDuration, type JobDetail, type TaskDetail, type TaskView } from "../protocol/mod.ts";
 import { intFlag, parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { age, printJson, table } from "./output.ts";
@@ -73,7 +73,7 @@ function printJob(job: JobDetail): void {
       `${c.running + c.assigned} running, ${c.queued + c.lost} queued)\n`,
   );
   console.log(table(
-    ["TASK", "NAME", "STATE", "AGENT", "ATTEMPT", "EXIT", "DURATION"],
+    ["TASK", "NAME", "STATE", "AGENT", "ATTEMPT", "EXIT", "DURATION", "NOTE"],
     job.tasks.map((t) => [
       t.id,
       t.name,
@@ -82,17 +82,31 @@ function printJob(job: JobDetail): void {
       String(t.attempt),
       t.exitCode !== null ? String(t.exitCode) : t.signal ?? (t.reason === "timed_out" ? "timeout" : "-"),
       t.durationMs !== null ? formatDuration(t.durationMs) : t.startedAt ? age(t.startedAt) : "-",
+      note(t),
     ]),
   ));
 }
 
+function note(t: TaskView): string {
+  const parts: string[] = [];
+  if (t.state !== "succeeded" && t.reason && t.reason !== "timed_out") parts.push(t.reason);
+  if (!t.sandbox && t.kind !== "script") parts.push("unsandboxed");
+  if (t.outputTruncated) parts.push("output truncated");
+  return parts.join("; ");
+}
+
 function printTask(task: TaskDetail): void {
   console.log(`Task ${task.id} "${task.name}" of job ${task.jobId}: ${task.state}`);
+  console.log(`  ${task.kind} task, ${task.sandbox || task.kind === "script" ? "sandboxed" : "unsandboxed"}`);
   console.log(`  index ${task.index}, attempt ${task.attempt}, agent ${task.agent ?? "-"}`);
+  if (task.matrix) console.log(`  matrix ${Object.entries(task.matrix).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  if (task.needs.length > 0) console.log(`  needs ${task.needs.join(", ")}`);
   if (task.exitCode !== null) console.log(`  exit code ${task.exitCode}`);
   if (task.signal) console.log(`  signal ${task.signal}`);
   if (task.reason) console.log(`  reason: ${task.reason}`);
   if (task.durationMs !== null) console.log(`  duration ${formatDuration(task.durationMs)}`);
+  if (task.outputTruncated) console.log("  output truncated (over maxOutput)");
+  if (task.output !== null) console.log(`  output ${JSON.stringify(task.output)}`);
   if (task.attempts.length > 0) {
     console.log("");
     console.log(table(

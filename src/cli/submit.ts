@@ -34,7 +34,7 @@ export async function submitCommand(args: string[]): Promise<number> {
   const json = parsed.values.json === true;
   const client = await connect(parsed);
   try {
-    const submitted = await client.submitJob(job.raw, file);
+    const submitted = await client.submitJob(job.raw, { source: file, files: job.files });
     if (!parsed.values.wait) {
       if (json) printJson(submitted);
       else console.log(submitted.jobId);

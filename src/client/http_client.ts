@@ -131,8 +131,14 @@ export class FabricClient {
 
   // ---- client side ---------------------------------------------------------------------------
 
-  submitJob(spec: unknown, source?: string): Promise<SubmitJobResponse> {
-    return this.#json("POST", "/v1/jobs", { body: { spec, source } });
+  submitJob(
+    spec: unknown,
+    options: { source?: string; files?: Record<string, string> } = {},
+  ): Promise<SubmitJobResponse> {
+    return this.#json("POST", "/v1/jobs", { body: { spec, source: options.source, files: options.files ?? {} } });
+  }
+  async setWeight(agentName: string, weight: number): Promise<void> {
+    await this.#json("PUT", `/v1/agents/${encodeURIComponent(agentName)}/weight`, { body: { weight } });
   }
   async listJobs(limit = 50): Promise<JobSummary[]> {
     return (await this.#json<{ jobs: JobSummary[] }>("GET", `/v1/jobs?limit=${limit}`)).jobs;

@@ -3,6 +3,8 @@
  * signal and a grace period (as Nomad's drivers). The result is the protocol's tagged union.
  */
 import type { Stream, TaskResult } from "../protocol/mod.ts";
+import type { CgroupSupport } from "./cgroup.ts";
+import type { SandboxOptions } from "./sandbox.ts";
 
 export interface ProcessSpec {
   /** argv; the first element is looked up in PATH. */
@@ -14,17 +16,29 @@ export interface ProcessSpec {
   /** Time between SIGTERM and SIGKILL when the task is stopped or times out. */
   graceMs: number;
   onOutput: (stream: Stream, data: Uint8Array) => void;
+  /** Run under bubblewrap with these mounts; absent: on the host as the agent's user. */
+  sandbox?: SandboxOptions;
+  /** What `detectCgroup()` found; with it every task gets its own cgroup, which ends with the task. */
+  cgroup?: CgroupSupport | null;
+  /** The task's group under `fabric/`; unique by default. */
+  cgroupName?: string;
+  /** Memory (and swap) limit of everything the task starts; needs `cgroup`. Over it, the result is `oom`. */
+  memoryBytes?: number | null;
+  /** stdout and stderr together; beyond it output is dropped after one marker, and the task runs on. */
+  maxOutputBytes?: number | null;
 }
 
 export interface Finished {
   result: TaskResult;
   durationMs: number;
+  /** Output went over `maxOutputBytes` and the rest was dropped. */
+  outputTruncated: boolean;
 }
 
 export interface Execution {
   readonly pid: number;
-  /** Settles once the process group is gone and its output fully read. */
+  /** Settles once the process group (and sandbox and cgroup) is gone and its output fully read. */
   readonly finished: Promise<Finished>;
-  /** SIGTERM to the whole group, SIGKILL after the grace period; the result is `cancelled`. */
+  /** SIGTERM to everything the task started, SIGKILL after the grace period; the result is `cancelled`. */
   stop(): void;
 }

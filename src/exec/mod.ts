@@ -2,3 +2,16 @@
 export type { Execution, Finished, ProcessSpec } from "./driver.ts";
 export { startProcess } from "./process.ts";
 export { shellCommand, type ShellTask, startShell } from "./shell.ts";
+export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";
+export { type CgroupSupport, detectCgroup } from "./cgroup.ts";
+export { findDeno, scriptCommand, type ScriptCommandOptions } from "./script.ts";
+export { type Capabilities, probeCapabilities, type ProbeOptions } from "./probe.ts";
+export {
+  type CheckoutOptions,
+  checkoutRepo,
+  type CheckoutResult,
+  GitError,
+  type GitErrorKind,
+  type GitSource,
+  redactUrl,
+} from "./git.ts";

@@ -1,17 +1,40 @@
 /**
  * One task process in its own session and process group, so that stopping it reaches everything it
- * started: SIGTERM to the group, SIGKILL after the grace period, and SIGKILL to whatever of the
- * group outlives the leader.
+ * started: SIGTERM, SIGKILL after the grace period, and SIGKILL to whatever outlives the leader.
+ * Optionally inside a bubblewrap sandbox and its own cgroup (memory limit, and a sure kill of
+ * processes that left the group with setsid).
  */
+import { resolve } from "node:path";
 import type { Stream, TaskResult } from "../protocol/mod.ts";
+import { capOutput } from "./_output_cap.ts";
+import { findExecutable } from "./_path_lookup.ts";
+import { descendantPids } from "./_process_tree.ts";
+import {
+  cgroupPids,
+  createTaskCgroup,
+  joinCgroupCommand,
+  killCgroup,
+  oomKilled,
+  removeTaskCgroup,
+  type TaskCgroup,
+} from "./cgroup.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
+import { bwrapArgs } from "./sandbox.ts";
+
+/** How long the pipes may stay open once the task and its group are dead (only an escaped process holds them). */
+const DRAIN_MS = 2000;
+const FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 export function startProcess(spec: ProcessSpec): Execution {
   const started = performance.now();
+  let group: TaskCgroup | null = null;
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(spec.command[0], {
-      args: spec.command.slice(1),
+    const command = taskCommand(spec);
+    group = taskCgroup(spec);
+    const argv = group ? joinCgroupCommand(group, command) : command;
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
       cwd: spec.cwd,
       env: spec.env,
       clearEnv: true,
@@ -21,63 +44,146 @@ export function startProcess(spec: ProcessSpec): Execution {
       detached: true, // setsid(): the task leads its own process group
     }).spawn();
   } catch (error) {
-    const message = error instanceof Deno.errors.NotFound
-      ? `command "${spec.command[0]}" was not found`
-      : (error as Error).message;
-    return {
-      pid: 0,
-      finished: Promise.resolve({ result: { kind: "failed_to_start", message }, durationMs: 0 }),
-      stop() {},
-    };
+    return failedToStart(startError(error, spec), group);
   }
   const pid = child.pid;
+  const sandboxed = spec.sandbox !== undefined;
+  const output = capOutput(spec.maxOutputBytes, spec.onOutput);
   let ending: "timed_out" | "cancelled" | null = null;
+  // Once the leader is reaped its pid may be reused: nothing is signalled by pid after that.
+  let exited = false;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
 
+  const signalTask = (signal: "SIGTERM" | "SIGKILL") => {
+    // Under bwrap the leader is bwrap itself: SIGTERM would kill it and, through --die-with-parent,
+    // SIGKILL the task with no grace. So SIGTERM goes to the processes inside, SIGKILL to all.
+    if (!sandboxed || signal === "SIGKILL") signalPid(-pid, signal);
+    const inside = new Set([...(group ? cgroupPids(group) : []), ...(sandboxed ? descendantPids(pid) : [])]);
+    if (sandboxed && signal === "SIGTERM") inside.delete(pid);
+    for (const each of inside) signalPid(each, signal);
+  };
   const terminate = (why: "timed_out" | "cancelled") => {
-    if (ending) return;
+    if (ending || exited) return;
     ending = why;
-    signalGroup(pid, "SIGTERM");
-    killTimer = setTimeout(() => signalGroup(pid, "SIGKILL"), spec.graceMs);
+    signalTask("SIGTERM");
+    killTimer = setTimeout(() => exited || signalTask("SIGKILL"), spec.graceMs);
   };
   const timeoutTimer = spec.timeoutMs === null ? undefined : setTimeout(() => terminate("timed_out"), spec.timeoutMs);
 
-  const readers = [pump(child.stdout, "stdout", spec.onOutput), pump(child.stderr, "stderr", spec.onOutput)];
+  const readers = [pump(child.stdout, "stdout", output.push), pump(child.stderr, "stderr", output.push)];
   const finished = (async (): Promise<Finished> => {
-    const status = await child.status;
-    clearTimeout(timeoutTimer);
-    // Whatever the task left running in its group dies with it (and stops holding its pipes).
-    signalGroup(pid, "SIGKILL");
-    await Promise.all(readers);
-    clearTimeout(killTimer);
-    const durationMs = performance.now() - started;
-    let result: TaskResult;
-    if (ending === "timed_out") result = { kind: "timed_out" };
-    else if (ending === "cancelled") result = { kind: "cancelled" };
-    else if (status.signal) result = { kind: "signaled", signal: status.signal };
-    else result = { kind: "exited", code: status.code };
-    return { result, durationMs };
+    try {
+      const status = await child.status;
+      exited = true;
+      clearTimeout(timeoutTimer);
+      clearTimeout(killTimer);
+      // Whatever the task left running dies with it (and stops holding its pipes).
+      signalPid(-pid, "SIGKILL");
+      if (group) await killCgroup(group);
+      await drain(readers);
+      const oom = group !== null && !status.success && oomKilled(group);
+      return {
+        result: resultOf(status, ending, oom),
+        durationMs: performance.now() - started,
+        outputTruncated: output.truncated,
+      };
+    } finally {
+      if (group) await removeTaskCgroup(group).catch(() => {});
+    }
   })();
 
   return { pid, finished, stop: () => terminate("cancelled") };
 }
 
-function signalGroup(pid: number, signal: Deno.Signal): void {
+/** The argv to spawn: the task's own, behind bwrap when sandboxed; a missing program fails the start. */
+function taskCommand(spec: ProcessSpec): string[] {
+  const searchPath = spec.env.PATH ?? FALLBACK_PATH;
+  const program = spec.command[0].includes("/") ? resolve(spec.cwd, spec.command[0]) : spec.command[0];
+  if (findExecutable(program, searchPath) === null) {
+    throw new Deno.errors.NotFound(`command "${spec.command[0]}" was not found`);
+  }
+  if (!spec.sandbox) return spec.command;
+  const [bwrap, ...rest] = bwrapArgs(spec.sandbox);
+  const bwrapPath = findExecutable(bwrap, `${searchPath}:${FALLBACK_PATH}`);
+  if (bwrapPath === null) throw new Deno.errors.NotFound(`the sandbox needs "bwrap" (bubblewrap), which was not found`);
+  return [bwrapPath, ...rest, ...spec.command];
+}
+
+function taskCgroup(spec: ProcessSpec): TaskCgroup | null {
+  const memoryBytes = spec.memoryBytes ?? null;
+  if (!spec.cgroup) {
+    if (memoryBytes !== null) {
+      throw new Error(`a memory limit of ${memoryBytes} bytes needs a cgroup memory controller, and none is available`);
+    }
+    return null;
+  }
+  const name = spec.cgroupName ?? `task-${Deno.pid}-${crypto.randomUUID()}`;
+  return createTaskCgroup(spec.cgroup, { name, memoryBytes });
+}
+
+function resultOf(status: Deno.CommandStatus, ending: "timed_out" | "cancelled" | null, oom: boolean): TaskResult {
+  if (ending) return { kind: ending };
+  if (oom) return { kind: "oom" };
+  if (status.signal) return { kind: "signaled", signal: status.signal };
+  return { kind: "exited", code: status.code };
+}
+
+function failedToStart(message: string, group: TaskCgroup | null): Execution {
+  const finished = (async (): Promise<Finished> => {
+    if (group) await removeTaskCgroup(group).catch(() => {});
+    return { result: { kind: "failed_to_start", message }, durationMs: 0, outputTruncated: false };
+  })();
+  return { pid: 0, finished, stop() {} };
+}
+
+function startError(error: unknown, spec: ProcessSpec): string {
+  if (error instanceof Deno.errors.NotFound && !(error.message.includes("was not found"))) {
+    return `command "${spec.command[0]}" was not found`;
+  }
+  return (error as Error).message;
+}
+
+function signalPid(pid: number, signal: Deno.Signal): void {
   try {
-    Deno.kill(-pid, signal);
+    Deno.kill(pid, signal);
   } catch {
-    // ESRCH: the group is already gone.
+    // ESRCH: already gone.
   }
 }
 
-async function pump(
+interface Reader {
+  done: Promise<void>;
+  cancel(): void;
+}
+
+function pump(
   stream: ReadableStream<Uint8Array>,
   name: Stream,
   onOutput: (stream: Stream, data: Uint8Array) => void,
-): Promise<void> {
-  try {
-    for await (const chunk of stream) onOutput(name, chunk);
-  } catch {
-    // The pipe broke because the process is gone: nothing more to read.
+): Reader {
+  const reader = stream.getReader();
+  const done = (async () => {
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        onOutput(name, value);
+      }
+    } catch {
+      // The pipe broke or was cancelled: nothing more to read.
+    }
+  })();
+  return { done, cancel: () => void reader.cancel().catch(() => {}) };
+}
+
+/** Reads to the end, unless a process that escaped every kill keeps a pipe open. */
+async function drain(readers: Reader[]): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const all = Promise.all(readers.map((reader) => reader.done));
+  const late = new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), DRAIN_MS));
+  if (await Promise.race([all, late]) === "late") {
+    for (const reader of readers) reader.cancel();
+    await all;
   }
+  clearTimeout(timer);
 }

@@ -13,6 +13,28 @@ export const labelsSchema = z.record(
 );
 export type Labels = z.infer<typeof labelsSchema>;
 
+/** What an agent can do, found by trying it at start. */
+export const capabilitiesSchema = z.object({
+  /** bubblewrap works here. */
+  sandbox: z.boolean(),
+  /** The operator allows tasks that opt out of the sandbox (`--allow-unsandboxed`). */
+  unsandboxed: z.boolean(),
+  /** Memory limits can be enforced. */
+  cgroup: z.enum(["v1", "v2"]).nullable(),
+  /** A Deno runtime for script tasks. */
+  deno: z.boolean(),
+  git: z.boolean(),
+});
+export type Capabilities = z.infer<typeof capabilitiesSchema>;
+
+/** Capacity offered to tasks: CPUs, memory and disk in bytes. */
+export const agentResourcesSchema = z.object({
+  cpu: z.number().min(0),
+  memory: z.number().min(0),
+  disk: z.number().min(0),
+});
+export type AgentResources = z.infer<typeof agentResourcesSchema>;
+
 export const registerAgentRequestSchema = z.object({
   name: nameSchema,
   labels: labelsSchema.default({}),
@@ -20,6 +42,16 @@ export const registerAgentRequestSchema = z.object({
   version: z.string().max(64),
   os: z.string().max(32),
   arch: z.string().max(32),
+  capabilities: capabilitiesSchema.default({
+    sandbox: false,
+    unsandboxed: true,
+    cgroup: null,
+    deno: false,
+    git: false,
+  }),
+  resources: agentResourcesSchema.default({ cpu: 0, memory: 0, disk: 0 }),
+  /** Placement weight: a task's score on an agent is utilisation x weight. Kept when omitted. */
+  weight: z.number().positive().max(1000).optional(),
 });
 export type RegisterAgentRequest = z.input<typeof registerAgentRequestSchema>;
 
@@ -69,6 +101,11 @@ export interface AgentView {
   state: AgentState;
   labels: Labels;
   slots: number;
+  weight: number;
+  capabilities: Capabilities;
+  resources: AgentResources;
+  /** What the tasks placed on the agent asked for. */
+  allocated: AgentResources;
   /** Tasks the tracker has placed on the agent that have not ended. */
   running: number;
   load: AgentLoad | null;
@@ -78,3 +115,5 @@ export interface AgentView {
   registeredAt: string;
   lastHeartbeat: string | null;
 }
+
+export const setWeightRequestSchema = z.object({ weight: z.number().positive().max(1000) });

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { logChunkSchema } from "./log.ts";
+import type { Permissions } from "./permissions.ts";
 import { taskResultSchema } from "./task.ts";
 
 /** The identity of one attempt of one task: the fencing token of every report. */
@@ -30,12 +31,24 @@ export interface Assignment {
   name: string;
   index: number;
   count: number;
-  kind: "shell";
-  run: string;
+  matrix: Record<string, string> | null;
+  kind: "shell" | "script" | "git";
+  /** shell: the script; git: the command run in the checkout when there are no steps. */
+  run: string | null;
   shell: string;
+  /** script: the file's name and content. */
+  script: { name: string; content: string } | null;
+  git: { repo: string; ref: string; depth: number | null } | null;
+  steps: string[] | null;
   env: Record<string, string>;
+  permissions: Permissions;
+  sandbox: boolean;
   timeoutMs: number | null;
   graceMs: number;
+  memoryBytes: number | null;
+  maxOutputBytes: number;
+  /** Outputs of the tasks this one needs, by task name (a list for a fanned-out task). */
+  needs: Record<string, unknown>;
 }
 
 export interface ClaimResponse {
@@ -52,6 +65,11 @@ export const taskEventSchema = z.discriminatedUnion("type", [
     at: z.number(),
     result: taskResultSchema,
     durationMs: z.number().min(0),
+    /** What the task wrote to $FABRIC_OUTPUT (JSON text). */
+    output: z.string().max(1024 * 1024).optional(),
+    outputTruncated: z.boolean().optional(),
+    /** Why the $FABRIC_OUTPUT file could not be taken (too large, not JSON): the task fails. */
+    outputError: z.string().max(1000).optional(),
   }),
   /** The agent gives the attempt back without a result (it is shutting down): the task is queued again. */
   attemptRefSchema.extend({ type: z.literal("released"), at: z.number(), reason: z.string().max(500) }),

@@ -9,6 +9,8 @@ export type JobState = typeof JOB_STATES[number];
 export const submitJobRequestSchema = z.object({
   spec: z.unknown(),
   source: z.string().max(4096).optional(),
+  /** Script files named by `script:` keys, read on the submitter's machine: path -> content. */
+  files: z.record(z.string().max(1024), z.string().max(4 * 1024 * 1024)).default({}),
 });
 export type SubmitJobRequest = z.infer<typeof submitJobRequestSchema>;
 
@@ -21,7 +23,7 @@ export interface SubmitJobResponse {
 export type TaskCounts = Record<TaskState, number>;
 
 export function emptyCounts(): TaskCounts {
-  return { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, lost: 0 };
+  return { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0, lost: 0 };
 }
 
 export interface JobSummary {
@@ -50,10 +52,10 @@ export interface CancelJobResponse {
 
 /** A job's state from the states of its tasks. */
 export function jobStateFrom(counts: TaskCounts, total: number, cancelRequested: boolean): JobState {
-  const terminal = counts.succeeded + counts.failed + counts.cancelled;
+  const terminal = counts.succeeded + counts.failed + counts.cancelled + counts.skipped;
   if (terminal === total) {
     if (cancelRequested || counts.cancelled > 0) return "cancelled";
-    return counts.failed > 0 ? "failed" : "succeeded";
+    return counts.failed + counts.skipped > 0 ? "failed" : "succeeded";
   }
   return counts.queued === total ? "queued" : "running";
 }

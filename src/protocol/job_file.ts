@@ -31,6 +31,8 @@ export interface ParsedJobFile {
   spec: JobSpec;
   /** The document as plain data, as it is sent to the tracker. */
   raw: unknown;
+  /** Line and column of the value at `path` (for problems found after parsing, like a missing script). */
+  locate(path: IssuePath): { line: number; column: number };
 }
 
 export function parseJobFile(text: string, file: string): ParsedJobFile {
@@ -48,7 +50,11 @@ export function parseJobFile(text: string, file: string): ParsedJobFile {
   }
   const raw = doc.toJS({ maxAliasCount: 100 });
   const parsed = jobSpecSchema.safeParse(raw);
-  if (parsed.success) return { spec: parsed.data, raw };
+  const locate = (path: IssuePath) => {
+    const pos = lineCounter.linePos(nodeOffset(doc.contents, path));
+    return { line: pos.line, column: pos.col };
+  };
+  if (parsed.success) return { spec: parsed.data, raw, locate };
   const problems = parsed.error.issues.map((issue) => {
     const offset = issue.code === "unrecognized_keys"
       ? keyOffset(doc.contents, issue.path, issue.keys[0])

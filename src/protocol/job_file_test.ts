@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { expandJob } from "./job_spec.ts";
+import { expandJob } from "./job_expand.ts";
 import { JobSpecError, parseJobFile } from "./job_file.ts";
 
 function problems(text: string): string[] {
@@ -32,7 +32,7 @@ Deno.test("each problem is located by line and column and names the field", () =
     problems("name: x\ntasks:\n  - name: a\n    run: echo\n    count: three\n  - name: b\n    runn: 1\n"),
     [
       '5:12 "tasks[0].count" must be a number, got "three"',
-      '6:5 "tasks[1].run" is required',
+      '6:5 "tasks[1]" needs "run" (a shell task), "script" or "code" (a script task), or "git" and "steps"',
       '7:5 "tasks[1]" has unknown field "runn"',
     ],
   );
@@ -55,4 +55,58 @@ Deno.test("duplicate task names and broken YAML are errors", () => {
   assert.equal(yaml.length, 1);
   assert.match(yaml[0], /^\d+:\d+ not valid YAML/);
   assert.match(problems("name: x\nname: y\ntasks: []\n")[0], /not valid YAML: Map keys must be unique/);
+});
+
+Deno.test("dependencies name existing tasks and form no cycle; the error names them", () => {
+  assert.deepEqual(
+    problems(`name: x
+tasks:
+  - {name: a, run: x, needs: [c]}
+  - {name: b, run: x, needs: [a]}
+  - {name: c, run: x, needs: [b, nope, c]}
+`),
+    [
+      '3:30 "tasks[0].needs" forms a cycle: "a" -> "c" -> "b" -> "a"',
+      '5:34 "tasks[2].needs[1]" names "nope", which is not a task of this job',
+      '5:40 "tasks[2].needs[2]" names the task itself',
+    ],
+  );
+});
+
+Deno.test("task kinds, placement rules and fan-out are checked", () => {
+  assert.deepEqual(
+    problems(`name: x
+tasks:
+  - {name: a, run: x, code: "1"}
+  - {name: b, git: {repo: "https://h/r.git"}}
+  - {name: c, run: x, constraints: [{label: zone, equals: eu, in: [us]}]}
+  - {name: d, run: x, select: everywhere}
+  - {name: e, run: x, matrix: {"bad key": [1]}}
+  - {name: f, run: x, resources: {memory: lots}}
+  - {name: g, run: x, permissions: {read: [relative/path], net: ["no spaces allowed"]}}
+`),
+    [
+      '3:20 "tasks[0].run" cannot be used with a script task',
+      '4:20 "tasks[1].git" needs either "steps" or "run" (the commands to run in the checkout)',
+      '5:37 "tasks[2].constraints[0]" needs exactly one of "equals", "notEquals", "in", "exists", "matches"',
+      '6:31 "tasks[3].select" must be one of "least_loaded", "random", "round_robin", "all", got "everywhere"',
+      `7:43 "tasks[4].matrix" has the key "bad key", which is not letters, digits and '_' starting with a letter`,
+      '8:43 "tasks[5].resources.memory" must be a size like "512M" or "2G", got "lots"',
+      `9:44 "tasks[6].permissions.read[0]" must be an absolute path without '..'`,
+      '9:66 "tasks[6].permissions.net[0]" must look like "host:port", "host" or "[v6]:port", got "no spaces allowed"',
+    ],
+  );
+});
+
+Deno.test("matrix and count multiply; names show both", () => {
+  const { spec } = parseJobFile(
+    "name: m\ntasks:\n  - {name: t, run: x, count: 2, matrix: {os: [a, b], v: [1]}}\n",
+    "f",
+  );
+  assert.deepEqual(expandJob(spec).map((t) => [t.name, t.index, t.count, t.matrix]), [
+    ["t[os=a,v=1][0]", 0, 4, { os: "a", v: "1" }],
+    ["t[os=a,v=1][1]", 1, 4, { os: "a", v: "1" }],
+    ["t[os=b,v=1][0]", 2, 4, { os: "b", v: "1" }],
+    ["t[os=b,v=1][1]", 3, 4, { os: "b", v: "1" }],
+  ]);
 });

@@ -69,6 +69,11 @@ export function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
       return `${field} ${issue.message}, got ${describeValue(value)}`;
     case "custom":
       return `${field} ${issue.message}`;
+    case "invalid_key": {
+      const parent = issue.path.length > 1 ? `"${formatPath(issue.path.slice(0, -1))}"` : "the document";
+      const key = String(issue.path.at(-1));
+      return `${parent} has the key "${key}", which ${issue.issues[0]?.message ?? "is not allowed"}`;
+    }
     case "invalid_union":
       return `${field} is not valid: got ${describeValue(value)}`;
     default:

@@ -1,11 +1,20 @@
 /** Tasks as the tracker reports them, and the result an agent reports for one attempt. */
 import { z } from "zod";
 
-export const TASK_STATES = ["queued", "assigned", "running", "succeeded", "failed", "cancelled", "lost"] as const;
+export const TASK_STATES = [
+  "queued",
+  "assigned",
+  "running",
+  "succeeded",
+  "failed",
+  "cancelled",
+  "skipped",
+  "lost",
+] as const;
 export type TaskState = typeof TASK_STATES[number];
 
 /** `lost` is passing: the task is queued again, or ends `failed` with reason "lost". */
-export const TERMINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(["succeeded", "failed", "cancelled"]);
+export const TERMINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(["succeeded", "failed", "cancelled", "skipped"]);
 
 export function isTerminalTask(state: TaskState): boolean {
   return TERMINAL_TASK_STATES.has(state);
@@ -16,6 +25,8 @@ export const taskResultSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("exited"), code: z.number().int() }),
   z.object({ kind: z.literal("signaled"), signal: z.string() }),
   z.object({ kind: z.literal("timed_out") }),
+  /** Killed for going over its memory limit. */
+  z.object({ kind: z.literal("oom") }),
   z.object({ kind: z.literal("cancelled") }),
   z.object({ kind: z.literal("failed_to_start"), message: z.string() }),
 ]);
@@ -27,7 +38,11 @@ export interface TaskView {
   jobId: string;
   name: string;
   template: string;
+  kind: "shell" | "script" | "git";
   index: number;
+  matrix: Record<string, string> | null;
+  /** false when the task opted out of the sandbox (`sandbox: false`). */
+  sandbox: boolean;
   state: TaskState;
   attempt: number;
   agent: string | null;
@@ -38,6 +53,7 @@ export interface TaskView {
   startedAt: string | null;
   finishedAt: string | null;
   durationMs: number | null;
+  outputTruncated: boolean;
 }
 
 /** One attempt of a task: where it ran and how it ended. */
@@ -55,4 +71,7 @@ export interface AttemptView {
 
 export interface TaskDetail extends TaskView {
   attempts: AttemptView[];
+  /** The JSON the task wrote to $FABRIC_OUTPUT, if any. */
+  output: unknown;
+  needs: string[];
 }

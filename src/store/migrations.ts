@@ -27,4 +27,17 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE logs (
      task_id TEXT NOT NULL, attempt INTEGER NOT NULL, seq INTEGER NOT NULL, stream TEXT NOT NULL,
      data TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (task_id, attempt, seq)) WITHOUT ROWID;`,
+  // 2: task kinds, placement rules, retries and outputs.
+  `ALTER TABLE agents ADD COLUMN weight REAL NOT NULL DEFAULT 1;
+   ALTER TABLE agents ADD COLUMN capabilities TEXT NOT NULL
+     DEFAULT '{"sandbox":false,"unsandboxed":true,"cgroup":null,"deno":false,"git":false}';
+   ALTER TABLE agents ADD COLUMN resources TEXT NOT NULL DEFAULT '{"cpu":0,"memory":0,"disk":0}';
+   ALTER TABLE jobs ADD COLUMN files TEXT NOT NULL DEFAULT '{}';
+   ALTER TABLE tasks ADD COLUMN matrix TEXT;
+   ALTER TABLE tasks ADD COLUMN pinned_agent TEXT;
+   ALTER TABLE tasks ADD COLUMN output TEXT;
+   ALTER TABLE tasks ADD COLUMN output_truncated INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE tasks ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE tasks ADD COLUMN losses INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE tasks ADD COLUMN retry_at INTEGER;`,
 ];

@@ -1,5 +1,13 @@
 /** The rows fabric keeps. The tracker owns these objects in memory and hands them to the store to persist. */
-import type { AgentLoad, JobSpec, LogChunk, TaskCounts, TaskState } from "../protocol/mod.ts";
+import type {
+  AgentLoad,
+  AgentResources,
+  Capabilities,
+  JobSpec,
+  LogChunk,
+  TaskCounts,
+  TaskState,
+} from "../protocol/mod.ts";
 
 export interface AgentRecord {
   id: string;
@@ -15,12 +23,17 @@ export interface AgentRecord {
   registeredAt: number;
   lastHeartbeat: number | null;
   load: AgentLoad | null;
+  weight: number;
+  capabilities: Capabilities;
+  resources: AgentResources;
 }
 
 export interface JobRecord {
   id: string;
   name: string;
   spec: JobSpec;
+  /** Script files shipped with the job: path -> content. */
+  files: Record<string, string>;
   source: string | null;
   state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
   cancelRequested: boolean;
@@ -40,6 +53,9 @@ export interface TaskRecord {
   name: string;
   index: number;
   count: number;
+  matrix: Record<string, string> | null;
+  /** Set for `select: all` copies: the one agent this task runs on. */
+  pinnedAgent: string | null;
   state: TaskState;
   attempt: number;
   agentId: string | null;
@@ -50,6 +66,15 @@ export interface TaskRecord {
   startedAt: number | null;
   finishedAt: number | null;
   durationMs: number | null;
+  /** JSON text the task wrote to $FABRIC_OUTPUT. */
+  output: string | null;
+  outputTruncated: boolean;
+  /** Failed attempts so far (retries are counted against these). */
+  failures: number;
+  /** Attempts lost with their agent so far. */
+  losses: number;
+  /** A retry waits for its backoff until this time. */
+  retryAt: number | null;
 }
 
 export interface AttemptRecord {

@@ -8,7 +8,8 @@ import type { Store } from "./store.ts";
 type Row = Record<string, unknown>;
 
 const TASK_COLUMNS =
-  "id, job_id, ord, template, name, idx, count, state, attempt, agent_id, exit_code, signal, reason, created_at, started_at, finished_at, duration_ms";
+  "id, job_id, ord, template, name, idx, count, matrix, pinned_agent, state, attempt, agent_id, exit_code, signal, reason, " +
+  "created_at, started_at, finished_at, duration_ms, output, output_truncated, failures, losses, retry_at";
 
 export class SqliteStore implements Store {
   readonly path: string;
@@ -177,114 +178,14 @@ export class SqliteStore implements Store {
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     );
     for (const [key, value] of batch.meta) meta.run(key, value);
-    const agent = this.#stmt(upsert("agents", ["id"], [
-      "id",
-      "name",
-      "labels",
-      "slots",
-      "version",
-      "os",
-      "arch",
-      "credential_hash",
-      "state",
-      "registered_at",
-      "last_heartbeat",
-      "load",
-    ]));
-    for (const a of batch.agents) {
-      agent.run(
-        a.id,
-        a.name,
-        JSON.stringify(a.labels),
-        a.slots,
-        a.version,
-        a.os,
-        a.arch,
-        a.credentialHash,
-        a.state,
-        a.registeredAt,
-        a.lastHeartbeat,
-        a.load ? JSON.stringify(a.load) : null,
-      );
-    }
-    const job = this.#stmt(upsert("jobs", ["id"], [
-      "id",
-      "name",
-      "spec",
-      "source",
-      "state",
-      "cancel_requested",
-      "total",
-      "counts",
-      "created_at",
-      "finished_at",
-      "version",
-    ]));
-    for (const j of batch.jobs) {
-      job.run(
-        j.id,
-        j.name,
-        JSON.stringify(j.spec),
-        j.source,
-        j.state,
-        j.cancelRequested ? 1 : 0,
-        j.total,
-        JSON.stringify(j.counts),
-        j.createdAt,
-        j.finishedAt,
-        j.version,
-      );
-    }
-    const task = this.#stmt(
-      `INSERT OR REPLACE INTO tasks (${TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    for (const t of batch.tasks) {
-      task.run(
-        t.id,
-        t.jobId,
-        t.ord,
-        t.template,
-        t.name,
-        t.index,
-        t.count,
-        t.state,
-        t.attempt,
-        t.agentId,
-        t.exitCode,
-        t.signal,
-        t.reason,
-        t.createdAt,
-        t.startedAt,
-        t.finishedAt,
-        t.durationMs,
-      );
-    }
-    const attempt = this.#stmt(upsert("attempts", ["task_id", "attempt"], [
-      "task_id",
-      "attempt",
-      "agent_id",
-      "state",
-      "assigned_at",
-      "started_at",
-      "finished_at",
-      "exit_code",
-      "signal",
-      "reason",
-    ]));
-    for (const a of batch.attempts) {
-      attempt.run(
-        a.taskId,
-        a.attempt,
-        a.agentId,
-        a.state,
-        a.assignedAt,
-        a.startedAt,
-        a.finishedAt,
-        a.exitCode,
-        a.signal,
-        a.reason,
-      );
-    }
+    const agent = this.#stmt(upsert("agents", ["id"], AGENT_COLUMNS));
+    for (const a of batch.agents) agent.run(...agentRow(a));
+    const job = this.#stmt(upsert("jobs", ["id"], JOB_COLUMNS));
+    for (const j of batch.jobs) job.run(...jobRow(j));
+    const task = this.#stmt(upsert("tasks", ["id"], TASK_COLUMNS.split(", ")));
+    for (const t of batch.tasks) task.run(...taskRow(t));
+    const attempt = this.#stmt(upsert("attempts", ["task_id", "attempt"], ATTEMPT_COLUMNS));
+    for (const a of batch.attempts) attempt.run(...attemptRow(a));
     const log = this.#stmt(
       "INSERT OR IGNORE INTO logs (task_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?)",
     );
@@ -307,6 +208,135 @@ function upsert(table: string, key: string[], columns: string[]): string {
     ON CONFLICT (${key.join(", ")}) DO UPDATE SET ${updates.join(", ")}`;
 }
 
+type SqlValue = string | number | null;
+
+const AGENT_COLUMNS = [
+  "id",
+  "name",
+  "labels",
+  "slots",
+  "version",
+  "os",
+  "arch",
+  "credential_hash",
+  "state",
+  "registered_at",
+  "last_heartbeat",
+  "load",
+  "weight",
+  "capabilities",
+  "resources",
+];
+
+function agentRow(a: AgentRecord): SqlValue[] {
+  return [
+    a.id,
+    a.name,
+    JSON.stringify(a.labels),
+    a.slots,
+    a.version,
+    a.os,
+    a.arch,
+    a.credentialHash,
+    a.state,
+    a.registeredAt,
+    a.lastHeartbeat,
+    a.load ? JSON.stringify(a.load) : null,
+    a.weight,
+    JSON.stringify(a.capabilities),
+    JSON.stringify(a.resources),
+  ];
+}
+
+const JOB_COLUMNS = [
+  "id",
+  "name",
+  "spec",
+  "source",
+  "state",
+  "cancel_requested",
+  "total",
+  "counts",
+  "created_at",
+  "finished_at",
+  "version",
+  "files",
+];
+
+function jobRow(j: JobRecord): SqlValue[] {
+  return [
+    j.id,
+    j.name,
+    JSON.stringify(j.spec),
+    j.source,
+    j.state,
+    j.cancelRequested ? 1 : 0,
+    j.total,
+    JSON.stringify(j.counts),
+    j.createdAt,
+    j.finishedAt,
+    j.version,
+    JSON.stringify(j.files),
+  ];
+}
+
+function taskRow(t: TaskRecord): SqlValue[] {
+  return [
+    t.id,
+    t.jobId,
+    t.ord,
+    t.template,
+    t.name,
+    t.index,
+    t.count,
+    t.matrix ? JSON.stringify(t.matrix) : null,
+    t.pinnedAgent,
+    t.state,
+    t.attempt,
+    t.agentId,
+    t.exitCode,
+    t.signal,
+    t.reason,
+    t.createdAt,
+    t.startedAt,
+    t.finishedAt,
+    t.durationMs,
+    t.output,
+    t.outputTruncated ? 1 : 0,
+    t.failures,
+    t.losses,
+    t.retryAt,
+  ];
+}
+
+const ATTEMPT_COLUMNS = [
+  "task_id",
+  "attempt",
+  "agent_id",
+  "state",
+  "assigned_at",
+  "started_at",
+  "finished_at",
+  "exit_code",
+  "signal",
+  "reason",
+];
+
+function attemptRow(a: AttemptRecord): SqlValue[] {
+  return [
+    a.taskId,
+    a.attempt,
+    a.agentId,
+    a.state,
+    a.assignedAt,
+    a.startedAt,
+    a.finishedAt,
+    a.exitCode,
+    a.signal,
+    a.reason,
+  ];
+}
+
 function storeError(what: string, error: unknown): FabricError {
   const message = (error as Error)?.message ?? String(error);
   return new FabricError("unavailable", `The store could not ${what}: ${message}`);
@@ -326,6 +356,9 @@ function toAgent(r: Row): AgentRecord {
     registeredAt: Number(r.registered_at),
     lastHeartbeat: r.last_heartbeat === null ? null : Number(r.last_heartbeat),
     load: r.load === null ? null : JSON.parse(String(r.load)),
+    weight: Number(r.weight),
+    capabilities: JSON.parse(String(r.capabilities)),
+    resources: JSON.parse(String(r.resources)),
   };
 }
 
@@ -334,6 +367,7 @@ function toJob(r: Row): JobRecord {
     id: String(r.id),
     name: String(r.name),
     spec: JSON.parse(String(r.spec)),
+    files: JSON.parse(String(r.files)),
     source: r.source === null ? null : String(r.source),
     state: String(r.state) as JobRecord["state"],
     cancelRequested: Number(r.cancel_requested) === 1,
@@ -354,6 +388,8 @@ function toTask(r: Row): TaskRecord {
     name: String(r.name),
     index: Number(r.idx),
     count: Number(r.count),
+    matrix: r.matrix === null ? null : JSON.parse(String(r.matrix)),
+    pinnedAgent: r.pinned_agent === null ? null : String(r.pinned_agent),
     state: String(r.state) as TaskRecord["state"],
     attempt: Number(r.attempt),
     agentId: r.agent_id === null ? null : String(r.agent_id),
@@ -364,6 +400,11 @@ function toTask(r: Row): TaskRecord {
     startedAt: nullableNumber(r.started_at),
     finishedAt: nullableNumber(r.finished_at),
     durationMs: nullableNumber(r.duration_ms),
+    output: r.output === null ? null : String(r.output),
+    outputTruncated: Number(r.output_truncated) === 1,
+    failures: Number(r.failures),
+    losses: Number(r.losses),
+    retryAt: nullableNumber(r.retry_at),
   };
 }
 

@@ -22,6 +22,9 @@ function agentRecord(id: string, name: string): AgentRecord {
     registeredAt: 1,
     lastHeartbeat: null,
     load: null,
+    weight: 1,
+    capabilities: { sandbox: true, unsandboxed: false, cgroup: null, deno: false, git: true },
+    resources: { cpu: 2, memory: 1, disk: 1 },
   };
 }
 
@@ -30,6 +33,7 @@ function jobRecord(id: string, state: JobRecord["state"]): JobRecord {
     id,
     name: "j",
     spec: { name: "j", tasks: [{ name: "t", run: "true" }] },
+    files: {},
     source: null,
     state,
     cancelRequested: false,
@@ -41,7 +45,7 @@ function jobRecord(id: string, state: JobRecord["state"]): JobRecord {
   };
 }
 
-async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+async function withDir(body: (dir: string) => Promise<void> | void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "fabric-store-test-" });
   try {
     await body(dir);
@@ -86,7 +90,7 @@ Deno.test("a batch is written whole or not at all", () =>
   }));
 
 Deno.test("a store from a newer fabric is refused with a message", () =>
-  withDir(async (dir) => {
+  withDir((dir) => {
     const raw = new DatabaseSync(join(dir, "f.db"));
     raw.exec("PRAGMA user_version = 99");
     raw.close();

@@ -1,33 +1,206 @@
 /**
- * Where a task goes. Pure functions over plain numbers: no clock, no I/O, no randomness of their
- * own, so every rule is testable without a running tracker.
+ * Where a task goes. Pure functions over plain values: no clock, no I/O, and randomness only
+ * through the `random` passed in, so every rule is testable without a running tracker.
  */
+import type { AgentResources, Capabilities, Constraint, EffectiveTask } from "../protocol/mod.ts";
 
-/** What placement needs to know about an agent that could take a task now. */
+/** What placement needs to know about an agent. */
 export interface Candidate {
   id: string;
   name: string;
+  labels: Record<string, string>;
+  os: string;
+  arch: string;
   slots: number;
   /** Tasks placed on the agent that have not ended. */
   used: number;
+  weight: number;
   /** One-minute load average the agent last reported. */
   load1: number;
+  capabilities: Capabilities;
+  resources: AgentResources;
+  allocated: AgentResources;
 }
 
-/** The least loaded candidate with a free slot: fewest used slots per slot, then lowest load, then name. */
-export function pickLeastLoaded<C extends Candidate>(candidates: Iterable<C>): C | null {
-  let best: C | null = null;
-  for (const candidate of candidates) {
-    if (candidate.used >= candidate.slots) continue;
-    if (best === null || compareLoad(candidate, best) < 0) best = candidate;
+/** The parts of a task's settings placement looks at. */
+export type PlacementNeeds =
+  & Pick<
+    EffectiveTask,
+    "kind" | "sandbox" | "constraints" | "agents" | "exclude" | "resources" | "select" | "strategy"
+  >
+  & { pinnedAgent: string | null };
+
+/** The value of a label for a constraint: the agent's labels, plus fabric.name, fabric.os, fabric.arch. */
+export function labelValue(agent: Candidate, label: string): string | undefined {
+  switch (label) {
+    case "fabric.name":
+      return agent.name;
+    case "fabric.os":
+      return agent.os;
+    case "fabric.arch":
+      return agent.arch;
+    default:
+      return Object.hasOwn(agent.labels, label) ? agent.labels[label] : undefined;
   }
-  return best;
 }
 
-function compareLoad(a: Candidate, b: Candidate): number {
-  // Cross-multiplied to compare used/slots without floating point.
-  const byUse = a.used * b.slots - b.used * a.slots;
-  if (byUse !== 0) return byUse;
-  if (a.load1 !== b.load1) return a.load1 - b.load1;
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+export function matchesConstraint(agent: Candidate, c: Constraint): boolean {
+  const value = labelValue(agent, c.label);
+  if (c.exists !== undefined) return (value !== undefined) === c.exists;
+  if (c.notEquals !== undefined) return value !== c.notEquals;
+  if (value === undefined) return false;
+  if (c.equals !== undefined) return value === c.equals;
+  if (c.in !== undefined) return c.in.includes(value);
+  if (c.matches !== undefined) return new RegExp(c.matches).test(value);
+  return false;
+}
+
+export function describeConstraint(c: Constraint): string {
+  if (c.exists !== undefined) return `${c.label} ${c.exists ? "exists" : "does not exist"}`;
+  if (c.equals !== undefined) return `${c.label} == ${c.equals}`;
+  if (c.notEquals !== undefined) return `${c.label} != ${c.notEquals}`;
+  if (c.in !== undefined) return `${c.label} in (${c.in.join(", ")})`;
+  return `${c.label} =~ /${c.matches}/`;
+}
+
+interface Filter {
+  keep: (agent: Candidate) => boolean;
+  /** Why a task waits when this filter leaves no agent. */
+  reason: string;
+}
+
+/** The rules that do not change while an agent is busy: capabilities, pins, constraints. */
+function staticFilters(needs: PlacementNeeds): Filter[] {
+  const filters: Filter[] = [];
+  if (needs.pinnedAgent !== null) {
+    const pinned = needs.pinnedAgent;
+    filters.push({ keep: (a) => a.name === pinned, reason: `it runs on agent "${pinned}", which is not ready` });
+  }
+  if (needs.agents !== null) {
+    const pins = needs.agents;
+    filters.push({ keep: (a) => pins.includes(a.name), reason: `no ready agent among its agents: ${pins.join(", ")}` });
+  }
+  if (needs.exclude.length > 0) {
+    const excluded = needs.exclude;
+    filters.push({
+      keep: (a) => !excluded.includes(a.name),
+      reason: `every ready agent is excluded (${excluded.join(", ")})`,
+    });
+  }
+  if (needs.kind === "script") {
+    filters.push({ keep: (a) => a.capabilities.deno, reason: "no ready agent has a Deno runtime for script tasks" });
+  }
+  if (needs.kind === "git") {
+    filters.push({ keep: (a) => a.capabilities.git, reason: "no ready agent has git" });
+  }
+  if (needs.kind !== "script" && needs.sandbox) {
+    filters.push({ keep: (a) => a.capabilities.sandbox, reason: "no ready agent can sandbox tasks (bubblewrap)" });
+  }
+  if (needs.kind !== "script" && !needs.sandbox) {
+    filters.push({
+      keep: (a) => a.capabilities.unsandboxed,
+      reason: "it opts out of the sandbox and no ready agent allows that (--allow-unsandboxed)",
+    });
+  }
+  if (needs.resources.memory > 0) {
+    filters.push({
+      keep: (a) => a.capabilities.cgroup !== null,
+      reason: "no ready agent can enforce memory limits (cgroups)",
+    });
+  }
+  for (const c of needs.constraints) {
+    filters.push({ keep: (a) => matchesConstraint(a, c), reason: `no ready agent matches ${describeConstraint(c)}` });
+  }
+  const r = needs.resources;
+  filters.push({
+    keep: (a) =>
+      (r.cpu === 0 || a.resources.cpu >= r.cpu) && (r.memory === 0 || a.resources.memory >= r.memory) &&
+      (r.disk === 0 || a.resources.disk >= r.disk),
+    reason: "no ready agent is big enough for its resources",
+  });
+  return filters;
+}
+
+/** Agents that could ever take the task, or why none can. */
+export function eligibleAgents<C extends Candidate>(
+  agents: C[],
+  needs: PlacementNeeds,
+): { agents: C[]; reason: string | null } {
+  if (agents.length === 0) return { agents, reason: "no agent is ready" };
+  let kept = agents;
+  for (const filter of staticFilters(needs)) {
+    kept = kept.filter(filter.keep);
+    if (kept.length === 0) return { agents: kept, reason: filter.reason };
+  }
+  return { agents: kept, reason: null };
+}
+
+/** Whether the agent has a free slot and the requested resources free now. */
+export function fits(agent: Candidate, request: AgentResources): boolean {
+  if (agent.used >= agent.slots) return false;
+  const free = (key: keyof AgentResources) =>
+    request[key] === 0 || agent.allocated[key] + request[key] <= agent.resources[key];
+  return free("cpu") && free("memory") && free("disk");
+}
+
+/** How full the agent would be with the task on it: the highest share of slots or any requested resource. */
+export function utilisation(agent: Candidate, request: AgentResources): number {
+  let share = (agent.used + 1) / agent.slots;
+  for (const key of ["cpu", "memory", "disk"] as const) {
+    if (request[key] > 0 && agent.resources[key] > 0) {
+      share = Math.max(share, (agent.allocated[key] + request[key]) / agent.resources[key]);
+    }
+  }
+  return share;
+}
+
+export interface ChoiceContext {
+  /** A number in [0, 1). */
+  random: () => number;
+  /** The name of the agent this task template went to last (round_robin). */
+  lastPicked: string | null;
+}
+
+/**
+ * Pick among agents that fit. least_loaded scores each agent as utilisation x weight (GlooX's
+ * score): `spread` takes the lowest score, `binpack` the highest; ties go to the lower load
+ * average, then the name. `random` is uniform; `round_robin` takes the next name after the last.
+ */
+export function choose<C extends Candidate>(fitting: C[], needs: PlacementNeeds, context: ChoiceContext): C | null {
+  if (fitting.length === 0) return null;
+  switch (needs.select) {
+    case "random":
+      return fitting[Math.min(fitting.length - 1, Math.floor(context.random() * fitting.length))];
+    case "round_robin": {
+      const sorted = [...fitting].sort((a, b) => compareNames(a.name, b.name));
+      return sorted.find((a) => context.lastPicked !== null && compareNames(a.name, context.lastPicked) > 0) ??
+        sorted[0];
+    }
+    default: {
+      const direction = needs.strategy === "binpack" ? -1 : 1;
+      let best: C | null = null;
+      let bestScore = 0;
+      for (const agent of fitting) {
+        const score = utilisation(agent, needs.resources) * agent.weight;
+        if (best === null) {
+          best = agent;
+          bestScore = score;
+          continue;
+        }
+        const byScore = (score - bestScore) * direction;
+        const better = byScore < -1e-12 ||
+          (Math.abs(byScore) <= 1e-12 &&
+            (agent.load1 < best.load1 || (agent.load1 === best.load1 && compareNames(agent.name, best.name) < 0)));
+        if (better) {
+          best = agent;
+          bestScore = score;
+        }
+      }
+      return best;
+    }
+  }
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,21 +1,120 @@
 import assert from "node:assert/strict";
-import { type Candidate, pickLeastLoaded } from "./placement.ts";
+import type { Constraint } from "../protocol/mod.ts";
+import {
+  type Candidate,
+  choose,
+  eligibleAgents,
+  fits,
+  matchesConstraint,
+  type PlacementNeeds,
+  utilisation,
+} from "./placement.ts";
 
-function agent(name: string, used: number, slots: number, load1 = 0): Candidate {
-  return { id: name, name, used, slots, load1 };
+const ALL_CAPS = { sandbox: true, unsandboxed: false, cgroup: "v1" as const, deno: true, git: true };
+
+function agent(name: string, over: Partial<Candidate> = {}): Candidate {
+  return {
+    id: name,
+    name,
+    labels: {},
+    os: "linux",
+    arch: "x86_64",
+    slots: 4,
+    used: 0,
+    weight: 1,
+    load1: 0,
+    capabilities: ALL_CAPS,
+    resources: { cpu: 4, memory: 8 * 2 ** 30, disk: 100 * 2 ** 30 },
+    allocated: { cpu: 0, memory: 0, disk: 0 },
+    ...over,
+  };
 }
 
-Deno.test("the agent with the smallest share of busy slots wins", () => {
-  const picked = pickLeastLoaded([agent("a", 2, 4), agent("b", 1, 4), agent("c", 3, 8)]);
-  assert.equal(picked?.name, "b");
+function needs(over: Partial<PlacementNeeds> = {}): PlacementNeeds {
+  return {
+    kind: "shell",
+    sandbox: true,
+    constraints: [],
+    agents: null,
+    exclude: [],
+    resources: { cpu: 0, memory: 0, disk: 0 },
+    select: "least_loaded",
+    strategy: "spread",
+    pinnedAgent: null,
+    ...over,
+  };
+}
+
+const ctx = { random: () => 0, lastPicked: null };
+
+Deno.test("spread takes the agent with the lowest utilisation x weight; binpack the highest that fits", () => {
+  const agents = [agent("a", { used: 2 }), agent("b", { used: 1 }), agent("c", { used: 3 })];
+  assert.equal(choose(agents, needs(), ctx)?.name, "b");
+  assert.equal(choose(agents, needs({ strategy: "binpack" }), ctx)?.name, "c");
+  const weighted = [agent("a", { used: 1, weight: 1 }), agent("b", { used: 0, weight: 3 })];
+  // a: (1+1)/4 x 1 = 0.5; b: (0+1)/4 x 3 = 0.75
+  assert.equal(choose(weighted, needs(), ctx)?.name, "a");
 });
 
-Deno.test("equal shares are broken by load average, then by name", () => {
-  assert.equal(pickLeastLoaded([agent("a", 1, 2, 0.9), agent("b", 2, 4, 0.1)])?.name, "b");
-  assert.equal(pickLeastLoaded([agent("b", 0, 2), agent("a", 0, 2)])?.name, "a");
+Deno.test("equal scores are broken by load average, then by name", () => {
+  assert.equal(choose([agent("a", { load1: 0.9 }), agent("b", { load1: 0.1 })], needs(), ctx)?.name, "b");
+  assert.equal(choose([agent("b"), agent("a")], needs(), ctx)?.name, "a");
 });
 
-Deno.test("full agents are never picked", () => {
-  assert.equal(pickLeastLoaded([agent("a", 2, 2), agent("b", 1, 1)]), null);
-  assert.equal(pickLeastLoaded([agent("a", 2, 2), agent("b", 0, 1, 9)])?.name, "b");
+Deno.test("random picks with the random number given; round_robin takes the next name", () => {
+  const agents = [agent("a"), agent("b"), agent("c")];
+  assert.equal(choose(agents, needs({ select: "random" }), { random: () => 0.99, lastPicked: null })?.name, "c");
+  assert.equal(choose(agents, needs({ select: "random" }), { random: () => 0.4, lastPicked: null })?.name, "b");
+  const rr = needs({ select: "round_robin" });
+  assert.equal(choose(agents, rr, { random: () => 0, lastPicked: null })?.name, "a");
+  assert.equal(choose(agents, rr, { random: () => 0, lastPicked: "a" })?.name, "b");
+  assert.equal(choose(agents, rr, { random: () => 0, lastPicked: "c" })?.name, "a");
+});
+
+Deno.test("a task fits only where a slot and its resources are free; utilisation counts the fullest resource", () => {
+  const busy = agent("a", { used: 4 });
+  assert.equal(fits(busy, { cpu: 0, memory: 0, disk: 0 }), false);
+  const half = agent("b", { allocated: { cpu: 3, memory: 0, disk: 0 } });
+  assert.equal(fits(half, { cpu: 2, memory: 0, disk: 0 }), false);
+  assert.equal(fits(half, { cpu: 1, memory: 0, disk: 0 }), true);
+  assert.equal(utilisation(half, { cpu: 1, memory: 0, disk: 0 }), 1);
+  assert.equal(utilisation(half, { cpu: 0, memory: 0, disk: 0 }), 0.25);
+});
+
+Deno.test("constraints: equals, notEquals, in, exists, matches, and fabric.* attributes", () => {
+  const a = agent("build-1", { labels: { zone: "eu", gpu: "a100" } });
+  const check = (c: Constraint) => matchesConstraint(a, c);
+  assert.equal(check({ label: "zone", equals: "eu" }), true);
+  assert.equal(check({ label: "zone", notEquals: "eu" }), false);
+  assert.equal(check({ label: "missing", notEquals: "eu" }), true);
+  assert.equal(check({ label: "zone", in: ["us", "eu"] }), true);
+  assert.equal(check({ label: "gpu", exists: true }), true);
+  assert.equal(check({ label: "tpu", exists: false }), true);
+  assert.equal(check({ label: "gpu", matches: "^a1" }), true);
+  assert.equal(check({ label: "fabric.name", matches: "^build-" }), true);
+  assert.equal(check({ label: "fabric.arch", equals: "arm64" }), false);
+});
+
+Deno.test("eligibility says which rule left no agent", () => {
+  const agents = [
+    agent("a", { labels: { zone: "eu" } }),
+    agent("b", { capabilities: { ...ALL_CAPS, sandbox: false } }),
+  ];
+  assert.deepEqual(eligibleAgents(agents, needs()).agents.map((x) => x.name), ["a"]);
+  assert.equal(
+    eligibleAgents(agents, needs({ constraints: [{ label: "zone", equals: "us" }] })).reason,
+    "no ready agent matches zone == us",
+  );
+  assert.equal(eligibleAgents([agents[1]], needs()).reason, "no ready agent can sandbox tasks (bubblewrap)");
+  assert.equal(
+    eligibleAgents(agents, needs({ sandbox: false })).reason,
+    "it opts out of the sandbox and no ready agent allows that (--allow-unsandboxed)",
+  );
+  assert.equal(eligibleAgents(agents, needs({ agents: ["c"] })).reason, "no ready agent among its agents: c");
+  assert.equal(eligibleAgents(agents, needs({ exclude: ["a", "b"] })).reason, "every ready agent is excluded (a, b)");
+  assert.equal(
+    eligibleAgents(agents, needs({ resources: { cpu: 64, memory: 0, disk: 0 } })).reason,
+    "no ready agent is big enough for its resources",
+  );
+  assert.equal(eligibleAgents([], needs()).reason, "no agent is ready");
 });

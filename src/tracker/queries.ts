@@ -1,17 +1,20 @@
 /** Reads: jobs, tasks, agents and logs, from memory for what is active and from the store for the rest. */
 import {
   type AgentView,
+  effectiveTask,
   FabricError,
   isTerminalTask,
   type JobDetail,
+  type JobSpec,
   type JobSummary,
   type LogLine,
   type TaskDetail,
   type TaskState,
 } from "../protocol/mod.ts";
-import type { TaskRecord } from "../store/mod.ts";
+import type { JobRecord, TaskRecord } from "../store/mod.ts";
 import type { Tracker } from "./tracker.ts";
-import { type AgentNames, agentView, attemptView, jobSummary, taskView } from "./views.ts";
+import type { TaskEntry } from "./state.ts";
+import { type AgentNames, agentView, attemptView, jobSummary, type TaskContext, taskView } from "./views.ts";
 import { Wakeup } from "./wakeup.ts";
 
 const LOG_PAGE = 1000;
@@ -35,16 +38,35 @@ export async function getJobSummary(tracker: Tracker, jobId: string): Promise<Jo
   return jobSummary(record);
 }
 
+/** Context of a task in memory: the scheduler knows why it waits. */
+function liveContext(tracker: Tracker, task: TaskEntry): TaskContext {
+  const e = task.template.effective;
+  return { kind: e.kind, sandbox: e.sandbox, reason: tracker.state.waitReason(task) };
+}
+
+/** Context of a task of an ended job, from its stored spec. */
+function storedContext(spec: JobSpec): (task: TaskRecord) => TaskContext {
+  const byName = new Map(spec.tasks.map((t) => [t.name, effectiveTask(spec, t)]));
+  return (task) => {
+    const e = byName.get(task.template);
+    return { kind: e?.kind ?? "shell", sandbox: e?.sandbox ?? true, reason: task.reason };
+  };
+}
+
 export async function getJob(tracker: Tracker, jobId: string): Promise<JobDetail> {
   const names = agentNames(tracker);
   const active = tracker.state.jobs.get(jobId);
   if (active) {
-    return { ...jobSummary(active.record), tasks: active.tasks.map((task) => taskView(task.record, names)) };
+    return {
+      ...jobSummary(active.record),
+      tasks: active.tasks.map((task) => taskView(task.record, names, liveContext(tracker, task))),
+    };
   }
   const record = await tracker.store.getJob(jobId);
   if (!record) throw new FabricError("not_found", `No job "${jobId}"`);
   const tasks = await tracker.store.listTasks(jobId);
-  return { ...jobSummary(record), tasks: tasks.map((task) => taskView(task, names)) };
+  const context = storedContext(record.spec);
+  return { ...jobSummary(record), tasks: tasks.map((task) => taskView(task, names, context(task))) };
 }
 
 /** Wait until the job's version passes `since` (or `waitMs` passes), then return its summary. */
@@ -73,14 +95,32 @@ async function taskRecord(tracker: Tracker, taskId: string): Promise<TaskRecord>
 export async function getTask(tracker: Tracker, taskId: string): Promise<TaskDetail> {
   const names = agentNames(tracker);
   await tracker.flush();
-  const record = await taskRecord(tracker, taskId);
+  const active = tracker.state.tasks.get(taskId);
+  let record: TaskRecord;
+  let context: TaskContext;
+  let job: JobRecord | null;
+  if (active) {
+    record = active.record;
+    context = liveContext(tracker, active);
+    job = active.job.record;
+  } else {
+    record = await taskRecord(tracker, taskId);
+    job = await tracker.store.getJob(record.jobId);
+    context = job ? storedContext(job.spec)(record) : { kind: "shell", sandbox: true, reason: record.reason };
+  }
   const attempts = await tracker.store.listAttempts(taskId);
-  return { ...taskView(record, names), attempts: attempts.map((a) => attemptView(a, names)) };
+  const spec = job?.spec.tasks.find((t) => t.name === record.template);
+  return {
+    ...taskView(record, names, context),
+    attempts: attempts.map((a) => attemptView(a, names)),
+    output: record.output === null ? null : JSON.parse(record.output),
+    needs: spec?.needs ?? [],
+  };
 }
 
 export function listAgents(tracker: Tracker): AgentView[] {
   return [...tracker.state.agents.values()]
-    .map((agent) => agentView(agent.record, agent.tasks.size))
+    .map((agent) => agentView(agent.record, agent.tasks.size, agent.allocated))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 

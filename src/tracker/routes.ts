@@ -14,6 +14,7 @@ import {
   type LogLine,
   registerAgentRequestSchema,
   reportRequestSchema,
+  setWeightRequestSchema,
   submitJobRequestSchema,
 } from "../protocol/mod.ts";
 import { getJob, getTask, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
@@ -100,10 +101,16 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     require(c, "admin");
     return c.json({ agents: listAgents(tracker) });
   });
+  app.put("/v1/agents/:name/weight", async (c) => {
+    require(c, "admin");
+    const body = await parseBody(c, setWeightRequestSchema);
+    await tracker.setWeight(c.req.param("name"), body.weight);
+    return c.json({ name: c.req.param("name"), weight: body.weight });
+  });
   app.post("/v1/jobs", async (c) => {
     require(c, "admin");
     const body = await parseBody(c, submitJobRequestSchema);
-    return c.json(await tracker.submitJob(body.spec, body.source ?? null), 201);
+    return c.json(await tracker.submitJob(body.spec, { source: body.source ?? null, files: body.files }), 201);
   });
   app.get("/v1/jobs", async (c) => {
     require(c, "admin");

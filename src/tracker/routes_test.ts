@@ -77,7 +77,7 @@ Deno.test("bodies are validated and errors are {error: {code, message}} with the
     assert.equal(badJob.status, 400);
     const body = await badJob.json();
     assert.equal(body.error.code, "invalid_job");
-    assert.match(body.error.message, /"tasks\[0\]\.run" is required/);
+    assert.match(body.error.message, /"tasks\[0\]" needs "run" \(a shell task\), "script" or "code"/);
     const missing = await call("GET", "/v1/jobs/nothere", "admin-secret");
     assert.equal(missing.status, 404);
     assert.equal((await missing.json()).error.code, "not_found");

@@ -1,12 +1,24 @@
 /**
- * The tracker's working memory: agents, active jobs and their tasks, the queue, and every state
- * transition a task can make. Each change marks its records for the next group commit; nothing
- * that wakes a waiter runs before the change is durable.
+ * The tracker's working memory: agents, active jobs with their task templates and tasks, and every
+ * state transition a task can make (placement, start, finish, retry, loss, skip, cancel). Each
+ * change marks its records for the next group commit; nothing that wakes a waiter runs before the
+ * change is durable.
  */
-import { jobStateFrom, type TaskResult, type TaskState } from "../protocol/mod.ts";
+import {
+  type AgentResources,
+  backoffDelay,
+  type EffectiveTask,
+  effectiveTask,
+  formatDuration,
+  jobStateFrom,
+  type TaskResult,
+  type TaskSpec,
+  type TaskState,
+} from "../protocol/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord } from "../store/mod.ts";
-import { pickLeastLoaded } from "./placement.ts";
+import { schedulePass } from "./scheduler.ts";
 import type { StoreWriter } from "./store_writer.ts";
+import { TaskQueue } from "./task_queue.ts";
 import { Wakeup } from "./wakeup.ts";
 
 export interface Clock {
@@ -15,13 +27,40 @@ export interface Clock {
 
 export interface JobEntry {
   record: JobRecord;
+  /** Arrival order, for FIFO among jobs created in the same millisecond. */
+  seq: number;
   tasks: TaskEntry[];
+  templates: Map<string, TemplateEntry>;
   changed: Wakeup;
+  /** Tasks placed on agents (assigned or running). */
+  active: number;
+}
+
+/** One task of the job file, with its concrete copies and what they wait for. */
+export interface TemplateEntry {
+  job: JobEntry;
+  name: string;
+  /** Position in the job file. */
+  order: number;
+  spec: TaskSpec;
+  effective: EffectiveTask;
+  instances: TaskEntry[];
+  ready: TaskQueue<TaskEntry>;
+  active: number;
+  succeeded: number;
+  /** Templates this one needs that have not all succeeded yet. */
+  waitingOn: Set<TemplateEntry>;
+  dependents: TemplateEntry[];
+  /** Why its next task could not be placed in the last scheduling pass. */
+  blockedReason: string | null;
+  /** The agent its last task went to (round_robin). */
+  lastPicked: string | null;
 }
 
 export interface TaskEntry {
   record: TaskRecord;
   job: JobEntry;
+  template: TemplateEntry;
   /** The current attempt while the task is placed on an agent. */
   attempt: AttemptRecord | null;
   /** Set by cancel while the agent stops the process. */
@@ -38,11 +77,23 @@ export interface AgentEntry {
   persistedAt: number;
   /** Tasks placed on the agent that have not ended (assigned or running). */
   tasks: Set<TaskEntry>;
+  /** What those tasks asked for. */
+  allocated: AgentResources;
   claim: Wakeup;
   claimGeneration: number;
 }
 
+export interface FinishReport {
+  result: TaskResult;
+  durationMs: number;
+  at: number;
+  output?: string;
+  outputTruncated?: boolean;
+  outputError?: string;
+}
+
 const ACTIVE_ON_AGENT: ReadonlySet<TaskState> = new Set(["assigned", "running"]);
+const FAILED_STATES: ReadonlySet<TaskState> = new Set(["failed", "cancelled", "skipped"]);
 
 export class FabricState {
   readonly agents = new Map<string, AgentEntry>();
@@ -51,40 +102,51 @@ export class FabricState {
   readonly tasks = new Map<string, TaskEntry>();
   readonly writer: StoreWriter;
   readonly clock: Clock;
-  #queue: TaskEntry[] = [];
-  #queueHead = 0;
-  #retryQueue: TaskEntry[] = [];
+  readonly random: () => number;
+  /** Templates with work, in the order they are served: priority, then job age, then file order. */
+  templates: TemplateEntry[] = [];
+  #delayed = new Set<TaskEntry>();
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryDue = Infinity;
+  #jobSeq = 0;
   #scheduleQueued = false;
   #log: (message: string) => void;
 
-  constructor(writer: StoreWriter, clock: Clock, log: (message: string) => void) {
-    this.writer = writer;
-    this.clock = clock;
-    this.#log = log;
+  constructor(options: { writer: StoreWriter; clock: Clock; random?: () => number; log: (message: string) => void }) {
+    this.writer = options.writer;
+    this.clock = options.clock;
+    this.random = options.random ?? Math.random;
+    this.#log = options.log;
   }
 
   // ---- loading -------------------------------------------------------------------------------
 
-  /** Rebuild memory from the store after a start: active jobs, queue order, placements. */
+  /** Rebuild memory from the store after a start: active jobs, dependencies, queues, placements. */
   load(agents: AgentRecord[], jobs: JobRecord[], tasks: TaskRecord[], attempts: AttemptRecord[]): void {
     const now = this.clock.now();
     for (const record of agents) this.addAgent(record, now);
-    for (const record of jobs) this.jobs.set(record.id, { record, tasks: [], changed: new Wakeup() });
+    const byJob = new Map<string, TaskRecord[]>();
+    for (const task of tasks) {
+      const list = byJob.get(task.jobId) ?? [];
+      list.push(task);
+      byJob.set(task.jobId, list);
+    }
     const currentAttempts = new Map(attempts.map((a) => [a.taskId, a]));
-    for (const record of tasks) {
-      const job = this.jobs.get(record.jobId);
-      if (!job) continue;
-      const entry = this.#taskEntry(record, job);
-      const attempt = currentAttempts.get(record.id);
-      const agent = record.agentId ? this.agents.get(record.agentId) : undefined;
-      if (ACTIVE_ON_AGENT.has(record.state) && attempt && agent) {
-        entry.attempt = attempt;
-        agent.tasks.add(entry);
-      } else if (ACTIVE_ON_AGENT.has(record.state) || record.state === "lost") {
-        record.attempt++;
-        this.#requeue(entry, "its agent is unknown to this tracker");
-      } else if (record.state === "queued") {
-        this.#queue.push(entry);
+    for (const record of jobs) {
+      const job = this.#addJobEntry(record, byJob.get(record.id) ?? []);
+      for (const task of job.tasks) {
+        const state = task.record.state;
+        const attempt = currentAttempts.get(task.record.id);
+        const agent = task.record.agentId ? this.agents.get(task.record.agentId) : undefined;
+        if (ACTIVE_ON_AGENT.has(state) && attempt && agent) {
+          task.attempt = attempt;
+          this.#attach(task, agent);
+        } else if (ACTIVE_ON_AGENT.has(state) || state === "lost") {
+          task.record.attempt++;
+          this.#requeue(task, "its agent is unknown to this tracker", 0);
+        } else if (state === "queued") {
+          this.#enqueue(task);
+        }
       }
     }
     for (const job of this.jobs.values()) {
@@ -99,6 +161,7 @@ export class FabricState {
       lastSeen: now,
       persistedAt: now,
       tasks: new Set(),
+      allocated: { cpu: 0, memory: 0, disk: 0 },
       claim: new Wakeup(),
       claimGeneration: 0,
     };
@@ -109,24 +172,87 @@ export class FabricState {
 
   // ---- jobs ----------------------------------------------------------------------------------
 
+  /** A new job: its tasks are stored and those with nothing to wait for are queued. */
   addJob(record: JobRecord, tasks: TaskRecord[]): JobEntry {
-    const job: JobEntry = { record, tasks: [], changed: new Wakeup() };
-    this.jobs.set(record.id, job);
+    const job = this.#addJobEntry(record, tasks);
     this.writer.job(record);
-    for (const task of tasks) {
-      const entry = this.#taskEntry(task, job);
-      this.writer.task(task);
-      this.#queue.push(entry);
+    for (const task of job.tasks) {
+      this.writer.task(task.record);
+      this.#enqueue(task);
     }
     this.scheduleSoon();
     return job;
   }
 
-  #taskEntry(record: TaskRecord, job: JobEntry): TaskEntry {
-    const entry: TaskEntry = { record, job, attempt: null, stopRequested: false, changed: null };
-    job.tasks.push(entry);
-    this.tasks.set(record.id, entry);
-    return entry;
+  #addJobEntry(record: JobRecord, tasks: TaskRecord[]): JobEntry {
+    const job: JobEntry = {
+      record,
+      seq: this.#jobSeq++,
+      tasks: [],
+      templates: new Map(),
+      changed: new Wakeup(),
+      active: 0,
+    };
+    record.spec.tasks.forEach((spec, order) => {
+      job.templates.set(spec.name, {
+        job,
+        name: spec.name,
+        order,
+        spec,
+        effective: effectiveTask(record.spec, spec),
+        instances: [],
+        ready: new TaskQueue(),
+        active: 0,
+        succeeded: 0,
+        waitingOn: new Set(),
+        dependents: [],
+        blockedReason: null,
+        lastPicked: null,
+      });
+    });
+    for (const template of job.templates.values()) {
+      for (const need of template.effective.needs) {
+        const needed = job.templates.get(need)!;
+        needed.dependents.push(template);
+        template.waitingOn.add(needed);
+      }
+    }
+    for (const record of tasks) {
+      const template = job.templates.get(record.template)!;
+      const entry: TaskEntry = { record, job, template, attempt: null, stopRequested: false, changed: null };
+      job.tasks.push(entry);
+      template.instances.push(entry);
+      this.tasks.set(record.id, entry);
+      if (record.state === "succeeded") template.succeeded++;
+    }
+    for (const template of job.templates.values()) {
+      for (const needed of [...template.waitingOn]) {
+        if (needed.succeeded === needed.instances.length) template.waitingOn.delete(needed);
+      }
+    }
+    this.jobs.set(record.id, job);
+    this.templates.push(...job.templates.values());
+    this.#sortTemplates();
+    return job;
+  }
+
+  #sortTemplates(): void {
+    this.templates.sort((a, b) =>
+      b.effective.priority - a.effective.priority || a.job.record.createdAt - b.job.record.createdAt ||
+      a.job.seq - b.job.seq || a.order - b.order
+    );
+  }
+
+  /** A queued task goes to its template's ready queue, unless it waits for a backoff or its dependencies. */
+  #enqueue(task: TaskEntry, front = false): void {
+    if (task.record.retryAt !== null) {
+      this.#delayed.add(task);
+      this.#armRetryTimer(task.record.retryAt);
+      return;
+    }
+    if (task.template.waitingOn.size > 0) return;
+    if (front) task.template.ready.pushFront(task);
+    else task.template.ready.push(task);
   }
 
   /** Cancel what has not ended: queued and undelivered tasks at once, running ones once their agent stops them. */
@@ -145,11 +271,13 @@ export class FabricState {
         this.#end(task, "cancelled", { reason: "cancelled" });
         if (agent) this.writer.afterCommit(() => agent.claim.notify());
         cancelled++;
-      } else if (state === "running") {
+      } else if (state === "running" && !task.stopRequested) {
         task.stopRequested = true;
         stopping++;
         const agent = task.attempt ? this.agents.get(task.attempt.agentId) : undefined;
         if (agent) this.writer.afterCommit(() => agent.claim.notify());
+      } else if (state === "running") {
+        stopping++;
       }
     }
     return { cancelled, stopping };
@@ -191,14 +319,17 @@ export class FabricState {
   #evict(job: JobEntry): void {
     if (this.jobs.get(job.record.id) !== job) return;
     this.jobs.delete(job.record.id);
+    this.templates = this.templates.filter((t) => t.job !== job);
     for (const task of job.tasks) {
       this.tasks.delete(task.record.id);
+      this.#delayed.delete(task);
       task.changed?.notify();
     }
     job.changed.notify();
   }
 
-  #assign(task: TaskEntry, agent: AgentEntry): void {
+  /** Place `task` on `agent` as its current attempt (called by the scheduler). */
+  assign(task: TaskEntry, agent: AgentEntry): void {
     const now = this.clock.now();
     const record = task.record;
     const attempt: AttemptRecord = {
@@ -216,10 +347,28 @@ export class FabricState {
     task.attempt = attempt;
     record.agentId = agent.record.id;
     record.reason = null;
-    agent.tasks.add(task);
+    this.#attach(task, agent);
     this.writer.attempt(attempt);
     this.#setState(task, "assigned");
     this.writer.afterCommit(() => agent.claim.notify());
+  }
+
+  #attach(task: TaskEntry, agent: AgentEntry): void {
+    agent.tasks.add(task);
+    addResources(agent.allocated, task.template.effective.resources, 1);
+    task.template.active++;
+    task.job.active++;
+  }
+
+  #detach(task: TaskEntry): void {
+    const agentId = task.attempt?.agentId;
+    const agent = agentId ? this.agents.get(agentId) : undefined;
+    if (agent?.tasks.delete(task)) {
+      addResources(agent.allocated, task.template.effective.resources, -1);
+      task.template.active--;
+      task.job.active--;
+      this.scheduleSoon();
+    }
   }
 
   markStarted(task: TaskEntry, at: number): void {
@@ -231,42 +380,53 @@ export class FabricState {
     this.#setState(task, "running");
   }
 
-  /** The agent's final word on the current attempt. */
-  finish(task: TaskEntry, result: TaskResult, durationMs: number, at: number): void {
+  /** The agent's final word on the current attempt: the task ends, or is retried after its backoff. */
+  finish(task: TaskEntry, report: FinishReport): void {
     if (!task.attempt) return;
-    if (task.record.state === "assigned") this.markStarted(task, at - durationMs);
-    let state: TaskState = "failed";
-    let exitCode: number | null = null;
-    let signal: string | null = null;
-    let reason: string | null = null;
-    switch (result.kind) {
-      case "exited":
-        exitCode = result.code;
-        state = result.code === 0 ? "succeeded" : "failed";
-        break;
-      case "signaled":
-        signal = result.signal;
-        reason = `killed by ${result.signal}`;
-        break;
-      case "timed_out":
-        reason = "timed_out";
-        break;
-      case "cancelled":
-        state = "cancelled";
-        reason = "cancelled";
-        break;
-      case "failed_to_start":
-        reason = `failed to start: ${result.message}`;
-        break;
+    if (task.record.state === "assigned") this.markStarted(task, report.at - report.durationMs);
+    const outcome = outcomeOf(report.result);
+    let { state, reason } = outcome;
+    if (state === "succeeded" && report.outputError !== undefined) {
+      state = "failed";
+      reason = report.outputError;
+    } else if (state === "succeeded" && report.output !== undefined && !isJson(report.output)) {
+      state = "failed";
+      reason = "$FABRIC_OUTPUT does not hold valid JSON";
     }
     if (task.stopRequested && state !== "succeeded") {
       state = "cancelled";
       reason = "cancelled";
     }
-    this.#end(task, state, { exitCode, signal, reason, at, durationMs });
+    task.record.outputTruncated = report.outputTruncated ?? false;
+    if (state === "succeeded" && report.output !== undefined) task.record.output = report.output;
+    const fields = {
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      reason,
+      at: report.at,
+      durationMs: report.durationMs,
+    };
+    if (state === "failed" && !task.job.record.cancelRequested) {
+      task.record.failures++;
+      const { retries, backoff } = task.template.effective;
+      if (task.record.failures <= retries) {
+        const delay = backoffDelay(backoff, task.record.failures);
+        this.#closeAttempt(task, "failed", fields);
+        const why = reason ?? `exit code ${outcome.exitCode}`;
+        this.#log(
+          `task ${task.record.id} failed (${why}); retry ${task.record.failures} of ${retries} in ${
+            formatDuration(delay)
+          }`,
+        );
+        task.record.attempt++;
+        this.#requeue(task, `retry ${task.record.failures} of ${retries} after ${why}`, delay);
+        return;
+      }
+    }
+    this.#end(task, state, fields);
   }
 
-  /** The agent no longer runs the task: queue it again with a new attempt, unless it was being cancelled. */
+  /** The agent no longer runs the task: queue it again with a new attempt, within its lost budget. */
   lose(task: TaskEntry, reason: string): void {
     if (task.attempt) {
       task.attempt.state = "lost";
@@ -279,19 +439,78 @@ export class FabricState {
       this.#end(task, "cancelled", { reason: "cancelled" });
       return;
     }
+    task.record.losses++;
+    const budget = task.template.effective.lostRetries;
+    if (task.record.losses > budget) {
+      this.#end(task, "failed", { reason: `lost ${task.record.losses} times (last: ${reason})` });
+      return;
+    }
     this.#log(`task ${task.record.id} lost (${reason}); queued again as attempt ${task.record.attempt + 1}`);
     task.record.attempt++;
-    this.#requeue(task, reason);
+    this.#requeue(task, `queued again: ${reason}`, 0);
   }
 
-  #requeue(task: TaskEntry, reason: string): void {
+  #requeue(task: TaskEntry, reason: string, delayMs: number): void {
+    this.#detach(task);
     task.record.agentId = null;
     task.record.startedAt = null;
-    task.record.reason = `queued again: ${reason}`;
+    task.record.reason = reason;
+    task.record.retryAt = delayMs > 0 ? this.clock.now() + delayMs : null;
     task.attempt = null;
     this.#setState(task, "queued");
-    this.#retryQueue.push(task);
+    this.#enqueue(task, true);
     this.scheduleSoon();
+  }
+
+  /** Tasks whose backoff has passed are queued again; the timer is set for the next one. */
+  releaseDelayed(): void {
+    const now = this.clock.now();
+    let next = Infinity;
+    for (const task of this.#delayed) {
+      if (task.record.retryAt !== null && task.record.retryAt > now) {
+        next = Math.min(next, task.record.retryAt);
+        continue;
+      }
+      this.#delayed.delete(task);
+      if (task.record.state !== "queued") continue;
+      task.record.retryAt = null;
+      this.writer.task(task.record);
+      this.#enqueue(task, true);
+      this.scheduleSoon();
+    }
+    if (next < Infinity) this.#armRetryTimer(next);
+  }
+
+  /** One timer, for the earliest backoff that ends. */
+  #armRetryTimer(due: number): void {
+    if (this.#retryTimer !== undefined && due >= this.#retryDue) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryDue = due;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#retryDue = Infinity;
+      this.releaseDelayed();
+    }, Math.max(0, due - this.clock.now()));
+  }
+
+  stopTimers(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+  }
+
+  #closeAttempt(
+    task: TaskEntry,
+    state: TaskState,
+    fields: { exitCode?: number | null; signal?: string | null; reason?: string | null; at?: number },
+  ): void {
+    const attempt = task.attempt;
+    if (!attempt || attempt.state === "lost") return;
+    attempt.state = state;
+    attempt.exitCode = fields.exitCode ?? null;
+    attempt.signal = fields.signal ?? null;
+    attempt.reason = fields.reason ?? null;
+    attempt.finishedAt = fields.at ?? this.clock.now();
+    this.writer.attempt(attempt);
   }
 
   #end(
@@ -311,25 +530,49 @@ export class FabricState {
     record.signal = fields.signal ?? null;
     record.reason = fields.reason ?? null;
     record.finishedAt = at;
+    record.retryAt = null;
     record.durationMs = fields.durationMs ?? (record.startedAt === null ? null : Math.max(0, at - record.startedAt));
-    const attempt = task.attempt;
-    if (attempt && attempt.state !== "lost") {
-      attempt.state = state;
-      attempt.exitCode = record.exitCode;
-      attempt.signal = record.signal;
-      attempt.reason = record.reason;
-      attempt.finishedAt = at;
-      this.writer.attempt(attempt);
-    }
+    this.#closeAttempt(task, state, { ...fields, at });
     this.#detach(task);
+    this.#delayed.delete(task);
     task.stopRequested = false;
     this.#setState(task, state);
+    if (state === "succeeded") this.#succeeded(task.template);
+    else if (FAILED_STATES.has(state)) this.#skipDependents(task.template);
   }
 
-  #detach(task: TaskEntry): void {
-    const agentId = task.attempt?.agentId;
-    const agent = agentId ? this.agents.get(agentId) : undefined;
-    if (agent?.tasks.delete(task)) this.scheduleSoon();
+  /** When every copy of a template succeeded, the templates that need it may start. */
+  #succeeded(template: TemplateEntry): void {
+    template.succeeded++;
+    if (template.succeeded < template.instances.length) return;
+    for (const dependent of template.dependents) {
+      if (!dependent.waitingOn.delete(template) || dependent.waitingOn.size > 0) continue;
+      for (const task of dependent.instances) if (task.record.state === "queued") this.#enqueue(task);
+      this.scheduleSoon();
+    }
+  }
+
+  /** A template that cannot succeed any more: whatever needs it ends `skipped` and never runs. */
+  #skipDependents(template: TemplateEntry): void {
+    for (const dependent of template.dependents) {
+      for (const task of dependent.instances) {
+        if (task.record.state === "queued") {
+          this.#end(task, "skipped", { reason: `skipped: "${template.name}" did not succeed` });
+        }
+      }
+    }
+  }
+
+  /** Why a queued task has not started, for `status`. */
+  waitReason(task: TaskEntry): string | null {
+    if (task.record.state !== "queued") return task.record.reason;
+    if (task.record.retryAt !== null) {
+      return `${task.record.reason ?? "retrying"}; next attempt after ${new Date(task.record.retryAt).toISOString()}`;
+    }
+    if (task.template.waitingOn.size > 0) {
+      return `waiting for ${[...task.template.waitingOn].map((t) => `"${t.name}"`).join(", ")}`;
+    }
+    return task.template.blockedReason ?? task.record.reason;
   }
 
   // ---- scheduling ----------------------------------------------------------------------------
@@ -339,63 +582,8 @@ export class FabricState {
     this.#scheduleQueued = true;
     queueMicrotask(() => {
       this.#scheduleQueued = false;
-      this.schedule();
+      schedulePass(this);
     });
-  }
-
-  /** Place queued tasks, oldest first (lost tasks before new ones), on the least loaded ready agents. */
-  schedule(): void {
-    const candidates = [];
-    for (const agent of this.agents.values()) {
-      if (agent.record.state === "ready" && agent.tasks.size < agent.record.slots) {
-        candidates.push({
-          id: agent.record.id,
-          name: agent.record.name,
-          slots: agent.record.slots,
-          used: agent.tasks.size,
-          load1: agent.record.load?.load1 ?? 0,
-          agent,
-        });
-      }
-    }
-    if (candidates.length === 0) return;
-    for (let task = this.#nextQueued(); task; task = this.#nextQueued()) {
-      const picked = pickLeastLoaded(candidates);
-      if (!picked) {
-        this.#unshift(task);
-        break;
-      }
-      this.#assign(task, picked.agent);
-      picked.used++;
-    }
-    this.#compactQueue();
-  }
-
-  get queuedCount(): number {
-    return this.#retryQueue.length + this.#queue.length - this.#queueHead;
-  }
-
-  #nextQueued(): TaskEntry | undefined {
-    while (this.#retryQueue.length > 0) {
-      const task = this.#retryQueue.shift()!;
-      if (task.record.state === "queued" && this.tasks.get(task.record.id) === task) return task;
-    }
-    while (this.#queueHead < this.#queue.length) {
-      const task = this.#queue[this.#queueHead++];
-      if (task.record.state === "queued" && this.tasks.get(task.record.id) === task) return task;
-    }
-    return undefined;
-  }
-
-  #unshift(task: TaskEntry): void {
-    this.#retryQueue.unshift(task);
-  }
-
-  #compactQueue(): void {
-    if (this.#queueHead > 4096 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#queueHead);
-      this.#queueHead = 0;
-    }
   }
 
   // ---- agents --------------------------------------------------------------------------------
@@ -425,5 +613,39 @@ export class FabricState {
       agent.claim.notify();
     }
     return expired;
+  }
+}
+
+function addResources(into: AgentResources, add: AgentResources, sign: 1 | -1): void {
+  into.cpu += sign * add.cpu;
+  into.memory += sign * add.memory;
+  into.disk += sign * add.disk;
+}
+
+function outcomeOf(
+  result: TaskResult,
+): { state: TaskState; exitCode: number | null; signal: string | null; reason: string | null } {
+  switch (result.kind) {
+    case "exited":
+      return { state: result.code === 0 ? "succeeded" : "failed", exitCode: result.code, signal: null, reason: null };
+    case "signaled":
+      return { state: "failed", exitCode: null, signal: result.signal, reason: `killed by ${result.signal}` };
+    case "timed_out":
+      return { state: "failed", exitCode: null, signal: null, reason: "timed_out" };
+    case "oom":
+      return { state: "failed", exitCode: null, signal: "SIGKILL", reason: "oom" };
+    case "cancelled":
+      return { state: "cancelled", exitCode: null, signal: null, reason: "cancelled" };
+    case "failed_to_start":
+      return { state: "failed", exitCode: null, signal: null, reason: `failed to start: ${result.message}` };
+  }
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }

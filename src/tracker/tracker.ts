@@ -2,6 +2,7 @@
  * The control plane's operations, one method per API call. Routes parse and authenticate; this
  * class decides. Time and ids come in through options so the logic runs the same in tests.
  */
+import type { z } from "zod";
 import {
   type AgentLoad,
   type Assignment,
@@ -10,21 +11,25 @@ import {
   type ClaimRequest,
   type ClaimResponse,
   describeIssue,
+  effectiveTask,
   emptyCounts,
   expandJob,
   FabricError,
-  type HelloRequest,
+  type helloRequestSchema,
   type HelloResponse,
   isTerminalTask,
+  type JobSpec,
   jobSpecSchema,
-  type RegisterAgentRequest,
+  type registerAgentRequestSchema,
   type RegisterAgentResponse,
   type ReportResponse,
   type SubmitJobResponse,
   type TaskEvent,
+  type TaskInstance,
 } from "../protocol/mod.ts";
 import type { AgentRecord, JobRecord, Store, TaskRecord } from "../store/mod.ts";
 import { hashesEqual, hashToken, newId, newToken, splitCredential } from "./auth.ts";
+import { type Candidate, eligibleAgents } from "./placement.ts";
 import { type AgentEntry, type Clock, FabricState, type TaskEntry } from "./state.ts";
 import { StoreWriter } from "./store_writer.ts";
 
@@ -40,6 +45,8 @@ export interface TrackerOptions {
   graceMs?: number;
   /** Longest a long poll is held. */
   maxWaitMs?: number;
+  /** Randomness for `select: random` (injected so placement is reproducible in tests). */
+  random?: () => number;
   log?: (message: string) => void;
 }
 
@@ -70,7 +77,12 @@ export class Tracker {
     this.#newId = options.newId ?? newId;
     this.#log = options.log ?? (() => {});
     const writer = new StoreWriter(options.store, (error) => this.#storeFailed(error));
-    this.state = new FabricState(writer, options.clock ?? { now: () => Date.now() }, this.#log);
+    this.state = new FabricState({
+      writer,
+      clock: options.clock ?? { now: () => Date.now() },
+      random: options.random,
+      log: this.#log,
+    });
   }
 
   /** A tracker with the store's agents and active jobs loaded. */
@@ -117,6 +129,7 @@ export class Tracker {
   /** Release long polls, write what is pending, and close the store. */
   async close(): Promise<void> {
     this.releaseWaiters();
+    this.state.stopTimers();
     await this.flush().catch((error) => this.#log(`could not write the last changes: ${error.message}`));
     this.state.writer.stop();
     await this.store.close();
@@ -157,7 +170,7 @@ export class Tracker {
     return agent;
   }
 
-  async registerAgent(request: Required<RegisterAgentRequest>): Promise<RegisterAgentResponse> {
+  async registerAgent(request: RegisterAgentBody): Promise<RegisterAgentResponse> {
     const now = this.state.clock.now();
     const existing = this.state.agentsByName.get(request.name);
     if (existing && existing.record.state === "ready" && now - existing.lastSeen <= this.ttlMs) {
@@ -180,6 +193,9 @@ export class Tracker {
       registeredAt: existing?.record.registeredAt ?? now,
       lastHeartbeat: now,
       load: null,
+      weight: request.weight ?? existing?.record.weight ?? 1,
+      capabilities: request.capabilities,
+      resources: request.resources,
     };
     let agent: AgentEntry;
     if (existing) {
@@ -204,7 +220,7 @@ export class Tracker {
   }
 
   /** An agent with a credential starts: refresh what it advertises, and settle what it no longer runs. */
-  async hello(agentId: string, request: Required<HelloRequest> & { holding: AttemptRef[] }): Promise<HelloResponse> {
+  async hello(agentId: string, request: HelloBody): Promise<HelloResponse> {
     const agent = this.#agent(agentId);
     const record = agent.record;
     record.labels = request.labels;
@@ -212,6 +228,9 @@ export class Tracker {
     record.version = request.version;
     record.os = request.os;
     record.arch = request.arch;
+    record.capabilities = request.capabilities;
+    record.resources = request.resources;
+    if (request.weight !== undefined) record.weight = request.weight;
     this.state.seen(agent);
     this.state.writer.agent(record);
     const holding = new Set(request.holding.map(attemptKey));
@@ -254,6 +273,17 @@ export class Tracker {
     agent.claimGeneration++;
     agent.claim.notify();
     await this.flush();
+  }
+
+  /** Change an agent's placement weight, live. */
+  async setWeight(name: string, weight: number): Promise<void> {
+    const agent = this.state.agentsByName.get(name);
+    if (!agent) throw new FabricError("not_found", `No agent named "${name}"`);
+    agent.record.weight = weight;
+    this.state.writer.agent(agent.record);
+    this.state.scheduleSoon();
+    await this.flush();
+    this.#log(`agent ${name} weight set to ${weight}`);
   }
 
   /** Long poll: new assignments for the agent, and attempts it holds that it must stop. */
@@ -300,7 +330,23 @@ export class Tracker {
 
   #assignment(task: TaskEntry): Assignment {
     const job = task.job.record;
-    const spec = job.spec.tasks.find((t) => t.name === task.record.template)!;
+    const template = task.template;
+    const spec = template.spec;
+    const effective = template.effective;
+    const needs: Record<string, unknown> = {};
+    for (const name of effective.needs) {
+      const needed = task.job.templates.get(name)!;
+      const outputs = needed.instances.map((t) => (t.record.output === null ? null : JSON.parse(t.record.output)));
+      needs[name] = needed.instances.length === 1 ? outputs[0] : needed.instances.map((t, i) => ({
+        name: t.record.name,
+        index: t.record.index,
+        matrix: t.record.matrix,
+        output: outputs[i],
+      }));
+    }
+    let script: Assignment["script"] = null;
+    if (spec.code !== undefined) script = { name: `${spec.name}.ts`, content: spec.code };
+    else if (spec.script !== undefined) script = { name: spec.script, content: job.files[spec.script] ?? "" };
     return {
       taskId: task.record.id,
       attempt: task.record.attempt,
@@ -309,12 +355,21 @@ export class Tracker {
       name: task.record.name,
       index: task.record.index,
       count: task.record.count,
-      kind: "shell",
-      run: spec.run,
+      matrix: task.record.matrix,
+      kind: effective.kind,
+      run: spec.run ?? null,
       shell: spec.shell ?? "bash",
-      env: { ...job.spec.env, ...spec.env },
-      timeoutMs: spec.timeout ?? null,
-      graceMs: this.graceMs,
+      script,
+      git: spec.git ? { repo: spec.git.repo, ref: spec.git.ref, depth: spec.git.depth ?? null } : null,
+      steps: spec.steps ?? null,
+      env: effective.env,
+      permissions: effective.permissions,
+      sandbox: effective.sandbox,
+      timeoutMs: effective.timeoutMs,
+      graceMs: effective.graceMs ?? this.graceMs,
+      memoryBytes: effective.resources.memory > 0 ? effective.resources.memory : null,
+      maxOutputBytes: effective.maxOutputBytes,
+      needs,
     };
   }
 
@@ -350,7 +405,7 @@ export class Tracker {
           }
           break;
         case "finished":
-          this.state.finish(task, event.result, event.durationMs, event.at);
+          this.state.finish(task, event);
           break;
         case "released":
           this.state.lose(task, `released by agent ${agent.record.name}: ${event.reason}`);
@@ -363,44 +418,57 @@ export class Tracker {
 
   /** Mark silent agents down; their tasks are lost and queued again. */
   async checkLiveness(): Promise<void> {
+    this.state.releaseDelayed();
     const expired = this.state.expireAgents(this.ttlMs);
     if (expired.length > 0 || this.state.writer.pending) await this.flush();
   }
 
   // ---- jobs ----------------------------------------------------------------------------------
 
-  async submitJob(spec: unknown, source: string | null): Promise<SubmitJobResponse> {
+  async submitJob(
+    spec: unknown,
+    options: { source?: string | null; files?: Record<string, string> } = {},
+  ): Promise<SubmitJobResponse> {
     const parsed = jobSpecSchema.safeParse(spec);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((issue) => describeIssue(issue, spec));
       throw new FabricError("invalid_job", `The job is invalid: ${issues.join("; ")}`, { issues });
     }
+    const files = options.files ?? {};
+    const missing = parsed.data.tasks.filter((t) => t.script !== undefined && !(t.script in files));
+    if (missing.length > 0) {
+      const names = missing.map((t) => `"${t.script}" (task "${t.name}")`).join(", ");
+      throw new FabricError("invalid_job", `The job is invalid: the script file ${names} was not sent with it`);
+    }
     const now = this.state.clock.now();
-    const refs = expandJob(parsed.data);
+    const instances = this.#expandForAgents(parsed.data);
     const jobId = this.#newId();
     const counts = emptyCounts();
-    counts.queued = refs.length;
+    counts.queued = instances.length;
     const job: JobRecord = {
       id: jobId,
       name: parsed.data.name,
       spec: parsed.data,
-      source,
+      files,
+      source: options.source ?? null,
       state: "queued",
       cancelRequested: false,
-      total: refs.length,
+      total: instances.length,
       counts,
       createdAt: now,
       finishedAt: null,
       version: 1,
     };
-    const tasks: TaskRecord[] = refs.map((ref, ord) => ({
+    const tasks: TaskRecord[] = instances.map((instance, ord) => ({
       id: `${jobId}.${ord}`,
       jobId,
       ord,
-      template: ref.template,
-      name: ref.name,
-      index: ref.index,
-      count: ref.count,
+      template: instance.template,
+      name: instance.name,
+      index: instance.index,
+      count: instance.count,
+      matrix: instance.matrix,
+      pinnedAgent: instance.pinnedAgent,
       state: "queued",
       attempt: 1,
       agentId: null,
@@ -411,11 +479,47 @@ export class Tracker {
       startedAt: null,
       finishedAt: null,
       durationMs: null,
+      output: null,
+      outputTruncated: false,
+      failures: 0,
+      losses: 0,
+      retryAt: null,
     }));
     this.state.addJob(job, tasks);
     await this.flush();
     this.#log(`job ${jobId} (${job.name}) submitted with ${tasks.length} task(s)`);
     return { jobId, name: job.name, tasks: tasks.length };
+  }
+
+  /** `select: all` makes one copy of a task per eligible ready agent, as Nanite's :all. */
+  #expandForAgents(spec: JobSpec): Array<TaskInstance & { pinnedAgent: string | null }> {
+    const out: Array<TaskInstance & { pinnedAgent: string | null }> = [];
+    const byTemplate = Map.groupBy(expandJob(spec), (instance) => instance.template);
+    for (const taskSpec of spec.tasks) {
+      const instances = byTemplate.get(taskSpec.name) ?? [];
+      const effective = effectiveTask(spec, taskSpec);
+      if (effective.select !== "all") {
+        for (const instance of instances) out.push({ ...instance, pinnedAgent: null });
+        continue;
+      }
+      const ready = readyCandidates(this.state);
+      const eligible = eligibleAgents(ready, { ...effective, pinnedAgent: null });
+      if (eligible.reason !== null) {
+        throw new FabricError(
+          "conflict",
+          `Task "${taskSpec.name}" selects all agents, but none can take it now: ${eligible.reason}`,
+        );
+      }
+      const names = eligible.agents.map((a) => a.name).sort();
+      const count = instances.length * names.length;
+      let index = 0;
+      for (const instance of instances) {
+        for (const name of names) {
+          out.push({ ...instance, name: `${instance.name}@${name}`, index: index++, count, pinnedAgent: name });
+        }
+      }
+    }
+    return out;
   }
 
   async cancelJob(jobId: string): Promise<CancelJobResponse> {
@@ -430,6 +534,18 @@ export class Tracker {
     this.#log(`job ${jobId} cancel requested: ${result.cancelled} cancelled, ${result.stopping} stopping`);
     return { jobId, ...result };
   }
+}
+
+type RegisterAgentBody = z.output<typeof registerAgentRequestSchema>;
+export type HelloBody = z.output<typeof helloRequestSchema> & { holding: AttemptRef[] };
+
+function readyCandidates(state: FabricState): Candidate[] {
+  return [...state.agents.values()].filter((a) => a.record.state === "ready").map((agent) => ({
+    ...agent.record,
+    used: agent.tasks.size,
+    load1: agent.record.load?.load1 ?? 0,
+    allocated: agent.allocated,
+  }));
 }
 
 export function attemptKey(ref: AttemptRef): string {

@@ -5,7 +5,14 @@ import { SqliteStore } from "../store/mod.ts";
 import { getJob, getTask } from "./queries.ts";
 import { Tracker } from "./tracker.ts";
 
-const AGENT = { labels: {}, version: "test", os: "linux", arch: "x86_64" };
+const AGENT = {
+  labels: {},
+  version: "test",
+  os: "linux",
+  arch: "x86_64",
+  capabilities: { sandbox: true, unsandboxed: false, cgroup: "v1" as const, deno: true, git: true },
+  resources: { cpu: 4, memory: 2 ** 33, disk: 2 ** 36 },
+};
 
 async function setup() {
   const dir = await Deno.makeTempDir({ prefix: "fabric-tracker-test-" });
@@ -44,7 +51,7 @@ Deno.test("each task is claimed by one agent only, and a task waits while every 
   const { tracker, cleanup } = await setup();
   try {
     const agents = await Promise.all(["a", "b", "c"].map((n) => agent(tracker, n, 2)));
-    const { jobId } = await tracker.submitJob(job(8), null);
+    const { jobId } = await tracker.submitJob(job(8));
     const claims = await Promise.all(agents.map((id) => tracker.claim(id, { holding: [], waitMs: 0 })));
     const claimed = claims.flatMap((c) => c.assignments.map((a) => a.taskId));
     assert.equal(claimed.length, 6);
@@ -62,7 +69,7 @@ Deno.test("an agent that misses its heartbeats is down and its tasks are queued 
   const { tracker, clock, cleanup } = await setup();
   try {
     const a = await agent(tracker, "a");
-    const { jobId } = await tracker.submitJob(job(1), null);
+    const { jobId } = await tracker.submitJob(job(1));
     const [task] = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
     await tracker.report(a, [{ type: "started", taskId: task.taskId, attempt: 1, at: clock.t }]);
     const b = await agent(tracker, "b");
@@ -119,7 +126,7 @@ Deno.test("cancel ends queued tasks at once and tells the agent to stop running 
   const { tracker, clock, cleanup } = await setup();
   try {
     const a = await agent(tracker, "a");
-    const { jobId } = await tracker.submitJob(job(3), null);
+    const { jobId } = await tracker.submitJob(job(3));
     const [task] = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
     await tracker.report(a, [{ type: "started", taskId: task.taskId, attempt: 1, at: clock.t }]);
     const result = await tracker.cancelJob(jobId);
@@ -148,7 +155,7 @@ Deno.test("a restarted tracker has its jobs, placements and logs back from the s
   let current = tracker;
   try {
     const a = await agent(tracker, "a", 2);
-    const { jobId } = await tracker.submitJob(job(3), null);
+    const { jobId } = await tracker.submitJob(job(3));
     const claimed = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
     const [first, second] = claimed;
     await tracker.report(a, [
@@ -195,7 +202,7 @@ Deno.test("an invalid job is refused with every problem named, and nothing is st
   const { tracker, cleanup } = await setup();
   try {
     await assert.rejects(
-      tracker.submitJob({ name: "x", tasks: [{ name: "a", run: "", count: 0 }] }, null),
+      tracker.submitJob({ name: "x", tasks: [{ name: "a", run: "", count: 0 }] }),
       (error: Error & { code?: string }) => {
         assert.equal(error.code, "invalid_job");
         assert.match(error.message, /"tasks\[0\]\.run" must not be empty/);

@@ -1,5 +1,5 @@
 /** Records as clients see them: ISO times, agent names instead of ids, camelCase keys. */
-import type { AgentView, AttemptView, JobSummary, TaskView } from "../protocol/mod.ts";
+import type { AgentResources, AgentView, AttemptView, JobSummary, TaskKind, TaskView } from "../protocol/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord } from "../store/mod.ts";
 
 export type AgentNames = (agentId: string | null) => string | null;
@@ -22,23 +22,34 @@ export function jobSummary(job: JobRecord): JobSummary {
   };
 }
 
-export function taskView(task: TaskRecord, agentName: AgentNames): TaskView {
+/** What a task view needs beyond its record: its kind and sandbox setting, and why it waits. */
+export interface TaskContext {
+  kind: TaskKind;
+  sandbox: boolean;
+  reason: string | null;
+}
+
+export function taskView(task: TaskRecord, agentName: AgentNames, context: TaskContext): TaskView {
   return {
     id: task.id,
     jobId: task.jobId,
     name: task.name,
     template: task.template,
+    kind: context.kind,
     index: task.index,
+    matrix: task.matrix,
+    sandbox: context.sandbox,
     state: task.state,
     attempt: task.attempt,
     agent: agentName(task.agentId),
     exitCode: task.exitCode,
     signal: task.signal,
-    reason: task.reason,
+    reason: context.reason,
     createdAt: iso(task.createdAt)!,
     startedAt: iso(task.startedAt),
     finishedAt: iso(task.finishedAt),
     durationMs: task.durationMs,
+    outputTruncated: task.outputTruncated,
   };
 }
 
@@ -56,13 +67,17 @@ export function attemptView(attempt: AttemptRecord, agentName: AgentNames): Atte
   };
 }
 
-export function agentView(agent: AgentRecord, running: number): AgentView {
+export function agentView(agent: AgentRecord, running: number, allocated: AgentResources): AgentView {
   return {
     id: agent.id,
     name: agent.name,
     state: agent.state,
     labels: { ...agent.labels },
     slots: agent.slots,
+    weight: agent.weight,
+    capabilities: { ...agent.capabilities },
+    resources: { ...agent.resources },
+    allocated: { ...allocated },
     running,
     load: agent.load,
     version: agent.version,

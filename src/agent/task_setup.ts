@@ -1,0 +1,119 @@
+/**
+ * Preparing one attempt's directory and environment: where its output file and its dependencies'
+ * outputs go, which variables it sees, and the command line of each task kind.
+ */
+import { basename, join } from "node:path";
+import { envSuffix } from "../protocol/mod.ts";
+import type { Assignment } from "../protocol/mod.ts";
+
+/** Largest $FABRIC_OUTPUT a task may leave. */
+export const MAX_OUTPUT_FILE_BYTES = 1024 * 1024;
+
+export interface TaskPaths {
+  workDir: string;
+  /** Scratch space: TMPDIR for scripts and unsandboxed tasks (sandboxed ones get a private /tmp). */
+  tmpDir: string;
+  /** fabric's own files for the task: output, needs, script. */
+  metaDir: string;
+  outputFile: string;
+}
+
+export function taskPaths(workRoot: string, a: Assignment): TaskPaths {
+  const workDir = join(workRoot, `${a.taskId}-${a.attempt}`);
+  const metaDir = join(workDir, ".fabric");
+  return { workDir, tmpDir: join(workDir, "tmp"), metaDir, outputFile: join(metaDir, "output.json") };
+}
+
+/** Create the directories and write the files the task reads; returns the variables that name them. */
+export async function writeTaskFiles(paths: TaskPaths, a: Assignment): Promise<Record<string, string>> {
+  await Deno.mkdir(paths.tmpDir, { recursive: true });
+  await Deno.mkdir(join(paths.metaDir, "needs"), { recursive: true });
+  const vars: Record<string, string> = { FABRIC_OUTPUT: paths.outputFile };
+  for (const [name, output] of Object.entries(a.needs)) {
+    const file = join(paths.metaDir, "needs", `${name}.json`);
+    await Deno.writeTextFile(file, JSON.stringify(output) + "\n");
+    vars[`FABRIC_NEEDS_${envSuffix(name)}`] = file;
+  }
+  return vars;
+}
+
+/** The script file of a script task, written into the task's directory. */
+export async function writeScript(paths: TaskPaths, a: Assignment): Promise<string> {
+  const name = basename(a.script!.name) || "script.ts";
+  const file = join(paths.metaDir, /\.(ts|tsx|js|mjs|jsx)$/.test(name) ? name : `${name}.ts`);
+  await Deno.writeTextFile(file, a.script!.content);
+  return file;
+}
+
+export interface EnvOptions {
+  paths: TaskPaths;
+  agentName: string;
+  basePath: string;
+  /** The agent's own environment, for `permissions.env` pass-through. */
+  agentEnv: Record<string, string>;
+  /** Sandboxed tasks see a private /tmp; others use their own tmp directory. */
+  sandboxed: boolean;
+  extra: Record<string, string>;
+}
+
+/** The whole environment of a task: nothing else of the agent's is inherited. */
+export function taskEnv(a: Assignment, options: EnvOptions): Record<string, string> {
+  const passed: Record<string, string> = {};
+  for (const pattern of a.permissions.env) {
+    const prefix = pattern.endsWith("*") ? pattern.slice(0, -1) : null;
+    for (const [name, value] of Object.entries(options.agentEnv)) {
+      if (prefix !== null ? name.startsWith(prefix) : name === pattern) passed[name] = value;
+    }
+  }
+  const env: Record<string, string> = {
+    PATH: options.basePath,
+    HOME: options.paths.workDir,
+    TMPDIR: options.sandboxed ? "/tmp" : options.paths.tmpDir,
+    LANG: "C.UTF-8",
+    ...passed,
+    ...a.env,
+    FABRIC_JOB_ID: a.jobId,
+    FABRIC_JOB_NAME: a.jobName,
+    FABRIC_TASK_ID: a.taskId,
+    FABRIC_TASK_NAME: a.name,
+    FABRIC_TASK_INDEX: String(a.index),
+    FABRIC_TASK_COUNT: String(a.count),
+    FABRIC_ATTEMPT: String(a.attempt),
+    FABRIC_AGENT: options.agentName,
+    ...options.extra,
+  };
+  for (const [key, value] of Object.entries(a.matrix ?? {})) env[`FABRIC_MATRIX_${envSuffix(key)}`] = value;
+  return env;
+}
+
+/** Steps as one bash script: each announced on stderr, the first failure ends the task. */
+export function stepsScript(steps: string[]): string {
+  return steps.map((step, i) => {
+    const title = step.split("\n")[0];
+    return `printf '%s\\n' ${shellQuote(`+ [step ${i + 1}/${steps.length}] ${title}`)} >&2\n${step}`;
+  }).join("\n");
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/** What the task left in $FABRIC_OUTPUT: JSON text, nothing, or why it cannot be taken. */
+export async function readOutputFile(file: string): Promise<{ output?: string; outputError?: string }> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(file);
+  } catch {
+    return {};
+  }
+  if (info.size > MAX_OUTPUT_FILE_BYTES) {
+    return { outputError: `$FABRIC_OUTPUT holds ${info.size} bytes; at most ${MAX_OUTPUT_FILE_BYTES} are kept` };
+  }
+  const text = await Deno.readTextFile(file);
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return { outputError: `$FABRIC_OUTPUT does not hold valid JSON: ${(error as Error).message}` };
+  }
+  return { output: text };
+}

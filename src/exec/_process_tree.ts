@@ -1,0 +1,53 @@
+/** Processes seen through /proc: what a sandboxed task started lives below bwrap, not in its process group. */
+
+/** Every live descendant of `pid` (not `pid` itself), from one pass over /proc. */
+export function descendantPids(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: Iterable<Deno.DirEntry>;
+  try {
+    entries = Deno.readDirSync("/proc");
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const parent = parentPid(Number(entry.name));
+    if (parent === null) continue;
+    const list = children.get(parent) ?? [];
+    list.push(Number(entry.name));
+    children.set(parent, list);
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  // Bounded by the number of processes: each is visited at most once in a tree.
+  while (queue.length > 0 && found.length < 100_000) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** Whether `pid` still runs (a zombie is as good as dead: it only waits to be reaped). */
+export function isAlive(pid: number): boolean {
+  const stat = readStat(pid);
+  if (stat === null) return false;
+  return stat.state !== "Z" && stat.state !== "X";
+}
+
+function parentPid(pid: number): number | null {
+  return readStat(pid)?.ppid ?? null;
+}
+
+function readStat(pid: number): { state: string; ppid: number } | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return null;
+  }
+  // The command name may contain spaces and parentheses: the fields start after the last ")".
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return { state: fields[0], ppid: Number(fields[1]) };
+}

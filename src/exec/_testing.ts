@@ -1,0 +1,101 @@
+/** Shared by the tests of src/exec: run a process to its end and keep what it printed. */
+import { DEFAULT_PERMISSIONS, type Permissions } from "../protocol/mod.ts";
+import type { CgroupSupport } from "./cgroup.ts";
+import { detectCgroup } from "./cgroup.ts";
+import type { Execution, Finished, ProcessSpec } from "./driver.ts";
+import { startProcess } from "./process.ts";
+import type { SandboxOptions } from "./sandbox.ts";
+
+export const TEST_PATH = "/usr/local/bin:/usr/bin:/bin";
+
+let support: Promise<CgroupSupport | null> | undefined;
+
+/** detectCgroup() once per test file. */
+export function cgroupSupport(): Promise<CgroupSupport | null> {
+  support ??= detectCgroup();
+  return support;
+}
+
+export interface Ran {
+  finished: Finished;
+  stdout: string;
+  stderr: string;
+}
+
+export type TestSpec = Partial<ProcessSpec> & { command: string[]; cwd: string };
+
+/** Starts like the agent does and collects the output as text. */
+export function start(spec: TestSpec): { execution: Execution; ran: Promise<Ran> } {
+  const chunks = { stdout: [] as Uint8Array[], stderr: [] as Uint8Array[] };
+  const execution = startProcess({
+    env: { PATH: TEST_PATH, HOME: spec.cwd, LANG: "C.UTF-8" },
+    timeoutMs: 10_000,
+    graceMs: 500,
+    onOutput: (stream, data) => chunks[stream].push(data.slice()),
+    ...spec,
+  });
+  const ran = execution.finished.then((finished) => ({
+    finished,
+    stdout: decode(chunks.stdout),
+    stderr: decode(chunks.stderr),
+  }));
+  return { execution, ran };
+}
+
+export function run(spec: TestSpec): Promise<Ran> {
+  return start(spec).ran;
+}
+
+/** A bash script as a shell task gets it. */
+export function bash(script: string): string[] {
+  return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script];
+}
+
+export function sandbox(
+  workDir: string,
+  options: Omit<Partial<SandboxOptions>, "permissions"> & { permissions?: Partial<Permissions> } = {},
+): SandboxOptions {
+  return {
+    workDir,
+    hide: options.hide ?? [],
+    extraReadPaths: options.extraReadPaths,
+    permissions: { ...DEFAULT_PERMISSIONS, ...options.permissions },
+  };
+}
+
+/** A fresh directory for one test, removed afterwards whatever happens. */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-exec-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Polls `condition` until it holds or `timeoutMs` passes. */
+export async function waitFor<T>(condition: () => T | null | undefined | false, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = condition();
+    if (value) return value;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+/** Pids among `pids` whose command line is exactly `argv`. */
+export function withCommandLine(pids: number[], argv: string[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`) === argv.join("\0") + "\0";
+    } catch {
+      return false;
+    }
+  });
+}
+
+function decode(chunks: Uint8Array[]): string {
+  const decoder = new TextDecoder();
+  return chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join("") + decoder.decode();
+}

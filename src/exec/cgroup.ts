@@ -1,0 +1,203 @@
+/**
+ * Memory limits and a sure kill through cgroups: each task gets its own group under a `fabric`
+ * parent in the memory hierarchy (cgroup v2 or v1). The group also knows every process the task
+ * started, even one that left the process group with setsid, so ending the task empties it.
+ * No RLIMIT_AS: it limits address space, not memory, and Deno aborts under it.
+ */
+import { join } from "node:path";
+
+/** Where this machine lets fabric create memory cgroups. */
+export interface CgroupSupport {
+  version: "v1" | "v2";
+  /** The mount of the hierarchy with the memory controller, e.g. /sys/fs/cgroup or /sys/fs/cgroup/memory. */
+  root: string;
+}
+
+/** One task's group. */
+export interface TaskCgroup {
+  version: "v1" | "v2";
+  path: string;
+}
+
+const PARENT = "fabric";
+
+/** The memory hierarchy fabric can use, found by really creating (and removing) a group in it; null when none. */
+export async function detectCgroup(): Promise<CgroupSupport | null> {
+  let mountinfo: string;
+  try {
+    mountinfo = await Deno.readTextFile("/proc/self/mountinfo");
+  } catch {
+    return null;
+  }
+  for (const candidate of memoryMounts(mountinfo)) {
+    try {
+      const group = createTaskCgroup(candidate, {
+        name: `probe-${Deno.pid}-${crypto.randomUUID()}`,
+        memoryBytes: null,
+      });
+      await removeTaskCgroup(group);
+      return candidate;
+    } catch {
+      // Not writable or no memory controller here: try the next mount.
+    }
+  }
+  return null;
+}
+
+/** cgroup2 mounts whose controllers include memory, then cgroup v1 mounts of the memory controller. */
+export function memoryMounts(mountinfo: string): CgroupSupport[] {
+  const v2: CgroupSupport[] = [];
+  const v1: CgroupSupport[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const [before, after] = line.split(" - ");
+    if (!after) continue;
+    const mountPoint = unescapeMount(before.split(" ")[4]);
+    const [fsType, , superOptions = ""] = after.split(" ");
+    if (fsType === "cgroup2") {
+      const controllers = readOrEmpty(join(mountPoint, "cgroup.controllers")).split(/\s+/);
+      if (controllers.includes("memory")) v2.push({ version: "v2", root: mountPoint });
+    } else if (fsType === "cgroup" && superOptions.split(",").includes("memory")) {
+      v1.push({ version: "v1", root: mountPoint });
+    }
+  }
+  return [...v2, ...v1];
+}
+
+/**
+ * Creates the task's group (synchronously, so a process can be started right after) with its
+ * memory limit; swap is limited too, or the limit would only move the memory to swap.
+ */
+export function createTaskCgroup(
+  support: CgroupSupport,
+  options: { name: string; memoryBytes: number | null },
+): TaskCgroup {
+  const parent = join(support.root, PARENT);
+  Deno.mkdirSync(parent, { recursive: true });
+  if (support.version === "v2") {
+    // A v2 group has a memory controller only if its parent hands it down.
+    enableMemory(support.root);
+    enableMemory(parent);
+  }
+  const path = join(parent, options.name);
+  Deno.mkdirSync(path);
+  const group: TaskCgroup = { version: support.version, path };
+  try {
+    if (options.memoryBytes !== null) setMemoryLimit(group, options.memoryBytes);
+    else if (!fileExists(join(path, support.version === "v2" ? "memory.max" : "memory.limit_in_bytes"))) {
+      throw new Error(`cgroup "${path}" has no memory controller`);
+    }
+  } catch (error) {
+    try {
+      Deno.removeSync(path);
+    } catch {
+      // Left for the next cleanup; the error below is what matters.
+    }
+    throw error;
+  }
+  return group;
+}
+
+function setMemoryLimit(group: TaskCgroup, bytes: number): void {
+  const value = String(Math.floor(bytes));
+  if (group.version === "v2") {
+    Deno.writeTextFileSync(join(group.path, "memory.max"), value);
+    writeIfExists(join(group.path, "memory.swap.max"), "0");
+    // One process over the limit ends the whole task, not a random part of it.
+    writeIfExists(join(group.path, "memory.oom.group"), "1");
+  } else {
+    // memsw (memory + swap) must never be below the memory limit, so the memory limit goes first.
+    Deno.writeTextFileSync(join(group.path, "memory.limit_in_bytes"), value);
+    writeIfExists(join(group.path, "memory.memsw.limit_in_bytes"), value);
+  }
+}
+
+/**
+ * The argv that moves itself into the group and then runs `command`: the task joins its group
+ * before it runs anything, so nothing it starts can escape the limit.
+ */
+export function joinCgroupCommand(group: TaskCgroup, command: string[]): string[] {
+  return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', join(group.path, "cgroup.procs"), ...command];
+}
+
+/** The processes in the group now. */
+export function cgroupPids(group: TaskCgroup): number[] {
+  return readOrEmpty(join(group.path, "cgroup.procs")).split("\n").filter(Boolean).map(Number);
+}
+
+/** Whether the kernel's OOM killer killed a process of this group. */
+export function oomKilled(group: TaskCgroup): boolean {
+  if (group.version === "v2") return counter(readOrEmpty(join(group.path, "memory.events")), "oom_kill") > 0;
+  const control = readOrEmpty(join(group.path, "memory.oom_control"));
+  // Kernels before 4.13 have no oom_kill counter; hitting the limit is the best sign there is.
+  if (/^oom_kill /m.test(control)) return counter(control, "oom_kill") > 0;
+  return Number(readOrEmpty(join(group.path, "memory.failcnt")).trim() || "0") > 0;
+}
+
+/** SIGKILL to everything in the group until it is empty (bounded: a fork bomb cannot keep it busy forever). */
+export async function killCgroup(group: TaskCgroup): Promise<void> {
+  if (group.version === "v2") writeIfExists(join(group.path, "cgroup.kill"), "1");
+  for (let round = 0; round < 100; round++) {
+    const pids = cgroupPids(group);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Empties and removes the group; a group the kernel still holds (EBUSY) is retried briefly. */
+export async function removeTaskCgroup(group: TaskCgroup): Promise<void> {
+  await killCgroup(group);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      await Deno.remove(group.path);
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      if (attempt === 49) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+function enableMemory(dir: string): void {
+  const control = join(dir, "cgroup.subtree_control");
+  if (readOrEmpty(control).split(/\s+/).includes("memory")) return;
+  Deno.writeTextFileSync(control, "+memory");
+}
+
+function counter(text: string, name: string): number {
+  const match = text.match(new RegExp(`^${name} (\\d+)$`, "m"));
+  return match ? Number(match[1]) : 0;
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+function writeIfExists(path: string, value: string): void {
+  if (fileExists(path)) Deno.writeTextFileSync(path, value);
+}
+
+function fileExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** mountinfo escapes spaces and friends as octal (\040). */
+function unescapeMount(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}

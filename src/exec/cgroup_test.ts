@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { descendantPids, isAlive } from "./_process_tree.ts";
+import { bash, cgroupSupport, run, sandbox, start, waitFor, withCommandLine, withTempDir } from "./_testing.ts";
+import { createTaskCgroup, memoryMounts, oomKilled, removeTaskCgroup } from "./cgroup.ts";
+
+const support = await cgroupSupport();
+const ignore = support === null;
+const ALLOCATE_300_MB = ["python3", "-c", "data = b'x' * (300 << 20); print(len(data) >> 20)"];
+
+function uniqueName(): string {
+  return `test-${Deno.pid}-${crypto.randomUUID()}`;
+}
+
+Deno.test("memory mounts: cgroup2 with the memory controller first, then v1 memory mounts; others are ignored", () => {
+  const mountinfo = [
+    "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755",
+    "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu",
+    "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+    "41 31 0:38 / /no/such/unified rw,relatime - cgroup2 cgroup2 rw",
+  ].join("\n");
+  // The cgroup2 mount has no cgroup.controllers file here, so no memory controller: v1 it is.
+  assert.deepEqual(memoryMounts(mountinfo), [{ version: "v1", root: "/sys/fs/cgroup/memory" }]);
+});
+
+Deno.test({
+  name: "a task runs in its own group from its first instruction",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const cgroupName = uniqueName();
+      const ran = await run({ command: ["cat", "/proc/self/cgroup"], cwd: dir, cgroup: support, cgroupName });
+      assert.deepEqual(ran.finished.result, { kind: "exited", code: 0 }, ran.stderr);
+      assert.match(ran.stdout, new RegExp(`/fabric/${cgroupName}$`, "m"));
+    });
+  },
+});
+
+Deno.test({
+  name: "a task group is created with its limit and removed",
+  ignore,
+  fn: async () => {
+    const group = createTaskCgroup(support!, { name: uniqueName(), memoryBytes: 64 << 20 });
+    try {
+      const limitFile = support!.version === "v2" ? "memory.max" : "memory.limit_in_bytes";
+      assert.equal(Number(await Deno.readTextFile(join(group.path, limitFile))), 64 << 20);
+      assert.equal(oomKilled(group), false);
+    } finally {
+      await removeTaskCgroup(group);
+    }
+    await assert.rejects(Deno.stat(group.path));
+  },
+});
+
+Deno.test({
+  name: "an allocation over the memory limit ends as oom; with enough memory it succeeds",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const cgroupName = uniqueName();
+      const over = await run({
+        command: ALLOCATE_300_MB,
+        cwd: dir,
+        cgroup: support,
+        cgroupName,
+        memoryBytes: 64 << 20,
+        sandbox: sandbox(dir),
+      });
+      assert.deepEqual(over.finished.result, { kind: "oom" }, over.stderr);
+      await assert.rejects(Deno.stat(join(support!.root, "fabric", cgroupName)), "the group is removed");
+
+      const enough = await run({ command: ALLOCATE_300_MB, cwd: dir, cgroup: support, memoryBytes: 512 << 20 });
+      assert.deepEqual(enough.finished.result, { kind: "exited", code: 0 }, enough.stderr);
+      assert.equal(enough.stdout, "300\n");
+    });
+  },
+});
+
+Deno.test({
+  name: "a process that left the task's process group with setsid dies with the task through its cgroup",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const { execution, ran } = start({
+        command: bash("setsid sleep 305 & for i in $(seq 500); do [ -e go ] && break; sleep 0.01; done"),
+        cwd: dir,
+        cgroup: support,
+      });
+      const [escaped] = await waitFor(() => {
+        const found = withCommandLine(descendantPids(execution.pid), ["sleep", "305"]);
+        return found.length === 1 && found;
+      });
+      await Deno.writeTextFile(join(dir, "go"), "");
+      const { finished } = await ran;
+      assert.deepEqual(finished.result, { kind: "exited", code: 0 });
+      assert.ok(!isAlive(escaped), `pid ${escaped} escaped its task`);
+    });
+  },
+});
+
+Deno.test("a memory limit without a cgroup fails to start instead of running unlimited", async () => {
+  await withTempDir(async (dir) => {
+    const ran = await run({ command: ["true"], cwd: dir, cgroup: null, memoryBytes: 64 << 20 });
+    assert.equal(ran.finished.result.kind, "failed_to_start");
+  });
+});
+
+Deno.test({
+  name: "the group is removed when the command cannot start",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const cgroupName = uniqueName();
+      const ran = await run({ command: ["no-such-program-fabric"], cwd: dir, cgroup: support, cgroupName });
+      assert.deepEqual(ran.finished.result, {
+        kind: "failed_to_start",
+        message: 'command "no-such-program-fabric" was not found',
+      });
+      await assert.rejects(Deno.stat(join(support!.root, "fabric", cgroupName)));
+    });
+  },
+});

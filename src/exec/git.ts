@@ -1,0 +1,151 @@
+/**
+ * The source of a git task: a checkout of `repo` at `ref` in the task's directory. Each repository
+ * has one mirror in the cache directory, so later tasks fetch only what is new (or nothing, for a
+ * commit the mirror holds), and a checkout borrows the mirror's objects instead of copying them.
+ * Credentials in the URL never reach a command line, a log line, an error or the mirror's config.
+ */
+import { join, resolve } from "node:path";
+import { checkoutFromMirror, clearDest, requireEmpty } from "./_git_checkout.ts";
+import { mirrorPathFor, openMirror, resolveInMirror } from "./_git_mirror.ts";
+import { gitEnvironment, parseRemote, type Remote, scrubberFor } from "./_git_remote.ts";
+import { type GitContext, GitError } from "./_git_run.ts";
+
+export { redactUrl } from "./_git_remote.ts";
+export { GitError, type GitErrorKind } from "./_git_run.ts";
+
+export interface GitSource {
+  repo: string;
+  /** A branch, a tag, a full ref name (refs/pull/1/head), HEAD, or a commit sha. */
+  ref: string;
+  /** Fetch only this many commits of `ref` (while the mirror does not hold the full history). */
+  depth: number | null;
+}
+
+export interface CheckoutOptions {
+  /** Where the mirrors live; one process per cache directory. */
+  cacheDir: string;
+  source: GitSource;
+  /** An empty or missing directory. */
+  dest: string;
+  log?: (line: string) => void;
+  /** For the whole checkout, waiting for the mirror included; every git command is killed at it. */
+  timeoutMs?: number;
+}
+
+export interface CheckoutResult {
+  commit: string;
+  dir: string;
+  /** Paths the checkout needs readable: the mirror's objects, which it borrows. */
+  readPaths: string[];
+  /** Whether the server was contacted. */
+  fetched: boolean;
+}
+
+export const DEFAULT_CHECKOUT_TIMEOUT_MS = 15 * 60_000;
+
+/** Checks out `source` in `dest`, detached at the commit `ref` names; throws GitError. */
+export async function checkoutRepo(options: CheckoutOptions): Promise<CheckoutResult> {
+  const { source } = options;
+  const remote = remoteOf(source.repo);
+  checkSource(source, remote);
+  const dest = resolve(options.dest);
+  const existed = await requireEmpty(dest);
+  const context = contextFor(remote, options);
+  const cacheDir = resolve(options.cacheDir);
+  await Deno.mkdir(cacheDir, { recursive: true });
+  const mirror = await mirrorPathFor(cacheDir, remote.url);
+  const attempt = async (): Promise<CheckoutResult> => {
+    await openMirror(context, mirror, remote.url);
+    const { commit, fetched } = await resolveInMirror(context, mirror, source);
+    await checkoutFromMirror(context, { mirror, dest, commit, url: remote.url });
+    context.log(`checked out ${commit} (${source.ref}) in ${dest}`);
+    return { commit, dir: dest, readPaths: [join(mirror, "objects")], fetched };
+  };
+  try {
+    return await withLock(mirror, context, async () => {
+      try {
+        return await attempt();
+      } catch (error) {
+        // Not the network, the server or the ref: most likely a mirror damaged in a way only using
+        // it shows and git does not repair (a torn packed-refs). A fresh one costs one download.
+        if (!(error instanceof GitError) || error.kind !== "failed") throw error;
+        context.log(`${error.message}; re-creating the mirror and trying again`);
+        await Deno.remove(mirror, { recursive: true }).catch(() => {});
+        await clearDest(dest, existed);
+        return await attempt();
+      }
+    });
+  } catch (error) {
+    await clearDest(dest, existed);
+    throw error;
+  }
+}
+
+function remoteOf(repo: string): Remote {
+  try {
+    return parseRemote(repo);
+  } catch (error) {
+    throw new GitError(`Cannot use the repository: ${(error as Error).message}`, "invalid");
+  }
+}
+
+// The ref ends up in a refspec (`+REF:refs/fabric/wanted`): a colon, a glob or a leading dash
+// would change what git does, not just what it fetches.
+function checkSource(source: GitSource, remote: Remote): void {
+  const { ref, depth } = source;
+  const forbidden = [...ref].some((c) => c <= " " || c === "\x7f" || "~^:?*[\\".includes(c));
+  const valid = ref !== "" && !forbidden && !/^[-/+]|\/$|\.\.|@\{|\/\/|\.lock(\/|$)|\.$/.test(ref);
+  if (!valid) throw new GitError(`ref "${ref}" of "${remote.display}" is not a valid git ref`, "invalid");
+  if (depth !== null && !(Number.isInteger(depth) && depth >= 1)) {
+    throw new GitError(`depth of "${remote.display}" must be a whole number of at least 1, got ${depth}`, "invalid");
+  }
+}
+
+function contextFor(remote: Remote, options: CheckoutOptions): GitContext {
+  const scrub = scrubberFor(remote);
+  const log = options.log ?? (() => {});
+  const timeoutMs = options.timeoutMs ?? DEFAULT_CHECKOUT_TIMEOUT_MS;
+  return {
+    env: gitEnvironment(remote, Deno.env.toObject()),
+    deadline: performance.now() + timeoutMs,
+    timeoutMs,
+    display: remote.display,
+    scrub,
+    log: (line) => log(scrub(line)),
+  };
+}
+
+/** The tail of each mirror's queue: work on one mirror runs one at a time, in arrival order. */
+const queues = new Map<string, Promise<void>>();
+
+async function withLock<T>(key: string, context: GitContext, work: () => Promise<T>): Promise<T> {
+  const previous = queues.get(key) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => release = resolve);
+  const tail = previous.then(() => mine);
+  queues.set(key, tail);
+  try {
+    await waitFor(previous, context);
+    return await work();
+  } finally {
+    release();
+    if (queues.get(key) === tail) queues.delete(key);
+  }
+}
+
+async function waitFor(previous: Promise<void>, context: GitContext): Promise<void> {
+  const seconds = context.timeoutMs / 1000;
+  const error = new GitError(
+    `Cannot fetch "${context.display}": another checkout of it did not finish within ${seconds}s`,
+    "timeout",
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error), Math.max(0, context.deadline - performance.now()));
+  });
+  try {
+    await Promise.race([previous, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

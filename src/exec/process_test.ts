@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { bash, cgroupSupport, run, sandbox, start, waitFor, withTempDir } from "./_testing.ts";
+
+const support = await cgroupSupport();
+
+Deno.test("exit codes and signals are reported as they happened", async () => {
+  await withTempDir(async (dir) => {
+    assert.deepEqual((await run({ command: bash("exit 3"), cwd: dir })).finished.result, { kind: "exited", code: 3 });
+    assert.deepEqual((await run({ command: bash("kill -KILL $$"), cwd: dir })).finished.result, {
+      kind: "signaled",
+      signal: "SIGKILL",
+    });
+  });
+});
+
+Deno.test("a missing program fails to start with its name", async () => {
+  await withTempDir(async (dir) => {
+    const ran = await run({ command: ["no-such-program-fabric", "x"], cwd: dir });
+    assert.deepEqual(ran.finished.result, {
+      kind: "failed_to_start",
+      message: 'command "no-such-program-fabric" was not found',
+    });
+    assert.equal(ran.finished.outputTruncated, false);
+  });
+});
+
+Deno.test("output over the cap is cut with one marker, and the task still runs to its end", async () => {
+  await withTempDir(async (dir) => {
+    // 2 MB past a 1000-byte cap: if the pipes were no longer read, the writer would block forever.
+    const ran = await run({
+      command: bash("head -c 2000000 /dev/zero | tr '\\0' a; echo >&2 late; echo finished > end.txt"),
+      cwd: dir,
+      maxOutputBytes: 1000,
+      cgroup: support,
+      sandbox: sandbox(dir),
+    });
+    assert.deepEqual(ran.finished.result, { kind: "exited", code: 0 }, ran.stderr);
+    assert.equal(ran.finished.outputTruncated, true);
+    assert.equal(ran.stdout, "a".repeat(1000));
+    assert.equal(ran.stderr, "\n[fabric: output truncated after 1000 bytes]\n");
+    assert.equal(await Deno.readTextFile(`${dir}/end.txt`), "finished\n");
+  });
+});
+
+Deno.test("output under the cap is passed on whole", async () => {
+  await withTempDir(async (dir) => {
+    const ran = await run({ command: bash("echo out; echo err >&2"), cwd: dir, maxOutputBytes: 1000 });
+    assert.equal(ran.stdout, "out\n");
+    assert.equal(ran.stderr, "err\n");
+    assert.equal(ran.finished.outputTruncated, false);
+  });
+});
+
+Deno.test("stop sends SIGTERM, then SIGKILL after the grace period, and the result is cancelled", async () => {
+  await withTempDir(async (dir) => {
+    const { execution, ran } = start({
+      command: bash("trap '' TERM; echo ready > ready; sleep 306 & wait; wait"),
+      cwd: dir,
+      graceMs: 200,
+      cgroup: support,
+    });
+    await waitFor(() => {
+      try {
+        return Deno.readTextFileSync(`${dir}/ready`) === "ready\n";
+      } catch {
+        return false;
+      }
+    });
+    execution.stop();
+    const { finished } = await ran;
+    assert.deepEqual(finished.result, { kind: "cancelled" });
+    assert.ok(finished.durationMs >= 200, `the grace period was kept (${finished.durationMs} ms)`);
+  });
+});

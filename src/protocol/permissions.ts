@@ -1,0 +1,48 @@
+/**
+ * One permission vocabulary for every task kind. Script tasks get exactly the matching Deno
+ * `--allow-*` flags; shell and git tasks get the matching bubblewrap mounts and network namespace.
+ */
+import { z } from "zod";
+
+const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+|\*)(?::\d{1,5})?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
+
+export const absolutePathSchema = z.string().refine(
+  (p) => p.startsWith("/") && !p.split("/").includes(".."),
+  "must be an absolute path without '..'",
+);
+
+export const permissionsSchema = z.strictObject({
+  /** false: no network; true: any; a list: these `host:port` (or `host`) only. */
+  net: z.union([
+    z.boolean(),
+    z.array(z.string().regex(HOST_PORT, 'must look like "host:port", "host" or "[v6]:port"')),
+  ]).optional(),
+  /** Extra paths the task may read (its own directory and system files always). */
+  read: z.array(absolutePathSchema).optional(),
+  /** Extra paths the task may write (its own directory and a private /tmp always). */
+  write: z.array(absolutePathSchema).optional(),
+  /** Names of the agent's environment variables passed through (a trailing * matches a prefix). */
+  env: z.array(z.string().regex(ENV_NAME, "must be an environment variable name")).optional(),
+  /** Commands a script task may start. */
+  run: z.array(z.string().min(1)).optional(),
+});
+export type PermissionsInput = z.input<typeof permissionsSchema>;
+
+/** Permissions with the defaults filled in: what a task actually gets. */
+export interface Permissions {
+  net: boolean | string[];
+  read: string[];
+  write: string[];
+  env: string[];
+  run: string[];
+}
+
+export const DEFAULT_PERMISSIONS: Permissions = { net: false, read: [], write: [], env: [], run: [] };
+
+/** A task's permissions over its job's: each field the task sets replaces the job's. */
+export function resolvePermissions(job?: PermissionsInput, task?: PermissionsInput): Permissions {
+  const pick = <K extends keyof Permissions>(key: K): Permissions[K] =>
+    (task?.[key] ?? job?.[key] ?? DEFAULT_PERMISSIONS[key]) as Permissions[K];
+  return { net: pick("net"), read: pick("read"), write: pick("write"), env: pick("env"), run: pick("run") };
+}
