@@ -107,7 +107,6 @@ export class TaskRun {
       context.log(`task ${a.taskId} attempt ${a.attempt} could not run: ${message}`);
       const durationMs = performance.now() - started;
       this.#report(
-        a,
         context,
         { result: { kind: "failed_to_start", message }, durationMs, outputTruncated: false },
         {},
