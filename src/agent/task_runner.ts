@@ -206,7 +206,7 @@ async function prepare(
     graceMs: a.graceMs,
     onOutput,
     sandbox: bwrapped
-      ? { workDir: paths.workDir, permissions: a.permissions, hide: [context.dataDir], extraReadPaths }
+      ? { workDir: paths.workDir, cwd, permissions: a.permissions, hide: [context.dataDir], extraReadPaths }
       : undefined,
     cgroup: context.cgroup,
     cgroupName: `${a.taskId}-${a.attempt}-${crypto.randomUUID().slice(0, 8)}`,

@@ -29,6 +29,33 @@ export function descendantPids(pid: number): number[] {
   return found;
 }
 
+/** A process named so that a later process reusing its pid is not mistaken for it. */
+export interface ProcessIdentity {
+  pid: number;
+  /** Clock ticks after boot at which it started (field 22 of /proc/PID/stat). */
+  startedAt: string;
+}
+
+/** The direct children of `pid` (from /proc/PID/task/PID/children when the kernel has it). */
+export function childPids(pid: number): number[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).split(" ").filter(Boolean).map(Number);
+  } catch {
+    return descendantPids(pid).filter((each) => parentPid(each) === pid);
+  }
+}
+
+export function identify(pid: number): ProcessIdentity | null {
+  const stat = readStat(pid);
+  return stat ? { pid, startedAt: stat.startedAt } : null;
+}
+
+/** Whether the process still runs: not gone, not a zombie, and its pid not reused. */
+export function isRunning(process: ProcessIdentity): boolean {
+  const stat = readStat(process.pid);
+  return stat !== null && stat.startedAt === process.startedAt && stat.state !== "Z" && stat.state !== "X";
+}
+
 /** Whether `pid` still runs (a zombie is as good as dead: it only waits to be reaped). */
 export function isAlive(pid: number): boolean {
   const stat = readStat(pid);
@@ -40,7 +67,7 @@ function parentPid(pid: number): number | null {
   return readStat(pid)?.ppid ?? null;
 }
 
-function readStat(pid: number): { state: string; ppid: number } | null {
+function readStat(pid: number): { state: string; ppid: number; startedAt: string } | null {
   let text: string;
   try {
     text = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -49,5 +76,5 @@ function readStat(pid: number): { state: string; ppid: number } | null {
   }
   // The command name may contain spaces and parentheses: the fields start after the last ")".
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0], ppid: Number(fields[1]) };
+  return { state: fields[0], ppid: Number(fields[1]), startedAt: fields[19] };
 }

@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import type { Stream, TaskResult } from "../protocol/mod.ts";
 import { capOutput } from "./_output_cap.ts";
 import { findExecutable } from "./_path_lookup.ts";
-import { descendantPids } from "./_process_tree.ts";
+import { childPids, descendantPids, identify, isRunning, type ProcessIdentity } from "./_process_tree.ts";
 import {
   cgroupPids,
   createTaskCgroup,
@@ -70,6 +70,7 @@ export function startProcess(spec: ProcessSpec): Execution {
   };
   const timeoutTimer = spec.timeoutMs === null ? undefined : setTimeout(() => terminate("timed_out"), spec.timeoutMs);
 
+  const sandboxInit = sandboxed ? findSandboxInit(pid, () => exited) : Promise.resolve(null);
   const readers = [pump(child.stdout, "stdout", output.push), pump(child.stderr, "stderr", output.push)];
   const finished = (async (): Promise<Finished> => {
     try {
@@ -80,6 +81,7 @@ export function startProcess(spec: ProcessSpec): Execution {
       // Whatever the task left running dies with it (and stops holding its pipes).
       signalPid(-pid, "SIGKILL");
       if (group) await killCgroup(group);
+      await untilGone(await sandboxInit);
       await drain(readers);
       const oom = group !== null && !status.success && oomKilled(group);
       return {
@@ -93,6 +95,28 @@ export function startProcess(spec: ProcessSpec): Execution {
   })();
 
   return { pid, finished, stop: () => terminate("cancelled") };
+}
+
+/**
+ * bwrap's init (pid 1 of the sandbox, bwrap's only child). bwrap exits as soon as the task's main
+ * process does, while its init may still be killing the rest of the sandbox: the task is over
+ * only when the init is gone. Found early, because once bwrap exits it is no longer bwrap's child.
+ */
+async function findSandboxInit(pid: number, exited: () => boolean): Promise<ProcessIdentity | null> {
+  for (let attempt = 0; attempt < 500 && !exited(); attempt++) {
+    const [init] = childPids(pid);
+    const found = init === undefined ? null : identify(init);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return null;
+}
+
+/** Waits (briefly: it is already dying) until the sandbox's init has torn its pid namespace down. */
+async function untilGone(process: ProcessIdentity | null): Promise<void> {
+  for (let attempt = 0; process && attempt < 200 && isRunning(process); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** The argv to spawn: the task's own, behind bwrap when sandboxed; a missing program fails the start. */

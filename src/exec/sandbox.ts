@@ -15,6 +15,8 @@ export interface SandboxOptions {
   hide: string[];
   /** Paths bound read-only after the masks, so they stay visible even inside a hidden path. */
   extraReadPaths?: string[];
+  /** Where the command starts, inside workDir (a git checkout); workDir itself by default. */
+  cwd?: string;
 }
 
 /** What a normal bash, python, git or perl needs to start; never /root, /home, /srv, /var, /work or /tmp. */
@@ -61,7 +63,7 @@ export function bwrapArgs(options: SandboxOptions): string[] {
   for (const path of options.extraReadPaths ?? []) {
     if (exists(path)) args.push("--ro-bind", path, path);
   }
-  args.push("--chdir", options.workDir, "--");
+  args.push("--chdir", options.cwd ?? options.workDir, "--");
   return args;
 }
 
