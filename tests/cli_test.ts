@@ -106,3 +106,32 @@ Deno.test("on the tracker's machine with the default data dir, clients need no f
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("validate reads script files relative to the job file; schema prints the JSON Schema", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-validate-" });
+  try {
+    await Deno.writeTextFile(join(dir, "job.yaml"), "name: s\ntasks:\n  - name: a\n    script: tools/a.ts\n");
+    const missing = await fabric(["validate", join(dir, "job.yaml")]);
+    assert.equal(missing.code, 2);
+    assert.equal(
+      missing.stderr.trim(),
+      `Invalid job file "${join(dir, "job.yaml")}": line 4, column 13: "tasks[0].script" cannot be read from "${
+        join(dir, "tools/a.ts")
+      }": no such file`,
+    );
+    await Deno.mkdir(join(dir, "tools"));
+    await Deno.writeTextFile(join(dir, "tools", "a.ts"), "console.log(1);\n");
+    const ok = await fabric(["validate", join(dir, "job.yaml")]);
+    assert.equal(ok.code, 0, ok.stderr);
+
+    const schema = await fabric(["schema"]);
+    assert.equal(schema.code, 0);
+    const json = JSON.parse(schema.stdout);
+    assert.equal(json.type, "object");
+    assert.deepEqual(json.required, ["name", "tasks"]);
+    assert.ok(json.properties.tasks.items.properties.matrix, "task keys are in the schema");
+    assert.deepEqual(json.properties.select.enum, ["least_loaded", "random", "round_robin", "all"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
