@@ -20,8 +20,12 @@ export interface TaskCgroup {
 }
 
 const PARENT = "fabric";
+const STALE_MS = 60_000;
 
-/** The memory hierarchy fabric can use, found by really creating (and removing) a group in it; null when none. */
+/**
+ * The memory hierarchy fabric can use, found by really creating (and removing) a group in it; null
+ * when none. Also clears empty groups left there by an agent that was killed.
+ */
 export async function detectCgroup(): Promise<CgroupSupport | null> {
   let mountinfo: string;
   try {
@@ -36,6 +40,7 @@ export async function detectCgroup(): Promise<CgroupSupport | null> {
         memoryBytes: null,
       });
       await removeTaskCgroup(group);
+      await removeStaleGroups(candidate);
       return candidate;
     } catch {
       // Not writable or no memory controller here: try the next mount.
@@ -161,6 +166,27 @@ export async function removeTaskCgroup(group: TaskCgroup): Promise<void> {
       if (error instanceof Deno.errors.NotFound) return;
       if (attempt === 49) throw error;
       await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+/**
+ * Removes the empty groups an agent killed with -9 left behind. Only empty ones (rmdir refuses
+ * the others) and only old ones: another agent on this machine may have just created its group.
+ */
+async function removeStaleGroups(support: CgroupSupport): Promise<void> {
+  const parent = join(support.root, PARENT);
+  const before = Date.now() - STALE_MS;
+  for await (const entry of Deno.readDir(parent)) {
+    if (!entry.isDirectory) continue;
+    const path = join(parent, entry.name);
+    try {
+      const info = await Deno.stat(path);
+      if ((info.mtime?.getTime() ?? Infinity) < before && cgroupPids({ version: support.version, path }).length === 0) {
+        await Deno.remove(path);
+      }
+    } catch {
+      // Busy or gone: not ours to worry about.
     }
   }
 }

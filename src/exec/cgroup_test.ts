@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { descendantPids, isAlive } from "./_process_tree.ts";
 import { bash, cgroupSupport, run, sandbox, start, waitFor, withCommandLine, withTempDir } from "./_testing.ts";
-import { createTaskCgroup, memoryMounts, oomKilled, removeTaskCgroup } from "./cgroup.ts";
+import {
+  createTaskCgroup,
+  detectCgroup,
+  joinCgroupCommand,
+  memoryMounts,
+  oomKilled,
+  removeTaskCgroup,
+} from "./cgroup.ts";
 
 const support = await cgroupSupport();
 const ignore = support === null;
@@ -118,5 +125,31 @@ Deno.test({
       });
       await assert.rejects(Deno.stat(join(support!.root, "fabric", cgroupName)));
     });
+  },
+});
+
+Deno.test({
+  name: "detection clears old empty groups left by a killed agent, and leaves new or busy ones",
+  ignore,
+  fn: async () => {
+    const old = new Date("2020-01-01T00:00:00Z");
+    const stale = createTaskCgroup(support!, { name: uniqueName(), memoryBytes: null });
+    const fresh = createTaskCgroup(support!, { name: uniqueName(), memoryBytes: null });
+    const busy = createTaskCgroup(support!, { name: uniqueName(), memoryBytes: null });
+    const [sh, ...args] = joinCgroupCommand(busy, ["sleep", "308"]);
+    const sleeper = new Deno.Command(sh, { args, stdin: "null", stdout: "null", stderr: "null" }).spawn();
+    try {
+      await waitFor(() => Deno.readTextFileSync(join(busy.path, "cgroup.procs")).trim() !== "");
+      await Deno.utime(stale.path, old, old);
+      await Deno.utime(busy.path, old, old);
+      assert.deepEqual(await detectCgroup(), support);
+      await assert.rejects(Deno.stat(stale.path), "the stale group is gone");
+      assert.ok((await Deno.stat(fresh.path)).isDirectory, "a new group stays");
+      assert.ok((await Deno.stat(busy.path)).isDirectory, "a group with processes stays");
+    } finally {
+      sleeper.kill("SIGKILL");
+      await sleeper.status;
+      for (const group of [stale, fresh, busy]) await removeTaskCgroup(group);
+    }
   },
 });

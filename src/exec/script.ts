@@ -1,6 +1,7 @@
 /**
  * Script tasks run by Deno, whose permissions are their sandbox: exactly the flags the task's
- * permissions grant, and `--no-prompt` so a missing one fails instead of waiting for a terminal.
+ * permissions grant, `--no-prompt` so a missing one fails instead of waiting for a terminal, and
+ * `--no-config` so a deno.json that happens to sit above the task directory changes nothing.
  * They do not run under bwrap, but they do get the memory cgroup like any task.
  */
 import { basename } from "node:path";
@@ -24,7 +25,7 @@ export interface ScriptCommandOptions {
 export function scriptCommand(options: ScriptCommandOptions): string[] {
   const { permissions, workDir, tmpDir } = options;
   const net = permissions.net;
-  const args = [options.denoPath, "run", "--no-prompt"];
+  const args = [options.denoPath, "run", "--no-prompt", "--no-config"];
   const noNetwork = net === false || (Array.isArray(net) && net.length === 0);
   // Without network a remote import could not be fetched anyway: fail on it at once, clearly.
   if (noNetwork) args.push("--cached-only");
