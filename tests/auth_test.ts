@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Cluster } from "./helpers/cluster.ts";
-import { Daemon, fabric } from "./helpers/process.ts";
+import { fabric } from "./helpers/process.ts";
 
 Deno.test("a wrong token gets a clear error and exit 3", async () => {
   const cluster = await Cluster.start();
@@ -43,19 +43,7 @@ Deno.test("an agent with a wrong CA hash refuses to connect and sends nothing", 
   const cluster = await Cluster.start();
   try {
     const wrong = "sha256:" + "ab".repeat(32);
-    const agent = new Daemon("agent bad", [
-      "agent",
-      "--join",
-      `127.0.0.1:${cluster.port}`,
-      "--token",
-      cluster.joinToken,
-      "--ca-hash",
-      wrong,
-      "--name",
-      "intruder",
-      "--data-dir",
-      cluster.agentDir("intruder"),
-    ]);
+    const agent = cluster.startAgent({ name: "intruder", caHash: wrong });
     const status = await agent.exited;
     assert.equal(status.code, 3, agent.describe());
     assert.match(agent.stderr, /not the pinned sha256:abab/);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { AgentView, JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "./helpers/cluster.ts";
-import { Daemon, processesUnder, waitFor } from "./helpers/process.ts";
+import { processesUnder, waitFor } from "./helpers/process.ts";
 
 Deno.test("sandboxed tasks reach only what their permissions allow, and nothing outlives them", async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 8 }] });
@@ -147,21 +147,7 @@ Deno.test("an agent that cannot sandbox gets no sandboxed work, and status says 
       });
       if (found) await Deno.symlink(found, join(bin, tool));
     }
-    const args = [
-      "agent",
-      "--join",
-      `127.0.0.1:${cluster.port}`,
-      "--token",
-      cluster.joinToken,
-      "--ca-hash",
-      cluster.caHash,
-      "--name",
-      "nobwrap",
-      "--data-dir",
-      cluster.agentDir("nobwrap"),
-    ];
-    const agent = new Daemon("agent nobwrap", args, { PATH: bin });
-    cluster.agents.set("nobwrap", agent);
+    const agent = cluster.startAgent({ name: "nobwrap", env: { PATH: bin } });
     await agent.waitForOutput(/sandboxing is not available/);
     await cluster.waitForAgents(["nobwrap"]);
     const jobId = await cluster.submit("name: boxed\ntasks:\n  - {name: t, run: echo hi}\n");

@@ -1,9 +1,18 @@
 /** `fabric agent`: run a worker that joins a tracker. */
 import { startAgent } from "../agent/mod.ts";
-import { intFlag, keyValueFlag, numberFlag, parseFlags, sizeFlag, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import {
+  durationFlag,
+  intFlag,
+  keyValueFlag,
+  numberFlag,
+  parseFlags,
+  sizeFlag,
+  stringFlag,
+  UsageError,
+  wantsHelp,
+} from "./args.ts";
 import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultAgentDir } from "./paths.ts";
-import { durationFlag } from "./tracker.ts";
 
 const USAGE = `
 fabric agent --join HOST:PORT --token TOKEN (--ca-hash sha256:HEX | --ca FILE) [options]

@@ -1,6 +1,6 @@
 /** Flags: parsed strictly with node:util, so a typo is exit code 2 and a message, never a guess. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { parseSize } from "../protocol/mod.ts";
+import { parseDuration, parseSize } from "../protocol/mod.ts";
 
 /** The flags or arguments are wrong: exit code 2. */
 export class UsageError extends Error {
@@ -58,9 +58,17 @@ export function numberFlag(parsed: Parsed, name: string, min: number, max: numbe
 }
 
 export function sizeFlag(raw: string | undefined, flag: string): number | undefined {
+  return convertedFlag(raw, flag, parseSize);
+}
+
+export function durationFlag(raw: string | undefined, flag: string): number | undefined {
+  return convertedFlag(raw, flag, parseDuration);
+}
+
+function convertedFlag(raw: string | undefined, flag: string, parse: (raw: string) => number): number | undefined {
   if (raw === undefined) return undefined;
   try {
-    return parseSize(raw);
+    return parse(raw);
   } catch (error) {
     throw new UsageError(`${flag}: ${(error as Error).message}`);
   }

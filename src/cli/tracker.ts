@@ -1,8 +1,7 @@
 /** `fabric tracker`: run the control plane. */
 import { join } from "node:path";
-import { parseDuration } from "../protocol/mod.ts";
 import { startTrackerServer } from "../tracker/mod.ts";
-import { hostPortFlag, listFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import { durationFlag, hostPortFlag, listFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultTrackerDir } from "./paths.ts";
 
@@ -62,13 +61,4 @@ export async function trackerCommand(args: string[]): Promise<number> {
   log(`${signal}: finishing requests and closing the store`);
   await server.close();
   return 0;
-}
-
-export function durationFlag(raw: string | undefined, flag: string): number | undefined {
-  if (raw === undefined) return undefined;
-  try {
-    return parseDuration(raw);
-  } catch (error) {
-    throw new UsageError(`${flag}: ${(error as Error).message}`);
-  }
 }

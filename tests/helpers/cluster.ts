@@ -10,6 +10,9 @@ export interface AgentSpec {
   slots?: number;
   labels?: string;
   extraArgs?: string[];
+  /** Pin this hash instead of the tracker's (to test a wrong one). */
+  caHash?: string;
+  env?: Record<string, string>;
 }
 
 export interface ClusterOptions {
@@ -87,7 +90,7 @@ export class Cluster {
       "--token",
       this.joinToken,
       "--ca-hash",
-      this.caHash,
+      spec.caHash ?? this.caHash,
       "--name",
       spec.name,
       "--slots",
@@ -97,7 +100,7 @@ export class Cluster {
       ...(spec.labels ? ["--labels", spec.labels] : []),
       ...(spec.extraArgs ?? []),
     ];
-    const daemon = new Daemon(`agent ${spec.name}`, args);
+    const daemon = new Daemon(`agent ${spec.name}`, args, spec.env);
     this.agents.set(spec.name, daemon);
     return daemon;
   }
