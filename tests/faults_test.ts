@@ -29,7 +29,7 @@ tasks:
     assert.equal(done.state, "succeeded", cluster.describe());
     const task = await cluster.json<TaskDetail>(["status", first.id]);
     assert.equal(task.agent, survivor);
-    assert.equal(task.attempt, 2);
+    assert.equal(task.attempt, 2, JSON.stringify(task.attempts, null, 1));
     assert.deepEqual(task.attempts.map((a) => [a.attempt, a.agent, a.state]), [[1, victim, "lost"], [
       2,
       survivor,

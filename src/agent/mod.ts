@@ -1,2 +1,8 @@
 /** The worker: joins a tracker, heartbeats, claims tasks, runs them through `exec`, reports what happened. */
-export { type AgentHandle, type AgentOptions, startAgent } from "./agent.ts";
+export {
+  type AgentHandle,
+  type AgentOptions,
+  DEFAULT_JOURNAL_BYTES,
+  DEFAULT_STOP_GRACE_MS,
+  startAgent,
+} from "./agent.ts";

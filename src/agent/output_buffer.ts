@@ -1,28 +1,30 @@
 /**
  * Turns a process's raw output into ordered log chunks: text decoded per stream (a character split
  * across reads stays whole), gathered for a few milliseconds so a chatty task does not send an event
- * per line, and numbered from 0 without gaps.
+ * per line, and numbered from 0 without gaps. Output that cannot be kept (the agent's journal is
+ * full) is counted, and one marker chunk says how much was dropped.
  */
 import type { LogChunkData, Stream } from "../protocol/mod.ts";
 
 const FLUSH_AFTER_MS = 20;
 const FLUSH_AT_CHARS = 256 * 1024;
 
+export interface OutputSink {
+  /** Takes the chunks, or returns false when it cannot keep them now (unless `force`d). */
+  emit(chunks: LogChunkData[], force: boolean): boolean;
+}
+
 export class OutputBuffer {
   #decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
   #pending: LogChunkData[] = [];
   #pendingChars = 0;
   #nextSeq = 0;
+  #dropped = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #emit: (chunks: LogChunkData[]) => void;
+  #sink: OutputSink;
 
-  constructor(emit: (chunks: LogChunkData[]) => void) {
-    this.#emit = emit;
-  }
-
-  /** Chunks emitted so far. */
-  get chunks(): number {
-    return this.#nextSeq;
+  constructor(sink: OutputSink) {
+    this.#sink = sink;
   }
 
   push(stream: Stream, data: Uint8Array): void {
@@ -39,20 +41,37 @@ export class OutputBuffer {
     else this.#timer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS);
   }
 
-  flush(): void {
+  flush(force = false): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#pending.length === 0) return;
-    const chunks = this.#pending;
-    for (const chunk of chunks) chunk.seq = this.#nextSeq++;
+    if (this.#pending.length === 0 && !(force && this.#dropped > 0)) return;
+    const output = this.#pending;
     this.#pending = [];
     this.#pendingChars = 0;
-    this.#emit(chunks);
+    const chunks = this.#dropped > 0 ? [this.#marker(), ...output] : output;
+    chunks.forEach((chunk, i) => (chunk.seq = this.#nextSeq + i));
+    if (this.#sink.emit(chunks, force)) {
+      this.#nextSeq += chunks.length;
+      this.#dropped = 0;
+    } else {
+      this.#dropped += output.reduce((n, c) => n + c.data.length, 0);
+    }
+  }
+
+  #marker(): LogChunkData {
+    return {
+      seq: -1,
+      stream: "stderr",
+      data: `[fabric: ${this.#dropped} characters of output were dropped: ` +
+        "the agent's journal was full while the tracker was unreachable]\n",
+    };
   }
 
   /** Flush what the decoders still hold (an incomplete character at the very end) and the rest. */
   close(): void {
     for (const stream of ["stdout", "stderr"] as const) this.#append(stream, this.#decoders[stream].decode());
     this.flush();
+    // The output's last word: if anything was dropped, the marker goes out even now.
+    if (this.#dropped > 0) this.flush(true);
   }
 }

@@ -1,41 +1,73 @@
 /**
- * Delivery of task events, in order, at least once. Events queue in memory and go out in batches;
- * a batch leaves the queue only when the tracker has acknowledged it, so a tracker that is away
- * gets everything when it returns. Events of an attempt the tracker calls stale are dropped.
+ * Delivery of task events, in order, at least once. Each event goes to the journal on disk first,
+ * then out in batches; it leaves the journal only when the tracker has acknowledged it, so a tracker
+ * that is away, or an agent that crashed, loses nothing. Events of an attempt the tracker calls
+ * stale are skipped (still in order, so the journal's acknowledgements stay in order too).
  */
 import type { FabricClient } from "../client/mod.ts";
-import { type AttemptRef, FabricError, type TaskEvent } from "../protocol/mod.ts";
+import { type AttemptRef, FabricError, formatSize, type TaskEvent } from "../protocol/mod.ts";
+import type { Journal } from "./journal.ts";
 
 const MAX_BATCH_EVENTS = 1000;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 export interface ReporterOptions {
   client: FabricClient;
+  journal: Journal;
+  /** Events a previous run journaled and the tracker never acknowledged. */
+  backlog: TaskEvent[];
+  /** Past this many undelivered bytes, task output is refused (results never are). */
+  maxJournalBytes: number;
   onStale: (ref: AttemptRef) => void;
   log: (message: string) => void;
 }
 
 export class Reporter {
-  #queue: TaskEvent[] = [];
+  #queue: TaskEvent[];
   #options: ReporterOptions;
+  #stale = new Set<string>();
   #wake: (() => void) | null = null;
   #idle: Array<() => void> = [];
   #stopped = false;
   #failing = false;
+  #full = false;
 
   constructor(options: ReporterOptions) {
     this.#options = options;
+    this.#queue = [...options.backlog];
   }
 
-  enqueue(event: TaskEvent): void {
+  /** Journal and queue an event. Output is refused (false) while the journal is over its bound, unless forced. */
+  enqueue(event: TaskEvent, force = false): boolean {
+    if (event.type === "output" && !force && !this.hasRoom()) return false;
+    this.#options.journal.append([event]);
     this.#queue.push(event);
     this.#wake?.();
+    return true;
+  }
+
+  /** Whether task output is taken now. */
+  hasRoom(): boolean {
+    const full = this.#options.journal.bytes >= this.#options.maxJournalBytes;
+    if (full && !this.#full) {
+      this.#options.log(
+        `the journal holds ${formatSize(this.#options.journal.bytes)} of undelivered reports (limit ${
+          formatSize(this.#options.maxJournalBytes)
+        }): task output is dropped until the tracker takes reports again; results are kept`,
+      );
+    }
+    if (!full && this.#full) this.#options.log("the journal has room again: task output is kept again");
+    this.#full = full;
+    return !full;
   }
 
   /** Attempts with events not yet acknowledged. */
   pendingAttempts(): AttemptRef[] {
     const seen = new Map<string, AttemptRef>();
-    for (const e of this.#queue) seen.set(`${e.taskId}#${e.attempt}`, { taskId: e.taskId, attempt: e.attempt });
+    for (const e of this.#queue) {
+      const key = `${e.taskId}#${e.attempt}`;
+      if (!this.#stale.has(key)) seen.set(key, { taskId: e.taskId, attempt: e.attempt });
+    }
     return [...seen.values()];
   }
 
@@ -43,7 +75,7 @@ export class Reporter {
     return this.#queue.length;
   }
 
-  /** Resolves once the queue is empty (or after `ms`). */
+  /** Resolves true once the queue is empty, or false after `ms`. */
   drained(ms: number): Promise<boolean> {
     if (this.#queue.length === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
@@ -69,46 +101,55 @@ export class Reporter {
         this.#wake = null;
         continue;
       }
-      const batch = this.#takeBatch();
+      const { count, events } = this.#takeBatch();
       try {
-        const response = await this.#options.client.report(batch);
-        this.#queue.splice(0, batch.length);
+        if (events.length > 0) {
+          this.#options.journal.sync();
+          const response = await this.#options.client.report(events);
+          for (const ref of response.stale) this.#markStale(ref);
+        }
+        this.#queue.splice(0, count);
+        this.#options.journal.ack(count);
         if (this.#failing) this.#options.log("the tracker takes reports again");
         this.#failing = false;
         backoff = 100;
-        for (const ref of response.stale) this.#dropAttempt(ref);
       } catch (error) {
+        if (error instanceof FabricError && error.code === "bad_request") {
+          // A batch the tracker can never take would block everything behind it.
+          this.#options.log(`dropping ${count} event(s) the tracker rejects: ${error.message}`);
+          this.#queue.splice(0, count);
+          this.#options.journal.ack(count);
+          continue;
+        }
         if (!this.#failing) {
           this.#options.log(`cannot deliver reports (${(error as Error).message}); keeping them and retrying`);
         }
         this.#failing = true;
-        if (error instanceof FabricError && error.code === "bad_request") {
-          // A batch the tracker can never take would block everything behind it.
-          this.#options.log(`dropping ${batch.length} event(s) the tracker rejects: ${error.message}`);
-          this.#queue.splice(0, batch.length);
-          continue;
-        }
         await new Promise((resolve) => setTimeout(resolve, backoff));
         backoff = Math.min(backoff * 2, 2000);
       }
     }
   }
 
-  #takeBatch(): TaskEvent[] {
+  /** The next events in order: `count` of them leave the queue, `events` (those not stale) are sent. */
+  #takeBatch(): { count: number; events: TaskEvent[] } {
     let bytes = 0;
-    let end = 0;
-    while (end < this.#queue.length && end < MAX_BATCH_EVENTS) {
-      const event = this.#queue[end];
+    let count = 0;
+    const events: TaskEvent[] = [];
+    while (count < this.#queue.length && events.length < MAX_BATCH_EVENTS) {
+      const event = this.#queue[count];
       const size = event.type === "output" ? event.chunks.reduce((n, c) => n + c.data.length, 64) : 64;
-      if (end > 0 && bytes + size > MAX_BATCH_BYTES) break;
+      if (events.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
+      count++;
+      if (this.#stale.has(`${event.taskId}#${event.attempt}`)) continue;
       bytes += size;
-      end++;
+      events.push(event);
     }
-    return this.#queue.slice(0, end);
+    return { count, events };
   }
 
-  #dropAttempt(ref: AttemptRef): void {
-    this.#queue = this.#queue.filter((e) => e.taskId !== ref.taskId || e.attempt !== ref.attempt);
+  #markStale(ref: AttemptRef): void {
+    this.#stale.add(`${ref.taskId}#${ref.attempt}`);
     this.#options.onStale(ref);
   }
 }

@@ -6,6 +6,7 @@ import {
   type Execution,
   type Finished,
   type ProcessSpec,
+  processStartTicks,
   redactUrl,
   scriptCommand,
   shellCommand,
@@ -14,6 +15,7 @@ import {
 import type { Assignment, AttemptRef, Stream } from "../protocol/mod.ts";
 import { OutputBuffer } from "./output_buffer.ts";
 import type { Reporter } from "./reporter.ts";
+import type { RunRegistry } from "./run_registry.ts";
 import {
   readOutputFile,
   stepsScript,
@@ -31,6 +33,7 @@ export interface RunnerContext {
   gitCacheDir: string;
   agentName: string;
   reporter: Reporter;
+  registry: RunRegistry;
   basePath: string;
   agentEnv: Record<string, string>;
   sandbox: boolean;
@@ -79,8 +82,9 @@ export class TaskRun {
     const { reporter } = context;
     const ref = this.ref;
     const paths = taskPaths(context.workRoot, a);
-    const output = new OutputBuffer((chunks) => {
-      if (this.#ending !== "stale") reporter.enqueue({ type: "output", ...ref, at: Date.now(), chunks });
+    const output = new OutputBuffer({
+      emit: (chunks, force) =>
+        this.#ending === "stale" || reporter.enqueue({ type: "output", ...ref, at: Date.now(), chunks }, force),
     });
     const say = (line: string) => output.push("stderr", new TextEncoder().encode(`[fabric] ${line}\n`));
     const started = performance.now();
@@ -93,6 +97,13 @@ export class TaskRun {
       }
       const execution = startProcess(spec);
       this.#execution = execution;
+      if (execution.pid > 0) {
+        context.registry.record(ref, {
+          pid: execution.pid,
+          startTicks: processStartTicks(execution.pid),
+          cgroupName: spec.cgroup ? spec.cgroupName ?? null : null,
+        });
+      }
       if (this.#ending) execution.stop();
       const finished = await execution.finished;
       output.close();
@@ -112,6 +123,7 @@ export class TaskRun {
         {},
       );
     } finally {
+      context.registry.remove(ref);
       await Deno.remove(paths.workDir, { recursive: true }).catch(() => {});
     }
   }
@@ -124,7 +136,13 @@ export class TaskRun {
     const ref = this.ref;
     if (this.#ending === "stale") return;
     if (this.#ending === "release") {
-      context.reporter.enqueue({ type: "released", ...ref, at: Date.now(), reason: this.#releaseReason });
+      context.reporter.enqueue({
+        type: "released",
+        ...ref,
+        at: Date.now(),
+        reason: this.#releaseReason,
+        how: "handed_back",
+      });
       return;
     }
     context.reporter.enqueue({

@@ -28,7 +28,10 @@ DIR; later starts need no token (and no flags at all, if the tracker's address i
   --labels k=v,...        labels placement rules can match
   --slots N               tasks run at once (default: the number of CPUs)
   --data-dir DIR          credential and work directories (default ~/.local/share/fabric/agent)
-  --stop-grace DURATION   on SIGTERM, how long running tasks may go on before they are handed back (default 0s)
+  --stop-grace DURATION   on SIGTERM or Ctrl-C the agent drains: no new work, and running tasks may go on
+                          this long before they are handed back (default 30s; a second signal: at once)
+  --journal-limit SIZE    undelivered reports kept on disk while the tracker is away (default 256M);
+                          past it task output is dropped with a marker, results are always kept
   --weight W              placement weight: a task's score here is utilisation x W (default 1)
   --cpu N, --memory SIZE, --disk SIZE
                           capacity offered to tasks' resources (default: the machine's CPUs and memory,
@@ -46,6 +49,7 @@ export const AGENT_FLAGS = {
   slots: { type: "string" },
   "data-dir": { type: "string" },
   "stop-grace": { type: "string" },
+  "journal-limit": { type: "string" },
   weight: { type: "string" },
   cpu: { type: "string" },
   memory: { type: "string" },
@@ -83,6 +87,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     labels: keyValueFlag(parsed, "labels"),
     slots: intFlag(parsed, "slots", 1, 4096),
     stopGraceMs: durationFlag(stringFlag(parsed, "stop-grace"), "--stop-grace"),
+    maxJournalBytes: sizeFlag(stringFlag(parsed, "journal-limit"), "--journal-limit"),
     allowUnsandboxed: parsed.values["allow-unsandboxed"] === true,
     weight: numberFlag(parsed, "weight", 0.001, 1000),
     resources: {
@@ -94,8 +99,13 @@ export async function agentCommand(args: string[]): Promise<number> {
   });
   const outcome = await Promise.race([untilSignal(), agent.done.then(() => null)]);
   if (outcome) {
-    log(`${outcome}: stopping`);
-    await agent.stop();
+    log(`${outcome}: draining, then stopping (signal again to hand running tasks back at once)`);
+    const stopped = agent.stop();
+    untilSignal().then((again) => {
+      log(`${again}: handing running tasks back now`);
+      agent.stop();
+    });
+    await stopped;
   }
   await agent.done;
   return 0;

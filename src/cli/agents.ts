@@ -1,28 +1,37 @@
 /** `fabric agents [--json]` */
 import type { AgentView } from "../protocol/mod.ts";
-import { type Parsed, parseFlags, UsageError, wantsHelp } from "./args.ts";
+import { DEFAULT_STOP_GRACE_MS } from "../agent/mod.ts";
+import { durationFlag, type Parsed, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { age, printJson, table } from "./output.ts";
 
 const USAGE = `
 fabric agents [--json]
 fabric agents weight NAME W
+fabric agents drain NAME [--grace DURATION]
+fabric agents resume NAME
 
 The agents that joined this tracker: state (ready, down), labels, slots, weight, what they can run
 (sandbox, memory limits, deno, git), load and last heartbeat.
 
   weight NAME W   change an agent's placement weight, live (a task's score is utilisation x W)
+  drain NAME      no new work for the agent; its running tasks may finish within --grace (default 30s),
+                  then they are handed back and run elsewhere
+  resume NAME     undo a drain: the agent takes work again
 ${CONNECTION_HELP}
 `;
 
 export async function agentsCommand(args: string[]): Promise<number> {
-  const parsed = parseFlags("agents", args, { ...CONNECTION_FLAGS, json: { type: "boolean" } });
+  const parsed = parseFlags("agents", args, {
+    ...CONNECTION_FLAGS,
+    json: { type: "boolean" },
+    grace: { type: "string" },
+  });
   if (wantsHelp(parsed, USAGE)) return 0;
   const [sub, ...rest] = parsed.positionals;
-  if (sub !== undefined && sub !== "weight") {
-    throw new UsageError(`Unknown agents subcommand "${sub}" (see fabric agents --help)`);
-  }
   if (sub === "weight") return await setWeight(parsed, rest);
+  if (sub === "drain" || sub === "resume") return await drainOrResume(parsed, sub, rest);
+  if (sub !== undefined) throw new UsageError(`Unknown agents subcommand "${sub}" (see fabric agents --help)`);
   const client = await connect(parsed);
   try {
     const agents = await client.listAgents();
@@ -70,6 +79,28 @@ async function setWeight(parsed: Parsed, args: string[]): Promise<number> {
   try {
     await client.setWeight(name, weight);
     console.log(`agent ${name} weight ${weight}`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+async function drainOrResume(parsed: Parsed, sub: "drain" | "resume", args: string[]): Promise<number> {
+  if (args.length !== 1) throw new UsageError(`fabric agents ${sub} takes one agent name`);
+  const grace = durationFlag(stringFlag(parsed, "grace"), "--grace") ?? DEFAULT_STOP_GRACE_MS;
+  const client = await connect(parsed);
+  try {
+    if (sub === "resume") {
+      await client.resumeAgent(args[0]);
+      console.log(`agent ${args[0]} takes work again`);
+    } else {
+      const result = await client.drainAgent(args[0], grace);
+      console.log(
+        `agent ${result.name} draining: ${result.running} running task(s) are handed back at ${
+          new Date(result.deadline).toISOString()
+        } if not done`,
+      );
+    }
     return 0;
   } finally {
     client.close();

@@ -49,7 +49,11 @@ export async function devCommand(args: string[]): Promise<number> {
     console.log("  fabric submit --wait jobs/hello.yaml");
     console.log("Stop with Ctrl-C.");
     const outcome = await Promise.race([untilSignal(), agent.done.then(() => null)]);
-    if (outcome) await agent.stop();
+    if (outcome) {
+      const stopped = agent.stop();
+      untilSignal().then(() => agent.stop());
+      await stopped;
+    }
     await agent.done.catch((error) => log(error.message));
   } finally {
     await tracker.close();

@@ -122,6 +122,10 @@ export class FabricClient {
   claim(request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
     return this.#json("POST", "/v1/agent/claim", { body: request, timeoutMs: request.waitMs + 15_000, signal });
   }
+  /** The agent drains itself: no new work; running tasks are handed back after `graceMs`. */
+  selfDrain(graceMs: number): Promise<{ name: string; running: number; deadline: number }> {
+    return this.#json("POST", "/v1/agent/drain", { body: { graceMs } });
+  }
   async leave(): Promise<void> {
     await this.#json("POST", "/v1/agent/leave", { body: {} });
   }
@@ -136,6 +140,12 @@ export class FabricClient {
     options: { source?: string; files?: Record<string, string> } = {},
   ): Promise<SubmitJobResponse> {
     return this.#json("POST", "/v1/jobs", { body: { spec, source: options.source, files: options.files ?? {} } });
+  }
+  drainAgent(agentName: string, graceMs: number): Promise<{ name: string; running: number; deadline: number }> {
+    return this.#json("POST", `/v1/agents/${encodeURIComponent(agentName)}/drain`, { body: { graceMs } });
+  }
+  resumeAgent(agentName: string): Promise<{ name: string }> {
+    return this.#json("POST", `/v1/agents/${encodeURIComponent(agentName)}/resume`, { body: {} });
   }
   async setWeight(agentName: string, weight: number): Promise<void> {
     await this.#json("PUT", `/v1/agents/${encodeURIComponent(agentName)}/weight`, { body: { weight } });

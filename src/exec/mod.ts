@@ -15,3 +15,4 @@ export {
   type GitSource,
   redactUrl,
 } from "./git.ts";
+export { killLeftovers, type ProcessRecord, processStartTicks } from "./leftovers.ts";

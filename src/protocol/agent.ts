@@ -2,7 +2,8 @@
 import { z } from "zod";
 import { nameSchema } from "./job_spec.ts";
 
-export const AGENT_STATES = ["ready", "down"] as const;
+/** ready: takes work; draining: finishes what it has, takes nothing new; down: silent past its TTL, or left. */
+export const AGENT_STATES = ["ready", "draining", "down"] as const;
 export type AgentState = typeof AGENT_STATES[number];
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/;
@@ -93,7 +94,14 @@ export interface HeartbeatResponse {
   state: AgentState;
   heartbeatMs: number;
   ttlMs: number;
+  /** While draining: when running tasks are handed back (epoch ms). */
+  drainDeadline: number | null;
 }
+
+export const drainRequestSchema = z.object({
+  /** How long running tasks may go on before they are handed back. */
+  graceMs: z.number().int().min(0).max(7 * 86_400_000).default(30_000),
+});
 
 export interface AgentView {
   id: string;

@@ -71,8 +71,16 @@ export const taskEventSchema = z.discriminatedUnion("type", [
     /** Why the $FABRIC_OUTPUT file could not be taken (too large, not JSON): the task fails. */
     outputError: z.string().max(1000).optional(),
   }),
-  /** The agent gives the attempt back without a result (it is shutting down): the task is queued again. */
-  attemptRefSchema.extend({ type: z.literal("released"), at: z.number(), reason: z.string().max(500) }),
+  /**
+   * The agent gives the attempt back without a result and the task is queued again: `handed_back`
+   * when it stops or drains (not held against the task), `lost` when it restarted without it.
+   */
+  attemptRefSchema.extend({
+    type: z.literal("released"),
+    at: z.number(),
+    reason: z.string().max(500),
+    how: z.enum(["handed_back", "lost"]).default("handed_back"),
+  }),
 ]);
 export type TaskEvent = z.infer<typeof taskEventSchema>;
 

@@ -56,6 +56,8 @@ export interface EffectiveTask {
   retries: number;
   backoff: { delay: number; factor: number; max: number };
   lostRetries: number;
+  /** Wait this long for a silent agent before replacing the task (null: replace when the agent is down). */
+  lostAfterMs: number | null;
   maxOutputBytes: number;
   select: "least_loaded" | "random" | "round_robin" | "all";
   strategy: "spread" | "binpack";
@@ -88,6 +90,7 @@ export function effectiveTask(job: JobSpec, task: TaskSpec): EffectiveTask {
     retries: task.retries ?? job.retries ?? 0,
     backoff: task.backoff ?? job.backoff ?? { delay: 1000, factor: 2, max: 60_000 },
     lostRetries: task.lostRetries ?? job.lostRetries ?? DEFAULT_LOST_RETRIES,
+    lostAfterMs: task.lostAfter ?? job.lostAfter ?? null,
     maxOutputBytes: task.maxOutput ?? job.maxOutput ?? DEFAULT_MAX_OUTPUT,
     select: task.select ?? job.select ?? "least_loaded",
     strategy: task.strategy ?? job.strategy ?? "spread",

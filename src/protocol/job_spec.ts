@@ -109,6 +109,8 @@ const sharedFields = {
   retries: z.number().int().min(0).max(100).optional(),
   backoff: backoffSchema.optional(),
   lostRetries: z.number().int().min(0).max(100).optional(),
+  /** How long the tracker waits for a silent agent to come back before it runs the task elsewhere. */
+  lostAfter: durationSchema.optional(),
   maxOutput: sizeSchema.optional(),
   select: z.enum(SELECTS).optional(),
   strategy: z.enum(STRATEGIES).optional(),

@@ -40,4 +40,7 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE tasks ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE tasks ADD COLUMN losses INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE tasks ADD COLUMN retry_at INTEGER;`,
+  // 3: draining agents.
+  `ALTER TABLE agents ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE agents ADD COLUMN drain_deadline INTEGER;`,
 ];

@@ -26,6 +26,9 @@ export interface AgentRecord {
   weight: number;
   capabilities: Capabilities;
   resources: AgentResources;
+  /** Takes no new work; what it runs is handed back at `drainDeadline`. */
+  draining: boolean;
+  drainDeadline: number | null;
 }
 
 export interface JobRecord {

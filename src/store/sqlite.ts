@@ -226,6 +226,8 @@ const AGENT_COLUMNS = [
   "weight",
   "capabilities",
   "resources",
+  "draining",
+  "drain_deadline",
 ];
 
 function agentRow(a: AgentRecord): SqlValue[] {
@@ -245,6 +247,8 @@ function agentRow(a: AgentRecord): SqlValue[] {
     a.weight,
     JSON.stringify(a.capabilities),
     JSON.stringify(a.resources),
+    a.draining ? 1 : 0,
+    a.drainDeadline,
   ];
 }
 
@@ -359,6 +363,8 @@ function toAgent(r: Row): AgentRecord {
     weight: Number(r.weight),
     capabilities: JSON.parse(String(r.capabilities)),
     resources: JSON.parse(String(r.resources)),
+    draining: Number(r.draining) === 1,
+    drainDeadline: nullableNumber(r.drain_deadline),
   };
 }
 

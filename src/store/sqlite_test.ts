@@ -25,6 +25,8 @@ function agentRecord(id: string, name: string): AgentRecord {
     weight: 1,
     capabilities: { sandbox: true, unsandboxed: false, cgroup: null, deno: false, git: true },
     resources: { cpu: 2, memory: 1, disk: 1 },
+    draining: false,
+    drainDeadline: null,
   };
 }
 
@@ -95,4 +97,22 @@ Deno.test("a store from a newer fabric is refused with a message", () =>
     raw.exec("PRAGMA user_version = 99");
     raw.close();
     assert.throws(() => SqliteStore.open(join(dir, "f.db")), /schema version 99, newer than this fabric/);
+  }));
+
+Deno.test("a store at an older schema version is migrated, and its rows are kept", () =>
+  withDir(async (dir) => {
+    const raw = new DatabaseSync(join(dir, "f.db"));
+    raw.exec(MIGRATIONS[0]);
+    raw.exec("PRAGMA user_version = 1");
+    raw.exec(`INSERT INTO agents (id, name, labels, slots, version, os, arch, credential_hash, state, registered_at)
+      VALUES ('a1', 'old', '{}', 2, '0.1', 'linux', 'x86_64', 'h', 'ready', 1)`);
+    raw.close();
+    const store = SqliteStore.open(join(dir, "f.db"));
+    assert.equal(store.schemaVersion, MIGRATIONS.length);
+    const [agent] = await store.loadAgents();
+    assert.equal(agent.name, "old");
+    assert.equal(agent.weight, 1);
+    assert.equal(agent.draining, false);
+    assert.deepEqual(agent.capabilities, { sandbox: false, unsandboxed: true, cgroup: null, deno: false, git: false });
+    await store.close();
   }));

@@ -9,10 +9,19 @@ import { caHash, isCaCertificate } from "./certs.ts";
 const CA_PATH = "/v1/ca";
 const MAX_CA_BYTES = 64 * 1024;
 
+/** The tracker answered with a CA that does not match the pin (or no CA): never retried. */
 export class CaPinError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "CaPinError";
+  }
+}
+
+/** The tracker could not be reached to fetch its CA: worth trying again later. */
+export class CaFetchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CaFetchError";
   }
 }
 
@@ -38,7 +47,7 @@ function fetchUnverified(hostPort: string, timeoutMs: number): Promise<string> {
     const req = request(url, { method: "GET", rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        reject(new CaPinError(`The tracker at ${hostPort} answered ${res.statusCode} for its CA`));
+        reject(new CaFetchError(`The tracker at ${hostPort} answered ${res.statusCode} for its CA`));
         return;
       }
       let body = "";

@@ -7,6 +7,7 @@ import type { z } from "zod";
 import {
   attemptRefSchema,
   claimRequestSchema,
+  drainRequestSchema,
   type ErrorBody,
   FabricError,
   heartbeatRequestSchema,
@@ -85,6 +86,11 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const body = await parseBody(c, claimRequestSchema);
     return c.json(await tracker.claim(agentId, body));
   });
+  app.post("/v1/agent/drain", async (c) => {
+    const agentId = requireAgent(c);
+    const body = await parseBody(c, drainRequestSchema);
+    return c.json(await tracker.selfDrain(agentId, body.graceMs));
+  });
   app.post("/v1/agent/leave", async (c) => {
     await tracker.leave(requireAgent(c));
     return c.json({ ok: true });
@@ -100,6 +106,15 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   app.get("/v1/agents", (c) => {
     require(c, "admin");
     return c.json({ agents: listAgents(tracker) });
+  });
+  app.post("/v1/agents/:name/drain", async (c) => {
+    require(c, "admin");
+    const body = await parseBody(c, drainRequestSchema);
+    return c.json(await tracker.drain(c.req.param("name"), body.graceMs));
+  });
+  app.post("/v1/agents/:name/resume", async (c) => {
+    require(c, "admin");
+    return c.json(await tracker.resume(c.req.param("name")));
   });
   app.put("/v1/agents/:name/weight", async (c) => {
     require(c, "admin");

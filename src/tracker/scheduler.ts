@@ -14,7 +14,7 @@ interface LiveCandidate extends Candidate {
 export function schedulePass(state: FabricState): void {
   const candidates: LiveCandidate[] = [];
   for (const agent of state.agents.values()) {
-    if (agent.record.state !== "ready") continue;
+    if (agent.record.state !== "ready" || agent.record.draining) continue;
     const r = agent.record;
     candidates.push({
       id: r.id,

@@ -588,31 +588,82 @@ export class FabricState {
 
   // ---- agents --------------------------------------------------------------------------------
 
-  /** The agent spoke: it is alive. A down agent becomes ready again. */
+  /** The agent spoke: it is alive. A down agent becomes ready again and keeps the tasks it still had. */
   seen(agent: AgentEntry): void {
     agent.lastSeen = this.clock.now();
-    if (agent.record.state === "down") {
-      agent.record.state = "ready";
-      this.writer.agent(agent.record);
-      this.#log(`agent ${agent.record.name} is back`);
-      this.scheduleSoon();
+    if (agent.record.state !== "down") return;
+    agent.record.state = "ready";
+    this.writer.agent(agent.record);
+    this.#log(`agent ${agent.record.name} is back`);
+    for (const task of agent.tasks) {
+      if (task.record.state === "lost" && task.attempt) {
+        // Back within its tasks' lostAfter: the attempt goes on where it was.
+        task.record.reason = null;
+        this.#setState(task, task.attempt.state === "running" ? "running" : "assigned");
+      }
     }
+    agent.claim.notify();
+    this.scheduleSoon();
   }
 
-  /** Mark agents silent past `ttlMs` down and lose their tasks. */
+  /**
+   * Agents silent past `ttlMs` are down. Their tasks are lost and queued again, except those with a
+   * longer `lostAfter`: they wait, as `lost`, for their agent until that much silence has passed.
+   */
   expireAgents(ttlMs: number): string[] {
     const now = this.clock.now();
     const expired: string[] = [];
     for (const agent of this.agents.values()) {
-      if (agent.record.state !== "ready" || now - agent.lastSeen <= ttlMs) continue;
-      agent.record.state = "down";
-      this.writer.agent(agent.record);
-      expired.push(agent.record.name);
-      this.#log(`agent ${agent.record.name} missed its heartbeats for ${now - agent.lastSeen}ms: down`);
-      for (const task of [...agent.tasks]) this.lose(task, `agent ${agent.record.name} stopped heartbeating`);
-      agent.claim.notify();
+      const silence = now - agent.lastSeen;
+      if (agent.record.state === "ready" && silence > ttlMs) {
+        agent.record.state = "down";
+        this.writer.agent(agent.record);
+        expired.push(agent.record.name);
+        this.#log(`agent ${agent.record.name} missed its heartbeats for ${silence}ms: down`);
+        agent.claim.notify();
+      }
+      if (agent.record.state !== "down") continue;
+      for (const task of [...agent.tasks]) {
+        const patience = task.template.effective.lostAfterMs ?? 0;
+        if (silence > patience) {
+          this.lose(task, `agent ${agent.record.name} stopped heartbeating`);
+        } else if (task.record.state !== "lost") {
+          task.record.reason = `agent ${agent.record.name} is unreachable; the task runs elsewhere after ${
+            new Date(agent.lastSeen + patience).toISOString()
+          } unless the agent is back`;
+          this.#setState(task, "lost");
+        }
+      }
     }
     return expired;
+  }
+
+  /** Draining agents past their deadline hand back what they still run: it is queued again elsewhere. */
+  handBackDrained(): void {
+    const now = this.clock.now();
+    for (const agent of this.agents.values()) {
+      const deadline = agent.record.drainDeadline;
+      if (!agent.record.draining || deadline === null || now < deadline || agent.tasks.size === 0) continue;
+      for (const task of [...agent.tasks]) this.handBack(task, `handed back: agent ${agent.record.name} drained`);
+      agent.claim.notify();
+    }
+  }
+
+  /** The attempt ends without a result and the task is queued again; it does not count as lost. */
+  handBack(task: TaskEntry, reason: string): void {
+    if (task.attempt) {
+      task.attempt.state = "lost";
+      task.attempt.reason = reason;
+      task.attempt.finishedAt = this.clock.now();
+      this.writer.attempt(task.attempt);
+    }
+    this.#detach(task);
+    if (task.stopRequested || task.job.record.cancelRequested) {
+      this.#end(task, "cancelled", { reason: "cancelled" });
+      return;
+    }
+    task.record.attempt++;
+    this.#requeue(task, reason, 0);
   }
 }
 

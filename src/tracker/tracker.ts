@@ -5,6 +5,7 @@
 import type { z } from "zod";
 import {
   type AgentLoad,
+  type AgentState,
   type Assignment,
   type AttemptRef,
   type CancelJobResponse,
@@ -196,6 +197,8 @@ export class Tracker {
       weight: request.weight ?? existing?.record.weight ?? 1,
       capabilities: request.capabilities,
       resources: request.resources,
+      draining: false,
+      drainDeadline: null,
     };
     let agent: AgentEntry;
     if (existing) {
@@ -258,27 +261,76 @@ export class Tracker {
       this.state.writer.agent(agent.record);
     }
     if (this.state.writer.pending) await this.flush();
-    return { state: agent.record.state, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
+    return {
+      state: agentState(agent.record),
+      heartbeatMs: this.heartbeatMs,
+      ttlMs: this.ttlMs,
+      drainDeadline: agent.record.draining ? agent.record.drainDeadline : null,
+    };
   }
 
   /** The agent is stopping: it takes no more work, and what was placed on it goes back to the queue. */
   async leave(agentId: string): Promise<void> {
     const agent = this.#agent(agentId);
-    for (const task of [...agent.tasks]) this.state.lose(task, `agent ${agent.record.name} left`);
+    for (const task of [...agent.tasks]) this.state.handBack(task, `handed back: agent ${agent.record.name} left`);
+    agent.record.draining = false;
+    agent.record.drainDeadline = null;
     if (agent.record.state !== "down") {
       agent.record.state = "down";
-      this.state.writer.agent(agent.record);
       this.#log(`agent ${agent.record.name} left`);
     }
+    this.state.writer.agent(agent.record);
     agent.claimGeneration++;
     agent.claim.notify();
     await this.flush();
   }
 
-  /** Change an agent's placement weight, live. */
-  async setWeight(name: string, weight: number): Promise<void> {
+  #agentByName(name: string): AgentEntry {
     const agent = this.state.agentsByName.get(name);
     if (!agent) throw new FabricError("not_found", `No agent named "${name}"`);
+    return agent;
+  }
+
+  /**
+   * Drain an agent: no new work; what it runs may finish within `graceMs`, then is handed back and
+   * runs elsewhere. An agent stopping on SIGTERM drains itself; an operator drains one by name.
+   */
+  async drain(
+    agent: AgentEntry | string,
+    graceMs: number,
+  ): Promise<{ name: string; running: number; deadline: number }> {
+    const entry = typeof agent === "string" ? this.#agentByName(agent) : agent;
+    const deadline = this.state.clock.now() + graceMs;
+    entry.record.draining = true;
+    entry.record.drainDeadline = deadline;
+    this.state.writer.agent(entry.record);
+    this.state.handBackDrained();
+    await this.flush();
+    this.#log(
+      `agent ${entry.record.name} draining: ${entry.tasks.size} task(s) get until ${new Date(deadline).toISOString()}`,
+    );
+    return { name: entry.record.name, running: entry.tasks.size, deadline };
+  }
+
+  async selfDrain(agentId: string, graceMs: number) {
+    return await this.drain(this.#agent(agentId), graceMs);
+  }
+
+  /** Undo a drain: the agent takes work again. */
+  async resume(name: string): Promise<{ name: string }> {
+    const agent = this.#agentByName(name);
+    agent.record.draining = false;
+    agent.record.drainDeadline = null;
+    this.state.writer.agent(agent.record);
+    this.state.scheduleSoon();
+    await this.flush();
+    this.#log(`agent ${name} takes work again`);
+    return { name };
+  }
+
+  /** Change an agent's placement weight, live. */
+  async setWeight(name: string, weight: number): Promise<void> {
+    const agent = this.#agentByName(name);
     agent.record.weight = weight;
     this.state.writer.agent(agent.record);
     this.state.scheduleSoon();
@@ -296,17 +348,17 @@ export class Tracker {
     const holding = new Set(request.holding.map(attemptKey));
     const deadline = Date.now() + Math.min(request.waitMs, this.maxWaitMs);
     for (;;) {
-      if (generation !== agent.claimGeneration) return { assignments: [], stop: [] };
+      // Only a request is a sign of life: a long poll woken up (or timed out) says nothing about the
+      // agent, which may have died meanwhile, and it must not bring a down agent back.
+      if (generation !== agent.claimGeneration || agent.record.state === "down") return { assignments: [], stop: [] };
       const response = this.#claimResponse(agent, request.holding, holding);
       if (response.assignments.length > 0 || response.stop.length > 0) {
         await this.flush();
-        this.state.seen(agent);
         return response;
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || signal?.aborted || this.#closing) return response;
       await agent.claim.wait(remaining, signal);
-      this.state.seen(agent);
     }
   }
 
@@ -408,7 +460,8 @@ export class Tracker {
           this.state.finish(task, event);
           break;
         case "released":
-          this.state.lose(task, `released by agent ${agent.record.name}: ${event.reason}`);
+          if (event.how === "lost") this.state.lose(task, `agent ${agent.record.name}: ${event.reason}`);
+          else this.state.handBack(task, `handed back by agent ${agent.record.name}: ${event.reason}`);
           break;
       }
     }
@@ -419,6 +472,7 @@ export class Tracker {
   /** Mark silent agents down; their tasks are lost and queued again. */
   async checkLiveness(): Promise<void> {
     this.state.releaseDelayed();
+    this.state.handBackDrained();
     const expired = this.state.expireAgents(this.ttlMs);
     if (expired.length > 0 || this.state.writer.pending) await this.flush();
   }
@@ -546,6 +600,12 @@ function readyCandidates(state: FabricState): Candidate[] {
     load1: agent.record.load?.load1 ?? 0,
     allocated: agent.allocated,
   }));
+}
+
+/** What clients see: down, draining or ready. */
+export function agentState(record: AgentRecord): AgentState {
+  if (record.state === "down") return "down";
+  return record.draining ? "draining" : "ready";
 }
 
 export function attemptKey(ref: AttemptRef): string {

@@ -215,3 +215,22 @@ Deno.test("an invalid job is refused with every problem named, and nothing is st
     await cleanup(tracker);
   }
 });
+
+Deno.test("a long poll still open when its agent goes down does not bring the agent back", async () => {
+  const { tracker, clock, cleanup } = await setup();
+  try {
+    const a = await agent(tracker, "a");
+    const { jobId } = await tracker.submitJob(job(1));
+    const [task] = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
+    await tracker.report(a, [{ type: "started", taskId: task.taskId, attempt: 1, at: clock.t }]);
+    const pending = tracker.claim(a, { holding: [{ taskId: task.taskId, attempt: 1 }], waitMs: 5000 });
+    clock.t += 10_000;
+    await tracker.checkLiveness();
+    assert.deepEqual(await pending, { assignments: [], stop: [] });
+    assert.equal(tracker.state.agents.get(a)!.record.state, "down");
+    const view = (await getJob(tracker, jobId)).tasks[0];
+    assert.deepEqual([view.state, view.attempt, view.agent], ["queued", 2, null]);
+  } finally {
+    await cleanup(tracker);
+  }
+});

@@ -71,7 +71,7 @@ export function agentView(agent: AgentRecord, running: number, allocated: AgentR
   return {
     id: agent.id,
     name: agent.name,
-    state: agent.state,
+    state: agent.state === "down" ? "down" : agent.draining ? "draining" : "ready",
     labels: { ...agent.labels },
     slots: agent.slots,
     weight: agent.weight,

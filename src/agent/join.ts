@@ -1,0 +1,91 @@
+/**
+ * Getting in: the pinned CA, then a first registration with the join token, or a hello with the
+ * saved credential. A tracker that cannot be reached yet is waited for (an agent may well start
+ * first); a refused token or a CA that does not match the pin ends the agent at once.
+ */
+import { type FabricClient, TrackerUnreachableError } from "../client/mod.ts";
+import { type AttemptRef, FabricError, type HelloRequest } from "../protocol/mod.ts";
+import { CaFetchError, caHash, fetchPinnedCa } from "../tls/mod.ts";
+import { type AgentIdentity, loadSavedCa, saveCa, saveIdentity } from "./credential.ts";
+
+export interface JoinOptions {
+  client: FabricClient;
+  dataDir: string;
+  tracker: string;
+  saved: AgentIdentity | null;
+  name?: string;
+  token?: string;
+  advertised: HelloRequest;
+  /** Attempts this agent still has to report (from its journal). */
+  holding: AttemptRef[];
+  log: (message: string) => void;
+  /** Stop waiting for the tracker. */
+  signal: AbortSignal;
+}
+
+export async function join(options: JoinOptions): Promise<{ identity: AgentIdentity; heartbeatMs: number }> {
+  const { client, saved, tracker } = options;
+  const sameTracker = saved !== null && saved.tracker === tracker && (!options.name || options.name === saved.name);
+  return await untilReachable(options, async () => {
+    if (sameTracker) {
+      client.setToken(saved.credential);
+      const hello = await client.hello({ ...options.advertised, holding: options.holding });
+      return { identity: saved, heartbeatMs: hello.heartbeatMs };
+    }
+    if (!options.token) {
+      throw new FabricError("bad_request", `To join ${tracker} this agent needs the join token (--token)`);
+    }
+    client.setToken(options.token);
+    const name = options.name ?? saved?.name ?? Deno.hostname();
+    const registered = await client.register({ name, ...options.advertised });
+    const identity = { tracker, agentId: registered.agentId, name: registered.name, credential: registered.credential };
+    await saveIdentity(options.dataDir, identity);
+    client.setToken(identity.credential);
+    return { identity, heartbeatMs: registered.heartbeatMs };
+  });
+}
+
+/** The tracker's CA: given, saved from an earlier pinned fetch, or fetched now and checked against the pin. */
+export async function resolveCa(
+  options: { dataDir: string; caPem?: string; caHash?: string; saved: AgentIdentity | null; tracker: string },
+  wait: { log: (message: string) => void; signal: AbortSignal },
+): Promise<string> {
+  if (options.caPem) return options.caPem;
+  const savedCa = await loadSavedCa(options.dataDir);
+  if (options.caHash) {
+    if (
+      savedCa && options.saved?.tracker === options.tracker && (await caHash(savedCa)) === options.caHash.toLowerCase()
+    ) {
+      return savedCa;
+    }
+    const pem = await untilReachable(wait, () => fetchPinnedCa(options.tracker, options.caHash!));
+    await saveCa(options.dataDir, pem);
+    return pem;
+  }
+  if (savedCa) return savedCa;
+  throw new FabricError(
+    "bad_request",
+    "Give the tracker's CA: --ca-hash sha256:HEX (printed by the tracker) or --ca FILE",
+  );
+}
+
+async function untilReachable<T>(
+  wait: { log: (message: string) => void; signal: AbortSignal },
+  attempt: () => Promise<T>,
+): Promise<T> {
+  let backoff = 200;
+  let said = false;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const retry = error instanceof TrackerUnreachableError || error instanceof CaFetchError ||
+        (error instanceof FabricError && error.code === "unavailable");
+      if (!retry || wait.signal.aborted) throw error;
+      if (!said) wait.log(`waiting for the tracker: ${(error as Error).message}`);
+      said = true;
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+      backoff = Math.min(backoff * 2, 5000);
+    }
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * A joined agent at work: heartbeats, one long-poll claim for work and stop orders, and the reporter.
+ * New work is claimed only once the reports a previous run left behind are delivered. Stopping drains:
+ * no new work, running tasks get a grace period, then they are handed back and the agent leaves.
+ */
+import { join } from "node:path";
+import type { FabricClient } from "../client/mod.ts";
+import type { CgroupSupport } from "../exec/mod.ts";
+import { type Assignment, type AttemptRef, type Capabilities, FabricError } from "../protocol/mod.ts";
+import type { AgentIdentity } from "./credential.ts";
+import type { Journal } from "./journal.ts";
+import { sampleLoad } from "./load.ts";
+import { Reporter } from "./reporter.ts";
+import type { RunRegistry } from "./run_registry.ts";
+import { TaskRun } from "./task_runner.ts";
+
+export interface AgentHandle {
+  readonly agentId: string;
+  readonly name: string;
+  /** Settles when the agent has stopped; rejects if it stopped on an error. */
+  readonly done: Promise<void>;
+  /** Drain and leave; a second call hands running tasks back at once. */
+  stop(): Promise<void>;
+}
+
+export interface Runtime {
+  capabilities: Capabilities;
+  cgroup: CgroupSupport | null;
+  deno: string | null;
+}
+
+export interface LoopOptions {
+  client: FabricClient;
+  identity: AgentIdentity;
+  dataDir: string;
+  slots: number;
+  heartbeatMs: number;
+  runtime: Runtime;
+  journal: Journal;
+  registry: RunRegistry;
+  reporter: Reporter;
+  stopGraceMs: number;
+  log: (message: string) => void;
+}
+
+const CLAIM_WAIT_MS = 25_000;
+/** After the drain deadline, how long the tracker's stop orders (and the kills they cause) may take. */
+const HAND_BACK_MS = 15_000;
+
+export class AgentLoop {
+  #o: LoopOptions;
+  #runs = new Map<string, TaskRun>();
+  #stopping = false;
+  #claimAbort = new AbortController();
+  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  #heartbeats = true;
+  #draining = false;
+  #fatal: ((error: Error) => void) | null = null;
+  #stopped: Promise<void> | null = null;
+
+  constructor(options: LoopOptions) {
+    this.#o = options;
+  }
+
+  /** The tracker no longer wants this attempt. */
+  markStale(ref: AttemptRef): void {
+    this.#runs.get(key(ref))?.markStale();
+  }
+
+  start(): AgentHandle {
+    const reporterDone = this.#o.reporter.run();
+    const fatal = new Promise<never>((_, reject) => (this.#fatal = reject));
+    this.#heartbeat();
+    const claimDone = this.#claimAfterBacklog();
+    const done = Promise.race([fatal, Promise.all([claimDone, reporterDone]).then(() => {})]).finally(() => {
+      this.#heartbeats = false;
+      clearTimeout(this.#heartbeatTimer);
+      this.#o.journal.close();
+      this.#o.client.close();
+    });
+    done.catch(() => {});
+    return { agentId: this.#o.identity.agentId, name: this.#o.identity.name, done, stop: () => this.#stop() };
+  }
+
+  /** A restarted agent first reports what it had; only then does it take new work. */
+  async #claimAfterBacklog(): Promise<void> {
+    if (this.#o.reporter.size > 0) {
+      this.#o.log(`delivering ${this.#o.reporter.size} report(s) left from the last run before taking work`);
+      while (!this.#stopping && !(await this.#o.reporter.drained(1000)));
+    }
+    await this.#claimLoop();
+  }
+
+  #holding(): AttemptRef[] {
+    const refs = new Map<string, AttemptRef>();
+    for (const run of this.#runs.values()) refs.set(key(run.ref), run.ref);
+    for (const ref of this.#o.reporter.pendingAttempts()) refs.set(key(ref), ref);
+    return [...refs.values()];
+  }
+
+  async #claimLoop(): Promise<void> {
+    let backoff = 100;
+    let failing = false;
+    while (!this.#claimAbort.signal.aborted) {
+      try {
+        const response = await this.#o.client.claim(
+          { holding: this.#holding(), waitMs: CLAIM_WAIT_MS },
+          this.#claimAbort.signal,
+        );
+        if (failing) this.#o.log("the tracker is back");
+        failing = false;
+        backoff = 100;
+        for (const ref of response.stop) this.#runs.get(key(ref))?.stop();
+        for (const assignment of response.assignments) this.#start(assignment);
+      } catch (error) {
+        if (this.#claimAbort.signal.aborted) break;
+        if (this.#isFatal(error)) return;
+        if (!failing) this.#o.log(`cannot claim work: ${(error as Error).message}; retrying`);
+        failing = true;
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 2000);
+      }
+    }
+  }
+
+  #start(assignment: Assignment): void {
+    const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
+    if (this.#runs.has(key(ref)) || this.#stopping) return;
+    const { runtime, dataDir } = this.#o;
+    const run = new TaskRun(assignment, {
+      dataDir,
+      workRoot: join(dataDir, "work"),
+      gitCacheDir: join(dataDir, "cache", "git"),
+      agentName: this.#o.identity.name,
+      reporter: this.#o.reporter,
+      registry: this.#o.registry,
+      basePath: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
+      agentEnv: Deno.env.toObject(),
+      sandbox: runtime.capabilities.sandbox,
+      allowUnsandboxed: runtime.capabilities.unsandboxed,
+      cgroup: runtime.cgroup,
+      deno: runtime.deno,
+      log: this.#o.log,
+    });
+    this.#runs.set(key(ref), run);
+    run.done.finally(() => this.#runs.delete(key(ref)));
+  }
+
+  #heartbeat(): void {
+    if (!this.#heartbeats) return;
+    const load = sampleLoad(this.#runs.size, this.#o.slots);
+    this.#o.client.heartbeat({ load }).then(
+      (response) => {
+        this.#o.heartbeatMs = response.heartbeatMs;
+        const draining = response.state === "draining";
+        if (draining && !this.#draining && !this.#stopping) {
+          const when = response.drainDeadline ? new Date(response.drainDeadline).toISOString() : "the deadline";
+          this.#o.log(`draining: no new work; running tasks are handed back at ${when}`);
+        } else if (!draining && this.#draining && !this.#stopping) {
+          this.#o.log("resumed: taking work again");
+        }
+        this.#draining = draining;
+      },
+      // An unreachable tracker is reported by the claim loop (one line, not one per heartbeat).
+      (error) => this.#isFatal(error),
+    ).finally(() => {
+      if (this.#heartbeats) this.#heartbeatTimer = setTimeout(() => this.#heartbeat(), this.#o.heartbeatMs);
+    });
+  }
+
+  /** A refused credential cannot get better by retrying: stop with the reason. */
+  #isFatal(error: unknown): boolean {
+    if (error instanceof FabricError && (error.code === "unauthorized" || error.code === "forbidden")) {
+      this.#stopping = true;
+      this.#heartbeats = false;
+      this.#claimAbort.abort();
+      for (const run of this.#runs.values()) run.release("the agent's credential was refused");
+      this.#o.reporter.stop();
+      this.#fatal?.(
+        new FabricError(
+          "unauthorized",
+          `The tracker refused this agent's credential (${error.message}); join again with --token`,
+        ),
+      );
+      return true;
+    }
+    return false;
+  }
+
+  #stop(): Promise<void> {
+    if (this.#stopped) {
+      // Asked again while draining: hand everything back now.
+      for (const run of this.#runs.values()) run.release("the agent was told to stop at once");
+      return this.#stopped;
+    }
+    this.#stopped = (async () => {
+      this.#stopping = true;
+      const grace = this.#o.stopGraceMs;
+      let deadline = Date.now() + grace;
+      if (this.#runs.size > 0) {
+        try {
+          deadline = (await this.#o.client.selfDrain(grace)).deadline;
+          this.#o.log(
+            `stopping: ${this.#runs.size} running task(s) may finish until ${new Date(deadline).toISOString()}`,
+          );
+        } catch (error) {
+          this.#o.log(`stopping: the tracker cannot be told (${(error as Error).message}); draining here`);
+        }
+        // The tracker hands back what is still running at the deadline and tells us to stop it.
+        while (this.#runs.size > 0 && Date.now() < deadline + HAND_BACK_MS) {
+          await Promise.race([Promise.all([...this.#runs.values()].map((r) => r.done)), sleep(200)]);
+          if (Date.now() >= deadline) { for (const run of this.#runs.values()) run.release("the agent is stopping"); }
+        }
+      }
+      await Promise.all([...this.#runs.values()].map((r) => r.done));
+      this.#claimAbort.abort();
+      if (!(await this.#o.reporter.drained(10_000))) {
+        this.#o.log(
+          `stopping with ${this.#o.reporter.size} undelivered report(s), kept in the journal for the next start`,
+        );
+      }
+      this.#heartbeats = false;
+      clearTimeout(this.#heartbeatTimer);
+      await this.#o.client.leave().catch((error) =>
+        this.#o.log(`could not tell the tracker it leaves: ${error.message}`)
+      );
+      this.#o.reporter.stop();
+    })();
+    return this.#stopped;
+  }
+}
+
+function key(ref: AttemptRef): string {
+  return `${ref.taskId}#${ref.attempt}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,51 @@
+/**
+ * What a killed agent's tasks leave running. An agent records each task process it starts (pid,
+ * its start time, its cgroup); after a crash it uses the record to end them, checking the start time
+ * so that a reused pid is never signalled.
+ */
+import { join } from "node:path";
+import { type CgroupSupport, killCgroup, removeTaskCgroup } from "./cgroup.ts";
+
+export interface ProcessRecord {
+  pid: number;
+  /** Field 22 of /proc/PID/stat: the process's start time in clock ticks after boot. */
+  startTicks: number | null;
+  cgroupName: string | null;
+}
+
+/** The start time of a live process, or null when it is gone. */
+export function processStartTicks(pid: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // The command name (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[19]);
+  } catch {
+    return null;
+  }
+}
+
+/** End what is left of a recorded task process: its cgroup, and its process group if it is still the same process. */
+export async function killLeftovers(record: ProcessRecord, cgroup: CgroupSupport | null): Promise<boolean> {
+  let killed = false;
+  if (record.cgroupName && cgroup) {
+    const group = { version: cgroup.version, path: join(cgroup.root, "fabric", record.cgroupName) };
+    try {
+      Deno.statSync(group.path);
+      await killCgroup(group);
+      await removeTaskCgroup(group);
+      killed = true;
+    } catch {
+      // No such group: nothing to end there.
+    }
+  }
+  if (record.pid > 0 && record.startTicks !== null && processStartTicks(record.pid) === record.startTicks) {
+    try {
+      Deno.kill(-record.pid, "SIGKILL");
+      killed = true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return killed;
+}
