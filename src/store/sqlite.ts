@@ -1,4 +1,8 @@
-/** The embedded store: one SQLite file in WAL mode, fsync on commit so an acknowledged report survives a crash. */
+/**
+ * The embedded store: one SQLite file in WAL mode, fsync on commit so an acknowledged report survives
+ * a crash. node:sqlite is synchronous, so a lock held by someone else blocks the tracker while it
+ * waits: the busy timeout is short, and the writer retries later instead.
+ */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
@@ -27,7 +31,7 @@ export class SqliteStore implements Store {
     try {
       db = new DatabaseSync(path);
       db.exec(
-        "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;",
+        "PRAGMA busy_timeout = 250; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;",
       );
     } catch (error) {
       throw new FabricError("unavailable", `Cannot open the store "${path}": ${(error as Error).message}`);

@@ -20,6 +20,8 @@ export interface Candidate {
   capabilities: Capabilities;
   resources: AgentResources;
   allocated: AgentResources;
+  /** Draining agents take no new work. */
+  draining: boolean;
 }
 
 /** The parts of a task's settings placement looks at. */
@@ -111,6 +113,7 @@ function staticFilters(needs: PlacementNeeds): Filter[] {
   for (const c of needs.constraints) {
     filters.push({ keep: (a) => matchesConstraint(a, c), reason: `no ready agent matches ${describeConstraint(c)}` });
   }
+  filters.push({ keep: (a) => !a.draining, reason: "every agent that could take it is draining" });
   const r = needs.resources;
   filters.push({
     keep: (a) =>

@@ -26,6 +26,7 @@ function agent(name: string, over: Partial<Candidate> = {}): Candidate {
     capabilities: ALL_CAPS,
     resources: { cpu: 4, memory: 8 * 2 ** 30, disk: 100 * 2 ** 30 },
     allocated: { cpu: 0, memory: 0, disk: 0 },
+    draining: false,
     ...over,
   };
 }

@@ -14,7 +14,7 @@ interface LiveCandidate extends Candidate {
 export function schedulePass(state: FabricState): void {
   const candidates: LiveCandidate[] = [];
   for (const agent of state.agents.values()) {
-    if (agent.record.state !== "ready" || agent.record.draining) continue;
+    if (agent.record.state !== "ready") continue;
     const r = agent.record;
     candidates.push({
       id: r.id,
@@ -29,10 +29,11 @@ export function schedulePass(state: FabricState): void {
       capabilities: r.capabilities,
       resources: r.resources,
       allocated: { ...agent.allocated },
+      draining: agent.record.draining,
       agent,
     });
   }
-  let freeSlots = candidates.reduce((n, c) => n + Math.max(0, c.slots - c.used), 0);
+  let freeSlots = candidates.reduce((n, c) => n + (c.draining ? 0 : Math.max(0, c.slots - c.used)), 0);
   for (const template of state.templates) {
     if (template.ready.peek() === undefined) continue;
     if (freeSlots === 0) {

@@ -76,9 +76,10 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   const joinHost = advertise[0] ?? (WILDCARDS.has(options.hostname) ? hostName : options.hostname);
   await Deno.writeTextFile(join(options.dataDir, "tracker.json"), JSON.stringify({ url, pid: Deno.pid }) + "\n");
 
+  const livenessMs = Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4)));
   const livenessTimer = setInterval(() => {
-    tracker.checkLiveness().catch((error) => log(`liveness check failed: ${(error as Error).message}`));
-  }, Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4))));
+    tracker.checkLiveness(livenessMs).catch((error) => log(`liveness check failed: ${(error as Error).message}`));
+  }, livenessMs);
 
   let closed: Promise<void> | null = null;
   return {

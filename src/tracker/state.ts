@@ -172,14 +172,10 @@ export class FabricState {
 
   // ---- jobs ----------------------------------------------------------------------------------
 
-  /** A new job: its tasks are stored and those with nothing to wait for are queued. */
+  /** A new job, already stored: those of its tasks with nothing to wait for are queued. */
   addJob(record: JobRecord, tasks: TaskRecord[]): JobEntry {
     const job = this.#addJobEntry(record, tasks);
-    this.writer.job(record);
-    for (const task of job.tasks) {
-      this.writer.task(task.record);
-      this.#enqueue(task);
-    }
+    for (const task of job.tasks) this.#enqueue(task);
     this.scheduleSoon();
     return job;
   }
@@ -621,6 +617,7 @@ export class FabricState {
         expired.push(agent.record.name);
         this.#log(`agent ${agent.record.name} missed its heartbeats for ${silence}ms: down`);
         agent.claim.notify();
+        this.scheduleSoon();
       }
       if (agent.record.state !== "down") continue;
       for (const task of [...agent.tasks]) {

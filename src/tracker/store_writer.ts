@@ -7,6 +7,9 @@
 import { emptyBatch, type Store } from "../store/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "../store/mod.ts";
 
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
 export class StoreWriter {
   #store: Store;
   #meta = new Map<string, string>();
@@ -20,6 +23,7 @@ export class StoreWriter {
   #committed = 0;
   #writing: Promise<void> | null = null;
   #writeTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryDelay = RETRY_MIN_MS;
   #onError: (error: unknown) => void;
 
   constructor(store: Store, onError: (error: unknown) => void) {
@@ -52,6 +56,12 @@ export class StoreWriter {
     this.#mark();
   }
 
+  /** Take back records not yet written (a submission the store refused, so it never happened). */
+  discard(jobs: JobRecord[], tasks: TaskRecord[]): void {
+    for (const job of jobs) this.#jobs.delete(job);
+    for (const task of tasks) this.#tasks.delete(task);
+  }
+
   /** Run `callback` after the next commit that holds everything marked so far. */
   afterCommit(callback: () => void): void {
     this.#callbacks.push(callback);
@@ -69,11 +79,18 @@ export class StoreWriter {
     }, 0);
   }
 
+  /** After a failed write, try again later, less often the longer the store stays unwell. */
   #retryLater(): void {
     this.#writeTimer ??= setTimeout(() => {
       this.#writeTimer = undefined;
-      this.flush().catch(() => this.#retryLater());
-    }, 1000);
+      this.flush().then(
+        () => (this.#retryDelay = RETRY_MIN_MS),
+        () => {
+          this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX_MS);
+          this.#retryLater();
+        },
+      );
+    }, this.#retryDelay);
   }
 
   /** Stop the background writes (the store is closing). */

@@ -67,6 +67,7 @@ export class Tracker {
   #joinHash = "";
   #storeHealthy = true;
   #closing = false;
+  #lastLivenessCheck: number | null = null;
   #log: (message: string) => void;
 
   private constructor(options: TrackerOptions) {
@@ -280,6 +281,7 @@ export class Tracker {
       this.#log(`agent ${agent.record.name} left`);
     }
     this.state.writer.agent(agent.record);
+    this.state.scheduleSoon(); // what waits says why again, now without this agent
     agent.claimGeneration++;
     agent.claim.notify();
     await this.flush();
@@ -305,6 +307,7 @@ export class Tracker {
     entry.record.drainDeadline = deadline;
     this.state.writer.agent(entry.record);
     this.state.handBackDrained();
+    this.state.scheduleSoon();
     await this.flush();
     this.#log(
       `agent ${entry.record.name} draining: ${entry.tasks.size} task(s) get until ${new Date(deadline).toISOString()}`,
@@ -469,8 +472,18 @@ export class Tracker {
     return { stale };
   }
 
-  /** Mark silent agents down; their tasks are lost and queued again. */
-  async checkLiveness(): Promise<void> {
+  /**
+   * Mark silent agents down; their tasks are lost and queued again. Called every `intervalMs`; when
+   * the call comes much later (the tracker itself was stalled: a blocked store, a paused machine),
+   * the stall is not counted as the agents' silence.
+   */
+  async checkLiveness(intervalMs = 0): Promise<void> {
+    const now = this.state.clock.now();
+    const stall = this.#lastLivenessCheck === null ? 0 : now - this.#lastLivenessCheck - intervalMs * 2;
+    this.#lastLivenessCheck = now;
+    if (intervalMs > 0 && stall > 0) {
+      for (const agent of this.state.agents.values()) agent.lastSeen += stall;
+    }
     this.state.releaseDelayed();
     this.state.handBackDrained();
     const expired = this.state.expireAgents(this.ttlMs);
@@ -539,8 +552,18 @@ export class Tracker {
       losses: 0,
       retryAt: null,
     }));
+    // Stored before the scheduler sees it: a submission the store refuses leaves no trace (503),
+    // so a client that tries again never ends up with the job twice.
+    const writer = this.state.writer;
+    writer.job(job);
+    for (const task of tasks) writer.task(task);
+    try {
+      await this.flush();
+    } catch (error) {
+      writer.discard([job], tasks);
+      throw error;
+    }
     this.state.addJob(job, tasks);
-    await this.flush();
     this.#log(`job ${jobId} (${job.name}) submitted with ${tasks.length} task(s)`);
     return { jobId, name: job.name, tasks: tasks.length };
   }

@@ -32,6 +32,8 @@ export interface JobPlan {
   submitAtMs: number;
   /** Cancel once this many of its tasks have started (null: never cancelled). */
   cancelAfterStarts: number | null;
+  /** ...and this much later, so that they are cancelled mid-run. */
+  cancelDelayMs: number;
   /** Through `fabric cancel` (a CLI process) instead of the API client. */
   cancelWithCli: boolean;
   lostAfterMs: number | null;
@@ -49,8 +51,8 @@ export type FaultKind = "kill_agent" | "kill_tracker" | "cut_long" | "cut_short"
 
 export interface FaultPlan {
   kind: FaultKind;
-  /** When, from the start of the workload. */
-  atMs: number;
+  /** How long to wait, once the fleet is healthy again after the previous fault. */
+  gapMs: number;
   /** The agent, for all but kill_tracker. */
   agent: string | null;
   /** How long the process stays dead or the agent cut off. */
@@ -79,12 +81,15 @@ export interface RunLine {
   attempt: number;
   agent: string;
   at: number;
+  /** Random per execution of the script. */
+  run: string;
   /** end lines: how the task itself ended. */
   status: "ok" | "fail" | null;
 }
 
 /** One execution of one attempt, reconstructed from its lines. */
 export interface Run {
+  id: string;
   taskId: string;
   attempt: number;
   agent: string;
@@ -119,6 +124,8 @@ export interface CheckResult {
   name: string;
   pass: boolean;
   problems: string[];
+  /** What the check counted on the way (duplicates, lost results...), for the summary. */
+  counts?: Record<string, number>;
 }
 
 export const TERMINAL: ReadonlySet<TaskState> = new Set(["succeeded", "failed", "cancelled", "skipped"]);

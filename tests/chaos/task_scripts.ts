@@ -2,9 +2,10 @@
  * The shell script of each kind of chaos task, and, beside it, exactly what it prints: the checker
  * compares stored logs with `expectedLog`, so the two must change together.
  *
- * Every script first appends `start TASK ATTEMPT AGENT EPOCH_MS` to the harness's run file (outside
- * fabric: a write path bound into the sandbox), long ones add `tick` lines while they run, and each
- * appends `end ... ok|fail` as its very last act before it exits.
+ * Every script first appends `start TASK ATTEMPT AGENT EPOCH_MS RUN` to the harness's run file
+ * (outside fabric: a write path bound into the sandbox), long ones add `tick` lines while they run,
+ * and each appends `end ... ok|fail` as its very last act before it exits. RUN is random per
+ * execution, so two executions of the same attempt are told apart even if they overlap.
  */
 import type { TemplatePlan } from "./model.ts";
 
@@ -14,7 +15,8 @@ const BIG_PAD = "x".repeat(60);
 export function taskScript(template: TemplatePlan, runsFile: string): string {
   const prelude = [
     `R=${shellQuote(runsFile)}`,
-    'mark() { echo "$1 $FABRIC_TASK_ID $FABRIC_ATTEMPT $FABRIC_AGENT $(date +%s%3N) ${2:-}" >> "$R"; }',
+    "RUN=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')",
+    'mark() { echo "$1 $FABRIC_TASK_ID $FABRIC_ATTEMPT $FABRIC_AGENT $(date +%s%3N) $RUN ${2:-}" >> "$R"; }',
     "mark start",
   ];
   return [...prelude, ...body(template), ""].join("\n");

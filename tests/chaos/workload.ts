@@ -20,12 +20,12 @@ type Shape = "mixed" | "long" | "big" | "failing" | "cancel";
 /** One round of shapes: every kind of task, and one cancelled job, per round. */
 const ROUND: readonly Shape[] = ["mixed", "mixed", "long", "big", "failing", "cancel", "mixed", "long", "failing"];
 
-/** Jobs are submitted in the first part of the run, so that they can end while faults still happen. */
-const SUBMIT_WINDOW = 0.6;
+/** Jobs are submitted over most of the run, so that faults find work running; the last ones end after. */
+const SUBMIT_WINDOW = 0.75;
 export const LOST_AFTER_MS = 9000;
 
 export function planWorkload(random: Random, options: WorkloadOptions): JobPlan[] {
-  const count = Math.max(6, Math.round(options.durationMs / 4000));
+  const count = Math.max(6, Math.round(options.durationMs / 2500));
   const shapes: Shape[] = [];
   while (shapes.length < count) shapes.push(...random.shuffle(ROUND));
   shapes.length = count;
@@ -45,6 +45,7 @@ export function planWorkload(random: Random, options: WorkloadOptions): JobPlan[
       templates: templatesFor(shape, random, options),
       submitAtMs,
       cancelAfterStarts: cancelled ? random.int(2, 4) : null,
+      cancelDelayMs: cancelled ? random.int(300, 2500) : 0,
       cancelWithCli: cancelled && cancels === 1,
       lostAfterMs: options.lostAfter && random.chance(0.4) ? LOST_AFTER_MS : null,
     };
@@ -64,18 +65,18 @@ function templatesFor(shape: Shape, random: Random, options: WorkloadOptions): T
     ...fields,
   });
   const shorts = (min: number, max: number) =>
-    t("short", "short", { count: random.int(min, max), lines: random.int(1, 20), sleepMs: random.int(0, 300) });
+    t("short", "short", { count: random.int(min, max), lines: random.int(1, 20), sleepMs: random.int(50, 500) });
   const ticks = (minMs: number, maxMs: number) => Math.round(random.int(minMs, maxMs) / TICK_MS);
   switch (shape) {
     case "mixed":
       return [
-        shorts(25, 45),
+        shorts(30, 60),
         t("produce", "output", { count: random.int(3, 6) }),
         t("consume", "consumer", { needs: "produce" }),
         t("flaky", "flaky", { count: random.int(1, 3), retries: 2, backoffMs: random.int(200, 500) }),
       ];
     case "long":
-      return [t("long", "long", { count: random.int(3, 6), lines: ticks(1500, 4000) }), shorts(10, 20)];
+      return [t("long", "long", { count: random.int(4, 8), lines: ticks(2000, 5000) }), shorts(10, 20)];
     case "big": {
       const bytes = random.int(1024 * 1024, options.maxBigBytes);
       return [t("big", "big", { count: random.int(1, 2), lines: Math.ceil(bytes / BIG_LINE_BYTES) }), shorts(5, 10)];

@@ -1,0 +1,79 @@
+/**
+ * When could an agent talk to the tracker? Not while it was cut off, not while its process was dead
+ * (killed, not yet started again), and not while the tracker was dead. The checker uses this to
+ * tell a result that was lost from one that could not be delivered before its attempt was replaced.
+ */
+import type { FaultRecord } from "./model.ts";
+
+export interface Interval {
+  start: number;
+  end: number;
+}
+
+/** The intervals in which `agent` could not reach the tracker, sorted. */
+export function disruptions(faults: readonly FaultRecord[], agent: string): Interval[] {
+  return faults
+    .filter((f) => f.kind === "kill_tracker" || f.agent === agent)
+    .map((f) => ({ start: f.start, end: f.end }))
+    .sort((a, b) => a.start - b.start);
+}
+
+/** The first moment at or after `t` at which the agent could reach the tracker. */
+export function reachableAfter(faults: readonly FaultRecord[], agent: string, t: number): number {
+  let at = t;
+  for (const window of disruptions(faults, agent)) {
+    if (window.start <= at && at < window.end) at = window.end;
+  }
+  return at;
+}
+
+/**
+ * By when an order sent at `t` (a stop) must have taken effect on `agent`, given `budgetMs` once it
+ * can be heard: a disruption that begins before that moment pushes it past its own end.
+ */
+export function stopDeadline(faults: readonly FaultRecord[], agent: string, t: number, budgetMs: number): number {
+  let deadline = reachableAfter(faults, agent, t) + budgetMs;
+  for (const window of disruptions(faults, agent)) {
+    if (window.end > t && window.start <= deadline) deadline = Math.max(deadline, window.end + budgetMs);
+  }
+  return deadline;
+}
+
+/** Whether `[from, to]` holds `minMs` in a row during which the agent could reach the tracker. */
+export function hadOpportunity(
+  faults: readonly FaultRecord[],
+  agent: string,
+  span: Interval,
+  minMs: number,
+): boolean {
+  let free = span.start;
+  for (const window of disruptions(faults, agent)) {
+    if (window.end <= free) continue;
+    if (window.start >= span.end) break;
+    if (window.start - free >= minMs) return true;
+    free = Math.max(free, window.end);
+  }
+  return span.end - free >= minMs;
+}
+
+/** The fault of `kinds` on `agent` (or on the tracker) whose window, widened by `afterMs`, holds `t`. */
+export function faultAround(
+  faults: readonly FaultRecord[],
+  agent: string,
+  t: number,
+  kinds: readonly FaultRecord["kind"][],
+  afterMs: number,
+): FaultRecord | undefined {
+  return faults.find((f) =>
+    kinds.includes(f.kind) && (f.kind === "kill_tracker" || f.agent === agent) && f.start <= t &&
+    t <= f.end + afterMs
+  );
+}
+
+export function overlaps(a: Interval, b: Interval): boolean {
+  return a.start <= b.end && b.start <= a.end;
+}
+
+export function iso(ms: number | null): string {
+  return ms === null ? "-" : new Date(ms).toISOString().slice(11, 23);
+}

@@ -1,0 +1,27 @@
+/**
+ * The chaos run, bounded for CI: a tracker and three agents (each behind its own TCP proxy) under a
+ * few hundred tasks, while agents and the tracker are killed and agents are cut off; then every
+ * invariant is checked. CHAOS_SEED repeats an earlier run's choices; `deno task chaos` runs longer.
+ */
+import assert from "node:assert/strict";
+import { runChaos } from "./chaos/chaos.ts";
+import { lostAfterAccepted } from "./chaos/main.ts";
+import { newSeed } from "./chaos/random.ts";
+
+Deno.test("under agent kills, tracker kills and network cuts, fabric keeps every invariant", async () => {
+  const seed = Deno.env.get("CHAOS_SEED") ? Number(Deno.env.get("CHAOS_SEED")) : newSeed();
+  const verbose = Deno.env.get("CHAOS_VERBOSE") === "1";
+  const report = await runChaos({
+    durationMs: 40_000,
+    seed,
+    agents: 3,
+    slots: 2,
+    lostAfter: lostAfterAccepted(),
+    keep: false,
+    maxBigBytes: 2 * 1024 * 1024,
+    settleTimeoutMs: 40_000,
+    log: verbose ? (line) => console.log(`[chaos] ${line}`) : () => {},
+  });
+  console.log(`${report.summary}\ntook ${(report.elapsedMs / 1000).toFixed(1)}s`);
+  assert.ok(report.pass, `${report.summary}\nrun directory kept: ${report.root}`);
+});

@@ -1,0 +1,76 @@
+/** Store errors answer 503 with a message, are logged, change nothing, and the tracker recovers. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import type { JobDetail, JobSummary } from "../src/protocol/mod.ts";
+import { Cluster } from "./helpers/cluster.ts";
+import { waitFor } from "./helpers/process.ts";
+
+const JOB = "name: small\ntasks:\n  - {name: t, run: echo stored}\n";
+
+Deno.test("a locked store file: 503 and nothing submitted, then it recovers when the lock goes", async () => {
+  const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
+  const file = await cluster.writeFile("small.yaml", JOB);
+  const locker = new DatabaseSync(join(cluster.trackerDir, "fabric.db"));
+  try {
+    locker.exec("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE");
+    const refused = await cluster.cli(["submit", file]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /fabric submit: The store could not write: database is locked/);
+    await cluster.tracker.waitForOutput(/store write failed: The store could not write: database is locked/);
+    assert.equal((await cluster.cli(["agents"])).code, 0, "the tracker is still up");
+    locker.exec("ROLLBACK");
+
+    const accepted = await cluster.cli(["submit", file, "--wait", "--json"]);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    const jobs = await cluster.json<JobSummary[]>(["status"]);
+    assert.equal(jobs.length, 1, "the refused submission left nothing behind");
+    assert.equal((JSON.parse(accepted.stdout) as JobDetail).state, "succeeded");
+    await cluster.tracker.waitForOutput(/store writes succeed again/);
+  } finally {
+    locker.close();
+    await cluster.stop();
+  }
+});
+
+Deno.test({
+  name: "a full disk: 503 with the reason, the tracker stays up, and it recovers when there is room",
+  ignore: Deno.uid() !== 0, // mounting a small tmpfs needs root, as CI has
+  fn: async () => {
+    const mount = await Deno.makeTempDir({ prefix: "fabric-full-" });
+    const mounted = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mount] })
+      .output();
+    assert.equal(mounted.code, 0, new TextDecoder().decode(mounted.stderr));
+    const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
+    try {
+      // Move the tracker onto the small disk.
+      cluster.tracker.kill("SIGTERM");
+      await cluster.tracker.exited;
+      await new Deno.Command("cp", { args: ["-a", `${cluster.trackerDir}/.`, mount] }).output();
+      await Deno.remove(cluster.trackerDir, { recursive: true });
+      await Deno.symlink(mount, cluster.trackerDir);
+      await cluster.startTracker();
+      await cluster.waitForAgents(["a1"]);
+      const file = await cluster.writeFile("small.yaml", JOB);
+      assert.equal((await cluster.cli(["submit", file, "--wait"])).code, 0);
+
+      const filler = join(mount, "filler");
+      await new Deno.Command("dd", { args: ["if=/dev/zero", `of=${filler}`, "bs=64k"], stderr: "null" }).output();
+      const refused = await cluster.cli(["submit", file]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /The store could not write: .*(full|disk)/i);
+      assert.equal((await cluster.cli(["agents"])).code, 0, "the tracker is still up");
+
+      await Deno.remove(filler);
+      const accepted = await cluster.cli(["submit", file, "--wait"]);
+      assert.equal(accepted.code, 0, accepted.stderr);
+      const jobs = await cluster.json<JobSummary[]>(["status"]);
+      assert.deepEqual(jobs.map((j) => j.state), ["succeeded", "succeeded"]);
+      await waitFor("the recovery to be logged", () => cluster.tracker.stderr.includes("store writes succeed again"));
+    } finally {
+      await cluster.stop();
+      await new Deno.Command("umount", { args: ["-l", mount] }).output();
+      await Deno.remove(mount, { recursive: true }).catch(() => {});
+    }
+  },
+});
