@@ -1,5 +1,6 @@
 /** Nothing lost: silent agents, crashed agents and trackers, drains. Real processes, loopback only. */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import type { AgentView, JobDetail, TaskDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "./helpers/cluster.ts";
 import { Daemon, processesUnder, waitFor } from "./helpers/process.ts";
@@ -103,7 +104,14 @@ tasks:
     cluster.tracker.kill("SIGKILL");
     await cluster.tracker.exited;
     const a1 = cluster.agents.get("a1")!;
-    await a1.waitForOutput(/cannot deliver reports/, 15_000); // the task ended while the tracker was away
+    // The task ends while the tracker is away: its result is in the agent's journal, not delivered.
+    await waitFor("the result to be journaled", async () => {
+      for await (const file of Deno.readDir(join(cluster.agentDir("a1"), "journal"))) {
+        const text = await Deno.readTextFile(join(cluster.agentDir("a1"), "journal", file.name)).catch(() => "");
+        if (text.includes('"type":"finished"')) return true;
+      }
+      return false;
+    }, { timeoutMs: 15_000 });
     a1.kill("SIGKILL");
     await a1.exited;
 
@@ -117,7 +125,7 @@ tasks:
       return job.state === "succeeded" || job.state === "failed" ? job : undefined;
     });
     assert.equal(job.state, "succeeded", cluster.describe());
-    assert.equal(job.tasks[0].attempt, 1);
+    assert.equal(job.tasks[0].attempt, 1, cluster.describe());
     const logs = await cluster.cli(["logs", job.tasks[0].id]);
     assert.equal(logs.stdout, Array.from({ length: 50 }, (_, i) => `line ${i + 1}\n`).join(""));
     assert.deepEqual((await taskOf(cluster, job.tasks[0].id)).output, { ok: true });

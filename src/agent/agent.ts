@@ -125,6 +125,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     backlog,
     maxJournalBytes: options.maxJournalBytes ?? DEFAULT_JOURNAL_BYTES,
     onStale: (ref) => loop?.markStale(ref),
+    onAssignments: (assignments) => loop?.take(assignments),
     log,
   });
   loop = new AgentLoop({

@@ -29,6 +29,8 @@ export class Journal {
   #bytes = 0;
   #unsynced = false;
   #encoder = new TextEncoder();
+  /** acked.json is rewritten at most this often: losing it only means a few events are sent twice. */
+  #ackTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(dir: string, current: number) {
     this.dir = dir;
@@ -92,11 +94,11 @@ export class Journal {
     this.#unsynced = true;
   }
 
-  /** Make what was appended durable; called before a batch is sent, since the tracker acts on it at once. */
-  sync(): void {
+  /** Make what was appended durable (results are, before they are sent: the tracker acts on them at once). */
+  async sync(): Promise<void> {
     if (!this.#unsynced || !this.#file) return;
-    this.#file.syncDataSync();
     this.#unsynced = false;
+    await this.#file.syncData();
   }
 
   /** The oldest `count` unacknowledged events were acknowledged. */
@@ -111,11 +113,21 @@ export class Journal {
       this.#pending = this.#pending.slice(this.#head);
       this.#head = 0;
     }
+    let removed = false;
     for (const [number, segment] of this.#segments) {
       if (segment.acked < segment.lines || number === this.#current) break;
       this.#segments.delete(number);
       Deno.removeSync(this.#path(number));
+      removed = true;
     }
+    // A deleted segment must never be read as acknowledged-to-here: record the position at once.
+    if (removed) this.#writeAcked();
+    else this.#ackTimer ??= setTimeout(() => this.#writeAcked(), 200);
+  }
+
+  #writeAcked(): void {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
     const [oldest, segment] = this.#segments.entries().next().value ?? [this.#current, { acked: 0 }];
     const temp = join(this.dir, `${ACKED_FILE}.tmp`);
     Deno.writeTextFileSync(temp, JSON.stringify({ segment: oldest, lines: segment.acked }));
@@ -123,6 +135,7 @@ export class Journal {
   }
 
   close(): void {
+    if (this.#ackTimer !== undefined) this.#writeAcked();
     this.#file?.close();
     this.#file = null;
   }

@@ -10,7 +10,7 @@ Deno.test("what was not acknowledged comes back after a restart, in order, and n
     let { journal, pending } = await Journal.open(dir);
     assert.deepEqual(pending, []);
     journal.append([started("a"), started("b"), started("c")]);
-    journal.sync();
+    await journal.sync();
     journal.ack(1);
     journal.close(); // a crash: nothing more is written
 

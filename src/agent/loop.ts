@@ -62,6 +62,11 @@ export class AgentLoop {
     this.#o = options;
   }
 
+  /** Work that came another way than the claim (with a report's answer). */
+  take(assignments: Assignment[]): void {
+    for (const assignment of assignments) this.#start(assignment);
+  }
+
   /** The tracker no longer wants this attempt. */
   markStale(ref: AttemptRef): void {
     this.#runs.get(key(ref))?.markStale();

@@ -5,7 +5,7 @@
  * stale are skipped (still in order, so the journal's acknowledgements stay in order too).
  */
 import type { FabricClient } from "../client/mod.ts";
-import { type AttemptRef, FabricError, formatSize, type TaskEvent } from "../protocol/mod.ts";
+import { type Assignment, type AttemptRef, FabricError, formatSize, type TaskEvent } from "../protocol/mod.ts";
 import type { Journal } from "./journal.ts";
 
 const MAX_BATCH_EVENTS = 1000;
@@ -19,8 +19,13 @@ export interface ReporterOptions {
   /** Past this many undelivered bytes, task output is refused (results never are). */
   maxJournalBytes: number;
   onStale: (ref: AttemptRef) => void;
+  /** New work that came with a report's answer. */
+  onAssignments: (assignments: Assignment[]) => void;
   log: (message: string) => void;
 }
+
+/** A lone `started` waits this long for its `finished`, so a short task costs one report, not two. */
+const GATHER_MS = 3;
 
 export class Reporter {
   #queue: TaskEvent[];
@@ -101,12 +106,17 @@ export class Reporter {
         this.#wake = null;
         continue;
       }
+      if (this.#queue.every((e) => e.type === "started") && !this.#stopped) {
+        await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+      }
       const { count, events } = this.#takeBatch();
       try {
         if (events.length > 0) {
-          this.#options.journal.sync();
+          // A result the tracker acknowledges must survive this machine's crash; output can wait.
+          if (events.some((e) => e.type === "finished" || e.type === "released")) await this.#options.journal.sync();
           const response = await this.#options.client.report(events);
           for (const ref of response.stale) this.#markStale(ref);
+          if (response.assignments?.length) this.#options.onAssignments(response.assignments);
         }
         this.#queue.splice(0, count);
         this.#options.journal.ack(count);

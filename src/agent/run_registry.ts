@@ -1,7 +1,7 @@
 /**
- * The processes this agent has running, one small file each, so that after a crash the next start
- * can end what the last one left behind and report those attempts lost instead of leaving them
- * running unseen.
+ * The processes this agent has running, in an append-only log (a line when one starts, a line when
+ * it ends), so that after a crash the next start can end what the last one left behind and report
+ * those attempts lost instead of leaving them running unseen. One write per event: no file per task.
  */
 import { join } from "node:path";
 import { type CgroupSupport, killLeftovers, type ProcessRecord } from "../exec/mod.ts";
@@ -12,8 +12,16 @@ interface Entry extends ProcessRecord {
   attempt: number;
 }
 
+const FILE = "runs.ndjson";
+/** The log is started afresh once nothing runs and it has grown past this. */
+const COMPACT_BYTES = 1024 * 1024;
+
 export class RunRegistry {
   readonly dir: string;
+  #file: Deno.FsFile | null = null;
+  #open = new Set<string>();
+  #bytes = 0;
+  #encoder = new TextEncoder();
 
   constructor(dir: string) {
     this.dir = dir;
@@ -21,39 +29,53 @@ export class RunRegistry {
   }
 
   record(ref: AttemptRef, process: ProcessRecord): void {
-    const entry: Entry = { ...ref, ...process };
-    Deno.writeTextFileSync(this.#path(ref), JSON.stringify(entry));
+    this.#append({ ...ref, ...process });
+    this.#open.add(key(ref));
   }
 
   remove(ref: AttemptRef): void {
-    try {
-      Deno.removeSync(this.#path(ref));
-    } catch {
-      // Never recorded (it did not start).
+    if (!this.#open.delete(key(ref))) return;
+    this.#append({ end: true, ...ref });
+    if (this.#open.size === 0 && this.#bytes > COMPACT_BYTES) {
+      this.#file?.close();
+      this.#file = null;
+      Deno.removeSync(join(this.dir, FILE));
+      this.#bytes = 0;
     }
   }
 
   /** End what a previous run left running; returns the attempts it had. */
   async recover(cgroup: CgroupSupport | null, log: (message: string) => void): Promise<AttemptRef[]> {
-    const refs: AttemptRef[] = [];
-    for await (const file of Deno.readDir(this.dir)) {
-      if (!file.name.endsWith(".json")) continue;
-      const path = join(this.dir, file.name);
+    let text = "";
+    try {
+      text = await Deno.readTextFile(join(this.dir, FILE));
+    } catch { /* nothing ran before */ }
+    const running = new Map<string, Entry>();
+    for (const line of text.split("\n")) {
+      if (!line) continue;
       try {
-        const entry = JSON.parse(await Deno.readTextFile(path)) as Entry;
-        if (await killLeftovers(entry, cgroup)) {
-          log(`ended task ${entry.taskId} attempt ${entry.attempt}, left running by the last run`);
-        }
-        refs.push({ taskId: entry.taskId, attempt: entry.attempt });
-      } catch {
-        // A record cut short by the crash: its process, if any, was never reported started.
-      }
-      await Deno.remove(path).catch(() => {});
+        const entry = JSON.parse(line) as Entry & { end?: true };
+        if (entry.end) running.delete(key(entry));
+        else running.set(key(entry), entry);
+      } catch { /* a line cut short by the crash: its process never got past its first instant */ }
     }
-    return refs;
+    for (const entry of running.values()) {
+      if (await killLeftovers(entry, cgroup)) {
+        log(`ended task ${entry.taskId} attempt ${entry.attempt}, left running by the last run`);
+      }
+    }
+    await Deno.remove(join(this.dir, FILE)).catch(() => {});
+    return [...running.values()].map((e) => ({ taskId: e.taskId, attempt: e.attempt }));
   }
 
-  #path(ref: AttemptRef): string {
-    return join(this.dir, `${ref.taskId}-${ref.attempt}.json`);
+  #append(value: unknown): void {
+    this.#file ??= Deno.openSync(join(this.dir, FILE), { create: true, append: true });
+    const data = this.#encoder.encode(JSON.stringify(value) + "\n");
+    this.#file.writeSync(data);
+    this.#bytes += data.length;
   }
+}
+
+function key(ref: AttemptRef): string {
+  return `${ref.taskId}#${ref.attempt}`;
 }

@@ -226,7 +226,9 @@ async function prepare(
     sandbox: bwrapped
       ? { workDir: paths.workDir, cwd, permissions: a.permissions, hide: [context.dataDir], extraReadPaths }
       : undefined,
-    cgroup: context.cgroup,
+    // A sandbox's PID namespace already ends everything a task starts; a cgroup adds a memory limit,
+    // or, for a task on the host, catches what escapes its process group with setsid.
+    cgroup: a.memoryBytes !== null || !bwrapped ? context.cgroup : null,
     cgroupName: `${a.taskId}-${a.attempt}-${crypto.randomUUID().slice(0, 8)}`,
     memoryBytes: a.memoryBytes,
     maxOutputBytes: a.maxOutputBytes,

@@ -141,7 +141,7 @@ export function oomKilled(group: TaskCgroup): boolean {
 /** SIGKILL to everything in the group until it is empty (bounded: a fork bomb cannot keep it busy forever). */
 export async function killCgroup(group: TaskCgroup): Promise<void> {
   if (group.version === "v2") writeIfExists(join(group.path, "cgroup.kill"), "1");
-  for (let round = 0; round < 100; round++) {
+  for (let round = 0; round < 200; round++) {
     const pids = cgroupPids(group);
     if (pids.length === 0) return;
     for (const pid of pids) {
@@ -151,21 +151,22 @@ export async function killCgroup(group: TaskCgroup): Promise<void> {
         // Already gone.
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Dying processes leave within a millisecond or two: look again soon, then less often.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1 + round, 10)));
   }
 }
 
 /** Empties and removes the group; a group the kernel still holds (EBUSY) is retried briefly. */
 export async function removeTaskCgroup(group: TaskCgroup): Promise<void> {
   await killCgroup(group);
-  for (let attempt = 0; attempt < 50; attempt++) {
+  for (let attempt = 0; attempt < 100; attempt++) {
     try {
       await Deno.remove(group.path);
       return;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return;
-      if (attempt === 49) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (attempt === 99) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1 + attempt, 20)));
     }
   }
 }

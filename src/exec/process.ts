@@ -32,7 +32,11 @@ export function startProcess(spec: ProcessSpec): Execution {
   try {
     const command = taskCommand(spec);
     group = taskCgroup(spec);
-    const argv = group ? joinCgroupCommand(group, command) : command;
+    const inGroup = group ? joinCgroupCommand(group, command) : command;
+    // The task leads its own session and process group. Through the setsid program rather than
+    // `detached`: detached needs a fork of the whole agent (~1.4 ms of its main thread, more as it
+    // grows), a plain spawn is a vfork-like posix_spawn (~0.3 ms), and setsid then just execs.
+    const argv = SETSID ? [SETSID, ...inGroup] : inGroup;
     child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       cwd: spec.cwd,
@@ -41,7 +45,7 @@ export function startProcess(spec: ProcessSpec): Execution {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      detached: true, // setsid(): the task leads its own process group
+      detached: SETSID === null,
     }).spawn();
   } catch (error) {
     return failedToStart(startError(error, spec), group);
@@ -114,8 +118,8 @@ async function findSandboxInit(pid: number, exited: () => boolean): Promise<Proc
 
 /** Waits (briefly: it is already dying) until the sandbox's init has torn its pid namespace down. */
 async function untilGone(process: ProcessIdentity | null): Promise<void> {
-  for (let attempt = 0; process && attempt < 200 && isRunning(process); attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
+  for (let attempt = 0; process && attempt < 300 && isRunning(process); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1 + attempt, 5)));
   }
 }
 
@@ -166,6 +170,8 @@ function startError(error: unknown, spec: ProcessSpec): string {
   }
   return (error as Error).message;
 }
+
+const SETSID = findExecutable("setsid", FALLBACK_PATH);
 
 function signalPid(pid: number, signal: Deno.Signal): void {
   try {

@@ -90,4 +90,6 @@ export type ReportRequest = z.infer<typeof reportRequestSchema>;
 export interface ReportResponse {
   /** Attempts the tracker no longer accepts reports for: the agent stops them and drops their events. */
   stale: AttemptRef[];
+  /** New work for the slots the reported tasks freed: one round trip less per task. */
+  assignments: Assignment[];
 }

@@ -101,6 +101,9 @@ export interface LogRow extends LogChunk {
 export interface WriteBatch {
   meta: Map<string, string>;
   agents: AgentRecord[];
+  /** Jobs written for the first time (every column). */
+  newJobs: JobRecord[];
+  /** Jobs already stored: only what changes (state, counts, version, ...) is written. */
   jobs: JobRecord[];
   tasks: TaskRecord[];
   attempts: AttemptRecord[];

@@ -8,21 +8,23 @@ import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
 import type { Store } from "./store.ts";
+import { batchRows, TASK_COLUMNS } from "./sqlite_rows.ts";
+import { WriterWorker } from "./sqlite_writer_client.ts";
 
 type Row = Record<string, unknown>;
 
-const TASK_COLUMNS =
-  "id, job_id, ord, template, name, idx, count, matrix, pinned_agent, state, attempt, agent_id, exit_code, signal, reason, " +
-  "created_at, started_at, finished_at, duration_ms, output, output_truncated, failures, losses, retry_at";
+const TASK_SELECT = TASK_COLUMNS.join(", ");
 
 export class SqliteStore implements Store {
   readonly path: string;
   #db: DatabaseSync;
   #statements = new Map<string, StatementSync>();
+  #writer: WriterWorker;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
     this.#db = db;
+    this.#writer = new WriterWorker(path);
   }
 
   /** Open (creating if needed) and migrate the database at `path`. */
@@ -36,29 +38,13 @@ export class SqliteStore implements Store {
     } catch (error) {
       throw new FabricError("unavailable", `Cannot open the store "${path}": ${(error as Error).message}`);
     }
-    const store = new SqliteStore(path, db);
-    store.#migrate();
-    return store;
+    // Migrate on this connection before the writer opens its own.
+    migrate(db, path);
+    return new SqliteStore(path, db);
   }
 
   get schemaVersion(): number {
-    return Number((this.#db.prepare("PRAGMA user_version").get() as Row).user_version);
-  }
-
-  #migrate(): void {
-    const current = this.schemaVersion;
-    if (current > MIGRATIONS.length) {
-      throw new FabricError(
-        "unavailable",
-        `The store "${this.path}" has schema version ${current}, newer than this fabric (${MIGRATIONS.length}); upgrade fabric`,
-      );
-    }
-    for (let version = current; version < MIGRATIONS.length; version++) {
-      this.#transaction(() => {
-        this.#db.exec(MIGRATIONS[version]);
-        this.#db.exec(`PRAGMA user_version = ${version + 1}`);
-      });
-    }
+    return schemaVersion(this.#db);
   }
 
   #stmt(sql: string): StatementSync {
@@ -68,19 +54,6 @@ export class SqliteStore implements Store {
       this.#statements.set(sql, statement);
     }
     return statement;
-  }
-
-  #transaction(body: () => void): void {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      body();
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      try {
-        this.#db.exec("ROLLBACK");
-      } catch { /* the failed statement may have rolled back already */ }
-      throw error;
-    }
   }
 
   #read<T>(what: string, body: () => T): Promise<T> {
@@ -109,7 +82,7 @@ export class SqliteStore implements Store {
       const tasks: TaskRecord[] = [];
       const attempts: AttemptRecord[] = [];
       for (const job of jobs) {
-        for (const row of this.#stmt(`SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = ? ORDER BY ord`).all(job.id)) {
+        for (const row of this.#stmt(`SELECT ${TASK_SELECT} FROM tasks WHERE job_id = ? ORDER BY ord`).all(job.id)) {
           tasks.push(toTask(row as Row));
         }
         const rows = this.#stmt(
@@ -142,13 +115,13 @@ export class SqliteStore implements Store {
     return this.#read(
       "tasks",
       () =>
-        (this.#stmt(`SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = ? ORDER BY ord`).all(jobId) as Row[]).map(toTask),
+        (this.#stmt(`SELECT ${TASK_SELECT} FROM tasks WHERE job_id = ? ORDER BY ord`).all(jobId) as Row[]).map(toTask),
     );
   }
 
   getTask(id: string): Promise<TaskRecord | null> {
     return this.#read("task", () => {
-      const row = this.#stmt(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ?`).get(id) as Row | undefined;
+      const row = this.#stmt(`SELECT ${TASK_SELECT} FROM tasks WHERE id = ?`).get(id) as Row | undefined;
       return row ? toTask(row) : null;
     });
   }
@@ -168,181 +141,45 @@ export class SqliteStore implements Store {
       ).all(taskId, attempt, afterSeq, limit) as Row[]).map(toLog));
   }
 
+  /** Atomically persist a batch, in the writer worker (see sqlite_writer.ts). */
   write(batch: WriteBatch): Promise<void> {
-    try {
-      this.#transaction(() => this.#writeBatch(batch));
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(storeError("write", error));
-    }
+    return this.#writer.send({ type: "write", rows: batchRows(batch) }).catch((error) => {
+      throw storeError("write", error);
+    });
   }
 
-  #writeBatch(batch: WriteBatch): void {
-    const meta = this.#stmt(
-      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    );
-    for (const [key, value] of batch.meta) meta.run(key, value);
-    const agent = this.#stmt(upsert("agents", ["id"], AGENT_COLUMNS));
-    for (const a of batch.agents) agent.run(...agentRow(a));
-    const job = this.#stmt(upsert("jobs", ["id"], JOB_COLUMNS));
-    for (const j of batch.jobs) job.run(...jobRow(j));
-    const task = this.#stmt(upsert("tasks", ["id"], TASK_COLUMNS.split(", ")));
-    for (const t of batch.tasks) task.run(...taskRow(t));
-    const attempt = this.#stmt(upsert("attempts", ["task_id", "attempt"], ATTEMPT_COLUMNS));
-    for (const a of batch.attempts) attempt.run(...attemptRow(a));
-    const log = this.#stmt(
-      "INSERT OR IGNORE INTO logs (task_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?)",
-    );
-    for (const l of batch.logs) log.run(l.taskId, l.attempt, l.seq, l.stream, l.data, l.at);
-  }
-
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.#writer.close();
     try {
       this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } catch { /* a checkpoint is an optimisation; closing is what matters */ }
     this.#db.close();
-    return Promise.resolve();
   }
 }
 
-/** INSERT, or UPDATE every other column when the key exists (never REPLACE: it deletes rows that clash on other unique keys). */
-function upsert(table: string, key: string[], columns: string[]): string {
-  const updates = columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
-  return `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})
-    ON CONFLICT (${key.join(", ")}) DO UPDATE SET ${updates.join(", ")}`;
+function schemaVersion(db: DatabaseSync): number {
+  return Number((db.prepare("PRAGMA user_version").get() as Row).user_version);
 }
 
-type SqlValue = string | number | null;
-
-const AGENT_COLUMNS = [
-  "id",
-  "name",
-  "labels",
-  "slots",
-  "version",
-  "os",
-  "arch",
-  "credential_hash",
-  "state",
-  "registered_at",
-  "last_heartbeat",
-  "load",
-  "weight",
-  "capabilities",
-  "resources",
-  "draining",
-  "drain_deadline",
-];
-
-function agentRow(a: AgentRecord): SqlValue[] {
-  return [
-    a.id,
-    a.name,
-    JSON.stringify(a.labels),
-    a.slots,
-    a.version,
-    a.os,
-    a.arch,
-    a.credentialHash,
-    a.state,
-    a.registeredAt,
-    a.lastHeartbeat,
-    a.load ? JSON.stringify(a.load) : null,
-    a.weight,
-    JSON.stringify(a.capabilities),
-    JSON.stringify(a.resources),
-    a.draining ? 1 : 0,
-    a.drainDeadline,
-  ];
-}
-
-const JOB_COLUMNS = [
-  "id",
-  "name",
-  "spec",
-  "source",
-  "state",
-  "cancel_requested",
-  "total",
-  "counts",
-  "created_at",
-  "finished_at",
-  "version",
-  "files",
-];
-
-function jobRow(j: JobRecord): SqlValue[] {
-  return [
-    j.id,
-    j.name,
-    JSON.stringify(j.spec),
-    j.source,
-    j.state,
-    j.cancelRequested ? 1 : 0,
-    j.total,
-    JSON.stringify(j.counts),
-    j.createdAt,
-    j.finishedAt,
-    j.version,
-    JSON.stringify(j.files),
-  ];
-}
-
-function taskRow(t: TaskRecord): SqlValue[] {
-  return [
-    t.id,
-    t.jobId,
-    t.ord,
-    t.template,
-    t.name,
-    t.index,
-    t.count,
-    t.matrix ? JSON.stringify(t.matrix) : null,
-    t.pinnedAgent,
-    t.state,
-    t.attempt,
-    t.agentId,
-    t.exitCode,
-    t.signal,
-    t.reason,
-    t.createdAt,
-    t.startedAt,
-    t.finishedAt,
-    t.durationMs,
-    t.output,
-    t.outputTruncated ? 1 : 0,
-    t.failures,
-    t.losses,
-    t.retryAt,
-  ];
-}
-
-const ATTEMPT_COLUMNS = [
-  "task_id",
-  "attempt",
-  "agent_id",
-  "state",
-  "assigned_at",
-  "started_at",
-  "finished_at",
-  "exit_code",
-  "signal",
-  "reason",
-];
-
-function attemptRow(a: AttemptRecord): SqlValue[] {
-  return [
-    a.taskId,
-    a.attempt,
-    a.agentId,
-    a.state,
-    a.assignedAt,
-    a.startedAt,
-    a.finishedAt,
-    a.exitCode,
-    a.signal,
-    a.reason,
-  ];
+function migrate(db: DatabaseSync, path: string): void {
+  const current = schemaVersion(db);
+  if (current > MIGRATIONS.length) {
+    throw new FabricError(
+      "unavailable",
+      `The store "${path}" has schema version ${current}, newer than this fabric (${MIGRATIONS.length}); upgrade fabric`,
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(MIGRATIONS[version]);
+      db.exec(`PRAGMA user_version = ${version + 1}`);
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+  }
 }
 
 function storeError(what: string, error: unknown): FabricError {

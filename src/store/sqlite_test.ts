@@ -70,7 +70,7 @@ Deno.test("a batch is written whole or not at all", () =>
   withDir(async (dir) => {
     const store = SqliteStore.open(join(dir, "f.db"));
     const batch = emptyBatch();
-    batch.jobs.push(jobRecord("j1", "running"));
+    batch.newJobs.push(jobRecord("j1", "running"));
     batch.agents.push(agentRecord("a1", "same"), agentRecord("a2", "same")); // names are unique
     await assert.rejects(store.write(batch), (error: FabricError) => error.code === "unavailable");
     assert.deepEqual(await store.loadAgents(), []);
@@ -78,7 +78,7 @@ Deno.test("a batch is written whole or not at all", () =>
 
     const good = emptyBatch();
     good.agents.push(agentRecord("a1", "one"));
-    good.jobs.push(jobRecord("j1", "running"), jobRecord("j2", "succeeded"));
+    good.newJobs.push(jobRecord("j1", "running"), jobRecord("j2", "succeeded"));
     good.logs.push({ taskId: "j1.0", attempt: 1, seq: 0, stream: "stdout", data: "x", at: 1 });
     good.logs.push({ taskId: "j1.0", attempt: 1, seq: 0, stream: "stdout", data: "duplicate", at: 1 });
     await store.write(good);
@@ -114,5 +114,25 @@ Deno.test("a store at an older schema version is migrated, and its rows are kept
     assert.equal(agent.weight, 1);
     assert.equal(agent.draining, false);
     assert.deepEqual(agent.capabilities, { sandbox: false, unsandboxed: true, cgroup: null, deno: false, git: false });
+    await store.close();
+  }));
+
+Deno.test("a job's spec is written once; later writes change only its state", () =>
+  withDir(async (dir) => {
+    const store = SqliteStore.open(join(dir, "f.db"));
+    const job = jobRecord("j1", "queued");
+    const first = emptyBatch();
+    first.newJobs.push(job);
+    await store.write(first);
+    job.state = "running";
+    job.version = 7;
+    job.spec = { name: "changed in memory", tasks: [] } as unknown as JobRecord["spec"];
+    const update = emptyBatch();
+    update.jobs.push(job);
+    await store.write(update);
+    const stored = (await store.getJob("j1"))!;
+    assert.equal(stored.state, "running");
+    assert.equal(stored.version, 7);
+    assert.equal(stored.spec.name, "j", "an update does not rewrite the spec");
     await store.close();
   }));

@@ -18,5 +18,5 @@ export interface Store {
 }
 
 export function emptyBatch(): WriteBatch {
-  return { meta: new Map(), agents: [], jobs: [], tasks: [], attempts: [], logs: [] };
+  return { meta: new Map(), agents: [], newJobs: [], jobs: [], tasks: [], attempts: [], logs: [] };
 }

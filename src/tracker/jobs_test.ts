@@ -77,8 +77,13 @@ Deno.test("a task waits for what it needs, gets its outputs, and a failed depend
     assert.equal(job.tasks.find((t) => t.name === "test")!.reason, 'waiting for "build"');
     const first = await claim(a);
     assert.deepEqual(first.map((x) => x.name).sort(), ["build[0]", "build[1]", "lint"]);
-    for (const x of first) await finish(a, x.taskId, 1, OK, JSON.stringify({ built: x.name }));
-    const [test] = await claim(a);
+    // The report that frees a slot answers with the new work (no claim round trip).
+    const next = [];
+    for (const x of first) {
+      next.push(...(await finish(a, x.taskId, 1, OK, JSON.stringify({ built: x.name }))).assignments);
+    }
+    assert.deepEqual(await claim(a), [], "the long poll does not send it again");
+    const [test] = next;
     assert.equal(test.name, "test");
     assert.deepEqual(test.needs, {
       build: [
@@ -152,12 +157,12 @@ Deno.test("higher priority runs first, FIFO within a priority, and concurrency c
     assert.deepEqual(got.map((x) => x.jobId), [high, capped, low]);
     const job = await getJob(tracker, capped);
     assert.equal(job.tasks[1].reason, "the job runs at most 1 task(s) at once");
-    // All three end in one report, so one scheduling pass fills the three free slots.
-    await tracker.report(
+    // All three end in one report, so one scheduling pass fills the three free slots, and the
+    // report's answer carries the new work.
+    const { assignments: next } = await tracker.report(
       a,
       got.map((x) => ({ type: "finished" as const, taskId: x.taskId, attempt: 1, at: 0, result: OK, durationMs: 1 })),
     );
-    const next = await claim(a);
     assert.deepEqual(next.map((x) => x.jobId), [capped, low]);
   } finally {
     await cleanup();

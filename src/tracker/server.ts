@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
 import { prepareTrackerDir } from "./data_dir.ts";
+import { serveHttps } from "./https_server.ts";
 import { createRoutes } from "./routes.ts";
 import { Tracker } from "./tracker.ts";
 
@@ -60,17 +61,21 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   const files = await prepareTrackerDir(options.dataDir, [...new Set(names)], !tracker.hasTokens);
   if (files.newTokens) await tracker.setTokens(files.newTokens);
 
-  const shutdown = new AbortController();
   const app = createRoutes(tracker, { caPem: files.ca.certPem, log });
-  const server = Deno.serve({
-    hostname: options.hostname,
-    port: options.port,
-    cert: files.server.certPem,
-    key: files.server.keyPem,
-    signal: shutdown.signal,
-    onListen: () => {},
-  }, app.fetch);
-  const port = server.addr.port;
+  let server;
+  try {
+    server = await serveHttps({
+      hostname: options.hostname,
+      port: options.port,
+      cert: files.server.certPem,
+      key: files.server.keyPem,
+      onError: (error) => log(`request failed: ${(error as Error)?.stack ?? error}`),
+    }, app.fetch);
+  } catch (error) {
+    await tracker.close();
+    throw error;
+  }
+  const port = server.port;
   const localHost = WILDCARDS.has(options.hostname) ? "127.0.0.1" : options.hostname;
   const url = `https://${bracket(localHost)}:${port}`;
   const joinHost = advertise[0] ?? (WILDCARDS.has(options.hostname) ? hostName : options.hostname);
@@ -95,8 +100,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       closed ??= (async () => {
         clearInterval(livenessTimer);
         tracker.releaseWaiters();
-        shutdown.abort();
-        await server.finished;
+        await server.close();
         await tracker.close();
       })();
       return closed;

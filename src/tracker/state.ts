@@ -67,6 +67,8 @@ export interface TaskEntry {
   stopRequested: boolean;
   /** Created on first use: most tasks are never followed. */
   changed: Wakeup | null;
+  /** When the current attempt was last sent to its agent (not stored: after a restart, send again). */
+  deliveredAt: number | null;
 }
 
 export interface AgentEntry {
@@ -215,7 +217,15 @@ export class FabricState {
     }
     for (const record of tasks) {
       const template = job.templates.get(record.template)!;
-      const entry: TaskEntry = { record, job, template, attempt: null, stopRequested: false, changed: null };
+      const entry: TaskEntry = {
+        record,
+        job,
+        template,
+        attempt: null,
+        stopRequested: false,
+        changed: null,
+        deliveredAt: null,
+      };
       job.tasks.push(entry);
       template.instances.push(entry);
       this.tasks.set(record.id, entry);
@@ -341,6 +351,7 @@ export class FabricState {
       reason: null,
     };
     task.attempt = attempt;
+    task.deliveredAt = null;
     record.agentId = agent.record.id;
     record.reason = null;
     this.#attach(task, agent);
@@ -572,6 +583,11 @@ export class FabricState {
   }
 
   // ---- scheduling ----------------------------------------------------------------------------
+
+  /** Place what can be placed now (a report answers with the work its freed slots got). */
+  scheduleNow(): void {
+    schedulePass(this);
+  }
 
   scheduleSoon(): void {
     if (this.#scheduleQueued) return;

@@ -14,6 +14,7 @@ export class StoreWriter {
   #store: Store;
   #meta = new Map<string, string>();
   #agents = new Set<AgentRecord>();
+  #newJobs = new Set<JobRecord>();
   #jobs = new Set<JobRecord>();
   #tasks = new Set<TaskRecord>();
   #attempts = new Set<AttemptRecord>();
@@ -39,6 +40,12 @@ export class StoreWriter {
     this.#agents.add(record);
     this.#mark();
   }
+  /** A job stored for the first time: its spec and files are written once, here. */
+  newJob(record: JobRecord): void {
+    this.#newJobs.add(record);
+    this.#mark();
+  }
+  /** A change to a stored job (state, counts, version). */
   job(record: JobRecord): void {
     this.#jobs.add(record);
     this.#mark();
@@ -54,12 +61,6 @@ export class StoreWriter {
   log(row: LogRow): void {
     this.#logs.push(row);
     this.#mark();
-  }
-
-  /** Take back records not yet written (a submission the store refused, so it never happened). */
-  discard(jobs: JobRecord[], tasks: TaskRecord[]): void {
-    for (const job of jobs) this.#jobs.delete(job);
-    for (const task of tasks) this.#tasks.delete(task);
   }
 
   /** Run `callback` after the next commit that holds everything marked so far. */
@@ -125,13 +126,15 @@ export class StoreWriter {
     const batch = emptyBatch();
     batch.meta = this.#meta;
     batch.agents = [...this.#agents];
-    batch.jobs = [...this.#jobs];
+    batch.newJobs = [...this.#newJobs];
+    batch.jobs = [...this.#jobs].filter((job) => !this.#newJobs.has(job));
     batch.tasks = [...this.#tasks];
     batch.attempts = [...this.#attempts];
     batch.logs = this.#logs;
     const callbacks = this.#callbacks;
     this.#meta = new Map();
     this.#agents.clear();
+    this.#newJobs = new Set();
     this.#jobs.clear();
     this.#tasks.clear();
     this.#attempts.clear();
@@ -143,6 +146,7 @@ export class StoreWriter {
       // Keep everything for the next flush; records changed since are newer and win.
       for (const [key, value] of batch.meta) if (!this.#meta.has(key)) this.#meta.set(key, value);
       for (const r of batch.agents) this.#agents.add(r);
+      for (const r of batch.newJobs) this.#newJobs.add(r);
       for (const r of batch.jobs) this.#jobs.add(r);
       for (const r of batch.tasks) this.#tasks.add(r);
       for (const r of batch.attempts) this.#attempts.add(r);

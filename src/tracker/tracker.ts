@@ -28,7 +28,7 @@ import {
   type TaskEvent,
   type TaskInstance,
 } from "../protocol/mod.ts";
-import type { AgentRecord, JobRecord, Store, TaskRecord } from "../store/mod.ts";
+import { type AgentRecord, emptyBatch, type JobRecord, type Store, type TaskRecord } from "../store/mod.ts";
 import { hashesEqual, hashToken, newId, newToken, splitCredential } from "./auth.ts";
 import { type Candidate, eligibleAgents } from "./placement.ts";
 import { type AgentEntry, type Clock, FabricState, type TaskEntry } from "./state.ts";
@@ -54,6 +54,8 @@ export interface TrackerOptions {
 export type Principal = { kind: "admin" } | { kind: "join" } | { kind: "agent"; agentId: string };
 
 const HEARTBEAT_PERSIST_MS = 30_000;
+/** An assignment sent but not acknowledged after this long is sent again. */
+const REDELIVER_MS = 5_000;
 
 export class Tracker {
   readonly state: FabricState;
@@ -239,12 +241,10 @@ export class Tracker {
     this.state.writer.agent(record);
     const holding = new Set(request.holding.map(attemptKey));
     for (const task of [...agent.tasks]) {
-      if (
-        task.record.state === "running" &&
-        !holding.has(attemptKey({ taskId: task.record.id, attempt: task.record.attempt }))
-      ) {
-        this.state.lose(task, `agent ${record.name} restarted without it`);
-      }
+      if (holding.has(attemptKey({ taskId: task.record.id, attempt: task.record.attempt }))) continue;
+      // A new run of the agent has none of what it was sent: assigned work goes to it again.
+      task.deliveredAt = null;
+      if (task.record.state === "running") this.state.lose(task, `agent ${record.name} restarted without it`);
     }
     await this.flush();
     this.state.scheduleSoon();
@@ -365,14 +365,25 @@ export class Tracker {
     }
   }
 
-  #claimResponse(agent: AgentEntry, holdingList: AttemptRef[], holding: Set<string>): ClaimResponse {
+  /**
+   * Assigned attempts the agent does not hold and has not just been sent. An attempt sent but not
+   * acknowledged (started, or named as held) for a while is sent again: the answer may have been lost.
+   */
+  #deliverable(agent: AgentEntry, holding: Set<string>): Assignment[] {
+    const now = this.state.clock.now();
     const assignments: Assignment[] = [];
     for (const task of agent.tasks) {
-      const key = attemptKey({ taskId: task.record.id, attempt: task.record.attempt });
-      if (task.record.state === "assigned" && !task.stopRequested && !holding.has(key)) {
-        assignments.push(this.#assignment(task));
-      }
+      if (task.record.state !== "assigned" || task.stopRequested) continue;
+      if (holding.has(attemptKey({ taskId: task.record.id, attempt: task.record.attempt }))) continue;
+      if (task.deliveredAt !== null && now - task.deliveredAt < REDELIVER_MS) continue;
+      task.deliveredAt = now;
+      assignments.push(this.#assignment(task));
     }
+    return assignments;
+  }
+
+  #claimResponse(agent: AgentEntry, holdingList: AttemptRef[], holding: Set<string>): ClaimResponse {
+    const assignments = this.#deliverable(agent, holding);
     const stop: AttemptRef[] = [];
     for (const ref of holdingList) {
       const task = this.state.tasks.get(ref.taskId);
@@ -468,8 +479,12 @@ export class Tracker {
           break;
       }
     }
+    // The slots these reports freed are filled now, and the agent gets its new work in this answer
+    // (taken before the commit wakes the agent's long poll, which then has nothing to send).
+    this.state.scheduleNow();
+    const assignments = this.#deliverable(agent, new Set());
     await this.flush();
-    return { stale };
+    return { stale, assignments };
   }
 
   /**
@@ -552,15 +567,15 @@ export class Tracker {
       losses: 0,
       retryAt: null,
     }));
-    // Stored before the scheduler sees it: a submission the store refuses leaves no trace (503),
-    // so a client that tries again never ends up with the job twice.
-    const writer = this.state.writer;
-    writer.job(job);
-    for (const task of tasks) writer.task(task);
+    // Stored in a write of its own before the scheduler sees it: a submission the store refuses
+    // leaves no trace (503), so a client that tries again never ends up with the job twice.
+    const batch = emptyBatch();
+    batch.newJobs.push(job);
+    batch.tasks.push(...tasks);
     try {
-      await this.flush();
+      await this.store.write(batch);
     } catch (error) {
-      writer.discard([job], tasks);
+      this.#storeFailed(error);
       throw error;
     }
     this.state.addJob(job, tasks);

@@ -257,6 +257,9 @@ Deno.test("a short cut must replace nothing, and a lostAfter longer than a long 
     checkReplacements(input([lostAt(2600)], [], [fault("cut_long", 1000, 4000)])).problems.join("\n"),
     /lostAfter \(9000ms\) outlasts/,
   );
+  // Lost just after a kill that follows the cut closely: the kill is the cause, not the cut.
+  const cutThenKill = [fault("cut_long", 1000, 4000), fault("kill_agent", 4900, 5090)];
+  assert.equal(checkReplacements(input([lostAt(5100)], [], cutThenKill)).pass, true);
   const withoutLostAfter = job([{ attempts: [attempt(1, { assigned: 0, finished: 6000 })] }]);
   assert.match(
     checkReplacements(input([withoutLostAfter], [], [fault("cut_long", 1000, 4000)])).problems.join("\n"),

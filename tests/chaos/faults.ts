@@ -33,7 +33,7 @@ export function planFaults(random: Random, options: FaultOptions): FaultPlan[] {
   while (kinds.length < options.count) kinds.push(random.pick(WEIGHTED));
   return kinds.map((kind, i) => ({
     kind,
-    gapMs: i === 0 ? random.int(2000, 4000) : random.int(1000, 3500),
+    gapMs: i === 0 ? random.int(1500, 3000) : random.int(500, 2500),
     agent: kind === "kill_tracker" ? null : random.pick(options.agents),
     downMs: downTime(kind, random, options),
     mode: random.chance(0.5) ? "refuse" : "blackhole",

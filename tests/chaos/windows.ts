@@ -56,7 +56,10 @@ export function hadOpportunity(
   return span.end - free >= minMs;
 }
 
-/** The fault of `kinds` on `agent` (or on the tracker) whose window, widened by `afterMs`, holds `t`. */
+/**
+ * The latest fault of `kinds` on `agent` (or on the tracker) whose window, widened by `afterMs`,
+ * holds `t`: the latest, since an earlier one's widened window may still hold it.
+ */
 export function faultAround(
   faults: readonly FaultRecord[],
   agent: string,
@@ -64,10 +67,10 @@ export function faultAround(
   kinds: readonly FaultRecord["kind"][],
   afterMs: number,
 ): FaultRecord | undefined {
-  return faults.find((f) =>
-    kinds.includes(f.kind) && (f.kind === "kill_tracker" || f.agent === agent) && f.start <= t &&
-    t <= f.end + afterMs
-  );
+  return faults
+    .filter((f) => kinds.includes(f.kind) && (f.kind === "kill_tracker" || f.agent === agent))
+    .filter((f) => f.start <= t && t <= f.end + afterMs)
+    .sort((a, b) => b.start - a.start)[0];
 }
 
 export function overlaps(a: Interval, b: Interval): boolean {

@@ -1,0 +1,148 @@
+/**
+ * B2 latency: a one-task job on an idle agent, from submit to the completion the client sees:
+ * (a) through the bench's own warm client (submitJob, then the watch long poll until the job ends),
+ * (b) as `fabric submit --wait`, a fresh process. The baseline is spawning `true` directly: the
+ * least any "run this and tell me" can cost here. `fabric --version` as a fresh process shows how
+ * much of (b) is the CLI starting before it sends anything.
+ */
+import { join } from "node:path";
+import { BenchCluster } from "./cluster.ts";
+import { fabric } from "./procs.ts";
+import { figure } from "./report.ts";
+import { percentile } from "./stats.ts";
+import { assertSucceeded, type BenchContext, waitForJob, type WorkloadOutcome } from "./workload.ts";
+
+interface Percentiles {
+  p50: number[];
+  p95: number[];
+}
+
+export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
+  const samples = context.quick ? 5 : 50;
+  const cliSamples = context.quick ? 3 : 50;
+  const warm: Percentiles = { p50: [], p95: [] };
+  const warmSandboxed: Percentiles = { p50: [], p95: [] };
+  const cli: Percentiles = { p50: [], p95: [] };
+  const spawn: Percentiles = { p50: [], p95: [] };
+  const startup: Percentiles = { p50: [], p95: [] };
+
+  const cluster = await BenchCluster.start(context.root);
+  try {
+    await cluster.startAgent({ name: "b2", slots: 2, allowUnsandboxed: true });
+    const jobFile = join(cluster.root, "one.yaml");
+    await Deno.writeTextFile(jobFile, 'name: one\nsandbox: false\ntasks:\n  - name: t\n    run: "true"\n');
+    // One job first, so that the first sample does not pay for cold caches on either side.
+    await warmJob(cluster, false);
+    for (let i = 0; i < context.runs; i++) {
+      add(warm, await repeat(samples, () => warmJob(cluster, false)));
+      add(warmSandboxed, await repeat(samples, () => warmJob(cluster, true)));
+      add(cli, await repeat(cliSamples, () => cliJob(cluster, jobFile)));
+      add(spawn, await repeat(samples, spawnTrue));
+      add(startup, await repeat(cliSamples, cliStartup));
+      context.log(
+        `B2 run ${i + 1}: warm p50 ${warm.p50[i].toFixed(1)} ms, sandboxed ${warmSandboxed.p50[i].toFixed(1)} ms, ` +
+          `submit --wait p50 ${cli.p50[i].toFixed(0)} ms, spawn true p50 ${spawn.p50[i].toFixed(2)} ms`,
+      );
+    }
+  } finally {
+    await cluster.stop();
+  }
+
+  const ms = "ms";
+  const spawnBase = (p: "p50" | "p95") => ({ name: `spawn \`true\` directly from Deno (${p})`, samples: spawn[p] });
+  return {
+    figures: [
+      figure(
+        {
+          id: "b2.warm_p50",
+          name: "warm client p50",
+          unit: ms,
+          better: "lower",
+          target: { on: "value", op: "<=", value: 5 },
+        },
+        warm.p50,
+        spawnBase("p50"),
+      ),
+      figure({ id: "b2.warm_p95", name: "warm client p95", unit: ms, better: "lower" }, warm.p95, spawnBase("p95")),
+      figure(
+        { id: "b2.warm_sandboxed_p50", name: "warm client, sandboxed p50", unit: ms, better: "lower" },
+        warmSandboxed.p50,
+        spawnBase("p50"),
+      ),
+      figure(
+        {
+          id: "b2.cli_p50",
+          name: "fabric submit --wait p50",
+          unit: ms,
+          better: "lower",
+          target: { on: "value", op: "<=", value: 150 },
+        },
+        cli.p50,
+        spawnBase("p50"),
+      ),
+      figure(
+        { id: "b2.cli_p95", name: "fabric submit --wait p95", unit: ms, better: "lower" },
+        cli.p95,
+        spawnBase("p95"),
+      ),
+      figure(
+        {
+          id: "b2.cli_startup_p50",
+          name: "fabric --version p50",
+          unit: ms,
+          better: "lower",
+          note: "a fresh CLI process that sends nothing: the floor under submit --wait",
+        },
+        startup.p50,
+        spawnBase("p50"),
+      ),
+    ],
+    notes: [
+      `${samples} jobs per run through the warm client, ${cliSamples} through the CLI; one unsandboxed \`true\` task ` +
+      "per job (the sandboxed row runs it under bwrap); percentiles are per run, the spread is over runs",
+    ],
+  };
+}
+
+function add(into: Percentiles, durations: number[]): void {
+  into.p50.push(percentile(durations, 50));
+  into.p95.push(percentile(durations, 95));
+}
+
+async function repeat(count: number, measure: () => Promise<number>): Promise<number[]> {
+  const durations: number[] = [];
+  for (let i = 0; i < count; i++) durations.push(await measure());
+  return durations;
+}
+
+/** Milliseconds from submit to the end of a one-task job, seen through the bench's warm client. */
+async function warmJob(cluster: BenchCluster, sandboxed: boolean): Promise<number> {
+  const client = cluster.client();
+  const started = performance.now();
+  const { jobId } = await client.submitJob({
+    name: "one",
+    sandbox: sandboxed,
+    tasks: [{ name: "t", run: "true" }],
+  });
+  assertSucceeded(await waitForJob(client, jobId, 60_000));
+  return performance.now() - started;
+}
+
+async function cliJob(cluster: BenchCluster, jobFile: string): Promise<number> {
+  const result = await cluster.cli(["submit", jobFile, "--wait"], 60_000);
+  if (result.code !== 0) throw new Error(`fabric submit --wait exited ${result.code}: ${result.stderr.slice(0, 500)}`);
+  return result.ms;
+}
+
+async function spawnTrue(): Promise<number> {
+  const started = performance.now();
+  const output = await new Deno.Command("true", { stdout: "null", stderr: "null" }).output();
+  if (!output.success) throw new Error("`true` failed");
+  return performance.now() - started;
+}
+
+async function cliStartup(): Promise<number> {
+  const result = await fabric(["--version"]);
+  if (result.code !== 0) throw new Error(`fabric --version exited ${result.code}: ${result.stderr}`);
+  return result.ms;
+}

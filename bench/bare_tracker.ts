@@ -1,0 +1,170 @@
+/**
+ * The B3 baseline: the smallest server that answers the agent routes the way fabric's tracker does,
+ * over the same TLS (fabric's own certificate and key) with Deno.serve, and nothing else: tokens
+ * compared as strings, state in memory, no store, no placement rules. Long polls are held the same
+ * way. A job is only a count of canned assignments handed to whichever claim comes first.
+ *
+ *   deno run -A bench/bare_tracker.ts --cert FILE --key FILE --join TOKEN --admin TOKEN
+ */
+import { parseArgs } from "node:util";
+
+interface Waiter {
+  wake: () => void;
+}
+
+const agents = new Map<string, { secret: string; slots: number }>();
+const claimWaiters = new Set<Waiter>();
+const jobWaiters = new Set<Waiter>();
+const job = { id: "", total: 0, handedOut: 0, finished: 0 };
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+}
+
+function bearer(request: Request): string {
+  const header = request.headers.get("authorization") ?? "";
+  return header.startsWith("Bearer ") ? header.slice(7) : "";
+}
+
+/** Resolves after `ms` or when woken, whichever is first. */
+function wait(waiters: Set<Waiter>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const waiter: Waiter = {
+      wake: () => {
+        clearTimeout(timer);
+        waiters.delete(waiter);
+        resolve();
+      },
+    };
+    const timer = setTimeout(waiter.wake, ms);
+    waiters.add(waiter);
+  });
+}
+
+function wakeAll(waiters: Set<Waiter>): void {
+  for (const waiter of [...waiters]) waiter.wake();
+}
+
+/** A canned assignment shaped like fabric's, so that answers weigh about the same on the wire. */
+function assignment(ord: number) {
+  return {
+    taskId: `${job.id}.${ord}`,
+    attempt: 1,
+    jobId: job.id,
+    jobName: "placement",
+    name: "t",
+    index: ord,
+    count: job.total,
+    matrix: null,
+    kind: "shell",
+    run: "true",
+    shell: "bash",
+    script: null,
+    git: null,
+    steps: null,
+    env: {},
+    permissions: { net: false, read: [], write: [], env: [], run: [] },
+    sandbox: true,
+    timeoutMs: null,
+    graceMs: 5000,
+    memoryBytes: null,
+    maxOutputBytes: 67108864,
+    needs: {},
+  };
+}
+
+function summary() {
+  const done = job.finished >= job.total;
+  return {
+    id: job.id,
+    name: "placement",
+    state: done ? "succeeded" : "running",
+    cancelling: false,
+    counts: {},
+    total: job.total,
+    createdAt: new Date().toISOString(),
+    finishedAt: null,
+    version: done ? 2 : 1,
+  };
+}
+
+function agentOf(request: Request): { secret: string; slots: number } | null {
+  const [id, secret] = bearer(request).split(".");
+  const agent = agents.get(id);
+  return agent && agent.secret === secret ? agent : null;
+}
+
+async function handle(request: Request, tokens: { join: string; admin: string }): Promise<Response> {
+  const path = new URL(request.url).pathname;
+  const body = request.method === "POST" ? await request.json().catch(() => ({})) : null;
+  if (path === "/v1/agents/register") {
+    if (bearer(request) !== tokens.join) return json({ error: { code: "unauthorized" } }, 401);
+    const id = crypto.randomUUID().slice(0, 12);
+    const secret = crypto.randomUUID();
+    agents.set(id, { secret, slots: body.slots ?? 1 });
+    return json({ agentId: id, name: body.name, credential: `${id}.${secret}`, heartbeatMs: 5000, ttlMs: 15000 });
+  }
+  if (path.startsWith("/v1/agent/")) {
+    const agent = agentOf(request);
+    if (!agent) return json({ error: { code: "unauthorized" } }, 401);
+    if (path === "/v1/agent/heartbeat") {
+      return json({ state: "ready", heartbeatMs: 5000, ttlMs: 15000, drainDeadline: null });
+    }
+    if (path === "/v1/agent/report") {
+      for (const event of body.events ?? []) if (event.type === "finished") job.finished++;
+      if (job.total > 0 && job.finished >= job.total) wakeAll(jobWaiters);
+      return json({ stale: [] });
+    }
+    if (path === "/v1/agent/claim") {
+      const deadline = Date.now() + Math.min(body.waitMs ?? 25_000, 30_000);
+      for (;;) {
+        const take = Math.min(agent.slots, job.total - job.handedOut);
+        if (take > 0) {
+          const assignments = Array.from({ length: take }, (_, i) => assignment(job.handedOut + i));
+          job.handedOut += take;
+          return json({ assignments, stop: [] });
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) return json({ assignments: [], stop: [] });
+        await wait(claimWaiters, left);
+      }
+    }
+  }
+  if (bearer(request) !== tokens.admin) return json({ error: { code: "unauthorized" } }, 401);
+  if (path === "/v1/jobs" && request.method === "POST") {
+    const count = (body.spec?.tasks ?? []).reduce((n: number, t: { count?: number }) => n + (t.count ?? 1), 0);
+    Object.assign(job, { id: `job${Date.now().toString(36)}`, total: count, handedOut: 0, finished: 0 });
+    wakeAll(claimWaiters);
+    return json({ jobId: job.id, name: "placement", tasks: count }, 201);
+  }
+  const watch = path.match(/^\/v1\/jobs\/([^/]+)\/watch$/);
+  if (watch) {
+    const waitMs = Number(new URL(request.url).searchParams.get("waitMs") ?? 25_000);
+    if (job.finished < job.total) await wait(jobWaiters, Math.min(waitMs, 30_000));
+    return json(summary());
+  }
+  return json({ error: { code: "not_found" } }, 404);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      cert: { type: "string" },
+      key: { type: "string" },
+      join: { type: "string" },
+      admin: { type: "string" },
+    },
+  });
+  if (!values.cert || !values.key || !values.join || !values.admin) {
+    throw new Error("--cert, --key, --join and --admin are required");
+  }
+  const tokens = { join: values.join, admin: values.admin };
+  Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: await Deno.readTextFile(values.cert),
+    key: await Deno.readTextFile(values.key),
+    onListen: ({ port }) => console.log(`bare tracker listening on https://127.0.0.1:${port}`),
+  }, (request) => handle(request, tokens));
+}

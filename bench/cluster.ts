@@ -1,0 +1,163 @@
+/**
+ * A fabric on loopback for one workload: a tracker process, real agent processes, the in-process
+ * client, and the CLI as fresh processes, all inside one temporary directory that `stop` removes.
+ */
+import { join } from "node:path";
+import { FabricClient } from "../src/client/mod.ts";
+import { fabric, MAIN, Proc, type RunResult } from "./procs.ts";
+
+export interface TrackerFlags {
+  /** How often agents heartbeat (`--heartbeat`); the tracker's default otherwise. */
+  heartbeat?: string;
+}
+
+export interface AgentFlags {
+  name: string;
+  slots: number;
+  allowUnsandboxed?: boolean;
+  extraArgs?: string[];
+}
+
+/** What a started tracker tells its clients and agents. */
+interface TrackerInfo {
+  root: string;
+  tracker: Proc;
+  url: string;
+  caPem: string;
+  caFile: string;
+  adminToken: string;
+  joinToken: string;
+  caHash: string;
+}
+
+export class BenchCluster {
+  readonly root: string;
+  readonly tracker: Proc;
+  readonly url: string;
+  readonly caPem: string;
+  readonly caFile: string;
+  readonly adminToken: string;
+  readonly joinToken: string;
+  readonly caHash: string;
+  readonly agents: Proc[] = [];
+  #client: FabricClient | null = null;
+
+  private constructor(info: TrackerInfo) {
+    this.root = info.root;
+    this.tracker = info.tracker;
+    this.url = info.url;
+    this.caPem = info.caPem;
+    this.caFile = info.caFile;
+    this.adminToken = info.adminToken;
+    this.joinToken = info.joinToken;
+    this.caHash = info.caHash;
+  }
+
+  /** A tracker on a free loopback port with a new data directory under `parent`. */
+  static async start(parent: string, flags: TrackerFlags = {}): Promise<BenchCluster> {
+    const root = await Deno.makeTempDir({ dir: parent, prefix: "cluster-" });
+    const dataDir = join(root, "tracker");
+    const args = ["run", "-A", "--quiet", MAIN, "tracker", "--listen", "127.0.0.1:0", "--data-dir", dataDir];
+    if (flags.heartbeat) args.push("--heartbeat", flags.heartbeat);
+    const tracker = new Proc("tracker", Deno.execPath(), args);
+    try {
+      const port = (await tracker.waitForLine(/listening on https:\/\/127\.0\.0\.1:(\d+)/))[1];
+      const caHash = (await tracker.waitForLine(/--ca-hash (sha256:[0-9a-f]{64})/))[1];
+      const read = (name: string) => Deno.readTextFile(join(dataDir, name)).then((text) => text.trim());
+      return new BenchCluster({
+        root,
+        tracker,
+        url: `https://127.0.0.1:${port}`,
+        caPem: await Deno.readTextFile(join(dataDir, "ca.pem")),
+        caFile: join(dataDir, "ca.pem"),
+        adminToken: await read("admin.token"),
+        joinToken: await read("join.token"),
+        caHash,
+      });
+    } catch (error) {
+      await tracker.stop();
+      throw error;
+    }
+  }
+
+  get trackerDir(): string {
+    return join(this.root, "tracker");
+  }
+
+  /** The tracker's server certificate and key: a baseline server presents the same kind of key. */
+  get serverCert(): { cert: string; key: string } {
+    return { cert: join(this.trackerDir, "tracker.pem"), key: join(this.trackerDir, "tracker.key") };
+  }
+
+  /** The bench's own warm client (created on first use, closed by `stop`). */
+  client(): FabricClient {
+    this.#client ??= new FabricClient({ url: this.url, token: this.adminToken, caPem: this.caPem, timeoutMs: 120_000 });
+    return this.#client;
+  }
+
+  get clientEnv(): Record<string, string> {
+    return {
+      FABRIC_TRACKER: this.url,
+      FABRIC_TOKEN: this.adminToken,
+      FABRIC_CA: this.caFile,
+      FABRIC_DATA_DIR: join(this.root, "no-local-tracker"),
+    };
+  }
+
+  /** `fabric ARGS` against this tracker as a fresh process, timed. */
+  cli(args: string[], timeoutMs = 120_000): Promise<RunResult> {
+    return fabric(args, { env: this.clientEnv, timeoutMs });
+  }
+
+  /** A real agent process; resolves once it has joined. */
+  async startAgent(flags: AgentFlags): Promise<Proc> {
+    const args = [
+      "run",
+      "-A",
+      "--quiet",
+      MAIN,
+      "agent",
+      "--join",
+      this.url.replace("https://", ""),
+      "--token",
+      this.joinToken,
+      "--ca-hash",
+      this.caHash,
+      "--name",
+      flags.name,
+      "--slots",
+      String(flags.slots),
+      "--data-dir",
+      join(this.root, "agents", flags.name),
+      "--stop-grace",
+      "1s",
+      ...(flags.allowUnsandboxed ? ["--allow-unsandboxed"] : []),
+      ...(flags.extraArgs ?? []),
+    ];
+    const agent = new Proc(`agent ${flags.name}`, Deno.execPath(), args);
+    this.agents.push(agent);
+    await agent.waitForLine(new RegExp(`agent ${flags.name} joined`));
+    return agent;
+  }
+
+  /** Stop the agents, then the tracker, then whatever their tasks left; remove the directory. */
+  async stop(): Promise<void> {
+    this.#client?.close();
+    this.#client = null;
+    await Promise.all(this.agents.map((agent) => agent.stop("SIGTERM", 5000)));
+    await this.tracker.stop("SIGTERM", 5000);
+    await killProcessesUnder(this.root);
+    await Deno.remove(this.root, { recursive: true }).catch(() => {});
+  }
+}
+
+/** SIGKILL to processes whose working directory is inside `dir` (tasks an agent left behind). */
+export async function killProcessesUnder(dir: string): Promise<void> {
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cwd = await Deno.readLink(`/proc/${entry.name}/cwd`);
+      if (cwd === dir || cwd.startsWith(dir + "/")) Deno.kill(Number(entry.name), "SIGKILL");
+    } catch { /* gone, or not ours */ }
+  }
+}

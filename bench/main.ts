@@ -1,0 +1,115 @@
+/**
+ * `deno task bench`: fabric against baselines on this machine, in one run. Every process it starts
+ * is stopped at the end, on a failure, and on Ctrl-C.
+ */
+import { throughput } from "./b1_throughput.ts";
+import { latency } from "./b2_latency.ts";
+import { agents } from "./b3_agents.ts";
+import { queue } from "./b4_queue.ts";
+import { logs } from "./b5_logs.ts";
+import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
+import { stopAll } from "./procs.ts";
+import { type BenchReport, printWorkload, type WorkloadResult, writeJson } from "./report.ts";
+import type { BenchContext, Workload } from "./workload.ts";
+
+const WORKLOADS: Workload[] = [
+  { id: "B1", title: "throughput: tasks running `true` on one agent with 2 slots", run: throughput },
+  { id: "B2", title: "latency: a one-task job on an idle agent, submit to completion", run: latency },
+  { id: "B3", title: "agents: simulated agents one tracker carries under half a core", run: agents },
+  { id: "B4", title: "queue: one job of 100,000 tasks (1,000,000 with --huge)", run: queue },
+  { id: "B5", title: "logs: one task writing 200 MB to stdout", run: logs },
+];
+
+async function main(args: string[]): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseOptions(args, WORKLOADS.map((w) => w.id));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(USAGE.trim());
+    return 0;
+  }
+  const root = await Deno.makeTempDir({ prefix: "fabric-bench-" });
+  console.error(`scratch directory ${root}`);
+  const cleanup = async () => {
+    await stopAll();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  };
+  const onSignal = () => {
+    console.error("\ninterrupted: stopping every process the bench started");
+    cleanup().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+
+  const context: BenchContext = {
+    runs: options.runs,
+    quick: options.quick,
+    huge: options.huge,
+    root,
+    log: (message) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`),
+  };
+  const startedAt = new Date().toISOString();
+  const results: WorkloadResult[] = [];
+  try {
+    for (const workload of WORKLOADS) {
+      if (options.only && !options.only.includes(workload.id)) continue;
+      context.log(`${workload.id} ${workload.title}`);
+      const started = performance.now();
+      let result: WorkloadResult;
+      try {
+        const outcome = await workload.run(context);
+        result = { id: workload.id, title: workload.title, ...outcome, seconds: (performance.now() - started) / 1000 };
+      } catch (error) {
+        const message = (error as Error)?.stack ?? String(error);
+        context.log(`${workload.id} failed: ${message}`);
+        result = {
+          id: workload.id,
+          title: workload.title,
+          figures: [],
+          notes: [],
+          seconds: (performance.now() - started) / 1000,
+          error: (error as Error)?.message ?? String(error),
+        };
+      }
+      // Whatever a failed workload left running must not weigh on the next one.
+      await stopAll();
+      results.push(result);
+      printWorkload(result);
+    }
+  } finally {
+    await cleanup();
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+
+  const report: BenchReport = {
+    version: 1,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: await machine(),
+    options: { runs: options.runs, quick: options.quick, huge: options.huge, only: options.only },
+    workloads: results,
+  };
+  await writeJson(options.json, report);
+  console.log(`\nratio = fabric ÷ baseline; ↑ higher is better, ↓ lower is better. JSON: ${options.json}`);
+  return results.some((r) => r.error) ? 1 : 0;
+}
+
+async function machine(): Promise<Record<string, unknown>> {
+  const read = (path: string) => Deno.readTextFile(path).then((t) => t.trim()).catch(() => null);
+  return {
+    cpus: navigator.hardwareConcurrency,
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    kernel: await read("/proc/sys/kernel/osrelease"),
+    deno: Deno.version.deno,
+    loadavg: await read("/proc/loadavg"),
+    memTotal: Deno.systemMemoryInfo().total,
+  };
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

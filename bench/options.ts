@@ -1,0 +1,59 @@
+/** The bench's flags. */
+import { parseArgs } from "node:util";
+
+export interface BenchOptions {
+  runs: number;
+  only: string[] | null;
+  quick: boolean;
+  huge: boolean;
+  json: string;
+  help: boolean;
+}
+
+export const USAGE = `
+deno task bench [--runs N] [--only B1,B4] [--quick] [--huge] [--json FILE]
+
+Measures fabric and a baseline on this machine in the same run; prints the median of each figure
+with its spread (min–max over runs), its ratio to the baseline and its target, and writes JSON.
+
+  --runs N      repetitions of each measurement (default 3); figures are medians
+  --only LIST   workloads to run: B1 throughput, B2 latency, B3 agents, B4 queue, B5 logs
+  --quick       shrink every workload (well under a minute in all; what the smoke test runs)
+  --huge        B4 with 1,000,000 tasks instead of 100,000
+  --json FILE   where to write the results (default bench/results/latest.json)
+`;
+
+export const DEFAULT_JSON = new URL("./results/latest.json", import.meta.url).pathname;
+
+export function parseOptions(args: string[], known: string[]): BenchOptions {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      runs: { type: "string" },
+      only: { type: "string" },
+      quick: { type: "boolean" },
+      huge: { type: "boolean" },
+      json: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new RangeError(`The bench takes no arguments, got "${positionals[0]}"`);
+  const runs = values.runs === undefined ? 3 : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 100) {
+    throw new RangeError(`--runs must be a whole number from 1 to 100, got "${values.runs}"`);
+  }
+  const only = values.only === undefined ? null : values.only.split(",").map((id) => id.trim().toUpperCase());
+  const unknown = only?.filter((id) => !known.includes(id)) ?? [];
+  if (unknown.length > 0) {
+    throw new RangeError(`--only takes ${known.join(", ")}; "${unknown.join(", ")}" is not one of them`);
+  }
+  return {
+    runs,
+    only,
+    quick: values.quick === true,
+    huge: values.huge === true,
+    json: values.json ?? DEFAULT_JSON,
+    help: values.help === true,
+  };
+}

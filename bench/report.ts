@@ -1,0 +1,118 @@
+/**
+ * Figures as measured (median and spread over runs), next to their baseline and target, printed as
+ * a table and written as JSON. A ratio is always fabric ÷ baseline, so "0.4×" on a rate is slower
+ * and "12×" on a time is slower too: the arrow after the unit says which way is better.
+ */
+import { dirname } from "node:path";
+import { type Spread, spread } from "./stats.ts";
+
+export interface Target {
+  /** The ratio against the baseline, or the absolute value. */
+  on: "ratio" | "value";
+  op: ">=" | "<=";
+  value: number;
+}
+
+export interface FigureSpec {
+  id: string;
+  name: string;
+  unit: string;
+  better: "higher" | "lower";
+  target?: Target;
+  /** Why this figure has no baseline, or what to keep in mind reading it. */
+  note?: string;
+}
+
+export interface Figure extends FigureSpec {
+  value: Spread;
+  baseline: { name: string; value: Spread } | null;
+  ratio: number | null;
+  met: boolean | null;
+}
+
+export interface WorkloadResult {
+  id: string;
+  title: string;
+  figures: Figure[];
+  notes: string[];
+  seconds: number;
+  error?: string;
+}
+
+export function figure(spec: FigureSpec, samples: number[], baseline?: { name: string; samples: number[] }): Figure {
+  const value = spread(samples);
+  const base = baseline ? { name: baseline.name, value: spread(baseline.samples) } : null;
+  const ratio = base && base.value.median !== 0 ? value.median / base.value.median : null;
+  let met: boolean | null = null;
+  if (spec.target) {
+    const measured = spec.target.on === "ratio" ? ratio : value.median;
+    if (measured !== null && Number.isFinite(measured)) {
+      met = spec.target.op === ">=" ? measured >= spec.target.value : measured <= spec.target.value;
+    }
+  }
+  return { ...spec, value, baseline: base, ratio, met };
+}
+
+/** A number to read at a glance: thousands grouped, about three significant digits. */
+export function format(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  const abs = Math.abs(value);
+  if (Number.isInteger(value) || abs >= 1000) return Math.round(value).toLocaleString("en-US");
+  if (abs >= 100) return value.toFixed(0);
+  if (abs >= 10) return value.toFixed(1);
+  if (abs >= 1) return value.toFixed(2);
+  if (abs === 0) return "0";
+  return value.toPrecision(2);
+}
+
+function withSpread(s: Spread): string {
+  if (s.samples.length <= 1 || s.min === s.max) return format(s.median);
+  return `${format(s.median)} [${format(s.min)}–${format(s.max)}]`;
+}
+
+function targetText(target: Target | undefined, unit: string): string {
+  if (!target) return "-";
+  const op = target.op === ">=" ? "≥" : "≤";
+  return target.on === "ratio" ? `${op} ${format(target.value)}× base` : `${op} ${format(target.value)} ${unit}`;
+}
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text + " " : text + " ".repeat(width - text.length);
+}
+
+const COLUMNS = [42, 28, 28, 9, 18, 5];
+
+export function printWorkload(result: WorkloadResult, print: (line: string) => void = console.log): void {
+  print(`\n${result.id} ${result.title}  (${result.seconds.toFixed(0)} s)`);
+  if (result.error) print(`  FAILED: ${result.error}`);
+  const header = ["figure", "fabric median [min–max]", "baseline median [min–max]", "ratio", "target", "met"];
+  print("  " + header.map((h, i) => pad(h, COLUMNS[i])).join(""));
+  for (const f of result.figures) {
+    const cells = [
+      `${f.name} (${f.unit} ${f.better === "higher" ? "↑" : "↓"})`,
+      withSpread(f.value),
+      f.baseline ? withSpread(f.baseline.value) : "-",
+      f.ratio === null ? "-" : `${format(f.ratio)}×`,
+      targetText(f.target, f.unit),
+      f.met === null ? "" : f.met ? "yes" : "NO",
+    ];
+    print("  " + cells.map((c, i) => pad(c, COLUMNS[i])).join(""));
+    if (f.baseline) print(`      baseline: ${f.baseline.name}`);
+    if (f.note) print(`      note: ${f.note}`);
+  }
+  for (const note of result.notes) print(`  * ${note}`);
+}
+
+export interface BenchReport {
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  machine: Record<string, unknown>;
+  options: Record<string, unknown>;
+  workloads: WorkloadResult[];
+}
+
+export async function writeJson(path: string, report: BenchReport): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await Deno.writeTextFile(path, JSON.stringify(report, null, 2) + "\n");
+}

@@ -1,0 +1,231 @@
+/**
+ * Simulated agents, many in one process, speaking the real agent protocol over HTTPS: each registers
+ * with the join token, heartbeats every few seconds and keeps one claim long poll open; the tasks it
+ * is given are reported started and finished at once, without running anything. One shared
+ * Deno.HttpClient (HTTP/1.1, as agents use) with a per-request Authorization header keeps it light.
+ *
+ *   deno run -A bench/sim_agents.ts --url URL --ca FILE --token JOIN [--prefix P] [--slots N]
+ *     [--heartbeat-ms MS] [--claim-wait-ms MS]
+ *
+ * Controlled by JSON lines on stdin, answering with JSON lines on stdout:
+ *   {"cmd":"grow","to":N,"rate":R,"concurrency":C}  -> {"event":"grown","agents":N,"failed":F,"ms":T}
+ *   {"cmd":"stats"}                                 -> {"event":"stats",...}
+ *   {"cmd":"stop"}                                  -> exits (so does the end of stdin)
+ */
+import { parseArgs } from "node:util";
+
+interface SimAgent {
+  name: string;
+  credential: string;
+  slots: number;
+}
+
+interface Config {
+  url: string;
+  token: string;
+  prefix: string;
+  slots: number;
+  heartbeatMs: number;
+  claimWaitMs: number;
+  http: Deno.HttpClient;
+}
+
+const IDLE_CONNECTIONS = 128;
+
+const counters = { requests: 0, errors: 0, placed: 0, finished: 0, openClaims: 0, heartbeats: 0 };
+const agents: SimAgent[] = [];
+let stopping = false;
+let errorsShown = 0;
+
+function emit(event: Record<string, unknown>): void {
+  console.log(JSON.stringify(event));
+}
+
+function failed(where: string, error: unknown): void {
+  counters.errors++;
+  // A few are worth seeing; thousands of the same one are not.
+  if (errorsShown++ < 5) emit({ event: "error", where, message: (error as Error)?.message ?? String(error) });
+}
+
+async function post<T>(config: Config, path: string, token: string, body: unknown): Promise<T> {
+  counters.requests++;
+  const response = await fetch(`${config.url}${path}`, {
+    method: "POST",
+    client: config.http,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${path} answered ${response.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+async function register(config: Config, index: number): Promise<SimAgent> {
+  const name = `${config.prefix}-${index}`;
+  const answer = await post<{ credential: string }>(config, "/v1/agents/register", config.token, {
+    name,
+    labels: { sim: "true" },
+    slots: config.slots,
+    version: "0.1.0",
+    os: "linux",
+    arch: "x86_64",
+    capabilities: { sandbox: true, unsandboxed: true, cgroup: null, deno: true, git: true },
+    resources: { cpu: 2, memory: 4 * 1024 ** 3, disk: 10 * 1024 ** 3 },
+  });
+  return { name, credential: answer.credential, slots: config.slots };
+}
+
+function heartbeatLoop(config: Config, agent: SimAgent): void {
+  const load = {
+    load1: 0,
+    load5: 0,
+    load15: 0,
+    memFree: 2 ** 32,
+    memTotal: 2 ** 33,
+    running: 0,
+    freeSlots: agent.slots,
+  };
+  const beat = () => {
+    if (stopping) return;
+    counters.heartbeats++;
+    post(config, "/v1/agent/heartbeat", agent.credential, { load })
+      .catch((error) => failed("heartbeat", error))
+      .finally(() => setTimeout(beat, config.heartbeatMs));
+  };
+  // Spread over one interval, so that N agents make a steady N/interval heartbeats per second.
+  setTimeout(beat, Math.random() * config.heartbeatMs);
+}
+
+interface Claimed {
+  assignments: Array<{ taskId: string; attempt: number }>;
+}
+
+async function claimLoop(config: Config, agent: SimAgent): Promise<void> {
+  while (!stopping) {
+    try {
+      counters.openClaims++;
+      let claimed: Claimed;
+      try {
+        claimed = await post<Claimed>(config, "/v1/agent/claim", agent.credential, {
+          holding: [],
+          waitMs: config.claimWaitMs,
+        });
+      } finally {
+        counters.openClaims--;
+      }
+      if (claimed.assignments.length === 0) continue;
+      counters.placed += claimed.assignments.length;
+      const at = Date.now();
+      const events = claimed.assignments.flatMap((a) => [
+        { type: "started", taskId: a.taskId, attempt: a.attempt, at },
+        {
+          type: "finished",
+          taskId: a.taskId,
+          attempt: a.attempt,
+          at,
+          result: { kind: "exited", code: 0 },
+          durationMs: 0,
+        },
+      ]);
+      await post(config, "/v1/agent/report", agent.credential, { events });
+      counters.finished += claimed.assignments.length;
+    } catch (error) {
+      if (stopping) return;
+      failed("claim", error);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+/** Register agents up to `to`, at most `rate` a second and `concurrency` at once, and start their loops. */
+async function grow(config: Config, to: number, rate: number, concurrency: number): Promise<void> {
+  const started = performance.now();
+  const from = agents.length;
+  let next = from;
+  let failures = 0;
+  const worker = async () => {
+    while (next < to && !stopping) {
+      const index = next++;
+      const due = started + ((index - from) / rate) * 1000;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      for (let attempt = 1;; attempt++) {
+        try {
+          const agent = await register(config, index);
+          agents.push(agent);
+          heartbeatLoop(config, agent);
+          claimLoop(config, agent);
+          break;
+        } catch (error) {
+          failed("register", error);
+          if (attempt === 3) {
+            failures++;
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  emit({ event: "grown", agents: agents.length, failed: failures, ms: performance.now() - started });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      url: { type: "string" },
+      ca: { type: "string" },
+      token: { type: "string" },
+      prefix: { type: "string", default: "sim" },
+      slots: { type: "string", default: "2" },
+      "heartbeat-ms": { type: "string", default: "5000" },
+      "claim-wait-ms": { type: "string", default: "25000" },
+    },
+  });
+  if (!values.url || !values.ca || !values.token) throw new Error("--url, --ca and --token are required");
+  const config: Config = {
+    url: values.url,
+    token: values.token,
+    prefix: values.prefix,
+    slots: Number(values.slots),
+    heartbeatMs: Number(values["heartbeat-ms"]),
+    claimWaitMs: Number(values["claim-wait-ms"]),
+    // Each open claim holds a connection; few idle ones are kept, or every burst (a job waking all
+    // claims) would leave its peak of connections behind and run the tracker out of descriptors.
+    http: Deno.createHttpClient({
+      caCerts: [await Deno.readTextFile(values.ca)],
+      http1: true,
+      http2: false,
+      poolMaxIdlePerHost: IDLE_CONNECTIONS,
+    }),
+  };
+  emit({ event: "ready" });
+  let rest = "";
+  for await (const text of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    const lines = (rest + text).split("\n");
+    rest = lines.pop()!;
+    for (const line of lines.filter((l) => l.trim())) {
+      const command = JSON.parse(line);
+      if (command.cmd === "grow") {
+        grow(config, command.to, command.rate ?? 200, command.concurrency ?? 16).catch((e) => failed("grow", e));
+      } else if (command.cmd === "stats") {
+        emit({ event: "stats", agents: agents.length, ...counters });
+      } else if (command.cmd === "stop") {
+        stopping = true;
+        return;
+      }
+    }
+  }
+  stopping = true;
+}
+
+if (import.meta.main) {
+  await main().catch((error) => {
+    console.error(`sim_agents: ${(error as Error).message}`);
+    Deno.exit(1);
+  });
+  // Open long polls would hold the event loop: once told to stop (or orphaned), leave at once.
+  Deno.exit(0);
+}

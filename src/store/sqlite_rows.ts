@@ -1,0 +1,203 @@
+/** Records as SQL rows, and the statements that write them: shared by the store and its writer worker. */
+import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord, WriteBatch } from "./records.ts";
+
+export type SqlValue = string | number | null;
+
+export interface SqlRows {
+  meta: SqlValue[][];
+  agents: SqlValue[][];
+  newJobs: SqlValue[][];
+  jobs: SqlValue[][];
+  tasks: SqlValue[][];
+  attempts: SqlValue[][];
+  logs: SqlValue[][];
+}
+
+export const TASK_COLUMNS = [
+  "id",
+  "job_id",
+  "ord",
+  "template",
+  "name",
+  "idx",
+  "count",
+  "matrix",
+  "pinned_agent",
+  "state",
+  "attempt",
+  "agent_id",
+  "exit_code",
+  "signal",
+  "reason",
+  "created_at",
+  "started_at",
+  "finished_at",
+  "duration_ms",
+  "output",
+  "output_truncated",
+  "failures",
+  "losses",
+  "retry_at",
+];
+
+const AGENT_COLUMNS = [
+  "id",
+  "name",
+  "labels",
+  "slots",
+  "version",
+  "os",
+  "arch",
+  "credential_hash",
+  "state",
+  "registered_at",
+  "last_heartbeat",
+  "load",
+  "weight",
+  "capabilities",
+  "resources",
+  "draining",
+  "drain_deadline",
+];
+
+const JOB_COLUMNS = [
+  "id",
+  "name",
+  "spec",
+  "source",
+  "state",
+  "cancel_requested",
+  "total",
+  "counts",
+  "created_at",
+  "finished_at",
+  "version",
+  "files",
+];
+
+const ATTEMPT_COLUMNS = [
+  "task_id",
+  "attempt",
+  "agent_id",
+  "state",
+  "assigned_at",
+  "started_at",
+  "finished_at",
+  "exit_code",
+  "signal",
+  "reason",
+];
+
+/** INSERT, or UPDATE every other column when the key exists (never REPLACE: it deletes rows that clash on other unique keys). */
+function upsert(table: string, key: string[], columns: string[]): string {
+  const updates = columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
+  return `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})
+    ON CONFLICT (${key.join(", ")}) DO UPDATE SET ${updates.join(", ")}`;
+}
+
+export const statements = {
+  meta: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  agent: upsert("agents", ["id"], AGENT_COLUMNS),
+  newJob: upsert("jobs", ["id"], JOB_COLUMNS),
+  jobUpdate: "UPDATE jobs SET state = ?, cancel_requested = ?, counts = ?, finished_at = ?, version = ? WHERE id = ?",
+  task: upsert("tasks", ["id"], TASK_COLUMNS),
+  attempt: upsert("attempts", ["task_id", "attempt"], ATTEMPT_COLUMNS),
+  log: "INSERT OR IGNORE INTO logs (task_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?)",
+} as const;
+
+export function batchRows(batch: WriteBatch): SqlRows {
+  return {
+    meta: [...batch.meta].map(([key, value]) => [key, value]),
+    agents: batch.agents.map(agentRow),
+    newJobs: batch.newJobs.map(jobRow),
+    jobs: batch.jobs.map((
+      j,
+    ) => [j.state, j.cancelRequested ? 1 : 0, JSON.stringify(j.counts), j.finishedAt, j.version, j.id]),
+    tasks: batch.tasks.map(taskRow),
+    attempts: batch.attempts.map(attemptRow),
+    logs: batch.logs.map((l) => [l.taskId, l.attempt, l.seq, l.stream, l.data, l.at]),
+  };
+}
+
+function agentRow(a: AgentRecord): SqlValue[] {
+  return [
+    a.id,
+    a.name,
+    JSON.stringify(a.labels),
+    a.slots,
+    a.version,
+    a.os,
+    a.arch,
+    a.credentialHash,
+    a.state,
+    a.registeredAt,
+    a.lastHeartbeat,
+    a.load ? JSON.stringify(a.load) : null,
+    a.weight,
+    JSON.stringify(a.capabilities),
+    JSON.stringify(a.resources),
+    a.draining ? 1 : 0,
+    a.drainDeadline,
+  ];
+}
+
+function jobRow(j: JobRecord): SqlValue[] {
+  return [
+    j.id,
+    j.name,
+    JSON.stringify(j.spec),
+    j.source,
+    j.state,
+    j.cancelRequested ? 1 : 0,
+    j.total,
+    JSON.stringify(j.counts),
+    j.createdAt,
+    j.finishedAt,
+    j.version,
+    JSON.stringify(j.files),
+  ];
+}
+
+function taskRow(t: TaskRecord): SqlValue[] {
+  return [
+    t.id,
+    t.jobId,
+    t.ord,
+    t.template,
+    t.name,
+    t.index,
+    t.count,
+    t.matrix ? JSON.stringify(t.matrix) : null,
+    t.pinnedAgent,
+    t.state,
+    t.attempt,
+    t.agentId,
+    t.exitCode,
+    t.signal,
+    t.reason,
+    t.createdAt,
+    t.startedAt,
+    t.finishedAt,
+    t.durationMs,
+    t.output,
+    t.outputTruncated ? 1 : 0,
+    t.failures,
+    t.losses,
+    t.retryAt,
+  ];
+}
+
+function attemptRow(a: AttemptRecord): SqlValue[] {
+  return [
+    a.taskId,
+    a.attempt,
+    a.agentId,
+    a.state,
+    a.assignedAt,
+    a.startedAt,
+    a.finishedAt,
+    a.exitCode,
+    a.signal,
+    a.reason,
+  ];
+}

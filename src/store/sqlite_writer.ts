@@ -1,0 +1,62 @@
+/**
+ * The SQLite store's writer, in a Worker with its own connection: a commit waits for fsync
+ * (synchronous=FULL), and node:sqlite is synchronous, so on the tracker's own thread every commit
+ * would stop every request for as long as the disk takes. Here it stops only this thread, and the
+ * tracker gathers the next batch meanwhile.
+ *
+ * Messages in: {type: "open", path} then {type: "write", id, rows}; out: {id, error?}.
+ */
+/// <reference lib="deno.worker" />
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { SqlRows } from "./sqlite_rows.ts";
+import { statements } from "./sqlite_rows.ts";
+
+let db: DatabaseSync | null = null;
+let prepared: Record<keyof typeof statements, StatementSync> | null = null;
+
+self.onmessage = (event: MessageEvent) => {
+  const message = event.data as { type: "open"; path: string } | { type: "write"; id: number; rows: SqlRows } | {
+    type: "close";
+    id: number;
+  };
+  try {
+    if (message.type === "open") {
+      db = new DatabaseSync(message.path);
+      db.exec("PRAGMA busy_timeout = 250; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;");
+      prepared = Object.fromEntries(
+        Object.entries(statements).map(([name, sql]) => [name, db!.prepare(sql)]),
+      ) as typeof prepared;
+      self.postMessage({ id: 0 });
+    } else if (message.type === "write") {
+      write(message.rows);
+      self.postMessage({ id: message.id });
+    } else {
+      db?.close();
+      db = null;
+      self.postMessage({ id: message.id });
+      self.close();
+    }
+  } catch (error) {
+    self.postMessage({ id: "id" in message ? message.id : 0, error: (error as Error)?.message ?? String(error) });
+  }
+};
+
+function write(rows: SqlRows): void {
+  const s = prepared!;
+  db!.exec("BEGIN IMMEDIATE");
+  try {
+    for (const row of rows.meta) s.meta.run(...row);
+    for (const row of rows.agents) s.agent.run(...row);
+    for (const row of rows.newJobs) s.newJob.run(...row);
+    for (const row of rows.jobs) s.jobUpdate.run(...row);
+    for (const row of rows.tasks) s.task.run(...row);
+    for (const row of rows.attempts) s.attempt.run(...row);
+    for (const row of rows.logs) s.log.run(...row);
+    db!.exec("COMMIT");
+  } catch (error) {
+    try {
+      db!.exec("ROLLBACK");
+    } catch { /* the failed statement may have rolled back already */ }
+    throw error;
+  }
+}

@@ -1,0 +1,43 @@
+/** The store's side of the writer worker: one message per batch, answered when it is committed. */
+
+type Pending = { resolve: () => void; reject: (error: Error) => void };
+
+export class WriterWorker {
+  #worker: Worker;
+  #pending = new Map<number, Pending>();
+  #next = 1;
+  #ready: Promise<void>;
+
+  constructor(path: string) {
+    this.#worker = new Worker(new URL("./sqlite_writer.ts", import.meta.url), { type: "module" });
+    this.#ready = new Promise((resolve, reject) => this.#pending.set(0, { resolve, reject }));
+    this.#ready.catch(() => {}); // reported to whoever sends next
+    this.#worker.onmessage = (event: MessageEvent<{ id: number; error?: string }>) => {
+      const pending = this.#pending.get(event.data.id);
+      this.#pending.delete(event.data.id);
+      if (event.data.error !== undefined) pending?.reject(new Error(event.data.error));
+      else pending?.resolve();
+    };
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      for (const pending of this.#pending.values()) pending.reject(new Error(event.message));
+      this.#pending.clear();
+    };
+    this.#worker.postMessage({ type: "open", path });
+  }
+
+  async send(message: Record<string, unknown>): Promise<void> {
+    await this.#ready;
+    const id = this.#next++;
+    const done = new Promise<void>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    this.#worker.postMessage({ ...message, id });
+    return await done;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.send({ type: "close" });
+    } catch { /* closing anyway */ }
+    this.#worker.terminate();
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The bench runs end to end in its quick form and writes well-formed JSON with every figure present.
+ * Nothing here judges a timing: this machine is shared, and the numbers are for people to read.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { REPO } from "./helpers/process.ts";
+
+const WORKLOADS = ["B1", "B2", "B3", "B4", "B5"];
+
+Deno.test("deno task bench --quick runs every workload and writes a figure, baseline and spread for each", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-bench-smoke-" });
+  try {
+    const json = join(dir, "results.json");
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(REPO, "bench/main.ts"), "--quick", "--runs", "1", "--json", json],
+      cwd: REPO,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, `the bench exited ${output.code}\n${stdout}\n${stderr}`);
+
+    const report = JSON.parse(await Deno.readTextFile(json));
+    assert.equal(report.version, 1);
+    assert.equal(report.options.quick, true);
+    assert.deepEqual(report.workloads.map((w: { id: string }) => w.id), WORKLOADS);
+    for (const workload of report.workloads) {
+      assert.equal(workload.error, undefined, `${workload.id} failed: ${workload.error}`);
+      assert.ok(workload.figures.length > 0, `${workload.id} has figures`);
+      for (const f of workload.figures) {
+        const where = `${workload.id} ${f.id}`;
+        assert.match(f.id, /^b[1-5]\.[a-z0-9_]+$/, where);
+        assert.ok(f.unit && f.name, where);
+        assert.ok(["higher", "lower"].includes(f.better), where);
+        for (const key of ["median", "min", "max"]) assert.ok(Number.isFinite(f.value[key]), `${where} ${key}`);
+        assert.ok(f.value.samples.length >= 1, where);
+        if (f.baseline !== null) {
+          assert.ok(f.baseline.name, where);
+          assert.ok(Number.isFinite(f.baseline.value.median), `${where} baseline`);
+          assert.ok(f.ratio === null || Number.isFinite(f.ratio), `${where} ratio`);
+        }
+        if (f.target) assert.equal(typeof f.met, "boolean", `${where} met`);
+      }
+      assert.ok(stdout.includes(`${workload.id} `), `the table shows ${workload.id}`);
+    }
+    // Every process the bench started is gone: trackers, agents, simulators all name its scratch directory.
+    const scratch = stderr.match(/scratch directory (\S+)/)?.[1];
+    assert.ok(scratch, "the bench names its scratch directory");
+    const leftovers = await processesMentioning(scratch);
+    assert.deepEqual(leftovers, [], "processes left running by the bench");
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/** Processes whose command line mentions `text`. */
+async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = (await Deno.readTextFile(`/proc/${entry.name}/cmdline`)).replaceAll("\0", " ");
+      if (cmdline.includes(text)) found.push(cmdline);
+    } catch { /* gone */ }
+  }
+  return found;
+}
