@@ -26,10 +26,7 @@ tasks:
     assert.match(drained.stdout, /agent a1 draining: 1 running task\(s\) are handed back at/);
     assert.equal(await stateOf(cluster, "a1"), "draining");
     const other = await cluster.submit("name: elsewhere\ntasks:\n  - {name: t, run: echo fine}\n", "other.yaml");
-    const placed = await waitFor("new work to go elsewhere", async () => {
-      const job = await jobOf(cluster, other);
-      return job.state === "succeeded" ? job : undefined;
-    });
+    const placed = await cluster.waitForJob(other);
     assert.equal(placed.tasks[0].agent, "a2");
     const handedBack = await waitFor("the task to be handed back and wait for a1", async () => {
       const task = (await jobOf(cluster, jobId)).tasks[0];
@@ -73,10 +70,7 @@ tasks:
     await a1.waitForOutput(/stopping: 1 running task\(s\) may finish until/);
     const status = await a1.exited;
     assert.equal(status.code, 0, a1.describe());
-    const job = await waitFor("the job to end", async () => {
-      const job = await jobOf(cluster, jobId);
-      return job.state === "succeeded" ? job : undefined;
-    });
+    const job = await cluster.waitForJob(jobId);
     assert.deepEqual(job.tasks.map((t) => [t.name, t.agent, t.attempt]), [["short", "a1", 1], ["later", "a2", 1]]);
     assert.equal(await stateOf(cluster, "a1"), "down");
   } finally {
@@ -106,10 +100,7 @@ tasks:
     assert.match(task.reason!, /handed back|exclude|a2/);
     const restarted = cluster.startAgent({ name: "a1" });
     await restarted.waitForOutput(/joined/);
-    const done = await waitFor("the job to end", async () => {
-      const job = await jobOf(cluster, jobId);
-      return job.state === "succeeded" ? job : undefined;
-    }, { timeoutMs: 30_000 });
+    const done = await cluster.waitForJob(jobId, { timeoutMs: 30_000 });
     assert.equal(done.tasks[0].attempt, 2);
   } finally {
     await cluster.stop();

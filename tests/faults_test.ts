@@ -22,10 +22,7 @@ tasks:
     const victim = first.agent!;
     const survivor = victim === "a1" ? "a2" : "a1";
     cluster.agents.get(victim)!.kill("SIGKILL");
-    const done = await waitFor("the job to finish", async () => {
-      const job = await cluster.json<JobDetail>(["status", jobId]);
-      return job.state === "succeeded" || job.state === "failed" ? job : undefined;
-    }, { timeoutMs: 30_000 });
+    const done = await cluster.waitForJob(jobId, { timeoutMs: 30_000 });
     assert.equal(done.state, "succeeded", cluster.describe());
     const task = await cluster.json<TaskDetail>(["status", first.id]);
     assert.equal(task.agent, survivor);
@@ -76,10 +73,7 @@ tasks:
     await new Promise((resolve) => setTimeout(resolve, 1200));
     await cluster.startTracker();
 
-    const done = await waitFor("the job to finish after the restart", async () => {
-      const job = await cluster.json<JobDetail>(["status", jobId]);
-      return job.state === "succeeded" || job.state === "failed" ? job : undefined;
-    }, { timeoutMs: 40_000 });
+    const done = await cluster.waitForJob(jobId, { timeoutMs: 40_000 });
     assert.equal(done.state, "succeeded", cluster.describe());
     assert.equal(done.counts.succeeded, 12);
     // The agents stayed up: every task ran exactly once, including those that finished while the tracker was away.

@@ -35,10 +35,7 @@ tasks:
     } finally {
       Deno.kill(a1.pid, "SIGCONT");
     }
-    const done = await waitFor("the job to end", async () => {
-      const job = await jobOf(cluster, jobId);
-      return job.state === "succeeded" || job.state === "failed" ? job : undefined;
-    });
+    const done = await cluster.waitForJob(jobId);
     assert.equal(done.state, "succeeded");
     assert.equal(done.tasks[0].attempt, 1, "the same attempt finished: nothing ran twice");
     assert.equal((await cluster.cli(["logs", done.tasks[0].id])).stdout, "finished on a1, attempt 1\n");
@@ -120,10 +117,7 @@ tasks:
     await again.waitForOutput(/waiting for the tracker/);
     await cluster.startTracker();
     await again.waitForOutput(/delivering \d+ report\(s\) left from the last run/);
-    const job = await waitFor("the job to end", async () => {
-      const job = await jobOf(cluster, jobId);
-      return job.state === "succeeded" || job.state === "failed" ? job : undefined;
-    });
+    const job = await cluster.waitForJob(jobId);
     assert.equal(job.state, "succeeded", cluster.describe());
     assert.equal(job.tasks[0].attempt, 1, cluster.describe());
     const logs = await cluster.cli(["logs", job.tasks[0].id]);
@@ -160,10 +154,7 @@ tasks:
     const again = new Daemon("agent a1 again", ["agent", "--data-dir", cluster.agentDir("a1"), "--allow-unsandboxed"]);
     cluster.agents.set("a1", again);
     await again.waitForOutput(/ended task \S+ attempt 1, left running by the last run/);
-    const job = await waitFor("the job to end", async () => {
-      const job = await jobOf(cluster, jobId);
-      return job.state === "succeeded" ? job : undefined;
-    }, { timeoutMs: 30_000 });
+    const job = await cluster.waitForJob(jobId, { timeoutMs: 30_000 });
     const detail = await taskOf(cluster, job.tasks[0].id);
     assert.deepEqual(detail.attempts.map((a) => [a.attempt, a.state]), [[1, "lost"], [2, "succeeded"]]);
     assert.match(detail.attempts[0].reason!, /restarted and no longer runs it|restarted without it/);
@@ -190,10 +181,7 @@ tasks:
     const a1 = cluster.agents.get("a1")!;
     await a1.waitForOutput(/task output is dropped until the tracker takes reports again; results are kept/, 20_000);
     await cluster.startTracker();
-    const job = await waitFor("the job to end", async () => {
-      const job = await jobOf(cluster, jobId);
-      return job.state === "succeeded" || job.state === "failed" ? job : undefined;
-    });
+    const job = await cluster.waitForJob(jobId);
     assert.equal(job.state, "succeeded");
     const logs = await cluster.cli(["logs", job.tasks[0].id]);
     // What came while the journal was full (the rest of the flood, and "the end") is one marker.

@@ -117,10 +117,7 @@ tasks:
     });
     const loose = cluster.startAgent({ name: "loose", extraArgs: ["--allow-unsandboxed"] });
     await loose.waitForOutput(/unsandboxed allowed/);
-    const job = await waitFor("the task to run on the agent that allows it", async () => {
-      const job = await cluster.json<JobDetail>(["status", jobId]);
-      return job.state === "succeeded" ? job : undefined;
-    });
+    const job = await cluster.waitForJob(jobId);
     assert.equal(job.tasks[0].agent, "loose");
     assert.equal(job.tasks[0].sandbox, false);
     const agents = await cluster.json<AgentView[]>(["agents"]);

@@ -435,17 +435,7 @@ export class FabricState {
 
   /** The agent no longer runs the task: queue it again with a new attempt, within its lost budget. */
   lose(task: TaskEntry, reason: string): void {
-    if (task.attempt) {
-      task.attempt.state = "lost";
-      task.attempt.reason = reason;
-      task.attempt.finishedAt = this.clock.now();
-      this.writer.attempt(task.attempt);
-    }
-    this.#detach(task);
-    if (task.stopRequested || task.job.record.cancelRequested) {
-      this.#end(task, "cancelled", { reason: "cancelled" });
-      return;
-    }
+    if (this.#abandonAttempt(task, reason)) return;
     task.record.losses++;
     const budget = task.template.effective.lostRetries;
     if (task.record.losses > budget) {
@@ -664,6 +654,13 @@ export class FabricState {
 
   /** The attempt ends without a result and the task is queued again; it does not count as lost. */
   handBack(task: TaskEntry, reason: string): void {
+    if (this.#abandonAttempt(task, reason)) return;
+    task.record.attempt++;
+    this.#requeue(task, reason, 0);
+  }
+
+  /** The current attempt ends without a result; true when that also ends the task (it was being cancelled). */
+  #abandonAttempt(task: TaskEntry, reason: string): boolean {
     if (task.attempt) {
       task.attempt.state = "lost";
       task.attempt.reason = reason;
@@ -673,10 +670,9 @@ export class FabricState {
     this.#detach(task);
     if (task.stopRequested || task.job.record.cancelRequested) {
       this.#end(task, "cancelled", { reason: "cancelled" });
-      return;
+      return true;
     }
-    task.record.attempt++;
-    this.#requeue(task, reason, 0);
+    return false;
   }
 }
 

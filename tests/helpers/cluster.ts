@@ -3,6 +3,7 @@
  * processes, all in a temporary directory that `stop` removes with everything still running in it.
  */
 import { join } from "node:path";
+import type { JobDetail } from "../../src/protocol/mod.ts";
 import { type CommandResult, Daemon, fabric, killProcessesUnder, waitFor } from "./process.ts";
 
 export interface AgentSpec {
@@ -145,6 +146,15 @@ export class Cluster {
     const path = join(this.root, name);
     await Deno.writeTextFile(path, text);
     return path;
+  }
+
+  /** The job's detail once it has ended (or once `until` holds), polling through the CLI. */
+  async waitForJob(jobId: string, options: { timeoutMs?: number; until?: (job: JobDetail) => boolean } = {}) {
+    const until = options.until ?? ((job: JobDetail) => ["succeeded", "failed", "cancelled"].includes(job.state));
+    return await waitFor(`job ${jobId}`, async () => {
+      const job = await this.json<JobDetail>(["status", jobId]);
+      return until(job) ? job : undefined;
+    }, { timeoutMs: options.timeoutMs ?? 30_000, intervalMs: 150 });
   }
 
   describe(): string {
