@@ -25,6 +25,7 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
   const cli: Percentiles = { p50: [], p95: [] };
   const spawn: Percentiles = { p50: [], p95: [] };
   const startup: Percentiles = { p50: [], p95: [] };
+  const phases: Phases[] = [];
 
   const cluster = await BenchCluster.start(context.root);
   try {
@@ -34,7 +35,7 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
     // One job first, so that the first sample does not pay for cold caches on either side.
     await warmJob(cluster, false);
     for (let i = 0; i < context.runs; i++) {
-      add(warm, await repeat(samples, () => warmJob(cluster, false)));
+      add(warm, await repeat(samples, () => warmJob(cluster, false, phases)));
       add(warmSandboxed, await repeat(samples, () => warmJob(cluster, true)));
       add(cli, await repeat(cliSamples, () => cliJob(cluster, jobFile)));
       add(spawn, await repeat(samples, spawnTrue));
@@ -98,10 +99,17 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
       ),
     ],
     notes: [
+      `where the warm unsandboxed time goes (medians over all jobs, wall clock in whole ms): ${describePhases(phases)}`,
       `${samples} jobs per run through the warm client, ${cliSamples} through the CLI; one unsandboxed \`true\` task ` +
       "per job (the sandboxed row runs it under bwrap); percentiles are per run, the spread is over runs",
     ],
   };
+}
+
+function describePhases(phases: Phases[]): string {
+  const at = (key: keyof Phases) => percentile(phases.map((p) => p[key]), 50);
+  return `submit round trip ${at("submit")} ms, submitted → task started ${at("toStart")} ms, ` +
+    `task ran ${at("run")} ms, task ended → client saw the job end ${at("toSeen")} ms`;
 }
 
 function add(into: Percentiles, durations: number[]): void {
@@ -115,17 +123,45 @@ async function repeat(count: number, measure: () => Promise<number>): Promise<nu
   return durations;
 }
 
+/** Where one warm job's time went, in wall-clock milliseconds (the tracker's times are whole ms). */
+interface Phases {
+  /** The submit's own round trip. */
+  submit: number;
+  /** From the submit's answer to the task's start on the agent (placement, claim, spawn). */
+  toStart: number;
+  /** The task itself, as the agent timed it. */
+  run: number;
+  /** From the task's end to the client seeing the job end (report, commit, watch). */
+  toSeen: number;
+}
+
 /** Milliseconds from submit to the end of a one-task job, seen through the bench's warm client. */
-async function warmJob(cluster: BenchCluster, sandboxed: boolean): Promise<number> {
+async function warmJob(cluster: BenchCluster, sandboxed: boolean, phases?: Phases[]): Promise<number> {
   const client = cluster.client();
   const started = performance.now();
+  const wallStart = Date.now();
   const { jobId } = await client.submitJob({
     name: "one",
     sandbox: sandboxed,
     tasks: [{ name: "t", run: "true" }],
   });
+  const submitted = Date.now();
   assertSucceeded(await waitForJob(client, jobId, 60_000));
-  return performance.now() - started;
+  const total = performance.now() - started;
+  const seen = Date.now();
+  if (phases) {
+    // Read after the clock stopped: the breakdown costs the measurement nothing.
+    const task = await client.getTask(`${jobId}.0`);
+    const taskStart = Date.parse(task.startedAt ?? "");
+    const taskEnd = Date.parse(task.finishedAt ?? "");
+    phases.push({
+      submit: submitted - wallStart,
+      toStart: taskStart - submitted,
+      run: taskEnd - taskStart,
+      toSeen: seen - taskEnd,
+    });
+  }
+  return total;
 }
 
 async function cliJob(cluster: BenchCluster, jobFile: string): Promise<number> {

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { BenchCluster } from "./cluster.ts";
 import { memory } from "./proc_stats.ts";
-import { figure } from "./report.ts";
+import { figure, format } from "./report.ts";
 import { SimFleet } from "./sim_fleet.ts";
 import { drainRate, insertSeconds } from "./sqlite_floor.ts";
 import { assertSucceeded, type BenchContext, secondsSince, waitForJob, type WorkloadOutcome } from "./workload.ts";
@@ -37,7 +37,9 @@ export async function queue(context: BenchContext): Promise<WorkloadOutcome> {
     runs.push(await oneRun(context, tasks, i));
     const r = runs[i];
     context.log(
-      `B4 run ${i + 1}: submit ${r.submit.toFixed(2)} s (sqlite ${r.insert.toFixed(2)} s), RSS ${mb(r.rss)} MB, ` +
+      `B4 run ${i + 1}: submit ${r.submit.toFixed(2)} s (sqlite ${r.insert.toFixed(2)} s), RSS ${
+        format(mb(r.rss))
+      } MB, ` +
         `status cli ${r.statusCli.toFixed(2)} s / client ${r.statusClient.toFixed(2)} s (encode ${
           r.encode.toFixed(3)
         } s), drain ${r.drain.toFixed(0)} tasks/s (floor ${r.floor.toFixed(0)})`,
@@ -110,7 +112,7 @@ export async function queue(context: BenchContext): Promise<WorkloadOutcome> {
     ],
     notes: [
       `${tasks.toLocaleString("en-US")} tasks in one job (count), fresh tracker per run; status JSON is ${
-        mb(runs[0].statusCliBytes)
+        format(mb(runs[0].statusCliBytes))
       } MB; drain is timed from starting the pool to the job's end`,
     ],
   };

@@ -4,7 +4,10 @@
  * compared as strings, state in memory, no store, no placement rules. Long polls are held the same
  * way. A job is only a count of canned assignments handed to whichever claim comes first.
  *
- *   deno run -A bench/bare_tracker.ts --cert FILE --key FILE --join TOKEN --admin TOKEN
+ * With `--http fabric` the same handler runs behind fabric's own HTTPS layer (the tracker's
+ * node:https adapter) instead of Deno.serve: the cost of that layer alone, without the tracker.
+ *
+ *   deno run -A bench/bare_tracker.ts --cert FILE --key FILE --join TOKEN --admin TOKEN [--http deno|fabric]
  */
 import { parseArgs } from "node:util";
 
@@ -73,6 +76,14 @@ function assignment(ord: number) {
   };
 }
 
+/** Up to `slots` of the job's tasks not handed out yet. */
+function handOut(slots: number) {
+  const take = Math.max(0, Math.min(slots, job.total - job.handedOut));
+  const assignments = Array.from({ length: take }, (_, i) => assignment(job.handedOut + i));
+  job.handedOut += take;
+  return assignments;
+}
+
 function summary() {
   const done = job.finished >= job.total;
   return {
@@ -111,19 +122,18 @@ async function handle(request: Request, tokens: { join: string; admin: string })
       return json({ state: "ready", heartbeatMs: 5000, ttlMs: 15000, drainDeadline: null });
     }
     if (path === "/v1/agent/report") {
-      for (const event of body.events ?? []) if (event.type === "finished") job.finished++;
+      let freed = 0;
+      for (const event of body.events ?? []) if (event.type === "finished") freed++;
+      job.finished += freed;
       if (job.total > 0 && job.finished >= job.total) wakeAll(jobWaiters);
-      return json({ stale: [] });
+      // As fabric does: the freed slots' new work rides on the answer.
+      return json({ stale: [], assignments: handOut(freed) });
     }
     if (path === "/v1/agent/claim") {
       const deadline = Date.now() + Math.min(body.waitMs ?? 25_000, 30_000);
       for (;;) {
-        const take = Math.min(agent.slots, job.total - job.handedOut);
-        if (take > 0) {
-          const assignments = Array.from({ length: take }, (_, i) => assignment(job.handedOut + i));
-          job.handedOut += take;
-          return json({ assignments, stop: [] });
-        }
+        const assignments = handOut(agent.slots);
+        if (assignments.length > 0) return json({ assignments, stop: [] });
         const left = deadline - Date.now();
         if (left <= 0) return json({ assignments: [], stop: [] });
         await wait(claimWaiters, left);
@@ -146,6 +156,16 @@ async function handle(request: Request, tokens: { join: string; admin: string })
   return json({ error: { code: "not_found" } }, 404);
 }
 
+type Handler = (request: Request) => Promise<Response>;
+
+/** fabric's HTTPS layer, if this checkout has one to borrow (looked up at run time: it may move). */
+async function serveLikeFabric(cert: string, key: string, handler: Handler): Promise<number> {
+  const module = await import(new URL("../src/tracker/https_server.ts", import.meta.url).href).catch(() => null);
+  if (typeof module?.serveHttps !== "function") throw new Error("this checkout has no src/tracker/https_server.ts");
+  const server = await module.serveHttps({ hostname: "127.0.0.1", port: 0, cert, key }, handler);
+  return server.port;
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
@@ -154,17 +174,17 @@ if (import.meta.main) {
       key: { type: "string" },
       join: { type: "string" },
       admin: { type: "string" },
+      http: { type: "string", default: "deno" },
     },
   });
   if (!values.cert || !values.key || !values.join || !values.admin) {
     throw new Error("--cert, --key, --join and --admin are required");
   }
   const tokens = { join: values.join, admin: values.admin };
-  Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: await Deno.readTextFile(values.cert),
-    key: await Deno.readTextFile(values.key),
-    onListen: ({ port }) => console.log(`bare tracker listening on https://127.0.0.1:${port}`),
-  }, (request) => handle(request, tokens));
+  const cert = await Deno.readTextFile(values.cert);
+  const key = await Deno.readTextFile(values.key);
+  const handler = (request: Request) => handle(request, tokens);
+  const listening = (port: number) => console.log(`bare tracker listening on https://127.0.0.1:${port}`);
+  if (values.http === "fabric") listening(await serveLikeFabric(cert, key, handler));
+  else Deno.serve({ hostname: "127.0.0.1", port: 0, cert, key, onListen: ({ port }) => listening(port) }, handler);
 }

@@ -3,14 +3,15 @@
  * is stopped at the end, on a failure, and on Ctrl-C.
  */
 import { throughput } from "./b1_throughput.ts";
+import { killProcessesUnder } from "./cluster.ts";
 import { latency } from "./b2_latency.ts";
 import { agents } from "./b3_agents.ts";
 import { queue } from "./b4_queue.ts";
 import { logs } from "./b5_logs.ts";
 import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
-import { stopAll } from "./procs.ts";
+import { run, stopAll } from "./procs.ts";
 import { type BenchReport, printWorkload, type WorkloadResult, writeJson } from "./report.ts";
-import type { BenchContext, Workload } from "./workload.ts";
+import type { BenchContext, Workload, WorkloadOutcome } from "./workload.ts";
 
 const WORKLOADS: Workload[] = [
   { id: "B1", title: "throughput: tasks running `true` on one agent with 2 slots", run: throughput },
@@ -36,6 +37,8 @@ async function main(args: string[]): Promise<number> {
   console.error(`scratch directory ${root}`);
   const cleanup = async () => {
     await stopAll();
+    // Tasks lead their own sessions: an agent stopped in a hurry may leave one behind in the scratch directory.
+    await killProcessesUnder(root);
     await Deno.remove(root, { recursive: true }).catch(() => {});
   };
   const onSignal = () => {
@@ -59,22 +62,24 @@ async function main(args: string[]): Promise<number> {
       if (options.only && !options.only.includes(workload.id)) continue;
       context.log(`${workload.id} ${workload.title}`);
       const started = performance.now();
-      let result: WorkloadResult;
+      const loadStart = Deno.loadavg()[0];
+      let outcome: WorkloadOutcome;
+      let failure: string | undefined;
       try {
-        const outcome = await workload.run(context);
-        result = { id: workload.id, title: workload.title, ...outcome, seconds: (performance.now() - started) / 1000 };
+        outcome = await workload.run(context);
       } catch (error) {
-        const message = (error as Error)?.stack ?? String(error);
-        context.log(`${workload.id} failed: ${message}`);
-        result = {
-          id: workload.id,
-          title: workload.title,
-          figures: [],
-          notes: [],
-          seconds: (performance.now() - started) / 1000,
-          error: (error as Error)?.message ?? String(error),
-        };
+        context.log(`${workload.id} failed: ${(error as Error)?.stack ?? error}`);
+        outcome = { figures: [], notes: [] };
+        failure = (error as Error)?.message ?? String(error);
       }
+      const result: WorkloadResult = {
+        id: workload.id,
+        title: workload.title,
+        ...outcome,
+        seconds: (performance.now() - started) / 1000,
+        load: { start: loadStart, end: Deno.loadavg()[0] },
+        ...(failure === undefined ? {} : { error: failure }),
+      };
       // Whatever a failed workload left running must not weigh on the next one.
       await stopAll();
       results.push(result);
@@ -109,7 +114,16 @@ async function machine(): Promise<Record<string, unknown>> {
     deno: Deno.version.deno,
     loadavg: await read("/proc/loadavg"),
     memTotal: Deno.systemMemoryInfo().total,
+    git: await gitState(),
   };
+}
+
+/** Which fabric was measured: the commit, and whether src/ had changes on top (read only, no index lock). */
+async function gitState(): Promise<{ commit: string; srcChanged: boolean } | null> {
+  const head = await run("git", ["rev-parse", "HEAD"]).catch(() => null);
+  const status = await run("git", ["--no-optional-locks", "status", "--porcelain", "--", "src"]).catch(() => null);
+  if (!head || head.code !== 0 || !status) return null;
+  return { commit: head.stdout.trim(), srcChanged: status.stdout.trim() !== "" };
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -36,6 +36,8 @@ export interface WorkloadResult {
   figures: Figure[];
   notes: string[];
   seconds: number;
+  /** The machine's 1-minute load average when the workload started and ended (other work on it shows here). */
+  load: { start: number; end: number };
   error?: string;
 }
 
@@ -83,7 +85,8 @@ function pad(text: string, width: number): string {
 const COLUMNS = [42, 28, 28, 9, 18, 5];
 
 export function printWorkload(result: WorkloadResult, print: (line: string) => void = console.log): void {
-  print(`\n${result.id} ${result.title}  (${result.seconds.toFixed(0)} s)`);
+  const load = `load ${format(result.load.start)} → ${format(result.load.end)}`;
+  print(`\n${result.id} ${result.title}  (${result.seconds.toFixed(0)} s, ${load})`);
   if (result.error) print(`  FAILED: ${result.error}`);
   const header = ["figure", "fabric median [min–max]", "baseline median [min–max]", "ratio", "target", "met"];
   print("  " + header.map((h, i) => pad(h, COLUMNS[i])).join(""));

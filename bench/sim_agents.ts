@@ -1,7 +1,8 @@
 /**
  * Simulated agents, many in one process, speaking the real agent protocol over HTTPS: each registers
  * with the join token, heartbeats every few seconds and keeps one claim long poll open; the tasks it
- * is given are reported started and finished at once, without running anything. One shared
+ * is given (by a claim, or with a report's answer) are reported started and finished at once,
+ * without running anything. One shared
  * Deno.HttpClient (HTTP/1.1, as agents use) with a per-request Authorization header keeps it light.
  *
  *   deno run -A bench/sim_agents.ts --url URL --ca FILE --token JOIN [--prefix P] [--slots N]
@@ -9,7 +10,7 @@
  *
  * Controlled by JSON lines on stdin, answering with JSON lines on stdout:
  *   {"cmd":"grow","to":N,"rate":R,"concurrency":C}  -> {"event":"grown","agents":N,"failed":F,"ms":T}
- *   {"cmd":"stats"}                                 -> {"event":"stats",...}
+ *   {"cmd":"stats"}                                 -> {"event":"stats",...} (heartbeat p50/p99 since the last)
  *   {"cmd":"stop"}                                  -> exits (so does the end of stdin)
  */
 import { parseArgs } from "node:util";
@@ -34,6 +35,8 @@ const IDLE_CONNECTIONS = 128;
 
 const counters = { requests: 0, errors: 0, placed: 0, finished: 0, openClaims: 0, heartbeats: 0 };
 const agents: SimAgent[] = [];
+/** Heartbeat round trips (ms) since the last `stats`: how long the tracker keeps an agent waiting. */
+let heartbeatMs: number[] = [];
 let stopping = false;
 let errorsShown = 0;
 
@@ -44,7 +47,10 @@ function emit(event: Record<string, unknown>): void {
 function failed(where: string, error: unknown): void {
   counters.errors++;
   // A few are worth seeing; thousands of the same one are not.
-  if (errorsShown++ < 5) emit({ event: "error", where, message: (error as Error)?.message ?? String(error) });
+  if (errorsShown++ < 5) {
+    const cause = (error as Error & { cause?: Error })?.cause?.message;
+    emit({ event: "error", where, message: `${(error as Error)?.message ?? error}${cause ? ` (${cause})` : ""}` });
+  }
 }
 
 async function post<T>(config: Config, path: string, token: string, body: unknown): Promise<T> {
@@ -88,7 +94,9 @@ function heartbeatLoop(config: Config, agent: SimAgent): void {
   const beat = () => {
     if (stopping) return;
     counters.heartbeats++;
+    const started = performance.now();
     post(config, "/v1/agent/heartbeat", agent.credential, { load })
+      .then(() => heartbeatMs.push(performance.now() - started))
       .catch((error) => failed("heartbeat", error))
       .finally(() => setTimeout(beat, config.heartbeatMs));
   };
@@ -98,6 +106,15 @@ function heartbeatLoop(config: Config, agent: SimAgent): void {
 
 interface Claimed {
   assignments: Array<{ taskId: string; attempt: number }>;
+}
+
+/** Each task started and finished at once, successfully. */
+function doneEvents(work: Claimed["assignments"]): unknown[] {
+  const at = Date.now();
+  return work.flatMap((a) => [
+    { type: "started", taskId: a.taskId, attempt: a.attempt, at },
+    { type: "finished", taskId: a.taskId, attempt: a.attempt, at, result: { kind: "exited", code: 0 }, durationMs: 0 },
+  ]);
 }
 
 async function claimLoop(config: Config, agent: SimAgent): Promise<void> {
@@ -113,22 +130,14 @@ async function claimLoop(config: Config, agent: SimAgent): Promise<void> {
       } finally {
         counters.openClaims--;
       }
-      if (claimed.assignments.length === 0) continue;
-      counters.placed += claimed.assignments.length;
-      const at = Date.now();
-      const events = claimed.assignments.flatMap((a) => [
-        { type: "started", taskId: a.taskId, attempt: a.attempt, at },
-        {
-          type: "finished",
-          taskId: a.taskId,
-          attempt: a.attempt,
-          at,
-          result: { kind: "exited", code: 0 },
-          durationMs: 0,
-        },
-      ]);
-      await post(config, "/v1/agent/report", agent.credential, { events });
-      counters.finished += claimed.assignments.length;
+      // A report's answer may carry the work its freed slots got: it is run (reported) the same way.
+      let work = claimed.assignments;
+      while (work.length > 0 && !stopping) {
+        counters.placed += work.length;
+        const answer = await post<Claimed>(config, "/v1/agent/report", agent.credential, { events: doneEvents(work) });
+        counters.finished += work.length;
+        work = answer.assignments ?? [];
+      }
     } catch (error) {
       if (stopping) return;
       failed("claim", error);
@@ -211,7 +220,11 @@ async function main(): Promise<void> {
       if (command.cmd === "grow") {
         grow(config, command.to, command.rate ?? 200, command.concurrency ?? 16).catch((e) => failed("grow", e));
       } else if (command.cmd === "stats") {
-        emit({ event: "stats", agents: agents.length, ...counters });
+        const sorted = heartbeatMs.sort((a, b) => a - b);
+        const at = (p: number) =>
+          sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : null;
+        emit({ event: "stats", agents: agents.length, ...counters, heartbeatP50: at(0.5), heartbeatP99: at(0.99) });
+        heartbeatMs = [];
       } else if (command.cmd === "stop") {
         stopping = true;
         return;

@@ -20,6 +20,9 @@ export interface FleetStats {
   finished: number;
   openClaims: number;
   heartbeats: number;
+  /** Heartbeat round trips since the previous `stats`, in ms (null when there were none). */
+  heartbeatP50: number | null;
+  heartbeatP99: number | null;
 }
 
 export class SimFleet {
@@ -92,7 +95,7 @@ export class SimFleet {
   }
 
   async stats(): Promise<FleetStats> {
-    return (await this.#request({ cmd: "stats" }, "stats", 30_000)) as unknown as FleetStats;
+    return (await this.#request({ cmd: "stats" }, "stats", 60_000)) as unknown as FleetStats;
   }
 
   async stop(): Promise<void> {

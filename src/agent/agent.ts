@@ -5,20 +5,13 @@
 import { join as joinPath } from "node:path";
 import { FabricClient } from "../client/mod.ts";
 import { detectCgroup, probeCapabilities } from "../exec/mod.ts";
-import {
-  type AgentResources,
-  type AttemptRef,
-  type Capabilities,
-  FABRIC_VERSION,
-  FabricError,
-  type Labels,
-  type TaskEvent,
-} from "../protocol/mod.ts";
+import { type AgentResources, type Capabilities, FABRIC_VERSION, FabricError, type Labels } from "../protocol/mod.ts";
 import { loadIdentity } from "./credential.ts";
 import { join, resolveCa } from "./join.ts";
 import { Journal } from "./journal.ts";
 import { type AgentHandle, AgentLoop, type Runtime } from "./loop.ts";
 import { describeCapabilities, machineResources } from "./machine.ts";
+import { attemptsOf, lostAttempts } from "./recovery.ts";
 import { Reporter } from "./reporter.ts";
 import { RunRegistry } from "./run_registry.ts";
 
@@ -83,9 +76,11 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const { journal, pending } = await Journal.open(joinPath(options.dataDir, "journal"));
   const registry = new RunRegistry(joinPath(options.dataDir, "runs"));
   const leftovers = await registry.recover(runtime.cgroup, log);
-  const lost = lostAttempts(leftovers, pending);
+  const lost = lostAttempts(leftovers, pending, Date.now());
   journal.append(lost);
   const backlog = [...pending, ...lost];
+  // Nothing runs yet: whatever is under work/ is the last run's.
+  await Deno.remove(joinPath(options.dataDir, "work"), { recursive: true }).catch(() => {});
 
   const slots = options.slots ?? navigator.hardwareConcurrency;
   const client = new FabricClient({ url: `https://${tracker}`, token: "", caPem });
@@ -142,26 +137,4 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     log,
   });
   return loop.start();
-}
-
-/** Attempts whose process the last run left behind without a final report: they are reported lost. */
-function lostAttempts(leftovers: AttemptRef[], pending: TaskEvent[]): TaskEvent[] {
-  const ended = new Set(
-    pending.filter((e) => e.type === "finished" || e.type === "released").map((e) => `${e.taskId}#${e.attempt}`),
-  );
-  return leftovers
-    .filter((ref) => !ended.has(`${ref.taskId}#${ref.attempt}`))
-    .map((ref) => ({
-      type: "released" as const,
-      ...ref,
-      at: Date.now(),
-      reason: "the agent restarted and no longer runs it",
-      how: "lost" as const,
-    }));
-}
-
-function attemptsOf(events: TaskEvent[]): AttemptRef[] {
-  const refs = new Map<string, AttemptRef>();
-  for (const e of events) refs.set(`${e.taskId}#${e.attempt}`, { taskId: e.taskId, attempt: e.attempt });
-  return [...refs.values()];
 }

@@ -5,12 +5,13 @@
  */
 import { join } from "node:path";
 import { checkAll, formatSummary } from "./checker.ts";
+import { describeFault } from "./checks_faults.ts";
 import { driveWorkload, observeJobs, waitForJobs } from "./driver.ts";
 import { injectFaults, planFaults } from "./faults.ts";
 import type { CheckInput, CheckResult } from "./model.ts";
 import { Fleet } from "./processes.ts";
 import { seededRandom } from "./random.ts";
-import { buildRuns, parseRunLines } from "./runs.ts";
+import { agentsWithLongRuns, buildRuns, parseRunLines } from "./runs.ts";
 import { planWorkload, taskCount } from "./workload.ts";
 
 export interface ChaosOptions {
@@ -81,17 +82,31 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     });
     const startedAt = Date.now();
     const abort = new AbortController();
+    // A fault the fleet does not come back from ends the workload too: nothing more can be learnt.
     const faulting = injectFaults(faultPlan, fleet, {
       until: startedAt + options.durationMs * FAULT_WINDOW,
+      longRunning: async () =>
+        agentsWithLongRuns(buildRuns(parseRunLines(await Deno.readTextFile(runsFile)).lines), Date.now()),
       recoveryTimeoutMs: 20_000,
       log,
       signal: abort.signal,
+    }).then((records) => {
+      if (records.some((r) => !r.recovered)) abort.abort();
+      return records;
     });
+    // Faults go on after the last submission, up to their own deadline; they stop early only if the
+    // workload broke off.
     const submitted = await driveWorkload(plans, fleet, { startedAt, runsDir, runsFile, log, signal: abort.signal })
-      .finally(() => abort.abort());
+      .catch((error) => {
+        abort.abort();
+        throw error;
+      });
     const faults = await faulting;
     for (const agent of agents) fleet.heal(agent);
-    await fleet.waitHealthy(20_000);
+    if (!(await fleet.waitHealthy(20_000))) {
+      const last = faults.at(-1);
+      throw new Error(`the fleet is not healthy after the faults (last: ${last ? describeFault(last) : "none"})`);
+    }
 
     const client = fleet.client();
     let input: CheckInput;

@@ -48,7 +48,7 @@ async function submit(client: FabricClient, plan: JobPlan, options: DriveOptions
       options.log(`submitted ${plan.name} as ${jobId}`);
       return { plan, jobId, submittedAt: Date.now(), cancelAckAt: null };
     } catch (error) {
-      if (!isTransient(error) || Date.now() > deadline) throw error;
+      if (!isTransient(error) || Date.now() > deadline || options.signal.aborted) throw error;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
@@ -57,7 +57,9 @@ async function submit(client: FabricClient, plan: JobPlan, options: DriveOptions
 /** Once `cancelAfterStarts` tasks have started, cancel (API or CLI) and note when it was acknowledged. */
 async function cancelMidRun(client: FabricClient, fleet: Fleet, job: SubmittedJob, options: DriveOptions) {
   const wanted = job.plan.cancelAfterStarts!;
-  for (;;) {
+  // On a fleet too busy to start them, the job is cancelled all the same after a while.
+  const giveUpAt = Date.now() + 60_000;
+  while (Date.now() < giveUpAt) {
     if (options.signal.aborted) return;
     try {
       const detail = await client.getJob(job.jobId);
@@ -91,7 +93,7 @@ export async function waitForJobs(client: FabricClient, jobs: SubmittedJob[], ti
   const deadline = Date.now() + timeoutMs;
   let going = jobs.map((j) => j.jobId);
   while (going.length > 0 && Date.now() < deadline) {
-    const states = await mapLimited(going, 4, (id) => retrying(`read job ${id}`, () => client.getJob(id)));
+    const states = await mapLimited(going, 4, (id) => retrying(`read job ${id}`, () => client.getJob(id), 15_000));
     going = states.filter((j) => j.state === "queued" || j.state === "running").map((j) => j.id);
     if (going.length > 0) await new Promise((resolve) => setTimeout(resolve, 300));
   }
@@ -101,10 +103,14 @@ export async function waitForJobs(client: FabricClient, jobs: SubmittedJob[], ti
 /** Everything fabric recorded about the jobs: tasks with their attempts and outputs, final attempts' logs. */
 export async function observeJobs(client: FabricClient, jobs: SubmittedJob[]): Promise<ObservedJob[]> {
   return await mapLimited(jobs, 2, async (submitted) => {
-    const job = await retrying(`read job ${submitted.jobId}`, () => client.getJob(submitted.jobId));
+    const job = await retrying(`read job ${submitted.jobId}`, () => client.getJob(submitted.jobId), 15_000);
     const tasks = await mapLimited(job.tasks, 6, async (view) => {
-      const detail = await retrying(`read task ${view.id}`, () => client.getTask(view.id));
-      const chunks = await retrying(`read the log of ${view.id}`, () => readLog(client, view.id, detail.attempt));
+      const detail = await retrying(`read task ${view.id}`, () => client.getTask(view.id), 15_000);
+      const chunks = await retrying(
+        `read the log of ${view.id}`,
+        () => readLog(client, view.id, detail.attempt),
+        15_000,
+      );
       return { detail, chunks };
     });
     return { submitted, state: job.state, tasks };

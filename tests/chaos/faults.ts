@@ -59,6 +59,8 @@ function downTime(kind: FaultKind, random: Random, options: FaultOptions): numbe
 export interface InjectOptions {
   /** No fault begins after this moment (epoch ms). */
   until: number;
+  /** Agents running long tasks now, preferred as targets of kills and long cuts. */
+  longRunning: () => Promise<string[]>;
   recoveryTimeoutMs: number;
   log: (line: string) => void;
   signal: AbortSignal;
@@ -85,17 +87,24 @@ export async function injectFaults(plan: FaultPlan[], fleet: Fleet, options: Inj
 }
 
 /**
- * A fault on an idle agent proves little: the planned agent is taken if it runs something, else
- * the next one in order that does (the plan stays seeded; the choice depends on the moment).
+ * A fault on an idle agent proves little. The planned agent is taken if it fits, else the next one
+ * in order that does: for kills and long cuts, one running a long task (whose run then outlives
+ * its lease); otherwise, or if none does, one running anything. The plan stays seeded; the choice
+ * depends on the moment.
  */
-async function targetOf(fault: FaultPlan, fleet: Fleet): Promise<string | null> {
+async function targetOf(fault: FaultPlan, fleet: Fleet, options: InjectOptions): Promise<string | null> {
   if (fault.agent === null) return null;
+  const names = fleet.agentNames;
+  const from = names.indexOf(fault.agent);
+  const order = [...names.slice(from), ...names.slice(0, from)];
+  if (fault.kind === "kill_agent" || fault.kind === "cut_long") {
+    const long = new Set(await options.longRunning().catch(() => []));
+    const found = order.find((name) => long.has(name));
+    if (found) return found;
+  }
   const client = fleet.client();
   try {
     const busy = new Set((await client.listAgents()).filter((a) => a.running > 0).map((a) => a.name));
-    const names = fleet.agentNames;
-    const from = names.indexOf(fault.agent);
-    const order = [...names.slice(from), ...names.slice(0, from)];
     return order.find((name) => busy.has(name)) ?? fault.agent;
   } catch {
     return fault.agent;
@@ -105,7 +114,7 @@ async function targetOf(fault: FaultPlan, fleet: Fleet): Promise<string | null> 
 }
 
 async function inject(planned: FaultPlan, fleet: Fleet, options: InjectOptions): Promise<FaultRecord> {
-  const fault = { ...planned, agent: await targetOf(planned, fleet) };
+  const fault = { ...planned, agent: await targetOf(planned, fleet, options) };
   const record: FaultRecord = {
     kind: fault.kind,
     agent: fault.agent,

@@ -67,3 +67,9 @@ export function runsByTask(runs: readonly Run[]): Map<string, Run[]> {
   }
   return byTask;
 }
+
+/** Agents running, at `now`, a run that has lasted `minMs` and still ticks: where a fault hurts most. */
+export function agentsWithLongRuns(runs: readonly Run[], now: number, minMs = 800): string[] {
+  const alive = runs.filter((r) => r.end === null && now - r.start >= minMs && now - r.lastSeen <= 600);
+  return [...new Set(alive.map((r) => r.agent))];
+}

@@ -47,7 +47,7 @@ export function planWorkload(random: Random, options: WorkloadOptions): JobPlan[
       cancelAfterStarts: cancelled ? random.int(2, 4) : null,
       cancelDelayMs: cancelled ? random.int(300, 2500) : 0,
       cancelWithCli: cancelled && cancels === 1,
-      lostAfterMs: options.lostAfter && random.chance(0.4) ? LOST_AFTER_MS : null,
+      lostAfterMs: options.lostAfter && random.chance(0.3) ? LOST_AFTER_MS : null,
     };
   });
 }
@@ -71,6 +71,8 @@ function templatesFor(shape: Shape, random: Random, options: WorkloadOptions): T
     case "mixed":
       return [
         shorts(30, 60),
+        // A few long tasks everywhere, so that a cut or a kill often finds one running.
+        t("long", "long", { count: random.int(1, 2), lines: ticks(2000, 4000) }),
         t("produce", "output", { count: random.int(3, 6) }),
         t("consume", "consumer", { needs: "produce" }),
         t("flaky", "flaky", { count: random.int(1, 3), retries: 2, backoffMs: random.int(200, 500) }),
