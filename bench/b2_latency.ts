@@ -3,11 +3,12 @@
  * (a) through the bench's own warm client (submitJob, then the watch long poll until the job ends),
  * (b) as `fabric submit --wait`, a fresh process. The baseline is spawning `true` directly: the
  * least any "run this and tell me" can cost here. `fabric --version` as a fresh process shows how
- * much of (b) is the CLI starting before it sends anything.
+ * much of (b) is the CLI starting before it sends anything, and a `deno run` of an empty script
+ * how much of that is Deno's own start.
  */
 import { join } from "node:path";
 import { BenchCluster } from "./cluster.ts";
-import { fabric } from "./procs.ts";
+import { fabric, run } from "./procs.ts";
 import { figure } from "./report.ts";
 import { percentile } from "./stats.ts";
 import { assertSucceeded, type BenchContext, waitForJob, type WorkloadOutcome } from "./workload.ts";
@@ -25,12 +26,15 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
   const cli: Percentiles = { p50: [], p95: [] };
   const spawn: Percentiles = { p50: [], p95: [] };
   const startup: Percentiles = { p50: [], p95: [] };
+  const denoStart: Percentiles = { p50: [], p95: [] };
   const phases: Phases[] = [];
 
   const cluster = await BenchCluster.start(context.root);
   try {
     await cluster.startAgent({ name: "b2", slots: 2, allowUnsandboxed: true });
     const jobFile = join(cluster.root, "one.yaml");
+    const emptyScript = join(cluster.root, "empty.ts");
+    await Deno.writeTextFile(emptyScript, "");
     await Deno.writeTextFile(jobFile, 'name: one\nsandbox: false\ntasks:\n  - name: t\n    run: "true"\n');
     // One job first, so that the first sample does not pay for cold caches on either side.
     await warmJob(cluster, false);
@@ -40,6 +44,7 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
       add(cli, await repeat(cliSamples, () => cliJob(cluster, jobFile)));
       add(spawn, await repeat(samples, spawnTrue));
       add(startup, await repeat(cliSamples, cliStartup));
+      add(denoStart, await repeat(cliSamples, () => emptyDeno(emptyScript)));
       context.log(
         `B2 run ${i + 1}: warm p50 ${warm.p50[i].toFixed(1)} ms, sandboxed ${warmSandboxed.p50[i].toFixed(1)} ms, ` +
           `submit --wait p50 ${cli.p50[i].toFixed(0)} ms, spawn true p50 ${spawn.p50[i].toFixed(2)} ms`,
@@ -92,10 +97,11 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
           name: "fabric --version p50",
           unit: ms,
           better: "lower",
-          note: "a fresh CLI process that sends nothing: the floor under submit --wait",
+          note: "a fresh CLI process that sends nothing: the floor under submit --wait; the ratio is what " +
+            "loading fabric's modules adds to Deno's own start",
         },
         startup.p50,
-        spawnBase("p50"),
+        { name: "deno run of an empty script (Deno's own start)", samples: denoStart.p50 },
       ),
     ],
     notes: [
@@ -175,6 +181,12 @@ async function spawnTrue(): Promise<number> {
   const output = await new Deno.Command("true", { stdout: "null", stderr: "null" }).output();
   if (!output.success) throw new Error("`true` failed");
   return performance.now() - started;
+}
+
+async function emptyDeno(script: string): Promise<number> {
+  const result = await run(Deno.execPath(), ["run", "-A", "--quiet", script]);
+  if (result.code !== 0) throw new Error(`deno run of an empty script exited ${result.code}: ${result.stderr}`);
+  return result.ms;
 }
 
 async function cliStartup(): Promise<number> {

@@ -121,8 +121,9 @@ export async function measureStep(
     load: Deno.loadavg()[0],
   };
   step.healthy = heartbeatRate >= HEALTHY_RATE * (grown.agents / HEARTBEAT_S) && step.heartbeatP50 <= HEALTHY_P50_MS;
-  // A tracker that already keeps agents waiting would take minutes to drain a job: not worth measuring.
-  if (step.healthy) {
+  // A tracker that already keeps agents waiting would take minutes to drain a job: not worth measuring
+  // (in a quick run the fleet is tiny and the short window noisy, so placement is always measured).
+  if (step.healthy || context.quick) {
     for (let i = 0; i < plan.runs; i++) step.placement.push(await placementRate(server.client, plan.placementTasks));
   }
   return step;

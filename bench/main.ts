@@ -10,7 +10,7 @@ import { queue } from "./b4_queue.ts";
 import { logs } from "./b5_logs.ts";
 import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
 import { run, stopAll } from "./procs.ts";
-import { type BenchReport, printWorkload, type WorkloadResult, writeJson } from "./report.ts";
+import { type BenchReport, type GitState, printWorkload, type WorkloadResult, writeJson } from "./report.ts";
 import type { BenchContext, Workload, WorkloadOutcome } from "./workload.ts";
 
 const WORKLOADS: Workload[] = [
@@ -56,6 +56,9 @@ async function main(args: string[]): Promise<number> {
     log: (message) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`),
   };
   const startedAt = new Date().toISOString();
+  // Trackers and agents run from the working tree as it is when each starts: if it changes during
+  // the run, workloads may have measured different code, and the report says so.
+  const gitAtStart = await gitState();
   const results: WorkloadResult[] = [];
   try {
     for (const workload of WORKLOADS) {
@@ -96,10 +99,19 @@ async function main(args: string[]): Promise<number> {
     startedAt,
     finishedAt: new Date().toISOString(),
     machine: await machine(),
+    git: { start: gitAtStart, end: await gitState() },
     options: { runs: options.runs, quick: options.quick, huge: options.huge, only: options.only },
     workloads: results,
   };
   await writeJson(options.json, report);
+  const git = report.git;
+  if (JSON.stringify(git.start) !== JSON.stringify(git.end)) {
+    console.log(
+      `\nNOTE: the checkout changed during the run (${JSON.stringify(git.start)} → ${JSON.stringify(git.end)})`,
+    );
+  } else if (git.end?.srcChanged) {
+    console.log(`\nNOTE: src/ had uncommitted changes on top of ${git.end.commit}`);
+  }
   console.log(`\nratio = fabric ÷ baseline; ↑ higher is better, ↓ lower is better. JSON: ${options.json}`);
   return results.some((r) => r.error) ? 1 : 0;
 }
@@ -114,12 +126,11 @@ async function machine(): Promise<Record<string, unknown>> {
     deno: Deno.version.deno,
     loadavg: await read("/proc/loadavg"),
     memTotal: Deno.systemMemoryInfo().total,
-    git: await gitState(),
   };
 }
 
 /** Which fabric was measured: the commit, and whether src/ had changes on top (read only, no index lock). */
-async function gitState(): Promise<{ commit: string; srcChanged: boolean } | null> {
+async function gitState(): Promise<GitState | null> {
   const head = await run("git", ["rev-parse", "HEAD"]).catch(() => null);
   const status = await run("git", ["--no-optional-locks", "status", "--porcelain", "--", "src"]).catch(() => null);
   if (!head || head.code !== 0 || !status) return null;

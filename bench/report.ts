@@ -106,11 +106,18 @@ export function printWorkload(result: WorkloadResult, print: (line: string) => v
   for (const note of result.notes) print(`  * ${note}`);
 }
 
+export interface GitState {
+  commit: string;
+  srcChanged: boolean;
+}
+
 export interface BenchReport {
   version: 1;
   startedAt: string;
   finishedAt: string;
   machine: Record<string, unknown>;
+  /** The commit measured, when the run started and ended, and whether src/ had changes on top. */
+  git: { start: GitState | null; end: GitState | null };
   options: Record<string, unknown>;
   workloads: WorkloadResult[];
 }

@@ -40,6 +40,8 @@ export interface AgentOptions {
   resources?: Partial<AgentResources>;
   /** Undelivered reports kept on disk while the tracker is away; past it task output is dropped (default 256M). */
   maxJournalBytes?: number;
+  /** "full": results are on disk before they are sent (survive a power loss); "normal" (default): an agent crash. */
+  sync?: "normal" | "full";
   log?: (message: string) => void;
   /** Give up waiting for an unreachable tracker at start. */
   signal?: AbortSignal;
@@ -119,6 +121,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     journal,
     backlog,
     maxJournalBytes: options.maxJournalBytes ?? DEFAULT_JOURNAL_BYTES,
+    syncResults: options.sync === "full",
     onStale: (ref) => loop?.markStale(ref),
     onAssignments: (assignments) => loop?.take(assignments),
     log,

@@ -18,14 +18,19 @@ export interface ReporterOptions {
   backlog: TaskEvent[];
   /** Past this many undelivered bytes, task output is refused (results never are). */
   maxJournalBytes: number;
+  /** Wait for the disk before sending a result (it then survives this machine's power loss). */
+  syncResults: boolean;
   onStale: (ref: AttemptRef) => void;
   /** New work that came with a report's answer. */
   onAssignments: (assignments: Assignment[]) => void;
   log: (message: string) => void;
 }
 
-/** A lone `started` waits this long for its `finished`, so a short task costs one report, not two. */
-const GATHER_MS = 3;
+/**
+ * `started` is not urgent (`finished` implies it): alone in the queue it waits up to this long, and a
+ * task that ends meanwhile costs one report, not two.
+ */
+const STARTED_DELAY_MS = 200;
 
 export class Reporter {
   #queue: TaskEvent[];
@@ -102,18 +107,24 @@ export class Reporter {
     while (!this.#stopped) {
       if (this.#queue.length === 0) {
         for (const resolve of this.#idle.splice(0)) resolve();
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-        this.#wake = null;
+        await this.#nextEvent(null);
         continue;
       }
-      if (this.#queue.every((e) => e.type === "started") && !this.#stopped) {
-        await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+      if (this.#queue.every((e) => e.type === "started")) {
+        const wait = STARTED_DELAY_MS - (Date.now() - this.#queue[0].at);
+        if (wait > 0 && !this.#stopped) {
+          await this.#nextEvent(wait);
+          continue;
+        }
       }
       const { count, events } = this.#takeBatch();
       try {
         if (events.length > 0) {
-          // A result the tracker acknowledges must survive this machine's crash; output can wait.
-          if (events.some((e) => e.type === "finished" || e.type === "released")) await this.#options.journal.sync();
+          // The journal is written before anything is sent, so it survives the agent's crash; with
+          // syncResults a result also survives this machine's power loss once the tracker has it.
+          if (this.#options.syncResults && events.some((e) => e.type === "finished" || e.type === "released")) {
+            await this.#options.journal.sync();
+          }
           const response = await this.#options.client.report(events);
           for (const ref of response.stale) this.#markStale(ref);
           if (response.assignments?.length) this.#options.onAssignments(response.assignments);
@@ -141,17 +152,39 @@ export class Reporter {
     }
   }
 
-  /** The next events in order: `count` of them leave the queue, `events` (those not stale) are sent. */
+  /** Resolves on the next enqueued event (or stop), or after `ms`. */
+  #nextEvent(ms: number | null): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = null;
+        resolve();
+      };
+      if (ms !== null) timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  /**
+   * The next events in order: `count` of them leave the queue, `events` are sent. Not sent: events
+   * of stale attempts, and a `started` whose `finished` (or `released`) is already queued behind it.
+   */
   #takeBatch(): { count: number; events: TaskEvent[] } {
     let bytes = 0;
     let count = 0;
     const events: TaskEvent[] = [];
+    const ending = new Set<string>();
+    for (const e of this.#queue.slice(0, MAX_BATCH_EVENTS * 2)) {
+      if (e.type === "finished" || e.type === "released") ending.add(`${e.taskId}#${e.attempt}`);
+    }
     while (count < this.#queue.length && events.length < MAX_BATCH_EVENTS) {
       const event = this.#queue[count];
       const size = event.type === "output" ? event.chunks.reduce((n, c) => n + c.data.length, 64) : 64;
       if (events.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
       count++;
-      if (this.#stale.has(`${event.taskId}#${event.attempt}`)) continue;
+      const key = `${event.taskId}#${event.attempt}`;
+      if (this.#stale.has(key) || (event.type === "started" && ending.has(key))) continue;
       bytes += size;
       events.push(event);
     }

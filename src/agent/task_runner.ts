@@ -173,7 +173,7 @@ async function prepare(
     throw new CannotRun("the task opts out of the sandbox, which this agent does not allow (--allow-unsandboxed)");
   }
   if (a.memoryBytes !== null && !context.cgroup) throw new CannotRun("this agent cannot enforce memory limits");
-  const extra = await writeTaskFiles(paths, a);
+  const extra = await writeTaskFiles(paths, a, bwrapped);
   const env = taskEnv(a, {
     paths,
     agentName: context.agentName,

@@ -25,9 +25,15 @@ export function taskPaths(workRoot: string, a: Assignment): TaskPaths {
 }
 
 /** Create the directories and write the files the task reads; returns the variables that name them. */
-export async function writeTaskFiles(paths: TaskPaths, a: Assignment): Promise<Record<string, string>> {
-  await Deno.mkdir(paths.tmpDir, { recursive: true });
-  await Deno.mkdir(join(paths.metaDir, "needs"), { recursive: true });
+export async function writeTaskFiles(
+  paths: TaskPaths,
+  a: Assignment,
+  sandboxed: boolean,
+): Promise<Record<string, string>> {
+  await Deno.mkdir(paths.metaDir, { recursive: true });
+  // A sandboxed task has a private /tmp; the others get one of their own here.
+  if (!sandboxed) await Deno.mkdir(paths.tmpDir);
+  if (Object.keys(a.needs).length > 0) await Deno.mkdir(join(paths.metaDir, "needs"));
   const vars: Record<string, string> = { FABRIC_OUTPUT: paths.outputFile };
   for (const [name, output] of Object.entries(a.needs)) {
     const file = join(paths.metaDir, "needs", `${name}.json`);

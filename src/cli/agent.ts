@@ -8,6 +8,7 @@ import {
   parseFlags,
   sizeFlag,
   stringFlag,
+  syncFlag,
   UsageError,
   wantsHelp,
 } from "./args.ts";
@@ -37,6 +38,8 @@ DIR; later starts need no token (and no flags at all, if the tracker's address i
                           capacity offered to tasks' resources (default: the machine's CPUs and memory,
                           and the data directory's free disk)
   --allow-unsandboxed     run tasks that set "sandbox: false" without bubblewrap
+  --sync normal|full      normal (default): reports are journaled before they are sent and survive the
+                          agent's crash; full: results also wait for the disk (survive a power loss)
 `;
 
 export const AGENT_FLAGS = {
@@ -55,6 +58,7 @@ export const AGENT_FLAGS = {
   memory: { type: "string" },
   disk: { type: "string" },
   "allow-unsandboxed": { type: "boolean" },
+  sync: { type: "string" },
 } as const;
 
 export async function agentCommand(args: string[]): Promise<number> {
@@ -88,6 +92,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     slots: intFlag(parsed, "slots", 1, 4096),
     stopGraceMs: durationFlag(stringFlag(parsed, "stop-grace"), "--stop-grace"),
     maxJournalBytes: sizeFlag(stringFlag(parsed, "journal-limit"), "--journal-limit"),
+    sync: syncFlag(parsed),
     allowUnsandboxed: parsed.values["allow-unsandboxed"] === true,
     weight: numberFlag(parsed, "weight", 0.001, 1000),
     resources: {

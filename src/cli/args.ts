@@ -107,3 +107,10 @@ export function wantsHelp(parsed: Parsed, usage: string): boolean {
   }
   return false;
 }
+
+/** `--sync normal|full`: whether a write waits for the disk (survives a power loss) or not (a crash). */
+export function syncFlag(parsed: Parsed): "normal" | "full" | undefined {
+  const raw = stringFlag(parsed, "sync");
+  if (raw === undefined || raw === "normal" || raw === "full") return raw;
+  throw new UsageError(`--sync takes "normal" or "full", got "${raw}"`);
+}

@@ -17,7 +17,7 @@ export async function readJobFile(file: string): Promise<JobInput> {
     throw new UsageError(`Cannot read the job file "${file}": ${reason}`);
   }
   const name = file === "-" ? "(stdin)" : file;
-  const parsed = parseJobFile(text, name);
+  const parsed = await parseJobFile(text, name);
   const base = file === "-" ? Deno.cwd() : dirname(file);
   const files: Record<string, string> = {};
   const problems = [];

@@ -6,32 +6,25 @@
 import { TrackerUnreachableError } from "../client/mod.ts";
 import { FABRIC_VERSION, FabricError, JobSpecError } from "../protocol/mod.ts";
 import { CaPinError } from "../tls/mod.ts";
-import { agentCommand } from "./agent.ts";
-import { agentsCommand } from "./agents.ts";
 import { UsageError } from "./args.ts";
-import { cancelCommand } from "./cancel.ts";
 import { NoTrackerError } from "./connect.ts";
-import { devCommand } from "./dev.ts";
-import { logsCommand } from "./logs.ts";
-import { schemaCommand } from "./schema.ts";
-import { statusCommand } from "./status.ts";
-import { submitCommand } from "./submit.ts";
-import { trackerCommand } from "./tracker.ts";
-import { validateCommand } from "./validate.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  tracker: trackerCommand,
-  agent: agentCommand,
-  dev: devCommand,
-  submit: submitCommand,
-  status: statusCommand,
-  logs: logsCommand,
-  agents: agentsCommand,
-  cancel: cancelCommand,
-  validate: validateCommand,
-  schema: schemaCommand,
+type Command = (args: string[]) => Promise<number>;
+
+/** Each command's module is loaded when it runs: a client command never loads the tracker's code. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  tracker: async () => (await import("./tracker.ts")).trackerCommand,
+  agent: async () => (await import("./agent.ts")).agentCommand,
+  dev: async () => (await import("./dev.ts")).devCommand,
+  submit: async () => (await import("./submit.ts")).submitCommand,
+  status: async () => (await import("./status.ts")).statusCommand,
+  logs: async () => (await import("./logs.ts")).logsCommand,
+  agents: async () => (await import("./agents.ts")).agentsCommand,
+  cancel: async () => (await import("./cancel.ts")).cancelCommand,
+  validate: async () => (await import("./validate.ts")).validateCommand,
+  schema: async () => (await import("./schema.ts")).schemaCommand,
 };
 
 const USAGE = `
@@ -66,13 +59,13 @@ export async function main(args: string[]): Promise<number> {
     console.log(`fabric ${FABRIC_VERSION} (deno ${Deno.version.deno})`);
     return EXIT.ok;
   }
-  const run = COMMANDS[command];
-  if (!run) {
+  const load = COMMANDS[command];
+  if (!load) {
     console.error(`fabric: unknown command "${command}" (see fabric --help)`);
     return EXIT.usage;
   }
   try {
-    return await run(rest);
+    return await (await load())(rest);
   } catch (error) {
     const { code, message } = describeFailure(command, error);
     console.error(message);

@@ -1,7 +1,16 @@
 /** `fabric tracker`: run the control plane. */
 import { join } from "node:path";
 import { startTrackerServer } from "../tracker/mod.ts";
-import { durationFlag, hostPortFlag, listFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import {
+  durationFlag,
+  hostPortFlag,
+  listFlag,
+  parseFlags,
+  stringFlag,
+  syncFlag,
+  UsageError,
+  wantsHelp,
+} from "./args.ts";
 import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultTrackerDir } from "./paths.ts";
 
@@ -17,6 +26,8 @@ token and a join token, and prints the command agents join with.
   --heartbeat DURATION   how often agents heartbeat (default 2s)
   --agent-ttl DURATION   silence after which an agent is down (default 3 heartbeats)
   --grace DURATION       SIGTERM-to-SIGKILL time when a task is stopped (default 5s)
+  --sync normal|full     normal (default): what the tracker acknowledged survives its crash or kill -9;
+                         full: each commit also waits for the disk, so it survives a power loss (slower)
 `;
 
 export const TRACKER_FLAGS = {
@@ -26,6 +37,7 @@ export const TRACKER_FLAGS = {
   heartbeat: { type: "string" },
   "agent-ttl": { type: "string" },
   grace: { type: "string" },
+  sync: { type: "string" },
 } as const;
 
 export async function trackerCommand(args: string[]): Promise<number> {
@@ -45,6 +57,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
     heartbeatMs: durationFlag(stringFlag(parsed, "heartbeat"), "--heartbeat"),
     ttlMs: durationFlag(stringFlag(parsed, "agent-ttl"), "--agent-ttl"),
     graceMs: durationFlag(stringFlag(parsed, "grace"), "--grace"),
+    sync: syncFlag(parsed),
     log,
   });
   console.log(`fabric tracker listening on ${server.url} (data in ${dataDir})`);

@@ -94,7 +94,9 @@ export function startProcess(spec: ProcessSpec): Execution {
         outputTruncated: output.truncated,
       };
     } finally {
-      if (group) await removeTaskCgroup(group).catch(() => {});
+      // Empty already; the kernel may refuse the rmdir for a few milliseconds after the last exit,
+      // which the task's result need not wait for.
+      if (group) removeTaskCgroup(group).catch(() => {});
     }
   })();
 

@@ -2,7 +2,7 @@
  * Reading a job file: YAML to a validated `JobSpec`, with every problem located by file, line and
  * column, so a user can jump straight to it.
  */
-import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument } from "yaml";
+type Yaml = typeof import("yaml");
 import { FabricError } from "./errors.ts";
 import { type JobSpec, jobSpecSchema } from "./job_spec.ts";
 import { describeIssue, type IssuePath } from "./spec_errors.ts";
@@ -35,9 +35,11 @@ export interface ParsedJobFile {
   locate(path: IssuePath): { line: number; column: number };
 }
 
-export function parseJobFile(text: string, file: string): ParsedJobFile {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+/** Parse and validate a job file. The YAML library (~50 ms to load) is loaded only by those who read files. */
+export async function parseJobFile(text: string, file: string): Promise<ParsedJobFile> {
+  const yaml = await import("yaml");
+  const lineCounter = new yaml.LineCounter();
+  const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new JobSpecError(
       file,
@@ -51,14 +53,14 @@ export function parseJobFile(text: string, file: string): ParsedJobFile {
   const raw = doc.toJS({ maxAliasCount: 100 });
   const parsed = jobSpecSchema.safeParse(raw);
   const locate = (path: IssuePath) => {
-    const pos = lineCounter.linePos(nodeOffset(doc.contents, path));
+    const pos = lineCounter.linePos(nodeOffset(yaml, doc.contents, path));
     return { line: pos.line, column: pos.col };
   };
   if (parsed.success) return { spec: parsed.data, raw, locate };
   const problems = parsed.error.issues.map((issue) => {
     const offset = issue.code === "unrecognized_keys"
-      ? keyOffset(doc.contents, issue.path, issue.keys[0])
-      : nodeOffset(doc.contents, issue.path);
+      ? keyOffset(yaml, doc.contents, issue.path, issue.keys[0])
+      : nodeOffset(yaml, doc.contents, issue.path);
     const pos = lineCounter.linePos(offset);
     return { line: pos.line, column: pos.col, message: describeIssue(issue, raw) };
   });
@@ -67,36 +69,38 @@ export function parseJobFile(text: string, file: string): ParsedJobFile {
 }
 
 /** Offset of the deepest node that exists along `path` (a missing key points at its parent). */
-function nodeOffset(root: unknown, path: IssuePath): number {
+function nodeOffset(yaml: Yaml, root: unknown, path: IssuePath): number {
   let node = root;
-  let offset = rangeStart(root);
+  let offset = rangeStart(yaml, root);
   for (const part of path) {
-    const next = child(node, part);
+    const next = child(yaml, node, part);
     if (next === undefined) break;
     node = next;
-    offset = rangeStart(next) ?? offset;
+    offset = rangeStart(yaml, next) ?? offset;
   }
   return offset ?? 0;
 }
 
-function keyOffset(root: unknown, path: IssuePath, key: string): number {
+function keyOffset(yaml: Yaml, root: unknown, path: IssuePath, key: string): number {
   let node = root;
-  for (const part of path) node = child(node, part) ?? node;
-  if (isMap(node)) {
-    const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === key);
-    if (pair && isScalar(pair.key)) return rangeStart(pair.key) ?? 0;
+  for (const part of path) node = child(yaml, node, part) ?? node;
+  if (yaml.isMap(node)) {
+    const pair = node.items.find((item) =>
+      yaml.isPair(item) && yaml.isScalar(item.key) && String(item.key.value) === key
+    );
+    if (pair && yaml.isScalar(pair.key)) return rangeStart(yaml, pair.key) ?? 0;
   }
-  return nodeOffset(root, path);
+  return nodeOffset(yaml, root, path);
 }
 
-function child(node: unknown, part: PropertyKey): unknown {
-  if (!isNode(node)) return undefined;
+function child(yaml: Yaml, node: unknown, part: PropertyKey): unknown {
+  if (!yaml.isNode(node)) return undefined;
   if ("get" in node && typeof node.get === "function") {
     return (node as { get(key: unknown, keepScalar: boolean): unknown }).get(part, true);
   }
   return undefined;
 }
 
-function rangeStart(node: unknown): number | undefined {
-  return isNode(node) && node.range ? node.range[0] : undefined;
+function rangeStart(yaml: Yaml, node: unknown): number | undefined {
+  return yaml.isNode(node) && node.range ? node.range[0] : undefined;
 }

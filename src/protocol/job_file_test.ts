@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { expandJob } from "./job_expand.ts";
 import { JobSpecError, parseJobFile } from "./job_file.ts";
 
-function problems(text: string): string[] {
+async function problems(text: string): Promise<string[]> {
   try {
-    parseJobFile(text, "job.yaml");
+    await parseJobFile(text, "job.yaml");
   } catch (error) {
     assert.ok(error instanceof JobSpecError);
     assert.equal(error.file, "job.yaml");
@@ -13,8 +13,8 @@ function problems(text: string): string[] {
   throw new Error("expected the file to be invalid");
 }
 
-Deno.test("a valid file parses with durations in milliseconds and count fan-out", () => {
-  const { spec } = parseJobFile(
+Deno.test("a valid file parses with durations in milliseconds and count fan-out", async () => {
+  const { spec } = await parseJobFile(
     "name: ok\ntasks:\n  - {name: a, run: echo, count: 3, timeout: 1m}\n  - {name: b, run: x}\n",
     "f",
   );
@@ -27,9 +27,9 @@ Deno.test("a valid file parses with durations in milliseconds and count fan-out"
   ]);
 });
 
-Deno.test("each problem is located by line and column and names the field", () => {
+Deno.test("each problem is located by line and column and names the field", async () => {
   assert.deepEqual(
-    problems("name: x\ntasks:\n  - name: a\n    run: echo\n    count: three\n  - name: b\n    runn: 1\n"),
+    await problems("name: x\ntasks:\n  - name: a\n    run: echo\n    count: three\n  - name: b\n    runn: 1\n"),
     [
       '5:12 "tasks[0].count" must be a number, got "three"',
       '6:5 "tasks[1]" needs "run" (a shell task), "script" or "code" (a script task), or "git" and "steps"',
@@ -38,28 +38,31 @@ Deno.test("each problem is located by line and column and names the field", () =
   );
 });
 
-Deno.test("bad names, durations, shells and empty task lists are explained", () => {
-  assert.deepEqual(problems("name: bad name\ntasks:\n  - name: a\n    run: echo\n    timeout: 5x\n    shell: fish\n"), [
-    `1:7 "name" must start with a letter or digit and hold only letters, digits, '_', '.' or '-' (at most 63), got "bad name"`,
-    '5:14 "tasks[0].timeout" must be a duration like "30s", "5m" or "1h30m", got "5x"',
-    '6:12 "tasks[0].shell" must be "bash", "sh", "python" or a command containing "{0}"',
-  ]);
-  assert.deepEqual(problems("name: x\ntasks: []\n"), ['2:8 "tasks" needs at least one item']);
+Deno.test("bad names, durations, shells and empty task lists are explained", async () => {
+  assert.deepEqual(
+    await problems("name: bad name\ntasks:\n  - name: a\n    run: echo\n    timeout: 5x\n    shell: fish\n"),
+    [
+      `1:7 "name" must start with a letter or digit and hold only letters, digits, '_', '.' or '-' (at most 63), got "bad name"`,
+      '5:14 "tasks[0].timeout" must be a duration like "30s", "5m" or "1h30m", got "5x"',
+      '6:12 "tasks[0].shell" must be "bash", "sh", "python" or a command containing "{0}"',
+    ],
+  );
+  assert.deepEqual(await problems("name: x\ntasks: []\n"), ['2:8 "tasks" needs at least one item']);
 });
 
-Deno.test("duplicate task names and broken YAML are errors", () => {
-  assert.deepEqual(problems("name: x\ntasks:\n  - {name: a, run: x}\n  - {name: a, run: y}\n"), [
+Deno.test("duplicate task names and broken YAML are errors", async () => {
+  assert.deepEqual(await problems("name: x\ntasks:\n  - {name: a, run: x}\n  - {name: a, run: y}\n"), [
     '4:12 "tasks[1].name" repeats the name "a" of tasks[0]',
   ]);
-  const yaml = problems("name: x\ntasks: [\n");
+  const yaml = await problems("name: x\ntasks: [\n");
   assert.equal(yaml.length, 1);
   assert.match(yaml[0], /^\d+:\d+ not valid YAML/);
-  assert.match(problems("name: x\nname: y\ntasks: []\n")[0], /not valid YAML: Map keys must be unique/);
+  assert.match((await problems("name: x\nname: y\ntasks: []\n"))[0], /not valid YAML: Map keys must be unique/);
 });
 
-Deno.test("dependencies name existing tasks and form no cycle; the error names them", () => {
+Deno.test("dependencies name existing tasks and form no cycle; the error names them", async () => {
   assert.deepEqual(
-    problems(`name: x
+    await problems(`name: x
 tasks:
   - {name: a, run: x, needs: [c]}
   - {name: b, run: x, needs: [a]}
@@ -73,9 +76,9 @@ tasks:
   );
 });
 
-Deno.test("task kinds, placement rules and fan-out are checked", () => {
+Deno.test("task kinds, placement rules and fan-out are checked", async () => {
   assert.deepEqual(
-    problems(`name: x
+    await problems(`name: x
 tasks:
   - {name: a, run: x, code: "1"}
   - {name: b, git: {repo: "https://h/r.git"}}
@@ -98,8 +101,8 @@ tasks:
   );
 });
 
-Deno.test("matrix and count multiply; names show both", () => {
-  const { spec } = parseJobFile(
+Deno.test("matrix and count multiply; names show both", async () => {
+  const { spec } = await parseJobFile(
     "name: m\ntasks:\n  - {name: t, run: x, count: 2, matrix: {os: [a, b], v: [1]}}\n",
     "f",
   );

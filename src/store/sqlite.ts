@@ -1,7 +1,8 @@
 /**
- * The embedded store: one SQLite file in WAL mode, fsync on commit so an acknowledged report survives
- * a crash. node:sqlite is synchronous, so a lock held by someone else blocks the tracker while it
- * waits: the busy timeout is short, and the writer retries later instead.
+ * The embedded store: one SQLite file in WAL mode. A commit is in the WAL before it is acknowledged,
+ * so a killed tracker loses nothing it answered for; with `sync: "full"` each commit also waits for
+ * the disk, so a power loss does not either. node:sqlite is synchronous, so a lock held by someone
+ * else blocks the tracker while it waits: the busy timeout is short, and the writer retries later.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FabricError } from "../protocol/mod.ts";
@@ -13,6 +14,9 @@ import { WriterWorker } from "./sqlite_writer_client.ts";
 
 type Row = Record<string, unknown>;
 
+/** normal: survives a killed tracker (WAL); full: also a power loss, at the cost of a disk wait per commit. */
+export type StoreSync = "normal" | "full";
+
 const TASK_SELECT = TASK_COLUMNS.join(", ");
 
 export class SqliteStore implements Store {
@@ -21,26 +25,27 @@ export class SqliteStore implements Store {
   #statements = new Map<string, StatementSync>();
   #writer: WriterWorker;
 
-  private constructor(path: string, db: DatabaseSync) {
+  private constructor(path: string, db: DatabaseSync, sync: StoreSync) {
     this.path = path;
     this.#db = db;
-    this.#writer = new WriterWorker(path);
+    this.#writer = new WriterWorker(path, sync);
   }
 
   /** Open (creating if needed) and migrate the database at `path`. */
-  static open(path: string): SqliteStore {
+  static open(path: string, options: { sync?: StoreSync } = {}): SqliteStore {
+    const sync = options.sync ?? "normal";
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(path);
       db.exec(
-        "PRAGMA busy_timeout = 250; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;",
+        `PRAGMA busy_timeout = 250; PRAGMA journal_mode = WAL; PRAGMA synchronous = ${sync.toUpperCase()}; PRAGMA foreign_keys = OFF;`,
       );
     } catch (error) {
       throw new FabricError("unavailable", `Cannot open the store "${path}": ${(error as Error).message}`);
     }
     // Migrate on this connection before the writer opens its own.
     migrate(db, path);
-    return new SqliteStore(path, db);
+    return new SqliteStore(path, db, sync);
   }
 
   get schemaVersion(): number {

@@ -1,8 +1,8 @@
 /**
- * The SQLite store's writer, in a Worker with its own connection: a commit waits for fsync
- * (synchronous=FULL), and node:sqlite is synchronous, so on the tracker's own thread every commit
- * would stop every request for as long as the disk takes. Here it stops only this thread, and the
- * tracker gathers the next batch meanwhile.
+ * The SQLite store's writer, in a Worker with its own connection: a commit may wait for the disk
+ * (and always writes it), and node:sqlite is synchronous, so on the tracker's own thread every
+ * commit would stop every request meanwhile. Here it stops only this thread, and the tracker gathers
+ * the next batch.
  *
  * Messages in: {type: "open", path} then {type: "write", id, rows}; out: {id, error?}.
  */
@@ -15,14 +15,19 @@ let db: DatabaseSync | null = null;
 let prepared: Record<keyof typeof statements, StatementSync> | null = null;
 
 self.onmessage = (event: MessageEvent) => {
-  const message = event.data as { type: "open"; path: string } | { type: "write"; id: number; rows: SqlRows } | {
+  const message = event.data as { type: "open"; path: string; sync: "normal" | "full" } | {
+    type: "write";
+    id: number;
+    rows: SqlRows;
+  } | {
     type: "close";
     id: number;
   };
   try {
     if (message.type === "open") {
       db = new DatabaseSync(message.path);
-      db.exec("PRAGMA busy_timeout = 250; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;");
+      const sync = message.sync === "full" ? "FULL" : "NORMAL";
+      db.exec(`PRAGMA busy_timeout = 250; PRAGMA synchronous = ${sync}; PRAGMA foreign_keys = OFF;`);
       prepared = Object.fromEntries(
         Object.entries(statements).map(([name, sql]) => [name, db!.prepare(sql)]),
       ) as typeof prepared;

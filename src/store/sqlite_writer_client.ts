@@ -8,7 +8,7 @@ export class WriterWorker {
   #next = 1;
   #ready: Promise<void>;
 
-  constructor(path: string) {
+  constructor(path: string, sync: "normal" | "full") {
     this.#worker = new Worker(new URL("./sqlite_writer.ts", import.meta.url), { type: "module" });
     this.#ready = new Promise((resolve, reject) => this.#pending.set(0, { resolve, reject }));
     this.#ready.catch(() => {}); // reported to whoever sends next
@@ -23,7 +23,7 @@ export class WriterWorker {
       for (const pending of this.#pending.values()) pending.reject(new Error(event.message));
       this.#pending.clear();
     };
-    this.#worker.postMessage({ type: "open", path });
+    this.#worker.postMessage({ type: "open", path, sync });
   }
 
   async send(message: Record<string, unknown>): Promise<void> {

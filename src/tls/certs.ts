@@ -1,8 +1,18 @@
 /** A private CA for one tracker, and the tracker's server certificate signed by it (ECDSA P-256). */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+type X509 = typeof import("@peculiar/x509");
 
-x509.cryptoProvider.set(crypto);
+let loaded: Promise<X509> | null = null;
+
+/** @peculiar/x509 takes ~150 ms to load: only the tracker and an agent's first contact need it. */
+function x509Library(): Promise<X509> {
+  loaded ??= (async () => {
+    await import("reflect-metadata");
+    const x509 = await import("@peculiar/x509");
+    x509.cryptoProvider.set(crypto);
+    return x509;
+  })();
+  return loaded;
+}
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY_MS = 86_400_000;
@@ -14,6 +24,7 @@ export interface PemPair {
 
 /** A new self-signed CA, valid for ten years. */
 export async function createCa(commonName: string): Promise<PemPair> {
+  const x509 = await x509Library();
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -29,13 +40,14 @@ export async function createCa(commonName: string): Promise<PemPair> {
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: await exportKey(keys.privateKey) };
+  return { certPem: cert.toString("pem"), keyPem: await exportKey(x509, keys.privateKey) };
 }
 
 /** A server certificate for `names` (DNS names or IP addresses), signed by `ca`, valid for two years. */
 export async function createServerCert(ca: PemPair, names: string[]): Promise<PemPair> {
+  const x509 = await x509Library();
   const caCert = new x509.X509Certificate(ca.certPem);
-  const caKey = await importKey(ca.keyPem);
+  const caKey = await importKey(x509, ca.keyPem);
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const now = Date.now();
   const sans = [...new Set(names)].map((value) => ({ type: isIp(value) ? "ip" : "dns", value } as const));
@@ -56,11 +68,12 @@ export async function createServerCert(ca: PemPair, names: string[]): Promise<Pe
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: await exportKey(keys.privateKey) };
+  return { certPem: cert.toString("pem"), keyPem: await exportKey(x509, keys.privateKey) };
 }
 
 /** The names and addresses a certificate is valid for. */
-export function certificateNames(certPem: string): string[] {
+export async function certificateNames(certPem: string): Promise<string[]> {
+  const x509 = await x509Library();
   const cert = new x509.X509Certificate(certPem);
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   return san ? san.names.items.map((name) => name.value) : [];
@@ -71,13 +84,15 @@ export function certificateNames(certPem: string): string[] {
  * it names the CA's key, so it survives re-issuing the CA certificate with the same key.
  */
 export async function caHash(certPem: string): Promise<string> {
+  const x509 = await x509Library();
   const cert = new x509.X509Certificate(certPem);
   const digest = await crypto.subtle.digest("SHA-256", cert.publicKey.rawData);
   return `sha256:${toHex(new Uint8Array(digest))}`;
 }
 
 /** True when `certPem` parses as a CA certificate. */
-export function isCaCertificate(certPem: string): boolean {
+export async function isCaCertificate(certPem: string): Promise<boolean> {
+  const x509 = await x509Library();
   try {
     const cert = new x509.X509Certificate(certPem);
     return cert.getExtension(x509.BasicConstraintsExtension)?.ca === true;
@@ -86,11 +101,11 @@ export function isCaCertificate(certPem: string): boolean {
   }
 }
 
-async function exportKey(key: CryptoKey): Promise<string> {
+async function exportKey(x509: X509, key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 }
 
-async function importKey(pem: string): Promise<CryptoKey> {
+async function importKey(x509: X509, pem: string): Promise<CryptoKey> {
   const der = x509.PemConverter.decode(pem)[0];
   return await crypto.subtle.importKey("pkcs8", der, ALGORITHM, false, ["sign"]);
 }

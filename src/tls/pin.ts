@@ -28,7 +28,7 @@ export class CaFetchError extends Error {
 /** The CA PEM served at `https://host:port/v1/ca`, if its key hashes to `expectedHash`. */
 export async function fetchPinnedCa(hostPort: string, expectedHash: string, timeoutMs = 10_000): Promise<string> {
   const pem = await fetchUnverified(hostPort, timeoutMs);
-  if (!isCaCertificate(pem)) {
+  if (!(await isCaCertificate(pem))) {
     throw new CaPinError(`The tracker at ${hostPort} did not send a CA certificate; refusing to connect`);
   }
   const actual = await caHash(pem);

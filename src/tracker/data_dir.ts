@@ -30,8 +30,8 @@ export async function prepareTrackerDir(dataDir: string, names: string[], needTo
   const serverCertPath = join(dataDir, "tracker.pem");
   const serverKeyPath = join(dataDir, "tracker.key");
   let server = await readPair(serverCertPath, serverKeyPath);
-  if (!server || !names.every((name) => certificateNames(server!.certPem).includes(name))) {
-    const covered = server ? certificateNames(server.certPem) : [];
+  const covered = server ? await certificateNames(server.certPem) : [];
+  if (!server || !names.every((name) => covered.includes(name))) {
     server = await createServerCert(ca, [...new Set([...names, ...covered])]);
     await writeSecret(serverKeyPath, server.keyPem);
     await Deno.writeTextFile(serverCertPath, server.certPem, { mode: 0o644 });

@@ -1,6 +1,6 @@
 /** A running tracker: the data directory, the store, the HTTPS server and the liveness timer. */
 import { join } from "node:path";
-import { SqliteStore } from "../store/mod.ts";
+import { SqliteStore, type StoreSync } from "../store/mod.ts";
 import { prepareTrackerDir } from "./data_dir.ts";
 import { serveHttps } from "./https_server.ts";
 import { createRoutes } from "./routes.ts";
@@ -15,6 +15,8 @@ export interface TrackerServerOptions {
   heartbeatMs?: number;
   ttlMs?: number;
   graceMs?: number;
+  /** "full": every commit waits for the disk (survives a power loss); "normal" (default): a killed tracker. */
+  sync?: StoreSync;
   log?: (message: string) => void;
 }
 
@@ -44,7 +46,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   if (!WILDCARDS.has(options.hostname)) names.push(options.hostname);
 
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const store = SqliteStore.open(join(options.dataDir, "fabric.db"));
+  const store = SqliteStore.open(join(options.dataDir, "fabric.db"), { sync: options.sync });
   let tracker: Tracker;
   try {
     tracker = await Tracker.open({

@@ -382,14 +382,32 @@ export class Tracker {
     return assignments;
   }
 
+  /** An answer carrying work may have been lost: wake the agent's long poll, which sends the work again. */
+  #reofferUnacknowledged(): void {
+    const now = this.state.clock.now();
+    for (const agent of this.state.agents.values()) {
+      if (agent.record.state !== "ready") continue;
+      for (const task of agent.tasks) {
+        if (task.record.state === "assigned" && task.deliveredAt !== null && now - task.deliveredAt >= REDELIVER_MS) {
+          agent.claim.notify();
+          break;
+        }
+      }
+    }
+  }
+
   #claimResponse(agent: AgentEntry, holdingList: AttemptRef[], holding: Set<string>): ClaimResponse {
     const assignments = this.#deliverable(agent, holding);
     const stop: AttemptRef[] = [];
     for (const ref of holdingList) {
       const task = this.state.tasks.get(ref.taskId);
-      const current = task && task.record.attempt === ref.attempt && task.attempt?.agentId === agent.record.id &&
-        !isTerminalTask(task.record.state);
-      if (!current || task.stopRequested) stop.push(ref);
+      if (task && task.record.attempt === ref.attempt && task.attempt?.agentId === agent.record.id) {
+        const ended = task.attempt.state;
+        // What the agent finished and reported needs no stop: only what it may still be running.
+        if (ended === "succeeded" || ended === "failed") continue;
+        if (!isTerminalTask(task.record.state) && !task.stopRequested) continue;
+      }
+      stop.push(ref);
     }
     return { assignments, stop };
   }
@@ -501,6 +519,7 @@ export class Tracker {
     }
     this.state.releaseDelayed();
     this.state.handBackDrained();
+    this.#reofferUnacknowledged();
     const expired = this.state.expireAgents(this.ttlMs);
     if (expired.length > 0 || this.state.writer.pending) await this.flush();
   }

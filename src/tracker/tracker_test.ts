@@ -234,3 +234,36 @@ Deno.test("a long poll still open when its agent goes down does not bring the ag
     await cleanup(tracker);
   }
 });
+
+Deno.test("work sent in a report's answer that the agent never got is sent again through its long poll", async () => {
+  const { tracker, clock, cleanup } = await setup();
+  try {
+    const a = await agent(tracker, "a");
+    await tracker.submitJob(job(2));
+    const [first] = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
+    const holding = [{ taskId: first.taskId, attempt: 1 }];
+    const waiting = tracker.claim(a, { holding, waitMs: 60_000 });
+    const answer = await tracker.report(a, [{
+      type: "finished",
+      taskId: first.taskId,
+      attempt: 1,
+      at: clock.t,
+      result: { kind: "exited", code: 0 },
+      durationMs: 1,
+    }]);
+    assert.equal(answer.assignments.length, 1, "the next task rides on the report's answer");
+    // That answer is lost. The open long poll does not send the work at once (nor a stop for the task
+    // the agent just finished), but does send it after the re-offer delay.
+    const load = { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 1, running: 1, freeSlots: 0 };
+    for (let second = 0; second < 6; second++) {
+      clock.t += 1000;
+      await tracker.heartbeat(a, load);
+      await tracker.checkLiveness();
+    }
+    const again = await waiting;
+    assert.deepEqual(again.stop, []);
+    assert.deepEqual(again.assignments.map((x) => x.taskId), [answer.assignments[0].taskId]);
+  } finally {
+    await cleanup(tracker);
+  }
+});
