@@ -20,3 +20,10 @@ export function age(iso: string | null, now = Date.now()): string {
 export function isTty(): boolean {
   return Deno.stdout.isTerminal();
 }
+
+/** Text to standard output, whole, with a final newline. */
+export async function writeText(text: string): Promise<void> {
+  const data = new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n");
+  let written = 0;
+  while (written < data.length) written += await Deno.stdout.write(data.subarray(written));
+}

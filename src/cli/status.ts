@@ -2,7 +2,7 @@
 import { formatDuration, type JobDetail, type TaskDetail, type TaskView } from "../protocol/mod.ts";
 import { intFlag, parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
-import { age, printJson, table } from "./output.ts";
+import { age, isTty, printJson, table, writeText } from "./output.ts";
 
 const USAGE = `
 fabric status [JOB | TASK] [--json] [--limit N]
@@ -52,6 +52,11 @@ export async function statusCommand(args: string[]): Promise<number> {
       const task = await client.getTask(id);
       if (json) printJson(task);
       else printTask(task);
+      return 0;
+    }
+    if (json && !isTty()) {
+      // For a script: the tracker's JSON as it came (a job of 100,000 tasks is tens of megabytes).
+      await writeText(await client.getJobText(id));
       return 0;
     }
     const job = await client.getJob(id);

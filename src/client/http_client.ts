@@ -156,6 +156,11 @@ export class FabricClient {
   getJob(jobId: string): Promise<JobDetail> {
     return this.#json("GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
   }
+  /** The job's detail as the tracker sent it (JSON text), for passing on without parsing. */
+  async getJobText(jobId: string): Promise<string> {
+    const response = await this.#request("GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
+    return await response.text();
+  }
   /** The job's summary once its version passes `since`, or after `waitMs`. */
   watchJob(jobId: string, since: number, waitMs = 25_000, signal?: AbortSignal): Promise<JobSummary> {
     return this.#json("GET", `/v1/jobs/${encodeURIComponent(jobId)}/watch?since=${since}&waitMs=${waitMs}`, {

@@ -8,7 +8,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
-import type { Store } from "./store.ts";
+import { emptyBatch, type Store } from "./store.ts";
 import { batchRows, TASK_COLUMNS } from "./sqlite_rows.ts";
 import { WriterWorker } from "./sqlite_writer_client.ts";
 
@@ -18,6 +18,8 @@ type Row = Record<string, unknown>;
 export type StoreSync = "normal" | "full";
 
 const TASK_SELECT = TASK_COLUMNS.join(", ");
+/** Rows per message to the writer worker. */
+const CHUNK_ROWS = 5000;
 
 export class SqliteStore implements Store {
   readonly path: string;
@@ -148,8 +150,35 @@ export class SqliteStore implements Store {
 
   /** Atomically persist a batch, in the writer worker (see sqlite_writer.ts). */
   write(batch: WriteBatch): Promise<void> {
-    return this.#writer.send({ type: "write", rows: batchRows(batch) }).catch((error) => {
+    const done = batch.tasks.length + batch.logs.length <= CHUNK_ROWS
+      ? this.#writer.send({ type: "write", rows: batchRows(batch) })
+      : this.#writeInParts(batch);
+    return done.catch((error) => {
       throw storeError("write", error);
+    });
+  }
+
+  /**
+   * A large batch (a job of 100,000 tasks) goes in parts of one transaction: rows are made and
+   * copied to the worker a chunk at a time, not all at once (which doubled the tracker's memory).
+   */
+  #writeInParts(batch: WriteBatch): Promise<void> {
+    return this.#writer.alone(async (send) => {
+      await send({ type: "begin" });
+      try {
+        const rest = { ...batch, tasks: [], logs: [] };
+        await send({ type: "rows", rows: batchRows(rest) });
+        for (const key of ["tasks", "logs"] as const) {
+          for (let i = 0; i < batch[key].length; i += CHUNK_ROWS) {
+            const part = { ...emptyBatch(), [key]: batch[key].slice(i, i + CHUNK_ROWS) };
+            await send({ type: "rows", rows: batchRows(part) });
+          }
+        }
+        await send({ type: "commit" });
+      } catch (error) {
+        await send({ type: "rollback" }).catch(() => {});
+        throw error;
+      }
     });
   }
 

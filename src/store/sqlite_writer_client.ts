@@ -7,6 +7,8 @@ export class WriterWorker {
   #pending = new Map<number, Pending>();
   #next = 1;
   #ready: Promise<void>;
+  /** Held by a batch sent in parts: nothing else may land inside its transaction. */
+  #exclusive: Promise<void> = Promise.resolve();
 
   constructor(path: string, sync: "normal" | "full") {
     this.#worker = new Worker(new URL("./sqlite_writer.ts", import.meta.url), { type: "module" });
@@ -28,6 +30,25 @@ export class WriterWorker {
 
   async send(message: Record<string, unknown>): Promise<void> {
     await this.#ready;
+    await this.#exclusive;
+    return await this.#post(message);
+  }
+
+  /** Run `body` with the worker to itself: its sends form one transaction, in order. */
+  async alone(body: (send: (message: Record<string, unknown>) => Promise<void>) => Promise<void>): Promise<void> {
+    await this.#ready;
+    let release = () => {};
+    const previous = this.#exclusive;
+    this.#exclusive = new Promise((resolve) => (release = resolve));
+    await previous;
+    try {
+      await body((message) => this.#post(message));
+    } finally {
+      release();
+    }
+  }
+
+  async #post(message: Record<string, unknown>): Promise<void> {
     const id = this.#next++;
     const done = new Promise<void>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
     this.#worker.postMessage({ ...message, id });
