@@ -81,8 +81,13 @@ export class Journal {
   }
 
   append(events: TaskEvent[]): void {
-    for (const event of events) {
-      const data = this.#encoder.encode(JSON.stringify(event) + "\n");
+    this.appendJson(events.map((event) => JSON.stringify(event)));
+  }
+
+  /** Events already as JSON text (the reporter sends the same text: it is encoded once). */
+  appendJson(lines: string[]): void {
+    for (const line of lines) {
+      const data = this.#encoder.encode(line + "\n");
       if (!this.#file || this.#currentBytes + data.length > SEGMENT_BYTES) this.#roll();
       let written = 0;
       while (written < data.length) written += this.#file!.writeSync(data.subarray(written));

@@ -34,6 +34,8 @@ const STARTED_DELAY_MS = 200;
 
 export class Reporter {
   #queue: TaskEvent[];
+  /** Each queued event as JSON text, made once for the journal and sent as is. */
+  #json: string[];
   #options: ReporterOptions;
   #stale = new Set<string>();
   #wake: (() => void) | null = null;
@@ -45,13 +47,16 @@ export class Reporter {
   constructor(options: ReporterOptions) {
     this.#options = options;
     this.#queue = [...options.backlog];
+    this.#json = this.#queue.map((event) => JSON.stringify(event));
   }
 
   /** Journal and queue an event. Output is refused (false) while the journal is over its bound, unless forced. */
   enqueue(event: TaskEvent, force = false): boolean {
     if (event.type === "output" && !force && !this.hasRoom()) return false;
-    this.#options.journal.append([event]);
+    const json = JSON.stringify(event);
+    this.#options.journal.appendJson([json]);
     this.#queue.push(event);
+    this.#json.push(json);
     this.#wake?.();
     return true;
   }
@@ -122,14 +127,16 @@ export class Reporter {
         if (events.length > 0) {
           // The journal is written before anything is sent, so it survives the agent's crash; with
           // syncResults a result also survives this machine's power loss once the tracker has it.
-          if (this.#options.syncResults && events.some((e) => e.type === "finished" || e.type === "released")) {
+          const results = this.#queue.slice(0, count).some((e) => e.type === "finished" || e.type === "released");
+          if (this.#options.syncResults && results) {
             await this.#options.journal.sync();
           }
-          const response = await this.#options.client.report(events);
+          const response = await this.#options.client.reportJson(events);
           for (const ref of response.stale) this.#markStale(ref);
           if (response.assignments?.length) this.#options.onAssignments(response.assignments);
         }
         this.#queue.splice(0, count);
+        this.#json.splice(0, count);
         this.#options.journal.ack(count);
         if (this.#failing) this.#options.log("the tracker takes reports again");
         this.#failing = false;
@@ -139,6 +146,7 @@ export class Reporter {
           // A batch the tracker can never take would block everything behind it.
           this.#options.log(`dropping ${count} event(s) the tracker rejects: ${error.message}`);
           this.#queue.splice(0, count);
+          this.#json.splice(0, count);
           this.#options.journal.ack(count);
           continue;
         }
@@ -170,23 +178,23 @@ export class Reporter {
    * The next events in order: `count` of them leave the queue, `events` are sent. Not sent: events
    * of stale attempts, and a `started` whose `finished` (or `released`) is already queued behind it.
    */
-  #takeBatch(): { count: number; events: TaskEvent[] } {
+  #takeBatch(): { count: number; events: string[] } {
     let bytes = 0;
     let count = 0;
-    const events: TaskEvent[] = [];
+    const events: string[] = [];
     const ending = new Set<string>();
     for (const e of this.#queue.slice(0, MAX_BATCH_EVENTS * 2)) {
       if (e.type === "finished" || e.type === "released") ending.add(`${e.taskId}#${e.attempt}`);
     }
     while (count < this.#queue.length && events.length < MAX_BATCH_EVENTS) {
       const event = this.#queue[count];
-      const size = event.type === "output" ? event.chunks.reduce((n, c) => n + c.data.length, 64) : 64;
-      if (events.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
+      const json = this.#json[count];
+      if (events.length > 0 && bytes + json.length > MAX_BATCH_BYTES) break;
       count++;
       const key = `${event.taskId}#${event.attempt}`;
       if (this.#stale.has(key) || (event.type === "started" && ending.has(key))) continue;
-      bytes += size;
-      events.push(event);
+      bytes += json.length;
+      events.push(json);
     }
     return { count, events };
   }

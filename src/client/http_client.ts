@@ -71,7 +71,7 @@ export class FabricClient {
   async #request(
     method: string,
     path: string,
-    options: { body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {},
+    options: { body?: unknown; rawBody?: string; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<Response> {
     const signals = [AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)];
     if (options.signal) signals.push(options.signal);
@@ -83,9 +83,11 @@ export class FabricClient {
         signal: AbortSignal.any(signals),
         headers: {
           authorization: `Bearer ${this.#token}`,
-          ...(options.body === undefined ? {} : { "content-type": "application/json" }),
+          ...(options.body === undefined && options.rawBody === undefined
+            ? {}
+            : { "content-type": "application/json" }),
         },
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
       });
     } catch (error) {
       if (options.signal?.aborted) throw error;
@@ -97,7 +99,11 @@ export class FabricClient {
     return response;
   }
 
-  async #json<T>(method: string, path: string, options?: { body?: unknown; timeoutMs?: number; signal?: AbortSignal }) {
+  async #json<T>(
+    method: string,
+    path: string,
+    options?: { body?: unknown; rawBody?: string; timeoutMs?: number; signal?: AbortSignal },
+  ) {
     const response = await this.#request(method, path, options);
     try {
       return (await response.json()) as T;
@@ -131,6 +137,10 @@ export class FabricClient {
   }
   report(events: TaskEvent[]): Promise<ReportResponse> {
     return this.#json("POST", "/v1/agent/report", { body: { events } });
+  }
+  /** The same, with each event already as JSON text: a chatty task's output is not encoded twice. */
+  reportJson(events: string[]): Promise<ReportResponse> {
+    return this.#json("POST", "/v1/agent/report", { rawBody: `{"events":[${events.join(",")}]}` });
   }
 
   // ---- client side ---------------------------------------------------------------------------
