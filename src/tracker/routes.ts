@@ -18,6 +18,7 @@ import {
   setWeightRequestSchema,
   submitJobRequestSchema,
 } from "../protocol/mod.ts";
+import type { FastRoute } from "./https_server.ts";
 import { getJob, getTask, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
@@ -76,16 +77,9 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const agentId = requireAgent(c);
     return c.json(await tracker.hello(agentId, await parseBody(c, helloBodySchema)));
   });
-  app.post("/v1/agent/heartbeat", async (c) => {
-    const agentId = requireAgent(c);
-    const body = await parseBody(c, heartbeatRequestSchema);
-    return c.json(await tracker.heartbeat(agentId, body.load));
-  });
-  app.post("/v1/agent/claim", async (c) => {
-    const agentId = requireAgent(c);
-    const body = await parseBody(c, claimRequestSchema);
-    return c.json(await tracker.claim(agentId, body));
-  });
+  for (const [path, handler] of Object.entries(agentHotRoutes(tracker))) {
+    app.post(path, async (c) => c.json(await handler(requireAgent(c), await readJson(c))));
+  }
   app.post("/v1/agent/drain", async (c) => {
     const agentId = requireAgent(c);
     const body = await parseBody(c, drainRequestSchema);
@@ -94,11 +88,6 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   app.post("/v1/agent/leave", async (c) => {
     await tracker.leave(requireAgent(c));
     return c.json({ ok: true });
-  });
-  app.post("/v1/agent/report", async (c) => {
-    const agentId = requireAgent(c);
-    const body = await parseBody(c, reportRequestSchema);
-    return c.json(await tracker.report(agentId, body.events));
   });
 
   // ---- clients -------------------------------------------------------------------------------
@@ -165,6 +154,55 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   return app;
 }
 
+/**
+ * The routes every agent calls all the time (a heartbeat every few seconds, a long poll, reports),
+ * by path: served by Hono like the rest, and by the HTTPS layer's fast path (see fastAgentRoutes).
+ */
+export function agentHotRoutes(tracker: Tracker): Record<string, (agentId: string, body: unknown) => Promise<unknown>> {
+  return {
+    "/v1/agent/heartbeat": (agentId, body) => tracker.heartbeat(agentId, validate(heartbeatRequestSchema, body).load),
+    "/v1/agent/claim": (agentId, body) => tracker.claim(agentId, validate(claimRequestSchema, body)),
+    "/v1/agent/report": (agentId, body) => tracker.report(agentId, validate(reportRequestSchema, body).events),
+  };
+}
+
+/**
+ * The hot agent routes without building a Request, a Response and Hono's context for each call
+ * (at 5,000 agents that was a third of the tracker's time). Same handlers, same checks, same errors;
+ * null for any other request, which then goes through Hono.
+ */
+export function fastAgentRoutes(tracker: Tracker): FastRoute {
+  const routes = agentHotRoutes(tracker);
+  return async (method, path, authorization, body) => {
+    const handler = method === "POST" ? routes[path] : undefined;
+    if (!handler) return null;
+    try {
+      const token = authorization?.startsWith("Bearer ") ? authorization.slice(7).trim() : "";
+      const principal = token ? tracker.authenticate(token) : null;
+      if (!principal) {
+        throw new FabricError(
+          "unauthorized",
+          token ? "The token was not accepted by this tracker" : "A token is required (Authorization: Bearer TOKEN)",
+        );
+      }
+      if (principal.kind !== "agent") {
+        throw new FabricError("forbidden", "This route is for agents, with their own credential");
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(new TextDecoder().decode(body));
+      } catch {
+        throw new FabricError("bad_request", "The request body is not valid JSON");
+      }
+      return { status: 200, body: JSON.stringify(await handler(principal.agentId, json)) };
+    } catch (error) {
+      if (!(error instanceof FabricError)) throw error;
+      const payload: ErrorBody = { error: { code: error.code, message: error.message, details: error.details } };
+      return { status: error.status, body: JSON.stringify(payload) };
+    }
+  };
+}
+
 function require(c: Context<Env>, kind: "admin" | "join"): void {
   const principal = c.get("principal");
   if (principal.kind !== kind) {
@@ -184,12 +222,18 @@ function requireAgent(c: Context<Env>): string {
 }
 
 async function parseBody<S extends z.ZodType>(c: Context<Env>, schema: S): Promise<z.output<S>> {
-  let body: unknown;
+  return validate(schema, await readJson(c));
+}
+
+async function readJson(c: Context<Env>): Promise<unknown> {
   try {
-    body = await c.req.json();
+    return await c.req.json();
   } catch {
     throw new FabricError("bad_request", "The request body is not valid JSON");
   }
+}
+
+function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
-import { createRoutes } from "./routes.ts";
+import { createRoutes, fastAgentRoutes } from "./routes.ts";
 import { Tracker } from "./tracker.ts";
 
 async function setup() {
@@ -84,6 +84,46 @@ Deno.test("bodies are validated and errors are {error: {code, message}} with the
     const badQuery = await call("GET", "/v1/jobs?limit=lots", "admin-secret");
     assert.equal(badQuery.status, 400);
     assert.match((await badQuery.json()).error.message, /"limit"/);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("the agents' fast path answers as the routes do, and leaves every other request to them", async () => {
+  const { tracker, call, cleanup } = await setup();
+  try {
+    const fast = fastAgentRoutes(tracker);
+    const registered = await call("POST", "/v1/agents/register", "join-secret", {
+      name: "a",
+      slots: 1,
+      version: "1",
+      os: "linux",
+      arch: "x",
+    });
+    const { credential } = await registered.json();
+    const body = (value: unknown) =>
+      new TextEncoder().encode(typeof value === "string" ? value : JSON.stringify(value));
+    const load = { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 2, running: 0, freeSlots: 1 };
+
+    const ok = await fast("POST", "/v1/agent/heartbeat", `Bearer ${credential}`, body({ load }));
+    assert.equal(ok?.status, 200);
+    assert.equal(JSON.parse(ok!.body).state, "ready");
+    const viaHono = await call("POST", "/v1/agent/heartbeat", credential, { load });
+    assert.deepEqual(Object.keys(JSON.parse(ok!.body)), Object.keys(await viaHono.json()));
+
+    const errors = [
+      [await fast("POST", "/v1/agent/heartbeat", undefined, body({ load })), 401, "unauthorized"],
+      [await fast("POST", "/v1/agent/heartbeat", "Bearer nope", body({ load })), 401, "unauthorized"],
+      [await fast("POST", "/v1/agent/heartbeat", "Bearer admin-secret", body({ load })), 403, "forbidden"],
+      [await fast("POST", "/v1/agent/heartbeat", `Bearer ${credential}`, body("{nope")), 400, "bad_request"],
+      [await fast("POST", "/v1/agent/heartbeat", `Bearer ${credential}`, body({ load: {} })), 400, "bad_request"],
+    ] as const;
+    for (const [answer, status, code] of errors) {
+      assert.equal(answer?.status, status);
+      assert.equal(JSON.parse(answer!.body).error.code, code);
+    }
+    assert.equal(await fast("GET", "/v1/jobs", "Bearer admin-secret", body("")), null);
+    assert.equal(await fast("POST", "/v1/agent/hello", `Bearer ${credential}`, body({})), null);
   } finally {
     await cleanup();
   }

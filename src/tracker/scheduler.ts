@@ -12,6 +12,8 @@ interface LiveCandidate extends Candidate {
 }
 
 export function schedulePass(state: FabricState): void {
+  // Most passes (a heartbeat's agent coming back, a report) find nothing waiting: they cost nothing.
+  if (!state.templates.some((t) => t.ready.peek() !== undefined)) return;
   const candidates: LiveCandidate[] = [];
   for (const agent of state.agents.values()) {
     if (agent.record.state !== "ready") continue;

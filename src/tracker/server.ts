@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { SqliteStore, type StoreSync } from "../store/mod.ts";
 import { prepareTrackerDir } from "./data_dir.ts";
 import { serveHttps } from "./https_server.ts";
-import { createRoutes } from "./routes.ts";
+import { createRoutes, fastAgentRoutes } from "./routes.ts";
 import { Tracker } from "./tracker.ts";
 
 export interface TrackerServerOptions {
@@ -71,6 +71,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       port: options.port,
       cert: files.server.certPem,
       key: files.server.keyPem,
+      fast: fastAgentRoutes(tracker),
       onError: (error) => log(`request failed: ${(error as Error)?.stack ?? error}`),
     }, app.fetch);
   } catch (error) {

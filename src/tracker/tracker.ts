@@ -154,15 +154,18 @@ export class Tracker {
     await this.flush();
   }
 
+  /** One hash per request: an agent's credential (`ID.SECRET`) or else the admin or join token. */
   authenticate(token: string): Principal | null {
+    const parts = splitCredential(token);
+    const agent = parts ? this.state.agents.get(parts.agentId) : undefined;
+    if (parts && agent) {
+      return hashesEqual(hashToken(parts.secret), agent.record.credentialHash)
+        ? { kind: "agent", agentId: agent.record.id }
+        : null;
+    }
     const hash = hashToken(token);
     if (this.#adminHash && hashesEqual(hash, this.#adminHash)) return { kind: "admin" };
     if (this.#joinHash && hashesEqual(hash, this.#joinHash)) return { kind: "join" };
-    const parts = splitCredential(token);
-    const agent = parts ? this.state.agents.get(parts.agentId) : undefined;
-    if (parts && agent && hashesEqual(hashToken(parts.secret), agent.record.credentialHash)) {
-      return { kind: "agent", agentId: agent.record.id };
-    }
     return null;
   }
 
