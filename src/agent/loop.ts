@@ -50,6 +50,8 @@ const HAND_BACK_MS = 15_000;
 export class AgentLoop {
   #o: LoopOptions;
   #runs = new Map<string, TaskRun>();
+  /** Work held beyond the slots (the tracker sends short tasks ahead): started as slots free. */
+  #waiting: Assignment[] = [];
   #stopping = false;
   #claimAbort = new AbortController();
   #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
@@ -99,6 +101,7 @@ export class AgentLoop {
   #holding(): AttemptRef[] {
     const refs = new Map<string, AttemptRef>();
     for (const run of this.#runs.values()) refs.set(key(run.ref), run.ref);
+    for (const a of this.#waiting) refs.set(key(a), { taskId: a.taskId, attempt: a.attempt });
     for (const ref of this.#o.reporter.pendingAttempts()) refs.set(key(ref), ref);
     return [...refs.values()];
   }
@@ -115,7 +118,10 @@ export class AgentLoop {
         if (failing) this.#o.log("the tracker is back");
         failing = false;
         backoff = 100;
-        for (const ref of response.stop) this.#runs.get(key(ref))?.stop();
+        for (const ref of response.stop) {
+          this.#runs.get(key(ref))?.stop();
+          this.#waiting = this.#waiting.filter((a) => key(a) !== key(ref));
+        }
         for (const assignment of response.assignments) this.#start(assignment);
       } catch (error) {
         if (this.#claimAbort.signal.aborted) break;
@@ -130,7 +136,11 @@ export class AgentLoop {
 
   #start(assignment: Assignment): void {
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
-    if (this.#runs.has(key(ref)) || this.#stopping) return;
+    if (this.#runs.has(key(ref)) || this.#waiting.some((a) => key(a) === key(ref)) || this.#stopping) return;
+    if (this.#runs.size >= this.#o.slots) {
+      this.#waiting.push(assignment);
+      return;
+    }
     const { runtime, dataDir } = this.#o;
     const run = new TaskRun(assignment, {
       dataDir,
@@ -148,7 +158,11 @@ export class AgentLoop {
       log: this.#o.log,
     });
     this.#runs.set(key(ref), run);
-    run.done.finally(() => this.#runs.delete(key(ref)));
+    run.done.finally(() => {
+      this.#runs.delete(key(ref));
+      const next = this.#waiting.shift();
+      if (next) this.#start(next);
+    });
   }
 
   #heartbeat(): void {
@@ -179,6 +193,7 @@ export class AgentLoop {
       this.#stopping = true;
       this.#heartbeats = false;
       this.#claimAbort.abort();
+      this.#waiting = [];
       for (const run of this.#runs.values()) run.release("the agent's credential was refused");
       this.#o.reporter.stop();
       this.#fatal?.(
@@ -192,6 +207,20 @@ export class AgentLoop {
     return false;
   }
 
+  /** Work never started goes back at once, without a result. */
+  #handBackWaiting(reason: string): void {
+    for (const a of this.#waiting.splice(0)) {
+      this.#o.reporter.enqueue({
+        type: "released",
+        taskId: a.taskId,
+        attempt: a.attempt,
+        at: Date.now(),
+        reason,
+        how: "handed_back",
+      });
+    }
+  }
+
   #stop(): Promise<void> {
     if (this.#stopped) {
       // Asked again while draining: hand everything back now.
@@ -200,6 +229,7 @@ export class AgentLoop {
     }
     this.#stopped = (async () => {
       this.#stopping = true;
+      this.#handBackWaiting("the agent is stopping");
       const grace = this.#o.stopGraceMs;
       let deadline = Date.now() + grace;
       if (this.#runs.size > 0) {

@@ -230,3 +230,44 @@ Deno.test("weights tip placement (utilisation x weight) and can change live", as
     await cleanup();
   }
 });
+
+Deno.test("tasks that prove short are sent ahead, two per slot", async () => {
+  const { tracker, agent, claim, finish, cleanup } = await setup();
+  try {
+    const a = await agent("a", { slots: 1 });
+    const { jobId: quick } = await tracker.submitJob({ name: "quick", tasks: [{ name: "t", run: "x", count: 10 }] });
+    // Four short runs teach the tracker that these tasks are short.
+    let [task] = await claim(a);
+    for (let i = 0; i < 4; i++) {
+      const { assignments } = await finish(a, task.taskId, 1, OK);
+      assert.ok(assignments.length >= 1);
+      task = assignments[0];
+      if (i < 3) assert.equal(assignments.length, 1, "one per slot until they have proven short");
+      else assert.equal(assignments.length, 2, "then the agent holds one more, queued, per slot");
+    }
+    const job = await getJob(tracker, quick);
+    assert.equal(job.counts.assigned, 2);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("long tasks are never sent ahead: one per slot", async () => {
+  const { tracker, agent, claim, cleanup } = await setup();
+  try {
+    const long = await agent("b", { slots: 1 });
+    const { jobId: slow } = await tracker.submitJob({ name: "slow", tasks: [{ name: "t", run: "x", count: 10 }] });
+    let [next] = await claim(long);
+    for (let i = 0; i < 5; i++) {
+      const report = await tracker.report(long, [
+        { type: "started", taskId: next.taskId, attempt: 1, at: 0 },
+        { type: "finished", taskId: next.taskId, attempt: 1, at: 0, result: OK, durationMs: 5000 },
+      ]);
+      assert.equal(report.assignments.length, 1, "long tasks: one per slot");
+      next = report.assignments[0];
+    }
+    assert.equal((await getJob(tracker, slow)).counts.assigned, 1);
+  } finally {
+    await cleanup();
+  }
+});

@@ -30,7 +30,11 @@ export type PlacementNeeds =
     EffectiveTask,
     "kind" | "sandbox" | "constraints" | "agents" | "exclude" | "resources" | "select" | "strategy"
   >
-  & { pinnedAgent: string | null };
+  & {
+    pinnedAgent: string | null;
+    /** Tasks an agent may hold per slot: 1, or 2 for short tasks it queues and starts as slots free. */
+    depth?: number;
+  };
 
 /** The value of a label for a constraint: the agent's labels, plus fabric.name, fabric.os, fabric.arch. */
 export function labelValue(agent: Candidate, label: string): string | undefined {
@@ -138,9 +142,9 @@ export function eligibleAgents<C extends Candidate>(
   return { agents: kept, reason: null };
 }
 
-/** Whether the agent has a free slot and the requested resources free now. */
-export function fits(agent: Candidate, request: AgentResources): boolean {
-  if (agent.used >= agent.slots) return false;
+/** Whether the agent has a free slot (or queue place, with `depth` 2) and the requested resources free now. */
+export function fits(agent: Candidate, request: AgentResources, depth = 1): boolean {
+  if (agent.used >= agent.slots * depth) return false;
   const free = (key: keyof AgentResources) =>
     request[key] === 0 || agent.allocated[key] + request[key] <= agent.resources[key];
   return free("cpu") && free("memory") && free("disk");

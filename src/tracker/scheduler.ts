@@ -35,7 +35,8 @@ export function schedulePass(state: FabricState): void {
       agent,
     });
   }
-  let freeSlots = candidates.reduce((n, c) => n + (c.draining ? 0 : Math.max(0, c.slots - c.used)), 0);
+  // Room counts queue places too (short tasks may be held two per slot); fits() decides per template.
+  let freeSlots = candidates.reduce((n, c) => n + (c.draining ? 0 : Math.max(0, c.slots * PREFETCH_DEPTH - c.used)), 0);
   for (const template of state.templates) {
     if (template.ready.peek() === undefined) continue;
     if (freeSlots === 0) {
@@ -48,8 +49,26 @@ export function schedulePass(state: FabricState): void {
   }
 }
 
+/** Tasks an agent may hold per slot when they are short: the next starts the moment a slot frees. */
+const PREFETCH_DEPTH = 2;
+/** Below this average runtime (and after a few runs), a template's tasks are short. */
+const SHORT_TASK_MS = 100;
+
 function needsOf(template: TemplateEntry, pinnedAgent: string | null): PlacementNeeds {
-  return { ...template.effective, pinnedAgent };
+  return { ...template.effective, pinnedAgent, depth: prefetches(template) ? PREFETCH_DEPTH : 1 };
+}
+
+/**
+ * Whether an agent may hold more of this template's tasks than it has slots. Only for short tasks
+ * (a long one would keep the next waiting on a busy agent while others idle), and only without
+ * resources or concurrency limits, which count what an agent holds.
+ */
+function prefetches(template: TemplateEntry): boolean {
+  const e = template.effective;
+  const r = e.resources;
+  return template.runs >= 4 && (template.runtimeEma ?? Infinity) < SHORT_TASK_MS && r.cpu === 0 &&
+    r.memory === 0 && r.disk === 0 && e.concurrency === null && template.job.record.spec.concurrency === undefined &&
+    e.select !== "all";
 }
 
 /** Why the template cannot run another task now because of concurrency limits, or null. */
@@ -122,7 +141,7 @@ function pick(
   needs: PlacementNeeds,
   eligible: LiveCandidate[],
 ): LiveCandidate | null {
-  const fitting = eligible.filter((c) => fits(c, needs.resources));
+  const fitting = eligible.filter((c) => fits(c, needs.resources, needs.depth));
   return choose(fitting, needs, { random: state.random, lastPicked: template.lastPicked });
 }
 

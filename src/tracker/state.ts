@@ -55,6 +55,9 @@ export interface TemplateEntry {
   blockedReason: string | null;
   /** The agent its last task went to (round_robin). */
   lastPicked: string | null;
+  /** How long its tasks run (moving average, ms) over `runs` finished attempts: short ones are prefetched. */
+  runtimeEma: number | null;
+  runs: number;
 }
 
 export interface TaskEntry {
@@ -206,6 +209,8 @@ export class FabricState {
         dependents: [],
         blockedReason: null,
         lastPicked: null,
+        runtimeEma: null,
+        runs: 0,
       });
     });
     for (const template of job.templates.values()) {
@@ -391,6 +396,11 @@ export class FabricState {
   finish(task: TaskEntry, report: FinishReport): void {
     if (!task.attempt) return;
     if (task.record.state === "assigned") this.markStarted(task, report.at - report.durationMs);
+    const template = task.template;
+    template.runtimeEma = template.runtimeEma === null
+      ? report.durationMs
+      : 0.8 * template.runtimeEma + 0.2 * report.durationMs;
+    template.runs++;
     const outcome = outcomeOf(report.result);
     let { state, reason } = outcome;
     if (state === "succeeded" && report.outputError !== undefined) {
