@@ -174,6 +174,8 @@ function startError(error: unknown, spec: ProcessSpec): string {
 }
 
 const SETSID = findExecutable("setsid", FALLBACK_PATH);
+/** A read this large means the pipe was full: no need to wait before the next. */
+const FULL_READ = 32 * 1024;
 
 function signalPid(pid: number, signal: Deno.Signal): void {
   try {
@@ -196,10 +198,15 @@ function pump(
   const reader = stream.getReader();
   const done = (async () => {
     try {
+      let busy = 0;
       while (true) {
         const { value, done } = await reader.read();
         if (done) return;
         onOutput(name, value);
+        // A task writing fast in small pieces (4 KB at a time) would cost a read each: after a run of
+        // them, let the pipe fill for a moment and take more per read. A quiet task is read at once.
+        busy = value.byteLength < FULL_READ ? busy + 1 : 0;
+        if (busy >= 8) await new Promise((resolve) => setTimeout(resolve, 1));
       }
     } catch {
       // The pipe broke or was cancelled: nothing more to read.
