@@ -3,34 +3,10 @@
  * synchronous=FULL): the floor under submitting a job and under draining it.
  */
 import { DatabaseSync } from "node:sqlite";
+import { TASK_COLUMNS } from "../src/store/sqlite_rows.ts";
 import { secondsSince } from "./workload.ts";
 
-const COLUMNS = [
-  "id",
-  "job_id",
-  "ord",
-  "template",
-  "name",
-  "idx",
-  "count",
-  "matrix",
-  "pinned_agent",
-  "state",
-  "attempt",
-  "agent_id",
-  "exit_code",
-  "signal",
-  "reason",
-  "created_at",
-  "started_at",
-  "finished_at",
-  "duration_ms",
-  "output",
-  "output_truncated",
-  "failures",
-  "losses",
-  "retry_at",
-];
+const COLUMNS = TASK_COLUMNS;
 
 function open(path: string): DatabaseSync {
   const db = new DatabaseSync(path);
