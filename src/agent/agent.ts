@@ -124,6 +124,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     syncResults: options.sync === "full",
     onStale: (ref) => loop?.markStale(ref),
     onAssignments: (assignments) => loop?.take(assignments),
+    busy: () => (loop?.waitingCount ?? 0) > 0,
     log,
   });
   loop = new AgentLoop({

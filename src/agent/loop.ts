@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
-import type { CgroupSupport } from "../exec/mod.ts";
+import { type CgroupSupport, removeIdleCgroups } from "../exec/mod.ts";
 import { type Assignment, type AttemptRef, type Capabilities, FabricError } from "../protocol/mod.ts";
 import type { AgentIdentity } from "./credential.ts";
 import type { Journal } from "./journal.ts";
@@ -64,6 +64,11 @@ export class AgentLoop {
     this.#o = options;
   }
 
+  /** Assignments held here until a slot frees. */
+  get waitingCount(): number {
+    return this.#waiting.length;
+  }
+
   /** Work that came another way than the claim (with a report's answer). */
   take(assignments: Assignment[]): void {
     for (const assignment of assignments) this.#start(assignment);
@@ -84,6 +89,7 @@ export class AgentLoop {
       clearTimeout(this.#heartbeatTimer);
       this.#o.journal.close();
       this.#o.client.close();
+      removeIdleCgroups();
     });
     done.catch(() => {});
     return { agentId: this.#o.identity.agentId, name: this.#o.identity.name, done, stop: () => this.#stop() };

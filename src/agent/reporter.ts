@@ -21,6 +21,11 @@ export interface ReporterOptions {
   /** Wait for the disk before sending a result (it then survives this machine's power loss). */
   syncResults: boolean;
   onStale: (ref: AttemptRef) => void;
+  /**
+   * Whether the agent has work of its own waiting: its reports' answers (more work) are not awaited
+   * then, so events may gather for a moment and travel together.
+   */
+  busy?: () => boolean;
   /** New work that came with a report's answer. */
   onAssignments: (assignments: Assignment[]) => void;
   log: (message: string) => void;
@@ -31,6 +36,8 @@ export interface ReporterOptions {
  * task that ends meanwhile costs one report, not two.
  */
 const STARTED_DELAY_MS = 200;
+/** How long events of a busy agent gather before they go (a report per few tasks, not per task). */
+const BUSY_LINGER_MS = 5;
 
 export class Reporter {
   #queue: TaskEvent[];
@@ -117,6 +124,13 @@ export class Reporter {
       }
       if (this.#queue.every((e) => e.type === "started")) {
         const wait = STARTED_DELAY_MS - (Date.now() - this.#queue[0].at);
+        if (wait > 0 && !this.#stopped) {
+          await this.#nextEvent(wait);
+          continue;
+        }
+      }
+      if (this.#options.busy?.()) {
+        const wait = BUSY_LINGER_MS - (Date.now() - this.#queue[0].at);
         if (wait > 0 && !this.#stopped) {
           await this.#nextEvent(wait);
           continue;

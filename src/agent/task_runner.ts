@@ -101,7 +101,7 @@ export class TaskRun {
         context.registry.record(ref, {
           pid: execution.pid,
           startTicks: processStartTicks(execution.pid),
-          cgroupName: spec.cgroup ? spec.cgroupName ?? null : null,
+          cgroupName: execution.cgroupName,
         });
       }
       if (this.#ending) execution.stop();
@@ -229,7 +229,7 @@ async function prepare(
     // A sandbox's PID namespace already ends everything a task starts; a cgroup adds a memory limit,
     // or, for a task on the host, catches what escapes its process group with setsid.
     cgroup: a.memoryBytes !== null || !bwrapped ? context.cgroup : null,
-    cgroupName: `${a.taskId}-${a.attempt}-${crypto.randomUUID().slice(0, 8)}`,
+    cgroupName: a.memoryBytes === null ? undefined : `${a.taskId}-${a.attempt}-${crypto.randomUUID().slice(0, 8)}`,
     memoryBytes: a.memoryBytes,
     maxOutputBytes: a.maxOutputBytes,
   };

@@ -1,7 +1,7 @@
 /** Shared by the tests of src/exec: run a process to its end and keep what it printed. */
 import { DEFAULT_PERMISSIONS, type Permissions } from "../protocol/mod.ts";
 import type { CgroupSupport } from "./cgroup.ts";
-import { detectCgroup } from "./cgroup.ts";
+import { detectCgroup, removeIdleCgroups } from "./cgroup.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { startProcess } from "./process.ts";
 import type { SandboxOptions } from "./sandbox.ts";
@@ -9,6 +9,9 @@ import type { SandboxOptions } from "./sandbox.ts";
 export const TEST_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 let support: Promise<CgroupSupport | null> | undefined;
+
+// The groups tasks of this test file left for reuse go with it, as they go with an agent that leaves.
+globalThis.addEventListener("unload", () => removeIdleCgroups());
 
 /** detectCgroup() once per test file. */
 export function cgroupSupport(): Promise<CgroupSupport | null> {

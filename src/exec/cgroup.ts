@@ -17,6 +17,10 @@ export interface CgroupSupport {
 export interface TaskCgroup {
   version: "v1" | "v2";
   path: string;
+  /** Kept for the next task once empty (a group without a limit) instead of removed. */
+  pooled?: boolean;
+  /** The group's OOM count when the task got it: only kills past it are the task's. */
+  oomBase?: number;
 }
 
 const PARENT = "fabric";
@@ -121,7 +125,15 @@ function setMemoryLimit(group: TaskCgroup, bytes: number): void {
  * before it runs anything, so nothing it starts can escape the limit.
  */
 export function joinCgroupCommand(group: TaskCgroup, command: string[]): string[] {
-  return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', join(group.path, "cgroup.procs"), ...command];
+  const procs = join(group.path, "cgroup.procs");
+  // A bash or sh script joins as its first command: one program less to start per task.
+  const shell = command[0].split("/").at(-1);
+  if ((shell === "bash" || shell === "sh") && command.at(-2) === "-c" && !/['\n]/.test(procs)) {
+    const join =
+      `{ echo $$ > '${procs}'; } 2>/dev/null || { echo "fabric: cannot join the task's cgroup" >&2; exit 125; }; `;
+    return [...command.slice(0, -1), join + command.at(-1)];
+  }
+  return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, ...command];
 }
 
 /** The processes in the group now. */
@@ -129,13 +141,79 @@ export function cgroupPids(group: TaskCgroup): number[] {
   return readOrEmpty(join(group.path, "cgroup.procs")).split("\n").filter(Boolean).map(Number);
 }
 
-/** Whether the kernel's OOM killer killed a process of this group. */
+/** Whether the kernel's OOM killer killed a process of this group while the task had it. */
 export function oomKilled(group: TaskCgroup): boolean {
-  if (group.version === "v2") return counter(readOrEmpty(join(group.path, "memory.events")), "oom_kill") > 0;
+  return oomCount(group) > (group.oomBase ?? 0);
+}
+
+function oomCount(group: TaskCgroup): number {
+  if (group.version === "v2") return counter(readOrEmpty(join(group.path, "memory.events")), "oom_kill");
   const control = readOrEmpty(join(group.path, "memory.oom_control"));
   // Kernels before 4.13 have no oom_kill counter; hitting the limit is the best sign there is.
-  if (/^oom_kill /m.test(control)) return counter(control, "oom_kill") > 0;
-  return Number(readOrEmpty(join(group.path, "memory.failcnt")).trim() || "0") > 0;
+  if (/^oom_kill /m.test(control)) return counter(control, "oom_kill");
+  return Number(readOrEmpty(join(group.path, "memory.failcnt")).trim() || "0");
+}
+
+/**
+ * Empty groups without a limit, kept for the next task of this process: creating and removing a
+ * memory cgroup (v1 especially) costs more than starting the task itself. Named after this process,
+ * so that another agent's cleanup leaves them alone while it lives.
+ */
+const idle: TaskCgroup[] = [];
+const MAX_IDLE = 16;
+const POOL_PREFIX = "pool-";
+
+/**
+ * A group for one task: a kept one when there is no limit to set, else a new one named `name`.
+ * Either way it is empty and the task owns it until `releaseTaskCgroup`.
+ */
+export function acquireTaskCgroup(
+  support: CgroupSupport,
+  options: { name?: string; memoryBytes: number | null },
+): TaskCgroup {
+  if (options.memoryBytes !== null || options.name !== undefined) {
+    return createTaskCgroup(support, { name: options.name ?? uniqueName(), memoryBytes: options.memoryBytes });
+  }
+  for (let group = idle.pop(); group; group = idle.pop()) {
+    if (group.version === support.version && fileExists(join(group.path, "cgroup.procs"))) {
+      group.oomBase = oomCount(group);
+      return group;
+    }
+  }
+  const group = createTaskCgroup(support, {
+    name: `${POOL_PREFIX}${Deno.pid}-${crypto.randomUUID()}`,
+    memoryBytes: null,
+  });
+  group.pooled = true;
+  group.oomBase = oomCount(group);
+  return group;
+}
+
+/** Empties the group; a pooled one is kept for the next task, any other removed. */
+export async function releaseTaskCgroup(group: TaskCgroup): Promise<void> {
+  if (group.pooled && idle.length < MAX_IDLE) {
+    await killCgroup(group);
+    if (cgroupPids(group).length === 0) {
+      idle.push(group);
+      return;
+    }
+  }
+  await removeTaskCgroup(group);
+}
+
+/** Removes the kept groups (the agent is leaving); one the kernel still holds is left to the next cleanup. */
+export function removeIdleCgroups(): void {
+  for (const group of idle.splice(0)) {
+    try {
+      Deno.removeSync(group.path);
+    } catch {
+      // Busy for a moment more, or gone: removed by the next agent's cleanup of stale groups.
+    }
+  }
+}
+
+function uniqueName(): string {
+  return `task-${Deno.pid}-${crypto.randomUUID()}`;
 }
 
 /** SIGKILL to everything in the group until it is empty (bounded: a fork bomb cannot keep it busy forever). */
@@ -179,7 +257,7 @@ async function removeStaleGroups(support: CgroupSupport): Promise<void> {
   const parent = join(support.root, PARENT);
   const before = Date.now() - STALE_MS;
   for await (const entry of Deno.readDir(parent)) {
-    if (!entry.isDirectory) continue;
+    if (!entry.isDirectory || keptByLiveProcess(entry.name)) continue;
     const path = join(parent, entry.name);
     try {
       const info = await Deno.stat(path);
@@ -190,6 +268,12 @@ async function removeStaleGroups(support: CgroupSupport): Promise<void> {
       // Busy or gone: not ours to worry about.
     }
   }
+}
+
+/** A pooled group whose agent still runs (it may hand the group to its next task at any moment). */
+function keptByLiveProcess(name: string): boolean {
+  const pid = name.startsWith(POOL_PREFIX) ? Number(name.slice(POOL_PREFIX.length).split("-")[0]) : NaN;
+  return Number.isInteger(pid) && pid !== Deno.pid && fileExists(`/proc/${pid}`);
 }
 
 function enableMemory(dir: string): void {

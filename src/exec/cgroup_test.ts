@@ -8,6 +8,7 @@ import {
   joinCgroupCommand,
   memoryMounts,
   oomKilled,
+  removeIdleCgroups,
   removeTaskCgroup,
 } from "./cgroup.ts";
 
@@ -39,6 +40,38 @@ Deno.test({
       const ran = await run({ command: ["cat", "/proc/self/cgroup"], cwd: dir, cgroup: support, cgroupName });
       assert.deepEqual(ran.finished.result, { kind: "exited", code: 0 }, ran.stderr);
       assert.match(ran.stdout, new RegExp(`/fabric/${cgroupName}$`, "m"));
+    });
+  },
+});
+
+Deno.test({
+  name: "a task without a limit gets a kept group, joined by its shell first, reused once empty, not shared",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const groupOf = (text: string) =>
+        text.match(/^\d+:[^:]*memory[^:]*:(.*)$/m)?.[1] ?? text.match(/^0::(.*)$/m)?.[1];
+      const first = await run({ command: bash("cat /proc/self/cgroup"), cwd: dir, cgroup: support });
+      assert.deepEqual(first.finished.result, { kind: "exited", code: 0 }, first.stderr);
+      const kept = groupOf(first.stdout);
+      assert.match(kept ?? "", new RegExp(`/fabric/pool-${Deno.pid}-[0-9a-f-]+$`));
+      // Not a second program: the shell itself joined (a wrapper would show up as the parent).
+      assert.equal(first.stderr, "");
+      // Released in the background once the task ended: the next task gets it once it is back.
+      let reused = false;
+      for (let attempt = 0; attempt < 50 && !reused; attempt++) {
+        const again = await run({ command: ["cat", "/proc/self/cgroup"], cwd: dir, cgroup: support });
+        assert.deepEqual(again.finished.result, { kind: "exited", code: 0 });
+        reused = groupOf(again.stdout) === kept;
+      }
+      assert.ok(reused, `the kept group ${kept} was not handed to a later task`);
+      // Two tasks at once never share one.
+      const a = start({ command: bash("cat /proc/self/cgroup; sleep 0.3"), cwd: dir, cgroup: support });
+      const b = start({ command: bash("cat /proc/self/cgroup; sleep 0.3"), cwd: dir, cgroup: support });
+      const [ranA, ranB] = await Promise.all([a.ran, b.ran]);
+      assert.notEqual(groupOf(ranA.stdout), groupOf(ranB.stdout));
+      removeIdleCgroups();
+      await assert.rejects(Deno.stat(join(support!.root, kept!)), "kept groups are removed when the agent leaves");
     });
   },
 });
@@ -138,18 +171,24 @@ Deno.test({
     const busy = createTaskCgroup(support!, { name: uniqueName(), memoryBytes: null });
     const [sh, ...args] = joinCgroupCommand(busy, ["sleep", "308"]);
     const sleeper = new Deno.Command(sh, { args, stdin: "null", stdout: "null", stderr: "null" }).spawn();
+    const ended = new Deno.Command("true").spawn();
+    await ended.status;
+    // Kept (empty) groups of a live agent stay however old; those of an agent that is gone do not.
+    const kept = createTaskCgroup(support!, { name: `pool-${sleeper.pid}-${crypto.randomUUID()}`, memoryBytes: null });
+    const orphan = createTaskCgroup(support!, { name: `pool-${ended.pid}-${crypto.randomUUID()}`, memoryBytes: null });
     try {
       await waitFor(() => Deno.readTextFileSync(join(busy.path, "cgroup.procs")).trim() !== "");
-      await Deno.utime(stale.path, old, old);
-      await Deno.utime(busy.path, old, old);
+      for (const group of [stale, busy, kept, orphan]) await Deno.utime(group.path, old, old);
       assert.deepEqual(await detectCgroup(), support);
       await assert.rejects(Deno.stat(stale.path), "the stale group is gone");
+      await assert.rejects(Deno.stat(orphan.path), "the kept group of a gone agent is gone");
       assert.ok((await Deno.stat(fresh.path)).isDirectory, "a new group stays");
       assert.ok((await Deno.stat(busy.path)).isDirectory, "a group with processes stays");
+      assert.ok((await Deno.stat(kept.path)).isDirectory, "a kept group of a live agent stays");
     } finally {
       sleeper.kill("SIGKILL");
       await sleeper.status;
-      for (const group of [stale, fresh, busy]) await removeTaskCgroup(group);
+      for (const group of [stale, fresh, busy, kept, orphan]) await removeTaskCgroup(group);
     }
   },
 });

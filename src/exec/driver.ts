@@ -20,8 +20,13 @@ export interface ProcessSpec {
   sandbox?: SandboxOptions;
   /** What `detectCgroup()` found; with it every task gets its own cgroup, which ends with the task. */
   cgroup?: CgroupSupport | null;
-  /** The task's group under `fabric/`; unique by default. */
+  /** A new group under `fabric/` with this name; absent, a kept group when there is no limit to set. */
   cgroupName?: string;
+  /**
+   * Whether the task leads its own session and process group (through setsid). By default only
+   * when nothing else can find what it starts (no cgroup, no sandbox), or this agent has a terminal.
+   */
+  ownSession?: boolean;
   /** Memory (and swap) limit of everything the task starts; needs `cgroup`. Over it, the result is `oom`. */
   memoryBytes?: number | null;
   /** stdout and stderr together; beyond it output is dropped after one marker, and the task runs on. */
@@ -37,6 +42,8 @@ export interface Finished {
 
 export interface Execution {
   readonly pid: number;
+  /** The task's group under `fabric/`, if it has one. */
+  readonly cgroupName: string | null;
   /** Settles once the process group (and sandbox and cgroup) is gone and its output fully read. */
   readonly finished: Promise<Finished>;
   /** SIGTERM to everything the task started, SIGKILL after the grace period; the result is `cancelled`. */

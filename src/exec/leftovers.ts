@@ -40,11 +40,16 @@ export async function killLeftovers(record: ProcessRecord, cgroup: CgroupSupport
     }
   }
   if (record.pid > 0 && record.startTicks !== null && processStartTicks(record.pid) === record.startTicks) {
-    try {
-      Deno.kill(-record.pid, "SIGKILL");
-      killed = true;
-    } catch {
-      // Gone meanwhile.
+    // Its process group when it led one; else (in a cgroup or a sandbox, ended above or by its
+    // sandbox's death) the process itself.
+    for (const target of [-record.pid, record.pid]) {
+      try {
+        Deno.kill(target, "SIGKILL");
+        killed = true;
+        break;
+      } catch {
+        // Not a group leader, or gone meanwhile.
+      }
     }
   }
   return killed;

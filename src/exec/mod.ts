@@ -3,7 +3,7 @@ export type { Execution, Finished, ProcessSpec } from "./driver.ts";
 export { startProcess } from "./process.ts";
 export { shellCommand, type ShellTask, startShell } from "./shell.ts";
 export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";
-export { type CgroupSupport, detectCgroup } from "./cgroup.ts";
+export { type CgroupSupport, detectCgroup, removeIdleCgroups } from "./cgroup.ts";
 export { findDeno, scriptCommand, type ScriptCommandOptions } from "./script.ts";
 export { type Capabilities, probeCapabilities, type ProbeOptions } from "./probe.ts";
 export {

@@ -10,12 +10,12 @@ import { capOutput } from "./_output_cap.ts";
 import { findExecutable } from "./_path_lookup.ts";
 import { childPids, descendantPids, identify, isRunning, type ProcessIdentity } from "./_process_tree.ts";
 import {
+  acquireTaskCgroup,
   cgroupPids,
-  createTaskCgroup,
   joinCgroupCommand,
   killCgroup,
   oomKilled,
-  removeTaskCgroup,
+  releaseTaskCgroup,
   type TaskCgroup,
 } from "./cgroup.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
@@ -27,16 +27,22 @@ const FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 export function startProcess(spec: ProcessSpec): Execution {
   const started = performance.now();
+  const sandboxed = spec.sandbox !== undefined;
+  // Everything the task starts is found without a process group when it has a cgroup or a
+  // sandbox (its own PID namespace). It still gets its own session when this agent has a terminal,
+  // whose Ctrl-C and hangup must reach the agent (which drains) and not its tasks. Otherwise the
+  // session costs a program start per task for nothing.
+  const leader = spec.ownSession ?? (TERMINAL || !(sandboxed || (spec.cgroup ?? null) !== null));
   let group: TaskCgroup | null = null;
   let child: Deno.ChildProcess;
   try {
     const command = taskCommand(spec);
     group = taskCgroup(spec);
     const inGroup = group ? joinCgroupCommand(group, command) : command;
-    // The task leads its own session and process group. Through the setsid program rather than
-    // `detached`: detached needs a fork of the whole agent (~1.4 ms of its main thread, more as it
-    // grows), a plain spawn is a vfork-like posix_spawn (~0.3 ms), and setsid then just execs.
-    const argv = SETSID ? [SETSID, ...inGroup] : inGroup;
+    // Through the setsid program rather than `detached`: detached needs a fork of the whole agent
+    // (~1.4 ms of its main thread, more as it grows), a plain spawn is a vfork-like posix_spawn
+    // (~0.3 ms), and setsid then just execs.
+    const argv = leader && SETSID ? [SETSID, ...inGroup] : inGroup;
     child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       cwd: spec.cwd,
@@ -45,13 +51,12 @@ export function startProcess(spec: ProcessSpec): Execution {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      detached: SETSID === null,
+      detached: leader && SETSID === null,
     }).spawn();
   } catch (error) {
     return failedToStart(startError(error, spec), group);
   }
   const pid = child.pid;
-  const sandboxed = spec.sandbox !== undefined;
   const output = capOutput(spec.maxOutputBytes, spec.onOutput);
   let ending: "timed_out" | "cancelled" | null = null;
   // Once the leader is reaped its pid may be reused: nothing is signalled by pid after that.
@@ -61,7 +66,7 @@ export function startProcess(spec: ProcessSpec): Execution {
   const signalTask = (signal: "SIGTERM" | "SIGKILL") => {
     // Under bwrap the leader is bwrap itself: SIGTERM would kill it and, through --die-with-parent,
     // SIGKILL the task with no grace. So SIGTERM goes to the processes inside, SIGKILL to all.
-    if (!sandboxed || signal === "SIGKILL") signalPid(-pid, signal);
+    if (!sandboxed || signal === "SIGKILL") signalPid(leader ? -pid : pid, signal);
     const inside = new Set([...(group ? cgroupPids(group) : []), ...(sandboxed ? descendantPids(pid) : [])]);
     if (sandboxed && signal === "SIGTERM") inside.delete(pid);
     for (const each of inside) signalPid(each, signal);
@@ -83,7 +88,7 @@ export function startProcess(spec: ProcessSpec): Execution {
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
       // Whatever the task left running dies with it (and stops holding its pipes).
-      signalPid(-pid, "SIGKILL");
+      if (leader) signalPid(-pid, "SIGKILL");
       if (group) await killCgroup(group);
       await untilGone(await sandboxInit);
       await drain(readers);
@@ -96,11 +101,11 @@ export function startProcess(spec: ProcessSpec): Execution {
     } finally {
       // Empty already; the kernel may refuse the rmdir for a few milliseconds after the last exit,
       // which the task's result need not wait for.
-      if (group) removeTaskCgroup(group).catch(() => {});
+      if (group) releaseTaskCgroup(group).catch(() => {});
     }
   })();
 
-  return { pid, finished, stop: () => terminate("cancelled") };
+  return { pid, cgroupName: group?.path.split("/").at(-1) ?? null, finished, stop: () => terminate("cancelled") };
 }
 
 /**
@@ -147,8 +152,7 @@ function taskCgroup(spec: ProcessSpec): TaskCgroup | null {
     }
     return null;
   }
-  const name = spec.cgroupName ?? `task-${Deno.pid}-${crypto.randomUUID()}`;
-  return createTaskCgroup(spec.cgroup, { name, memoryBytes });
+  return acquireTaskCgroup(spec.cgroup, { name: spec.cgroupName, memoryBytes });
 }
 
 function resultOf(status: Deno.CommandStatus, ending: "timed_out" | "cancelled" | null, oom: boolean): TaskResult {
@@ -160,10 +164,10 @@ function resultOf(status: Deno.CommandStatus, ending: "timed_out" | "cancelled" 
 
 function failedToStart(message: string, group: TaskCgroup | null): Execution {
   const finished = (async (): Promise<Finished> => {
-    if (group) await removeTaskCgroup(group).catch(() => {});
+    if (group) await releaseTaskCgroup(group).catch(() => {});
     return { result: { kind: "failed_to_start", message }, durationMs: 0, outputTruncated: false };
   })();
-  return { pid: 0, finished, stop() {} };
+  return { pid: 0, cgroupName: null, finished, stop() {} };
 }
 
 function startError(error: unknown, spec: ProcessSpec): string {
@@ -174,6 +178,16 @@ function startError(error: unknown, spec: ProcessSpec): string {
 }
 
 const SETSID = findExecutable("setsid", FALLBACK_PATH);
+const TERMINAL = hasControllingTerminal();
+
+function hasControllingTerminal(): boolean {
+  try {
+    Deno.openSync("/dev/tty", { read: true }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
 /** A read this large means the pipe was full: no need to wait before the next. */
 const FULL_READ = 32 * 1024;
 

@@ -12,6 +12,7 @@ import {
   type TaskState,
 } from "../protocol/mod.ts";
 import type { JobRecord, TaskRecord } from "../store/mod.ts";
+import type { JobEntry } from "./state.ts";
 import type { Tracker } from "./tracker.ts";
 import type { TaskEntry } from "./state.ts";
 import { type AgentNames, agentView, attemptView, jobSummary, type TaskContext, taskView } from "./views.ts";
@@ -80,8 +81,24 @@ export async function watchJob(
   const active = tracker.state.jobs.get(jobId);
   if (active && active.record.version <= since && !tracker.closing) {
     await active.changed.wait(Math.min(waitMs, tracker.maxWaitMs), signal);
+    // A running job changes with every task: the changes of the next moment go out together (a busy
+    // job would otherwise cost an answer per task), but the job's end goes out at once.
+    const until = Date.now() + WATCH_COALESCE_MS;
+    for (let round = 0; round < 100 && running(tracker, active) && !signal?.aborted; round++) {
+      const left = until - Date.now();
+      if (left <= 0) break;
+      await active.changed.wait(left, signal);
+    }
   }
   return await getJobSummary(tracker, jobId);
+}
+
+/** How long a watch answer waits for more changes of a running job. */
+const WATCH_COALESCE_MS = 50;
+
+function running(tracker: Tracker, job: JobEntry): boolean {
+  return !tracker.closing && tracker.state.jobs.get(job.record.id) === job &&
+    (job.record.state === "queued" || job.record.state === "running");
 }
 
 async function taskRecord(tracker: Tracker, taskId: string): Promise<TaskRecord> {
