@@ -13,6 +13,7 @@ import { sampleLoad } from "./load.ts";
 import { Reporter } from "./reporter.ts";
 import type { RunRegistry } from "./run_registry.ts";
 import { TaskRun } from "./task_runner.ts";
+import { WorkDirs } from "./work_dirs.ts";
 
 export interface AgentHandle {
   readonly agentId: string;
@@ -59,9 +60,11 @@ export class AgentLoop {
   #draining = false;
   #fatal: ((error: Error) => void) | null = null;
   #stopped: Promise<void> | null = null;
+  #workDirs: WorkDirs;
 
   constructor(options: LoopOptions) {
     this.#o = options;
+    this.#workDirs = new WorkDirs(join(options.dataDir, "work"));
   }
 
   /** Assignments held here until a slot frees. */
@@ -150,7 +153,7 @@ export class AgentLoop {
     const { runtime, dataDir } = this.#o;
     const run = new TaskRun(assignment, {
       dataDir,
-      workRoot: join(dataDir, "work"),
+      workDirs: this.#workDirs,
       gitCacheDir: join(dataDir, "cache", "git"),
       agentName: this.#o.identity.name,
       reporter: this.#o.reporter,

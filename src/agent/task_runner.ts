@@ -16,20 +16,13 @@ import type { Assignment, AttemptRef, Stream } from "../protocol/mod.ts";
 import { OutputBuffer } from "./output_buffer.ts";
 import type { Reporter } from "./reporter.ts";
 import type { RunRegistry } from "./run_registry.ts";
-import {
-  readOutputFile,
-  stepsScript,
-  taskEnv,
-  type TaskPaths,
-  taskPaths,
-  writeScript,
-  writeTaskFiles,
-} from "./task_setup.ts";
+import { readOutputFile, stepsScript, taskEnv, writeScript, writeTaskFiles } from "./task_setup.ts";
+import { type TaskPaths, taskPaths, type WorkDirs } from "./work_dirs.ts";
 
 export interface RunnerContext {
   /** The agent's data directory: never visible to a sandboxed task. */
   dataDir: string;
-  workRoot: string;
+  workDirs: WorkDirs;
   gitCacheDir: string;
   agentName: string;
   reporter: Reporter;
@@ -81,7 +74,8 @@ export class TaskRun {
   async #run(a: Assignment, context: RunnerContext): Promise<void> {
     const { reporter } = context;
     const ref = this.ref;
-    const paths = taskPaths(context.workRoot, a);
+    const paths = taskPaths(context.workDirs.root, `${a.taskId}-${a.attempt}`);
+    const withTmp = !bwrapped(a);
     const output = new OutputBuffer({
       emit: (chunks, force) =>
         this.#ending === "stale" || reporter.enqueue({ type: "output", ...ref, at: Date.now(), chunks }, force),
@@ -124,7 +118,7 @@ export class TaskRun {
       );
     } finally {
       context.registry.remove(ref);
-      await Deno.remove(paths.workDir, { recursive: true }).catch(() => {});
+      await context.workDirs.release(paths, withTmp);
     }
   }
 
@@ -165,21 +159,23 @@ async function prepare(
   say: (line: string) => void,
   onOutput: (stream: Stream, data: Uint8Array) => void,
 ): Promise<ProcessSpec> {
-  const bwrapped = a.kind !== "script" && a.sandbox;
-  if (bwrapped && !context.sandbox) {
+  const inSandbox = bwrapped(a);
+  if (inSandbox && !context.sandbox) {
     throw new CannotRun("this agent cannot sandbox tasks (bubblewrap does not work here)");
   }
   if (a.kind !== "script" && !a.sandbox && !context.allowUnsandboxed) {
     throw new CannotRun("the task opts out of the sandbox, which this agent does not allow (--allow-unsandboxed)");
   }
   if (a.memoryBytes !== null && !context.cgroup) throw new CannotRun("this agent cannot enforce memory limits");
-  const extra = await writeTaskFiles(paths, a, bwrapped);
+  // A sandboxed task has a private /tmp; the others get one of their own here.
+  context.workDirs.make(paths, !inSandbox);
+  const extra = await writeTaskFiles(paths, a);
   const env = taskEnv(a, {
     paths,
     agentName: context.agentName,
     basePath: context.basePath,
     agentEnv: context.agentEnv,
-    sandboxed: bwrapped,
+    sandboxed: inSandbox,
     extra,
   });
   let command: string[];
@@ -223,14 +219,19 @@ async function prepare(
     timeoutMs: a.timeoutMs,
     graceMs: a.graceMs,
     onOutput,
-    sandbox: bwrapped
+    sandbox: inSandbox
       ? { workDir: paths.workDir, cwd, permissions: a.permissions, hide: [context.dataDir], extraReadPaths }
       : undefined,
     // A sandbox's PID namespace already ends everything a task starts; a cgroup adds a memory limit,
     // or, for a task on the host, catches what escapes its process group with setsid.
-    cgroup: a.memoryBytes !== null || !bwrapped ? context.cgroup : null,
+    cgroup: a.memoryBytes !== null || !inSandbox ? context.cgroup : null,
     cgroupName: a.memoryBytes === null ? undefined : `${a.taskId}-${a.attempt}-${crypto.randomUUID().slice(0, 8)}`,
     memoryBytes: a.memoryBytes,
     maxOutputBytes: a.maxOutputBytes,
   };
+}
+
+/** Shell and git tasks run under bubblewrap unless they opt out; scripts are confined by Deno's flags. */
+function bwrapped(a: Assignment): boolean {
+  return a.kind !== "script" && a.sandbox;
 }

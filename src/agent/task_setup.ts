@@ -5,34 +5,13 @@
 import { basename, join } from "node:path";
 import { envSuffix } from "../protocol/mod.ts";
 import type { Assignment } from "../protocol/mod.ts";
+import type { TaskPaths } from "./work_dirs.ts";
 
 /** Largest $FABRIC_OUTPUT a task may leave. */
 export const MAX_OUTPUT_FILE_BYTES = 1024 * 1024;
 
-export interface TaskPaths {
-  workDir: string;
-  /** Scratch space: TMPDIR for scripts and unsandboxed tasks (sandboxed ones get a private /tmp). */
-  tmpDir: string;
-  /** fabric's own files for the task: output, needs, script. */
-  metaDir: string;
-  outputFile: string;
-}
-
-export function taskPaths(workRoot: string, a: Assignment): TaskPaths {
-  const workDir = join(workRoot, `${a.taskId}-${a.attempt}`);
-  const metaDir = join(workDir, ".fabric");
-  return { workDir, tmpDir: join(workDir, "tmp"), metaDir, outputFile: join(metaDir, "output.json") };
-}
-
-/** Create the directories and write the files the task reads; returns the variables that name them. */
-export async function writeTaskFiles(
-  paths: TaskPaths,
-  a: Assignment,
-  sandboxed: boolean,
-): Promise<Record<string, string>> {
-  await Deno.mkdir(paths.metaDir, { recursive: true });
-  // A sandboxed task has a private /tmp; the others get one of their own here.
-  if (!sandboxed) await Deno.mkdir(paths.tmpDir);
+/** Write the files the task reads into its (new, empty) directory; returns the variables that name them. */
+export async function writeTaskFiles(paths: TaskPaths, a: Assignment): Promise<Record<string, string>> {
   if (Object.keys(a.needs).length > 0) await Deno.mkdir(join(paths.metaDir, "needs"));
   const vars: Record<string, string> = { FABRIC_OUTPUT: paths.outputFile };
   for (const [name, output] of Object.entries(a.needs)) {
@@ -108,7 +87,7 @@ function shellQuote(text: string): string {
 export async function readOutputFile(file: string): Promise<{ output?: string; outputError?: string }> {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(file);
+    info = Deno.statSync(file);
   } catch {
     return {};
   }

@@ -71,8 +71,23 @@ function hasNetwork(net: boolean | string[]): boolean {
   return net === true || (Array.isArray(net) && net.length > 0);
 }
 
-/** Read-only binds of the system directories that exist; merged-/usr symlinks stay symlinks. */
+/**
+ * The system's layout changes with a package install at most: it is looked at again every few
+ * seconds, not for every task (a dozen stat calls and the errors of the paths that do not exist).
+ */
+const SYSTEM_MOUNTS_TTL_MS = 5000;
+let systemMountsCache: { args: string[]; at: number } | null = null;
+
 function systemMounts(): string[] {
+  const now = Date.now();
+  if (systemMountsCache === null || now - systemMountsCache.at >= SYSTEM_MOUNTS_TTL_MS) {
+    systemMountsCache = { args: lookAtSystemMounts(), at: now };
+  }
+  return systemMountsCache.args;
+}
+
+/** Read-only binds of the system directories that exist; merged-/usr symlinks stay symlinks. */
+function lookAtSystemMounts(): string[] {
   const args: string[] = [];
   const bound: string[] = [];
   const links: Array<{ path: string; target: string }> = [];

@@ -4,6 +4,7 @@
  * await `flush`; callbacks registered with `afterCommit` run once the change is on disk (waking a
  * long poll only then means nothing is ever handed out that a crash could forget).
  */
+import { setImmediate } from "node:timers";
 import { emptyBatch, type Store } from "../store/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "../store/mod.ts";
 
@@ -24,6 +25,8 @@ export class StoreWriter {
   #committed = 0;
   #writing: Promise<void> | null = null;
   #writeTimer: ReturnType<typeof setTimeout> | undefined;
+  #immediate = false;
+  #stopped = false;
   #retryDelay = RETRY_MIN_MS;
   #onError: (error: unknown) => void;
 
@@ -71,13 +74,18 @@ export class StoreWriter {
 
   #mark(): void {
     this.#marked++;
-    // Changes made in this turn of the event loop are written together, soon, even if nobody waits.
-    this.#writeTimer ??= setTimeout(() => {
-      this.#writeTimer = undefined;
+    // Changes made in this turn of the event loop are written together, right after it, even if
+    // nobody waits. Not setTimeout(0): in Deno that fires after about 2 ms, and several commits lie
+    // between a submit and the job's end.
+    if (this.#writeTimer !== undefined || this.#immediate) return;
+    this.#immediate = true;
+    setImmediate(() => {
+      this.#immediate = false;
+      if (this.#writeTimer !== undefined || this.#stopped) return;
       this.flush().catch(() => {
         if (this.pending) this.#retryLater();
       });
-    }, 0);
+    });
   }
 
   /** After a failed write, try again later, less often the longer the store stays unwell. */
@@ -96,6 +104,7 @@ export class StoreWriter {
 
   /** Stop the background writes (the store is closing). */
   stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#writeTimer);
     this.#writeTimer = undefined;
   }

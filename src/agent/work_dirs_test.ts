@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { taskPaths, WorkDirs } from "./work_dirs.ts";
+
+async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "fabric-workdirs-" });
+  try {
+    await fn(join(root, "work"));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+function names(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
+}
+
+Deno.test("a task directory left as it was given is kept and becomes the next task's, empty", async () => {
+  await withRoot(async (root) => {
+    const dirs = new WorkDirs(root);
+    const first = taskPaths(root, "t1-1");
+    dirs.make(first, true);
+    assert.deepEqual(names(first.workDir), [".fabric", "tmp"]);
+    const inode = Deno.statSync(first.workDir).ino;
+    await dirs.release(first, true);
+    assert.deepEqual(names(root), [".kept-0"], "kept under a name of its own");
+
+    const second = taskPaths(root, "t2-1");
+    dirs.make(second, true);
+    assert.equal(Deno.statSync(second.workDir).ino, inode, "the kept directory was reused");
+    assert.deepEqual(names(second.workDir), [".fabric", "tmp"]);
+    assert.deepEqual(names(second.metaDir), []);
+    assert.deepEqual(names(root), ["t2-1"]);
+    await dirs.release(second, true);
+  });
+});
+
+Deno.test("a task directory the task changed is removed, never handed on", async () => {
+  await withRoot(async (root) => {
+    const dirs = new WorkDirs(root);
+    const changes: Array<(paths: ReturnType<typeof taskPaths>) => void> = [
+      (p) => Deno.writeTextFileSync(join(p.tmpDir, "left"), "x"),
+      (p) => Deno.writeTextFileSync(p.outputFile, "{}"),
+      (p) => Deno.mkdirSync(join(p.workDir, "build")),
+      (p) => Deno.chmodSync(p.workDir, 0o500),
+      (p) => {
+        Deno.removeSync(p.tmpDir);
+        Deno.symlinkSync("/etc", p.tmpDir);
+      },
+    ];
+    for (const [i, change] of changes.entries()) {
+      const paths = taskPaths(root, `t${i}-1`);
+      dirs.make(paths, true);
+      change(paths);
+      await dirs.release(paths, true);
+      assert.deepEqual(names(root), [], `change ${i}: the changed directory was removed, not kept`);
+      const next = taskPaths(root, `n${i}-1`);
+      dirs.make(next, true);
+      assert.deepEqual(names(next.workDir), [".fabric", "tmp"]);
+      assert.deepEqual(names(next.tmpDir), []);
+      assert.deepEqual(names(next.metaDir), []);
+      assert.equal(Deno.statSync(next.workDir).mode! & 0o700, 0o700);
+      await dirs.release(next, true);
+      Deno.removeSync(join(root, names(root)[0]), { recursive: true });
+    }
+  });
+});
+
+Deno.test("a sandboxed task's directory (no tmp) and an unsandboxed one's are kept apart", async () => {
+  await withRoot(async (root) => {
+    const dirs = new WorkDirs(root);
+    const sandboxed = taskPaths(root, "s-1");
+    dirs.make(sandboxed, false);
+    assert.deepEqual(names(sandboxed.workDir), [".fabric"]);
+    await dirs.release(sandboxed, false);
+    const host = taskPaths(root, "h-1");
+    dirs.make(host, true);
+    assert.deepEqual(names(host.workDir), [".fabric", "tmp"]);
+    const again = taskPaths(root, "s-2");
+    dirs.make(again, false);
+    assert.deepEqual(names(again.workDir), [".fabric"]);
+  });
+});
