@@ -134,7 +134,12 @@ export class BenchCluster {
       ...(flags.allowUnsandboxed ? ["--allow-unsandboxed"] : []),
       ...(flags.extraArgs ?? []),
     ];
-    const agent = new Proc(`agent ${flags.name}`, Deno.execPath(), args);
+    // Detached from the bench's terminal, if it has one, as a service manager starts an agent: an
+    // agent with a terminal gives each task a session of its own (one more program start per task).
+    const setsid = ["/usr/bin/setsid", "/bin/setsid"].find((path) => exists(path));
+    const agent = setsid
+      ? new Proc(`agent ${flags.name}`, setsid, [Deno.execPath(), ...args])
+      : new Proc(`agent ${flags.name}`, Deno.execPath(), args);
     this.agents.push(agent);
     await agent.waitForLine(new RegExp(`agent ${flags.name} joined`));
     return agent;
@@ -159,5 +164,14 @@ export async function killProcessesUnder(dir: string): Promise<void> {
       const cwd = await Deno.readLink(`/proc/${entry.name}/cwd`);
       if (cwd === dir || cwd.startsWith(dir + "/")) Deno.kill(Number(entry.name), "SIGKILL");
     } catch { /* gone, or not ours */ }
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

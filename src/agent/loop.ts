@@ -61,6 +61,8 @@ export class AgentLoop {
   #fatal: ((error: Error) => void) | null = null;
   #stopped: Promise<void> | null = null;
   #workDirs: WorkDirs;
+  /** The agent's environment, for `permissions.env`: read once, not copied for every task. */
+  #env = Object.freeze(Deno.env.toObject());
 
   constructor(options: LoopOptions) {
     this.#o = options;
@@ -158,8 +160,8 @@ export class AgentLoop {
       agentName: this.#o.identity.name,
       reporter: this.#o.reporter,
       registry: this.#o.registry,
-      basePath: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
-      agentEnv: Deno.env.toObject(),
+      basePath: this.#env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+      agentEnv: this.#env,
       sandbox: runtime.capabilities.sandbox,
       allowUnsandboxed: runtime.capabilities.unsandboxed,
       cgroup: runtime.cgroup,

@@ -37,7 +37,7 @@ export interface ReporterOptions {
  */
 const STARTED_DELAY_MS = 200;
 /** How long events of a busy agent gather before they go (a report per few tasks, not per task). */
-const BUSY_LINGER_MS = 5;
+const BUSY_LINGER_MS = 10;
 
 export class Reporter {
   #queue: TaskEvent[];

@@ -94,7 +94,9 @@ export class TaskRun {
       if (execution.pid > 0) {
         context.registry.record(ref, {
           pid: execution.pid,
-          startTicks: processStartTicks(execution.pid),
+          // A task in a cgroup is ended through it after a crash; only a bare pid needs its start time
+          // to be told from a later process that got the same pid.
+          startTicks: execution.cgroupName ? null : processStartTicks(execution.pid),
           cgroupName: execution.cgroupName,
         });
       }

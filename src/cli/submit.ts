@@ -45,11 +45,12 @@ export async function submitCommand(args: string[]): Promise<number> {
     const progress = new Progress(json ? "quiet" : isTty() ? "tty" : "lines", started);
     const final = await watchUntilDone(client, submitted.jobId, (s) => progress.update(s), (m) => progress.outage(m));
     progress.done();
-    const detail = await client.getJob(submitted.jobId);
     if (json) {
-      printJson(detail);
+      printJson(await client.getJob(submitted.jobId));
     } else {
       console.log(`job ${final.id} ${final.state} in ${formatDuration(Date.now() - started)}: ${countsLine(final)}`);
+      // The failed tasks are listed; a job without any needs no second look.
+      const detail = final.counts.failed > 0 ? await client.getJob(submitted.jobId) : { tasks: [] };
       const failed = detail.tasks.filter((t) => t.state === "failed");
       for (const task of failed.slice(0, 20)) {
         const why = task.exitCode !== null ? `exit code ${task.exitCode}` : task.reason ?? "failed";

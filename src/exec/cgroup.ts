@@ -190,10 +190,9 @@ export function acquireTaskCgroup(
 }
 
 /** Empties the group; a pooled one is kept for the next task, any other removed. */
-export async function releaseTaskCgroup(group: TaskCgroup): Promise<void> {
+export async function releaseTaskCgroup(group: TaskCgroup, options: { emptied?: boolean } = {}): Promise<void> {
   if (group.pooled && idle.length < MAX_IDLE) {
-    await killCgroup(group);
-    if (cgroupPids(group).length === 0) {
+    if (options.emptied || await killCgroup(group)) {
       idle.push(group);
       return;
     }
@@ -217,11 +216,11 @@ function uniqueName(): string {
 }
 
 /** SIGKILL to everything in the group until it is empty (bounded: a fork bomb cannot keep it busy forever). */
-export async function killCgroup(group: TaskCgroup): Promise<void> {
+export async function killCgroup(group: TaskCgroup): Promise<boolean> {
   if (group.version === "v2") writeIfExists(join(group.path, "cgroup.kill"), "1");
   for (let round = 0; round < 200; round++) {
     const pids = cgroupPids(group);
-    if (pids.length === 0) return;
+    if (pids.length === 0) return true;
     for (const pid of pids) {
       try {
         Deno.kill(pid, "SIGKILL");
@@ -232,6 +231,7 @@ export async function killCgroup(group: TaskCgroup): Promise<void> {
     // Dying processes leave within a millisecond or two: look again soon, then less often.
     await new Promise((resolve) => setTimeout(resolve, Math.min(1 + round, 10)));
   }
+  return cgroupPids(group).length === 0;
 }
 
 /** Empties and removes the group; a group the kernel still holds (EBUSY) is retried briefly. */

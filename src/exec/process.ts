@@ -82,6 +82,8 @@ export function startProcess(spec: ProcessSpec): Execution {
   const sandboxInit = sandboxed ? findSandboxInit(pid, () => exited) : Promise.resolve(null);
   const readers = [pump(child.stdout, "stdout", output.push), pump(child.stderr, "stderr", output.push)];
   const finished = (async (): Promise<Finished> => {
+    // Whether the group was seen empty after the task: then it can go to the next task as it is.
+    let emptied = false;
     try {
       const status = await child.status;
       exited = true;
@@ -89,7 +91,7 @@ export function startProcess(spec: ProcessSpec): Execution {
       clearTimeout(killTimer);
       // Whatever the task left running dies with it (and stops holding its pipes).
       if (leader) signalPid(-pid, "SIGKILL");
-      if (group) await killCgroup(group);
+      emptied = group ? await killCgroup(group) : true;
       await untilGone(await sandboxInit);
       await drain(readers);
       const oom = group !== null && !status.success && oomKilled(group);
@@ -99,9 +101,9 @@ export function startProcess(spec: ProcessSpec): Execution {
         outputTruncated: output.truncated,
       };
     } finally {
-      // Empty already; the kernel may refuse the rmdir for a few milliseconds after the last exit,
-      // which the task's result need not wait for.
-      if (group) releaseTaskCgroup(group).catch(() => {});
+      // Empty already (unless the wait above failed); the kernel may refuse the rmdir for a few
+      // milliseconds after the last exit, which the task's result need not wait for.
+      if (group) releaseTaskCgroup(group, { emptied }).catch(() => {});
     }
   })();
 

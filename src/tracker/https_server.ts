@@ -74,8 +74,7 @@ async function handle(
   handler: (request: Request) => Response | Promise<Response>,
   fast: FastRoute | undefined,
 ): Promise<void> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of req) chunks.push(chunk as Uint8Array);
+  const chunks = await readBody(req);
   const method = req.method ?? "GET";
   const answer = fast ? await fast(method, req.url ?? "/", req.headers.authorization, concat(chunks)) : null;
   if (answer) {
@@ -127,6 +126,17 @@ async function handle(
     reader.cancel().catch(() => {});
     res.end();
   }
+}
+
+/** The request's body, by events: an async iterator over the stream costs more than the request itself. */
+function readBody(req: IncomingMessage): Promise<Uint8Array[]> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    req.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    req.on("end", () => resolve(chunks));
+    req.on("error", reject);
+    req.on("aborted", () => reject(new Error("the client went away mid-request")));
+  });
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {

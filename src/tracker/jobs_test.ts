@@ -231,26 +231,30 @@ Deno.test("weights tip placement (utilisation x weight) and can change live", as
   }
 });
 
-Deno.test("tasks that prove short are sent ahead, two per slot", async () => {
-  const { tracker, agent, claim, finish, cleanup } = await setup();
-  try {
-    const a = await agent("a", { slots: 1 });
-    const { jobId: quick } = await tracker.submitJob({ name: "quick", tasks: [{ name: "t", run: "x", count: 10 }] });
-    // Four short runs teach the tracker that these tasks are short.
-    let [task] = await claim(a);
-    for (let i = 0; i < 4; i++) {
-      const { assignments } = await finish(a, task.taskId, 1, OK);
-      assert.ok(assignments.length >= 1);
-      task = assignments[0];
-      if (i < 3) assert.equal(assignments.length, 1, "one per slot until they have proven short");
-      else assert.equal(assignments.length, 2, "then the agent holds one more, queued, per slot");
+for (const { durationMs, held } of [{ durationMs: 50, held: 2 }, { durationMs: 1, held: 4 }]) {
+  Deno.test(`tasks that prove short (${durationMs} ms) are sent ahead, ${held} per slot`, async () => {
+    const { tracker, agent, claim, cleanup } = await setup();
+    try {
+      const a = await agent("a", { slots: 1 });
+      const { jobId: quick } = await tracker.submitJob({ name: "quick", tasks: [{ name: "t", run: "x", count: 10 }] });
+      // Four short runs teach the tracker that these tasks are short.
+      let [task] = await claim(a);
+      for (let i = 0; i < 4; i++) {
+        const { assignments } = await tracker.report(a, [
+          { type: "finished", taskId: task.taskId, attempt: 1, at: 0, result: OK, durationMs },
+        ]);
+        assert.ok(assignments.length >= 1);
+        task = assignments[0];
+        if (i < 3) assert.equal(assignments.length, 1, "one per slot until they have proven short");
+        else assert.equal(assignments.length, held, "then the agent holds more, queued, per slot");
+      }
+      const job = await getJob(tracker, quick);
+      assert.equal(job.counts.assigned, held);
+    } finally {
+      await cleanup();
     }
-    const job = await getJob(tracker, quick);
-    assert.equal(job.counts.assigned, 2);
-  } finally {
-    await cleanup();
-  }
-});
+  });
+}
 
 Deno.test("long tasks are never sent ahead: one per slot", async () => {
   const { tracker, agent, claim, cleanup } = await setup();

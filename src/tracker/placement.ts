@@ -142,7 +142,7 @@ export function eligibleAgents<C extends Candidate>(
   return { agents: kept, reason: null };
 }
 
-/** Whether the agent has a free slot (or queue place, with `depth` 2) and the requested resources free now. */
+/** Whether the agent has a free slot (or queue place, with `depth` over 1) and the requested resources free now. */
 export function fits(agent: Candidate, request: AgentResources, depth = 1): boolean {
   if (agent.used >= agent.slots * depth) return false;
   const free = (key: keyof AgentResources) =>

@@ -35,8 +35,11 @@ export function schedulePass(state: FabricState): void {
       agent,
     });
   }
-  // Room counts queue places too (short tasks may be held two per slot); fits() decides per template.
-  let freeSlots = candidates.reduce((n, c) => n + (c.draining ? 0 : Math.max(0, c.slots * PREFETCH_DEPTH - c.used)), 0);
+  // Room counts queue places too (short tasks may be held ahead); fits() decides per template.
+  let freeSlots = candidates.reduce(
+    (n, c) => n + (c.draining ? 0 : Math.max(0, c.slots * MAX_PREFETCH_DEPTH - c.used)),
+    0,
+  );
   for (const template of state.templates) {
     if (template.ready.peek() === undefined) continue;
     if (freeSlots === 0) {
@@ -49,13 +52,25 @@ export function schedulePass(state: FabricState): void {
   }
 }
 
-/** Tasks an agent may hold per slot when they are short: the next starts the moment a slot frees. */
+/**
+ * Tasks an agent may hold per slot when they are short: the next starts the moment a slot frees.
+ * Tasks of a few milliseconds get more, so that the agent's reports (which free its places) can
+ * each carry several results; what waits on one agent is still only milliseconds of work.
+ */
 const PREFETCH_DEPTH = 2;
-/** Below this average runtime (and after a few runs), a template's tasks are short. */
+const MAX_PREFETCH_DEPTH = 4;
+/** Below this average runtime (and after a few runs), a template's tasks are short... */
 const SHORT_TASK_MS = 100;
+/** ...and below this one, very short. */
+const VERY_SHORT_TASK_MS = 10;
 
 function needsOf(template: TemplateEntry, pinnedAgent: string | null): PlacementNeeds {
-  return { ...template.effective, pinnedAgent, depth: prefetches(template) ? PREFETCH_DEPTH : 1 };
+  return { ...template.effective, pinnedAgent, depth: depthOf(template) };
+}
+
+function depthOf(template: TemplateEntry): number {
+  if (!prefetches(template)) return 1;
+  return (template.runtimeEma ?? Infinity) < VERY_SHORT_TASK_MS ? MAX_PREFETCH_DEPTH : PREFETCH_DEPTH;
 }
 
 /**
