@@ -223,6 +223,10 @@ Deno.test("a result the agent had before it restarted is lost; one ended just be
   const inFlight = checkLostResults(input([restarted], [run("j.0", 1, 10, 500)], kill(800)));
   assert.equal(inFlight.pass, true);
   assert.equal(inFlight.counts?.resultsInFlightAtAKill, 1);
+  // A run that ended while its agent was dead (it outlived the kill) could not be delivered either.
+  const outlived = checkLostResults(input([restarted], [run("j.0", 1, 10, 3000)], kill(2500)));
+  assert.equal(outlived.pass, true);
+  assert.equal(outlived.counts?.resultsInFlightAtAKill, 1);
 });
 
 Deno.test("a result produced while cut off, before the attempt was replaced, is refused as stale", () => {

@@ -159,8 +159,10 @@ export function checkOverlaps(input: CheckInput): CheckResult {
 /**
  * 6: every run that ended (its end line written) has its result recorded on its attempt, unless
  * the attempt was replaced or cancelled before the agent could deliver it (no DELIVERY_MS of
- * connectivity in between), or the agent was killed within KILL_MARGIN_MS of the end. A result
- * the tracker refused because the agent restarted is lost: the agent had it, and lost it.
+ * connectivity in between), or the agent was killed within KILL_MARGIN_MS of the end, or was dead
+ * when it ended (a sandbox started in the last milliseconds before its agent's kill -9 can outlive
+ * it: bubblewrap's --die-with-parent takes hold only once bwrap has set it up). A result the
+ * tracker refused because the agent restarted is lost: the agent had it, and lost it.
  */
 export function checkLostResults(input: CheckInput): CheckResult {
   const problems: string[] = [];
@@ -180,7 +182,8 @@ export function checkLostResults(input: CheckInput): CheckResult {
       continue;
     }
     const killed = input.faults.find((f) =>
-      f.kind === "kill_agent" && f.agent === run.agent && f.start >= run.end! && f.start <= run.end! + KILL_MARGIN_MS
+      f.kind === "kill_agent" && f.agent === run.agent &&
+      ((f.start >= run.end! && f.start <= run.end! + KILL_MARGIN_MS) || (f.start <= run.end! && run.end! <= f.end))
     );
     if (killed) {
       inFlight++;
