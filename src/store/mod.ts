@@ -5,5 +5,6 @@
 export type { Store } from "./store.ts";
 export { emptyBatch } from "./store.ts";
 export type * from "./records.ts";
+export { queuedTask } from "./records.ts";
 export { SqliteStore, type StoreSync } from "./sqlite.ts";
 export { MIGRATIONS } from "./migrations.ts";

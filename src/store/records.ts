@@ -80,6 +80,33 @@ export interface TaskRecord {
   retryAt: number | null;
 }
 
+/** What identifies a new task; everything else starts as a queued first attempt. */
+export type NewTask = Pick<
+  TaskRecord,
+  "id" | "jobId" | "ord" | "template" | "name" | "index" | "count" | "matrix" | "pinnedAgent" | "createdAt"
+>;
+
+/** A task as it is submitted: queued, attempt 1, nothing run yet. */
+export function queuedTask(fields: NewTask): TaskRecord {
+  return {
+    ...fields,
+    state: "queued",
+    attempt: 1,
+    agentId: null,
+    exitCode: null,
+    signal: null,
+    reason: null,
+    startedAt: null,
+    finishedAt: null,
+    durationMs: null,
+    output: null,
+    outputTruncated: false,
+    failures: 0,
+    losses: 0,
+    retryAt: null,
+  };
+}
+
 export interface AttemptRecord {
   taskId: string;
   attempt: number;

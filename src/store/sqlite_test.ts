@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { emptyCounts, FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { AgentRecord, JobRecord, TaskRecord } from "./records.ts";
+import { type AgentRecord, type JobRecord, queuedTask, type TaskRecord } from "./records.ts";
 import { SqliteStore } from "./sqlite.ts";
 import { emptyBatch } from "./store.ts";
 
@@ -140,32 +140,19 @@ Deno.test("a job's spec is written once; later writes change only its state", ()
 Deno.test("a batch too large for one message is still written whole or not at all", () =>
   withDir(async (dir) => {
     const store = SqliteStore.open(join(dir, "f.db"));
-    const task = (jobId: string, ord: number, id = `${jobId}.${ord}`): TaskRecord => ({
-      id,
-      jobId,
-      ord,
-      template: "t",
-      name: `t[${ord}]`,
-      index: ord,
-      count: 12_000,
-      matrix: null,
-      pinnedAgent: null,
-      state: "queued",
-      attempt: 1,
-      agentId: null,
-      exitCode: null,
-      signal: null,
-      reason: null,
-      createdAt: 1,
-      startedAt: null,
-      finishedAt: null,
-      durationMs: null,
-      output: null,
-      outputTruncated: false,
-      failures: 0,
-      losses: 0,
-      retryAt: null,
-    });
+    const task = (jobId: string, ord: number, id = `${jobId}.${ord}`): TaskRecord =>
+      queuedTask({
+        id,
+        jobId,
+        ord,
+        template: "t",
+        name: `t[${ord}]`,
+        index: ord,
+        count: 12_000,
+        matrix: null,
+        pinnedAgent: null,
+        createdAt: 1,
+      });
     const big = emptyBatch();
     big.newJobs.push(jobRecord("big", "queued"));
     for (let ord = 0; ord < 12_000; ord++) big.tasks.push(task("big", ord));

@@ -7,95 +7,26 @@
 import {
   type AgentResources,
   backoffDelay,
-  type EffectiveTask,
-  effectiveTask,
   formatDuration,
   jobStateFrom,
   type TaskResult,
-  type TaskSpec,
   type TaskState,
 } from "../protocol/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord } from "../store/mod.ts";
+import {
+  type AgentEntry,
+  type Clock,
+  type FinishReport,
+  type JobEntry,
+  newJobEntry,
+  type TaskEntry,
+  type TemplateEntry,
+} from "./entries.ts";
 import { schedulePass } from "./scheduler.ts";
 import type { StoreWriter } from "./store_writer.ts";
-import { TaskQueue } from "./task_queue.ts";
 import { Wakeup } from "./wakeup.ts";
 
-export interface Clock {
-  now(): number;
-}
-
-export interface JobEntry {
-  record: JobRecord;
-  /** Arrival order, for FIFO among jobs created in the same millisecond. */
-  seq: number;
-  tasks: TaskEntry[];
-  templates: Map<string, TemplateEntry>;
-  changed: Wakeup;
-  /** Tasks placed on agents (assigned or running). */
-  active: number;
-}
-
-/** One task of the job file, with its concrete copies and what they wait for. */
-export interface TemplateEntry {
-  job: JobEntry;
-  name: string;
-  /** Position in the job file. */
-  order: number;
-  spec: TaskSpec;
-  effective: EffectiveTask;
-  instances: TaskEntry[];
-  ready: TaskQueue<TaskEntry>;
-  active: number;
-  succeeded: number;
-  /** Templates this one needs that have not all succeeded yet. */
-  waitingOn: Set<TemplateEntry>;
-  dependents: TemplateEntry[];
-  /** Why its next task could not be placed in the last scheduling pass. */
-  blockedReason: string | null;
-  /** The agent its last task went to (round_robin). */
-  lastPicked: string | null;
-  /** How long its tasks run (moving average, ms) over `runs` finished attempts: short ones are prefetched. */
-  runtimeEma: number | null;
-  runs: number;
-}
-
-export interface TaskEntry {
-  record: TaskRecord;
-  job: JobEntry;
-  template: TemplateEntry;
-  /** The current attempt while the task is placed on an agent. */
-  attempt: AttemptRecord | null;
-  /** Set by cancel while the agent stops the process. */
-  stopRequested: boolean;
-  /** Created on first use: most tasks are never followed. */
-  changed: Wakeup | null;
-  /** When the current attempt was last sent to its agent (not stored: after a restart, send again). */
-  deliveredAt: number | null;
-}
-
-export interface AgentEntry {
-  record: AgentRecord;
-  /** Clock time of the agent's last request. */
-  lastSeen: number;
-  /** When `lastHeartbeat` was last written to the store. */
-  persistedAt: number;
-  /** Tasks placed on the agent that have not ended (assigned or running). */
-  tasks: Set<TaskEntry>;
-  /** What those tasks asked for. */
-  allocated: AgentResources;
-  claim: Wakeup;
-  claimGeneration: number;
-}
-
-export interface FinishReport {
-  result: TaskResult;
-  durationMs: number;
-  at: number;
-  output?: string;
-  outputTruncated?: boolean;
-  outputError?: string;
-}
+export type { AgentEntry, Clock, FinishReport, JobEntry, TaskEntry, TemplateEntry } from "./entries.ts";
 
 const ACTIVE_ON_AGENT: ReadonlySet<TaskState> = new Set(["assigned", "running"]);
 const FAILED_STATES: ReadonlySet<TaskState> = new Set(["failed", "cancelled", "skipped"]);
@@ -186,61 +117,8 @@ export class FabricState {
   }
 
   #addJobEntry(record: JobRecord, tasks: TaskRecord[]): JobEntry {
-    const job: JobEntry = {
-      record,
-      seq: this.#jobSeq++,
-      tasks: [],
-      templates: new Map(),
-      changed: new Wakeup(),
-      active: 0,
-    };
-    record.spec.tasks.forEach((spec, order) => {
-      job.templates.set(spec.name, {
-        job,
-        name: spec.name,
-        order,
-        spec,
-        effective: effectiveTask(record.spec, spec),
-        instances: [],
-        ready: new TaskQueue(),
-        active: 0,
-        succeeded: 0,
-        waitingOn: new Set(),
-        dependents: [],
-        blockedReason: null,
-        lastPicked: null,
-        runtimeEma: null,
-        runs: 0,
-      });
-    });
-    for (const template of job.templates.values()) {
-      for (const need of template.effective.needs) {
-        const needed = job.templates.get(need)!;
-        needed.dependents.push(template);
-        template.waitingOn.add(needed);
-      }
-    }
-    for (const record of tasks) {
-      const template = job.templates.get(record.template)!;
-      const entry: TaskEntry = {
-        record,
-        job,
-        template,
-        attempt: null,
-        stopRequested: false,
-        changed: null,
-        deliveredAt: null,
-      };
-      job.tasks.push(entry);
-      template.instances.push(entry);
-      this.tasks.set(record.id, entry);
-      if (record.state === "succeeded") template.succeeded++;
-    }
-    for (const template of job.templates.values()) {
-      for (const needed of [...template.waitingOn]) {
-        if (needed.succeeded === needed.instances.length) template.waitingOn.delete(needed);
-      }
-    }
+    const job = newJobEntry(record, tasks, this.#jobSeq++);
+    for (const task of job.tasks) this.tasks.set(task.record.id, task);
     this.jobs.set(record.id, job);
     this.templates.push(...job.templates.values());
     this.#sortTemplates();

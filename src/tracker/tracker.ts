@@ -11,27 +11,21 @@ import {
   type CancelJobResponse,
   type ClaimRequest,
   type ClaimResponse,
-  describeIssue,
-  effectiveTask,
-  emptyCounts,
-  expandJob,
   FabricError,
   type helloRequestSchema,
   type HelloResponse,
   isTerminalTask,
-  type JobSpec,
-  jobSpecSchema,
   type registerAgentRequestSchema,
   type RegisterAgentResponse,
   type ReportResponse,
   type SubmitJobResponse,
   type TaskEvent,
-  type TaskInstance,
 } from "../protocol/mod.ts";
-import { type AgentRecord, emptyBatch, type JobRecord, type Store, type TaskRecord } from "../store/mod.ts";
+import { type AgentRecord, emptyBatch, type Store } from "../store/mod.ts";
+import { assignmentOf } from "./assignment.ts";
 import { hashesEqual, hashToken, newId, newToken, splitCredential } from "./auth.ts";
-import { type Candidate, eligibleAgents } from "./placement.ts";
-import { type AgentEntry, type Clock, FabricState, type TaskEntry } from "./state.ts";
+import { expandForAgents, jobRecords, parseSubmission } from "./job_records.ts";
+import { type AgentEntry, type Clock, FabricState } from "./state.ts";
 import { StoreWriter } from "./store_writer.ts";
 
 export interface TrackerOptions {
@@ -380,7 +374,7 @@ export class Tracker {
       if (holding.has(attemptKey({ taskId: task.record.id, attempt: task.record.attempt }))) continue;
       if (task.deliveredAt !== null && now - task.deliveredAt < REDELIVER_MS) continue;
       task.deliveredAt = now;
-      assignments.push(this.#assignment(task));
+      assignments.push(assignmentOf(task, this.graceMs));
     }
     return assignments;
   }
@@ -413,51 +407,6 @@ export class Tracker {
       stop.push(ref);
     }
     return { assignments, stop };
-  }
-
-  #assignment(task: TaskEntry): Assignment {
-    const job = task.job.record;
-    const template = task.template;
-    const spec = template.spec;
-    const effective = template.effective;
-    const needs: Record<string, unknown> = {};
-    for (const name of effective.needs) {
-      const needed = task.job.templates.get(name)!;
-      const outputs = needed.instances.map((t) => (t.record.output === null ? null : JSON.parse(t.record.output)));
-      needs[name] = needed.instances.length === 1 ? outputs[0] : needed.instances.map((t, i) => ({
-        name: t.record.name,
-        index: t.record.index,
-        matrix: t.record.matrix,
-        output: outputs[i],
-      }));
-    }
-    let script: Assignment["script"] = null;
-    if (spec.code !== undefined) script = { name: `${spec.name}.ts`, content: spec.code };
-    else if (spec.script !== undefined) script = { name: spec.script, content: job.files[spec.script] ?? "" };
-    return {
-      taskId: task.record.id,
-      attempt: task.record.attempt,
-      jobId: job.id,
-      jobName: job.name,
-      name: task.record.name,
-      index: task.record.index,
-      count: task.record.count,
-      matrix: task.record.matrix,
-      kind: effective.kind,
-      run: spec.run ?? null,
-      shell: spec.shell ?? "bash",
-      script,
-      git: spec.git ? { repo: spec.git.repo, ref: spec.git.ref, depth: spec.git.depth ?? null } : null,
-      steps: spec.steps ?? null,
-      env: effective.env,
-      permissions: effective.permissions,
-      sandbox: effective.sandbox,
-      timeoutMs: effective.timeoutMs,
-      graceMs: effective.graceMs ?? this.graceMs,
-      memoryBytes: effective.resources.memory > 0 ? effective.resources.memory : null,
-      maxOutputBytes: effective.maxOutputBytes,
-      needs,
-    };
   }
 
   /** Apply an agent's events in order. Reports for an attempt that is not current are refused. */
@@ -533,62 +482,15 @@ export class Tracker {
     spec: unknown,
     options: { source?: string | null; files?: Record<string, string> } = {},
   ): Promise<SubmitJobResponse> {
-    const parsed = jobSpecSchema.safeParse(spec);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => describeIssue(issue, spec));
-      throw new FabricError("invalid_job", `The job is invalid: ${issues.join("; ")}`, { issues });
-    }
     const files = options.files ?? {};
-    const missing = parsed.data.tasks.filter((t) => t.script !== undefined && !(t.script in files));
-    if (missing.length > 0) {
-      const names = missing.map((t) => `"${t.script}" (task "${t.name}")`).join(", ");
-      throw new FabricError("invalid_job", `The job is invalid: the script file ${names} was not sent with it`);
-    }
-    const now = this.state.clock.now();
-    const instances = this.#expandForAgents(parsed.data);
-    const jobId = this.#newId();
-    const counts = emptyCounts();
-    counts.queued = instances.length;
-    const job: JobRecord = {
-      id: jobId,
-      name: parsed.data.name,
-      spec: parsed.data,
-      files,
+    const parsed = parseSubmission(spec, files);
+    const { job, tasks } = jobRecords(parsed, {
+      jobId: this.#newId(),
+      now: this.state.clock.now(),
       source: options.source ?? null,
-      state: "queued",
-      cancelRequested: false,
-      total: instances.length,
-      counts,
-      createdAt: now,
-      finishedAt: null,
-      version: 1,
-    };
-    const tasks: TaskRecord[] = instances.map((instance, ord) => ({
-      id: `${jobId}.${ord}`,
-      jobId,
-      ord,
-      template: instance.template,
-      name: instance.name,
-      index: instance.index,
-      count: instance.count,
-      matrix: instance.matrix,
-      pinnedAgent: instance.pinnedAgent,
-      state: "queued",
-      attempt: 1,
-      agentId: null,
-      exitCode: null,
-      signal: null,
-      reason: null,
-      createdAt: now,
-      startedAt: null,
-      finishedAt: null,
-      durationMs: null,
-      output: null,
-      outputTruncated: false,
-      failures: 0,
-      losses: 0,
-      retryAt: null,
-    }));
+      files,
+      instances: expandForAgents(this.state, parsed),
+    });
     // Stored in a write of its own before the scheduler sees it: a submission the store refuses
     // leaves no trace (503), so a client that tries again never ends up with the job twice.
     const batch = emptyBatch();
@@ -601,39 +503,8 @@ export class Tracker {
       throw error;
     }
     this.state.addJob(job, tasks);
-    this.#log(`job ${jobId} (${job.name}) submitted with ${tasks.length} task(s)`);
-    return { jobId, name: job.name, tasks: tasks.length };
-  }
-
-  /** `select: all` makes one copy of a task per eligible ready agent, as Nanite's :all. */
-  #expandForAgents(spec: JobSpec): Array<TaskInstance & { pinnedAgent: string | null }> {
-    const out: Array<TaskInstance & { pinnedAgent: string | null }> = [];
-    const byTemplate = Map.groupBy(expandJob(spec), (instance) => instance.template);
-    for (const taskSpec of spec.tasks) {
-      const instances = byTemplate.get(taskSpec.name) ?? [];
-      const effective = effectiveTask(spec, taskSpec);
-      if (effective.select !== "all") {
-        for (const instance of instances) out.push({ ...instance, pinnedAgent: null });
-        continue;
-      }
-      const ready = readyCandidates(this.state);
-      const eligible = eligibleAgents(ready, { ...effective, pinnedAgent: null });
-      if (eligible.reason !== null) {
-        throw new FabricError(
-          "conflict",
-          `Task "${taskSpec.name}" selects all agents, but none can take it now: ${eligible.reason}`,
-        );
-      }
-      const names = eligible.agents.map((a) => a.name).sort();
-      const count = instances.length * names.length;
-      let index = 0;
-      for (const instance of instances) {
-        for (const name of names) {
-          out.push({ ...instance, name: `${instance.name}@${name}`, index: index++, count, pinnedAgent: name });
-        }
-      }
-    }
-    return out;
+    this.#log(`job ${job.id} (${job.name}) submitted with ${tasks.length} task(s)`);
+    return { jobId: job.id, name: job.name, tasks: tasks.length };
   }
 
   async cancelJob(jobId: string): Promise<CancelJobResponse> {
@@ -652,15 +523,6 @@ export class Tracker {
 
 type RegisterAgentBody = z.output<typeof registerAgentRequestSchema>;
 export type HelloBody = z.output<typeof helloRequestSchema> & { holding: AttemptRef[] };
-
-function readyCandidates(state: FabricState): Candidate[] {
-  return [...state.agents.values()].filter((a) => a.record.state === "ready").map((agent) => ({
-    ...agent.record,
-    used: agent.tasks.size,
-    load1: agent.record.load?.load1 ?? 0,
-    allocated: agent.allocated,
-  }));
-}
 
 /** What clients see: down, draining or ready. */
 export function agentState(record: AgentRecord): AgentState {

@@ -1,0 +1,49 @@
+/** What an agent gets for one attempt: everything it needs to run the task, and nothing of the tracker's. */
+import type { Assignment } from "../protocol/mod.ts";
+import type { TaskEntry } from "./entries.ts";
+
+/** The attempt `task` is on now, as its agent sees it; `defaultGraceMs` where the task sets no grace period. */
+export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignment {
+  const job = task.job.record;
+  const template = task.template;
+  const spec = template.spec;
+  const effective = template.effective;
+  const needs: Record<string, unknown> = {};
+  for (const name of effective.needs) {
+    const needed = task.job.templates.get(name)!;
+    const outputs = needed.instances.map((t) => (t.record.output === null ? null : JSON.parse(t.record.output)));
+    needs[name] = needed.instances.length === 1 ? outputs[0] : needed.instances.map((t, i) => ({
+      name: t.record.name,
+      index: t.record.index,
+      matrix: t.record.matrix,
+      output: outputs[i],
+    }));
+  }
+  let script: Assignment["script"] = null;
+  if (spec.code !== undefined) script = { name: `${spec.name}.ts`, content: spec.code };
+  else if (spec.script !== undefined) script = { name: spec.script, content: job.files[spec.script] ?? "" };
+  return {
+    taskId: task.record.id,
+    attempt: task.record.attempt,
+    jobId: job.id,
+    jobName: job.name,
+    name: task.record.name,
+    index: task.record.index,
+    count: task.record.count,
+    matrix: task.record.matrix,
+    kind: effective.kind,
+    run: spec.run ?? null,
+    shell: spec.shell ?? "bash",
+    script,
+    git: spec.git ? { repo: spec.git.repo, ref: spec.git.ref, depth: spec.git.depth ?? null } : null,
+    steps: spec.steps ?? null,
+    env: effective.env,
+    permissions: effective.permissions,
+    sandbox: effective.sandbox,
+    timeoutMs: effective.timeoutMs,
+    graceMs: effective.graceMs ?? defaultGraceMs,
+    memoryBytes: effective.resources.memory > 0 ? effective.resources.memory : null,
+    maxOutputBytes: effective.maxOutputBytes,
+    needs,
+  };
+}

@@ -1,0 +1,142 @@
+/** The tracker's in-memory records: what FabricState keeps per job, task template, task and agent. */
+import {
+  type AgentResources,
+  type EffectiveTask,
+  effectiveTask,
+  type TaskResult,
+  type TaskSpec,
+} from "../protocol/mod.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord } from "../store/mod.ts";
+import { TaskQueue } from "./task_queue.ts";
+import { Wakeup } from "./wakeup.ts";
+
+export interface Clock {
+  now(): number;
+}
+
+export interface JobEntry {
+  record: JobRecord;
+  /** Arrival order, for FIFO among jobs created in the same millisecond. */
+  seq: number;
+  tasks: TaskEntry[];
+  templates: Map<string, TemplateEntry>;
+  changed: Wakeup;
+  /** Tasks placed on agents (assigned or running). */
+  active: number;
+}
+
+/** One task of the job file, with its concrete copies and what they wait for. */
+export interface TemplateEntry {
+  job: JobEntry;
+  name: string;
+  /** Position in the job file. */
+  order: number;
+  spec: TaskSpec;
+  effective: EffectiveTask;
+  instances: TaskEntry[];
+  ready: TaskQueue<TaskEntry>;
+  active: number;
+  succeeded: number;
+  /** Templates this one needs that have not all succeeded yet. */
+  waitingOn: Set<TemplateEntry>;
+  dependents: TemplateEntry[];
+  /** Why its next task could not be placed in the last scheduling pass. */
+  blockedReason: string | null;
+  /** The agent its last task went to (round_robin). */
+  lastPicked: string | null;
+  /** How long its tasks run (moving average, ms) over `runs` finished attempts: short ones are prefetched. */
+  runtimeEma: number | null;
+  runs: number;
+}
+
+export interface TaskEntry {
+  record: TaskRecord;
+  job: JobEntry;
+  template: TemplateEntry;
+  /** The current attempt while the task is placed on an agent. */
+  attempt: AttemptRecord | null;
+  /** Set by cancel while the agent stops the process. */
+  stopRequested: boolean;
+  /** Created on first use: most tasks are never followed. */
+  changed: Wakeup | null;
+  /** When the current attempt was last sent to its agent (not stored: after a restart, send again). */
+  deliveredAt: number | null;
+}
+
+export interface AgentEntry {
+  record: AgentRecord;
+  /** Clock time of the agent's last request. */
+  lastSeen: number;
+  /** When `lastHeartbeat` was last written to the store. */
+  persistedAt: number;
+  /** Tasks placed on the agent that have not ended (assigned or running). */
+  tasks: Set<TaskEntry>;
+  /** What those tasks asked for. */
+  allocated: AgentResources;
+  claim: Wakeup;
+  claimGeneration: number;
+}
+
+export interface FinishReport {
+  result: TaskResult;
+  durationMs: number;
+  at: number;
+  output?: string;
+  outputTruncated?: boolean;
+  outputError?: string;
+}
+
+/**
+ * A job's entries from its records: a template per task of the job file, wired to the templates it
+ * needs (minus those already succeeded), and an entry per task.
+ */
+export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number): JobEntry {
+  const job: JobEntry = { record, seq, tasks: [], templates: new Map(), changed: new Wakeup(), active: 0 };
+  record.spec.tasks.forEach((spec, order) => {
+    job.templates.set(spec.name, {
+      job,
+      name: spec.name,
+      order,
+      spec,
+      effective: effectiveTask(record.spec, spec),
+      instances: [],
+      ready: new TaskQueue(),
+      active: 0,
+      succeeded: 0,
+      waitingOn: new Set(),
+      dependents: [],
+      blockedReason: null,
+      lastPicked: null,
+      runtimeEma: null,
+      runs: 0,
+    });
+  });
+  for (const template of job.templates.values()) {
+    for (const need of template.effective.needs) {
+      const needed = job.templates.get(need)!;
+      needed.dependents.push(template);
+      template.waitingOn.add(needed);
+    }
+  }
+  for (const taskRecord of tasks) {
+    const template = job.templates.get(taskRecord.template)!;
+    const entry: TaskEntry = {
+      record: taskRecord,
+      job,
+      template,
+      attempt: null,
+      stopRequested: false,
+      changed: null,
+      deliveredAt: null,
+    };
+    job.tasks.push(entry);
+    template.instances.push(entry);
+    if (taskRecord.state === "succeeded") template.succeeded++;
+  }
+  for (const template of job.templates.values()) {
+    for (const needed of [...template.waitingOn]) {
+      if (needed.succeeded === needed.instances.length) template.waitingOn.delete(needed);
+    }
+  }
+  return job;
+}

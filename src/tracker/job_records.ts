@@ -1,0 +1,116 @@
+/** A submitted job file becomes records: validated, expanded (`select: all` per ready agent), queued. */
+import {
+  describeIssue,
+  effectiveTask,
+  emptyCounts,
+  expandJob,
+  FabricError,
+  type JobSpec,
+  jobSpecSchema,
+  type TaskInstance,
+} from "../protocol/mod.ts";
+import { type JobRecord, queuedTask, type TaskRecord } from "../store/mod.ts";
+import { type Candidate, eligibleAgents } from "./placement.ts";
+import type { FabricState } from "./state.ts";
+
+/** The job spec of a submission, validated, with every script file it names sent along. */
+export function parseSubmission(spec: unknown, files: Record<string, string>): JobSpec {
+  const parsed = jobSpecSchema.safeParse(spec);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => describeIssue(issue, spec));
+    throw new FabricError("invalid_job", `The job is invalid: ${issues.join("; ")}`, { issues });
+  }
+  const missing = parsed.data.tasks.filter((t) => t.script !== undefined && !(t.script in files));
+  if (missing.length > 0) {
+    const names = missing.map((t) => `"${t.script}" (task "${t.name}")`).join(", ");
+    throw new FabricError("invalid_job", `The job is invalid: the script file ${names} was not sent with it`);
+  }
+  return parsed.data;
+}
+
+export interface JobRecordsOptions {
+  jobId: string;
+  now: number;
+  source: string | null;
+  files: Record<string, string>;
+  instances: Array<TaskInstance & { pinnedAgent: string | null }>;
+}
+
+/** A new job's record and its tasks' records, all queued. */
+export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: JobRecord; tasks: TaskRecord[] } {
+  const { jobId, now, instances } = options;
+  const counts = emptyCounts();
+  counts.queued = instances.length;
+  const job: JobRecord = {
+    id: jobId,
+    name: spec.name,
+    spec,
+    files: options.files,
+    source: options.source,
+    state: "queued",
+    cancelRequested: false,
+    total: instances.length,
+    counts,
+    createdAt: now,
+    finishedAt: null,
+    version: 1,
+  };
+  const tasks = instances.map((instance, ord) =>
+    queuedTask({
+      id: `${jobId}.${ord}`,
+      jobId,
+      ord,
+      template: instance.template,
+      name: instance.name,
+      index: instance.index,
+      count: instance.count,
+      matrix: instance.matrix,
+      pinnedAgent: instance.pinnedAgent,
+      createdAt: now,
+    })
+  );
+  return { job, tasks };
+}
+
+/** `select: all` makes one copy of a task per eligible ready agent, as Nanite's :all. */
+export function expandForAgents(
+  state: FabricState,
+  spec: JobSpec,
+): Array<TaskInstance & { pinnedAgent: string | null }> {
+  const out: Array<TaskInstance & { pinnedAgent: string | null }> = [];
+  const byTemplate = Map.groupBy(expandJob(spec), (instance) => instance.template);
+  for (const taskSpec of spec.tasks) {
+    const instances = byTemplate.get(taskSpec.name) ?? [];
+    const effective = effectiveTask(spec, taskSpec);
+    if (effective.select !== "all") {
+      for (const instance of instances) out.push({ ...instance, pinnedAgent: null });
+      continue;
+    }
+    const ready = readyCandidates(state);
+    const eligible = eligibleAgents(ready, { ...effective, pinnedAgent: null });
+    if (eligible.reason !== null) {
+      throw new FabricError(
+        "conflict",
+        `Task "${taskSpec.name}" selects all agents, but none can take it now: ${eligible.reason}`,
+      );
+    }
+    const names = eligible.agents.map((a) => a.name).sort();
+    const count = instances.length * names.length;
+    let index = 0;
+    for (const instance of instances) {
+      for (const name of names) {
+        out.push({ ...instance, name: `${instance.name}@${name}`, index: index++, count, pinnedAgent: name });
+      }
+    }
+  }
+  return out;
+}
+
+function readyCandidates(state: FabricState): Candidate[] {
+  return [...state.agents.values()].filter((a) => a.record.state === "ready").map((agent) => ({
+    ...agent.record,
+    used: agent.tasks.size,
+    load1: agent.record.load?.load1 ?? 0,
+    allocated: agent.allocated,
+  }));
+}
