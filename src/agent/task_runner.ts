@@ -120,7 +120,10 @@ export class TaskRun {
       );
     } finally {
       context.registry.remove(ref);
-      await context.workDirs.release(paths, withTmp);
+      // Handed on only if nothing of this task can still be in it: a sandbox or a cgroup ended all of it
+      // (a process group alone misses what left it with setsid).
+      const contained = !withTmp || this.#execution?.cgroupName != null;
+      await context.workDirs.release(paths, withTmp, { keep: contained });
     }
   }
 

@@ -55,10 +55,13 @@ export class WorkDirs {
     if (withTmp) Deno.mkdirSync(paths.tmpDir);
   }
 
-  /** Keeps the directory for the next task if the task left it as it got it; removes it otherwise. */
-  async release(paths: TaskPaths, withTmp: boolean): Promise<void> {
+  /**
+   * Keeps the directory for the next task if the task left it as it got it (and `keep` allows: only
+   * when nothing the task started can still be running there); removes it otherwise.
+   */
+  async release(paths: TaskPaths, withTmp: boolean, options: { keep?: boolean } = {}): Promise<void> {
     const kept = withTmp ? this.#kept.withTmp : this.#kept.withoutTmp;
-    if (kept.length < MAX_KEPT && untouched(paths, withTmp)) {
+    if ((options.keep ?? true) && kept.length < MAX_KEPT && untouched(paths, withTmp)) {
       const spare = join(this.root, `.kept-${this.#next++}`);
       try {
         Deno.renameSync(paths.workDir, spare);

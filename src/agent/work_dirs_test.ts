@@ -66,6 +66,16 @@ Deno.test("a task directory the task changed is removed, never handed on", async
   });
 });
 
+Deno.test("a directory is not kept when the caller cannot be sure the task's processes are gone", async () => {
+  await withRoot(async (root) => {
+    const dirs = new WorkDirs(root);
+    const paths = taskPaths(root, "t-1");
+    dirs.make(paths, true);
+    await dirs.release(paths, true, { keep: false });
+    assert.deepEqual(names(root), []);
+  });
+});
+
 Deno.test("a sandboxed task's directory (no tmp) and an unsandboxed one's are kept apart", async () => {
   await withRoot(async (root) => {
     const dirs = new WorkDirs(root);
