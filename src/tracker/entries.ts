@@ -6,7 +6,7 @@ import {
   type TaskResult,
   type TaskSpec,
 } from "../protocol/mod.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord } from "../store/mod.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "../store/mod.ts";
 import { TaskQueue } from "./task_queue.ts";
 import { Wakeup } from "./wakeup.ts";
 
@@ -61,6 +61,51 @@ export interface TaskEntry {
   changed: Wakeup | null;
   /** When the current attempt was last sent to its agent (not stored: after a restart, send again). */
   deliveredAt: number | null;
+  /**
+   * The latest committed output of one attempt, kept while someone follows the task, so that
+   * followers read it from here and not back from the store (see RecentLogs).
+   */
+  recentLogs: RecentLogs | null;
+}
+
+/** A bounded tail of committed log rows of one attempt, contiguous in seq. */
+export interface RecentLogs {
+  attempt: number;
+  rows: LogRow[];
+  chars: number;
+}
+
+/** How much output a followed task keeps in memory. */
+export const RECENT_LOG_CHARS = 8 * 1024 * 1024;
+
+/** Adds committed rows (in commit order) to the tail, starting over for a new attempt, dropping the oldest past the bound. */
+export function keepRecentLogs(task: TaskEntry, rows: LogRow[]): void {
+  const recent = task.recentLogs;
+  if (!recent || rows.length === 0) return;
+  for (const row of rows) {
+    if (row.attempt !== recent.attempt || (recent.rows.length > 0 && row.seq !== recent.rows.at(-1)!.seq + 1)) {
+      // Another attempt, or a gap (rows come in seq order, so only after a restart): start afresh.
+      recent.attempt = row.attempt;
+      recent.rows = [];
+      recent.chars = 0;
+    }
+    recent.rows.push(row);
+    recent.chars += row.data.length;
+  }
+  let drop = 0;
+  while (recent.chars > RECENT_LOG_CHARS && drop < recent.rows.length - 1) {
+    recent.chars -= recent.rows[drop++].data.length;
+  }
+  if (drop > 0) recent.rows = recent.rows.slice(drop);
+}
+
+/** The kept rows after `afterSeq` of `attempt`, or null when the tail does not reach back that far. */
+export function recentLogsAfter(task: TaskEntry, attempt: number, afterSeq: number): LogRow[] | null {
+  const recent = task.recentLogs;
+  if (!recent || recent.attempt !== attempt || recent.rows.length === 0) return null;
+  const first = recent.rows[0].seq;
+  if (afterSeq + 1 < first) return null;
+  return recent.rows.slice(afterSeq + 1 - first);
 }
 
 export interface AgentEntry {
@@ -128,6 +173,7 @@ export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number)
       stopRequested: false,
       changed: null,
       deliveredAt: null,
+      recentLogs: null,
     };
     job.tasks.push(entry);
     template.instances.push(entry);

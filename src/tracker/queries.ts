@@ -12,6 +12,7 @@ import {
   type TaskState,
 } from "../protocol/mod.ts";
 import type { JobRecord, TaskRecord } from "../store/mod.ts";
+import { recentLogsAfter } from "./entries.ts";
 import type { JobEntry } from "./state.ts";
 import type { Tracker } from "./tracker.ts";
 import type { TaskEntry } from "./state.ts";
@@ -168,7 +169,12 @@ export async function* readLogs(tracker: Tracker, taskId: string, options: LogOp
     // Checked before reading: once ended, the read below sees every chunk of the attempt.
     const ended = await attemptEnded(tracker, taskId, attempt);
     for (;;) {
-      const rows = await tracker.store.readLogs(taskId, attempt, after, LOG_PAGE);
+      // A followed task's latest output is kept in memory once committed: read from there when it
+      // reaches back far enough, from the store otherwise (the start of a log, a late follower).
+      const live = options.follow ? tracker.state.tasks.get(taskId) : undefined;
+      if (live) live.recentLogs ??= { attempt, rows: [], chars: 0 };
+      const recent = live ? recentLogsAfter(live, attempt, after) : null;
+      const rows = recent ?? await tracker.store.readLogs(taskId, attempt, after, LOG_PAGE);
       for (const row of rows) {
         after = row.seq;
         yield {
@@ -176,7 +182,7 @@ export async function* readLogs(tracker: Tracker, taskId: string, options: LogOp
           chunk: { seq: row.seq, stream: row.stream, data: row.data, attempt: row.attempt, at: row.at },
         };
       }
-      if (rows.length < LOG_PAGE) break;
+      if (recent !== null || rows.length < LOG_PAGE) break;
     }
     if (ended !== null || !options.follow) {
       yield { type: "end", attempt, state: ended ?? (await taskRecord(tracker, taskId)).state };

@@ -23,6 +23,7 @@ import {
 } from "../protocol/mod.ts";
 import { type AgentRecord, emptyBatch, type Store } from "../store/mod.ts";
 import { assignmentOf } from "./assignment.ts";
+import { keepRecentLogs } from "./entries.ts";
 import { hashesEqual, hashToken, newId, newToken, splitCredential } from "./auth.ts";
 import { expandForAgents, jobRecords, parseSubmission } from "./job_records.ts";
 import { type AgentEntry, type Clock, FabricState } from "./state.ts";
@@ -431,15 +432,23 @@ export class Tracker {
         case "started":
           this.state.markStarted(task, event.at);
           break;
-        case "output":
-          for (const chunk of event.chunks) {
-            this.state.writer.log({ taskId: task.record.id, attempt: event.attempt, at: event.at, ...chunk });
-          }
+        case "output": {
+          const rows = event.chunks.map((chunk) => ({
+            taskId: task.record.id,
+            attempt: event.attempt,
+            at: event.at,
+            ...chunk,
+          }));
+          for (const row of rows) this.state.writer.log(row);
           if (task.changed) {
             const changed = task.changed;
-            this.state.writer.afterCommit(() => changed.notify());
+            this.state.writer.afterCommit(() => {
+              keepRecentLogs(task, rows);
+              changed.notify();
+            });
           }
           break;
+        }
         case "finished":
           this.state.finish(task, event);
           break;
