@@ -213,14 +213,23 @@ export class FabricClient {
           throw new TrackerUnreachableError(`The log stream from ${this.url} broke: ${describeFetchError(error)}`);
         }
         if (read.done) break;
-        buffer += read.value;
-        let newline = buffer.indexOf("\n");
-        while (newline >= 0) {
-          const line = buffer.slice(0, newline);
-          buffer = buffer.slice(newline + 1);
-          if (line) yield JSON.parse(line) as LogLine;
-          newline = buffer.indexOf("\n");
+        // What is buffered holds no newline: only the new text is searched (a long line arrives in
+        // many reads, and searching it whole each time made following a chatty task quadratic).
+        let newline = read.value.indexOf("\n");
+        if (newline < 0) {
+          buffer += read.value;
+          continue;
         }
+        newline += buffer.length;
+        buffer += read.value;
+        let start = 0;
+        while (newline >= 0) {
+          const line = buffer.slice(start, newline);
+          start = newline + 1;
+          if (line) yield JSON.parse(line) as LogLine;
+          newline = buffer.indexOf("\n", start);
+        }
+        buffer = buffer.slice(start);
       }
     } finally {
       reader.cancel().catch(() => {});
