@@ -228,7 +228,7 @@ async function prepare(
       ? { workDir: paths.workDir, cwd, permissions: a.permissions, hide: [context.dataDir], extraReadPaths }
       : undefined,
     // A sandbox's PID namespace already ends everything a task starts; a cgroup adds a memory limit,
-    // or, for a task on the host, catches what escapes its process group with setsid.
+    // or, for a task on the host, keeps track of everything it starts (setsid or not).
     cgroup: a.memoryBytes !== null || !inSandbox ? context.cgroup : null,
     cgroupName: a.memoryBytes === null ? undefined : `${a.taskId}-${a.attempt}-${crypto.randomUUID().slice(0, 8)}`,
     memoryBytes: a.memoryBytes,

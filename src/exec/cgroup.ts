@@ -1,8 +1,8 @@
 /**
- * Memory limits and a sure kill through cgroups: each task gets its own group under a `fabric`
- * parent in the memory hierarchy (cgroup v2 or v1). The group also knows every process the task
- * started, even one that left the process group with setsid, so ending the task empties it.
- * No RLIMIT_AS: it limits address space, not memory, and Deno aborts under it.
+ * Memory limits and a sure kill through cgroups: each task has a group of its own under a `fabric`
+ * parent in the memory hierarchy (cgroup v2 or v1), new or kept from an earlier task. The group
+ * knows every process the task started, even one that left its session with setsid, so ending the
+ * task empties it. No RLIMIT_AS: it limits address space, not memory, and Deno aborts under it.
  */
 import { join } from "node:path";
 

@@ -44,7 +44,7 @@ export interface Execution {
   readonly pid: number;
   /** The task's group under `fabric/`, if it has one. */
   readonly cgroupName: string | null;
-  /** Settles once the process group (and sandbox and cgroup) is gone and its output fully read. */
+  /** Settles once everything the task started (its sandbox, cgroup or process group) is gone and its output fully read. */
   readonly finished: Promise<Finished>;
   /** SIGTERM to everything the task started, SIGKILL after the grace period; the result is `cancelled`. */
   stop(): void;

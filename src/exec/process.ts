@@ -1,8 +1,8 @@
 /**
- * One task process in its own session and process group, so that stopping it reaches everything it
- * started: SIGTERM, SIGKILL after the grace period, and SIGKILL to whatever outlives the leader.
- * Optionally inside a bubblewrap sandbox and its own cgroup (memory limit, and a sure kill of
- * processes that left the group with setsid).
+ * One task process and everything it starts, kept track of by a bubblewrap sandbox (its own PID
+ * namespace), a cgroup (which also sets a memory limit), or, without either, its own session and
+ * process group. Stopping it reaches all of them: SIGTERM, SIGKILL after the grace period, and
+ * SIGKILL to whatever outlives the task's main process.
  */
 import { resolve } from "node:path";
 import { setImmediate } from "node:timers";
