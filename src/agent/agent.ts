@@ -7,6 +7,7 @@ import { FabricClient } from "../client/mod.ts";
 import { detectCgroup, probeCapabilities } from "../exec/mod.ts";
 import { type AgentResources, type Capabilities, FABRIC_VERSION, FabricError, type Labels } from "../protocol/mod.ts";
 import { loadIdentity } from "./credential.ts";
+import { DEFAULT_STOP_GRACE_MS } from "./defaults.ts";
 import { join, resolveCa } from "./join.ts";
 import { Journal } from "./journal.ts";
 import { type AgentHandle, AgentLoop, type Runtime } from "./loop.ts";
@@ -14,6 +15,8 @@ import { describeCapabilities, machineResources } from "./machine.ts";
 import { attemptsOf, lostAttempts } from "./recovery.ts";
 import { Reporter } from "./reporter.ts";
 import { RunRegistry } from "./run_registry.ts";
+
+export { DEFAULT_STOP_GRACE_MS };
 
 export type { AgentHandle } from "./loop.ts";
 
@@ -47,7 +50,6 @@ export interface AgentOptions {
   signal?: AbortSignal;
 }
 
-export const DEFAULT_STOP_GRACE_MS = 30_000;
 export const DEFAULT_JOURNAL_BYTES = 256 * 1024 * 1024;
 
 export async function startAgent(options: AgentOptions): Promise<AgentHandle> {

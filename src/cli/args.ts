@@ -1,6 +1,7 @@
 /** Flags: parsed strictly with node:util, so a typo is exit code 2 and a message, never a guess. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { parseDuration, parseSize } from "../protocol/mod.ts";
+import { parseDuration } from "../protocol/duration.ts";
+import { parseSize } from "../protocol/size.ts";
 
 /** The flags or arguments are wrong: exit code 2. */
 export class UsageError extends Error {

@@ -1,6 +1,6 @@
 /** Reading a job file from disk (or stdin as "-") into a validated spec, with the script files it names. */
 import { dirname, isAbsolute, join } from "node:path";
-import { JobSpecError, type ParsedJobFile, parseJobFile } from "../protocol/mod.ts";
+import { JobSpecError, type ParsedJobFile, parseJobFile } from "../protocol/job_file.ts";
 import { UsageError } from "./args.ts";
 
 export interface JobInput extends ParsedJobFile {

@@ -4,8 +4,12 @@
  * flags, 3 the tracker cannot be reached or refused the credentials.
  */
 import { TrackerUnreachableError } from "../client/mod.ts";
-import { FABRIC_VERSION, FabricError, JobSpecError } from "../protocol/mod.ts";
-import { CaPinError } from "../tls/mod.ts";
+// The protocol's parts one by one, not its mod.ts: `fabric --version` or a failed command must not
+// build every zod schema first.
+import { FabricError } from "../protocol/errors.ts";
+import { JobSpecError } from "../protocol/job_spec_error.ts";
+import { FABRIC_VERSION } from "../protocol/version.ts";
+import { CaPinError } from "../tls/errors.ts";
 import { UsageError } from "./args.ts";
 import { NoTrackerError } from "./connect.ts";
 

@@ -1,5 +1,5 @@
 /** Terminal output: aligned tables, ages, and JSON for scripts. */
-import { formatDuration } from "../protocol/mod.ts";
+import { formatDuration } from "../protocol/duration.ts";
 
 export function printJson(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));

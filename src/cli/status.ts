@@ -1,5 +1,6 @@
 /** `fabric status [JOB|TASK] [--json]` */
-import { formatDuration, type JobDetail, type TaskDetail, type TaskView } from "../protocol/mod.ts";
+import { formatDuration } from "../protocol/duration.ts";
+import type { JobDetail, TaskDetail, TaskView } from "../protocol/mod.ts";
 import { intFlag, parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { age, isTty, printJson, table, writeText } from "./output.ts";

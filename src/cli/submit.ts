@@ -1,5 +1,6 @@
 /** `fabric submit FILE [--wait] [--json]` */
-import { formatDuration, type JobSummary } from "../protocol/mod.ts";
+import { formatDuration } from "../protocol/duration.ts";
+import type { JobSummary } from "../protocol/mod.ts";
 import { parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { readJobFile } from "./job_input.ts";

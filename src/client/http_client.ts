@@ -2,28 +2,27 @@
  * The typed client of the tracker's API, used by the CLI and by agents. It speaks HTTPS to one
  * tracker, trusting only the CA it is given, and turns error bodies back into `FabricError`s.
  */
-import {
-  type AgentView,
-  type AttemptRef,
-  type CancelJobResponse,
-  type ClaimRequest,
-  type ClaimResponse,
-  type ErrorBody,
-  FabricError,
-  type HeartbeatRequest,
-  type HeartbeatResponse,
-  type HelloRequest,
-  type HelloResponse,
-  isErrorCode,
-  type JobDetail,
-  type JobSummary,
-  type LogLine,
-  type RegisterAgentRequest,
-  type RegisterAgentResponse,
-  type ReportResponse,
-  type SubmitJobResponse,
-  type TaskDetail,
-  type TaskEvent,
+// The protocol's parts one by one: a client command does not need every zod schema built.
+import { type ErrorBody, FabricError, isErrorCode } from "../protocol/errors.ts";
+import type {
+  AgentView,
+  AttemptRef,
+  CancelJobResponse,
+  ClaimRequest,
+  ClaimResponse,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  HelloRequest,
+  HelloResponse,
+  JobDetail,
+  JobSummary,
+  LogLine,
+  RegisterAgentRequest,
+  RegisterAgentResponse,
+  ReportResponse,
+  SubmitJobResponse,
+  TaskDetail,
+  TaskEvent,
 } from "../protocol/mod.ts";
 
 /** The tracker could not be reached at all (refused, reset, timed out, TLS failure). */

@@ -3,29 +3,11 @@
  * column, so a user can jump straight to it.
  */
 type Yaml = typeof import("yaml");
-import { FabricError } from "./errors.ts";
 import { type JobSpec, jobSpecSchema } from "./job_spec.ts";
+import { type JobFileProblem, JobSpecError } from "./job_spec_error.ts";
 import { describeIssue, type IssuePath } from "./spec_errors.ts";
 
-export interface JobFileProblem {
-  line: number;
-  column: number;
-  message: string;
-}
-
-/** A job file that cannot be used, with where and why. */
-export class JobSpecError extends FabricError {
-  readonly file: string;
-  readonly problems: JobFileProblem[];
-
-  constructor(file: string, problems: JobFileProblem[]) {
-    const lines = problems.map((p) => `line ${p.line}, column ${p.column}: ${p.message}`);
-    super("invalid_job", lines.join("\n"), { file, problems });
-    this.name = "JobSpecError";
-    this.file = file;
-    this.problems = problems;
-  }
-}
+export { type JobFileProblem, JobSpecError };
 
 export interface ParsedJobFile {
   spec: JobSpec;

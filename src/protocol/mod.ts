@@ -14,6 +14,6 @@ export * from "./agent.ts";
 export * from "./log.ts";
 export * from "./agent_api.ts";
 
-export const FABRIC_VERSION = "0.1.0";
+export { FABRIC_VERSION } from "./version.ts";
 export * from "./spec_errors.ts";
 export * from "./job_file.ts";

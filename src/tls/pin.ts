@@ -5,25 +5,12 @@
  */
 import { request } from "node:https";
 import { caHash, isCaCertificate } from "./certs.ts";
+import { CaFetchError, CaPinError } from "./errors.ts";
+
+export { CaFetchError, CaPinError };
 
 const CA_PATH = "/v1/ca";
 const MAX_CA_BYTES = 64 * 1024;
-
-/** The tracker answered with a CA that does not match the pin (or no CA): never retried. */
-export class CaPinError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "CaPinError";
-  }
-}
-
-/** The tracker could not be reached to fetch its CA: worth trying again later. */
-export class CaFetchError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "CaFetchError";
-  }
-}
 
 /** The CA PEM served at `https://host:port/v1/ca`, if its key hashes to `expectedHash`. */
 export async function fetchPinnedCa(hostPort: string, expectedHash: string, timeoutMs = 10_000): Promise<string> {
