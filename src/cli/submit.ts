@@ -44,7 +44,13 @@ export async function submitCommand(args: string[]): Promise<number> {
     if (!json) console.error(`submitted job ${submitted.jobId} (${submitted.name}, ${submitted.tasks} task(s))`);
     const started = Date.now();
     const progress = new Progress(json ? "quiet" : isTty() ? "tty" : "lines", started);
-    const final = await watchUntilDone(client, submitted.jobId, (s) => progress.update(s), (m) => progress.outage(m));
+    const final = await watchUntilDone(
+      client,
+      submitted.jobId,
+      (s) => progress.update(s),
+      (m) => progress.outage(m),
+      submitted.version ?? 0,
+    );
     progress.done();
     if (json) {
       printJson(await client.getJob(submitted.jobId));

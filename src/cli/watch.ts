@@ -9,14 +9,18 @@ export function jobEnded(job: JobSummary): boolean {
   return TERMINAL.has(job.state);
 }
 
-/** Calls `onChange` on every change of the job until it ends; returns its final summary. */
+/**
+ * Calls `onChange` on every change of the job after version `since` until it ends; returns its final
+ * summary. With the version the submit answered, the first answer is the first change, not the job
+ * as it was submitted.
+ */
 export async function watchUntilDone(
   client: FabricClient,
   jobId: string,
   onChange: (job: JobSummary) => void,
   onOutage?: (message: string | null) => void,
+  since = 0,
 ): Promise<JobSummary> {
-  let since = 0;
   let outageSince: number | null = null;
   for (;;) {
     let job: JobSummary;

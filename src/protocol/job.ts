@@ -18,6 +18,8 @@ export interface SubmitJobResponse {
   jobId: string;
   name: string;
   tasks: number;
+  /** The job's version as submitted: a watch from here waits for its first change. */
+  version: number;
 }
 
 export type TaskCounts = Record<TaskState, number>;

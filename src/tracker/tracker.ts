@@ -513,7 +513,7 @@ export class Tracker {
     }
     this.state.addJob(job, tasks);
     this.#log(`job ${job.id} (${job.name}) submitted with ${tasks.length} task(s)`);
-    return { jobId: job.id, name: job.name, tasks: tasks.length };
+    return { jobId: job.id, name: job.name, tasks: tasks.length, version: job.version };
   }
 
   async cancelJob(jobId: string): Promise<CancelJobResponse> {
