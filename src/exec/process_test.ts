@@ -72,3 +72,21 @@ Deno.test("stop sends SIGTERM, then SIGKILL after the grace period, and the resu
     assert.ok(finished.durationMs >= 200, `the grace period was kept (${finished.durationMs} ms)`);
   });
 });
+
+Deno.test({
+  name: "a task leads its own session only when nothing else keeps track of it, or when asked to",
+  ignore: support === null,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      // Field 6 of /proc/self/stat is the session id: the task's own pid when it leads one.
+      const sessionLeader =
+        'read -r line < /proc/self/stat; set -- ${line##*) }; [ "$4" = "$$" ] && echo leader || echo member';
+      const bare = await run({ command: bash(sessionLeader), cwd: dir });
+      assert.equal(bare.stdout.trim(), "leader", "without a cgroup or sandbox, a session keeps track of it");
+      const tracked = await run({ command: bash(sessionLeader), cwd: dir, cgroup: support, ownSession: false });
+      assert.equal(tracked.stdout.trim(), "member", "its cgroup keeps track of it: no session needed");
+      const asked = await run({ command: bash(sessionLeader), cwd: dir, cgroup: support, ownSession: true });
+      assert.equal(asked.stdout.trim(), "leader");
+    });
+  },
+});
