@@ -4,6 +4,8 @@
  */
 import { join } from "node:path";
 import { FabricClient } from "../src/client/mod.ts";
+import { findExecutable } from "../src/exec/mod.ts";
+import { killProcessesUnder } from "../tests/helpers/process.ts";
 import { fabric, MAIN, Proc, type RunResult } from "./procs.ts";
 
 export interface TrackerFlags {
@@ -136,7 +138,7 @@ export class BenchCluster {
     ];
     // Detached from the bench's terminal, if it has one, as a service manager starts an agent: an
     // agent with a terminal gives each task a session of its own (one more program start per task).
-    const setsid = ["/usr/bin/setsid", "/bin/setsid"].find((path) => exists(path));
+    const setsid = findExecutable("setsid", "/usr/bin:/bin");
     const agent = setsid
       ? new Proc(`agent ${flags.name}`, setsid, [Deno.execPath(), ...args])
       : new Proc(`agent ${flags.name}`, Deno.execPath(), args);
@@ -153,25 +155,5 @@ export class BenchCluster {
     await this.tracker.stop("SIGTERM", 5000);
     await killProcessesUnder(this.root);
     await Deno.remove(this.root, { recursive: true }).catch(() => {});
-  }
-}
-
-/** SIGKILL to processes whose working directory is inside `dir` (tasks an agent left behind). */
-export async function killProcessesUnder(dir: string): Promise<void> {
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const cwd = await Deno.readLink(`/proc/${entry.name}/cwd`);
-      if (cwd === dir || cwd.startsWith(dir + "/")) Deno.kill(Number(entry.name), "SIGKILL");
-    } catch { /* gone, or not ours */ }
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }

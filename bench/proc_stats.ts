@@ -20,14 +20,6 @@ export function memory(pid: number): { rss: number; peak: number } {
   return { rss: kb("VmRSS"), peak: kb("VmHWM") };
 }
 
-/** Cores used (CPU seconds per second) over `windowMs` from now. */
-export async function cpuOver(pid: number, windowMs: number): Promise<number> {
-  const cpu0 = cpuSeconds(pid);
-  const t0 = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, windowMs));
-  return (cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000);
-}
-
 /** Open file descriptors of the process. */
 export function openFiles(pid: number): number {
   let count = 0;

@@ -75,7 +75,7 @@ export class TaskRun {
     const { reporter } = context;
     const ref = this.ref;
     const paths = taskPaths(context.workDirs.root, `${a.taskId}-${a.attempt}`);
-    const withTmp = !bwrapped(a);
+    const sandboxed = bwrapped(a);
     const output = new OutputBuffer({
       emit: (chunks, force) =>
         this.#ending === "stale" || reporter.enqueue({ type: "output", ...ref, at: Date.now(), chunks }, force),
@@ -122,8 +122,8 @@ export class TaskRun {
       context.registry.remove(ref);
       // Handed on only if nothing of this task can still be in it: a sandbox or a cgroup ended all of it
       // (a process group alone misses what left it with setsid).
-      const contained = !withTmp || this.#execution?.cgroupName != null;
-      await context.workDirs.release(paths, withTmp, { keep: contained });
+      const contained = sandboxed || this.#execution?.cgroupName != null;
+      await context.workDirs.release(paths, !sandboxed, { keep: contained });
     }
   }
 

@@ -4,6 +4,7 @@
  * so that a reused pid is never signalled.
  */
 import { join } from "node:path";
+import { identify } from "./_process_tree.ts";
 import { type CgroupSupport, killCgroup, removeTaskCgroup } from "./cgroup.ts";
 
 export interface ProcessRecord {
@@ -15,14 +16,8 @@ export interface ProcessRecord {
 
 /** The start time of a live process, or null when it is gone. */
 export function processStartTicks(pid: number): number | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The command name (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[19]);
-  } catch {
-    return null;
-  }
+  const process = identify(pid);
+  return process ? Number(process.startedAt) : null;
 }
 
 /** End what is left of a recorded task process: its cgroup, and its process group if it is still the same process. */
