@@ -146,13 +146,13 @@ async function warmJob(cluster: BenchCluster, sandboxed: boolean, phases?: Phase
   const client = cluster.client();
   const started = performance.now();
   const wallStart = Date.now();
-  const { jobId } = await client.submitJob({
+  const { jobId, version } = await client.submitJob({
     name: "one",
     sandbox: sandboxed,
     tasks: [{ name: "t", run: "true" }],
   });
   const submitted = Date.now();
-  assertSucceeded(await waitForJob(client, jobId, 60_000));
+  assertSucceeded(await waitForJob(client, jobId, 60_000, version));
   const total = performance.now() - started;
   const seen = Date.now();
   if (phases) {

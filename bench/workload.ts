@@ -29,10 +29,18 @@ export interface Workload {
 
 const ENDED = new Set(["succeeded", "failed", "cancelled"]);
 
-/** Follow a job with the watch long poll until it ends (or `timeoutMs` passes). */
-export async function waitForJob(client: FabricClient, jobId: string, timeoutMs = 600_000): Promise<JobSummary> {
+/**
+ * Follow a job with the watch long poll until it ends (or `timeoutMs` passes), from the version its
+ * submit answered (as `fabric submit --wait` does), or from the start.
+ */
+export async function waitForJob(
+  client: FabricClient,
+  jobId: string,
+  timeoutMs = 600_000,
+  fromVersion = 0,
+): Promise<JobSummary> {
   const deadline = Date.now() + timeoutMs;
-  let since = 0;
+  let since = fromVersion;
   for (;;) {
     const left = deadline - Date.now();
     if (left <= 0) throw new Error(`job ${jobId} did not end within ${timeoutMs} ms`);

@@ -1,5 +1,6 @@
 /** One attempt on this agent: its directory, its files, its process (of whatever kind), its events, in that order. */
 import { join } from "node:path";
+import { setImmediate } from "node:timers";
 import {
   type CgroupSupport,
   checkoutRepo,
@@ -119,6 +120,9 @@ export class TaskRun {
         {},
       );
     } finally {
+      // The report goes out before the directory is tidied: one turn of the event loop, in which the
+      // reporter sends.
+      await new Promise((resolve) => setImmediate(resolve));
       context.registry.remove(ref);
       // Handed on only if nothing of this task can still be in it: a sandbox or a cgroup ended all of it
       // (a process group alone misses what left it with setsid).

@@ -1,4 +1,5 @@
 /** Records as SQL rows, and the statements that write them: shared by the store and its writer worker. */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord, WriteBatch } from "./records.ts";
 
 export type SqlValue = string | number | null;
@@ -104,6 +105,25 @@ export const statements = {
   attempt: upsert("attempts", ["task_id", "attempt"], ATTEMPT_COLUMNS),
   log: "INSERT OR IGNORE INTO logs (task_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?)",
 } as const;
+
+export type PreparedStatements = Record<keyof typeof statements, StatementSync>;
+
+export function prepareStatements(db: DatabaseSync): PreparedStatements {
+  return Object.fromEntries(
+    Object.entries(statements).map(([name, sql]) => [name, db.prepare(sql)]),
+  ) as PreparedStatements;
+}
+
+/** One batch's rows, inside a transaction the caller holds. */
+export function insertRows(s: PreparedStatements, rows: SqlRows): void {
+  for (const row of rows.meta) s.meta.run(...row);
+  for (const row of rows.agents) s.agent.run(...row);
+  for (const row of rows.newJobs) s.newJob.run(...row);
+  for (const row of rows.jobs) s.jobUpdate.run(...row);
+  for (const row of rows.tasks) s.task.run(...row);
+  for (const row of rows.attempts) s.attempt.run(...row);
+  for (const row of rows.logs) s.log.run(...row);
+}
 
 export function batchRows(batch: WriteBatch): SqlRows {
   return {

@@ -47,6 +47,21 @@ function jobRecord(id: string, state: JobRecord["state"]): JobRecord {
   };
 }
 
+function queuedTaskOf(jobId: string, ord: number, count: number, id = `${jobId}.${ord}`): TaskRecord {
+  return queuedTask({
+    id,
+    jobId,
+    ord,
+    template: "t",
+    name: `t[${ord}]`,
+    index: ord,
+    count,
+    matrix: null,
+    pinnedAgent: null,
+    createdAt: 1,
+  });
+}
+
 async function withDir(body: (dir: string) => Promise<void> | void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "fabric-store-test-" });
   try {
@@ -140,19 +155,7 @@ Deno.test("a job's spec is written once; later writes change only its state", ()
 Deno.test("a batch too large for one message is still written whole or not at all", () =>
   withDir(async (dir) => {
     const store = SqliteStore.open(join(dir, "f.db"));
-    const task = (jobId: string, ord: number, id = `${jobId}.${ord}`): TaskRecord =>
-      queuedTask({
-        id,
-        jobId,
-        ord,
-        template: "t",
-        name: `t[${ord}]`,
-        index: ord,
-        count: 12_000,
-        matrix: null,
-        pinnedAgent: null,
-        createdAt: 1,
-      });
+    const task = (jobId: string, ord: number, id = `${jobId}.${ord}`) => queuedTaskOf(jobId, ord, 12_000, id);
     const big = emptyBatch();
     big.newJobs.push(jobRecord("big", "queued"));
     for (let ord = 0; ord < 12_000; ord++) big.tasks.push(task("big", ord));
@@ -167,4 +170,45 @@ Deno.test("a batch too large for one message is still written whole or not at al
     assert.equal(await store.getJob("broken"), null);
     assert.equal((await store.listTasks("broken")).length, 0);
     await store.close();
+  }));
+
+Deno.test("small batches written beside large ones land in the order they were written", () =>
+  withDir(async (dir) => {
+    const store = SqliteStore.open(join(dir, "f.db"));
+    const task = (ord: number) => queuedTaskOf("j", ord, 500);
+    const first = emptyBatch();
+    first.newJobs.push(jobRecord("j", "queued"));
+    await store.write(first);
+    for (let round = 0; round < 20; round++) {
+      // A batch for the writer thread, then at once a small one changing a row of it: the small one
+      // must not overtake it (and be overwritten by the older row).
+      const large = emptyBatch();
+      for (let ord = 0; ord < 500; ord++) large.tasks.push({ ...task(ord), attempt: round });
+      const small = emptyBatch();
+      small.tasks.push({ ...task(round), attempt: round, state: "running" });
+      await Promise.all([store.write(large), store.write(small)]);
+      const stored = (await store.getTask(`j.${round}`))!;
+      assert.equal(stored.state, "running", `round ${round}`);
+      assert.equal(stored.attempt, round);
+    }
+    await store.close();
+  }));
+
+Deno.test("many small commits keep the WAL bounded, and all of them survive a reopen", () =>
+  withDir(async (dir) => {
+    const path = join(dir, "f.db");
+    const store = SqliteStore.open(path);
+    for (let i = 0; i < 1500; i++) {
+      const batch = emptyBatch();
+      batch.meta.set(`key${i}`, String(i));
+      await store.write(batch);
+    }
+    // Each commit adds at least a 16 KB page to the WAL: 1,500 without a checkpoint would be 24 MB.
+    const walBytes = (await Deno.stat(`${path}-wal`)).size;
+    assert.ok(walBytes < 12 * 1024 * 1024, `WAL of ${walBytes} bytes`);
+    await store.close();
+    const reopened = SqliteStore.open(path);
+    assert.equal(await reopened.getMeta("key0"), "0");
+    assert.equal(await reopened.getMeta("key1499"), "1499");
+    await reopened.close();
   }));

@@ -5,30 +5,28 @@
  * the next batch.
  *
  * Messages in: {type: "open", path, sync}, then {type: "write", id, rows} for a batch in one
- * transaction, or begin / rows... / commit for a batch too large for one message; out: {id, error?}.
+ * transaction, begin / rows... / commit for a batch too large for one message, or checkpoint (the
+ * WAL's pages into the database, for the commits the tracker made itself); out: {id, error?}.
  */
 /// <reference lib="deno.worker" />
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { SqlRows } from "./sqlite_rows.ts";
-import { statements } from "./sqlite_rows.ts";
+import { DatabaseSync } from "node:sqlite";
+import { insertRows, type PreparedStatements, prepareStatements, type SqlRows } from "./sqlite_rows.ts";
 
 let db: DatabaseSync | null = null;
-let prepared: Record<keyof typeof statements, StatementSync> | null = null;
+let prepared: PreparedStatements | null = null;
 
 self.onmessage = (event: MessageEvent) => {
   const message = event.data as
     | { type: "open"; path: string; sync: "normal" | "full" }
     | { type: "write"; id: number; rows: SqlRows }
-    | { type: "begin" | "commit" | "rollback" | "close"; id: number }
+    | { type: "begin" | "commit" | "rollback" | "checkpoint" | "close"; id: number }
     | { type: "rows"; id: number; rows: SqlRows };
   try {
     if (message.type === "open") {
       db = new DatabaseSync(message.path);
       const sync = message.sync === "full" ? "FULL" : "NORMAL";
       db.exec(`PRAGMA busy_timeout = 250; PRAGMA synchronous = ${sync}; PRAGMA foreign_keys = OFF;`);
-      prepared = Object.fromEntries(
-        Object.entries(statements).map(([name, sql]) => [name, db!.prepare(sql)]),
-      ) as typeof prepared;
+      prepared = prepareStatements(db);
       self.postMessage({ id: 0 });
     } else if (message.type === "write") {
       transaction(() => insert(message.rows));
@@ -41,6 +39,10 @@ self.onmessage = (event: MessageEvent) => {
       self.postMessage({ id: message.id });
     } else if (message.type === "commit") {
       db!.exec("COMMIT");
+      self.postMessage({ id: message.id });
+    } else if (message.type === "checkpoint") {
+      // PASSIVE: copies what no reader still needs, never waits for (or blocks) anyone.
+      db!.exec("PRAGMA wal_checkpoint(PASSIVE)");
       self.postMessage({ id: message.id });
     } else if (message.type === "rollback") {
       rollback();
@@ -74,12 +76,5 @@ function rollback(): void {
 }
 
 function insert(rows: SqlRows): void {
-  const s = prepared!;
-  for (const row of rows.meta) s.meta.run(...row);
-  for (const row of rows.agents) s.agent.run(...row);
-  for (const row of rows.newJobs) s.newJob.run(...row);
-  for (const row of rows.jobs) s.jobUpdate.run(...row);
-  for (const row of rows.tasks) s.task.run(...row);
-  for (const row of rows.attempts) s.attempt.run(...row);
-  for (const row of rows.logs) s.log.run(...row);
+  insertRows(prepared!, rows);
 }

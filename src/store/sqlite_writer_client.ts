@@ -7,13 +7,16 @@ export class WriterWorker {
   #pending = new Map<number, Pending>();
   #next = 1;
   #ready: Promise<void>;
+  #opened = false;
+  /** Sends and exclusive runs not yet answered, counted from the call (they may still wait their turn). */
+  #busy = 0;
   /** Held by a batch sent in parts: nothing else may land inside its transaction. */
   #exclusive: Promise<void> = Promise.resolve();
 
   constructor(path: string, sync: "normal" | "full") {
     this.#worker = new Worker(new URL("./sqlite_writer.ts", import.meta.url), { type: "module" });
     this.#ready = new Promise((resolve, reject) => this.#pending.set(0, { resolve, reject }));
-    this.#ready.catch(() => {}); // reported to whoever sends next
+    this.#ready.then(() => (this.#opened = true), () => {}); // a failure is reported to whoever sends next
     this.#worker.onmessage = (event: MessageEvent<{ id: number; error?: string }>) => {
       const pending = this.#pending.get(event.data.id);
       this.#pending.delete(event.data.id);
@@ -28,22 +31,34 @@ export class WriterWorker {
     this.#worker.postMessage({ type: "open", path, sync });
   }
 
+  /** Open, with nothing sent and unanswered: a write elsewhere cannot overtake or collide with one here. */
+  get idle(): boolean {
+    return this.#opened && this.#busy === 0;
+  }
+
   async send(message: Record<string, unknown>): Promise<void> {
-    await this.#ready;
-    await this.#exclusive;
-    return await this.#post(message);
+    this.#busy++;
+    try {
+      await this.#ready;
+      await this.#exclusive;
+      return await this.#post(message);
+    } finally {
+      this.#busy--;
+    }
   }
 
   /** Run `body` with the worker to itself: its sends form one transaction, in order. */
   async alone(body: (send: (message: Record<string, unknown>) => Promise<void>) => Promise<void>): Promise<void> {
-    await this.#ready;
+    this.#busy++;
     let release = () => {};
     const previous = this.#exclusive;
     this.#exclusive = new Promise((resolve) => (release = resolve));
-    await previous;
     try {
+      await this.#ready;
+      await previous;
       await body((message) => this.#post(message));
     } finally {
+      this.#busy--;
       release();
     }
   }

@@ -108,11 +108,15 @@ export class FabricState {
 
   // ---- jobs ----------------------------------------------------------------------------------
 
-  /** A new job, already stored: those of its tasks with nothing to wait for are queued. */
+  /**
+   * A new job, already stored: those of its tasks with nothing to wait for are queued and placed at
+   * once, so that the version its submitter watches from already counts the placement (the watch then
+   * waits for the tasks' progress, not for their being placed).
+   */
   addJob(record: JobRecord, tasks: TaskRecord[]): JobEntry {
     const job = this.#addJobEntry(record, tasks);
     for (const task of job.tasks) this.#enqueue(task);
-    this.scheduleSoon();
+    this.scheduleNow();
     return job;
   }
 
