@@ -10,6 +10,7 @@ import { FabricError } from "../protocol/errors.ts";
 import { JobSpecError } from "../protocol/job_spec_error.ts";
 import { FABRIC_VERSION } from "../protocol/version.ts";
 import { CaPinError } from "../tls/errors.ts";
+import { seedRandomInBackground } from "../tls/random.ts";
 import { UsageError } from "./args.ts";
 import { NoTrackerError } from "./connect.ts";
 
@@ -30,6 +31,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   validate: async () => (await import("./validate.ts")).validateCommand,
   schema: async () => (await import("./schema.ts")).schemaCommand,
 };
+
+/** Commands that never open a TLS connection. */
+const OFFLINE = new Set(["validate", "schema"]);
 
 const USAGE = `
 fabric ${FABRIC_VERSION}: run commands over there, reliably, and tell me what happened.
@@ -68,6 +72,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(`fabric: unknown command "${command}" (see fabric --help)`);
     return EXIT.usage;
   }
+  if (!OFFLINE.has(command)) seedRandomInBackground();
   try {
     return await (await load())(rest);
   } catch (error) {
