@@ -147,10 +147,10 @@ function pause(attempt: number): Promise<void> {
 function taskCommand(spec: ProcessSpec): string[] {
   const searchPath = spec.env.PATH ?? FALLBACK_PATH;
   const program = spec.command[0].includes("/") ? resolve(spec.cwd, spec.command[0]) : spec.command[0];
-  if (findExecutable(program, searchPath) === null) {
-    throw new Deno.errors.NotFound(`command "${spec.command[0]}" was not found`);
-  }
-  if (!spec.sandbox) return spec.command;
+  const found = findExecutable(program, searchPath);
+  if (found === null) throw new Deno.errors.NotFound(`command "${spec.command[0]}" was not found`);
+  // Spawned by its path: Deno would search PATH again (~0.1 ms a task).
+  if (!spec.sandbox) return [found, ...spec.command.slice(1)];
   const [bwrap, ...rest] = bwrapArgs(spec.sandbox);
   const bwrapPath = findExecutable(bwrap, `${searchPath}:${FALLBACK_PATH}`);
   if (bwrapPath === null) throw new Deno.errors.NotFound(`the sandbox needs "bwrap" (bubblewrap), which was not found`);
