@@ -4,99 +4,58 @@
  * registering ten thousand agents logs ten thousand lines.
  */
 
-export const MAIN = new URL("../main.ts", import.meta.url).pathname;
-export const REPO = new URL("../", import.meta.url).pathname;
+import { MAIN, REPO, WatchedChild, type WatchedOptions } from "../tests/helpers/process.ts";
+
+export { MAIN, REPO };
 
 const TAIL_LINES = 200;
 /** Everything started and not yet exited: what `stopAll` stops. */
 const live = new Set<{ stop(): Promise<unknown> }>();
 
-export interface ProcOptions {
-  env?: Record<string, string>;
-  cwd?: string;
-  /** "piped" to send lines with `send` (the simulator's control channel). */
-  stdin?: "piped" | "null";
+export interface ProcOptions extends WatchedOptions {
   /** Called with every line of stdout and stderr. */
   onLine?: (line: string, stream: "stdout" | "stderr") => void;
 }
 
-/** A long-running child: its pid, the tail of its output, lines waited for, and a stop that escalates. */
-export class Proc {
-  readonly name: string;
-  readonly child: Deno.ChildProcess;
-  readonly exited: Promise<Deno.CommandStatus>;
+/** A long-running child of the bench: the tail of its output, lines waited for, lines sent, registered until it exits. */
+export class Proc extends WatchedChild {
   #tail: string[] = [];
-  #waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  #partial = { stdout: "", stderr: "" };
   #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
   #onLine?: ProcOptions["onLine"];
 
   constructor(name: string, command: string, args: string[], options: ProcOptions = {}) {
-    this.name = name;
+    super(name, command, args, options);
     this.#onLine = options.onLine;
-    this.child = new Deno.Command(command, {
-      args,
-      env: options.env,
-      cwd: options.cwd ?? REPO,
-      stdin: options.stdin ?? "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
     live.add(this);
+    const forget = () => live.delete(this);
+    this.exited.then(forget, forget);
     if (options.stdin === "piped") this.#writer = this.child.stdin.getWriter();
-    const pumps = Promise.all([this.#pump(this.child.stdout, "stdout"), this.#pump(this.child.stderr, "stderr")]);
-    this.exited = pumps.then(() => this.child.status).finally(() => live.delete(this));
   }
 
-  async #pump(stream: ReadableStream<Uint8Array>, which: "stdout" | "stderr"): Promise<void> {
-    let rest = "";
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-      const lines = (rest + text).split("\n");
-      rest = lines.pop()!;
-      for (const line of lines) this.#line(line, which);
-    }
-    if (rest) this.#line(rest, which);
-  }
-
-  #line(line: string, which: "stdout" | "stderr"): void {
-    this.#tail.push(line);
-    if (this.#tail.length > TAIL_LINES) this.#tail.shift();
-    this.#onLine?.(line, which);
-    for (const waiter of [...this.#waiters]) {
-      const match = line.match(waiter.pattern);
-      if (match) {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        waiter.resolve(match);
-      }
+  protected received(text: string, stream: "stdout" | "stderr", ended: boolean): void {
+    const lines = (this.#partial[stream] + text).split("\n");
+    this.#partial[stream] = lines.pop()!;
+    if (ended && this.#partial[stream]) lines.push(this.#partial[stream]);
+    for (const line of lines) {
+      this.#tail.push(line);
+      if (this.#tail.length > TAIL_LINES) this.#tail.shift();
+      this.#onLine?.(line, stream);
     }
   }
 
-  get pid(): number {
-    return this.child.pid;
-  }
-
-  /** The first later line matching `pattern` (or one already in the tail); rejects on exit or timeout. */
-  waitForLine(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+  /** A pattern is matched line by line, against the tail. */
+  protected find(pattern: RegExp): RegExpMatchArray | null {
     for (const line of this.#tail) {
       const match = line.match(pattern);
-      if (match) return Promise.resolve(match);
+      if (match) return match;
     }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w.pattern !== pattern);
-        reject(new Error(`${this.name}: no line matching ${pattern} within ${timeoutMs} ms\n${this.describe()}`));
-      }, timeoutMs);
-      this.exited.then((status) => {
-        clearTimeout(timer);
-        reject(new Error(`${this.name} exited (${status.code}) before printing ${pattern}\n${this.describe()}`));
-      });
-      this.#waiters.push({
-        pattern,
-        resolve: (match) => {
-          clearTimeout(timer);
-          resolve(match);
-        },
-      });
-    });
+    return null;
+  }
+
+  /** The first line matching `pattern` (or one still in the tail); rejects on exit or timeout. */
+  waitForLine(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+    return this.waitForOutput(pattern, timeoutMs);
   }
 
   async send(line: string): Promise<void> {
@@ -104,22 +63,10 @@ export class Proc {
     await this.#writer.write(new TextEncoder().encode(line + "\n"));
   }
 
-  kill(signal: Deno.Signal = "SIGTERM"): void {
-    try {
-      this.child.kill(signal);
-    } catch { /* already gone */ }
-  }
-
   /** `signal`, then SIGKILL if it is still there after `graceMs`. */
-  async stop(signal: Deno.Signal = "SIGTERM", graceMs = 5000): Promise<Deno.CommandStatus> {
+  override async stop(signal: Deno.Signal = "SIGTERM", graceMs = 5000): Promise<Deno.CommandStatus> {
     await this.#writer?.close().catch(() => {});
-    this.kill(signal);
-    const timer = setTimeout(() => this.kill("SIGKILL"), graceMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
+    return await super.stop(signal, graceMs);
   }
 
   describe(): string {

@@ -41,40 +41,60 @@ export async function fabric(
   };
 }
 
-/** A long-running fabric process (tracker or agent) whose output is kept for assertions and failures. */
-export class Daemon {
+export interface WatchedOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** "piped" for a child that is sent input (the bench's simulator). */
+  stdin?: "piped" | "null";
+}
+
+type Stream = "stdout" | "stderr";
+
+/**
+ * A long-running child whose output is waited on for patterns, stopped with escalation. What of its
+ * output is kept, and where a pattern is looked for, is the subclass's: a test keeps everything and
+ * asserts on it, the bench keeps a tail of lines (its fleets print for minutes).
+ */
+export abstract class WatchedChild {
   readonly name: string;
   readonly child: Deno.ChildProcess;
-  stdout = "";
-  stderr = "";
   readonly exited: Promise<Deno.CommandStatus>;
-  #lineWaiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  #waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
 
-  constructor(name: string, args: string[], env?: Record<string, string>) {
+  constructor(name: string, command: string, args: string[], options: WatchedOptions = {}) {
     this.name = name;
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", MAIN, ...args],
-      env,
-      cwd: REPO,
-      stdin: "null",
+    this.child = new Deno.Command(command, {
+      args,
+      env: options.env,
+      cwd: options.cwd ?? REPO,
+      stdin: options.stdin ?? "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+    const pump = async (stream: ReadableStream<Uint8Array>, which: Stream) => {
       for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-        this[key] += text;
+        this.received(text, which, false);
         this.#checkWaiters();
       }
+      this.received("", which, true);
+      this.#checkWaiters();
     };
-    const pumps = Promise.all([collect(this.child.stdout, "stdout"), collect(this.child.stderr, "stderr")]);
-    this.exited = pumps.then(() => this.child.status);
+    this.exited = Promise.all([pump(this.child.stdout, "stdout"), pump(this.child.stderr, "stderr")])
+      .then(() => this.child.status);
   }
 
+  /** Keeps its part of `text`; `ended` is the stream's end (no more text on it). */
+  protected abstract received(text: string, stream: Stream, ended: boolean): void;
+  /** The first match of `pattern` in what is kept. */
+  protected abstract find(pattern: RegExp): RegExpMatchArray | null;
+  /** The kept output, for a failure's message. */
+  abstract describe(): string;
+
   #checkWaiters(): void {
-    for (const waiter of [...this.#lineWaiters]) {
-      const match = (this.stdout + this.stderr).match(waiter.pattern);
+    for (const waiter of [...this.#waiters]) {
+      const match = this.find(waiter.pattern);
       if (match) {
-        this.#lineWaiters.splice(this.#lineWaiters.indexOf(waiter), 1);
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
         waiter.resolve(match);
       }
     }
@@ -82,25 +102,27 @@ export class Daemon {
 
   /** Resolves with the first match of `pattern` in the output; rejects after `timeoutMs` or on exit. */
   waitForOutput(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
-    const existing = (this.stdout + this.stderr).match(pattern);
+    const existing = this.find(pattern);
     if (existing) return Promise.resolve(existing);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`${this.name}: no output matching ${pattern} within ${timeoutMs}ms\n${this.describe()}`));
-      }, timeoutMs);
-      this.exited.then((status) => {
-        clearTimeout(timer);
-        const match = (this.stdout + this.stderr).match(pattern);
-        if (match) resolve(match);
-        else reject(new Error(`${this.name} exited (${status.code}) before printing ${pattern}\n${this.describe()}`));
-      });
-      this.#lineWaiters.push({
+      const waiter = {
         pattern,
-        resolve: (match) => {
+        resolve: (match: RegExpMatchArray) => {
           clearTimeout(timer);
           resolve(match);
         },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new Error(`${this.name}: no output matching ${pattern} within ${timeoutMs}ms\n${this.describe()}`));
+      }, timeoutMs);
+      this.exited.then((status) => {
+        if (!this.#waiters.includes(waiter)) return;
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited (${status.code}) before printing ${pattern}\n${this.describe()}`));
       });
+      this.#waiters.push(waiter);
     });
   }
 
@@ -118,9 +140,29 @@ export class Daemon {
   async stop(signal: Deno.Signal = "SIGTERM", graceMs = 10_000): Promise<Deno.CommandStatus> {
     this.kill(signal);
     const timer = setTimeout(() => this.kill("SIGKILL"), graceMs);
-    const status = await this.exited;
-    clearTimeout(timer);
-    return status;
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** A long-running fabric process (tracker or agent) whose whole output is kept for assertions and failures. */
+export class Daemon extends WatchedChild {
+  stdout = "";
+  stderr = "";
+
+  constructor(name: string, args: string[], env?: Record<string, string>) {
+    super(name, Deno.execPath(), ["run", "-A", "--quiet", MAIN, ...args], { env });
+  }
+
+  protected received(text: string, stream: Stream): void {
+    this[stream] += text;
+  }
+
+  protected find(pattern: RegExp): RegExpMatchArray | null {
+    return (this.stdout + this.stderr).match(pattern);
   }
 
   describe(): string {
