@@ -83,6 +83,11 @@ export class Reporter {
     return !full;
   }
 
+  /** Whether events now wait a moment for others (the agent is busy) rather than go out at once. */
+  get gathering(): boolean {
+    return this.#options.busy?.() ?? false;
+  }
+
   /** Attempts with events not yet acknowledged. */
   pendingAttempts(): AttemptRef[] {
     const seen = new Map<string, AttemptRef>();

@@ -120,9 +120,9 @@ export class TaskRun {
         {},
       );
     } finally {
-      // The report goes out before the directory is tidied: one turn of the event loop, in which the
-      // reporter sends.
-      await new Promise((resolve) => setImmediate(resolve));
+      // An idle agent's report goes out before the directory is tidied: one turn of the event loop, in
+      // which the reporter sends (a busy agent's reports wait for others anyway, and its next task for this).
+      if (!context.reporter.gathering) await new Promise((resolve) => setImmediate(resolve));
       context.registry.remove(ref);
       // Handed on only if nothing of this task can still be in it: a sandbox or a cgroup ended all of it
       // (a process group alone misses what left it with setsid).
