@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
-import { type CgroupSupport, removeIdleCgroups } from "../exec/mod.ts";
+import { type CgroupSupport, dropStandby, prepareHostTask, removeIdleCgroups } from "../exec/mod.ts";
 import { type Assignment, type AttemptRef, type Capabilities, FabricError } from "../protocol/mod.ts";
 import type { AgentIdentity } from "./credential.ts";
 import type { Journal } from "./journal.ts";
@@ -45,6 +45,11 @@ export interface LoopOptions {
 }
 
 const CLAIM_WAIT_MS = 25_000;
+/**
+ * Idle this long, the agent starts its next host task's process ahead (exec/standby.ts): long enough
+ * that back-to-back work never pays for one, short enough that the kernel's wait is over by the next job.
+ */
+const STANDBY_AFTER_MS = 20;
 /** After the drain deadline, how long the tracker's stop orders (and the kills they cause) may take. */
 const HAND_BACK_MS = 15_000;
 
@@ -59,6 +64,7 @@ export class AgentLoop {
   #heartbeats = true;
   #draining = false;
   #fatal: ((error: Error) => void) | null = null;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #stopped: Promise<void> | null = null;
   #workDirs: WorkDirs;
   /** The agent's environment, for `permissions.env`: read once, not copied for every task. */
@@ -89,11 +95,14 @@ export class AgentLoop {
     const fatal = new Promise<never>((_, reject) => (this.#fatal = reject));
     this.#heartbeat();
     const claimDone = this.#claimAfterBacklog();
-    const done = Promise.race([fatal, Promise.all([claimDone, reporterDone]).then(() => {})]).finally(() => {
+    this.#whenIdle();
+    const done = Promise.race([fatal, Promise.all([claimDone, reporterDone]).then(() => {})]).finally(async () => {
       this.#heartbeats = false;
       clearTimeout(this.#heartbeatTimer);
+      clearTimeout(this.#idleTimer);
       this.#o.journal.close();
       this.#o.client.close();
+      await dropStandby();
       removeIdleCgroups();
     });
     done.catch(() => {});
@@ -173,7 +182,18 @@ export class AgentLoop {
       this.#runs.delete(key(ref));
       const next = this.#waiting.shift();
       if (next) this.#start(next);
+      else this.#whenIdle();
     });
+  }
+
+  /** Once nothing has run for a moment, the next task on the host gets a process ahead. */
+  #whenIdle(): void {
+    const { cgroup, capabilities } = this.#o.runtime;
+    if (!cgroup || !capabilities.unsandboxed || this.#runs.size > 0 || this.#stopping) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.#runs.size === 0 && this.#waiting.length === 0 && !this.#stopping) prepareHostTask(cgroup);
+    }, STANDBY_AFTER_MS);
   }
 
   #heartbeat(): void {

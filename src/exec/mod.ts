@@ -1,6 +1,7 @@
 /** Running tasks: one driver per task kind behind one interface, each task with everything it starts kept track of. */
 export type { Execution, Finished, ProcessSpec } from "./driver.ts";
-export { startProcess } from "./process.ts";
+export { prepareHostTask, startProcess } from "./process.ts";
+export { dropStandby } from "./standby.ts";
 export { findExecutable } from "./_path_lookup.ts";
 export { shellCommand, type ShellTask, startShell } from "./shell.ts";
 export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";

@@ -19,8 +19,10 @@ import {
   releaseTaskCgroup,
   type TaskCgroup,
 } from "./cgroup.ts";
+import type { CgroupSupport } from "./cgroup.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { bwrapArgs } from "./sandbox.ts";
+import { launch, launchable, prepareStandby, takeStandby } from "./standby.ts";
 
 /** How long the pipes may stay open once the task and its group are dead (only an escaped process holds them). */
 const DRAIN_MS = 2000;
@@ -38,6 +40,15 @@ export function startProcess(spec: ProcessSpec): Execution {
   let child: Deno.ChildProcess;
   try {
     const command = taskCommand(spec);
+    // A task on the host in a kept group: the standby already in one becomes it, if there is one.
+    const ahead = !leader && !sandboxed && spec.cgroup && (spec.memoryBytes ?? null) === null &&
+        spec.cgroupName === undefined && launchable(command)
+      ? takeStandby(spec.cgroup)
+      : null;
+    if (ahead) {
+      launch(ahead, { cwd: spec.cwd, env: spec.env, argv: command });
+      return supervise(spec, ahead.child, ahead.group, { leader, sandboxed, started });
+    }
     group = taskCgroup(spec);
     const inGroup = group ? joinCgroupCommand(group, command) : command;
     // Through the setsid program rather than `detached`: detached needs a fork of the whole agent
@@ -57,6 +68,25 @@ export function startProcess(spec: ProcessSpec): Execution {
   } catch (error) {
     return failedToStart(startError(error, spec), group);
   }
+  return supervise(spec, child, group, { leader, sandboxed, started });
+}
+
+/**
+ * Has the next task on the host (unsandboxed, in a kept group) start in a process already in its
+ * group (see standby.ts). Not with a terminal: such tasks start through setsid, which a standby
+ * cannot do for them.
+ */
+export function prepareHostTask(support: CgroupSupport): void {
+  if (!TERMINAL) prepareStandby(support);
+}
+
+/** Everything after the start: output, timeout, stop, and the end of everything the task started. */
+function supervise(
+  spec: ProcessSpec,
+  child: Deno.ChildProcess,
+  group: TaskCgroup | null,
+  { leader, sandboxed, started }: { leader: boolean; sandboxed: boolean; started: number },
+): Execution {
   const pid = child.pid;
   const output = capOutput(spec.maxOutputBytes, spec.onOutput);
   let ending: "timed_out" | "cancelled" | null = null;

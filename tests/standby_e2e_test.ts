@@ -1,0 +1,43 @@
+/** An idle agent has its next task on the host started ahead, already in its cgroup, and cleans it up when it leaves. */
+import assert from "node:assert/strict";
+import { detectCgroup } from "../src/exec/mod.ts";
+import { childPids, isAlive } from "../src/exec/_process_tree.ts";
+import { Cluster } from "./helpers/cluster.ts";
+import { waitFor } from "./helpers/process.ts";
+
+// Tasks of an agent with a terminal start through setsid, which a standby cannot do: no standby there.
+const hasTerminal = (() => {
+  try {
+    Deno.openSync("/dev/tty", { read: true }).close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const cgroup = await detectCgroup();
+
+Deno.test({
+  name:
+    "an idle agent runs its next unsandboxed task in the process it started ahead, and ends that process when it leaves",
+  ignore: cgroup === null || hasTerminal,
+  fn: async () => {
+    const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--allow-unsandboxed"] }] });
+    try {
+      const agent = cluster.agents.get("a1")!;
+      // Idle, the agent's only child is its standby.
+      const standby = await waitFor("the agent's standby", () => childPids(agent.pid)[0]);
+      const jobId = await cluster.submit("name: ahead\nsandbox: false\ntasks:\n  - name: t\n    run: echo $$\n");
+      const job = await cluster.waitForJob(jobId);
+      assert.equal(job.state, "succeeded");
+      const logs = await cluster.cli(["logs", job.tasks[0].id]);
+      assert.equal(logs.stdout, `${standby}\n`, "the task is the process started ahead");
+
+      const next = await waitFor("the next standby", () => childPids(agent.pid).find((pid) => pid !== standby));
+      const stopped = await agent.stop();
+      assert.equal(stopped.code, 0, agent.describe());
+      assert.ok(!isAlive(next), "the standby left with the agent");
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
