@@ -42,7 +42,7 @@ export function startProcess(spec: ProcessSpec): Execution {
     const command = taskCommand(spec);
     // A task on the host in a kept group: the standby already in one becomes it, if there is one.
     const ahead = !leader && !sandboxed && spec.cgroup && (spec.memoryBytes ?? null) === null &&
-        spec.cgroupName === undefined && launchable(command)
+        spec.cgroupName === undefined && launchable({ cwd: spec.cwd, env: spec.env, argv: command })
       ? takeStandby(spec.cgroup)
       : null;
     if (ahead) {

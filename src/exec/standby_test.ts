@@ -84,3 +84,17 @@ standbyTest("a standby that died is passed over, and a dropped one is gone", asy
   assert.equal(standbyState(), null);
   assert.ok(!isAlive(dropped));
 });
+
+standbyTest("a task too large for a standby, or holding a NUL, starts directly and the standby stays", async (dir) => {
+  const pid = await readyStandby();
+  const large = await run({ command: bash(`echo ${"x".repeat(10_000)} | wc -c`), cwd: dir, cgroup: support });
+  assert.equal(large.stdout, "10001\n");
+  const nul = await run({
+    command: bash("echo hi"),
+    cwd: dir,
+    cgroup: support,
+    env: { PATH: "/usr/bin:/bin", BAD: "a\0b" },
+  });
+  assert.equal(nul.finished.result.kind, "failed_to_start");
+  assert.equal(standbyState()?.pid, pid, "neither took the standby");
+});
