@@ -13,13 +13,13 @@ import { childPids, descendantPids, identify, isRunning, type ProcessIdentity } 
 import {
   acquireTaskCgroup,
   cgroupPids,
+  type CgroupSupport,
   joinCgroupCommand,
   killCgroup,
   oomKilled,
   releaseTaskCgroup,
   type TaskCgroup,
 } from "./cgroup.ts";
-import type { CgroupSupport } from "./cgroup.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import { launch, launchable, prepareStandby, takeStandby } from "./standby.ts";
