@@ -41,3 +41,21 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the process an agent started ahead ends by itself when the agent is killed",
+  ignore: cgroup === null || hasTerminal,
+  fn: async () => {
+    const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--allow-unsandboxed"] }] });
+    try {
+      const agent = cluster.agents.get("a1")!;
+      const standby = await waitFor("the agent's standby", () => childPids(agent.pid)[0]);
+      agent.kill("SIGKILL");
+      await agent.exited;
+      // Its stdin was the agent's: without a task to read, it exits.
+      await waitFor("the standby to end", () => !isAlive(standby), { timeoutMs: 5000 });
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
