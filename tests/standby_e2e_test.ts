@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { detectCgroup } from "../src/exec/mod.ts";
 import { childPids, isAlive } from "../src/exec/_process_tree.ts";
 import { Cluster } from "./helpers/cluster.ts";
-import { waitFor } from "./helpers/process.ts";
+import { type Daemon, waitFor } from "./helpers/process.ts";
 
 // Tasks of an agent with a terminal start through setsid, which a standby cannot do: no standby there.
 const hasTerminal = (() => {
@@ -16,46 +16,46 @@ const hasTerminal = (() => {
 })();
 const cgroup = await detectCgroup();
 
-Deno.test({
-  name:
-    "an idle agent runs its next unsandboxed task in the process it started ahead, and ends that process when it leaves",
-  ignore: cgroup === null || hasTerminal,
-  fn: async () => {
-    const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--allow-unsandboxed"] }] });
-    try {
-      const agent = cluster.agents.get("a1")!;
-      // Idle, the agent's only child is its standby.
-      const standby = await waitFor("the agent's standby", () => childPids(agent.pid)[0]);
-      const jobId = await cluster.submit("name: ahead\nsandbox: false\ntasks:\n  - name: t\n    run: echo $$\n");
-      const job = await cluster.waitForJob(jobId);
-      assert.equal(job.state, "succeeded");
-      const logs = await cluster.cli(["logs", job.tasks[0].id]);
-      assert.equal(logs.stdout, `${standby}\n`, "the task is the process started ahead");
+/** A test with one agent that may run tasks on the host, once it has started its standby (its only child when idle). */
+function standbyTest(
+  name: string,
+  body: (cluster: Cluster, agent: Daemon, standby: number) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: cgroup === null || hasTerminal,
+    fn: async () => {
+      const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--allow-unsandboxed"] }] });
+      try {
+        const agent = cluster.agents.get("a1")!;
+        const standby = await waitFor("the agent's standby", () => childPids(agent.pid)[0]);
+        await body(cluster, agent, standby);
+      } finally {
+        await cluster.stop();
+      }
+    },
+  });
+}
 
-      const next = await waitFor("the next standby", () => childPids(agent.pid).find((pid) => pid !== standby));
-      const stopped = await agent.stop();
-      assert.equal(stopped.code, 0, agent.describe());
-      assert.ok(!isAlive(next), "the standby left with the agent");
-    } finally {
-      await cluster.stop();
-    }
-  },
-});
+standbyTest(
+  "an idle agent runs its next unsandboxed task in the process it started ahead, and ends that process when it leaves",
+  async (cluster, agent, standby) => {
+    const jobId = await cluster.submit("name: ahead\nsandbox: false\ntasks:\n  - name: t\n    run: echo $$\n");
+    const job = await cluster.waitForJob(jobId);
+    assert.equal(job.state, "succeeded");
+    const logs = await cluster.cli(["logs", job.tasks[0].id]);
+    assert.equal(logs.stdout, `${standby}\n`, "the task is the process started ahead");
 
-Deno.test({
-  name: "the process an agent started ahead ends by itself when the agent is killed",
-  ignore: cgroup === null || hasTerminal,
-  fn: async () => {
-    const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--allow-unsandboxed"] }] });
-    try {
-      const agent = cluster.agents.get("a1")!;
-      const standby = await waitFor("the agent's standby", () => childPids(agent.pid)[0]);
-      agent.kill("SIGKILL");
-      await agent.exited;
-      // Its stdin was the agent's: without a task to read, it exits.
-      await waitFor("the standby to end", () => !isAlive(standby), { timeoutMs: 5000 });
-    } finally {
-      await cluster.stop();
-    }
+    const next = await waitFor("the next standby", () => childPids(agent.pid).find((pid) => pid !== standby));
+    const stopped = await agent.stop();
+    assert.equal(stopped.code, 0, agent.describe());
+    assert.ok(!isAlive(next), "the standby left with the agent");
   },
+);
+
+standbyTest("the process an agent started ahead ends by itself when the agent is killed", async (_, agent, standby) => {
+  agent.kill("SIGKILL");
+  await agent.exited;
+  // Its stdin was the agent's: without a task to read, it exits.
+  await waitFor("the standby to end", () => !isAlive(standby), { timeoutMs: 5000 });
 });
