@@ -33,6 +33,11 @@ export class RunRegistry {
     this.#open.add(key(ref));
   }
 
+  /** A later, fuller record of a process still recorded (nothing once it has been removed). */
+  update(ref: AttemptRef, process: ProcessRecord): void {
+    if (this.#open.has(key(ref))) this.#append({ ...ref, ...process });
+  }
+
   remove(ref: AttemptRef): void {
     if (!this.#open.delete(key(ref))) return;
     this.#append({ end: true, ...ref });

@@ -7,7 +7,7 @@ import {
   type Execution,
   type Finished,
   type ProcessSpec,
-  processStartTicks,
+  processStartTicksLater,
   redactUrl,
   scriptCommand,
   shellCommand,
@@ -93,13 +93,16 @@ export class TaskRun {
       const execution = startProcess(spec);
       this.#execution = execution;
       if (execution.pid > 0) {
-        context.registry.record(ref, {
-          pid: execution.pid,
-          // A task in a cgroup is ended through it after a crash; only a bare pid needs its start time
-          // to be told from a later process that got the same pid.
-          startTicks: execution.cgroupName ? null : processStartTicks(execution.pid),
-          cgroupName: execution.cgroupName,
-        });
+        const { pid, cgroupName } = execution;
+        context.registry.record(ref, { pid, startTicks: null, cgroupName });
+        // A task in a cgroup is ended through it after a crash; only a bare pid needs its start time
+        // to be told from a later process that got the same pid. Read off this thread: the process
+        // may still be in its exec, which the read would wait for.
+        if (!cgroupName) {
+          processStartTicksLater(pid).then((startTicks) =>
+            startTicks !== null && context.registry.update(ref, { pid, startTicks, cgroupName })
+          );
+        }
       }
       if (this.#ending) execution.stop();
       const finished = await execution.finished;

@@ -4,7 +4,7 @@
  * so that a reused pid is never signalled.
  */
 import { join } from "node:path";
-import { identify } from "./_process_tree.ts";
+import { identify, identifyLater } from "./_process_tree.ts";
 import { type CgroupSupport, killCgroup, removeTaskCgroup } from "./cgroup.ts";
 
 export interface ProcessRecord {
@@ -17,6 +17,12 @@ export interface ProcessRecord {
 /** The start time of a live process, or null when it is gone. */
 export function processStartTicks(pid: number): number | null {
   const process = identify(pid);
+  return process ? Number(process.startedAt) : null;
+}
+
+/** `processStartTicks` read off the calling thread (for a process just spawned, which may still be in its exec). */
+export async function processStartTicksLater(pid: number): Promise<number | null> {
+  const process = await identifyLater(pid);
   return process ? Number(process.startedAt) : null;
 }
 

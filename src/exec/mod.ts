@@ -17,4 +17,4 @@ export {
   type GitSource,
   redactUrl,
 } from "./git.ts";
-export { killLeftovers, type ProcessRecord, processStartTicks } from "./leftovers.ts";
+export { killLeftovers, type ProcessRecord, processStartTicksLater } from "./leftovers.ts";
