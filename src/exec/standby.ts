@@ -92,7 +92,10 @@ export function takeStandby(support: CgroupSupport): TakenStandby | null {
 }
 
 /** Hands the task to a taken standby: its directory, its whole environment, its argv (argv[0] a path). */
-export function launch(standby: TakenStandby, task: { cwd: string; env: Record<string, string>; argv: string[] }) {
+export function launch(
+  standby: TakenStandby,
+  task: { cwd: string; env: Record<string, string>; argv: string[] },
+): void {
   const vars = Object.entries(task.env).map(([name, value]) => `${name}=${value}`);
   const fields = [task.cwd, String(vars.length), ...vars, String(task.argv.length), ...task.argv];
   const writer = standby.child.stdin.getWriter();
@@ -104,8 +107,9 @@ export function launch(standby: TakenStandby, task: { cwd: string; env: Record<s
 
 /**
  * Whether a task can be handed over: its program is a path env cannot take for a variable (no "="),
- * nothing holds a NUL, and it is small. bash reads a pipe a byte at a time (~0.4 us each: a 2 KB task costs under a
- * millisecond, 100 KB 40 ms, more than the wait a standby saves), so a large one starts directly.
+ * nothing holds a NUL, and it is small. bash reads a pipe a byte at a time (~0.4 us each: a 2 KB
+ * task costs under a millisecond, 100 KB 40 ms, more than the wait a standby saves), so a large one
+ * starts directly.
  */
 export function launchable(task: { cwd: string; env: Record<string, string>; argv: string[] }): boolean {
   if (!task.argv[0].startsWith("/") || task.argv[0].includes("=")) return false;
