@@ -134,7 +134,7 @@ export class Reporter {
           continue;
         }
       }
-      if (this.#options.busy?.()) {
+      if (this.gathering) {
         const wait = BUSY_LINGER_MS - (Date.now() - this.#queue[0].at);
         if (wait > 0 && !this.#stopped) {
           await this.#nextEvent(wait);

@@ -13,9 +13,8 @@ import {
 } from "../protocol/mod.ts";
 import type { JobRecord, TaskRecord } from "../store/mod.ts";
 import { recentLogsAfter } from "./entries.ts";
-import type { JobEntry } from "./state.ts";
+import type { JobEntry, TaskEntry } from "./state.ts";
 import type { Tracker } from "./tracker.ts";
-import type { TaskEntry } from "./state.ts";
 import { type AgentNames, agentView, attemptView, jobSummary, type TaskContext, taskView } from "./views.ts";
 import { Wakeup } from "./wakeup.ts";
 
