@@ -232,15 +232,20 @@ Deno.test("weights tip placement (utilisation x weight) and can change live", as
 });
 
 // Four runs teach the tracker how long a template's tasks take; then short ones are held ahead on the
-// agent (more of them the shorter they are), long ones never.
+// agent (very short ones about 20 ms of work per slot, at most 16), long ones never.
 for (
-  const { durationMs, held } of [{ durationMs: 50, held: 2 }, { durationMs: 1, held: 4 }, { durationMs: 5000, held: 1 }]
+  const { durationMs, held } of [
+    { durationMs: 50, held: 2 },
+    { durationMs: 4, held: 5 },
+    { durationMs: 1, held: 16 },
+    { durationMs: 5000, held: 1 },
+  ]
 ) {
   Deno.test(`tasks that take ${durationMs} ms are sent ${held} per slot once they have run a few times`, async () => {
     const { tracker, agent, claim, cleanup } = await setup();
     try {
       const a = await agent("a", { slots: 1 });
-      const { jobId } = await tracker.submitJob({ name: "quick", tasks: [{ name: "t", run: "x", count: 10 }] });
+      const { jobId } = await tracker.submitJob({ name: "quick", tasks: [{ name: "t", run: "x", count: 30 }] });
       let [task] = await claim(a);
       for (let i = 0; i < 5; i++) {
         const { assignments } = await tracker.report(a, [
