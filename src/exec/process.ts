@@ -22,7 +22,7 @@ import {
 } from "./cgroup.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { bwrapArgs } from "./sandbox.ts";
-import { launch, launchable, prepareStandby, takeStandby } from "./standby.ts";
+import { launchInStandby, prepareStandby } from "./standby.ts";
 
 /** How long the pipes may stay open once the task and its group are dead (only an escaped process holds them). */
 const DRAIN_MS = 2000;
@@ -42,13 +42,10 @@ export function startProcess(spec: ProcessSpec): Execution {
     const command = taskCommand(spec);
     // A task on the host in a kept group: the standby already in one becomes it, if there is one.
     const ahead = !leader && !sandboxed && spec.cgroup && (spec.memoryBytes ?? null) === null &&
-        spec.cgroupName === undefined && launchable({ cwd: spec.cwd, env: spec.env, argv: command })
-      ? takeStandby(spec.cgroup)
+        spec.cgroupName === undefined
+      ? launchInStandby(spec.cgroup, { cwd: spec.cwd, env: spec.env, argv: command })
       : null;
-    if (ahead) {
-      launch(ahead, { cwd: spec.cwd, env: spec.env, argv: command });
-      return supervise(spec, ahead.child, ahead.group, { leader, sandboxed, started });
-    }
+    if (ahead) return supervise(spec, ahead.child, ahead.group, { leader, sandboxed, started });
     group = taskCgroup(spec);
     const inGroup = group ? joinCgroupCommand(group, command) : command;
     // Through the setsid program rather than `detached`: detached needs a fork of the whole agent

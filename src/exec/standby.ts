@@ -79,23 +79,29 @@ export function prepareStandby(support: CgroupSupport): void {
   });
 }
 
+export interface HostTask {
+  cwd: string;
+  env: Record<string, string>;
+  argv: string[];
+}
+
 /**
- * The standby, for a task with this cgroup support, if it is alive and already in its group (one
- * still joining, or whose join failed, is not given: it could exit as the task); null otherwise.
+ * Hands the task to the standby, if there is one for this cgroup support, alive and already in its
+ * group (one still joining, or whose join failed, is not used: it could exit as the task), and the
+ * task can be handed over; null otherwise (the task starts directly). A busy agent has no standby:
+ * nothing of the task is looked at then.
  */
-export function takeStandby(support: CgroupSupport): TakenStandby | null {
+export function launchInStandby(support: CgroupSupport, task: HostTask): TakenStandby | null {
   const standby = current;
   if (!standby || standby.exited || standby.support.root !== support.root) return null;
-  if (!inGroup(standby.child.pid, standby.group)) return null;
+  if (!launchable(task) || !inGroup(standby.child.pid, standby.group)) return null;
   current = null;
+  launch(standby, task);
   return { child: standby.child, group: standby.group };
 }
 
-/** Hands the task to a taken standby: its directory, its whole environment, its argv (argv[0] a path). */
-export function launch(
-  standby: TakenStandby,
-  task: { cwd: string; env: Record<string, string>; argv: string[] },
-): void {
+/** Writes the task to the standby's stdin: its directory, its whole environment, its argv (argv[0] a path). */
+function launch(standby: TakenStandby, task: HostTask): void {
   const vars = Object.entries(task.env).map(([name, value]) => `${name}=${value}`);
   const fields = [task.cwd, String(vars.length), ...vars, String(task.argv.length), ...task.argv];
   const writer = standby.child.stdin.getWriter();
@@ -111,7 +117,7 @@ export function launch(
  * task costs under a millisecond, 100 KB 40 ms, more than the wait a standby saves), so a large one
  * starts directly.
  */
-export function launchable(task: { cwd: string; env: Record<string, string>; argv: string[] }): boolean {
+function launchable(task: HostTask): boolean {
   if (!task.argv[0].startsWith("/") || task.argv[0].includes("=")) return false;
   // A NUL would end a field early (a direct start refuses it instead).
   const fields = [task.cwd, ...Object.entries(task.env).flat(), ...task.argv];
