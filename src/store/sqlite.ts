@@ -9,7 +9,14 @@ import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
 import { emptyBatch, type Store } from "./store.ts";
-import { batchRows, insertRows, type PreparedStatements, prepareStatements, TASK_COLUMNS } from "./sqlite_rows.ts";
+import {
+  batchRows,
+  insertRows,
+  inTransaction,
+  type PreparedStatements,
+  prepareStatements,
+  TASK_COLUMNS,
+} from "./sqlite_rows.ts";
 import { WriterWorker } from "./sqlite_writer_client.ts";
 
 type Row = Record<string, unknown>;
@@ -184,17 +191,8 @@ export class SqliteStore implements Store {
   }
 
   #writeHere(batch: WriteBatch): void {
-    this.#inline ??= prepareStatements(this.#db);
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      insertRows(this.#inline, batchRows(batch));
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      try {
-        this.#db.exec("ROLLBACK");
-      } catch { /* the failed statement may have rolled back already */ }
-      throw error;
-    }
+    const statements = this.#inline ??= prepareStatements(this.#db);
+    inTransaction(this.#db, () => insertRows(statements, batchRows(batch)));
     if (++this.#inlineCommits % CHECKPOINT_EVERY === 0) {
       this.#writer.send({ type: "checkpoint" }).catch(() => {/* the next one tries again */});
     }

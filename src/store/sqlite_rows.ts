@@ -114,6 +114,24 @@ export function prepareStatements(db: DatabaseSync): PreparedStatements {
   ) as PreparedStatements;
 }
 
+/** `body` in one write transaction of `db`: committed whole, or rolled back and rethrown. */
+export function inTransaction(db: DatabaseSync, body: () => void): void {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    body();
+    db.exec("COMMIT");
+  } catch (error) {
+    rollback(db);
+    throw error;
+  }
+}
+
+export function rollback(db: DatabaseSync): void {
+  try {
+    db.exec("ROLLBACK");
+  } catch { /* the failed statement may have rolled back already */ }
+}
+
 /** One batch's rows, inside a transaction the caller holds. */
 export function insertRows(s: PreparedStatements, rows: SqlRows): void {
   for (const row of rows.meta) s.meta.run(...row);

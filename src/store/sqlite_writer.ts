@@ -10,7 +10,14 @@
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
-import { insertRows, type PreparedStatements, prepareStatements, type SqlRows } from "./sqlite_rows.ts";
+import {
+  insertRows,
+  inTransaction,
+  type PreparedStatements,
+  prepareStatements,
+  rollback,
+  type SqlRows,
+} from "./sqlite_rows.ts";
 
 let db: DatabaseSync | null = null;
 let prepared: PreparedStatements | null = null;
@@ -29,13 +36,13 @@ self.onmessage = (event: MessageEvent) => {
       prepared = prepareStatements(db);
       self.postMessage({ id: 0 });
     } else if (message.type === "write") {
-      transaction(() => insert(message.rows));
+      inTransaction(db!, () => insertRows(prepared!, message.rows));
       self.postMessage({ id: message.id });
     } else if (message.type === "begin") {
       db!.exec("BEGIN IMMEDIATE");
       self.postMessage({ id: message.id });
     } else if (message.type === "rows") {
-      insert(message.rows);
+      insertRows(prepared!, message.rows);
       self.postMessage({ id: message.id });
     } else if (message.type === "commit") {
       db!.exec("COMMIT");
@@ -45,7 +52,7 @@ self.onmessage = (event: MessageEvent) => {
       db!.exec("PRAGMA wal_checkpoint(PASSIVE)");
       self.postMessage({ id: message.id });
     } else if (message.type === "rollback") {
-      rollback();
+      rollback(db!);
       self.postMessage({ id: message.id });
     } else {
       db?.close();
@@ -57,24 +64,3 @@ self.onmessage = (event: MessageEvent) => {
     self.postMessage({ id: "id" in message ? message.id : 0, error: (error as Error)?.message ?? String(error) });
   }
 };
-
-function transaction(body: () => void): void {
-  db!.exec("BEGIN IMMEDIATE");
-  try {
-    body();
-    db!.exec("COMMIT");
-  } catch (error) {
-    rollback();
-    throw error;
-  }
-}
-
-function rollback(): void {
-  try {
-    db!.exec("ROLLBACK");
-  } catch { /* the failed statement may have rolled back already */ }
-}
-
-function insert(rows: SqlRows): void {
-  insertRows(prepared!, rows);
-}
