@@ -15,7 +15,7 @@ export interface ProcessRecord {
 }
 
 /** The start time of a live process, or null when it is gone. */
-export function processStartTicks(pid: number): number | null {
+function processStartTicks(pid: number): number | null {
   const process = identify(pid);
   return process ? Number(process.startedAt) : null;
 }
