@@ -3,25 +3,47 @@
  * process into a cgroup waits for an RCU grace period when nothing has moved between cgroups for a
  * while: about 12 ms on a quiet machine here (cgroup v1; measured), more than the task it starts. A
  * standby pays that while the agent is idle. It is a bash that joins its group, reads the task's
- * directory, environment and argv from its stdin (NUL-separated) and execs `env -i` with them: the
- * task then has exactly the environment, pid, pipes and group it would have had spawned directly.
+ * directory, environment and argv from its stdin (NUL-separated) and execs `env -i` with them (or,
+ * for a bash task, exports them and execs it): the task then has exactly the environment, pid, pipes
+ * and group it would have had spawned directly.
  */
 import { join } from "node:path";
 import { findExecutable } from "./_path_lookup.ts";
 import { acquireTaskCgroup, type CgroupSupport, releaseTaskCgroup, type TaskCgroup } from "./cgroup.ts";
 
-// $0: the group's cgroup.procs, $1: env. Without a task on stdin (the agent dropped it, or died) the
-// read fails and it exits.
-const SCRIPT = `{ echo $$ > "$0"; } 2>/dev/null || exit 125
-IFS= read -r -d '' dir && IFS= read -r -d '' count || exit 125
-vars=(); for ((i = 0; i < count; i++)); do IFS= read -r -d '' v || exit 125; vars+=("$v"); done
-IFS= read -r -d '' count || exit 125
-args=(); for ((i = 0; i < count; i++)); do IFS= read -r -d '' v || exit 125; args+=("$v"); done
-cd -- "$dir" || exit 125
+// $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened before the join, so
+// that a standby in its group has it open ("": the task comes on stdin). A file is read in large
+// reads; a pipe a byte at a time (bash cannot put back what it read past a delimiter). Without a task
+// (the agent dropped the standby, or died) the read fails and it exits. It loads the locale tasks
+// usually have while it waits (~0.2 ms): exporting that LANG again for a task is then ~5 us.
+const SCRIPT = `if [[ $2 ]]; then exec 3<"$2" || exit 125; fi
+{ LANG=C.UTF-8; } 2>/dev/null
+{ echo $$ > "$0"; } 2>/dev/null || exit 125
+if [[ $2 ]]; then { IFS= read -r -N 1 go && mapfile -d '' -t f <&3; } || exit 125; exec 3<&-; else mapfile -d '' -t f; fi
+count=\${f[2]}; vars=("\${f[@]:3:count}"); args=("\${f[@]:3+count}")
+(( \${#args[@]} )) || exit 125
+cd -- "\${f[1]}" || exit 125
+if [[ \${f[0]} == export ]]; then
+  unset PATH PWD OLDPWD
+  for v in "\${vars[@]}"; do export "$v" || exit 125; done 2>/dev/null
+  exec </dev/null "\${args[@]}"
+fi
 exec </dev/null "$1" -i -- "\${vars[@]}" "\${args[@]}"`;
 
 const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
-const MAX_LAUNCH_BYTES = 8 * 1024;
+/** Where a standby's task comes in a file: memory, so that nothing of a task's environment is written to disk. */
+const INBOX_DIR = "/dev/shm";
+/**
+ * The largest task, in characters, handed over in a file: even at 3 bytes each, under what exec
+ * takes in one argument (128 KiB), which a direct start would refuse with a clearer error.
+ */
+const MAX_INBOX_CHARS = 32 * 1024;
+/**
+ * The largest handed over on the pipe, read a byte at a time (~0.4 us each: 8 KiB ~3 ms, about what
+ * the standby saves).
+ */
+const MAX_PIPE_CHARS = 8 * 1024;
+const GO = new Uint8Array([10]);
 
 /** A standby handed to a task: the task's process from now on, in the task's group. */
 export interface TakenStandby {
@@ -31,16 +53,26 @@ export interface TakenStandby {
 
 interface Standby extends TakenStandby {
   support: CgroupSupport;
+  /** The file its task comes in, until it is written; null: the task comes on stdin. */
+  inbox: string | null;
+  /** The standby's bash, as a file: a task that runs it can be exec'd without env -i. */
+  bash: FileId | null;
   exited: boolean;
+}
+
+interface FileId {
+  dev: number;
+  ino: number;
 }
 
 let current: Standby | null = null;
 
 /**
  * Starts a standby for the next task that runs on the host in a kept group (one at a time); nothing
- * when there is one, or when bash, env or a group cannot be had.
+ * when there is one, or when bash, env or a group cannot be had. Its task comes in a file in
+ * `inboxDir` or, where none can be made, on its stdin.
  */
-export function prepareStandby(support: CgroupSupport): void {
+export function prepareStandby(support: CgroupSupport, inboxDir = INBOX_DIR): void {
   if (current && !current.exited) return;
   const bash = findExecutable("bash", SYSTEM_PATH);
   const env = findExecutable("env", SYSTEM_PATH);
@@ -51,10 +83,11 @@ export function prepareStandby(support: CgroupSupport): void {
   } catch {
     return;
   }
+  const inbox = createInbox(inboxDir);
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(bash, {
-      args: ["--noprofile", "--norc", "-c", SCRIPT, join(group.path, "cgroup.procs"), env],
+      args: ["--noprofile", "--norc", "-c", SCRIPT, join(group.path, "cgroup.procs"), env, inbox ?? ""],
       // Not in any task's or agent's directory: nothing that looks for a task's leftovers finds it.
       cwd: "/",
       clearEnv: true,
@@ -64,15 +97,17 @@ export function prepareStandby(support: CgroupSupport): void {
       stderr: "piped",
     }).spawn();
   } catch {
+    if (inbox) removeInbox(inbox);
     releaseTaskCgroup(group).catch(() => {});
     return;
   }
-  const standby: Standby = { child, group, support, exited: false };
+  const standby: Standby = { child, group, support, inbox, bash: fileId(bash), exited: false };
   current = standby;
   child.status.then(() => {
     standby.exited = true;
     if (current !== standby) return; // handed to a task, which owns it now
     current = null;
+    if (inbox) removeInbox(inbox);
     child.stdout.cancel().catch(() => {});
     child.stderr.cancel().catch(() => {});
     releaseTaskCgroup(group).catch(() => {});
@@ -94,30 +129,60 @@ export interface HostTask {
 export function launchInStandby(support: CgroupSupport, task: HostTask): TakenStandby | null {
   const standby = current;
   if (!standby || standby.exited || standby.support.root !== support.root) return null;
-  if (!launchable(task) || !inGroup(standby.child.pid, standby.group)) return null;
+  if (
+    !launchable(task, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS) || !inGroup(standby.child.pid, standby.group)
+  ) return null;
   current = null;
-  launch(standby, task);
+  launch(standby, task, exportable(standby, task) ? "export" : "env");
   return { child: standby.child, group: standby.group };
 }
 
-/** Writes the task to the standby's stdin: its directory, its whole environment, its argv (argv[0] a path). */
-function launch(standby: TakenStandby, task: HostTask): void {
+/**
+ * Gives the standby its task: how to exec it, its directory, its whole environment, its argv (argv[0]
+ * a path). In its file, then a byte on stdin that says it is there; or all on stdin.
+ */
+function launch(standby: Standby, task: HostTask, mode: "export" | "env"): void {
   const vars = Object.entries(task.env).map(([name, value]) => `${name}=${value}`);
-  const fields = [task.cwd, String(vars.length), ...vars, String(task.argv.length), ...task.argv];
+  const fields = [mode, task.cwd, String(vars.length), ...vars, ...task.argv];
+  let message = new TextEncoder().encode(fields.map((field) => `${field}\0`).join(""));
+  if (standby.inbox) {
+    try {
+      Deno.writeFileSync(standby.inbox, message);
+      message = GO;
+    } catch {
+      message = new Uint8Array(); // the standby reads nothing and exits: the task fails to start
+    }
+    // The standby has it open: the task's environment stays nowhere else once it has read it.
+    removeInbox(standby.inbox);
+    standby.inbox = null;
+  }
   const writer = standby.child.stdin.getWriter();
   // Settles when the standby has read it all; a standby that died meanwhile shows in the task's status.
-  writer.write(new TextEncoder().encode(fields.map((field) => `${field}\0`).join("")))
-    .then(() => writer.close())
-    .catch(() => {});
+  writer.write(message).then(() => writer.close()).catch(() => {});
+}
+
+/** A new, empty file for a standby's task (only its owner may read it); null where there is no such place. */
+function createInbox(dir: string): string | null {
+  try {
+    return Deno.makeTempFileSync({ dir, prefix: "fabric-standby-" });
+  } catch {
+    return null;
+  }
+}
+
+function removeInbox(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // already gone
+  }
 }
 
 /**
  * Whether a task can be handed over: its program is a path env cannot take for a variable (no "="),
- * nothing holds a NUL, and it is small. bash reads a pipe a byte at a time (~0.4 us each: a 2 KB
- * task costs under a millisecond, 100 KB 40 ms, more than the wait a standby saves), so a large one
- * starts directly.
+ * nothing holds a NUL, and it is no larger than `limit` characters (a large one starts directly).
  */
-function launchable(task: HostTask): boolean {
+function launchable(task: HostTask, limit: number): boolean {
   if (!task.argv[0].startsWith("/") || task.argv[0].includes("=")) return false;
   // A NUL would end a field early (a direct start refuses it instead).
   const fields = [task.cwd, ...Object.entries(task.env).flat(), ...task.argv];
@@ -126,7 +191,66 @@ function launchable(task: HostTask): boolean {
     if (field.includes("\0")) return false;
     bytes += field.length + 1;
   }
-  return bytes <= MAX_LAUNCH_BYTES;
+  return bytes <= limit;
+}
+
+/**
+ * Variables bash sets, computes or guards itself, or that change how it runs (and the standby's own):
+ * exported by the standby they would not reach the task as given.
+ */
+const BASH_OWN = new Set([
+  "_",
+  "SHLVL",
+  "PWD",
+  "OLDPWD",
+  "RANDOM",
+  "SRANDOM",
+  "SECONDS",
+  "LINENO",
+  "HISTCMD",
+  "EPOCHSECONDS",
+  "EPOCHREALTIME",
+  "DIRSTACK",
+  "FUNCNAME",
+  "GROUPS",
+  "UID",
+  "EUID",
+  "PPID",
+  "SHELLOPTS",
+  "BASHOPTS",
+  "POSIXLY_CORRECT",
+  "IFS",
+  "GLOBIGNORE",
+  "go",
+  "f",
+  "count",
+  "vars",
+  "args",
+  "v",
+]);
+
+/**
+ * Whether the standby can export the task's environment and exec the task itself, sparing the start
+ * of env (~0.5 ms): only when the task is bash, the very program the standby is. bash passes on what
+ * it exports, plus SHLVL=0, which the task's bash reads as no SHLVL at all; any other program would
+ * see that SHLVL. The task's bash rebuilds its environment in its own order either way.
+ */
+function exportable(standby: Standby, task: HostTask): boolean {
+  const program = fileId(task.argv[0]);
+  if (!standby.bash || !program || program.dev !== standby.bash.dev || program.ino !== standby.bash.ino) return false;
+  return Object.keys(task.env).every((name) =>
+    /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !name.startsWith("BASH") && !name.startsWith("COMP_") &&
+    !BASH_OWN.has(name)
+  );
+}
+
+function fileId(path: string): FileId | null {
+  try {
+    const { dev, ino } = Deno.statSync(path);
+    return ino === null ? null : { dev, ino };
+  } catch {
+    return null;
+  }
 }
 
 /** Ends the standby, if any (the agent is leaving); resolves once it is gone and its group back in the pool. */

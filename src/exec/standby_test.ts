@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { isAlive } from "./_process_tree.ts";
-import { bash, cgroupSupport, run, start, waitFor, withTempDir } from "./_testing.ts";
+import { bash, cgroupSupport, type Ran, run, start, type TestSpec, waitFor, withTempDir } from "./_testing.ts";
 import { dropStandby, prepareStandby, standbyState } from "./standby.ts";
 
 const support = await cgroupSupport();
@@ -21,8 +23,8 @@ function standbyTest(name: string, body: (dir: string) => Promise<void>): void {
   });
 }
 
-async function readyStandby(): Promise<number> {
-  prepareStandby(support!);
+async function readyStandby(inboxDir?: string): Promise<number> {
+  prepareStandby(support!, inboxDir);
   const state = await waitFor(() => {
     const now = standbyState();
     return now?.ready ? now : null;
@@ -30,22 +32,37 @@ async function readyStandby(): Promise<number> {
   return state.pid;
 }
 
-// What a task can see of how it was started: its environment, directory, argv, stdin and group.
-const PROBE = 'env | sort; echo "odd=[$ODD] pwd=$PWD argv0=$0 args=$*"; echo "stdin=[$(cat)]"; ' +
-  "grep -c '/fabric/pool-' /proc/self/cgroup";
+/** The file the standby's task comes in (its last argument), "" when it comes on stdin. */
+function inboxOf(pid: number): string {
+  return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").at(-2) ?? "";
+}
 
-standbyTest("a task handed to a standby sees what it would have seen spawned directly", async (dir) => {
-  const env = { PATH: "/usr/bin:/bin", HOME: dir, ODD: "two\nlines and = signs", EMPTY: "" };
-  const command = [...bash(PROBE), "first arg", ""];
-  const direct = await run({ command, cwd: dir, env, cgroup: support });
-  const pid = await readyStandby();
-  const { execution, ran } = start({ command, cwd: dir, env, cgroup: support });
+// What a task can see of how it was started: its environment, directory, argv, open files, stdin
+// and group.
+const PROBE = 'env | sort; echo "odd=[$ODD] pwd=$PWD argv0=$0 args=$*"; echo "fds=$(ls /proc/$$/fd)"; ' +
+  "echo \"stdin=[$(cat)]\"; grep -c '/fabric/pool-' /proc/self/cgroup";
+
+/** Runs `command` directly, then through a standby, and asserts the two saw the same. */
+async function sameThroughStandby(spec: TestSpec, inboxDir?: string): Promise<Ran> {
+  const direct = await run(spec);
+  const pid = await readyStandby(inboxDir);
+  const inbox = inboxOf(pid);
+  const { execution, ran } = start(spec);
   assert.equal(execution.pid, pid, "the standby became the task");
   assert.equal(standbyState(), null);
   const ahead = await ran;
-  assert.deepEqual(ahead.finished.result, { kind: "exited", code: 0 });
+  assert.deepEqual(ahead.finished.result, direct.finished.result);
   assert.equal(ahead.stdout, direct.stdout);
   assert.equal(ahead.stderr, direct.stderr);
+  if (inbox) assert.ok(!existsSync(inbox), "the task's file is gone once it is read");
+  return ahead;
+}
+
+standbyTest("a task handed to a standby sees what it would have seen spawned directly", async (dir) => {
+  const env = { PATH: "/usr/bin:/bin", HOME: dir, ODD: "two\nlines and = signs", EMPTY: "", LANG: "C.UTF-8" };
+  const command = [...bash(PROBE), "first arg", ""];
+  const ahead = await sameThroughStandby({ command, cwd: dir, env, cgroup: support });
+  assert.deepEqual(ahead.finished.result, { kind: "exited", code: 0 });
   assert.match(ahead.stdout, /^odd=\[two\nlines and = signs\] pwd=\S+ argv0=first arg args=$/m);
   assert.match(ahead.stdout, /stdin=\[\]\n1\n$/);
 
@@ -87,8 +104,8 @@ standbyTest("a standby that died is passed over, and a dropped one is gone", asy
 
 standbyTest("a task too large for a standby, or holding a NUL, starts directly and the standby stays", async (dir) => {
   const pid = await readyStandby();
-  const large = await run({ command: bash(`echo ${"x".repeat(10_000)} | wc -c`), cwd: dir, cgroup: support });
-  assert.equal(large.stdout, "10001\n");
+  const large = await run({ command: bash(`echo ${"x".repeat(40_000)} | wc -c`), cwd: dir, cgroup: support });
+  assert.equal(large.stdout, "40001\n");
   const nul = await run({
     command: bash("echo hi"),
     cwd: dir,
@@ -97,4 +114,44 @@ standbyTest("a task too large for a standby, or holding a NUL, starts directly a
   });
   assert.equal(nul.finished.result.kind, "failed_to_start");
   assert.equal(standbyState()?.pid, pid, "neither took the standby");
+});
+
+standbyTest(
+  "a task that is not bash, or whose environment bash would change, still sees exactly its own",
+  async (dir) => {
+    const base = { PATH: "/usr/bin:/bin", HOME: dir };
+    const sh = ["/bin/sh", "-c", "env | sort"];
+    await sameThroughStandby({ command: sh, cwd: dir, env: base, cgroup: support });
+    const bashOwn: Record<string, string>[] = [
+      { SHLVL: "5" },
+      { PWD: "/nowhere", OLDPWD: "/" },
+      { RANDOM: "7" },
+      { f: "1" },
+      { "odd-name": "x" },
+    ];
+    for (const own of bashOwn) {
+      const ran = await sameThroughStandby({
+        command: bash("env | sort"),
+        cwd: dir,
+        env: { ...base, ...own },
+        cgroup: support,
+      });
+      assert.equal(ran.finished.result.kind, "exited", JSON.stringify(own));
+    }
+  },
+);
+
+standbyTest("where no file can be made for it, the task comes on the standby's stdin", async (dir) => {
+  const env = { PATH: "/usr/bin:/bin", HOME: dir, ODD: "a = b" };
+  const ran = await sameThroughStandby(
+    { command: [...bash(PROBE), "x"], cwd: dir, env, cgroup: support },
+    join(dir, "none"),
+  );
+  assert.match(ran.stdout, /^odd=\[a = b\] pwd=\S+ argv0=x args=$/m);
+
+  const pid = await readyStandby();
+  const inbox = inboxOf(pid);
+  assert.ok(existsSync(inbox));
+  await dropStandby();
+  assert.ok(!existsSync(inbox), "a dropped standby's file is removed");
 });
