@@ -14,6 +14,8 @@ import { percentile } from "./stats.ts";
 import { assertSucceeded, type BenchContext, waitForJob, type WorkloadOutcome } from "./workload.ts";
 
 const WARMUP_JOBS = 200;
+/** The quiet before each job of the "after idle" row: long enough for the agent's standby (20 ms). */
+const IDLE_MS = 60;
 
 interface Percentiles {
   p50: number[];
@@ -25,6 +27,8 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
   const cliSamples = context.quick ? 3 : 50;
   const warm: Percentiles = { p50: [], p95: [] };
   const warmSandboxed: Percentiles = { p50: [], p95: [] };
+  const warmIdle: Percentiles = { p50: [], p95: [] };
+  const spawnIdle: Percentiles = { p50: [], p95: [] };
   const cli: Percentiles = { p50: [], p95: [] };
   const spawn: Percentiles = { p50: [], p95: [] };
   const startup: Percentiles = { p50: [], p95: [] };
@@ -45,6 +49,8 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
     for (let i = 0; i < context.runs; i++) {
       add(warm, await repeat(samples, () => warmJob(cluster, false, phases)));
       add(warmSandboxed, await repeat(samples, () => warmJob(cluster, true)));
+      add(warmIdle, await repeat(samples, () => afterIdle(() => warmJob(cluster, false))));
+      add(spawnIdle, await repeat(samples, () => afterIdle(spawnTrue)));
       add(cli, await repeat(cliSamples, () => cliJob(cluster, jobFile)));
       add(spawn, await repeat(samples, spawnTrue));
       add(startup, await repeat(cliSamples, cliStartup));
@@ -78,6 +84,18 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
         { id: "b2.warm_sandboxed_p50", name: "warm client, sandboxed p50", unit: ms, better: "lower" },
         warmSandboxed.p50,
         spawnBase("p50"),
+      ),
+      figure(
+        {
+          id: "b2.warm_idle_p50",
+          name: `warm client after ${IDLE_MS} ms idle p50`,
+          unit: ms,
+          better: "lower",
+          note: "a pause before each job (and each baseline spawn): the agent starts a process ahead after 20 ms " +
+            "idle, and every hop is slower once the machine's CPUs have slept",
+        },
+        warmIdle.p50,
+        { name: `spawn \`true\` directly from Deno after ${IDLE_MS} ms idle (p50)`, samples: spawnIdle.p50 },
       ),
       figure(
         {
@@ -119,7 +137,7 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
 
 function describePhases(phases: Phases[]): string {
   const at = (key: keyof Phases) => percentile(phases.map((p) => p[key]), 50);
-  return `submit round trip ${at("submit")} ms, submitted → task started ${at("toStart")} ms, ` +
+  return `submit round trip ${at("submit")} ms, submit sent → task started ${at("toStart")} ms, ` +
     `task ran ${at("run")} ms, task ended → client saw the job end ${at("toSeen")} ms`;
 }
 
@@ -138,7 +156,10 @@ async function repeat(count: number, measure: () => Promise<number>): Promise<nu
 interface Phases {
   /** The submit's own round trip. */
   submit: number;
-  /** From the submit's answer to the task's start on the agent (placement, claim, spawn). */
+  /**
+   * From the submit's start to the task's start on the agent (placement, claim, spawn): the answer to
+   * the submit may come after the task started, since the placement is stored before it.
+   */
   toStart: number;
   /** The task itself, as the agent timed it. */
   run: number;
@@ -167,12 +188,17 @@ async function warmJob(cluster: BenchCluster, sandboxed: boolean, phases?: Phase
     const taskEnd = Date.parse(task.finishedAt ?? "");
     phases.push({
       submit: submitted - wallStart,
-      toStart: taskStart - submitted,
+      toStart: taskStart - wallStart,
       run: taskEnd - taskStart,
       toSeen: seen - taskEnd,
     });
   }
   return total;
+}
+
+async function afterIdle(measure: () => Promise<number>): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+  return await measure();
 }
 
 async function cliJob(cluster: BenchCluster, jobFile: string): Promise<number> {
