@@ -3,9 +3,9 @@
  * process into a cgroup waits for an RCU grace period when nothing has moved between cgroups for a
  * while: about 12 ms on a quiet machine here (cgroup v1; measured), more than the task it starts. A
  * standby pays that while the agent is idle. It is a bash that joins its group, reads the task's
- * directory, environment and argv from its stdin (NUL-separated) and execs `env -i` with them (or,
- * for a bash task, exports them and execs it): the task then has exactly the environment, pid, pipes
- * and group it would have had spawned directly.
+ * directory, environment and argv (NUL-separated, from a file in /dev/shm or from its stdin) and
+ * execs `env -i` with them (or, for a bash task, exports them and execs it): the task then has
+ * exactly the environment, pid, pipes and group it would have had spawned directly.
  */
 import { join } from "node:path";
 import { findExecutable } from "./_path_lookup.ts";
@@ -186,12 +186,12 @@ function launchable(task: HostTask, limit: number): boolean {
   if (!task.argv[0].startsWith("/") || task.argv[0].includes("=")) return false;
   // A NUL would end a field early (a direct start refuses it instead).
   const fields = [task.cwd, ...Object.entries(task.env).flat(), ...task.argv];
-  let bytes = 0;
+  let chars = 0;
   for (const field of fields) {
     if (field.includes("\0")) return false;
-    bytes += field.length + 1;
+    chars += field.length + 1;
   }
-  return bytes <= limit;
+  return chars <= limit;
 }
 
 /**
@@ -231,7 +231,7 @@ const BASH_OWN = new Set([
 
 /**
  * Whether the standby can export the task's environment and exec the task itself, sparing the start
- * of env (~0.5 ms): only when the task is bash, the very program the standby is. bash passes on what
+ * of env (0.25-0.5 ms): only when the task is bash, the very program the standby is. bash passes on what
  * it exports, plus SHLVL=0, which the task's bash reads as no SHLVL at all; any other program would
  * see that SHLVL. The task's bash rebuilds its environment in its own order either way.
  */
