@@ -1,7 +1,8 @@
 /**
  * B2 latency: a one-task job on an idle agent, from submit to the completion the client sees:
  * (a) through the bench's own warm client (submitJob, then the watch long poll until the job ends),
- * (b) as `fabric submit --wait`, a fresh process. The baseline is spawning `true` directly: the
+ * (b) as `fabric submit --wait`, a fresh process, (c) through the warm client after a pause, when the
+ * agent has a process started ahead and the machine's CPUs have slept. The baseline is spawning `true` directly: the
  * least any "run this and tell me" can cost here. `fabric --version` as a fresh process shows how
  * much of (b) is the CLI starting before it sends anything, and a `deno run` of an empty script
  * how much of that is Deno's own start.
