@@ -1,5 +1,6 @@
 /** An idle agent has its next task on the host started ahead, already in its cgroup, and cleans it up when it leaves. */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { detectCgroup } from "../src/exec/mod.ts";
 import { childPids, isAlive } from "../src/exec/_process_tree.ts";
 import { Cluster } from "./helpers/cluster.ts";
@@ -47,15 +48,25 @@ standbyTest(
     assert.equal(logs.stdout, `${standby}\n`, "the task is the process started ahead");
 
     const next = await waitFor("the next standby", () => childPids(agent.pid).find((pid) => pid !== standby));
+    const inbox = inboxOf(next);
     const stopped = await agent.stop();
     assert.equal(stopped.code, 0, agent.describe());
     assert.ok(!isAlive(next), "the standby left with the agent");
+    assert.ok(inbox && !existsSync(inbox), "and its file with it");
   },
 );
 
 standbyTest("the process an agent started ahead ends by itself when the agent is killed", async (_, agent, standby) => {
+  const inbox = inboxOf(standby);
+  assert.ok(existsSync(inbox), `the standby's file ${inbox}`);
   agent.kill("SIGKILL");
   await agent.exited;
-  // Its stdin was the agent's: without a task to read, it exits.
+  // Its stdin was the agent's: without a task to read, it exits, and removes the file it waited on.
   await waitFor("the standby to end", () => !isAlive(standby), { timeoutMs: 5000 });
+  assert.ok(!existsSync(inbox), "the standby's file is removed");
 });
+
+/** The file a standby's task comes in: its last argument. */
+function inboxOf(pid: number): string {
+  return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").at(-2) ?? "";
+}

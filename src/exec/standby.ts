@@ -14,12 +14,14 @@ import { acquireTaskCgroup, type CgroupSupport, releaseTaskCgroup, type TaskCgro
 // $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened before the join, so
 // that a standby in its group has it open ("": the task comes on stdin). A file is read in large
 // reads; a pipe a byte at a time (bash cannot put back what it read past a delimiter). Without a task
-// (the agent dropped the standby, or died) the read fails and it exits. It loads the locale tasks
+// (the agent dropped the standby, or died) the read fails and it exits, removing its file (an agent
+// killed with -9 cannot: in /dev/shm they would pile up). It loads the locale tasks
 // usually have while it waits (~0.2 ms): exporting that LANG again for a task is then ~5 us.
 const SCRIPT = `if [[ $2 ]]; then exec 3<"$2" || exit 125; fi
 { LANG=C.UTF-8; } 2>/dev/null
 { echo $$ > "$0"; } 2>/dev/null || exit 125
-if [[ $2 ]]; then { IFS= read -r -N 1 go && mapfile -d '' -t f <&3; } || exit 125; exec 3<&-; else mapfile -d '' -t f; fi
+if [[ $2 ]]; then { IFS= read -r -N 1 go && mapfile -d '' -t f <&3; } || { rm -f -- "$2"; exit 125; }; exec 3<&-
+else mapfile -d '' -t f; fi
 count=\${f[2]}; vars=("\${f[@]:3:count}"); args=("\${f[@]:3+count}")
 (( \${#args[@]} )) || exit 125
 cd -- "\${f[1]}" || exit 125
