@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { detectCgroup } from "../src/exec/mod.ts";
 import { childPids, isAlive } from "../src/exec/_process_tree.ts";
+import { standbyInbox } from "../src/exec/_testing.ts";
 import { Cluster } from "./helpers/cluster.ts";
 import { type Daemon, waitFor } from "./helpers/process.ts";
 
@@ -48,7 +49,7 @@ standbyTest(
     assert.equal(logs.stdout, `${standby}\n`, "the task is the process started ahead");
 
     const next = await waitFor("the next standby", () => childPids(agent.pid).find((pid) => pid !== standby));
-    const inbox = inboxOf(next);
+    const inbox = standbyInbox(next);
     const stopped = await agent.stop();
     assert.equal(stopped.code, 0, agent.describe());
     assert.ok(!isAlive(next), "the standby left with the agent");
@@ -57,7 +58,7 @@ standbyTest(
 );
 
 standbyTest("the process an agent started ahead ends by itself when the agent is killed", async (_, agent, standby) => {
-  const inbox = inboxOf(standby);
+  const inbox = standbyInbox(standby);
   assert.ok(existsSync(inbox), `the standby's file ${inbox}`);
   agent.kill("SIGKILL");
   await agent.exited;
@@ -65,8 +66,3 @@ standbyTest("the process an agent started ahead ends by itself when the agent is
   await waitFor("the standby to end", () => !isAlive(standby), { timeoutMs: 5000 });
   assert.ok(!existsSync(inbox), "the standby's file is removed");
 });
-
-/** The file a standby's task comes in: its last argument. */
-function inboxOf(pid: number): string {
-  return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").at(-2) ?? "";
-}

@@ -13,6 +13,7 @@ import { sampleLoad } from "./load.ts";
 import { Reporter } from "./reporter.ts";
 import type { RunRegistry } from "./run_registry.ts";
 import { TaskRun } from "./task_runner.ts";
+import { TASK_LANG } from "./task_setup.ts";
 import { WorkDirs } from "./work_dirs.ts";
 
 export interface AgentHandle {
@@ -192,7 +193,7 @@ export class AgentLoop {
     if (!cgroup || !capabilities.unsandboxed || this.#runs.size > 0 || this.#stopping) return;
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
-      if (this.#runs.size === 0 && this.#waiting.length === 0 && !this.#stopping) prepareHostTask(cgroup);
+      if (this.#runs.size === 0 && this.#waiting.length === 0 && !this.#stopping) prepareHostTask(cgroup, TASK_LANG);
     }, STANDBY_AFTER_MS);
   }
 

@@ -42,6 +42,9 @@ export interface EnvOptions {
   extra: Record<string, string>;
 }
 
+/** The locale every task gets unless its job sets another. */
+export const TASK_LANG = "C.UTF-8";
+
 /** The whole environment of a task: nothing else of the agent's is inherited. */
 export function taskEnv(a: Assignment, options: EnvOptions): Record<string, string> {
   const passed: Record<string, string> = {};
@@ -55,7 +58,7 @@ export function taskEnv(a: Assignment, options: EnvOptions): Record<string, stri
     PATH: options.basePath,
     HOME: options.paths.workDir,
     TMPDIR: options.sandboxed ? "/tmp" : options.paths.tmpDir,
-    LANG: "C.UTF-8",
+    LANG: TASK_LANG,
     ...passed,
     ...a.env,
     FABRIC_JOB_ID: a.jobId,

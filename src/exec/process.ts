@@ -70,11 +70,11 @@ export function startProcess(spec: ProcessSpec): Execution {
 
 /**
  * Has the next task on the host (unsandboxed, in a kept group) start in a process already in its
- * group (see standby.ts). Not with a terminal: such tasks start through setsid, which a standby
- * cannot do for them.
+ * group (see standby.ts), which loads `lang`, the locale tasks get, ahead too. Not with a terminal:
+ * such tasks start through setsid, which a standby cannot do for them.
  */
-export function prepareHostTask(support: CgroupSupport): void {
-  if (!TERMINAL) prepareStandby(support);
+export function prepareHostTask(support: CgroupSupport, lang: string): void {
+  if (!TERMINAL) prepareStandby(support, { lang });
 }
 
 /** Everything after the start: output, timeout, stop, and the end of everything the task started. */

@@ -15,10 +15,10 @@ import { acquireTaskCgroup, type CgroupSupport, releaseTaskCgroup, type TaskCgro
 // that a standby in its group has it open ("": the task comes on stdin). A file is read in large
 // reads; a pipe a byte at a time (bash cannot put back what it read past a delimiter). Without a task
 // (the agent dropped the standby, or died) the read fails and it exits, removing its file (an agent
-// killed with -9 cannot: in /dev/shm they would pile up). It loads the locale tasks
-// usually have while it waits (~0.2 ms): exporting that LANG again for a task is then ~5 us.
+// killed with -9 cannot: in /dev/shm they would pile up). $3: the locale tasks usually have, loaded
+// while it waits (~0.2 ms): exporting that LANG again for a task is then ~5 us.
 const SCRIPT = `if [[ $2 ]]; then exec 3<"$2" || exit 125; fi
-{ LANG=C.UTF-8; } 2>/dev/null
+if [[ $3 ]]; then { LANG=$3; } 2>/dev/null; fi
 { echo $$ > "$0"; } 2>/dev/null || exit 125
 if [[ $2 ]]; then { IFS= read -r -N 1 go && mapfile -d '' -t f <&3; } || { rm -f -- "$2"; exit 125; }; exec 3<&-
 else mapfile -d '' -t f; fi
@@ -46,6 +46,8 @@ const MAX_INBOX_CHARS = 32 * 1024;
  */
 const MAX_PIPE_CHARS = 8 * 1024;
 const GO = new Uint8Array([10]);
+/** How a standby's file is named (the rest is random). */
+export const INBOX_PREFIX = "fabric-standby-";
 
 /** A standby handed to a task: the task's process from now on, in the task's group. */
 export interface TakenStandby {
@@ -72,9 +74,12 @@ let current: Standby | null = null;
 /**
  * Starts a standby for the next task that runs on the host in a kept group (one at a time); nothing
  * when there is one, or when bash, env or a group cannot be had. Its task comes in a file in
- * `inboxDir` or, where none can be made, on its stdin.
+ * `inboxDir` or, where none can be made, on its stdin; `lang` is the LANG tasks usually get.
  */
-export function prepareStandby(support: CgroupSupport, inboxDir = INBOX_DIR): void {
+export function prepareStandby(
+  support: CgroupSupport,
+  { lang = "", inboxDir = INBOX_DIR }: { lang?: string; inboxDir?: string } = {},
+): void {
   if (current && !current.exited) return;
   const bash = findExecutable("bash", SYSTEM_PATH);
   const env = findExecutable("env", SYSTEM_PATH);
@@ -89,7 +94,7 @@ export function prepareStandby(support: CgroupSupport, inboxDir = INBOX_DIR): vo
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(bash, {
-      args: ["--noprofile", "--norc", "-c", SCRIPT, join(group.path, "cgroup.procs"), env, inbox ?? ""],
+      args: ["--noprofile", "--norc", "-c", SCRIPT, join(group.path, "cgroup.procs"), env, inbox ?? "", lang],
       // Not in any task's or agent's directory: nothing that looks for a task's leftovers finds it.
       cwd: "/",
       clearEnv: true,
@@ -166,7 +171,7 @@ function launch(standby: Standby, task: HostTask, mode: "export" | "env"): void 
 /** A new, empty file for a standby's task (only its owner may read it); null where there is no such place. */
 function createInbox(dir: string): string | null {
   try {
-    return Deno.makeTempFileSync({ dir, prefix: "fabric-standby-" });
+    return Deno.makeTempFileSync({ dir, prefix: INBOX_PREFIX });
   } catch {
     return null;
   }

@@ -2,7 +2,17 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { isAlive } from "./_process_tree.ts";
-import { bash, cgroupSupport, type Ran, run, start, type TestSpec, waitFor, withTempDir } from "./_testing.ts";
+import {
+  bash,
+  cgroupSupport,
+  type Ran,
+  run,
+  standbyInbox,
+  start,
+  type TestSpec,
+  waitFor,
+  withTempDir,
+} from "./_testing.ts";
 import { dropStandby, prepareStandby, standbyState } from "./standby.ts";
 
 const support = await cgroupSupport();
@@ -24,17 +34,13 @@ function standbyTest(name: string, body: (dir: string) => Promise<void>): void {
 }
 
 async function readyStandby(inboxDir?: string): Promise<number> {
-  prepareStandby(support!, inboxDir);
+  // The locale the agent gives tasks, loaded ahead as the agent has it.
+  prepareStandby(support!, { inboxDir, lang: "C.UTF-8" });
   const state = await waitFor(() => {
     const now = standbyState();
     return now?.ready ? now : null;
   });
   return state.pid;
-}
-
-/** The file the standby's task comes in (its last argument), "" when it comes on stdin. */
-function inboxOf(pid: number): string {
-  return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").at(-2) ?? "";
 }
 
 // What a task can see of how it was started: its environment, directory, argv, open files, stdin
@@ -46,7 +52,7 @@ const PROBE = 'env | sort; echo "odd=[$ODD] pwd=$PWD argv0=$0 args=$*"; echo "fd
 async function sameThroughStandby(spec: TestSpec, inboxDir?: string): Promise<Ran> {
   const direct = await run(spec);
   const pid = await readyStandby(inboxDir);
-  const inbox = inboxOf(pid);
+  const inbox = standbyInbox(pid);
   const { execution, ran } = start(spec);
   assert.equal(execution.pid, pid, "the standby became the task");
   assert.equal(standbyState(), null);
@@ -150,7 +156,7 @@ standbyTest("where no file can be made for it, the task comes on the standby's s
   assert.match(ran.stdout, /^odd=\[a = b\] pwd=\S+ argv0=x args=$/m);
 
   const pid = await readyStandby();
-  const inbox = inboxOf(pid);
+  const inbox = standbyInbox(pid);
   assert.ok(existsSync(inbox));
   await dropStandby();
   assert.ok(!existsSync(inbox), "a dropped standby's file is removed");
