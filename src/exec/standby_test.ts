@@ -161,3 +161,21 @@ standbyTest("where no file can be made for it, the task comes on the standby's s
   await dropStandby();
   assert.ok(!existsSync(inbox), "a dropped standby's file is removed");
 });
+
+standbyTest(
+  "a plain bash task is exec'd by the standby itself; one with a variable bash keeps, or another program, through env -i",
+  async (dir) => {
+    // What the task was exec'd with, before its own bash changed anything: bash's exec adds SHLVL=0, env -i does not.
+    const environ = (command: string[], env: Record<string, string>) =>
+      readyStandby().then(async () => {
+        const ran = await run({ command, cwd: dir, env, cgroup: support });
+        assert.equal(standbyState(), null, "the standby took the task");
+        return ran.stdout.split("\n").filter((line) => line.startsWith("SHLVL="));
+      });
+    const base = { PATH: "/usr/bin:/bin", HOME: dir };
+    const probe = "tr '\\0' '\\n' < /proc/$$/environ";
+    assert.deepEqual(await environ(bash(probe), base), ["SHLVL=0"], "exported and exec'd by bash");
+    assert.deepEqual(await environ(bash(probe), { ...base, SHLVL: "5" }), ["SHLVL=5"], "through env -i, as given");
+    assert.deepEqual(await environ(["/bin/sh", "-c", probe], base), [], "another program: through env -i");
+  },
+);
