@@ -91,12 +91,13 @@ export interface RunResult {
 export async function run(
   command: string,
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; clearEnv?: boolean; cwd?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   const started = performance.now();
   const child = new Deno.Command(command, {
     args,
     env: options.env,
+    clearEnv: options.clearEnv,
     cwd: options.cwd ?? REPO,
     stdin: "null",
     stdout: "piped",
