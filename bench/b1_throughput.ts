@@ -61,12 +61,12 @@ export async function throughput(context: BenchContext): Promise<WorkloadOutcome
           target: { on: "ratio", op: ">=", value: 0.5 },
         },
         samples.unsandboxed,
-        { name: `xargs -P2 ${bash.join(" ")}`, samples: base.bash },
+        { name: `xargs -P2 ${bash.join(" ")}`, samples: base.bash, paired: true },
       ),
       figure(
         { id: "b1.unsandboxed_vs_true", name: "unsandboxed vs plain true", unit, better: "higher" },
         samples.unsandboxed,
-        { name: "xargs -P2 true (reference: no shell)", samples: base.plain },
+        { name: "xargs -P2 true (reference: no shell)", samples: base.plain, paired: true },
       ),
       figure(
         {
@@ -77,7 +77,11 @@ export async function throughput(context: BenchContext): Promise<WorkloadOutcome
           target: { on: "ratio", op: ">=", value: 0.7 },
         },
         samples.sandboxed,
-        { name: `xargs -P2 bwrap (bwrapArgs: ${bwrap.length} args) -- ${bash.join(" ")}`, samples: base.bwrap },
+        {
+          name: `xargs -P2 bwrap (bwrapArgs: ${bwrap.length} args) -- ${bash.join(" ")}`,
+          samples: base.bwrap,
+          paired: true,
+        },
       ),
     ],
     notes: [

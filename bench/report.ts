@@ -27,6 +27,8 @@ export interface Figure extends FigureSpec {
   value: Spread;
   baseline: { name: string; value: Spread } | null;
   ratio: number | null;
+  /** Each run's ratio to the baseline measured beside it, when the runs are paired (`ratio` is then their median). */
+  ratios?: number[];
   met: boolean | null;
 }
 
@@ -41,10 +43,27 @@ export interface WorkloadResult {
   error?: string;
 }
 
-export function figure(spec: FigureSpec, samples: number[], baseline?: { name: string; samples: number[] }): Figure {
+/**
+ * A figure from its samples, one per run. With `paired`, the baseline's i-th sample was measured right
+ * beside the i-th (interleaved runs): the ratio is then the median of the runs' own ratios, so that the
+ * machine's drift from one run to the next, which moves a pair alike, does not mix a fast run of one
+ * with a slow run of the other.
+ */
+export function figure(
+  spec: FigureSpec,
+  samples: number[],
+  baseline?: { name: string; samples: number[]; paired?: boolean },
+): Figure {
   const value = spread(samples);
   const base = baseline ? { name: baseline.name, value: spread(baseline.samples) } : null;
-  const ratio = base && base.value.median !== 0 ? value.median / base.value.median : null;
+  const ratios = baseline?.paired && baseline.samples.length === samples.length && samples.length > 0
+    ? samples.map((sample, i) => sample / baseline.samples[i]).filter(Number.isFinite)
+    : undefined;
+  const ratio = ratios?.length
+    ? spread(ratios).median
+    : base && base.value.median !== 0
+    ? value.median / base.value.median
+    : null;
   let met: boolean | null = null;
   if (spec.target) {
     const measured = spec.target.on === "ratio" ? ratio : value.median;
@@ -52,7 +71,7 @@ export function figure(spec: FigureSpec, samples: number[], baseline?: { name: s
       met = spec.target.op === ">=" ? measured >= spec.target.value : measured <= spec.target.value;
     }
   }
-  return { ...spec, value, baseline: base, ratio, met };
+  return { ...spec, value, baseline: base, ratio, ...(ratios?.length ? { ratios } : {}), met };
 }
 
 /** A number to read at a glance: thousands grouped, about three significant digits. */
@@ -101,6 +120,9 @@ export function printWorkload(result: WorkloadResult, print: (line: string) => v
     ];
     print("  " + cells.map((c, i) => pad(c, COLUMNS[i])).join(""));
     if (f.baseline) print(`      baseline: ${f.baseline.name}`);
+    if (f.ratios && f.ratios.length > 1) {
+      print(`      ratio: the median of each run's own (${f.ratios.map((r) => `${format(r)}×`).join(", ")})`);
+    }
     if (f.note) print(`      note: ${f.note}`);
   }
   for (const note of result.notes) print(`  * ${note}`);
