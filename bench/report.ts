@@ -4,7 +4,7 @@
  * and "12×" on a time is slower too: the arrow after the unit says which way is better.
  */
 import { dirname } from "node:path";
-import { type Spread, spread } from "./stats.ts";
+import { median, type Spread, spread } from "./stats.ts";
 
 export interface Target {
   /** The ratio against the baseline, or the absolute value. */
@@ -56,14 +56,9 @@ export function figure(
 ): Figure {
   const value = spread(samples);
   const base = baseline ? { name: baseline.name, value: spread(baseline.samples) } : null;
-  const ratios = baseline?.paired && baseline.samples.length === samples.length && samples.length > 0
-    ? samples.map((sample, i) => sample / baseline.samples[i]).filter(Number.isFinite)
-    : undefined;
-  const ratio = ratios?.length
-    ? spread(ratios).median
-    : base && base.value.median !== 0
-    ? value.median / base.value.median
-    : null;
+  const ratios = baseline?.paired ? pairedRatios(samples, baseline.samples) : null;
+  let ratio = base && base.value.median !== 0 ? value.median / base.value.median : null;
+  if (ratios) ratio = median(ratios);
   let met: boolean | null = null;
   if (spec.target) {
     const measured = spec.target.on === "ratio" ? ratio : value.median;
@@ -71,7 +66,14 @@ export function figure(
       met = spec.target.op === ">=" ? measured >= spec.target.value : measured <= spec.target.value;
     }
   }
-  return { ...spec, value, baseline: base, ratio, ...(ratios?.length ? { ratios } : {}), met };
+  return { ...spec, value, baseline: base, ratio, ...(ratios ? { ratios } : {}), met };
+}
+
+/** Each run's own ratio, when there is one per run and all are finite; null otherwise. */
+function pairedRatios(samples: number[], baseline: number[]): number[] | null {
+  if (samples.length === 0 || samples.length !== baseline.length) return null;
+  const ratios = samples.map((sample, i) => sample / baseline[i]);
+  return ratios.every(Number.isFinite) ? ratios : null;
 }
 
 /** A number to read at a glance: thousands grouped, about three significant digits. */

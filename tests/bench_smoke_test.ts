@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { figure } from "../bench/report.ts";
 import { REPO } from "./helpers/process.ts";
 
 const WORKLOADS = ["B1", "B2", "B3", "B4", "B5"];
@@ -67,3 +68,16 @@ async function processesMentioning(text: string): Promise<string[]> {
   }
   return found;
 }
+
+Deno.test("a paired figure's ratio is the median of each run's own, not the ratio of the two medians", () => {
+  // The third run's baseline was measured in a fast minute: only the pairing keeps it from moving the ratio.
+  const spec = { id: "t", name: "t", unit: "tasks/s", better: "higher" as const };
+  const runs = [100, 60, 70];
+  const baseline = { name: "b", samples: [200, 120, 400] };
+  const paired = figure(spec, runs, { ...baseline, paired: true });
+  assert.equal(paired.ratio, 0.5);
+  assert.deepEqual(paired.ratios, [0.5, 0.5, 0.175]);
+  assert.equal(figure(spec, runs, baseline).ratio, 70 / 200);
+  // Runs that cannot be paired one to one fall back to the medians.
+  assert.equal(figure(spec, runs, { name: "b", samples: [200, 400], paired: true }).ratio, 70 / 300);
+});
