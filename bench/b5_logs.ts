@@ -70,7 +70,8 @@ export async function logs(context: BenchContext): Promise<WorkloadOutcome> {
           name: "the task's own rate under the agent",
           unit: rate,
           better: "higher",
-          note: "bytes ÷ the duration the agent reported: slower than the pipe means the agent holds the task back",
+          note:
+            "bytes ÷ the duration the agent reported: the agent holds a task back to the pace the tracker stores at",
         },
         pick("producer"),
         pipe,

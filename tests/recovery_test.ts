@@ -192,3 +192,28 @@ tasks:
     await cluster.stop();
   }
 });
+
+Deno.test("with the tracker there, a task writing faster than it stores is held back, not cut at the journal's limit", async () => {
+  // A journal of 256 KB holds a few hundred milliseconds of this task's output: without pacing, most
+  // of the 20 MB would be dropped while every report was being taken.
+  const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--journal-limit", "256k"] }] });
+  try {
+    const jobId = await cluster.submit(`name: firehose
+tasks:
+  - name: fast
+    run: |
+      head -c 20000000 /dev/zero | tr '\\0' 'y' | fold -w 100
+      echo "the end" >&2
+`);
+    const job = await cluster.waitForJob(jobId, { timeoutMs: 60_000 });
+    assert.equal(job.state, "succeeded");
+    const logs = await cluster.cli(["logs", job.tasks[0].id]);
+    assert.equal(logs.stderr, "the end\n");
+    assert.equal(logs.stdout.length, 20_000_000 + 199_999);
+    assert.equal((logs.stdout + "\n").replaceAll("y".repeat(100) + "\n", ""), "", "every line is whole");
+    const a1 = cluster.agents.get("a1")!;
+    assert.doesNotMatch(a1.stdout + a1.stderr, /task output is dropped/);
+  } finally {
+    await cluster.stop();
+  }
+});

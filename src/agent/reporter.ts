@@ -16,7 +16,10 @@ export interface ReporterOptions {
   journal: Journal;
   /** Events a previous run journaled and the tracker never acknowledged. */
   backlog: TaskEvent[];
-  /** Past this many undelivered bytes, task output is refused (results never are). */
+  /**
+   * While the tracker is away, past this many undelivered bytes task output is refused (results
+   * never are). While it takes reports, running tasks are held back well before (see `paceOutput`).
+   */
   maxJournalBytes: number;
   /** Wait for the disk before sending a result (it then survives this machine's power loss). */
   syncResults: boolean;
@@ -38,6 +41,12 @@ export interface ReporterOptions {
 const STARTED_DELAY_MS = 200;
 /** How long events of a busy agent gather before they go (a report per few tasks, not per task). */
 const BUSY_LINGER_MS = 10;
+/**
+ * Undelivered bytes past which running tasks wait for the tracker (while it takes reports): four
+ * full reports, so that one is always ready to go, and a task that writes faster than the tracker
+ * stores is slowed to its pace rather than have its output dropped at the journal's limit.
+ */
+const PACE_BYTES = 4 * MAX_BATCH_BYTES;
 
 export class Reporter {
   #queue: TaskEvent[];
@@ -50,11 +59,15 @@ export class Reporter {
   #stopped = false;
   #failing = false;
   #full = false;
+  #paceBytes: number;
+  /** Tasks' output readers waiting for the backlog to go down (see `paceOutput`). */
+  #paced: Array<() => void> = [];
 
   constructor(options: ReporterOptions) {
     this.#options = options;
     this.#queue = [...options.backlog];
     this.#json = this.#queue.map((event) => JSON.stringify(event));
+    this.#paceBytes = Math.min(PACE_BYTES, Math.floor(options.maxJournalBytes / 2));
   }
 
   /** Journal and queue an event. Output is refused (false) while the journal is over its bound, unless forced. */
@@ -68,9 +81,13 @@ export class Reporter {
     return true;
   }
 
-  /** Whether task output is taken now. */
+  /**
+   * Whether task output is taken now: not while the tracker is away and the journal is at its limit.
+   * While the tracker takes reports, running tasks are held back at half the limit (`paceOutput`), and
+   * the journal passes it only by what they wrote before they were.
+   */
   hasRoom(): boolean {
-    const full = this.#options.journal.bytes >= this.#options.maxJournalBytes;
+    const full = (this.#failing || this.#stopped) && this.#options.journal.bytes >= this.#options.maxJournalBytes;
     if (full && !this.#full) {
       this.#options.log(
         `the journal holds ${formatSize(this.#options.journal.bytes)} of undelivered reports (limit ${
@@ -81,6 +98,24 @@ export class Reporter {
     if (!full && this.#full) this.#options.log("the journal has room again: task output is kept again");
     this.#full = full;
     return !full;
+  }
+
+  /**
+   * Whether a running task's output should wait before more is read: a promise that settles once the
+   * backlog is down to half the mark, or the tracker stops taking reports (output then goes to the
+   * journal, up to its limit), or the reporter stops; null when reading may go on. Meanwhile the
+   * task blocks on its full pipe, as it would writing to any slow reader.
+   */
+  paceOutput(): Promise<void> | null {
+    if (this.#failing || this.#stopped || this.#options.journal.bytes < this.#paceBytes) return null;
+    return new Promise((resolve) => this.#paced.push(resolve));
+  }
+
+  #releasePaced(): void {
+    if (this.#paced.length === 0) return;
+    if (this.#failing || this.#stopped || this.#options.journal.bytes <= this.#paceBytes / 2) {
+      for (const resolve of this.#paced.splice(0)) resolve();
+    }
   }
 
   /** Whether events now wait a moment for others (the agent is busy) rather than go out at once. */
@@ -117,6 +152,7 @@ export class Reporter {
   stop(): void {
     this.#stopped = true;
     this.#wake?.();
+    this.#releasePaced();
   }
 
   async run(): Promise<void> {
@@ -154,29 +190,34 @@ export class Reporter {
           for (const ref of response.stale) this.#markStale(ref);
           if (response.assignments?.length) this.#options.onAssignments(response.assignments);
         }
-        this.#queue.splice(0, count);
-        this.#json.splice(0, count);
-        this.#options.journal.ack(count);
         if (this.#failing) this.#options.log("the tracker takes reports again");
         this.#failing = false;
+        this.#forget(count);
         backoff = 100;
       } catch (error) {
         if (error instanceof FabricError && error.code === "bad_request") {
           // A batch the tracker can never take would block everything behind it.
           this.#options.log(`dropping ${count} event(s) the tracker rejects: ${error.message}`);
-          this.#queue.splice(0, count);
-          this.#json.splice(0, count);
-          this.#options.journal.ack(count);
+          this.#forget(count);
           continue;
         }
         if (!this.#failing) {
           this.#options.log(`cannot deliver reports (${(error as Error).message}); keeping them and retrying`);
         }
         this.#failing = true;
+        this.#releasePaced();
         await new Promise((resolve) => setTimeout(resolve, backoff));
         backoff = Math.min(backoff * 2, 2000);
       }
     }
+  }
+
+  /** The oldest `count` events are delivered (or given up): out of the queue and the journal. */
+  #forget(count: number): void {
+    this.#queue.splice(0, count);
+    this.#json.splice(0, count);
+    this.#options.journal.ack(count);
+    this.#releasePaced();
   }
 
   /** Resolves on the next enqueued event (or stop), or after `ms`. */

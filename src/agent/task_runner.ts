@@ -231,6 +231,7 @@ async function prepare(
     timeoutMs: a.timeoutMs,
     graceMs: a.graceMs,
     onOutput,
+    paceOutput: () => context.reporter.paceOutput(),
     sandbox: inSandbox
       ? { workDir: paths.workDir, cwd, permissions: a.permissions, hide: [context.dataDir], extraReadPaths }
       : undefined,

@@ -32,7 +32,8 @@ DIR; later starts need no token (and no flags at all, if the tracker's address i
   --stop-grace DURATION   on SIGTERM or Ctrl-C the agent drains: no new work, and running tasks may go on
                           this long before they are handed back (default 30s; a second signal: at once)
   --journal-limit SIZE    undelivered reports kept on disk while the tracker is away (default 256M);
-                          past it task output is dropped with a marker, results are always kept
+                          past it task output is dropped with a marker, results are always kept (while
+                          the tracker takes reports, a fast task is held back to its pace instead)
   --weight W              placement weight: a task's score here is utilisation x W (default 1)
   --cpu N, --memory SIZE, --disk SIZE
                           capacity offered to tasks' resources (default: the machine's CPUs and memory,

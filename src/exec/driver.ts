@@ -16,6 +16,12 @@ export interface ProcessSpec {
   /** Time between SIGTERM and SIGKILL when the task is stopped or times out. */
   graceMs: number;
   onOutput: (stream: Stream, data: Uint8Array) => void;
+  /**
+   * Asked after each read of the task's output: a promise holds the next read until it settles (what
+   * was read has not been delivered yet), and the task blocks on its full pipe meanwhile. Not asked
+   * once the task has exited.
+   */
+  paceOutput?: () => Promise<void> | null;
   /** Run under bubblewrap with these mounts; absent: on the host as the agent's user. */
   sandbox?: SandboxOptions;
   /** What `detectCgroup()` found; with it every task gets its own cgroup, which ends with the task. */

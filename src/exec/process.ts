@@ -89,6 +89,12 @@ function supervise(
   let ending: "timed_out" | "cancelled" | null = null;
   // Once the leader is reaped its pid may be reused: nothing is signalled by pid after that.
   let exited = false;
+  // Output is read at the agent's pace while the task runs; what is left once it has exited, at once.
+  const exit = Promise.withResolvers<void>();
+  const pace = () => {
+    const wait = exited ? null : spec.paceOutput?.();
+    return wait ? Promise.race([wait, exit.promise]) : null;
+  };
   let killTimer: ReturnType<typeof setTimeout> | undefined;
 
   const signalTask = (signal: "SIGTERM" | "SIGKILL") => {
@@ -108,13 +114,14 @@ function supervise(
   const timeoutTimer = spec.timeoutMs === null ? undefined : setTimeout(() => terminate("timed_out"), spec.timeoutMs);
 
   const sandboxInit = sandboxed ? findSandboxInit(pid, child.status) : Promise.resolve(null);
-  const readers = [pump(child.stdout, "stdout", output.push), pump(child.stderr, "stderr", output.push)];
+  const readers = [pump(child.stdout, "stdout", output.push, pace), pump(child.stderr, "stderr", output.push, pace)];
   const finished = (async (): Promise<Finished> => {
     // Whether the group was seen empty after the task: then it can go to the next task as it is.
     let emptied = false;
     try {
       const status = await child.status;
       exited = true;
+      exit.resolve();
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
       // Whatever the task left running dies with it (and stops holding its pipes).
@@ -248,6 +255,7 @@ function pump(
   stream: ReadableStream<Uint8Array>,
   name: Stream,
   onOutput: (stream: Stream, data: Uint8Array) => void,
+  pace: () => Promise<void> | null,
 ): Reader {
   const reader = stream.getReader();
   const done = (async () => {
@@ -257,6 +265,12 @@ function pump(
         const { value, done } = await reader.read();
         if (done) return;
         onOutput(name, value);
+        const wait = pace();
+        if (wait) {
+          await wait;
+          busy = 0;
+          continue;
+        }
         // A task writing fast in small pieces (4 KB at a time) would cost a read each: after a run of
         // them, let the rest of the event loop run once, and the pipe fill meanwhile. Not a timer:
         // Deno's shortest is ~2 ms, in which a 64 KB pipe is full and the task blocked (measured:

@@ -51,6 +51,44 @@ Deno.test("output under the cap is passed on whole", async () => {
   });
 });
 
+Deno.test("output held back by paceOutput blocks the task on its pipe until released, and none is lost", async () => {
+  await withTempDir(async (dir) => {
+    let held = true;
+    const gate = Promise.withResolvers<void>();
+    let asked = 0;
+    const { ran } = start({
+      command: bash("head -c 1000000 /dev/zero | tr '\\0' a; echo finished > end.txt"),
+      cwd: dir,
+      cgroup: support,
+      paceOutput: () => (asked++, held ? gate.promise : null),
+    });
+    await waitFor(() => asked > 0);
+    // 1 MB does not fit in a pipe: the writer cannot finish while its output is not read.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await Deno.stat(`${dir}/end.txt`).then(() => true, () => false), false, "the task waits");
+    held = false;
+    gate.resolve();
+    const { finished, stdout } = await ran;
+    assert.deepEqual(finished.result, { kind: "exited", code: 0 });
+    assert.equal(stdout, "a".repeat(1_000_000));
+    assert.equal(await Deno.readTextFile(`${dir}/end.txt`), "finished\n");
+  });
+});
+
+Deno.test("a task held back for good still times out, and what it wrote before is read", async () => {
+  await withTempDir(async (dir) => {
+    const ran = await run({
+      command: bash("echo first; head -c 1000000 /dev/zero"),
+      cwd: dir,
+      timeoutMs: 300,
+      cgroup: support,
+      paceOutput: () => new Promise<void>(() => {}),
+    });
+    assert.equal(ran.finished.result.kind, "timed_out");
+    assert.ok(ran.stdout.startsWith("first\n"), ran.stdout.slice(0, 20));
+  });
+});
+
 Deno.test("stop sends SIGTERM, then SIGKILL after the grace period, and the result is cancelled", async () => {
   await withTempDir(async (dir) => {
     const { execution, ran } = start({
