@@ -90,10 +90,15 @@ function supervise(
   // Once the leader is reaped its pid may be reused: nothing is signalled by pid after that.
   let exited = false;
   // Output is read at the agent's pace while the task runs; what is left once it has exited, at once.
-  const exit = Promise.withResolvers<void>();
+  // (Not a race with one exit promise: each pause would leave a reaction on it until the task ends.)
+  const held = new Set<() => void>();
   const pace = () => {
     const wait = exited ? null : spec.paceOutput?.();
-    return wait ? Promise.race([wait, exit.promise]) : null;
+    if (!wait) return null;
+    return new Promise<void>((resolve) => {
+      held.add(resolve);
+      wait.then(() => held.delete(resolve) && resolve());
+    });
   };
   let killTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -121,7 +126,8 @@ function supervise(
     try {
       const status = await child.status;
       exited = true;
-      exit.resolve();
+      for (const resolve of held) resolve();
+      held.clear();
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
       // Whatever the task left running dies with it (and stops holding its pipes).
