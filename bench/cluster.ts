@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { FabricClient } from "../src/client/mod.ts";
 import { findExecutable } from "../src/exec/mod.ts";
-import { killProcessesUnder } from "../tests/helpers/process.ts";
+import { killProcessesUnder } from "../testing/process.ts";
 import { fabric, MAIN, Proc, type RunResult } from "./procs.ts";
 
 export interface TrackerFlags {

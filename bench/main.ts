@@ -3,7 +3,7 @@
  * is stopped at the end, on a failure, and on Ctrl-C.
  */
 import { throughput } from "./b1_throughput.ts";
-import { killProcessesUnder } from "../tests/helpers/process.ts";
+import { killProcessesUnder } from "../testing/process.ts";
 import { latency } from "./b2_latency.ts";
 import { agents } from "./b3_agents.ts";
 import { queue } from "./b4_queue.ts";

@@ -4,7 +4,7 @@
  * registering ten thousand agents logs ten thousand lines.
  */
 
-import { MAIN, REPO, WatchedChild, type WatchedOptions } from "../tests/helpers/process.ts";
+import { MAIN, REPO, WatchedChild, type WatchedOptions } from "../testing/process.ts";
 
 export { MAIN, REPO };
 

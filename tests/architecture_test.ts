@@ -1,6 +1,6 @@
 /** Imports flow one way (shared/STYLE.md): checked on the real module graph, not by convention. */
 import assert from "node:assert/strict";
-import { REPO } from "./helpers/process.ts";
+import { REPO } from "../testing/process.ts";
 
 const ALLOWED: Record<string, string[]> = {
   protocol: [],

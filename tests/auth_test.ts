@@ -1,8 +1,8 @@
 /** Mistakes get clear errors and the right exit codes, and change nothing. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Cluster } from "./helpers/cluster.ts";
-import { fabric } from "./helpers/process.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { fabric } from "../testing/process.ts";
 
 Deno.test("a wrong token gets a clear error and exit 3", async () => {
   const cluster = await Cluster.start();

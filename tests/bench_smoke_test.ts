@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { figure } from "../bench/report.ts";
-import { REPO } from "./helpers/process.ts";
+import { REPO } from "../testing/process.ts";
 
 const WORKLOADS = ["B1", "B2", "B3", "B4", "B5"];
 

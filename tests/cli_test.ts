@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { AgentView, JobDetail } from "../src/protocol/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
-import { Daemon, fabric, waitFor } from "./helpers/process.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { Daemon, fabric, waitFor } from "../testing/process.ts";
 
 Deno.test("logs --follow streams output while the task runs and ends when it does", async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }] });

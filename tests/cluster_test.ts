@@ -1,8 +1,8 @@
 /** A tracker and two agents as separate processes over TLS: jobs run, logs belong to their tasks, status agrees. */
 import assert from "node:assert/strict";
 import type { JobDetail } from "../src/protocol/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
-import { processesUnder, waitFor } from "./helpers/process.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { processesUnder, waitFor } from "../testing/process.ts";
 
 Deno.test("a 20-task job runs on both agents, each task's log is its own output, and status agrees", async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 3 }, { name: "a2", slots: 3 }] });

@@ -1,10 +1,10 @@
 /** Every example in jobs/ runs on real agents and ends as its comments say. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Origin, startDaemon } from "../src/exec/_git_test_servers.ts";
+import { Origin, startDaemon } from "../testing/git_servers.ts";
 import type { JobDetail, TaskDetail } from "../src/protocol/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
-import { REPO, waitFor } from "./helpers/process.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { REPO, waitFor } from "../testing/process.ts";
 
 const jobs = (name: string) => join(REPO, "jobs", name);
 

@@ -1,8 +1,8 @@
 /** Crashes: a killed agent's task runs again elsewhere; a restarted tracker loses no finished result. */
 import assert from "node:assert/strict";
 import type { JobDetail, TaskDetail } from "../src/protocol/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
-import { waitFor } from "./helpers/process.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { waitFor } from "../testing/process.ts";
 
 Deno.test("kill -9 of an agent mid-task: the task runs again on the other agent and the job succeeds", async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 1 }, { name: "a2", slots: 1 }] });

@@ -1,9 +1,9 @@
 /** Git tasks on a real agent against a real git server on loopback: mirrors reused, credentials kept out of logs. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Origin, startHttpServer } from "../src/exec/_git_test_servers.ts";
+import { Origin, startHttpServer } from "../testing/git_servers.ts";
 import type { JobDetail } from "../src/protocol/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
+import { Cluster } from "../testing/cluster.ts";
 
 Deno.test("git tasks check out a ref and run steps; the second task of a repository does not download it again", async () => {
   const root = await Deno.makeTempDir({ prefix: "fabric-git-e2e-" });

@@ -1,7 +1,7 @@
 /** Three real agents with different labels, resources and weights: tasks end where the rules say. */
 import assert from "node:assert/strict";
 import type { JobDetail } from "../src/protocol/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
+import { Cluster } from "../testing/cluster.ts";
 
 Deno.test("placement on three agents follows select, strategy, constraints, resources and weights", async (t) => {
   const cluster = await Cluster.start({

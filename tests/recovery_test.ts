@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { AgentView, JobDetail, TaskDetail } from "../src/protocol/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
-import { Daemon, processesUnder, waitFor } from "./helpers/process.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { Daemon, processesUnder, waitFor } from "../testing/process.ts";
 
 const jobOf = (cluster: Cluster, jobId: string) => cluster.json<JobDetail>(["status", jobId]);
 const taskOf = (cluster: Cluster, taskId: string) => cluster.json<TaskDetail>(["status", taskId]);

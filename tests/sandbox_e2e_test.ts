@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { AgentView, JobDetail } from "../src/protocol/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
-import { processesUnder, waitFor } from "./helpers/process.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { processesUnder, waitFor } from "../testing/process.ts";
 
 Deno.test("sandboxed tasks reach only what their permissions allow, and nothing outlives them", async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 8 }] });

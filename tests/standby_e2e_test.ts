@@ -1,11 +1,10 @@
 /** An idle agent has its next task on the host started ahead, already in its cgroup, and cleans it up when it leaves. */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { detectCgroup } from "../src/exec/mod.ts";
-import { childPids, isAlive } from "../src/exec/_process_tree.ts";
-import { standbyInbox } from "../src/exec/_testing.ts";
-import { Cluster } from "./helpers/cluster.ts";
-import { type Daemon, waitFor } from "./helpers/process.ts";
+import { childPids, detectCgroup, isAlive } from "../src/exec/mod.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { type Daemon, waitFor } from "../testing/process.ts";
+import { standbyInbox } from "../testing/standby.ts";
 
 // Tasks of an agent with a terminal start through setsid, which a standby cannot do: no standby there.
 const hasTerminal = (() => {

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { JobDetail, JobSummary } from "../src/protocol/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
-import { waitFor } from "./helpers/process.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { waitFor } from "../testing/process.ts";
 
 const JOB = "name: small\ntasks:\n  - {name: t, run: echo stored}\n";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isAlive } from "../exec/_process_tree.ts";
+import { isAlive } from "../exec/mod.ts";
 import { processStartTicksLater } from "../exec/mod.ts";
 import { RunRegistry } from "./run_registry.ts";
 

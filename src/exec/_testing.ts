@@ -5,15 +5,8 @@ import { detectCgroup, removeIdleCgroups } from "./cgroup.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { startProcess } from "./process.ts";
 import type { SandboxOptions } from "./sandbox.ts";
-import { INBOX_PREFIX } from "./standby.ts";
 
 export const TEST_PATH = "/usr/local/bin:/usr/bin:/bin";
-
-/** The file a standby (process `pid`, of this agent or another) waits for its task in: one of its arguments; "" if none. */
-export function standbyInbox(pid: number): string {
-  const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
-  return args.find((arg) => arg.split("/").at(-1)?.startsWith(INBOX_PREFIX)) ?? "";
-}
 
 let support: Promise<CgroupSupport | null> | undefined;
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { descendantPids, isAlive } from "./_process_tree.ts";
+import { descendantPids, isAlive } from "./process_tree.ts";
 import { bash, cgroupSupport, run, sandbox, start, waitFor, withCommandLine, withTempDir } from "./_testing.ts";
 import {
   createTaskCgroup,

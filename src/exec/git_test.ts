@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { checkoutRepo, GitError, type GitErrorKind } from "./git.ts";
-import { everyArgv, fixtureGit, freePort, Origin, startDaemon, startHttpServer } from "./_git_test_servers.ts";
+import { everyArgv, fixtureGit, freePort, Origin, startDaemon, startHttpServer } from "../../testing/git_servers.ts";
 
 const USER = "alice-fabric";
 const PASSWORD = "s3cret-Pa55word";

@@ -4,7 +4,7 @@
  * so that a reused pid is never signalled.
  */
 import { join } from "node:path";
-import { identify, identifyLater } from "./_process_tree.ts";
+import { identify, identifyLater } from "./process_tree.ts";
 import { type CgroupSupport, killCgroup, removeTaskCgroup } from "./cgroup.ts";
 
 export interface ProcessRecord {

@@ -17,4 +17,5 @@ export {
   type GitSource,
   redactUrl,
 } from "./git.ts";
+export { childPids, descendantPids, isAlive } from "./process_tree.ts";
 export { killLeftovers, type ProcessRecord, processStartTicksLater } from "./leftovers.ts";

@@ -9,7 +9,7 @@ import { setImmediate } from "node:timers";
 import type { Stream, TaskResult } from "../protocol/mod.ts";
 import { capOutput } from "./_output_cap.ts";
 import { findExecutable } from "./_path_lookup.ts";
-import { childPids, descendantPids, identify, isRunning, type ProcessIdentity } from "./_process_tree.ts";
+import { childPids, descendantPids, identify, isRunning, type ProcessIdentity } from "./process_tree.ts";
 import {
   acquireTaskCgroup,
   cgroupPids,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DEFAULT_PERMISSIONS } from "../protocol/mod.ts";
-import { descendantPids, isAlive } from "./_process_tree.ts";
+import { descendantPids, isAlive } from "./process_tree.ts";
 import { bash, run, sandbox, start, waitFor, withCommandLine, withTempDir } from "./_testing.ts";
 import { bwrapArgs } from "./sandbox.ts";
 

@@ -1,18 +1,9 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { isAlive } from "./_process_tree.ts";
-import {
-  bash,
-  cgroupSupport,
-  type Ran,
-  run,
-  standbyInbox,
-  start,
-  type TestSpec,
-  waitFor,
-  withTempDir,
-} from "./_testing.ts";
+import { isAlive } from "./process_tree.ts";
+import { bash, cgroupSupport, type Ran, run, start, type TestSpec, waitFor, withTempDir } from "./_testing.ts";
+import { standbyInbox } from "../../testing/standby.ts";
 import { dropStandby, prepareStandby, standbyState } from "./standby.ts";
 
 const support = await cgroupSupport();

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { FabricClient } from "../../src/client/mod.ts";
-import { type CommandResult, Daemon, fabric, killProcessesUnder, waitFor } from "../helpers/process.ts";
+import { type CommandResult, Daemon, fabric, killProcessesUnder, waitFor } from "../../testing/process.ts";
 import { type CutMode, startProxy, type TcpProxy } from "./proxy.ts";
 
 export interface FleetOptions {

@@ -1,7 +1,7 @@
 /** Child processes for tests: fabric commands from source, with their output collected. */
 
-export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-export const REPO = new URL("../../", import.meta.url).pathname;
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+export const REPO = new URL("../", import.meta.url).pathname;
 
 export interface CommandResult {
   code: number;

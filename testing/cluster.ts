@@ -3,7 +3,7 @@
  * processes, all in a temporary directory that `stop` removes with everything still running in it.
  */
 import { join } from "node:path";
-import type { JobDetail } from "../../src/protocol/mod.ts";
+import type { JobDetail } from "../src/protocol/mod.ts";
 import { type CommandResult, Daemon, fabric, killProcessesUnder, waitFor } from "./process.ts";
 
 export interface AgentSpec {
