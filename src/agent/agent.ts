@@ -37,6 +37,8 @@ export interface AgentOptions {
   stopGraceMs?: number;
   /** Let tasks that set `sandbox: false` run without bubblewrap. */
   allowUnsandboxed?: boolean;
+  /** Let git tasks check out repositories on this machine (a path, `file://`); off by default. */
+  allowLocalGit?: boolean;
   /** Placement weight (utilisation x weight); kept by the tracker when omitted. */
   weight?: number;
   /** Capacity offered to tasks; by default the machine's CPUs, memory and the data directory's free disk. */
@@ -74,7 +76,12 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     deno: probed.deno !== null,
     git: probed.git,
   };
-  const runtime: Runtime = { capabilities, cgroup: probed.cgroup ? await detectCgroup() : null, deno: probed.deno };
+  const runtime: Runtime = {
+    capabilities,
+    cgroup: probed.cgroup ? await detectCgroup() : null,
+    deno: probed.deno,
+    allowLocalGit: options.allowLocalGit ?? false,
+  };
 
   // What the last run left: reports never acknowledged, and processes that may still be running.
   const { journal, pending } = await Journal.open(joinPath(options.dataDir, "journal"));
@@ -117,6 +124,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     throw error;
   }
   log(`agent ${joined.identity.name} joined ${tracker} (${slots} slots; ${describeCapabilities(capabilities)})`);
+  if (runtime.allowLocalGit) log("git tasks may check out repositories on this machine's disk (--allow-local-git)");
   let loop: AgentLoop | null = null;
   const reporter = new Reporter({
     client,

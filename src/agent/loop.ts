@@ -29,6 +29,8 @@ export interface Runtime {
   capabilities: Capabilities;
   cgroup: CgroupSupport | null;
   deno: string | null;
+  /** Git tasks may check out repositories on this machine (`--allow-local-git`). */
+  allowLocalGit: boolean;
 }
 
 export interface LoopOptions {
@@ -167,6 +169,7 @@ export class AgentLoop {
       dataDir,
       workDirs: this.#workDirs,
       gitCacheDir: join(dataDir, "cache", "git"),
+      allowLocalGit: runtime.allowLocalGit,
       agentName: this.#o.identity.name,
       reporter: this.#o.reporter,
       registry: this.#o.registry,

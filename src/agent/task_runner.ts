@@ -6,6 +6,7 @@ import {
   checkoutRepo,
   type Execution,
   type Finished,
+  GitError,
   type ProcessSpec,
   processStartTicksLater,
   redactUrl,
@@ -25,6 +26,8 @@ export interface RunnerContext {
   dataDir: string;
   workDirs: WorkDirs;
   gitCacheDir: string;
+  /** Git tasks may check out repositories on this machine (`--allow-local-git`). */
+  allowLocalGit: boolean;
   agentName: string;
   reporter: Reporter;
   registry: RunRegistry;
@@ -44,6 +47,8 @@ export class TaskRun {
   readonly ref: AttemptRef;
   readonly done: Promise<void>;
   #execution: Execution | null = null;
+  /** Ends what runs before the process (the checkout) when the attempt is stopped, released or stale. */
+  #preparing = new AbortController();
   #ending: "stop" | "release" | "stale" | null = null;
   #releaseReason = "";
 
@@ -55,6 +60,7 @@ export class TaskRun {
   /** Cancel: stop the process; its result is reported. */
   stop(): void {
     this.#ending ??= "stop";
+    this.#preparing.abort();
     this.#execution?.stop();
   }
 
@@ -63,12 +69,14 @@ export class TaskRun {
     if (this.#ending === "stale") return;
     this.#ending = "release";
     this.#releaseReason = reason;
+    this.#preparing.abort();
     this.#execution?.stop();
   }
 
   /** The tracker no longer wants this attempt: stop it and report nothing more. */
   markStale(): void {
     this.#ending = "stale";
+    this.#preparing.abort();
     this.#execution?.stop();
   }
 
@@ -83,9 +91,12 @@ export class TaskRun {
     });
     const say = (line: string) => output.push("stderr", new TextEncoder().encode(`[fabric] ${line}\n`));
     const started = performance.now();
+    // The task's timeout covers what runs before its process (a checkout) as well.
+    const deadline = a.timeoutMs === null ? null : started + a.timeoutMs;
     try {
       reporter.enqueue({ type: "started", ...ref, at: Date.now() });
-      const spec = await prepare(a, context, paths, say, (stream, data) => output.push(stream, data));
+      const preparing = { deadline, signal: this.#preparing.signal };
+      const spec = await prepare(a, context, paths, preparing, say, (stream, data) => output.push(stream, data));
       if (this.#ending) {
         this.#report(context, { result: { kind: "cancelled" }, durationMs: 0, outputTruncated: false }, {});
         return;
@@ -115,8 +126,15 @@ export class TaskRun {
       const message = error instanceof CannotRun ? error.message : (error as Error).message;
       say(message);
       output.close();
-      context.log(`task ${a.taskId} attempt ${a.attempt} could not run: ${message}`);
       const durationMs = performance.now() - started;
+      // A checkout stopped by the task's timeout or by a cancel ends the task as its process would.
+      const stopped = error instanceof GitError && (error.kind === "cancelled" || error.kind === "timeout");
+      if (stopped && (this.#ending || deadline !== null)) {
+        const result = this.#ending ? { kind: "cancelled" as const } : { kind: "timed_out" as const };
+        this.#report(context, { result, durationMs, outputTruncated: false }, {});
+        return;
+      }
+      context.log(`task ${a.taskId} attempt ${a.attempt} could not run: ${message}`);
       this.#report(
         context,
         { result: { kind: "failed_to_start", message }, durationMs, outputTruncated: false },
@@ -168,6 +186,7 @@ async function prepare(
   a: Assignment,
   context: RunnerContext,
   paths: TaskPaths,
+  preparing: { deadline: number | null; signal: AbortSignal },
   say: (line: string) => void,
   onOutput: (stream: Stream, data: Uint8Array) => void,
 ): Promise<ProcessSpec> {
@@ -214,6 +233,10 @@ async function prepare(
       source: a.git!,
       dest,
       log: (line) => say(line),
+      deadline: preparing.deadline ?? undefined,
+      signal: preparing.signal,
+      allowLocal: context.allowLocalGit,
+      protectedDirs: [context.dataDir],
     });
     say(`checked out ${checkout.commit}${checkout.fetched ? "" : " (from the local mirror)"}`);
     env.FABRIC_GIT_COMMIT = checkout.commit;
@@ -228,7 +251,7 @@ async function prepare(
     command,
     cwd,
     env,
-    timeoutMs: a.timeoutMs,
+    timeoutMs: preparing.deadline === null ? null : Math.max(0, preparing.deadline - performance.now()),
     graceMs: a.graceMs,
     onOutput,
     paceOutput: () => context.reporter.paceOutput(),

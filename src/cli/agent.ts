@@ -39,6 +39,9 @@ DIR; later starts need no token (and no flags at all, if the tracker's address i
                           capacity offered to tasks' resources (default: the machine's CPUs and memory,
                           and the data directory's free disk)
   --allow-unsandboxed     run tasks that set "sandbox: false" without bubblewrap
+  --allow-local-git       let git tasks check out repositories on this machine's disk (a path or
+                          file://); off by default, since any job could then read any repository
+                          this agent's user can (the agent's own data directory excepted)
   --sync normal|full      normal (default): reports are journaled before they are sent and survive the
                           agent's crash; full: results also wait for the disk (survive a power loss)
 `;
@@ -59,6 +62,7 @@ export const AGENT_FLAGS = {
   memory: { type: "string" },
   disk: { type: "string" },
   "allow-unsandboxed": { type: "boolean" },
+  "allow-local-git": { type: "boolean" },
   sync: { type: "string" },
 } as const;
 
@@ -95,6 +99,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     maxJournalBytes: sizeFlag(stringFlag(parsed, "journal-limit"), "--journal-limit"),
     sync: syncFlag(parsed),
     allowUnsandboxed: parsed.values["allow-unsandboxed"] === true,
+    allowLocalGit: parsed.values["allow-local-git"] === true,
     weight: numberFlag(parsed, "weight", 0.001, 1000),
     resources: {
       cpu: numberFlag(parsed, "cpu", 0, 4096),

@@ -1,8 +1,11 @@
 /**
- * One bare mirror per repository in the cache directory, kept up to date by fetches, from which
- * checkouts borrow their objects. Every function here expects the caller to hold the mirror's lock.
+ * One bare mirror per repository and credential in the cache directory, kept up to date by fetches,
+ * from which checkouts borrow their objects. Every function here expects the caller to hold the
+ * mirror's lock.
  */
 import { basename, dirname, join } from "node:path";
+import { mirrorKey } from "./_git_mirror_key.ts";
+import type { Remote } from "./_git_remote.ts";
 import { classify, git, type GitContext, GitError, runGit } from "./_git_run.ts";
 
 /** Where a fetch puts the commit a task asked for, which also keeps it from garbage collection. */
@@ -19,11 +22,25 @@ export interface Resolved {
   fetched: boolean;
 }
 
-/** Named by a hash of the credential-free URL, so that every task of a repository shares it. */
-export async function mirrorPathFor(cacheDir: string, url: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url)));
-  const hex = Array.from(digest.slice(0, 16), (byte) => byte.toString(16).padStart(2, "0")).join("");
+/**
+ * Named by a keyed hash of the credential-free URL and the credentials, so that the tasks of a
+ * repository share a mirror only with tasks that could fetch the same: a commit, or a branch only
+ * some credentials see, never reaches a task through a mirror that other credentials filled (nor
+ * through the mirror's objects, which a checkout can read). Keyed, since the name shows in logs:
+ * a plain hash would let anyone who reads them try passwords against it.
+ */
+export async function mirrorPathFor(cacheDir: string, remote: Remote): Promise<string> {
+  const { url, credentials } = remote;
+  const identity = credentials ? [url, credentials.username, credentials.password] : [url];
+  const key = await mirrorKey(cacheDir, isMirrorName);
+  const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(JSON.stringify(identity)));
+  const hex = Array.from(new Uint8Array(mac).slice(0, 16), (byte) => byte.toString(16).padStart(2, "0")).join("");
   return join(cacheDir, `${hex}.git`);
+}
+
+/** A mirror, or what is left of one whose creation was interrupted. */
+function isMirrorName(name: string): boolean {
+  return /^[0-9a-f]{32}\.git(\.tmp-[0-9a-f]{8})?$/.test(name);
 }
 
 /**

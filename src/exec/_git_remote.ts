@@ -2,6 +2,7 @@
  * A repository URL split into what git may see on its command line (no credentials) and the
  * credentials, which reach git only through its environment and are scrubbed from everything shown.
  */
+import { type GitTransport, repoKind } from "../protocol/mod.ts";
 
 export interface Credentials {
   username: string;
@@ -15,6 +16,9 @@ export interface Remote {
   display: string;
   /** Only for http(s) URLs; other schemes keep a user name (ssh's `git@`) and may not carry a password. */
   credentials: Credentials | null;
+  transport: GitTransport;
+  /** For a repository on this machine: the path git opens. */
+  localPath: string | null;
 }
 
 interface UrlParts {
@@ -58,18 +62,20 @@ export function redactUrl(url: string): string {
   return `${parts.scheme}${kept}@${parts.rest}`;
 }
 
-/** Throws TypeError for a password in a non-http URL: git would put it on an ssh command line. */
+/**
+ * Throws TypeError for what no job may use (repoKind): a remote helper, an unknown scheme, an
+ * option in disguise, or a password in a non-http URL (git would put it on an ssh command line).
+ */
 export function parseRemote(url: string): Remote {
+  const kind = repoKind(url);
+  if (!kind.ok) throw new TypeError(`"${redactUrl(url)}" ${kind.reason}`);
+  const plain = { url, display: url, credentials: null, transport: kind.transport, localPath: kind.path ?? null };
   const parts = splitUrl(url);
-  if (!parts || parts.userinfo === "") return { url, display: url, credentials: null };
+  if (!parts || parts.userinfo === "" || !isHttp(parts.scheme)) return plain;
   const colon = parts.userinfo.indexOf(":");
-  if (!isHttp(parts.scheme)) {
-    if (colon >= 0) throw new TypeError(`a password in "${redactUrl(url)}" is only supported for http(s) URLs`);
-    return { url, display: url, credentials: null };
-  }
   const username = decode(colon < 0 ? parts.userinfo : parts.userinfo.slice(0, colon));
   const password = colon < 0 ? "" : decode(parts.userinfo.slice(colon + 1));
-  return { url: parts.scheme + parts.rest, display: redactUrl(url), credentials: { username, password } };
+  return { ...plain, url: parts.scheme + parts.rest, display: redactUrl(url), credentials: { username, password } };
 }
 
 function base64(text: string): string {
@@ -109,14 +115,28 @@ const DROPPED = [
   "GIT_CONFIG_PARAMETERS",
   "GIT_ASKPASS",
   "SSH_ASKPASS",
+  "GIT_ALLOW_PROTOCOL",
+  "GIT_PROTOCOL_FROM_USER",
 ];
+
+/** What git may speak: the network transports, never a remote helper (`ext::`), a local path only if allowed. */
+const NETWORK_PROTOCOLS = "https:http:ssh:git";
 
 /**
  * The environment of every git command for `remote`: the agent's own (for HOME, PATH, proxies and
  * the user's ssh setup) with prompts made impossible, and the credentials, if any, as an http
  * Authorization header given through GIT_CONFIG_* variables, which never show in argv.
+ *
+ * GIT_ALLOW_PROTOCOL is git's own allow-list: it overrides every `protocol.*.allow` setting and binds
+ * all that git reaches on the job's behalf, not just the URL fabric checked: a redirect (curl is
+ * limited to it too), a submodule, or an `insteadOf` rewrite in the agent's configuration. The
+ * `file` transport (a path, `file://`) is on it only when the agent allows local repositories.
  */
-export function gitEnvironment(remote: Remote, inherited: Record<string, string>): Record<string, string> {
+export function gitEnvironment(
+  remote: Remote,
+  inherited: Record<string, string>,
+  options: { allowLocal?: boolean } = {},
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(inherited)) {
     if (DROPPED.includes(key) || /^GIT_CONFIG_(COUNT|KEY_\d+|VALUE_\d+)$/.test(key)) continue;
@@ -129,6 +149,7 @@ export function gitEnvironment(remote: Remote, inherited: Record<string, string>
     SSH_ASKPASS_REQUIRE: "never",
     // Messages in English, so that failures can be told apart.
     LC_ALL: "C",
+    GIT_ALLOW_PROTOCOL: options.allowLocal ? `${NETWORK_PROTOCOLS}:file` : NETWORK_PROTOCOLS,
   });
   // A detached `gc --auto` would outlive the command, its timeout and the mirror's lock.
   const config: Array<[string, string]> = [["gc.autoDetach", "false"]];

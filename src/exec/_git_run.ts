@@ -1,10 +1,10 @@
 /**
- * Running one git command: bounded by a deadline, in its own process group so that a timeout also
- * kills the helpers it started (remote-https, index-pack, ssh), and with failures turned into
- * GitErrors whose text has been scrubbed of credentials.
+ * Running one git command: bounded by a deadline and a cancel signal, in its own process group so
+ * that either kills the helpers it started too (remote-https, index-pack, ssh), and with failures
+ * turned into GitErrors whose text has been scrubbed of credentials.
  */
 
-export type GitErrorKind = "unreachable" | "auth" | "ref_not_found" | "timeout" | "invalid" | "failed";
+export type GitErrorKind = "unreachable" | "auth" | "ref_not_found" | "timeout" | "cancelled" | "invalid" | "failed";
 
 /** A checkout that could not be done, in words a user can act on; never holds credentials. */
 export class GitError extends Error {
@@ -21,7 +21,10 @@ export interface GitContext {
   env: Record<string, string>;
   /** performance.now() after which nothing more may run. */
   deadline: number;
+  /** The time the checkout was given, for messages. */
   timeoutMs: number;
+  /** Once aborted, nothing more runs and what runs is killed. */
+  signal: AbortSignal | null;
   /** The repository URL as users may see it. */
   display: string;
   scrub: (text: string) => string;
@@ -42,9 +45,10 @@ export interface RunOptions {
   doing: string;
 }
 
-/** Runs `git ARGS`; throws a GitError only on a timeout (the caller judges the exit code). */
+/** Runs `git ARGS`; throws a GitError only on a timeout or a cancel (the caller judges the exit code). */
 export async function runGit(context: GitContext, args: string[], options: RunOptions): Promise<GitOutput> {
   const remaining = context.deadline - performance.now();
+  if (context.signal?.aborted) throw cancelled(options.doing);
   if (remaining <= 0) throw timedOut(context, options.doing);
   let child: Deno.ChildProcess;
   try {
@@ -58,6 +62,8 @@ export async function runGit(context: GitContext, args: string[], options: RunOp
     expired = true;
     killGroup(child.pid);
   }, remaining);
+  const onAbort = () => killGroup(child.pid);
+  context.signal?.addEventListener("abort", onAbort);
   try {
     if (options.stdin !== undefined) {
       const writer = child.stdin.getWriter();
@@ -65,6 +71,7 @@ export async function runGit(context: GitContext, args: string[], options: RunOp
       await writer.close().catch(() => {});
     }
     const output = await child.output();
+    if (context.signal?.aborted) throw cancelled(options.doing);
     if (expired) throw timedOut(context, options.doing);
     return {
       code: output.code,
@@ -73,6 +80,7 @@ export async function runGit(context: GitContext, args: string[], options: RunOp
     };
   } finally {
     clearTimeout(timer);
+    context.signal?.removeEventListener("abort", onAbort);
     killGroup(child.pid);
   }
 }
@@ -108,11 +116,16 @@ function killGroup(pid: number): void {
   }
 }
 
-function timedOut(context: GitContext, doing: string): GitError {
-  return new GitError(`Cannot ${doing}: git did not finish within ${context.timeoutMs / 1000}s`, "timeout");
+export function timedOut(context: GitContext, doing: string): GitError {
+  const seconds = Math.round(context.timeoutMs / 100) / 10;
+  return new GitError(`Cannot ${doing}: git did not finish within ${seconds}s`, "timeout");
 }
 
-const PATTERNS: Array<[Exclude<GitErrorKind, "timeout" | "invalid" | "failed">, RegExp]> = [
+export function cancelled(doing: string): GitError {
+  return new GitError(`Cannot ${doing}: the task was cancelled`, "cancelled");
+}
+
+const PATTERNS: Array<[Exclude<GitErrorKind, "timeout" | "cancelled" | "invalid" | "failed">, RegExp]> = [
   ["ref_not_found", /couldn't find remote ref|not our ref|no such remote ref|Remote branch .* not found/i],
   [
     "auth",

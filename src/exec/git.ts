@@ -1,14 +1,16 @@
 /**
  * The source of a git task: a checkout of `repo` at `ref` in the task's directory. Each repository
- * has one mirror in the cache directory, so later tasks fetch only what is new (or nothing, for a
- * commit the mirror holds), and a checkout borrows the mirror's objects instead of copying them.
+ * has one mirror per credential in the cache directory, so later tasks with the same credentials
+ * fetch only what is new (or nothing, for a commit the mirror holds), and a checkout borrows the
+ * mirror's objects instead of copying them. A task never sees a mirror another credential filled.
  * Credentials in the URL never reach a command line, a log line, an error or the mirror's config.
  */
 import { join, resolve } from "node:path";
 import { checkoutFromMirror, clearDest, requireEmpty } from "./_git_checkout.ts";
+import { checkLocalRepo } from "./_git_local.ts";
 import { mirrorPathFor, openMirror, resolveInMirror } from "./_git_mirror.ts";
 import { gitEnvironment, parseRemote, type Remote, scrubberFor } from "./_git_remote.ts";
-import { type GitContext, GitError } from "./_git_run.ts";
+import { cancelled, type GitContext, GitError, timedOut } from "./_git_run.ts";
 
 export { redactUrl } from "./_git_remote.ts";
 export { GitError, type GitErrorKind } from "./_git_run.ts";
@@ -28,8 +30,20 @@ export interface CheckoutOptions {
   /** An empty or missing directory. */
   dest: string;
   log?: (line: string) => void;
-  /** For the whole checkout, waiting for the mirror included; every git command is killed at it. */
-  timeoutMs?: number;
+  /**
+   * performance.now() instant that bounds the whole checkout, waiting for the mirror included: every
+   * git command is killed at it (a GitError of kind "timeout"). Default: 15 minutes from the call.
+   */
+  deadline?: number;
+  /** Aborting it kills the checkout's git commands: a GitError of kind "cancelled". */
+  signal?: AbortSignal;
+  /** Whether `repo` may be a repository on this machine (a path, `file://`); default no. */
+  allowLocal?: boolean;
+  /**
+   * Directories no local repository may be in (the agent's data directory); the cache directory
+   * always is one, since its mirrors hold what other credentials fetched.
+   */
+  protectedDirs?: string[];
 }
 
 export interface CheckoutResult {
@@ -48,12 +62,18 @@ export async function checkoutRepo(options: CheckoutOptions): Promise<CheckoutRe
   const { source } = options;
   const remote = remoteOf(source.repo);
   checkSource(source, remote);
+  const cacheDir = resolve(options.cacheDir);
+  if (remote.localPath !== null) {
+    await checkLocalRepo(remote, {
+      allowed: options.allowLocal ?? false,
+      protectedDirs: [cacheDir, ...options.protectedDirs ?? []],
+    });
+  }
   const dest = resolve(options.dest);
   const existed = await requireEmpty(dest);
   const context = contextFor(remote, options);
-  const cacheDir = resolve(options.cacheDir);
-  await Deno.mkdir(cacheDir, { recursive: true });
-  const mirror = await mirrorPathFor(cacheDir, remote.url);
+  await Deno.mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  const mirror = await mirrorPathFor(cacheDir, remote);
   const attempt = async (): Promise<CheckoutResult> => {
     await openMirror(context, mirror, remote.url);
     const { commit, fetched } = await resolveInMirror(context, mirror, source);
@@ -104,11 +124,13 @@ function checkSource(source: GitSource, remote: Remote): void {
 function contextFor(remote: Remote, options: CheckoutOptions): GitContext {
   const scrub = scrubberFor(remote);
   const log = options.log ?? (() => {});
-  const timeoutMs = options.timeoutMs ?? DEFAULT_CHECKOUT_TIMEOUT_MS;
+  const now = performance.now();
+  const deadline = options.deadline ?? now + DEFAULT_CHECKOUT_TIMEOUT_MS;
   return {
-    env: gitEnvironment(remote, Deno.env.toObject()),
-    deadline: performance.now() + timeoutMs,
-    timeoutMs,
+    env: gitEnvironment(remote, Deno.env.toObject(), { allowLocal: options.allowLocal }),
+    deadline,
+    timeoutMs: Math.max(0, deadline - now),
+    signal: options.signal ?? null,
     display: remote.display,
     scrub,
     log: (line) => log(scrub(line)),
@@ -133,19 +155,21 @@ async function withLock<T>(key: string, context: GitContext, work: () => Promise
   }
 }
 
+/** Until the checkout ahead is done, the deadline passes, or the checkout is cancelled. */
 async function waitFor(previous: Promise<void>, context: GitContext): Promise<void> {
-  const seconds = context.timeoutMs / 1000;
-  const error = new GitError(
-    `Cannot fetch "${context.display}": another checkout of it did not finish within ${seconds}s`,
-    "timeout",
-  );
+  const doing = `fetch "${context.display}" (waiting for another checkout of it)`;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(error), Math.max(0, context.deadline - performance.now()));
+  let onAbort = () => {};
+  const ended = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut(context, doing)), Math.max(0, context.deadline - performance.now()));
+    onAbort = () => reject(cancelled(doing));
+    if (context.signal?.aborted) onAbort();
+    context.signal?.addEventListener("abort", onAbort);
   });
   try {
-    await Promise.race([previous, expired]);
+    await Promise.race([previous, ended]);
   } finally {
     clearTimeout(timer);
+    context.signal?.removeEventListener("abort", onAbort);
   }
 }

@@ -23,7 +23,7 @@ async function setup() {
       source: { repo, ref, depth: options.depth ?? null },
       dest: join(root, `checkout-${checkouts++}`),
       log: (line) => logs.push(line),
-      timeoutMs: options.timeoutMs ?? 30_000,
+      deadline: performance.now() + (options.timeoutMs ?? 30_000),
     });
   const cleanup = () => Deno.remove(root, { recursive: true });
   return { root, origin, commits: [first, second, third], logs, checkout, cleanup };

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
+import { repoKind } from "./git_url.ts";
 import { permissionsSchema } from "./permissions.ts";
 import { parseSize } from "./size.ts";
 
@@ -123,7 +124,12 @@ const sharedFields = {
 };
 
 export const gitSourceSchema = z.strictObject({
-  repo: z.string().min(1).max(2048),
+  // What no agent allows is refused here; a path on the agent's disk is left to the agent that gets
+  // the task (`--allow-local-git`). The value is not repeated: it may hold credentials.
+  repo: z.string().min(1).max(2048).superRefine((repo, ctx) => {
+    const kind = repoKind(repo);
+    if (!kind.ok) ctx.addIssue({ code: "custom", message: kind.reason });
+  }),
   ref: z.string().min(1).max(256).default("HEAD"),
   depth: z.number().int().min(1).max(1_000_000).optional(),
 });

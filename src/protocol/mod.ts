@@ -5,6 +5,7 @@
 export * from "./errors.ts";
 export * from "./duration.ts";
 export * from "./job_spec.ts";
+export * from "./git_url.ts";
 export * from "./job_expand.ts";
 export * from "./size.ts";
 export * from "./permissions.ts";
