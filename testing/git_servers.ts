@@ -225,3 +225,61 @@ export async function everyArgv(): Promise<string[]> {
   }
   return argvs;
 }
+
+export interface HangingServer {
+  /** A git:// URL of this server. */
+  url: string;
+  /** Connections accepted so far. */
+  readonly accepted: number;
+  /** Connections whose client has not closed them yet: a git still waiting. */
+  readonly open: number;
+  stop(): Promise<void>;
+}
+
+/** A git:// server on loopback that accepts connections and never answers: a fetch of it hangs until killed. */
+export function startHangingServer(): HangingServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  const connections = new Set<Deno.Conn>();
+  let accepted = 0;
+  const waiting: Promise<void>[] = [];
+  // Reads (and drops) what a client sends until it closes its end: then the client is gone.
+  const hold = async (connection: Deno.Conn) => {
+    const buffer = new Uint8Array(4096);
+    try {
+      while (await connection.read(buffer) !== null) { /* never answered */ }
+    } catch { /* closed by stop() */ }
+    connections.delete(connection);
+    try {
+      connection.close();
+    } catch { /* closed by stop() */ }
+  };
+  const accepting = (async () => {
+    try {
+      for await (const connection of listener) {
+        accepted++;
+        connections.add(connection);
+        waiting.push(hold(connection));
+      }
+    } catch { /* closed */ }
+  })();
+  return {
+    url: `git://127.0.0.1:${port}/hangs.git`,
+    get accepted() {
+      return accepted;
+    },
+    get open() {
+      return connections.size;
+    },
+    async stop() {
+      listener.close();
+      await accepting;
+      for (const connection of connections) {
+        try {
+          connection.close();
+        } catch { /* already closed */ }
+      }
+      await Promise.all(waiting);
+    },
+  };
+}

@@ -121,6 +121,12 @@ async function fetch(context: GitContext, mirror: string, ref: string, args: str
   const line = context.scrub(classified.line);
   const where = `"${context.display}"`;
   switch (kind) {
+    case "invalid":
+      throw new GitError(
+        `Cannot fetch ${where}: git refused to reach it (git: ${line}); git tasks use network transports only ` +
+          "(https, http, ssh, git), and paths on the agent's disk only where the agent allows them",
+        kind,
+      );
     case "ref_not_found":
       throw new GitError(`ref "${ref}" not found in ${where} (git: ${line})`, kind);
     case "auth":

@@ -75,3 +75,14 @@ Deno.test("git's environment disables every prompt and carries the credentials o
   assert.ok(!Object.values(env).some((value) => value.includes("s3cret")));
   assert.equal(gitEnvironment(parseRemote("git://example.com/r.git"), {}).GIT_CONFIG_COUNT, "1");
 });
+
+Deno.test("git may speak the network transports only, and the file transport only where local repositories are allowed", () => {
+  const inherited = { GIT_ALLOW_PROTOCOL: "file:ext", GIT_PROTOCOL_FROM_USER: "1" };
+  const env = gitEnvironment(parseRemote("https://example.com/r.git"), inherited);
+  assert.equal(env.GIT_ALLOW_PROTOCOL, "https:http:ssh:git");
+  assert.equal(env.GIT_PROTOCOL_FROM_USER, undefined);
+  const local = gitEnvironment(parseRemote("/srv/r.git"), inherited, { allowLocal: true });
+  assert.equal(local.GIT_ALLOW_PROTOCOL, "https:http:ssh:git:file");
+  assert.throws(() => parseRemote("ext::sh -c x"), /remote helper "ext"/);
+  assert.equal(parseRemote("file:///srv/%72.git").localPath, "/srv/r.git");
+});

@@ -125,7 +125,9 @@ export function cancelled(doing: string): GitError {
   return new GitError(`Cannot ${doing}: the task was cancelled`, "cancelled");
 }
 
-const PATTERNS: Array<[Exclude<GitErrorKind, "timeout" | "cancelled" | "invalid" | "failed">, RegExp]> = [
+const PATTERNS: Array<[Exclude<GitErrorKind, "timeout" | "cancelled" | "failed">, RegExp]> = [
+  // GIT_ALLOW_PROTOCOL at work: a URL rewritten, redirected or pointing to a transport git may not use.
+  ["invalid", /transport '.*' not allowed|redirect.*not allowed|unsupported protocol/i],
   ["ref_not_found", /couldn't find remote ref|not our ref|no such remote ref|Remote branch .* not found/i],
   [
     "auth",

@@ -1,8 +1,16 @@
 /** Checkouts against real git servers on loopback: git daemon, and git http-backend behind basic auth. */
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { checkoutRepo, GitError, type GitErrorKind } from "./git.ts";
-import { everyArgv, fixtureGit, freePort, Origin, startDaemon, startHttpServer } from "../../testing/git_servers.ts";
+import {
+  everyArgv,
+  fixtureGit,
+  freePort,
+  Origin,
+  startDaemon,
+  startHangingServer,
+  startHttpServer,
+} from "../../testing/git_servers.ts";
 
 const USER = "alice-fabric";
 const PASSWORD = "s3cret-Pa55word";
@@ -17,26 +25,44 @@ async function setup() {
   const third = await origin.commit({ "README": "three\n" }, "three");
   const logs: string[] = [];
   let checkouts = 0;
-  const checkout = (repo: string, ref: string, options: { depth?: number; timeoutMs?: number } = {}) =>
+  const checkout = (repo: string, ref: string, options: CheckoutExtras = {}) =>
     checkoutRepo({
       cacheDir: join(root, "cache"),
       source: { repo, ref, depth: options.depth ?? null },
       dest: join(root, `checkout-${checkouts++}`),
       log: (line) => logs.push(line),
       deadline: performance.now() + (options.timeoutMs ?? 30_000),
+      signal: options.signal,
+      allowLocal: options.allowLocal,
+      protectedDirs: options.protectedDirs,
     });
   const cleanup = () => Deno.remove(root, { recursive: true });
   return { root, origin, commits: [first, second, third], logs, checkout, cleanup };
 }
 
-async function rejectsWith(promise: Promise<unknown>, kind: GitErrorKind): Promise<GitError> {
+interface CheckoutExtras {
+  depth?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  allowLocal?: boolean;
+  protectedDirs?: string[];
+}
+
+/** The GitError the checkout fails with, within `withinMs` (a checkout that hangs fails the test instead). */
+async function rejectsWith(promise: Promise<unknown>, kind: GitErrorKind, withinMs = 60_000): Promise<GitError> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the checkout did not end within ${withinMs} ms`)), withinMs);
+  });
   try {
-    await promise;
+    await Promise.race([promise, late]);
   } catch (error) {
+    clearTimeout(timer);
     assert.ok(error instanceof GitError, `expected a GitError, got ${error}`);
     assert.equal(error.kind, kind, error.message);
     return error;
   }
+  clearTimeout(timer);
   assert.fail(`expected a GitError of kind ${kind}`);
 }
 
@@ -299,30 +325,183 @@ Deno.test("a mirror left broken by a crash is re-created", async () => {
   }
 });
 
-Deno.test("a git command that hangs is killed at the timeout", async () => {
+Deno.test("a git command that hangs is killed at the deadline", async () => {
   const { root, checkout, cleanup } = await setup();
-  // Accepts connections and never answers.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  const connections: Deno.Conn[] = [];
-  const accepting = (async () => {
-    try {
-      for await (const connection of listener) connections.push(connection);
-    } catch { /* closed */ }
-  })();
+  const server = startHangingServer();
   try {
     const started = performance.now();
-    const error = await rejectsWith(
-      checkout(`git://127.0.0.1:${port}/origin.git`, "main", { timeoutMs: 1000 }),
-      "timeout",
-    );
+    const error = await rejectsWith(checkout(server.url, "main", { timeoutMs: 1000 }), "timeout", 10_000);
     assert.ok(performance.now() - started < 5000);
     assert.match(error.message, /did not finish within 1s/);
+    assert.equal(server.accepted, 1);
     assert.deepEqual((await everyArgv()).filter((argv) => argv.includes(root)), [], "no git is left running");
   } finally {
-    listener.close();
-    await accepting;
-    for (const connection of connections) connection.close();
+    await server.stop();
+    await cleanup();
+  }
+});
+
+Deno.test("a cancelled checkout ends at once with no git left, also one waiting for another checkout of the repository", async () => {
+  const { root, checkout, cleanup } = await setup();
+  const server = startHangingServer();
+  try {
+    const first = new AbortController();
+    const second = new AbortController();
+    const fetching = checkout(server.url, "main", { signal: first.signal });
+    await until(() => server.accepted === 1);
+    const waiting = checkout(server.url, "main", { signal: second.signal });
+    second.abort();
+    const error = await rejectsWith(waiting, "cancelled", 3000);
+    assert.match(error.message, /waiting for another checkout of it\): the task was cancelled/);
+    assert.equal(server.open, 1, "the first checkout went on");
+
+    first.abort();
+    await rejectsWith(fetching, "cancelled", 3000);
+    await until(() => server.open === 0);
+    assert.deepEqual((await everyArgv()).filter((argv) => argv.includes(root)), [], "no git is left running");
+    const names = [...Deno.readDirSync(root)].map((entry) => entry.name);
+    assert.deepEqual(names.filter((name) => name.startsWith("checkout-")), [], "nothing is left checked out");
+  } finally {
+    await server.stop();
+    await cleanup();
+  }
+});
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`not true within ${timeoutMs} ms: ${condition}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+Deno.test("a repository on the agent's disk is refused unless the agent allows local repositories", async () => {
+  const { origin, commits, checkout, cleanup } = await setup();
+  try {
+    for (const repo of [origin.bare, `file://${origin.bare}`, origin.bare.replace(/\.git$/, "")]) {
+      const refused = await rejectsWith(checkout(repo, "main"), "invalid");
+      assert.match(refused.message, /on the agent's own disk, and this agent does not allow local repositories/);
+      assert.match(refused.message, /--allow-local-git/);
+    }
+    for (const repo of ["ext::sh -c 'touch pwned'", "-uhelp", "relative/repo.git", "ftp://127.0.0.1/r.git"]) {
+      await rejectsWith(checkout(repo, "main", { allowLocal: true }), "invalid");
+    }
+    const allowed = await checkout(`file://${origin.bare}`, "main", { allowLocal: true });
+    assert.equal(allowed.commit, commits[2]);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("with local repositories allowed, no path reaches a mirror or the agent's data directory", async () => {
+  const { root, origin, commits, checkout, cleanup } = await setup();
+  const http = startHttpServer(root, { username: USER, password: PASSWORD });
+  try {
+    // A private repository, fetched with its credentials into the cache.
+    const mirror = dirname((await checkout(http.url("origin", `${USER}:${PASSWORD}`), "main")).readPaths[0]);
+    const dataDir = join(root, "agent");
+    await Deno.mkdir(dataDir);
+    await fixtureGit(["clone", "--quiet", "--bare", origin.bare, join(dataDir, "copy.git")], root);
+    await Deno.symlink(mirror, join(root, "link.git"));
+    await Deno.symlink(join(root, "cache"), join(root, "cache-link"));
+    // A repository of its own that borrows the mirror's objects, and a `.git` file pointing at the mirror.
+    const borrower = join(root, "borrower.git");
+    await fixtureGit(["init", "--quiet", "--bare", borrower], root);
+    await Deno.writeTextFile(join(borrower, "objects", "info", "alternates"), `${join(mirror, "objects")}\n`);
+    await fixtureGit(["--git-dir", borrower, "update-ref", "refs/heads/main", commits[2]], root);
+    const pointer = join(root, "pointer");
+    await Deno.mkdir(pointer);
+    await Deno.writeTextFile(join(pointer, ".git"), `gitdir: ${mirror}\n`);
+
+    const attempts = [
+      mirror,
+      mirror.replace(/\.git$/, ""), // git tries the name with .git appended
+      `file://${mirror}`,
+      `file://${mirror.replaceAll("/", "%2F").replace("%2F", "/")}`,
+      join(root, "link.git"),
+      join(root, "cache-link", basename(mirror)),
+      borrower,
+      pointer,
+      join(dataDir, "copy.git"),
+    ];
+    for (const repo of attempts) {
+      const refused = await rejectsWith(
+        checkout(repo, commits[1], { allowLocal: true, protectedDirs: [dataDir] }),
+        "invalid",
+      );
+      assert.match(refused.message, /reads from the agent's data directory, which no task may use/, repo);
+    }
+    const names = [...Deno.readDirSync(root)].map((entry) => entry.name);
+    assert.equal(names.filter((name) => name.startsWith("checkout-")).length, 1, "only the first checkout is there");
+  } finally {
+    await http.stop();
+    await cleanup();
+  }
+});
+
+Deno.test("git itself refuses a path that the agent's configuration puts behind a network URL", async () => {
+  const { root, origin, logs, checkout, cleanup } = await setup();
+  const config = join(root, "gitconfig");
+  await Deno.writeTextFile(config, `[url "${origin.bare}"]\n\tinsteadOf = https://example.invalid/app.git\n`);
+  const previous = Deno.env.get("GIT_CONFIG_GLOBAL");
+  Deno.env.set("GIT_CONFIG_GLOBAL", config);
+  try {
+    const refused = await rejectsWith(checkout("https://example.invalid/app.git", "main"), "invalid");
+    assert.match(refused.message, /git refused to reach it \(git: fatal: transport 'file' not allowed\)/);
+    assert.ok(!logs.some((line) => line.includes("re-creating")), "not taken for a damaged mirror");
+  } finally {
+    if (previous === undefined) Deno.env.delete("GIT_CONFIG_GLOBAL");
+    else Deno.env.set("GIT_CONFIG_GLOBAL", previous);
+    await cleanup();
+  }
+});
+
+Deno.test("a checkout without the credentials gets nothing another credential fetched: not by commit, not by ref", async () => {
+  const { root, commits, checkout, cleanup } = await setup();
+  const http = startHttpServer(root, { username: USER, password: PASSWORD });
+  try {
+    const withCredentials = http.url("origin", `${USER}:${PASSWORD}`);
+    const first = await checkout(withCredentials, "main");
+    const mirror = dirname(first.readPaths[0]);
+
+    const anonymous = http.url("origin");
+    const unauthorized = http.stats.unauthorized;
+    await rejectsWith(checkout(anonymous, commits[1]), "auth");
+    await rejectsWith(checkout(anonymous, "main"), "auth");
+    await rejectsWith(checkout(http.url("origin", `${USER}:wr0ng`), commits[0]), "auth");
+    assert.ok(http.stats.unauthorized >= unauthorized + 3, "each asked the server, which refused");
+
+    // The same credentials still share their mirror: a commit it holds needs no server.
+    const requests = http.stats.requests;
+    const again = await checkout(withCredentials, commits[1]);
+    assert.equal(again.fetched, false);
+    assert.equal(dirname(again.readPaths[0]), mirror);
+    assert.equal(http.stats.requests, requests);
+  } finally {
+    await http.stop();
+    await cleanup();
+  }
+});
+
+Deno.test("mirrors named before keyed mirrors (by the URL alone) are removed, never reused", async () => {
+  const { root, origin, commits, checkout, cleanup } = await setup();
+  const http = startHttpServer(root, { username: USER, password: PASSWORD });
+  try {
+    // What an agent of dd1371b left after a checkout with credentials: a mirror named by the plain URL.
+    const anonymous = http.url("origin");
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(anonymous)));
+    const oldName = `${Array.from(digest.slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("")}.git`;
+    const cache = join(root, "cache");
+    await Deno.mkdir(cache);
+    await fixtureGit(["clone", "--quiet", "--mirror", origin.bare, join(cache, oldName)], root);
+    await fixtureGit(["--git-dir", join(cache, oldName), "config", "remote.origin.url", anonymous], root);
+
+    await rejectsWith(checkout(anonymous, commits[1]), "auth");
+    await assert.rejects(Deno.stat(join(cache, oldName)), Deno.errors.NotFound);
+    const key = await Deno.stat(join(cache, "mirrors.key"));
+    assert.equal(key.mode! & 0o777, 0o600);
+  } finally {
+    await http.stop();
     await cleanup();
   }
 });

@@ -68,6 +68,7 @@ function localPath(path: string, shown: string): RepoKind {
       return { ok: false, reason: "has a malformed percent-escape" };
     }
   }
+  if (decoded.split("/").includes("..")) return { ok: false, reason: "holds '..'; give the path itself" };
   if (!decoded.startsWith("/")) {
     return {
       ok: false,

@@ -113,3 +113,23 @@ Deno.test("matrix and count multiply; names show both", async () => {
     ["t[os=b,v=1][1]", 3, 4, { os: "b", v: "1" }],
   ]);
 });
+
+Deno.test("a git repo no agent may use is refused at validation, located, without repeating the URL", async () => {
+  assert.deepEqual(
+    await problems(`name: x
+tasks:
+  - {name: a, git: {repo: "ext::sh -c touch% /tmp/pwned"}, run: x}
+  - {name: b, git: {repo: "--upload-pack=touch /tmp/pwned"}, run: x}
+  - {name: c, git: {repo: "ssh://git:s3cret@example.com/r.git"}, run: x}
+  - {name: d, git: {repo: "relative/repo.git"}, run: x}
+  - {name: e, git: {repo: "/srv/private.git"}, run: x}
+  - {name: f, git: {repo: "https://example.com/r.git"}, run: x}
+`),
+    [
+      `3:27 "tasks[0].git.repo" names the git remote helper "ext" ("ext::"), which can run commands on the agent; use an https, ssh or git URL`,
+      `4:27 "tasks[1].git.repo" starts with '-', which git would read as an option`,
+      `5:27 "tasks[2].git.repo" holds a password, which fabric supports only in http(s) URLs`,
+      `6:27 "tasks[3].git.repo" is neither a URL (https://, ssh://, git://, host:path) nor an absolute path (a relative path would be read from the agent's working directory)`,
+    ],
+  );
+});
