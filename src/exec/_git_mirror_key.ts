@@ -31,7 +31,9 @@ async function loadOrCreate(cacheDir: string, isMirror: (name: string) => boolea
   }
   if (hex === null || !/^[0-9a-f]{64}$/.test(hex)) {
     for await (const entry of Deno.readDir(cacheDir)) {
-      if (isMirror(entry.name)) await Deno.remove(join(cacheDir, entry.name), { recursive: true });
+      // A key file half-written by a crash goes too.
+      const stale = isMirror(entry.name) || entry.name.startsWith(`${KEY_FILE}.tmp-`);
+      if (stale) await Deno.remove(join(cacheDir, entry.name), { recursive: true });
     }
     hex = Array.from(crypto.getRandomValues(new Uint8Array(32)), (byte) => byte.toString(16).padStart(2, "0"))
       .join("");

@@ -495,9 +495,11 @@ Deno.test("mirrors named before keyed mirrors (by the URL alone) are removed, ne
     await Deno.mkdir(cache);
     await fixtureGit(["clone", "--quiet", "--mirror", origin.bare, join(cache, oldName)], root);
     await fixtureGit(["--git-dir", join(cache, oldName), "config", "remote.origin.url", anonymous], root);
+    await Deno.writeTextFile(join(cache, "mirrors.key.tmp-deadbeef"), "half");
 
     await rejectsWith(checkout(anonymous, commits[1]), "auth");
     await assert.rejects(Deno.stat(join(cache, oldName)), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(join(cache, "mirrors.key.tmp-deadbeef")), Deno.errors.NotFound);
     const key = await Deno.stat(join(cache, "mirrors.key"));
     assert.equal(key.mode! & 0o777, 0o600);
   } finally {
