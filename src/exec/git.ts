@@ -6,6 +6,7 @@
  * Credentials in the URL never reach a command line, a log line, an error or the mirror's config.
  */
 import { join, resolve } from "node:path";
+import { refProblem } from "../protocol/mod.ts";
 import { checkoutFromMirror, clearDest, requireEmpty } from "./_git_checkout.ts";
 import { checkLocalRepo } from "./_git_local.ts";
 import { mirrorPathFor, openMirror, resolveInMirror } from "./_git_mirror.ts";
@@ -109,13 +110,11 @@ function remoteOf(repo: string): Remote {
   }
 }
 
-// The ref ends up in a refspec (`+REF:refs/fabric/wanted`): a colon, a glob or a leading dash
-// would change what git does, not just what it fetches.
 function checkSource(source: GitSource, remote: Remote): void {
   const { ref, depth } = source;
-  const forbidden = [...ref].some((c) => c <= " " || c === "\x7f" || "~^:?*[\\".includes(c));
-  const valid = ref !== "" && !forbidden && !/^[-/+]|\/$|\.\.|@\{|\/\/|\.lock(\/|$)|\.$/.test(ref);
-  if (!valid) throw new GitError(`ref "${ref}" of "${remote.display}" is not a valid git ref`, "invalid");
+  if (refProblem(ref) !== null) {
+    throw new GitError(`ref "${ref}" of "${remote.display}" is not a valid git ref`, "invalid");
+  }
   if (depth !== null && !(Number.isInteger(depth) && depth >= 1)) {
     throw new GitError(`depth of "${remote.display}" must be a whole number of at least 1, got ${depth}`, "invalid");
   }

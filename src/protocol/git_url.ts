@@ -105,3 +105,14 @@ function checkScpLike(authority: string, path: string): RepoKind {
   if (path.startsWith("-")) return { ok: false, reason: "has a path that starts with '-'" };
   return { ok: true, transport: "ssh" };
 }
+
+/**
+ * Why `ref` is not a ref a task may name (git check-ref-format's rules, plus a leading '-' or '+'),
+ * or null. The ref ends up in a refspec (`+REF:refs/fabric/wanted`): a colon, a glob or a leading
+ * dash would change what git does, not just what it fetches.
+ */
+export function refProblem(ref: string): string | null {
+  const forbidden = [...ref].some((c) => c <= " " || c === "\x7f" || "~^:?*[\\".includes(c));
+  const valid = ref !== "" && !forbidden && !/^[-/+]|\/$|\.\.|@\{|\/\/|\.lock(\/|$)|\.$/.test(ref);
+  return valid ? null : "is not a valid git ref (a branch, a tag, a full ref name, HEAD or a commit sha)";
+}

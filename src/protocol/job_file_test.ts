@@ -114,7 +114,7 @@ Deno.test("matrix and count multiply; names show both", async () => {
   ]);
 });
 
-Deno.test("a git repo no agent may use is refused at validation, located, without repeating the URL", async () => {
+Deno.test("a git repo no agent may use, or a ref that is not one, is refused at validation, located, without repeating the URL", async () => {
   assert.deepEqual(
     await problems(`name: x
 tasks:
@@ -124,12 +124,16 @@ tasks:
   - {name: d, git: {repo: "relative/repo.git"}, run: x}
   - {name: e, git: {repo: "/srv/private.git"}, run: x}
   - {name: f, git: {repo: "https://example.com/r.git"}, run: x}
+  - {name: g, git: {repo: "https://example.com/r.git", ref: "main:refs/heads/x"}, run: x}
+  - {name: h, git: {repo: "https://example.com/r.git", ref: "--upload-pack=x"}, run: x}
 `),
     [
       `3:27 "tasks[0].git.repo" names the git remote helper "ext" ("ext::"), which can run commands on the agent; use an https, ssh or git URL`,
       `4:27 "tasks[1].git.repo" starts with '-', which git would read as an option`,
       `5:27 "tasks[2].git.repo" holds a password, which fabric supports only in http(s) URLs`,
       `6:27 "tasks[3].git.repo" is neither a URL (https://, ssh://, git://, host:path) nor an absolute path (a relative path would be read from the agent's working directory)`,
+      '9:61 "tasks[6].git.ref" is not a valid git ref (a branch, a tag, a full ref name, HEAD or a commit sha)',
+      '10:61 "tasks[7].git.ref" is not a valid git ref (a branch, a tag, a full ref name, HEAD or a commit sha)',
     ],
   );
 });

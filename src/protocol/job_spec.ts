@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
-import { repoKind } from "./git_url.ts";
+import { refProblem, repoKind } from "./git_url.ts";
 import { permissionsSchema } from "./permissions.ts";
 import { parseSize } from "./size.ts";
 
@@ -130,7 +130,10 @@ export const gitSourceSchema = z.strictObject({
     const kind = repoKind(repo);
     if (!kind.ok) ctx.addIssue({ code: "custom", message: kind.reason });
   }),
-  ref: z.string().min(1).max(256).default("HEAD"),
+  ref: z.string().min(1).max(256).default("HEAD").superRefine((ref, ctx) => {
+    const problem = refProblem(ref);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
   depth: z.number().int().min(1).max(1_000_000).optional(),
 });
 
