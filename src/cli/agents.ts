@@ -3,7 +3,7 @@ import type { AgentView } from "../protocol/mod.ts";
 import { DEFAULT_STOP_GRACE_MS } from "../agent/defaults.ts";
 import { durationFlag, type Parsed, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
-import { age, printJson, table } from "./output.ts";
+import { age, escapeControls, printJson, table } from "./output.ts";
 
 const USAGE = `
 fabric agents [--json]
@@ -78,7 +78,7 @@ async function setWeight(parsed: Parsed, args: string[]): Promise<number> {
   const client = await connect(parsed);
   try {
     await client.setWeight(name, weight);
-    console.log(`agent ${name} weight ${weight}`);
+    console.log(escapeControls(`agent ${name} weight ${weight}`));
     return 0;
   } finally {
     client.close();
@@ -92,14 +92,14 @@ async function drainOrResume(parsed: Parsed, sub: "drain" | "resume", args: stri
   try {
     if (sub === "resume") {
       await client.resumeAgent(args[0]);
-      console.log(`agent ${args[0]} takes work again`);
+      console.log(escapeControls(`agent ${args[0]} takes work again`));
     } else {
       const result = await client.drainAgent(args[0], grace);
-      console.log(
+      console.log(escapeControls(
         `agent ${result.name} draining: ${result.running} running task(s) are handed back at ${
           new Date(result.deadline).toISOString()
         } if not done`,
-      );
+      ));
     }
     return 0;
   } finally {

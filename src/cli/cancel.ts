@@ -1,7 +1,7 @@
 /** `fabric cancel JOB` */
 import { parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
-import { printJson } from "./output.ts";
+import { escapeControls, printJson } from "./output.ts";
 import { countsLine } from "./submit.ts";
 import { watchUntilDone } from "./watch.ts";
 
@@ -31,7 +31,7 @@ export async function cancelCommand(args: string[]): Promise<number> {
     }
     const job = await client.getJob(jobId);
     if (parsed.values.json) printJson({ ...result, state: job.state, counts: job.counts });
-    else console.log(`job ${jobId} ${job.state}: ${countsLine(job)}`);
+    else console.log(escapeControls(`job ${jobId} ${job.state}: ${countsLine(job)}`));
     return 0;
   } finally {
     client.close();

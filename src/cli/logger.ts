@@ -1,6 +1,9 @@
-/** Daemon logs: one line per event on stderr, with the time and the role. */
+import { escapeControls } from "./output.ts";
+
+/** Daemon logs: one line per event on stderr, with the time and the role (names and reasons escaped). */
 export function daemonLog(role: string): (message: string) => void {
-  return (message) => console.error(`${new Date().toISOString()} ${role}: ${message}`);
+  return (message) =>
+    console.error(`${new Date().toISOString()} ${role}: ${escapeControls(message, { keepNewlines: true })}`);
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

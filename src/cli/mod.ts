@@ -13,6 +13,7 @@ import { CaPinError } from "../tls/errors.ts";
 import { seedRandomInBackground } from "../tls/random.ts";
 import { UsageError } from "./args.ts";
 import { NoTrackerError } from "./connect.ts";
+import { escapeControls } from "./output.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
@@ -69,7 +70,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const load = COMMANDS[command];
   if (!load) {
-    console.error(`fabric: unknown command "${command}" (see fabric --help)`);
+    console.error(escapeControls(`fabric: unknown command "${command}" (see fabric --help)`));
     return EXIT.usage;
   }
   if (!OFFLINE.has(command)) seedRandomInBackground();
@@ -77,7 +78,8 @@ export async function main(args: string[]): Promise<number> {
     return await (await load())(rest);
   } catch (error) {
     const { code, message } = describeFailure(command, error);
-    console.error(message);
+    // Messages quote what a job file, the tracker or an agent chose: no control character reaches the terminal.
+    console.error(escapeControls(message, { keepNewlines: true }));
     return code;
   }
 }

@@ -3,7 +3,7 @@ import { formatDuration } from "../protocol/duration.ts";
 import type { JobDetail, TaskDetail, TaskView } from "../protocol/mod.ts";
 import { intFlag, parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
-import { age, isTty, printJson, table, writeText } from "./output.ts";
+import { age, escapeControls, isTty, printJson, table, writeText } from "./output.ts";
 
 const USAGE = `
 fabric status [JOB | TASK] [--json] [--limit N]
@@ -71,9 +71,7 @@ export async function statusCommand(args: string[]): Promise<number> {
 
 function printJob(job: JobDetail): void {
   const c = job.counts;
-  console.log(
-    `Job ${job.id} "${job.name}": ${job.cancelling ? "cancelling" : job.state}, created ${age(job.createdAt)} ago`,
-  );
+  say(`Job ${job.id} "${job.name}": ${job.cancelling ? "cancelling" : job.state}, created ${age(job.createdAt)} ago`);
   console.log(
     `Tasks: ${job.total} (${c.succeeded} succeeded, ${c.failed} failed, ${c.cancelled} cancelled, ` +
       `${c.running + c.assigned} running, ${c.queued + c.lost} queued)\n`,
@@ -101,18 +99,23 @@ function note(t: TaskView): string {
   return parts.join("; ");
 }
 
+/** A line of text from the tracker, which carries what jobs and agents chose (names, reasons, output). */
+function say(line: string): void {
+  console.log(escapeControls(line));
+}
+
 function printTask(task: TaskDetail): void {
-  console.log(`Task ${task.id} "${task.name}" of job ${task.jobId}: ${task.state}`);
-  console.log(`  ${task.kind} task, ${task.sandbox || task.kind === "script" ? "sandboxed" : "unsandboxed"}`);
-  console.log(`  index ${task.index}, attempt ${task.attempt}, agent ${task.agent ?? "-"}`);
-  if (task.matrix) console.log(`  matrix ${Object.entries(task.matrix).map(([k, v]) => `${k}=${v}`).join(", ")}`);
-  if (task.needs.length > 0) console.log(`  needs ${task.needs.join(", ")}`);
-  if (task.exitCode !== null) console.log(`  exit code ${task.exitCode}`);
-  if (task.signal) console.log(`  signal ${task.signal}`);
-  if (task.reason) console.log(`  reason: ${task.reason}`);
-  if (task.durationMs !== null) console.log(`  duration ${formatDuration(task.durationMs)}`);
-  if (task.outputTruncated) console.log("  output truncated (over maxOutput)");
-  if (task.output !== null) console.log(`  output ${JSON.stringify(task.output)}`);
+  say(`Task ${task.id} "${task.name}" of job ${task.jobId}: ${task.state}`);
+  say(`  ${task.kind} task, ${task.sandbox || task.kind === "script" ? "sandboxed" : "unsandboxed"}`);
+  say(`  index ${task.index}, attempt ${task.attempt}, agent ${task.agent ?? "-"}`);
+  if (task.matrix) say(`  matrix ${Object.entries(task.matrix).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  if (task.needs.length > 0) say(`  needs ${task.needs.join(", ")}`);
+  if (task.exitCode !== null) say(`  exit code ${task.exitCode}`);
+  if (task.signal) say(`  signal ${task.signal}`);
+  if (task.reason) say(`  reason: ${task.reason}`);
+  if (task.durationMs !== null) say(`  duration ${formatDuration(task.durationMs)}`);
+  if (task.outputTruncated) say("  output truncated (over maxOutput)");
+  if (task.output !== null) say(`  output ${JSON.stringify(task.output)}`);
   if (task.attempts.length > 0) {
     console.log("");
     console.log(table(

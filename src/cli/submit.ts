@@ -4,7 +4,7 @@ import type { JobSummary } from "../protocol/mod.ts";
 import { parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { readJobFile } from "./job_input.ts";
-import { isTty, printJson } from "./output.ts";
+import { escapeControls, isTty, printJson } from "./output.ts";
 import { watchUntilDone } from "./watch.ts";
 
 const USAGE = `
@@ -61,7 +61,7 @@ export async function submitCommand(args: string[]): Promise<number> {
       const failed = detail.tasks.filter((t) => t.state === "failed");
       for (const task of failed.slice(0, 20)) {
         const why = task.exitCode !== null ? `exit code ${task.exitCode}` : task.reason ?? "failed";
-        console.log(`  ${task.id} ${task.name}: ${why} (fabric logs ${task.id})`);
+        console.log(escapeControls(`  ${task.id} ${task.name}: ${why} (fabric logs ${task.id})`));
       }
       if (failed.length > 20) console.log(`  … and ${failed.length - 20} more failed task(s)`);
     }
@@ -121,7 +121,7 @@ class Progress {
   outage(message: string | null): void {
     if (this.#mode === "quiet") return;
     if (this.#mode === "tty") Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
-    console.error(message === null ? "the tracker is back" : `${message}; retrying`);
+    console.error(message === null ? "the tracker is back" : escapeControls(`${message}; retrying`));
   }
 
   done(): void {

@@ -1,7 +1,8 @@
 /** `fabric validate FILE`: check a job file without submitting it. */
+import { fanOut } from "../protocol/job_spec.ts";
 import { parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { readJobFile } from "./job_input.ts";
-import { expandJob } from "../protocol/mod.ts";
+import { escapeControls } from "./output.ts";
 
 const USAGE = `
 fabric validate FILE
@@ -15,6 +16,7 @@ export async function validateCommand(args: string[]): Promise<number> {
   if (wantsHelp(parsed, USAGE)) return 0;
   if (parsed.positionals.length !== 1) throw new UsageError("fabric validate takes one job file");
   const { spec } = await readJobFile(parsed.positionals[0]);
-  console.log(`"${parsed.positionals[0]}" is valid: job "${spec.name}", ${expandJob(spec).length} task(s)`);
+  const tasks = spec.tasks.reduce((n, task) => n + fanOut(task), 0);
+  console.log(escapeControls(`"${parsed.positionals[0]}" is valid: job "${spec.name}", ${tasks} task(s)`));
   return 0;
 }

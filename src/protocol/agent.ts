@@ -1,6 +1,8 @@
 /** Agents on the wire: registration, heartbeats and the view clients see. */
 import { z } from "zod";
 import { nameSchema } from "./job_spec.ts";
+import { MAX_LABELS, MAX_VALUE_CHARS } from "./limits.ts";
+import { textSchema } from "./text.ts";
 
 /** ready: takes work; draining: finishes what it has, takes nothing new; down: silent past its TTL, or left. */
 export const AGENT_STATES = ["ready", "draining", "down"] as const;
@@ -10,8 +12,8 @@ const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/;
 
 export const labelsSchema = z.record(
   z.string().regex(LABEL_KEY, "label keys hold letters, digits, '_', '.', '/' or '-'"),
-  z.string().max(256),
-);
+  textSchema().max(MAX_VALUE_CHARS),
+).refine((labels) => Object.keys(labels).length <= MAX_LABELS, `an agent may have at most ${MAX_LABELS} labels`);
 export type Labels = z.infer<typeof labelsSchema>;
 
 /** What an agent can do, found by trying it at start. */
@@ -40,9 +42,9 @@ export const registerAgentRequestSchema = z.object({
   name: nameSchema,
   labels: labelsSchema.default({}),
   slots: z.number().int().min(1).max(4096),
-  version: z.string().max(64),
-  os: z.string().max(32),
-  arch: z.string().max(32),
+  version: textSchema().max(64),
+  os: textSchema().max(32),
+  arch: textSchema().max(32),
   capabilities: capabilitiesSchema.default({
     sandbox: false,
     unsandboxed: true,

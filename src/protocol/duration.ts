@@ -1,4 +1,9 @@
-/** Durations as people write them in job files and flags: "30s", "5m", "1h30m", "250ms", or bare seconds. */
+/**
+ * Durations as people write them in job files and flags: "30s", "5m", "1h30m", "250ms", or bare seconds.
+ * At most MAX_DURATION_MS (7 days): every duration ends up in a timer, and a JavaScript timer given more
+ * than 2^31-1 ms (24.8 days) fires at once ("30d" killed its task the moment it started).
+ */
+import { MAX_DURATION_MS } from "./limits.ts";
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
@@ -10,16 +15,32 @@ export function parseDuration(value: string | number): number {
     if (!Number.isFinite(value) || value < 0) {
       throw new RangeError(`a duration must be a positive number of seconds, got ${value}`);
     }
-    return Math.round(value * 1000);
+    return capped(Math.round(value * 1000), String(value));
   }
   const text = value.trim();
-  if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (text.length > 64) throw new RangeError(`a duration looks like "30s", "5m" or "1h30m", got a longer text`);
+  if (/^\d+(?:\.\d+)?$/.test(text)) return capped(Math.round(Number(text) * 1000), value);
   if (!WHOLE.test(text)) {
     throw new RangeError(`a duration looks like "30s", "5m" or "1h30m", got "${value}"`);
   }
   let total = 0;
   for (const [, amount, unit] of text.matchAll(PART)) total += Number(amount) * UNIT_MS[unit];
-  return Math.round(total);
+  return capped(Math.round(total), value);
+}
+
+/** A well-formed duration over the maximum. */
+export class DurationTooLongError extends RangeError {
+  constructor(written: string) {
+    super(`a duration may be at most ${MAX_DURATION_DAYS}d, got "${written}"`);
+    this.name = "DurationTooLongError";
+  }
+}
+
+export const MAX_DURATION_DAYS = MAX_DURATION_MS / 86_400_000;
+
+function capped(ms: number, written: string): number {
+  if (!(ms <= MAX_DURATION_MS)) throw new DurationTooLongError(written);
+  return ms;
 }
 
 /** A short human form: 850ms, 12.3s, 4m05s, 2h10m. */

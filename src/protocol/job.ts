@@ -1,5 +1,7 @@
 /** Jobs on the wire: submission, summaries and detail. */
 import { z } from "zod";
+import { MAX_SCRIPT_BYTES } from "./limits.ts";
+import { textSchema } from "./text.ts";
 import type { TaskState, TaskView } from "./task.ts";
 
 export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
@@ -8,9 +10,9 @@ export type JobState = typeof JOB_STATES[number];
 /** The body of `POST /v1/jobs`: the job file as JSON; the tracker validates it again. */
 export const submitJobRequestSchema = z.object({
   spec: z.unknown(),
-  source: z.string().max(4096).optional(),
+  source: textSchema().max(4096).optional(),
   /** Script files named by `script:` keys, read on the submitter's machine: path -> content. */
-  files: z.record(z.string().max(1024), z.string().max(4 * 1024 * 1024)).default({}),
+  files: z.record(textSchema().max(1024), textSchema(MAX_SCRIPT_BYTES)).default({}),
 });
 export type SubmitJobRequest = z.infer<typeof submitJobRequestSchema>;
 

@@ -3,9 +3,15 @@
  * column, so a user can jump straight to it.
  */
 type Yaml = typeof import("yaml");
-import { type JobSpec, jobSpecSchema } from "./job_spec.ts";
+import type { JobSpec } from "./job_spec.ts";
 import { type JobFileProblem, JobSpecError } from "./job_spec_error.ts";
+import { validateJobSpec } from "./job_validate.ts";
+import { MAX_JOB_FILE_BYTES, MAX_SPEC_DEPTH } from "./limits.ts";
 import { describeIssue, type IssuePath } from "./spec_errors.ts";
+import { utf8Length } from "./text.ts";
+
+/** Alias uses (`*name`) a job file may make while it is turned into data: more is an alias bomb. */
+const MAX_ALIAS_USES = 100;
 
 export { type JobFileProblem, JobSpecError };
 
@@ -19,8 +25,17 @@ export interface ParsedJobFile {
 
 /** Parse and validate a job file. The YAML library (~50 ms to load) is loaded only by those who read files. */
 export async function parseJobFile(text: string, file: string): Promise<ParsedJobFile> {
+  const bytes = text.length > MAX_JOB_FILE_BYTES / 3 ? utf8Length(text) : 0;
+  if (bytes > MAX_JOB_FILE_BYTES) {
+    throw new JobSpecError(file, [{ line: 1, column: 1, message: tooLarge(bytes) }]);
+  }
   const yaml = await import("yaml");
   const lineCounter = new yaml.LineCounter();
+  const deep = flowDepthOffset(yaml, text);
+  if (deep !== null) {
+    const pos = lineCounter.linePos(deep);
+    throw new JobSpecError(file, [{ line: pos.line, column: pos.col, message: tooDeep() }]);
+  }
   const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new JobSpecError(
@@ -28,18 +43,33 @@ export async function parseJobFile(text: string, file: string): Promise<ParsedJo
       doc.errors.map((error) => {
         const pos = error.linePos?.[0] ?? { line: 1, col: 1 };
         const reason = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-        return { line: pos.line, column: pos.col, message: `not valid YAML: ${reason}` };
+        // The YAML library turns its own stack overflow into an error: deep block nesting.
+        const message = /call stack/i.test(reason) ? tooDeep() : `not valid YAML: ${reason}`;
+        return { line: pos.line, column: pos.col, message };
       }),
     );
   }
-  const raw = doc.toJS({ maxAliasCount: 100 });
-  const parsed = jobSpecSchema.safeParse(raw);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_USES });
+  } catch (error) {
+    // yaml's ReferenceError: "Excessive alias count indicates a resource exhaustion attack".
+    if (!(error instanceof ReferenceError)) throw error;
+    const pos = lineCounter.linePos(firstAliasOffset(yaml, doc));
+    throw new JobSpecError(file, [{
+      line: pos.line,
+      column: pos.col,
+      message: `its aliases (*name) expand too far: a job file may use aliases at most ${MAX_ALIAS_USES} times ` +
+        `once expanded (an "alias bomb" would grow without end)`,
+    }]);
+  }
+  const parsed = validateJobSpec(raw);
   const locate = (path: IssuePath) => {
     const pos = lineCounter.linePos(nodeOffset(yaml, doc.contents, path));
     return { line: pos.line, column: pos.col };
   };
   if (parsed.success) return { spec: parsed.data, raw, locate };
-  const problems = parsed.error.issues.map((issue) => {
+  const problems = parsed.issues.map((issue) => {
     const offset = issue.code === "unrecognized_keys"
       ? keyOffset(yaml, doc.contents, issue.path, issue.keys[0])
       : nodeOffset(yaml, doc.contents, issue.path);
@@ -48,6 +78,44 @@ export async function parseJobFile(text: string, file: string): Promise<ParsedJo
   });
   problems.sort((a, b) => a.line - b.line || a.column - b.column);
   throw new JobSpecError(file, problems);
+}
+
+function tooLarge(bytes: number): string {
+  return `the file is ${bytes} bytes; a job file may be at most ${MAX_JOB_FILE_BYTES} bytes (4 MiB)`;
+}
+
+function tooDeep(): string {
+  return `the document nests deeper than ${MAX_SPEC_DEPTH} levels`;
+}
+
+/**
+ * Where flow collections (`[`, `{`) first nest deeper than the limit, or null: found with the YAML
+ * lexer, which is iterative and stops there, before the parser (recursive, and slow to fail: a
+ * million brackets took 31 s) sees the text. Block nesting needs a wider indent per level and stays
+ * within what the parser handles at this file size.
+ */
+function flowDepthOffset(yaml: Yaml, text: string): number | null {
+  let depth = 0;
+  let offset = 0;
+  for (const token of new yaml.Lexer().lex(text)) {
+    if (token === "[" || token === "{") {
+      if (++depth > MAX_SPEC_DEPTH) return offset;
+    } else if (token === "]" || token === "}") depth--;
+    // The lexer's control tokens (document, flow-error-end, scalar markers) stand for no text.
+    if (token.length !== 1 || token.charCodeAt(0) >= 0x20) offset += token.length;
+  }
+  return null;
+}
+
+function firstAliasOffset(yaml: Yaml, doc: import("yaml").Document): number {
+  let offset = 0;
+  yaml.visit(doc, {
+    Alias(_key, node) {
+      offset = node.range?.[0] ?? 0;
+      return yaml.visit.BREAK;
+    },
+  });
+  return offset;
 }
 
 /** Offset of the deepest node that exists along `path` (a missing key points at its parent). */

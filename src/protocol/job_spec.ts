@@ -4,13 +4,29 @@
  * turns a spec into the concrete tasks the tracker schedules.
  */
 import { z } from "zod";
-import { parseDuration } from "./duration.ts";
+import { DurationTooLongError, MAX_DURATION_DAYS, parseDuration } from "./duration.ts";
 import { refProblem, repoKind } from "./git_url.ts";
+import {
+  MAX_CONSTRAINTS,
+  MAX_ENV_BYTES,
+  MAX_ENV_VALUE_BYTES,
+  MAX_ENV_VARS,
+  MAX_JOB_TASKS,
+  MAX_MATRIX_KEYS,
+  MAX_MATRIX_VALUES,
+  MAX_NEEDS,
+  MAX_RUN_BYTES,
+  MAX_SCRIPT_BYTES,
+  MAX_TASK_SPECS,
+  MAX_VALUE_CHARS,
+} from "./limits.ts";
+import { patternSchema } from "./pattern.ts";
 import { permissionsSchema } from "./permissions.ts";
 import { parseSize } from "./size.ts";
+import { textSchema, utf8Length } from "./text.ts";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 const MATRIX_KEY = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
 
 export const nameSchema = z.string().regex(
@@ -22,10 +38,13 @@ export const nameSchema = z.string().regex(
 export const durationSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
   try {
     return parseDuration(value);
-  } catch {
+  } catch (error) {
+    const shown = JSON.stringify(typeof value === "string" && value.length > 40 ? `${value.slice(0, 40)}…` : value);
     ctx.addIssue({
       code: "custom",
-      message: `must be a duration like "30s", "5m" or "1h30m", got ${JSON.stringify(value)}`,
+      message: error instanceof DurationTooLongError
+        ? `may be at most ${MAX_DURATION_DAYS}d, got ${shown}`
+        : `must be a duration like "30s", "5m" or "1h30m", got ${shown}`,
     });
     return z.NEVER;
   }
@@ -41,13 +60,30 @@ export const sizeSchema = z.union([z.string(), z.number()]).transform((value, ct
   }
 });
 
+/** Variables: each `NAME=value` and the whole set within what Linux passes to a new program. */
 export const envSchema = z.record(
-  z.string().regex(ENV_NAME, "must be a valid environment variable name"),
-  z.union([z.string(), z.number(), z.boolean()]).transform(String),
-);
+  z.string().regex(ENV_NAME, "must be a valid environment variable name (at most 256 characters)"),
+  z.union([textSchema(MAX_ENV_VALUE_BYTES), z.number(), z.boolean()]).transform(String),
+).superRefine((env, ctx) => {
+  const names = Object.keys(env);
+  if (names.length > MAX_ENV_VARS) {
+    ctx.addIssue({ code: "custom", message: `may hold at most ${MAX_ENV_VARS} variables, got ${names.length}` });
+  }
+  const bytes = envBytes(env);
+  if (bytes > MAX_ENV_BYTES) {
+    ctx.addIssue({ code: "custom", message: `may hold at most ${MAX_ENV_BYTES} bytes of variables, got ${bytes}` });
+  }
+});
+
+/** The size of variables as the kernel counts them: `NAME=value` and a NUL each. */
+export function envBytes(env: Record<string, string>): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(env)) bytes += name.length + utf8Length(value) + 2;
+  return bytes;
+}
 
 /** bash, sh, python, or a command line with "{0}" where the script file goes (as GitHub Actions). */
-export const shellSchema = z.string().refine(
+export const shellSchema = textSchema().max(1024).refine(
   (s) => ["bash", "sh", "python"].includes(s) || s.includes("{0}"),
   'must be "bash", "sh", "python" or a command containing "{0}"',
 );
@@ -55,23 +91,20 @@ export const shellSchema = z.string().refine(
 export const SELECTS = ["least_loaded", "random", "round_robin", "all"] as const;
 export const STRATEGIES = ["spread", "binpack"] as const;
 
-const regexpSchema = z.string().refine((source) => {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}, "must be a valid regular expression");
+const valueSchema = textSchema().max(MAX_VALUE_CHARS);
 
-/** A rule on an agent label (or `fabric.name`, `fabric.os`, `fabric.arch`). Exactly one operator. */
+/**
+ * A rule on an agent label (or `fabric.name`, `fabric.os`, `fabric.arch`). Exactly one operator.
+ * `matches` is an RE2 pattern (pattern.ts): agents choose their labels, and a backtracking regex over
+ * one froze the tracker.
+ */
 export const constraintSchema = z.strictObject({
-  label: z.string().min(1).max(128),
-  equals: z.string().optional(),
-  notEquals: z.string().optional(),
-  in: z.array(z.string()).min(1).optional(),
+  label: textSchema().min(1).max(128),
+  equals: valueSchema.optional(),
+  notEquals: valueSchema.optional(),
+  in: z.array(valueSchema).min(1).max(MAX_MATRIX_VALUES).optional(),
   exists: z.boolean().optional(),
-  matches: regexpSchema.optional(),
+  matches: patternSchema.optional(),
 }).refine(
   (c) => [c.equals, c.notEquals, c.in, c.exists, c.matches].filter((v) => v !== undefined).length === 1,
   'needs exactly one of "equals", "notEquals", "in", "exists", "matches"',
@@ -97,8 +130,10 @@ export type Backoff = z.output<typeof backoffSchema>;
 
 const matrixSchema = z.record(
   z.string().regex(MATRIX_KEY, "is not letters, digits and '_' starting with a letter"),
-  z.array(z.union([z.string(), z.number(), z.boolean()]).transform(String)).min(1, "needs at least one value"),
-);
+  z.array(z.union([valueSchema, z.number(), z.boolean()]).transform(String))
+    .min(1, "needs at least one value")
+    .max(MAX_MATRIX_VALUES),
+).refine((matrix) => Object.keys(matrix).length <= MAX_MATRIX_KEYS, `may have at most ${MAX_MATRIX_KEYS} keys`);
 
 /** Keys a job may set as defaults for its tasks. */
 const sharedFields = {
@@ -115,22 +150,31 @@ const sharedFields = {
   maxOutput: sizeSchema.optional(),
   select: z.enum(SELECTS).optional(),
   strategy: z.enum(STRATEGIES).optional(),
-  constraints: z.array(constraintSchema).optional(),
-  agents: z.array(nameSchema).min(1).optional(),
-  exclude: z.array(nameSchema).optional(),
+  constraints: z.array(constraintSchema).max(MAX_CONSTRAINTS).optional(),
+  agents: z.array(nameSchema).min(1).max(MAX_TASK_SPECS).optional(),
+  exclude: z.array(nameSchema).max(MAX_TASK_SPECS).optional(),
   resources: resourcesSchema.optional(),
   priority: z.number().int().min(-1000).max(1000).optional(),
   concurrency: z.number().int().min(1).max(1_000_000).optional(),
 };
 
+/**
+ * A script file, relative to the job file's folder and inside it: the CLI reads it from there (and,
+ * links resolved, refuses one outside), so that a job file cannot ship the submitter's other files.
+ */
+export const scriptPathSchema = textSchema().min(1).max(1024).refine(
+  (path) => !path.startsWith("/") && !path.split(/[\\/]/).includes(".."),
+  `must be a path relative to the job file's folder, without ".."`,
+);
+
 export const gitSourceSchema = z.strictObject({
   // What no agent allows is refused here; a path on the agent's disk is left to the agent that gets
   // the task (`--allow-local-git`). The value is not repeated: it may hold credentials.
-  repo: z.string().min(1).max(2048).superRefine((repo, ctx) => {
+  repo: textSchema().min(1).max(2048).superRefine((repo, ctx) => {
     const kind = repoKind(repo);
     if (!kind.ok) ctx.addIssue({ code: "custom", message: kind.reason });
   }),
-  ref: z.string().min(1).max(256).default("HEAD").superRefine((ref, ctx) => {
+  ref: textSchema().min(1).max(256).default("HEAD").superRefine((ref, ctx) => {
     const problem = refProblem(ref);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   }),
@@ -140,17 +184,17 @@ export const gitSourceSchema = z.strictObject({
 export const taskSpecSchema = z.strictObject({
   name: nameSchema,
   /** A shell task's script (or, with `git`, the command run in the checkout). */
-  run: z.string().min(1, "must not be empty").optional(),
+  run: textSchema(MAX_RUN_BYTES).min(1, "must not be empty").optional(),
   shell: shellSchema.optional(),
   /** A script task: a TypeScript file shipped with the job from the submitter's machine. */
-  script: z.string().min(1).max(1024).optional(),
+  script: scriptPathSchema.optional(),
   /** A script task written inline. */
-  code: z.string().min(1, "must not be empty").optional(),
+  code: textSchema(MAX_SCRIPT_BYTES).min(1, "must not be empty").optional(),
   git: gitSourceSchema.optional(),
-  steps: z.array(z.string().min(1, "must not be empty")).min(1).optional(),
-  count: z.number().int().min(1).max(1_000_000).optional(),
+  steps: z.array(textSchema(MAX_RUN_BYTES).min(1, "must not be empty")).min(1).max(1000).optional(),
+  count: z.number().int().min(1).max(MAX_JOB_TASKS).optional(),
   matrix: matrixSchema.optional(),
-  needs: z.array(nameSchema).optional(),
+  needs: z.array(nameSchema).max(MAX_NEEDS).optional(),
   ...sharedFields,
 }).superRefine((task, ctx) => {
   const kinds = [task.script !== undefined, task.code !== undefined, task.git !== undefined].filter(Boolean).length;
@@ -183,8 +227,8 @@ export const taskSpecSchema = z.strictObject({
 export const jobSpecSchema = z.strictObject({
   name: nameSchema,
   ...sharedFields,
-  tasks: z.array(taskSpecSchema).min(1, "a job needs at least one task"),
-}).superRefine(checkTaskGraph);
+  tasks: z.array(taskSpecSchema).min(1, "a job needs at least one task").max(MAX_TASK_SPECS),
+}).superRefine(checkTaskGraph).superRefine(checkEnvSizes);
 
 /** The job file as written (durations still strings). */
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
@@ -226,17 +270,43 @@ function checkTaskGraph(job: TaskGraph, ctx: z.RefinementCtx): void {
     ctx.addIssue({
       code: "custom",
       path: ["tasks", index.get(cycle[0])!, "needs"],
-      message: `forms a cycle: ${cycle.map((n) => `"${n}"`).join(" -> ")}`,
+      message: `forms a cycle: ${describeCycle(cycle)}`,
     });
   }
   const total = job.tasks.reduce((n, t) => n + fanOut(t), 0);
-  if (total > 1_000_000) {
+  if (total > MAX_JOB_TASKS) {
     ctx.addIssue({
       code: "custom",
       path: ["tasks"],
-      message: `expand to ${total} tasks; a job may hold at most 1000000`,
+      message: `expand to ${total > 1e15 ? "more than 10^15" : total} tasks; a job may hold at most ${MAX_JOB_TASKS}`,
     });
   }
+}
+
+/** A task's variables are its job's with its own over them: together within the limit. */
+function checkEnvSizes(
+  job: { env?: Record<string, string>; tasks: Array<{ env?: Record<string, string> }> },
+  ctx: z.RefinementCtx,
+): void {
+  if (job.env === undefined) return;
+  job.tasks.forEach((task, i) => {
+    if (task.env === undefined) return;
+    const bytes = envBytes({ ...job.env, ...task.env });
+    if (bytes > MAX_ENV_BYTES) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tasks", i, "env"],
+        message: `with the job's "env" holds ${bytes} bytes of variables; at most ${MAX_ENV_BYTES}`,
+      });
+    }
+  });
+}
+
+/** `"a" -> "b" -> "a"`, with the middle of a long cycle left out. */
+function describeCycle(cycle: string[]): string {
+  const names = cycle.map((n) => `"${n}"`);
+  if (names.length <= 12) return names.join(" -> ");
+  return [...names.slice(0, 10), `… (${names.length - 12} more)`, ...names.slice(-2)].join(" -> ");
 }
 
 /** How many concrete tasks one task spec becomes. */
@@ -245,26 +315,36 @@ export function fanOut(task: { count?: number; matrix?: Record<string, string[]>
   return combinations * (task.count ?? 1);
 }
 
-function findCycle(tasks: TaskGraph["tasks"]): string[] | null {
+/**
+ * The first cycle of `needs`, as names from a task back to itself, or null. A depth-first search
+ * with its own stack (a chain of thousands of tasks overflowed the call stack): each name is entered
+ * once and each edge followed once, so it costs O(tasks + needs).
+ */
+export function findCycle(tasks: TaskGraph["tasks"]): string[] | null {
   const needs = new Map(tasks.map((t) => [t.name, (t.needs ?? []).filter((n) => n !== t.name)]));
   const state = new Map<string, "visiting" | "done">();
-  const stack: string[] = [];
-  const visit = (name: string): string[] | null => {
-    if (state.get(name) === "done" || !needs.has(name)) return null;
-    if (state.get(name) === "visiting") return [...stack.slice(stack.indexOf(name)), name];
-    state.set(name, "visiting");
-    stack.push(name);
-    for (const next of needs.get(name)!) {
-      const cycle = visit(next);
-      if (cycle) return cycle;
-    }
-    stack.pop();
-    state.set(name, "done");
-    return null;
-  };
   for (const task of tasks) {
-    const cycle = visit(task.name);
-    if (cycle) return cycle;
+    if (state.has(task.name)) continue;
+    // The path being explored: each name with the index of its next need to follow.
+    const path: Array<{ name: string; next: number }> = [{ name: task.name, next: 0 }];
+    state.set(task.name, "visiting");
+    while (path.length > 0) {
+      const top = path[path.length - 1];
+      const edges = needs.get(top.name)!;
+      if (top.next === edges.length) {
+        state.set(top.name, "done");
+        path.pop();
+        continue;
+      }
+      const need = edges[top.next++];
+      if (!needs.has(need) || state.get(need) === "done") continue;
+      if (state.get(need) === "visiting") {
+        const from = path.findIndex((step) => step.name === need);
+        return [...path.slice(from).map((step) => step.name), need];
+      }
+      state.set(need, "visiting");
+      path.push({ name: need, next: 0 });
+    }
   }
   return null;
 }

@@ -6,8 +6,8 @@ import {
   expandJob,
   FabricError,
   type JobSpec,
-  jobSpecSchema,
   type TaskInstance,
+  validateJobSpec,
 } from "../protocol/mod.ts";
 import { type JobRecord, queuedTask, type TaskRecord } from "../store/mod.ts";
 import { type Candidate, eligibleAgents } from "./placement.ts";
@@ -15,9 +15,9 @@ import type { FabricState } from "./state.ts";
 
 /** The job spec of a submission, validated, with every script file it names sent along. */
 export function parseSubmission(spec: unknown, files: Record<string, string>): JobSpec {
-  const parsed = jobSpecSchema.safeParse(spec);
+  const parsed = validateJobSpec(spec);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => describeIssue(issue, spec));
+    const issues = parsed.issues.slice(0, 20).map((issue) => describeIssue(issue, spec));
     throw new FabricError("invalid_job", `The job is invalid: ${issues.join("; ")}`, { issues });
   }
   const missing = parsed.data.tasks.filter((t) => t.script !== undefined && !(t.script in files));

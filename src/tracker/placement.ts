@@ -2,7 +2,15 @@
  * Where a task goes. Pure functions over plain values: no clock, no I/O, and randomness only
  * through the `random` passed in, so every rule is testable without a running tracker.
  */
-import type { AgentResources, Capabilities, Constraint, EffectiveTask } from "../protocol/mod.ts";
+import {
+  type AgentResources,
+  type Capabilities,
+  compilePattern,
+  type Constraint,
+  type EffectiveTask,
+  type Pattern,
+  patternFinds,
+} from "../protocol/mod.ts";
 
 /** What placement needs to know about an agent. */
 export interface Candidate {
@@ -57,8 +65,39 @@ export function matchesConstraint(agent: Candidate, c: Constraint): boolean {
   if (value === undefined) return false;
   if (c.equals !== undefined) return value === c.equals;
   if (c.in !== undefined) return c.in.includes(value);
-  if (c.matches !== undefined) return new RegExp(c.matches).test(value);
+  if (c.matches !== undefined) return matchesPattern(c.matches, value);
   return false;
+}
+
+/**
+ * Compiled patterns and their answers by label value: a pattern is compiled once, and each value is
+ * matched once, however many tasks and rounds ask. Bounded: past the cap the memo starts over.
+ */
+const patterns = new Map<string, { pattern: Pattern | null; answers: Map<string, boolean> }>();
+const MAX_PATTERNS = 256;
+const MAX_ANSWERS = 4096;
+
+/** Linear in the value's length (RE2: see protocol/pattern.ts). A pattern it cannot compile matches nothing. */
+function matchesPattern(source: string, value: string): boolean {
+  let entry = patterns.get(source);
+  if (entry === undefined) {
+    if (patterns.size >= MAX_PATTERNS) patterns.clear();
+    let pattern: Pattern | null = null;
+    try {
+      pattern = compilePattern(source);
+    } catch {
+      // A job stored before patterns were RE2 (validation refuses such a pattern now).
+    }
+    entry = { pattern, answers: new Map() };
+    patterns.set(source, entry);
+  }
+  let answer = entry.answers.get(value);
+  if (answer === undefined) {
+    answer = entry.pattern !== null && patternFinds(entry.pattern, value);
+    if (entry.answers.size >= MAX_ANSWERS) entry.answers.clear();
+    entry.answers.set(value, answer);
+  }
+  return answer;
 }
 
 export function describeConstraint(c: Constraint): string {

@@ -13,6 +13,7 @@ import {
   heartbeatRequestSchema,
   helloRequestSchema,
   type LogLine,
+  parseJsonBody,
   registerAgentRequestSchema,
   reportRequestSchema,
   setWeightRequestSchema,
@@ -188,13 +189,7 @@ export function fastAgentRoutes(tracker: Tracker): FastRoute {
       if (principal.kind !== "agent") {
         throw new FabricError("forbidden", "This route is for agents, with their own credential");
       }
-      let json: unknown;
-      try {
-        json = JSON.parse(new TextDecoder().decode(body));
-      } catch {
-        throw new FabricError("bad_request", "The request body is not valid JSON");
-      }
-      return { status: 200, body: JSON.stringify(await handler(principal.agentId, json)) };
+      return { status: 200, body: JSON.stringify(await handler(principal.agentId, parseJsonBody(body))) };
     } catch (error) {
       if (!(error instanceof FabricError)) throw error;
       const payload: ErrorBody = { error: { code: error.code, message: error.message, details: error.details } };
@@ -226,11 +221,13 @@ async function parseBody<S extends z.ZodType>(c: Context<Env>, schema: S): Promi
 }
 
 async function readJson(c: Context<Env>): Promise<unknown> {
+  let body: ArrayBuffer;
   try {
-    return await c.req.json();
+    body = await c.req.arrayBuffer();
   } catch {
-    throw new FabricError("bad_request", "The request body is not valid JSON");
+    throw new FabricError("bad_request", "The request body could not be read");
   }
+  return parseJsonBody(new Uint8Array(body));
 }
 
 function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
