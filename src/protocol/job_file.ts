@@ -33,8 +33,8 @@ export async function parseJobFile(text: string, file: string): Promise<ParsedJo
   const lineCounter = new yaml.LineCounter();
   const deep = flowDepthOffset(yaml, text);
   if (deep !== null) {
-    const pos = lineCounter.linePos(deep);
-    throw new JobSpecError(file, [{ line: pos.line, column: pos.col, message: tooDeep() }]);
+    const line = lineStarts(text, deep);
+    throw new JobSpecError(file, [{ line: line.number, column: deep - line.start + 1, message: tooDeep() }]);
   }
   const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -94,6 +94,9 @@ function tooDeep(): string {
  * million brackets took 31 s) sees the text. Block nesting needs a wider indent per level and stays
  * within what the parser handles at this file size.
  */
+/** The YAML lexer's markers for a document, a flow error's end and a scalar: not text of the source. */
+const LEXER_MARKERS = new Set(["\x02", "\x18", "\x1f"]);
+
 function flowDepthOffset(yaml: Yaml, text: string): number | null {
   let depth = 0;
   let offset = 0;
@@ -102,9 +105,20 @@ function flowDepthOffset(yaml: Yaml, text: string): number | null {
       if (++depth > MAX_SPEC_DEPTH) return offset;
     } else if (token === "]" || token === "}") depth--;
     // The lexer's control tokens (document, flow-error-end, scalar markers) stand for no text.
-    if (token.length !== 1 || token.charCodeAt(0) >= 0x20) offset += token.length;
+    if (!LEXER_MARKERS.has(token)) offset += token.length;
   }
   return null;
+}
+
+/** The 1-based number and the start offset of the line holding `offset`. */
+function lineStarts(text: string, offset: number): { number: number; start: number } {
+  let number = 1;
+  let start = 0;
+  for (let i = text.indexOf("\n"); i !== -1 && i < offset; i = text.indexOf("\n", i + 1)) {
+    number++;
+    start = i + 1;
+  }
+  return { number, start };
 }
 
 function firstAliasOffset(yaml: Yaml, doc: import("yaml").Document): number {

@@ -137,3 +137,56 @@ tasks:
     ],
   );
 });
+
+Deno.test("a YAML alias bomb is a job-file error at its first alias, not a crash", async () => {
+  const rows = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+  for (const [name, prev] of [["b", "a"], ["c", "b"], ["d", "c"], ["e", "d"], ["f", "e"], ["g", "f"]]) {
+    rows.push(`${name}: &${name} [${new Array(9).fill(`*${prev}`).join(", ")}]`);
+  }
+  const started = performance.now();
+  const [problem] = await problems(`name: x\ntasks: [{name: a, run: x}]\n${rows.join("\n")}\n`);
+  assert.match(problem, /^4:8 its aliases \(\*name\) expand too far: a job file may use aliases at most 100 times/);
+  assert.ok(performance.now() - started < 2000);
+});
+
+Deno.test("flow nesting past the limit is refused before the YAML parser sees it", async () => {
+  const started = performance.now();
+  assert.deepEqual(await problems(`name: x\ntasks: ${"[".repeat(200_000)}${"]".repeat(200_000)}\n`), [
+    "2:40 the document nests deeper than 32 levels",
+  ]);
+  assert.ok(performance.now() - started < 2000, `took ${performance.now() - started} ms`);
+  assert.match((await problems(`name: x\ntasks: ["[[[[", {run: "{{{{"}]\n`))[0], /needs "run"|"tasks\[0\]"/);
+});
+
+Deno.test("a job file over 4 MiB is refused", async () => {
+  assert.deepEqual(await problems(`name: x\n# ${"x".repeat(4 * 1024 * 1024)}\n`), [
+    "1:1 the file is 4194315 bytes; a job file may be at most 4194304 bytes (4 MiB)",
+  ]);
+});
+
+Deno.test("durations over 7 days, NUL bytes and non-RE2 patterns are located", async () => {
+  assert.deepEqual(
+    await problems(`name: x
+tasks:
+  - name: a
+    run: echo
+    timeout: 30d
+    env: {A: "a\\0b"}
+    constraints: [{label: os, matches: "(?<=x)y"}]
+`),
+    ['6:14 "tasks[0].env.A" must not hold a NUL byte (found at character 2)'],
+  );
+  assert.deepEqual(
+    await problems(`name: x
+tasks:
+  - name: a
+    run: echo
+    timeout: 30d
+    constraints: [{label: os, matches: "(?<=x)y"}]
+`),
+    [
+      '5:14 "tasks[0].timeout" may be at most 7d, got "30d"',
+      '6:40 "tasks[0].constraints[0].matches" must be an RE2 regular expression (invalid named capture: `(?<=x)y`)',
+    ],
+  );
+});

@@ -74,8 +74,15 @@ export function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
       const key = String(issue.path.at(-1));
       return `${parent} has the key "${key}", which ${issue.issues[0]?.message ?? "is not allowed"}`;
     }
-    case "invalid_union":
+    case "invalid_union": {
+      // The branch that took the value's type tells what is wrong inside it (`backoff.max`, not `backoff`).
+      const branch = issue.errors.find((errors) =>
+        errors.length > 0 &&
+        errors.every((inner) => inner.path.length > 0 || !["invalid_type", "invalid_union"].includes(inner.code))
+      );
+      if (branch) return describeIssue({ ...branch[0], path: [...issue.path, ...branch[0].path] }, data);
       return `${field} is not valid: got ${describeValue(value)}`;
+    }
     default:
       return `${field}: ${issue.message}`;
   }

@@ -76,7 +76,9 @@ export function decodeUtf8(bytes: Uint8Array): string {
         lineStart = i + 1;
       }
     }
-    throw new Utf8Error(offset, line, offset - lineStart + 1);
+    let column = 1; // in characters: continuation bytes do not count
+    for (let i = lineStart; i < offset; i++) if ((bytes[i] & 0xc0) !== 0x80) column++;
+    throw new Utf8Error(offset, line, column);
   }
 }
 

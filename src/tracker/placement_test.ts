@@ -96,6 +96,19 @@ Deno.test("constraints: equals, notEquals, in, exists, matches, and fabric.* att
   assert.equal(check({ label: "fabric.arch", equals: "arm64" }), false);
 });
 
+Deno.test("a matches constraint over an agent's label runs in linear time (ReDoS froze the tracker 8.8 s)", () => {
+  // JavaScript's RegExp backtracks 2^n times on this pattern and n a's with a b after them.
+  const hostile = agent("evil", { labels: { pool: "a".repeat(32) + "b" } });
+  const started = performance.now();
+  for (let i = 0; i < 100; i++) {
+    assert.equal(matchesConstraint(hostile, { label: "pool", matches: "^(a+)+$" }), false);
+    assert.equal(matchesConstraint(hostile, { label: "pool", matches: `^(a|aa)+$|x${i}` }), false);
+  }
+  assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
+  // A pattern stored before validation took only RE2 (a lookahead) matches nothing instead of throwing.
+  assert.equal(matchesConstraint(hostile, { label: "pool", matches: "^(?=a)" }), false);
+});
+
 Deno.test("eligibility says which rule left no agent", () => {
   const agents = [
     agent("a", { labels: { zone: "eu" } }),
