@@ -31,7 +31,8 @@ export async function readJobFile(file: string): Promise<JobInput> {
     text = decodeUtf8(bytes);
   } catch (error) {
     if (!(error instanceof Utf8Error)) throw error;
-    throw new JobSpecError(name, [{ line: error.line, column: error.column, message: error.message }]);
+    const message = `not valid UTF-8 (at byte ${error.offset + 1})`;
+    throw new JobSpecError(name, [{ line: error.line, column: error.column, message }]);
   }
   const parsed = await parseJobFile(text, name);
   let base: string;
