@@ -36,7 +36,8 @@ export async function parseJobFile(text: string, file: string): Promise<ParsedJo
     const line = lineStarts(text, deep);
     throw new JobSpecError(file, [{ line: line.number, column: deep - line.start + 1, message: tooDeep() }]);
   }
-  const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // logLevel "error": the library's warnings (a map used as a key) would go to stderr as Node warnings.
+  const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true, logLevel: "error" });
   if (doc.errors.length > 0) {
     throw new JobSpecError(
       file,
@@ -53,15 +54,15 @@ export async function parseJobFile(text: string, file: string): Promise<ParsedJo
   try {
     raw = doc.toJS({ maxAliasCount: MAX_ALIAS_USES });
   } catch (error) {
-    // yaml's ReferenceError: "Excessive alias count indicates a resource exhaustion attack".
+    // yaml throws ReferenceError for an alias bomb ("Excessive alias count ...") and for an alias
+    // whose anchor is missing or comes after it.
     if (!(error instanceof ReferenceError)) throw error;
     const pos = lineCounter.linePos(firstAliasOffset(yaml, doc));
-    throw new JobSpecError(file, [{
-      line: pos.line,
-      column: pos.col,
-      message: `its aliases (*name) expand too far: a job file may use aliases at most ${MAX_ALIAS_USES} times ` +
-        `once expanded (an "alias bomb" would grow without end)`,
-    }]);
+    const message = /excessive alias count/i.test(error.message)
+      ? `its aliases (*name) expand too far: a job file may use aliases at most ${MAX_ALIAS_USES} times ` +
+        `once expanded (an "alias bomb" would grow without end)`
+      : `not valid YAML: ${error.message}`;
+    throw new JobSpecError(file, [{ line: pos.line, column: pos.col, message }]);
   }
   const parsed = validateJobSpec(raw);
   const locate = (path: IssuePath) => {

@@ -190,3 +190,9 @@ tasks:
     ],
   );
 });
+
+Deno.test("an alias whose anchor is missing or later is a YAML error, not a crash (found by the fuzz test)", async () => {
+  assert.deepEqual(await problems("name: x\nx: &x\0 {run: echo}\ntasks:\n  - {name: a, <<: *x}\n"), [
+    "4:19 not valid YAML: Unresolved alias (the anchor must be set before the alias): x",
+  ]);
+});
