@@ -6,6 +6,7 @@ import {
   expandJob,
   FabricError,
   type JobSpec,
+  MAX_JOB_TASKS,
   type TaskInstance,
   validateJobSpec,
 } from "../protocol/mod.ts";
@@ -78,9 +79,13 @@ export function expandForAgents(
   spec: JobSpec,
 ): Array<TaskInstance & { pinnedAgent: string | null }> {
   const out: Array<TaskInstance & { pinnedAgent: string | null }> = [];
-  const byTemplate = Map.groupBy(expandJob(spec), (instance) => instance.template);
+  const all = expandJob(spec);
+  const byTemplate = Map.groupBy(all, (instance) => instance.template);
+  // Tasks of the templates after the current one, for the limit below.
+  let expanded = all.length;
   for (const taskSpec of spec.tasks) {
     const instances = byTemplate.get(taskSpec.name) ?? [];
+    expanded -= instances.length;
     const effective = effectiveTask(spec, taskSpec);
     if (effective.select !== "all") {
       for (const instance of instances) out.push({ ...instance, pinnedAgent: null });
@@ -96,6 +101,13 @@ export function expandForAgents(
     }
     const names = eligible.agents.map((a) => a.name).sort();
     const count = instances.length * names.length;
+    if (out.length + count + expanded > MAX_JOB_TASKS) {
+      throw new FabricError(
+        "invalid_job",
+        `The job is invalid: "${taskSpec.name}" on each of ${names.length} agents makes the job more than ` +
+          `${MAX_JOB_TASKS} tasks`,
+      );
+    }
     let index = 0;
     for (const instance of instances) {
       for (const name of names) {

@@ -263,3 +263,18 @@ for (
     }
   });
 }
+
+Deno.test("select: all past 1,000,000 tasks in all is refused with a message, and nothing is stored", async () => {
+  const { tracker, agent, cleanup } = await setup();
+  try {
+    for (let i = 0; i < 11; i++) await agent(`a${i}`);
+    const spec = { name: "wide", tasks: [{ name: "t", run: "true", count: 100_000, select: "all" }] };
+    await assert.rejects(tracker.submitJob(spec, { source: null, files: {} }), {
+      code: "invalid_job",
+      message: /"t" on each of 11 agents makes the job more than 1000000 tasks/,
+    });
+    assert.deepEqual(await tracker.store.listJobs({ limit: 10 }), []);
+  } finally {
+    await cleanup();
+  }
+});
