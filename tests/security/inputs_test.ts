@@ -111,6 +111,21 @@ Deno.test("hostile job files are refused with the field named and exit 2, and no
   });
 });
 
+Deno.test("the longest duration allowed (7d) is a timeout that waits, not one that fires at once", async () => {
+  // 30d overflowed the agent's timer (over 2^31-1 ms) and killed the task as it started: 7d must hold.
+  const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 1 }] });
+  try {
+    const jobId = await cluster.submit(
+      "name: long\ntimeout: 7d\ngrace: 7d\ntasks:\n  - {name: t, run: sleep 0.5, backoff: {delay: 7d, max: 7d}}\n",
+    );
+    const job = await cluster.waitForJob(jobId);
+    assert.equal(job.state, "succeeded", JSON.stringify(job.tasks[0]));
+    assert.ok((job.tasks[0].durationMs ?? 0) >= 400);
+  } finally {
+    await cluster.stop();
+  }
+});
+
 Deno.test("API bodies with NUL, invalid UTF-8, long durations or deep nesting get 400 naming the field", async () => {
   await withCluster(async (cluster, api) => {
     const submit = async (body: unknown) => {
