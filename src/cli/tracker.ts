@@ -4,6 +4,7 @@ import { startTrackerServer } from "../tracker/mod.ts";
 import {
   durationFlag,
   hostPortFlag,
+  intFlag,
   listFlag,
   parseFlags,
   stringFlag,
@@ -28,6 +29,12 @@ token and a join token, and prints the command agents join with.
   --grace DURATION       SIGTERM-to-SIGKILL time when a task is stopped (default 5s)
   --sync normal|full     normal (default): what the tracker acknowledged survives its crash or kill -9;
                          full: each commit also waits for the disk, so it survives a power loss (slower)
+  --max-connections N    connections held at once; more are closed as they come (default: the open-files
+                         limit, ulimit -n, less an eighth of it, at least 64, for the store and the listener)
+
+Requests are admitted on their token before their body is read; bodies are limited per route (32 MB
+for reports and submits); a connection must finish its TLS handshake and its headers within 10s, its
+body within 60s, and an idle one is closed after 60s.
 `;
 
 export const TRACKER_FLAGS = {
@@ -38,6 +45,7 @@ export const TRACKER_FLAGS = {
   "agent-ttl": { type: "string" },
   grace: { type: "string" },
   sync: { type: "string" },
+  "max-connections": { type: "string" },
 } as const;
 
 export async function trackerCommand(args: string[]): Promise<number> {
@@ -58,6 +66,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
     ttlMs: durationFlag(stringFlag(parsed, "agent-ttl"), "--agent-ttl"),
     graceMs: durationFlag(stringFlag(parsed, "grace"), "--grace"),
     sync: syncFlag(parsed),
+    maxConnections: intFlag(parsed, "max-connections", 1, 10_000_000),
     log,
   });
   console.log(`fabric tracker listening on ${server.url} (data in ${dataDir})`);

@@ -3,10 +3,23 @@
  * there the sockets keep Nagle's algorithm on: a response of more than about a kilobyte is written
  * in two parts and the second waits for the client's delayed ACK, 40 ms per long-poll answer
  * (measured: a claim with one assignment took 42 ms to arrive; with TCP_NODELAY, under 1 ms).
+ *
+ * It is also the front door. A request is admitted from its request line and headers alone (the
+ * token, the route's body limit) before any of its body is read; one refused is answered and its
+ * connection closed, with whatever the client still sends discarded, never kept. Bodies are counted
+ * while they are read. Handshakes, headers and bodies have deadlines, idle connections are closed,
+ * connections are capped below the descriptor limit, and the listener is kept accepting.
  */
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { once } from "node:events";
+import { guardListener } from "./http/accept_guard.ts";
+import { capConnections, connectionCap, openFileLimit } from "./http/connection_cap.ts";
+import { type Answer, errorResponse } from "./http/error_response.ts";
+import { bodyLimit } from "./http/body_limits.ts";
+import { bodyTooLarge, ClientGoneError, readBody } from "./http/read_body.ts";
+
+export type { Answer };
 
 export interface HttpsServer {
   port: number;
@@ -14,41 +27,85 @@ export interface HttpsServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export interface HttpsOptions {
+/** What an admitted request may send, and what the door learned about it (e.g. its caller). */
+export interface Admission<C> {
+  maxBodyBytes: number;
+  context: C;
+}
+
+/** The server's policy: who may send what, a fast path, and the one shape of an error. */
+export interface FrontDoor<C> {
+  /** From the request line and the Authorization header only; throws (e.g. a 401) to refuse. */
+  admit(method: string, path: string, authorization: string | undefined): Admission<C>;
+  /** Tried first for every admitted request: a JSON answer, or null to go on to the fetch handler. */
+  fast?(method: string, path: string, context: C, body: Uint8Array, signal: AbortSignal): Promise<Answer | null>;
+  /** Any error thrown while admitting, reading or handling a request, as its answer. */
+  errorResponse(error: unknown, where: string): Answer;
+}
+
+export interface HttpsOptions<C> {
   hostname: string;
   port: number;
   cert: string;
   key: string;
-  /** Tried first for every request: a JSON answer, or null to go on to the fetch handler. */
-  fast?: FastRoute;
-  onError?: (error: unknown) => void;
+  door?: FrontDoor<C>;
+  /** Connections held at once (default: from the descriptor limit, see connection_cap.ts). */
+  maxConnections?: number;
+  log?: (line: string) => void;
 }
 
-export type FastRoute = (
-  method: string,
-  path: string,
-  authorization: string | undefined,
-  body: Uint8Array,
-) => Promise<{ status: number; body: string } | null>;
+export type FetchHandler<C> = (request: Request, context: C) => Response | Promise<Response>;
+
+/** Deadlines, in milliseconds. Long polls are not cut: a request's time ends once its body is in. */
+export const TIMEOUTS = {
+  /** From the TCP connection to a finished TLS handshake. */
+  handshake: 10_000,
+  /** From the connection (or the previous answer) to the request's last header line. */
+  headers: 10_000,
+  /** From the connection to the request's last body byte. */
+  request: 60_000,
+  /** An idle keep-alive connection is closed after this (an agent heartbeats far more often). */
+  keepAlive: 60_000,
+  /** How often the headers and request deadlines are checked. */
+  check: 1000,
+  /** A refused request's connection is cut after this, or after lingerBytes more of its body. */
+  linger: 1000,
+  lingerBytes: 1024 * 1024,
+  /** A streamed answer (logs --follow) whose reader takes nothing for this long is cut. */
+  stalledReader: 60_000,
+};
 
 /** Bodies fabric streams (logs --follow) are passed on as they come; everything else is sent whole. */
 const STREAMED = /^application\/x-ndjson/;
 
-export async function serveHttps(
-  options: HttpsOptions,
-  handler: (request: Request) => Response | Promise<Response>,
+/** With no door of its own (the bench's canned server), everything is admitted with the routes' limits. */
+function openDoor(log: (line: string) => void): FrontDoor<undefined> {
+  return {
+    admit: (method, path) => ({ maxBodyBytes: bodyLimit(method, path), context: undefined }),
+    errorResponse: (error, where) => errorResponse(error, where, log),
+  };
+}
+
+export async function serveHttps<C = undefined>(
+  options: HttpsOptions<C>,
+  handler: FetchHandler<C>,
 ): Promise<HttpsServer> {
-  const server = https.createServer({ cert: options.cert, key: options.key }, (req, res) => {
-    handle(req, res, handler, options.fast).catch((error) => {
-      options.onError?.(error);
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { code: "internal", message: "The tracker hit an internal error" } }));
-    });
-  });
+  const log = options.log ?? (() => {});
+  const door = options.door ?? (openDoor(log) as unknown as FrontDoor<C>);
+  const server = https.createServer({
+    cert: options.cert,
+    key: options.key,
+    handshakeTimeout: TIMEOUTS.handshake,
+    headersTimeout: TIMEOUTS.headers,
+    requestTimeout: TIMEOUTS.request,
+    connectionsCheckingInterval: TIMEOUTS.check,
+  }, (req, res) => void handle(req, res, handler, door, log));
+  // With a listener, Node leaves answering an `Expect: 100-continue` to us: after admission.
+  server.on("checkContinue", (req, res) => void handle(req, res, handler, door, log));
   server.on("secureConnection", (socket) => socket.setNoDelay(true));
-  // Long polls last up to a minute; idle keep-alive connections are closed after two.
-  server.keepAliveTimeout = 120_000;
-  server.requestTimeout = 0;
+  server.on("tlsClientError", () => {}); // a failed or timed-out handshake: the socket is already gone
+  server.keepAliveTimeout = TIMEOUTS.keepAlive;
+  capConnections(server, options.maxConnections ?? connectionCap(openFileLimit()));
   server.listen(options.port, options.hostname);
   await Promise.race([
     once(server, "listening"),
@@ -56,9 +113,11 @@ export async function serveHttps(
   ]);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
+  const guard = guardListener(server, { hostname: options.hostname, port, log });
   return {
     port,
     async close(graceMs = 5000) {
+      guard.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
@@ -68,37 +127,110 @@ export async function serveHttps(
   };
 }
 
-async function handle(
+async function handle<C>(
   req: IncomingMessage,
   res: ServerResponse,
-  handler: (request: Request) => Response | Promise<Response>,
-  fast: FastRoute | undefined,
+  handler: FetchHandler<C>,
+  door: FrontDoor<C>,
+  log: (line: string) => void,
 ): Promise<void> {
-  const chunks = await readBody(req);
   const method = req.method ?? "GET";
-  const answer = fast ? await fast(method, req.url ?? "/", req.headers.authorization, concat(chunks)) : null;
-  if (answer) {
-    const body = new TextEncoder().encode(answer.body);
-    res.writeHead(answer.status, { "content-type": "application/json", "content-length": String(body.byteLength) });
-    res.end(body);
+  const url = req.url ?? "/";
+  const query = url.indexOf("?");
+  const path = query < 0 ? url : url.slice(0, query);
+  const where = `${method} ${path}`;
+  let admission: Admission<C>;
+  let body: Uint8Array;
+  try {
+    admission = door.admit(method, path, req.headers.authorization);
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > admission.maxBodyBytes) throw bodyTooLarge(admission.maxBodyBytes, declared);
+    if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();
+    body = await readBody(req, admission.maxBodyBytes);
+  } catch (error) {
+    if (error instanceof ClientGoneError) log(`${where}: ${error.message}`);
+    else refuse(req, res, door.errorResponse(error, where));
     return;
   }
   const abort = new AbortController();
   res.on("close", () => {
     if (!res.writableFinished) abort.abort();
   });
+  try {
+    const answer = door.fast ? await door.fast(method, path, admission.context, body, abort.signal) : null;
+    if (answer) return send(res, answer);
+    await respond(res, await handler(toRequest(req, method, url, body, abort.signal), admission.context), abort);
+  } catch (error) {
+    if (abort.signal.aborted) {
+      log(`${where}: the client went away before its answer`);
+      return;
+    }
+    const answer = door.errorResponse(error, where);
+    if (res.headersSent) res.destroy();
+    else send(res, answer);
+  }
+}
+
+function send(res: ServerResponse, answer: Answer, headers: Record<string, string> = {}): void {
+  const body = new TextEncoder().encode(answer.body);
+  res.writeHead(answer.status, {
+    "content-type": "application/json",
+    "content-length": String(body.byteLength),
+    ...headers,
+  });
+  res.end(body);
+}
+
+/**
+ * Answer and close, keeping nothing more the client sends. The answer is written whole, but the
+ * response is not ended at once: that closes the connection, and closing it with the client's data
+ * unread resets it, which loses the answer on the client's side. So what still comes is discarded as
+ * it comes, up to TIMEOUTS.lingerBytes or TIMEOUTS.linger, and the connection is cut then (or closed
+ * when the client closes its side). Pausing instead is no bound: the TLS layer reads on regardless.
+ */
+function refuse(req: IncomingMessage, res: ServerResponse, answer: Answer): void {
+  if (res.headersSent) {
+    req.socket.destroy();
+    return;
+  }
+  const body = new TextEncoder().encode(answer.body);
+  res.writeHead(answer.status, {
+    "content-type": "application/json",
+    "content-length": String(body.byteLength),
+    connection: "close",
+  });
+  if (req.complete) {
+    res.end(body);
+    return;
+  }
+  res.write(body);
+  const timer = setTimeout(() => req.socket.destroy(), TIMEOUTS.linger);
+  req.socket.once("close", () => clearTimeout(timer));
+  let discarded = 0;
+  req.removeAllListeners("data");
+  req.on("data", (chunk: Uint8Array) => {
+    discarded += chunk.byteLength;
+    if (discarded > TIMEOUTS.lingerBytes) req.socket.destroy();
+  });
+  req.once("end", () => res.end());
+  req.resume();
+}
+
+function toRequest(req: IncomingMessage, method: string, url: string, body: Uint8Array, signal: AbortSignal) {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
     else if (value !== undefined) headers.set(name, value);
   }
-  const request = new Request(`https://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+  return new Request(`https://${req.headers.host ?? "localhost"}${url}`, {
     method,
     headers,
-    body: method === "GET" || method === "HEAD" || chunks.length === 0 ? undefined : concat(chunks),
-    signal: abort.signal,
+    body: method === "GET" || method === "HEAD" || body.byteLength === 0 ? undefined : body as Uint8Array<ArrayBuffer>,
+    signal,
   });
-  const response = await handler(request);
+}
+
+async function respond(res: ServerResponse, response: Response, abort: AbortController): Promise<void> {
   const outHeaders: Record<string, string> = {};
   response.headers.forEach((value, name) => (outHeaders[name] = value));
   if (!response.body) {
@@ -120,7 +252,7 @@ async function handle(
       if (abort.signal.aborted) break;
       const { done, value } = await reader.read();
       if (done) break;
-      if (!res.write(value)) await Promise.race([once(res, "drain"), once(res, "close")]);
+      if (!res.write(value)) await drained(res);
     }
   } finally {
     reader.cancel().catch(() => {});
@@ -128,23 +260,15 @@ async function handle(
   }
 }
 
-/** The request's body, by events: an async iterator over the stream costs more than the request itself. */
-function readBody(req: IncomingMessage): Promise<Uint8Array[]> {
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    req.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-    req.on("end", () => resolve(chunks));
-    req.on("error", reject);
-    req.on("aborted", () => reject(new Error("the client went away mid-request")));
+/** Until the client has taken what was written, or is gone; one that takes nothing for long is cut. */
+async function drained(res: ServerResponse): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      res.destroy();
+      resolve();
+    }, TIMEOUTS.stalledReader);
   });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  await Promise.race([once(res, "drain"), once(res, "close"), stalled]);
+  clearTimeout(timer);
 }

@@ -1,6 +1,7 @@
 /**
  * The HTTP API. Every route but `GET /v1/ca` needs a bearer token; each principal reaches only its
- * own routes. Bodies are parsed with the protocol's schemas; one error handler shapes every error.
+ * own routes. Bodies are parsed with the protocol's schemas; errors are shaped by the one
+ * errorResponse the HTTPS layer and the agents' fast path use too.
  */
 import { type Context, Hono } from "hono";
 import type { z } from "zod";
@@ -8,7 +9,6 @@ import {
   attemptRefSchema,
   claimRequestSchema,
   drainRequestSchema,
-  type ErrorBody,
   FabricError,
   heartbeatRequestSchema,
   helloRequestSchema,
@@ -19,13 +19,14 @@ import {
   setWeightRequestSchema,
   submitJobRequestSchema,
 } from "../protocol/mod.ts";
-import type { FastRoute } from "./https_server.ts";
+import { authenticate } from "./http/authenticate.ts";
+import { errorResponse } from "./http/error_response.ts";
 import { getJob, getTask, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
-type Env = { Variables: { principal: Principal } };
+/** The HTTPS layer's door has authenticated the caller already (app.request() in tests has not). */
+type Env = { Bindings: { principal?: Principal | null }; Variables: { principal: Principal } };
 
-const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const helloBodySchema = helloRequestSchema.extend({ holding: attemptRefSchema.array().max(100_000).default([]) });
 
 export interface RoutesOptions {
@@ -38,15 +39,8 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   const log = options.log ?? (() => {});
 
   app.onError((error, c) => {
-    if (error instanceof FabricError) {
-      if (error.code === "unavailable" || error.code === "internal") {
-        log(`${c.req.method} ${c.req.path}: ${error.message}`);
-      }
-      const body: ErrorBody = { error: { code: error.code, message: error.message, details: error.details } };
-      return c.json(body, error.status as 400);
-    }
-    log(`${c.req.method} ${c.req.path} failed: ${(error as Error)?.stack ?? error}`);
-    return c.json({ error: { code: "internal", message: "The tracker hit an internal error; see its log" } }, 500);
+    const answer = errorResponse(error, `${c.req.method} ${c.req.path}`, log);
+    return c.body(answer.body, answer.status as 400, { "content-type": "application/json" });
   });
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404));
 
@@ -54,16 +48,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   app.get("/v1/ca", (c) => c.body(options.caPem, 200, { "content-type": "application/x-pem-file" }));
 
   app.use("/v1/*", async (c, next) => {
-    const header = c.req.header("authorization") ?? "";
-    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
-    if (!token) throw new FabricError("unauthorized", "A token is required (Authorization: Bearer TOKEN)");
-    const principal = tracker.authenticate(token);
-    if (!principal) throw new FabricError("unauthorized", "The token was not accepted by this tracker");
-    c.set("principal", principal);
-    const length = Number(c.req.header("content-length") ?? 0);
-    if (length > MAX_BODY_BYTES) {
-      throw new FabricError("payload_too_large", `Request bodies are limited to ${MAX_BODY_BYTES} bytes`);
-    }
+    c.set("principal", c.env?.principal ?? authenticate(tracker, c.req.header("authorization")));
     await next();
   });
 
@@ -79,7 +64,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     return c.json(await tracker.hello(agentId, await parseBody(c, helloBodySchema)));
   });
   for (const [path, handler] of Object.entries(agentHotRoutes(tracker))) {
-    app.post(path, async (c) => c.json(await handler(requireAgent(c), await readJson(c))));
+    app.post(path, async (c) => c.json(await handler(requireAgent(c), await readJson(c), c.req.raw.signal)));
   }
   app.post("/v1/agent/drain", async (c) => {
     const agentId = requireAgent(c);
@@ -130,7 +115,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     require(c, "admin");
     const since = intParam(c, "since", 0, 0, Number.MAX_SAFE_INTEGER);
     const waitMs = intParam(c, "waitMs", 25_000, 0, 60_000);
-    return c.json(await watchJob(tracker, c.req.param("id"), since, waitMs));
+    return c.json(await watchJob(tracker, c.req.param("id"), since, waitMs, c.req.raw.signal));
   });
   app.post("/v1/jobs/:id/cancel", async (c) => {
     require(c, "admin");
@@ -155,46 +140,18 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   return app;
 }
 
-/**
- * The routes every agent calls all the time (a heartbeat every few seconds, a long poll, reports),
- * by path: served by Hono like the rest, and by the HTTPS layer's fast path (see fastAgentRoutes).
- */
-export function agentHotRoutes(tracker: Tracker): Record<string, (agentId: string, body: unknown) => Promise<unknown>> {
-  return {
-    "/v1/agent/heartbeat": (agentId, body) => tracker.heartbeat(agentId, validate(heartbeatRequestSchema, body).load),
-    "/v1/agent/claim": (agentId, body) => tracker.claim(agentId, validate(claimRequestSchema, body)),
-    "/v1/agent/report": (agentId, body) => tracker.report(agentId, validate(reportRequestSchema, body).events),
-  };
-}
+/** A hot route's handler; `signal` aborts when the client goes away (it ends a claim's long poll). */
+export type HotRoute = (agentId: string, body: unknown, signal?: AbortSignal) => Promise<unknown>;
 
 /**
- * The hot agent routes without building a Request, a Response and Hono's context for each call
- * (at 5,000 agents that was a third of the tracker's time). Same handlers, same checks, same errors;
- * null for any other request, which then goes through Hono.
+ * The routes every agent calls all the time (a heartbeat every few seconds, a long poll, reports),
+ * by path: served by Hono like the rest, and by the HTTPS layer's fast path (http/front_door.ts).
  */
-export function fastAgentRoutes(tracker: Tracker): FastRoute {
-  const routes = agentHotRoutes(tracker);
-  return async (method, path, authorization, body) => {
-    const handler = method === "POST" ? routes[path] : undefined;
-    if (!handler) return null;
-    try {
-      const token = authorization?.startsWith("Bearer ") ? authorization.slice(7).trim() : "";
-      const principal = token ? tracker.authenticate(token) : null;
-      if (!principal) {
-        throw new FabricError(
-          "unauthorized",
-          token ? "The token was not accepted by this tracker" : "A token is required (Authorization: Bearer TOKEN)",
-        );
-      }
-      if (principal.kind !== "agent") {
-        throw new FabricError("forbidden", "This route is for agents, with their own credential");
-      }
-      return { status: 200, body: JSON.stringify(await handler(principal.agentId, parseJsonBody(body))) };
-    } catch (error) {
-      if (!(error instanceof FabricError)) throw error;
-      const payload: ErrorBody = { error: { code: error.code, message: error.message, details: error.details } };
-      return { status: error.status, body: JSON.stringify(payload) };
-    }
+export function agentHotRoutes(tracker: Tracker): Record<string, HotRoute> {
+  return {
+    "/v1/agent/heartbeat": (agentId, body) => tracker.heartbeat(agentId, validate(heartbeatRequestSchema, body).load),
+    "/v1/agent/claim": (agentId, body, signal) => tracker.claim(agentId, validate(claimRequestSchema, body), signal),
+    "/v1/agent/report": (agentId, body) => tracker.report(agentId, validate(reportRequestSchema, body).events),
   };
 }
 

@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
-import { createRoutes, fastAgentRoutes } from "./routes.ts";
+import { FabricError } from "../protocol/mod.ts";
+import { fastAgentRoutes, trackerFrontDoor } from "./http/front_door.ts";
+import { createRoutes } from "./routes.ts";
 import { Tracker } from "./tracker.ts";
 
 async function setup() {
@@ -89,9 +91,11 @@ Deno.test("bodies are validated and errors are {error: {code, message}} with the
   }
 });
 
-Deno.test("the agents' fast path answers as the routes do, and leaves every other request to them", async () => {
+Deno.test("the door admits from the headers alone, and the fast path answers as the routes do", async () => {
   const { tracker, call, cleanup } = await setup();
   try {
+    const lines: string[] = [];
+    const door = trackerFrontDoor(tracker, (line) => lines.push(line));
     const fast = fastAgentRoutes(tracker);
     const registered = await call("POST", "/v1/agents/register", "join-secret", {
       name: "a",
@@ -104,26 +108,54 @@ Deno.test("the agents' fast path answers as the routes do, and leaves every othe
     const body = (value: unknown) =>
       new TextEncoder().encode(typeof value === "string" ? value : JSON.stringify(value));
     const load = { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 2, running: 0, freeSlots: 1 };
+    const signal = new AbortController().signal;
+    const agent = door.admit("POST", "/v1/agent/heartbeat", `Bearer ${credential}`).context;
 
-    const ok = await fast("POST", "/v1/agent/heartbeat", `Bearer ${credential}`, body({ load }));
+    const ok = await fast("POST", "/v1/agent/heartbeat", agent, body({ load }), signal);
     assert.equal(ok?.status, 200);
     assert.equal(JSON.parse(ok!.body).state, "ready");
     const viaHono = await call("POST", "/v1/agent/heartbeat", credential, { load });
     assert.deepEqual(Object.keys(JSON.parse(ok!.body)), Object.keys(await viaHono.json()));
 
+    // Refusals are thrown, and the one errorResponse shapes them as Hono's onError does.
+    const refused = async (attempt: () => unknown) => {
+      try {
+        await attempt();
+      } catch (error) {
+        return door.errorResponse(error, "POST /v1/agent/heartbeat");
+      }
+      assert.fail("not refused");
+    };
+    const admin = door.admit("POST", "/v1/agent/heartbeat", "Bearer admin-secret").context;
     const errors = [
-      [await fast("POST", "/v1/agent/heartbeat", undefined, body({ load })), 401, "unauthorized"],
-      [await fast("POST", "/v1/agent/heartbeat", "Bearer nope", body({ load })), 401, "unauthorized"],
-      [await fast("POST", "/v1/agent/heartbeat", "Bearer admin-secret", body({ load })), 403, "forbidden"],
-      [await fast("POST", "/v1/agent/heartbeat", `Bearer ${credential}`, body("{nope")), 400, "bad_request"],
-      [await fast("POST", "/v1/agent/heartbeat", `Bearer ${credential}`, body({ load: {} })), 400, "bad_request"],
+      [await refused(() => door.admit("POST", "/v1/agent/heartbeat", undefined)), 401, "unauthorized"],
+      [await refused(() => door.admit("POST", "/v1/agent/heartbeat", "Bearer nope")), 401, "unauthorized"],
+      [await refused(() => fast("POST", "/v1/agent/heartbeat", admin, body({ load }), signal)), 403, "forbidden"],
+      [await refused(() => fast("POST", "/v1/agent/heartbeat", agent, body("{nope"), signal)), 400, "bad_request"],
+      [await refused(() => fast("POST", "/v1/agent/heartbeat", agent, body({ load: {} }), signal)), 400, "bad_request"],
     ] as const;
     for (const [answer, status, code] of errors) {
-      assert.equal(answer?.status, status);
-      assert.equal(JSON.parse(answer!.body).error.code, code);
+      assert.equal(answer.status, status);
+      assert.equal(JSON.parse(answer.body).error.code, code);
     }
-    assert.equal(await fast("GET", "/v1/jobs", "Bearer admin-secret", body("")), null);
-    assert.equal(await fast("POST", "/v1/agent/hello", `Bearer ${credential}`, body({})), null);
+    const viaHonoForbidden = await call("POST", "/v1/agent/heartbeat", "admin-secret", { load });
+    assert.deepEqual(JSON.parse(errors[2][0].body), await viaHonoForbidden.json());
+    assert.equal(await fast("GET", "/v1/jobs", admin, body(""), signal), null);
+    assert.equal(await fast("POST", "/v1/agent/hello", agent, body({}), signal), null);
+
+    assert.equal(door.admit("GET", "/v1/ca", undefined).context, null, "the CA needs no token");
+    assert.equal(door.admit("POST", "/v1/agent/heartbeat", `Bearer ${credential}`).maxBodyBytes, 1024 * 1024);
+    assert.equal(door.admit("POST", "/v1/agent/report", `Bearer ${credential}`).maxBodyBytes, 32 * 1024 * 1024);
+    assert.equal(door.admit("GET", "/v1/jobs", "Bearer admin-secret").maxBodyBytes, 0);
+
+    // A bug is logged with its stack and answered with the same message wherever it happens.
+    const internal = door.errorResponse(new TypeError("boom"), "POST /v1/agent/claim");
+    assert.equal(internal.status, 500);
+    assert.deepEqual(JSON.parse(internal.body), {
+      error: { code: "internal", message: "The tracker hit an internal error; see its log" },
+    });
+    assert.match(lines.join("\n"), /POST \/v1\/agent\/claim failed: TypeError: boom/);
+    assert.equal(door.errorResponse(new FabricError("not_found", "No job"), "GET /v1/jobs/x").status, 404);
   } finally {
     await cleanup();
   }

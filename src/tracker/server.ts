@@ -2,8 +2,9 @@
 import { join } from "node:path";
 import { SqliteStore, type StoreSync } from "../store/mod.ts";
 import { prepareTrackerDir } from "./data_dir.ts";
+import { trackerFrontDoor } from "./http/front_door.ts";
 import { serveHttps } from "./https_server.ts";
-import { createRoutes, fastAgentRoutes } from "./routes.ts";
+import { createRoutes } from "./routes.ts";
 import { Tracker } from "./tracker.ts";
 
 export interface TrackerServerOptions {
@@ -17,6 +18,8 @@ export interface TrackerServerOptions {
   graceMs?: number;
   /** "full": every commit waits for the disk (survives a power loss); "normal" (default): a killed tracker. */
   sync?: StoreSync;
+  /** Connections held at once; by default the descriptor limit less a reserve (http/connection_cap.ts). */
+  maxConnections?: number;
   log?: (message: string) => void;
 }
 
@@ -71,9 +74,10 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       port: options.port,
       cert: files.server.certPem,
       key: files.server.keyPem,
-      fast: fastAgentRoutes(tracker),
-      onError: (error) => log(`request failed: ${(error as Error)?.stack ?? error}`),
-    }, app.fetch);
+      door: trackerFrontDoor(tracker, log),
+      maxConnections: options.maxConnections,
+      log,
+    }, (request, principal) => app.fetch(request, { principal }));
   } catch (error) {
     await tracker.close();
     throw error;

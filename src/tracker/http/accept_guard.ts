@@ -1,0 +1,99 @@
+/**
+ * A listener that keeps accepting. Deno's node:net stops accepting for good once an accept fails for
+ * want of a descriptor (measured on Deno 2.9: after one EMFILE no connection is taken again, even with
+ * every descriptor free; no error is emitted). The connection cap keeps connections under the limit,
+ * but not always: a flood's closed connections hold their descriptors until they are released, later.
+ * So, every second without a new connection, the guard connects to the listener itself; when two such
+ * probes in a row are not taken, it closes the listening socket (never the connections) and listens
+ * again on the same address.
+ */
+import net from "node:net";
+
+export interface AcceptGuardOptions {
+  /** Where the server listens (a wildcard is probed on loopback). */
+  hostname: string;
+  port: number;
+  intervalMs?: number;
+  log: (line: string) => void;
+}
+
+const WILDCARDS: Record<string, string> = { "0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1" };
+
+export function guardListener(server: net.Server, options: AcceptGuardOptions): { stop(): void } {
+  const intervalMs = options.intervalMs ?? 1000;
+  const probeHost = WILDCARDS[options.hostname] ?? options.hostname;
+  let accepted = 0;
+  let seen = 0;
+  let missed = 0;
+  let probing = false;
+  let wake: (() => void) | null = null;
+  const onConnection = () => {
+    accepted++;
+    wake?.();
+  };
+  server.on("connection", onConnection);
+  // A failed listen (the port taken meanwhile, descriptors still short) is tried again at the next tick.
+  const onError = (error: Error) => options.log(`listening again failed: ${error.message}`);
+  server.on("error", onError);
+
+  const probe = async (): Promise<"taken" | "not taken" | "unknown"> => {
+    const before = accepted;
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({ hostname: probeHost, port: options.port });
+    } catch {
+      return "unknown"; // no descriptor for the probe either, or refused: tell nothing yet
+    }
+    try {
+      if (accepted === before) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(1000, intervalMs));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      return accepted > before ? "taken" : "not taken";
+    } finally {
+      wake = null;
+      conn.close();
+    }
+  };
+
+  const tick = async () => {
+    if (probing) return;
+    if (!server.listening) {
+      server.listen(options.port, options.hostname);
+      return;
+    }
+    if (accepted !== seen) {
+      seen = accepted;
+      missed = 0;
+      return;
+    }
+    probing = true;
+    try {
+      const outcome = await probe();
+      seen = accepted;
+      missed = outcome === "not taken" ? missed + 1 : 0;
+      if (missed >= 2) {
+        missed = 0;
+        options.log("the listener stopped taking connections (out of file descriptors?); listening again");
+        // net.Server's own close: only the listening socket goes (http's would also drop idle connections).
+        net.Server.prototype.close.call(server);
+        server.listen(options.port, options.hostname);
+      }
+    } finally {
+      probing = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      server.off("connection", onConnection);
+      server.off("error", onError);
+    },
+  };
+}

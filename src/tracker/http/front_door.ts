@@ -1,0 +1,45 @@
+/**
+ * The tracker's policy at the HTTPS layer's door: every route but the CA's is admitted only with a
+ * token that authenticates, checked from the headers before any body is read, with the route's body
+ * limit; the agents' hot routes are then answered without Hono (see fastAgentRoutes).
+ */
+import { FabricError, parseJsonBody } from "../../protocol/mod.ts";
+import type { FrontDoor } from "../https_server.ts";
+import { agentHotRoutes } from "../routes.ts";
+import type { Principal, Tracker } from "../tracker.ts";
+import { authenticate } from "./authenticate.ts";
+import { bodyLimit } from "./body_limits.ts";
+import { errorResponse } from "./error_response.ts";
+
+/** What the door learned: the caller, or null for a request that needs no token. */
+export type Caller = Principal | null;
+
+export function trackerFrontDoor(tracker: Tracker, log: (line: string) => void): FrontDoor<Caller> {
+  return {
+    admit(method, path, authorization) {
+      const maxBodyBytes = bodyLimit(method, path);
+      // The CA is public on purpose (an agent pins it by hash); outside /v1/ there is only "no route".
+      if (!path.startsWith("/v1/") || (method === "GET" && path === "/v1/ca")) return { maxBodyBytes, context: null };
+      return { maxBodyBytes, context: authenticate(tracker, authorization) };
+    },
+    fast: fastAgentRoutes(tracker),
+    errorResponse: (error, where) => errorResponse(error, where, log),
+  };
+}
+
+/**
+ * The hot agent routes without building a Request, a Response and Hono's context for each call
+ * (at 5,000 agents that was a third of the tracker's time). Same handlers, same checks, same errors
+ * (thrown, for the door's errorResponse); null for any other request, which then goes through Hono.
+ */
+export function fastAgentRoutes(tracker: Tracker): NonNullable<FrontDoor<Caller>["fast"]> {
+  const routes = agentHotRoutes(tracker);
+  return async (method, path, caller, body, signal) => {
+    const handler = method === "POST" ? routes[path] : undefined;
+    if (!handler || !caller) return null;
+    if (caller.kind !== "agent") {
+      throw new FabricError("forbidden", "This route is for agents, with their own credential");
+    }
+    return { status: 200, body: JSON.stringify(await handler(caller.agentId, parseJsonBody(body), signal)) };
+  };
+}
