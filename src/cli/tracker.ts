@@ -29,12 +29,14 @@ token and a join token, and prints the command agents join with.
   --grace DURATION       SIGTERM-to-SIGKILL time when a task is stopped (default 5s)
   --sync normal|full     normal (default): what the tracker acknowledged survives its crash or kill -9;
                          full: each commit also waits for the disk, so it survives a power loss (slower)
-  --max-connections N    connections held at once; more are closed as they come (default: the open-files
-                         limit, ulimit -n, less an eighth of it, at least 64, for the store and the listener)
+  --max-connections N    connections held at once; past it a new one replaces the oldest that has sent
+                         no request yet, or is closed (default: the open-files limit, ulimit -n, less an
+                         eighth of it and at least 64, kept for the store and the listener)
 
 Requests are admitted on their token before their body is read; bodies are limited per route (32 MB
-for reports and submits); a connection must finish its TLS handshake and its headers within 10s, its
-body within 60s, and an idle one is closed after 60s.
+for a submit and an agent's report, hello and claim, 1 MB for others); a connection must finish its
+TLS handshake and its headers within 10s and its whole request within 60s; an idle keep-alive
+connection is closed after 60s.
 `;
 
 export const TRACKER_FLAGS = {
