@@ -10,6 +10,7 @@
  *   deno run -A bench/bare_tracker.ts --cert FILE --key FILE --join TOKEN --admin TOKEN [--http deno|fabric]
  */
 import { parseArgs } from "node:util";
+import type { Assignment } from "../src/protocol/mod.ts";
 
 interface Waiter {
   wake: () => void;
@@ -49,7 +50,7 @@ function wakeAll(waiters: Set<Waiter>): void {
 }
 
 /** A canned assignment shaped like fabric's, so that answers weigh about the same on the wire. */
-function assignment(ord: number) {
+function assignment(ord: number): Assignment {
   return {
     taskId: `${job.id}.${ord}`,
     attempt: 1,
@@ -62,9 +63,6 @@ function assignment(ord: number) {
     kind: "shell",
     run: "true",
     shell: "bash",
-    script: null,
-    git: null,
-    steps: null,
     env: {},
     permissions: { net: false, read: [], write: [], env: [], run: [] },
     sandbox: true,

@@ -168,7 +168,6 @@ export class AgentLoop {
     const run = new TaskRun(assignment, {
       dataDir,
       workDirs: this.#workDirs,
-      gitCacheDir: join(dataDir, "cache", "git"),
       allowLocalGit: runtime.allowLocalGit,
       agentName: this.#o.identity.name,
       reporter: this.#o.reporter,

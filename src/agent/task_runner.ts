@@ -1,31 +1,26 @@
 /** One attempt on this agent: its directory, its files, its process (of whatever kind), its events, in that order. */
-import { join } from "node:path";
 import { setImmediate } from "node:timers";
 import {
   type CgroupSupport,
-  checkoutRepo,
+  driverFor,
   type Execution,
   type Finished,
-  GitError,
   type ProcessSpec,
   processStartTicksLater,
-  redactUrl,
-  scriptCommand,
-  shellCommand,
-  startProcess,
+  type TaskDriver,
+  TaskStopped,
 } from "../exec/mod.ts";
-import type { Assignment, AttemptRef, Stream } from "../protocol/mod.ts";
+import type { Assignment, AssignmentOf, AttemptRef, Stream, TaskKind } from "../protocol/mod.ts";
 import { OutputBuffer } from "./output_buffer.ts";
 import type { Reporter } from "./reporter.ts";
 import type { RunRegistry } from "./run_registry.ts";
-import { readOutputFile, stepsScript, taskEnv, writeScript, writeTaskFiles } from "./task_setup.ts";
+import { readOutputFile, taskEnv, writeTaskFiles } from "./task_setup.ts";
 import { type TaskPaths, taskPaths, type WorkDirs } from "./work_dirs.ts";
 
 export interface RunnerContext {
   /** The agent's data directory: never visible to a sandboxed task. */
   dataDir: string;
   workDirs: WorkDirs;
-  gitCacheDir: string;
   /** Git tasks may check out repositories on this machine (`--allow-local-git`). */
   allowLocalGit: boolean;
   agentName: string;
@@ -84,7 +79,7 @@ export class TaskRun {
     const { reporter } = context;
     const ref = this.ref;
     const paths = taskPaths(context.workDirs.root, `${a.taskId}-${a.attempt}`);
-    const sandboxed = bwrapped(a);
+    const sandboxed = a.sandbox;
     const output = new OutputBuffer({
       emit: (chunks, force) =>
         this.#ending === "stale" || reporter.enqueue({ type: "output", ...ref, at: Date.now(), chunks }, force),
@@ -96,12 +91,19 @@ export class TaskRun {
     try {
       reporter.enqueue({ type: "started", ...ref, at: Date.now() });
       const preparing = { deadline, signal: this.#preparing.signal };
-      const spec = await prepare(a, context, paths, preparing, say, (stream, data) => output.push(stream, data));
+      const { driver, spec } = await prepare(
+        a,
+        context,
+        paths,
+        preparing,
+        say,
+        (stream, data) => output.push(stream, data),
+      );
       if (this.#ending) {
         this.#report(context, { result: { kind: "cancelled" }, durationMs: 0, outputTruncated: false }, {});
         return;
       }
-      const execution = startProcess(spec);
+      const execution = driver.start(spec);
       this.#execution = execution;
       if (execution.pid > 0) {
         const { pid, cgroupName } = execution;
@@ -127,10 +129,10 @@ export class TaskRun {
       say(message);
       output.close();
       const durationMs = performance.now() - started;
-      // A checkout stopped by the task's timeout or by a cancel ends the task as its process would.
-      const stopped = error instanceof GitError && (error.kind === "cancelled" || error.kind === "timeout");
-      if (stopped && (this.#ending || deadline !== null)) {
-        const result = this.#ending ? { kind: "cancelled" as const } : { kind: "timed_out" as const };
+      // What ran before the process (a checkout), stopped by a cancel or the task's timeout, ends the
+      // task as its process would.
+      if (error instanceof TaskStopped) {
+        const result = this.#ending ? { kind: "cancelled" as const } : { kind: error.why };
         this.#report(context, { result, durationMs, outputTruncated: false }, {});
         return;
       }
@@ -181,93 +183,66 @@ export class TaskRun {
   }
 }
 
-/** Everything before the process starts: files, checkout, command line, sandbox. */
-async function prepare(
-  a: Assignment,
+/**
+ * Everything before the process starts: what every kind shares (the checks, the task's directory, its
+ * files and environment, its sandbox and limits) here, the rest by the kind's driver.
+ */
+async function prepare<K extends TaskKind>(
+  a: AssignmentOf<K>,
   context: RunnerContext,
   paths: TaskPaths,
   preparing: { deadline: number | null; signal: AbortSignal },
   say: (line: string) => void,
   onOutput: (stream: Stream, data: Uint8Array) => void,
-): Promise<ProcessSpec> {
-  const inSandbox = bwrapped(a);
-  if (inSandbox && !context.sandbox) {
+): Promise<{ driver: TaskDriver<K>; spec: ProcessSpec }> {
+  const sandboxed = a.sandbox;
+  if (sandboxed && !context.sandbox) {
     throw new CannotRun("this agent cannot sandbox tasks (bubblewrap does not work here)");
   }
-  if (a.kind !== "script" && !a.sandbox && !context.allowUnsandboxed) {
+  if (!sandboxed && !context.allowUnsandboxed) {
     throw new CannotRun("the task opts out of the sandbox, which this agent does not allow (--allow-unsandboxed)");
   }
   if (a.memoryBytes !== null && !context.cgroup) throw new CannotRun("this agent cannot enforce memory limits");
+  const driver = driverFor(a.kind);
   // A sandboxed task has a private /tmp; the others get one of their own here.
-  context.workDirs.make(paths, !inSandbox);
+  context.workDirs.make(paths, !sandboxed);
   const extra = await writeTaskFiles(paths, a);
   const env = taskEnv(a, {
     paths,
     agentName: context.agentName,
     basePath: context.basePath,
     agentEnv: context.agentEnv,
-    sandboxed: inSandbox,
+    sandboxed,
     extra,
   });
-  let command: string[];
-  let cwd = paths.workDir;
-  const extraReadPaths: string[] = [];
-  if (a.kind === "script") {
-    if (!context.deno) throw new CannotRun("this agent has no Deno runtime for script tasks");
-    const scriptFile = await writeScript(paths, a);
-    env.DENO_DIR = join(context.dataDir, "cache", "deno");
-    env.DENO_NO_UPDATE_CHECK = "1";
-    command = scriptCommand({
-      denoPath: context.deno,
-      scriptFile,
-      workDir: paths.workDir,
-      tmpDir: paths.tmpDir,
-      permissions: a.permissions,
-      envNames: Object.keys(env),
-    });
-  } else if (a.kind === "git") {
-    const dest = join(paths.workDir, "src");
-    say(`checking out ${redactUrl(a.git!.repo)} at ${a.git!.ref}`);
-    const checkout = await checkoutRepo({
-      cacheDir: context.gitCacheDir,
-      source: a.git!,
-      dest,
-      log: (line) => say(line),
-      deadline: preparing.deadline ?? undefined,
-      signal: preparing.signal,
-      allowLocal: context.allowLocalGit,
-      protectedDirs: [context.dataDir],
-    });
-    say(`checked out ${checkout.commit}${checkout.fetched ? "" : " (from the local mirror)"}`);
-    env.FABRIC_GIT_COMMIT = checkout.commit;
-    extraReadPaths.push(...checkout.readPaths);
-    cwd = checkout.dir;
-    const script = a.steps ? stepsScript(a.steps) : a.run!;
-    command = await shellCommand({ run: script, shell: a.shell }, paths.metaDir);
-  } else {
-    command = await shellCommand({ run: a.run!, shell: a.shell }, paths.metaDir);
-  }
-  return {
-    command,
+  const host = { dataDir: context.dataDir, deno: context.deno, allowLocalGit: context.allowLocalGit };
+  const launch = await driver.prepare(a, { host, dirs: paths, sandboxed, env, say, ...preparing });
+  if (launch.env) Object.assign(env, launch.env);
+  const cwd = launch.cwd ?? paths.workDir;
+  const spec: ProcessSpec = {
+    command: launch.command,
     cwd,
     env,
+    // What is left of the task's timeout once it is prepared.
     timeoutMs: preparing.deadline === null ? null : Math.max(0, preparing.deadline - performance.now()),
     graceMs: a.graceMs,
     onOutput,
     paceOutput: () => context.reporter.paceOutput(),
-    sandbox: inSandbox
-      ? { workDir: paths.workDir, cwd, permissions: a.permissions, hide: [context.dataDir], extraReadPaths }
+    sandbox: sandboxed
+      ? {
+        workDir: paths.workDir,
+        cwd,
+        permissions: a.permissions,
+        hide: [context.dataDir],
+        extraReadPaths: launch.readPaths ?? [],
+      }
       : undefined,
     // A sandbox's PID namespace already ends everything a task starts; a cgroup adds a memory limit,
     // or, for a task on the host, keeps track of everything it starts (setsid or not).
-    cgroup: a.memoryBytes !== null || !inSandbox ? context.cgroup : null,
+    cgroup: a.memoryBytes !== null || !sandboxed ? context.cgroup : null,
     cgroupName: a.memoryBytes === null ? undefined : `${a.taskId}-${a.attempt}-${crypto.randomUUID().slice(0, 8)}`,
     memoryBytes: a.memoryBytes,
     maxOutputBytes: a.maxOutputBytes,
   };
-}
-
-/** Shell and git tasks run under bubblewrap unless they opt out; scripts are confined by Deno's flags. */
-function bwrapped(a: Assignment): boolean {
-  return a.kind !== "script" && a.sandbox;
+  return { driver, spec };
 }

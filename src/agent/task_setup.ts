@@ -1,18 +1,18 @@
 /**
- * Preparing one attempt's directory and environment: where its output file and its dependencies'
- * outputs go, which variables it sees, and the command line of each task kind.
+ * Preparing one attempt's directory and environment, whatever its kind: where its output file and its
+ * dependencies' outputs go, and which variables it sees.
  */
 import { existsSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { envSuffix } from "../protocol/mod.ts";
-import type { Assignment } from "../protocol/mod.ts";
+import type { AssignmentBase } from "../protocol/mod.ts";
 import type { TaskPaths } from "./work_dirs.ts";
 
 /** Largest $FABRIC_OUTPUT a task may leave. */
 export const MAX_OUTPUT_FILE_BYTES = 1024 * 1024;
 
 /** Write the files the task reads into its (new, empty) directory; returns the variables that name them. */
-export async function writeTaskFiles(paths: TaskPaths, a: Assignment): Promise<Record<string, string>> {
+export async function writeTaskFiles(paths: TaskPaths, a: AssignmentBase): Promise<Record<string, string>> {
   if (Object.keys(a.needs).length > 0) await Deno.mkdir(join(paths.metaDir, "needs"));
   const vars: Record<string, string> = { FABRIC_OUTPUT: paths.outputFile };
   for (const [name, output] of Object.entries(a.needs)) {
@@ -21,14 +21,6 @@ export async function writeTaskFiles(paths: TaskPaths, a: Assignment): Promise<R
     vars[`FABRIC_NEEDS_${envSuffix(name)}`] = file;
   }
   return vars;
-}
-
-/** The script file of a script task, written into the task's directory. */
-export async function writeScript(paths: TaskPaths, a: Assignment): Promise<string> {
-  const name = basename(a.script!.name) || "script.ts";
-  const file = join(paths.metaDir, /\.(ts|tsx|js|mjs|jsx)$/.test(name) ? name : `${name}.ts`);
-  await Deno.writeTextFile(file, a.script!.content);
-  return file;
 }
 
 export interface EnvOptions {
@@ -46,7 +38,7 @@ export interface EnvOptions {
 export const TASK_LANG = "C.UTF-8";
 
 /** The whole environment of a task: nothing else of the agent's is inherited. */
-export function taskEnv(a: Assignment, options: EnvOptions): Record<string, string> {
+export function taskEnv(a: AssignmentBase, options: EnvOptions): Record<string, string> {
   const passed: Record<string, string> = {};
   for (const pattern of a.permissions.env) {
     const prefix = pattern.endsWith("*") ? pattern.slice(0, -1) : null;
@@ -73,18 +65,6 @@ export function taskEnv(a: Assignment, options: EnvOptions): Record<string, stri
   };
   for (const [key, value] of Object.entries(a.matrix ?? {})) env[`FABRIC_MATRIX_${envSuffix(key)}`] = value;
   return env;
-}
-
-/** Steps as one bash script: each announced on stderr, the first failure ends the task. */
-export function stepsScript(steps: string[]): string {
-  return steps.map((step, i) => {
-    const title = step.split("\n")[0];
-    return `printf '%s\\n' ${shellQuote(`+ [step ${i + 1}/${steps.length}] ${title}`)} >&2\n${step}`;
-  }).join("\n");
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 /** What the task left in $FABRIC_OUTPUT: JSON text, nothing, or why it cannot be taken. */

@@ -94,7 +94,7 @@ function printJob(job: JobDetail): void {
 function note(t: TaskView): string {
   const parts: string[] = [];
   if (t.state !== "succeeded" && t.reason && t.reason !== "timed_out") parts.push(t.reason);
-  if (!t.sandbox && t.kind !== "script") parts.push("unsandboxed");
+  if (!t.sandbox) parts.push("unsandboxed");
   if (t.outputTruncated) parts.push("output truncated");
   return parts.join("; ");
 }
@@ -106,7 +106,7 @@ function say(line: string): void {
 
 function printTask(task: TaskDetail): void {
   say(`Task ${task.id} "${task.name}" of job ${task.jobId}: ${task.state}`);
-  say(`  ${task.kind} task, ${task.sandbox || task.kind === "script" ? "sandboxed" : "unsandboxed"}`);
+  say(`  ${task.kind} task, ${task.sandbox ? "sandboxed" : "unsandboxed"}`);
   say(`  index ${task.index}, attempt ${task.attempt}, agent ${task.agent ?? "-"}`);
   if (task.matrix) say(`  matrix ${Object.entries(task.matrix).map(([k, v]) => `${k}=${v}`).join(", ")}`);
   if (task.needs.length > 0) say(`  needs ${task.needs.join(", ")}`);

@@ -1,8 +1,10 @@
 /**
- * Task kinds are drivers behind one interface: start, then wait for the result or stop with a
- * signal and a grace period (as Nomad's drivers). The result is the protocol's tagged union.
+ * Task kinds are drivers behind one interface (as Nomad's DriverPlugin): a driver says what it needs
+ * of the agent, prepares a task (its files, a checkout, its command line) and starts it. What it
+ * starts is an `Execution`: wait for the result or stop it with a signal and a grace period. The
+ * result is the protocol's tagged union. The drivers are in drivers/, found by kind in its registry.
  */
-import type { Stream, TaskResult } from "../protocol/mod.ts";
+import type { AssignmentOf, Stream, TaskKind, TaskResult } from "../protocol/mod.ts";
 import type { CgroupSupport } from "./cgroup.ts";
 import type { SandboxOptions } from "./sandbox.ts";
 
@@ -54,4 +56,74 @@ export interface Execution {
   readonly finished: Promise<Finished>;
   /** SIGTERM to everything the task started, SIGKILL after the grace period; the result is `cancelled`. */
   stop(): void;
+}
+
+/** What the agent offers every driver. */
+export interface DriverHost {
+  /** The agent's data directory: what outlives a task goes under `cache/` in it; a sandboxed task never sees it. */
+  dataDir: string;
+  /** The deno that runs script tasks (its real path), or null. */
+  deno: string | null;
+  /** Git tasks may check out repositories on this machine (`--allow-local-git`). */
+  allowLocalGit: boolean;
+}
+
+/** One attempt's directories, made empty for it. */
+export interface TaskDirs {
+  /** The task's own directory, writable, its HOME and (by default) where it starts. */
+  workDir: string;
+  /** fabric's files for the task: its output file, its needs, a script. */
+  metaDir: string;
+  /** Scratch space of a task outside the sandbox (a sandboxed one has a private /tmp). */
+  tmpDir: string;
+}
+
+export interface TaskContext {
+  host: DriverHost;
+  dirs: TaskDirs;
+  /** Whether the task runs in the sandbox, where /tmp is its own. */
+  sandboxed: boolean;
+  /** The task's environment as the agent made it; a driver adds to it through `Launch.env`. */
+  env: Readonly<Record<string, string>>;
+  /** A line on the task's stderr, marked as fabric's. */
+  say(line: string): void;
+  /** performance.now() instant at which the task times out (its preparation included), or null. */
+  deadline: number | null;
+  /** Aborted when the task is cancelled, handed back or no longer its agent's: preparing it stops. */
+  signal: AbortSignal;
+}
+
+/**
+ * What a driver's `prepare` throws when the task's deadline or signal stopped it: the task ends
+ * `timed_out` or `cancelled`, as its process would have.
+ */
+export class TaskStopped extends Error {
+  readonly why: "timed_out" | "cancelled";
+
+  constructor(why: "timed_out" | "cancelled", options?: ErrorOptions) {
+    super(
+      why === "timed_out" ? "the task timed out before it started" : "the task was cancelled before it started",
+      options,
+    );
+    this.why = why;
+  }
+}
+
+/** How to start a prepared task. */
+export interface Launch {
+  command: string[];
+  /** Where it starts (inside its directory); the directory itself by default. */
+  cwd?: string;
+  /** Variables added to the task's environment. */
+  env?: Record<string, string>;
+  /** Paths it needs readable inside the sandbox, even where the agent's data directory is hidden. */
+  readPaths?: string[];
+}
+
+export interface TaskDriver<K extends TaskKind = TaskKind> {
+  readonly kind: K;
+  /** Everything before the task's process: files, a checkout, the command line. Throws to fail its start. */
+  prepare(task: AssignmentOf<K>, context: TaskContext): Promise<Launch>;
+  /** Starts the process the agent built from the `Launch` (sandbox, cgroup, limits, output). */
+  start(spec: ProcessSpec): Execution;
 }

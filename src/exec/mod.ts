@@ -1,12 +1,22 @@
 /** Running tasks: one driver per task kind behind one interface, each task with everything it starts kept track of. */
-export type { Execution, Finished, ProcessSpec } from "./driver.ts";
+export type {
+  DriverHost,
+  Execution,
+  Finished,
+  Launch,
+  ProcessSpec,
+  TaskContext,
+  TaskDirs,
+  TaskDriver,
+} from "./driver.ts";
+export { TaskStopped } from "./driver.ts";
+export { driverFor } from "./drivers/registry.ts";
 export { prepareHostTask, startProcess } from "./process.ts";
 export { dropStandby } from "./standby.ts";
 export { findExecutable } from "./_path_lookup.ts";
-export { shellCommand, type ShellTask, startShell } from "./shell.ts";
+export { shellCommand, type ShellTask } from "./drivers/shell.ts";
 export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";
 export { type CgroupSupport, detectCgroup, removeIdleCgroups } from "./cgroup.ts";
-export { findDeno, scriptCommand, type ScriptCommandOptions } from "./script.ts";
 export { type Capabilities, probeCapabilities, type ProbeOptions } from "./probe.ts";
 export {
   type CheckoutOptions,

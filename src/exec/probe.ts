@@ -3,7 +3,7 @@ import { DEFAULT_PERMISSIONS } from "../protocol/mod.ts";
 import { findExecutable } from "./_path_lookup.ts";
 import { detectCgroup } from "./cgroup.ts";
 import { bwrapArgs } from "./sandbox.ts";
-import { findDeno } from "./script.ts";
+import { findDeno } from "./drivers/script.ts";
 
 export interface Capabilities {
   /** bwrap ran a command with the flags a task gets. */

@@ -3,8 +3,8 @@
  * and what to stop, and sends what happened as ordered batches of events.
  */
 import { z } from "zod";
+import type { Assignment } from "./assignment.ts";
 import { logChunkSchema } from "./log.ts";
-import type { Permissions } from "./permissions.ts";
 import { taskResultSchema } from "./task.ts";
 
 /** The identity of one attempt of one task: the fencing token of every report. */
@@ -21,35 +21,6 @@ export const claimRequestSchema = z.object({
   waitMs: z.number().int().min(0).max(60_000),
 });
 export type ClaimRequest = z.infer<typeof claimRequestSchema>;
-
-/** Everything an agent needs to run one attempt. */
-export interface Assignment {
-  taskId: string;
-  attempt: number;
-  jobId: string;
-  jobName: string;
-  name: string;
-  index: number;
-  count: number;
-  matrix: Record<string, string> | null;
-  kind: "shell" | "script" | "git";
-  /** shell: the script; git: the command run in the checkout when there are no steps. */
-  run: string | null;
-  shell: string;
-  /** script: the file's name and content. */
-  script: { name: string; content: string } | null;
-  git: { repo: string; ref: string; depth: number | null } | null;
-  steps: string[] | null;
-  env: Record<string, string>;
-  permissions: Permissions;
-  sandbox: boolean;
-  timeoutMs: number | null;
-  graceMs: number;
-  memoryBytes: number | null;
-  maxOutputBytes: number;
-  /** Outputs of the tasks this one needs, by task name (a list for a fanned-out task). */
-  needs: Record<string, unknown>;
-}
 
 export interface ClaimResponse {
   assignments: Assignment[];

@@ -14,6 +14,7 @@ export * from "./task.ts";
 export * from "./agent.ts";
 export * from "./log.ts";
 export * from "./agent_api.ts";
+export * from "./assignment.ts";
 
 export { FABRIC_VERSION } from "./version.ts";
 export * from "./spec_errors.ts";

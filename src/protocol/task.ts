@@ -1,5 +1,6 @@
 /** Tasks as the tracker reports them, and the result an agent reports for one attempt. */
 import { z } from "zod";
+import type { TaskKind } from "./job_expand.ts";
 
 export const TASK_STATES = [
   "queued",
@@ -38,7 +39,7 @@ export interface TaskView {
   jobId: string;
   name: string;
   template: string;
-  kind: "shell" | "script" | "git";
+  kind: TaskKind;
   index: number;
   matrix: Record<string, string> | null;
   /** false when the task opted out of the sandbox (`sandbox: false`). */

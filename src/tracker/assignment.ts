@@ -1,5 +1,5 @@
 /** What an agent gets for one attempt: everything it needs to run the task, and nothing of the tracker's. */
-import type { Assignment } from "../protocol/mod.ts";
+import { type Assignment, workOf } from "../protocol/mod.ts";
 import type { TaskEntry } from "./entries.ts";
 
 /** The attempt `task` is on now, as its agent sees it; `defaultGraceMs` where the task sets no grace period. */
@@ -19,9 +19,6 @@ export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignmen
       output: outputs[i],
     }));
   }
-  let script: Assignment["script"] = null;
-  if (spec.code !== undefined) script = { name: `${spec.name}.ts`, content: spec.code };
-  else if (spec.script !== undefined) script = { name: spec.script, content: job.files[spec.script] ?? "" };
   return {
     taskId: task.record.id,
     attempt: task.record.attempt,
@@ -31,12 +28,6 @@ export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignmen
     index: task.record.index,
     count: task.record.count,
     matrix: task.record.matrix,
-    kind: effective.kind,
-    run: spec.run ?? null,
-    shell: spec.shell ?? "bash",
-    script,
-    git: spec.git ? { repo: spec.git.repo, ref: spec.git.ref, depth: spec.git.depth ?? null } : null,
-    steps: spec.steps ?? null,
     env: effective.env,
     permissions: effective.permissions,
     sandbox: effective.sandbox,
@@ -45,5 +36,6 @@ export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignmen
     memoryBytes: effective.resources.memory > 0 ? effective.resources.memory : null,
     maxOutputBytes: effective.maxOutputBytes,
     needs,
+    ...workOf(spec, job.files),
   };
 }

@@ -8,6 +8,7 @@ import {
   compilePattern,
   type Constraint,
   type EffectiveTask,
+  KIND_NEEDS,
   type Pattern,
   patternFinds,
 } from "../protocol/mod.ts";
@@ -132,16 +133,11 @@ function staticFilters(needs: PlacementNeeds): Filter[] {
       reason: `every ready agent is excluded (${excluded.join(", ")})`,
     });
   }
-  if (needs.kind === "script") {
-    filters.push({ keep: (a) => a.capabilities.deno, reason: "no ready agent has a Deno runtime for script tasks" });
-  }
-  if (needs.kind === "git") {
-    filters.push({ keep: (a) => a.capabilities.git, reason: "no ready agent has git" });
-  }
-  if (needs.kind !== "script" && needs.sandbox) {
+  const kindNeeds = KIND_NEEDS[needs.kind];
+  if (kindNeeds) filters.push({ keep: (a) => a.capabilities[kindNeeds.capability], reason: kindNeeds.missing });
+  if (needs.sandbox) {
     filters.push({ keep: (a) => a.capabilities.sandbox, reason: "no ready agent can sandbox tasks (bubblewrap)" });
-  }
-  if (needs.kind !== "script" && !needs.sandbox) {
+  } else {
     filters.push({
       keep: (a) => a.capabilities.unsandboxed,
       reason: "it opts out of the sandbox and no ready agent allows that (--allow-unsandboxed)",

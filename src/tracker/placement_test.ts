@@ -132,3 +132,24 @@ Deno.test("eligibility says which rule left no agent", () => {
   );
   assert.equal(eligibleAgents([], needs()).reason, "no agent is ready");
 });
+
+Deno.test("every kind needs the sandbox unless it opts out, and scripts and git tasks their runtime", () => {
+  const noSandbox = agent("a", { capabilities: { ...ALL_CAPS, sandbox: false, unsandboxed: true } });
+  const reason = (candidate: Candidate, over: Partial<PlacementNeeds>) =>
+    eligibleAgents([candidate], needs(over)).reason;
+  assert.equal(reason(noSandbox, { kind: "script" }), "no ready agent can sandbox tasks (bubblewrap)");
+  assert.equal(reason(noSandbox, { kind: "script", sandbox: false }), null);
+  assert.equal(
+    reason(agent("b", { capabilities: { ...ALL_CAPS, unsandboxed: false } }), { kind: "script", sandbox: false }),
+    "it opts out of the sandbox and no ready agent allows that (--allow-unsandboxed)",
+  );
+  assert.equal(
+    reason(agent("c", { capabilities: { ...ALL_CAPS, deno: false } }), { kind: "script" }),
+    "no ready agent has a Deno runtime for script tasks",
+  );
+  assert.equal(
+    reason(agent("d", { capabilities: { ...ALL_CAPS, git: false } }), { kind: "git" }),
+    "no ready agent has git",
+  );
+  assert.equal(reason(agent("e", { capabilities: { ...ALL_CAPS, deno: false, git: false } }), { kind: "shell" }), null);
+});

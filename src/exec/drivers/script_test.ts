@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DEFAULT_PERMISSIONS, type Permissions } from "../protocol/mod.ts";
-import { cgroupSupport, run, TEST_PATH, withTempDir } from "./_testing.ts";
+import { DEFAULT_PERMISSIONS, type Permissions } from "../../protocol/mod.ts";
+import { cgroupSupport, run, TEST_PATH, withTempDir } from "../_testing.ts";
 import { findDeno, scriptCommand } from "./script.ts";
 
 const support = await cgroupSupport();

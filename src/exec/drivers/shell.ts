@@ -1,7 +1,7 @@
 /** The shell driver: `run` is a script for bash (as GitHub Actions runs it), sh, python, or a custom command. */
 import { join } from "node:path";
-import type { Execution, ProcessSpec } from "./driver.ts";
-import { startProcess } from "./process.ts";
+import type { TaskDriver } from "../driver.ts";
+import { startProcess } from "../process.ts";
 
 export interface ShellTask {
   run: string;
@@ -9,8 +9,16 @@ export interface ShellTask {
   shell: string;
 }
 
-/** The argv that runs `task.run` with its shell; a custom shell gets the script as a file in `cwd`. */
-export async function shellCommand(task: ShellTask, cwd: string): Promise<string[]> {
+export const shellDriver: TaskDriver<"shell"> = {
+  kind: "shell",
+  async prepare(task, { dirs }) {
+    return { command: await shellCommand(task, dirs.metaDir) };
+  },
+  start: startProcess,
+};
+
+/** The argv that runs `task.run` with its shell; a custom shell gets the script as a file in `dir`. */
+export async function shellCommand(task: ShellTask, dir: string): Promise<string[]> {
   switch (task.shell) {
     case "bash":
       return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", task.run];
@@ -19,13 +27,9 @@ export async function shellCommand(task: ShellTask, cwd: string): Promise<string
     case "python":
       return ["python3", "-c", task.run];
     default: {
-      const script = join(cwd, ".fabric-script");
+      const script = join(dir, ".fabric-script");
       await Deno.writeTextFile(script, task.run, { mode: 0o700 });
       return task.shell.trim().split(/\s+/).map((part) => part.replaceAll("{0}", script));
     }
   }
-}
-
-export async function startShell(task: ShellTask, spec: Omit<ProcessSpec, "command">): Promise<Execution> {
-  return startProcess({ ...spec, command: await shellCommand(task, spec.cwd) });
 }
