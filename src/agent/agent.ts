@@ -15,6 +15,7 @@ import { describeCapabilities, machineResources } from "./machine.ts";
 import { attemptsOf, lostAttempts } from "./recovery.ts";
 import { Reporter } from "./reporter.ts";
 import { RunRegistry } from "./run_registry.ts";
+import { removeTree } from "./work_dirs.ts";
 
 export { DEFAULT_STOP_GRACE_MS };
 
@@ -91,7 +92,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   journal.append(lost);
   const backlog = [...pending, ...lost];
   // Nothing runs yet: whatever is under work/ is the last run's.
-  await Deno.remove(joinPath(options.dataDir, "work"), { recursive: true }).catch(() => {});
+  await removeTree(joinPath(options.dataDir, "work"));
 
   const slots = options.slots ?? navigator.hardwareConcurrency;
   const client = new FabricClient({ url: `https://${tracker}`, token: "", caPem });

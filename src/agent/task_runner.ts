@@ -121,7 +121,7 @@ export class TaskRun {
       const finished = await execution.finished;
       output.close();
       const file = finished.result.kind === "exited" && finished.result.code === 0
-        ? await readOutputFile(paths.outputFile)
+        ? readOutputFile(context.workDirs.root, paths)
         : {};
       this.#report(context, finished, file);
     } catch (error) {

@@ -2,9 +2,9 @@
  * Preparing one attempt's directory and environment, whatever its kind: where its output file and its
  * dependencies' outputs go, and which variables it sees.
  */
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { envSuffix } from "../protocol/mod.ts";
+import { readTaskFile } from "../exec/mod.ts";
 import type { AssignmentBase } from "../protocol/mod.ts";
 import type { TaskPaths } from "./work_dirs.ts";
 
@@ -67,24 +67,26 @@ export function taskEnv(a: AssignmentBase, options: EnvOptions): Record<string, 
   return env;
 }
 
-/** What the task left in $FABRIC_OUTPUT: JSON text, nothing, or why it cannot be taken. */
-export async function readOutputFile(file: string): Promise<{ output?: string; outputError?: string }> {
-  // Most tasks write none: asked without an exception (a failed stat builds one, ten times the cost).
-  if (!existsSync(file)) return {};
-  let info: Deno.FileInfo;
+/**
+ * What the task left in $FABRIC_OUTPUT: JSON text, nothing, or why it cannot be taken. The file is
+ * the task's and trusted in nothing (see readTaskFile); no reason quotes what it holds.
+ */
+export function readOutputFile(workRoot: string, paths: TaskPaths): { output?: string; outputError?: string } {
+  const file = readTaskFile(workRoot, paths.outputFile, MAX_OUTPUT_FILE_BYTES);
+  if (file.kind === "absent") return {};
+  if (file.kind === "refused") return { outputError: `$FABRIC_OUTPUT ${file.reason}` };
+  let text: string;
   try {
-    info = Deno.statSync(file);
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(file.bytes);
   } catch {
-    return {};
+    return { outputError: "$FABRIC_OUTPUT is not UTF-8 text, so not JSON" };
   }
-  if (info.size > MAX_OUTPUT_FILE_BYTES) {
-    return { outputError: `$FABRIC_OUTPUT holds ${info.size} bytes; at most ${MAX_OUTPUT_FILE_BYTES} are kept` };
-  }
-  const text = await Deno.readTextFile(file);
   try {
     JSON.parse(text);
   } catch (error) {
-    return { outputError: `$FABRIC_OUTPUT does not hold valid JSON: ${(error as Error).message}` };
+    // V8's message quotes the text; only where it went wrong is kept.
+    const where = (error as Error).message.match(/at position \d+( \(line \d+ column \d+\))?/)?.[0];
+    return { outputError: `$FABRIC_OUTPUT does not hold valid JSON${where ? ` (${where})` : ""}` };
   }
   return { output: text };
 }

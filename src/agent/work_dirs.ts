@@ -4,12 +4,17 @@
  * and renamed for the next task: on ext4 making and removing three directories per task cost about a
  * tenth of the machine's CPU in the throughput bench (block allocation, and a discard on every rmdir),
  * a rename almost nothing. Synchronous calls: a few metadata calls cost less than a thread hop each.
+ *
+ * What a task leaves is trusted in nothing: a directory is handed on only if it is exactly as it was
+ * made (no entry, no link, the same mode), and one it changed is removed without following a link
+ * and without a recursive walk (see removeTree).
  */
 import { join } from "node:path";
+import { findExecutable } from "../exec/mod.ts";
 
 export interface TaskPaths {
   workDir: string;
-  /** Scratch space: TMPDIR for scripts and unsandboxed tasks (sandboxed ones get a private /tmp). */
+  /** Scratch space: TMPDIR for unsandboxed tasks (sandboxed ones get a private /tmp). */
   tmpDir: string;
   /** fabric's own files for the task: output, needs, script. */
   metaDir: string;
@@ -29,6 +34,8 @@ export class WorkDirs {
   readonly root: string;
   #kept = { withTmp: [] as string[], withoutTmp: [] as string[] };
   #next = 0;
+  /** The mode of a directory as this agent makes it (its umask applied), once it has made one. */
+  #madeMode: number | null = null;
 
   constructor(root: string) {
     this.root = root;
@@ -53,6 +60,7 @@ export class WorkDirs {
     }
     Deno.mkdirSync(paths.metaDir);
     if (withTmp) Deno.mkdirSync(paths.tmpDir);
+    this.#madeMode ??= modeOf(Deno.lstatSync(paths.metaDir));
   }
 
   /**
@@ -61,7 +69,8 @@ export class WorkDirs {
    */
   async release(paths: TaskPaths, withTmp: boolean, options: { keep?: boolean } = {}): Promise<void> {
     const kept = withTmp ? this.#kept.withTmp : this.#kept.withoutTmp;
-    if ((options.keep ?? true) && kept.length < MAX_KEPT && untouched(paths, withTmp)) {
+    const contained = options.keep ?? true;
+    if (contained && kept.length < MAX_KEPT && this.#untouched(paths, withTmp)) {
       const spare = join(this.root, `.kept-${this.#next++}`);
       try {
         Deno.renameSync(paths.workDir, spare);
@@ -71,32 +80,72 @@ export class WorkDirs {
         // Removed below.
       }
     }
+    // Nothing of a contained task runs any more, so nothing changes the directory while it goes.
+    if (contained && removeEmpty(paths)) return;
+    await removeTree(paths.workDir);
+  }
+
+  /** Exactly the empty directories it was given, with the mode they were made with (not links). */
+  #untouched(paths: TaskPaths, withTmp: boolean): boolean {
     try {
-      for (const dir of [paths.tmpDir, paths.metaDir, paths.workDir]) {
-        try {
-          Deno.removeSync(dir);
-        } catch (error) {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
-        }
+      const dirs = withTmp ? [paths.workDir, paths.metaDir, paths.tmpDir] : [paths.workDir, paths.metaDir];
+      const names = [...Deno.readDirSync(paths.workDir)].map((entry) => entry.name).sort();
+      if (names.join("/") !== (withTmp ? ".fabric/tmp" : ".fabric")) return false;
+      for (const dir of dirs) {
+        const info = Deno.lstatSync(dir);
+        if (!info.isDirectory || modeOf(info) !== this.#madeMode) return false;
       }
+      return dirs.slice(1).every((dir) => Deno.readDirSync(dir)[Symbol.iterator]().next().done === true);
     } catch {
-      await Deno.remove(paths.workDir, { recursive: true }).catch(() => {});
+      return false;
     }
   }
 }
 
-/** Exactly the empty directories it was given, still fully the agent's to use (not symlinks, owner rwx). */
-function untouched(paths: TaskPaths, withTmp: boolean): boolean {
+function modeOf(info: Deno.FileInfo): number | null {
+  return info.mode === null ? null : info.mode & 0o7777;
+}
+
+/**
+ * Removes the task's directory if all it holds is its own empty directories (a remove never follows a
+ * link in the last place of its path, and the directory itself is checked first); false if there is more.
+ */
+function removeEmpty(paths: TaskPaths): boolean {
   try {
-    const dirs = withTmp ? [paths.workDir, paths.metaDir, paths.tmpDir] : [paths.workDir, paths.metaDir];
-    const names = [...Deno.readDirSync(paths.workDir)].map((entry) => entry.name).sort();
-    if (names.join("/") !== (withTmp ? ".fabric/tmp" : ".fabric")) return false;
-    for (const dir of dirs) {
-      const info = Deno.lstatSync(dir);
-      if (!info.isDirectory || ((info.mode ?? 0) & 0o700) !== 0o700) return false;
+    // In its place, a link (or a file) is removed itself, never what it points to.
+    if (!Deno.lstatSync(paths.workDir).isDirectory) {
+      Deno.removeSync(paths.workDir);
+      return true;
     }
-    return dirs.slice(1).every((dir) => Deno.readDirSync(dir)[Symbol.iterator]().next().done === true);
-  } catch {
-    return false;
+    for (const dir of [paths.tmpDir, paths.metaDir, paths.workDir]) {
+      try {
+        Deno.removeSync(dir);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    }
+    return true;
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound;
   }
+}
+
+/**
+ * Removes a directory a task may have filled, without following a link. Not with a recursive walk,
+ * ours or Deno's: a tree ~10,000 directories deep overflowed the agent's stack, which aborted it (and
+ * again at each start, which clears the work directory). `rm -rf` walks any depth iteratively.
+ */
+export async function removeTree(path: string): Promise<void> {
+  const rm = findExecutable("rm", "/usr/bin:/bin");
+  if (rm === null) {
+    await Deno.remove(path, { recursive: true }).catch(() => {});
+    return;
+  }
+  await new Deno.Command(rm, {
+    args: ["-rf", "--one-file-system", "--", path],
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => {});
 }

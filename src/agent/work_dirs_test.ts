@@ -43,6 +43,9 @@ Deno.test("a task directory the task changed is removed, never handed on", async
       (p) => Deno.writeTextFileSync(p.outputFile, "{}"),
       (p) => Deno.mkdirSync(join(p.workDir, "build")),
       (p) => Deno.chmodSync(p.workDir, 0o500),
+      // Still the agent's to use, but not as made: open to all, or with a bit that new files inherit.
+      (p) => Deno.chmodSync(p.workDir, 0o777),
+      (p) => Deno.chmodSync(p.tmpDir, 0o2755),
       (p) => {
         Deno.removeSync(p.tmpDir);
         Deno.symlinkSync("/etc", p.tmpDir);
@@ -89,5 +92,24 @@ Deno.test("a sandboxed task's directory (no tmp) and an unsandboxed one's are ke
     const again = taskPaths(root, "s-2");
     dirs.make(again, false);
     assert.deepEqual(names(again.workDir), [".fabric"]);
+  });
+});
+
+Deno.test("a task directory replaced by a link: the link goes, never what it points to", async () => {
+  await withRoot(async (root) => {
+    const dirs = new WorkDirs(root);
+    const elsewhere = join(root, "..", "elsewhere");
+    for (const keep of [true, false]) {
+      const paths = taskPaths(root, `t-${keep}`);
+      dirs.make(paths, true);
+      // What it points to looks just like a task's directory.
+      Deno.mkdirSync(join(elsewhere, ".fabric"), { recursive: true });
+      Deno.mkdirSync(join(elsewhere, "tmp"), { recursive: true });
+      Deno.renameSync(paths.workDir, join(root, "..", `moved-${keep}`));
+      Deno.symlinkSync(elsewhere, paths.workDir);
+      await dirs.release(paths, true, { keep });
+      assert.deepEqual(names(root), [], "the link was removed, not kept");
+      assert.deepEqual(names(elsewhere), [".fabric", "tmp"], "nothing it points to was removed");
+    }
   });
 });
