@@ -10,7 +10,7 @@
  * and without a recursive walk (see removeTree).
  */
 import { join } from "node:path";
-import { findExecutable } from "../exec/mod.ts";
+import { findExecutable, listable } from "../exec/mod.ts";
 
 export interface TaskPaths {
   workDir: string;
@@ -89,12 +89,13 @@ export class WorkDirs {
   #untouched(paths: TaskPaths, withTmp: boolean): boolean {
     try {
       const dirs = withTmp ? [paths.workDir, paths.metaDir, paths.tmpDir] : [paths.workDir, paths.metaDir];
+      for (const dir of dirs) {
+        // Small enough to list: a directory the task filled is not read through here.
+        const info = Deno.lstatSync(dir);
+        if (!listable(info) || modeOf(info) !== this.#madeMode) return false;
+      }
       const names = [...Deno.readDirSync(paths.workDir)].map((entry) => entry.name).sort();
       if (names.join("/") !== (withTmp ? ".fabric/tmp" : ".fabric")) return false;
-      for (const dir of dirs) {
-        const info = Deno.lstatSync(dir);
-        if (!info.isDirectory || modeOf(info) !== this.#madeMode) return false;
-      }
       return dirs.slice(1).every((dir) => Deno.readDirSync(dir)[Symbol.iterator]().next().done === true);
     } catch {
       return false;

@@ -113,3 +113,36 @@ Deno.test("a task directory replaced by a link: the link goes, never what it poi
     }
   });
 });
+
+/** Where 50,000 files come and go in a second or two (a tmpfs), or null. */
+function fastDir(): string | null {
+  try {
+    return Deno.statSync("/dev/shm").isDirectory ? "/dev/shm" : null;
+  } catch {
+    return null;
+  }
+}
+
+Deno.test({
+  name: "a directory the task filled with entries is not read through on the agent's thread",
+  ignore: fastDir() === null,
+  fn: async () => {
+    const base = await Deno.makeTempDir({ dir: fastDir()!, prefix: "fabric-workdirs-" });
+    try {
+      const root = join(base, "work");
+      const dirs = new WorkDirs(root);
+      const paths = taskPaths(root, "t-1");
+      dirs.make(paths, true);
+      // Listing them all took ~0.9 s on this thread before anything else could run.
+      for (let i = 0; i < 50_000; i++) Deno.writeFileSync(join(paths.metaDir, `f${i}`), new Uint8Array());
+      const started = performance.now();
+      const released = dirs.release(paths, true);
+      const blockedMs = performance.now() - started;
+      await released;
+      assert.ok(blockedMs < 250, `the release held the thread ${blockedMs.toFixed(0)} ms`);
+      assert.deepEqual(names(root), []);
+    } finally {
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});

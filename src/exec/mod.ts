@@ -28,5 +28,5 @@ export {
   redactUrl,
 } from "./git.ts";
 export { childPids, descendantPids, isAlive } from "./process_tree.ts";
-export { readTaskFile, type TaskFile } from "./task_file.ts";
+export { listable, readTaskFile, type TaskFile } from "./task_file.ts";
 export { killLeftovers, type ProcessRecord, processStartTicksLater } from "./leftovers.ts";
