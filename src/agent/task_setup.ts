@@ -10,6 +10,11 @@ import type { TaskPaths } from "./work_dirs.ts";
 
 /** Largest $FABRIC_OUTPUT a task may leave. */
 export const MAX_OUTPUT_FILE_BYTES = 1024 * 1024;
+/**
+ * Deepest nesting of arrays and objects in it: what reads it after (the CLI's pretty printer at
+ * ~10,000 levels, Python's json module at ~1,000 in a task that needs it) recurses.
+ */
+export const MAX_OUTPUT_DEPTH = 256;
 
 /** Write the files the task reads into its (new, empty) directory; returns the variables that name them. */
 export async function writeTaskFiles(paths: TaskPaths, a: AssignmentBase): Promise<Record<string, string>> {
@@ -77,7 +82,7 @@ export function readOutputFile(workRoot: string, paths: TaskPaths): { output?: s
   if (file.kind === "refused") return { outputError: `$FABRIC_OUTPUT ${file.reason}` };
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(file.bytes);
+    text = new TextDecoder("utf-8", { fatal: true }).decode(file.bytes);
   } catch {
     return { outputError: "$FABRIC_OUTPUT is not UTF-8 text, so not JSON" };
   }
@@ -88,5 +93,25 @@ export function readOutputFile(workRoot: string, paths: TaskPaths): { output?: s
     const where = (error as Error).message.match(/at position \d+( \(line \d+ column \d+\))?/)?.[0];
     return { outputError: `$FABRIC_OUTPUT does not hold valid JSON${where ? ` (${where})` : ""}` };
   }
+  if (nesting(text) > MAX_OUTPUT_DEPTH) {
+    return { outputError: `$FABRIC_OUTPUT nests arrays and objects more than ${MAX_OUTPUT_DEPTH} deep` };
+  }
   return { output: text };
+}
+
+/** How deep arrays and objects nest in valid JSON text, found in one pass (no recursion). */
+function nesting(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }

@@ -40,6 +40,9 @@ tasks:
   - name: own-text
     run: |
       printf '%s, and no JSON' ${ownSecret} > "$FABRIC_OUTPUT"
+  - name: deep
+    run: |
+      { printf '%.0s[' $(seq 20000); printf '%.0s]' $(seq 20000); } > "$FABRIC_OUTPUT"
   - name: good
     run: |
       echo '{"ok": true}' > "$FABRIC_OUTPUT"
@@ -57,6 +60,11 @@ tasks:
       assert.match(task(name).reason ?? "", /^\$FABRIC_OUTPUT .*not a regular file/, name);
       assert.equal((await detail(name)).output, null, name);
     }
+    // Valid JSON, but deeper than what reads it after can take (the CLI's own printer was one).
+    assert.equal(task("deep").state, "failed");
+    assert.match(task("deep").reason ?? "", /^\$FABRIC_OUTPUT nests arrays and objects more than 256 deep$/);
+    const deep = await cluster.cli(["status", task("deep").id, "--json"]);
+    assert.equal(deep.code, 0, deep.stderr);
     assert.equal(task("own-text").state, "failed");
     assert.match(task("own-text").reason ?? "", /^\$FABRIC_OUTPUT does not hold valid JSON/);
 
