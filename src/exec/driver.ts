@@ -95,16 +95,13 @@ export interface TaskContext {
 
 /**
  * What a driver's `prepare` throws when the task's deadline or signal stopped it: the task ends
- * `timed_out` or `cancelled`, as its process would have.
+ * `timed_out` or `cancelled`, as its process would have. Its message is what stopped (the cause's).
  */
 export class TaskStopped extends Error {
   readonly why: "timed_out" | "cancelled";
 
-  constructor(why: "timed_out" | "cancelled", options?: ErrorOptions) {
-    super(
-      why === "timed_out" ? "the task timed out before it started" : "the task was cancelled before it started",
-      options,
-    );
+  constructor(why: "timed_out" | "cancelled", cause: Error) {
+    super(cause.message, { cause });
     this.why = why;
   }
 }

@@ -27,10 +27,10 @@ export const gitDriver: TaskDriver<"git"> = {
     } catch (error) {
       // Stopped by the task's own timeout or cancel, not by the checkout's default deadline.
       if (error instanceof GitError && error.kind === "cancelled" && signal.aborted) {
-        throw new TaskStopped("cancelled", { cause: error });
+        throw new TaskStopped("cancelled", error);
       }
       if (error instanceof GitError && error.kind === "timeout" && deadline !== null) {
-        throw new TaskStopped("timed_out", { cause: error });
+        throw new TaskStopped("timed_out", error);
       }
       throw error;
     }
