@@ -12,6 +12,7 @@ import {
   UsageError,
   wantsHelp,
 } from "./args.ts";
+import { lockDataDir } from "./data_dir_lock.ts";
 import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultAgentDir } from "./paths.ts";
 
@@ -28,7 +29,8 @@ DIR; later starts need no token (and no flags at all, if the tracker's address i
   --name NAME             this agent's name (default: the host name)
   --labels k=v,...        labels placement rules can match
   --slots N               tasks run at once (default: the number of CPUs)
-  --data-dir DIR          credential and work directories (default ~/.local/share/fabric/agent)
+  --data-dir DIR          credential and work directories (default ~/.local/share/fabric/agent); one agent
+                          per directory: a second stops at once (exit code 5)
   --stop-grace DURATION   on SIGTERM or Ctrl-C the agent drains: no new work, and running tasks may go on
                           this long before they are handed back (default 30s; a second signal: at once)
   --journal-limit SIZE    undelivered reports kept on disk while the tracker is away (default 256M);
@@ -85,9 +87,12 @@ export async function agentCommand(args: string[]): Promise<number> {
       throw new UsageError(`Cannot read the CA file "${caFile}": ${(error as Error).message}`);
     }
   }
+  const dataDir = stringFlag(parsed, "data-dir") ?? defaultAgentDir();
+  // Before anything else: a second agent here would take the first's running tasks for leftovers.
+  const lock = await lockDataDir(dataDir, "agent");
   const log = daemonLog("agent");
   const agent = await startAgent({
-    dataDir: stringFlag(parsed, "data-dir") ?? defaultAgentDir(),
+    dataDir,
     join: stringFlag(parsed, "join"),
     token: stringFlag(parsed, "token"),
     caHash,
@@ -119,5 +124,6 @@ export async function agentCommand(args: string[]): Promise<number> {
     await stopped;
   }
   await agent.done;
+  lock.release();
   return 0;
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { startAgent } from "../agent/mod.ts";
 import { startTrackerServer } from "../tracker/mod.ts";
 import { hostPortFlag, intFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import { lockDataDir } from "./data_dir_lock.ts";
 import { daemonLog, untilSignal } from "./logger.ts";
 
 const USAGE = `
@@ -23,6 +24,7 @@ export async function devCommand(args: string[]): Promise<number> {
   const listen = hostPortFlag(stringFlag(parsed, "listen") ?? "127.0.0.1:0", "--listen");
   const given = stringFlag(parsed, "data-dir");
   const root = given ?? (await Deno.makeTempDir({ prefix: "fabric-dev-" }));
+  const locks = [await lockDataDir(join(root, "tracker"), "tracker"), await lockDataDir(join(root, "agent"), "agent")];
   const log = daemonLog("dev");
   const tracker = await startTrackerServer({
     dataDir: join(root, "tracker"),
@@ -57,6 +59,7 @@ export async function devCommand(args: string[]): Promise<number> {
     await agent.done.catch((error) => log(error.message));
   } finally {
     await tracker.close();
+    for (const lock of locks) lock.release();
     if (!given) await Deno.remove(root, { recursive: true }).catch(() => {});
   }
   return 0;

@@ -1,7 +1,8 @@
 /**
  * The command line: one file per command, and the one place that turns errors into exit codes.
  * 0 success, 1 a task failed or the job was cancelled (or another failure), 2 invalid file or
- * flags, 3 the tracker cannot be reached or refused the credentials.
+ * flags, 3 the tracker cannot be reached or refused the credentials, 4 `submit --wait --timeout`
+ * gave up (the job goes on), 5 the data directory is in use by another tracker or agent.
  */
 import { TrackerUnreachableError } from "../client/mod.ts";
 // The protocol's parts one by one, not its mod.ts: `fabric --version` or a failed command must not
@@ -13,9 +14,10 @@ import { CaPinError } from "../tls/errors.ts";
 import { seedRandomInBackground } from "../tls/random.ts";
 import { UsageError } from "./args.ts";
 import { NoTrackerError } from "./connect.ts";
+import { DataDirLockedError } from "./data_dir_lock.ts";
 import { escapeControls } from "./output.ts";
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, timedOut: 4, locked: 5 } as const;
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -54,7 +56,8 @@ Client:
   fabric schema               the job file's JSON Schema, for editors
 
 "fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,
-2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials.
+2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials, 4 submit --wait
+--timeout passed before the job ended, 5 the data directory is in use by another tracker or agent.
 `;
 
 /** Run the CLI; returns the exit code. */
@@ -86,6 +89,7 @@ export async function main(args: string[]): Promise<number> {
 
 function describeFailure(command: string, error: unknown): { code: number; message: string } {
   if (error instanceof UsageError) return { code: EXIT.usage, message: error.message };
+  if (error instanceof DataDirLockedError) return { code: EXIT.locked, message: `fabric ${command}: ${error.message}` };
   if (error instanceof JobSpecError) {
     const verb = command === "validate" ? "Invalid job file" : "Cannot submit";
     const message = error.problems.length === 1

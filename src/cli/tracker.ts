@@ -12,6 +12,7 @@ import {
   UsageError,
   wantsHelp,
 } from "./args.ts";
+import { lockDataDir } from "./data_dir_lock.ts";
 import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultTrackerDir } from "./paths.ts";
 
@@ -22,7 +23,8 @@ Run the control plane. The first start in an empty DIR creates a CA, a server ce
 token and a join token, and prints the command agents join with.
 
   --listen HOST:PORT     where to listen (default 0.0.0.0:7443)
-  --data-dir DIR         state, certificates and tokens (default ~/.local/share/fabric/tracker)
+  --data-dir DIR         state, certificates and tokens (default ~/.local/share/fabric/tracker); one
+                         tracker per directory: a second stops at once (exit code 5)
   --advertise NAMES      names or addresses agents use to reach this tracker (in the certificate)
   --heartbeat DURATION   how often agents heartbeat (default 2s)
   --agent-ttl DURATION   silence after which an agent is down (default 3 heartbeats)
@@ -58,6 +60,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
   }
   const listen = hostPortFlag(stringFlag(parsed, "listen") ?? "0.0.0.0:7443", "--listen");
   const dataDir = stringFlag(parsed, "data-dir") ?? defaultTrackerDir();
+  const lock = await lockDataDir(dataDir, "tracker");
   const log = daemonLog("tracker");
   const server = await startTrackerServer({
     dataDir,
@@ -84,5 +87,6 @@ export async function trackerCommand(args: string[]): Promise<number> {
   const signal = await untilSignal();
   log(`${signal}: finishing requests and closing the store`);
   await server.close();
+  lock.release();
   return 0;
 }
