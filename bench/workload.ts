@@ -44,7 +44,7 @@ export async function waitForJob(
   for (;;) {
     const left = deadline - Date.now();
     if (left <= 0) throw new Error(`job ${jobId} did not end within ${timeoutMs} ms`);
-    const job = await client.watchJob(jobId, since, Math.min(25_000, left));
+    const job = await client.watchJob(jobId, since, { waitMs: Math.min(25_000, left) });
     if (ENDED.has(job.state)) return job;
     since = job.version;
   }

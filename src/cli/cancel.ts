@@ -2,7 +2,7 @@
 import { parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { escapeControls, printJson } from "./output.ts";
-import { countsLine } from "./submit.ts";
+import { countsLine } from "./progress.ts";
 import { watchUntilDone } from "./watch.ts";
 
 const USAGE = `
@@ -27,7 +27,7 @@ export async function cancelCommand(args: string[]): Promise<number> {
     const result = await client.cancelJob(jobId);
     if (!parsed.values["no-wait"] && result.stopping > 0) {
       if (!parsed.values.json) console.error(`stopping ${result.stopping} running task(s)…`);
-      await watchUntilDone(client, jobId, () => {});
+      await watchUntilDone(client, jobId);
     }
     const job = await client.getJob(jobId);
     if (parsed.values.json) printJson({ ...result, state: job.state, counts: job.counts });

@@ -1,8 +1,6 @@
 /**
- * The command line: one file per command, and the one place that turns errors into exit codes.
- * 0 success, 1 a task failed or the job was cancelled (or another failure), 2 invalid file or
- * flags, 3 the tracker cannot be reached or refused the credentials, 4 `submit --wait --timeout`
- * gave up (the job goes on), 5 the data directory is in use by another tracker or agent.
+ * The command line: one file per command, and the one place that turns errors into exit codes
+ * (exit_codes.ts lists them).
  */
 import { TrackerUnreachableError } from "../client/mod.ts";
 // The protocol's parts one by one, not its mod.ts: `fabric --version` or a failed command must not
@@ -15,9 +13,8 @@ import { seedRandomInBackground } from "../tls/random.ts";
 import { UsageError } from "./args.ts";
 import { NoTrackerError } from "./connect.ts";
 import { DataDirLockedError } from "./data_dir_lock.ts";
+import { EXIT } from "./exit_codes.ts";
 import { escapeControls } from "./output.ts";
-
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, timedOut: 4, locked: 5 } as const;
 
 type Command = (args: string[]) => Promise<number>;
 

@@ -1,34 +1,47 @@
-/** `fabric submit FILE [--wait] [--json]` */
+/** `fabric submit FILE [--wait [--timeout DURATION]] [--json]` */
 import { formatDuration } from "../protocol/duration.ts";
-import type { JobSummary } from "../protocol/mod.ts";
-import { parseFlags, UsageError, wantsHelp } from "./args.ts";
+import { durationFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
+import { EXIT } from "./exit_codes.ts";
 import { readJobFile } from "./job_input.ts";
 import { escapeControls, isTty, printJson } from "./output.ts";
+import { countsLine, Progress } from "./progress.ts";
 import { watchUntilDone } from "./watch.ts";
 
+/** A job still waiting after this long is told why (a quick job never asks the tracker for reasons); as in USAGE. */
+const WAITING_NOTE_MS = 3_000;
+
 const USAGE = `
-fabric submit FILE [--wait] [--json]
+fabric submit FILE [--wait [--timeout DURATION]] [--json]
 
 Validate a job file and submit it; prints the job id. FILE may be "-" for standard input.
 
-  --wait   follow the job until it ends (exit 0 if every task succeeded, 1 otherwise)
-  --json   print the result as JSON
+  --wait               follow the job until it ends (exit 0 if every task succeeded, 1 otherwise); once
+                       it has waited 3s, say why its tasks wait (as fabric status JOB does), and again
+                       whenever that changes, including tasks no current agent can run
+  --timeout DURATION   with --wait: give up after DURATION (e.g. 90s, 10m) with exit code 4; the job goes on
+  --json               print the result as JSON (why tasks wait still goes to stderr)
 ${CONNECTION_HELP}
 
 Exit codes: 0 submitted (with --wait: every task succeeded), 1 a task failed or the job was
-cancelled, 2 the file or the flags are invalid, 3 the tracker cannot be reached or refused the credentials.
+cancelled, 2 the file or the flags are invalid, 3 the tracker cannot be reached or refused the credentials,
+4 --timeout passed before the job ended.
 `;
 
 export async function submitCommand(args: string[]): Promise<number> {
   const parsed = parseFlags("submit", args, {
     ...CONNECTION_FLAGS,
     wait: { type: "boolean" },
+    timeout: { type: "string" },
     json: { type: "boolean" },
   });
   if (wantsHelp(parsed, USAGE)) return 0;
   if (parsed.positionals.length !== 1) {
     throw new UsageError("fabric submit takes one job file (see fabric submit --help)");
+  }
+  const timeoutMs = durationFlag(stringFlag(parsed, "timeout"), "--timeout");
+  if (timeoutMs !== undefined && !parsed.values.wait) {
+    throw new UsageError("fabric submit: --timeout needs --wait (see fabric submit --help)");
   }
   const file = parsed.positionals[0];
   const job = await readJobFile(file);
@@ -43,15 +56,28 @@ export async function submitCommand(args: string[]): Promise<number> {
     }
     if (!json) console.error(`submitted job ${submitted.jobId} (${submitted.name}, ${submitted.tasks} task(s))`);
     const started = Date.now();
-    const progress = new Progress(json ? "quiet" : isTty() ? "tty" : "lines", started);
-    const final = await watchUntilDone(
-      client,
-      submitted.jobId,
-      (s) => progress.update(s),
-      (m) => progress.outage(m),
-      submitted.version ?? 0,
-    );
+    const progress = new Progress(json ? "quiet" : isTty() ? "tty" : "lines", started, {
+      giveUp: timeoutMs !== undefined,
+    });
+    const watched = await watchUntilDone(client, submitted.jobId, {
+      since: submitted.version ?? 0,
+      onChange: (s) => progress.update(s),
+      onOutage: (m) => progress.outage(m),
+      onWaiting: (notes) => progress.waiting(notes),
+      reasonsAfterMs: WAITING_NOTE_MS,
+      deadline: timeoutMs === undefined ? undefined : started + timeoutMs,
+    });
     progress.done();
+    const final = watched.job;
+    if (!watched.ended || final === null) {
+      const where = final ? `${final.state}, ${countsLine(final)}` : "the tracker did not answer";
+      console.error(
+        `fabric submit: gave up waiting after ${formatDuration(timeoutMs ?? 0)} (--timeout): job ${submitted.jobId} ` +
+          `goes on (${where}); fabric cancel ${submitted.jobId} stops it`,
+      );
+      if (json) printJson({ ...final, timedOut: true });
+      return EXIT.timedOut;
+    }
     if (json) {
       printJson(await client.getJob(submitted.jobId));
     } else {
@@ -65,67 +91,8 @@ export async function submitCommand(args: string[]): Promise<number> {
       }
       if (failed.length > 20) console.log(`  … and ${failed.length - 20} more failed task(s)`);
     }
-    return final.state === "succeeded" ? 0 : 1;
+    return final.state === "succeeded" ? EXIT.ok : EXIT.failed;
   } finally {
     client.close();
-  }
-}
-
-export function countsLine(job: JobSummary): string {
-  const c = job.counts;
-  const parts = [`${c.succeeded}/${job.total} succeeded`];
-  if (c.failed) parts.push(`${c.failed} failed`);
-  if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
-  if (c.running) parts.push(`${c.running} running`);
-  if (c.assigned) parts.push(`${c.assigned} starting`);
-  if (c.queued) parts.push(`${c.queued} queued`);
-  if (c.lost) parts.push(`${c.lost} lost`);
-  return parts.join(", ");
-}
-
-/** A redrawn line on a terminal; a line per change (at most twice a second) elsewhere. */
-class Progress {
-  #mode: "tty" | "lines" | "quiet";
-  #started: number;
-  #lastLine = "";
-  #lastPrinted = 0;
-  #pending: JobSummary | null = null;
-
-  constructor(mode: "tty" | "lines" | "quiet", started: number) {
-    this.#mode = mode;
-    this.#started = started;
-  }
-
-  update(job: JobSummary): void {
-    if (this.#mode === "quiet") return;
-    const line = `${job.state} ${countsLine(job)} (${formatDuration(Date.now() - this.#started)})`;
-    if (this.#mode === "tty") {
-      Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
-      this.#lastLine = line;
-      return;
-    }
-    this.#pending = job;
-    if (Date.now() - this.#lastPrinted >= 500 || job.state !== "running") this.#printPending();
-  }
-
-  #printPending(): void {
-    if (!this.#pending) return;
-    const line = `${this.#pending.state}: ${countsLine(this.#pending)}`;
-    this.#pending = null;
-    if (line === this.#lastLine) return;
-    console.error(line);
-    this.#lastLine = line;
-    this.#lastPrinted = Date.now();
-  }
-
-  outage(message: string | null): void {
-    if (this.#mode === "quiet") return;
-    if (this.#mode === "tty") Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
-    console.error(message === null ? "the tracker is back" : escapeControls(`${message}; retrying`));
-  }
-
-  done(): void {
-    if (this.#mode === "tty" && this.#lastLine) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
-    if (this.#mode === "lines") this.#printPending();
   }
 }

@@ -16,6 +16,7 @@ import type {
   HelloResponse,
   JobDetail,
   JobSummary,
+  JobWatch,
   LogLine,
   RegisterAgentRequest,
   RegisterAgentResponse,
@@ -170,11 +171,20 @@ export class FabricClient {
     const response = await this.#request("GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
     return await response.text();
   }
-  /** The job's summary once its version passes `since`, or after `waitMs`. */
-  watchJob(jobId: string, since: number, waitMs = 25_000, signal?: AbortSignal): Promise<JobSummary> {
-    return this.#json("GET", `/v1/jobs/${encodeURIComponent(jobId)}/watch?since=${since}&waitMs=${waitMs}`, {
+  /**
+   * The job's summary once its version passes `since`, or after `waitMs` (default 25s); with
+   * `reasons`, also why its waiting tasks wait.
+   */
+  watchJob(
+    jobId: string,
+    since: number,
+    options: { waitMs?: number; reasons?: boolean; signal?: AbortSignal } = {},
+  ): Promise<JobWatch> {
+    const waitMs = options.waitMs ?? 25_000;
+    const reasons = options.reasons ? "&reasons=1" : "";
+    return this.#json("GET", `/v1/jobs/${encodeURIComponent(jobId)}/watch?since=${since}&waitMs=${waitMs}${reasons}`, {
       timeoutMs: waitMs + 15_000,
-      signal,
+      signal: options.signal,
     });
   }
   cancelJob(jobId: string): Promise<CancelJobResponse> {

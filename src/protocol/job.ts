@@ -44,6 +44,28 @@ export interface JobSummary {
   version: number;
 }
 
+/** Why some of a job's tasks have not started: one note per distinct reason. */
+export interface WaitingNote {
+  /** As `fabric status JOB` gives it for each of these tasks. */
+  reason: string;
+  /** How many tasks wait for it. */
+  tasks: number;
+  /** One of them: its id and name. */
+  example: { id: string; name: string };
+  /**
+   * No current agent could ever run them, busy or not (a capability, label or size none has):
+   * they wait for an agent that can to join.
+   */
+  noAgent: boolean;
+  /** What would let them run, when fabric knows. */
+  hint: string | null;
+}
+
+/** A watch's answer; with `reasons`, why its waiting tasks wait (at most a few notes, the worst first). */
+export interface JobWatch extends JobSummary {
+  waiting?: WaitingNote[];
+}
+
 export interface JobDetail extends JobSummary {
   tasks: TaskView[];
 }

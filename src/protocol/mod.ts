@@ -15,6 +15,7 @@ export * from "./agent.ts";
 export * from "./log.ts";
 export * from "./agent_api.ts";
 export * from "./assignment.ts";
+export * from "./capability_help.ts";
 
 export { FABRIC_VERSION } from "./version.ts";
 export * from "./spec_errors.ts";

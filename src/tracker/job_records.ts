@@ -118,7 +118,8 @@ export function expandForAgents(
   return out;
 }
 
-function readyCandidates(state: FabricState): Candidate[] {
+/** The ready agents as placement sees them. */
+export function readyCandidates(state: FabricState): Candidate[] {
   return [...state.agents.values()].filter((a) => a.record.state === "ready").map((agent) => ({
     ...agent.record,
     used: agent.tasks.size,

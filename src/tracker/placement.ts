@@ -113,6 +113,8 @@ interface Filter {
   keep: (agent: Candidate) => boolean;
   /** Why a task waits when this filter leaves no agent. */
   reason: string;
+  /** The capability it asks for, when that is what it checks. */
+  lacks?: keyof Capabilities;
 }
 
 /** The rules that do not change while an agent is busy: capabilities, pins, constraints. */
@@ -134,19 +136,31 @@ function staticFilters(needs: PlacementNeeds): Filter[] {
     });
   }
   const kindNeeds = KIND_NEEDS[needs.kind];
-  if (kindNeeds) filters.push({ keep: (a) => a.capabilities[kindNeeds.capability], reason: kindNeeds.missing });
+  if (kindNeeds) {
+    filters.push({
+      keep: (a) => a.capabilities[kindNeeds.capability],
+      reason: kindNeeds.missing,
+      lacks: kindNeeds.capability,
+    });
+  }
   if (needs.sandbox) {
-    filters.push({ keep: (a) => a.capabilities.sandbox, reason: "no ready agent can sandbox tasks (bubblewrap)" });
+    filters.push({
+      keep: (a) => a.capabilities.sandbox,
+      reason: "no ready agent can sandbox tasks (bubblewrap)",
+      lacks: "sandbox",
+    });
   } else {
     filters.push({
       keep: (a) => a.capabilities.unsandboxed,
       reason: "it opts out of the sandbox and no ready agent allows that (--allow-unsandboxed)",
+      lacks: "unsandboxed",
     });
   }
   if (needs.resources.memory > 0) {
     filters.push({
       keep: (a) => a.capabilities.cgroup !== null,
       reason: "no ready agent can enforce memory limits (cgroups)",
+      lacks: "cgroup",
     });
   }
   for (const c of needs.constraints) {
@@ -167,12 +181,12 @@ function staticFilters(needs: PlacementNeeds): Filter[] {
 export function eligibleAgents<C extends Candidate>(
   agents: C[],
   needs: PlacementNeeds,
-): { agents: C[]; reason: string | null } {
+): { agents: C[]; reason: string | null; lacks?: keyof Capabilities } {
   if (agents.length === 0) return { agents, reason: "no agent is ready" };
   let kept = agents;
   for (const filter of staticFilters(needs)) {
     kept = kept.filter(filter.keep);
-    if (kept.length === 0) return { agents: kept, reason: filter.reason };
+    if (kept.length === 0) return { agents: kept, reason: filter.reason, lacks: filter.lacks };
   }
   return { agents: kept, reason: null };
 }

@@ -10,12 +10,14 @@ import {
   type LogLine,
   type TaskDetail,
   type TaskState,
+  type WaitingNote,
 } from "../protocol/mod.ts";
 import type { JobRecord, TaskRecord } from "../store/mod.ts";
 import { recentLogsAfter } from "./entries.ts";
 import type { JobEntry, TaskEntry } from "./state.ts";
 import type { Tracker } from "./tracker.ts";
 import { type AgentNames, agentView, attemptView, jobSummary, type TaskContext, taskView } from "./views.ts";
+import { waitingNotes } from "./waiting.ts";
 import { Wakeup } from "./wakeup.ts";
 
 const LOG_PAGE = 1000;
@@ -91,6 +93,12 @@ export async function watchJob(
     }
   }
   return await getJobSummary(tracker, jobId);
+}
+
+/** Why the job's waiting tasks wait (none once it has ended), for a watch that asks. */
+export function jobWaiting(tracker: Tracker, jobId: string): WaitingNote[] {
+  const active = tracker.state.jobs.get(jobId);
+  return active ? waitingNotes(tracker.state, active) : [];
 }
 
 /** How long a watch answer waits for more changes of a running job. */

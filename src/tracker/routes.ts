@@ -21,7 +21,7 @@ import {
 } from "../protocol/mod.ts";
 import { authenticate } from "./http/authenticate.ts";
 import { errorResponse } from "./http/error_response.ts";
-import { getJob, getTask, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
+import { getJob, getTask, jobWaiting, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
 /** The HTTPS layer's door has authenticated the caller already (app.request() in tests has not). */
@@ -115,7 +115,10 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     require(c, "admin");
     const since = intParam(c, "since", 0, 0, Number.MAX_SAFE_INTEGER);
     const waitMs = intParam(c, "waitMs", 25_000, 0, 60_000);
-    return c.json(await watchJob(tracker, c.req.param("id"), since, waitMs, c.req.raw.signal));
+    const job = await watchJob(tracker, c.req.param("id"), since, waitMs, c.req.raw.signal);
+    // Asked for by a client that has waited a while: off the path of a job that ends quickly.
+    if (c.req.query("reasons") !== "1") return c.json(job);
+    return c.json({ ...job, waiting: jobWaiting(tracker, job.id) });
   });
   app.post("/v1/jobs/:id/cancel", async (c) => {
     require(c, "admin");
