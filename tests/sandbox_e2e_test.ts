@@ -4,8 +4,12 @@ import { join } from "node:path";
 import type { AgentView, JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { processesUnder, waitFor } from "../testing/process.ts";
+import { lacks } from "../testing/machine.ts";
 
-Deno.test("sandboxed tasks reach only what their permissions allow, and nothing outlives them", async () => {
+Deno.test({
+  name: "sandboxed tasks reach only what their permissions allow, and nothing outlives them",
+  ignore: lacks("bwrap", "deno", "cgroup"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 8 }] });
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
@@ -145,7 +149,9 @@ Deno.test("an agent that cannot sandbox gets no sandboxed work, and status says 
       if (found) await Deno.symlink(found, join(bin, tool));
     }
     const agent = cluster.startAgent({ name: "nobwrap", env: { PATH: bin } });
-    await agent.waitForOutput(/sandboxing is not available/);
+    await agent.waitForOutput(
+      /bubblewrap is not installed \("bwrap" is not in PATH\): sandboxed tasks \(the default\) will not be placed on this agent; install it: sudo apt-get install bubblewrap/,
+    );
     await cluster.waitForAgents(["nobwrap"]);
     const jobId = await cluster.submit("name: boxed\ntasks:\n  - {name: t, run: echo hi}\n");
     await waitFor("the reason", async () => {

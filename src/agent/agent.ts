@@ -12,6 +12,7 @@ import { join, resolveCa } from "./join.ts";
 import { Journal } from "./journal.ts";
 import { type AgentHandle, AgentLoop, type Runtime } from "./loop.ts";
 import { describeCapabilities, machineResources } from "./machine.ts";
+import { missingToolLines } from "./missing_tools.ts";
 import { attemptsOf, lostAttempts } from "./recovery.ts";
 import { Reporter } from "./reporter.ts";
 import { RunRegistry } from "./run_registry.ts";
@@ -67,9 +68,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const caPem = await resolveCa({ ...options, saved, tracker }, { log, signal });
 
   const probed = await probeCapabilities({ dataDir: options.dataDir });
-  if (!probed.sandbox) {
-    log(`sandboxing is not available: ${probed.sandboxError}; sandboxed tasks will not be placed here`);
-  }
+  for (const line of missingToolLines(probed)) log(line);
   const capabilities: Capabilities = {
     sandbox: probed.sandbox,
     unsandboxed: options.allowUnsandboxed ?? false,
