@@ -6,10 +6,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { figure } from "../bench/report.ts";
 import { REPO } from "../testing/process.ts";
+import { lacks } from "../testing/machine.ts";
 
 const WORKLOADS = ["B1", "B2", "B3", "B4", "B5"];
 
-Deno.test("deno task bench --quick runs every workload and writes a figure, baseline and spread for each", async () => {
+Deno.test({
+  name: "deno task bench --quick runs every workload and writes a figure, baseline and spread for each",
+  ignore: lacks("bwrap"),
+}, async () => {
   const dir = await Deno.makeTempDir({ prefix: "fabric-bench-smoke-" });
   try {
     const json = join(dir, "results.json");

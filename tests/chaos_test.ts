@@ -7,8 +7,12 @@ import assert from "node:assert/strict";
 import { runChaos } from "./chaos/chaos.ts";
 import { lostAfterAccepted } from "./chaos/main.ts";
 import { newSeed } from "./chaos/random.ts";
+import { lacks } from "../testing/machine.ts";
 
-Deno.test("under agent kills, tracker kills and network cuts, fabric keeps every invariant", async () => {
+Deno.test({
+  name: "under agent kills, tracker kills and network cuts, fabric keeps every invariant",
+  ignore: lacks("bwrap"),
+}, async () => {
   const seed = Deno.env.get("CHAOS_SEED") ? Number(Deno.env.get("CHAOS_SEED")) : newSeed();
   const verbose = Deno.env.get("CHAOS_VERBOSE") === "1";
   const report = await runChaos({

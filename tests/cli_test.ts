@@ -4,8 +4,12 @@ import { join } from "node:path";
 import type { AgentView, JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { Daemon, fabric, waitFor } from "../testing/process.ts";
+import { lacks } from "../testing/machine.ts";
 
-Deno.test("logs --follow streams output while the task runs and ends when it does", async () => {
+Deno.test({
+  name: "logs --follow streams output while the task runs and ends when it does",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
   try {
     const gate = join(cluster.root, "gate");
@@ -34,7 +38,10 @@ tasks:
   }
 });
 
-Deno.test("a restarted agent reuses its credential: no token or flags needed", async () => {
+Deno.test({
+  name: "a restarted agent reuses its credential: no token or flags needed",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
   try {
     const before = await cluster.json<AgentView[]>(["agents"]);
@@ -57,7 +64,10 @@ Deno.test("a restarted agent reuses its credential: no token or flags needed", a
   }
 });
 
-Deno.test("fabric dev runs a tracker and an agent that take jobs, and cleans up on Ctrl-C", async () => {
+Deno.test({
+  name: "fabric dev runs a tracker and an agent that take jobs, and cleans up on Ctrl-C",
+  ignore: lacks("bwrap"),
+}, async () => {
   const dev = new Daemon("dev", ["dev"]);
   let root = "";
   try {

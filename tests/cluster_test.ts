@@ -3,8 +3,12 @@ import assert from "node:assert/strict";
 import type { JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { processesUnder, waitFor } from "../testing/process.ts";
+import { lacks } from "../testing/machine.ts";
 
-Deno.test("a 20-task job runs on both agents, each task's log is its own output, and status agrees", async () => {
+Deno.test({
+  name: "a 20-task job runs on both agents, each task's log is its own output, and status agrees",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 3 }, { name: "a2", slots: 3 }] });
   try {
     const file = await cluster.writeFile(
@@ -48,7 +52,10 @@ tasks:
   }
 });
 
-Deno.test("a failing task makes submit --wait exit 1 and names the task", async () => {
+Deno.test({
+  name: "a failing task makes submit --wait exit 1 and names the task",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
   try {
     const file = await cluster.writeFile(
@@ -81,7 +88,10 @@ tasks:
   }
 });
 
-Deno.test("cancel stops a running sleep and the children it started, and cancels what is queued", async () => {
+Deno.test({
+  name: "cancel stops a running sleep and the children it started, and cancels what is queued",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 1 }] });
   try {
     const jobId = await cluster.submit(`name: sleepy

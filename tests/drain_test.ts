@@ -4,12 +4,16 @@ import { join } from "node:path";
 import type { AgentView, JobDetail, TaskDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { waitFor } from "../testing/process.ts";
+import { lacks } from "../testing/machine.ts";
 
 const jobOf = (cluster: Cluster, jobId: string) => cluster.json<JobDetail>(["status", jobId]);
 const stateOf = async (cluster: Cluster, name: string) =>
   (await cluster.json<AgentView[]>(["agents"])).find((a) => a.name === name)!.state;
 
-Deno.test("fabric agents drain: no new work, running tasks handed back after the grace, resume undoes it", async () => {
+Deno.test({
+  name: "fabric agents drain: no new work, running tasks handed back after the grace, resume undoes it",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }, { name: "a2" }] });
   try {
     const jobId = await cluster.submit(`name: drained
@@ -52,7 +56,10 @@ tasks:
   }
 });
 
-Deno.test("SIGTERM drains an agent: its running task finishes within the grace, then it leaves", async () => {
+Deno.test({
+  name: "SIGTERM drains an agent: its running task finishes within the grace, then it leaves",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--stop-grace", "20s"] }, { name: "a2" }] });
   try {
     const jobId = await cluster.submit(`name: finishing
@@ -78,7 +85,10 @@ tasks:
   }
 });
 
-Deno.test("SIGTERM with a task longer than the grace hands it back, and it runs elsewhere", async () => {
+Deno.test({
+  name: "SIGTERM with a task longer than the grace hands it back, and it runs elsewhere",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--stop-grace", "1s"] }, { name: "a2" }] });
   try {
     const jobId = await cluster.submit(`name: moved
@@ -107,7 +117,10 @@ tasks:
   }
 });
 
-Deno.test("SIGTERM to the tracker finishes what is in flight and closes the store cleanly", async () => {
+Deno.test({
+  name: "SIGTERM to the tracker finishes what is in flight and closes the store cleanly",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
   try {
     const jobId = await cluster.submit("name: quick\ntasks:\n  - {name: t, run: echo hi}\n");

@@ -5,10 +5,14 @@ import { Origin, startDaemon } from "../testing/git_servers.ts";
 import type { JobDetail, TaskDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { REPO, waitFor } from "../testing/process.ts";
+import { lacks } from "../testing/machine.ts";
 
 const jobs = (name: string) => join(REPO, "jobs", name);
 
-Deno.test("every example job in jobs/ runs as documented", async (t) => {
+Deno.test({
+  name: "every example job in jobs/ runs as documented",
+  ignore: lacks("bwrap", "git", "deno", "cgroup"),
+}, async (t) => {
   const cluster = await Cluster.start({
     agents: [
       { name: "build-1", slots: 4, labels: "zone=eu,disk=ssd", extraArgs: ["--cpu", "4", "--memory", "4G"] },

@@ -3,8 +3,12 @@ import assert from "node:assert/strict";
 import type { JobDetail, TaskDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { waitFor } from "../testing/process.ts";
+import { lacks } from "../testing/machine.ts";
 
-Deno.test("kill -9 of an agent mid-task: the task runs again on the other agent and the job succeeds", async () => {
+Deno.test({
+  name: "kill -9 of an agent mid-task: the task runs again on the other agent and the job succeeds",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 1 }, { name: "a2", slots: 1 }] });
   try {
     const jobId = await cluster.submit(`name: survivor
@@ -43,7 +47,10 @@ tasks:
   }
 });
 
-Deno.test("the tracker restarted mid-job: the job completes and no finished result is lost", async () => {
+Deno.test({
+  name: "the tracker restarted mid-job: the job completes and no finished result is lost",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 2 }, { name: "a2", slots: 2 }] });
   try {
     const file = await cluster.writeFile(

@@ -4,8 +4,12 @@ import { join } from "node:path";
 import { Origin, startHttpServer } from "../testing/git_servers.ts";
 import type { JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
+import { lacks } from "../testing/machine.ts";
 
-Deno.test("git tasks check out a ref and run steps; the second task of a repository does not download it again", async () => {
+Deno.test({
+  name: "git tasks check out a ref and run steps; the second task of a repository does not download it again",
+  ignore: lacks("git", "bwrap"),
+}, async () => {
   const root = await Deno.makeTempDir({ prefix: "fabric-git-e2e-" });
   const password = "s3cret-t0ken";
   const server = startHttpServer(root, { username: "ci", password });

@@ -2,8 +2,12 @@
 import assert from "node:assert/strict";
 import type { JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
+import { lacks } from "../testing/machine.ts";
 
-Deno.test("placement on three agents follows select, strategy, constraints, resources and weights", async (t) => {
+Deno.test({
+  name: "placement on three agents follows select, strategy, constraints, resources and weights",
+  ignore: lacks("bwrap"),
+}, async (t) => {
   const cluster = await Cluster.start({
     agents: [
       { name: "a1", slots: 4, labels: "zone=eu,disk=ssd", extraArgs: ["--cpu", "4"] },

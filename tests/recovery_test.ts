@@ -4,11 +4,15 @@ import { join } from "node:path";
 import type { AgentView, JobDetail, TaskDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { Daemon, processesUnder, waitFor } from "../testing/process.ts";
+import { lacks } from "../testing/machine.ts";
 
 const jobOf = (cluster: Cluster, jobId: string) => cluster.json<JobDetail>(["status", jobId]);
 const taskOf = (cluster: Cluster, taskId: string) => cluster.json<TaskDetail>(["status", taskId]);
 
-Deno.test("lostAfter: an agent silent past its TTL but back within lostAfter keeps its task", async () => {
+Deno.test({
+  name: "lostAfter: an agent silent past its TTL but back within lostAfter keeps its task",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }, { name: "a2" }], agentTtl: "1s" });
   try {
     const jobId = await cluster.submit(`name: patient
@@ -44,7 +48,10 @@ tasks:
   }
 });
 
-Deno.test("an agent silent longer than lostAfter is replaced, and its stale copy is stopped when it returns", async () => {
+Deno.test({
+  name: "an agent silent longer than lostAfter is replaced, and its stale copy is stopped when it returns",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }, { name: "a2" }], agentTtl: "1s" });
   try {
     const jobId = await cluster.submit(`name: replaced
@@ -86,7 +93,10 @@ tasks:
   }
 });
 
-Deno.test("a result finished while the tracker was down survives the agent's crash too, and nothing runs twice", async () => {
+Deno.test({
+  name: "a result finished while the tracker was down survives the agent's crash too, and nothing runs twice",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
   try {
     const jobId = await cluster.submit(`name: journaled
@@ -164,7 +174,10 @@ tasks:
   }
 });
 
-Deno.test("with the tracker away and the journal full, output is dropped with a marker and the result kept", async () => {
+Deno.test({
+  name: "with the tracker away and the journal full, output is dropped with a marker and the result kept",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--journal-limit", "64k"] }] });
   try {
     const jobId = await cluster.submit(`name: flood
@@ -193,7 +206,10 @@ tasks:
   }
 });
 
-Deno.test("with the tracker there, a task writing faster than it stores is held back, not cut at the journal's limit", async () => {
+Deno.test({
+  name: "with the tracker there, a task writing faster than it stores is held back, not cut at the journal's limit",
+  ignore: lacks("bwrap"),
+}, async () => {
   // A journal of 256 KB holds a few hundred milliseconds of this task's output: without pacing, most
   // of the 20 MB would be dropped while every report was being taken.
   const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--journal-limit", "256k"] }] });

@@ -1,10 +1,11 @@
 /** An idle agent has its next task on the host started ahead, already in its cgroup, and cleans it up when it leaves. */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { childPids, detectCgroup, isAlive } from "../src/exec/mod.ts";
+import { childPids, isAlive } from "../src/exec/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { type Daemon, waitFor } from "../testing/process.ts";
 import { standbyInbox } from "../testing/standby.ts";
+import { lacks } from "../testing/machine.ts";
 
 // Tasks of an agent with a terminal start through setsid, which a standby cannot do: no standby there.
 const hasTerminal = (() => {
@@ -15,7 +16,6 @@ const hasTerminal = (() => {
     return false;
   }
 })();
-const cgroup = await detectCgroup();
 
 /** A test with one agent that may run tasks on the host, once it has started its standby (its only child when idle). */
 function standbyTest(
@@ -24,7 +24,7 @@ function standbyTest(
 ): void {
   Deno.test({
     name,
-    ignore: cgroup === null || hasTerminal,
+    ignore: hasTerminal || lacks("cgroup"),
     fn: async () => {
       const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--allow-unsandboxed"] }] });
       try {

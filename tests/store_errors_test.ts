@@ -5,10 +5,14 @@ import { DatabaseSync } from "node:sqlite";
 import type { JobDetail, JobSummary } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { waitFor } from "../testing/process.ts";
+import { lacks } from "../testing/machine.ts";
 
 const JOB = "name: small\ntasks:\n  - {name: t, run: echo stored}\n";
 
-Deno.test("a locked store file: 503 and nothing submitted, then it recovers when the lock goes", async () => {
+Deno.test({
+  name: "a locked store file: 503 and nothing submitted, then it recovers when the lock goes",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
   const file = await cluster.writeFile("small.yaml", JOB);
   const locker = new DatabaseSync(join(cluster.trackerDir, "fabric.db"));
@@ -35,7 +39,7 @@ Deno.test("a locked store file: 503 and nothing submitted, then it recovers when
 
 Deno.test({
   name: "a full disk: 503 with the reason, the tracker stays up, and it recovers when there is room",
-  ignore: Deno.uid() !== 0, // mounting a small tmpfs needs root, as CI has
+  ignore: Deno.uid() !== 0 || lacks("bwrap"), // mounting a small tmpfs needs root, as CI has
   fn: async () => {
     const mount = await Deno.makeTempDir({ prefix: "fabric-full-" });
     const mounted = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mount] })

@@ -11,9 +11,10 @@ import {
   removeIdleCgroups,
   removeTaskCgroup,
 } from "./cgroup.ts";
+import { lacks } from "../../testing/machine.ts";
 
 const support = await cgroupSupport();
-const ignore = support === null;
+const ignore = lacks("cgroup");
 const ALLOCATE_300_MB = ["python3", "-c", "data = b'x' * (300 << 20); print(len(data) >> 20)"];
 
 function uniqueName(): string {

@@ -11,6 +11,7 @@ import {
   startHangingServer,
   startHttpServer,
 } from "../../testing/git_servers.ts";
+import { lacks } from "../../testing/machine.ts";
 
 const USER = "alice-fabric";
 const PASSWORD = "s3cret-Pa55word";
@@ -68,7 +69,10 @@ async function rejectsWith(promise: Promise<unknown>, kind: GitErrorKind, within
 
 const read = (dir: string, path: string) => Deno.readTextFile(join(dir, path));
 
-Deno.test("a branch, a tag, a commit sha and HEAD are each checked out detached at their commit", async () => {
+Deno.test({
+  name: "a branch, a tag, a commit sha and HEAD are each checked out detached at their commit",
+  ignore: lacks("git"),
+}, async () => {
   const { root, commits, checkout, cleanup } = await setup();
   const daemon = await startDaemon(root);
   try {
@@ -103,7 +107,10 @@ Deno.test("a branch, a tag, a commit sha and HEAD are each checked out detached 
   }
 });
 
-Deno.test("the second checkout of a repository downloads nothing, and a commit the mirror holds needs no server", async () => {
+Deno.test({
+  name: "the second checkout of a repository downloads nothing, and a commit the mirror holds needs no server",
+  ignore: lacks("git"),
+}, async () => {
   const { root, commits, checkout, cleanup } = await setup();
   const http = startHttpServer(root, { username: USER, password: PASSWORD });
   try {
@@ -131,7 +138,10 @@ Deno.test("the second checkout of a repository downloads nothing, and a commit t
   }
 });
 
-Deno.test("a commit pushed to the origin is seen by the next checkout", async () => {
+Deno.test({
+  name: "a commit pushed to the origin is seen by the next checkout",
+  ignore: lacks("git"),
+}, async () => {
   const { root, origin, checkout, cleanup } = await setup();
   const daemon = await startDaemon(root);
   try {
@@ -147,7 +157,10 @@ Deno.test("a commit pushed to the origin is seen by the next checkout", async ()
   }
 });
 
-Deno.test("depth 1 fetches and checks out only the tip, and a later full checkout gets the whole history", async () => {
+Deno.test({
+  name: "depth 1 fetches and checks out only the tip, and a later full checkout gets the whole history",
+  ignore: lacks("git"),
+}, async () => {
   const { root, commits, checkout, cleanup } = await setup();
   const daemon = await startDaemon(root);
   try {
@@ -173,7 +186,10 @@ Deno.test("depth 1 fetches and checks out only the tip, and a later full checkou
   }
 });
 
-Deno.test("a wrong ref, an unknown commit and an unreachable repository give GitErrors that say so", async () => {
+Deno.test({
+  name: "a wrong ref, an unknown commit and an unreachable repository give GitErrors that say so",
+  ignore: lacks("git"),
+}, async () => {
   const { root, checkout, cleanup } = await setup();
   const daemon = await startDaemon(root);
   try {
@@ -211,7 +227,10 @@ Deno.test("a wrong ref, an unknown commit and an unreachable repository give Git
   }
 });
 
-Deno.test("credentials in the URL reach the server but never argv, logs, errors or the mirror's config", async () => {
+Deno.test({
+  name: "credentials in the URL reach the server but never argv, logs, errors or the mirror's config",
+  ignore: lacks("git"),
+}, async () => {
   const { root, commits, logs, checkout, cleanup } = await setup();
   const http = startHttpServer(root, { username: USER, password: PASSWORD });
   // A `git` first on PATH that records the argv of every git command run for the checkout.
@@ -269,7 +288,10 @@ Deno.test("credentials in the URL reach the server but never argv, logs, errors 
   }
 });
 
-Deno.test("two checkouts of one repository at once share one download", async () => {
+Deno.test({
+  name: "two checkouts of one repository at once share one download",
+  ignore: lacks("git"),
+}, async () => {
   const { root, commits, checkout, cleanup } = await setup();
   const http = startHttpServer(root, { username: USER, password: PASSWORD });
   try {
@@ -284,7 +306,10 @@ Deno.test("two checkouts of one repository at once share one download", async ()
   }
 });
 
-Deno.test("a mirror left broken by a crash is re-created", async () => {
+Deno.test({
+  name: "a mirror left broken by a crash is re-created",
+  ignore: lacks("git"),
+}, async () => {
   const { root, origin, logs, checkout, cleanup } = await setup();
   const daemon = await startDaemon(root);
   try {
@@ -325,7 +350,10 @@ Deno.test("a mirror left broken by a crash is re-created", async () => {
   }
 });
 
-Deno.test("a git command that hangs is killed at the deadline", async () => {
+Deno.test({
+  name: "a git command that hangs is killed at the deadline",
+  ignore: lacks("git"),
+}, async () => {
   const { root, checkout, cleanup } = await setup();
   const server = startHangingServer();
   try {
@@ -342,7 +370,10 @@ Deno.test("a git command that hangs is killed at the deadline", async () => {
   }
 });
 
-Deno.test("a cancelled checkout ends at once with no git left, also one waiting for another checkout of the repository", async () => {
+Deno.test({
+  name: "a cancelled checkout ends at once with no git left, also one waiting for another checkout of the repository",
+  ignore: lacks("git"),
+}, async () => {
   const { root, checkout, cleanup } = await setup();
   const server = startHangingServer();
   try {
@@ -377,7 +408,10 @@ async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void
   }
 }
 
-Deno.test("a repository on the agent's disk is refused unless the agent allows local repositories", async () => {
+Deno.test({
+  name: "a repository on the agent's disk is refused unless the agent allows local repositories",
+  ignore: lacks("git"),
+}, async () => {
   const { origin, commits, checkout, cleanup } = await setup();
   try {
     for (const repo of [origin.bare, `file://${origin.bare}`, origin.bare.replace(/\.git$/, "")]) {
@@ -395,7 +429,10 @@ Deno.test("a repository on the agent's disk is refused unless the agent allows l
   }
 });
 
-Deno.test("with local repositories allowed, no path reaches a mirror or the agent's data directory", async () => {
+Deno.test({
+  name: "with local repositories allowed, no path reaches a mirror or the agent's data directory",
+  ignore: lacks("git"),
+}, async () => {
   const { root, origin, commits, checkout, cleanup } = await setup();
   const http = startHttpServer(root, { username: USER, password: PASSWORD });
   try {
@@ -441,7 +478,10 @@ Deno.test("with local repositories allowed, no path reaches a mirror or the agen
   }
 });
 
-Deno.test("git itself refuses a path that the agent's configuration puts behind a network URL", async () => {
+Deno.test({
+  name: "git itself refuses a path that the agent's configuration puts behind a network URL",
+  ignore: lacks("git"),
+}, async () => {
   const { root, origin, logs, checkout, cleanup } = await setup();
   const config = join(root, "gitconfig");
   await Deno.writeTextFile(config, `[url "${origin.bare}"]\n\tinsteadOf = https://example.invalid/app.git\n`);
@@ -458,7 +498,10 @@ Deno.test("git itself refuses a path that the agent's configuration puts behind 
   }
 });
 
-Deno.test("a checkout without the credentials gets nothing another credential fetched: not by commit, not by ref", async () => {
+Deno.test({
+  name: "a checkout without the credentials gets nothing another credential fetched: not by commit, not by ref",
+  ignore: lacks("git"),
+}, async () => {
   const { root, commits, checkout, cleanup } = await setup();
   const http = startHttpServer(root, { username: USER, password: PASSWORD });
   try {
@@ -485,7 +528,10 @@ Deno.test("a checkout without the credentials gets nothing another credential fe
   }
 });
 
-Deno.test("mirrors named before keyed mirrors (by the URL alone) are removed, never reused", async () => {
+Deno.test({
+  name: "mirrors named before keyed mirrors (by the URL alone) are removed, never reused",
+  ignore: lacks("git"),
+}, async () => {
   const { root, origin, commits, checkout, cleanup } = await setup();
   const http = startHttpServer(root, { username: USER, password: PASSWORD });
   try {

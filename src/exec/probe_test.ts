@@ -4,8 +4,12 @@ import { findExecutable } from "./_path_lookup.ts";
 import { withTempDir } from "./_testing.ts";
 import { detectCgroup } from "./cgroup.ts";
 import { probeCapabilities } from "./probe.ts";
+import { lacks } from "../../testing/machine.ts";
 
-Deno.test("the probe runs the real sandbox, finds the cgroup, deno and git, and leaves nothing behind", async () => {
+Deno.test({
+  name: "the probe runs the real sandbox, finds the cgroup, deno and git, and leaves nothing behind",
+  ignore: lacks("bwrap", "deno"),
+}, async () => {
   await withTempDir(async (dir) => {
     const dataDir = join(dir, "agent");
     const capabilities = await probeCapabilities({ dataDir });

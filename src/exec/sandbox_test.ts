@@ -4,6 +4,7 @@ import { DEFAULT_PERMISSIONS } from "../protocol/mod.ts";
 import { descendantPids, isAlive } from "./process_tree.ts";
 import { bash, run, sandbox, start, waitFor, withCommandLine, withTempDir } from "./_testing.ts";
 import { bwrapArgs } from "./sandbox.ts";
+import { lacks } from "../../testing/machine.ts";
 
 function indexOfMount(args: string[], flag: string, path: string): number {
   return args.findIndex((arg, i) => arg === flag && args[i + 1] === path);
@@ -63,7 +64,10 @@ Deno.test("bwrap arguments: paths that do not exist are skipped without error", 
   assert.ok(!args.some((arg) => arg.startsWith("/no/such")));
 });
 
-Deno.test("a sandboxed task cannot reach a loopback port unless net lists it", async () => {
+Deno.test({
+  name: "a sandboxed task cannot reach a loopback port unless net lists it",
+  ignore: lacks("bwrap"),
+}, async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
   const accepting = (async () => {
@@ -87,7 +91,10 @@ Deno.test("a sandboxed task cannot reach a loopback port unless net lists it", a
   await accepting;
 });
 
-Deno.test("a sandboxed task writes only its directory, listed write paths and a private /tmp", async () => {
+Deno.test({
+  name: "a sandboxed task writes only its directory, listed write paths and a private /tmp",
+  ignore: lacks("bwrap"),
+}, async () => {
   await withTempDir(async (dir) => {
     const workDir = join(dir, "work");
     const outside = join(dir, "outside");
@@ -124,7 +131,10 @@ Deno.test("a sandboxed task writes only its directory, listed write paths and a 
   });
 });
 
-Deno.test("the agent's data directory stays hidden even under a read or write path, and the work dir inside it works", async () => {
+Deno.test({
+  name: "the agent's data directory stays hidden even under a read or write path, and the work dir inside it works",
+  ignore: lacks("bwrap"),
+}, async () => {
   await withTempDir(async (dir) => {
     const data = join(dir, "agent");
     const workDir = join(data, "work", "t1");
@@ -151,7 +161,10 @@ Deno.test("the agent's data directory stays hidden even under a read or write pa
   });
 });
 
-Deno.test("background processes of a sandboxed task die with it, setsid or not", async () => {
+Deno.test({
+  name: "background processes of a sandboxed task die with it, setsid or not",
+  ignore: lacks("bwrap"),
+}, async () => {
   await withTempDir(async (dir) => {
     const { execution, ran } = start({
       command: bash("setsid sleep 301 & sleep 302 & for i in $(seq 500); do [ -e go ] && break; sleep 0.01; done"),
@@ -173,7 +186,10 @@ Deno.test("background processes of a sandboxed task die with it, setsid or not",
   });
 });
 
-Deno.test("a sandboxed task that times out is timed_out, gets SIGTERM first, and its whole sandbox dies", async () => {
+Deno.test({
+  name: "a sandboxed task that times out is timed_out, gets SIGTERM first, and its whole sandbox dies",
+  ignore: lacks("bwrap"),
+}, async () => {
   await withTempDir(async (dir) => {
     const { execution, ran } = start({
       command: bash("trap 'echo got-term; exit 5' TERM; sleep 303 & setsid sleep 304 & wait"),

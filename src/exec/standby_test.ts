@@ -5,6 +5,7 @@ import { isAlive } from "./process_tree.ts";
 import { bash, cgroupSupport, type Ran, run, start, type TestSpec, waitFor, withTempDir } from "./_testing.ts";
 import { standbyInbox } from "../../testing/standby.ts";
 import { dropStandby, prepareStandby, standbyState } from "./standby.ts";
+import { lacks } from "../../testing/machine.ts";
 
 const support = await cgroupSupport();
 
@@ -12,7 +13,7 @@ const support = await cgroupSupport();
 function standbyTest(name: string, body: (dir: string) => Promise<void>): void {
   Deno.test({
     name,
-    ignore: !support,
+    ignore: lacks("cgroup"),
     fn: () =>
       withTempDir(async (dir) => {
         try {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { DEFAULT_PERMISSIONS, type Permissions } from "../../protocol/mod.ts";
 import { cgroupSupport, run, TEST_PATH, withTempDir } from "../_testing.ts";
 import { findDeno, scriptCommand } from "./script.ts";
+import { lacks } from "../../testing/machine.ts";
 
 const support = await cgroupSupport();
 const deno = await findDeno();
@@ -58,13 +59,16 @@ Deno.test("a path with a comma, which Deno cannot express, is refused", () => {
   assert.throws(() => command({ read: ["/a,b"] }), RangeError);
 });
 
-Deno.test("findDeno finds the deno running the tests", async () => {
+Deno.test({
+  name: "findDeno finds the deno running the tests",
+  ignore: lacks("deno"),
+}, async () => {
   assert.equal(await findDeno(), Deno.execPath());
 });
 
 Deno.test({
   name: "a script is refused the network by Deno unless its permissions allow it, inside its cgroup",
-  ignore: deno === null,
+  ignore: lacks("deno"),
   fn: async () => {
     using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const { port } = listener.addr;
