@@ -113,19 +113,20 @@ async function readRecords(dir: string): Promise<SkipRecord[]> {
 
 /**
  * Which needs kept each skipped test from running. A `lacks()` call sits in its test's declaration:
- * it belongs to the last test declared at or above its line. One outside any test's declaration
- * (a file's shared `ignore`) stands for every skipped test of its file.
+ * it belongs to the tests declared last at or above its line (several, when one helper of the file
+ * declares them all). One above every test of its file is the file's: it stands for each skipped
+ * test of the file that has no need of its own.
  */
 export function skipReasons(cases: TestCase[], records: SkipRecord[]): Map<TestCase, Need[]> {
   const reasons = new Map<TestCase, Need[]>();
   const byFile = Map.groupBy(cases, (c) => c.file);
   const fileWide = new Map<string, Set<Need>>();
   for (const record of records) {
-    const inFile = (byFile.get(record.file) ?? []).filter((c) => c.line <= record.line);
-    const owner = inFile.reduce<TestCase | null>((best, c) => (best === null || c.line > best.line ? c : best), null);
-    if (owner?.outcome === "skipped") {
-      reasons.set(owner, [...new Set([...(reasons.get(owner) ?? []), ...record.needs])]);
-    } else {
+    const above = (byFile.get(record.file) ?? []).filter((c) => c.line <= record.line);
+    const line = Math.max(...above.map((c) => c.line));
+    const owners = above.filter((c) => c.line === line && c.outcome === "skipped");
+    for (const owner of owners) reasons.set(owner, [...new Set([...(reasons.get(owner) ?? []), ...record.needs])]);
+    if (above.length === 0) {
       const wide = fileWide.get(record.file) ?? new Set();
       for (const need of record.needs) wide.add(need);
       fileWide.set(record.file, wide);
