@@ -147,7 +147,7 @@ export function summary(cases: TestCase[], records: SkipRecord[], missing: Need[
     lines.push("", `Skipped ${skipped.length} test(s):`);
     const groups = Map.groupBy(skipped, (c) => {
       const needs = reasons.get(c);
-      return needs ? NEEDS.filter((n) => needs.includes(n)).map((n) => NEED_HELP[n].what).join(" and ") : "";
+      return needs ? listed(NEEDS.filter((n) => needs.includes(n)).map((n) => NEED_HELP[n].what)) : "";
     });
     for (const [what, tests] of [...groups].sort(([a], [b]) => (a === "" ? 1 : b === "" ? -1 : a.localeCompare(b)))) {
       const verb = tests.length === 1 ? "needs" : "need";
@@ -157,11 +157,16 @@ export function summary(cases: TestCase[], records: SkipRecord[], missing: Need[
           : `  ${tests.length} ignored by the test itself:`,
       );
       for (const [file, inFile] of Map.groupBy(tests, (c) => c.file)) {
-        lines.push(`    ${file}: ${inFile.map((c) => JSON.stringify(c.name)).join(", ")}`);
+        lines.push(`    ${file}`, ...inFile.map((c) => `      ${JSON.stringify(c.name)}`));
       }
     }
     if (missing.length > 0) lines.push("To run them, install:", ...installAdvice(missing));
   }
   lines.push(`tests: ${count("passed")} passed, ${count("failed")} failed, ${skipped.length} skipped`);
   return lines.join("\n");
+}
+
+/** "a", "a and b", "a, b and c" */
+function listed(items: string[]): string {
+  return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }

@@ -154,13 +154,18 @@ Deno.test("deno task test without bubblewrap skips what needs it and says so in 
     assert.deepEqual(summary.slice(0, install), [
       "Skipped 5 test(s):",
       "  1 needs bubblewrap (sandboxed tasks), which this machine lacks:",
-      '    ./testing/fixtures/lacks_fixture.ts: "needs bubblewrap"',
+      "    ./testing/fixtures/lacks_fixture.ts",
+      '      "needs bubblewrap"',
       "  1 needs bubblewrap (sandboxed tasks) and git (git tasks), which this machine lacks:",
-      '    ./testing/fixtures/lacks_fixture.ts: "needs git and bubblewrap"',
+      "    ./testing/fixtures/lacks_fixture.ts",
+      '      "needs git and bubblewrap"',
       "  2 need git (git tasks), which this machine lacks:",
-      '    ./testing/fixtures/lacks_file_fixture.ts: "needs git, as the whole file says", "needs git too"',
+      "    ./testing/fixtures/lacks_file_fixture.ts",
+      '      "needs git, as the whole file says"',
+      '      "needs git too"',
       "  1 ignored by the test itself:",
-      '    ./testing/fixtures/lacks_fixture.ts: "ignored for its own reason"',
+      "    ./testing/fixtures/lacks_fixture.ts",
+      '      "ignored for its own reason"',
     ]);
     // What else this machine lacks (cgroups, say) is listed too.
     const advice = summary.slice(install + 1, -2);
