@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { descendantPids } from "../src/exec/mod.ts";
 import type { JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { pathWithout } from "../testing/machine.ts";
@@ -35,8 +36,29 @@ function deno(args: string[], env: Record<string, string>): Deno.ChildProcess {
     .spawn();
 }
 
+/** Processes whose command line names `text` (the demo's tracker and agents name its directory). */
+function processesNaming(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).includes(text)) pids.push(Number(entry.name));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+
+/** Kills `child` and everything it started (a demo that hangs leaves its tracker and agents otherwise). */
+function killTree(child: Deno.ChildProcess): void {
+  for (const pid of [child.pid, ...descendantPids(child.pid)]) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* gone */ }
+  }
+}
+
 async function finish(child: Deno.ChildProcess, timeoutMs: number) {
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const timer = setTimeout(() => killTree(child), timeoutMs);
   const output = await child.output();
   clearTimeout(timer);
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -81,10 +103,10 @@ Deno.test("Ctrl-C stops the demo, its tracker and agents, and removes its direct
     assert.equal(status.code, 130, text + (await errors));
     assert.match(await errors, /demo interrupted \(SIGINT\)/);
     assert.equal(exists(root), false, "the directory with the CA key and tokens is gone");
+    assert.deepEqual(processesNaming(root), [], "its tracker and agents are stopped");
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* ended */ }
+    killTree(child);
+    await child.status;
   }
 });
 
