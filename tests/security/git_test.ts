@@ -9,13 +9,17 @@ import type { JobDetail } from "../../src/protocol/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
 import { everyArgv, Origin, startHangingServer, startHttpServer } from "../../testing/git_servers.ts";
 import { waitFor } from "../../testing/process.ts";
+import { lacks } from "../../testing/machine.ts";
 
 const reasonOf = (job: JobDetail, name: string) => {
   const task = job.tasks.find((t) => t.name === name)!;
   return `${task.state}: ${task.reason}`;
 };
 
-Deno.test("a git task reaches neither the agent's disk nor what another job's credentials fetched", async () => {
+Deno.test({
+  name: "a git task reaches neither the agent's disk nor what another job's credentials fetched",
+  ignore: lacks("git", "bwrap"),
+}, async () => {
   const root = await Deno.makeTempDir({ prefix: "fabric-git-security-" });
   const password = "pr1vate-t0ken";
   const server = startHttpServer(root, { username: "ci", password });
@@ -96,7 +100,10 @@ tasks:
   }
 });
 
-Deno.test("a checkout of a server that never answers ends at the task's timeout, or at cancel, with no git left", async () => {
+Deno.test({
+  name: "a checkout of a server that never answers ends at the task's timeout, or at cancel, with no git left",
+  ignore: lacks("git", "bwrap"),
+}, async () => {
   const server = startHangingServer();
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 2 }] });
   try {
