@@ -131,6 +131,10 @@ Deno.test("eligibility says which rule left no agent", () => {
     "no ready agent is big enough for its resources",
   );
   assert.equal(eligibleAgents([], needs()).reason, "no agent is ready");
+  // The capability a rule asks for, so that a user can be told what to install.
+  assert.equal(eligibleAgents([agents[1]], needs()).lacks, "sandbox");
+  assert.equal(eligibleAgents(agents, needs({ sandbox: false })).lacks, "unsandboxed");
+  assert.equal(eligibleAgents(agents, needs({ agents: ["c"] })).lacks, undefined);
 });
 
 Deno.test("every kind needs the sandbox unless it opts out, and scripts and git tasks their runtime", () => {
