@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Cluster } from "../../testing/cluster.ts";
 import { RawApi, registration } from "../../testing/raw_api.ts";
+import { lacks } from "../../testing/machine.ts";
 
 // deno-lint-ignore no-control-regex -- the point is to find control characters in terminal output
 const CONTROL = /[\x00-\x09\x0b-\x1f\x7f\x9b]/;
@@ -111,7 +112,10 @@ Deno.test("hostile job files are refused with the field named and exit 2, and no
   });
 });
 
-Deno.test("the longest duration allowed (7d) is a timeout that waits, not one that fires at once", async () => {
+Deno.test({
+  name: "the longest duration allowed (7d) is a timeout that waits, not one that fires at once",
+  ignore: lacks("bwrap"),
+}, async () => {
   // 30d overflowed the agent's timer (over 2^31-1 ms) and killed the task as it started: 7d must hold.
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 1 }] });
   try {
