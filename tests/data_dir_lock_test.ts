@@ -36,10 +36,10 @@ Deno.test("a second agent on a data directory in use stops at once and leaves th
     const jobId = await cluster.submit(`name: long
 sandbox: false
 tasks:
-  - {name: t, run: "sleep 1.5; echo survived"}
+  - {name: t, run: "sleep 4; echo survived"}
 `);
     const jobOf = () => cluster.json<JobDetail>(["status", jobId]);
-    await waitFor("the task to run", async () => (await jobOf()).tasks[0].state === "running");
+    await waitFor("the task to run", async () => (await jobOf()).tasks[0].state === "running", { timeoutMs: 60_000 });
     const a1 = cluster.agents.get("a1")!;
     const second = await fabric([
       "agent",
