@@ -20,8 +20,8 @@ export function missingToolLines(probed: Probed, facts: MachineFacts = thisMachi
   if (!probed.sandbox) {
     if (facts.os === "darwin") {
       lines.push(
-        `bubblewrap does not exist on macOS: ${notPlaced("sandbox")}; this agent can run script tasks, and ` +
-          `tasks that set "sandbox: false" when started with --allow-unsandboxed`,
+        `bubblewrap does not exist on macOS: ${notPlaced("sandbox")}; this agent runs only tasks that set ` +
+          `"sandbox: false", when started with --allow-unsandboxed`,
       );
     } else if (!facts.bwrapInPath) {
       lines.push(`bubblewrap is not installed ("bwrap" is not in PATH): ${notPlaced("sandbox")}${install("sandbox")}`);

@@ -31,6 +31,6 @@ Deno.test("bubblewrap that is there but fails says why; on macOS, what the agent
   ]);
   assert.deepEqual(missingToolLines(failing, { os: "darwin", bwrapInPath: false }), [
     "bubblewrap does not exist on macOS: sandboxed tasks (the default) will not be placed on this agent; this agent " +
-    'can run script tasks, and tasks that set "sandbox: false" when started with --allow-unsandboxed',
+    'runs only tasks that set "sandbox: false", when started with --allow-unsandboxed',
   ]);
 });
