@@ -7,8 +7,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { JobDetail } from "../../src/protocol/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
+import { lacks } from "../../testing/machine.ts";
 
-Deno.test("a script task is sandboxed: no import reaches the agent's data directory, and it cannot poison another job's Deno cache", async (t) => {
+Deno.test({
+  name:
+    "a script task is sandboxed: no import reaches the agent's data directory, and it cannot poison another job's Deno cache",
+  ignore: lacks("bwrap"),
+}, async (t) => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 8 }] });
   try {
     const agentDir = cluster.agentDir("a1");

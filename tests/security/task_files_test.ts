@@ -8,8 +8,13 @@ import { join } from "node:path";
 import type { AgentView, TaskDetail } from "../../src/protocol/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
 import { waitFor } from "../../testing/process.ts";
+import { lacks } from "../../testing/machine.ts";
 
-Deno.test("$FABRIC_OUTPUT is taken only as the task's own regular file: links, devices and FIFOs are refused, content is never shown", async () => {
+Deno.test({
+  name:
+    "$FABRIC_OUTPUT is taken only as the task's own regular file: links, devices and FIFOs are refused, content is never shown",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 8 }] });
   try {
     const agentDir = cluster.agentDir("a1");
@@ -98,7 +103,7 @@ Deno.test({
   name: "a directory tree too deep to walk recursively, left by a task, does not bring down its agent",
   // The agent's data directory on a tmpfs: tens of thousands of directories come and go in a second
   // there, where this machine's disk (mounted with discard) takes a minute.
-  ignore: Deno.uid() !== 0,
+  ignore: Deno.uid() !== 0 || lacks("bwrap"),
   fn: async () => {
     const cluster = await Cluster.start();
     const agentDir = cluster.agentDir("deep");
