@@ -5,6 +5,7 @@ import { run, sandbox, TEST_PATH, withTempDir } from "../_testing.ts";
 import type { TaskContext } from "../driver.ts";
 import { driverFor } from "./registry.ts";
 import { findDeno } from "./script.ts";
+import { lacks } from "../../../testing/machine.ts";
 
 const deno = await findDeno();
 
@@ -80,7 +81,7 @@ Deno.test("a script gets a Deno cache of its own in its /tmp, and deno itself re
 
 Deno.test({
   name: "a script runs in the sandbox with a deno installed outside the system's directories",
-  ignore: deno === null,
+  ignore: deno === null || lacks("bwrap", "deno"),
   fn: async () => {
     await withTempDir(async (dir) => {
       // As under ~/.deno/bin: not among the paths the sandbox shows. A hard link, not a copy (same disk).
