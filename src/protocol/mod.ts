@@ -1,5 +1,6 @@
 /**
- * The wire: every type and schema that crosses a process boundary (HTTP bodies, job files).
+ * The wire: every type and schema that crosses a process boundary (HTTP bodies, job files), and the
+ * two small helpers every part shares: the `Clock` that time comes through and the retry policy.
  * Nothing here imports anything else of fabric's, so every other part may depend on it.
  */
 export * from "./errors.ts";
@@ -26,3 +27,5 @@ export * from "./limits.ts";
 export * from "./pattern.ts";
 export * from "./text.ts";
 export * from "./json_body.ts";
+export * from "./clock.ts";
+export * from "./retry.ts";
