@@ -5,7 +5,15 @@
 import { join as joinPath } from "node:path";
 import { FabricClient } from "../client/mod.ts";
 import { detectCgroup, probeCapabilities } from "../exec/mod.ts";
-import { type AgentResources, type Capabilities, FABRIC_VERSION, FabricError, type Labels } from "../protocol/mod.ts";
+import {
+  type AgentResources,
+  type Capabilities,
+  type Clock,
+  FABRIC_VERSION,
+  FabricError,
+  type Labels,
+  systemClock,
+} from "../protocol/mod.ts";
 import { loadIdentity } from "./credential.ts";
 import { DEFAULT_STOP_GRACE_MS } from "./defaults.ts";
 import { join, resolveCa } from "./join.ts";
@@ -52,6 +60,10 @@ export interface AgentOptions {
   log?: (message: string) => void;
   /** Give up waiting for an unreachable tracker at start. */
   signal?: AbortSignal;
+  /** The time the agent's loops go by (the system's by default). */
+  clock?: Clock;
+  /** For the jitter of its retries (Math.random by default). */
+  random?: () => number;
 }
 
 export const DEFAULT_JOURNAL_BYTES = 256 * 1024 * 1024;
@@ -59,13 +71,15 @@ export const DEFAULT_JOURNAL_BYTES = 256 * 1024 * 1024;
 export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const log = options.log ?? (() => {});
   const signal = options.signal ?? new AbortController().signal;
+  const clock = options.clock ?? systemClock;
+  const { random } = options;
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const saved = await loadIdentity(options.dataDir);
   const tracker = (options.join ?? saved?.tracker)?.replace(/^https:\/\//, "").replace(/\/+$/, "");
   if (!tracker) {
     throw new FabricError("bad_request", "This agent has not joined a tracker yet: give --join HOST:PORT and --token");
   }
-  const caPem = await resolveCa({ ...options, saved, tracker }, { log, signal });
+  const caPem = await resolveCa({ ...options, saved, tracker }, { log, signal, clock, random });
 
   const probed = await probeCapabilities({ dataDir: options.dataDir });
   for (const line of missingToolLines(probed)) log(line);
@@ -84,10 +98,10 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   };
 
   // What the last run left: reports never acknowledged, and processes that may still be running.
-  const { journal, pending } = await Journal.open(joinPath(options.dataDir, "journal"));
+  const { journal, pending } = await Journal.open(joinPath(options.dataDir, "journal"), clock);
   const registry = new RunRegistry(joinPath(options.dataDir, "runs"));
   const leftovers = await registry.recover(runtime.cgroup, log);
-  const lost = lostAttempts(leftovers, pending, Date.now());
+  const lost = lostAttempts(leftovers, pending, clock.now());
   journal.append(lost);
   const backlog = [...pending, ...lost];
   // Nothing runs yet: whatever is under work/ is the last run's.
@@ -117,6 +131,8 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
       holding: attemptsOf(backlog),
       log,
       signal,
+      clock,
+      random,
     });
   } catch (error) {
     client.close();
@@ -129,6 +145,8 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const reporter = new Reporter({
     client,
     journal,
+    clock,
+    random,
     backlog,
     maxJournalBytes: options.maxJournalBytes ?? DEFAULT_JOURNAL_BYTES,
     syncResults: options.sync === "full",
@@ -148,6 +166,8 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     registry,
     reporter,
     stopGraceMs: options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+    clock,
+    random,
     log,
   });
   return loop.start();

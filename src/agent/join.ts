@@ -4,11 +4,31 @@
  * first); a refused token or a CA that does not match the pin ends the agent at once.
  */
 import { type FabricClient, TrackerUnreachableError } from "../client/mod.ts";
-import { type AttemptRef, FabricError, type HelloRequest } from "../protocol/mod.ts";
+import {
+  type AttemptRef,
+  type Clock,
+  FabricError,
+  type HelloRequest,
+  retry,
+  type RetryPolicy,
+} from "../protocol/mod.ts";
 import { CaFetchError, caHash, fetchPinnedCa } from "../tls/mod.ts";
 import { type AgentIdentity, loadSavedCa, saveCa, saveIdentity } from "./credential.ts";
 
-export interface JoinOptions {
+/** Waits between tries while the tracker cannot be reached (an agent may well start first). */
+const JOIN_RETRY: RetryPolicy = { initialMs: 200, maxMs: 5000 };
+
+/** How to wait for the tracker. */
+export interface Waiting {
+  log: (message: string) => void;
+  /** Stop waiting for the tracker. */
+  signal: AbortSignal;
+  clock: Clock;
+  /** For the jitter of the retries (Math.random by default). */
+  random?: () => number;
+}
+
+export interface JoinOptions extends Waiting {
   client: FabricClient;
   dataDir: string;
   tracker: string;
@@ -18,9 +38,6 @@ export interface JoinOptions {
   advertised: HelloRequest;
   /** Attempts this agent still has to report (from its journal). */
   holding: AttemptRef[];
-  log: (message: string) => void;
-  /** Stop waiting for the tracker. */
-  signal: AbortSignal;
 }
 
 export async function join(options: JoinOptions): Promise<{ identity: AgentIdentity; heartbeatMs: number }> {
@@ -48,7 +65,7 @@ export async function join(options: JoinOptions): Promise<{ identity: AgentIdent
 /** The tracker's CA: given, saved from an earlier pinned fetch, or fetched now and checked against the pin. */
 export async function resolveCa(
   options: { dataDir: string; caPem?: string; caHash?: string; saved: AgentIdentity | null; tracker: string },
-  wait: { log: (message: string) => void; signal: AbortSignal },
+  wait: Waiting,
 ): Promise<string> {
   if (options.caPem) return options.caPem;
   const savedCa = await loadSavedCa(options.dataDir);
@@ -69,23 +86,17 @@ export async function resolveCa(
   );
 }
 
-async function untilReachable<T>(
-  wait: { log: (message: string) => void; signal: AbortSignal },
-  attempt: () => Promise<T>,
-): Promise<T> {
-  let backoff = 200;
-  let said = false;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      const retry = error instanceof TrackerUnreachableError || error instanceof CaFetchError ||
-        (error instanceof FabricError && error.code === "unavailable");
-      if (!retry || wait.signal.aborted) throw error;
-      if (!said) wait.log(`waiting for the tracker: ${(error as Error).message}`);
-      said = true;
-      await new Promise((resolve) => setTimeout(resolve, backoff));
-      backoff = Math.min(backoff * 2, 5000);
-    }
-  }
+function untilReachable<T>(wait: Waiting, attempt: () => Promise<T>): Promise<T> {
+  return retry(attempt, {
+    policy: JOIN_RETRY,
+    clock: wait.clock,
+    random: wait.random,
+    signal: wait.signal,
+    retryable: (error) =>
+      error instanceof TrackerUnreachableError || error instanceof CaFetchError ||
+      (error instanceof FabricError && error.code === "unavailable"),
+    onRetry: (error, failures) => {
+      if (failures === 1) wait.log(`waiting for the tracker: ${(error as Error).message}`);
+    },
+  });
 }

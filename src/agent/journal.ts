@@ -7,10 +7,12 @@
  * be partly acknowledged: `acked.json` says how many of its lines; older segments are deleted.
  */
 import { join } from "node:path";
-import type { TaskEvent } from "../protocol/mod.ts";
+import { type Clock, systemClock, type TaskEvent, type TimerId } from "../protocol/mod.ts";
 
 const SEGMENT_BYTES = 8 * 1024 * 1024;
 const ACKED_FILE = "acked.json";
+/** acked.json is rewritten at most this often: losing it only means a few events are sent twice. */
+const ACK_WRITE_MS = 200;
 
 interface Segment {
   lines: number;
@@ -29,16 +31,18 @@ export class Journal {
   #bytes = 0;
   #unsynced = false;
   #encoder = new TextEncoder();
-  /** acked.json is rewritten at most this often: losing it only means a few events are sent twice. */
-  #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set while a rewrite of acked.json is due (see ACK_WRITE_MS). */
+  #ackTimer: TimerId | undefined;
+  #clock: Clock;
 
-  private constructor(dir: string, current: number) {
+  private constructor(dir: string, current: number, clock: Clock) {
     this.dir = dir;
     this.#current = current;
+    this.#clock = clock;
   }
 
   /** Open the journal in `dir`, returning the events a previous run did not get acknowledged. */
-  static async open(dir: string): Promise<{ journal: Journal; pending: TaskEvent[] }> {
+  static async open(dir: string, clock: Clock = systemClock): Promise<{ journal: Journal; pending: TaskEvent[] }> {
     await Deno.mkdir(dir, { recursive: true });
     const numbers = (await Array.fromAsync(Deno.readDir(dir)))
       .map((e) => /^seg-(\d+)\.ndjson$/.exec(e.name)?.[1])
@@ -46,7 +50,7 @@ export class Journal {
       .map(Number)
       .sort((a, b) => a - b);
     const acked = await readAcked(dir);
-    const journal = new Journal(dir, (numbers.at(-1) ?? 0) + 1);
+    const journal = new Journal(dir, (numbers.at(-1) ?? 0) + 1, clock);
     const pending: TaskEvent[] = [];
     for (const number of numbers) {
       if (acked && number < acked.segment) {
@@ -127,11 +131,11 @@ export class Journal {
     }
     // A deleted segment must never be read as acknowledged-to-here: record the position at once.
     if (removed) this.#writeAcked();
-    else this.#ackTimer ??= setTimeout(() => this.#writeAcked(), 200);
+    else this.#ackTimer ??= this.#clock.setTimeout(() => this.#writeAcked(), ACK_WRITE_MS);
   }
 
   #writeAcked(): void {
-    clearTimeout(this.#ackTimer);
+    this.#clock.clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     const [oldest, segment] = this.#segments.entries().next().value ?? [this.#current, { acked: 0 }];
     const temp = join(this.dir, `${ACKED_FILE}.tmp`);

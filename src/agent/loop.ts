@@ -6,7 +6,18 @@
 import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
 import { type CgroupSupport, dropStandby, prepareHostTask, removeIdleCgroups } from "../exec/mod.ts";
-import { type Assignment, type AttemptRef, type Capabilities, FabricError } from "../protocol/mod.ts";
+import {
+  type Assignment,
+  type AttemptRef,
+  type Capabilities,
+  type ClaimResponse,
+  type Clock,
+  FabricError,
+  retry,
+  type RetryPolicy,
+  sleep,
+  type TimerId,
+} from "../protocol/mod.ts";
 import type { AgentIdentity } from "./credential.ts";
 import type { Journal } from "./journal.ts";
 import { sampleLoad } from "./load.ts";
@@ -44,6 +55,11 @@ export interface LoopOptions {
   registry: RunRegistry;
   reporter: Reporter;
   stopGraceMs: number;
+  clock: Clock;
+  /** For the jitter of the retries (Math.random by default). */
+  random?: () => number;
+  /** Unique ids (for a task's cgroup); random UUIDs by default. */
+  randomId?: () => string;
   log: (message: string) => void;
 }
 
@@ -55,6 +71,8 @@ const CLAIM_WAIT_MS = 25_000;
 const STANDBY_AFTER_MS = 20;
 /** After the drain deadline, how long the tracker's stop orders (and the kills they cause) may take. */
 const HAND_BACK_MS = 15_000;
+/** Waits between claims while the tracker cannot be reached. */
+const CLAIM_RETRY: RetryPolicy = { initialMs: 100, maxMs: 2000 };
 
 export class AgentLoop {
   #o: LoopOptions;
@@ -63,19 +81,21 @@ export class AgentLoop {
   #waiting: Assignment[] = [];
   #stopping = false;
   #claimAbort = new AbortController();
-  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  #heartbeatTimer: TimerId | undefined;
   #heartbeats = true;
   #draining = false;
   #fatal: ((error: Error) => void) | null = null;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: TimerId | undefined;
   #stopped: Promise<void> | null = null;
   #workDirs: WorkDirs;
+  #randomId: () => string;
   /** The agent's environment, for `permissions.env`: read once, not copied for every task. */
   #env = Object.freeze(Deno.env.toObject());
 
   constructor(options: LoopOptions) {
     this.#o = options;
     this.#workDirs = new WorkDirs(join(options.dataDir, "work"));
+    this.#randomId = options.randomId ?? (() => crypto.randomUUID());
   }
 
   /** Assignments held here until a slot frees. */
@@ -101,8 +121,8 @@ export class AgentLoop {
     this.#whenIdle();
     const done = Promise.race([fatal, Promise.all([claimDone, reporterDone]).then(() => {})]).finally(async () => {
       this.#heartbeats = false;
-      clearTimeout(this.#heartbeatTimer);
-      clearTimeout(this.#idleTimer);
+      this.#o.clock.clearTimeout(this.#heartbeatTimer);
+      this.#o.clock.clearTimeout(this.#idleTimer);
       this.#o.journal.close();
       this.#o.client.close();
       await dropStandby();
@@ -130,30 +150,35 @@ export class AgentLoop {
   }
 
   async #claimLoop(): Promise<void> {
-    let backoff = 100;
+    const signal = this.#claimAbort.signal;
     let failing = false;
-    while (!this.#claimAbort.signal.aborted) {
+    while (!signal.aborted) {
+      let response: ClaimResponse;
       try {
-        const response = await this.#o.client.claim(
-          { holding: this.#holding(), waitMs: CLAIM_WAIT_MS },
-          this.#claimAbort.signal,
+        response = await retry(
+          () => this.#o.client.claim({ holding: this.#holding(), waitMs: CLAIM_WAIT_MS }, signal),
+          {
+            policy: CLAIM_RETRY,
+            clock: this.#o.clock,
+            random: this.#o.random,
+            signal,
+            retryable: (error) => !this.#isFatal(error),
+            onRetry: (error) => {
+              if (!failing) this.#o.log(`cannot claim work: ${(error as Error).message}; retrying`);
+              failing = true;
+            },
+          },
         );
-        if (failing) this.#o.log("the tracker is back");
-        failing = false;
-        backoff = 100;
-        for (const ref of response.stop) {
-          this.#runs.get(key(ref))?.stop();
-          this.#waiting = this.#waiting.filter((a) => key(a) !== key(ref));
-        }
-        for (const assignment of response.assignments) this.#start(assignment);
-      } catch (error) {
-        if (this.#claimAbort.signal.aborted) break;
-        if (this.#isFatal(error)) return;
-        if (!failing) this.#o.log(`cannot claim work: ${(error as Error).message}; retrying`);
-        failing = true;
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 2000);
+      } catch {
+        return; // stopped, or the credential was refused (#isFatal has stopped the agent)
       }
+      if (failing) this.#o.log("the tracker is back");
+      failing = false;
+      for (const ref of response.stop) {
+        this.#runs.get(key(ref))?.stop();
+        this.#waiting = this.#waiting.filter((a) => key(a) !== key(ref));
+      }
+      for (const assignment of response.assignments) this.#start(assignment);
     }
   }
 
@@ -178,6 +203,8 @@ export class AgentLoop {
       allowUnsandboxed: runtime.capabilities.unsandboxed,
       cgroup: runtime.cgroup,
       deno: runtime.deno,
+      clock: this.#o.clock,
+      randomId: this.#randomId,
       log: this.#o.log,
     });
     this.#runs.set(key(ref), run);
@@ -193,8 +220,8 @@ export class AgentLoop {
   #whenIdle(): void {
     const { cgroup, capabilities } = this.#o.runtime;
     if (!cgroup || !capabilities.unsandboxed || this.#runs.size > 0 || this.#stopping) return;
-    clearTimeout(this.#idleTimer);
-    this.#idleTimer = setTimeout(() => {
+    this.#o.clock.clearTimeout(this.#idleTimer);
+    this.#idleTimer = this.#o.clock.setTimeout(() => {
       if (this.#runs.size === 0 && this.#waiting.length === 0 && !this.#stopping) prepareHostTask(cgroup, TASK_LANG);
     }, STANDBY_AFTER_MS);
   }
@@ -217,7 +244,9 @@ export class AgentLoop {
       // An unreachable tracker is reported by the claim loop (one line, not one per heartbeat).
       (error) => this.#isFatal(error),
     ).finally(() => {
-      if (this.#heartbeats) this.#heartbeatTimer = setTimeout(() => this.#heartbeat(), this.#o.heartbeatMs);
+      if (this.#heartbeats) {
+        this.#heartbeatTimer = this.#o.clock.setTimeout(() => this.#heartbeat(), this.#o.heartbeatMs);
+      }
     });
   }
 
@@ -248,7 +277,7 @@ export class AgentLoop {
         type: "released",
         taskId: a.taskId,
         attempt: a.attempt,
-        at: Date.now(),
+        at: this.#o.clock.now(),
         reason,
         how: "handed_back",
       });
@@ -264,8 +293,9 @@ export class AgentLoop {
     this.#stopped = (async () => {
       this.#stopping = true;
       this.#handBackWaiting("the agent is stopping");
+      const { clock } = this.#o;
       const grace = this.#o.stopGraceMs;
-      let deadline = Date.now() + grace;
+      let deadline = clock.now() + grace;
       if (this.#runs.size > 0) {
         try {
           deadline = (await this.#o.client.selfDrain(grace)).deadline;
@@ -276,9 +306,9 @@ export class AgentLoop {
           this.#o.log(`stopping: the tracker cannot be told (${(error as Error).message}); draining here`);
         }
         // The tracker hands back what is still running at the deadline and tells us to stop it.
-        while (this.#runs.size > 0 && Date.now() < deadline + HAND_BACK_MS) {
-          await Promise.race([Promise.all([...this.#runs.values()].map((r) => r.done)), sleep(200)]);
-          if (Date.now() >= deadline) { for (const run of this.#runs.values()) run.release("the agent is stopping"); }
+        while (this.#runs.size > 0 && clock.now() < deadline + HAND_BACK_MS) {
+          await Promise.race([Promise.all([...this.#runs.values()].map((r) => r.done)), sleep(clock, 200)]);
+          if (clock.now() >= deadline) { for (const run of this.#runs.values()) run.release("the agent is stopping"); }
         }
       }
       await Promise.all([...this.#runs.values()].map((r) => r.done));
@@ -289,7 +319,7 @@ export class AgentLoop {
         );
       }
       this.#heartbeats = false;
-      clearTimeout(this.#heartbeatTimer);
+      clock.clearTimeout(this.#heartbeatTimer);
       await this.#o.client.leave().catch((error) =>
         this.#o.log(`could not tell the tracker it leaves: ${error.message}`)
       );
@@ -301,8 +331,4 @@ export class AgentLoop {
 
 function key(ref: AttemptRef): string {
   return `${ref.taskId}#${ref.attempt}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -4,7 +4,7 @@
  * per line, and numbered from 0 without gaps. Output that cannot be kept (the agent's journal is
  * full) is counted, and one marker chunk says how much was dropped.
  */
-import type { LogChunkData, Stream } from "../protocol/mod.ts";
+import type { Clock, LogChunkData, Stream, TimerId } from "../protocol/mod.ts";
 
 const FLUSH_AFTER_MS = 20;
 const FLUSH_AT_CHARS = 256 * 1024;
@@ -20,11 +20,15 @@ export class OutputBuffer {
   #pendingChars = 0;
   #nextSeq = 0;
   #dropped = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerId | undefined;
   #sink: OutputSink;
+  #clock: Clock;
+  /** Made once: a timer's callback, not a closure per flush. */
+  #flushLater = () => this.flush();
 
-  constructor(sink: OutputSink) {
+  constructor(sink: OutputSink, clock: Clock) {
     this.#sink = sink;
+    this.#clock = clock;
   }
 
   push(stream: Stream, data: Uint8Array): void {
@@ -38,11 +42,11 @@ export class OutputBuffer {
     else this.#pending.push({ seq: -1, stream, data: text });
     this.#pendingChars += text.length;
     if (this.#pendingChars >= FLUSH_AT_CHARS) this.flush();
-    else this.#timer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS);
+    else this.#timer ??= this.#clock.setTimeout(this.#flushLater, FLUSH_AFTER_MS);
   }
 
   flush(force = false): void {
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#pending.length === 0 && !(force && this.#dropped > 0)) return;
     const output = this.#pending;

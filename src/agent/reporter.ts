@@ -5,15 +5,30 @@
  * stale are skipped (still in order, so the journal's acknowledgements stay in order too).
  */
 import type { FabricClient } from "../client/mod.ts";
-import { type Assignment, type AttemptRef, FabricError, formatSize, type TaskEvent } from "../protocol/mod.ts";
+import {
+  type Assignment,
+  type AttemptRef,
+  type Clock,
+  FabricError,
+  formatSize,
+  RetryBackoff,
+  type RetryPolicy,
+  sleep,
+  type TaskEvent,
+  type TimerId,
+} from "../protocol/mod.ts";
 import type { Journal } from "./journal.ts";
 
 const MAX_BATCH_EVENTS = 1000;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 export interface ReporterOptions {
-  client: FabricClient;
+  /** What sends a batch (the tracker's client). */
+  client: Pick<FabricClient, "reportJson">;
   journal: Journal;
+  clock: Clock;
+  /** For the jitter of the retries (Math.random by default). */
+  random?: () => number;
   /** Events a previous run journaled and the tracker never acknowledged. */
   backlog: TaskEvent[];
   /**
@@ -47,6 +62,8 @@ const BUSY_LINGER_MS = 10;
  * stores is slowed to its pace rather than have its output dropped at the journal's limit.
  */
 const PACE_BYTES = 4 * MAX_BATCH_BYTES;
+/** Waits between tries while the tracker does not take reports. */
+const REPORT_RETRY: RetryPolicy = { initialMs: 100, maxMs: 2000 };
 
 export class Reporter {
   #queue: TaskEvent[];
@@ -57,6 +74,8 @@ export class Reporter {
   #wake: (() => void) | null = null;
   #idle: Array<() => void> = [];
   #stopped = false;
+  /** Aborted by `stop`: ends a wait between tries. */
+  #stop = new AbortController();
   #failing = false;
   #full = false;
   #paceBytes: number;
@@ -141,9 +160,9 @@ export class Reporter {
   drained(ms: number): Promise<boolean> {
     if (this.#queue.length === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.#queue.length === 0), ms);
+      const timer = this.#options.clock.setTimeout(() => resolve(this.#queue.length === 0), ms);
       this.#idle.push(() => {
-        clearTimeout(timer);
+        this.#options.clock.clearTimeout(timer);
         resolve(true);
       });
     });
@@ -151,12 +170,14 @@ export class Reporter {
 
   stop(): void {
     this.#stopped = true;
+    this.#stop.abort();
     this.#wake?.();
     this.#releasePaced();
   }
 
   async run(): Promise<void> {
-    let backoff = 100;
+    const { clock } = this.#options;
+    const backoff = new RetryBackoff(REPORT_RETRY, this.#options.random);
     while (!this.#stopped) {
       if (this.#queue.length === 0) {
         for (const resolve of this.#idle.splice(0)) resolve();
@@ -164,14 +185,14 @@ export class Reporter {
         continue;
       }
       if (this.#queue.every((e) => e.type === "started")) {
-        const wait = STARTED_DELAY_MS - (Date.now() - this.#queue[0].at);
+        const wait = STARTED_DELAY_MS - (clock.now() - this.#queue[0].at);
         if (wait > 0 && !this.#stopped) {
           await this.#nextEvent(wait);
           continue;
         }
       }
       if (this.gathering) {
-        const wait = BUSY_LINGER_MS - (Date.now() - this.#queue[0].at);
+        const wait = BUSY_LINGER_MS - (clock.now() - this.#queue[0].at);
         if (wait > 0 && !this.#stopped) {
           await this.#nextEvent(wait);
           continue;
@@ -193,7 +214,7 @@ export class Reporter {
         if (this.#failing) this.#options.log("the tracker takes reports again");
         this.#failing = false;
         this.#forget(count);
-        backoff = 100;
+        backoff.reset();
       } catch (error) {
         if (error instanceof FabricError && error.code === "bad_request") {
           // A batch the tracker can never take would block everything behind it.
@@ -206,8 +227,8 @@ export class Reporter {
         }
         this.#failing = true;
         this.#releasePaced();
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-        backoff = Math.min(backoff * 2, 2000);
+        // New events do not cut the wait short (the tracker is what is awaited); a stop does.
+        await sleep(clock, backoff.next(), this.#stop.signal);
       }
     }
   }
@@ -223,13 +244,14 @@ export class Reporter {
   /** Resolves on the next enqueued event (or stop), or after `ms`. */
   #nextEvent(ms: number | null): Promise<void> {
     return new Promise<void>((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      const { clock } = this.#options;
+      let timer: TimerId | undefined;
       const done = () => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         this.#wake = null;
         resolve();
       };
-      if (ms !== null) timer = setTimeout(done, ms);
+      if (ms !== null) timer = clock.setTimeout(done, ms);
       this.#wake = done;
     });
   }

@@ -10,7 +10,7 @@ import {
   type TaskDriver,
   TaskStopped,
 } from "../exec/mod.ts";
-import type { Assignment, AssignmentOf, AttemptRef, Stream, TaskKind } from "../protocol/mod.ts";
+import type { Assignment, AssignmentOf, AttemptRef, Clock, Stream, TaskKind } from "../protocol/mod.ts";
 import { OutputBuffer } from "./output_buffer.ts";
 import type { Reporter } from "./reporter.ts";
 import type { RunRegistry } from "./run_registry.ts";
@@ -32,6 +32,9 @@ export interface RunnerContext {
   allowUnsandboxed: boolean;
   cgroup: CgroupSupport | null;
   deno: string | null;
+  clock: Clock;
+  /** A unique id (a task's cgroup is named with one). */
+  randomId: () => string;
   log: (message: string) => void;
 }
 
@@ -76,20 +79,21 @@ export class TaskRun {
   }
 
   async #run(a: Assignment, context: RunnerContext): Promise<void> {
-    const { reporter } = context;
+    const { reporter, clock } = context;
     const ref = this.ref;
     const paths = taskPaths(context.workDirs.root, `${a.taskId}-${a.attempt}`);
     const sandboxed = a.sandbox;
     const output = new OutputBuffer({
       emit: (chunks, force) =>
-        this.#ending === "stale" || reporter.enqueue({ type: "output", ...ref, at: Date.now(), chunks }, force),
-    });
+        this.#ending === "stale" || reporter.enqueue({ type: "output", ...ref, at: clock.now(), chunks }, force),
+    }, clock);
     const say = (line: string) => output.push("stderr", new TextEncoder().encode(`[fabric] ${line}\n`));
+    // Monotonic, as exec's deadlines (a checkout's) are; the events' times come from the clock.
     const started = performance.now();
     // The task's timeout covers what runs before its process (a checkout) as well.
     const deadline = a.timeoutMs === null ? null : started + a.timeoutMs;
     try {
-      reporter.enqueue({ type: "started", ...ref, at: Date.now() });
+      reporter.enqueue({ type: "started", ...ref, at: clock.now() });
       const preparing = { deadline, signal: this.#preparing.signal };
       const { driver, spec } = await prepare(
         a,
@@ -165,7 +169,7 @@ export class TaskRun {
       context.reporter.enqueue({
         type: "released",
         ...ref,
-        at: Date.now(),
+        at: context.clock.now(),
         reason: this.#releaseReason,
         how: "handed_back",
       });
@@ -174,7 +178,7 @@ export class TaskRun {
     context.reporter.enqueue({
       type: "finished",
       ...ref,
-      at: Date.now(),
+      at: context.clock.now(),
       result: finished.result,
       durationMs: finished.durationMs,
       outputTruncated: finished.outputTruncated,
@@ -240,7 +244,7 @@ async function prepare<K extends TaskKind>(
     // A sandbox's PID namespace already ends everything a task starts; a cgroup adds a memory limit,
     // or, for a task on the host, keeps track of everything it starts (setsid or not).
     cgroup: a.memoryBytes !== null || !sandboxed ? context.cgroup : null,
-    cgroupName: a.memoryBytes === null ? undefined : `${a.taskId}-${a.attempt}-${crypto.randomUUID().slice(0, 8)}`,
+    cgroupName: a.memoryBytes === null ? undefined : `${a.taskId}-${a.attempt}-${context.randomId().slice(0, 8)}`,
     memoryBytes: a.memoryBytes,
     maxOutputBytes: a.maxOutputBytes,
   };
