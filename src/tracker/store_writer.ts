@@ -5,11 +5,19 @@
  * long poll only then means nothing is ever handed out that a crash could forget).
  */
 import { setImmediate } from "node:timers";
+import { type Clock, RetryBackoff, type RetryPolicy, systemClock, type TimerId } from "../protocol/mod.ts";
 import { emptyBatch, type Store } from "../store/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "../store/mod.ts";
 
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 10_000;
+/** Waits between writes while the store fails: less often the longer it stays unwell. */
+const STORE_RETRY: RetryPolicy = { initialMs: 500, maxMs: 10_000 };
+
+export interface StoreWriterOptions {
+  /** The time retries wait by (the system's by default). */
+  clock?: Clock;
+  /** For the jitter of the retries (Math.random by default). */
+  random?: () => number;
+}
 
 export class StoreWriter {
   #store: Store;
@@ -24,15 +32,18 @@ export class StoreWriter {
   #marked = 0;
   #committed = 0;
   #writing: Promise<void> | null = null;
-  #writeTimer: ReturnType<typeof setTimeout> | undefined;
+  #writeTimer: TimerId | undefined;
   #immediate = false;
   #stopped = false;
-  #retryDelay = RETRY_MIN_MS;
+  #clock: Clock;
+  #retry: RetryBackoff;
   #onError: (error: unknown) => void;
 
-  constructor(store: Store, onError: (error: unknown) => void) {
+  constructor(store: Store, onError: (error: unknown) => void, options: StoreWriterOptions = {}) {
     this.#store = store;
     this.#onError = onError;
+    this.#clock = options.clock ?? systemClock;
+    this.#retry = new RetryBackoff(STORE_RETRY, options.random);
   }
 
   meta(key: string, value: string): void {
@@ -88,24 +99,19 @@ export class StoreWriter {
     });
   }
 
-  /** After a failed write, try again later, less often the longer the store stays unwell. */
+  /** After a failed write, try again later (writes marked meanwhile wait for it too). */
   #retryLater(): void {
-    this.#writeTimer ??= setTimeout(() => {
+    if (this.#stopped) return;
+    this.#writeTimer ??= this.#clock.setTimeout(() => {
       this.#writeTimer = undefined;
-      this.flush().then(
-        () => (this.#retryDelay = RETRY_MIN_MS),
-        () => {
-          this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX_MS);
-          this.#retryLater();
-        },
-      );
-    }, this.#retryDelay);
+      this.flush().then(() => this.#retry.reset(), () => this.#retryLater());
+    }, this.#retry.next());
   }
 
   /** Stop the background writes (the store is closing). */
   stop(): void {
     this.#stopped = true;
-    clearTimeout(this.#writeTimer);
+    this.#clock.clearTimeout(this.#writeTimer);
     this.#writeTimer = undefined;
   }
 

@@ -1,0 +1,92 @@
+/** The group-commit writer's retries while the store fails, on a real SQLite store and a driven clock. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { SqliteStore } from "../store/mod.ts";
+import { FakeClock, settle } from "../../testing/fake_clock.ts";
+import { StoreWriter } from "./store_writer.ts";
+
+/** A real store whose writes fail while `failing` is set (as a locked file or a full disk make them). */
+function unwellStore(store: SqliteStore, clock: FakeClock) {
+  const unwell = { store, failing: false, writes: [] as number[] };
+  const write = store.write.bind(store);
+  store.write = (batch) => {
+    unwell.writes.push(clock.now());
+    return unwell.failing ? Promise.reject(new Error("database is locked")) : write(batch);
+  };
+  return unwell;
+}
+
+async function setup() {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-writer-" });
+  const clock = new FakeClock();
+  const unwell = unwellStore(SqliteStore.open(join(dir, "fabric.db")), clock);
+  const errors: string[] = [];
+  const writer = new StoreWriter(unwell.store, (error) => errors.push((error as Error).message), {
+    clock,
+    random: () => 0.5,
+  });
+  const close = async () => {
+    writer.stop();
+    await unwell.store.close();
+    await Deno.remove(dir, { recursive: true });
+  };
+  return { clock, unwell, writer, errors, close };
+}
+
+Deno.test("a failed write is tried again at jittered waits growing to 10 s, and nothing marked is lost", async () => {
+  const { clock, unwell, writer, errors, close } = await setup();
+  try {
+    const start = clock.now();
+    unwell.failing = true;
+    let committed = false;
+    writer.meta("k", "v1");
+    writer.afterCommit(() => (committed = true));
+    await settle(); // the write right after this turn fails
+    assert.deepEqual(errors, ["database is locked"]);
+    writer.meta("k", "v2"); // marked while the store is unwell: waits for the retry
+    await clock.tick(30_000);
+    // random() = 0.5: half of a bound that doubles from 0.5 s up to 10 s.
+    assert.deepEqual(
+      unwell.writes.map((t) => t - start),
+      [0, 250, 750, 1750, 3750, 7750, 12750, 17750, 22750, 27750],
+    );
+    assert.equal(committed, false);
+    assert.ok(writer.pending);
+
+    unwell.failing = false;
+    await clock.tick(5000);
+    assert.equal(unwell.writes.at(-1)! - start, 32750, "the next retry comes at its time");
+    await writer.flush(); // the retry's write, in the store's writer thread
+    assert.equal(unwell.writes.length, 11, "the retry wrote everything");
+    assert.equal(committed, true, "afterCommit runs once the change is durable");
+    assert.equal(writer.pending, false);
+    assert.equal(await unwell.store.getMeta("k"), "v2");
+
+    // A success starts the waits over.
+    unwell.failing = true;
+    const again = clock.now();
+    writer.meta("k", "v3");
+    await clock.tick(1000);
+    assert.deepEqual(unwell.writes.filter((t) => t >= again).map((t) => t - again), [0, 250, 750]);
+    writer.stop();
+    assert.equal(clock.timers, 0, "stopping ends the retries");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a write that fails after the writer stopped leaves no retry behind", async () => {
+  const { clock, unwell, writer, close } = await setup();
+  try {
+    let fail = () => {};
+    unwell.store.write = () => new Promise((_, reject) => (fail = () => reject(new Error("database is locked"))));
+    writer.meta("k", "v");
+    await settle(); // the write is under way
+    writer.stop(); // the store is closing
+    fail();
+    await settle();
+    assert.equal(clock.timers, 0);
+  } finally {
+    await close();
+  }
+});
