@@ -1,9 +1,13 @@
 /** Following a job until it ends (or a deadline passes), riding out a tracker restart, saying why tasks wait. */
 import { type FabricClient, TrackerUnreachableError } from "../client/mod.ts";
+import { type Clock, sleep, systemClock } from "../protocol/clock.ts";
 import type { JobSummary, WaitingNote } from "../protocol/mod.ts";
+import { RetryBackoff, type RetryPolicy } from "../protocol/retry.ts";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const OUTAGE_LIMIT_MS = 120_000;
+/** Waits between tries while the tracker cannot be reached (jittered: see protocol/retry.ts). */
+const WATCH_RETRY: RetryPolicy = { initialMs: 250, maxMs: 2000 };
 /** How long one watch waits for a change when nothing else is due. */
 const WATCH_MS = 25_000;
 /** Once asked, how often the reasons are asked again (they change without the job changing). */
@@ -27,6 +31,9 @@ export interface WatchOptions {
   reasonsAfterMs?: number;
   /** Give up at this time (ms since the epoch): the result then has `ended: false`. */
   deadline?: number;
+  clock?: Clock;
+  /** For the jitter of the retries (Math.random by default). */
+  random?: () => number;
 }
 
 export interface WatchResult {
@@ -37,18 +44,20 @@ export interface WatchResult {
 
 /** Follows the job until it ends or `deadline` passes. */
 export async function watchUntilDone(
-  client: FabricClient,
+  client: Pick<FabricClient, "watchJob">,
   jobId: string,
   options: WatchOptions = {},
 ): Promise<WatchResult> {
-  const started = Date.now();
+  const clock = options.clock ?? systemClock;
+  const backoff = new RetryBackoff(WATCH_RETRY, options.random);
+  const started = clock.now();
   const deadline = options.deadline ?? Infinity;
   let since = options.since ?? 0;
   let last: JobSummary | null = null;
   let reasonsAt = options.onWaiting ? started + (options.reasonsAfterMs ?? 0) : Infinity;
   let outageSince: number | null = null;
   for (;;) {
-    const now = Date.now();
+    const now = clock.now();
     if (now >= deadline) return { job: last, ended: false };
     const reasons = now >= reasonsAt;
     // Reasons are answered at once (the job may not change for a long time); otherwise the wait ends
@@ -59,14 +68,15 @@ export async function watchUntilDone(
       job = await client.watchJob(jobId, since, { waitMs, reasons });
       if (outageSince !== null) options.onOutage?.(null);
       outageSince = null;
+      backoff.reset();
     } catch (error) {
       if (!(error instanceof TrackerUnreachableError)) throw error;
       if (outageSince === null) {
-        outageSince = Date.now();
+        outageSince = clock.now();
         options.onOutage?.(error.message);
       }
-      if (Date.now() - outageSince > OUTAGE_LIMIT_MS) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(500, deadline - Date.now()))));
+      if (clock.now() - outageSince > OUTAGE_LIMIT_MS) throw error;
+      await sleep(clock, Math.max(0, Math.min(backoff.next(), deadline - clock.now())));
       continue;
     }
     const { waiting, ...summary } = job;
