@@ -14,6 +14,7 @@ import {
   type Clock,
   FabricError,
   retry,
+  type RetryOptions,
   type RetryPolicy,
   sleep,
   type TimerId,
@@ -45,7 +46,7 @@ export interface Runtime {
 }
 
 export interface LoopOptions {
-  client: FabricClient;
+  client: Pick<FabricClient, "claim" | "heartbeat" | "selfDrain" | "leave" | "close">;
   identity: AgentIdentity;
   dataDir: string;
   slots: number;
@@ -152,23 +153,22 @@ export class AgentLoop {
   async #claimLoop(): Promise<void> {
     const signal = this.#claimAbort.signal;
     let failing = false;
+    const claim = () => this.#o.client.claim({ holding: this.#holding(), waitMs: CLAIM_WAIT_MS }, signal);
+    const retrying: RetryOptions = {
+      policy: CLAIM_RETRY,
+      clock: this.#o.clock,
+      random: this.#o.random,
+      signal,
+      retryable: (error) => !this.#isFatal(error),
+      onRetry: (error) => {
+        if (!failing) this.#o.log(`cannot claim work: ${(error as Error).message}; retrying`);
+        failing = true;
+      },
+    };
     while (!signal.aborted) {
       let response: ClaimResponse;
       try {
-        response = await retry(
-          () => this.#o.client.claim({ holding: this.#holding(), waitMs: CLAIM_WAIT_MS }, signal),
-          {
-            policy: CLAIM_RETRY,
-            clock: this.#o.clock,
-            random: this.#o.random,
-            signal,
-            retryable: (error) => !this.#isFatal(error),
-            onRetry: (error) => {
-              if (!failing) this.#o.log(`cannot claim work: ${(error as Error).message}; retrying`);
-              failing = true;
-            },
-          },
-        );
+        response = await retry(claim, retrying);
       } catch {
         return; // stopped, or the credential was refused (#isFatal has stopped the agent)
       }

@@ -75,7 +75,7 @@ export class Reporter {
   #idle: Array<() => void> = [];
   #stopped = false;
   /** Aborted by `stop`: ends a wait between tries. */
-  #stop = new AbortController();
+  #stopAbort = new AbortController();
   #failing = false;
   #full = false;
   #paceBytes: number;
@@ -170,7 +170,7 @@ export class Reporter {
 
   stop(): void {
     this.#stopped = true;
-    this.#stop.abort();
+    this.#stopAbort.abort();
     this.#wake?.();
     this.#releasePaced();
   }
@@ -228,7 +228,7 @@ export class Reporter {
         this.#failing = true;
         this.#releasePaced();
         // New events do not cut the wait short (the tracker is what is awaited); a stop does.
-        await sleep(clock, backoff.next(), this.#stop.signal);
+        await sleep(clock, backoff.next(), this.#stopAbort.signal);
       }
     }
   }
