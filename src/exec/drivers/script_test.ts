@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { DEFAULT_PERMISSIONS, type Permissions } from "../../protocol/mod.ts";
 import { cgroupSupport, run, TEST_PATH, withTempDir } from "../_testing.ts";
 import { findDeno, scriptCommand } from "./script.ts";
-import { lacks } from "../../testing/machine.ts";
+import { lacks } from "../../../testing/machine.ts";
 
 const support = await cgroupSupport();
 const deno = await findDeno();
