@@ -71,6 +71,7 @@ function assignment(ord: number): Assignment {
     memoryBytes: null,
     maxOutputBytes: 67108864,
     needs: {},
+    signed: null,
   };
 }
 

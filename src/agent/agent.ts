@@ -11,11 +11,13 @@ import {
   type Clock,
   FABRIC_VERSION,
   FabricError,
+  keyName,
   type Labels,
   systemClock,
 } from "../protocol/mod.ts";
 import { loadIdentity } from "./credential.ts";
 import { DEFAULT_STOP_GRACE_MS } from "./defaults.ts";
+import { JobVerifier } from "./job_verifier.ts";
 import { join, resolveCa } from "./join.ts";
 import { Journal } from "./journal.ts";
 import { type AgentHandle, AgentLoop, type Runtime } from "./loop.ts";
@@ -64,6 +66,11 @@ export interface AgentOptions {
   clock?: Clock;
   /** For the jitter of its retries (Math.random by default). */
   random?: () => number;
+  /**
+   * `--verify-key`: public keys (raw, base64); the agent runs only tasks of jobs signed by one of them,
+   * each checked against its signed job. Unset: it runs unsigned jobs too.
+   */
+  verifyKeys?: string[];
 }
 
 export const DEFAULT_JOURNAL_BYTES = 256 * 1024 * 1024;
@@ -89,6 +96,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     cgroup: probed.cgroup,
     deno: probed.deno !== null,
     git: probed.git,
+    ...(options.verifyKeys?.length ? { verifyKeys: [...new Set(options.verifyKeys)] } : {}),
   };
   const runtime: Runtime = {
     capabilities,
@@ -141,6 +149,8 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   }
   log(`agent ${joined.identity.name} joined ${tracker} (${slots} slots; ${describeCapabilities(capabilities)})`);
   if (runtime.allowLocalGit) log("git tasks may check out repositories on this machine's disk (--allow-local-git)");
+  const verifyKeys = capabilities.verifyKeys;
+  if (verifyKeys) log(`runs only jobs signed by ${verifyKeys.map(keyName).join(", ")} (--verify-key)`);
   let loop: AgentLoop | null = null;
   const reporter = new Reporter({
     client,
@@ -169,6 +179,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     clock,
     random,
     log,
+    verifier: verifyKeys ? new JobVerifier(verifyKeys, joined.identity.name) : null,
   });
   return loop.start();
 }

@@ -20,6 +20,7 @@ import {
   type TimerId,
 } from "../protocol/mod.ts";
 import type { AgentIdentity } from "./credential.ts";
+import type { JobVerifier } from "./job_verifier.ts";
 import type { Journal } from "./journal.ts";
 import { sampleLoad } from "./load.ts";
 import { Reporter } from "./reporter.ts";
@@ -62,6 +63,8 @@ export interface LoopOptions {
   /** Unique ids (for a task's cgroup); random UUIDs by default. */
   randomId?: () => string;
   log: (message: string) => void;
+  /** `--verify-key`: tasks are checked against their signed job before they run. */
+  verifier: JobVerifier | null;
 }
 
 const CLAIM_WAIT_MS = 25_000;
@@ -206,6 +209,7 @@ export class AgentLoop {
       clock: this.#o.clock,
       randomId: this.#randomId,
       log: this.#o.log,
+      verifier: this.#o.verifier,
     });
     this.#runs.set(key(ref), run);
     run.done.finally(() => {

@@ -12,6 +12,7 @@ import {
 } from "../exec/mod.ts";
 import type { Assignment, AssignmentOf, AttemptRef, Clock, Stream, TaskKind } from "../protocol/mod.ts";
 import { OutputBuffer } from "./output_buffer.ts";
+import type { JobVerifier } from "./job_verifier.ts";
 import type { Reporter } from "./reporter.ts";
 import type { RunRegistry } from "./run_registry.ts";
 import { readOutputFile, taskEnv, writeTaskFiles } from "./task_setup.ts";
@@ -36,6 +37,8 @@ export interface RunnerContext {
   /** A unique id (a task's cgroup is named with one). */
   randomId: () => string;
   log: (message: string) => void;
+  /** `--verify-key`: runs only what the signed job says. */
+  verifier: JobVerifier | null;
 }
 
 /** A task that cannot start here; its message is the task's failure reason. */
@@ -79,6 +82,13 @@ export class TaskRun {
   }
 
   async #run(a: Assignment, context: RunnerContext): Promise<void> {
+    // Checked before anything of the task touches this machine: even its id names a directory.
+    const refusal = context.verifier ? await context.verifier.refusal(a) : null;
+    if (refusal !== null) {
+      context.log(`refused task ${JSON.stringify(a.taskId)} attempt ${a.attempt}: ${refusal}`);
+      const result = { kind: "failed_to_start" as const, message: refusal };
+      return this.#report(context, { result, durationMs: 0, outputTruncated: false }, {});
+    }
     const { reporter, clock } = context;
     const ref = this.ref;
     const paths = taskPaths(context.workDirs.root, `${a.taskId}-${a.attempt}`);

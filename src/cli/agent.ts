@@ -13,6 +13,7 @@ import {
   wantsHelp,
 } from "./args.ts";
 import { lockDataDir } from "./data_dir_lock.ts";
+import { readVerifyKeys } from "./key.ts";
 import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultAgentDir } from "./paths.ts";
 
@@ -46,7 +47,14 @@ DIR; later starts need no token (and no flags at all, if the tracker's address i
                           this agent's user can (the agent's own data directory excepted)
   --sync normal|full      normal (default): reports are journaled before they are sent and survive the
                           agent's crash; full: results also wait for the disk (survive a power loss)
+  --verify-key FILE       run only tasks of jobs signed (fabric submit --sign) by a key in FILE, a public
+                          key file of fabric key generate (PEM; one or more keys; the flag may repeat).
+                          Each task is checked here against its signed job, so that not even the tracker
+                          can make this agent run anything else
 `;
+
+/** As many keys as an agent advertises (protocol/agent.ts). */
+const MAX_VERIFY_KEYS = 64;
 
 export const AGENT_FLAGS = {
   join: { type: "string" },
@@ -66,6 +74,7 @@ export const AGENT_FLAGS = {
   "allow-unsandboxed": { type: "boolean" },
   "allow-local-git": { type: "boolean" },
   sync: { type: "string" },
+  "verify-key": { type: "string", multiple: true },
 } as const;
 
 export async function agentCommand(args: string[]): Promise<number> {
@@ -86,6 +95,13 @@ export async function agentCommand(args: string[]): Promise<number> {
     } catch (error) {
       throw new UsageError(`Cannot read the CA file "${caFile}": ${(error as Error).message}`);
     }
+  }
+  const verifyKeys: string[] = [];
+  for (const file of (parsed.values["verify-key"] ?? []) as unknown as string[]) {
+    verifyKeys.push(...await readVerifyKeys(file));
+  }
+  if (new Set(verifyKeys).size > MAX_VERIFY_KEYS) {
+    throw new UsageError(`--verify-key: an agent trusts at most ${MAX_VERIFY_KEYS} keys, got ${verifyKeys.length}`);
   }
   const dataDir = stringFlag(parsed, "data-dir") ?? defaultAgentDir();
   // Before anything else: a second agent here would take the first's running tasks for leftovers.
@@ -112,6 +128,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       disk: sizeFlag(stringFlag(parsed, "disk"), "--disk"),
     },
     log,
+    verifyKeys: verifyKeys.length > 0 ? verifyKeys : undefined,
   });
   const outcome = await Promise.race([untilSignal(), agent.done.then(() => null)]);
   if (outcome) {

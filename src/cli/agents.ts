@@ -64,6 +64,7 @@ function canRun(c: AgentView["capabilities"]): string {
   if (c.cgroup) parts.push(`mem-limits`);
   if (c.deno) parts.push("deno");
   if (c.git) parts.push("git");
+  if (c.verifyKeys) parts.push("signed-only");
   return parts.join(",");
 }
 

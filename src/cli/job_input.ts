@@ -98,7 +98,7 @@ class TooLargeError extends RangeError {
  * At most `limit` bytes of a regular file (not a FIFO, which would block, nor a device without end),
  * or a TooLargeError.
  */
-async function readRegularFile(path: string, limit: number): Promise<Uint8Array> {
+export async function readRegularFile(path: string, limit: number): Promise<Uint8Array> {
   const info = await Deno.stat(path);
   if (!info.isFile) throw new Error("not a regular file");
   if (info.size > limit) throw new TooLargeError(limit);
@@ -127,7 +127,7 @@ async function readUpTo(stream: ReadableStream<Uint8Array>, limit: number): Prom
   return out;
 }
 
-function reasonOf(error: unknown): string {
+export function reasonOf(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "no such file";
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   return (error as Error).message;

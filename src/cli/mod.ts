@@ -30,10 +30,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cancel: async () => (await import("./cancel.ts")).cancelCommand,
   validate: async () => (await import("./validate.ts")).validateCommand,
   schema: async () => (await import("./schema.ts")).schemaCommand,
+  key: async () => (await import("./key.ts")).keyCommand,
 };
 
 /** Commands that never open a TLS connection. */
-const OFFLINE = new Set(["validate", "schema"]);
+const OFFLINE = new Set(["validate", "schema", "key"]);
 
 const USAGE = `
 fabric ${FABRIC_VERSION}: run commands over there, reliably, and tell me what happened.
@@ -51,6 +52,7 @@ Client:
   fabric agents               the agents and their load (weight NAME W: set a weight)
   fabric validate FILE        check a job file without submitting it
   fabric schema               the job file's JSON Schema, for editors
+  fabric key generate --out F a key pair for signed jobs (submit --sign, agent --verify-key)
 
 "fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,
 2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials, 4 submit --wait

@@ -1,9 +1,12 @@
-/** `fabric submit FILE [--wait [--timeout DURATION]] [--json]` */
+/** `fabric submit FILE [--wait [--timeout DURATION]] [--json] [--sign KEY_FILE]` */
 import { formatDuration } from "../protocol/duration.ts";
+import { type JobSignature, signedPayload, signPayload } from "../protocol/signing.ts";
+import type { SigningKey } from "../protocol/signing_keys.ts";
 import { durationFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { EXIT } from "./exit_codes.ts";
-import { readJobFile } from "./job_input.ts";
+import { type JobInput, readJobFile } from "./job_input.ts";
+import { readSigningKey } from "./key.ts";
 import { escapeControls, isTty, printJson } from "./output.ts";
 import { countsLine, Progress } from "./progress.ts";
 import { watchUntilDone } from "./watch.ts";
@@ -12,7 +15,7 @@ import { watchUntilDone } from "./watch.ts";
 const WAITING_NOTE_MS = 3_000;
 
 const USAGE = `
-fabric submit FILE [--wait [--timeout DURATION]] [--json]
+fabric submit FILE [--wait [--timeout DURATION]] [--json] [--sign KEY_FILE]
 
 Validate a job file and submit it; prints the job id. FILE may be "-" for standard input.
 
@@ -21,6 +24,8 @@ Validate a job file and submit it; prints the job id. FILE may be "-" for standa
                        whenever that changes, including tasks no current agent can run
   --timeout DURATION   with --wait: give up after DURATION (e.g. 90s, 10m) with exit code 4; the job goes on
   --json               print the result as JSON (why tasks wait still goes to stderr)
+  --sign KEY_FILE      sign the job and its script files with this private key (fabric key generate):
+                       agents started with --verify-key run only jobs signed by a key they trust
 ${CONNECTION_HELP}
 
 Exit codes: 0 submitted (with --wait: every task succeeded), 1 a task failed or the job was
@@ -34,6 +39,7 @@ export async function submitCommand(args: string[]): Promise<number> {
     wait: { type: "boolean" },
     timeout: { type: "string" },
     json: { type: "boolean" },
+    sign: { type: "string" },
   });
   if (wantsHelp(parsed, USAGE)) return 0;
   if (parsed.positionals.length !== 1) {
@@ -45,10 +51,12 @@ export async function submitCommand(args: string[]): Promise<number> {
   }
   const file = parsed.positionals[0];
   const job = await readJobFile(file);
+  const keyFile = stringFlag(parsed, "sign");
+  const signature = keyFile === undefined ? undefined : await signJob(await readSigningKey(keyFile), job);
   const json = parsed.values.json === true;
   const client = await connect(parsed);
   try {
-    const submitted = await client.submitJob(job.raw, { source: file, files: job.files });
+    const submitted = await client.submitJob(job.raw, { source: file, files: job.files, signature });
     if (!parsed.values.wait) {
       if (json) printJson(submitted);
       else console.log(submitted.jobId);
@@ -95,4 +103,15 @@ export async function submitCommand(args: string[]): Promise<number> {
   } finally {
     client.close();
   }
+}
+
+/** The signature of the job as the tracker will get it: its data as JSON carries it, and its script files. */
+async function signJob(key: SigningKey, job: JobInput): Promise<JobSignature> {
+  let payload: string;
+  try {
+    payload = signedPayload(JSON.parse(JSON.stringify(job.raw)), job.files);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return await signPayload(key, payload);
 }

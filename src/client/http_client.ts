@@ -15,6 +15,7 @@ import type {
   HelloRequest,
   HelloResponse,
   JobDetail,
+  JobSignature,
   JobSummary,
   JobWatch,
   LogLine,
@@ -147,9 +148,10 @@ export class FabricClient {
 
   submitJob(
     spec: unknown,
-    options: { source?: string; files?: Record<string, string> } = {},
+    options: { source?: string; files?: Record<string, string>; signature?: JobSignature } = {},
   ): Promise<SubmitJobResponse> {
-    return this.#json("POST", "/v1/jobs", { body: { spec, source: options.source, files: options.files ?? {} } });
+    const { source, files = {}, signature } = options;
+    return this.#json("POST", "/v1/jobs", { body: { spec, source, files, signature } });
   }
   drainAgent(agentName: string, graceMs: number): Promise<{ name: string; running: number; deadline: number }> {
     return this.#json("POST", `/v1/agents/${encodeURIComponent(agentName)}/drain`, { body: { graceMs } });

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { nameSchema } from "./job_spec.ts";
 import { MAX_LABELS, MAX_VALUE_CHARS } from "./limits.ts";
+import { publicKeySchema } from "./signing.ts";
 import { textSchema } from "./text.ts";
 
 /** ready: takes work; draining: finishes what it has, takes nothing new; down: silent past its TTL, or left. */
@@ -27,8 +28,15 @@ export const capabilitiesSchema = z.object({
   /** A Deno runtime for script tasks. */
   deno: z.boolean(),
   git: z.boolean(),
+  /**
+   * `--verify-key`: the agent runs only tasks of jobs signed by one of these keys (and checks each task
+   * against its signed job itself); absent, it runs unsigned jobs too.
+   */
+  verifyKeys: z.array(publicKeySchema).min(1).max(64).optional(),
 });
 export type Capabilities = z.infer<typeof capabilitiesSchema>;
+/** The capabilities an agent has or lacks by what is installed (`verifyKeys` is a choice of its operator). */
+export type ToolCapability = Exclude<keyof Capabilities, "verifyKeys">;
 
 /** Capacity offered to tasks: CPUs, memory and disk in bytes. */
 export const agentResourcesSchema = z.object({

@@ -3,7 +3,7 @@
  * start, the tracker when a task can run on no current agent, the demo and the test runner when a
  * machine lacks it: one text, so that all four say the same.
  */
-import type { Capabilities } from "./agent.ts";
+import type { ToolCapability } from "./agent.ts";
 
 export interface CapabilityHelp {
   /** What is missing, as a user knows it. */
@@ -14,7 +14,7 @@ export interface CapabilityHelp {
   install: string;
 }
 
-export const CAPABILITY_HELP: Record<keyof Capabilities, CapabilityHelp> = {
+export const CAPABILITY_HELP: Record<ToolCapability, CapabilityHelp> = {
   sandbox: {
     tool: "bubblewrap",
     tasks: "sandboxed tasks (the default)",
@@ -39,7 +39,7 @@ export const CAPABILITY_HELP: Record<keyof Capabilities, CapabilityHelp> = {
 };
 
 /** One line for a user who lacks it: what to do, where. */
-export function capabilityHint(capability: keyof Capabilities): string {
+export function capabilityHint(capability: ToolCapability): string {
   const help = CAPABILITY_HELP[capability];
   if (capability === "unsandboxed") return `${help.install} to run ${help.tasks}`;
   if (capability === "cgroup") return `${help.tasks} need ${help.tool}: ${help.install}`;

@@ -1,6 +1,7 @@
 /** Jobs on the wire: submission, summaries and detail. */
 import { z } from "zod";
 import { MAX_SCRIPT_BYTES } from "./limits.ts";
+import { jobSignatureSchema } from "./signing.ts";
 import { textSchema } from "./text.ts";
 import type { TaskState, TaskView } from "./task.ts";
 
@@ -13,6 +14,8 @@ export const submitJobRequestSchema = z.object({
   source: textSchema().max(4096).optional(),
   /** Script files named by `script:` keys, read on the submitter's machine: path -> content. */
   files: z.record(textSchema().max(1024), textSchema(MAX_SCRIPT_BYTES)).default({}),
+  /** `fabric submit --sign`: the signature of `signedPayload(spec, files)` (signing.ts). */
+  signature: jobSignatureSchema.optional(),
 });
 export type SubmitJobRequest = z.infer<typeof submitJobRequestSchema>;
 
@@ -42,6 +45,8 @@ export interface JobSummary {
   finishedAt: string | null;
   /** Grows on every change of the job or its tasks; `watch` waits for it to move. */
   version: number;
+  /** The public key that signed the job (`fabric submit --sign`), or null. */
+  signedBy: string | null;
 }
 
 /** Why some of a job's tasks have not started: one note per distinct reason. */

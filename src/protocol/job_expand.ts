@@ -18,29 +18,72 @@ export interface TaskInstance {
 export function expandJob(job: JobSpec): TaskInstance[] {
   const out: TaskInstance[] = [];
   for (const task of job.tasks) {
-    const combinations = matrixCombinations(task.matrix);
-    const copies = task.count ?? 1;
-    const count = combinations.length * copies;
-    let index = 0;
-    for (const matrix of combinations) {
-      for (let copy = 0; copy < copies; copy++) {
-        const parts: string[] = [];
-        if (matrix) parts.push(`[${Object.entries(matrix).map(([k, v]) => `${k}=${v}`).join(",")}]`);
-        if (copies > 1) parts.push(`[${copy}]`);
-        out.push({ template: task.name, name: task.name + parts.join(""), index: index++, count, matrix });
+    const fan = fanOf(task);
+    for (let combination = 0; combination < fan.combinations; combination++) {
+      // One matrix object and label for the copies of a combination.
+      const matrix = matrixAt(task.matrix, combination);
+      const label = matrixLabel(matrix);
+      for (let copy = 0; copy < fan.copies; copy++) {
+        out.push(instanceOf(task.name, fan, matrix, label, combination * fan.copies + copy));
       }
     }
   }
   return out;
 }
 
-function matrixCombinations(matrix: Record<string, string[]> | undefined): Array<Record<string, string> | null> {
-  if (!matrix || Object.keys(matrix).length === 0) return [null];
-  let combos: Array<Record<string, string>> = [{}];
-  for (const [key, values] of Object.entries(matrix)) {
-    combos = combos.flatMap((combo) => values.map((value) => ({ ...combo, [key]: value })));
+/**
+ * The task at `index` of a template's fan-out, as `expandJob` makes it, without making the others: an
+ * agent checking a signed task re-derives its one task of a large fan-out this way.
+ */
+export function taskInstanceAt(task: TaskSpec, index: number): TaskInstance | null {
+  const fan = fanOf(task);
+  if (!Number.isSafeInteger(index) || index < 0 || index >= fan.count) return null;
+  const matrix = matrixAt(task.matrix, Math.floor(index / fan.copies));
+  return instanceOf(task.name, fan, matrix, matrixLabel(matrix), index);
+}
+
+interface Fan {
+  combinations: number;
+  copies: number;
+  count: number;
+}
+
+function fanOf(task: TaskSpec): Fan {
+  let combinations = 1;
+  for (const values of Object.values(task.matrix ?? {})) combinations *= values.length;
+  const copies = task.count ?? 1;
+  return { combinations, copies, count: combinations * copies };
+}
+
+function instanceOf(
+  template: string,
+  fan: Fan,
+  matrix: Record<string, string> | null,
+  label: string,
+  index: number,
+): TaskInstance {
+  const name = fan.copies > 1 ? `${template}${label}[${index % fan.copies}]` : template + label;
+  return { template, name, index, count: fan.count, matrix };
+}
+
+/** `[os=linux,node=20]`, or nothing without a matrix. */
+function matrixLabel(matrix: Record<string, string> | null): string {
+  return matrix ? `[${Object.entries(matrix).map(([k, v]) => `${k}=${v}`).join(",")}]` : "";
+}
+
+/** Combination number `n` of a matrix, the last key varying fastest; null without a matrix. */
+function matrixAt(matrix: Record<string, string[]> | undefined, n: number): Record<string, string> | null {
+  const keys = Object.keys(matrix ?? {});
+  if (keys.length === 0) return null;
+  const picked: string[] = new Array(keys.length);
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const values = matrix![keys[i]];
+    picked[i] = values[n % values.length];
+    n = Math.floor(n / values.length);
   }
-  return combos;
+  const combination: Record<string, string> = {};
+  keys.forEach((key, i) => (combination[key] = picked[i]));
+  return combination;
 }
 
 export type TaskKind = "shell" | "script" | "git";

@@ -29,3 +29,6 @@ export * from "./text.ts";
 export * from "./json_body.ts";
 export * from "./clock.ts";
 export * from "./retry.ts";
+export * from "./signing.ts";
+export * from "./signing_keys.ts";
+export * from "./task_fields.ts";

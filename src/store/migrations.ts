@@ -43,4 +43,6 @@ export const MIGRATIONS: readonly string[] = [
   // 3: draining agents.
   `ALTER TABLE agents ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE agents ADD COLUMN drain_deadline INTEGER;`,
+  // 4: signed jobs: the signed payload and its signature, as JSON (null: not signed).
+  `ALTER TABLE jobs ADD COLUMN signed TEXT;`,
 ];

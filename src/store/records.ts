@@ -5,6 +5,7 @@ import type {
   Capabilities,
   JobSpec,
   LogChunk,
+  SignedJob,
   TaskCounts,
   TaskState,
 } from "../protocol/mod.ts";
@@ -38,6 +39,8 @@ export interface JobRecord {
   /** Script files shipped with the job: path -> content. */
   files: Record<string, string>;
   source: string | null;
+  /** `fabric submit --sign`: what was signed and the signature, handed to agents as it is; null if unsigned. */
+  signed: SignedJob | null;
   state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
   cancelRequested: boolean;
   total: number;

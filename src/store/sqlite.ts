@@ -299,6 +299,7 @@ function toJob(r: Row): JobRecord {
     spec: JSON.parse(String(r.spec)),
     files: JSON.parse(String(r.files)),
     source: r.source === null ? null : String(r.source),
+    signed: r.signed === null || r.signed === undefined ? null : JSON.parse(String(r.signed)),
     state: String(r.state) as JobRecord["state"],
     cancelRequested: Number(r.cancel_requested) === 1,
     total: Number(r.total),

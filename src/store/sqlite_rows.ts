@@ -74,6 +74,7 @@ const JOB_COLUMNS = [
   "finished_at",
   "version",
   "files",
+  "signed",
 ];
 
 const ATTEMPT_COLUMNS = [
@@ -193,6 +194,7 @@ function jobRow(j: JobRecord): SqlValue[] {
     j.finishedAt,
     j.version,
     JSON.stringify(j.files),
+    j.signed ? JSON.stringify(j.signed) : null,
   ];
 }
 

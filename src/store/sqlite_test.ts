@@ -37,6 +37,7 @@ function jobRecord(id: string, state: JobRecord["state"]): JobRecord {
     spec: { name: "j", tasks: [{ name: "t", run: "true" }] },
     files: {},
     source: null,
+    signed: null,
     state,
     cancelRequested: false,
     total: 1,
@@ -149,6 +150,30 @@ Deno.test("a job's spec is written once; later writes change only its state", ()
     assert.equal(stored.state, "running");
     assert.equal(stored.version, 7);
     assert.equal(stored.spec.name, "j", "an update does not rewrite the spec");
+    await store.close();
+  }));
+
+Deno.test("a job's signature is kept with it as it was given; a job stored before signing reads as unsigned", () =>
+  withDir(async (dir) => {
+    const raw = new DatabaseSync(join(dir, "f.db"));
+    for (const migration of MIGRATIONS.slice(0, 3)) raw.exec(migration);
+    raw.exec("PRAGMA user_version = 3");
+    raw.exec(`INSERT INTO jobs (id, name, spec, state, cancel_requested, total, counts, created_at, version)
+      VALUES ('old', 'j', '{"name":"j","tasks":[]}', 'queued', 0, 0, '{}', 1, 1)`);
+    raw.close();
+    const store = SqliteStore.open(join(dir, "f.db"));
+    assert.equal((await store.getJob("old"))!.signed, null);
+    const signed = {
+      payload: '{"files":{},"format":"fabric-signed-job-v1","spec":{"name":"j"}}',
+      algorithm: "ed25519" as const,
+      publicKey: "A".repeat(43) + "=",
+      signature: "B".repeat(86) + "==",
+    };
+    const batch = emptyBatch();
+    batch.newJobs.push({ ...jobRecord("new", "queued"), signed });
+    await store.write(batch);
+    assert.deepEqual((await store.getJob("new"))!.signed, signed);
+    assert.deepEqual((await store.loadActiveJobs()).jobs.find((j) => j.id === "new")!.signed, signed);
     await store.close();
   }));
 

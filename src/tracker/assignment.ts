@@ -1,5 +1,5 @@
 /** What an agent gets for one attempt: everything it needs to run the task, and nothing of the tracker's. */
-import { type Assignment, workOf } from "../protocol/mod.ts";
+import { type Assignment, specFields } from "../protocol/mod.ts";
 import type { TaskEntry } from "./entries.ts";
 
 /** The attempt `task` is on now, as its agent sees it; `defaultGraceMs` where the task sets no grace period. */
@@ -23,19 +23,12 @@ export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignmen
     taskId: task.record.id,
     attempt: task.record.attempt,
     jobId: job.id,
-    jobName: job.name,
     name: task.record.name,
     index: task.record.index,
     count: task.record.count,
     matrix: task.record.matrix,
-    env: effective.env,
-    permissions: effective.permissions,
-    sandbox: effective.sandbox,
-    timeoutMs: effective.timeoutMs,
-    graceMs: effective.graceMs ?? defaultGraceMs,
-    memoryBytes: effective.resources.memory > 0 ? effective.resources.memory : null,
-    maxOutputBytes: effective.maxOutputBytes,
     needs,
-    ...workOf(spec, job.files),
+    signed: job.signed,
+    ...specFields(job.spec, spec, { effective, files: job.files, defaultGraceMs }),
   };
 }

@@ -5,10 +5,15 @@ import {
   emptyCounts,
   expandJob,
   FabricError,
+  type JobSignature,
   type JobSpec,
+  keyName,
   MAX_JOB_TASKS,
+  type SignedJob,
+  signedPayload,
   type TaskInstance,
   validateJobSpec,
+  verifyPayload,
 } from "../protocol/mod.ts";
 import { type JobRecord, queuedTask, type TaskRecord } from "../store/mod.ts";
 import { type Candidate, eligibleAgents } from "./placement.ts";
@@ -29,11 +34,38 @@ export function parseSubmission(spec: unknown, files: Record<string, string>): J
   return parsed.data;
 }
 
+/**
+ * A signed submission's payload and signature, once the signature is found to be its key's signature of
+ * this job: one that does not match would be refused by every agent that checks, so it is refused now.
+ * The tracker trusts no key itself; agents decide which keys they trust.
+ */
+export async function signedSubmission(
+  spec: unknown,
+  files: Record<string, string>,
+  signature: JobSignature,
+): Promise<SignedJob> {
+  let payload: string;
+  try {
+    payload = signedPayload(spec, files);
+  } catch (error) {
+    throw new FabricError("invalid_job", (error as Error).message);
+  }
+  if (!(await verifyPayload(signature, payload))) {
+    throw new FabricError(
+      "invalid_job",
+      `The job's signature (by ${keyName(signature.publicKey)}) is not a signature of this job and its files: ` +
+        "was the job changed after it was signed?",
+    );
+  }
+  return { payload, ...signature };
+}
+
 export interface JobRecordsOptions {
   jobId: string;
   now: number;
   source: string | null;
   files: Record<string, string>;
+  signed: SignedJob | null;
   instances: Array<TaskInstance & { pinnedAgent: string | null }>;
 }
 
@@ -48,6 +80,7 @@ export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: Jo
     spec,
     files: options.files,
     source: options.source,
+    signed: options.signed,
     state: "queued",
     cancelRequested: false,
     total: instances.length,
@@ -77,6 +110,7 @@ export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: Jo
 export function expandForAgents(
   state: FabricState,
   spec: JobSpec,
+  signedBy: string | null,
 ): Array<TaskInstance & { pinnedAgent: string | null }> {
   const out: Array<TaskInstance & { pinnedAgent: string | null }> = [];
   const all = expandJob(spec);
@@ -92,7 +126,7 @@ export function expandForAgents(
       continue;
     }
     const ready = readyCandidates(state);
-    const eligible = eligibleAgents(ready, { ...effective, pinnedAgent: null });
+    const eligible = eligibleAgents(ready, { ...effective, pinnedAgent: null, signedBy });
     if (eligible.reason !== null) {
       throw new FabricError(
         "conflict",

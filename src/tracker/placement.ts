@@ -8,9 +8,11 @@ import {
   compilePattern,
   type Constraint,
   type EffectiveTask,
+  keyName,
   KIND_NEEDS,
   type Pattern,
   patternFinds,
+  type ToolCapability,
 } from "../protocol/mod.ts";
 
 /** What placement needs to know about an agent. */
@@ -43,6 +45,8 @@ export type PlacementNeeds =
     pinnedAgent: string | null;
     /** Tasks an agent may hold per slot: 1, or 2 for short tasks it queues and starts as slots free. */
     depth?: number;
+    /** The public key that signed the task's job, or null: agents with `--verify-key` take only theirs. */
+    signedBy: string | null;
   };
 
 /** The value of a label for a constraint: the agent's labels, plus fabric.name, fabric.os, fabric.arch. */
@@ -114,7 +118,7 @@ interface Filter {
   /** Why a task waits when this filter leaves no agent. */
   reason: string;
   /** The capability it asks for, when that is what it checks. */
-  lacks?: keyof Capabilities;
+  lacks?: ToolCapability;
 }
 
 /** The rules that do not change while an agent is busy: capabilities, pins, constraints. */
@@ -166,6 +170,14 @@ function staticFilters(needs: PlacementNeeds): Filter[] {
   for (const c of needs.constraints) {
     filters.push({ keep: (a) => matchesConstraint(a, c), reason: `no ready agent matches ${describeConstraint(c)}` });
   }
+  const signedBy = needs.signedBy;
+  filters.push({
+    keep: (a) =>
+      a.capabilities.verifyKeys === undefined || (signedBy !== null && a.capabilities.verifyKeys.includes(signedBy)),
+    reason: signedBy === null
+      ? "its job is not signed, and every agent that could take it runs only signed jobs (--verify-key)"
+      : `no agent that could take it trusts the key its job is signed with (${keyName(signedBy)})`,
+  });
   filters.push({ keep: (a) => !a.draining, reason: "every agent that could take it is draining" });
   const r = needs.resources;
   filters.push({
@@ -181,7 +193,7 @@ function staticFilters(needs: PlacementNeeds): Filter[] {
 export function eligibleAgents<C extends Candidate>(
   agents: C[],
   needs: PlacementNeeds,
-): { agents: C[]; reason: string | null; lacks?: keyof Capabilities } {
+): { agents: C[]; reason: string | null; lacks?: ToolCapability } {
   if (agents.length === 0) return { agents, reason: "no agent is ready" };
   let kept = agents;
   for (const filter of staticFilters(needs)) {

@@ -42,6 +42,7 @@ function needs(over: Partial<PlacementNeeds> = {}): PlacementNeeds {
     select: "least_loaded",
     strategy: "spread",
     pinnedAgent: null,
+    signedBy: null,
     ...over,
   };
 }

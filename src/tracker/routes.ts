@@ -100,7 +100,8 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   app.post("/v1/jobs", async (c) => {
     require(c, "admin");
     const body = await parseBody(c, submitJobRequestSchema);
-    return c.json(await tracker.submitJob(body.spec, { source: body.source ?? null, files: body.files }), 201);
+    const options = { source: body.source ?? null, files: body.files, signature: body.signature };
+    return c.json(await tracker.submitJob(body.spec, options), 201);
   });
   app.get("/v1/jobs", async (c) => {
     require(c, "admin");

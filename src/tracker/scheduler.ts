@@ -69,7 +69,8 @@ const SHORT_TASK_MS = 100;
 const VERY_SHORT_TASK_MS = 10;
 
 function needsOf(template: TemplateEntry, pinnedAgent: string | null): PlacementNeeds {
-  return { ...template.effective, pinnedAgent, depth: depthOf(template) };
+  const signedBy = template.job.record.signed?.publicKey ?? null;
+  return { ...template.effective, pinnedAgent, depth: depthOf(template), signedBy };
 }
 
 function depthOf(template: TemplateEntry): number {

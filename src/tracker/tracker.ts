@@ -15,6 +15,7 @@ import {
   type helloRequestSchema,
   type HelloResponse,
   isTerminalTask,
+  type JobSignature,
   type registerAgentRequestSchema,
   type RegisterAgentResponse,
   type ReportResponse,
@@ -25,7 +26,7 @@ import { type AgentRecord, emptyBatch, type Store } from "../store/mod.ts";
 import { assignmentOf } from "./assignment.ts";
 import { keepRecentLogs } from "./entries.ts";
 import { hashesEqual, hashToken, newId, newToken, splitCredential } from "./auth.ts";
-import { expandForAgents, jobRecords, parseSubmission } from "./job_records.ts";
+import { expandForAgents, jobRecords, parseSubmission, signedSubmission } from "./job_records.ts";
 import { type AgentEntry, type Clock, FabricState } from "./state.ts";
 import { StoreWriter } from "./store_writer.ts";
 
@@ -489,16 +490,18 @@ export class Tracker {
 
   async submitJob(
     spec: unknown,
-    options: { source?: string | null; files?: Record<string, string> } = {},
+    options: { source?: string | null; files?: Record<string, string>; signature?: JobSignature } = {},
   ): Promise<SubmitJobResponse> {
     const files = options.files ?? {};
     const parsed = parseSubmission(spec, files);
+    const signed = options.signature ? await signedSubmission(spec, files, options.signature) : null;
     const { job, tasks } = jobRecords(parsed, {
       jobId: this.#newId(),
       now: this.state.clock.now(),
       source: options.source ?? null,
       files,
-      instances: expandForAgents(this.state, parsed),
+      signed,
+      instances: expandForAgents(this.state, parsed, signed?.publicKey ?? null),
     });
     // Stored in a write of its own before the scheduler sees it: a submission the store refuses
     // leaves no trace (503), so a client that tries again never ends up with the job twice.

@@ -19,6 +19,7 @@ export function jobSummary(job: JobRecord): JobSummary {
     createdAt: iso(job.createdAt)!,
     finishedAt: iso(job.finishedAt),
     version: job.version,
+    signedBy: job.signed?.publicKey ?? null,
   };
 }
 

@@ -47,7 +47,11 @@ function placeable(task: TaskEntry): boolean {
 }
 
 function verdictOf(state: FabricState, task: TaskEntry, agents: Candidate[]): Verdict {
-  const eligible = eligibleAgents(agents, { ...task.template.effective, pinnedAgent: task.record.pinnedAgent });
+  const eligible = eligibleAgents(agents, {
+    ...task.template.effective,
+    pinnedAgent: task.record.pinnedAgent,
+    signedBy: task.job.record.signed?.publicKey ?? null,
+  });
   if (eligible.reason === null) {
     return { reason: state.waitReason(task) ?? "not placed yet", noAgent: false, hint: null };
   }

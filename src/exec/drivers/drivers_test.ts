@@ -26,6 +26,7 @@ const base = {
   memoryBytes: null,
   maxOutputBytes: 1 << 20,
   needs: {},
+  signed: null,
 };
 
 function context(dir: string, over: Partial<TaskContext> = {}): TaskContext {

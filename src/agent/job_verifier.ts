@@ -1,0 +1,148 @@
+/**
+ * `fabric agent --verify-key`: the agent runs a task only if its job was signed by a key it trusts and
+ * the task is exactly what the signed job makes of it, so that a compromised tracker cannot make the
+ * agent run a command. The tracker's copy of the task is not trusted: the agent re-derives the task from
+ * the signed job file with the same pure code the tracker uses (validation, `taskInstanceAt`,
+ * `effectiveTask`, `specFields`) and compares every field. What the tracker adds (ids, the attempt, the
+ * outputs of the tasks it needs, and for `select: all` how many agents share it) is checked for shape only.
+ */
+import { isDeepStrictEqual } from "node:util";
+import {
+  type Assignment,
+  effectiveTask,
+  jobSignatureSchema,
+  type JobSpec,
+  keyName,
+  MAX_DURATION_DAYS,
+  readPayload,
+  type SpecFields,
+  specFields,
+  taskInstanceAt,
+  TRACKER_FIELDS,
+  validateJobSpec,
+  verifyPayload,
+} from "../protocol/mod.ts";
+
+/** Ids the tracker makes: they name files on this machine, so nothing but a plain name. */
+const PLAIN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Signed jobs verified lately: the tasks of one job come in many assignments. */
+const CACHED_JOBS = 16;
+const MAX_GRACE_MS = MAX_DURATION_DAYS * 86_400_000;
+
+interface VerifiedJob {
+  payload: string;
+  spec: JobSpec;
+  files: Record<string, string>;
+}
+
+export class JobVerifier {
+  readonly #trusted: ReadonlySet<string>;
+  readonly #agentName: string;
+  /** By signature: a payload is taken from here only if it is the very payload that was verified. */
+  #verified = new Map<string, VerifiedJob>();
+
+  /** `trusted`: the public keys (raw, base64) of `--verify-key`. */
+  constructor(trusted: Iterable<string>, agentName: string) {
+    this.#trusted = new Set(trusted);
+    this.#agentName = agentName;
+  }
+
+  /** Why this agent must not run the assignment, or null if it is the signed job's task. */
+  async refusal(a: Assignment): Promise<string | null> {
+    for (const [field, value] of [["taskId", a.taskId], ["jobId", a.jobId]] as const) {
+      if (typeof value !== "string" || !PLAIN_ID.test(value)) {
+        return `the tracker sent a ${field} that is not a plain name`;
+      }
+    }
+    if (!Number.isSafeInteger(a.attempt) || a.attempt < 1) return "the tracker sent an attempt that is not a number";
+    const job = await this.#signedJob(a);
+    if (typeof job === "string") return job;
+    return difference(a, job, this.#agentName);
+  }
+
+  async #signedJob(a: Assignment): Promise<VerifiedJob | string> {
+    const signed = a.signed;
+    if (signed === null || signed === undefined) {
+      return "the job is not signed by a key this agent trusts (it is not signed)";
+    }
+    const signature = jobSignatureSchema.safeParse({
+      algorithm: signed.algorithm,
+      publicKey: signed.publicKey,
+      signature: signed.signature,
+    });
+    if (!signature.success || typeof signed.payload !== "string") {
+      return "the job is not signed by a key this agent trusts (its signature is malformed)";
+    }
+    if (!this.#trusted.has(signature.data.publicKey)) {
+      return `the job is not signed by a key this agent trusts (it is signed by ${keyName(signature.data.publicKey)})`;
+    }
+    const cached = this.#verified.get(signature.data.signature);
+    if (cached !== undefined && cached.payload === signed.payload) return cached;
+    if (!(await verifyPayload(signature.data, signed.payload))) {
+      return "the job's signature does not verify: the signed job was altered";
+    }
+    const content = readPayload(signed.payload);
+    if (typeof content === "string") return content;
+    const parsed = validateJobSpec(content.spec);
+    if (!parsed.success) return "the signed job is not a valid job file for this agent's version of fabric";
+    const job = { payload: signed.payload, spec: parsed.data, files: content.files };
+    if (this.#verified.size >= CACHED_JOBS) this.#verified.delete(this.#verified.keys().next().value!);
+    this.#verified.set(signature.data.signature, job);
+    return job;
+  }
+}
+
+/** The first way the assignment differs from the task the signed job makes, or null. */
+function difference(a: Assignment, job: VerifiedJob, agentName: string): string | null {
+  const differs = (field: string, why = "") => `task differs from the signed job: field ${field}${why}`;
+  const template = /^[^[@]*/.exec(a.name)![0];
+  const task = job.spec.tasks.find((t) => t.name === template);
+  if (task === undefined) return differs("name", ` (the signed job has no task "${template}")`);
+  const effective = effectiveTask(job.spec, task);
+  const place = placeOf(a, task, effective.select === "all", agentName);
+  if (typeof place === "string") return differs(place);
+  // The tracker's default grace period applies where the job sets none; it only delays a kill.
+  const grace = effective.graceMs === null && Number.isSafeInteger(a.graceMs) && a.graceMs >= 0 &&
+      a.graceMs <= MAX_GRACE_MS
+    ? a.graceMs
+    : -1;
+  const expected: Record<string, unknown> = {
+    ...place,
+    ...specFields(job.spec, task, { effective, files: job.files, defaultGraceMs: grace }),
+  };
+  const given = a as unknown as Record<string, unknown>;
+  for (const [field, value] of Object.entries(expected)) {
+    if (!isDeepStrictEqual(given[field], value)) return differs(field);
+  }
+  const trackers: ReadonlySet<string> = new Set(TRACKER_FIELDS);
+  for (const field of Object.keys(given)) {
+    if (!(field in expected) && !trackers.has(field)) return differs(field, " (not in the signed job)");
+  }
+  // Outputs of other tasks are data the tracker passes on; which tasks they are is the job's.
+  const needs = a.needs;
+  if (typeof needs !== "object" || needs === null || Array.isArray(needs)) return differs("needs");
+  if (!isDeepStrictEqual(Object.keys(needs).sort(), [...effective.needs].sort())) return differs("needs");
+  return null;
+}
+
+type Place = Pick<Assignment, "name" | "index" | "count" | "matrix"> & Partial<SpecFields>;
+
+/**
+ * Which task of the fan-out the assignment is, as the signed job makes it; or the field that is wrong.
+ * `select: all` makes one copy per agent the tracker found ready: their number is the tracker's, but the
+ * copy must be this agent's.
+ */
+function placeOf(a: Assignment, task: JobSpec["tasks"][number], all: boolean, agentName: string): Place | string {
+  if (!Number.isSafeInteger(a.index) || !Number.isSafeInteger(a.count)) return "index";
+  if (!all) {
+    const instance = taskInstanceAt(task, a.index);
+    if (instance === null) return "index";
+    return { name: instance.name, index: instance.index, count: instance.count, matrix: instance.matrix };
+  }
+  const fan = taskInstanceAt(task, 0)!.count;
+  const agents = a.count / fan;
+  if (!Number.isSafeInteger(agents) || agents < 1) return "count";
+  const instance = taskInstanceAt(task, Math.floor(a.index / agents));
+  if (instance === null) return "index";
+  return { name: `${instance.name}@${agentName}`, index: a.index, count: a.count, matrix: instance.matrix };
+}
