@@ -15,7 +15,6 @@ import {
   keyName,
   MAX_DURATION_DAYS,
   readPayload,
-  type SpecFields,
   specFields,
   taskInstanceAt,
   TRACKER_FIELDS,
@@ -102,13 +101,11 @@ function difference(a: Assignment, job: VerifiedJob, agentName: string): string 
   const place = placeOf(a, task, effective.select === "all", agentName);
   if (typeof place === "string") return differs(place);
   // The tracker's default grace period applies where the job sets none; it only delays a kill.
-  const grace = effective.graceMs === null && Number.isSafeInteger(a.graceMs) && a.graceMs >= 0 &&
-      a.graceMs <= MAX_GRACE_MS
-    ? a.graceMs
-    : -1;
+  const graceOk = Number.isSafeInteger(a.graceMs) && a.graceMs >= 0 && a.graceMs <= MAX_GRACE_MS;
+  if (effective.graceMs === null && !graceOk) return differs("graceMs");
   const expected: Record<string, unknown> = {
     ...place,
-    ...specFields(job.spec, task, { effective, files: job.files, defaultGraceMs: grace }),
+    ...specFields(job.spec, task, { effective, files: job.files, defaultGraceMs: a.graceMs }),
   };
   const given = a as unknown as Record<string, unknown>;
   for (const [field, value] of Object.entries(expected)) {
@@ -125,7 +122,7 @@ function difference(a: Assignment, job: VerifiedJob, agentName: string): string 
   return null;
 }
 
-type Place = Pick<Assignment, "name" | "index" | "count" | "matrix"> & Partial<SpecFields>;
+type Place = Pick<Assignment, "name" | "index" | "count" | "matrix">;
 
 /**
  * Which task of the fan-out the assignment is, as the signed job makes it; or the field that is wrong.

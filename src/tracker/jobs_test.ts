@@ -1,7 +1,15 @@
 /** Job-file semantics in the tracker: dependencies, retries, outputs, priority, concurrency, placement rules. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { AgentResources, Capabilities, TaskResult } from "../protocol/mod.ts";
+import {
+  type AgentResources,
+  type Capabilities,
+  generateSigningKey,
+  parsePrivateKey,
+  signedPayload,
+  signPayload,
+  type TaskResult,
+} from "../protocol/mod.ts";
 import { SqliteStore } from "../store/mod.ts";
 import { getJob, getTask } from "./queries.ts";
 import { Tracker } from "./tracker.ts";
@@ -274,6 +282,34 @@ Deno.test("select: all past 1,000,000 tasks in all is refused with a message, an
       message: /"t" on each of 11 agents makes the job more than 1000000 tasks/,
     });
     assert.deepEqual(await tracker.store.listJobs({ limit: 10 }), []);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("a signed job goes, with its signature, only to agents that trust its key; a signature of another job is refused", async () => {
+  const { tracker, agent, claim, cleanup } = await setup();
+  try {
+    const key = await parsePrivateKey((await generateSigningKey()).privatePem);
+    const spec = { name: "signed", tasks: [{ name: "t", run: "make" }] };
+    const payload = signedPayload(spec, {});
+    const signature = await signPayload(key, payload);
+    await assert.rejects(
+      tracker.submitJob({ ...spec, name: "changed" }, { signature }),
+      /The job's signature \(by ed25519:.{16}\) is not a signature of this job and its files/,
+    );
+    const other = await agent("other", { caps: { verifyKeys: ["A".repeat(43) + "="] } });
+    const open = await agent("open");
+    const strict = await agent("strict", { caps: { verifyKeys: [key.publicKey] } });
+    const { jobId } = await tracker.submitJob(spec, { signature });
+    assert.deepEqual(await claim(other), []);
+    const [assignment] = [...await claim(strict), ...await claim(open)];
+    assert.deepEqual(assignment.signed, { payload, ...signature });
+    assert.equal((await getJob(tracker, jobId))!.signedBy, key.publicKey);
+    const unsigned = await tracker.submitJob({ name: "unsigned", tasks: [{ name: "t", run: "x" }] });
+    assert.deepEqual(await claim(strict), []);
+    const detail = await getJob(tracker, unsigned.jobId);
+    assert.equal(detail!.signedBy, null);
   } finally {
     await cleanup();
   }

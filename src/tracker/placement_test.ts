@@ -158,3 +158,23 @@ Deno.test("every kind needs the sandbox unless it opts out, and scripts and git 
   );
   assert.equal(reason(agent("e", { capabilities: { ...ALL_CAPS, deno: false, git: false } }), { kind: "shell" }), null);
 });
+
+Deno.test("an agent with verify keys takes only jobs signed by one of them; others take any job", () => {
+  const mine = "M".repeat(43) + "=";
+  const theirs = "T".repeat(43) + "=";
+  const strict = agent("strict", { capabilities: { ...ALL_CAPS, verifyKeys: [mine] } });
+  const open = agent("open");
+  const names = (signedBy: string | null, agents = [strict, open]) =>
+    eligibleAgents(agents, needs({ signedBy })).agents.map((x) => x.name);
+  assert.deepEqual(names(mine), ["strict", "open"]);
+  assert.deepEqual(names(theirs), ["open"]);
+  assert.deepEqual(names(null), ["open"]);
+  assert.equal(
+    eligibleAgents([strict], needs({ signedBy: null })).reason,
+    "its job is not signed, and every agent that could take it runs only signed jobs (--verify-key)",
+  );
+  assert.equal(
+    eligibleAgents([strict], needs({ signedBy: theirs })).reason,
+    "no agent that could take it trusts the key its job is signed with (ed25519:TTTTTTTTTTTTTTTT)",
+  );
+});
