@@ -14,6 +14,8 @@ export interface AgentSpec {
   /** Pin this hash instead of the tracker's (to test a wrong one). */
   caHash?: string;
   env?: Record<string, string>;
+  /** Join this `HOST:PORT` instead of the tracker (a proxy in between). */
+  join?: string;
 }
 
 export interface ClusterOptions {
@@ -87,7 +89,7 @@ export class Cluster {
     const args = [
       "agent",
       "--join",
-      `127.0.0.1:${this.port}`,
+      spec.join ?? `127.0.0.1:${this.port}`,
       "--token",
       this.joinToken,
       "--ca-hash",
