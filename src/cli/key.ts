@@ -25,13 +25,9 @@ export async function keyCommand(args: string[]): Promise<number> {
   const parsed = parseFlags("key", args, { out: { type: "string" } });
   if (wantsHelp(parsed, USAGE)) return 0;
   const [sub, ...rest] = parsed.positionals;
-  if (sub !== "generate" || rest.length > 0) {
-    throw new UsageError(
-      sub === undefined || sub === "generate"
-        ? "fabric key generate takes --out FILE and no other argument (see fabric key --help)"
-        : `Unknown key subcommand "${sub}" (see fabric key --help)`,
-    );
-  }
+  if (sub === undefined) throw new UsageError("fabric key takes a subcommand: generate (see fabric key --help)");
+  if (sub !== "generate") throw new UsageError(`Unknown key subcommand "${sub}" (see fabric key --help)`);
+  if (rest.length > 0) throw new UsageError(`fabric key generate takes no argument, got "${rest[0]}"`);
   const out = stringFlag(parsed, "out");
   if (!out) throw new UsageError("fabric key generate needs --out FILE, where the private key goes");
   const key = await generateSigningKey();

@@ -52,7 +52,7 @@ Client:
   fabric agents               the agents and their load (weight NAME W: set a weight)
   fabric validate FILE        check a job file without submitting it
   fabric schema               the job file's JSON Schema, for editors
-  fabric key generate --out F a key pair for signed jobs (submit --sign, agent --verify-key)
+  fabric key generate         a key pair for signed jobs (submit --sign, agent --verify-key)
 
 "fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,
 2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials, 4 submit --wait

@@ -30,6 +30,12 @@ export interface SignedJob extends JobSignature {
   payload: string;
 }
 
+const payloadSchema = z.object({
+  format: z.literal(SIGNED_JOB_FORMAT),
+  spec: z.unknown(),
+  files: z.record(z.string(), z.string()),
+});
+
 /** What was signed, read back. */
 export interface SignedContent {
   spec: unknown;
@@ -58,11 +64,7 @@ export function readPayload(payload: string): SignedContent | string {
   } catch {
     return "the signed payload is not JSON";
   }
-  const parsed = z.object({
-    format: z.literal(SIGNED_JOB_FORMAT),
-    spec: z.unknown(),
-    files: z.record(z.string(), z.string()),
-  }).safeParse(data);
+  const parsed = payloadSchema.safeParse(data);
   if (!parsed.success) return `the signed payload is not a ${SIGNED_JOB_FORMAT}`;
   return { spec: parsed.data.spec, files: parsed.data.files };
 }
