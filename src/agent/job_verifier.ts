@@ -98,6 +98,11 @@ function difference(a: Assignment, job: VerifiedJob, agentName: string): string 
   const task = job.spec.tasks.find((t) => t.name === template);
   if (task === undefined) return differs("name", ` (the signed job has no task "${template}")`);
   const effective = effectiveTask(job.spec, task);
+  // Where the job says it may run, by name; label constraints are the tracker's to apply.
+  if (effective.agents !== null && !effective.agents.includes(agentName)) {
+    return differs("agents", ` (it runs only on ${effective.agents.join(", ")})`);
+  }
+  if (effective.exclude.includes(agentName)) return differs("exclude", " (it excludes this agent)");
   const place = placeOf(a, task, effective.select === "all", agentName);
   if (typeof place === "string") return differs(place);
   // The tracker's default grace period applies where the job sets none; it only delays a kill.

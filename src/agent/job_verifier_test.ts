@@ -137,6 +137,30 @@ Deno.test("each field of a task that differs from the signed job is refused, nam
   }
 });
 
+Deno.test("a task signed to run on named agents is refused by the others", async () => {
+  const key = await newKey();
+  const raw = {
+    name: "deploy",
+    tasks: [
+      { name: "prod", run: "./deploy prod", agents: ["deploy-prod"] },
+      { name: "anywhere", run: "./check", exclude: ["deploy-prod"] },
+    ],
+  };
+  const [prod, anywhere] = await signedJob(raw, {}, key);
+  const onProd = new JobVerifier([key.publicKey], "deploy-prod");
+  const onStaging = new JobVerifier([key.publicKey], "deploy-staging");
+  assert.equal(await onProd.refusal(prod), null);
+  assert.equal(
+    await onStaging.refusal(prod),
+    "task differs from the signed job: field agents (it runs only on deploy-prod)",
+  );
+  assert.equal(await onStaging.refusal(anywhere), null);
+  assert.equal(
+    await onProd.refusal(anywhere),
+    "task differs from the signed job: field exclude (it excludes this agent)",
+  );
+});
+
 Deno.test("ids the tracker makes must be plain names: they name the task's directory", async () => {
   const key = await newKey();
   const verifier = new JobVerifier([key.publicKey], "agent-1");
