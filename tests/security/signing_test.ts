@@ -104,7 +104,7 @@ Deno.test("a --verify-key agent runs a job signed by its key; an unsigned one or
   }
 });
 
-Deno.test("a tracker whose stored job was altered cannot make a --verify-key agent run the altered command", async () => {
+Deno.test("a tracker whose stored job was altered cannot make a --verify-key agent run the altered command; an unaltered one runs after the restart", async () => {
   const cluster = await Cluster.start();
   try {
     const marks = await marksDir(cluster);
@@ -112,6 +112,7 @@ Deno.test("a tracker whose stored job was altered cannot make a --verify-key age
     // Queued with no agent yet: then the tracker stops and its database is edited.
     const runAltered = await submit(cluster, "run-altered", touchJob("run-altered", marks, "intended-1"), key);
     const bothAltered = await submit(cluster, "both-altered", touchJob("both-altered", marks, "intended-2"), key);
+    const untouched = await submit(cluster, "untouched", touchJob("untouched", marks, "untouched"), key);
     await cluster.tracker.stop();
     const db = new DatabaseSync(join(cluster.trackerDir, "fabric.db"));
     try {
@@ -135,6 +136,9 @@ Deno.test("a tracker whose stored job was altered cannot make a --verify-key age
     await cluster.startTracker();
     const agent = cluster.startAgent({ name: "strict", extraArgs: ["--verify-key", `${key}.pub`] });
 
+    // A signed job the tracker read back from its store runs as signed.
+    assert.equal((await cluster.waitForJob(untouched)).state, "succeeded", cluster.describe());
+    assert.ok(exists(join(marks, "untouched")));
     const first = onlyTask(await cluster.waitForJob(runAltered));
     assert.equal(first.state, "failed", cluster.describe());
     assert.equal(first.reason, "failed to start: task differs from the signed job: field run");
