@@ -102,7 +102,8 @@ Deno.test("each field of a task that differs from the signed job is refused, nam
   const verifier = new JobVerifier([key.publicKey], "agent-1");
   const tasks = await signedJob(JOB, FILES, key);
   const byName = (name: string) => tasks.find((a) => a.name === name)!;
-  const cases: Array<[string, Assignment]> = [
+  // What a tracker may send, well-typed or not.
+  const cases: Array<[string, Record<string, unknown>]> = [
     ["run", { ...byName("build[0]"), run: "touch /tmp/pwned" }],
     ["shell", { ...byName("test[os=linux]"), shell: "python" }],
     ["env", { ...byName("build[0]"), env: { STAGE: "prod", LD_PRELOAD: "/tmp/x.so" } }],
@@ -117,7 +118,8 @@ Deno.test("each field of a task that differs from the signed job is refused, nam
     ["script", { ...byName("lint"), script: { name: "lint.ts", content: "Deno.run()" } }],
     ["script", { ...byName("inline"), script: { name: "inline.ts", content: "evil()" } }],
     ["git", { ...byName("deploy"), git: { repo: "https://evil.example/app.git", ref: "v1", depth: null } }],
-    ["steps", { ...byName("deploy"), steps: ["./deploy", "rm -rf /"] }],
+    ["commands", { ...byName("deploy"), commands: { steps: ["./deploy", "rm -rf /"] } }],
+    ["commands", { ...byName("deploy"), commands: { run: "./deploy" } }],
     ["jobName", { ...byName("build[0]"), jobName: "other" }],
     ["name", { ...byName("build[0]"), name: "build[1]" }],
     ["name", { ...byName("build[0]"), name: "nope" }],
@@ -126,11 +128,11 @@ Deno.test("each field of a task that differs from the signed job is refused, nam
     ["matrix", { ...byName("test[os=linux]"), matrix: { os: "mac" } }],
     ["needs", { ...byName("test[os=linux]"), needs: { build: {}, "../../../etc/cron.d/x": "* * * * * root sh" } }],
     ["needs", { ...byName("test[os=linux]"), needs: {} }],
-    ["secrets", { ...byName("build[0]"), secrets: ["PROD_TOKEN"] } as Assignment],
+    ["secrets", { ...byName("build[0]"), secrets: ["PROD_TOKEN"] }],
   ];
   for (const [field, assignment] of cases) {
     assert.match(
-      (await verifier.refusal(assignment)) ?? "accepted",
+      (await verifier.refusal(assignment as unknown as Assignment)) ?? "accepted",
       new RegExp(`^task differs from the signed job: field ${field}\\b`),
       `${field} of ${assignment.name}`,
     );

@@ -164,7 +164,8 @@ Deno.test("a compromised tracker that hides the agent's keys and rewrites tasks 
       if (path === "/v1/agents/register" || path === "/v1/agent/hello") delete b.capabilities?.verifyKeys;
       return b;
     },
-    assignment: (a: Assignment) => a.jobName === "rewritten" ? { ...a, run: a.run!.replace("intended", "pwned") } : a,
+    assignment: (a: Assignment) =>
+      a.jobName === "rewritten" && a.kind === "shell" ? { ...a, run: a.run.replace("intended", "pwned") } : a,
   });
   try {
     const marks = await marksDir(cluster);
