@@ -64,7 +64,7 @@ export interface LoopOptions {
   randomId?: () => string;
   log: (message: string) => void;
   /** `--verify-key`: tasks are checked against their signed job before they run. */
-  verifier: JobVerifier | null;
+  verifier?: JobVerifier | null;
 }
 
 const CLAIM_WAIT_MS = 25_000;
@@ -209,7 +209,7 @@ export class AgentLoop {
       clock: this.#o.clock,
       randomId: this.#randomId,
       log: this.#o.log,
-      verifier: this.#o.verifier,
+      verifier: this.#o.verifier ?? null,
     });
     this.#runs.set(key(ref), run);
     run.done.finally(() => {

@@ -16,6 +16,7 @@ function summary(version: number, state: JobSummary["state"] = "running"): JobSu
     createdAt: "2025-01-01T00:00:00.000Z",
     finishedAt: null,
     version,
+    signedBy: null,
   };
 }
 
