@@ -24,8 +24,12 @@ import {
 
 /** Ids the tracker makes: they name files on this machine, so nothing but a plain name. */
 const PLAIN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** Signed jobs verified lately: the tasks of one job come in many assignments. */
+/**
+ * Signed jobs verified lately, kept because the tasks of one job come in many assignments; at most this
+ * many, and this many characters of payload (a job file and its scripts may be several MiB).
+ */
 const CACHED_JOBS = 16;
+const CACHED_CHARS = 32 * 1024 * 1024;
 const MAX_GRACE_MS = MAX_DURATION_DAYS * 86_400_000;
 
 interface VerifiedJob {
@@ -37,13 +41,21 @@ interface VerifiedJob {
 export class JobVerifier {
   readonly #trusted: ReadonlySet<string>;
   readonly #agentName: string;
+  readonly #keep: { jobs: number; chars: number };
   /** By signature: a payload is taken from here only if it is the very payload that was verified. */
   #verified = new Map<string, VerifiedJob>();
+  #cachedChars = 0;
 
-  /** `trusted`: the public keys (raw, base64) of `--verify-key`. */
-  constructor(trusted: Iterable<string>, agentName: string) {
+  /** `trusted`: the public keys (raw, base64) of `--verify-key`; `keep`: how much of verified jobs to keep. */
+  constructor(trusted: Iterable<string>, agentName: string, keep = { jobs: CACHED_JOBS, chars: CACHED_CHARS }) {
     this.#trusted = new Set(trusted);
     this.#agentName = agentName;
+    this.#keep = keep;
+  }
+
+  /** What is kept of jobs verified lately: how many, and their payloads' characters. */
+  get kept(): { jobs: number; chars: number } {
+    return { jobs: this.#verified.size, chars: this.#cachedChars };
   }
 
   /** Why this agent must not run the assignment, or null if it is the signed job's task. */
@@ -85,9 +97,23 @@ export class JobVerifier {
     const parsed = validateJobSpec(content.spec);
     if (!parsed.success) return "the signed job is not a valid job file for this agent's version of fabric";
     const job = { payload: signed.payload, spec: parsed.data, files: content.files };
-    if (this.#verified.size >= CACHED_JOBS) this.#verified.delete(this.#verified.keys().next().value!);
-    this.#verified.set(signature.data.signature, job);
+    this.#remember(signature.data.signature, job);
     return job;
+  }
+
+  #remember(signature: string, job: VerifiedJob): void {
+    const old = this.#verified.get(signature);
+    if (old) this.#cachedChars -= old.payload.length;
+    this.#verified.delete(signature);
+    this.#verified.set(signature, job);
+    this.#cachedChars += job.payload.length;
+    // Oldest first; the one just verified stays even if it alone is over the limit.
+    for (const [key, entry] of this.#verified) {
+      const within = this.#verified.size <= this.#keep.jobs && this.#cachedChars <= this.#keep.chars;
+      if (this.#verified.size <= 1 || within) break;
+      this.#verified.delete(key);
+      this.#cachedChars -= entry.payload.length;
+    }
   }
 }
 

@@ -202,3 +202,28 @@ Deno.test("select: all: the copy must be this agent's, however many agents the t
   assert.match((await verifier.refusal({ ...copies[1], count: 7 }))!, /field count/);
   assert.match((await verifier.refusal({ ...copies[1], index: 6 }))!, /field index/);
 });
+
+Deno.test("verified jobs are kept within a count and a size, and one dropped is verified again", async () => {
+  const key = await newKey();
+  const verifier = new JobVerifier([key.publicKey], "agent-1", { jobs: 4, chars: 100_000 });
+  const small = [];
+  for (let i = 0; i < 6; i++) {
+    small.push((await signedJob({ name: `s${i}`, tasks: [{ name: "t", run: "x" }] }, {}, key))[0]);
+  }
+  for (const a of small) assert.equal(await verifier.refusal(a), null);
+  assert.equal(verifier.kept.jobs, 4);
+  const script = `// ${"x".repeat(30_000)}`;
+  for (let i = 0; i < 6; i++) {
+    const [a] = await signedJob({ name: `b${i}`, tasks: [{ name: "t", script: "big.ts" }] }, { "big.ts": script }, key);
+    assert.equal(await verifier.refusal(a), null);
+    assert.ok(verifier.kept.chars <= 100_000, `${verifier.kept.chars} characters kept`);
+  }
+  assert.equal(verifier.kept.jobs, 3);
+  // One over the size alone is kept until the next.
+  const [huge] = await signedJob({ name: "huge", tasks: [{ name: "t", code: "x".repeat(200_000) }] }, {}, key);
+  assert.equal(await verifier.refusal(huge), null);
+  assert.equal(verifier.kept.jobs, 1);
+  // A job dropped from what is kept is verified again, and still accepted.
+  assert.equal(await verifier.refusal(small[0]), null);
+  assert.equal(verifier.kept.jobs, 1);
+});
