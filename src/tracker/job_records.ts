@@ -17,7 +17,7 @@ import {
 } from "../protocol/mod.ts";
 import { type JobRecord, queuedTask, type TaskRecord } from "../store/mod.ts";
 import { type Candidate, eligibleAgents } from "./placement.ts";
-import type { FabricState } from "./state.ts";
+import { type PlanAgent, readyCandidates } from "./planner.ts";
 
 /** The job spec of a submission, validated, with every script file it names sent along. */
 export function parseSubmission(spec: unknown, files: Record<string, string>): JobSpec {
@@ -108,7 +108,7 @@ export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: Jo
 
 /** `select: all` makes one copy of a task per eligible ready agent, as Nanite's :all. */
 export function expandForAgents(
-  state: FabricState,
+  agents: Iterable<PlanAgent>,
   spec: JobSpec,
   signedBy: string | null,
 ): Array<TaskInstance & { pinnedAgent: string | null }> {
@@ -117,6 +117,7 @@ export function expandForAgents(
   const byTemplate = Map.groupBy(all, (instance) => instance.template);
   // Tasks of the templates after the current one, for the limit below.
   let expanded = all.length;
+  let ready: Candidate[] | null = null;
   for (const taskSpec of spec.tasks) {
     const instances = byTemplate.get(taskSpec.name) ?? [];
     expanded -= instances.length;
@@ -125,7 +126,7 @@ export function expandForAgents(
       for (const instance of instances) out.push({ ...instance, pinnedAgent: null });
       continue;
     }
-    const ready = readyCandidates(state);
+    ready ??= readyCandidates(agents);
     const eligible = eligibleAgents(ready, { ...effective, pinnedAgent: null, signedBy });
     if (eligible.reason !== null) {
       throw new FabricError(
@@ -150,14 +151,4 @@ export function expandForAgents(
     }
   }
   return out;
-}
-
-/** The ready agents as placement sees them. */
-export function readyCandidates(state: FabricState): Candidate[] {
-  return [...state.agents.values()].filter((a) => a.record.state === "ready").map((agent) => ({
-    ...agent.record,
-    used: agent.tasks.size,
-    load1: agent.record.load?.load1 ?? 0,
-    allocated: agent.allocated,
-  }));
 }

@@ -22,7 +22,7 @@ import {
   type TaskEntry,
   type TemplateEntry,
 } from "./entries.ts";
-import { schedulePass } from "./scheduler.ts";
+import { Scheduling } from "./scheduling.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import { Wakeup } from "./wakeup.ts";
 
@@ -45,7 +45,7 @@ export class FabricState {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #retryDue = Infinity;
   #jobSeq = 0;
-  #scheduleQueued = false;
+  #scheduling: Scheduling;
   #log: (message: string) => void;
 
   constructor(options: { writer: StoreWriter; clock: Clock; random?: () => number; log: (message: string) => void }) {
@@ -53,6 +53,12 @@ export class FabricState {
     this.clock = options.clock;
     this.random = options.random ?? Math.random;
     this.#log = options.log;
+    this.#scheduling = new Scheduling({
+      templates: () => this.templates,
+      agents: () => this.agents.values(),
+      random: this.random,
+      assign: (task, agent) => this.assign(task, agent),
+    });
   }
 
   // ---- loading -------------------------------------------------------------------------------
@@ -468,16 +474,11 @@ export class FabricState {
 
   /** Place what can be placed now (a report answers with the work its freed slots got). */
   scheduleNow(): void {
-    schedulePass(this);
+    this.#scheduling.now();
   }
 
   scheduleSoon(): void {
-    if (this.#scheduleQueued) return;
-    this.#scheduleQueued = true;
-    queueMicrotask(() => {
-      this.#scheduleQueued = false;
-      schedulePass(this);
-    });
+    this.#scheduling.soon();
   }
 
   // ---- agents --------------------------------------------------------------------------------

@@ -36,6 +36,12 @@ export class TaskQueue<T extends Queueable> {
     else this.#head++;
   }
 
+  /** Remove `task`, which is still waiting: from the head when it is there (the usual case), else wherever it is. */
+  take(task: T): void {
+    if (this.peek() === task) this.shift();
+    else this.remove(task);
+  }
+
   /** Every task still waiting, in order (for small queues that are not served head first). */
   *waitingTasks(): Generator<T> {
     for (const task of this.#front) if (waiting(task)) yield task;

@@ -4,8 +4,8 @@
  * watcher asks (after a few seconds of waiting, then every few seconds), never on a placement.
  */
 import { capabilityHint, type WaitingNote } from "../protocol/mod.ts";
-import { readyCandidates } from "./job_records.ts";
 import { type Candidate, eligibleAgents } from "./placement.ts";
+import { readyCandidates } from "./planner.ts";
 import type { FabricState, JobEntry, TaskEntry } from "./state.ts";
 
 /** The notes a watcher gets at most: the ones no agent can help first, then the most common. */
@@ -16,7 +16,7 @@ type Verdict = Pick<WaitingNote, "reason" | "noAgent" | "hint">;
 export function waitingNotes(state: FabricState, job: JobEntry): WaitingNote[] {
   // Agents as they could be: a busy or draining agent may take the task later, one without the
   // capability, label or size it needs never will.
-  const agents: Candidate[] = readyCandidates(state).map((a) => ({ ...a, draining: false }));
+  const agents: Candidate[] = readyCandidates(state.agents.values()).map((a) => ({ ...a, draining: false }));
   const byTemplate = new Map<string, Verdict>();
   const notes = new Map<string, WaitingNote>();
   for (const task of job.tasks) {
