@@ -14,6 +14,11 @@ export const attemptRefSchema = z.object({
 });
 export type AttemptRef = z.infer<typeof attemptRefSchema>;
 
+/** One attempt of one task as a key, for sets and maps of attempts. */
+export function attemptKey(ref: AttemptRef): string {
+  return `${ref.taskId}#${ref.attempt}`;
+}
+
 export const claimRequestSchema = z.object({
   /** Attempts the agent already has: they are not sent again. */
   holding: z.array(attemptRefSchema).max(100_000),

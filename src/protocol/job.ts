@@ -81,6 +81,11 @@ export interface CancelJobResponse {
   stopping: number;
 }
 
+/** Whether a job in `state` has ended (succeeded, failed or cancelled): nothing of it changes any more. */
+export function isTerminalJob(state: JobState): boolean {
+  return state !== "queued" && state !== "running";
+}
+
 /** A job's state from the states of its tasks. */
 export function jobStateFrom(counts: TaskCounts, total: number, cancelRequested: boolean): JobState {
   const terminal = counts.succeeded + counts.failed + counts.cancelled + counts.skipped;
