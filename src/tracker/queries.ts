@@ -14,9 +14,10 @@ import {
 } from "../protocol/mod.ts";
 import type { JobRecord, TaskRecord } from "../store/mod.ts";
 import { recentLogsAfter } from "./entries.ts";
-import type { JobEntry, TaskEntry } from "./state.ts";
+import type { JobEntry, TaskEntry } from "./entries.ts";
 import type { Tracker } from "./tracker.ts";
 import { type AgentNames, agentView, attemptView, jobSummary, type TaskContext, taskView } from "./views.ts";
+import { waitReason } from "./wait_reason.ts";
 import { waitingNotes } from "./waiting.ts";
 import { Wakeup } from "./wakeup.ts";
 
@@ -42,9 +43,9 @@ export async function getJobSummary(tracker: Tracker, jobId: string): Promise<Jo
 }
 
 /** Context of a task in memory: the scheduler knows why it waits. */
-function liveContext(tracker: Tracker, task: TaskEntry): TaskContext {
+function liveContext(task: TaskEntry): TaskContext {
   const e = task.template.effective;
-  return { kind: e.kind, sandbox: e.sandbox, reason: tracker.state.waitReason(task) };
+  return { kind: e.kind, sandbox: e.sandbox, reason: waitReason(task) };
 }
 
 /** Context of a task of an ended job, from its stored spec. */
@@ -62,7 +63,7 @@ export async function getJob(tracker: Tracker, jobId: string): Promise<JobDetail
   if (active) {
     return {
       ...jobSummary(active.record),
-      tasks: active.tasks.map((task) => taskView(task.record, names, liveContext(tracker, task))),
+      tasks: active.tasks.map((task) => taskView(task.record, names, liveContext(task))),
     };
   }
   const record = await tracker.store.getJob(jobId);
@@ -126,7 +127,7 @@ export async function getTask(tracker: Tracker, taskId: string): Promise<TaskDet
   let job: JobRecord | null;
   if (active) {
     record = active.record;
-    context = liveContext(tracker, active);
+    context = liveContext(active);
     job = active.job.record;
   } else {
     record = await taskRecord(tracker, taskId);

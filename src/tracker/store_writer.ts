@@ -77,6 +77,22 @@ export class StoreWriter {
     this.#mark();
   }
 
+  /**
+   * A new job and its tasks, in a transaction of their own and at once: a job the store refuses leaves
+   * no trace (the caller answers 503), so a client that tries again never ends up with the job twice.
+   */
+  async insertJob(job: JobRecord, tasks: TaskRecord[]): Promise<void> {
+    const batch = emptyBatch();
+    batch.newJobs.push(job);
+    batch.tasks = tasks;
+    try {
+      await this.#store.write(batch);
+    } catch (error) {
+      this.#onError(error);
+      throw error;
+    }
+  }
+
   /** Run `callback` after the next commit that holds everything marked so far. */
   afterCommit(callback: () => void): void {
     this.#callbacks.push(callback);

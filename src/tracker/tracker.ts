@@ -1,34 +1,40 @@
 /**
  * The control plane's operations, one method per API call. Routes parse and authenticate; this
- * class decides. Time and ids come in through options so the logic runs the same in tests.
+ * class decides, through the task and agent lifecycles, and answers once the change is durable. Time,
+ * ids and randomness come in through options so the logic runs the same in tests.
  */
-import type { z } from "zod";
 import {
   type AgentLoad,
-  type AgentState,
-  type Assignment,
-  type AttemptRef,
+  attemptKey,
   type CancelJobResponse,
   type ClaimRequest,
   type ClaimResponse,
   FabricError,
-  type helloRequestSchema,
   type HelloResponse,
-  isTerminalTask,
   type JobSignature,
-  type registerAgentRequestSchema,
   type RegisterAgentResponse,
   type ReportResponse,
   type SubmitJobResponse,
   type TaskEvent,
 } from "../protocol/mod.ts";
-import { type AgentRecord, emptyBatch, type Store } from "../store/mod.ts";
-import { assignmentOf } from "./assignment.ts";
-import { keepRecentLogs } from "./entries.ts";
-import { hashesEqual, hashToken, newId, newToken, splitCredential } from "./auth.ts";
+import type { Store } from "../store/mod.ts";
+import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
+import { hashToken, newId, newToken } from "./auth.ts";
+import { claimResponse, deliverable } from "./claims.ts";
+import { Credentials, type Principal } from "./credentials.ts";
+import type { AgentEntry, Clock } from "./entries.ts";
 import { expandForAgents, jobRecords, parseSubmission, signedSubmission } from "./job_records.ts";
-import { type AgentEntry, type Clock, FabricState } from "./state.ts";
+import { Liveness } from "./liveness.ts";
+import { loadState } from "./load.ts";
+import { applyReport } from "./reports.ts";
+import { Scheduling } from "./scheduling.ts";
+import { FabricState } from "./state.ts";
 import { StoreWriter } from "./store_writer.ts";
+import { TaskLifecycle } from "./task_lifecycle.ts";
+import { agentState } from "./views.ts";
+
+export type { HelloBody } from "./agent_lifecycle.ts";
+export type { Principal } from "./credentials.ts";
 
 export interface TrackerOptions {
   store: Store;
@@ -47,53 +53,61 @@ export interface TrackerOptions {
   log?: (message: string) => void;
 }
 
-export type Principal = { kind: "admin" } | { kind: "join" } | { kind: "agent"; agentId: string };
-
-const HEARTBEAT_PERSIST_MS = 30_000;
-/** An assignment sent but not acknowledged after this long is sent again. */
-const REDELIVER_MS = 5_000;
+const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
 
 export class Tracker {
-  readonly state: FabricState;
+  readonly state = new FabricState();
   readonly store: Store;
+  /** The one way changes reach the store. */
+  readonly writer: StoreWriter;
+  readonly clock: Clock;
   readonly heartbeatMs: number;
   readonly ttlMs: number;
   readonly graceMs: number;
   readonly maxWaitMs: number;
+  #tasks: TaskLifecycle;
+  #agents: AgentLifecycle;
+  #scheduling: Scheduling;
+  #liveness: Liveness;
   #newId: () => string;
-  #adminHash = "";
-  #joinHash = "";
+  #credentials = new Credentials();
   #storeHealthy = true;
   #closing = false;
-  #lastLivenessCheck: number | null = null;
   #log: (message: string) => void;
 
   private constructor(options: TrackerOptions) {
     this.store = options.store;
+    this.clock = options.clock ?? SYSTEM_CLOCK;
     this.heartbeatMs = options.heartbeatMs ?? 2000;
     this.ttlMs = options.ttlMs ?? this.heartbeatMs * 3;
     this.graceMs = options.graceMs ?? 5000;
     this.maxWaitMs = options.maxWaitMs ?? 30_000;
     this.#newId = options.newId ?? newId;
-    this.#log = options.log ?? (() => {});
-    const writer = new StoreWriter(options.store, (error) => this.#storeFailed(error));
-    this.state = new FabricState({
-      writer,
-      clock: options.clock ?? { now: () => Date.now() },
-      random: options.random,
-      log: this.#log,
+    const log = this.#log = options.log ?? (() => {});
+    const { state, clock } = this;
+    const writer = this.writer = new StoreWriter(options.store, (error) => this.#storeFailed(error));
+    const schedule = () => this.#scheduling.soon();
+    const tasks = this.#tasks = new TaskLifecycle({ state, writer, clock, log, schedule });
+    const agentOptions = { state, tasks, writer, clock, log, schedule, newId: this.#newId, ttlMs: this.ttlMs };
+    const agents = this.#agents = new AgentLifecycle(agentOptions);
+    this.#liveness = new Liveness({ state, tasks, agents, clock });
+    this.#scheduling = new Scheduling({
+      templates: () => state.templates,
+      agents: () => state.agents.values(),
+      random: options.random ?? Math.random,
+      assign: (task, agent) => tasks.assign(task, agent),
     });
   }
 
   /** A tracker with the store's agents and active jobs loaded. */
   static async open(options: TrackerOptions): Promise<Tracker> {
     const tracker = new Tracker(options);
-    tracker.#adminHash = (await options.store.getMeta("admin_token_sha256")) ?? "";
-    tracker.#joinHash = (await options.store.getMeta("join_token_sha256")) ?? "";
+    await tracker.#credentials.load(options.store);
     const agents = await options.store.loadAgents();
     const active = await options.store.loadActiveJobs();
-    tracker.state.load(agents, active.jobs, active.tasks, active.attempts);
-    await tracker.state.writer.flush();
+    loadState({ state: tracker.state, tasks: tracker.#tasks, clock: tracker.clock }, { agents, ...active });
+    tracker.#scheduling.soon();
+    await tracker.writer.flush();
     return tracker;
   }
 
@@ -104,7 +118,7 @@ export class Tracker {
 
   /** Resolves when every change so far is durable. */
   async flush(): Promise<void> {
-    await this.state.writer.flush();
+    await this.writer.flush();
     if (!this.#storeHealthy) {
       this.#storeHealthy = true;
       this.#log("store writes succeed again");
@@ -118,10 +132,7 @@ export class Tracker {
   /** Answer every long poll now, so a stopping server is not held up by them. */
   releaseWaiters(): void {
     this.#closing = true;
-    for (const agent of this.state.agents.values()) {
-      agent.claimGeneration++;
-      agent.claim.notify();
-    }
+    for (const agent of this.state.agents.values()) this.#agents.endClaim(agent);
     for (const job of this.state.jobs.values()) job.changed.notify();
     for (const task of this.state.tasks.values()) task.changed?.notify();
   }
@@ -129,138 +140,54 @@ export class Tracker {
   /** Release long polls, write what is pending, and close the store. */
   async close(): Promise<void> {
     this.releaseWaiters();
-    this.state.stopTimers();
+    this.#tasks.stopTimers();
     await this.flush().catch((error) => this.#log(`could not write the last changes: ${error.message}`));
-    this.state.writer.stop();
+    this.writer.stop();
     await this.store.close();
   }
 
   // ---- credentials ---------------------------------------------------------------------------
 
   get hasTokens(): boolean {
-    return this.#adminHash !== "" && this.#joinHash !== "";
+    return this.#credentials.complete;
   }
 
   /** Keep only the hashes of the admin and join tokens. */
   async setTokens(tokens: { admin: string; join: string }): Promise<void> {
-    this.#adminHash = hashToken(tokens.admin);
-    this.#joinHash = hashToken(tokens.join);
-    this.state.writer.meta("admin_token_sha256", this.#adminHash);
-    this.state.writer.meta("join_token_sha256", this.#joinHash);
+    this.#credentials.set(tokens, this.writer);
     await this.flush();
   }
 
-  /** One hash per request: an agent's credential (`ID.SECRET`) or else the admin or join token. */
+  /** Who `token` is, or null. */
   authenticate(token: string): Principal | null {
-    const parts = splitCredential(token);
-    const agent = parts ? this.state.agents.get(parts.agentId) : undefined;
-    if (parts && agent) {
-      return hashesEqual(hashToken(parts.secret), agent.record.credentialHash)
-        ? { kind: "agent", agentId: agent.record.id }
-        : null;
-    }
-    const hash = hashToken(token);
-    if (this.#adminHash && hashesEqual(hash, this.#adminHash)) return { kind: "admin" };
-    if (this.#joinHash && hashesEqual(hash, this.#joinHash)) return { kind: "join" };
-    return null;
+    return this.#credentials.authenticate(token, this.state.agents);
   }
 
   // ---- agents --------------------------------------------------------------------------------
 
-  #agent(agentId: string): AgentEntry {
-    const agent = this.state.agents.get(agentId);
-    if (!agent) throw new FabricError("unauthorized", `Agent "${agentId}" is not registered`);
-    return agent;
-  }
-
   async registerAgent(request: RegisterAgentBody): Promise<RegisterAgentResponse> {
-    const now = this.state.clock.now();
-    const existing = this.state.agentsByName.get(request.name);
-    if (existing && existing.record.state === "ready" && now - existing.lastSeen <= this.ttlMs) {
-      throw new FabricError(
-        "conflict",
-        `An agent named "${request.name}" is connected; stop it first or choose another --name`,
-      );
-    }
     const secret = newToken("fabric-agent");
-    const record: AgentRecord = {
-      id: existing?.record.id ?? this.#newId(),
-      name: request.name,
-      labels: request.labels,
-      slots: request.slots,
-      version: request.version,
-      os: request.os,
-      arch: request.arch,
-      credentialHash: hashToken(secret),
-      state: "ready",
-      registeredAt: existing?.record.registeredAt ?? now,
-      lastHeartbeat: now,
-      load: null,
-      weight: request.weight ?? existing?.record.weight ?? 1,
-      capabilities: request.capabilities,
-      resources: request.resources,
-      draining: false,
-      drainDeadline: null,
-    };
-    let agent: AgentEntry;
-    if (existing) {
-      for (const task of [...existing.tasks]) this.state.lose(task, `agent ${request.name} registered again`);
-      existing.record = record;
-      existing.lastSeen = now;
-      agent = existing;
-    } else {
-      agent = this.state.addAgent(record, now);
-    }
-    this.state.writer.agent(record);
+    const agent = this.#agents.register(request, hashToken(secret));
     await this.flush();
-    this.state.scheduleSoon();
-    this.#log(`agent ${record.name} registered (${record.slots} slots)`);
-    return {
-      agentId: record.id,
-      name: record.name,
-      credential: `${agent.record.id}.${secret}`,
-      heartbeatMs: this.heartbeatMs,
-      ttlMs: this.ttlMs,
-    };
+    this.#scheduling.soon();
+    const { id, name } = agent.record;
+    return { agentId: id, name, credential: `${id}.${secret}`, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
   }
 
   /** An agent with a credential starts: refresh what it advertises, and settle what it no longer runs. */
   async hello(agentId: string, request: HelloBody): Promise<HelloResponse> {
-    const agent = this.#agent(agentId);
-    const record = agent.record;
-    record.labels = request.labels;
-    record.slots = request.slots;
-    record.version = request.version;
-    record.os = request.os;
-    record.arch = request.arch;
-    record.capabilities = request.capabilities;
-    record.resources = request.resources;
-    if (request.weight !== undefined) record.weight = request.weight;
-    this.state.seen(agent);
-    this.state.writer.agent(record);
-    const holding = new Set(request.holding.map(attemptKey));
-    for (const task of [...agent.tasks]) {
-      if (holding.has(attemptKey({ taskId: task.record.id, attempt: task.record.attempt }))) continue;
-      // A new run of the agent has none of what it was sent: assigned work goes to it again.
-      task.deliveredAt = null;
-      if (task.record.state === "running") this.state.lose(task, `agent ${record.name} restarted without it`);
-    }
+    const agent = this.#agents.byId(agentId);
+    this.#agents.hello(agent, request);
     await this.flush();
-    this.state.scheduleSoon();
-    return { agentId: record.id, name: record.name, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
+    this.#scheduling.soon();
+    const { id, name } = agent.record;
+    return { agentId: id, name, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
   }
 
   async heartbeat(agentId: string, load: AgentLoad) {
-    const agent = this.#agent(agentId);
-    this.state.seen(agent);
-    const now = this.state.clock.now();
-    agent.record.load = load;
-    agent.record.lastHeartbeat = now;
-    if (now - agent.persistedAt >= HEARTBEAT_PERSIST_MS) {
-      agent.persistedAt = now;
-      this.state.writer.agent(agent.record);
-    }
-    if (this.state.writer.pending) await this.flush();
+    const agent = this.#agents.byId(agentId);
+    this.#agents.heartbeat(agent, load);
+    if (this.writer.pending) await this.flush();
     return {
       state: agentState(agent.record),
       heartbeatMs: this.heartbeatMs,
@@ -271,25 +198,8 @@ export class Tracker {
 
   /** The agent is stopping: it takes no more work, and what was placed on it goes back to the queue. */
   async leave(agentId: string): Promise<void> {
-    const agent = this.#agent(agentId);
-    for (const task of [...agent.tasks]) this.state.handBack(task, `handed back: agent ${agent.record.name} left`);
-    agent.record.draining = false;
-    agent.record.drainDeadline = null;
-    if (agent.record.state !== "down") {
-      agent.record.state = "down";
-      this.#log(`agent ${agent.record.name} left`);
-    }
-    this.state.writer.agent(agent.record);
-    this.state.scheduleSoon(); // what waits says why again, now without this agent
-    agent.claimGeneration++;
-    agent.claim.notify();
+    this.#agents.leave(this.#agents.byId(agentId));
     await this.flush();
-  }
-
-  #agentByName(name: string): AgentEntry {
-    const agent = this.state.agentsByName.get(name);
-    if (!agent) throw new FabricError("not_found", `No agent named "${name}"`);
-    return agent;
   }
 
   /**
@@ -300,13 +210,8 @@ export class Tracker {
     agent: AgentEntry | string,
     graceMs: number,
   ): Promise<{ name: string; running: number; deadline: number }> {
-    const entry = typeof agent === "string" ? this.#agentByName(agent) : agent;
-    const deadline = this.state.clock.now() + graceMs;
-    entry.record.draining = true;
-    entry.record.drainDeadline = deadline;
-    this.state.writer.agent(entry.record);
-    this.state.handBackDrained();
-    this.state.scheduleSoon();
+    const entry = typeof agent === "string" ? this.#agents.byName(agent) : agent;
+    const deadline = this.#agents.drain(entry, graceMs);
     await this.flush();
     this.#log(
       `agent ${entry.record.name} draining: ${entry.tasks.size} task(s) get until ${new Date(deadline).toISOString()}`,
@@ -315,16 +220,12 @@ export class Tracker {
   }
 
   async selfDrain(agentId: string, graceMs: number) {
-    return await this.drain(this.#agent(agentId), graceMs);
+    return await this.drain(this.#agents.byId(agentId), graceMs);
   }
 
   /** Undo a drain: the agent takes work again. */
   async resume(name: string): Promise<{ name: string }> {
-    const agent = this.#agentByName(name);
-    agent.record.draining = false;
-    agent.record.drainDeadline = null;
-    this.state.writer.agent(agent.record);
-    this.state.scheduleSoon();
+    this.#agents.resume(this.#agents.byName(name));
     await this.flush();
     this.#log(`agent ${name} takes work again`);
     return { name };
@@ -332,158 +233,54 @@ export class Tracker {
 
   /** Change an agent's placement weight, live. */
   async setWeight(name: string, weight: number): Promise<void> {
-    const agent = this.#agentByName(name);
-    agent.record.weight = weight;
-    this.state.writer.agent(agent.record);
-    this.state.scheduleSoon();
+    this.#agents.setWeight(this.#agents.byName(name), weight);
     await this.flush();
     this.#log(`agent ${name} weight set to ${weight}`);
   }
 
   /** Long poll: new assignments for the agent, and attempts it holds that it must stop. */
   async claim(agentId: string, request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
-    const agent = this.#agent(agentId);
-    this.state.seen(agent);
+    const agent = this.#agents.byId(agentId);
+    this.#agents.seen(agent);
     // One open claim per agent: a newer one (after a dropped connection) replaces the older.
     const generation = ++agent.claimGeneration;
     agent.claim.notify();
-    const holding = new Set(request.holding.map(attemptKey));
-    const deadline = Date.now() + Math.min(request.waitMs, this.maxWaitMs);
-    for (;;) {
+    const holding = { list: request.holding, keys: new Set(request.holding.map(attemptKey)) };
+    const deadline = this.clock.now() + Math.min(request.waitMs, this.maxWaitMs);
+    for (let timedOut = false;;) {
       // Only a request is a sign of life: a long poll woken up (or timed out) says nothing about the
       // agent, which may have died meanwhile, and it must not bring a down agent back.
       if (generation !== agent.claimGeneration || agent.record.state === "down") return { assignments: [], stop: [] };
-      const response = this.#claimResponse(agent, request.holding, holding);
+      const options = { now: this.clock.now(), graceMs: this.graceMs, tasks: this.state.tasks };
+      const response = claimResponse(agent, holding, options);
       if (response.assignments.length > 0 || response.stop.length > 0) {
         await this.flush();
         return response;
       }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0 || signal?.aborted || this.#closing) return response;
-      await agent.claim.wait(remaining, signal);
+      const remaining = deadline - options.now;
+      if (timedOut || remaining <= 0 || signal?.aborted || this.#closing) return response;
+      // The wait ends by a change, or by its own timer: the clock alone (a test's) may not move.
+      timedOut = !(await agent.claim.wait(remaining, signal));
     }
-  }
-
-  /**
-   * Assigned attempts the agent does not hold and has not just been sent. An attempt sent but not
-   * acknowledged (started, or named as held) for a while is sent again: the answer may have been lost.
-   */
-  #deliverable(agent: AgentEntry, holding: Set<string>): Assignment[] {
-    const now = this.state.clock.now();
-    const assignments: Assignment[] = [];
-    for (const task of agent.tasks) {
-      if (task.record.state !== "assigned" || task.stopRequested) continue;
-      if (holding.has(attemptKey({ taskId: task.record.id, attempt: task.record.attempt }))) continue;
-      if (task.deliveredAt !== null && now - task.deliveredAt < REDELIVER_MS) continue;
-      task.deliveredAt = now;
-      assignments.push(assignmentOf(task, this.graceMs));
-    }
-    return assignments;
-  }
-
-  /** An answer carrying work may have been lost: wake the agent's long poll, which sends the work again. */
-  #reofferUnacknowledged(): void {
-    const now = this.state.clock.now();
-    for (const agent of this.state.agents.values()) {
-      if (agent.record.state !== "ready") continue;
-      for (const task of agent.tasks) {
-        if (task.record.state === "assigned" && task.deliveredAt !== null && now - task.deliveredAt >= REDELIVER_MS) {
-          agent.claim.notify();
-          break;
-        }
-      }
-    }
-  }
-
-  #claimResponse(agent: AgentEntry, holdingList: AttemptRef[], holding: Set<string>): ClaimResponse {
-    const assignments = this.#deliverable(agent, holding);
-    const stop: AttemptRef[] = [];
-    for (const ref of holdingList) {
-      const task = this.state.tasks.get(ref.taskId);
-      if (task && task.record.attempt === ref.attempt && task.attempt?.agentId === agent.record.id) {
-        const ended = task.attempt.state;
-        // What the agent finished and reported needs no stop: only what it may still be running.
-        if (ended === "succeeded" || ended === "failed") continue;
-        if (!isTerminalTask(task.record.state) && !task.stopRequested) continue;
-      }
-      stop.push(ref);
-    }
-    return { assignments, stop };
   }
 
   /** Apply an agent's events in order. Reports for an attempt that is not current are refused. */
   async report(agentId: string, events: TaskEvent[]): Promise<ReportResponse> {
-    const agent = this.#agent(agentId);
-    this.state.seen(agent);
-    const stale: AttemptRef[] = [];
-    const staleKeys = new Set<string>();
-    for (const event of events) {
-      const task = this.state.tasks.get(event.taskId);
-      const current = task && task.record.attempt === event.attempt && task.attempt?.agentId === agentId;
-      if (!current) {
-        const key = attemptKey(event);
-        if (!staleKeys.has(key)) {
-          staleKeys.add(key);
-          stale.push({ taskId: event.taskId, attempt: event.attempt });
-        }
-        continue;
-      }
-      if (isTerminalTask(task.record.state)) continue; // a report delivered twice
-      switch (event.type) {
-        case "started":
-          this.state.markStarted(task, event.at);
-          break;
-        case "output": {
-          const rows = event.chunks.map((chunk) => ({
-            taskId: task.record.id,
-            attempt: event.attempt,
-            at: event.at,
-            ...chunk,
-          }));
-          for (const row of rows) this.state.writer.log(row);
-          if (task.changed) {
-            const changed = task.changed;
-            this.state.writer.afterCommit(() => {
-              keepRecentLogs(task, rows);
-              changed.notify();
-            });
-          }
-          break;
-        }
-        case "finished":
-          this.state.finish(task, event);
-          break;
-        case "released":
-          if (event.how === "lost") this.state.lose(task, `agent ${agent.record.name}: ${event.reason}`);
-          else this.state.handBack(task, `handed back by agent ${agent.record.name}: ${event.reason}`);
-          break;
-      }
-    }
+    const agent = this.#agents.byId(agentId);
+    this.#agents.seen(agent);
+    const stale = applyReport({ state: this.state, tasks: this.#tasks, writer: this.writer }, agent, events);
     // The slots these reports freed are filled now, and the agent gets its new work in this answer
     // (taken before the commit wakes the agent's long poll, which then has nothing to send).
-    this.state.scheduleNow();
-    const assignments = this.#deliverable(agent, new Set());
+    this.#scheduling.now();
+    const assignments = deliverable(agent, new Set(), { now: this.clock.now(), graceMs: this.graceMs });
     await this.flush();
     return { stale, assignments };
   }
 
-  /**
-   * Mark silent agents down; their tasks are lost and queued again. Called every `intervalMs`; when
-   * the call comes much later (the tracker itself was stalled: a blocked store, a paused machine),
-   * the stall is not counted as the agents' silence.
-   */
+  /** Mark silent agents down (their tasks are lost and queued again), and the rest of the periodic sweep (liveness.ts). */
   async checkLiveness(intervalMs = 0): Promise<void> {
-    const now = this.state.clock.now();
-    const stall = this.#lastLivenessCheck === null ? 0 : now - this.#lastLivenessCheck - intervalMs * 2;
-    this.#lastLivenessCheck = now;
-    if (intervalMs > 0 && stall > 0) {
-      for (const agent of this.state.agents.values()) agent.lastSeen += stall;
-    }
-    this.state.releaseDelayed();
-    this.state.handBackDrained();
-    this.#reofferUnacknowledged();
-    const expired = this.state.expireAgents(this.ttlMs);
-    if (expired.length > 0 || this.state.writer.pending) await this.flush();
+    const expired = this.#liveness.sweep(intervalMs);
+    if (expired.length > 0 || this.writer.pending) await this.flush();
   }
 
   // ---- jobs ----------------------------------------------------------------------------------
@@ -497,7 +294,7 @@ export class Tracker {
     const signed = options.signature ? await signedSubmission(spec, files, options.signature) : null;
     const { job, tasks } = jobRecords(parsed, {
       jobId: this.#newId(),
-      now: this.state.clock.now(),
+      now: this.clock.now(),
       source: options.source ?? null,
       files,
       signed,
@@ -505,16 +302,11 @@ export class Tracker {
     });
     // Stored in a write of its own before the scheduler sees it: a submission the store refuses
     // leaves no trace (503), so a client that tries again never ends up with the job twice.
-    const batch = emptyBatch();
-    batch.newJobs.push(job);
-    batch.tasks.push(...tasks);
-    try {
-      await this.store.write(batch);
-    } catch (error) {
-      this.#storeFailed(error);
-      throw error;
-    }
-    this.state.addJob(job, tasks);
+    await this.writer.insertJob(job, tasks);
+    this.#tasks.queueJob(this.state.addJob(job, tasks));
+    // Its ready tasks are placed at once, so that the version its submitter watches from already
+    // counts the placement (the watch then waits for the tasks' progress, not for their being placed).
+    this.#scheduling.now();
     this.#log(`job ${job.id} (${job.name}) submitted with ${tasks.length} task(s)`);
     // The placement is written before the answer, not after it: an agent gets an assignment only once
     // it is stored, so this way its claim is answered first and the task starts ~0.3 ms sooner (the
@@ -531,22 +323,9 @@ export class Tracker {
       if (!(await this.store.getJob(jobId))) throw new FabricError("not_found", `No job "${jobId}"`);
       return { jobId, cancelled: 0, stopping: 0 };
     }
-    const result = this.state.cancelJob(job);
+    const result = this.#tasks.cancel(job);
     await this.flush();
     this.#log(`job ${jobId} cancel requested: ${result.cancelled} cancelled, ${result.stopping} stopping`);
     return { jobId, ...result };
   }
-}
-
-type RegisterAgentBody = z.output<typeof registerAgentRequestSchema>;
-export type HelloBody = z.output<typeof helloRequestSchema> & { holding: AttemptRef[] };
-
-/** What clients see: down, draining or ready. */
-export function agentState(record: AgentRecord): AgentState {
-  if (record.state === "down") return "down";
-  return record.draining ? "draining" : "ready";
-}
-
-export function attemptKey(ref: AttemptRef): string {
-  return `${ref.taskId}#${ref.attempt}`;
 }

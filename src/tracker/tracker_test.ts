@@ -178,7 +178,7 @@ Deno.test("a restarted tracker has its jobs, placements and logs back from the s
       { type: "started", taskId: second.taskId, attempt: 1, at: clock.t },
     ]);
     // A crash: the store goes away with whatever was not yet committed.
-    tracker.state.writer.stop();
+    tracker.writer.stop();
     await tracker.store.close();
 
     // A crash: whatever was not committed (the third task's placement, made after the report) is gone.

@@ -1,5 +1,13 @@
 /** Records as clients see them: ISO times, agent names instead of ids, camelCase keys. */
-import type { AgentResources, AgentView, AttemptView, JobSummary, TaskKind, TaskView } from "../protocol/mod.ts";
+import type {
+  AgentResources,
+  AgentState,
+  AgentView,
+  AttemptView,
+  JobSummary,
+  TaskKind,
+  TaskView,
+} from "../protocol/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord } from "../store/mod.ts";
 
 export type AgentNames = (agentId: string | null) => string | null;
@@ -68,11 +76,17 @@ export function attemptView(attempt: AttemptRecord, agentName: AgentNames): Atte
   };
 }
 
+/** What clients see of an agent's state: down, draining or ready. */
+export function agentState(agent: AgentRecord): AgentState {
+  if (agent.state === "down") return "down";
+  return agent.draining ? "draining" : "ready";
+}
+
 export function agentView(agent: AgentRecord, running: number, allocated: AgentResources): AgentView {
   return {
     id: agent.id,
     name: agent.name,
-    state: agent.state === "down" ? "down" : agent.draining ? "draining" : "ready",
+    state: agentState(agent),
     labels: { ...agent.labels },
     slots: agent.slots,
     weight: agent.weight,

@@ -6,7 +6,9 @@
 import { capabilityHint, type WaitingNote } from "../protocol/mod.ts";
 import { type Candidate, eligibleAgents } from "./placement.ts";
 import { readyCandidates } from "./planner.ts";
-import type { FabricState, JobEntry, TaskEntry } from "./state.ts";
+import type { JobEntry, TaskEntry } from "./entries.ts";
+import type { FabricState } from "./state.ts";
+import { waitReason } from "./wait_reason.ts";
 
 /** The notes a watcher gets at most: the ones no agent can help first, then the most common. */
 const MAX_NOTES = 5;
@@ -26,10 +28,10 @@ export function waitingNotes(state: FabricState, job: JobEntry): WaitingNote[] {
     if (placeable(task)) {
       // Tasks of a template wait for the same reason (but for their pinned agent, with `select: all`).
       const key = `${task.template.name}\0${task.record.pinnedAgent ?? ""}`;
-      verdict = byTemplate.get(key) ?? verdictOf(state, task, agents);
+      verdict = byTemplate.get(key) ?? verdictOf(task, agents);
       byTemplate.set(key, verdict);
     } else {
-      verdict = { reason: state.waitReason(task) ?? s, noAgent: false, hint: null };
+      verdict = { reason: waitReason(task) ?? s, noAgent: false, hint: null };
     }
     const key = `${verdict.noAgent}\0${verdict.reason}`;
     const note = notes.get(key);
@@ -46,14 +48,14 @@ function placeable(task: TaskEntry): boolean {
   return task.record.state === "queued" && task.record.retryAt === null && task.template.waitingOn.size === 0;
 }
 
-function verdictOf(state: FabricState, task: TaskEntry, agents: Candidate[]): Verdict {
+function verdictOf(task: TaskEntry, agents: Candidate[]): Verdict {
   const eligible = eligibleAgents(agents, {
     ...task.template.effective,
     pinnedAgent: task.record.pinnedAgent,
     signedBy: task.job.record.signed?.publicKey ?? null,
   });
   if (eligible.reason === null) {
-    return { reason: state.waitReason(task) ?? "not placed yet", noAgent: false, hint: null };
+    return { reason: waitReason(task) ?? "not placed yet", noAgent: false, hint: null };
   }
   // The scheduler may have said "every ready agent is busy" (it checks for a free slot first): this
   // is the reason that lasts.

@@ -1,4 +1,7 @@
-/** A level for long polls: `wait` resolves on the next `notify`, after `ms`, or when `signal` aborts. */
+/**
+ * A level for long polls: `wait` resolves on the next `notify` (true), or with false after `ms` or
+ * when `signal` aborts.
+ */
 export class Wakeup {
   #waiters = new Set<() => void>();
 
@@ -12,18 +15,20 @@ export class Wakeup {
     for (const wake of waiters) wake();
   }
 
-  wait(ms: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted || ms <= 0) return Promise.resolve();
+  wait(ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted || ms <= 0) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (notified: boolean) => {
         clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        this.#waiters.delete(done);
-        resolve();
+        signal?.removeEventListener("abort", aborted);
+        this.#waiters.delete(woken);
+        resolve(notified);
       };
-      const timer = setTimeout(done, ms);
-      signal?.addEventListener("abort", done, { once: true });
-      this.#waiters.add(done);
+      const woken = () => done(true);
+      const aborted = () => done(false);
+      const timer = setTimeout(aborted, ms);
+      signal?.addEventListener("abort", aborted, { once: true });
+      this.#waiters.add(woken);
     });
   }
 }

@@ -1,0 +1,268 @@
+/**
+ * Every state an agent goes through: registered, ready (seen on each request), down when silent past
+ * the TTL (its tasks lost, or waiting for it as long as they allow), draining, and gone when it
+ * leaves. What an agent's change does to its tasks goes through the task lifecycle.
+ */
+import type { z } from "zod";
+import {
+  type AgentLoad,
+  attemptKey,
+  type AttemptRef,
+  FabricError,
+  type helloRequestSchema,
+  type registerAgentRequestSchema,
+} from "../protocol/mod.ts";
+import type { AgentRecord } from "../store/mod.ts";
+import type { AgentEntry, Clock } from "./entries.ts";
+import type { FabricState } from "./state.ts";
+import type { StoreWriter } from "./store_writer.ts";
+import type { TaskLifecycle } from "./task_lifecycle.ts";
+
+export type RegisterAgentBody = z.output<typeof registerAgentRequestSchema>;
+export type HelloBody = z.output<typeof helloRequestSchema> & { holding: AttemptRef[] };
+
+/** How often an unchanged agent's last heartbeat is written (it is kept in memory in between). */
+const HEARTBEAT_PERSIST_MS = 30_000;
+
+export interface AgentLifecycleOptions {
+  state: FabricState;
+  tasks: TaskLifecycle;
+  writer: StoreWriter;
+  clock: Clock;
+  newId: () => string;
+  log: (message: string) => void;
+  /** Ask for a scheduling pass soon: an agent can take work, or no longer can. */
+  schedule: () => void;
+  /** Silence after which an agent is down. */
+  ttlMs: number;
+}
+
+export class AgentLifecycle {
+  #state: FabricState;
+  #tasks: TaskLifecycle;
+  #writer: StoreWriter;
+  #clock: Clock;
+  #newId: () => string;
+  #log: (message: string) => void;
+  #schedule: () => void;
+  #ttlMs: number;
+
+  constructor(options: AgentLifecycleOptions) {
+    this.#state = options.state;
+    this.#tasks = options.tasks;
+    this.#writer = options.writer;
+    this.#clock = options.clock;
+    this.#newId = options.newId;
+    this.#log = options.log;
+    this.#schedule = options.schedule;
+    this.#ttlMs = options.ttlMs;
+  }
+
+  /** The agent a credential names. */
+  byId(agentId: string): AgentEntry {
+    const agent = this.#state.agents.get(agentId);
+    if (!agent) throw new FabricError("unauthorized", `Agent "${agentId}" is not registered`);
+    return agent;
+  }
+
+  /** The agent an operator names. */
+  byName(name: string): AgentEntry {
+    const agent = this.#state.agentsByName.get(name);
+    if (!agent) throw new FabricError("not_found", `No agent named "${name}"`);
+    return agent;
+  }
+
+  /**
+   * A new agent, or one taking back its name (with a new credential, whose hash is given): what the
+   * name's previous run still had is lost. A name whose agent is connected is refused.
+   */
+  register(request: RegisterAgentBody, credentialHash: string): AgentEntry {
+    const now = this.#clock.now();
+    const existing = this.#state.agentsByName.get(request.name);
+    if (existing && existing.record.state === "ready" && now - existing.lastSeen <= this.#ttlMs) {
+      throw new FabricError(
+        "conflict",
+        `An agent named "${request.name}" is connected; stop it first or choose another --name`,
+      );
+    }
+    const record: AgentRecord = {
+      id: existing?.record.id ?? this.#newId(),
+      name: request.name,
+      labels: request.labels,
+      slots: request.slots,
+      version: request.version,
+      os: request.os,
+      arch: request.arch,
+      credentialHash,
+      state: "ready",
+      registeredAt: existing?.record.registeredAt ?? now,
+      lastHeartbeat: now,
+      load: null,
+      weight: request.weight ?? existing?.record.weight ?? 1,
+      capabilities: request.capabilities,
+      resources: request.resources,
+      draining: false,
+      drainDeadline: null,
+    };
+    let agent: AgentEntry;
+    if (existing) {
+      for (const task of [...existing.tasks]) this.#tasks.lose(task, `agent ${request.name} registered again`);
+      existing.record = record;
+      existing.lastSeen = now;
+      agent = existing;
+    } else {
+      agent = this.#state.addAgent(record, now);
+    }
+    this.#writer.agent(record);
+    this.#log(`agent ${record.name} registered (${record.slots} slots)`);
+    return agent;
+  }
+
+  /** An agent with a credential starts: refresh what it advertises, and settle what it no longer runs. */
+  hello(agent: AgentEntry, request: HelloBody): void {
+    const record = agent.record;
+    record.labels = request.labels;
+    record.slots = request.slots;
+    record.version = request.version;
+    record.os = request.os;
+    record.arch = request.arch;
+    record.capabilities = request.capabilities;
+    record.resources = request.resources;
+    if (request.weight !== undefined) record.weight = request.weight;
+    this.seen(agent);
+    this.#writer.agent(record);
+    const holding = new Set(request.holding.map(attemptKey));
+    for (const task of [...agent.tasks]) {
+      if (holding.has(attemptKey({ taskId: task.record.id, attempt: task.record.attempt }))) continue;
+      // A new run of the agent has none of what it was sent: assigned work goes to it again.
+      task.deliveredAt = null;
+      if (task.record.state === "running") this.#tasks.lose(task, `agent ${record.name} restarted without it`);
+    }
+  }
+
+  heartbeat(agent: AgentEntry, load: AgentLoad): void {
+    this.seen(agent);
+    const now = this.#clock.now();
+    agent.record.load = load;
+    agent.record.lastHeartbeat = now;
+    if (now - agent.persistedAt >= HEARTBEAT_PERSIST_MS) {
+      agent.persistedAt = now;
+      this.#writer.agent(agent.record);
+    }
+  }
+
+  /** The agent spoke: it is alive. A down agent becomes ready again and keeps the tasks it still had. */
+  seen(agent: AgentEntry): void {
+    agent.lastSeen = this.#clock.now();
+    if (agent.record.state !== "down") return;
+    agent.record.state = "ready";
+    this.#writer.agent(agent.record);
+    this.#log(`agent ${agent.record.name} is back`);
+    // Back within its tasks' lostAfter: their attempts go on where they were.
+    for (const task of agent.tasks) this.#tasks.agentBack(task);
+    agent.claim.notify();
+    this.#schedule();
+  }
+
+  /** The tracker itself stalled for `ms` (a blocked store, a paused machine): that was not the agents' silence. */
+  excuseStall(ms: number): void {
+    for (const agent of this.#state.agents.values()) agent.lastSeen += ms;
+  }
+
+  /**
+   * Agents silent past the TTL are down. Their tasks are lost and queued again, except those with a
+   * longer `lostAfter`: they wait, as `lost`, for their agent until that much silence has passed.
+   */
+  expire(): string[] {
+    const now = this.#clock.now();
+    const expired: string[] = [];
+    for (const agent of this.#state.agents.values()) {
+      const silence = now - agent.lastSeen;
+      const name = agent.record.name;
+      if (agent.record.state === "ready" && silence > this.#ttlMs) {
+        agent.record.state = "down";
+        this.#writer.agent(agent.record);
+        expired.push(name);
+        this.#log(`agent ${name} missed its heartbeats for ${silence}ms: down`);
+        agent.claim.notify();
+        this.#schedule();
+      }
+      if (agent.record.state !== "down") continue;
+      for (const task of [...agent.tasks]) {
+        const patience = task.template.effective.lostAfterMs ?? 0;
+        if (silence > patience) {
+          this.#tasks.lose(task, `agent ${name} stopped heartbeating`);
+        } else if (task.record.state !== "lost") {
+          const until = new Date(agent.lastSeen + patience).toISOString();
+          this.#tasks.awaitAgent(
+            task,
+            `agent ${name} is unreachable; the task runs elsewhere after ${until} unless the agent is back`,
+          );
+        }
+      }
+    }
+    return expired;
+  }
+
+  /**
+   * Drain an agent: no new work; what it runs may finish within `graceMs`, then is handed back and
+   * runs elsewhere. Returns the deadline.
+   */
+  drain(agent: AgentEntry, graceMs: number): number {
+    const deadline = this.#clock.now() + graceMs;
+    agent.record.draining = true;
+    agent.record.drainDeadline = deadline;
+    this.#writer.agent(agent.record);
+    this.handBackDrained();
+    this.#schedule();
+    return deadline;
+  }
+
+  /** Draining agents past their deadline hand back what they still run: it is queued again elsewhere. */
+  handBackDrained(): void {
+    const now = this.#clock.now();
+    for (const agent of this.#state.agents.values()) {
+      const deadline = agent.record.drainDeadline;
+      if (!agent.record.draining || deadline === null || now < deadline || agent.tasks.size === 0) continue;
+      for (const task of [...agent.tasks]) {
+        this.#tasks.handBack(task, `handed back: agent ${agent.record.name} drained`);
+      }
+      agent.claim.notify();
+    }
+  }
+
+  /** Undo a drain: the agent takes work again. */
+  resume(agent: AgentEntry): void {
+    agent.record.draining = false;
+    agent.record.drainDeadline = null;
+    this.#writer.agent(agent.record);
+    this.#schedule();
+  }
+
+  /** Change an agent's placement weight, live. */
+  setWeight(agent: AgentEntry, weight: number): void {
+    agent.record.weight = weight;
+    this.#writer.agent(agent.record);
+    this.#schedule();
+  }
+
+  /** The agent is stopping: it takes no more work, and what was placed on it goes back to the queue. */
+  leave(agent: AgentEntry): void {
+    for (const task of [...agent.tasks]) this.#tasks.handBack(task, `handed back: agent ${agent.record.name} left`);
+    agent.record.draining = false;
+    agent.record.drainDeadline = null;
+    if (agent.record.state !== "down") {
+      agent.record.state = "down";
+      this.#log(`agent ${agent.record.name} left`);
+    }
+    this.#writer.agent(agent.record);
+    this.#schedule(); // what waits says why again, now without this agent
+    this.endClaim(agent);
+  }
+
+  /** Answer the agent's open long poll now, with nothing. */
+  endClaim(agent: AgentEntry): void {
+    agent.claimGeneration++;
+    agent.claim.notify();
+  }
+}

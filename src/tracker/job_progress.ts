@@ -1,0 +1,61 @@
+/**
+ * A job's record follows its tasks: each task's change moves the job's counts and version, its state
+ * follows from the counts, and a job that has ended leaves memory once that is durable.
+ */
+import { isTerminalJob, jobStateFrom, type TaskState } from "../protocol/mod.ts";
+import type { Clock, JobEntry, TaskEntry } from "./entries.ts";
+import type { StoreWriter } from "./store_writer.ts";
+
+export interface JobProgressOptions {
+  writer: StoreWriter;
+  clock: Clock;
+  log: (message: string) => void;
+  /** The job ended and that is durable: it leaves memory (reads then come from the store). */
+  evict: (job: JobEntry) => void;
+}
+
+export class JobProgress {
+  #writer: StoreWriter;
+  #clock: Clock;
+  #log: (message: string) => void;
+  #evict: (job: JobEntry) => void;
+
+  constructor(options: JobProgressOptions) {
+    this.#writer = options.writer;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#evict = options.evict;
+  }
+
+  /** `task` is now in `state` (or changed within it): both records are written, and its followers woken once durable. */
+  taskChanged(task: TaskEntry, state: TaskState): void {
+    const record = task.record;
+    const counts = task.job.record.counts;
+    if (record.state !== state) {
+      counts[record.state]--;
+      counts[state]++;
+      record.state = state;
+    }
+    this.#writer.task(record);
+    this.jobChanged(task.job);
+    const changed = task.changed;
+    if (changed) this.#writer.afterCommit(() => changed.notify());
+  }
+
+  /** Every change of a job or its tasks moves its version, which watchers wait on. */
+  jobChanged(job: JobEntry): void {
+    const record = job.record;
+    record.version++;
+    const next = jobStateFrom(record.counts, record.total, record.cancelRequested);
+    if (next !== record.state) {
+      record.state = next;
+      if (isTerminalJob(next)) {
+        record.finishedAt = this.#clock.now();
+        this.#writer.afterCommit(() => this.#evict(job));
+        this.#log(`job ${record.id} (${record.name}) ${next}`);
+      }
+    }
+    this.#writer.job(record);
+    this.#writer.afterCommit(() => job.changed.notify());
+  }
+}

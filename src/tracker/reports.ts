@@ -1,0 +1,62 @@
+/** An agent's report, applied in order: each event of a current attempt moves its task on; the rest are stale. */
+import { attemptKey, type AttemptRef, isTerminalTask, type TaskEvent } from "../protocol/mod.ts";
+import { type AgentEntry, keepRecentLogs } from "./entries.ts";
+import type { FabricState } from "./state.ts";
+import type { StoreWriter } from "./store_writer.ts";
+import type { TaskLifecycle } from "./task_lifecycle.ts";
+
+export interface ReportContext {
+  state: FabricState;
+  tasks: TaskLifecycle;
+  writer: StoreWriter;
+}
+
+/** Apply `events` of `agent`; returns the attempts they named that are not current (each once). */
+export function applyReport(context: ReportContext, agent: AgentEntry, events: TaskEvent[]): AttemptRef[] {
+  const { state, tasks, writer } = context;
+  const stale: AttemptRef[] = [];
+  const staleKeys = new Set<string>();
+  for (const event of events) {
+    const task = state.tasks.get(event.taskId);
+    const current = task && task.record.attempt === event.attempt && task.attempt?.agentId === agent.record.id;
+    if (!current) {
+      const key = attemptKey(event);
+      if (!staleKeys.has(key)) {
+        staleKeys.add(key);
+        stale.push({ taskId: event.taskId, attempt: event.attempt });
+      }
+      continue;
+    }
+    if (isTerminalTask(task.record.state)) continue; // a report delivered twice
+    switch (event.type) {
+      case "started":
+        tasks.start(task, event.at);
+        break;
+      case "output": {
+        const rows = event.chunks.map((chunk) => ({
+          taskId: task.record.id,
+          attempt: event.attempt,
+          at: event.at,
+          ...chunk,
+        }));
+        for (const row of rows) writer.log(row);
+        if (task.changed) {
+          const changed = task.changed;
+          writer.afterCommit(() => {
+            keepRecentLogs(task, rows);
+            changed.notify();
+          });
+        }
+        break;
+      }
+      case "finished":
+        tasks.finish(task, event);
+        break;
+      case "released":
+        if (event.how === "lost") tasks.lose(task, `agent ${agent.record.name}: ${event.reason}`);
+        else tasks.handBack(task, `handed back by agent ${agent.record.name}: ${event.reason}`);
+        break;
+    }
+  }
+  return stale;
+}

@@ -1,0 +1,318 @@
+/**
+ * Every state a task goes through: queued (ready, waiting for its needs, or for a retry's backoff),
+ * assigned to an agent, running, and its end (succeeded, failed, cancelled, skipped), with `lost`
+ * between while its agent is silent. A new attempt is made in one place (`#requeue`). Each change
+ * marks its records for the next group commit; nothing that wakes a waiter runs before the change is
+ * durable.
+ */
+import { formatDuration, type TaskState } from "../protocol/mod.ts";
+import type { AttemptRecord } from "../store/mod.ts";
+import { abandonAttempt, closeAttempt, type Ending, newAttempt } from "./attempts.ts";
+import { copySucceeded, skipDependents } from "./dependencies.ts";
+import type { AgentEntry, Clock, FinishReport, JobEntry, TaskEntry } from "./entries.ts";
+import { JobProgress } from "./job_progress.ts";
+import { RetryTimer, type Timers } from "./retry_timer.ts";
+import type { FabricState } from "./state.ts";
+import type { StoreWriter } from "./store_writer.ts";
+import { finishOutcome, retryDelay } from "./task_outcome.ts";
+
+const ACTIVE_ON_AGENT: ReadonlySet<TaskState> = new Set(["assigned", "running"]);
+const FAILED_STATES: ReadonlySet<TaskState> = new Set(["failed", "cancelled", "skipped"]);
+
+export interface TaskLifecycleOptions {
+  state: FabricState;
+  writer: StoreWriter;
+  clock: Clock;
+  log: (message: string) => void;
+  /** Ask for a scheduling pass soon: a slot was freed or a task became ready. */
+  schedule: () => void;
+  timers?: Timers;
+}
+
+export class TaskLifecycle {
+  #state: FabricState;
+  #writer: StoreWriter;
+  #clock: Clock;
+  #log: (message: string) => void;
+  #schedule: () => void;
+  #backoffs: RetryTimer<TaskEntry>;
+  #progress: JobProgress;
+
+  constructor(options: TaskLifecycleOptions) {
+    this.#state = options.state;
+    this.#writer = options.writer;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#schedule = options.schedule;
+    this.#backoffs = new RetryTimer({ clock: options.clock, timers: options.timers, onDue: () => this.releaseDue() });
+    const { writer, clock, log } = options;
+    this.#progress = new JobProgress({ writer, clock, log, evict: (job) => this.#evict(job) });
+  }
+
+  // ---- queued --------------------------------------------------------------------------------
+
+  /** A new job: those of its tasks with nothing to wait for are ready. */
+  queueJob(job: JobEntry): void {
+    for (const task of job.tasks) this.#enqueue(task);
+  }
+
+  /** A task as the store had it at a start: it goes on where it was, or is queued again. */
+  restore(task: TaskEntry, attempt: AttemptRecord | undefined): void {
+    const state = task.record.state;
+    const agent = task.record.agentId ? this.#state.agents.get(task.record.agentId) : undefined;
+    if (ACTIVE_ON_AGENT.has(state) && attempt && agent) {
+      task.attempt = attempt;
+      this.#attach(task, agent);
+    } else if (ACTIVE_ON_AGENT.has(state) || state === "lost") {
+      this.#requeue(task, "its agent is unknown to this tracker", 0);
+    } else if (state === "queued") {
+      this.#enqueue(task);
+    }
+  }
+
+  /** To its template's ready queue, unless it waits for a backoff or its dependencies. */
+  #enqueue(task: TaskEntry, front = false): void {
+    if (task.record.retryAt !== null) {
+      this.#backoffs.add(task, task.record.retryAt);
+      return;
+    }
+    if (task.template.waitingOn.size > 0) return;
+    if (front) task.template.ready.pushFront(task);
+    else task.template.ready.push(task);
+  }
+
+  /** The current attempt is over without the task ending: a new attempt is queued, after `delayMs`. */
+  #requeue(task: TaskEntry, reason: string, delayMs: number): void {
+    this.#detach(task);
+    task.record.attempt++;
+    task.record.agentId = null;
+    task.record.startedAt = null;
+    task.record.reason = reason;
+    task.record.retryAt = delayMs > 0 ? this.#clock.now() + delayMs : null;
+    task.attempt = null;
+    this.#progress.taskChanged(task, "queued");
+    this.#enqueue(task, true);
+    this.#schedule();
+  }
+
+  /** Tasks whose backoff has passed are ready again. */
+  releaseDue(): void {
+    for (const task of this.#backoffs.takeDue()) {
+      if (task.record.state !== "queued") continue;
+      task.record.retryAt = null;
+      this.#writer.task(task.record);
+      this.#enqueue(task, true);
+      this.#schedule();
+    }
+  }
+
+  stopTimers(): void {
+    this.#backoffs.stop();
+  }
+
+  // ---- on an agent ---------------------------------------------------------------------------
+
+  /** Place `task` on `agent` as its current attempt (the scheduler's plan, applied). */
+  assign(task: TaskEntry, agent: AgentEntry): void {
+    const record = task.record;
+    const attempt = newAttempt(record, agent.record.id, this.#clock.now());
+    task.attempt = attempt;
+    task.deliveredAt = null;
+    record.agentId = agent.record.id;
+    record.reason = null;
+    this.#attach(task, agent);
+    this.#writer.attempt(attempt);
+    this.#progress.taskChanged(task, "assigned");
+    this.#writer.afterCommit(() => agent.claim.notify());
+  }
+
+  start(task: TaskEntry, at: number): void {
+    if (task.record.state !== "assigned" || !task.attempt) return;
+    task.record.startedAt = at;
+    task.attempt.startedAt = at;
+    task.attempt.state = "running";
+    this.#writer.attempt(task.attempt);
+    this.#progress.taskChanged(task, "running");
+  }
+
+  /** Its agent is silent: the task waits for it, as `lost`, with `reason` saying until when. */
+  awaitAgent(task: TaskEntry, reason: string): void {
+    if (task.record.state === "lost") return;
+    task.record.reason = reason;
+    this.#progress.taskChanged(task, "lost");
+  }
+
+  /** Its agent is back within the task's patience: the attempt goes on where it was. */
+  agentBack(task: TaskEntry): void {
+    if (task.record.state !== "lost" || !task.attempt) return;
+    task.record.reason = null;
+    this.#progress.taskChanged(task, task.attempt.state === "running" ? "running" : "assigned");
+  }
+
+  #attach(task: TaskEntry, agent: AgentEntry): void {
+    agent.tasks.add(task);
+    addResources(agent, task, 1);
+    task.template.active++;
+    task.job.active++;
+  }
+
+  #detach(task: TaskEntry): void {
+    const agentId = task.attempt?.agentId;
+    const agent = agentId ? this.#state.agents.get(agentId) : undefined;
+    if (agent?.tasks.delete(task)) {
+      addResources(agent, task, -1);
+      task.template.active--;
+      task.job.active--;
+      this.#schedule();
+    }
+  }
+
+  // ---- ends of an attempt --------------------------------------------------------------------
+
+  /** The agent's final word on the current attempt: the task ends, or is retried after its backoff. */
+  finish(task: TaskEntry, report: FinishReport): void {
+    if (!task.attempt) return;
+    if (task.record.state === "assigned") this.start(task, report.at - report.durationMs);
+    const template = task.template;
+    template.runtimeEma = template.runtimeEma === null
+      ? report.durationMs
+      : 0.8 * template.runtimeEma + 0.2 * report.durationMs;
+    template.runs++;
+    const outcome = finishOutcome(report, task.stopRequested);
+    task.record.outputTruncated = report.outputTruncated ?? false;
+    if (outcome.state === "succeeded" && report.output !== undefined) task.record.output = report.output;
+    const ending = { ...outcome, at: report.at, durationMs: report.durationMs };
+    if (outcome.state === "failed" && !task.job.record.cancelRequested) {
+      const failures = ++task.record.failures;
+      const delay = retryDelay(template.effective, failures);
+      if (delay !== null) {
+        this.#closeAttempt(task, "failed", ending);
+        const why = outcome.reason ?? `exit code ${outcome.exitCode}`;
+        const retries = template.effective.retries;
+        this.#log(
+          `task ${task.record.id} failed (${why}); retry ${failures} of ${retries} in ${formatDuration(delay)}`,
+        );
+        this.#requeue(task, `retry ${failures} of ${retries} after ${why}`, delay);
+        return;
+      }
+    }
+    this.#end(task, outcome.state, ending);
+  }
+
+  /** The agent no longer runs the task: queue it again with a new attempt, within its lost budget. */
+  lose(task: TaskEntry, reason: string): void {
+    if (this.#abandonAttempt(task, reason)) return;
+    task.record.losses++;
+    const budget = task.template.effective.lostRetries;
+    if (task.record.losses > budget) {
+      this.#end(task, "failed", { reason: `lost ${task.record.losses} times (last: ${reason})` });
+      return;
+    }
+    this.#log(`task ${task.record.id} lost (${reason}); queued again as attempt ${task.record.attempt + 1}`);
+    this.#requeue(task, `queued again: ${reason}`, 0);
+  }
+
+  /** The attempt ends without a result and the task is queued again; it does not count as lost. */
+  handBack(task: TaskEntry, reason: string): void {
+    if (this.#abandonAttempt(task, reason)) return;
+    this.#requeue(task, reason, 0);
+  }
+
+  /** The current attempt ends without a result; true when that also ends the task (it was being cancelled). */
+  #abandonAttempt(task: TaskEntry, reason: string): boolean {
+    if (task.attempt) {
+      abandonAttempt(task.attempt, reason, this.#clock.now());
+      this.#writer.attempt(task.attempt);
+    }
+    this.#detach(task);
+    if (task.stopRequested || task.job.record.cancelRequested) {
+      this.#end(task, "cancelled", { reason: "cancelled" });
+      return true;
+    }
+    return false;
+  }
+
+  #closeAttempt(task: TaskEntry, state: TaskState, ending: Ending): void {
+    const attempt = task.attempt;
+    if (attempt && closeAttempt(attempt, state, ending, this.#clock.now())) this.#writer.attempt(attempt);
+  }
+
+  // ---- ends of a task ------------------------------------------------------------------------
+
+  /** Cancel what has not ended: queued and undelivered tasks at once, running ones once their agent stops them. */
+  cancel(job: JobEntry): { cancelled: number; stopping: number } {
+    let cancelled = 0;
+    let stopping = 0;
+    if (!job.record.cancelRequested) {
+      job.record.cancelRequested = true;
+      this.#progress.jobChanged(job);
+    }
+    for (const task of job.tasks) {
+      const state = task.record.state;
+      // An assigned task may already be on its agent: the next claim tells the agent to stop it.
+      const agent = task.attempt ? this.#state.agents.get(task.attempt.agentId) : undefined;
+      if (state === "queued" || state === "lost" || state === "assigned") {
+        this.#end(task, "cancelled", { reason: "cancelled" });
+        cancelled++;
+      } else if (state === "running" && !task.stopRequested) {
+        task.stopRequested = true;
+        stopping++;
+      } else if (state === "running") {
+        stopping++;
+        continue;
+      } else {
+        continue;
+      }
+      if (agent) this.#writer.afterCommit(() => agent.claim.notify());
+    }
+    return { cancelled, stopping };
+  }
+
+  /** Ended jobs leave memory once durable; reads then come from the store. */
+  #evict(job: JobEntry): void {
+    if (!this.#state.removeJob(job)) return;
+    for (const task of job.tasks) {
+      this.#backoffs.delete(task);
+      task.changed?.notify();
+    }
+    job.changed.notify();
+  }
+
+  /** The task ends; what needs it may start (it succeeded) or never will (it did not). */
+  #end(task: TaskEntry, state: TaskState, ending: Ending): void {
+    this.#close(task, state, ending);
+    if (state === "succeeded") {
+      for (const unblocked of copySucceeded(task.template)) {
+        for (const waiting of unblocked.instances) if (waiting.record.state === "queued") this.#enqueue(waiting);
+        this.#schedule();
+      }
+    } else if (FAILED_STATES.has(state)) {
+      skipDependents(task.template, (skipped, cause) => {
+        this.#close(skipped, "skipped", { reason: `skipped: "${cause.name}" did not succeed` });
+      });
+    }
+  }
+
+  #close(task: TaskEntry, state: TaskState, ending: Ending): void {
+    const at = ending.at ?? this.#clock.now();
+    const record = task.record;
+    record.exitCode = ending.exitCode ?? null;
+    record.signal = ending.signal ?? null;
+    record.reason = ending.reason ?? null;
+    record.finishedAt = at;
+    record.retryAt = null;
+    record.durationMs = ending.durationMs ?? (record.startedAt === null ? null : Math.max(0, at - record.startedAt));
+    this.#closeAttempt(task, state, { ...ending, at });
+    this.#detach(task);
+    this.#backoffs.delete(task);
+    task.stopRequested = false;
+    this.#progress.taskChanged(task, state);
+  }
+}
+
+function addResources(agent: AgentEntry, task: TaskEntry, sign: 1 | -1): void {
+  const add = task.template.effective.resources;
+  agent.allocated.cpu += sign * add.cpu;
+  agent.allocated.memory += sign * add.memory;
+  agent.allocated.disk += sign * add.disk;
+}
