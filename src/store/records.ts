@@ -127,6 +127,22 @@ export interface LogRow extends LogChunk {
   taskId: string;
 }
 
+/** A job that cannot be loaded: it ends `failed`, and so does each of its tasks that had not ended, with `reason`. */
+export interface SetAside {
+  jobId: string;
+  reason: string;
+  at: number;
+}
+
+/** The jobs that have not ended, with their tasks and current attempts: what a tracker holds in memory. */
+export interface ActiveJobs {
+  jobs: JobRecord[];
+  tasks: TaskRecord[];
+  attempts: AttemptRecord[];
+  /** Jobs whose rows could not be read, and why: the tracker sets them aside. */
+  unreadable: Array<{ jobId: string; reason: string }>;
+}
+
 /** Everything one transaction writes. Records are upserted whole; log chunks are written once. */
 export interface WriteBatch {
   meta: Map<string, string>;
@@ -138,4 +154,6 @@ export interface WriteBatch {
   tasks: TaskRecord[];
   attempts: AttemptRecord[];
   logs: LogRow[];
+  /** Applied after everything else in the batch. */
+  setAside: SetAside[];
 }

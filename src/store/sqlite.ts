@@ -7,7 +7,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import type { ActiveJobs, AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
 import { emptyBatch, type Store } from "./store.ts";
 import {
   batchRows,
@@ -106,22 +106,32 @@ export class SqliteStore implements Store {
     return this.#read("agents", () => (this.#stmt("SELECT * FROM agents ORDER BY name").all() as Row[]).map(toAgent));
   }
 
-  loadActiveJobs(): Promise<{ jobs: JobRecord[]; tasks: TaskRecord[]; attempts: AttemptRecord[] }> {
+  loadActiveJobs(): Promise<ActiveJobs> {
     return this.#read("active jobs", () => {
-      const jobs = (this.#stmt("SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id")
-        .all() as Row[]).map(toJob);
-      const tasks: TaskRecord[] = [];
-      const attempts: AttemptRecord[] = [];
-      for (const job of jobs) {
-        for (const row of this.#stmt(`SELECT ${TASK_SELECT} FROM tasks WHERE job_id = ? ORDER BY ord`).all(job.id)) {
-          tasks.push(toTask(row as Row));
+      const active: ActiveJobs = { jobs: [], tasks: [], attempts: [], unreadable: [] };
+      const rows = this.#stmt("SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id")
+        .all() as Row[];
+      for (const row of rows) {
+        const id = String(row.id);
+        // Each job on its own: one whose rows do not parse is named (the tracker sets it aside), not thrown.
+        let job: JobRecord, tasks: TaskRecord[], attempts: AttemptRecord[];
+        try {
+          job = toJob(row);
+          tasks = (this.#stmt(`SELECT ${TASK_SELECT} FROM tasks WHERE job_id = ? ORDER BY ord`).all(id) as Row[])
+            .map(toTask);
+          attempts = (this.#stmt(
+            "SELECT a.* FROM attempts a JOIN tasks t ON t.id = a.task_id AND t.attempt = a.attempt WHERE t.job_id = ?",
+          ).all(id) as Row[]).map(toAttempt);
+        } catch (error) {
+          if (!(error instanceof SyntaxError)) throw error;
+          active.unreadable.push({ jobId: id, reason: `its stored rows are not valid: ${error.message}` });
+          continue;
         }
-        const rows = this.#stmt(
-          "SELECT a.* FROM attempts a JOIN tasks t ON t.id = a.task_id AND t.attempt = a.attempt WHERE t.job_id = ?",
-        ).all(job.id) as Row[];
-        for (const row of rows) attempts.push(toAttempt(row));
+        active.jobs.push(job);
+        for (const task of tasks) active.tasks.push(task);
+        for (const attempt of attempts) active.attempts.push(attempt);
       }
-      return { jobs, tasks, attempts };
+      return active;
     });
   }
 
@@ -206,7 +216,7 @@ export class SqliteStore implements Store {
     return this.#writer.alone(async (send) => {
       await send({ type: "begin" });
       try {
-        const rest = { ...batch, tasks: [], logs: [] };
+        const rest = { ...batch, tasks: [], logs: [], setAside: [] };
         await send({ type: "rows", rows: batchRows(rest) });
         for (const key of ["tasks", "logs"] as const) {
           for (let i = 0; i < batch[key].length; i += CHUNK_ROWS) {
@@ -214,6 +224,8 @@ export class SqliteStore implements Store {
             await send({ type: "rows", rows: batchRows(part) });
           }
         }
+        // Last, as in a batch written at once: it overrides the rows above.
+        await send({ type: "rows", rows: batchRows({ ...emptyBatch(), setAside: batch.setAside }) });
         await send({ type: "commit" });
       } catch (error) {
         await send({ type: "rollback" }).catch(() => {});
@@ -258,7 +270,7 @@ function migrate(db: DatabaseSync, path: string): void {
 
 function small(batch: WriteBatch): boolean {
   const rows = batch.meta.size + batch.agents.length + batch.newJobs.length + batch.jobs.length +
-    batch.tasks.length + batch.attempts.length + batch.logs.length;
+    batch.tasks.length + batch.attempts.length + batch.logs.length + batch.setAside.length;
   if (rows > INLINE_ROWS) return false;
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;

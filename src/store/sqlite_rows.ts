@@ -1,5 +1,6 @@
 /** Records as SQL rows, and the statements that write them: shared by the store and its writer worker. */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { TaskState } from "../protocol/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord, WriteBatch } from "./records.ts";
 
 export type SqlValue = string | number | null;
@@ -12,6 +13,7 @@ export interface SqlRows {
   tasks: SqlValue[][];
   attempts: SqlValue[][];
   logs: SqlValue[][];
+  setAside: SqlValue[][];
 }
 
 export const TASK_COLUMNS = [
@@ -90,6 +92,23 @@ const ATTEMPT_COLUMNS = [
   "reason",
 ];
 
+/**
+ * Every task state, and whether a task in it has ended (as protocol's TERMINAL_TASK_STATES; spelled out
+ * here because this module is also the writer worker's, which does not load the protocol). A state
+ * missing here is a type error, so the SQL built from it stays whole.
+ */
+const TASK_STATE_ENDED: Record<TaskState, boolean> = {
+  queued: false,
+  assigned: false,
+  running: false,
+  succeeded: true,
+  failed: true,
+  cancelled: true,
+  skipped: true,
+  lost: false,
+};
+const ENDED = Object.keys(TASK_STATE_ENDED).filter((state) => TASK_STATE_ENDED[state as TaskState]);
+
 /** INSERT, or UPDATE every other column when the key exists (never REPLACE: it deletes rows that clash on other unique keys). */
 function upsert(table: string, key: string[], columns: string[]): string {
   const updates = columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
@@ -105,6 +124,15 @@ export const statements = {
   task: upsert("tasks", ["id"], TASK_COLUMNS),
   attempt: upsert("attempts", ["task_id", "attempt"], ATTEMPT_COLUMNS),
   log: "INSERT OR IGNORE INTO logs (task_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?)",
+  // A job set aside: its open attempts and unended tasks end, and its counts are taken from its tasks.
+  setAsideAttempts: `UPDATE attempts SET state = 'lost', reason = ?1, finished_at = ?2
+    WHERE state IN ('assigned', 'running') AND task_id IN (SELECT id FROM tasks WHERE job_id = ?3)`,
+  setAsideTasks: `UPDATE tasks SET state = 'failed', reason = ?1, finished_at = ?2, retry_at = NULL
+    WHERE job_id = ?3 AND state NOT IN (${ENDED.map((state) => `'${state}'`).join(", ")})`,
+  setAsideJob:
+    `UPDATE jobs SET state = 'failed', finished_at = ?2, version = version + 1, counts = (SELECT json_object(${
+      Object.keys(TASK_STATE_ENDED).map((state) => `'${state}', count(*) FILTER (WHERE state = '${state}')`).join(", ")
+    }) FROM tasks WHERE job_id = ?3) WHERE id = ?3`,
 } as const;
 
 export type PreparedStatements = Record<keyof typeof statements, StatementSync>;
@@ -142,6 +170,11 @@ export function insertRows(s: PreparedStatements, rows: SqlRows): void {
   for (const row of rows.tasks) s.task.run(...row);
   for (const row of rows.attempts) s.attempt.run(...row);
   for (const row of rows.logs) s.log.run(...row);
+  for (const row of rows.setAside) {
+    s.setAsideAttempts.run(...row);
+    s.setAsideTasks.run(...row);
+    s.setAsideJob.run(...row);
+  }
 }
 
 export function batchRows(batch: WriteBatch): SqlRows {
@@ -155,6 +188,7 @@ export function batchRows(batch: WriteBatch): SqlRows {
     tasks: batch.tasks.map(taskRow),
     attempts: batch.attempts.map(attemptRow),
     logs: batch.logs.map((l) => [l.taskId, l.attempt, l.seq, l.stream, l.data, l.at]),
+    setAside: batch.setAside.map((a) => [a.reason, a.at, a.jobId]),
   };
 }
 

@@ -1,11 +1,11 @@
 /** The one interface every store implements. All writes go through `write`, one transaction per batch. */
-import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import type { ActiveJobs, AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
 
 export interface Store {
   getMeta(key: string): Promise<string | null>;
   loadAgents(): Promise<AgentRecord[]>;
-  /** Jobs that have not ended, with their tasks: what a tracker holds in memory. */
-  loadActiveJobs(): Promise<{ jobs: JobRecord[]; tasks: TaskRecord[]; attempts: AttemptRecord[] }>;
+  /** Jobs that have not ended, with their tasks; a job whose rows cannot be read is named, not thrown. */
+  loadActiveJobs(): Promise<ActiveJobs>;
   listJobs(options: { limit: number }): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord | null>;
   listTasks(jobId: string): Promise<TaskRecord[]>;
@@ -18,5 +18,5 @@ export interface Store {
 }
 
 export function emptyBatch(): WriteBatch {
-  return { meta: new Map(), agents: [], newJobs: [], jobs: [], tasks: [], attempts: [], logs: [] };
+  return { meta: new Map(), agents: [], newJobs: [], jobs: [], tasks: [], attempts: [], logs: [], setAside: [] };
 }

@@ -158,13 +158,17 @@ export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number)
   });
   for (const template of job.templates.values()) {
     for (const need of template.effective.needs) {
-      const needed = job.templates.get(need)!;
+      const needed = job.templates.get(need);
+      if (!needed) throw new Error(`task "${template.name}" needs "${need}", which the job does not have`);
       needed.dependents.push(template);
       template.waitingOn.add(needed);
     }
   }
   for (const taskRecord of tasks) {
-    const template = job.templates.get(taskRecord.template)!;
+    const template = job.templates.get(taskRecord.template);
+    if (!template) {
+      throw new Error(`task ${taskRecord.id} is a copy of "${taskRecord.template}", which the job does not have`);
+    }
     const entry: TaskEntry = {
       record: taskRecord,
       job,

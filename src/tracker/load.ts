@@ -1,34 +1,44 @@
 /**
  * A start: memory rebuilt from the store. Agents come back as they were (down ones stay down until
  * they speak); each active job's tasks go on where they were, or are queued again when their agent is
- * unknown; a cancel that was under way goes on.
+ * unknown; a cancel that was under way goes on. A job that cannot be loaded (its rows do not parse,
+ * or do not make a job this tracker can run) is set aside, failed with the reason, and the tracker
+ * starts with the others: one bad job must not keep every other from running.
  */
-import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord } from "../store/mod.ts";
-import type { Clock } from "./entries.ts";
+import type { ActiveJobs, AgentRecord } from "../store/mod.ts";
+import type { Clock, JobEntry } from "./entries.ts";
 import type { FabricState } from "./state.ts";
+import type { StoreWriter } from "./store_writer.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";
 
-export interface StoredState {
-  agents: AgentRecord[];
-  jobs: JobRecord[];
-  tasks: TaskRecord[];
-  attempts: AttemptRecord[];
+export interface LoadContext {
+  state: FabricState;
+  tasks: TaskLifecycle;
+  writer: StoreWriter;
+  clock: Clock;
+  log: (message: string) => void;
 }
 
-export function loadState(
-  context: { state: FabricState; tasks: TaskLifecycle; clock: Clock },
-  stored: StoredState,
-): void {
+export function loadState(context: LoadContext, stored: ActiveJobs & { agents: AgentRecord[] }): void {
   const { state, tasks } = context;
   const now = context.clock.now();
   for (const record of stored.agents) state.addAgent(record, now);
   const byJob = Map.groupBy(stored.tasks, (task) => task.jobId);
   const currentAttempts = new Map(stored.attempts.map((a) => [a.taskId, a]));
+  const setAside = [...stored.unreadable];
   for (const record of stored.jobs) {
-    const job = state.addJob(record, byJob.get(record.id) ?? []);
-    for (const task of job.tasks) tasks.restore(task, currentAttempts.get(task.record.id));
+    let job: JobEntry | null = null;
+    try {
+      job = state.addJob(record, byJob.get(record.id) ?? []);
+      for (const task of job.tasks) tasks.restore(task, currentAttempts.get(task.record.id));
+      if (job.record.cancelRequested) tasks.cancel(job);
+    } catch (error) {
+      if (job) tasks.discard(job);
+      setAside.push({ jobId: record.id, reason: `it could not be loaded: ${(error as Error)?.message ?? error}` });
+    }
   }
-  for (const job of state.jobs.values()) {
-    if (job.record.cancelRequested) tasks.cancel(job);
+  for (const { jobId, reason } of setAside) {
+    context.writer.setAside({ jobId, reason: `set aside when the tracker started: ${reason}`, at: now });
+    context.log(`job ${jobId} set aside: ${reason}`);
   }
 }

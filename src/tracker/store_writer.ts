@@ -7,7 +7,7 @@
 import { setImmediate } from "node:timers";
 import { type Clock, RetryBackoff, type RetryPolicy, systemClock, type TimerId } from "../protocol/mod.ts";
 import { emptyBatch, type Store } from "../store/mod.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "../store/mod.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, SetAside, TaskRecord } from "../store/mod.ts";
 
 /** Waits between writes while the store fails: less often the longer it stays unwell. */
 const STORE_RETRY: RetryPolicy = { initialMs: 500, maxMs: 10_000 };
@@ -28,6 +28,7 @@ export class StoreWriter {
   #tasks = new Set<TaskRecord>();
   #attempts = new Set<AttemptRecord>();
   #logs: LogRow[] = [];
+  #setAside: SetAside[] = [];
   #callbacks: Array<() => void> = [];
   #marked = 0;
   #committed = 0;
@@ -74,6 +75,11 @@ export class StoreWriter {
   }
   log(row: LogRow): void {
     this.#logs.push(row);
+    this.#mark();
+  }
+  /** A job that cannot be loaded ends failed, with its unended tasks (it is not in memory). */
+  setAside(job: SetAside): void {
+    this.#setAside.push(job);
     this.#mark();
   }
 
@@ -162,6 +168,7 @@ export class StoreWriter {
     batch.tasks = [...this.#tasks];
     batch.attempts = [...this.#attempts];
     batch.logs = this.#logs;
+    batch.setAside = this.#setAside;
     const callbacks = this.#callbacks;
     this.#meta = new Map();
     this.#agents.clear();
@@ -170,6 +177,7 @@ export class StoreWriter {
     this.#tasks.clear();
     this.#attempts.clear();
     this.#logs = [];
+    this.#setAside = [];
     this.#callbacks = [];
     try {
       await this.#store.write(batch);
@@ -182,6 +190,7 @@ export class StoreWriter {
       for (const r of batch.tasks) this.#tasks.add(r);
       for (const r of batch.attempts) this.#attempts.add(r);
       this.#logs = batch.logs.concat(this.#logs);
+      this.#setAside = batch.setAside.concat(this.#setAside);
       this.#callbacks = callbacks.concat(this.#callbacks);
       this.#onError(error);
       throw error;

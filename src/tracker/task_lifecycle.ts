@@ -268,6 +268,15 @@ export class TaskLifecycle {
     return { cancelled, stopping };
   }
 
+  /** Forget a job that could not be loaded: off its agents and out of memory (the store sets it aside). */
+  discard(job: JobEntry): void {
+    for (const task of job.tasks) {
+      this.#detach(task);
+      this.#backoffs.delete(task);
+    }
+    this.#state.removeJob(job);
+  }
+
   /** Ended jobs leave memory once durable; reads then come from the store. */
   #evict(job: JobEntry): void {
     if (!this.#state.removeJob(job)) return;

@@ -105,7 +105,8 @@ export class Tracker {
     await tracker.#credentials.load(options.store);
     const agents = await options.store.loadAgents();
     const active = await options.store.loadActiveJobs();
-    loadState({ state: tracker.state, tasks: tracker.#tasks, clock: tracker.clock }, { agents, ...active });
+    const { state, writer, clock } = tracker;
+    loadState({ state, tasks: tracker.#tasks, writer, clock, log: tracker.#log }, { agents, ...active });
     tracker.#scheduling.soon();
     await tracker.writer.flush();
     return tracker;

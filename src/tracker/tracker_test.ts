@@ -3,16 +3,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
 import { getJob, getTask } from "./queries.ts";
+import { TEST_AGENT } from "./_testing.ts";
 import { Tracker } from "./tracker.ts";
-
-const AGENT = {
-  labels: {},
-  version: "test",
-  os: "linux",
-  arch: "x86_64",
-  capabilities: { sandbox: true, unsandboxed: false, cgroup: "v1" as const, deno: true, git: true },
-  resources: { cpu: 4, memory: 2 ** 33, disk: 2 ** 36 },
-};
 
 async function setup() {
   const dir = await Deno.makeTempDir({ prefix: "fabric-tracker-test-" });
@@ -40,7 +32,7 @@ async function setup() {
 }
 
 async function agent(tracker: Tracker, name: string, slots = 1): Promise<string> {
-  return (await tracker.registerAgent({ name, slots, ...AGENT })).agentId;
+  return (await tracker.registerAgent({ name, slots, ...TEST_AGENT })).agentId;
 }
 
 function job(count: number, run = "true") {
