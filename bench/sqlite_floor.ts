@@ -3,7 +3,7 @@
  * synchronous=FULL): the floor under submitting a job and under draining it.
  */
 import { DatabaseSync } from "node:sqlite";
-import { TASK_COLUMNS } from "../src/store/sqlite_rows.ts";
+import { TASK_COLUMNS } from "../src/store/mod.ts";
 import { secondsSince } from "./workload.ts";
 
 const COLUMNS = TASK_COLUMNS;

@@ -7,4 +7,5 @@ export { emptyBatch } from "./store.ts";
 export type * from "./records.ts";
 export { queuedTask } from "./records.ts";
 export { SqliteStore, type StoreSync } from "./sqlite.ts";
-export { MIGRATIONS } from "./migrations.ts";
+/** The tasks table's columns in the order the store writes them, for the bench's SQLite baseline (B4). */
+export { TASK_COLUMNS } from "./sqlite_rows.ts";

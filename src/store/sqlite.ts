@@ -38,7 +38,6 @@ const INLINE_LOG_BYTES = 32 * 1024;
 const CHECKPOINT_EVERY = 256;
 
 export class SqliteStore implements Store {
-  readonly path: string;
   #db: DatabaseSync;
   #statements = new Map<string, StatementSync>();
   #writer: WriterWorker;
@@ -47,7 +46,6 @@ export class SqliteStore implements Store {
   #inlineCommits = 0;
 
   private constructor(path: string, db: DatabaseSync, sync: StoreSync) {
-    this.path = path;
     this.#db = db;
     this.#sync = sync;
     this.#writer = new WriterWorker(path, sync);

@@ -3,6 +3,7 @@ import {
   type AgentView,
   effectiveTask,
   FabricError,
+  isTerminalJob,
   isTerminalTask,
   type JobDetail,
   type JobSpec,
@@ -34,7 +35,7 @@ export async function listJobs(tracker: Tracker, limit: number): Promise<JobSumm
   return records.map((record) => jobSummary(tracker.state.jobs.get(record.id)?.record ?? record));
 }
 
-export async function getJobSummary(tracker: Tracker, jobId: string): Promise<JobSummary> {
+async function getJobSummary(tracker: Tracker, jobId: string): Promise<JobSummary> {
   const active = tracker.state.jobs.get(jobId);
   if (active) return jobSummary(active.record);
   const record = await tracker.store.getJob(jobId);
@@ -86,11 +87,11 @@ export async function watchJob(
     await active.changed.wait(Math.min(waitMs, tracker.maxWaitMs), signal);
     // A running job changes with every task: the changes of the next moment go out together (a busy
     // job would otherwise cost an answer per task), but the job's end goes out at once.
-    const until = Date.now() + WATCH_COALESCE_MS;
+    const until = tracker.clock.now() + WATCH_COALESCE_MS;
     for (let round = 0; round < 100 && running(tracker, active) && !signal?.aborted; round++) {
-      const left = until - Date.now();
-      if (left <= 0) break;
-      await active.changed.wait(left, signal);
+      const left = until - tracker.clock.now();
+      // Ended by its own timer too: the clock alone (a test's) may not move.
+      if (left <= 0 || !(await active.changed.wait(left, signal))) break;
     }
   }
   return await getJobSummary(tracker, jobId);
@@ -106,8 +107,7 @@ export function jobWaiting(tracker: Tracker, jobId: string): WaitingNote[] {
 const WATCH_COALESCE_MS = 50;
 
 function running(tracker: Tracker, job: JobEntry): boolean {
-  return !tracker.closing && tracker.state.jobs.get(job.record.id) === job &&
-    (job.record.state === "queued" || job.record.state === "running");
+  return !tracker.closing && tracker.state.jobs.get(job.record.id) === job && !isTerminalJob(job.record.state);
 }
 
 async function taskRecord(tracker: Tracker, taskId: string): Promise<TaskRecord> {

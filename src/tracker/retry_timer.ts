@@ -10,7 +10,7 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
 }
 
-export const systemTimers: Timers = {
+const systemTimers: Timers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

@@ -23,7 +23,6 @@ export class StoreWriter {
   #store: Store;
   #meta = new Map<string, string>();
   #agents = new Set<AgentRecord>();
-  #newJobs = new Set<JobRecord>();
   #jobs = new Set<JobRecord>();
   #tasks = new Set<TaskRecord>();
   #attempts = new Set<AttemptRecord>();
@@ -53,11 +52,6 @@ export class StoreWriter {
   }
   agent(record: AgentRecord): void {
     this.#agents.add(record);
-    this.#mark();
-  }
-  /** A job stored for the first time: its spec and files are written once, here. */
-  newJob(record: JobRecord): void {
-    this.#newJobs.add(record);
     this.#mark();
   }
   /** A change to a stored job (state, counts, version). */
@@ -163,8 +157,7 @@ export class StoreWriter {
     const batch = emptyBatch();
     batch.meta = this.#meta;
     batch.agents = [...this.#agents];
-    batch.newJobs = [...this.#newJobs];
-    batch.jobs = [...this.#jobs].filter((job) => !this.#newJobs.has(job));
+    batch.jobs = [...this.#jobs];
     batch.tasks = [...this.#tasks];
     batch.attempts = [...this.#attempts];
     batch.logs = this.#logs;
@@ -172,7 +165,6 @@ export class StoreWriter {
     const callbacks = this.#callbacks;
     this.#meta = new Map();
     this.#agents.clear();
-    this.#newJobs = new Set();
     this.#jobs.clear();
     this.#tasks.clear();
     this.#attempts.clear();
@@ -185,7 +177,6 @@ export class StoreWriter {
       // Keep everything for the next flush; records changed since are newer and win.
       for (const [key, value] of batch.meta) if (!this.#meta.has(key)) this.#meta.set(key, value);
       for (const r of batch.agents) this.#agents.add(r);
-      for (const r of batch.newJobs) this.#newJobs.add(r);
       for (const r of batch.jobs) this.#jobs.add(r);
       for (const r of batch.tasks) this.#tasks.add(r);
       for (const r of batch.attempts) this.#attempts.add(r);

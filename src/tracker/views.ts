@@ -1,12 +1,13 @@
 /** Records as clients see them: ISO times, agent names instead of ids, camelCase keys. */
-import type {
-  AgentResources,
-  AgentState,
-  AgentView,
-  AttemptView,
-  JobSummary,
-  TaskKind,
-  TaskView,
+import {
+  type AgentResources,
+  type AgentState,
+  type AgentView,
+  type AttemptView,
+  isTerminalJob,
+  type JobSummary,
+  type TaskKind,
+  type TaskView,
 } from "../protocol/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord } from "../store/mod.ts";
 
@@ -21,7 +22,7 @@ export function jobSummary(job: JobRecord): JobSummary {
     id: job.id,
     name: job.name,
     state: job.state,
-    cancelling: job.cancelRequested && (job.state === "queued" || job.state === "running"),
+    cancelling: job.cancelRequested && !isTerminalJob(job.state),
     counts: { ...job.counts },
     total: job.total,
     createdAt: iso(job.createdAt)!,

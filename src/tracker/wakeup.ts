@@ -5,10 +5,6 @@
 export class Wakeup {
   #waiters = new Set<() => void>();
 
-  get waiting(): number {
-    return this.#waiters.size;
-  }
-
   notify(): void {
     const waiters = [...this.#waiters];
     this.#waiters.clear();
