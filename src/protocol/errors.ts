@@ -10,7 +10,6 @@ export const ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
-  stale_attempt: 409,
   payload_too_large: 413,
   unavailable: 503,
   internal: 500,
