@@ -5,7 +5,7 @@
  * no tracker, no agent, no reports, two at a time.
  */
 import { dirname, join } from "node:path";
-import { TASK_LANG } from "../src/agent/task_setup.ts";
+import { TASK_LANG } from "../src/agent/mod.ts";
 import { bwrapArgs, shellCommand } from "../src/exec/mod.ts";
 import { DEFAULT_PERMISSIONS } from "../src/protocol/mod.ts";
 import { BenchCluster } from "./cluster.ts";

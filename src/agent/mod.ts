@@ -6,3 +6,5 @@ export {
   DEFAULT_STOP_GRACE_MS,
   startAgent,
 } from "./agent.ts";
+/** The locale a task runs in by default (the bench runs its baselines in the same). */
+export { TASK_LANG } from "./task_setup.ts";

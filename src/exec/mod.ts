@@ -12,7 +12,7 @@ export type {
 export { TaskStopped } from "./driver.ts";
 export { driverFor } from "./drivers/registry.ts";
 export { prepareHostTask, startProcess } from "./process.ts";
-export { dropStandby } from "./standby.ts";
+export { dropStandby, INBOX_PREFIX } from "./standby.ts";
 export { findExecutable } from "./_path_lookup.ts";
 export { shellCommand, type ShellTask } from "./drivers/shell.ts";
 export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";

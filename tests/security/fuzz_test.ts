@@ -8,7 +8,7 @@
  * FABRIC_FUZZ_SECONDS runs longer than the suite's few seconds.
  */
 import assert from "node:assert/strict";
-import { JobSpecError, parseJobFile } from "../../src/protocol/job_file.ts";
+import { JobSpecError, parseJobFile } from "../../src/protocol/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
 import { type RawAnswer, RawApi, registration } from "../../testing/raw_api.ts";
 
