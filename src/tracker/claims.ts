@@ -2,9 +2,16 @@
  * What an agent is sent: assignments it does not hold yet, and stop orders for attempts it holds
  * that must not go on. Read from memory; the only thing written is when an attempt was last sent.
  */
-import { type Assignment, attemptKey, type AttemptRef, type ClaimResponse, isTerminalTask } from "../protocol/mod.ts";
+import {
+  type Assignment,
+  attemptKey,
+  type AttemptRef,
+  type ClaimRequest,
+  type ClaimResponse,
+  isTerminalTask,
+} from "../protocol/mod.ts";
 import { assignmentOf } from "./assignment.ts";
-import type { AgentEntry, TaskEntry } from "./entries.ts";
+import type { AgentEntry, Clock, TaskEntry } from "./entries.ts";
 
 /** An assignment sent but not acknowledged after this long is sent again. */
 const REDELIVER_MS = 5_000;
@@ -31,8 +38,53 @@ export function deliverable(
   return assignments;
 }
 
+export interface ClaimContext {
+  clock: Clock;
+  /** Time between SIGTERM and SIGKILL for a task that sets none. */
+  graceMs: number;
+  /** Longest a long poll is held. */
+  maxWaitMs: number;
+  tasks: ReadonlyMap<string, TaskEntry>;
+  /** The tracker is stopping: answer now. */
+  closing: () => boolean;
+  /** Resolves once every change so far is durable: work goes out only once its placement is stored. */
+  flush: () => Promise<void>;
+}
+
+/**
+ * Long poll: new assignments for the agent, and attempts it holds that it must stop, as soon as there
+ * are any, else an empty answer after the wait it asked for. One open claim per agent: a newer one
+ * (after a dropped connection) answers the older.
+ */
+export async function waitForWork(
+  agent: AgentEntry,
+  request: ClaimRequest,
+  context: ClaimContext,
+  signal?: AbortSignal,
+): Promise<ClaimResponse> {
+  const generation = ++agent.claimGeneration;
+  agent.claim.notify();
+  const holding = { list: request.holding, keys: new Set(request.holding.map(attemptKey)) };
+  const deadline = context.clock.now() + Math.min(request.waitMs, context.maxWaitMs);
+  for (let timedOut = false;;) {
+    // Only a request is a sign of life: a long poll woken up (or timed out) says nothing about the
+    // agent, which may have died meanwhile, and it must not bring a down agent back.
+    if (generation !== agent.claimGeneration || agent.record.state === "down") return { assignments: [], stop: [] };
+    const now = context.clock.now();
+    const response = claimResponse(agent, holding, { ...context, now });
+    if (response.assignments.length > 0 || response.stop.length > 0) {
+      await context.flush();
+      return response;
+    }
+    const remaining = deadline - now;
+    if (timedOut || remaining <= 0 || signal?.aborted || context.closing()) return response;
+    // The wait ends by a change, or by its own timer: the clock alone (a test's) may not move.
+    timedOut = !(await agent.claim.wait(remaining, signal));
+  }
+}
+
 /** A claim's answer: new work, and the attempts the agent holds that it must stop. */
-export function claimResponse(
+function claimResponse(
   agent: AgentEntry,
   holding: { list: AttemptRef[]; keys: ReadonlySet<string> },
   options: { now: number; graceMs: number; tasks: ReadonlyMap<string, TaskEntry> },

@@ -30,6 +30,12 @@ const SHORT_TASK_MS = 100;
 /** ...and below this one, very short. */
 const VERY_SHORT_TASK_MS = 10;
 
+/** An attempt of the template ran `durationMs`: into its moving average. */
+export function recordRuntime(template: { runtimeEma: number | null; runs: number }, durationMs: number): void {
+  template.runtimeEma = template.runtimeEma === null ? durationMs : 0.8 * template.runtimeEma + 0.2 * durationMs;
+  template.runs++;
+}
+
 /** Tasks of `template` an agent may hold per slot: 1, or more for short tasks. */
 export function prefetchDepth(template: PrefetchView): number {
   if (!prefetches(template)) return 1;

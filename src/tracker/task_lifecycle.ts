@@ -7,10 +7,12 @@
  */
 import { formatDuration, type TaskState } from "../protocol/mod.ts";
 import type { AttemptRecord } from "../store/mod.ts";
+import { attach, detach } from "./allocation.ts";
 import { abandonAttempt, closeAttempt, type Ending, newAttempt } from "./attempts.ts";
 import { copySucceeded, skipDependents } from "./dependencies.ts";
 import type { AgentEntry, Clock, FinishReport, JobEntry, TaskEntry } from "./entries.ts";
 import { JobProgress } from "./job_progress.ts";
+import { recordRuntime } from "./prefetch.ts";
 import { RetryTimer, type Timers } from "./retry_timer.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
@@ -62,7 +64,7 @@ export class TaskLifecycle {
     const agent = task.record.agentId ? this.#state.agents.get(task.record.agentId) : undefined;
     if (ACTIVE_ON_AGENT.has(state) && attempt && agent) {
       task.attempt = attempt;
-      this.#attach(task, agent);
+      attach(task, agent);
     } else if (ACTIVE_ON_AGENT.has(state) || state === "lost") {
       this.#requeue(task, "its agent is unknown to this tracker", 0);
     } else if (state === "queued") {
@@ -120,7 +122,7 @@ export class TaskLifecycle {
     task.deliveredAt = null;
     record.agentId = agent.record.id;
     record.reason = null;
-    this.#attach(task, agent);
+    attach(task, agent);
     this.#writer.attempt(attempt);
     this.#progress.taskChanged(task, "assigned");
     this.#writer.afterCommit(() => agent.claim.notify());
@@ -149,22 +151,10 @@ export class TaskLifecycle {
     this.#progress.taskChanged(task, task.attempt.state === "running" ? "running" : "assigned");
   }
 
-  #attach(task: TaskEntry, agent: AgentEntry): void {
-    agent.tasks.add(task);
-    addResources(agent, task, 1);
-    task.template.active++;
-    task.job.active++;
-  }
-
+  /** What the task held on its agent is free: a scheduling pass may fill it. */
   #detach(task: TaskEntry): void {
     const agentId = task.attempt?.agentId;
-    const agent = agentId ? this.#state.agents.get(agentId) : undefined;
-    if (agent?.tasks.delete(task)) {
-      addResources(agent, task, -1);
-      task.template.active--;
-      task.job.active--;
-      this.#schedule();
-    }
+    if (detach(task, agentId ? this.#state.agents.get(agentId) : undefined)) this.#schedule();
   }
 
   // ---- ends of an attempt --------------------------------------------------------------------
@@ -174,10 +164,7 @@ export class TaskLifecycle {
     if (!task.attempt) return;
     if (task.record.state === "assigned") this.start(task, report.at - report.durationMs);
     const template = task.template;
-    template.runtimeEma = template.runtimeEma === null
-      ? report.durationMs
-      : 0.8 * template.runtimeEma + 0.2 * report.durationMs;
-    template.runs++;
+    recordRuntime(template, report.durationMs);
     const outcome = finishOutcome(report, task.stopRequested);
     task.record.outputTruncated = report.outputTruncated ?? false;
     if (outcome.state === "succeeded" && report.output !== undefined) task.record.output = report.output;
@@ -317,11 +304,4 @@ export class TaskLifecycle {
     task.stopRequested = false;
     this.#progress.taskChanged(task, state);
   }
-}
-
-function addResources(agent: AgentEntry, task: TaskEntry, sign: 1 | -1): void {
-  const add = task.template.effective.resources;
-  agent.allocated.cpu += sign * add.cpu;
-  agent.allocated.memory += sign * add.memory;
-  agent.allocated.disk += sign * add.disk;
 }

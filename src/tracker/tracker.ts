@@ -5,7 +5,6 @@
  */
 import {
   type AgentLoad,
-  attemptKey,
   type CancelJobResponse,
   type ClaimRequest,
   type ClaimResponse,
@@ -20,7 +19,7 @@ import {
 import type { Store } from "../store/mod.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { hashToken, newId, newToken } from "./auth.ts";
-import { claimResponse, deliverable } from "./claims.ts";
+import { type ClaimContext, deliverable, waitForWork } from "./claims.ts";
 import { Credentials, type Principal } from "./credentials.ts";
 import type { AgentEntry, Clock } from "./entries.ts";
 import { expandForAgents, jobRecords, parseSubmission, signedSubmission } from "./job_records.ts";
@@ -69,6 +68,7 @@ export class Tracker {
   #agents: AgentLifecycle;
   #scheduling: Scheduling;
   #liveness: Liveness;
+  #claims: ClaimContext;
   #newId: () => string;
   #credentials = new Credentials();
   #storeHealthy = true;
@@ -91,6 +91,11 @@ export class Tracker {
     const agentOptions = { state, tasks, writer, clock, log, schedule, newId: this.#newId, ttlMs: this.ttlMs };
     const agents = this.#agents = new AgentLifecycle(agentOptions);
     this.#liveness = new Liveness({ state, tasks, agents, clock });
+    this.#claims = {
+      ...{ clock, graceMs: this.graceMs, maxWaitMs: this.maxWaitMs, tasks: state.tasks },
+      closing: () => this.#closing,
+      flush: () => this.flush(),
+    };
     this.#scheduling = new Scheduling({
       templates: () => state.templates,
       agents: () => state.agents.values(),
@@ -243,26 +248,7 @@ export class Tracker {
   async claim(agentId: string, request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
     const agent = this.#agents.byId(agentId);
     this.#agents.seen(agent);
-    // One open claim per agent: a newer one (after a dropped connection) replaces the older.
-    const generation = ++agent.claimGeneration;
-    agent.claim.notify();
-    const holding = { list: request.holding, keys: new Set(request.holding.map(attemptKey)) };
-    const deadline = this.clock.now() + Math.min(request.waitMs, this.maxWaitMs);
-    for (let timedOut = false;;) {
-      // Only a request is a sign of life: a long poll woken up (or timed out) says nothing about the
-      // agent, which may have died meanwhile, and it must not bring a down agent back.
-      if (generation !== agent.claimGeneration || agent.record.state === "down") return { assignments: [], stop: [] };
-      const options = { now: this.clock.now(), graceMs: this.graceMs, tasks: this.state.tasks };
-      const response = claimResponse(agent, holding, options);
-      if (response.assignments.length > 0 || response.stop.length > 0) {
-        await this.flush();
-        return response;
-      }
-      const remaining = deadline - options.now;
-      if (timedOut || remaining <= 0 || signal?.aborted || this.#closing) return response;
-      // The wait ends by a change, or by its own timer: the clock alone (a test's) may not move.
-      timedOut = !(await agent.claim.wait(remaining, signal));
-    }
+    return await waitForWork(agent, request, this.#claims, signal);
   }
 
   /** Apply an agent's events in order. Reports for an attempt that is not current are refused. */

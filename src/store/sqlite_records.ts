@@ -1,0 +1,103 @@
+/** SQL rows read back as records (the other way: sqlite_rows.ts). */
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "./records.ts";
+
+export type Row = Record<string, unknown>;
+
+export function toAgent(r: Row): AgentRecord {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    labels: JSON.parse(String(r.labels)),
+    slots: Number(r.slots),
+    version: String(r.version),
+    os: String(r.os),
+    arch: String(r.arch),
+    credentialHash: String(r.credential_hash),
+    state: r.state === "ready" ? "ready" : "down",
+    registeredAt: Number(r.registered_at),
+    lastHeartbeat: r.last_heartbeat === null ? null : Number(r.last_heartbeat),
+    load: r.load === null ? null : JSON.parse(String(r.load)),
+    weight: Number(r.weight),
+    capabilities: JSON.parse(String(r.capabilities)),
+    resources: JSON.parse(String(r.resources)),
+    draining: Number(r.draining) === 1,
+    drainDeadline: nullableNumber(r.drain_deadline),
+  };
+}
+
+export function toJob(r: Row): JobRecord {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    spec: JSON.parse(String(r.spec)),
+    files: JSON.parse(String(r.files)),
+    source: r.source === null ? null : String(r.source),
+    signed: r.signed === null || r.signed === undefined ? null : JSON.parse(String(r.signed)),
+    state: String(r.state) as JobRecord["state"],
+    cancelRequested: Number(r.cancel_requested) === 1,
+    total: Number(r.total),
+    counts: JSON.parse(String(r.counts)),
+    createdAt: Number(r.created_at),
+    finishedAt: nullableNumber(r.finished_at),
+    version: Number(r.version),
+  };
+}
+
+export function toTask(r: Row): TaskRecord {
+  return {
+    id: String(r.id),
+    jobId: String(r.job_id),
+    ord: Number(r.ord),
+    template: String(r.template),
+    name: String(r.name),
+    index: Number(r.idx),
+    count: Number(r.count),
+    matrix: r.matrix === null ? null : JSON.parse(String(r.matrix)),
+    pinnedAgent: r.pinned_agent === null ? null : String(r.pinned_agent),
+    state: String(r.state) as TaskRecord["state"],
+    attempt: Number(r.attempt),
+    agentId: r.agent_id === null ? null : String(r.agent_id),
+    exitCode: nullableNumber(r.exit_code),
+    signal: r.signal === null ? null : String(r.signal),
+    reason: r.reason === null ? null : String(r.reason),
+    createdAt: Number(r.created_at),
+    startedAt: nullableNumber(r.started_at),
+    finishedAt: nullableNumber(r.finished_at),
+    durationMs: nullableNumber(r.duration_ms),
+    output: r.output === null ? null : String(r.output),
+    outputTruncated: Number(r.output_truncated) === 1,
+    failures: Number(r.failures),
+    losses: Number(r.losses),
+    retryAt: nullableNumber(r.retry_at),
+  };
+}
+
+export function toAttempt(r: Row): AttemptRecord {
+  return {
+    taskId: String(r.task_id),
+    attempt: Number(r.attempt),
+    agentId: String(r.agent_id),
+    state: String(r.state) as AttemptRecord["state"],
+    assignedAt: Number(r.assigned_at),
+    startedAt: nullableNumber(r.started_at),
+    finishedAt: nullableNumber(r.finished_at),
+    exitCode: nullableNumber(r.exit_code),
+    signal: r.signal === null ? null : String(r.signal),
+    reason: r.reason === null ? null : String(r.reason),
+  };
+}
+
+export function toLog(r: Row): LogRow {
+  return {
+    taskId: String(r.task_id),
+    attempt: Number(r.attempt),
+    seq: Number(r.seq),
+    stream: r.stream === "stderr" ? "stderr" : "stdout",
+    data: String(r.data),
+    at: Number(r.at),
+  };
+}
+
+function nullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
