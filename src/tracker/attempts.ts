@@ -12,13 +12,13 @@ export interface Ending {
 }
 
 /** The task's current attempt number, placed on `agentId` at `now`. */
-export function newAttempt(task: TaskRecord, agentId: string, now: number): AttemptRecord {
+export function newAttempt(task: TaskRecord, placed: { agentId: string; now: number }): AttemptRecord {
   return {
     taskId: task.id,
     attempt: task.attempt,
-    agentId,
+    agentId: placed.agentId,
     state: "assigned",
-    assignedAt: now,
+    assignedAt: placed.now,
     startedAt: null,
     finishedAt: null,
     exitCode: null,
@@ -27,20 +27,20 @@ export function newAttempt(task: TaskRecord, agentId: string, now: number): Atte
   };
 }
 
-/** The attempt ended in `state`; false (and unchanged) when it was abandoned before. */
-export function closeAttempt(attempt: AttemptRecord, state: TaskState, ending: Ending, now: number): boolean {
+/** The attempt ended in `state` (at `ending.at`, else `now`); false (and unchanged) when it was abandoned before. */
+export function closeAttempt(attempt: AttemptRecord, ending: Ending & { state: TaskState; now: number }): boolean {
   if (attempt.state === "lost") return false;
-  attempt.state = state;
+  attempt.state = ending.state;
   attempt.exitCode = ending.exitCode ?? null;
   attempt.signal = ending.signal ?? null;
   attempt.reason = ending.reason ?? null;
-  attempt.finishedAt = ending.at ?? now;
+  attempt.finishedAt = ending.at ?? ending.now;
   return true;
 }
 
 /** The attempt ended without a result (its agent lost it, or handed it back): `lost`, whatever happens to the task. */
-export function abandonAttempt(attempt: AttemptRecord, reason: string, now: number): void {
+export function abandonAttempt(attempt: AttemptRecord, ended: { reason: string; now: number }): void {
   attempt.state = "lost";
-  attempt.reason = reason;
-  attempt.finishedAt = now;
+  attempt.reason = ended.reason;
+  attempt.finishedAt = ended.now;
 }

@@ -59,9 +59,9 @@ export interface ClaimContext {
 export async function waitForWork(
   agent: AgentEntry,
   request: ClaimRequest,
-  context: ClaimContext,
-  signal?: AbortSignal,
+  context: ClaimContext & { signal?: AbortSignal },
 ): Promise<ClaimResponse> {
+  const signal = context.signal;
   const generation = ++agent.claimGeneration;
   agent.claim.notify();
   const holding = { list: request.holding, keys: new Set(request.holding.map(attemptKey)) };

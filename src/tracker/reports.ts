@@ -12,7 +12,7 @@ export interface ReportContext {
 }
 
 /** Apply `events` of `agent`; returns the attempts they named that are not current (each once). */
-export function applyReport(context: ReportContext, agent: AgentEntry, events: TaskEvent[]): AttemptRef[] {
+export function applyReport(agent: AgentEntry, events: TaskEvent[], context: ReportContext): AttemptRef[] {
   const { state, tasks, writer } = context;
   const stale: AttemptRef[] = [];
   const staleKeys = new Set<string>();

@@ -117,7 +117,7 @@ export class TaskLifecycle {
   /** Place `task` on `agent` as its current attempt (the scheduler's plan, applied). */
   assign(task: TaskEntry, agent: AgentEntry): void {
     const record = task.record;
-    const attempt = newAttempt(record, agent.record.id, this.#clock.now());
+    const attempt = newAttempt(record, { agentId: agent.record.id, now: this.#clock.now() });
     task.attempt = attempt;
     task.deliveredAt = null;
     record.agentId = agent.record.id;
@@ -208,7 +208,7 @@ export class TaskLifecycle {
   /** The current attempt ends without a result; true when that also ends the task (it was being cancelled). */
   #abandonAttempt(task: TaskEntry, reason: string): boolean {
     if (task.attempt) {
-      abandonAttempt(task.attempt, reason, this.#clock.now());
+      abandonAttempt(task.attempt, { reason, now: this.#clock.now() });
       this.#writer.attempt(task.attempt);
     }
     this.#detach(task);
@@ -221,7 +221,7 @@ export class TaskLifecycle {
 
   #closeAttempt(task: TaskEntry, state: TaskState, ending: Ending): void {
     const attempt = task.attempt;
-    if (attempt && closeAttempt(attempt, state, ending, this.#clock.now())) this.#writer.attempt(attempt);
+    if (attempt && closeAttempt(attempt, { ...ending, state, now: this.#clock.now() })) this.#writer.attempt(attempt);
   }
 
   // ---- ends of a task ------------------------------------------------------------------------

@@ -248,14 +248,14 @@ export class Tracker {
   async claim(agentId: string, request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
     const agent = this.#agents.byId(agentId);
     this.#agents.seen(agent);
-    return await waitForWork(agent, request, this.#claims, signal);
+    return await waitForWork(agent, request, { ...this.#claims, signal });
   }
 
   /** Apply an agent's events in order. Reports for an attempt that is not current are refused. */
   async report(agentId: string, events: TaskEvent[]): Promise<ReportResponse> {
     const agent = this.#agents.byId(agentId);
     this.#agents.seen(agent);
-    const stale = applyReport({ state: this.state, tasks: this.#tasks, writer: this.writer }, agent, events);
+    const stale = applyReport(agent, events, { state: this.state, tasks: this.#tasks, writer: this.writer });
     // The slots these reports freed are filled now, and the agent gets its new work in this answer
     // (taken before the commit wakes the agent's long poll, which then has nothing to send).
     this.#scheduling.now();
