@@ -123,17 +123,17 @@ export function plan<TT extends PlanTemplate, A extends PlanAgent>(
       result.reasons.set(template, pass.candidates.length === 0 ? "no agent is ready" : "every ready agent is busy");
       continue;
     }
-    const placed = template.effective.select === "all" ? pass.placePinned(template) : pass.placeInOrder(template);
-    for (const { task, agent } of placed.placements) result.placements.push({ task: task as TaskOf<TT>, agent });
-    result.reasons.set(template, placed.reason);
+    const into = result.placements as Placements<A>;
+    const reason = template.effective.select === "all"
+      ? pass.placePinned(template, into)
+      : pass.placeInOrder(template, into);
+    result.reasons.set(template, reason);
   }
   return result;
 }
 
-interface Placed<A> {
-  placements: Array<{ task: PlanTask; agent: A }>;
-  reason: string | null;
-}
+/** The plan's placements as the pass adds them (each task is one of the template's own). */
+type Placements<A> = Array<{ task: PlanTask; agent: A }>;
 
 /** The working copies of one pass: what each agent holds with this pass's placements counted. */
 class Pass<A extends PlanAgent> {
@@ -153,33 +153,37 @@ class Pass<A extends PlanAgent> {
     );
   }
 
-  /** Head first: the template's tasks are alike, so the first that does not fit ends the template's turn. */
-  placeInOrder(template: PlanTemplate): Placed<A> {
-    const placements: Placed<A>["placements"] = [];
+  /**
+   * Head first: the template's tasks are alike, so the first that does not fit ends the template's
+   * turn. Adds to `placements`; returns why the rest waits (null: nothing does).
+   */
+  placeInOrder(template: PlanTemplate, placements: Placements<A>): string | null {
     const needs = needsOf(template, null);
     const eligible = eligibleAgents(this.candidates, needs);
-    if (eligible.reason !== null) return { placements, reason: eligible.reason };
+    if (eligible.reason !== null) return eligible.reason;
     let lastPicked = template.lastPicked;
+    let placed = 0;
     for (const task of template.ready.waitingTasks()) {
-      const limit = this.#concurrencyLimit(template, placements.length);
-      if (limit !== null) return { placements, reason: limit };
+      const limit = this.#concurrencyLimit(template, placed);
+      if (limit !== null) return limit;
       const picked = this.#pick(needs, eligible.agents, lastPicked);
-      if (!picked) return { placements, reason: busyReason(template, eligible.agents.length) };
+      if (!picked) return busyReason(template, eligible.agents.length);
       this.#place(template, picked);
       lastPicked = picked.name;
       placements.push({ task, agent: picked.agent });
+      placed++;
     }
-    return { placements, reason: null };
+    return null;
   }
 
   /** `select: all` copies each name their agent: each is tried on its own. */
-  placePinned(template: PlanTemplate): Placed<A> {
-    const placements: Placed<A>["placements"] = [];
+  placePinned(template: PlanTemplate, placements: Placements<A>): string | null {
     let reason: string | null = null;
     let lastPicked = template.lastPicked;
+    let placed = 0;
     for (const task of template.ready.waitingTasks()) {
-      const limit = this.#concurrencyLimit(template, placements.length);
-      if (limit !== null) return { placements, reason: limit };
+      const limit = this.#concurrencyLimit(template, placed);
+      if (limit !== null) return limit;
       const needs = needsOf(template, task.record.pinnedAgent);
       const eligible = eligibleAgents(this.candidates, needs);
       const picked = eligible.reason === null ? this.#pick(needs, eligible.agents, lastPicked) : null;
@@ -190,8 +194,9 @@ class Pass<A extends PlanAgent> {
       this.#place(template, picked);
       lastPicked = picked.name;
       placements.push({ task, agent: picked.agent });
+      placed++;
     }
-    return { placements, reason };
+    return reason;
   }
 
   /** Why the template cannot run another task now because of concurrency limits, or null. */
