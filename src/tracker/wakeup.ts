@@ -5,6 +5,11 @@
 export class Wakeup {
   #waiters = new Set<() => void>();
 
+  /** How many wait now (tests check that a closed request stopped waiting). */
+  get waiting(): number {
+    return this.#waiters.size;
+  }
+
   notify(): void {
     const waiters = [...this.#waiters];
     this.#waiters.clear();
