@@ -4,7 +4,7 @@
  * lets what they start run before the next one.
  */
 import { setImmediate } from "node:timers";
-import type { Clock, TimerId } from "../src/protocol/clock.ts";
+import type { Clock, TimerId } from "../src/protocol/mod.ts";
 
 interface Timer {
   at: number;

@@ -95,6 +95,11 @@ function partOf(path: string): string | null {
   return path.match(/^src\/([a-z_]+)\//)?.[1] ?? null;
 }
 
+/** Test code that lives in src/: unit tests beside the code, and a folder's private test helpers (`_testing.ts`). */
+function isTestCode(path: string): boolean {
+  return /_test\.ts$|\/_([a-z_]+_)?testing\.ts$/.test(path);
+}
+
 function describe(edge: Edge): string {
   return `${edge.from} -> ${edge.to}${edge.typeOnly ? " (type)" : ""}`;
 }
@@ -179,10 +184,13 @@ Deno.test("tests, bench and testing reach src/ through each part's mod.ts; no fi
     } else if (OUTSIDE_SRC.has(fromFolder) && toFolder === "src" && !/^src\/[a-z_]+\/mod\.ts$/.test(edge.to)) {
       violations.push(`${describe(edge)}: not a part's mod.ts`);
     } else if ((fromFolder === "src" || fromFolder === "main.ts") && OUTSIDE_SRC.has(toFolder)) {
-      // A unit test beside the code may use the shared test helpers; nothing else in src/ may.
-      if (!(toFolder === "testing" && edge.from.endsWith("_test.ts"))) {
+      // A unit test beside the code, or its folder's test helper, may use the shared test helpers;
+      // nothing else in src/ may.
+      if (!(toFolder === "testing" && isTestCode(edge.from))) {
         violations.push(`${describe(edge)}: src/ depends on test code`);
       }
+    } else if (fromFolder === "src" && !isTestCode(edge.from) && isTestCode(edge.to)) {
+      violations.push(`${describe(edge)}: src/ depends on test code`);
     } else if (fromFolder === "testing" && (toFolder === "tests" || toFolder === "bench")) {
       violations.push(`${describe(edge)}: testing/ serves tests and bench, it does not use them`);
     }
