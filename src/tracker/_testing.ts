@@ -1,4 +1,19 @@
-/** What the tracker's tests share: an agent's registration and job specs. */
+/** What the tracker's tests share: a clock, an agent's registration and job specs. */
+import { type Clock, systemClock } from "../protocol/mod.ts";
+
+/**
+ * The tracker's clock in a test: its time is `t`, which the test moves; its timers (the store
+ * writer's, a retry's backoff) are the system's, measured from `t`.
+ */
+export function testClock(t = 1_000_000): Clock & { t: number } {
+  return {
+    ...systemClock,
+    t,
+    now() {
+      return this.t;
+    },
+  };
+}
 
 /** A registration body for an agent of one slot, with every capability. */
 export const TEST_AGENT = {

@@ -8,12 +8,13 @@ import {
   type AgentLoad,
   attemptKey,
   type AttemptRef,
+  type Clock,
   FabricError,
   type helloRequestSchema,
   type registerAgentRequestSchema,
 } from "../protocol/mod.ts";
 import type { AgentRecord } from "../store/mod.ts";
-import type { AgentEntry, Clock } from "./entries.ts";
+import type { AgentEntry } from "./entries.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";

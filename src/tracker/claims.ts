@@ -8,10 +8,11 @@ import {
   type AttemptRef,
   type ClaimRequest,
   type ClaimResponse,
+  type Clock,
   isTerminalTask,
 } from "../protocol/mod.ts";
 import { assignmentOf } from "./assignment.ts";
-import type { AgentEntry, Clock, TaskEntry } from "./entries.ts";
+import type { AgentEntry, TaskEntry } from "./entries.ts";
 
 /** An assignment sent but not acknowledged after this long is sent again. */
 const REDELIVER_MS = 5_000;

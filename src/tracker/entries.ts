@@ -10,10 +10,6 @@ import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "
 import { TaskQueue } from "./task_queue.ts";
 import { Wakeup } from "./wakeup.ts";
 
-export interface Clock {
-  now(): number;
-}
-
 export interface JobEntry {
   record: JobRecord;
   /** Arrival order, for FIFO among jobs created in the same millisecond. */

@@ -2,8 +2,8 @@
  * A job's record follows its tasks: each task's change moves the job's counts and version, its state
  * follows from the counts, and a job that has ended leaves memory once that is durable.
  */
-import { isTerminalJob, jobStateFrom, type TaskState } from "../protocol/mod.ts";
-import type { Clock, JobEntry, TaskEntry } from "./entries.ts";
+import { type Clock, isTerminalJob, jobStateFrom, type TaskState } from "../protocol/mod.ts";
+import type { JobEntry, TaskEntry } from "./entries.ts";
 import type { StoreWriter } from "./store_writer.ts";
 
 export interface JobProgressOptions {

@@ -12,18 +12,14 @@ import {
 } from "../protocol/mod.ts";
 import { SqliteStore } from "../store/mod.ts";
 import { getJob, getTask } from "./queries.ts";
+import { testClock } from "./_testing.ts";
 import { Tracker } from "./tracker.ts";
 
 const CAPS: Capabilities = { sandbox: true, unsandboxed: false, cgroup: "v1", deno: true, git: true };
 
 async function setup(options: { random?: () => number } = {}) {
   const dir = await Deno.makeTempDir({ prefix: "fabric-jobs-test-" });
-  const clock = {
-    t: 1_000_000,
-    now() {
-      return this.t;
-    },
-  };
+  const clock = testClock();
   const tracker = await Tracker.open({
     store: SqliteStore.open(join(dir, "fabric.db")),
     clock,

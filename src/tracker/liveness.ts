@@ -4,9 +4,9 @@
  * (the tracker itself was stalled: a blocked store, a paused machine) does not count the stall as the
  * agents' silence.
  */
+import type { Clock } from "../protocol/mod.ts";
 import type { AgentLifecycle } from "./agent_lifecycle.ts";
 import { awaitsRedelivery } from "./claims.ts";
-import type { Clock } from "./entries.ts";
 import type { FabricState } from "./state.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";
 

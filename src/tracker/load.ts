@@ -5,8 +5,9 @@
  * or do not make a job this tracker can run) is set aside, failed with the reason, and the tracker
  * starts with the others: one bad job must not keep every other from running.
  */
+import type { Clock } from "../protocol/mod.ts";
 import type { ActiveJobs, AgentRecord } from "../store/mod.ts";
-import type { Clock, JobEntry } from "./entries.ts";
+import type { JobEntry } from "./entries.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";

@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { emptyBatch, SqliteStore } from "../store/mod.ts";
-import { chainSpec } from "./_testing.ts";
+import { chainSpec, testClock } from "./_testing.ts";
 import { expandForAgents, jobRecords, parseSubmission } from "./job_records.ts";
 import { getJob } from "./queries.ts";
 import { Tracker } from "./tracker.ts";
 
-const clock = { now: () => 1_000_000 };
+const clock = testClock();
 
 /** Jobs written straight into a store at `path`, as a tracker that stopped would have left them. */
 async function storeJobs(path: string, jobs: Array<{ id: string; spec: unknown; cancelRequested?: boolean }>) {

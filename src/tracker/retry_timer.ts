@@ -2,40 +2,27 @@
  * One timer for every task waiting out a retry's backoff: it is set for the earliest that ends, and
  * `takeDue` hands out those whose time has come (also when called early, by the liveness check).
  */
-import type { Clock } from "./entries.ts";
-
-/** The timer functions, injected in tests. */
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const systemTimers: Timers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+import type { Clock, TimerId } from "../protocol/mod.ts";
 
 /** setTimeout fires at once when asked for more than this: a longer wait is taken in parts. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface RetryTimerOptions {
+  /** The time, and the timer (a test's clock moves only when the test says so). */
   clock: Clock;
   /** Called when the timer fires; it is expected to call `takeDue`. */
   onDue: () => void;
-  timers?: Timers;
 }
 
 export class RetryTimer<T> {
   #due = new Map<T, number>();
   #clock: Clock;
-  #timers: Timers;
   #onDue: () => void;
-  #timer: unknown;
+  #timer: TimerId | undefined;
   #armedFor = Infinity;
 
   constructor(options: RetryTimerOptions) {
     this.#clock = options.clock;
-    this.#timers = options.timers ?? systemTimers;
     this.#onDue = options.onDue;
   }
 
@@ -73,7 +60,7 @@ export class RetryTimer<T> {
 
   /** Clear the timer (the tracker is closing); what is held stays held. */
   stop(): void {
-    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedFor = Infinity;
   }
@@ -83,7 +70,7 @@ export class RetryTimer<T> {
     this.stop();
     this.#armedFor = at;
     const ms = Math.min(MAX_TIMER_MS, Math.max(0, at - this.#clock.now()));
-    this.#timer = this.#timers.setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#armedFor = Infinity;
       this.#onDue();

@@ -5,15 +5,15 @@
  * marks its records for the next group commit; nothing that wakes a waiter runs before the change is
  * durable.
  */
-import { formatDuration, type TaskState } from "../protocol/mod.ts";
+import { type Clock, formatDuration, type TaskState } from "../protocol/mod.ts";
 import type { AttemptRecord } from "../store/mod.ts";
 import { attach, detach } from "./allocation.ts";
 import { abandonAttempt, closeAttempt, type Ending, newAttempt } from "./attempts.ts";
 import { copySucceeded, skipDependents } from "./dependencies.ts";
-import type { AgentEntry, Clock, FinishReport, JobEntry, TaskEntry } from "./entries.ts";
+import type { AgentEntry, FinishReport, JobEntry, TaskEntry } from "./entries.ts";
 import { JobProgress } from "./job_progress.ts";
 import { recordRuntime } from "./prefetch.ts";
-import { RetryTimer, type Timers } from "./retry_timer.ts";
+import { RetryTimer } from "./retry_timer.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import { finishOutcome, retryDelay } from "./task_outcome.ts";
@@ -28,7 +28,6 @@ export interface TaskLifecycleOptions {
   log: (message: string) => void;
   /** Ask for a scheduling pass soon: a slot was freed or a task became ready. */
   schedule: () => void;
-  timers?: Timers;
 }
 
 export class TaskLifecycle {
@@ -46,7 +45,7 @@ export class TaskLifecycle {
     this.#clock = options.clock;
     this.#log = options.log;
     this.#schedule = options.schedule;
-    this.#backoffs = new RetryTimer({ clock: options.clock, timers: options.timers, onDue: () => this.releaseDue() });
+    this.#backoffs = new RetryTimer({ clock: options.clock, onDue: () => this.releaseDue() });
     const { writer, clock, log } = options;
     this.#progress = new JobProgress({ writer, clock, log, evict: (job) => this.#evict(job) });
   }

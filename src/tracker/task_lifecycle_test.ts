@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
-import { chainSpec, TEST_AGENT } from "./_testing.ts";
+import { chainSpec, TEST_AGENT, testClock } from "./_testing.ts";
 import { getJob } from "./queries.ts";
 import { Tracker } from "./tracker.ts";
 
@@ -10,7 +10,7 @@ const AGENT = { ...TEST_AGENT, name: "a", slots: 1 };
 
 async function withTracker(body: (tracker: Tracker) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "fabric-lifecycle-test-" });
-  const tracker = await Tracker.open({ store: SqliteStore.open(join(dir, "fabric.db")), clock: { now: () => 1000 } });
+  const tracker = await Tracker.open({ store: SqliteStore.open(join(dir, "fabric.db")), clock: testClock(1000) });
   try {
     await body(tracker);
   } finally {

@@ -8,12 +8,14 @@ import {
   type CancelJobResponse,
   type ClaimRequest,
   type ClaimResponse,
+  type Clock,
   FabricError,
   type HelloResponse,
   type JobSignature,
   type RegisterAgentResponse,
   type ReportResponse,
   type SubmitJobResponse,
+  systemClock,
   type TaskEvent,
 } from "../protocol/mod.ts";
 import type { Store } from "../store/mod.ts";
@@ -21,7 +23,7 @@ import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_
 import { hashToken, newId, newToken } from "./auth.ts";
 import { type ClaimContext, deliverable, waitForWork } from "./claims.ts";
 import { Credentials, type Principal } from "./credentials.ts";
-import type { AgentEntry, Clock } from "./entries.ts";
+import type { AgentEntry } from "./entries.ts";
 import { expandForAgents, jobRecords, parseSubmission, signedSubmission } from "./job_records.ts";
 import { Liveness } from "./liveness.ts";
 import { loadState } from "./load.ts";
@@ -37,6 +39,7 @@ export type { Principal } from "./credentials.ts";
 
 export interface TrackerOptions {
   store: Store;
+  /** The time and the timers of the store writer and of retries' backoff (the system's by default). */
   clock?: Clock;
   newId?: () => string;
   /** How often agents heartbeat. */
@@ -51,8 +54,6 @@ export interface TrackerOptions {
   random?: () => number;
   log?: (message: string) => void;
 }
-
-const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
 
 export class Tracker {
   readonly state = new FabricState();
@@ -77,7 +78,7 @@ export class Tracker {
 
   private constructor(options: TrackerOptions) {
     this.store = options.store;
-    this.clock = options.clock ?? SYSTEM_CLOCK;
+    this.clock = options.clock ?? systemClock;
     this.heartbeatMs = options.heartbeatMs ?? 2000;
     this.ttlMs = options.ttlMs ?? this.heartbeatMs * 3;
     this.graceMs = options.graceMs ?? 5000;
@@ -85,7 +86,7 @@ export class Tracker {
     this.#newId = options.newId ?? newId;
     const log = this.#log = options.log ?? (() => {});
     const { state, clock } = this;
-    const writer = this.writer = new StoreWriter(options.store, (error) => this.#storeFailed(error));
+    const writer = this.writer = new StoreWriter(options.store, (error) => this.#storeFailed(error), { clock });
     const schedule = () => this.#scheduling.soon();
     const tasks = this.#tasks = new TaskLifecycle({ state, writer, clock, log, schedule });
     const agentOptions = { state, tasks, writer, clock, log, schedule, newId: this.#newId, ttlMs: this.ttlMs };

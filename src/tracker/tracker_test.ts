@@ -3,17 +3,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
 import { getJob, getTask } from "./queries.ts";
-import { TEST_AGENT } from "./_testing.ts";
+import { TEST_AGENT, testClock } from "./_testing.ts";
 import { Tracker } from "./tracker.ts";
 
 async function setup() {
   const dir = await Deno.makeTempDir({ prefix: "fabric-tracker-test-" });
-  const clock = {
-    t: 1_000_000,
-    now() {
-      return this.t;
-    },
-  };
+  const clock = testClock();
   let ids = 0;
   const open = async () =>
     await Tracker.open({

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
 import { jobWaiting } from "./queries.ts";
+import { testClock } from "./_testing.ts";
 import { Tracker } from "./tracker.ts";
 
 Deno.test("waiting tasks are counted by reason, and one no agent could ever run says so with what to install", async () => {
@@ -10,7 +11,7 @@ Deno.test("waiting tasks are counted by reason, and one no agent could ever run 
   let ids = 0;
   const tracker = await Tracker.open({
     store: SqliteStore.open(join(dir, "fabric.db")),
-    clock: { now: () => 1_000_000 },
+    clock: testClock(),
     newId: () => `id${ids++}`,
     heartbeatMs: 1000,
     ttlMs: 3000,
