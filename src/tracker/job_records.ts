@@ -106,11 +106,14 @@ export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: Jo
   return { job, tasks };
 }
 
-/** `select: all` makes one copy of a task per eligible ready agent, as Nanite's :all. */
+/**
+ * `select: all` makes one copy of a task per eligible ready agent, as Nanite's :all; `signedBy` is the
+ * key that signed the job (agents with `--verify-key` take only jobs signed by theirs).
+ */
 export function expandForAgents(
   agents: Iterable<PlanAgent>,
   spec: JobSpec,
-  signedBy: string | null,
+  options: { signedBy: string | null },
 ): Array<TaskInstance & { pinnedAgent: string | null }> {
   const out: Array<TaskInstance & { pinnedAgent: string | null }> = [];
   const all = expandJob(spec);
@@ -127,7 +130,7 @@ export function expandForAgents(
       continue;
     }
     ready ??= readyCandidates(agents);
-    const eligible = eligibleAgents(ready, { ...effective, pinnedAgent: null, signedBy });
+    const eligible = eligibleAgents(ready, { ...effective, pinnedAgent: null, signedBy: options.signedBy });
     if (eligible.reason !== null) {
       throw new FabricError(
         "conflict",

@@ -21,7 +21,8 @@ async function storeJobs(path: string, jobs: Array<{ id: string; spec: unknown; 
       now: clock.now(),
       source: null,
       files: {},
-      instances: expandForAgents([], parsed),
+      signed: null,
+      instances: expandForAgents([], parsed, { signedBy: null }),
     });
     records.job.cancelRequested = cancelRequested ?? false;
     batch.newJobs.push(records.job);

@@ -286,7 +286,7 @@ export class Tracker {
       source: options.source ?? null,
       files,
       signed,
-      instances: expandForAgents(this.state.agents.values(), parsed, signed?.publicKey ?? null),
+      instances: expandForAgents(this.state.agents.values(), parsed, { signedBy: signed?.publicKey ?? null }),
     });
     // Stored in a write of its own before the scheduler sees it: a submission the store refuses
     // leaves no trace (503), so a client that tries again never ends up with the job twice.
