@@ -43,6 +43,9 @@ export class Cluster {
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     const root = await Deno.makeTempDir({ prefix: "fabric-test-" });
+    // An agent running as root runs tasks as another user, which must reach an unsandboxed task's directory.
+    await Deno.chmod(root, 0o711);
+    await Deno.mkdir(join(root, "agents"), { mode: 0o711 });
     const cluster = new Cluster(root, options);
     try {
       await cluster.startTracker();

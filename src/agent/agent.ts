@@ -4,7 +4,7 @@
  */
 import { join as joinPath } from "node:path";
 import { FabricClient } from "../client/mod.ts";
-import { detectCgroup, probeCapabilities } from "../exec/mod.ts";
+import { detectCgroup, openWorkRoot, probeCapabilities, resolveTaskUser } from "../exec/mod.ts";
 import {
   type AgentResources,
   type Capabilities,
@@ -51,6 +51,8 @@ export interface AgentOptions {
   allowUnsandboxed?: boolean;
   /** Let git tasks check out repositories on this machine (a path, `file://`); off by default. */
   allowLocalGit?: boolean;
+  /** The user an agent running as root runs tasks as (default `fabric-task`, created if missing). */
+  taskUser?: string;
   /** Placement weight (utilisation x weight); kept by the tracker when omitted. */
   weight?: number;
   /** Capacity offered to tasks; by default the machine's CPUs, memory and the data directory's free disk. */
@@ -81,6 +83,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const clock = options.clock ?? systemClock;
   const { random } = options;
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const taskUser = await resolveTaskUser(options.taskUser);
   const saved = await loadIdentity(options.dataDir);
   const tracker = (options.join ?? saved?.tracker)?.replace(/^https:\/\//, "").replace(/\/+$/, "");
   if (!tracker) {
@@ -103,7 +106,10 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     cgroup: probed.cgroup ? await detectCgroup() : null,
     deno: probed.deno,
     allowLocalGit: options.allowLocalGit ?? false,
+    taskUser,
   };
+  if (taskUser) log(`tasks run as the user "${taskUser.name}" (uid ${taskUser.uid}), not as root`);
+  if (runtime.cgroup && !runtime.cgroup.pidsRoot) log("no pids cgroup controller: tasks have no process limit");
 
   // What the last run left: reports never acknowledged, and processes that may still be running.
   const { journal, pending } = await Journal.open(joinPath(options.dataDir, "journal"), clock);
@@ -114,6 +120,8 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const backlog = [...pending, ...lost];
   // Nothing runs yet: whatever is under work/ is the last run's.
   await removeTree(joinPath(options.dataDir, "work"));
+  // Unsandboxed tasks reach their directory by its path, as the task user.
+  if (taskUser && options.allowUnsandboxed) openWorkRoot(options.dataDir, joinPath(options.dataDir, "work"));
 
   const slots = options.slots ?? navigator.hardwareConcurrency;
   const client = new FabricClient({ url: `https://${tracker}`, token: "", caPem });

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
-import { type CgroupSupport, dropStandby, prepareHostTask, removeIdleCgroups } from "../exec/mod.ts";
+import { type CgroupSupport, dropStandby, prepareHostTask, removeIdleCgroups, type TaskUser } from "../exec/mod.ts";
 import {
   type Assignment,
   type AttemptRef,
@@ -44,6 +44,8 @@ export interface Runtime {
   deno: string | null;
   /** Git tasks may check out repositories on this machine (`--allow-local-git`). */
   allowLocalGit: boolean;
+  /** Who tasks run as when the agent is root; null: as the agent. */
+  taskUser: TaskUser | null;
 }
 
 export interface LoopOptions {
@@ -208,6 +210,7 @@ export class AgentLoop {
       deno: runtime.deno,
       clock: this.#o.clock,
       randomId: this.#randomId,
+      taskUser: runtime.taskUser,
       log: this.#o.log,
       verifier: this.#o.verifier ?? null,
     });

@@ -5,10 +5,13 @@ import {
   driverFor,
   type Execution,
   type Finished,
+  handOverTaskDir,
   type ProcessSpec,
   processStartTicksLater,
+  reclaimTaskDir,
   type TaskDriver,
   TaskStopped,
+  type TaskUser,
 } from "../exec/mod.ts";
 import type { Assignment, AssignmentOf, AttemptRef, Clock, Stream, TaskKind } from "../protocol/mod.ts";
 import { OutputBuffer } from "./output_buffer.ts";
@@ -36,6 +39,8 @@ export interface RunnerContext {
   clock: Clock;
   /** A unique id (a task's cgroup is named with one). */
   randomId: () => string;
+  /** Who tasks run as when the agent is root; null: as the agent. */
+  taskUser: TaskUser | null;
   log: (message: string) => void;
   /** `--verify-key`: runs only what the signed job says. */
   verifier: JobVerifier | null;
@@ -161,6 +166,8 @@ export class TaskRun {
       // which the reporter sends (a busy agent's reports wait for others anyway, and its next task for this).
       if (!context.reporter.gathering) await new Promise((resolve) => setImmediate(resolve));
       context.registry.remove(ref);
+      // The agent's again before it looks into it or keeps it: the task user may not change it under it.
+      if (context.taskUser) reclaimTaskDir(paths.workDir);
       // Handed on only if nothing of this task can still be in it: a sandbox or a cgroup ended all of it
       // (a process group alone misses what left it with setsid).
       const contained = sandboxed || this.#execution?.cgroupName != null;
@@ -233,6 +240,7 @@ async function prepare<K extends TaskKind>(
   const launch = await driver.prepare(a, { host, dirs: paths, sandboxed, env, say, ...preparing });
   if (launch.env) Object.assign(env, launch.env);
   const cwd = launch.cwd ?? paths.workDir;
+  if (context.taskUser) await handOverTaskDir(paths.workDir, context.taskUser);
   const spec: ProcessSpec = {
     command: launch.command,
     cwd,
@@ -249,11 +257,15 @@ async function prepare<K extends TaskKind>(
         permissions: a.permissions,
         hide: [context.dataDir],
         extraReadPaths: launch.readPaths ?? [],
+        tmpBytes: a.diskBytes ?? undefined,
       }
       : undefined,
-    // A sandbox's PID namespace already ends everything a task starts; a cgroup adds a memory limit,
-    // or, for a task on the host, keeps track of everything it starts (setsid or not).
-    cgroup: a.memoryBytes !== null || !sandboxed ? context.cgroup : null,
+    // A cgroup limits the task's processes (and its memory), and for a task on the host keeps track of
+    // everything it starts (setsid or not); a sandbox's PID namespace ends what it starts anyway.
+    cgroup: context.cgroup,
+    user: context.taskUser,
+    pids: a.pids,
+    disk: a.diskBytes === null ? null : { dir: paths.workDir, bytes: a.diskBytes },
     cgroupName: a.memoryBytes === null ? undefined : `${a.taskId}-${a.attempt}-${context.randomId().slice(0, 8)}`,
     memoryBytes: a.memoryBytes,
     maxOutputBytes: a.maxOutputBytes,

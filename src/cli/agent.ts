@@ -45,6 +45,10 @@ DIR; later starts need no token (and no flags at all, if the tracker's address i
   --allow-local-git       let git tasks check out repositories on this machine's disk (a path or
                           file://); off by default, since any job could then read any repository
                           this agent's user can (the agent's own data directory excepted)
+  --task-user NAME        an agent running as root runs every task as this user, never as root
+                          (default: fabric-task, created if missing as Debian packages create system
+                          users: useradd --system --user-group --no-create-home --home-dir /nonexistent
+                          --shell /usr/sbin/nologin); an agent running as another user runs tasks as itself
   --sync normal|full      normal (default): reports are journaled before they are sent and survive the
                           agent's crash; full: results also wait for the disk (survive a power loss)
   --verify-key FILE       run only tasks of jobs signed (fabric submit --sign) by a key in FILE, a public
@@ -73,6 +77,7 @@ export const AGENT_FLAGS = {
   disk: { type: "string" },
   "allow-unsandboxed": { type: "boolean" },
   "allow-local-git": { type: "boolean" },
+  "task-user": { type: "string" },
   sync: { type: "string" },
   "verify-key": { type: "string", multiple: true },
 } as const;
@@ -121,6 +126,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     sync: syncFlag(parsed),
     allowUnsandboxed: parsed.values["allow-unsandboxed"] === true,
     allowLocalGit: parsed.values["allow-local-git"] === true,
+    taskUser: stringFlag(parsed, "task-user"),
     weight: numberFlag(parsed, "weight", 0.001, 1000),
     resources: {
       cpu: numberFlag(parsed, "cpu", 0, 4096),

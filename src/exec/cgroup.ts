@@ -1,8 +1,10 @@
 /**
- * Memory limits and a sure kill through cgroups: each task has a group of its own under a `fabric`
- * parent in the memory hierarchy (cgroup v2 or v1), new or kept from an earlier task. The group
- * knows every process the task started, even one that left its session with setsid, so ending the
- * task empties it. No RLIMIT_AS: it limits address space, not memory, and Deno aborts under it.
+ * Memory and process limits and a sure kill through cgroups: each task has a group of its own under a
+ * `fabric` parent in the memory hierarchy (cgroup v2 or v1) and, where the pids controller is, in the
+ * pids hierarchy (the same group on v2), new or kept from an earlier task. The group knows every
+ * process the task started, even one that left its session with setsid, so ending the task empties it.
+ * No RLIMIT_AS: it limits address space, not memory, and Deno aborts under it. No RLIMIT_NPROC for
+ * processes: it counts all processes of a user, and every task runs as the same one.
  */
 import { join } from "node:path";
 
@@ -11,6 +13,8 @@ export interface CgroupSupport {
   version: "v1" | "v2";
   /** The mount of the hierarchy with the memory controller, e.g. /sys/fs/cgroup or /sys/fs/cgroup/memory. */
   root: string;
+  /** The mount of the hierarchy with the pids controller (v2: `root`); absent or null: no process limits. */
+  pidsRoot?: string | null;
 }
 
 /** One task's group. */
@@ -21,6 +25,10 @@ export interface TaskCgroup {
   pooled?: boolean;
   /** The group's OOM count when the task got it: only kills past it are the task's. */
   oomBase?: number;
+  /** The group in the pids hierarchy (v2: `path` itself); absent or null: no process limit. */
+  pidsPath?: string | null;
+  /** The pids.max last written (null: "max"): a kept group's is written again only when it changes. */
+  pidsMax?: number | null;
 }
 
 const PARENT = "fabric";
@@ -37,18 +45,37 @@ export async function detectCgroup(): Promise<CgroupSupport | null> {
   } catch {
     return null;
   }
-  for (const candidate of memoryMounts(mountinfo)) {
-    try {
-      const group = createTaskCgroup(candidate, {
-        name: `probe-${Deno.pid}-${crypto.randomUUID()}`,
-        memoryBytes: null,
-      });
-      await removeTaskCgroup(group);
-      await removeStaleGroups(candidate);
-      return candidate;
-    } catch {
-      // Not writable or no memory controller here: try the next mount.
+  for (const memory of memoryMounts(mountinfo)) {
+    const withPids = { ...memory, pidsRoot: pidsMount(mountinfo, memory) };
+    // With process limits if they can be had here, else memory limits alone.
+    for (const candidate of withPids.pidsRoot ? [withPids, memory] : [memory]) {
+      try {
+        const group = createTaskCgroup(candidate, {
+          name: `probe-${Deno.pid}-${crypto.randomUUID()}`,
+          memoryBytes: null,
+          pids: 64,
+        });
+        await removeTaskCgroup(group);
+        await removeStaleGroups(candidate);
+        return candidate;
+      } catch {
+        // Not writable or no such controller here: try the next.
+      }
     }
+  }
+  return null;
+}
+
+/** Where the pids controller is for a memory hierarchy: the same cgroup2 mount, or a v1 pids mount. */
+export function pidsMount(mountinfo: string, memory: CgroupSupport): string | null {
+  if (memory.version === "v2") {
+    return readOrEmpty(join(memory.root, "cgroup.controllers")).split(/\s+/).includes("pids") ? memory.root : null;
+  }
+  for (const line of mountinfo.split("\n")) {
+    const [before, after] = line.split(" - ");
+    if (!after) continue;
+    const [fsType, , superOptions = ""] = after.split(" ");
+    if (fsType === "cgroup" && superOptions.split(",").includes("pids")) return unescapeMount(before.split(" ")[4]);
   }
   return null;
 }
@@ -74,36 +101,65 @@ export function memoryMounts(mountinfo: string): CgroupSupport[] {
 
 /**
  * Creates the task's group (synchronously, so a process can be started right after) with its
- * memory limit; swap is limited too, or the limit would only move the memory to swap.
+ * memory limit (swap is limited too, or the limit would only move the memory to swap) and its
+ * process limit (null: none).
  */
 export function createTaskCgroup(
   support: CgroupSupport,
-  options: { name: string; memoryBytes: number | null },
+  options: { name: string; memoryBytes: number | null; pids?: number | null },
 ): TaskCgroup {
   const parent = join(support.root, PARENT);
   Deno.mkdirSync(parent, { recursive: true });
+  const pidsRoot = support.pidsRoot ?? null;
   if (support.version === "v2") {
-    // A v2 group has a memory controller only if its parent hands it down.
-    enableMemory(support.root);
-    enableMemory(parent);
+    // A v2 group has a controller only if its parent hands it down.
+    const controllers = pidsRoot ? ["memory", "pids"] : ["memory"];
+    enableControllers(support.root, controllers);
+    enableControllers(parent, controllers);
   }
   const path = join(parent, options.name);
   Deno.mkdirSync(path);
-  const group: TaskCgroup = { version: support.version, path };
+  const group: TaskCgroup = { version: support.version, path, pidsPath: null };
   try {
+    if (pidsRoot && support.version === "v1") {
+      const pidsPath = join(pidsRoot, PARENT, options.name);
+      Deno.mkdirSync(join(pidsRoot, PARENT), { recursive: true });
+      Deno.mkdirSync(pidsPath);
+      group.pidsPath = pidsPath;
+    } else if (pidsRoot) group.pidsPath = path;
     if (options.memoryBytes !== null) setMemoryLimit(group, options.memoryBytes);
     else if (!fileExists(join(path, support.version === "v2" ? "memory.max" : "memory.limit_in_bytes"))) {
       throw new Error(`cgroup "${path}" has no memory controller`);
     }
+    if (group.pidsPath) setPidsLimit(group, options.pids ?? null, { force: true });
   } catch (error) {
-    try {
-      Deno.removeSync(path);
-    } catch {
-      // Left for the next cleanup; the error below is what matters.
+    for (const dir of groupDirs(group)) {
+      try {
+        Deno.removeSync(dir);
+      } catch {
+        // Left for the next cleanup; the error below is what matters.
+      }
     }
     throw error;
   }
   return group;
+}
+
+/** The group's directories: one per hierarchy it is in. */
+function groupDirs(group: TaskCgroup): string[] {
+  return group.pidsPath && group.pidsPath !== group.path ? [group.path, group.pidsPath] : [group.path];
+}
+
+/**
+ * Sets the most processes (and threads) the group may hold; false where there is no pids controller.
+ * Over it, fork and clone fail with EAGAIN: the task sees "Resource temporarily unavailable".
+ */
+export function setPidsLimit(group: TaskCgroup, pids: number | null, options: { force?: boolean } = {}): boolean {
+  if (!group.pidsPath) return false;
+  if (!options.force && group.pidsMax === pids) return true;
+  Deno.writeTextFileSync(join(group.pidsPath, "pids.max"), pids === null ? "max" : String(Math.floor(pids)));
+  group.pidsMax = pids;
+  return true;
 }
 
 function setMemoryLimit(group: TaskCgroup, bytes: number): void {
@@ -121,19 +177,35 @@ function setMemoryLimit(group: TaskCgroup, bytes: number): void {
 }
 
 /**
- * The argv that moves itself into the group and then runs `command`: the task joins its group
- * before it runs anything, so nothing it starts can escape the limit.
+ * The argv that moves itself into the group (each of its hierarchies), sets the task's file size limit
+ * (RLIMIT_FSIZE, soft and hard, `fileSizeBytes`), and then runs `command`: the task joins its group
+ * before it runs anything, so nothing it starts can escape the limits. Without a group, only the limit.
  */
-export function joinCgroupCommand(group: TaskCgroup, command: string[]): string[] {
-  const procs = join(group.path, "cgroup.procs");
-  // A bash or sh script joins as its first command: one program less to start per task.
+export function joinCgroupCommand(
+  group: TaskCgroup | null,
+  command: string[],
+  options: { fileSizeBytes?: number | null } = {},
+): string[] {
+  const procs = group ? groupDirs(group).map((dir) => join(dir, "cgroup.procs")) : [];
+  const fileSize = options.fileSizeBytes ?? null;
+  // A bash or sh script joins as its first command: one program less to start per task. Not with a
+  // file size limit, whose unit differs between bash (1 KiB) and POSIX shells (512 bytes).
   const shell = command[0].split("/").at(-1);
-  if ((shell === "bash" || shell === "sh") && command.at(-2) === "-c" && !/['\n]/.test(procs)) {
-    const join =
-      `{ echo $$ > '${procs}'; } 2>/dev/null || { echo "fabric: cannot join the task's cgroup" >&2; exit 125; }; `;
+  if (
+    fileSize === null && (shell === "bash" || shell === "sh") && command.at(-2) === "-c" &&
+    !procs.some((path) => /['\n]/.test(path))
+  ) {
+    const writes = procs.map((path) => `echo $$ > '${path}'`).join(" && ");
+    const join = `{ ${writes}; } 2>/dev/null || { echo "fabric: cannot join the task's cgroup" >&2; exit 125; }; `;
     return [...command.slice(0, -1), join + command.at(-1)];
   }
-  return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, ...command];
+  // $0 is the first file, $1... the others; shifted away, "$@" is the command. POSIX sh counts
+  // ulimit -f in 512-byte blocks, and sets the hard limit too: the task cannot raise it.
+  const steps = procs.map((_, i) => `echo $$ > "$${i}"`);
+  if (fileSize !== null) steps.push(`ulimit -f ${Math.ceil(fileSize / 512)}`);
+  if (procs.length > 1) steps.push(`shift ${procs.length - 1}`);
+  steps.push('exec "$@"');
+  return ["/bin/sh", "-c", steps.join(" && "), ...(procs.length > 0 ? procs : ["fabric-task"]), ...command];
 }
 
 /** The processes in the group now. */
@@ -169,13 +241,19 @@ const POOL_PREFIX = "pool-";
  */
 export function acquireTaskCgroup(
   support: CgroupSupport,
-  options: { name?: string; memoryBytes: number | null },
+  options: { name?: string; memoryBytes: number | null; pids?: number | null },
 ): TaskCgroup {
+  const pids = options.pids ?? null;
   if (options.memoryBytes !== null || options.name !== undefined) {
-    return createTaskCgroup(support, { name: options.name ?? uniqueName(), memoryBytes: options.memoryBytes });
+    return createTaskCgroup(support, { name: options.name ?? uniqueName(), memoryBytes: options.memoryBytes, pids });
   }
   for (let group = idle.pop(); group; group = idle.pop()) {
     if (group.version === support.version && fileExists(join(group.path, "cgroup.procs"))) {
+      try {
+        setPidsLimit(group, pids);
+      } catch {
+        continue; // its pids group is gone: dropped
+      }
       group.oomBase = oomCount(group);
       return group;
     }
@@ -183,6 +261,7 @@ export function acquireTaskCgroup(
   const group = createTaskCgroup(support, {
     name: `${POOL_PREFIX}${Deno.pid}-${crypto.randomUUID()}`,
     memoryBytes: null,
+    pids,
   });
   group.pooled = true;
   group.oomBase = oomCount(group);
@@ -203,10 +282,12 @@ export async function releaseTaskCgroup(group: TaskCgroup, options: { emptied?: 
 /** Removes the kept groups (the agent is leaving); one the kernel still holds is left to the next cleanup. */
 export function removeIdleCgroups(): void {
   for (const group of idle.splice(0)) {
-    try {
-      Deno.removeSync(group.path);
-    } catch {
-      // Busy for a moment more, or gone: removed by the next agent's cleanup of stale groups.
+    for (const dir of groupDirs(group)) {
+      try {
+        Deno.removeSync(dir);
+      } catch {
+        // Busy for a moment more, or gone: removed by the next agent's cleanup of stale groups.
+      }
     }
   }
 }
@@ -237,14 +318,16 @@ export async function killCgroup(group: TaskCgroup): Promise<boolean> {
 /** Empties and removes the group; a group the kernel still holds (EBUSY) is retried briefly. */
 export async function removeTaskCgroup(group: TaskCgroup): Promise<void> {
   await killCgroup(group);
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      await Deno.remove(group.path);
-      return;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return;
-      if (attempt === 99) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1 + attempt, 20)));
+  for (const dir of groupDirs(group)) {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      try {
+        await Deno.remove(dir);
+        break;
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) break;
+        if (attempt === 99) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1 + attempt, 20)));
+      }
     }
   }
 }
@@ -254,18 +337,25 @@ export async function removeTaskCgroup(group: TaskCgroup): Promise<void> {
  * the others) and only old ones: another agent on this machine may have just created its group.
  */
 async function removeStaleGroups(support: CgroupSupport): Promise<void> {
-  const parent = join(support.root, PARENT);
+  const roots = support.pidsRoot && support.pidsRoot !== support.root
+    ? [support.root, support.pidsRoot]
+    : [support.root];
   const before = Date.now() - STALE_MS;
-  for await (const entry of Deno.readDir(parent)) {
-    if (!entry.isDirectory || keptByLiveProcess(entry.name)) continue;
-    const path = join(parent, entry.name);
-    try {
-      const info = await Deno.stat(path);
-      if ((info.mtime?.getTime() ?? Infinity) < before && cgroupPids({ version: support.version, path }).length === 0) {
-        await Deno.remove(path);
+  for (const root of roots) {
+    const parent = join(root, PARENT);
+    for await (const entry of Deno.readDir(parent)) {
+      if (!entry.isDirectory || keptByLiveProcess(entry.name)) continue;
+      const path = join(parent, entry.name);
+      try {
+        const info = await Deno.stat(path);
+        if (
+          (info.mtime?.getTime() ?? Infinity) < before && cgroupPids({ version: support.version, path }).length === 0
+        ) {
+          await Deno.remove(path);
+        }
+      } catch {
+        // Busy or gone: not ours to worry about.
       }
-    } catch {
-      // Busy or gone: not ours to worry about.
     }
   }
 }
@@ -276,10 +366,11 @@ function keptByLiveProcess(name: string): boolean {
   return Number.isInteger(pid) && pid !== Deno.pid && fileExists(`/proc/${pid}`);
 }
 
-function enableMemory(dir: string): void {
+function enableControllers(dir: string, controllers: string[]): void {
   const control = join(dir, "cgroup.subtree_control");
-  if (readOrEmpty(control).split(/\s+/).includes("memory")) return;
-  Deno.writeTextFileSync(control, "+memory");
+  const enabled = readOrEmpty(control).split(/\s+/);
+  const missing = controllers.filter((controller) => !enabled.includes(controller));
+  if (missing.length > 0) Deno.writeTextFileSync(control, missing.map((controller) => `+${controller}`).join(" "));
 }
 
 function counter(text: string, name: string): number {

@@ -7,6 +7,7 @@
 import type { AssignmentOf, Stream, TaskKind, TaskResult } from "../protocol/mod.ts";
 import type { CgroupSupport } from "./cgroup.ts";
 import type { SandboxOptions } from "./sandbox.ts";
+import type { TaskUser } from "./task_user.ts";
 
 export interface ProcessSpec {
   /** argv; the first element is looked up in PATH. */
@@ -39,6 +40,15 @@ export interface ProcessSpec {
   memoryBytes?: number | null;
   /** stdout and stderr together; beyond it output is dropped after one marker, and the task runs on. */
   maxOutputBytes?: number | null;
+  /**
+   * Who runs the task's program (task_user.ts), when not the agent's own user: the agent joins the
+   * task's cgroups, sets its limits and builds its sandbox first, as itself.
+   */
+  user?: TaskUser | null;
+  /** Most processes and threads at once (a pids cgroup, where `cgroup` has one); null: no limit. */
+  pids?: number | null;
+  /** The directory's limit: over it the task is killed and its result is `disk` (see disk_watch.ts). */
+  disk?: { dir: string; bytes: number } | null;
 }
 
 export interface Finished {

@@ -16,6 +16,14 @@ export { dropStandby, INBOX_PREFIX } from "./standby.ts";
 export { findExecutable } from "./_path_lookup.ts";
 export { shellCommand, type ShellTask } from "./drivers/shell.ts";
 export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";
+export {
+  DEFAULT_TASK_USER,
+  handOverTaskDir,
+  openWorkRoot,
+  reclaimTaskDir,
+  resolveTaskUser,
+  type TaskUser,
+} from "./task_user.ts";
 export { type CgroupSupport, detectCgroup, removeIdleCgroups } from "./cgroup.ts";
 export { type Capabilities, probeCapabilities, type ProbeOptions } from "./probe.ts";
 export {

@@ -20,9 +20,11 @@ import {
   releaseTaskCgroup,
   type TaskCgroup,
 } from "./cgroup.ts";
+import { canWatchDisk, diskUsage, watchDisk } from "./disk_watch.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import { launchInStandby, prepareStandby } from "./standby.ts";
+import { dropPrivileges, unreachableReason } from "./task_user.ts";
 
 /** How long the pipes may stay open once the task and its group are dead (only an escaped process holds them). */
 const DRAIN_MS = 2000;
@@ -36,18 +38,23 @@ export function startProcess(spec: ProcessSpec): Execution {
   // whose Ctrl-C and hangup must reach the agent (which drains) and not its tasks. Otherwise the
   // session costs a program start per task for nothing.
   const leader = spec.ownSession ?? (TERMINAL || !(sandboxed || (spec.cgroup ?? null) !== null));
+  const user = spec.user ?? null;
+  const disk = spec.disk ?? null;
   let group: TaskCgroup | null = null;
   let child: Deno.ChildProcess;
   try {
-    const command = taskCommand(spec);
+    if (disk && !canWatchDisk()) throw new Error("a disk limit needs du, which this agent does not have");
+    const program = taskCommand(spec);
     // A task on the host in a kept group: the standby already in one becomes it, if there is one.
     const ahead = !leader && !sandboxed && spec.cgroup && (spec.memoryBytes ?? null) === null &&
-        spec.cgroupName === undefined
-      ? launchInStandby(spec.cgroup, { cwd: spec.cwd, env: spec.env, argv: command })
+        spec.cgroupName === undefined && disk === null
+      ? launchInStandby(spec.cgroup, { cwd: spec.cwd, env: spec.env, argv: program, user, pids: spec.pids ?? null })
       : null;
     if (ahead) return supervise(spec, ahead.child, ahead.group, { leader, sandboxed, started });
+    // In a sandbox the switch to the task user is bwrap's command; on the host it comes first.
+    const command = user && !sandboxed ? [...dropPrivileges(user), ...program] : program;
     group = taskCgroup(spec);
-    const inGroup = group ? joinCgroupCommand(group, command) : command;
+    const inGroup = group || disk ? joinCgroupCommand(group, command, { fileSizeBytes: disk?.bytes }) : command;
     // Through the setsid program rather than `detached`: detached needs a fork of the whole agent
     // (~1.4 ms of its main thread, more as it grows), a plain spawn is a vfork-like posix_spawn
     // (~0.3 ms), and setsid then just execs.
@@ -86,7 +93,7 @@ function supervise(
 ): Execution {
   const pid = child.pid;
   const output = capOutput(spec.maxOutputBytes, spec.onOutput);
-  let ending: "timed_out" | "cancelled" | null = null;
+  let ending: "timed_out" | "cancelled" | "disk" | null = null;
   // Once the leader is reaped its pid may be reused: nothing is signalled by pid after that.
   let exited = false;
   // Output is read at the agent's pace while the task runs; what is left once it has exited, at once.
@@ -117,6 +124,13 @@ function supervise(
     killTimer = setTimeout(() => exited || signalTask("SIGKILL"), spec.graceMs);
   };
   const timeoutTimer = spec.timeoutMs === null ? undefined : setTimeout(() => terminate("timed_out"), spec.timeoutMs);
+  // Past its disk limit a task is killed at once: within a grace period it could write on at full speed.
+  const disk = spec.disk ?? null;
+  const diskWatch = disk === null ? null : watchDisk(disk.dir, disk.bytes, () => {
+    if (ending || exited) return;
+    ending = "disk";
+    signalTask("SIGKILL");
+  });
 
   const sandboxInit = sandboxed ? findSandboxInit(pid, child.status) : Promise.resolve(null);
   const readers = [pump(child.stdout, "stdout", output.push, pace), pump(child.stderr, "stderr", output.push, pace)];
@@ -130,10 +144,15 @@ function supervise(
       held.clear();
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
+      diskWatch?.stop();
       // Whatever the task left running dies with it (and stops holding its pipes).
       if (leader) signalPid(-pid, "SIGKILL");
       emptied = group ? await killCgroup(group) : true;
       await untilGone(await sandboxInit);
+      // A last look: a file stopped at the limit (RLIMIT_FSIZE) may have ended the task before a watch did.
+      if (disk && ending === null && (status.signal === "SIGXFSZ" || ((await diskUsage(disk.dir)) ?? 0) > disk.bytes)) {
+        ending = "disk";
+      }
       await drain(readers);
       const oom = group !== null && !status.success && oomKilled(group);
       return {
@@ -183,15 +202,28 @@ function pause(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.min(attempt - 9, 5)));
 }
 
-/** The argv to spawn: the task's own, behind bwrap when sandboxed; a missing program fails the start. */
+/**
+ * The argv to spawn: the task's own, behind bwrap (and the switch to the task user) when sandboxed; a
+ * missing program, or a directory the task user cannot reach on the host, fails the start.
+ */
 function taskCommand(spec: ProcessSpec): string[] {
   const searchPath = spec.env.PATH ?? FALLBACK_PATH;
   const program = spec.command[0].includes("/") ? resolve(spec.cwd, spec.command[0]) : spec.command[0];
   const found = findExecutable(program, searchPath);
   if (found === null) throw new Deno.errors.NotFound(`command "${spec.command[0]}" was not found`);
+  const user = spec.user ?? null;
   // Spawned by its path: Deno would search PATH again (~0.1 ms a task).
-  if (!spec.sandbox) return [found, ...spec.command.slice(1)];
-  const [bwrap, ...rest] = bwrapArgs(spec.sandbox);
+  if (!spec.sandbox) {
+    const unreachable = user ? unreachableReason(spec.cwd, user) : null;
+    if (unreachable) {
+      throw new Error(
+        `the task's directory "${spec.cwd}" is out of the task user's reach: ${unreachable}; ` +
+          "start the agent with a --data-dir that user can reach (e.g. under /var/lib)",
+      );
+    }
+    return [found, ...spec.command.slice(1)];
+  }
+  const [bwrap, ...rest] = bwrapArgs({ ...spec.sandbox, user });
   const bwrapPath = findExecutable(bwrap, `${searchPath}:${FALLBACK_PATH}`);
   if (bwrapPath === null) throw new Deno.errors.NotFound(`the sandbox needs "bwrap" (bubblewrap), which was not found`);
   return [bwrapPath, ...rest, ...spec.command];
@@ -205,10 +237,14 @@ function taskCgroup(spec: ProcessSpec): TaskCgroup | null {
     }
     return null;
   }
-  return acquireTaskCgroup(spec.cgroup, { name: spec.cgroupName, memoryBytes });
+  return acquireTaskCgroup(spec.cgroup, { name: spec.cgroupName, memoryBytes, pids: spec.pids ?? null });
 }
 
-function resultOf(status: Deno.CommandStatus, ending: "timed_out" | "cancelled" | null, oom: boolean): TaskResult {
+function resultOf(
+  status: Deno.CommandStatus,
+  ending: "timed_out" | "cancelled" | "disk" | null,
+  oom: boolean,
+): TaskResult {
   if (ending) return { kind: ending };
   if (oom) return { kind: "oom" };
   if (status.signal) return { kind: "signaled", signal: status.signal };

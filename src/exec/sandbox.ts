@@ -1,11 +1,15 @@
 /**
  * The bubblewrap sandbox of shell tasks: a read-only view of the system, the task's own directory
- * writable, a private /tmp, no network unless allowed, and the agent's own data (its credential)
- * never visible. Mounts are applied in argument order, later ones on top of earlier ones, so the
- * order below is the policy.
+ * writable, a private /tmp of a bounded size, no network unless allowed, the kernel's knobs in /proc
+ * read-only, and the agent's own data (its credential) never visible. Mounts are applied in argument
+ * order, later ones on top of earlier ones, so the order below is the policy. bwrap runs as the agent;
+ * when that is root, the task's program is started by setpriv as the task user (see task_user.ts),
+ * the only capabilities bwrap leaves being the two that switch.
  */
 import { resolve } from "node:path";
-import type { Permissions } from "../protocol/mod.ts";
+import { forbiddenPath, type Permissions } from "../protocol/mod.ts";
+import { findExecutable } from "./_path_lookup.ts";
+import { dropPrivileges, type TaskUser } from "./task_user.ts";
 
 export interface SandboxOptions {
   /** The task's directory: bound read-write at the same path and the working directory inside. */
@@ -17,14 +21,34 @@ export interface SandboxOptions {
   extraReadPaths?: string[];
   /** Where the command starts, inside workDir (a git checkout); workDir itself by default. */
   cwd?: string;
+  /** Who the task runs as, when not the agent's user (an agent running as root); null: the agent's. */
+  user?: TaskUser | null;
+  /** The size of the private /tmp (it is memory): DEFAULT_TMP_BYTES unless given. */
+  tmpBytes?: number;
 }
+
+/** A task's /tmp unless its job sets `resources.disk`, which then caps its /tmp too. */
+export const DEFAULT_TMP_BYTES = 1024 ** 3;
+
+/**
+ * /proc's knobs: bound read-only over the sandbox's own /proc, which would otherwise let a process
+ * with the right uid (root's, before a task user) write sysctls (`kernel.core_pattern` runs a
+ * program as root on the host) or trigger sysrq. The same list as Docker's read-only /proc paths.
+ */
+const PROC_KNOBS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /** What a normal bash, python, git or perl needs to start; never /root, /home, /srv, /var, /work or /tmp. */
 const SYSTEM_PATHS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/nix/store"];
 
-/** The bwrap argv up to and including "--"; the task's command follows it. */
+/**
+ * The bwrap argv up to and including "--" (then the switch to the task user, if any); the task's
+ * command follows it. Throws a RangeError naming the path when a read or write path resolves to the
+ * root, /proc or /sys, or exposes a hidden path: the task must not start.
+ */
 export function bwrapArgs(options: SandboxOptions): string[] {
   const { permissions } = options;
+  const user = options.user ?? null;
+  const binds = grantedBinds(permissions, options.hide);
   const args = [
     "bwrap",
     "--new-session", // no TIOCSTI into the agent's terminal
@@ -35,36 +59,132 @@ export function bwrapArgs(options: SandboxOptions): string[] {
     // An agent running as root would otherwise hand the task every capability (mount, mknod...).
     "--cap-drop",
     "ALL",
+    // What setpriv needs to switch to the task user, and nothing else; gone with the switch.
+    ...(user ? ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] : []),
   ];
   // bwrap cannot filter by host:port: a list shares the host's network, and only script tasks
   // (whose Deno gets the exact list) are held to it.
   if (!hasNetwork(permissions.net)) args.push("--unshare-net");
 
   args.push(...systemMounts());
+  args.push("--proc", "/proc");
+  for (const knob of procKnobs()) args.push("--ro-bind", knob, knob);
+  args.push("--dev", "/dev");
   // Before the permission binds, so that a read or write path under /tmp lands inside the private /tmp.
-  args.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
+  const tmpBytes = options.tmpBytes ?? DEFAULT_TMP_BYTES;
+  // Anyone's, as a /tmp is (the task's user is not bwrap's), and no larger than its cap.
+  if (bwrapSizesTmpfs()) args.push("--perms", "1777", "--size", String(Math.max(Math.floor(tmpBytes), 4096)));
+  args.push("--tmpfs", "/tmp");
 
-  const binds = [
-    ...permissions.read.map((path) => ({ path, flag: "--ro-bind" })),
-    ...permissions.write.map((path) => ({ path, flag: "--bind" })),
-  ].filter((bind) => exists(bind.path));
   // Parents before children, so a nested path keeps its own mode instead of being covered.
   binds.sort((a, b) => depth(a.path) - depth(b.path));
-  for (const bind of binds) args.push(bind.flag, bind.path, bind.path);
+  const made = new Set<string>();
+  for (const bind of binds) args.push(...parentDirs(bind.path, [], made), bind.flag, bind.source, bind.path);
 
   // The masks come after every bind that could contain them...
+  const masks: string[] = [];
   for (const path of options.hide) {
     const info = statOrNull(path);
-    if (info?.isDirectory) args.push("--tmpfs", path);
-    else if (info) args.push("--ro-bind", "/dev/null", path);
+    if (info?.isDirectory) {
+      args.push(...searchOnly(), "--tmpfs", path);
+      masks.push(resolve(path));
+    } else if (info) args.push("--ro-bind", "/dev/null", path);
   }
   // ...and the task's own paths after the masks, since they may live inside a hidden directory.
-  args.push("--bind", options.workDir, options.workDir);
+  args.push(...parentDirs(options.workDir, masks, made), "--bind", options.workDir, options.workDir);
   for (const path of options.extraReadPaths ?? []) {
-    if (exists(path)) args.push("--ro-bind", path, path);
+    if (statOrNull(path) !== null) args.push(...parentDirs(path, masks, made), "--ro-bind", path, path);
   }
   args.push("--chdir", options.cwd ?? options.workDir, "--");
+  if (user) args.push(...dropPrivileges(user));
   return args;
+}
+
+/** `--perms MODE` for the next directory, where this bwrap can set it. */
+function searchOnly(): string[] {
+  return bwrapSizesTmpfs() ? ["--perms", "0711"] : [];
+}
+
+/**
+ * Makes the directories on the way to a mount point that the sandbox does not have: bwrap would make
+ * them itself, but only its own user could pass them (mode 0700), not the task's. Inside a mask they
+ * can be passed but not listed (0711); elsewhere they only show the path's names (0755). Not in the
+ * system's directories, which are bound as they are.
+ */
+function parentDirs(path: string, masks: string[], made: Set<string>): string[] {
+  if (!bwrapSizesTmpfs()) return [];
+  const args: string[] = [];
+  const parts = resolve(path).split("/").filter(Boolean);
+  for (let i = 1; i < parts.length; i++) {
+    const dir = "/" + parts.slice(0, i).join("/");
+    if (made.has(dir) || dir === "/tmp" || SYSTEM_PATHS.some((system) => isWithin(dir, system))) continue;
+    made.add(dir);
+    const masked = masks.some((mask) => dir !== mask && isWithin(dir, mask));
+    if (masks.includes(dir)) continue;
+    args.push("--perms", masked ? "0711" : "0755", "--dir", dir);
+  }
+  return args;
+}
+
+interface Bind {
+  /** Where the task sees it: the path its job names. */
+  path: string;
+  /** What is bound there: that path with every link resolved, as it was checked. */
+  source: string;
+  flag: "--ro-bind" | "--bind";
+}
+
+/**
+ * The read and write paths that exist, each resolved (every link, in the path or its parents) before
+ * it is judged and bound as resolved: a link can lead to the root, /proc (`/etc/mtab` does) or into a
+ * hidden directory, and a path can hold one (a read of "/home" holds an agent's data directory there).
+ */
+export function grantedBinds(permissions: Permissions, hide: string[]): Bind[] {
+  const hidden = hide.map((path) => ({ path, real: realPathOrNull(path) ?? resolve(path) }));
+  const binds: Bind[] = [];
+  const grants = [
+    ...permissions.read.map((path) => ({ path, field: "read", flag: "--ro-bind" as const })),
+    ...permissions.write.map((path) => ({ path, field: "write", flag: "--bind" as const })),
+  ];
+  for (const { path, field, flag } of grants) {
+    const source = realPathOrNull(path);
+    if (source === null) continue; // nothing there to bind (as before: the task sees no such path)
+    const named = `the ${field} path "${path}"${source === resolve(path) ? "" : ` (resolves to "${source}")`}`;
+    const forbidden = forbiddenPath(source);
+    if (forbidden !== null) {
+      throw new RangeError(`${named} cannot be granted: it ${forbidden.replace(/^must not be/, "is")}`);
+    }
+    const exposed = hidden.find(({ real }) => isWithin(source, real) || isWithin(real, source));
+    if (exposed) throw new RangeError(`${named} exposes the agent's data directory "${exposed.path}"`);
+    binds.push({ path: resolve(path), source, flag });
+  }
+  return binds;
+}
+
+/** The knobs this kernel has (/proc/sysrq-trigger only with CONFIG_MAGIC_SYSRQ, /proc/bus with PCI...). */
+let knobsCache: string[] | null = null;
+
+function procKnobs(): string[] {
+  knobsCache ??= PROC_KNOBS.filter((path) => lstatOrNull(path) !== null);
+  return knobsCache;
+}
+
+/** Whether this bwrap takes --size and --perms for a tmpfs (0.7 and later); asked once. */
+let sizesTmpfs: boolean | null = null;
+
+function bwrapSizesTmpfs(): boolean {
+  if (sizesTmpfs === null) {
+    const bwrap = findExecutable("bwrap", Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin");
+    try {
+      const help = bwrap
+        ? new Deno.Command(bwrap, { args: ["--help"], stdout: "piped", stderr: "piped" }).outputSync()
+        : null;
+      sizesTmpfs = help !== null && new TextDecoder().decode(help.stdout).includes("--size");
+    } catch {
+      sizesTmpfs = false;
+    }
+  }
+  return sizesTmpfs;
 }
 
 function hasNetwork(net: boolean | string[]): boolean {
@@ -122,10 +242,6 @@ function isWithin(path: string, dir: string): boolean {
 
 function depth(path: string): number {
   return resolve(path).split("/").filter(Boolean).length;
-}
-
-function exists(path: string): boolean {
-  return statOrNull(path) !== null;
 }
 
 function statOrNull(path: string): Deno.FileInfo | null {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DEFAULT_PERMISSIONS } from "../protocol/mod.ts";
+import { DEFAULT_PERMISSIONS, type Permissions } from "../protocol/mod.ts";
 import { descendantPids, isAlive } from "./process_tree.ts";
 import { bash, run, sandbox, start, waitFor, withCommandLine, withTempDir } from "./_testing.ts";
 import { bwrapArgs } from "./sandbox.ts";
@@ -21,7 +21,7 @@ Deno.test("bwrap arguments: isolation flags, then system, then /tmp, then permis
       workDir,
       hide: [data],
       extraReadPaths: [join(data, "cache")],
-      permissions: { ...DEFAULT_PERMISSIONS, read: [dir], write: [join(shared, "out")] },
+      permissions: { ...DEFAULT_PERMISSIONS, read: [shared], write: [join(shared, "out")] },
     });
     assert.equal(args[0], "bwrap");
     assert.equal(args.at(-1), "--");
@@ -31,7 +31,7 @@ Deno.test("bwrap arguments: isolation flags, then system, then /tmp, then permis
     assert.ok(args.includes("--unshare-net"));
     const usr = indexOfMount(args, "--ro-bind", "/usr");
     const tmp = indexOfMount(args, "--tmpfs", "/tmp");
-    const read = indexOfMount(args, "--ro-bind", dir);
+    const read = indexOfMount(args, "--ro-bind", shared);
     const write = indexOfMount(args, "--bind", join(shared, "out"));
     const mask = indexOfMount(args, "--tmpfs", data);
     const work = indexOfMount(args, "--bind", workDir);
@@ -132,7 +132,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the agent's data directory stays hidden even under a read or write path, and the work dir inside it works",
+  name: "the agent's data directory stays hidden, and the work dir inside it works",
   ignore: lacks("bwrap"),
 }, async () => {
   await withTempDir(async (dir) => {
@@ -140,24 +140,52 @@ Deno.test({
     const workDir = join(data, "work", "t1");
     await Deno.mkdir(workDir, { recursive: true });
     await Deno.writeTextFile(join(data, "agent.json"), '{"token":"secret"}');
-    await Deno.writeTextFile(join(dir, "visible.txt"), "visible\n");
-    const script = bash(`
-      if cat ${dir}/visible.txt 2>/dev/null; then :; fi
-      if cat ${data}/agent.json 2>/dev/null; then echo leaked; fi
-      echo done > result.txt
-    `);
-    for (const permissions of [{ read: [dir] }, { write: [dir] }, { read: [join(data, "agent.json")] }]) {
+    const ran = await run({
+      command: bash(`ls ${data} || true; cat ${data}/agent.json || true; echo done > result.txt`),
+      cwd: workDir,
+      sandbox: sandbox(workDir, { hide: [data] }),
+    });
+    assert.deepEqual(ran.finished.result, { kind: "exited", code: 0 }, ran.stderr);
+    assert.equal(ran.stdout, "work\n", "only the way to the task's own directory");
+    assert.equal(await Deno.readTextFile(join(workDir, "result.txt")), "done\n");
+  });
+});
+
+Deno.test({
+  name: "a read or write path that is, holds, or links into a hidden directory, or leads to /proc or /, fails the start",
+  ignore: lacks("bwrap"),
+}, async () => {
+  await withTempDir(async (dir) => {
+    const data = join(dir, "agent");
+    const workDir = join(data, "work", "t1");
+    const links = join(dir, "links");
+    await Deno.mkdir(workDir, { recursive: true });
+    await Deno.mkdir(links);
+    await Deno.writeTextFile(join(data, "agent.json"), '{"token":"secret"}');
+    await Deno.symlink(data, join(links, "to-data"));
+    await Deno.symlink(dir, join(links, "to-parent"));
+    await Deno.symlink("/proc/self", join(links, "to-proc"));
+    await Deno.symlink("/", join(links, "to-root"));
+    const cases: Array<[Partial<Permissions>, RegExp]> = [
+      [{ read: [dir] }, /the read path ".*" exposes the agent's data directory/],
+      [{ write: [dir] }, /the write path ".*" exposes the agent's data directory/],
+      [{ read: [join(data, "agent.json")] }, /exposes the agent's data directory/],
+      [{ read: [join(links, "to-data")] }, /resolves to ".*\/agent"\) exposes the agent's data directory/],
+      [{ read: [join(links, "to-parent", "agent", "work")] }, /exposes the agent's data directory/],
+      [{ read: [join(links, "to-parent", "links", "..", "agent")] }, /exposes the agent's data directory/],
+      [{ read: [join(links, "to-proc")] }, /resolves to "\/proc\/\d+"\) cannot be granted: it is under \/proc/],
+      [{ write: [join(links, "to-root")] }, /resolves to "\/"\) cannot be granted: it is "\/"/],
+    ];
+    for (const [permissions, message] of cases) {
       const ran = await run({
-        command: script,
+        command: bash("echo ran > ran.txt"),
         cwd: workDir,
         sandbox: sandbox(workDir, { hide: [data], permissions }),
       });
-      assert.deepEqual(ran.finished.result, { kind: "exited", code: 0 }, ran.stderr);
-      assert.ok(!ran.stdout.includes("secret") && !ran.stdout.includes("leaked"), JSON.stringify(permissions));
-      if (!permissions.read?.[0]?.endsWith("agent.json")) assert.equal(ran.stdout, "visible\n");
-      assert.equal(await Deno.readTextFile(join(workDir, "result.txt")), "done\n");
+      assert.equal(ran.finished.result.kind, "failed_to_start", JSON.stringify(permissions));
+      assert.match((ran.finished.result as { message: string }).message, message);
+      await assert.rejects(Deno.stat(join(workDir, "ran.txt")), "nothing ran");
     }
-    assert.equal(await Deno.readTextFile(join(data, "agent.json")), '{"token":"secret"}', "the host copy is untouched");
   });
 });
 

@@ -9,17 +9,20 @@
  */
 import { join } from "node:path";
 import { findExecutable } from "./_path_lookup.ts";
-import { acquireTaskCgroup, type CgroupSupport, releaseTaskCgroup, type TaskCgroup } from "./cgroup.ts";
+import { acquireTaskCgroup, type CgroupSupport, releaseTaskCgroup, setPidsLimit, type TaskCgroup } from "./cgroup.ts";
+import { dropPrivileges, type TaskUser } from "./task_user.ts";
 
 // $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened before the join, so
 // that a standby in its group has it open ("": the task comes on stdin). A file is read in large
 // reads; a pipe a byte at a time (bash cannot put back what it read past a delimiter). Without a task
 // (the agent dropped the standby, or died) the read fails and it exits, removing its file (an agent
 // killed with -9 cannot: in /dev/shm they would pile up). $3: the locale tasks usually have, loaded
-// while it waits (~0.2 ms): exporting that LANG again for a task is then ~5 us.
+// while it waits (~0.2 ms): exporting that LANG again for a task is then ~5 us. $4: the group's
+// cgroup.procs in the pids hierarchy (cgroup v1; "": none or the same), joined first, so that a
+// standby seen in its memory group is in both.
 const SCRIPT = `if [[ $2 ]]; then exec 3<"$2" || exit 125; fi
 if [[ $3 ]]; then { LANG=$3; } 2>/dev/null; fi
-{ echo $$ > "$0"; } 2>/dev/null || exit 125
+{ if [[ $4 ]]; then echo $$ > "$4"; fi && echo $$ > "$0"; } 2>/dev/null || exit 125
 if [[ $2 ]]; then { IFS= read -r -N 1 go && mapfile -d '' -t f <&3; } || { rm -f -- "$2"; exit 125; }; exec 3<&-
 else mapfile -d '' -t f; fi
 count=\${f[2]}; vars=("\${f[@]:3:count}"); args=("\${f[@]:3+count}")
@@ -94,7 +97,17 @@ export function prepareStandby(
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(bash, {
-      args: ["--noprofile", "--norc", "-c", SCRIPT, join(group.path, "cgroup.procs"), env, inbox ?? "", lang],
+      args: [
+        "--noprofile",
+        "--norc",
+        "-c",
+        SCRIPT,
+        join(group.path, "cgroup.procs"),
+        env,
+        inbox ?? "",
+        lang,
+        group.pidsPath && group.pidsPath !== group.path ? join(group.pidsPath, "cgroup.procs") : "",
+      ],
       // Not in any task's or agent's directory: nothing that looks for a task's leftovers finds it.
       cwd: "/",
       clearEnv: true,
@@ -125,6 +138,10 @@ export interface HostTask {
   cwd: string;
   env: Record<string, string>;
   argv: string[];
+  /** Who runs it, when not the agent's user: the standby (the agent's) execs it through setpriv. */
+  user?: TaskUser | null;
+  /** Its process limit, set on the standby's group before the task is handed over. */
+  pids?: number | null;
 }
 
 /**
@@ -139,8 +156,15 @@ export function launchInStandby(support: CgroupSupport, task: HostTask): TakenSt
   if (
     !launchable(task, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS) || !inGroup(standby.child.pid, standby.group)
   ) return null;
+  try {
+    setPidsLimit(standby.group, task.pids ?? null);
+  } catch {
+    return null; // the group is not as it should be: the task starts directly, in a group of its own
+  }
   current = null;
-  launch(standby, task, exportable(standby, task) ? "export" : "env");
+  const mode = exportable(standby, task) ? "export" : "env";
+  const argv = task.user ? [...dropPrivileges(task.user), ...task.argv] : task.argv;
+  launch(standby, { ...task, argv }, mode);
   return { child: standby.child, group: standby.group };
 }
 

@@ -6,6 +6,7 @@ import { bash, cgroupSupport, type Ran, run, start, type TestSpec, waitFor, with
 import { standbyInbox } from "../../testing/standby.ts";
 import { dropStandby, prepareStandby, standbyState } from "./standby.ts";
 import { lacks } from "../../testing/machine.ts";
+import { resolveTaskUser } from "./task_user.ts";
 
 const support = await cgroupSupport();
 
@@ -62,7 +63,8 @@ standbyTest("a task handed to a standby sees what it would have seen spawned dir
   const ahead = await sameThroughStandby({ command, cwd: dir, env, cgroup: support });
   assert.deepEqual(ahead.finished.result, { kind: "exited", code: 0 });
   assert.match(ahead.stdout, /^odd=\[two\nlines and = signs\] pwd=\S+ argv0=first arg args=$/m);
-  assert.match(ahead.stdout, /stdin=\[\]\n1\n$/);
+  // In its group: one line per hierarchy it is in (memory, and pids where v1 has it apart).
+  assert.match(ahead.stdout, /stdin=\[\]\n[12]\n$/);
 
   await readyStandby();
   const failed = await run({ command: bash("exit 7"), cwd: dir, env, cgroup: support });
@@ -169,5 +171,38 @@ standbyTest(
     assert.deepEqual(await environ(bash(probe), base), ["SHLVL=0"], "exported and exec'd by bash");
     assert.deepEqual(await environ(bash(probe), { ...base, SHLVL: "5" }), ["SHLVL=5"], "through env -i, as given");
     assert.deepEqual(await environ(["/bin/sh", "-c", probe], base), [], "another program: through env -i");
+  },
+);
+
+standbyTest(
+  "a task for the task user is exec'd by the standby through the switch to that user, under its process limit",
+  async (dir) => {
+    const user = Deno.uid() === 0 ? await resolveTaskUser(undefined) : null;
+    if (user === null || !support?.pidsRoot) return; // only an agent running as root has a task user
+    await Deno.chmod(dir, 0o755);
+    const pid = await readyStandby();
+    const forks =
+      "import os, time\nn = 0\nwhile n < 100:\n  try:\n    pid = os.fork()\n  except OSError:\n    break\n" +
+      "  if pid == 0:\n    time.sleep(5)\n    os._exit(0)\n  n += 1\nprint(n)";
+    const { execution, ran } = start({
+      command: bash(`id -u; id -G; grep -E '^(NoNewPrivs|CapEff)' /proc/self/status; python3 -c '${forks}'`),
+      cwd: dir,
+      env: { PATH: "/usr/bin:/bin", HOME: dir },
+      cgroup: support,
+      user,
+      pids: 16,
+    });
+    assert.equal(execution.pid, pid, "the standby became the task");
+    const done = await ran;
+    assert.deepEqual(done.finished.result, { kind: "exited", code: 0 }, done.stderr);
+    const [uid, groups, capabilities, noNewPrivs, forked] = done.stdout.trim().split("\n");
+    assert.deepEqual([uid, groups, capabilities, noNewPrivs], [
+      String(user.uid),
+      String(user.gid),
+      "CapEff:\t0000000000000000",
+      "NoNewPrivs:\t1",
+    ]);
+    // 16 with python itself (the last command, bash execs it): 15 forks at most.
+    assert.ok(Number(forked) > 0 && Number(forked) <= 15, `forked ${forked}`);
   },
 );

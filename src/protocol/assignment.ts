@@ -42,6 +42,10 @@ export interface AssignmentBase {
   timeoutMs: number | null;
   graceMs: number;
   memoryBytes: number | null;
+  /** The most the task's directory may hold (null: no limit); past it the task ends with `disk`. */
+  diskBytes: number | null;
+  /** The most processes and threads the task may have at once. */
+  pids: number;
   maxOutputBytes: number;
   /** Outputs of the tasks this one needs, by task name (a list for a fanned-out task). */
   needs: Record<string, unknown>;

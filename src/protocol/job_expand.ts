@@ -1,5 +1,5 @@
 /** From a job spec to its concrete tasks: count and matrix fan-out, and each task's effective settings. */
-import type { JobSpec, TaskSpec } from "./job_spec.ts";
+import { DEFAULT_PIDS, type JobSpec, type TaskSpec } from "./job_spec.ts";
 import { type Permissions, resolvePermissions } from "./permissions.ts";
 
 /** One concrete task of a job. */
@@ -108,6 +108,8 @@ export interface EffectiveTask {
   agents: string[] | null;
   exclude: string[];
   resources: { cpu: number; memory: number; disk: number };
+  /** Most processes and threads at once (`resources.pids`, DEFAULT_PIDS when unset). */
+  pids: number;
   priority: number;
   concurrency: number | null;
   needs: string[];
@@ -145,6 +147,7 @@ export function effectiveTask(job: JobSpec, task: TaskSpec): EffectiveTask {
       memory: task.resources?.memory ?? job.resources?.memory ?? 0,
       disk: task.resources?.disk ?? job.resources?.disk ?? 0,
     },
+    pids: task.resources?.pids ?? job.resources?.pids ?? DEFAULT_PIDS,
     priority: task.priority ?? job.priority ?? 0,
     concurrency: task.concurrency ?? null,
     needs: task.needs ?? [],

@@ -111,10 +111,20 @@ export const constraintSchema = z.strictObject({
 );
 export type Constraint = z.output<typeof constraintSchema>;
 
+/** The most processes (and threads) a task may have at once when its job sets no `resources.pids`. */
+export const DEFAULT_PIDS = 1024;
+/** Fewer could not even start the sandbox (bwrap and its init count) and a shell with a pipe. */
+const MIN_PIDS = 8;
+/** The kernel's own ceiling on process ids (PID_MAX_LIMIT). */
+const MAX_PIDS = 4_194_304;
+
 export const resourcesSchema = z.strictObject({
   cpu: z.number().positive().max(4096).optional(),
   memory: sizeSchema.optional(),
+  /** Placement capacity, and enforced: the task's directory may not grow past it (reason `disk`). */
   disk: sizeSchema.optional(),
+  /** Processes and threads the task may have at once, its sandbox's own included. */
+  pids: z.number().int().min(MIN_PIDS).max(MAX_PIDS).optional(),
 });
 
 /** "5s" for a fixed delay, or {delay, factor, max} for exponential backoff with a cap. */

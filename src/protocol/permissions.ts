@@ -12,6 +12,29 @@ export const absolutePathSchema = z.string().refine(
   "must be an absolute path without '..'",
 );
 
+/**
+ * Places no task may be granted, whatever the agent: the root is the whole machine (the agent's
+ * credential included), /proc holds every process's files (`/proc/PID/root` is its whole view) and
+ * the kernel's knobs, /sys the rest of them. The agent also resolves each path's links before it
+ * binds it (src/exec/sandbox.ts), since a link can lead to any of these.
+ */
+export const FORBIDDEN_TREES = ["/proc", "/sys"];
+
+/** Why `path` (absolute, without "..") may never be granted to a task, or null. */
+export function forbiddenPath(path: string): string | null {
+  const normal = "/" + path.split("/").filter((part) => part !== "" && part !== ".").join("/");
+  if (normal === "/") return 'must not be "/": that grants the whole machine';
+  const tree = FORBIDDEN_TREES.find((tree) => normal === tree || normal.startsWith(`${tree}/`));
+  if (tree) return `must not be under ${tree}: it exposes other processes and the kernel's settings`;
+  return null;
+}
+
+/** A `read` or `write` path: absolute, without "..", and not one of the places no task may have. */
+const grantedPathSchema = absolutePathSchema.superRefine((path, ctx) => {
+  const why = forbiddenPath(path);
+  if (why) ctx.addIssue({ code: "custom", message: `${why}, got ${JSON.stringify(path)}` });
+});
+
 export const permissionsSchema = z.strictObject({
   /** false: no network; true: any; a list: these `host:port` (or `host`) only. */
   net: z.union([
@@ -19,9 +42,9 @@ export const permissionsSchema = z.strictObject({
     z.array(z.string().regex(HOST_PORT, 'must look like "host:port", "host" or "[v6]:port"')),
   ]).optional(),
   /** Extra paths the task may read (its own directory and system files always). */
-  read: z.array(absolutePathSchema).optional(),
+  read: z.array(grantedPathSchema).optional(),
   /** Extra paths the task may write (its own directory and a private /tmp always). */
-  write: z.array(absolutePathSchema).optional(),
+  write: z.array(grantedPathSchema).optional(),
   /** Names of the agent's environment variables passed through (a trailing * matches a prefix). */
   env: z.array(z.string().regex(ENV_NAME, "must be an environment variable name")).optional(),
   /** Commands a script task may start. */

@@ -28,6 +28,8 @@ export const taskResultSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("timed_out") }),
   /** Killed for going over its memory limit. */
   z.object({ kind: z.literal("oom") }),
+  /** Killed for writing more than its disk limit (`resources.disk`) into its directory. */
+  z.object({ kind: z.literal("disk") }),
   z.object({ kind: z.literal("cancelled") }),
   z.object({ kind: z.literal("failed_to_start"), message: z.string() }),
 ]);

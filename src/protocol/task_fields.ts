@@ -48,6 +48,8 @@ export function specFields(job: JobSpec, task: TaskSpec, options: SpecFieldsOpti
     timeoutMs: effective.timeoutMs,
     graceMs: effective.graceMs ?? options.defaultGraceMs,
     memoryBytes: effective.resources.memory > 0 ? effective.resources.memory : null,
+    diskBytes: effective.resources.disk > 0 ? effective.resources.disk : null,
+    pids: effective.pids,
     maxOutputBytes: effective.maxOutputBytes,
     ...workOf(task, options.files),
   };

@@ -46,6 +46,8 @@ function resultOutcome(result: TaskResult): Outcome {
       return { state: "failed", exitCode: null, signal: null, reason: "timed_out" };
     case "oom":
       return { state: "failed", exitCode: null, signal: "SIGKILL", reason: "oom" };
+    case "disk":
+      return { state: "failed", exitCode: null, signal: "SIGKILL", reason: "disk" };
     case "cancelled":
       return { state: "cancelled", exitCode: null, signal: null, reason: "cancelled" };
     case "failed_to_start":
