@@ -91,7 +91,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   }
   const caPem = await resolveCa({ ...options, saved, tracker }, { log, signal, clock, random });
 
-  const probed = await probeCapabilities({ dataDir: options.dataDir });
+  const probed = await probeCapabilities({ dataDir: options.dataDir, user: taskUser });
   for (const line of missingToolLines(probed)) log(line);
   const capabilities: Capabilities = {
     sandbox: probed.sandbox,

@@ -145,6 +145,14 @@ export function createTaskCgroup(
   return group;
 }
 
+/** The group named `name` under `fabric/` (as a task's is recorded), in each hierarchy. */
+export function namedTaskCgroup(support: CgroupSupport, name: string): TaskCgroup {
+  const path = join(support.root, PARENT, name);
+  const pidsRoot = support.pidsRoot ?? null;
+  const pidsPath = pidsRoot === null ? null : support.version === "v2" ? path : join(pidsRoot, PARENT, name);
+  return { version: support.version, path, pidsPath };
+}
+
 /** The group's directories: one per hierarchy it is in. */
 function groupDirs(group: TaskCgroup): string[] {
   return group.pidsPath && group.pidsPath !== group.path ? [group.path, group.pidsPath] : [group.path];

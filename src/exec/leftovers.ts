@@ -3,9 +3,8 @@
  * its start time, its cgroup); after a crash it uses the record to end them, checking the start time
  * so that a reused pid is never signalled.
  */
-import { join } from "node:path";
 import { identify, identifyLater } from "./process_tree.ts";
-import { type CgroupSupport, killCgroup, removeTaskCgroup } from "./cgroup.ts";
+import { type CgroupSupport, killCgroup, namedTaskCgroup, removeTaskCgroup } from "./cgroup.ts";
 
 export interface ProcessRecord {
   pid: number;
@@ -30,7 +29,7 @@ export async function processStartTicksLater(pid: number): Promise<number | null
 export async function killLeftovers(record: ProcessRecord, cgroup: CgroupSupport | null): Promise<boolean> {
   let killed = false;
   if (record.cgroupName && cgroup) {
-    const group = { version: cgroup.version, path: join(cgroup.root, "fabric", record.cgroupName) };
+    const group = namedTaskCgroup(cgroup, record.cgroupName);
     try {
       Deno.statSync(group.path);
       await killCgroup(group);

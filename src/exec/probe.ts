@@ -4,6 +4,7 @@ import { findExecutable } from "./_path_lookup.ts";
 import { detectCgroup } from "./cgroup.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import { findDeno } from "./drivers/script.ts";
+import type { TaskUser } from "./task_user.ts";
 
 export interface Capabilities {
   /** bwrap ran a command with the flags a task gets. */
@@ -21,6 +22,8 @@ export interface ProbeOptions {
   dataDir: string;
   /** The bwrap to try; by default the one in PATH. */
   bwrapPath?: string;
+  /** Who tasks run as, when not the agent's user: the probe's command switches to it, as a task's does. */
+  user?: TaskUser | null;
 }
 
 export async function probeCapabilities(options: ProbeOptions): Promise<Capabilities> {
@@ -34,13 +37,13 @@ export async function probeCapabilities(options: ProbeOptions): Promise<Capabili
 }
 
 /** Runs `true` in the sandbox a task would get (its directory inside the hidden data directory); null when it works. */
-async function probeSandbox({ dataDir, bwrapPath }: ProbeOptions): Promise<string | null> {
+async function probeSandbox({ dataDir, bwrapPath, user }: ProbeOptions): Promise<string | null> {
   const bwrap = bwrapPath ?? findExecutable("bwrap", Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin");
   if (bwrap === null) return `"bwrap" (bubblewrap) was not found in PATH`;
   await Deno.mkdir(dataDir, { recursive: true });
   const workDir = await Deno.makeTempDir({ dir: dataDir, prefix: "sandbox-probe-" });
   try {
-    const [, ...args] = bwrapArgs({ workDir, permissions: DEFAULT_PERMISSIONS, hide: [dataDir] });
+    const [, ...args] = bwrapArgs({ workDir, permissions: DEFAULT_PERMISSIONS, hide: [dataDir], user });
     const output = await new Deno.Command(bwrap, {
       args: [...args, "true"],
       env: { PATH: "/usr/local/bin:/usr/bin:/bin" },
