@@ -279,12 +279,27 @@ export function acquireTaskCgroup(
 /** Empties the group; a pooled one is kept for the next task, any other removed. */
 export async function releaseTaskCgroup(group: TaskCgroup, options: { emptied?: boolean } = {}): Promise<void> {
   if (group.pooled && idle.length < MAX_IDLE) {
-    if (options.emptied || await killCgroup(group)) {
+    if ((options.emptied || await killCgroup(group)) && await pidsReleased(group)) {
       idle.push(group);
       return;
     }
   }
   await removeTaskCgroup(group);
+}
+
+/**
+ * Whether the group's process count is back to 0: a killed process leaves cgroup.procs as it starts to
+ * exit, but counts against pids.max until its parent (often init, for a task's orphans) reaps it. A
+ * kept group still counting them would give the next task fewer. Bounded; false if they linger.
+ */
+async function pidsReleased(group: TaskCgroup): Promise<boolean> {
+  if (!group.pidsPath) return true;
+  const current = join(group.pidsPath, "pids.current");
+  for (let round = 0; round < 100; round++) {
+    if (Number(readOrEmpty(current).trim() || "0") === 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1 + round, 10)));
+  }
+  return false;
 }
 
 /** Removes the kept groups (the agent is leaving); one the kernel still holds is left to the next cleanup. */

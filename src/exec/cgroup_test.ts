@@ -179,10 +179,15 @@ Deno.test({
     const orphan = createTaskCgroup(support!, { name: `pool-${ended.pid}-${crypto.randomUUID()}`, memoryBytes: null });
     try {
       await waitFor(() => Deno.readTextFileSync(join(busy.path, "cgroup.procs")).trim() !== "");
-      for (const group of [stale, busy, kept, orphan]) await Deno.utime(group.path, old, old);
+      for (const group of [stale, busy, kept, orphan]) {
+        for (const path of new Set([group.path, group.pidsPath ?? group.path])) await Deno.utime(path, old, old);
+      }
       assert.deepEqual(await detectCgroup(), support);
       await assert.rejects(Deno.stat(stale.path), "the stale group is gone");
       await assert.rejects(Deno.stat(orphan.path), "the kept group of a gone agent is gone");
+      for (const group of [stale, orphan]) {
+        if (group.pidsPath) await assert.rejects(Deno.stat(group.pidsPath), "in the pids hierarchy too");
+      }
       assert.ok((await Deno.stat(fresh.path)).isDirectory, "a new group stays");
       assert.ok((await Deno.stat(busy.path)).isDirectory, "a group with processes stays");
       assert.ok((await Deno.stat(kept.path)).isDirectory, "a kept group of a live agent stays");
@@ -192,4 +197,46 @@ Deno.test({
       for (const group of [stale, fresh, busy, kept, orphan]) await removeTaskCgroup(group);
     }
   },
+});
+
+/** Forks sleepers until a fork fails (at most 100) and prints how many it got. */
+const FORK_COUNT = [
+  "python3",
+  "-c",
+  "import os, time\nn = 0\nwhile n < 100:\n  try:\n    pid = os.fork()\n  except OSError:\n    break\n" +
+  "  if pid == 0:\n    time.sleep(10)\n    os._exit(0)\n  n += 1\nprint(n)",
+];
+
+Deno.test({
+  name: "a task's processes stop at its pids limit, and a kept group takes each task's own limit",
+  ignore: ignore || !support?.pidsRoot,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      // python3 itself is one of them (and a child that just exited may count a moment longer): 11
+      // forks at most under 12, 19 under 20, all 100 without a limit.
+      for (const pids of [12, 20, null, 12]) {
+        const ran = await run({ command: FORK_COUNT, cwd: dir, cgroup: support, pids });
+        assert.deepEqual(ran.finished.result, { kind: "exited", code: 0 }, ran.stderr);
+        const forks = Number(ran.stdout);
+        if (pids === null) assert.equal(forks, 100);
+        else assert.ok(forks <= pids - 1 && forks >= pids - 3, `${forks} forks under pids ${pids}`);
+      }
+      const named = createTaskCgroup(support!, { name: uniqueName(), memoryBytes: 64 << 20, pids: 33 });
+      try {
+        assert.equal((await Deno.readTextFile(join(named.pidsPath!, "pids.max"))).trim(), "33");
+      } finally {
+        await removeTaskCgroup(named);
+      }
+      await assert.rejects(Deno.stat(named.pidsPath!), "its pids group goes with it");
+    });
+  },
+});
+
+Deno.test("a file size limit is set by sh in 512-byte blocks before the command, soft and hard", async () => {
+  await withTempDir(async (dir) => {
+    const command = joinCgroupCommand(null, ["sh", "-c", "ulimit -S -f; ulimit -H -f"], { fileSizeBytes: 1000 });
+    assert.deepEqual(command.slice(0, 3), ["/bin/sh", "-c", 'ulimit -f 2 && exec "$@"']);
+    const ran = await run({ command, cwd: dir });
+    assert.equal(ran.stdout, "2\n2\n");
+  });
 });

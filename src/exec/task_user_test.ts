@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { FabricError } from "../protocol/mod.ts";
+import { withTempDir } from "./_testing.ts";
+import {
+  createSystemUser,
+  handOverTaskDir,
+  lookUpUser,
+  reclaimTaskDir,
+  resolveTaskUser,
+  type TaskUser,
+  unreachableReason,
+} from "./task_user.ts";
+
+const ROOT = Deno.uid() === 0;
+const HAS_USERADD = ["/usr/sbin/useradd", "/sbin/useradd"].some((path) => {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+});
+
+/** A user that exists, for the ownership tests: nobody's ids where the machine has it. */
+async function someUser(): Promise<TaskUser> {
+  const nobody = await lookUpUser("nobody");
+  assert.ok(nobody, "this machine has a nobody user");
+  return { name: "nobody", ...nobody, setpriv: "/usr/bin/setpriv" };
+}
+
+Deno.test("an agent not running as root runs tasks as itself, and a --task-user there is refused", async () => {
+  assert.equal(await resolveTaskUser(undefined, 1000), null);
+  await assert.rejects(
+    resolveTaskUser("fabric-task", 1000),
+    (error: Error) => error instanceof FabricError && /needs an agent running as root.*uid 1000/.test(error.message),
+  );
+});
+
+Deno.test({
+  name: "an agent running as root never gets root, or a user that does not exist, as its task user",
+  ignore: !ROOT,
+  fn: async () => {
+    await assert.rejects(resolveTaskUser("root"), /has uid 0 and gid 0: tasks must not run as root/);
+    await assert.rejects(resolveTaskUser("no-such-user-fabric"), /there is no user "no-such-user-fabric"/);
+    const user = await resolveTaskUser(undefined);
+    assert.ok(user && user.name === "fabric-task" && user.uid !== 0 && user.gid !== 0);
+  },
+});
+
+Deno.test({
+  name: "a missing task user is created as Debian creates system users: system uid, own group, no home, no login",
+  ignore: !ROOT || !HAS_USERADD,
+  fn: async () => {
+    const name = `fabrictest${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      await createSystemUser(name);
+      const passwd = (await Deno.readTextFile("/etc/passwd")).split("\n").find((line) => line.startsWith(`${name}:`));
+      assert.ok(passwd, "in /etc/passwd");
+      const [, , uid, gid, , home, shell] = passwd.split(":");
+      assert.ok(Number(uid) > 0 && Number(uid) < 1000, `a system uid: ${uid}`);
+      const group = (await Deno.readTextFile("/etc/group")).split("\n").find((line) => line.startsWith(`${name}:`));
+      assert.equal(group?.split(":")[2], gid, "a group of its own");
+      assert.equal(home, "/nonexistent");
+      await assert.rejects(Deno.stat(home), "no home made");
+      assert.match(shell, /nologin$|false$/);
+      await createSystemUser(name); // already there (another agent made it): fine
+    } finally {
+      await new Deno.Command("userdel", { args: [name], stdout: "null", stderr: "null" }).output();
+    }
+  },
+});
+
+Deno.test({
+  name: "a task's directory is handed over without following a link in it, and taken back the same way",
+  ignore: !ROOT,
+  fn: async () => {
+    const user = await someUser();
+    await withTempDir(async (dir) => {
+      const task = join(dir, "task");
+      const target = join(dir, "agent-secret");
+      await Deno.writeTextFile(target, "secret");
+      await Deno.mkdir(join(task, ".fabric", "needs"), { recursive: true });
+      await Deno.writeTextFile(join(task, ".fabric", "needs", "a.json"), "{}");
+      await Deno.mkdir(join(task, "src", "deep", "er"), { recursive: true });
+      await Deno.writeTextFile(join(task, "src", "deep", "er", "file"), "x");
+      await Deno.symlink(target, join(task, "src", "link"));
+
+      handOverTaskDir(task, user);
+      for (
+        const path of [task, ".fabric", ".fabric/needs", ".fabric/needs/a.json", "src/deep/er", "src/deep/er/file"]
+      ) {
+        const info = Deno.lstatSync(path.startsWith("/") ? path : join(task, path));
+        assert.deepEqual([info.uid, info.gid], [user.uid, user.gid], path);
+      }
+      assert.equal(Deno.lstatSync(join(task, "src", "link")).uid, 0, "the link is left as it is");
+      assert.equal(Deno.statSync(target).uid, 0, "and what it points to is not the user's");
+
+      // The task plants a link where the agent will look, to a file the agent owns.
+      await Deno.remove(join(task, ".fabric"), { recursive: true });
+      await Deno.symlink(target, join(task, ".fabric"));
+      await Deno.chown(target, user.uid, user.gid);
+      reclaimTaskDir(task);
+      assert.equal(Deno.lstatSync(task).uid, 0);
+      assert.equal(Deno.lstatSync(join(task, ".fabric")).uid, 0, "the link itself is the agent's");
+      assert.equal(Deno.statSync(target).uid, user.uid, "what it points to did not change hands");
+    });
+  },
+});
+
+Deno.test("a directory behind a parent the task user cannot pass is named, with its mode", async () => {
+  const user = await someUser();
+  await withTempDir(async (dir) => {
+    const closed = join(dir, "closed");
+    const open = join(dir, "open");
+    await Deno.mkdir(join(closed, "work"), { recursive: true });
+    await Deno.mkdir(join(open, "work"), { recursive: true });
+    await Deno.chmod(dir, 0o711);
+    await Deno.chmod(closed, 0o700);
+    await Deno.chmod(open, 0o711);
+    assert.equal(
+      unreachableReason(join(closed, "work"), user),
+      `"${closed}" (mode 700) does not let the task user "nobody" through`,
+    );
+    assert.equal(unreachableReason(join(open, "work"), user), null);
+  });
+});
