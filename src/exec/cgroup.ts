@@ -27,7 +27,7 @@ export interface TaskCgroup {
   oomBase?: number;
   /** The group in the pids hierarchy (v2: `path` itself); absent or null: no process limit. */
   pidsPath?: string | null;
-  /** The pids.max last written (null: "max"): a kept group's is written again only when it changes. */
+  /** The pids.max last written (null: "max"): written again only when it changes. */
   pidsMax?: number | null;
 }
 
@@ -131,7 +131,7 @@ export function createTaskCgroup(
     else if (!fileExists(join(path, support.version === "v2" ? "memory.max" : "memory.limit_in_bytes"))) {
       throw new Error(`cgroup "${path}" has no memory controller`);
     }
-    if (group.pidsPath) setPidsLimit(group, options.pids ?? null, { force: true });
+    if (group.pidsPath) setPidsLimit(group, options.pids ?? null);
   } catch (error) {
     for (const dir of groupDirs(group)) {
       try {
@@ -158,16 +158,36 @@ function groupDirs(group: TaskCgroup): string[] {
   return group.pidsPath && group.pidsPath !== group.path ? [group.path, group.pidsPath] : [group.path];
 }
 
+/** Past this many of an earlier task's processes not yet reaped, a kept group is not handed on. */
+const MAX_LINGERING = 32;
+
 /**
- * Sets the most processes (and threads) the group may hold; false where there is no pids controller.
- * Over it, fork and clone fail with EAGAIN: the task sees "Resource temporarily unavailable".
+ * Sets the most processes (and threads) the group's task may have; false where there is no pids
+ * controller. Over it, fork and clone fail with EAGAIN: "Resource temporarily unavailable".
+ *
+ * A process killed with an earlier task leaves the group at once but counts until its parent reaps
+ * it, which for an orphan is init, and not every init is quick (here ~1 s; every sandbox leaves one:
+ * bwrap exits before its own init). Those are added to the limit, so that the task gets all of its
+ * own; once they are reaped it could have that many more (at most MAX_LINGERING, typically one).
  */
-export function setPidsLimit(group: TaskCgroup, pids: number | null, options: { force?: boolean } = {}): boolean {
+export function setPidsLimit(group: TaskCgroup, pids: number | null): boolean {
   if (!group.pidsPath) return false;
-  if (!options.force && group.pidsMax === pids) return true;
-  Deno.writeTextFileSync(join(group.pidsPath, "pids.max"), pids === null ? "max" : String(Math.floor(pids)));
-  group.pidsMax = pids;
+  const lingering = pids === null ? 0 : lingeringPids(group);
+  if (lingering > MAX_LINGERING) throw new RangeError(`${lingering} processes of an earlier task are not reaped yet`);
+  const value = pids === null ? null : Math.floor(pids) + lingering;
+  if (group.pidsMax !== value) {
+    Deno.writeTextFileSync(join(group.pidsPath, "pids.max"), value === null ? "max" : String(value));
+    group.pidsMax = value;
+  }
   return true;
+}
+
+/** What the group counts beyond its live threads: exited processes no one has reaped yet. */
+function lingeringPids(group: TaskCgroup): number {
+  const current = Number(readOrEmpty(join(group.pidsPath!, "pids.current")).trim() || "0");
+  if (current === 0) return 0;
+  const threads = readOrEmpty(join(group.pidsPath!, group.version === "v2" ? "cgroup.threads" : "tasks"));
+  return Math.max(0, current - threads.split("\n").filter(Boolean).length);
 }
 
 function setMemoryLimit(group: TaskCgroup, bytes: number): void {
@@ -260,7 +280,9 @@ export function acquireTaskCgroup(
       try {
         setPidsLimit(group, pids);
       } catch {
-        continue; // its pids group is gone: dropped
+        // Gone, or holding too many of its last task's: removed, and the next one is tried.
+        removeTaskCgroup(group).catch(() => {});
+        continue;
       }
       group.oomBase = oomCount(group);
       return group;
@@ -279,27 +301,12 @@ export function acquireTaskCgroup(
 /** Empties the group; a pooled one is kept for the next task, any other removed. */
 export async function releaseTaskCgroup(group: TaskCgroup, options: { emptied?: boolean } = {}): Promise<void> {
   if (group.pooled && idle.length < MAX_IDLE) {
-    if ((options.emptied || await killCgroup(group)) && await pidsReleased(group)) {
+    if (options.emptied || await killCgroup(group)) {
       idle.push(group);
       return;
     }
   }
   await removeTaskCgroup(group);
-}
-
-/**
- * Whether the group's process count is back to 0: a killed process leaves cgroup.procs as it starts to
- * exit, but counts against pids.max until its parent (often init, for a task's orphans) reaps it. A
- * kept group still counting them would give the next task fewer. Bounded; false if they linger.
- */
-async function pidsReleased(group: TaskCgroup): Promise<boolean> {
-  if (!group.pidsPath) return true;
-  const current = join(group.pidsPath, "pids.current");
-  for (let round = 0; round < 100; round++) {
-    if (Number(readOrEmpty(current).trim() || "0") === 0) return true;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(1 + round, 10)));
-  }
-  return false;
 }
 
 /** Removes the kept groups (the agent is leaving); one the kernel still holds is left to the next cleanup. */

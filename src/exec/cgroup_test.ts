@@ -212,14 +212,17 @@ Deno.test({
   ignore: ignore || !support?.pidsRoot,
   fn: async () => {
     await withTempDir(async (dir) => {
-      // python3 itself is one of them (and a child that just exited may count a moment longer): 11
-      // forks at most under 12, 19 under 20, all 100 without a limit.
+      // python3 itself is one of them: 11 forks under 12, 19 under 20, all 100 without a limit. A kept
+      // group adds its last task's processes not yet reaped to the limit (see setPidsLimit): those
+      // reaped while this task runs give it as many more.
+      let previous = 0;
       for (const pids of [12, 20, null, 12]) {
         const ran = await run({ command: FORK_COUNT, cwd: dir, cgroup: support, pids });
         assert.deepEqual(ran.finished.result, { kind: "exited", code: 0 }, ran.stderr);
         const forks = Number(ran.stdout);
         if (pids === null) assert.equal(forks, 100);
-        else assert.ok(forks <= pids - 1 && forks >= pids - 3, `${forks} forks under pids ${pids}`);
+        else assert.ok(forks >= pids - 2 && forks <= pids - 1 + previous, `${forks} forks under pids ${pids}`);
+        previous = forks;
       }
       const named = createTaskCgroup(support!, { name: uniqueName(), memoryBytes: 64 << 20, pids: 33 });
       try {
