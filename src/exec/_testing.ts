@@ -1,7 +1,8 @@
 /** Shared by the tests of src/exec: run a process to its end and keep what it printed. */
 import { DEFAULT_PERMISSIONS, type Permissions } from "../protocol/mod.ts";
 import type { CgroupSupport } from "./cgroup.ts";
-import { detectCgroup, removeIdleCgroups } from "./cgroup.ts";
+import { removeIdleCgroups } from "./cgroup.ts";
+import { detectCgroup } from "./cgroup_detect.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { startProcess } from "./process.ts";
 import type { SandboxOptions } from "./sandbox.ts";

@@ -2,15 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { descendantPids, isAlive } from "./process_tree.ts";
 import { bash, cgroupSupport, run, sandbox, start, waitFor, withCommandLine, withTempDir } from "./_testing.ts";
-import {
-  createTaskCgroup,
-  detectCgroup,
-  joinCgroupCommand,
-  memoryMounts,
-  oomKilled,
-  removeIdleCgroups,
-  removeTaskCgroup,
-} from "./cgroup.ts";
+import { createTaskCgroup, joinCgroupCommand, oomKilled, removeIdleCgroups, removeTaskCgroup } from "./cgroup.ts";
+import { detectCgroup, memoryMounts } from "./cgroup_detect.ts";
 import { lacks } from "../../testing/machine.ts";
 
 const support = await cgroupSupport();

@@ -24,7 +24,8 @@ export {
   resolveTaskUser,
   type TaskUser,
 } from "./task_user.ts";
-export { type CgroupSupport, detectCgroup, removeIdleCgroups } from "./cgroup.ts";
+export { type CgroupSupport, removeIdleCgroups } from "./cgroup.ts";
+export { detectCgroup } from "./cgroup_detect.ts";
 export { type Capabilities, probeCapabilities, type ProbeOptions } from "./probe.ts";
 export {
   type CheckoutOptions,

@@ -1,7 +1,7 @@
 /** What this machine can do for tasks, found by trying it rather than by looking for files. */
 import { DEFAULT_PERMISSIONS } from "../protocol/mod.ts";
 import { findExecutable } from "./_path_lookup.ts";
-import { detectCgroup } from "./cgroup.ts";
+import { detectCgroup } from "./cgroup_detect.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import { findDeno } from "./drivers/script.ts";
 import type { TaskUser } from "./task_user.ts";

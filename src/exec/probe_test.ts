@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { findExecutable } from "./_path_lookup.ts";
 import { withTempDir } from "./_testing.ts";
-import { detectCgroup } from "./cgroup.ts";
+import { detectCgroup } from "./cgroup_detect.ts";
 import { probeCapabilities } from "./probe.ts";
 import { lacks } from "../../testing/machine.ts";
 
