@@ -6,7 +6,7 @@
  */
 import { dirname, join } from "node:path";
 import { TASK_LANG } from "../src/agent/mod.ts";
-import { bwrapArgs, shellCommand } from "../src/exec/mod.ts";
+import { bwrapArgs, resolveTaskUser, shellCommand } from "../src/exec/mod.ts";
 import { DEFAULT_PERMISSIONS } from "../src/protocol/mod.ts";
 import { BenchCluster } from "./cluster.ts";
 import { run } from "./procs.ts";
@@ -121,10 +121,14 @@ async function xargsRate(argsFile: string, count: number, command: string[]): Pr
   return count / (result.ms / 1000);
 }
 
-/** The bwrap argv the agent builds for a default shell task, with a work directory under a hidden data directory. */
+/**
+ * The bwrap argv the agent builds for a default shell task, with a work directory under a hidden data
+ * directory, and (as root) the switch to the task user the agent's tasks get.
+ */
 async function sandboxArgv(root: string): Promise<string[]> {
   const dataDir = join(root, "b1-agent-data");
   const workDir = join(dataDir, "work", "task-1");
   await Deno.mkdir(workDir, { recursive: true });
-  return bwrapArgs({ workDir, permissions: DEFAULT_PERMISSIONS, hide: [dataDir] });
+  const user = await resolveTaskUser(undefined);
+  return bwrapArgs({ workDir, permissions: DEFAULT_PERMISSIONS, hide: [dataDir], user });
 }
