@@ -58,6 +58,9 @@ export class BenchCluster {
   /** A tracker on a free loopback port with a new data directory under `parent`. */
   static async start(parent: string, flags: TrackerFlags = {}): Promise<BenchCluster> {
     const root = await Deno.makeTempDir({ dir: parent, prefix: "cluster-" });
+    // Passable by the task user of an agent running as root, for unsandboxed tasks' directories.
+    await Deno.chmod(root, 0o711);
+    await Deno.mkdir(join(root, "agents"), { mode: 0o711 });
     const dataDir = join(root, "tracker");
     const args = ["run", "-A", "--quiet", MAIN, "tracker", "--listen", "127.0.0.1:0", "--data-dir", dataDir];
     if (flags.heartbeat) args.push("--heartbeat", flags.heartbeat);

@@ -34,6 +34,8 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   const root = await Deno.makeTempDir({ prefix: "fabric-bench-" });
+  // An agent running as root runs tasks as another user, which must reach an unsandboxed task's directory.
+  await Deno.chmod(root, 0o711);
   console.error(`scratch directory ${root}`);
   const cleanup = async () => {
     await stopAll();

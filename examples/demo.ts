@@ -88,6 +88,8 @@ async function clientJson<T>(args: string[], env: Record<string, string>): Promi
 }
 
 const root = await Deno.makeTempDir({ prefix: "fabric-demo-" });
+// Passable by the task user of an agent running as root (tasks on the host reach their directory by path).
+await Deno.chmod(root, 0o711);
 let cleaned: Promise<void> | null = null;
 
 /** Stops every process the demo started and removes its directory; once, whoever asks first. */

@@ -51,6 +51,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const runsFile = join(runsDir, "runs.log");
   await Deno.mkdir(runsDir, { recursive: true });
   await Deno.writeTextFile(runsFile, "");
+  // Tasks append to it as their user, not the harness's (an agent running as root runs them as another).
+  await Deno.chmod(runsFile, 0o666);
   const log = options.log;
   const agents = Array.from({ length: options.agents }, (_, i) => `agent-${i + 1}`);
   const random = seededRandom(options.seed);
