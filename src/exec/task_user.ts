@@ -147,14 +147,16 @@ export function dropPrivileges(user: TaskUser): string[] {
 
 /** Most entries given to a task: beyond it, a checkout is more than a task directory is for. */
 const MAX_HANDED_ENTRIES = 1_000_000;
+/** Entries changed between two turns of the event loop (~10-50 ms): a large checkout does not stall the agent. */
+const ENTRIES_PER_TURN = 2000;
 
 /**
  * Makes the task's directory, as the agent prepared it (its files, a checkout), the task user's.
  * Children before their directory: while a directory is still the agent's, nothing in it can be
- * swapped for a link by the task user, so no chown below ever follows one. Links themselves are left
- * as they are. Iterative and bounded.
+ * swapped for a link (or a hard link) by the task user, whose other tasks may be running, so no chown
+ * below ever follows one. Links themselves are left as they are. Iterative and bounded.
  */
-export function handOverTaskDir(dir: string, user: TaskUser): void {
+export async function handOverTaskDir(dir: string, user: TaskUser): Promise<void> {
   const stack: Array<{ path: string; listed: boolean }> = [{ path: dir, listed: false }];
   let entries = 0;
   while (stack.length > 0) {
@@ -169,6 +171,7 @@ export function handOverTaskDir(dir: string, user: TaskUser): void {
       if (++entries > MAX_HANDED_ENTRIES) {
         throw new RangeError(`the task's directory holds more than ${MAX_HANDED_ENTRIES} entries`);
       }
+      if (entries % ENTRIES_PER_TURN === 0) await new Promise((resolve) => setTimeout(resolve, 0));
       const path = join(top.path, entry.name);
       if (entry.isDirectory) stack.push({ path, listed: false });
       else if (!entry.isSymlink) lchownSync(path, user.uid, user.gid);

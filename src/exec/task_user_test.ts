@@ -85,7 +85,7 @@ Deno.test({
       await Deno.writeTextFile(join(task, "src", "deep", "er", "file"), "x");
       await Deno.symlink(target, join(task, "src", "link"));
 
-      handOverTaskDir(task, user);
+      await handOverTaskDir(task, user);
       for (
         const path of [task, ".fabric", ".fabric/needs", ".fabric/needs/a.json", "src/deep/er", "src/deep/er/file"]
       ) {
