@@ -223,10 +223,10 @@ export class AgentLoop {
     });
   }
 
-  /** Once nothing has run for a moment, the next task on the host gets a process ahead. */
+  /** Once nothing has run for a moment, the next task gets a process ahead, already in a cgroup. */
   #whenIdle(): void {
-    const { cgroup, capabilities } = this.#o.runtime;
-    if (!cgroup || !capabilities.unsandboxed || this.#runs.size > 0 || this.#stopping) return;
+    const { cgroup } = this.#o.runtime;
+    if (!cgroup || this.#runs.size > 0 || this.#stopping) return;
     this.#o.clock.clearTimeout(this.#idleTimer);
     this.#idleTimer = this.#o.clock.setTimeout(() => {
       if (this.#runs.size === 0 && this.#waiting.length === 0 && !this.#stopping) prepareHostTask(cgroup, TASK_LANG);

@@ -44,15 +44,22 @@ export function startProcess(spec: ProcessSpec): Execution {
   let child: Deno.ChildProcess;
   try {
     if (disk && !canWatchDisk()) throw new Error("a disk limit needs du, which this agent does not have");
-    const program = taskCommand(spec);
-    // A task on the host in a kept group: the standby already in one becomes it, if there is one.
-    const ahead = !leader && !sandboxed && spec.cgroup && (spec.memoryBytes ?? null) === null &&
-        spec.cgroupName === undefined && disk === null
-      ? launchInStandby(spec.cgroup, { cwd: spec.cwd, env: spec.env, argv: program, user, pids: spec.pids ?? null })
+    const { argv: taskArgv, program } = taskCommand(spec);
+    // A task in a kept group: the standby already in one becomes it (or its sandbox), if there is one.
+    const ahead = !leader && spec.cgroup && (spec.memoryBytes ?? null) === null && spec.cgroupName === undefined &&
+        disk === null
+      ? launchInStandby(spec.cgroup, {
+        cwd: spec.cwd,
+        env: spec.env,
+        argv: taskArgv,
+        program,
+        user: sandboxed ? null : user,
+        pids: spec.pids ?? null,
+      })
       : null;
     if (ahead) return supervise(spec, ahead.child, ahead.group, { leader, sandboxed, started });
     // In a sandbox the switch to the task user is bwrap's command; on the host it comes first.
-    const command = user && !sandboxed ? [...dropPrivileges(user), ...program] : program;
+    const command = user && !sandboxed ? [...dropPrivileges(user), ...taskArgv] : taskArgv;
     group = taskCgroup(spec);
     const inGroup = group || disk ? joinCgroupCommand(group, command, { fileSizeBytes: disk?.bytes }) : command;
     // Through the setsid program rather than `detached`: detached needs a fork of the whole agent
@@ -76,9 +83,9 @@ export function startProcess(spec: ProcessSpec): Execution {
 }
 
 /**
- * Has the next task on the host (unsandboxed, in a kept group) start in a process already in its
- * group (see standby.ts), which loads `lang`, the locale tasks get, ahead too. Not with a terminal:
- * such tasks start through setsid, which a standby cannot do for them.
+ * Has the next task in a kept group (no memory or disk limit; sandboxed or not) start in a process
+ * already in its group (see standby.ts), which loads `lang`, the locale tasks get, ahead too. Not with
+ * a terminal: such tasks start through setsid, which a standby cannot do for them.
  */
 export function prepareHostTask(support: CgroupSupport, lang: string): void {
   if (!TERMINAL) prepareStandby(support, { lang });
@@ -203,16 +210,17 @@ function pause(attempt: number): Promise<void> {
 }
 
 /**
- * The argv to spawn: the task's own, behind bwrap (and the switch to the task user) when sandboxed; a
- * missing program, or a directory the task user cannot reach on the host, fails the start.
+ * The argv to spawn: the task's own, behind bwrap (and the switch to the task user) when sandboxed;
+ * and the path of the task's program. A missing program, or a directory the task user cannot reach on
+ * the host, fails the start.
  */
-function taskCommand(spec: ProcessSpec): string[] {
+function taskCommand(spec: ProcessSpec): { argv: string[]; program: string } {
   const searchPath = spec.env.PATH ?? FALLBACK_PATH;
   const program = spec.command[0].includes("/") ? resolve(spec.cwd, spec.command[0]) : spec.command[0];
   const found = findExecutable(program, searchPath);
   if (found === null) throw new Deno.errors.NotFound(`command "${spec.command[0]}" was not found`);
   const user = spec.user ?? null;
-  // Spawned by its path: Deno would search PATH again (~0.1 ms a task).
+  const args = spec.command.slice(1);
   if (!spec.sandbox) {
     const unreachable = user ? unreachableReason(spec.cwd, user) : null;
     if (unreachable) {
@@ -221,12 +229,15 @@ function taskCommand(spec: ProcessSpec): string[] {
           "start the agent with a --data-dir that user can reach (e.g. under /var/lib)",
       );
     }
-    return [found, ...spec.command.slice(1)];
+    // Spawned by its path: Deno would search PATH again (~0.1 ms a task). Not for the task user, whom
+    // the path found by the agent may not be open to (~root/.pyenv): setpriv searches PATH as that user.
+    return { argv: [user ? program : found, ...args], program: found };
   }
   const [bwrap, ...rest] = bwrapArgs({ ...spec.sandbox, user });
   const bwrapPath = findExecutable(bwrap, `${searchPath}:${FALLBACK_PATH}`);
   if (bwrapPath === null) throw new Deno.errors.NotFound(`the sandbox needs "bwrap" (bubblewrap), which was not found`);
-  return [bwrapPath, ...rest, ...spec.command];
+  // Looked up again inside, where the agent's PATH may lead elsewhere (/root is not there).
+  return { argv: [bwrapPath, ...rest, ...spec.command], program: found };
 }
 
 function taskCgroup(spec: ProcessSpec): TaskCgroup | null {

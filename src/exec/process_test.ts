@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { bash, cgroupSupport, run, sandbox, start, waitFor, withTempDir } from "./_testing.ts";
 import { lacks } from "../../testing/machine.ts";
+import { handOverTaskDir, resolveTaskUser } from "./task_user.ts";
 
 const support = await cgroupSupport();
 
@@ -129,6 +131,31 @@ Deno.test({
       assert.equal(tracked.stdout.trim(), "member", "its cgroup keeps track of it: no session needed");
       const asked = await run({ command: bash(sessionLeader), cwd: dir, cgroup: support, ownSession: true });
       assert.equal(asked.stdout.trim(), "leader");
+    });
+  },
+});
+
+Deno.test({
+  name: "a task for the task user finds its program as that user, past a directory in PATH only the agent may enter",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const user = (await resolveTaskUser(undefined))!;
+    await withTempDir(async (dir) => {
+      // As ~root/.pyenv/shims: first in the agent's PATH, closed to anyone else.
+      const privateBin = join(dir, "private-bin");
+      await Deno.mkdir(privateBin, { mode: 0o700 });
+      await Deno.symlink("/usr/bin/python3", join(privateBin, "python3"));
+      const work = join(dir, "work");
+      await Deno.mkdir(work);
+      await Deno.chmod(dir, 0o711);
+      await handOverTaskDir(work, user);
+      const env = { PATH: `${privateBin}:/usr/bin:/bin`, HOME: work };
+      const command = ["python3", "-c", "import os; print(os.getuid())"];
+      for (const box of [undefined, sandbox(work)]) {
+        const ran = await run({ command, cwd: work, env, user, cgroup: support, sandbox: box });
+        assert.deepEqual(ran.finished.result, { kind: "exited", code: 0 }, ran.stderr);
+        assert.equal(ran.stdout, `${user.uid}\n`, box ? "sandboxed" : "on the host");
+      }
     });
   },
 });

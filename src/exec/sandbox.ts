@@ -71,9 +71,12 @@ export function bwrapArgs(options: SandboxOptions): string[] {
   for (const knob of procKnobs()) args.push("--ro-bind", knob, knob);
   args.push("--dev", "/dev");
   // Before the permission binds, so that a read or write path under /tmp lands inside the private /tmp.
-  const tmpBytes = options.tmpBytes ?? DEFAULT_TMP_BYTES;
-  // Anyone's, as a /tmp is (the task's user is not bwrap's), and no larger than its cap.
-  if (bwrapSizesTmpfs()) args.push("--perms", "1777", "--size", String(Math.max(Math.floor(tmpBytes), 4096)));
+  // Anyone's, as a /tmp is (the task's user is not bwrap's), and no larger than its cap; so is
+  // /dev/shm (POSIX shared memory and semaphores: Python's multiprocessing), which bwrap leaves
+  // writable only by itself.
+  const tmpBytes = String(Math.max(Math.floor(options.tmpBytes ?? DEFAULT_TMP_BYTES), 4096));
+  if (bwrapSizesTmpfs()) args.push("--perms", "1777", "--size", tmpBytes, "--tmpfs", "/dev/shm");
+  if (bwrapSizesTmpfs()) args.push("--perms", "1777", "--size", tmpBytes);
   args.push("--tmpfs", "/tmp");
 
   // Parents before children, so a nested path keeps its own mode instead of being covered.

@@ -5,7 +5,8 @@
  * standby pays that while the agent is idle. It is a bash that joins its group, reads the task's
  * directory, environment and argv (NUL-separated, from a file in /dev/shm or from its stdin) and
  * execs `env -i` with them (or, for a bash task, exports them and execs it): the task then has
- * exactly the environment, pid, pipes and group it would have had spawned directly.
+ * exactly the environment, pid, pipes and group it would have had spawned directly. A sandboxed task's
+ * argv is its bwrap's; a task for the task user on the host goes through setpriv.
  */
 import { join } from "node:path";
 import { findExecutable } from "./_path_lookup.ts";
@@ -75,7 +76,7 @@ interface FileId {
 let current: Standby | null = null;
 
 /**
- * Starts a standby for the next task that runs on the host in a kept group (one at a time); nothing
+ * Starts a standby for the next task that runs in a kept group (one at a time); nothing
  * when there is one, or when bash, env or a group cannot be had. Its task comes in a file in
  * `inboxDir` or, where none can be made, on its stdin; `lang` is the LANG tasks usually get.
  */
@@ -142,6 +143,12 @@ export interface HostTask {
   user?: TaskUser | null;
   /** Its process limit, set on the standby's group before the task is handed over. */
   pids?: number | null;
+  /**
+   * The program the task finally is, when `argv` is first a sandbox (`bwrap ... -- setpriv ... --
+   * PROGRAM`): neither changes the environment, so whether the standby may export it and exec is
+   * decided by that program. By default `argv[0]`.
+   */
+  program?: string;
 }
 
 /**
@@ -153,8 +160,10 @@ export interface HostTask {
 export function launchInStandby(support: CgroupSupport, task: HostTask): TakenStandby | null {
   const standby = current;
   if (!standby || standby.exited || standby.support.root !== support.root) return null;
+  const argv = task.user ? [...dropPrivileges(task.user), ...task.argv] : task.argv;
   if (
-    !launchable(task, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS) || !inGroup(standby.child.pid, standby.group)
+    !launchable({ ...task, argv }, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS) ||
+    !inGroup(standby.child.pid, standby.group)
   ) return null;
   try {
     setPidsLimit(standby.group, task.pids ?? null);
@@ -163,7 +172,6 @@ export function launchInStandby(support: CgroupSupport, task: HostTask): TakenSt
   }
   current = null;
   const mode = exportable(standby, task) ? "export" : "env";
-  const argv = task.user ? [...dropPrivileges(task.user), ...task.argv] : task.argv;
   launch(standby, { ...task, argv }, mode);
   return { child: standby.child, group: standby.group };
 }
@@ -267,7 +275,7 @@ const BASH_OWN = new Set([
  * see that SHLVL. The task's bash rebuilds its environment in its own order either way.
  */
 function exportable(standby: Standby, task: HostTask): boolean {
-  const program = fileId(task.argv[0]);
+  const program = fileId(task.program ?? task.argv[0]);
   if (!standby.bash || !program || program.dev !== standby.bash.dev || program.ino !== standby.bash.ino) return false;
   return Object.keys(task.env).every((name) =>
     /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !name.startsWith("BASH") && !name.startsWith("COMP_") &&

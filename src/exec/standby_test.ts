@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { isAlive } from "./process_tree.ts";
-import { bash, cgroupSupport, type Ran, run, start, type TestSpec, waitFor, withTempDir } from "./_testing.ts";
+import { bash, cgroupSupport, type Ran, run, sandbox, start, type TestSpec, waitFor, withTempDir } from "./_testing.ts";
 import { standbyInbox } from "../../testing/standby.ts";
 import { dropStandby, prepareStandby, standbyState } from "./standby.ts";
 import { lacks } from "../../testing/machine.ts";
@@ -69,6 +69,19 @@ standbyTest("a task handed to a standby sees what it would have seen spawned dir
   await readyStandby();
   const failed = await run({ command: bash("exit 7"), cwd: dir, env, cgroup: support });
   assert.deepEqual(failed.finished.result, { kind: "exited", code: 7 });
+});
+
+standbyTest("a sandboxed task handed to a standby sees what it would have seen spawned directly", async (dir) => {
+  const env = { PATH: "/usr/bin:/bin", HOME: dir, ODD: "two\nlines and = signs", LANG: "C.UTF-8" };
+  const ahead = await sameThroughStandby({
+    command: [...bash(PROBE), "first"],
+    cwd: dir,
+    env,
+    cgroup: support,
+    sandbox: sandbox(dir),
+  });
+  assert.deepEqual(ahead.finished.result, { kind: "exited", code: 0 });
+  assert.match(ahead.stdout, /^odd=\[two\nlines and = signs\] pwd=\S+ argv0=first args=$/m);
 });
 
 standbyTest("what a task started through a standby leaves behind dies with it", async (dir) => {
