@@ -100,7 +100,12 @@ Deno.test({
         ["slow", "failed", "timed_out"],
         ["hungry", "failed", "oom"],
         ["chatty", "succeeded", null],
+        ["filler", "failed", "disk"],
+        ["forky", "succeeded", null],
       ]);
+      // 16 with python itself (and, sandboxed, bwrap and its init).
+      const forky = await cluster.cli(["logs", job.tasks[4].id]);
+      assert.match(forky.stdout, /^1[0-5] children, then: Resource temporarily unavailable\n$/);
       assert.equal(job.tasks[2].outputTruncated, true);
       assert.match(
         (await cluster.cli(["logs", job.tasks[2].id])).stderr,
