@@ -69,6 +69,8 @@ function assignment(ord: number): Assignment {
     timeoutMs: null,
     graceMs: 5000,
     memoryBytes: null,
+    diskBytes: null,
+    pids: 1024,
     maxOutputBytes: 67108864,
     needs: {},
     signed: null,

@@ -15,7 +15,7 @@ export interface SandboxOptions {
   /** The task's directory: bound read-write at the same path and the working directory inside. */
   workDir: string;
   permissions: Permissions;
-  /** Paths never visible inside (the agent's data directory), even under a read or write path. */
+  /** Paths never visible inside (the agent's data directory); a read or write path exposing one is refused. */
   hide: string[];
   /** Paths bound read-only after the masks, so they stay visible even inside a hidden path. */
   extraReadPaths?: string[];
@@ -75,8 +75,10 @@ export function bwrapArgs(options: SandboxOptions): string[] {
   // /dev/shm (POSIX shared memory and semaphores: Python's multiprocessing), which bwrap leaves
   // writable only by itself.
   const tmpBytes = String(Math.max(Math.floor(options.tmpBytes ?? DEFAULT_TMP_BYTES), 4096));
-  if (bwrapSizesTmpfs()) args.push("--perms", "1777", "--size", tmpBytes, "--tmpfs", "/dev/shm");
-  if (bwrapSizesTmpfs()) args.push("--perms", "1777", "--size", tmpBytes);
+  if (bwrapTmpfsOptions()) {
+    args.push("--perms", "1777", "--size", tmpBytes, "--tmpfs", "/dev/shm");
+    args.push("--perms", "1777", "--size", tmpBytes);
+  }
   args.push("--tmpfs", "/tmp");
 
   // Parents before children, so a nested path keeps its own mode instead of being covered.
@@ -89,7 +91,7 @@ export function bwrapArgs(options: SandboxOptions): string[] {
   for (const path of options.hide) {
     const info = statOrNull(path);
     if (info?.isDirectory) {
-      args.push(...searchOnly(), "--tmpfs", path);
+      args.push(...(bwrapTmpfsOptions() ? ["--perms", "0711"] : []), "--tmpfs", path);
       masks.push(resolve(path));
     } else if (info) args.push("--ro-bind", "/dev/null", path);
   }
@@ -103,11 +105,6 @@ export function bwrapArgs(options: SandboxOptions): string[] {
   return args;
 }
 
-/** `--perms MODE` for the next directory, where this bwrap can set it. */
-function searchOnly(): string[] {
-  return bwrapSizesTmpfs() ? ["--perms", "0711"] : [];
-}
-
 /**
  * Makes the directories on the way to a mount point that the sandbox does not have: bwrap would make
  * them itself, but only its own user could pass them (mode 0700), not the task's. Inside a mask they
@@ -115,7 +112,7 @@ function searchOnly(): string[] {
  * system's directories, which are bound as they are.
  */
 function parentDirs(path: string, masks: string[], made: Set<string>): string[] {
-  if (!bwrapSizesTmpfs()) return [];
+  if (!bwrapTmpfsOptions()) return [];
   const args: string[] = [];
   const parts = resolve(path).split("/").filter(Boolean);
   for (let i = 1; i < parts.length; i++) {
@@ -142,7 +139,7 @@ interface Bind {
  * it is judged and bound as resolved: a link can lead to the root, /proc (`/etc/mtab` does) or into a
  * hidden directory, and a path can hold one (a read of "/home" holds an agent's data directory there).
  */
-export function grantedBinds(permissions: Permissions, hide: string[]): Bind[] {
+function grantedBinds(permissions: Permissions, hide: string[]): Bind[] {
   const hidden = hide.map((path) => ({ path, real: realPathOrNull(path) ?? resolve(path) }));
   const binds: Bind[] = [];
   const grants = [
@@ -173,21 +170,21 @@ function procKnobs(): string[] {
 }
 
 /** Whether this bwrap takes --size and --perms for a tmpfs (0.7 and later); asked once. */
-let sizesTmpfs: boolean | null = null;
+let tmpfsOptions: boolean | null = null;
 
-function bwrapSizesTmpfs(): boolean {
-  if (sizesTmpfs === null) {
+function bwrapTmpfsOptions(): boolean {
+  if (tmpfsOptions === null) {
     const bwrap = findExecutable("bwrap", Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin");
     try {
       const help = bwrap
         ? new Deno.Command(bwrap, { args: ["--help"], stdout: "piped", stderr: "piped" }).outputSync()
         : null;
-      sizesTmpfs = help !== null && new TextDecoder().decode(help.stdout).includes("--size");
+      tmpfsOptions = help !== null && new TextDecoder().decode(help.stdout).includes("--size");
     } catch {
-      sizesTmpfs = false;
+      tmpfsOptions = false;
     }
   }
-  return sizesTmpfs;
+  return tmpfsOptions;
 }
 
 function hasNetwork(net: boolean | string[]): boolean {
