@@ -152,7 +152,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a read or write path that is, holds, or links into a hidden directory, or leads to /proc or /, fails the start",
+  name:
+    "a read or write path that is, holds, or links into a hidden directory, or leads to /proc or /, fails the start",
   ignore: lacks("bwrap"),
 }, async () => {
   await withTempDir(async (dir) => {

@@ -24,6 +24,8 @@ const base = {
   timeoutMs: null,
   graceMs: 1000,
   memoryBytes: null,
+  diskBytes: null,
+  pids: 1024,
   maxOutputBytes: 1 << 20,
   needs: {},
   signed: null,
