@@ -10,11 +10,18 @@ import { resolveTaskUser } from "./task_user.ts";
 
 const support = await cgroupSupport();
 
-/** A test in a fresh directory, with whatever standby it left ended. */
-function standbyTest(name: string, body: (dir: string) => Promise<void>): void {
+/**
+ * A test in a fresh directory, with whatever standby it left ended; with `bwrap` when it needs a
+ * sandbox too, and `root` when it needs an agent running as root (one with a task user).
+ */
+function standbyTest(
+  name: string,
+  body: (dir: string) => Promise<void>,
+  { bwrap = false, root = false }: { bwrap?: boolean; root?: boolean } = {},
+): void {
   Deno.test({
     name,
-    ignore: lacks("cgroup"),
+    ignore: (root && Deno.uid() !== 0) || lacks("cgroup", ...(bwrap ? ["bwrap" as const] : [])),
     fn: () =>
       withTempDir(async (dir) => {
         try {
@@ -82,7 +89,7 @@ standbyTest("a sandboxed task handed to a standby sees what it would have seen s
   });
   assert.deepEqual(ahead.finished.result, { kind: "exited", code: 0 });
   assert.match(ahead.stdout, /^odd=\[two\nlines and = signs\] pwd=\S+ argv0=first args=$/m);
-});
+}, { bwrap: true });
 
 standbyTest("what a task started through a standby leaves behind dies with it", async (dir) => {
   const pid = await readyStandby();
@@ -190,8 +197,8 @@ standbyTest(
 standbyTest(
   "a task for the task user is exec'd by the standby through the switch to that user, under its process limit",
   async (dir) => {
-    const user = Deno.uid() === 0 ? await resolveTaskUser(undefined) : null;
-    if (user === null || !support?.pidsRoot) return; // only an agent running as root has a task user
+    const user = (await resolveTaskUser(undefined))!;
+    assert.ok(support?.pidsRoot, "a pids controller beside the memory one");
     await Deno.chmod(dir, 0o755);
     const pid = await readyStandby();
     const forks =
@@ -218,4 +225,5 @@ standbyTest(
     // 16 with python itself (the last command, bash execs it): 15 forks at most.
     assert.ok(Number(forked) > 0 && Number(forked) <= 15, `forked ${forked}`);
   },
+  { root: true },
 );

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { JobDetail, TaskView } from "../../src/protocol/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
+import { lacks } from "../../testing/machine.ts";
 import { fabric } from "../../testing/process.ts";
 
 const ROOT = Deno.uid() === 0;
@@ -44,7 +45,10 @@ async function expectState(cluster: Cluster, task: TaskView, state: string): Pro
   assert.fail(`${task.name}: ${task.state} (${task.reason}), not ${state}\nstdout: ${stdout}\nstderr: ${stderr}`);
 }
 
-Deno.test("a task never runs as root: sandboxed or not, it cannot write the kernel's knobs or read /etc/shadow", async () => {
+Deno.test({
+  name: "a task never runs as root: sandboxed or not, it cannot write the kernel's knobs or read /etc/shadow",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 4, extraArgs: ["--allow-unsandboxed"] }] });
   try {
     const dataDir = cluster.agentDir("a1");
@@ -145,7 +149,10 @@ Deno.test("read and write paths that expose the whole machine or /proc are refus
   }
 });
 
-Deno.test("a read or write path that is, holds or links into the agent's data directory fails the task before it runs", async () => {
+Deno.test({
+  name: "a read or write path that is, holds or links into the agent's data directory fails the task before it runs",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 4 }] });
   const outside = await Deno.makeTempDir({ prefix: "fabric-links-" });
   await Deno.chmod(outside, 0o755); // the task's user may read it
@@ -201,7 +208,10 @@ tasks:
   }
 });
 
-Deno.test("a task's processes stop at its limit (resources.pids, 1024 by default) and the agent carries on", async () => {
+Deno.test({
+  name: "a task's processes stop at its limit (resources.pids, 1024 by default) and the agent carries on",
+  ignore: lacks("bwrap", "cgroup"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 2 }] });
   try {
     // Forks sleepers until a fork fails (at most 1500): how many it got is what the limit allowed. Not
@@ -252,7 +262,7 @@ tasks:
 Deno.test({
   name: "a fork bomb stops at the process limit, and the agent and machine stay fine",
   // Only where the limit exists: without it this would take the machine down.
-  ignore: !(await hasPidsController()),
+  ignore: lacks("bwrap", "cgroup") || !(await hasPidsController()),
   fn: async () => {
     const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 2 }] });
     try {
@@ -290,7 +300,10 @@ tasks:
   },
 });
 
-Deno.test("a task writing past resources.disk ends with reason disk, and its /tmp fills at its cap", async () => {
+Deno.test({
+  name: "a task writing past resources.disk ends with reason disk, and its /tmp fills at its cap",
+  ignore: lacks("bwrap"),
+}, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 4 }] });
   try {
     const { job, task } = await runJob(
