@@ -103,6 +103,7 @@ async function withLoop(
         cgroup: null,
         deno: null,
         allowLocalGit: false,
+        taskUser: null,
       },
       journal,
       registry: new RunRegistry(join(dir, "runs")),
