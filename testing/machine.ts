@@ -115,10 +115,14 @@ const RECORD_ID = crypto.randomUUID();
 
 /**
  * A directory of links to every program in the usual system directories but `hidden`, for a PATH
- * that looks like a machine without them (as a fresh install without bubblewrap or git).
+ * that looks like a machine without them (as a fresh install without bubblewrap or git). As a
+ * system directory is, it is open to every user, and anyone may pass through `dir`: tasks of an agent
+ * running as root run as its task user, which looks up their programs in that PATH too.
  */
 export async function pathWithout(dir: string, hidden: string[]): Promise<string> {
   const bin = await Deno.makeTempDir({ dir, prefix: "path-" });
+  await Deno.chmod(bin, 0o755);
+  await Deno.chmod(dir, (await Deno.stat(dir)).mode! & 0o777 | 0o111);
   for (const system of ["/usr/local/bin", "/usr/bin", "/bin"]) {
     let entries: Deno.DirEntry[];
     try {
