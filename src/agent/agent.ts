@@ -4,7 +4,7 @@
  */
 import { join as joinPath } from "node:path";
 import { FabricClient } from "../client/mod.ts";
-import { detectCgroup, openWorkRoot, probeCapabilities, resolveTaskUser } from "../exec/mod.ts";
+import { detectCgroup, openWorkRoot, probeCapabilities, resolveTaskUser, unreachablePathEntries } from "../exec/mod.ts";
 import {
   type AgentResources,
   type Capabilities,
@@ -108,7 +108,12 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     allowLocalGit: options.allowLocalGit ?? false,
     taskUser,
   };
-  if (taskUser) log(`tasks run as the user "${taskUser.name}" (uid ${taskUser.uid}), not as root`);
+  if (taskUser) {
+    log(`tasks run as the user "${taskUser.name}" (uid ${taskUser.uid}), not as root`);
+    // Tasks get the agent's PATH: a directory only root may enter finds nothing for them.
+    const closed = options.allowUnsandboxed ? unreachablePathEntries(Deno.env.get("PATH") ?? "", taskUser) : [];
+    if (closed.length > 0) log(`unsandboxed tasks will find no program in these PATH entries: ${closed.join("; ")}`);
+  }
   if (runtime.cgroup && !runtime.cgroup.pidsRoot) log("no pids cgroup controller: tasks have no process limit");
 
   // What the last run left: reports never acknowledged, and processes that may still be running.

@@ -23,6 +23,7 @@ export {
   reclaimTaskDir,
   resolveTaskUser,
   type TaskUser,
+  unreachablePathEntries,
 } from "./task_user.ts";
 export { type CgroupSupport, removeIdleCgroups } from "./cgroup.ts";
 export { detectCgroup } from "./cgroup_detect.ts";

@@ -210,15 +210,40 @@ export function unreachableReason(dir: string, user: TaskUser): string | null {
     } catch {
       return `"${path}" cannot be looked at`;
     }
-    const mode = info.mode ?? 0;
-    const bit = info.uid === user.uid ? 0o100 : info.gid === user.gid ? 0o010 : 0o001;
-    if ((mode & bit) === 0) {
-      return `"${path}" (mode ${
-        (mode & 0o777).toString(8).padStart(3, "0")
-      }) does not let the task user "${user.name}" through`;
-    }
+    if (!searchable(info, user)) return modeReason(path, info, user);
   }
   return null;
+}
+
+function searchable(info: Deno.FileInfo, user: TaskUser): boolean {
+  const bit = info.uid === user.uid ? 0o100 : info.gid === user.gid ? 0o010 : 0o001;
+  return ((info.mode ?? 0) & bit) !== 0;
+}
+
+function modeReason(path: string, info: Deno.FileInfo, user: TaskUser): string {
+  const mode = ((info.mode ?? 0) & 0o777).toString(8).padStart(3, "0");
+  return `"${path}" (mode ${mode}) does not let the task user "${user.name}" through`;
+}
+
+/**
+ * The entries of a task's PATH (the agent's own) that `user` cannot search, each with the reason: a
+ * task on the host finds no program there ("command not found"), e.g. a root's `~/.pyenv/shims`. A
+ * sandbox shows only the system's directories anyway.
+ */
+export function unreachablePathEntries(path: string, user: TaskUser): string[] {
+  const found: string[] = [];
+  for (const entry of new Set(path.split(":").filter((dir) => dir.startsWith("/")))) {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(entry);
+    } catch {
+      continue; // not there for anyone
+    }
+    // The entry itself must be searchable too: its parents are unreachableReason's.
+    const why = unreachableReason(entry, user) ?? (searchable(info, user) ? null : modeReason(entry, info, user));
+    if (why) found.push(`"${entry}": ${why}`);
+  }
+  return found;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   reclaimTaskDir,
   resolveTaskUser,
   type TaskUser,
+  unreachablePathEntries,
   unreachableReason,
 } from "./task_user.ts";
 
@@ -122,5 +123,27 @@ Deno.test("a directory behind a parent the task user cannot pass is named, with 
       `"${closed}" (mode 700) does not let the task user "nobody" through`,
     );
     assert.equal(unreachableReason(join(open, "work"), user), null);
+  });
+});
+
+Deno.test("PATH entries the task user cannot search, itself or through a parent, are named; others are not", async () => {
+  const user = await someUser();
+  await withTempDir(async (dir) => {
+    const open = join(dir, "open");
+    const shut = join(dir, "shut");
+    const behind = join(dir, "private", "bin");
+    await Deno.mkdir(open);
+    await Deno.mkdir(shut);
+    await Deno.mkdir(behind, { recursive: true });
+    await Deno.chmod(dir, 0o711);
+    await Deno.chmod(open, 0o755);
+    await Deno.chmod(shut, 0o700);
+    await Deno.chmod(join(dir, "private"), 0o700);
+    await Deno.chmod(behind, 0o755);
+    const path = [open, shut, behind, join(dir, "missing"), "relative/bin", shut].join(":");
+    assert.deepEqual(unreachablePathEntries(path, user), [
+      `"${shut}": "${shut}" (mode 700) does not let the task user "nobody" through`,
+      `"${behind}": "${join(dir, "private")}" (mode 700) does not let the task user "nobody" through`,
+    ]);
   });
 });
