@@ -46,6 +46,9 @@ export interface WatchedOptions {
   cwd?: string;
   /** "piped" for a child that is sent input (the bench's simulator). */
   stdin?: "piped" | "null";
+  /** Run as this user and group (root only: PostgreSQL's initdb refuses to run as root). */
+  uid?: number;
+  gid?: number;
 }
 
 type Stream = "stdout" | "stderr";
@@ -68,6 +71,8 @@ export abstract class WatchedChild {
       env: options.env,
       cwd: options.cwd ?? REPO,
       stdin: options.stdin ?? "null",
+      uid: options.uid,
+      gid: options.gid,
       stdout: "piped",
       stderr: "piped",
     }).spawn();
