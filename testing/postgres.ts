@@ -20,18 +20,19 @@ export const FABRIC_ROLE = "fabric";
 const START_TIMEOUT_MS = 30_000;
 
 /**
- * Why PostgreSQL cannot be started here, or null. For a test's `ignore`; with FABRIC_TEST_REQUIRE=all
- * (CI) or one naming postgres, a lack throws instead, so that CI cannot skip these tests by accident.
+ * For a test's `ignore`: true (and the reason printed) when PostgreSQL cannot be started here. With
+ * FABRIC_TEST_REQUIRE=all (CI) or one naming postgres, a lack throws instead, so that CI cannot skip
+ * these tests by accident.
  */
-export function lacksPostgres(): string | null {
+export function lacksPostgres(): boolean {
   const reason = postgresProblem();
-  if (reason === null) return null;
+  if (reason === null) return false;
   const required = (Deno.env.get("FABRIC_TEST_REQUIRE") ?? "").split(",").map((need) => need.trim());
   if (required.includes("all") || required.includes("postgres")) {
     throw new Error(`FABRIC_TEST_REQUIRE forbids skipping, but ${reason}`);
   }
-  console.error(`skipped: ${reason}`);
-  return reason;
+  console.error(`skipping the PostgreSQL tests: ${reason}`);
+  return true;
 }
 
 function postgresProblem(): string | null {

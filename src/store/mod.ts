@@ -1,11 +1,15 @@
 /**
- * Persistence. One `Store` interface; `SqliteStore` is the embedded default. The tracker decides
- * what to write and when; a store only makes each batch atomic and durable.
+ * Persistence. One `Store` interface; `SqliteStore` is the embedded default, `PostgresStore` a
+ * database several trackers can share. The tracker decides what to write and when; a store only
+ * makes each batch atomic and durable.
  */
-export type { Store } from "./store.ts";
+export type { SecretStore, Store } from "./store.ts";
 export { emptyBatch } from "./store.ts";
 export type * from "./records.ts";
 export { queuedTask } from "./records.ts";
 export { SqliteStore, type StoreSync } from "./sqlite.ts";
 /** The tasks table's columns in the order the store writes them, for the bench's SQLite baseline (B4). */
 export { TASK_COLUMNS } from "./sqlite_rows.ts";
+export { POSTGRES_CONNECTIONS, PostgresStore, redactUrl } from "./postgres.ts";
+export { isPostgresUrl, openStore, type OpenStoreOptions, sqlitePath } from "./open.ts";
+export { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";

@@ -274,7 +274,7 @@ function small(batch: WriteBatch): boolean {
   return bytes <= INLINE_LOG_BYTES;
 }
 
-function storeError(what: string, error: unknown): FabricError {
+export function storeError(what: string, error: unknown): FabricError {
   const message = (error as Error)?.message ?? String(error);
   return new FabricError("unavailable", `The store could not ${what}: ${message}`);
 }

@@ -1,4 +1,7 @@
-/** SQL rows read back as records (the other way: sqlite_rows.ts). */
+/**
+ * SQL rows read back as records (the other way: sqlite_rows.ts); PostgreSQL's rows too, which have
+ * the same columns (postgres_rows.ts).
+ */
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "./records.ts";
 
 export type Row = Record<string, unknown>;
@@ -87,13 +90,15 @@ export function toAttempt(r: Row): AttemptRecord {
   };
 }
 
+const decoder = new TextDecoder();
+
 export function toLog(r: Row): LogRow {
   return {
     taskId: String(r.task_id),
     attempt: Number(r.attempt),
     seq: Number(r.seq),
     stream: r.stream === "stderr" ? "stderr" : "stdout",
-    data: String(r.data),
+    data: r.data instanceof Uint8Array ? decoder.decode(r.data) : String(r.data),
     at: Number(r.at),
   };
 }

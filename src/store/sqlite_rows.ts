@@ -3,7 +3,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { TaskState } from "../protocol/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord, WriteBatch } from "./records.ts";
 
-export type SqlValue = string | number | null;
+export type SqlValue = string | number | Uint8Array | null;
 
 export interface SqlRows {
   meta: SqlValue[][];
@@ -43,7 +43,7 @@ export const TASK_COLUMNS = [
   "retry_at",
 ];
 
-const AGENT_COLUMNS = [
+export const AGENT_COLUMNS = [
   "id",
   "name",
   "labels",
@@ -63,7 +63,7 @@ const AGENT_COLUMNS = [
   "drain_deadline",
 ];
 
-const JOB_COLUMNS = [
+export const JOB_COLUMNS = [
   "id",
   "name",
   "spec",
@@ -79,7 +79,7 @@ const JOB_COLUMNS = [
   "signed",
 ];
 
-const ATTEMPT_COLUMNS = [
+export const ATTEMPT_COLUMNS = [
   "task_id",
   "attempt",
   "agent_id",
@@ -187,9 +187,16 @@ export function batchRows(batch: WriteBatch): SqlRows {
     ) => [j.state, j.cancelRequested ? 1 : 0, JSON.stringify(j.counts), j.finishedAt, j.version, j.id]),
     tasks: batch.tasks.map(taskRow),
     attempts: batch.attempts.map(attemptRow),
-    logs: batch.logs.map((l) => [l.taskId, l.attempt, l.seq, l.stream, l.data, l.at]),
+    logs: batch.logs.map((l) => [l.taskId, l.attempt, l.seq, l.stream, logData(l.data), l.at]),
     setAside: batch.setAside.map((a) => [a.reason, a.at, a.jobId]),
   };
+}
+
+const encoder = new TextEncoder();
+
+/** Output as SQLite keeps it: text, or bytes when it holds a NUL (node:sqlite cuts text at the first NUL). */
+function logData(data: string): SqlValue {
+  return data.includes("\0") ? encoder.encode(data) : data;
 }
 
 function agentRow(a: AgentRecord): SqlValue[] {

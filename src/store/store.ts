@@ -15,6 +15,21 @@ export interface Store {
   /** Atomically persist a batch: all of it or none of it. */
   write(batch: WriteBatch): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Secrets kept in a store that several trackers share (PostgreSQL): the CA's key and the tokens.
+   * Absent for SQLite, whose one tracker keeps them in its data directory.
+   */
+  readonly secrets?: SecretStore;
+}
+
+/** What every tracker of a shared store needs and a reader of job data must not see. */
+export interface SecretStore {
+  getSecret(name: string): Promise<string | null>;
+  /**
+   * Store each value whose name is not stored yet, and answer the values stored now for those
+   * names: when two trackers start at once on an empty store, the first one's win, for both.
+   */
+  initSecrets(values: Record<string, string>): Promise<Record<string, string>>;
 }
 
 export function emptyBatch(): WriteBatch {

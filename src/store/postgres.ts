@@ -1,0 +1,272 @@
+/**
+ * The PostgreSQL store: the same records as SQLite's, in a database that several trackers can share
+ * (for now one tracker uses it; leases come next). A batch is one transaction whose statements are
+ * pipelined on one connection, BEGIN to COMMIT, so that a small batch costs one round trip (see
+ * `#transaction`). Reads use the pool's other connections.
+ *
+ * Durability follows the tracker's --sync: "normal" commits with synchronous_commit off (what the
+ * tracker acknowledged survives the tracker's crash, and PostgreSQL's clean restart, as SQLite's WAL
+ * survives the tracker's; a crash of PostgreSQL's machine may lose the last fraction of a second);
+ * "full" waits for the server's flush, as the server is configured.
+ */
+import postgres from "postgres";
+import { FabricError } from "../protocol/mod.ts";
+import { migratePostgres } from "./postgres_migrations.ts";
+import { batchStatements, type Statement } from "./postgres_rows.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import { storeError, type StoreSync } from "./sqlite.ts";
+import { toAgent, toAttempt, toJob, toLog, toTask } from "./sqlite_records.ts";
+import type { SecretStore, Store } from "./store.ts";
+
+/** Connections a tracker opens: one writes at a time, the others read. */
+export const POSTGRES_CONNECTIONS = 4;
+/** Statements sent ahead of their answers in a large batch (a small one is sent whole). */
+const PIPELINE_WINDOW = 4;
+const CONNECT_TIMEOUT_S = 10;
+/** The tables a store copy must find empty. */
+const DATA_TABLES = ["meta", "secrets", "agents", "jobs", "tasks", "attempts", "logs"] as const;
+
+export interface PostgresStoreOptions {
+  sync?: StoreSync;
+  /** The name PostgreSQL shows for these connections (pg_stat_activity). */
+  applicationName?: string;
+}
+
+export class PostgresStore implements Store, SecretStore {
+  /** The URL without its password: for messages. */
+  readonly where: string;
+  readonly secrets: SecretStore = this;
+  #sql: postgres.Sql;
+  /** The write in progress: the next waits for it, so batches commit in the order they were written. */
+  #writes: Promise<void> = Promise.resolve();
+
+  private constructor(where: string, sql: postgres.Sql) {
+    this.where = where;
+    this.#sql = sql;
+  }
+
+  /** Connect to `url` and migrate its schema (creating it on an empty database). */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const where = redactUrl(url);
+    let sql: postgres.Sql;
+    try {
+      sql = postgres(url, {
+        max: POSTGRES_CONNECTIONS,
+        connect_timeout: CONNECT_TIMEOUT_S,
+        onnotice: () => {},
+        connection: {
+          application_name: options.applicationName ?? "fabric",
+          ...(options.sync === "full" ? {} : { synchronous_commit: "off" }),
+        },
+      });
+    } catch (error) {
+      throw new FabricError("bad_request", `Cannot use the store ${where}: ${messageOf(error)}`);
+    }
+    try {
+      await migratePostgres(sql, where);
+    } catch (error) {
+      await sql.end({ timeout: 1 }).catch(() => {});
+      if (error instanceof FabricError) throw error;
+      throw new FabricError("unavailable", `Cannot open the store ${where}: ${messageOf(error)}`);
+    }
+    return new PostgresStore(where, sql);
+  }
+
+  async #read<T>(what: string, body: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+    try {
+      return await body(this.#sql);
+    } catch (error) {
+      throw storeError(`read ${what}`, error);
+    }
+  }
+
+  getMeta(key: string): Promise<string | null> {
+    return this.#read("meta", async (sql) => {
+      const [row] = await sql`SELECT value FROM meta WHERE key = ${key}`;
+      return row ? String(row.value) : null;
+    });
+  }
+
+  loadAgents(): Promise<AgentRecord[]> {
+    return this.#read("agents", async (sql) => (await sql`SELECT * FROM agents ORDER BY name`).map(toAgent));
+  }
+
+  loadActiveJobs(): Promise<{ jobs: JobRecord[]; tasks: TaskRecord[]; attempts: AttemptRecord[] }> {
+    // One snapshot for the three reads: the jobs, their tasks and current attempts agree.
+    return this.#read("active jobs", (sql) =>
+      sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
+        const jobs = (await tx`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id`)
+          .map(toJob);
+        const tasks = (await tx`
+          SELECT t.* FROM tasks t JOIN jobs j ON j.id = t.job_id
+          WHERE j.state IN ('queued', 'running') ORDER BY j.created_at, j.id, t.ord`).map(toTask);
+        const attempts = (await tx`
+          SELECT a.* FROM attempts a JOIN tasks t ON t.id = a.task_id AND t.attempt = a.attempt
+          JOIN jobs j ON j.id = t.job_id
+          WHERE j.state IN ('queued', 'running') ORDER BY j.created_at, j.id, t.ord`).map(toAttempt);
+        return { jobs, tasks, attempts };
+      }));
+  }
+
+  listJobs(options: { limit: number }): Promise<JobRecord[]> {
+    return this.#read(
+      "jobs",
+      async (sql) =>
+        (await sql`SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ${options.limit}`).map(toJob),
+    );
+  }
+
+  getJob(id: string): Promise<JobRecord | null> {
+    return this.#read("job", async (sql) => {
+      const [row] = await sql`SELECT * FROM jobs WHERE id = ${id}`;
+      return row ? toJob(row) : null;
+    });
+  }
+
+  listTasks(jobId: string): Promise<TaskRecord[]> {
+    return this.#read(
+      "tasks",
+      async (sql) => (await sql`SELECT * FROM tasks WHERE job_id = ${jobId} ORDER BY ord`).map(toTask),
+    );
+  }
+
+  getTask(id: string): Promise<TaskRecord | null> {
+    return this.#read("task", async (sql) => {
+      const [row] = await sql`SELECT * FROM tasks WHERE id = ${id}`;
+      return row ? toTask(row) : null;
+    });
+  }
+
+  listAttempts(taskId: string): Promise<AttemptRecord[]> {
+    return this.#read(
+      "attempts",
+      async (sql) => (await sql`SELECT * FROM attempts WHERE task_id = ${taskId} ORDER BY attempt`).map(toAttempt),
+    );
+  }
+
+  readLogs(taskId: string, attempt: number, afterSeq: number, limit: number): Promise<LogRow[]> {
+    return this.#read("logs", async (sql) =>
+      (await sql`
+        SELECT * FROM logs WHERE task_id = ${taskId} AND attempt = ${attempt} AND seq > ${afterSeq}
+        ORDER BY seq LIMIT ${limit}`).map(toLog));
+  }
+
+  getSecret(name: string): Promise<string | null> {
+    return this.#read("secrets", async (sql) => {
+      const [row] = await sql`SELECT value FROM secrets WHERE name = ${name}`;
+      return row ? String(row.value) : null;
+    });
+  }
+
+  initSecrets(values: Record<string, string>): Promise<Record<string, string>> {
+    const names = Object.keys(values);
+    return this.#read("secrets", async (sql) => {
+      await sql`INSERT INTO secrets (name, value) SELECT * FROM unnest(${names}::text[], ${
+        names.map((name) => values[name])
+      }::text[]) ON CONFLICT (name) DO NOTHING`;
+      const rows = await sql`SELECT name, value FROM secrets WHERE name = ANY(${names}::text[])`;
+      return Object.fromEntries(rows.map((row) => [String(row.name), String(row.value)]));
+    });
+  }
+
+  /** Atomically persist a batch: all of it or none of it, after every batch written before it. */
+  write(batch: WriteBatch): Promise<void> {
+    const done = this.#writes.then(() => this.#transaction(batchStatements(batch)));
+    this.#writes = done.catch(() => {});
+    return done.catch((error) => {
+      throw storeError("write", error);
+    });
+  }
+
+  /** Rows in each table a copy fills: all zero for an empty store. */
+  contents(): Promise<Record<string, number>> {
+    return this.#read("tables", async (sql) => {
+      const counts: Record<string, number> = {};
+      for (const table of DATA_TABLES) {
+        counts[table] = Number((await sql.unsafe(`SELECT count(*) AS n FROM ${table}`))[0].n);
+      }
+      return counts;
+    });
+  }
+
+  /**
+   * Fill an empty store: every batch `source` yields, and `secrets`, in one transaction, so a copy
+   * that fails leaves the store empty. Memory holds one batch at a time. Refused (and nothing
+   * written) if the store holds anything once the copy has its lock.
+   */
+  copyIn(source: AsyncIterable<WriteBatch>, secrets: Record<string, string>): Promise<void> {
+    const names = Object.keys(secrets);
+    const statements = async function* (): AsyncGenerator<Statement> {
+      yield { text: "LOCK TABLE " + DATA_TABLES.join(", ") + " IN EXCLUSIVE MODE", params: [], oids: [] };
+      yield { text: NOT_EMPTY_CHECK, params: [], oids: [] };
+      yield {
+        text: "INSERT INTO secrets (name, value) SELECT * FROM unnest($1::text[], $2::text[])",
+        params: [names, names.map((name) => secrets[name])],
+        oids: [1009, 1009],
+      };
+      for await (const batch of source) yield* batchStatements(batch);
+    };
+    const done = this.#writes.then(() => this.#transaction(statements()));
+    this.#writes = done.catch(() => {});
+    return done;
+  }
+
+  /**
+   * One transaction on one connection, pipelined: BEGIN, the statements and COMMIT are sent without
+   * waiting for answers (up to PIPELINE_WINDOW statements ahead), so a small batch is one round
+   * trip. PostgreSQL runs them in order; after a failed one, the rest fail and COMMIT rolls back,
+   * so the first error is the batch's and nothing of it stays.
+   */
+  async #transaction(statements: Iterable<Statement> | AsyncIterable<Statement>): Promise<void> {
+    const connection = await this.#sql.reserve();
+    let failure: unknown = null;
+    const inFlight: Promise<void>[] = [];
+    const send = (text: string, params: Statement["params"] = [], oids: number[] = []) => {
+      const query = connection.unsafe(text, params.map((values, i) => connection.typed(values as never, oids[i])));
+      inFlight.push(query.then(() => {}, (error) => void (failure ??= error)));
+      return query;
+    };
+    try {
+      send("BEGIN");
+      for await (const statement of statements) {
+        if (failure !== null) break;
+        send(statement.text, statement.params, statement.oids);
+        while (inFlight.length > PIPELINE_WINDOW && inFlight.length > 1) await inFlight.shift();
+      }
+      const end = failure === null ? send("COMMIT") : send("ROLLBACK");
+      await Promise.all(inFlight);
+      if (failure !== null) throw failure;
+      const ended = await end;
+      if (ended.command !== "COMMIT") throw new Error("the transaction was rolled back");
+    } finally {
+      connection.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#writes;
+    await this.#sql.end({ timeout: 5 });
+  }
+}
+
+const NOT_EMPTY_CHECK = `DO $$ BEGIN
+  IF ${DATA_TABLES.map((table) => `EXISTS (SELECT 1 FROM ${table})`).join(" OR ")} THEN
+    RAISE EXCEPTION 'the store is not empty';
+  END IF;
+END $$`;
+
+/** `url` with its password replaced by "***": what messages and logs show. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(an invalid URL)";
+  }
+}
+
+function messageOf(error: unknown): string {
+  const e = error as { message?: string; code?: string };
+  return e?.message || e?.code || String(error);
+}

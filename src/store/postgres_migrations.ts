@@ -1,0 +1,88 @@
+/**
+ * PostgreSQL schema migrations, applied in order; the version is the number applied, in the one
+ * row of `fabric_schema`. Never edit a published migration: add one.
+ *
+ * The tables hold what SQLite's do, column for column (records map to rows the same way), with
+ * PostgreSQL's types: every whole number is a bigint (an agent's times, sequence numbers and exit
+ * codes are not bounded by the protocol, and a value that did not fit would fail its batch and every
+ * retry of it), flags are booleans, log data is bytea (a task's output may hold NUL bytes, which
+ * text refuses). JSON stays text, as it is written and read whole. Keys sort as bytes (COLLATE "C"),
+ * as in SQLite, so lists come back in the same order from either store.
+ *
+ * `secrets` holds what every tracker of a shared database needs and no one who only reads job data
+ * should: the CA's key, and the tokens. It is a table of its own so that it can be left out of a
+ * reader's GRANT (docs/postgres.md). `leases` is for several trackers: the one that places work holds
+ * the lease named "leader", fenced by its epoch (nothing uses it yet).
+ */
+import type postgres from "postgres";
+import { FabricError } from "../protocol/mod.ts";
+
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
+   CREATE TABLE agents (
+     id text COLLATE "C" PRIMARY KEY, name text COLLATE "C" NOT NULL UNIQUE, labels text NOT NULL,
+     slots bigint NOT NULL, version text NOT NULL, os text NOT NULL, arch text NOT NULL,
+     credential_hash text NOT NULL, state text NOT NULL, registered_at bigint NOT NULL, last_heartbeat bigint,
+     load text, weight double precision NOT NULL, capabilities text NOT NULL, resources text NOT NULL,
+     draining boolean NOT NULL, drain_deadline bigint);
+   CREATE TABLE jobs (
+     id text COLLATE "C" PRIMARY KEY, name text NOT NULL, spec text NOT NULL, source text, state text NOT NULL,
+     cancel_requested boolean NOT NULL, total bigint NOT NULL, counts text NOT NULL, created_at bigint NOT NULL,
+     finished_at bigint, version bigint NOT NULL, files text NOT NULL, signed text);
+   CREATE INDEX jobs_active ON jobs (created_at, id) WHERE state IN ('queued', 'running');
+   CREATE INDEX jobs_created ON jobs (created_at, id);
+   CREATE TABLE tasks (
+     id text COLLATE "C" PRIMARY KEY, job_id text COLLATE "C" NOT NULL, ord bigint NOT NULL, template text NOT NULL,
+     name text NOT NULL, idx bigint NOT NULL, count bigint NOT NULL, matrix text, pinned_agent text,
+     state text NOT NULL, attempt bigint NOT NULL, agent_id text, exit_code bigint, signal text, reason text,
+     created_at bigint NOT NULL, started_at bigint, finished_at bigint, duration_ms bigint, output text,
+     output_truncated boolean NOT NULL, failures bigint NOT NULL, losses bigint NOT NULL, retry_at bigint);
+   CREATE UNIQUE INDEX tasks_job ON tasks (job_id, ord);
+   CREATE TABLE attempts (
+     task_id text COLLATE "C" NOT NULL, attempt bigint NOT NULL, agent_id text NOT NULL, state text NOT NULL,
+     assigned_at bigint NOT NULL, started_at bigint, finished_at bigint, exit_code bigint, signal text, reason text,
+     PRIMARY KEY (task_id, attempt));
+   CREATE TABLE logs (
+     task_id text COLLATE "C" NOT NULL, attempt bigint NOT NULL, seq bigint NOT NULL, stream text NOT NULL,
+     data bytea NOT NULL, at bigint NOT NULL, PRIMARY KEY (task_id, attempt, seq));
+   CREATE TABLE secrets (name text COLLATE "C" PRIMARY KEY, value text NOT NULL);
+   CREATE TABLE leases (
+     name text COLLATE "C" PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL, expires_at bigint NOT NULL);`,
+];
+
+/** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */
+const MIGRATION_LOCK = [0x66616272, 1] as const;
+
+/**
+ * Bring the database to the latest schema: the first tracker on an empty database creates it, a
+ * later one finds it done. In one transaction under the migration lock: a tracker that starts while
+ * another migrates waits, then sees the migrated schema; a failed migration leaves nothing.
+ */
+export async function migratePostgres(sql: postgres.Sql, where: string): Promise<number> {
+  if ((await schemaVersion(sql)) === POSTGRES_MIGRATIONS.length) return POSTGRES_MIGRATIONS.length;
+  return await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK[0]}, ${MIGRATION_LOCK[1]})`;
+    await tx`CREATE TABLE IF NOT EXISTS fabric_schema (version integer NOT NULL)`;
+    const current = await schemaVersion(tx);
+    if (current > POSTGRES_MIGRATIONS.length) {
+      throw new FabricError(
+        "unavailable",
+        `The store ${where} has schema version ${current}, newer than this fabric (${POSTGRES_MIGRATIONS.length}); upgrade fabric`,
+      );
+    }
+    for (let version = current; version < POSTGRES_MIGRATIONS.length; version++) {
+      await tx.unsafe(POSTGRES_MIGRATIONS[version]);
+    }
+    await tx`DELETE FROM fabric_schema`;
+    await tx`INSERT INTO fabric_schema (version) VALUES (${POSTGRES_MIGRATIONS.length})`;
+    return POSTGRES_MIGRATIONS.length;
+  });
+}
+
+/** The version in `fabric_schema`; 0 for a database fabric has not set up. */
+export async function schemaVersion(sql: postgres.Sql | postgres.TransactionSql): Promise<number> {
+  const [present] = await sql`SELECT to_regclass('fabric_schema') IS NOT NULL AS present`;
+  if (!present.present) return 0;
+  const rows = await sql`SELECT max(version) AS version FROM fabric_schema`;
+  return Number(rows[0]?.version ?? 0);
+}

@@ -1,0 +1,245 @@
+/**
+ * A batch as PostgreSQL statements: one per kind of record and chunk of rows, each row set passed as
+ * one array per column and spread by `unnest`, so that 5,000 tasks are one statement and one
+ * round trip, not 5,000. Rows are the SQLite store's (sqlite_rows.ts), so a record maps to the same
+ * columns in both stores; here each column gets its PostgreSQL type, and values that PostgreSQL
+ * would refuse are made storable (see `storable`).
+ */
+import type { WriteBatch } from "./records.ts";
+import { emptyBatch } from "./store.ts";
+import {
+  AGENT_COLUMNS,
+  ATTEMPT_COLUMNS,
+  batchRows,
+  JOB_COLUMNS,
+  type SqlRows,
+  type SqlValue,
+  TASK_COLUMNS,
+} from "./sqlite_rows.ts";
+
+type PgType = "text" | "bigint" | "float8" | "boolean" | "bytea";
+export type PgValue = string | number | boolean | Uint8Array | null;
+
+/**
+ * The array types' oids: each parameter is sent with its own, as the client would otherwise infer
+ * `bytea` (not `bytea[]`) from an array of bytes, and the same for booleans.
+ */
+const ARRAY_OIDS: Record<PgType, number> = { text: 1009, bigint: 1016, float8: 1022, boolean: 1000, bytea: 1001 };
+
+export interface Statement {
+  text: string;
+  /** One array per column. */
+  params: PgValue[][];
+  /** Each array's type oid. */
+  oids: number[];
+}
+
+/** Rows per statement; log rows also stop at LOG_CHUNK_BYTES of data (a chunk of output may be 256 KB). */
+export const CHUNK_ROWS = 5000;
+const LOG_CHUNK_BYTES = 8 * 1024 * 1024;
+
+const t = "text", n = "bigint", b = "boolean";
+
+/** Each table's columns in the order of the SQLite store's rows, with their PostgreSQL types. */
+const TABLES = {
+  meta: table("meta", ["key"], { key: t, value: t }, ["key", "value"]),
+  agents: table("agents", ["id"], {
+    id: t,
+    name: t,
+    labels: t,
+    slots: n,
+    version: t,
+    os: t,
+    arch: t,
+    credential_hash: t,
+    state: t,
+    registered_at: n,
+    last_heartbeat: n,
+    load: t,
+    weight: "float8",
+    capabilities: t,
+    resources: t,
+    draining: b,
+    drain_deadline: n,
+  }, AGENT_COLUMNS),
+  jobs: table("jobs", ["id"], {
+    id: t,
+    name: t,
+    spec: t,
+    source: t,
+    state: t,
+    cancel_requested: b,
+    total: n,
+    counts: t,
+    created_at: n,
+    finished_at: n,
+    version: n,
+    files: t,
+    signed: t,
+  }, JOB_COLUMNS),
+  tasks: table("tasks", ["id"], {
+    id: t,
+    job_id: t,
+    ord: n,
+    template: t,
+    name: t,
+    idx: n,
+    count: n,
+    matrix: t,
+    pinned_agent: t,
+    state: t,
+    attempt: n,
+    agent_id: t,
+    exit_code: n,
+    signal: t,
+    reason: t,
+    created_at: n,
+    started_at: n,
+    finished_at: n,
+    duration_ms: n,
+    output: t,
+    output_truncated: b,
+    failures: n,
+    losses: n,
+    retry_at: n,
+  }, TASK_COLUMNS),
+  attempts: table("attempts", ["task_id", "attempt"], {
+    task_id: t,
+    attempt: n,
+    agent_id: t,
+    state: t,
+    assigned_at: n,
+    started_at: n,
+    finished_at: n,
+    exit_code: n,
+    signal: t,
+    reason: t,
+  }, ATTEMPT_COLUMNS),
+  logs: table("logs", ["task_id", "attempt", "seq"], {
+    task_id: t,
+    attempt: n,
+    seq: n,
+    stream: t,
+    data: "bytea",
+    at: n,
+  }, ["task_id", "attempt", "seq", "stream", "data", "at"]),
+};
+
+/** A job already stored: only what changes (sqlite_rows.ts's jobUpdate row: state, ..., version, id). */
+const JOB_UPDATE: PgType[] = [t, b, t, n, n, t];
+const JOB_UPDATE_SQL = `UPDATE jobs SET state = u.state, cancel_requested = u.cancel_requested, counts = u.counts,
+  finished_at = u.finished_at, version = u.version
+  FROM unnest($1::text[], $2::boolean[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+    AS u(state, cancel_requested, counts, finished_at, version, id)
+  WHERE jobs.id = u.id`;
+
+interface Table {
+  name: string;
+  key: string[];
+  /** Where the key's columns are in a row; null for logs, whose duplicates the statement itself skips. */
+  keyIndexes: number[] | null;
+  columns: readonly string[];
+  types: PgType[];
+  /** INSERT ... ON CONFLICT DO UPDATE of every other column (logs: DO NOTHING, a chunk is written once). */
+  upsert: string;
+}
+
+function table(name: string, key: string[], types: Record<string, PgType>, columns: readonly string[]): Table {
+  const missing = columns.filter((column) => !(column in types));
+  if (missing.length > 0 || columns.length !== Object.keys(types).length) {
+    throw new Error(`postgres_rows.ts: the ${name} columns ${missing.join(", ")} have no PostgreSQL type`);
+  }
+  const arrays = columns.map((column, i) => `$${i + 1}::${types[column]}[]`).join(", ");
+  const updates = columns.filter((column) => !key.includes(column)).map((column) => `${column} = excluded.${column}`);
+  const conflict = name === "logs" ? "DO NOTHING" : `DO UPDATE SET ${updates.join(", ")}`;
+  return {
+    name,
+    key,
+    keyIndexes: name === "logs" ? null : key.map((column) => columns.indexOf(column)),
+    columns,
+    types: columns.map((column) => types[column]),
+    upsert: `INSERT INTO ${name} (${columns.join(", ")}) SELECT * FROM unnest(${arrays})
+      ON CONFLICT (${key.join(", ")}) ${conflict}`,
+  };
+}
+
+/**
+ * The batch's statements, in the order SQLite writes them, made a chunk at a time as they are
+ * taken: a batch of a million tasks is never all in memory twice.
+ */
+export function* batchStatements(batch: WriteBatch): Generator<Statement> {
+  const { meta, agents, jobs, tasks, attempts, logs } = TABLES;
+  const rows = (part: Partial<WriteBatch>): SqlRows => batchRows({ ...emptyBatch(), ...part });
+  if (batch.meta.size > 0) yield upsertStatement(meta, rows({ meta: batch.meta }).meta);
+  yield* chunked(batch.agents, (part) => upsertStatement(agents, rows({ agents: part }).agents));
+  yield* chunked(batch.newJobs, (part) => upsertStatement(jobs, rows({ newJobs: part }).newJobs));
+  yield* chunked(batch.jobs, (part) => ({
+    text: JOB_UPDATE_SQL,
+    params: columnsOf(rows({ jobs: part }).jobs, JOB_UPDATE, [5]),
+    oids: JOB_UPDATE.map((type) => ARRAY_OIDS[type]),
+  }));
+  yield* chunked(batch.tasks, (part) => upsertStatement(tasks, rows({ tasks: part }).tasks));
+  yield* chunked(batch.attempts, (part) => upsertStatement(attempts, rows({ attempts: part }).attempts));
+  let start = 0;
+  while (start < batch.logs.length) {
+    let end = start, bytes = 0;
+    while (end < batch.logs.length && end - start < CHUNK_ROWS && (end === start || bytes < LOG_CHUNK_BYTES)) {
+      bytes += batch.logs[end++].data.length;
+    }
+    yield upsertStatement(logs, rows({ logs: batch.logs.slice(start, end) }).logs);
+    start = end;
+  }
+}
+
+function* chunked<T>(records: T[], statement: (part: T[]) => Statement): Generator<Statement> {
+  for (let i = 0; i < records.length; i += CHUNK_ROWS) yield statement(records.slice(i, i + CHUNK_ROWS));
+}
+
+function upsertStatement(table: Table, rows: SqlValue[][]): Statement {
+  return {
+    text: table.upsert,
+    params: columnsOf(rows, table.types, table.keyIndexes),
+    oids: table.types.map((type) => ARRAY_OIDS[type]),
+  };
+}
+
+/**
+ * Rows turned into one array per column. With `key`, a row whose key comes again later in the same
+ * statement is left out (the later one wins, as in SQLite's one statement per row; PostgreSQL refuses
+ * to update one row twice in one statement).
+ */
+function columnsOf(rows: SqlValue[][], types: PgType[], key: number[] | null): PgValue[][] {
+  let kept = rows;
+  if (key !== null && rows.length > 1) {
+    const last = new Map<string, number>();
+    rows.forEach((row, i) => last.set(key.map((k) => String(row[k])).join("\u0000"), i));
+    if (last.size < rows.length) {
+      kept = rows.filter((row, i) => last.get(key.map((k) => String(row[k])).join("\u0000")) === i);
+    }
+  }
+  return types.map((type, column) => kept.map((row) => storable(row[column], type)));
+}
+
+const MAX_WHOLE = Number.MAX_SAFE_INTEGER;
+const encoder = new TextEncoder();
+
+/**
+ * What PostgreSQL will take for `value`. SQLite stores anything; PostgreSQL refuses a NUL byte in
+ * text and a fraction or a number past 2^63 in a bigint, and a refused value would fail its batch
+ * and every retry of it, stopping the tracker's writes. Numbers come from agents unbounded (times,
+ * sequence numbers, exit codes): whole numbers are rounded and held to ±2^53 (what a JavaScript number
+ * holds exactly); a NUL in text (an agent's reason) becomes U+FFFD. Log data is bytes, stored as sent.
+ */
+export function storable(value: SqlValue, type: PgType): PgValue {
+  if (value === null) return null;
+  if (type === "bigint") {
+    const number = Number(value);
+    if (Number.isNaN(number)) return 0;
+    return Math.max(-MAX_WHOLE, Math.min(MAX_WHOLE, Math.round(number)));
+  }
+  if (type === "boolean") return value === 1;
+  if (type === "bytea") return value instanceof Uint8Array ? value : encoder.encode(String(value));
+  if (typeof value !== "string") return value;
+  if (type === "text" && value.includes("\0")) return value.replaceAll("\0", "\uFFFD");
+  return value;
+}

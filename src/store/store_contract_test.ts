@@ -1,0 +1,392 @@
+/**
+ * What every store does, run against each one: SQLite on a real file, PostgreSQL on a real server
+ * (one per run of this file, a database per case). A case gets an empty store, and may reopen it to
+ * see what was durable.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { lacksPostgres, PostgresServer } from "../../testing/postgres.ts";
+import { emptyCounts, FabricError } from "../protocol/mod.ts";
+import { PostgresStore } from "./postgres.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import { queuedTask } from "./records.ts";
+import { SqliteStore } from "./sqlite.ts";
+import { emptyBatch, type Store } from "./store.ts";
+
+interface Subject {
+  /** A new, empty store. */
+  open(): Promise<Store>;
+  /** `store` closed, and the same store opened again. */
+  reopen(store: Store): Promise<Store>;
+}
+
+type Case = (subject: Subject) => Promise<void>;
+
+function agentRecord(id: string, name: string): AgentRecord {
+  return {
+    id,
+    name,
+    labels: { zone: "a", "gpu.kind": "ä" },
+    slots: 2,
+    version: "1.2.3",
+    os: "linux",
+    arch: "x86_64",
+    credentialHash: "ab".repeat(32),
+    state: "ready",
+    registeredAt: 1_700_000_000_001,
+    lastHeartbeat: 1_700_000_000_500,
+    load: { load1: 0.5, load5: 0.25, load15: 0.125, memFree: 1024, memTotal: 4096, running: 1, freeSlots: 1 },
+    weight: 1.5,
+    capabilities: { sandbox: true, unsandboxed: false, cgroup: null, deno: false, git: true },
+    resources: { cpu: 2, memory: 1, disk: 1 },
+    draining: true,
+    drainDeadline: 1_700_000_009_000,
+  };
+}
+
+function jobRecord(id: string, state: JobRecord["state"], createdAt = 5): JobRecord {
+  return {
+    id,
+    name: "j",
+    spec: { name: "j", tasks: [{ name: "t", run: "true" }] },
+    files: { "scripts/a.ts": "console.log('ü')" },
+    source: "jobs/j.yaml",
+    signed: null,
+    state,
+    cancelRequested: false,
+    total: 1,
+    counts: emptyCounts(),
+    createdAt,
+    finishedAt: null,
+    version: 1,
+  };
+}
+
+function taskOf(jobId: string, ord: number, count = 1, id = `${jobId}.${ord}`): TaskRecord {
+  return queuedTask({
+    id,
+    jobId,
+    ord,
+    template: "t",
+    name: `t[${ord}]`,
+    index: ord,
+    count,
+    matrix: null,
+    pinnedAgent: null,
+    createdAt: 1,
+  });
+}
+
+function attemptOf(task: TaskRecord, attempt: number, state: AttemptRecord["state"]): AttemptRecord {
+  return {
+    taskId: task.id,
+    attempt,
+    agentId: "a1",
+    state,
+    assignedAt: 10,
+    startedAt: 11,
+    finishedAt: state === "running" ? null : 12,
+    exitCode: state === "failed" ? 3 : null,
+    signal: null,
+    reason: state === "failed" ? "exit code 3" : null,
+  };
+}
+
+function logOf(taskId: string, seq: number, data = `line ${seq}\n`, attempt = 1): LogRow {
+  return { taskId, attempt, seq, stream: seq % 2 === 0 ? "stdout" : "stderr", data, at: 100 + seq };
+}
+
+function batchOf(fill: Partial<WriteBatch>): WriteBatch {
+  return { ...emptyBatch(), ...fill };
+}
+
+const CASES: Record<string, Case> = {
+  "every kind of record comes back as it was written, also after a reopen": async (subject) => {
+    let store = await subject.open();
+    const agent = agentRecord("a1", "one");
+    const signed = {
+      payload: '{"files":{},"format":"fabric-signed-job-v1","spec":{"name":"j"}}',
+      algorithm: "ed25519" as const,
+      publicKey: "A".repeat(43) + "=",
+      signature: "B".repeat(86) + "==",
+    };
+    const job = { ...jobRecord("j1", "running"), signed, cancelRequested: true, finishedAt: 99, version: 4 };
+    const task: TaskRecord = {
+      ...taskOf("j1", 0, 3),
+      matrix: { os: "linux", py: "3.12" },
+      pinnedAgent: "a1",
+      state: "failed",
+      attempt: 2,
+      agentId: "a1",
+      exitCode: -1,
+      signal: "SIGKILL",
+      reason: "killed: ✂",
+      startedAt: 20,
+      finishedAt: 30,
+      durationMs: 10,
+      output: '{"n": 1, "s": "ü"}',
+      outputTruncated: true,
+      failures: 2,
+      losses: 1,
+      retryAt: 1_700_000_000_000_000,
+    };
+    const attempts = [attemptOf(task, 1, "lost"), attemptOf(task, 2, "failed")];
+    const logs = [logOf(task.id, 0, "NUL \0 inside, ünïcödé, 🙂\n"), logOf(task.id, 1, ""), logOf(task.id, 2)];
+    await store.write(batchOf({
+      meta: new Map([["k", "v"], ["empty", ""]]),
+      agents: [agent],
+      newJobs: [job],
+      tasks: [task],
+      attempts,
+      logs,
+    }));
+    for (let round = 0; round < 2; round++) {
+      assert.deepEqual(await store.loadAgents(), [agent]);
+      assert.deepEqual(await store.getJob("j1"), job);
+      assert.deepEqual(await store.listJobs({ limit: 10 }), [job]);
+      assert.deepEqual((await store.loadActiveJobs()).jobs, [job]);
+      assert.deepEqual(await store.listTasks("j1"), [task]);
+      assert.deepEqual(await store.getTask(task.id), task);
+      assert.deepEqual(await store.listAttempts(task.id), attempts);
+      assert.deepEqual(await store.readLogs(task.id, 1, -1, 10), logs);
+      assert.equal(await store.getMeta("k"), "v");
+      assert.equal(await store.getMeta("empty"), "");
+      assert.equal(await store.getMeta("absent"), null);
+      assert.equal(await store.getJob("absent"), null);
+      assert.equal(await store.getTask("absent"), null);
+      store = await subject.reopen(store);
+    }
+    await store.close();
+  },
+
+  "a record written again replaces the stored one; a job update changes only its state": async (subject) => {
+    const store = await subject.open();
+    const job = jobRecord("j1", "queued");
+    const task = taskOf("j1", 0);
+    const agent = agentRecord("a1", "one");
+    await store.write(batchOf({ newJobs: [job], tasks: [task], agents: [agent], meta: new Map([["k", "1"]]) }));
+    const running = { ...task, state: "running" as const, attempt: 1, agentId: "a1", startedAt: 7 };
+    const moved = { ...agent, name: "renamed", state: "down" as const, load: null, lastHeartbeat: null };
+    const changed = {
+      ...job,
+      state: "running" as const,
+      version: 7,
+      counts: { ...emptyCounts(), running: 1 },
+      spec: { name: "changed in memory", tasks: [] } as unknown as JobRecord["spec"],
+    };
+    await store.write(batchOf({ jobs: [changed], tasks: [running], agents: [moved], meta: new Map([["k", "2"]]) }));
+    const stored = (await store.getJob("j1"))!;
+    assert.equal(stored.state, "running");
+    assert.equal(stored.version, 7);
+    assert.equal(stored.counts.running, 1);
+    assert.equal(stored.spec.name, "j", "an update does not rewrite the spec");
+    assert.deepEqual(await store.getTask(task.id), running);
+    assert.deepEqual(await store.loadAgents(), [moved]);
+    assert.equal(await store.getMeta("k"), "2");
+    await store.close();
+  },
+
+  "a batch that fails leaves nothing of itself, and the store takes the next one": async (subject) => {
+    const store = await subject.open();
+    const clash = batchOf({
+      meta: new Map([["k", "v"]]),
+      newJobs: [jobRecord("j1", "running")],
+      tasks: [taskOf("j1", 0)],
+      logs: [logOf("j1.0", 0)],
+      agents: [agentRecord("a1", "same"), agentRecord("a2", "same")], // names are unique
+    });
+    await assert.rejects(store.write(clash), (error: FabricError) => {
+      assert.equal(error.code, "unavailable");
+      assert.match(error.message, /^The store could not write: .*(unique|UNIQUE)/);
+      return true;
+    });
+    assert.deepEqual(await store.loadAgents(), []);
+    assert.equal(await store.getJob("j1"), null);
+    assert.equal(await store.getTask("j1.0"), null);
+    assert.deepEqual(await store.readLogs("j1.0", 1, -1, 10), []);
+    assert.equal(await store.getMeta("k"), null);
+    await store.write(batchOf({ agents: [agentRecord("a1", "one")], newJobs: [jobRecord("j1", "running")] }));
+    assert.equal((await store.loadAgents()).length, 1);
+    await store.close();
+  },
+
+  "a batch of several parts whose last part fails leaves nothing": async (subject) => {
+    const store = await subject.open();
+    const broken = batchOf({ newJobs: [jobRecord("broken", "queued")] });
+    for (let ord = 0; ord < 12_000; ord++) broken.tasks.push(taskOf("broken", ord, 12_000));
+    broken.tasks.push(taskOf("broken", 5, 12_000, "broken.clash")); // (job, ord) is unique: fails in the last part
+    for (let seq = 0; seq < 12_000; seq++) broken.logs.push(logOf("broken.0", seq));
+    await assert.rejects(store.write(broken), (error: FabricError) => error.code === "unavailable");
+    assert.equal(await store.getJob("broken"), null);
+    assert.equal((await store.listTasks("broken")).length, 0);
+    assert.deepEqual(await store.readLogs("broken.0", 1, -1, 5), []);
+    await store.close();
+  },
+
+  "loadActiveJobs: the jobs not ended, oldest first, with their tasks in order and current attempts": async (
+    subject,
+  ) => {
+    let store = await subject.open();
+    const batch = batchOf({
+      newJobs: [
+        jobRecord("late", "running", 30),
+        jobRecord("done", "succeeded", 10),
+        jobRecord("early", "queued", 20),
+        jobRecord("gone", "cancelled", 25),
+      ],
+    });
+    for (const jobId of ["late", "done", "early", "gone"]) {
+      for (const ord of [2, 0, 1]) batch.tasks.push(taskOf(jobId, ord, 3));
+    }
+    const retried = { ...taskOf("late", 0, 3), state: "running" as const, attempt: 2, agentId: "a1" };
+    batch.tasks.push(retried);
+    batch.attempts.push(attemptOf(retried, 1, "failed"), attemptOf(retried, 2, "running"));
+    batch.attempts.push(attemptOf(taskOf("done", 0), 1, "failed"));
+    await store.write(batch);
+    store = await subject.reopen(store);
+    const active = await store.loadActiveJobs();
+    assert.deepEqual(active.jobs.map((j) => j.id), ["early", "late"]);
+    assert.deepEqual(active.tasks.map((t) => t.id), ["early.0", "early.1", "early.2", "late.0", "late.1", "late.2"]);
+    assert.deepEqual(active.tasks[3], retried);
+    assert.deepEqual(active.attempts, [attemptOf(retried, 2, "running")]);
+    await store.close();
+  },
+
+  "logs page by sequence number within one attempt; a chunk is stored once": async (subject) => {
+    const store = await subject.open();
+    const first = Array.from({ length: 25 }, (_, seq) => logOf("t", seq));
+    const second = Array.from({ length: 3 }, (_, seq) => logOf("t", seq, `second ${seq}\n`, 2));
+    await store.write(batchOf({ logs: [...first.slice(0, 10), logOf("t", 3, "a duplicate"), ...second] }));
+    await store.write(batchOf({ logs: [...first.slice(5), logOf("t", 0, "written again")] }));
+    assert.deepEqual(await store.readLogs("t", 1, -1, 10), first.slice(0, 10));
+    assert.deepEqual(await store.readLogs("t", 1, 9, 10), first.slice(10, 20));
+    assert.deepEqual(await store.readLogs("t", 1, 19, 10), first.slice(20));
+    assert.deepEqual(await store.readLogs("t", 1, 24, 10), []);
+    assert.deepEqual(await store.readLogs("t", 2, -1, 10), second);
+    assert.deepEqual(await store.readLogs("t", 3, -1, 10), []);
+    assert.deepEqual(await store.readLogs("other", 1, -1, 10), []);
+    await store.close();
+  },
+
+  "listJobs: newest first, at most the limit": async (subject) => {
+    const store = await subject.open();
+    await store.write(batchOf({ newJobs: [jobRecord("b", "queued", 2), jobRecord("a", "queued", 2)] }));
+    await store.write(batchOf({ newJobs: [jobRecord("c", "succeeded", 1), jobRecord("d", "failed", 3)] }));
+    assert.deepEqual((await store.listJobs({ limit: 10 })).map((j) => j.id), ["d", "b", "a", "c"]);
+    assert.deepEqual((await store.listJobs({ limit: 2 })).map((j) => j.id), ["d", "b"]);
+    await store.close();
+  },
+
+  "batches written at once land in the order they were written": async (subject) => {
+    const store = await subject.open();
+    await store.write(batchOf({ newJobs: [jobRecord("j", "queued")] }));
+    for (let round = 0; round < 10; round++) {
+      const large = batchOf({});
+      for (let ord = 0; ord < 500; ord++) large.tasks.push({ ...taskOf("j", ord, 500), attempt: round });
+      const small = batchOf({ tasks: [{ ...taskOf("j", round, 500), attempt: round, state: "running" }] });
+      const meta = [1, 2, 3].map((n) => batchOf({ meta: new Map([["k", `${round}.${n}`]]) }));
+      await Promise.all([store.write(large), store.write(small), ...meta.map((b) => store.write(b))]);
+      const stored = (await store.getTask(`j.${round}`))!;
+      assert.equal(stored.state, "running", `round ${round}`);
+      assert.equal(await store.getMeta("k"), `${round}.3`);
+    }
+    await store.close();
+  },
+
+  "a job of 100,000 tasks is written in one batch and read back whole": async (subject) => {
+    let store = await subject.open();
+    const count = 100_000;
+    const batch = batchOf({ newJobs: [jobRecord("big", "queued")] });
+    for (let ord = 0; ord < count; ord++) batch.tasks.push(taskOf("big", ord, count));
+    const started = performance.now();
+    await store.write(batch);
+    const written = performance.now() - started;
+    store = await subject.reopen(store);
+    const active = await store.loadActiveJobs();
+    assert.equal(active.tasks.length, count);
+    assert.deepEqual(active.tasks[count - 1], batch.tasks[count - 1]);
+    assert.ok(active.tasks.every((task, i) => task.ord === i));
+    console.log(`${count} tasks written in ${(written / 1000).toFixed(2)} s`);
+    await store.close();
+  },
+
+  "values an agent sends unchecked are stored: a NUL in a reason, fractions and huge numbers": async (subject) => {
+    const store = await subject.open();
+    const task: TaskRecord = {
+      ...taskOf("j", 0),
+      state: "failed",
+      reason: "bad\0reason",
+      signal: "SIG\0",
+      exitCode: 2 ** 40,
+      startedAt: 1.5,
+      finishedAt: 1e300,
+      durationMs: 0.25,
+    };
+    const log = { ...logOf("j.0", 2 ** 40), at: -7.5 };
+    await store.write(batchOf({ newJobs: [jobRecord("j", "failed")], tasks: [task], logs: [log] }));
+    const stored = (await store.getTask("j.0"))!;
+    // Not as sent, but stored: SQLite cuts text at a NUL (node:sqlite does), PostgreSQL replaces it
+    // (its text holds none); SQLite keeps numbers as sent, PostgreSQL whole and within 2^53.
+    assert.ok(["bad", "bad\uFFFDreason"].includes(stored.reason!), stored.reason!);
+    assert.equal(stored.exitCode, 2 ** 40);
+    assert.ok([1.5, 2].includes(stored.startedAt!));
+    assert.ok(stored.finishedAt! >= Number.MAX_SAFE_INTEGER);
+    const [read] = await store.readLogs("j.0", 1, 2 ** 40 - 1, 1);
+    assert.equal(read.seq, 2 ** 40);
+    assert.equal(read.data, log.data);
+    await store.write(batchOf({ meta: new Map([["after", "yes"]]) }));
+    assert.equal(await store.getMeta("after"), "yes", "the store still takes batches");
+    await store.close();
+  },
+};
+
+async function runCases(t: Deno.TestContext, subject: Subject): Promise<void> {
+  for (const [name, body] of Object.entries(CASES)) await t.step(name, () => body(subject));
+}
+
+Deno.test("store contract: SQLite", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-store-contract-" });
+  let files = 0;
+  const paths = new Map<Store, string>();
+  const open = (path: string) => {
+    const store = SqliteStore.open(path);
+    paths.set(store, path);
+    return Promise.resolve(store);
+  };
+  try {
+    await runCases(t, {
+      open: () => open(join(dir, `${++files}.db`)),
+      reopen: async (store) => {
+        await store.close();
+        return await open(paths.get(store)!);
+      },
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "store contract: PostgreSQL",
+  ignore: lacksPostgres(),
+  fn: async (t) => {
+    const server = await PostgresServer.start();
+    const urls = new Map<Store, string>();
+    const open = async (url: string) => {
+      const store = await PostgresStore.open(url);
+      urls.set(store, url);
+      return store;
+    };
+    try {
+      await runCases(t, {
+        open: async () => open(await server.createDatabase()),
+        reopen: async (store) => {
+          await store.close();
+          return await open(urls.get(store)!);
+        },
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
