@@ -24,6 +24,8 @@ export interface ClusterOptions {
   heartbeat?: string;
   agentTtl?: string;
   grace?: string;
+  /** A postgres:// URL for the tracker's store (given in FABRIC_STORE); SQLite in its data directory if none. */
+  store?: string;
 }
 
 export class Cluster {
@@ -74,7 +76,7 @@ export class Cluster {
     args.push("--heartbeat", this.options.heartbeat ?? "500ms");
     args.push("--agent-ttl", this.options.agentTtl ?? "2s");
     args.push("--grace", this.options.grace ?? "2s");
-    this.tracker = new Daemon("tracker", args);
+    this.tracker = new Daemon("tracker", args, this.options.store ? { FABRIC_STORE: this.options.store } : undefined);
     const match = await this.tracker.waitForOutput(/listening on https:\/\/127\.0\.0\.1:(\d+)/);
     this.port = Number(match[1]);
     this.adminToken = (await Deno.readTextFile(join(this.trackerDir, "admin.token"))).trim();

@@ -110,6 +110,32 @@ export function wantsHelp(parsed: Parsed, usage: string): boolean {
 }
 
 /** `--sync normal|full`: whether a write waits for the disk (survives a power loss) or not (a crash). */
+/**
+ * The PostgreSQL URL of `--store`, or FABRIC_STORE's; none for SQLite. A password belongs in
+ * FABRIC_STORE or PGPASSWORD: on the command line, any user of the machine could read it (ps).
+ */
+export function storeFlag(parsed: Parsed): string | undefined {
+  const flag = stringFlag(parsed, "store");
+  const url = flag ?? Deno.env.get("FABRIC_STORE") ?? undefined;
+  if (url === undefined || url === "") return undefined;
+  const name = flag !== undefined ? "--store" : "FABRIC_STORE";
+  if (!/^postgres(ql)?:\/\//i.test(url)) {
+    throw new UsageError(`${name} takes a PostgreSQL URL (postgres://USER@HOST[:PORT]/DATABASE), got "${redact(url)}"`);
+  }
+  if (flag !== undefined && redact(url) !== url) {
+    throw new UsageError(
+      "--store must not hold a password: every user of this machine can read a command line. " +
+        "Put the whole URL in FABRIC_STORE, or the password in PGPASSWORD",
+    );
+  }
+  return url;
+}
+
+/** A URL as a message may show it: no password. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
+}
+
 export function syncFlag(parsed: Parsed): "normal" | "full" | undefined {
   const raw = stringFlag(parsed, "sync");
   if (raw === undefined || raw === "normal" || raw === "full") return raw;

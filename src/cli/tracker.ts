@@ -7,6 +7,7 @@ import {
   intFlag,
   listFlag,
   parseFlags,
+  storeFlag,
   stringFlag,
   syncFlag,
   UsageError,
@@ -17,7 +18,7 @@ import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultTrackerDir } from "./paths.ts";
 
 const USAGE = `
-fabric tracker [--listen HOST:PORT] [--data-dir DIR] [--advertise NAME,...]
+fabric tracker [--listen HOST:PORT] [--data-dir DIR] [--advertise NAME,...] [--store URL]
 
 Run the control plane. The first start in an empty DIR creates a CA, a server certificate, an admin
 token and a join token, and prints the command agents join with.
@@ -34,6 +35,10 @@ token and a join token, and prints the command agents join with.
   --max-connections N    connections held at once; past it a new one replaces the oldest that has sent
                          no request yet, or is closed (default: the open-files limit, ulimit -n, less an
                          eighth of it and at least 64, kept for the store and the listener)
+  --store URL            keep jobs, agents, the CA and tokens in PostgreSQL (postgres://USER@HOST/DB;
+                         default: SQLite in DIR). Give the password in FABRIC_STORE (the whole URL) or
+                         PGPASSWORD, not on the command line; the first tracker on an empty database sets
+                         it up. See docs/postgres.md
 
 Requests are admitted on their token before their body is read; bodies are limited per route (32 MB
 for a submit and an agent's report, hello and claim, 1 MB for others); a connection must finish its
@@ -50,6 +55,7 @@ export const TRACKER_FLAGS = {
   grace: { type: "string" },
   sync: { type: "string" },
   "max-connections": { type: "string" },
+  store: { type: "string" },
 } as const;
 
 export async function trackerCommand(args: string[]): Promise<number> {
@@ -72,9 +78,11 @@ export async function trackerCommand(args: string[]): Promise<number> {
     graceMs: durationFlag(stringFlag(parsed, "grace"), "--grace"),
     sync: syncFlag(parsed),
     maxConnections: intFlag(parsed, "max-connections", 1, 10_000_000),
+    store: storeFlag(parsed),
     log,
   });
-  console.log(`fabric tracker listening on ${server.url} (data in ${dataDir})`);
+  const where = server.storeWhere ? `, store ${server.storeWhere}` : "";
+  console.log(`fabric tracker listening on ${server.url} (data in ${dataDir}${where})`);
   if (server.newTokens) {
     console.log("Agents join with:");
     console.log(

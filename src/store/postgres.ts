@@ -257,13 +257,7 @@ END $$`;
 
 /** `url` with its password replaced by "***": what messages and logs show. */
 export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(an invalid URL)";
-  }
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
 }
 
 function messageOf(error: unknown): string {

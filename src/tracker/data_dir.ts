@@ -1,11 +1,14 @@
 /**
  * A tracker's data directory. The first start creates the CA, the server certificate and the tokens;
  * later starts reuse them (the certificate is re-issued only when a new name must be covered).
- * Secrets are written 0600 in a 0700 directory.
+ * Secrets are written 0600 in a 0700 directory. On a shared store, the CA and the tokens are the
+ * store's (shared_secrets.ts), and the directory holds copies of what clients read.
  */
 import { join } from "node:path";
+import type { SecretStore } from "../store/mod.ts";
 import { caHash, certificateNames, createCa, createServerCert, type PemPair, writeSecret } from "../tls/mod.ts";
 import { newToken } from "./auth.ts";
+import { sharedCa, sharedTokens } from "./shared_secrets.ts";
 
 export interface TrackerFiles {
   dataDir: string;
@@ -15,13 +18,26 @@ export interface TrackerFiles {
   server: PemPair;
   /** Present only when this start created them (the first start). */
   newTokens: { admin: string; join: string } | null;
+  /** The tokens the store's secrets hold (a shared store), which the tracker must accept. */
+  sharedTokens: { admin: string; join: string } | null;
 }
 
-export async function prepareTrackerDir(dataDir: string, names: string[], needTokens: boolean): Promise<TrackerFiles> {
+export async function prepareTrackerDir(
+  dataDir: string,
+  names: string[],
+  needTokens: boolean,
+  secrets?: SecretStore,
+): Promise<TrackerFiles> {
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const caCertPath = join(dataDir, "ca.pem");
   const caKeyPath = join(dataDir, "ca.key");
-  let ca = await readPair(caCertPath, caKeyPath);
+  let ca: PemPair | null;
+  let caChanged = false;
+  if (secrets) {
+    ({ ca, changed: caChanged } = await sharedCa(dataDir, secrets));
+  } else {
+    ca = await readPair(caCertPath, caKeyPath);
+  }
   if (!ca) {
     ca = await createCa(`fabric CA ${Deno.hostname()}`);
     await writeSecret(caKeyPath, ca.keyPem);
@@ -29,7 +45,7 @@ export async function prepareTrackerDir(dataDir: string, names: string[], needTo
   }
   const serverCertPath = join(dataDir, "tracker.pem");
   const serverKeyPath = join(dataDir, "tracker.key");
-  let server = await readPair(serverCertPath, serverKeyPath);
+  let server = caChanged ? null : await readPair(serverCertPath, serverKeyPath);
   const covered = server ? await certificateNames(server.certPem) : [];
   if (!server || !names.every((name) => covered.includes(name))) {
     server = await createServerCert(ca, [...new Set([...names, ...covered])]);
@@ -37,12 +53,25 @@ export async function prepareTrackerDir(dataDir: string, names: string[], needTo
     await Deno.writeTextFile(serverCertPath, server.certPem, { mode: 0o644 });
   }
   let newTokens: TrackerFiles["newTokens"] = null;
-  if (needTokens) {
+  let shared: TrackerFiles["sharedTokens"] = null;
+  if (secrets) {
+    const { tokens, created } = await sharedTokens(dataDir, secrets, needTokens);
+    shared = tokens;
+    if (created) newTokens = tokens;
+  } else if (needTokens) {
     newTokens = { admin: newToken("fabric-admin"), join: newToken("fabric-join") };
     await writeSecret(join(dataDir, "admin.token"), newTokens.admin + "\n");
     await writeSecret(join(dataDir, "join.token"), newTokens.join + "\n");
   }
-  return { dataDir, dbPath: join(dataDir, "fabric.db"), ca, caHash: await caHash(ca.certPem), server, newTokens };
+  return {
+    dataDir,
+    dbPath: join(dataDir, "fabric.db"),
+    ca,
+    caHash: await caHash(ca.certPem),
+    server,
+    newTokens,
+    sharedTokens: shared,
+  };
 }
 
 async function readPair(certPath: string, keyPath: string): Promise<PemPair | null> {

@@ -1,6 +1,6 @@
 /** A running tracker: the data directory, the store, the HTTPS server and the liveness timer. */
 import { join } from "node:path";
-import { SqliteStore, type StoreSync } from "../store/mod.ts";
+import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
 import { prepareTrackerDir } from "./data_dir.ts";
 import { trackerFrontDoor } from "./http/front_door.ts";
 import { serveHttps } from "./https_server.ts";
@@ -20,6 +20,8 @@ export interface TrackerServerOptions {
   sync?: StoreSync;
   /** Connections held at once; by default the descriptor limit less a reserve (http/connection_cap.ts). */
   maxConnections?: number;
+  /** A postgres:// URL: the store is that database (the CA and tokens too); SQLite in `dataDir` otherwise. */
+  store?: string;
   log?: (message: string) => void;
 }
 
@@ -29,6 +31,8 @@ export interface TrackerServer {
   url: string;
   port: number;
   dataDir: string;
+  /** The PostgreSQL store's URL without its password; null for SQLite in the data directory. */
+  storeWhere: string | null;
   caPem: string;
   caHash: string;
   /** The address agents should join, `HOST:PORT`. */
@@ -49,7 +53,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   if (!WILDCARDS.has(options.hostname)) names.push(options.hostname);
 
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const store = SqliteStore.open(join(options.dataDir, "fabric.db"), { sync: options.sync });
+  const store = await openStore({ url: options.store, dataDir: options.dataDir, sync: options.sync });
   let tracker: Tracker;
   try {
     tracker = await Tracker.open({
@@ -63,8 +67,15 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     await store.close();
     throw error;
   }
-  const files = await prepareTrackerDir(options.dataDir, [...new Set(names)], !tracker.hasTokens);
-  if (files.newTokens) await tracker.setTokens(files.newTokens);
+  let files;
+  try {
+    files = await prepareTrackerDir(options.dataDir, [...new Set(names)], !tracker.hasTokens, store.secrets);
+    const tokens = files.newTokens ?? files.sharedTokens;
+    if (tokens && !tracker.hasTokens) await tracker.setTokens(tokens);
+  } catch (error) {
+    await tracker.close();
+    throw error;
+  }
 
   const app = createRoutes(tracker, { caPem: files.ca.certPem, log });
   let server;
@@ -99,6 +110,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     url,
     port,
     dataDir: options.dataDir,
+    storeWhere: options.store === undefined ? null : redactUrl(options.store),
     caPem: files.ca.certPem,
     caHash: files.caHash,
     joinAddress: `${bracket(joinHost)}:${port}`,
