@@ -4,6 +4,7 @@ import type { JobDetail, TaskDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { waitFor } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
+import { testEachStore } from "../testing/stores.ts";
 
 Deno.test({
   name: "kill -9 of an agent mid-task: the task runs again on the other agent and the job succeeds",
@@ -47,11 +48,14 @@ tasks:
   }
 });
 
-Deno.test({
+testEachStore({
   name: "the tracker restarted mid-job: the job completes and no finished result is lost",
   ignore: lacks("bwrap"),
-}, async () => {
-  const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 2 }, { name: "a2", slots: 2 }] });
+}, async (store) => {
+  const cluster = await Cluster.start({
+    agents: [{ name: "a1", slots: 2 }, { name: "a2", slots: 2 }],
+    store: store.url,
+  });
   try {
     const file = await cluster.writeFile(
       "steady.yaml",

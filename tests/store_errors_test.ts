@@ -1,4 +1,4 @@
-/** Store errors answer 503 with a message, are logged, change nothing, and the tracker recovers. */
+/** Store errors answer 503 with a message, are logged, change nothing, and the tracker recovers: on SQLite and PostgreSQL. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -6,24 +6,63 @@ import type { JobDetail, JobSummary } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { waitFor } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
+import { type StoreUnderTest, testEachStore } from "../testing/stores.ts";
 
 const JOB = "name: small\ntasks:\n  - {name: t, run: echo stored}\n";
 
-Deno.test({
-  name: "a locked store file: 503 and nothing submitted, then it recovers when the lock goes",
+/** How a test makes the store refuse writes, and lets it take them again. */
+interface Outage {
+  begin(): Promise<void>;
+  end(): Promise<void>;
+  /** What the refusal says. */
+  message: RegExp;
+}
+
+function outageOf(store: StoreUnderTest, cluster: Cluster): Outage {
+  if (store.kind === "postgres") {
+    // PostgreSQL stopped (a fast shutdown: the tracker's connections are closed) and started again.
+    return {
+      begin: () => store.server!.pause(),
+      end: () => store.server!.resume(),
+      message: /ECONNREFUSED|terminating connection/,
+    };
+  }
+  let locker: DatabaseSync | null = null;
+  return {
+    begin: () => {
+      locker = new DatabaseSync(join(cluster.trackerDir, "fabric.db"));
+      locker.exec("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE");
+      return Promise.resolve();
+    },
+    end: () => {
+      locker?.exec("ROLLBACK");
+      locker?.close();
+      locker = null;
+      return Promise.resolve();
+    },
+    message: /database is locked/,
+  };
+}
+
+testEachStore({
+  name: "the store away: 503 and nothing submitted, the tracker stays up, then it recovers",
   ignore: lacks("bwrap"),
-}, async () => {
-  const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
+}, async (store) => {
+  const cluster = await Cluster.start({ agents: [{ name: "a1" }], store: store.url });
   const file = await cluster.writeFile("small.yaml", JOB);
-  const locker = new DatabaseSync(join(cluster.trackerDir, "fabric.db"));
+  const outage = outageOf(store, cluster);
   try {
-    locker.exec("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE");
-    const refused = await cluster.cli(["submit", file]);
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /fabric submit: The store could not write: database is locked/);
-    await cluster.tracker.waitForOutput(/store write failed: The store could not write: database is locked/);
-    assert.equal((await cluster.cli(["agents"])).code, 0, "the tracker is still up");
-    locker.exec("ROLLBACK");
+    await outage.begin();
+    try {
+      const refused = await cluster.cli(["submit", file]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^fabric submit: The store could not write: /);
+      assert.match(refused.stderr, outage.message);
+      await cluster.tracker.waitForOutput(/store write failed: The store could not write: /);
+      assert.equal((await cluster.cli(["agents"])).code, 0, "the tracker is still up");
+    } finally {
+      await outage.end();
+    }
 
     const accepted = await cluster.cli(["submit", file, "--wait", "--json"]);
     assert.equal(accepted.code, 0, accepted.stderr);
@@ -32,7 +71,7 @@ Deno.test({
     assert.equal((JSON.parse(accepted.stdout) as JobDetail).state, "succeeded");
     await cluster.tracker.waitForOutput(/store writes succeed again/);
   } finally {
-    locker.close();
+    await outage.end();
     await cluster.stop();
   }
 });
