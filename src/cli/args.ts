@@ -111,20 +111,21 @@ export function wantsHelp(parsed: Parsed, usage: string): boolean {
 
 /** `--sync normal|full`: whether a write waits for the disk (survives a power loss) or not (a crash). */
 /**
- * The PostgreSQL URL of `--store`, or FABRIC_STORE's; none for SQLite. A password belongs in
- * FABRIC_STORE or PGPASSWORD: on the command line, any user of the machine could read it (ps).
+ * The PostgreSQL URL of the flag `name` (default --store), or FABRIC_STORE's; none for SQLite. A
+ * password belongs in FABRIC_STORE or PGPASSWORD: on the command line, any user of the machine
+ * could read it (ps).
  */
-export function storeFlag(parsed: Parsed): string | undefined {
-  const flag = stringFlag(parsed, "store");
+export function storeFlag(parsed: Parsed, flagName = "store"): string | undefined {
+  const flag = stringFlag(parsed, flagName);
   const url = flag ?? Deno.env.get("FABRIC_STORE") ?? undefined;
   if (url === undefined || url === "") return undefined;
-  const name = flag !== undefined ? "--store" : "FABRIC_STORE";
+  const name = flag !== undefined ? `--${flagName}` : "FABRIC_STORE";
   if (!/^postgres(ql)?:\/\//i.test(url)) {
     throw new UsageError(`${name} takes a PostgreSQL URL (postgres://USER@HOST[:PORT]/DATABASE), got "${redact(url)}"`);
   }
   if (flag !== undefined && redact(url) !== url) {
     throw new UsageError(
-      "--store must not hold a password: every user of this machine can read a command line. " +
+      `${name} must not hold a password: every user of this machine can read a command line. ` +
         "Put the whole URL in FABRIC_STORE, or the password in PGPASSWORD",
     );
   }

@@ -31,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   validate: async () => (await import("./validate.ts")).validateCommand,
   schema: async () => (await import("./schema.ts")).schemaCommand,
   key: async () => (await import("./key.ts")).keyCommand,
+  store: async () => (await import("./store.ts")).storeCommand,
 };
 
 /** Commands that never open a TLS connection. */
@@ -43,6 +44,7 @@ Roles:
   fabric tracker              run the control plane
   fabric agent --join ...     run a worker that joins a tracker
   fabric dev                  a tracker and one agent on loopback, for trying things out
+  fabric store copy ...       move a tracker's SQLite data into PostgreSQL
 
 Client:
   fabric submit FILE [--wait] submit a job file

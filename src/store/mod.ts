@@ -13,3 +13,4 @@ export { TASK_COLUMNS } from "./sqlite_rows.ts";
 export { POSTGRES_CONNECTIONS, PostgresStore, redactUrl } from "./postgres.ts";
 export { isPostgresUrl, openStore, type OpenStoreOptions, sqlitePath } from "./open.ts";
 export { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
+export { type ExportCounts, exportSqlite, noRows } from "./sqlite_export.ts";

@@ -5,7 +5,8 @@
  * The tables hold what SQLite's do, column for column (records map to rows the same way), with
  * PostgreSQL's types: every whole number is a bigint (an agent's times, sequence numbers and exit
  * codes are not bounded by the protocol, and a value that did not fit would fail its batch and every
- * retry of it), flags are booleans, log data is bytea (a task's output may hold NUL bytes, which
+ * retry of it), a task's duration a double (an agent measures it in fractions of a millisecond),
+ * flags are booleans, log data is bytea (a task's output may hold NUL bytes, which
  * text refuses). JSON stays text, as it is written and read whole. Keys sort as bytes (COLLATE "C"),
  * as in SQLite, so lists come back in the same order from either store.
  *
@@ -35,7 +36,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      id text COLLATE "C" PRIMARY KEY, job_id text COLLATE "C" NOT NULL, ord bigint NOT NULL, template text NOT NULL,
      name text NOT NULL, idx bigint NOT NULL, count bigint NOT NULL, matrix text, pinned_agent text,
      state text NOT NULL, attempt bigint NOT NULL, agent_id text, exit_code bigint, signal text, reason text,
-     created_at bigint NOT NULL, started_at bigint, finished_at bigint, duration_ms bigint, output text,
+     created_at bigint NOT NULL, started_at bigint, finished_at bigint, duration_ms double precision, output text,
      output_truncated boolean NOT NULL, failures bigint NOT NULL, losses bigint NOT NULL, retry_at bigint);
    CREATE UNIQUE INDEX tasks_job ON tasks (job_id, ord);
    CREATE TABLE attempts (

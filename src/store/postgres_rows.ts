@@ -96,7 +96,7 @@ const TABLES = {
     created_at: n,
     started_at: n,
     finished_at: n,
-    duration_ms: n,
+    duration_ms: "float8",
     output: t,
     output_truncated: b,
     failures: n,

@@ -123,7 +123,7 @@ const CASES: Record<string, Case> = {
       reason: "killed: ✂",
       startedAt: 20,
       finishedAt: 30,
-      durationMs: 10,
+      durationMs: 10.125,
       output: '{"n": 1, "s": "ü"}',
       outputTruncated: true,
       failures: 2,

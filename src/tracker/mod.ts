@@ -5,3 +5,4 @@
 export { startTrackerServer, type TrackerServer, type TrackerServerOptions } from "./server.ts";
 export { type Principal, Tracker, type TrackerOptions } from "./tracker.ts";
 export { createRoutes } from "./routes.ts";
+export { copyTrackerStore, type StoreCopyOptions } from "./store_copy.ts";

@@ -1,0 +1,98 @@
+/** `fabric store copy`: a tracker moved from SQLite to PostgreSQL serves the same jobs, logs and agents. */
+import assert from "node:assert/strict";
+import type { JobDetail, JobSummary } from "../src/protocol/mod.ts";
+import { Cluster } from "../testing/cluster.ts";
+import { lacksPostgres, PostgresServer } from "../testing/postgres.ts";
+import { fabric } from "../testing/process.ts";
+
+const JOB = `name: before
+tasks:
+  - name: work
+    count: 3
+    run: |
+      for i in 1 2 3; do echo "task $FABRIC_TASK_INDEX line $i"; done
+      echo "to stderr" >&2
+      echo '{"index": '$FABRIC_TASK_INDEX'}' > "$FABRIC_OUTPUT"
+  - name: broken
+    run: exit 3
+`;
+
+Deno.test({
+  name: "a tracker's data copied into PostgreSQL: a tracker on it serves the same jobs and logs to the same agents",
+  ignore: lacksPostgres(),
+  fn: async () => {
+    const server = await PostgresServer.start();
+    const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 2 }] });
+    try {
+      const jobId = await cluster.submit(JOB);
+      const before = await cluster.waitForJob(jobId);
+      assert.equal(before.state, "failed");
+      const logsBefore = await Promise.all(before.tasks.map((t) => cluster.cli(["logs", t.id])));
+      const listBefore = await cluster.json<JobSummary[]>(["status"]);
+      const tasksBefore = await Promise.all(before.tasks.map((t) => cluster.json(["status", t.id])));
+      cluster.tracker.kill("SIGTERM");
+      await cluster.tracker.exited;
+
+      // The password in PGPASSWORD, not on the command line.
+      const url = await server.createDatabase();
+      const withoutPassword = url.replace(`:${server.password}@`, "@");
+      const env = { PGPASSWORD: server.password, FABRIC_STORE: "" };
+      const copied = await fabric(["store", "copy", "--from", cluster.trackerDir, "--to", withoutPassword], { env });
+      assert.equal(copied.code, 0, copied.stderr);
+      assert.match(
+        copied.stdout,
+        /^Copied 1 jobs, 4 tasks, 4 attempts, \d+ log chunks, 1 agents and \d+ settings from /,
+      );
+
+      cluster.options.store = url;
+      await cluster.startTracker();
+      assert.match(cluster.tracker.stdout, /store postgres:\/\/fabric:\*\*\*@127\.0\.0\.1/);
+      assert.deepEqual(await cluster.json<JobSummary[]>(["status"]), listBefore);
+      assert.deepEqual(await cluster.json<JobDetail>(["status", jobId]), before);
+      assert.deepEqual(await Promise.all(before.tasks.map((t) => cluster.json(["status", t.id]))), tasksBefore);
+      const logsAfter = await Promise.all(before.tasks.map((t) => cluster.cli(["logs", t.id])));
+      assert.deepEqual(logsAfter.map((l) => [l.stdout, l.stderr]), logsBefore.map((l) => [l.stdout, l.stderr]));
+
+      // The agent kept running through all this: it goes on with the CA it pinned and its credential.
+      await cluster.waitForAgents(["a1"]);
+      const after = await cluster.submit("name: after\ntasks:\n  - {name: t, run: echo on postgres}\n");
+      assert.equal((await cluster.waitForJob(after)).state, "succeeded", cluster.describe());
+      const [task] = (await cluster.json<JobDetail>(["status", after])).tasks;
+      assert.equal((await cluster.cli(["logs", task.id])).stdout, "on postgres\n");
+
+      const again = await fabric(["store", "copy", "--from", cluster.trackerDir, "--to", withoutPassword], { env });
+      assert.equal(again.code, 1);
+      assert.match(
+        again.stderr,
+        /^fabric store: The store postgres:\/\/fabric@127\.0\.0\.1:\d+\/test_1 is not empty \(meta: \d+, secrets: 4, agents: 1, jobs: 2, /,
+      );
+    } finally {
+      await cluster.stop();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test("store copy: a password on the command line, a missing store or target are refused with a message", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-copy-" });
+  try {
+    const env = { FABRIC_STORE: "" };
+    const password = await fabric(["store", "copy", "--from", dir, "--to", "postgres://u:secret@127.0.0.1:1/db"], {
+      env,
+    });
+    assert.equal(password.code, 2);
+    assert.match(password.stderr, /--to must not hold a password/);
+    assert.doesNotMatch(password.stderr, /secret/);
+    const missing = await fabric(["store", "copy", "--from", dir, "--to", "postgres://u@127.0.0.1:1/db"], { env });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^fabric store: No tracker store in ".*" \(no .*fabric\.db\)\n$/);
+    const noTarget = await fabric(["store", "copy", "--from", dir], { env });
+    assert.equal(noTarget.code, 2);
+    assert.match(noTarget.stderr, /needs --to postgres:\/\//);
+    const wrong = await fabric(["store", "copy", "--from", dir, "--to", "mysql://x"], { env });
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /--to takes a PostgreSQL URL/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
