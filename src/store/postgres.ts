@@ -228,11 +228,16 @@ export class PostgresStore implements Store, SecretStore {
     };
     try {
       send("BEGIN");
-      for await (const statement of statements) {
-        if (failure !== null) break;
-        send(statement.text, statement.params, statement.oids);
-        while (inFlight.length > PIPELINE_WINDOW && inFlight.length > 1) await inFlight.shift();
+      try {
+        for await (const statement of statements) {
+          if (failure !== null) break;
+          send(statement.text, statement.params, statement.oids);
+          while (inFlight.length > PIPELINE_WINDOW && inFlight.length > 1) await inFlight.shift();
+        }
+      } catch (error) {
+        failure ??= error; // the statements' source failed: the transaction must still end here
       }
+      // Sent behind what is in flight: the connection goes back to the pool outside any transaction.
       const end = failure === null ? send("COMMIT") : send("ROLLBACK");
       await Promise.all(inFlight);
       if (failure !== null) throw failure;

@@ -1,0 +1,133 @@
+/**
+ * What only the PostgreSQL store does, on a real server: the schema's set-up under its lock, the
+ * secrets and who may read them, the copy into an empty store, messages without the password.
+ */
+import assert from "node:assert/strict";
+import { lacksPostgres, PostgresServer } from "../../testing/postgres.ts";
+import { emptyCounts, type FabricError } from "../protocol/mod.ts";
+import { PostgresStore } from "./postgres.ts";
+import { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
+import type { JobRecord, WriteBatch } from "./records.ts";
+import { emptyBatch } from "./store.ts";
+
+function jobRecord(id: string): JobRecord {
+  return {
+    id,
+    name: "j",
+    spec: { name: "j", tasks: [{ name: "t", run: "true" }] },
+    files: {},
+    source: null,
+    state: "queued",
+    cancelRequested: false,
+    total: 1,
+    counts: emptyCounts(),
+    createdAt: 1,
+    finishedAt: null,
+    version: 1,
+  };
+}
+
+function databaseOf(url: string): string {
+  return new URL(url).pathname.slice(1);
+}
+
+type Step = (server: PostgresServer) => Promise<void>;
+
+const STEPS: Record<string, Step> = {
+  "trackers starting at once on an empty database all open it, and it is set up once": async (server) => {
+    const url = await server.createDatabase();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresStore.open(url)));
+    const versions = await server.admin(databaseOf(url), (sql) => sql`SELECT version FROM fabric_schema`);
+    assert.deepEqual(versions.map((row) => row.version), [POSTGRES_MIGRATIONS.length]);
+    const batch = emptyBatch();
+    batch.newJobs.push(jobRecord("j1"));
+    await stores[0].write(batch);
+    assert.equal((await stores[3].getJob("j1"))?.id, "j1");
+    await Promise.all(stores.map((store) => store.close()));
+    const again = await PostgresStore.open(url);
+    assert.equal((await again.getJob("j1"))?.id, "j1", "a later start keeps the data");
+    await again.close();
+  },
+
+  "a database set up by a newer fabric is refused, with the versions": async (server) => {
+    const url = await server.createDatabase();
+    await (await PostgresStore.open(url)).close();
+    await server.admin(databaseOf(url), (sql) => sql`UPDATE fabric_schema SET version = 99`);
+    await assert.rejects(
+      PostgresStore.open(url),
+      new RegExp(`has schema version 99, newer than this fabric \\(${POSTGRES_MIGRATIONS.length}\\); upgrade fabric`),
+    );
+  },
+
+  "a refused connection says why, and never shows the password": async (server) => {
+    const url = (await server.createDatabase()).replace(server.password, "not-the-password");
+    await assert.rejects(PostgresStore.open(url), (error: FabricError) => {
+      assert.equal(error.code, "unavailable");
+      assert.match(error.message, /^Cannot open the store postgres:\/\/fabric:\*\*\*@127\.0\.0\.1:\d+\/test_\d+: /);
+      assert.match(error.message, /password authentication failed/);
+      assert.doesNotMatch(error.message, /not-the-password/);
+      return true;
+    });
+  },
+
+  "secrets: the first values stored win, and a role granted the job tables cannot read them": async (server) => {
+    const url = await server.createDatabase();
+    const store = await PostgresStore.open(url);
+    assert.deepEqual(await store.initSecrets({ a: "first", b: "first" }), { a: "first", b: "first" });
+    assert.deepEqual(await store.initSecrets({ a: "second", c: "second" }), { a: "first", c: "second" });
+    assert.equal(await store.getSecret("a"), "first");
+    assert.equal(await store.getSecret("absent"), null);
+    await store.close();
+    // docs/postgres.md's reader: SELECT on the job data, not on secrets.
+    await server.admin(databaseOf(url), async (sql) => {
+      await sql.unsafe(`CREATE ROLE fabric_reader_${databaseOf(url)} LOGIN PASSWORD 'reader'`);
+      await sql.unsafe(
+        `GRANT SELECT ON fabric_schema, meta, agents, jobs, tasks, attempts, logs, leases TO fabric_reader_${
+          databaseOf(url)
+        }`,
+      );
+    });
+    const reader = new URL(url);
+    reader.username = `fabric_reader_${databaseOf(url)}`;
+    reader.password = "reader";
+    const readerStore = await PostgresStore.open(reader.toString());
+    assert.deepEqual(await readerStore.listJobs({ limit: 1 }), []);
+    await assert.rejects(readerStore.getSecret("a"), /permission denied for table secrets/);
+    await readerStore.close();
+  },
+
+  "a copy that fails part way leaves the store empty; a copy into a store holding anything is refused": async (
+    server,
+  ) => {
+    const store = await PostgresStore.open(await server.createDatabase());
+    const source = async function* (fail: boolean): AsyncGenerator<WriteBatch> {
+      for (let i = 0; i < 3; i++) {
+        const batch = emptyBatch();
+        batch.newJobs.push(jobRecord(`j${i}`));
+        yield batch;
+      }
+      if (fail) throw new Error("the source broke");
+    };
+    await assert.rejects(store.copyIn(source(true), { ca_cert: "c" }), /the source broke/);
+    assert.deepEqual(Object.values(await store.contents()), [0, 0, 0, 0, 0, 0, 0]);
+    await store.copyIn(source(false), { ca_cert: "c" });
+    assert.equal((await store.listJobs({ limit: 10 })).length, 3);
+    assert.equal(await store.getSecret("ca_cert"), "c");
+    await assert.rejects(store.copyIn(source(false), {}), /the store is not empty/);
+    assert.equal((await store.listJobs({ limit: 10 })).length, 3);
+    await store.close();
+  },
+};
+
+Deno.test({
+  name: "PostgreSQL store",
+  ignore: lacksPostgres(),
+  fn: async (t) => {
+    const server = await PostgresServer.start();
+    try {
+      for (const [name, step] of Object.entries(STEPS)) await t.step(name, () => step(server));
+    } finally {
+      await server.stop();
+    }
+  },
+});

@@ -1,0 +1,78 @@
+/** A SQLite store read out for a copy: every row, in batches no larger than the bounds. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { emptyCounts } from "../protocol/mod.ts";
+import { queuedTask } from "./records.ts";
+import { SqliteStore } from "./sqlite.ts";
+import { exportSqlite, noRows } from "./sqlite_export.ts";
+import { emptyBatch } from "./store.ts";
+
+Deno.test("an export reads every row once, in batches within the bounds of rows and log bytes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-export-test-" });
+  try {
+    const store = SqliteStore.open(join(dir, "fabric.db"));
+    const batch = emptyBatch();
+    batch.meta.set("k", "v");
+    batch.newJobs.push({
+      id: "j",
+      name: "j",
+      spec: { name: "j", tasks: [] } as never,
+      files: {},
+      source: null,
+      state: "running",
+      cancelRequested: false,
+      total: 2500,
+      counts: emptyCounts(),
+      createdAt: 1,
+      finishedAt: null,
+      version: 1,
+    });
+    for (let ord = 0; ord < 2500; ord++) {
+      batch.tasks.push(queuedTask({
+        id: `j.${String(ord).padStart(4, "0")}`,
+        jobId: "j",
+        ord,
+        template: "t",
+        name: "t",
+        index: ord,
+        count: 2500,
+        matrix: null,
+        pinnedAgent: null,
+        createdAt: 1,
+      }));
+    }
+    const chunk = "x".repeat(100_000);
+    for (let seq = 0; seq < 30; seq++) {
+      batch.logs.push({ taskId: "j.0000", attempt: 1, seq, stream: "stdout", data: chunk, at: 1 });
+    }
+    await store.write(batch);
+    await store.close();
+
+    const counts = noRows();
+    const seen = { tasks: 0, logs: 0, jobs: 0, meta: 0 };
+    for await (const part of exportSqlite(join(dir, "fabric.db"), counts, { rows: 1000, logBytes: 1_000_000 })) {
+      const rows = part.meta.size + part.agents.length + part.newJobs.length + part.tasks.length +
+        part.attempts.length + part.logs.length;
+      assert.ok(rows > 0 && rows <= 1000, `${rows} rows in a batch`);
+      assert.ok(part.logs.reduce((sum, log) => sum + log.data.length, 0) <= 1_000_000);
+      seen.tasks += part.tasks.length;
+      seen.logs += part.logs.length;
+      seen.jobs += part.newJobs.length;
+      seen.meta += part.meta.size;
+      if (part.tasks.length > 0) assert.deepEqual(part.tasks[0], batch.tasks[seen.tasks - part.tasks.length]);
+    }
+    assert.deepEqual(seen, { tasks: 2500, logs: 30, jobs: 1, meta: 1 });
+    assert.deepEqual(counts, { meta: 1, agents: 0, jobs: 1, tasks: 2500, attempts: 0, logs: 30 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an export of a missing store is refused with a message", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-export-test-" });
+  try {
+    await assert.rejects(exportSqlite(join(dir, "absent.db"), noRows()).next(), /Cannot read the store ".*absent\.db"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
