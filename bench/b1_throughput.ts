@@ -24,7 +24,7 @@ export async function throughput(context: BenchContext): Promise<WorkloadOutcome
 
   const samples = { unsandboxed: [] as number[], sandboxed: [] as number[] };
   const base = { bash: [] as number[], plain: [] as number[], bwrap: [] as number[] };
-  const cluster = await BenchCluster.start(context.root);
+  const cluster = await BenchCluster.start(context.root, { store: await context.newStore() });
   try {
     await cluster.startAgent({ name: "b1", slots: 2, allowUnsandboxed: true });
     // Unmeasured first: the tracker and the agent are long-running daemons, measured in their steady

@@ -36,7 +36,7 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
   const denoStart: Percentiles = { p50: [], p95: [] };
   const phases: Phases[] = [];
 
-  const cluster = await BenchCluster.start(context.root);
+  const cluster = await BenchCluster.start(context.root, { store: await context.newStore() });
   try {
     await cluster.startAgent({ name: "b2", slots: 2, allowUnsandboxed: true });
     const jobFile = join(cluster.root, "one.yaml");

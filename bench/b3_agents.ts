@@ -52,7 +52,7 @@ export async function agents(context: BenchContext): Promise<WorkloadOutcome> {
   };
 
   const steps: Step[] = [];
-  const cluster = await BenchCluster.start(context.root, { heartbeat: "5s" });
+  const cluster = await BenchCluster.start(context.root, { heartbeat: "5s", store: await context.newStore() });
   try {
     await copyFile(cluster.caFile, cert.ca);
     await copyFile(cluster.serverCert.cert, cert.cert);

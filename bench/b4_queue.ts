@@ -123,7 +123,7 @@ function mb(bytes: number): number {
 }
 
 async function oneRun(context: BenchContext, tasks: number, index: number): Promise<Run> {
-  const cluster = await BenchCluster.start(context.root);
+  const cluster = await BenchCluster.start(context.root, { store: await context.newStore() });
   try {
     const pid = cluster.tracker.pid;
     const client = cluster.client();

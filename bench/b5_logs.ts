@@ -30,7 +30,7 @@ export async function logs(context: BenchContext): Promise<WorkloadOutcome> {
   const size = context.quick ? 5_000_000 : 200_000_000;
   const script = `head -c ${size} /dev/zero | tr '\\0' 'x' | fold -w 100`;
   const runs: Run[] = [];
-  const cluster = await BenchCluster.start(context.root);
+  const cluster = await BenchCluster.start(context.root, { store: await context.newStore() });
   try {
     await cluster.startAgent({ name: "b5", slots: 2, allowUnsandboxed: true });
     for (let i = 0; i < context.runs; i++) {

@@ -11,6 +11,8 @@ import { fabric, MAIN, Proc, type RunResult } from "./procs.ts";
 export interface TrackerFlags {
   /** How often agents heartbeat (`--heartbeat`); the tracker's default otherwise. */
   heartbeat?: string;
+  /** A postgres:// URL for the tracker's store (in FABRIC_STORE); SQLite in its data directory if none. */
+  store?: string;
 }
 
 export interface AgentFlags {
@@ -64,7 +66,12 @@ export class BenchCluster {
     const dataDir = join(root, "tracker");
     const args = ["run", "-A", "--quiet", MAIN, "tracker", "--listen", "127.0.0.1:0", "--data-dir", dataDir];
     if (flags.heartbeat) args.push("--heartbeat", flags.heartbeat);
-    const tracker = new Proc("tracker", Deno.execPath(), args);
+    const tracker = new Proc(
+      "tracker",
+      Deno.execPath(),
+      args,
+      flags.store ? { env: { FABRIC_STORE: flags.store } } : {},
+    );
     try {
       const port = (await tracker.waitForLine(/listening on https:\/\/127\.0\.0\.1:(\d+)/))[1];
       const caHash = (await tracker.waitForLine(/--ca-hash (sha256:[0-9a-f]{64})/))[1];

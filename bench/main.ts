@@ -3,6 +3,7 @@
  * is stopped at the end, on a failure, and on Ctrl-C.
  */
 import { throughput } from "./b1_throughput.ts";
+import { PostgresServer } from "../testing/postgres.ts";
 import { killProcessesUnder } from "../testing/process.ts";
 import { latency } from "./b2_latency.ts";
 import { agents } from "./b3_agents.ts";
@@ -10,8 +11,15 @@ import { queue } from "./b4_queue.ts";
 import { logs } from "./b5_logs.ts";
 import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
 import { run, stopAll } from "./procs.ts";
-import { type BenchReport, type GitState, printWorkload, type WorkloadResult, writeJson } from "./report.ts";
-import type { BenchContext, Workload, WorkloadOutcome } from "./workload.ts";
+import {
+  type BenchReport,
+  type GitState,
+  printStoreComparison,
+  printWorkload,
+  type WorkloadResult,
+  writeJson,
+} from "./report.ts";
+import type { BenchContext, StoreKind, Workload, WorkloadOutcome } from "./workload.ts";
 
 const WORKLOADS: Workload[] = [
   { id: "B1", title: "throughput: tasks running `true` on one agent with 2 slots", run: throughput },
@@ -37,8 +45,10 @@ async function main(args: string[]): Promise<number> {
   // An agent running as root runs tasks as another user, which must reach an unsandboxed task's directory.
   await Deno.chmod(root, 0o711);
   console.error(`scratch directory ${root}`);
+  let postgres: PostgresServer | null = null;
   const cleanup = async () => {
     await stopAll();
+    await postgres?.stop();
     // Tasks lead their own sessions: an agent stopped in a hurry may leave one behind in the scratch directory.
     await killProcessesUnder(root);
     await Deno.remove(root, { recursive: true }).catch(() => {});
@@ -50,46 +60,65 @@ async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
 
-  const context: BenchContext = {
+  const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+  const contextFor = (store: StoreKind): BenchContext => ({
     runs: options.runs,
     quick: options.quick,
     huge: options.huge,
     root,
-    log: (message) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`),
-  };
+    log,
+    store,
+    newStore: async () => store === "postgres" ? await postgres!.createDatabase() : undefined,
+  });
   const startedAt = new Date().toISOString();
   // Trackers and agents run from the working tree as it is when each starts: if it changes during
   // the run, workloads may have measured different code, and the report says so.
   const gitAtStart = await gitState();
   const results: WorkloadResult[] = [];
   try {
+    if (options.stores.includes("postgres")) {
+      // A server as one would run it: its defaults (fsync on), in the scratch directory, which the
+      // postgres user (the server's, when we are root) must be able to pass through.
+      await Deno.chmod(root, 0o711);
+      postgres = await PostgresServer.start({
+        parent: root,
+        settings: { fsync: "on", full_page_writes: "on", shared_buffers: "128MB" },
+      });
+      log(`PostgreSQL on 127.0.0.1:${postgres.port}`);
+    }
     for (const workload of WORKLOADS) {
       if (options.only && !options.only.includes(workload.id)) continue;
-      context.log(`${workload.id} ${workload.title}`);
-      const started = performance.now();
-      const loadStart = Deno.loadavg()[0];
-      let outcome: WorkloadOutcome;
-      let failure: string | undefined;
-      try {
-        outcome = await workload.run(context);
-      } catch (error) {
-        context.log(`${workload.id} failed: ${(error as Error)?.stack ?? error}`);
-        outcome = { figures: [], notes: [] };
-        failure = (error as Error)?.message ?? String(error);
+      for (const store of options.stores) {
+        const context = contextFor(store);
+        const id = options.stores.length > 1 || store !== "sqlite" ? `${workload.id} ${store}` : workload.id;
+        context.log(`${id} ${workload.title}`);
+        const started = performance.now();
+        const loadStart = Deno.loadavg()[0];
+        let outcome: WorkloadOutcome;
+        let failure: string | undefined;
+        try {
+          outcome = await workload.run(context);
+        } catch (error) {
+          context.log(`${id} failed: ${(error as Error)?.stack ?? error}`);
+          outcome = { figures: [], notes: [] };
+          failure = (error as Error)?.message ?? String(error);
+        }
+        const result: WorkloadResult = {
+          id,
+          title: workload.title,
+          store,
+          ...outcome,
+          seconds: (performance.now() - started) / 1000,
+          load: { start: loadStart, end: Deno.loadavg()[0] },
+          ...(failure === undefined ? {} : { error: failure }),
+        };
+        // Whatever a failed workload left running must not weigh on the next one.
+        await stopAll();
+        results.push(result);
+        printWorkload(result);
       }
-      const result: WorkloadResult = {
-        id: workload.id,
-        title: workload.title,
-        ...outcome,
-        seconds: (performance.now() - started) / 1000,
-        load: { start: loadStart, end: Deno.loadavg()[0] },
-        ...(failure === undefined ? {} : { error: failure }),
-      };
-      // Whatever a failed workload left running must not weigh on the next one.
-      await stopAll();
-      results.push(result);
-      printWorkload(result);
     }
+    if (options.stores.length > 1) printStoreComparison(results);
   } finally {
     await cleanup();
     Deno.removeSignalListener("SIGINT", onSignal);
@@ -102,7 +131,13 @@ async function main(args: string[]): Promise<number> {
     finishedAt: new Date().toISOString(),
     machine: await machine(),
     git: { start: gitAtStart, end: await gitState() },
-    options: { runs: options.runs, quick: options.quick, huge: options.huge, only: options.only },
+    options: {
+      runs: options.runs,
+      quick: options.quick,
+      huge: options.huge,
+      only: options.only,
+      stores: options.stores,
+    },
     workloads: results,
   };
   await writeJson(options.json, report);

@@ -8,10 +8,12 @@ export interface BenchOptions {
   huge: boolean;
   json: string;
   help: boolean;
+  /** The stores measured, one after the other for each workload. */
+  stores: Array<"sqlite" | "postgres">;
 }
 
 export const USAGE = `
-deno task bench [--runs N] [--only B1,B4] [--quick] [--huge] [--json FILE]
+deno task bench [--runs N] [--only B1,B4] [--quick] [--huge] [--store sqlite|postgres|both] [--json FILE]
 
 Measures fabric and a baseline on this machine in the same run; prints the median of each figure
 with its spread (min–max over runs), its ratio to the baseline and its target, and writes JSON.
@@ -20,6 +22,9 @@ with its spread (min–max over runs), its ratio to the baseline and its target,
   --only LIST   workloads to run: B1 throughput, B2 latency, B3 agents, B4 queue, B5 logs
   --quick       shrink every workload (well under a minute in all; what the smoke test runs)
   --huge        B4 with 1,000,000 tasks instead of 100,000
+  --store S     the trackers' store: sqlite (default), postgres (a PostgreSQL 15 the bench starts, from
+                /usr/lib/postgresql/15/bin, with its durable defaults: fsync on), or both: each workload
+                on SQLite then on PostgreSQL, and a table of PostgreSQL's figures against SQLite's
   --json FILE   where to write the results (default bench/results/latest.json)
 `;
 
@@ -34,6 +39,7 @@ export function parseOptions(args: string[], known: string[]): BenchOptions {
       quick: { type: "boolean" },
       huge: { type: "boolean" },
       json: { type: "string" },
+      store: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
@@ -48,8 +54,13 @@ export function parseOptions(args: string[], known: string[]): BenchOptions {
   if (unknown.length > 0) {
     throw new RangeError(`--only takes ${known.join(", ")}; "${unknown.join(", ")}" is not one of them`);
   }
+  const store = values.store ?? "sqlite";
+  if (!["sqlite", "postgres", "both"].includes(store)) {
+    throw new RangeError(`--store takes sqlite, postgres or both, got "${store}"`);
+  }
   return {
     runs,
+    stores: store === "both" ? ["sqlite", "postgres"] : [store as "sqlite" | "postgres"],
     only,
     quick: values.quick === true,
     huge: values.huge === true,

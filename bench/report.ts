@@ -35,6 +35,8 @@ export interface Figure extends FigureSpec {
 export interface WorkloadResult {
   id: string;
   title: string;
+  /** The trackers' store: SQLite in their data directories, or PostgreSQL. */
+  store?: "sqlite" | "postgres";
   figures: Figure[];
   notes: string[];
   seconds: number;
@@ -128,6 +130,27 @@ export function printWorkload(result: WorkloadResult, print: (line: string) => v
     if (f.note) print(`      note: ${f.note}`);
   }
   for (const note of result.notes) print(`  * ${note}`);
+}
+
+/** Each figure measured on both stores, PostgreSQL's against SQLite's (same workload, same run). */
+export function printStoreComparison(results: WorkloadResult[], print: (line: string) => void = console.log): void {
+  print("\nPostgreSQL against SQLite (ratio = postgres ÷ sqlite)");
+  print("  " + ["figure", "sqlite", "postgres", "ratio"].map((h, i) => pad(h, [52, 18, 18, 9][i])).join(""));
+  for (const sqlite of results.filter((r) => r.store === "sqlite")) {
+    const postgres = results.find((r) => r.store === "postgres" && r.title === sqlite.title);
+    for (const figure of sqlite.figures) {
+      const other = postgres?.figures.find((f) => f.id === figure.id);
+      if (!other) continue;
+      const ratio = figure.value.median === 0 ? "-" : `${format(other.value.median / figure.value.median)}×`;
+      const cells = [
+        `${sqlite.id.split(" ")[0]} ${figure.name} (${figure.unit} ${figure.better === "higher" ? "↑" : "↓"})`,
+        format(figure.value.median),
+        format(other.value.median),
+        ratio,
+      ];
+      print("  " + cells.map((c, i) => pad(c, [52, 18, 18, 9][i])).join(""));
+    }
+  }
 }
 
 export interface GitState {

@@ -14,7 +14,13 @@ export interface BenchContext {
   root: string;
   /** Progress on stderr (the table goes to stdout). */
   log: (message: string) => void;
+  /** The store this run measures: SQLite in each tracker's data directory, or PostgreSQL. */
+  store: StoreKind;
+  /** For a new tracker: a new, empty PostgreSQL database's URL; undefined for SQLite. */
+  newStore(): Promise<string | undefined>;
 }
+
+export type StoreKind = "sqlite" | "postgres";
 
 export interface WorkloadOutcome {
   figures: Figure[];

@@ -67,7 +67,10 @@ function systemUser(): { uid: number; gid: number } | null {
 }
 
 export interface PostgresServerOptions {
-  /** Where the server's temporary directory goes (default: the system's temporary directory). */
+  /**
+   * Where the server's temporary directory goes (default: the system's temporary directory). As
+   * root, the postgres user must be able to pass through it (mode 0711 or more).
+   */
   parent?: string;
   /**
    * Server settings (`-c name=value`) over the defaults for tests: fsync off (a test needs no

@@ -1,8 +1,8 @@
 /**
  * The PostgreSQL store: the same records as SQLite's, in a database that several trackers can share
- * (for now one tracker uses it; leases come next). A batch is one transaction whose statements are
- * pipelined on one connection, BEGIN to COMMIT, so that a small batch costs one round trip (see
- * `#transaction`). Reads use the pool's other connections.
+ * (for now one tracker uses it; leases come next). A batch is one statement when it is small (a
+ * data-modifying CTE per kind of record: one round trip, see postgres_rows.ts), else one transaction
+ * whose statements are pipelined on one connection, BEGIN to COMMIT (see `#transaction`).
  *
  * Durability follows the tracker's --sync: "normal" commits with synchronous_commit off (what the
  * tracker acknowledged survives the tracker's crash, and PostgreSQL's clean restart, as SQLite's WAL
@@ -12,7 +12,7 @@
 import postgres from "postgres";
 import { FabricError } from "../protocol/mod.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
-import { batchStatements, type Statement } from "./postgres_rows.ts";
+import { batchStatements, singleStatement, type Statement } from "./postgres_rows.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
 import { toAgent, toAttempt, toJob, toLog, toTask } from "./sqlite_records.ts";
@@ -171,7 +171,11 @@ export class PostgresStore implements Store, SecretStore {
 
   /** Atomically persist a batch: all of it or none of it, after every batch written before it. */
   write(batch: WriteBatch): Promise<void> {
-    const done = this.#writes.then(() => this.#transaction(batchStatements(batch)));
+    const done = this.#writes.then(() => {
+      const single = singleStatement(batch);
+      if (single) return this.#statement(single);
+      return this.#transaction(batchStatements(batch));
+    });
     this.#writes = done.catch(() => {});
     return done.catch((error) => {
       throw storeError("write", error);
@@ -209,6 +213,15 @@ export class PostgresStore implements Store, SecretStore {
     const done = this.#writes.then(() => this.#transaction(statements()));
     this.#writes = done.catch(() => {});
     return done;
+  }
+
+  /** One statement: its own transaction. */
+  async #statement(statement: Statement): Promise<void> {
+    const sql = this.#sql;
+    await sql.unsafe(
+      statement.text,
+      statement.params.map((values, i) => sql.typed(values as never, statement.oids[i])),
+    );
   }
 
   /**
