@@ -22,9 +22,9 @@ with its spread (min–max over runs), its ratio to the baseline and its target,
   --only LIST   workloads to run: B1 throughput, B2 latency, B3 agents, B4 queue, B5 logs
   --quick       shrink every workload (well under a minute in all; what the smoke test runs)
   --huge        B4 with 1,000,000 tasks instead of 100,000
-  --store S     the trackers' store: sqlite (default), postgres (a PostgreSQL 15 the bench starts, from
-                /usr/lib/postgresql/15/bin, with its durable defaults: fsync on), or both: each workload
-                on SQLite then on PostgreSQL, and a table of PostgreSQL's figures against SQLite's
+  --store S     the trackers' store: sqlite (default), postgres (a PostgreSQL the bench starts from
+                Debian's packages, with its durable defaults: fsync on), or both: each workload on
+                SQLite then on PostgreSQL, and a table of PostgreSQL's figures against SQLite's
   --json FILE   where to write the results (default bench/results/latest.json)
 `;
 

@@ -12,8 +12,22 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { REPO, WatchedChild } from "./process.ts";
 
-/** Where the server's programs are (Debian's postgresql-15); FABRIC_POSTGRES_BIN names another. */
-export const POSTGRES_BIN = Deno.env.get("FABRIC_POSTGRES_BIN") ?? "/usr/lib/postgresql/15/bin";
+/**
+ * Where the server's programs are: Debian's /usr/lib/postgresql/15/bin, else the newest version
+ * installed there; FABRIC_POSTGRES_BIN names another.
+ */
+export const POSTGRES_BIN = Deno.env.get("FABRIC_POSTGRES_BIN") ?? debianPostgresBin();
+
+function debianPostgresBin(): string {
+  const versions: number[] = [];
+  try {
+    for (const entry of Deno.readDirSync("/usr/lib/postgresql")) {
+      if (/^\d+$/.test(entry.name)) versions.push(Number(entry.name));
+    }
+  } catch { /* not installed */ }
+  const version = versions.includes(15) ? 15 : Math.max(15, ...versions);
+  return `/usr/lib/postgresql/${version}/bin`;
+}
 const SYSTEM_USER = "postgres";
 /** The role fabric connects as: it owns each test database, and is no superuser. */
 export const FABRIC_ROLE = "fabric";

@@ -8,7 +8,7 @@ import { Daemon } from "../testing/process.ts";
 
 Deno.test({
   name:
-    "a tracker with a new data directory on the same database has the same CA, tokens and jobs; another CA is refused",
+    "on PostgreSQL: a second tracker at once is refused; a later one with a new data directory has the same CA, tokens and jobs; another CA is refused",
   ignore: lacksPostgres(),
   fn: async () => {
     const server = await PostgresServer.start();
@@ -20,6 +20,17 @@ Deno.test({
       assert.match(first.tracker.stdout, /Agents join with:/, "the first start on an empty database makes the tokens");
       const jobId = await first.submit("name: kept\ntasks:\n  - {name: t, run: echo kept}\n");
       const done = await first.waitForJob(jobId);
+      // One tracker per database for now: a second, while the first runs, stops at once and says why.
+      const otherDir = await Deno.makeTempDir({ dir: first.root, prefix: "second-" });
+      const second = new Daemon("second tracker", ["tracker", "--listen", "127.0.0.1:0", "--data-dir", otherDir], {
+        FABRIC_STORE: url,
+      });
+      assert.equal((await second.exited).code, 1, second.describe());
+      assert.match(
+        second.stderr,
+        /^fabric tracker: Another tracker uses the store postgres:\/\/fabric:\*\*\*@127\.0\.0\.1:\d+\/test_1 \("fabric tracker /,
+      );
+      assert.deepEqual([...Deno.readDirSync(otherDir)], []);
       await first.agents.get("a1")!.stop();
       await first.tracker.stop();
       // The CA's key stays in the database: the directory holds what clients read.
@@ -27,15 +38,15 @@ Deno.test({
       assert.ok(files.includes("ca.pem") && files.includes("admin.token") && !files.includes("ca.key"), `${files}`);
       assert.ok(!files.includes("fabric.db"));
 
-      const second = await Cluster.start({ store: url });
-      clusters.push(second);
-      assert.doesNotMatch(second.tracker.stdout, /Agents join with:/);
-      assert.equal(second.caHash, first.caHash);
-      assert.equal(second.adminToken, first.adminToken);
-      assert.equal(second.joinToken, first.joinToken);
-      assert.deepEqual(await second.json<JobDetail>(["status", jobId]), done);
-      assert.equal((await second.cli(["logs", done.tasks[0].id])).stdout, "kept\n");
-      await second.tracker.stop();
+      const next = await Cluster.start({ store: url });
+      clusters.push(next);
+      assert.doesNotMatch(next.tracker.stdout, /Agents join with:/);
+      assert.equal(next.caHash, first.caHash);
+      assert.equal(next.adminToken, first.adminToken);
+      assert.equal(next.joinToken, first.joinToken);
+      assert.deepEqual(await next.json<JobDetail>(["status", jobId]), done);
+      assert.equal((await next.cli(["logs", done.tasks[0].id])).stdout, "kept\n");
+      await next.tracker.stop();
 
       // A directory whose CA is not the database's: agents pinned to one would refuse the other.
       const other = await Cluster.start({});

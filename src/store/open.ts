@@ -24,5 +24,9 @@ export function isPostgresUrl(url: string): boolean {
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   if (options.url === undefined) return SqliteStore.open(sqlitePath(options.dataDir), { sync: options.sync });
-  return await PostgresStore.open(options.url, { sync: options.sync, applicationName: "fabric tracker" });
+  return await PostgresStore.open(options.url, {
+    sync: options.sync,
+    applicationName: `fabric tracker ${Deno.hostname()} ${Deno.pid}`.slice(0, 63),
+    exclusive: true,
+  });
 }

@@ -30,46 +30,62 @@ export interface PostgresStoreOptions {
   sync?: StoreSync;
   /** The name PostgreSQL shows for these connections (pg_stat_activity). */
   applicationName?: string;
+  /**
+   * Hold the database for this store alone (a tracker): opening it is refused while another holds
+   * it. Until trackers share a database under a lease, two would both place work.
+   */
+  exclusive?: boolean;
 }
+
+/** The advisory lock (two 32-bit keys: "fabr", 2) a tracker holds on its own connection while it runs. */
+const TRACKER_LOCK = [0x66616272, 2] as const;
 
 export class PostgresStore implements Store, SecretStore {
   /** The URL without its password: for messages. */
   readonly where: string;
   readonly secrets: SecretStore = this;
   #sql: postgres.Sql;
+  /** The connection holding the tracker's lock, if `exclusive`. */
+  #guard: postgres.Sql | null;
   /** The write in progress: the next waits for it, so batches commit in the order they were written. */
   #writes: Promise<void> = Promise.resolve();
 
-  private constructor(where: string, sql: postgres.Sql) {
+  private constructor(where: string, sql: postgres.Sql, guard: postgres.Sql | null) {
     this.where = where;
     this.#sql = sql;
+    this.#guard = guard;
   }
 
   /** Connect to `url` and migrate its schema (creating it on an empty database). */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const where = redactUrl(url);
+    const settings = {
+      connect_timeout: CONNECT_TIMEOUT_S,
+      onnotice: () => {},
+      connection: {
+        application_name: options.applicationName ?? "fabric",
+        ...(options.sync === "full" ? {} : { synchronous_commit: "off" }),
+      },
+    };
     let sql: postgres.Sql;
+    let guard: postgres.Sql | null = null;
     try {
-      sql = postgres(url, {
-        max: POSTGRES_CONNECTIONS,
-        connect_timeout: CONNECT_TIMEOUT_S,
-        onnotice: () => {},
-        connection: {
-          application_name: options.applicationName ?? "fabric",
-          ...(options.sync === "full" ? {} : { synchronous_commit: "off" }),
-        },
-      });
+      sql = postgres(url, { ...settings, max: POSTGRES_CONNECTIONS });
+      // Its own connection, never recycled (max_lifetime 0): the lock lasts as long as it does.
+      if (options.exclusive) guard = postgres(url, { ...settings, max: 1, max_lifetime: 0 });
     } catch (error) {
       throw new FabricError("bad_request", `Cannot use the store ${where}: ${messageOf(error)}`);
     }
+    const end = () => Promise.all([sql.end({ timeout: 1 }), guard?.end({ timeout: 1 })]).catch(() => {});
     try {
+      if (guard) await holdTrackerLock(guard, where);
       await migratePostgres(sql, where);
     } catch (error) {
-      await sql.end({ timeout: 1 }).catch(() => {});
+      await end();
       if (error instanceof FabricError) throw error;
       throw new FabricError("unavailable", `Cannot open the store ${where}: ${messageOf(error)}`);
     }
-    return new PostgresStore(where, sql);
+    return new PostgresStore(where, sql, guard);
   }
 
   async #read<T>(what: string, body: (sql: postgres.Sql) => Promise<T>): Promise<T> {
@@ -264,6 +280,7 @@ export class PostgresStore implements Store, SecretStore {
   async close(): Promise<void> {
     await this.#writes;
     await this.#sql.end({ timeout: 5 });
+    await this.#guard?.end({ timeout: 5 });
   }
 }
 
@@ -272,6 +289,24 @@ const NOT_EMPTY_CHECK = `DO $$ BEGIN
     RAISE EXCEPTION 'the store is not empty';
   END IF;
 END $$`;
+
+/** Take the tracker's lock on `guard`'s connection, or say who holds it. */
+async function holdTrackerLock(guard: postgres.Sql, where: string): Promise<void> {
+  const [{ held }] = await guard`SELECT pg_try_advisory_lock(${TRACKER_LOCK[0]}, ${TRACKER_LOCK[1]}) AS held`;
+  if (held) return;
+  const holders = await guard`
+    SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.classid = ${TRACKER_LOCK[0]} AND l.objid = ${TRACKER_LOCK[1]} AND l.granted`;
+  const holder = holders[0]
+    ? `"${holders[0].application_name}" from ${holders[0].client_addr ?? "a local socket"}, connected since ${
+      new Date(holders[0].backend_start).toISOString()
+    }`
+    : "a tracker";
+  throw new FabricError(
+    "conflict",
+    `Another tracker uses the store ${where} (${holder}): one tracker per database, until trackers can share one`,
+  );
+}
 
 /** `url` with its password replaced by "***": what messages and logs show. */
 export function redactUrl(url: string): string {

@@ -49,6 +49,22 @@ const STEPS: Record<string, Step> = {
     await again.close();
   },
 
+  "a tracker's store holds the database alone: another is refused, saying who holds it, until it closes": async (
+    server,
+  ) => {
+    const url = await server.createDatabase();
+    const first = await PostgresStore.open(url, { exclusive: true, applicationName: "fabric tracker one" });
+    await assert.rejects(
+      PostgresStore.open(url, { exclusive: true, applicationName: "fabric tracker two" }),
+      /^FabricError: Another tracker uses the store postgres:\/\/fabric:\*\*\*@.* \("fabric tracker one" from 127\.0\.0\.1, connected since .*\): one tracker per database/,
+    );
+    const reader = await PostgresStore.open(url); // not a tracker: a copy, a test
+    assert.deepEqual(await reader.listJobs({ limit: 1 }), []);
+    await reader.close();
+    await first.close();
+    await (await PostgresStore.open(url, { exclusive: true })).close();
+  },
+
   "a database set up by a newer fabric is refused, with the versions": async (server) => {
     const url = await server.createDatabase();
     await (await PostgresStore.open(url)).close();
