@@ -39,6 +39,9 @@ export interface PostgresStoreOptions {
 
 /** The advisory lock (two 32-bit keys: "fabr", 2) a tracker holds on its own connection while it runs. */
 const TRACKER_LOCK = [0x66616272, 2] as const;
+/** How long a start waits for the lock: a tracker killed just before still holds it for a moment. */
+const TRACKER_LOCK_WAIT_MS = 5000;
+const GUARD_KEEPALIVES = { tcp_keepalives_idle: "15", tcp_keepalives_interval: "5", tcp_keepalives_count: "3" };
 
 export class PostgresStore implements Store, SecretStore {
   /** The URL without its password: for messages. */
@@ -71,8 +74,16 @@ export class PostgresStore implements Store, SecretStore {
     let guard: postgres.Sql | null = null;
     try {
       sql = postgres(url, { ...settings, max: POSTGRES_CONNECTIONS });
-      // Its own connection, never recycled (max_lifetime 0): the lock lasts as long as it does.
-      if (options.exclusive) guard = postgres(url, { ...settings, max: 1, max_lifetime: 0 });
+      // Its own connection, never recycled (max_lifetime 0): the lock lasts as long as it does. Keepalives
+      // let PostgreSQL see within about 30 s that its tracker's machine is gone, and release the lock.
+      if (options.exclusive) {
+        guard = postgres(url, {
+          ...settings,
+          max: 1,
+          max_lifetime: 0,
+          connection: { ...settings.connection, ...GUARD_KEEPALIVES },
+        });
+      }
     } catch (error) {
       throw new FabricError("bad_request", `Cannot use the store ${where}: ${messageOf(error)}`);
     }
@@ -290,21 +301,27 @@ const NOT_EMPTY_CHECK = `DO $$ BEGIN
   END IF;
 END $$`;
 
-/** Take the tracker's lock on `guard`'s connection, or say who holds it. */
+/** Take the tracker's lock on `guard`'s connection (waiting a moment for one just killed), or say who holds it. */
 async function holdTrackerLock(guard: postgres.Sql, where: string): Promise<void> {
-  const [{ held }] = await guard`SELECT pg_try_advisory_lock(${TRACKER_LOCK[0]}, ${TRACKER_LOCK[1]}) AS held`;
-  if (held) return;
+  const deadline = Date.now() + TRACKER_LOCK_WAIT_MS;
+  for (;;) {
+    const [{ held }] = await guard`SELECT pg_try_advisory_lock(${TRACKER_LOCK[0]}, ${TRACKER_LOCK[1]}) AS held`;
+    if (held) return;
+    if (Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
   const holders = await guard`
-    SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    SELECT a.pid, a.application_name, a.client_addr, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.classid = ${TRACKER_LOCK[0]} AND l.objid = ${TRACKER_LOCK[1]} AND l.granted`;
-  const holder = holders[0]
-    ? `"${holders[0].application_name}" from ${holders[0].client_addr ?? "a local socket"}, connected since ${
-      new Date(holders[0].backend_start).toISOString()
-    }`
+  const holder = holders[0];
+  const who = holder
+    ? `"${holder.application_name}" from ${holder.client_addr ?? "a local socket"}, connected since ${
+      new Date(holder.backend_start).toISOString()
+    }; if it is gone, SELECT pg_terminate_backend(${holder.pid}) ends its session`
     : "a tracker";
   throw new FabricError(
     "conflict",
-    `Another tracker uses the store ${where} (${holder}): one tracker per database, until trackers can share one`,
+    `Another tracker uses the store ${where} (${who}): one tracker per database, until trackers can share one`,
   );
 }
 
