@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { figure } from "../bench/report.ts";
+import { lacksPostgres } from "../testing/postgres.ts";
 import { REPO } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
 
@@ -58,6 +59,43 @@ Deno.test({
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+});
+
+Deno.test({
+  name: "deno task bench --store both runs a workload on SQLite then PostgreSQL, compares them, and stops PostgreSQL",
+  ignore: lacksPostgres(),
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "fabric-bench-smoke-" });
+    try {
+      const json = join(dir, "results.json");
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", join(REPO, "bench/main.ts"), "--quick", "--runs", "1", "--only", "B4", "--store", "both"]
+          .concat(["--json", json]),
+        cwd: REPO,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(output.stdout);
+      const stderr = new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 0, `the bench exited ${output.code}\n${stdout}\n${stderr}`);
+      const report = JSON.parse(await Deno.readTextFile(json));
+      assert.deepEqual(report.workloads.map((w: { id: string; store: string }) => [w.id, w.store]), [
+        ["B4 sqlite", "sqlite"],
+        ["B4 postgres", "postgres"],
+      ]);
+      const [sqlite, postgres] = report.workloads;
+      assert.deepEqual(
+        postgres.figures.map((f: { id: string }) => f.id),
+        sqlite.figures.map((f: { id: string }) => f.id),
+      );
+      assert.match(stdout, /PostgreSQL against SQLite \(ratio = postgres ÷ sqlite\)\n.*\n {2}B4 submit \(client side\)/);
+      const scratch = stderr.match(/scratch directory (\S+)/)?.[1];
+      assert.ok(scratch, "the bench names its scratch directory");
+      assert.deepEqual(await processesMentioning(scratch), [], "processes left running by the bench (PostgreSQL too)");
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
 });
 
 /** Processes whose command line mentions `text`. */
