@@ -88,7 +88,10 @@ Deno.test({
         postgres.figures.map((f: { id: string }) => f.id),
         sqlite.figures.map((f: { id: string }) => f.id),
       );
-      assert.match(stdout, /PostgreSQL against SQLite \(ratio = postgres ÷ sqlite\)\n.*\n {2}B4 submit \(client side\)/);
+      assert.match(
+        stdout,
+        /PostgreSQL against SQLite \(ratio = postgres ÷ sqlite\)\n.*\n {2}B4 submit \(client side\)/,
+      );
       const scratch = stderr.match(/scratch directory (\S+)/)?.[1];
       assert.ok(scratch, "the bench names its scratch directory");
       assert.deepEqual(await processesMentioning(scratch), [], "processes left running by the bench (PostgreSQL too)");
