@@ -23,6 +23,8 @@ export const POSTGRES_CONNECTIONS = 4;
 /** Statements sent ahead of their answers in a large batch (a small one is sent whole). */
 const PIPELINE_WINDOW = 4;
 const CONNECT_TIMEOUT_S = 10;
+/** Rows a cursor fetches at a time. */
+const CURSOR_ROWS = 5000;
 /** The tables a store copy must find empty. */
 const DATA_TABLES = ["meta", "secrets", "agents", "jobs", "tasks", "attempts", "logs"] as const;
 
@@ -119,14 +121,17 @@ export class PostgresStore implements Store, SecretStore {
   }
 
   loadActiveJobs(): Promise<{ jobs: JobRecord[]; tasks: TaskRecord[]; attempts: AttemptRecord[] }> {
-    // One snapshot for the three reads: the jobs, their tasks and current attempts agree.
+    // One snapshot for the three reads: the jobs, their tasks and current attempts agree. Tasks come
+    // through a cursor, a chunk at a time: a million queued tasks are never all rows and records at once.
     return this.#read("active jobs", (sql) =>
       sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
         const jobs = (await tx`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id`)
           .map(toJob);
-        const tasks = (await tx`
+        const tasks: TaskRecord[] = [];
+        const cursor = tx`
           SELECT t.* FROM tasks t JOIN jobs j ON j.id = t.job_id
-          WHERE j.state IN ('queued', 'running') ORDER BY j.created_at, j.id, t.ord`).map(toTask);
+          WHERE j.state IN ('queued', 'running') ORDER BY j.created_at, j.id, t.ord`.cursor(CURSOR_ROWS);
+        for await (const rows of cursor) for (const row of rows) tasks.push(toTask(row));
         const attempts = (await tx`
           SELECT a.* FROM attempts a JOIN tasks t ON t.id = a.task_id AND t.attempt = a.attempt
           JOIN jobs j ON j.id = t.job_id
