@@ -12,9 +12,10 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { findExecutable, probeCapabilities } from "../src/exec/mod.ts";
 import { CAPABILITY_HELP } from "../src/protocol/mod.ts";
+import { POSTGRES_INSTALL, postgresProblem } from "./postgres_install.ts";
 
-export type Need = "bwrap" | "git" | "cgroup" | "deno";
-export const NEEDS: readonly Need[] = ["bwrap", "git", "cgroup", "deno"];
+export type Need = "bwrap" | "git" | "cgroup" | "deno" | "postgres";
+export const NEEDS: readonly Need[] = ["bwrap", "git", "cgroup", "deno", "postgres"];
 
 /** What each need is, as a user knows it, and how to get it. */
 export const NEED_HELP: Record<Need, { what: string; install: string }> = {
@@ -22,6 +23,7 @@ export const NEED_HELP: Record<Need, { what: string; install: string }> = {
   git: { what: "git (git tasks)", install: CAPABILITY_HELP.git.install },
   cgroup: { what: "a writable cgroup memory controller (memory limits)", install: CAPABILITY_HELP.cgroup.install },
   deno: { what: "deno in PATH (script tasks)", install: CAPABILITY_HELP.deno.install },
+  postgres: { what: "PostgreSQL (the PostgreSQL store)", install: POSTGRES_INSTALL },
 };
 
 export const HAS_ENV = "FABRIC_TEST_HAS";
@@ -37,7 +39,10 @@ export interface SkipRecord {
   needs: Need[];
 }
 
-/** What this machine has: bubblewrap that runs a task's sandbox, git, a cgroup memory controller, deno. */
+/**
+ * What this machine has: bubblewrap that runs a task's sandbox, git, a cgroup memory controller, deno,
+ * a PostgreSQL server a test can start (testing/postgres.ts).
+ */
 export async function probeMachine(): Promise<Set<Need>> {
   const dataDir = await Deno.makeTempDir({ prefix: "fabric-probe-" });
   try {
@@ -47,6 +52,7 @@ export async function probeMachine(): Promise<Set<Need>> {
     if (probed.git) has.add("git");
     if (probed.cgroup !== null) has.add("cgroup");
     if (probed.deno !== null) has.add("deno");
+    if (postgresProblem() === null) has.add("postgres");
     return has;
   } finally {
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});

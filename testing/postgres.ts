@@ -10,75 +10,12 @@
  */
 import { join } from "node:path";
 import postgres from "postgres";
+import { POSTGRES_BIN, postgresProblem, SYSTEM_USER, systemUser } from "./postgres_install.ts";
 import { REPO, WatchedChild } from "./process.ts";
 
-/**
- * Where the server's programs are: Debian's /usr/lib/postgresql/15/bin, else the newest version
- * installed there; FABRIC_POSTGRES_BIN names another.
- */
-export const POSTGRES_BIN = Deno.env.get("FABRIC_POSTGRES_BIN") ?? debianPostgresBin();
-
-function debianPostgresBin(): string {
-  const versions: number[] = [];
-  try {
-    for (const entry of Deno.readDirSync("/usr/lib/postgresql")) {
-      if (/^\d+$/.test(entry.name)) versions.push(Number(entry.name));
-    }
-  } catch { /* not installed */ }
-  const version = versions.includes(15) ? 15 : Math.max(15, ...versions);
-  return `/usr/lib/postgresql/${version}/bin`;
-}
-const SYSTEM_USER = "postgres";
 /** The role fabric connects as: it owns each test database, and is no superuser. */
 export const FABRIC_ROLE = "fabric";
 const START_TIMEOUT_MS = 30_000;
-
-/**
- * For a test's `ignore`: true (and the reason printed) when PostgreSQL cannot be started here. With
- * FABRIC_TEST_REQUIRE=all (CI) or one naming postgres, a lack throws instead, so that CI cannot skip
- * these tests by accident.
- */
-export function lacksPostgres(): boolean {
-  const reason = postgresProblem();
-  if (reason === null) return false;
-  const required = (Deno.env.get("FABRIC_TEST_REQUIRE") ?? "").split(",").map((need) => need.trim());
-  if (required.includes("all") || required.includes("postgres")) {
-    throw new Error(`FABRIC_TEST_REQUIRE forbids skipping, but ${reason}`);
-  }
-  console.error(`skipping the PostgreSQL tests: ${reason}`);
-  return true;
-}
-
-function postgresProblem(): string | null {
-  for (const program of ["initdb", "postgres"]) {
-    try {
-      Deno.statSync(join(POSTGRES_BIN, program));
-    } catch {
-      return `PostgreSQL 15 is not installed (no ${
-        join(POSTGRES_BIN, program)
-      }); install it: sudo apt-get install postgresql`;
-    }
-  }
-  if (Deno.uid() === 0 && systemUser() === null) {
-    return `running as root, and there is no "${SYSTEM_USER}" user to run PostgreSQL as`;
-  }
-  return null;
-}
-
-/** The uid and gid of the `postgres` system user, from /etc/passwd. */
-function systemUser(): { uid: number; gid: number } | null {
-  let passwd: string;
-  try {
-    passwd = Deno.readTextFileSync("/etc/passwd");
-  } catch {
-    return null;
-  }
-  for (const line of passwd.split("\n")) {
-    const [name, , uid, gid] = line.split(":");
-    if (name === SYSTEM_USER) return { uid: Number(uid), gid: Number(gid) };
-  }
-  return null;
-}
 
 export interface PostgresServerOptions {
   /**

@@ -1,6 +1,6 @@
 /**
  * `deno task test [DENO TEST ARGS]`: probes what the machine has (bubblewrap, git, a cgroup memory
- * controller, deno), runs `deno test -A --parallel` with the result passed down (FABRIC_TEST_HAS, read
+ * controller, deno, PostgreSQL), runs `deno test -A --parallel` with the result passed down (FABRIC_TEST_HAS, read
  * by testing/machine.ts), and ends by saying which tests were skipped for a lack, and how to install
  * it. With FABRIC_TEST_REQUIRE=all (CI), a lack stops the run at once, before any test.
  */

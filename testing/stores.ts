@@ -1,41 +1,44 @@
 /**
  * One end-to-end test, run once per store: SQLite in the tracker's data directory, and PostgreSQL
- * (a server of its own, started and stopped around the test; skipped with the reason where
- * PostgreSQL is not installed).
+ * (a server of its own, started and stopped around the test). The test file declares each one
+ * itself, so that a failure or a skip is reported at its own line, not at a line of this helper:
+ *
+ *     for (const store of STORES) {
+ *       Deno.test({
+ *         name: `... (${store.kind})`,
+ *         ignore: lacks("bwrap", ...store.needs),
+ *       }, () => withStore(store, async ({ url }) => { ... }));
+ *     }
  */
-import { lacksPostgres, PostgresServer } from "./postgres.ts";
+import type { Need } from "./machine.ts";
+import { PostgresServer } from "./postgres.ts";
+
+export interface StoreKind {
+  kind: "sqlite" | "postgres";
+  /** What the machine must have for it, for `lacks`. */
+  needs: Need[];
+}
+
+export const STORES: readonly StoreKind[] = [
+  { kind: "sqlite", needs: [] },
+  { kind: "postgres", needs: ["postgres"] },
+];
 
 export interface StoreUnderTest {
-  kind: "sqlite" | "postgres";
+  kind: StoreKind["kind"];
   /** The tracker's FABRIC_STORE: a database of its own; none for SQLite. */
   url?: string;
   /** The PostgreSQL server, to stop and start it (PostgreSQL only). */
   server?: PostgresServer;
 }
 
-/** What a test declares: its name, and `ignore: lacks(...)` for what it needs of the machine. */
-export interface StoreTestDefinition {
-  name: string;
-  ignore?: boolean;
-}
-
-/** `Deno.test(name (sqlite))` and `Deno.test(name (postgres))`, each given its store. */
-export function testEachStore(
-  definition: string | StoreTestDefinition,
-  fn: (store: StoreUnderTest) => Promise<void>,
-): void {
-  const { name, ignore = false } = typeof definition === "string" ? { name: definition } : definition;
-  Deno.test({ name: `${name} (sqlite)`, ignore, fn: () => fn({ kind: "sqlite" }) });
-  Deno.test({
-    name: `${name} (postgres)`,
-    ignore: ignore || lacksPostgres(),
-    fn: async () => {
-      const server = await PostgresServer.start();
-      try {
-        await fn({ kind: "postgres", url: await server.createDatabase(), server });
-      } finally {
-        await server.stop();
-      }
-    },
-  });
+/** `fn` with a store of that kind: for PostgreSQL, on a server started for it and stopped after. */
+export async function withStore(store: StoreKind, fn: (store: StoreUnderTest) => Promise<void>): Promise<void> {
+  if (store.kind === "sqlite") return await fn({ kind: "sqlite" });
+  const server = await PostgresServer.start();
+  try {
+    await fn({ kind: "postgres", url: await server.createDatabase(), server });
+  } finally {
+    await server.stop();
+  }
 }

@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { figure } from "../bench/report.ts";
-import { lacksPostgres } from "../testing/postgres.ts";
 import { REPO } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
 
@@ -63,7 +62,7 @@ Deno.test({
 
 Deno.test({
   name: "deno task bench --store both runs a workload on SQLite then PostgreSQL, compares them, and stops PostgreSQL",
-  ignore: lacksPostgres(),
+  ignore: lacks("postgres"),
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "fabric-bench-smoke-" });
     try {

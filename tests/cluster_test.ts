@@ -4,22 +4,22 @@ import type { JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { processesUnder, waitFor } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
-import { testEachStore } from "../testing/stores.ts";
+import { STORES, withStore } from "../testing/stores.ts";
 
-testEachStore(
-  {
-    name: "a 20-task job runs on both agents, each task's log is its own output, and status agrees",
-    ignore: lacks("bwrap"),
-  },
-  async (store) => {
-    const cluster = await Cluster.start({
-      agents: [{ name: "a1", slots: 3 }, { name: "a2", slots: 3 }],
-      store: store.url,
-    });
-    try {
-      const file = await cluster.writeFile(
-        "twenty.yaml",
-        `name: twenty
+for (const kind of STORES) {
+  Deno.test({
+    name: `a 20-task job runs on both agents, each task's log is its own output, and status agrees (${kind.kind})`,
+    ignore: lacks("bwrap", ...kind.needs),
+  }, () =>
+    withStore(kind, async (store) => {
+      const cluster = await Cluster.start({
+        agents: [{ name: "a1", slots: 3 }, { name: "a2", slots: 3 }],
+        store: store.url,
+      });
+      try {
+        const file = await cluster.writeFile(
+          "twenty.yaml",
+          `name: twenty
 tasks:
   - name: work
     count: 20
@@ -28,36 +28,38 @@ tasks:
       echo "err $FABRIC_TASK_INDEX" >&2
       sleep 0.3
 `,
-      );
-      const submitted = await cluster.cli(["submit", file, "--wait", "--json"]);
-      assert.equal(submitted.code, 0, submitted.stderr);
-      const job = JSON.parse(submitted.stdout) as JobDetail;
-      assert.equal(job.state, "succeeded");
-      assert.equal(job.tasks.length, 20);
-      assert.deepEqual(new Set(job.tasks.map((t) => t.agent)), new Set(["a1", "a2"]));
-      assert.deepEqual(job.tasks.map((t) => t.index), [...Array(20).keys()]);
+        );
+        const submitted = await cluster.cli(["submit", file, "--wait", "--json"]);
+        assert.equal(submitted.code, 0, submitted.stderr);
+        const job = JSON.parse(submitted.stdout) as JobDetail;
+        assert.equal(job.state, "succeeded");
+        assert.equal(job.tasks.length, 20);
+        assert.deepEqual(new Set(job.tasks.map((t) => t.agent)), new Set(["a1", "a2"]));
+        assert.deepEqual(job.tasks.map((t) => t.index), [...Array(20).keys()]);
 
-      for (const task of job.tasks) {
-        assert.equal(task.state, "succeeded");
-        assert.equal(task.exitCode, 0);
-        const logs = await cluster.cli(["logs", task.id]);
-        assert.equal(logs.code, 0, logs.stderr);
-        assert.equal(logs.stdout, `out ${task.index} ${task.id}\n`);
-        assert.equal(logs.stderr, `err ${task.index}\n`);
+        for (const task of job.tasks) {
+          assert.equal(task.state, "succeeded");
+          assert.equal(task.exitCode, 0);
+          const logs = await cluster.cli(["logs", task.id]);
+          assert.equal(logs.code, 0, logs.stderr);
+          assert.equal(logs.stdout, `out ${task.index} ${task.id}\n`);
+          assert.equal(logs.stderr, `err ${task.index}\n`);
+        }
+
+        const status = await cluster.json<JobDetail>(["status", job.id]);
+        assert.deepEqual(
+          status.tasks.map((t) => [t.id, t.state, t.agent, t.attempt, t.exitCode]),
+          job.tasks.map((t) => [t.id, t.state, t.agent, t.attempt, t.exitCode]),
+        );
+        const list = await cluster.json<Array<{ id: string; state: string; counts: { succeeded: number } }>>([
+          "status",
+        ]);
+        assert.equal(list.find((j) => j.id === job.id)?.counts.succeeded, 20);
+      } finally {
+        await cluster.stop();
       }
-
-      const status = await cluster.json<JobDetail>(["status", job.id]);
-      assert.deepEqual(
-        status.tasks.map((t) => [t.id, t.state, t.agent, t.attempt, t.exitCode]),
-        job.tasks.map((t) => [t.id, t.state, t.agent, t.attempt, t.exitCode]),
-      );
-      const list = await cluster.json<Array<{ id: string; state: string; counts: { succeeded: number } }>>(["status"]);
-      assert.equal(list.find((j) => j.id === job.id)?.counts.succeeded, 20);
-    } finally {
-      await cluster.stop();
-    }
-  },
-);
+    }));
+}
 
 Deno.test({
   name: "a failing task makes submit --wait exit 1 and names the task",

@@ -4,7 +4,7 @@ import type { JobDetail, TaskDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { waitFor } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
-import { testEachStore } from "../testing/stores.ts";
+import { STORES, withStore } from "../testing/stores.ts";
 
 Deno.test({
   name: "kill -9 of an agent mid-task: the task runs again on the other agent and the job succeeds",
@@ -48,18 +48,20 @@ tasks:
   }
 });
 
-testEachStore({
-  name: "the tracker restarted mid-job: the job completes and no finished result is lost",
-  ignore: lacks("bwrap"),
-}, async (store) => {
-  const cluster = await Cluster.start({
-    agents: [{ name: "a1", slots: 2 }, { name: "a2", slots: 2 }],
-    store: store.url,
-  });
-  try {
-    const file = await cluster.writeFile(
-      "steady.yaml",
-      `name: steady
+for (const kind of STORES) {
+  Deno.test({
+    name: `the tracker restarted mid-job: the job completes and no finished result is lost (${kind.kind})`,
+    ignore: lacks("bwrap", ...kind.needs),
+  }, () =>
+    withStore(kind, async (store) => {
+      const cluster = await Cluster.start({
+        agents: [{ name: "a1", slots: 2 }, { name: "a2", slots: 2 }],
+        store: store.url,
+      });
+      try {
+        const file = await cluster.writeFile(
+          "steady.yaml",
+          `name: steady
 tasks:
   - name: step
     count: 12
@@ -67,37 +69,38 @@ tasks:
       echo "step $FABRIC_TASK_INDEX"
       sleep 0.7
 `,
-    );
-    // The client follows the job across the restart: it must see the end and exit 0.
-    const waiting = cluster.cli(["submit", file, "--wait", "--json"], { timeoutMs: 60_000 });
-    const jobId = await waitFor("the job to be submitted", async () => {
-      const jobs = await cluster.json<Array<{ id: string }>>(["status"]);
-      return jobs[0]?.id;
-    });
-    const before = await waitFor("some tasks to finish", async () => {
-      const job = await cluster.json<JobDetail>(["status", jobId]);
-      return job.counts.succeeded >= 2 && job.counts.running > 0 ? job : undefined;
-    });
-    cluster.tracker.kill("SIGKILL");
-    await cluster.tracker.exited;
-    // Tasks keep running and finishing on the agents while the tracker is away.
-    await new Promise((resolve) => setTimeout(resolve, 1200));
-    await cluster.startTracker();
+        );
+        // The client follows the job across the restart: it must see the end and exit 0.
+        const waiting = cluster.cli(["submit", file, "--wait", "--json"], { timeoutMs: 60_000 });
+        const jobId = await waitFor("the job to be submitted", async () => {
+          const jobs = await cluster.json<Array<{ id: string }>>(["status"]);
+          return jobs[0]?.id;
+        });
+        const before = await waitFor("some tasks to finish", async () => {
+          const job = await cluster.json<JobDetail>(["status", jobId]);
+          return job.counts.succeeded >= 2 && job.counts.running > 0 ? job : undefined;
+        });
+        cluster.tracker.kill("SIGKILL");
+        await cluster.tracker.exited;
+        // Tasks keep running and finishing on the agents while the tracker is away.
+        await new Promise((resolve) => setTimeout(resolve, 1200));
+        await cluster.startTracker();
 
-    const done = await cluster.waitForJob(jobId, { timeoutMs: 40_000 });
-    assert.equal(done.state, "succeeded", cluster.describe());
-    assert.equal(done.counts.succeeded, 12);
-    // The agents stayed up: every task ran exactly once, including those that finished while the tracker was away.
-    assert.deepEqual(done.tasks.map((t) => t.attempt), Array(12).fill(1));
-    assert.ok(before.tasks.some((t) => t.state === "succeeded"));
-    const waited = await waiting;
-    assert.equal(waited.code, 0, waited.stderr);
-    assert.equal((JSON.parse(waited.stdout) as JobDetail).state, "succeeded");
-    for (const task of done.tasks) {
-      const logs = await cluster.cli(["logs", task.id]);
-      assert.equal(logs.stdout, `step ${task.index}\n`, `log of ${task.id}`);
-    }
-  } finally {
-    await cluster.stop();
-  }
-});
+        const done = await cluster.waitForJob(jobId, { timeoutMs: 40_000 });
+        assert.equal(done.state, "succeeded", cluster.describe());
+        assert.equal(done.counts.succeeded, 12);
+        // The agents stayed up: every task ran exactly once, including those that finished while the tracker was away.
+        assert.deepEqual(done.tasks.map((t) => t.attempt), Array(12).fill(1));
+        assert.ok(before.tasks.some((t) => t.state === "succeeded"));
+        const waited = await waiting;
+        assert.equal(waited.code, 0, waited.stderr);
+        assert.equal((JSON.parse(waited.stdout) as JobDetail).state, "succeeded");
+        for (const task of done.tasks) {
+          const logs = await cluster.cli(["logs", task.id]);
+          assert.equal(logs.stdout, `step ${task.index}\n`, `log of ${task.id}`);
+        }
+      } finally {
+        await cluster.stop();
+      }
+    }));
+}

@@ -3,13 +3,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
-import { lacksPostgres, PostgresServer } from "../testing/postgres.ts";
+import { lacks } from "../testing/machine.ts";
+import { PostgresServer } from "../testing/postgres.ts";
 import { Daemon } from "../testing/process.ts";
 
 Deno.test({
   name:
     "on PostgreSQL: a second tracker at once is refused; a later one with a new data directory has the same CA, tokens and jobs; another CA is refused",
-  ignore: lacksPostgres(),
+  ignore: lacks("postgres", "bwrap"),
   fn: async () => {
     const server = await PostgresServer.start();
     const clusters: Cluster[] = [];

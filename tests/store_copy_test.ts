@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import type { JobDetail, JobSummary } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
-import { lacksPostgres, PostgresServer } from "../testing/postgres.ts";
+import { lacks } from "../testing/machine.ts";
+import { PostgresServer } from "../testing/postgres.ts";
 import { fabric } from "../testing/process.ts";
 
 const JOB = `name: before
@@ -19,7 +20,7 @@ tasks:
 
 Deno.test({
   name: "a tracker's data copied into PostgreSQL: a tracker on it serves the same jobs and logs to the same agents",
-  ignore: lacksPostgres(),
+  ignore: lacks("postgres", "bwrap"),
   fn: async () => {
     const server = await PostgresServer.start();
     const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 2 }] });

@@ -6,7 +6,7 @@ import type { JobDetail, JobSummary } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { waitFor } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
-import { type StoreUnderTest, testEachStore } from "../testing/stores.ts";
+import { STORES, type StoreUnderTest, withStore } from "../testing/stores.ts";
 
 const JOB = "name: small\ntasks:\n  - {name: t, run: echo stored}\n";
 
@@ -44,37 +44,40 @@ function outageOf(store: StoreUnderTest, cluster: Cluster): Outage {
   };
 }
 
-testEachStore({
-  name: "the store away: 503 and nothing submitted, the tracker stays up, then it recovers",
-  ignore: lacks("bwrap"),
-}, async (store) => {
-  const cluster = await Cluster.start({ agents: [{ name: "a1" }], store: store.url });
-  const file = await cluster.writeFile("small.yaml", JOB);
-  const outage = outageOf(store, cluster);
-  try {
-    await outage.begin();
-    try {
-      const refused = await cluster.cli(["submit", file]);
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /^fabric submit: The store could not write: /);
-      assert.match(refused.stderr, outage.message);
-      await cluster.tracker.waitForOutput(/store write failed: The store could not write: /);
-      assert.equal((await cluster.cli(["agents"])).code, 0, "the tracker is still up");
-    } finally {
-      await outage.end();
-    }
+for (const kind of STORES) {
+  Deno.test({
+    name: `the store away: 503 and nothing submitted, the tracker stays up, then it recovers (${kind.kind})`,
+    ignore: lacks("bwrap", ...kind.needs),
+  }, () =>
+    withStore(kind, async (store) => {
+      const cluster = await Cluster.start({ agents: [{ name: "a1" }], store: store.url });
+      const file = await cluster.writeFile("small.yaml", JOB);
+      const outage = outageOf(store, cluster);
+      try {
+        await outage.begin();
+        try {
+          const refused = await cluster.cli(["submit", file]);
+          assert.equal(refused.code, 1);
+          assert.match(refused.stderr, /^fabric submit: The store could not write: /);
+          assert.match(refused.stderr, outage.message);
+          await cluster.tracker.waitForOutput(/store write failed: The store could not write: /);
+          assert.equal((await cluster.cli(["agents"])).code, 0, "the tracker is still up");
+        } finally {
+          await outage.end();
+        }
 
-    const accepted = await cluster.cli(["submit", file, "--wait", "--json"]);
-    assert.equal(accepted.code, 0, accepted.stderr);
-    const jobs = await cluster.json<JobSummary[]>(["status"]);
-    assert.equal(jobs.length, 1, "the refused submission left nothing behind");
-    assert.equal((JSON.parse(accepted.stdout) as JobDetail).state, "succeeded");
-    await cluster.tracker.waitForOutput(/store writes succeed again/);
-  } finally {
-    await outage.end();
-    await cluster.stop();
-  }
-});
+        const accepted = await cluster.cli(["submit", file, "--wait", "--json"]);
+        assert.equal(accepted.code, 0, accepted.stderr);
+        const jobs = await cluster.json<JobSummary[]>(["status"]);
+        assert.equal(jobs.length, 1, "the refused submission left nothing behind");
+        assert.equal((JSON.parse(accepted.stdout) as JobDetail).state, "succeeded");
+        await cluster.tracker.waitForOutput(/store writes succeed again/);
+      } finally {
+        await outage.end();
+        await cluster.stop();
+      }
+    }));
+}
 
 Deno.test({
   name: "a full disk: 503 with the reason, the tracker stays up, and it recovers when there is room",

@@ -3,7 +3,8 @@
  * secrets and who may read them, the copy into an empty store, messages without the password.
  */
 import assert from "node:assert/strict";
-import { lacksPostgres, PostgresServer } from "../../testing/postgres.ts";
+import { lacks } from "../../testing/machine.ts";
+import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, type FabricError } from "../protocol/mod.ts";
 import { PostgresStore } from "./postgres.ts";
 import { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
@@ -137,7 +138,7 @@ const STEPS: Record<string, Step> = {
 
 Deno.test({
   name: "PostgreSQL store",
-  ignore: lacksPostgres(),
+  ignore: lacks("postgres"),
   fn: async (t) => {
     const server = await PostgresServer.start();
     try {

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { lacksPostgres, PostgresServer } from "../../testing/postgres.ts";
+import { lacks } from "../../testing/machine.ts";
+import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, FabricError } from "../protocol/mod.ts";
 import { PostgresStore } from "./postgres.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
@@ -368,7 +369,7 @@ Deno.test("store contract: SQLite", async (t) => {
 
 Deno.test({
   name: "store contract: PostgreSQL",
-  ignore: lacksPostgres(),
+  ignore: lacks("postgres"),
   fn: async (t) => {
     const server = await PostgresServer.start();
     const urls = new Map<Store, string>();
