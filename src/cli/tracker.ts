@@ -66,9 +66,9 @@ export async function trackerCommand(args: string[]): Promise<number> {
   }
   const listen = hostPortFlag(stringFlag(parsed, "listen") ?? "0.0.0.0:7443", "--listen");
   const dataDir = stringFlag(parsed, "data-dir") ?? defaultTrackerDir();
-  const lock = await lockDataDir(dataDir, "tracker");
   const log = daemonLog("tracker");
-  const server = await startTrackerServer({
+  // Every flag is read before the lock is taken: a mistake in one creates nothing.
+  const options = {
     dataDir,
     hostname: listen.hostname,
     port: listen.port,
@@ -80,7 +80,9 @@ export async function trackerCommand(args: string[]): Promise<number> {
     maxConnections: intFlag(parsed, "max-connections", 1, 10_000_000),
     store: storeFlag(parsed),
     log,
-  });
+  };
+  const lock = await lockDataDir(dataDir, "tracker");
+  const server = await startTrackerServer(options);
   const where = server.storeWhere ? `, store ${server.storeWhere}` : "";
   console.log(`fabric tracker listening on ${server.url} (data in ${dataDir}${where})`);
   if (server.newTokens) {
