@@ -18,6 +18,7 @@ function jobRecord(id: string): JobRecord {
     spec: { name: "j", tasks: [{ name: "t", run: "true" }] },
     files: {},
     source: null,
+    signed: null,
     state: "queued",
     cancelRequested: false,
     total: 1,

@@ -19,6 +19,7 @@ Deno.test("an export reads every row once, in batches within the bounds of rows 
       spec: { name: "j", tasks: [] } as never,
       files: {},
       source: null,
+      signed: null,
       state: "running",
       cancelRequested: false,
       total: 2500,
