@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { figure } from "../bench/report.ts";
+import { type BenchReport, figure } from "../bench/report.ts";
 import { REPO } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
 
@@ -14,20 +14,7 @@ Deno.test({
   name: "deno task bench --quick runs every workload and writes a figure, baseline and spread for each",
   ignore: lacks("bwrap"),
 }, async () => {
-  const dir = await Deno.makeTempDir({ prefix: "fabric-bench-smoke-" });
-  try {
-    const json = join(dir, "results.json");
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", join(REPO, "bench/main.ts"), "--quick", "--runs", "1", "--json", json],
-      cwd: REPO,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stdout = new TextDecoder().decode(output.stdout);
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, `the bench exited ${output.code}\n${stdout}\n${stderr}`);
-
-    const report = JSON.parse(await Deno.readTextFile(json));
+  await runBench([], async ({ stdout, stderr, report }) => {
     assert.equal(report.version, 1);
     assert.equal(report.options.quick, true);
     assert.deepEqual(report.workloads.map((w: { id: string }) => w.id), WORKLOADS);
@@ -39,7 +26,9 @@ Deno.test({
         assert.match(f.id, /^b[1-5]\.[a-z0-9_]+$/, where);
         assert.ok(f.unit && f.name, where);
         assert.ok(["higher", "lower"].includes(f.better), where);
-        for (const key of ["median", "min", "max"]) assert.ok(Number.isFinite(f.value[key]), `${where} ${key}`);
+        for (const key of ["median", "min", "max"] as const) {
+          assert.ok(Number.isFinite(f.value[key]), `${where} ${key}`);
+        }
         assert.ok(f.value.samples.length >= 1, where);
         if (f.baseline !== null) {
           assert.ok(f.baseline.name, where);
@@ -55,30 +44,15 @@ Deno.test({
     assert.ok(scratch, "the bench names its scratch directory");
     const leftovers = await processesMentioning(scratch);
     assert.deepEqual(leftovers, [], "processes left running by the bench");
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  });
 });
 
 Deno.test({
   name: "deno task bench --store both runs a workload on SQLite then PostgreSQL, compares them, and stops PostgreSQL",
   ignore: lacks("postgres"),
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "fabric-bench-smoke-" });
-    try {
-      const json = join(dir, "results.json");
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", join(REPO, "bench/main.ts"), "--quick", "--runs", "1", "--only", "B4", "--store", "both"]
-          .concat(["--json", json]),
-        cwd: REPO,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stdout = new TextDecoder().decode(output.stdout);
-      const stderr = new TextDecoder().decode(output.stderr);
-      assert.equal(output.code, 0, `the bench exited ${output.code}\n${stdout}\n${stderr}`);
-      const report = JSON.parse(await Deno.readTextFile(json));
-      assert.deepEqual(report.workloads.map((w: { id: string; store: string }) => [w.id, w.store]), [
+    await runBench(["--only", "B4", "--store", "both"], async ({ stdout, stderr, report }) => {
+      assert.deepEqual(report.workloads.map((w) => [w.id, w.store]), [
         ["B4 sqlite", "sqlite"],
         ["B4 postgres", "postgres"],
       ]);
@@ -94,11 +68,32 @@ Deno.test({
       const scratch = stderr.match(/scratch directory (\S+)/)?.[1];
       assert.ok(scratch, "the bench names its scratch directory");
       assert.deepEqual(await processesMentioning(scratch), [], "processes left running by the bench (PostgreSQL too)");
-    } finally {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
+    });
   },
 });
+
+/** `deno task bench --quick --runs 1 ARGS`, which must succeed; `check` gets its output and its JSON report. */
+async function runBench(
+  args: string[],
+  check: (run: { stdout: string; stderr: string; report: BenchReport }) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-bench-smoke-" });
+  try {
+    const json = join(dir, "results.json");
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(REPO, "bench/main.ts"), "--quick", "--runs", "1", ...args, "--json", json],
+      cwd: REPO,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, `the bench exited ${output.code}\n${stdout}\n${stderr}`);
+    await check({ stdout, stderr, report: JSON.parse(await Deno.readTextFile(json)) });
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
 
 /** Processes whose command line mentions `text`. */
 async function processesMentioning(text: string): Promise<string[]> {
