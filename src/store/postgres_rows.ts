@@ -257,15 +257,16 @@ const encoder = new TextEncoder();
  * What PostgreSQL will take for `value`. SQLite stores anything; PostgreSQL refuses a NUL byte in
  * text and a fraction or a number past 2^63 in a bigint, and a refused value would fail its batch
  * and every retry of it, stopping the tracker's writes. Numbers come from agents unbounded (times,
- * sequence numbers, exit codes): whole numbers are rounded and held to ±2^53 (what a JavaScript number
- * holds exactly); a NUL in text (an agent's reason) becomes U+FFFD. Log data is bytes, stored as sent.
+ * sequence numbers, exit codes): whole numbers are truncated, as a Date truncates a time (so that the
+ * API shows a task's start, computed from an agent's fractional duration, alike from either store:
+ * SQLite keeps the fraction), and held to ±2^53 (what a JavaScript number holds exactly); a NUL in text (an agent's reason) becomes U+FFFD. Log data is bytes, stored as sent.
  */
 export function storable(value: SqlValue, type: PgType): PgValue {
   if (value === null) return null;
   if (type === "bigint") {
     const number = Number(value);
     if (Number.isNaN(number)) return 0;
-    return Math.max(-MAX_WHOLE, Math.min(MAX_WHOLE, Math.round(number)));
+    return Math.max(-MAX_WHOLE, Math.min(MAX_WHOLE, Math.trunc(number)));
   }
   if (type === "boolean") return value === 1;
   if (type === "bytea") return value instanceof Uint8Array ? value : encoder.encode(String(value));

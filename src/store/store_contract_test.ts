@@ -327,10 +327,12 @@ const CASES: Record<string, Case> = {
     await store.write(batchOf({ newJobs: [jobRecord("j", "failed")], tasks: [task], logs: [log] }));
     const stored = (await store.getTask("j.0"))!;
     // Not as sent, but stored: SQLite cuts text at a NUL (node:sqlite does), PostgreSQL replaces it
-    // (its text holds none); SQLite keeps numbers as sent, PostgreSQL whole and within 2^53.
+    // (its text holds none); SQLite keeps numbers as sent, PostgreSQL whole (truncated, as a Date
+    // truncates a time: both show the same time) and within 2^53.
     assert.ok(["bad", "bad\uFFFDreason"].includes(stored.reason!), stored.reason!);
     assert.equal(stored.exitCode, 2 ** 40);
-    assert.ok([1.5, 2].includes(stored.startedAt!));
+    assert.ok([1.5, 1].includes(stored.startedAt!));
+    assert.equal(new Date(stored.startedAt!).toISOString(), new Date(1.5).toISOString());
     assert.ok(stored.finishedAt! >= Number.MAX_SAFE_INTEGER);
     const [read] = await store.readLogs("j.0", 1, 2 ** 40 - 1, 1);
     assert.equal(read.seq, 2 ** 40);
