@@ -10,7 +10,6 @@ export { queuedTask } from "./records.ts";
 export { SqliteStore, type StoreSync } from "./sqlite.ts";
 /** The tasks table's columns in the order the store writes them, for the bench's SQLite baseline (B4). */
 export { TASK_COLUMNS } from "./sqlite_rows.ts";
-export { POSTGRES_CONNECTIONS, PostgresStore, redactUrl } from "./postgres.ts";
-export { isPostgresUrl, openStore, type OpenStoreOptions, sqlitePath } from "./open.ts";
-export { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
+export { PostgresStore, redactUrl } from "./postgres.ts";
+export { openStore, sqlitePath } from "./open.ts";
 export { type ExportCounts, exportSqlite, noRows } from "./sqlite_export.ts";

@@ -13,7 +13,7 @@ import postgres from "postgres";
 import { FabricError } from "../protocol/mod.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
 import { batchStatements, singleStatement, type Statement } from "./postgres_rows.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import type { ActiveJobs, AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
 import { toAgent, toAttempt, toJob, toLog, toTask } from "./sqlite_records.ts";
 import type { SecretStore, Store } from "./store.ts";
@@ -120,23 +120,50 @@ export class PostgresStore implements Store, SecretStore {
     return this.#read("agents", async (sql) => (await sql`SELECT * FROM agents ORDER BY name`).map(toAgent));
   }
 
-  loadActiveJobs(): Promise<{ jobs: JobRecord[]; tasks: TaskRecord[]; attempts: AttemptRecord[] }> {
+  loadActiveJobs(): Promise<ActiveJobs> {
     // One snapshot for the three reads: the jobs, their tasks and current attempts agree. Tasks come
     // through a cursor, a chunk at a time: a million queued tasks are never all rows and records at once.
     return this.#read("active jobs", (sql) =>
       sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
-        const jobs = (await tx`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id`)
-          .map(toJob);
+        // Each job on its own: one whose rows do not parse is named (the tracker sets it aside), not thrown.
+        const unreadable = new Map<string, string>();
+        const read = <T>(jobId: string, row: postgres.Row, to: (row: postgres.Row) => T, into: T[]) => {
+          if (unreadable.has(jobId)) return;
+          try {
+            into.push(to(row));
+          } catch (error) {
+            if (!(error instanceof SyntaxError)) throw error;
+            unreadable.set(jobId, `its stored rows are not valid: ${error.message}`);
+          }
+        };
+        const jobRows = await tx`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id`;
+        const jobs: JobRecord[] = [];
+        for (const row of jobRows) read(String(row.id), row, toJob, jobs);
         const tasks: TaskRecord[] = [];
         const cursor = tx`
           SELECT t.* FROM tasks t JOIN jobs j ON j.id = t.job_id
           WHERE j.state IN ('queued', 'running') ORDER BY j.created_at, j.id, t.ord`.cursor(CURSOR_ROWS);
-        for await (const rows of cursor) for (const row of rows) tasks.push(toTask(row));
-        const attempts = (await tx`
-          SELECT a.* FROM attempts a JOIN tasks t ON t.id = a.task_id AND t.attempt = a.attempt
+        for await (const rows of cursor) for (const row of rows) read(String(row.job_id), row, toTask, tasks);
+        const attempts: AttemptRecord[] = [];
+        const attemptRows = await tx`
+          SELECT a.*, t.job_id AS job_id FROM attempts a JOIN tasks t ON t.id = a.task_id AND t.attempt = a.attempt
           JOIN jobs j ON j.id = t.job_id
-          WHERE j.state IN ('queued', 'running') ORDER BY j.created_at, j.id, t.ord`).map(toAttempt);
-        return { jobs, tasks, attempts };
+          WHERE j.state IN ('queued', 'running') ORDER BY j.created_at, j.id, t.ord`;
+        const attemptJobs: string[] = [];
+        for (const row of attemptRows) {
+          const before = attempts.length;
+          read(String(row.job_id), row, toAttempt, attempts);
+          if (attempts.length > before) attemptJobs.push(String(row.job_id));
+        }
+        const readable = (jobId: string) => !unreadable.has(jobId);
+        return {
+          jobs: jobs.filter((job) => readable(job.id)),
+          tasks: unreadable.size === 0 ? tasks : tasks.filter((task) => readable(task.jobId)),
+          attempts: attempts.filter((_, i) => readable(attemptJobs[i])),
+          // In the jobs' order, as SQLite names them.
+          unreadable: jobRows.map((row) => String(row.id)).filter((id) => !readable(id))
+            .map((jobId) => ({ jobId, reason: unreadable.get(jobId)! })),
+        };
       }));
   }
 

@@ -5,6 +5,7 @@
  * columns in both stores; here each column gets its PostgreSQL type, and values that PostgreSQL
  * would refuse are made storable (see `storable`).
  */
+import type { TaskState } from "../protocol/mod.ts";
 import type { WriteBatch } from "./records.ts";
 import { emptyBatch } from "./store.ts";
 import {
@@ -15,6 +16,7 @@ import {
   type SqlRows,
   type SqlValue,
   TASK_COLUMNS,
+  TASK_STATE_ENDED,
 } from "./sqlite_rows.ts";
 
 type PgType = "text" | "bigint" | "float8" | "boolean" | "bytea";
@@ -133,6 +135,24 @@ const JOB_UPDATE_SQL = `UPDATE jobs SET state = u.state, cancel_requested = u.ca
     AS u(state, cancel_requested, counts, finished_at, version, id)
   WHERE jobs.id = u.id`;
 
+/**
+ * Jobs set aside (sqlite_rows.ts's setAside statements, row: reason, at, job id), applied after the
+ * rest of the batch, one statement after the other: each sees what the one before changed (the job's
+ * counts are its tasks' once they have ended), which the CTEs of one statement would not.
+ */
+const SET_ASIDE: PgType[] = [t, n, t];
+const SET_ASIDE_ROWS = "unnest($1::text[], $2::bigint[], $3::text[]) AS s(reason, at, job_id)";
+const ENDED = Object.keys(TASK_STATE_ENDED).filter((state) => TASK_STATE_ENDED[state as TaskState]);
+const SET_ASIDE_SQL = [
+  `UPDATE attempts SET state = 'lost', reason = s.reason, finished_at = s.at FROM ${SET_ASIDE_ROWS}, tasks
+    WHERE attempts.state IN ('assigned', 'running') AND tasks.id = attempts.task_id AND tasks.job_id = s.job_id`,
+  `UPDATE tasks SET state = 'failed', reason = s.reason, finished_at = s.at, retry_at = NULL FROM ${SET_ASIDE_ROWS}
+    WHERE tasks.job_id = s.job_id AND tasks.state NOT IN (${ENDED.map((state) => `'${state}'`).join(", ")})`,
+  `UPDATE jobs SET state = 'failed', finished_at = s.at, version = jobs.version + 1, counts = (SELECT json_build_object(${
+    Object.keys(TASK_STATE_ENDED).map((state) => `'${state}', count(*) FILTER (WHERE state = '${state}')`).join(", ")
+  })::text FROM tasks WHERE tasks.job_id = s.job_id) FROM ${SET_ASIDE_ROWS} WHERE jobs.id = s.job_id`,
+];
+
 interface Table {
   name: string;
   key: string[];
@@ -189,6 +209,10 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
     yield upsertStatement(logs, rows({ logs: batch.logs.slice(start, end) }).logs);
     start = end;
   }
+  if (batch.setAside.length > 0) {
+    const params = columnsOf(rows({ setAside: batch.setAside }).setAside, SET_ASIDE, null);
+    for (const text of SET_ASIDE_SQL) yield { text, params, oids: SET_ASIDE.map((type) => ARRAY_OIDS[type]) };
+  }
 }
 
 /**
@@ -197,9 +221,11 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
  * answer to wait for; a pipelined BEGIN ... COMMIT is one per statement, and each wakes the tracker
  * (measured on this machine: a two-kind batch took 0.7 ms as one statement, 2.8 ms pipelined, p25).
  * The kinds never touch the same rows (a job is new or updated, never both), so that the CTEs all
- * see the same snapshot changes nothing. Null for an empty batch or one that needs several chunks.
+ * see the same snapshot changes nothing. Null for an empty batch, one that needs several chunks, or
+ * one that sets jobs aside (its statements must each see the one before).
  */
 export function singleStatement(batch: WriteBatch): Statement | null {
+  if (batch.setAside.length > 0) return null;
   const counts = [batch.meta.size, batch.agents.length, batch.newJobs.length, batch.jobs.length, batch.tasks.length];
   counts.push(batch.attempts.length, batch.logs.length);
   if (counts.some((count) => count > CHUNK_ROWS) || counts.every((count) => count === 0)) return null;

@@ -7,7 +7,8 @@ import { DatabaseSync } from "node:sqlite";
 import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { WriteBatch } from "./records.ts";
-import { storeError, toAgent, toAttempt, toJob, toLog, toTask } from "./sqlite.ts";
+import { storeError } from "./sqlite.ts";
+import { toAgent, toAttempt, toJob, toLog, toTask } from "./sqlite_records.ts";
 import { emptyBatch } from "./store.ts";
 
 type Row = Record<string, unknown>;

@@ -97,7 +97,7 @@ export const ATTEMPT_COLUMNS = [
  * here because this module is also the writer worker's, which does not load the protocol). A state
  * missing here is a type error, so the SQL built from it stays whole.
  */
-const TASK_STATE_ENDED: Record<TaskState, boolean> = {
+export const TASK_STATE_ENDED: Record<TaskState, boolean> = {
   queued: false,
   assigned: false,
   running: false,

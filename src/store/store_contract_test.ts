@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { lacks } from "../../testing/machine.ts";
 import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, FabricError } from "../protocol/mod.ts";
@@ -19,6 +20,8 @@ interface Subject {
   open(): Promise<Store>;
   /** `store` closed, and the same store opened again. */
   reopen(store: Store): Promise<Store>;
+  /** Run `statement` on the store's database behind its back (as another version or a hand's edit might). */
+  tamper(store: Store, statement: string): Promise<void>;
 }
 
 type Case = (subject: Subject) => Promise<void>;
@@ -311,6 +314,53 @@ const CASES: Record<string, Case> = {
     await store.close();
   },
 
+  "a job whose rows do not parse is named by loadActiveJobs; set aside, it ends failed with its tasks": async (
+    subject,
+  ) => {
+    let store = await subject.open();
+    const tasksOf = (jobId: string) => [0, 1, 2].map((ord) => taskOf(jobId, ord, 3));
+    const [done, running, queued] = tasksOf("bad");
+    const batch = batchOf({
+      newJobs: [jobRecord("old", "running", 1), jobRecord("bad", "running", 2), jobRecord("fine", "queued", 3)],
+      tasks: [
+        ...tasksOf("old"),
+        { ...done, state: "succeeded", attempt: 1, agentId: "a1", finishedAt: 9 },
+        { ...running, state: "running", attempt: 1, agentId: "a1", startedAt: 8 },
+        queued,
+        ...tasksOf("fine"),
+      ],
+    });
+    batch.attempts.push(attemptOf(batch.tasks[3], 1, "succeeded"), attemptOf(batch.tasks[4], 1, "running"));
+    await store.write(batch);
+    // A task's row that does not parse; a job's (setting it aside writes its counts anew).
+    await subject.tamper(store, "UPDATE tasks SET matrix = '[' WHERE id = 'old.2'");
+    await subject.tamper(store, "UPDATE jobs SET counts = '{' WHERE id = 'bad'");
+    const active = await store.loadActiveJobs();
+    assert.deepEqual(active.jobs.map((job) => job.id), ["fine"]);
+    assert.deepEqual(active.tasks.map((task) => task.id), ["fine.0", "fine.1", "fine.2"]);
+    assert.deepEqual(active.unreadable.map((job) => job.jobId), ["old", "bad"]);
+    for (const { reason } of active.unreadable) assert.match(reason, /^its stored rows are not valid: /);
+
+    const aside = emptyBatch();
+    aside.setAside.push({ jobId: "bad", reason: "set aside", at: 50 });
+    await store.write(aside);
+    store = await subject.reopen(store);
+    const job = (await store.getJob("bad"))!;
+    assert.deepEqual([job.state, job.finishedAt, job.version], ["failed", 50, 2]);
+    assert.deepEqual(job.counts, { ...emptyCounts(), succeeded: 1, failed: 2 });
+    assert.deepEqual(
+      (await store.listTasks("bad")).map((task) => [task.state, task.reason, task.finishedAt, task.retryAt]),
+      [["succeeded", null, 9, null], ["failed", "set aside", 50, null], ["failed", "set aside", 50, null]],
+    );
+    assert.deepEqual(
+      (await store.listAttempts("bad.1")).map((attempt) => [attempt.state, attempt.reason, attempt.finishedAt]),
+      [["lost", "set aside", 50]],
+    );
+    assert.equal((await store.listAttempts("bad.0"))[0].state, "succeeded");
+    assert.equal((await store.getJob("fine"))!.state, "queued", "only the job set aside");
+    await store.close();
+  },
+
   "values an agent sends unchecked are stored: a NUL in a reason, fractions and huge numbers": async (subject) => {
     const store = await subject.open();
     const task: TaskRecord = {
@@ -363,6 +413,15 @@ Deno.test("store contract: SQLite", async (t) => {
         await store.close();
         return await open(paths.get(store)!);
       },
+      tamper: (store, statement) => {
+        const db = new DatabaseSync(paths.get(store)!);
+        try {
+          db.exec(statement);
+        } finally {
+          db.close();
+        }
+        return Promise.resolve();
+      },
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -386,6 +445,9 @@ Deno.test({
         reopen: async (store) => {
           await store.close();
           return await open(urls.get(store)!);
+        },
+        tamper: async (store, statement) => {
+          await server.admin(new URL(urls.get(store)!).pathname.slice(1), (sql) => sql.unsafe(statement));
         },
       });
     } finally {
