@@ -8,6 +8,7 @@ import type { FabricClient } from "../client/mod.ts";
 import { type CgroupSupport, dropStandby, prepareHostTask, removeIdleCgroups, type TaskUser } from "../exec/mod.ts";
 import {
   type Assignment,
+  attemptKey,
   type AttemptRef,
   type Capabilities,
   type ClaimResponse,
@@ -116,7 +117,7 @@ export class AgentLoop {
 
   /** The tracker no longer wants this attempt. */
   markStale(ref: AttemptRef): void {
-    this.#runs.get(key(ref))?.markStale();
+    this.#runs.get(attemptKey(ref))?.markStale();
   }
 
   start(): AgentHandle {
@@ -149,9 +150,9 @@ export class AgentLoop {
 
   #holding(): AttemptRef[] {
     const refs = new Map<string, AttemptRef>();
-    for (const run of this.#runs.values()) refs.set(key(run.ref), run.ref);
-    for (const a of this.#waiting) refs.set(key(a), { taskId: a.taskId, attempt: a.attempt });
-    for (const ref of this.#o.reporter.pendingAttempts()) refs.set(key(ref), ref);
+    for (const run of this.#runs.values()) refs.set(attemptKey(run.ref), run.ref);
+    for (const a of this.#waiting) refs.set(attemptKey(a), { taskId: a.taskId, attempt: a.attempt });
+    for (const ref of this.#o.reporter.pendingAttempts()) refs.set(attemptKey(ref), ref);
     return [...refs.values()];
   }
 
@@ -180,8 +181,8 @@ export class AgentLoop {
       if (failing) this.#o.log("the tracker is back");
       failing = false;
       for (const ref of response.stop) {
-        this.#runs.get(key(ref))?.stop();
-        this.#waiting = this.#waiting.filter((a) => key(a) !== key(ref));
+        this.#runs.get(attemptKey(ref))?.stop();
+        this.#waiting = this.#waiting.filter((a) => attemptKey(a) !== attemptKey(ref));
       }
       for (const assignment of response.assignments) this.#start(assignment);
     }
@@ -189,7 +190,9 @@ export class AgentLoop {
 
   #start(assignment: Assignment): void {
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
-    if (this.#runs.has(key(ref)) || this.#waiting.some((a) => key(a) === key(ref)) || this.#stopping) return;
+    if (
+      this.#runs.has(attemptKey(ref)) || this.#waiting.some((a) => attemptKey(a) === attemptKey(ref)) || this.#stopping
+    ) return;
     if (this.#runs.size >= this.#o.slots) {
       this.#waiting.push(assignment);
       return;
@@ -214,9 +217,9 @@ export class AgentLoop {
       log: this.#o.log,
       verifier: this.#o.verifier ?? null,
     });
-    this.#runs.set(key(ref), run);
+    this.#runs.set(attemptKey(ref), run);
     run.done.finally(() => {
-      this.#runs.delete(key(ref));
+      this.#runs.delete(attemptKey(ref));
       const next = this.#waiting.shift();
       if (next) this.#start(next);
       else this.#whenIdle();
@@ -334,8 +337,4 @@ export class AgentLoop {
     })();
     return this.#stopped;
   }
-}
-
-function key(ref: AttemptRef): string {
-  return `${ref.taskId}#${ref.attempt}`;
 }

@@ -4,13 +4,12 @@
  * without a final report is reported lost, including one that died between its `started` report
  * and its process's start.
  */
-import type { AttemptRef, TaskEvent } from "../protocol/mod.ts";
+import { attemptKey, type AttemptRef, type TaskEvent } from "../protocol/mod.ts";
 
 export function lostAttempts(leftovers: AttemptRef[], backlog: TaskEvent[], at: number): TaskEvent[] {
-  const key = (ref: AttemptRef) => `${ref.taskId}#${ref.attempt}`;
-  const ended = new Set(backlog.filter((e) => e.type === "finished" || e.type === "released").map(key));
+  const ended = new Set(backlog.filter((e) => e.type === "finished" || e.type === "released").map(attemptKey));
   const had = new Map<string, AttemptRef>();
-  for (const ref of [...leftovers, ...backlog]) had.set(key(ref), { taskId: ref.taskId, attempt: ref.attempt });
+  for (const ref of [...leftovers, ...backlog]) had.set(attemptKey(ref), { taskId: ref.taskId, attempt: ref.attempt });
   return [...had.entries()]
     .filter(([k]) => !ended.has(k))
     .map(([, ref]) => ({
@@ -25,6 +24,6 @@ export function lostAttempts(leftovers: AttemptRef[], backlog: TaskEvent[], at: 
 /** Attempts named by events, each once. */
 export function attemptsOf(events: TaskEvent[]): AttemptRef[] {
   const refs = new Map<string, AttemptRef>();
-  for (const e of events) refs.set(`${e.taskId}#${e.attempt}`, { taskId: e.taskId, attempt: e.attempt });
+  for (const e of events) refs.set(attemptKey(e), { taskId: e.taskId, attempt: e.attempt });
   return [...refs.values()];
 }

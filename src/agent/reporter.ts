@@ -7,6 +7,7 @@
 import type { FabricClient } from "../client/mod.ts";
 import {
   type Assignment,
+  attemptKey,
   type AttemptRef,
   type Clock,
   FabricError,
@@ -146,7 +147,7 @@ export class Reporter {
   pendingAttempts(): AttemptRef[] {
     const seen = new Map<string, AttemptRef>();
     for (const e of this.#queue) {
-      const key = `${e.taskId}#${e.attempt}`;
+      const key = attemptKey(e);
       if (!this.#stale.has(key)) seen.set(key, { taskId: e.taskId, attempt: e.attempt });
     }
     return [...seen.values()];
@@ -266,14 +267,14 @@ export class Reporter {
     const events: string[] = [];
     const ending = new Set<string>();
     for (const e of this.#queue.slice(0, MAX_BATCH_EVENTS * 2)) {
-      if (e.type === "finished" || e.type === "released") ending.add(`${e.taskId}#${e.attempt}`);
+      if (e.type === "finished" || e.type === "released") ending.add(attemptKey(e));
     }
     while (count < this.#queue.length && events.length < MAX_BATCH_EVENTS) {
       const event = this.#queue[count];
       const json = this.#json[count];
       if (events.length > 0 && bytes + json.length > MAX_BATCH_BYTES) break;
       count++;
-      const key = `${event.taskId}#${event.attempt}`;
+      const key = attemptKey(event);
       if (this.#stale.has(key) || (event.type === "started" && ending.has(key))) continue;
       bytes += json.length;
       events.push(json);
@@ -282,7 +283,7 @@ export class Reporter {
   }
 
   #markStale(ref: AttemptRef): void {
-    this.#stale.add(`${ref.taskId}#${ref.attempt}`);
+    this.#stale.add(attemptKey(ref));
     this.#options.onStale(ref);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { type CgroupSupport, killLeftovers, type ProcessRecord } from "../exec/mod.ts";
-import type { AttemptRef } from "../protocol/mod.ts";
+import { attemptKey, type AttemptRef } from "../protocol/mod.ts";
 
 interface Entry extends ProcessRecord {
   taskId: string;
@@ -30,16 +30,16 @@ export class RunRegistry {
 
   record(ref: AttemptRef, process: ProcessRecord): void {
     this.#append({ ...ref, ...process });
-    this.#open.add(key(ref));
+    this.#open.add(attemptKey(ref));
   }
 
   /** A later, fuller record of a process still recorded (nothing once it has been removed). */
   update(ref: AttemptRef, process: ProcessRecord): void {
-    if (this.#open.has(key(ref))) this.#append({ ...ref, ...process });
+    if (this.#open.has(attemptKey(ref))) this.#append({ ...ref, ...process });
   }
 
   remove(ref: AttemptRef): void {
-    if (!this.#open.delete(key(ref))) return;
+    if (!this.#open.delete(attemptKey(ref))) return;
     this.#append({ end: true, ...ref });
     if (this.#open.size === 0 && this.#bytes > COMPACT_BYTES) {
       this.#file?.close();
@@ -60,8 +60,8 @@ export class RunRegistry {
       if (!line) continue;
       try {
         const entry = JSON.parse(line) as Entry & { end?: true };
-        if (entry.end) running.delete(key(entry));
-        else running.set(key(entry), entry);
+        if (entry.end) running.delete(attemptKey(entry));
+        else running.set(attemptKey(entry), entry);
       } catch { /* a line cut short by the crash: its process never got past its first instant */ }
     }
     for (const entry of running.values()) {
@@ -79,8 +79,4 @@ export class RunRegistry {
     this.#file.writeSync(data);
     this.#bytes += data.length;
   }
-}
-
-function key(ref: AttemptRef): string {
-  return `${ref.taskId}#${ref.attempt}`;
 }
