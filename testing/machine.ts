@@ -14,8 +14,8 @@ import { findExecutable, probeCapabilities } from "../src/exec/mod.ts";
 import { CAPABILITY_HELP } from "../src/protocol/mod.ts";
 import { POSTGRES_INSTALL, postgresProblem } from "./postgres_install.ts";
 
-export type Need = "bwrap" | "git" | "cgroup" | "deno" | "postgres";
-export const NEEDS: readonly Need[] = ["bwrap", "git", "cgroup", "deno", "postgres"];
+export type Need = "bwrap" | "git" | "cgroup" | "deno" | "postgres" | "chromium";
+export const NEEDS: readonly Need[] = ["bwrap", "git", "cgroup", "deno", "postgres", "chromium"];
 
 /** What each need is, as a user knows it, and how to get it. */
 export const NEED_HELP: Record<Need, { what: string; install: string }> = {
@@ -24,7 +24,16 @@ export const NEED_HELP: Record<Need, { what: string; install: string }> = {
   cgroup: { what: "a writable cgroup memory controller (memory limits)", install: CAPABILITY_HELP.cgroup.install },
   deno: { what: "deno in PATH (script tasks)", install: CAPABILITY_HELP.deno.install },
   postgres: { what: "PostgreSQL (the PostgreSQL store)", install: POSTGRES_INSTALL },
+  chromium: {
+    what: "Chromium (the dashboard's browser tests)",
+    install: "sudo apt-get install chromium (or set FABRIC_CHROMIUM to a Chrome or Chromium binary)",
+  },
 };
+
+/** The browser the dashboard's tests drive: $FABRIC_CHROMIUM, else `chromium` on the PATH; null when there is none. */
+export function chromiumPath(): string | null {
+  return findExecutable(Deno.env.get("FABRIC_CHROMIUM") || "chromium", Deno.env.get("PATH") ?? "");
+}
 
 export const HAS_ENV = "FABRIC_TEST_HAS";
 export const SKIPS_ENV = "FABRIC_TEST_SKIPS";
@@ -41,7 +50,7 @@ export interface SkipRecord {
 
 /**
  * What this machine has: bubblewrap that runs a task's sandbox, git, a cgroup memory controller, deno,
- * a PostgreSQL server a test can start (testing/postgres.ts).
+ * a PostgreSQL server a test can start (testing/postgres.ts), Chromium (testing/browser.ts).
  */
 export async function probeMachine(): Promise<Set<Need>> {
   const dataDir = await Deno.makeTempDir({ prefix: "fabric-probe-" });
@@ -53,6 +62,7 @@ export async function probeMachine(): Promise<Set<Need>> {
     if (probed.cgroup !== null) has.add("cgroup");
     if (probed.deno !== null) has.add("deno");
     if (postgresProblem() === null) has.add("postgres");
+    if (chromiumPath() !== null) has.add("chromium");
     return has;
   } finally {
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});

@@ -30,7 +30,7 @@ interface Edge {
   typeOnly: boolean;
 }
 
-/** Every .ts file under FOLDERS, and main.ts (an explicit stack: no recursion over a tree). */
+/** Every .ts and .tsx file under FOLDERS, and main.ts (an explicit stack: no recursion over a tree). */
 async function sourceFiles(): Promise<string[]> {
   const files = ["main.ts"];
   const pending = [...FOLDERS];
@@ -39,7 +39,7 @@ async function sourceFiles(): Promise<string[]> {
     for await (const entry of Deno.readDir(join(REPO, dir))) {
       const path = `${dir}/${entry.name}`;
       if (entry.isDirectory && !entry.name.startsWith(".")) pending.push(path);
-      else if (entry.isFile && entry.name.endsWith(".ts")) files.push(path);
+      else if (entry.isFile && /\.tsx?$/.test(entry.name)) files.push(path);
     }
   }
   return files.sort();
@@ -97,7 +97,7 @@ function partOf(path: string): string | null {
 
 /** Test code that lives in src/: unit tests beside the code, and a folder's private test helpers (`_testing.ts`). */
 function isTestCode(path: string): boolean {
-  return /_test\.ts$|\/_([a-z_]+_)?testing\.ts$/.test(path);
+  return /_test\.tsx?$|\/_([a-z_]+_)?testing\.ts$/.test(path);
 }
 
 function describe(edge: Edge): string {

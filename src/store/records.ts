@@ -83,6 +83,22 @@ export interface TaskRecord {
   retryAt: number | null;
 }
 
+/** A page of jobs, newest first, narrowed by state and by a part of the name. */
+export interface JobQuery {
+  state?: JobRecord["state"];
+  /** A part of the job's name; ASCII letters match either case. */
+  nameContains?: string;
+  offset: number;
+  limit: number;
+}
+
+/** A page of a job's tasks in their order, narrowed by state. */
+export interface TaskQuery {
+  state?: TaskState;
+  offset: number;
+  limit: number;
+}
+
 /** What identifies a new task; everything else starts as a queued first attempt. */
 export type NewTask = Pick<
   TaskRecord,

@@ -7,7 +7,17 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { ActiveJobs, AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import type {
+  ActiveJobs,
+  AgentRecord,
+  AttemptRecord,
+  JobQuery,
+  JobRecord,
+  LogRow,
+  TaskQuery,
+  TaskRecord,
+  WriteBatch,
+} from "./records.ts";
 import { emptyBatch, type Store } from "./store.ts";
 import {
   batchRows,
@@ -155,6 +165,23 @@ export class SqliteStore implements Store {
       () =>
         (this.#stmt(`SELECT ${TASK_SELECT} FROM tasks WHERE job_id = ? ORDER BY ord`).all(jobId) as Row[]).map(toTask),
     );
+  }
+
+  listJobsPage(query: JobQuery): Promise<JobRecord[]> {
+    // LIKE with '\\' as its escape: a '%' or '_' in the text looked for is itself, not a wildcard.
+    const like = query.nameContains ? `%${query.nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    return this.#read("jobs", () =>
+      (this.#stmt(
+        `SELECT * FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\')
+         ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4`,
+      ).all(query.state ?? null, like, query.limit, query.offset) as Row[]).map(toJob));
+  }
+
+  listTasksPage(jobId: string, query: TaskQuery): Promise<TaskRecord[]> {
+    return this.#read("tasks", () =>
+      (this.#stmt(
+        `SELECT ${TASK_SELECT} FROM tasks WHERE job_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY ord LIMIT ?3 OFFSET ?4`,
+      ).all(jobId, query.state ?? null, query.limit, query.offset) as Row[]).map(toTask));
   }
 
   getTask(id: string): Promise<TaskRecord | null> {

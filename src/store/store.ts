@@ -1,5 +1,15 @@
 /** The one interface every store implements. All writes go through `write`, one transaction per batch. */
-import type { ActiveJobs, AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import type {
+  ActiveJobs,
+  AgentRecord,
+  AttemptRecord,
+  JobQuery,
+  JobRecord,
+  LogRow,
+  TaskQuery,
+  TaskRecord,
+  WriteBatch,
+} from "./records.ts";
 
 export interface Store {
   getMeta(key: string): Promise<string | null>;
@@ -9,6 +19,10 @@ export interface Store {
   listJobs(options: { limit: number }): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord | null>;
   listTasks(jobId: string): Promise<TaskRecord[]>;
+  /** One page of jobs (the dashboard's list): never more than `query.limit` rows are read. */
+  listJobsPage(query: JobQuery): Promise<JobRecord[]>;
+  /** One page of a job's tasks (the dashboard's job page): a job may have a million. */
+  listTasksPage(jobId: string, query: TaskQuery): Promise<TaskRecord[]>;
   getTask(id: string): Promise<TaskRecord | null>;
   listAttempts(taskId: string): Promise<AttemptRecord[]>;
   readLogs(taskId: string, attempt: number, afterSeq: number, limit: number): Promise<LogRow[]>;

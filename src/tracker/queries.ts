@@ -11,11 +11,12 @@ import {
   type LogLine,
   type TaskDetail,
   type TaskState,
+  type TaskView,
   type WaitingNote,
 } from "../protocol/mod.ts";
-import type { JobRecord, TaskRecord } from "../store/mod.ts";
+import type { JobQuery, JobRecord, TaskQuery, TaskRecord } from "../store/mod.ts";
 import { recentLogsAfter } from "./entries.ts";
-import type { JobEntry, TaskEntry } from "./entries.ts";
+import type { JobEntry, TaskEntry, TemplateEntry } from "./entries.ts";
 import type { Tracker } from "./tracker.ts";
 import { type AgentNames, agentView, attemptView, jobSummary, type TaskContext, taskView } from "./views.ts";
 import { waitReason } from "./wait_reason.ts";
@@ -35,7 +36,14 @@ export async function listJobs(tracker: Tracker, limit: number): Promise<JobSumm
   return records.map((record) => jobSummary(tracker.state.jobs.get(record.id)?.record ?? record));
 }
 
-async function getJobSummary(tracker: Tracker, jobId: string): Promise<JobSummary> {
+/** One page of jobs, newest first (the dashboard's list), with the active ones as memory has them. */
+export async function listJobsPage(tracker: Tracker, query: JobQuery): Promise<JobSummary[]> {
+  await tracker.flush();
+  const records = await tracker.store.listJobsPage(query);
+  return records.map((record) => jobSummary(tracker.state.jobs.get(record.id)?.record ?? record));
+}
+
+export async function getJobSummary(tracker: Tracker, jobId: string): Promise<JobSummary> {
   const active = tracker.state.jobs.get(jobId);
   if (active) return jobSummary(active.record);
   const record = await tracker.store.getJob(jobId);
@@ -72,6 +80,74 @@ export async function getJob(tracker: Tracker, jobId: string): Promise<JobDetail
   const tasks = await tracker.store.listTasks(jobId);
   const context = storedContext(record.spec);
   return { ...jobSummary(record), tasks: tasks.map((task) => taskView(task, names, context(task))) };
+}
+
+/** A job with one page of its tasks, and its file (the dashboard draws its `needs`). */
+export interface JobPage {
+  job: JobSummary;
+  spec: JobSpec;
+  /** The tasks of the page, in the job's order. */
+  tasks: TaskView[];
+  /** How each task of the file stands while the job runs (null once it has ended), by name. */
+  templates: Map<string, TemplateProgress> | null;
+}
+
+/** One task of the job file, over its copies: how many there are, how many ended well, and where they are. */
+export interface TemplateProgress {
+  tasks: number;
+  succeeded: number;
+  state: "waiting" | "queued" | "running" | "succeeded" | "failed";
+}
+
+/**
+ * A job and one page of its tasks: sliced from memory while it runs, read a page at a time from the
+ * store once it has ended, so that a job of a million tasks costs a page, not a million rows.
+ */
+export async function getJobPage(tracker: Tracker, jobId: string, query: TaskQuery): Promise<JobPage> {
+  const names = agentNames(tracker);
+  const active = tracker.state.jobs.get(jobId);
+  if (active) {
+    const matching = query.state ? active.tasks.filter((t) => t.record.state === query.state) : active.tasks;
+    return {
+      job: jobSummary(active.record),
+      spec: active.record.spec,
+      tasks: matching.slice(query.offset, query.offset + query.limit)
+        .map((task) => taskView(task.record, names, liveContext(task))),
+      templates: new Map([...active.templates.values()].map((t) => [t.name, templateProgress(t)])),
+    };
+  }
+  await tracker.flush();
+  const record = await tracker.store.getJob(jobId);
+  if (!record) throw new FabricError("not_found", `No job "${jobId}"`);
+  const tasks = await tracker.store.listTasksPage(jobId, query);
+  const context = storedContext(record.spec);
+  return {
+    job: jobSummary(record),
+    spec: record.spec,
+    tasks: tasks.map((task) => taskView(task, names, context(task))),
+    templates: null,
+  };
+}
+
+function templateProgress(template: TemplateEntry): TemplateProgress {
+  let failed = false;
+  let started = false;
+  for (const task of template.instances) {
+    const s = task.record.state;
+    if (s === "failed" || s === "cancelled" || s === "skipped") failed = true;
+    else if (s !== "queued") started = true;
+  }
+  const tasks = template.instances.length;
+  const state = failed
+    ? "failed"
+    : template.succeeded === tasks
+    ? "succeeded"
+    : started || template.succeeded > 0
+    ? "running"
+    : template.waitingOn.size > 0
+    ? "waiting"
+    : "queued";
+  return { tasks, succeeded: template.succeeded, state };
 }
 
 /** Wait until the job's version passes `since` (or `waitMs` passes), then return its summary. */

@@ -1,5 +1,5 @@
 /**
- * The HTTP API. Every route but `GET /v1/ca` needs a bearer token; each principal reaches only its
+ * The HTTP API, and the web dashboard beside it. Every API route but `GET /v1/ca` needs a bearer token; each principal reaches only its
  * own routes. Bodies are parsed with the protocol's schemas; errors are shaped by the one
  * errorResponse the HTTPS layer and the agents' fast path use too.
  */
@@ -12,15 +12,16 @@ import {
   FabricError,
   heartbeatRequestSchema,
   helloRequestSchema,
-  type LogLine,
   parseJsonBody,
   registerAgentRequestSchema,
   reportRequestSchema,
   setWeightRequestSchema,
   submitJobRequestSchema,
 } from "../protocol/mod.ts";
+import { createDashboard } from "./dashboard/mod.ts";
 import { authenticate } from "./http/authenticate.ts";
 import { errorResponse } from "./http/error_response.ts";
+import { ndjsonResponse } from "./http/ndjson.ts";
 import { getJob, getTask, jobWaiting, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
@@ -135,11 +136,11 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const afterSeq = intParam(c, "after", -1, -1, Number.MAX_SAFE_INTEGER);
     const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
     // A client that goes away cancels the stream, which ends the generator (no request.signal needed).
-    const lines = readLogs(tracker, c.req.param("id"), { attempt, afterSeq, follow });
-    // Read the first line before answering, so an unknown task is a 404 and not a broken stream.
-    const first = await lines.next();
-    return new Response(ndjson(first, lines), { headers: { "content-type": "application/x-ndjson" } });
+    return await ndjsonResponse(readLogs(tracker, c.req.param("id"), { attempt, afterSeq, follow }));
   });
+
+  // The web dashboard, outside /v1/: its pages take a session cookie or a bearer token (dashboard/mod.ts).
+  app.route("/", createDashboard(tracker, { log }));
 
   return app;
 }
@@ -214,26 +215,4 @@ function intParam(c: Context<Env>, name: string, fallback: number, min: number, 
     );
   }
   return value;
-}
-
-function ndjson(first: IteratorResult<LogLine>, rest: AsyncGenerator<LogLine>): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
-  let pending: IteratorResult<LogLine> | null = first;
-  return new ReadableStream({
-    async pull(controller) {
-      const next = pending ?? (await rest.next().catch((error) => {
-        controller.error(error);
-        return { done: true, value: undefined } as IteratorResult<LogLine>;
-      }));
-      pending = null;
-      if (next.done) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(encoder.encode(JSON.stringify(next.value) + "\n"));
-    },
-    async cancel() {
-      await rest.return(undefined);
-    },
-  });
 }

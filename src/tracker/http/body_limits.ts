@@ -16,8 +16,12 @@ const LARGE: Record<string, number> = {
 /** Any other request with a body (register, heartbeat, drain, weight...). */
 export const SMALL_BODY_BYTES = 1 * MB;
 
+/** A form of the web dashboard (a token, a CSRF token): read before its sender is known, so kept small. */
+export const FORM_BODY_BYTES = 16 * 1024;
+
 /** The largest body, in bytes, that `method path` may send (a GET or HEAD sends none). */
 export function bodyLimit(method: string, path: string): number {
   if (method === "GET" || method === "HEAD") return 0;
+  if (!path.startsWith("/v1/")) return FORM_BODY_BYTES;
   return LARGE[`${method} ${path}`] ?? SMALL_BODY_BYTES;
 }
