@@ -21,7 +21,8 @@ const USAGE = `
 fabric tracker [--listen HOST:PORT] [--data-dir DIR] [--advertise NAME,...] [--store URL]
 
 Run the control plane. The first start in an empty DIR creates a CA, a server certificate, an admin
-token and a join token, and prints the command agents join with.
+token and a join token, and prints the command agents join with. The web dashboard is at
+https://HOST:PORT/ on the same port (sign in with the admin token; the browser must trust DIR/ca.pem).
 
   --listen HOST:PORT     where to listen (default 0.0.0.0:7443)
   --data-dir DIR         state, certificates and tokens (default ~/.local/share/fabric/tracker); one
@@ -41,9 +42,9 @@ token and a join token, and prints the command agents join with.
                          it up. See docs/postgres.md
 
 Requests are admitted on their token before their body is read; bodies are limited per route (32 MB
-for a submit and an agent's report, hello and claim, 1 MB for others); a connection must finish its
-TLS handshake and its headers within 10s and its whole request within 60s; an idle keep-alive
-connection is closed after 60s.
+for a submit and an agent's report, hello and claim, 16 KB for a dashboard form, 1 MB for others); a
+connection must finish its TLS handshake and its headers within 10s and its whole request within 60s;
+an idle keep-alive connection is closed after 60s.
 `;
 
 export const TRACKER_FLAGS = {
@@ -85,6 +86,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
   const server = await startTrackerServer(options);
   const where = server.storeWhere ? `, store ${server.storeWhere}` : "";
   console.log(`fabric tracker listening on ${server.url} (data in ${dataDir}${where})`);
+  console.log(`The dashboard is at https://${server.joinAddress}/ (sign in with the admin token).`);
   if (server.newTokens) {
     console.log("Agents join with:");
     console.log(
