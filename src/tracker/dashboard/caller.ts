@@ -22,25 +22,43 @@ export interface Caller {
   /** A signed-in browser's session; null for a request that brought its own bearer token. */
   session: Session | null;
   sessionId: string | null;
+  /**
+   * Whether the token (and the session) is still accepted: an answer that goes on for long (a followed
+   * log, a long poll) asks again before it sends more, so that nothing reaches a caller signed out since.
+   */
+  stillAccepted(): boolean;
 }
 
 /** The caller, null for a browser that is not signed in (or whose session or token ended); a 401 for a bad bearer token. */
 export function findCaller(c: Context, tracker: Pick<Tracker, "authenticate">, sessions: Sessions): Caller | null {
   const authorization = c.req.header("authorization");
   if (authorization !== undefined) {
-    return { principal: authenticate(tracker, authorization), session: null, sessionId: null };
+    const principal = authenticate(tracker, authorization);
+    const stillAccepted = () => accepted(tracker, authorization);
+    return { principal, session: null, sessionId: null, stillAccepted };
   }
   const id = getCookie(c, COOKIE, "host");
   if (!id) return null;
   const session = sessions.find(id);
   if (!session) return null;
   try {
-    return { principal: authenticate(tracker, `Bearer ${session.token}`), session, sessionId: id };
+    const principal = authenticate(tracker, `Bearer ${session.token}`);
+    const stillAccepted = () => sessions.find(id) === session && accepted(tracker, `Bearer ${session.token}`);
+    return { principal, session, sessionId: id, stillAccepted };
   } catch (error) {
     if (!(error instanceof FabricError) || error.code !== "unauthorized") throw error;
     // The token is no longer accepted (revoked, expired): its session ends with it.
     sessions.close(id);
     return null;
+  }
+}
+
+function accepted(tracker: Pick<Tracker, "authenticate">, authorization: string): boolean {
+  try {
+    authenticate(tracker, authorization);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -7,7 +7,7 @@
  * script, no inline style, and everything a job or an agent wrote is escaped by the JSX renderer.
  */
 import { type Context, Hono } from "hono";
-import { FabricError } from "../../protocol/mod.ts";
+import { FabricError, type LogLine } from "../../protocol/mod.ts";
 import { authenticate } from "../http/authenticate.ts";
 import { errorResponse } from "../http/error_response.ts";
 import { ndjsonResponse } from "../http/ndjson.ts";
@@ -83,7 +83,12 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
       throw new FabricError("unauthorized", "Not signed in (or the session ended): sign in again");
     }
     mustBeAllowed(caller.principal, action);
-    return secured(await handler(c, caller));
+    const answer = await handler(c, caller);
+    // A live region's long poll: its caller may have signed out (or lost its token) while it waited.
+    if (wantsFragment(c) && !caller.stillAccepted()) {
+      throw new FabricError("unauthorized", "Not signed in (or the session ended): sign in again");
+    }
+    return secured(answer);
   };
 
   /** A form's action: from this dashboard's own page (caller.ts), then back to `to`. */
@@ -137,12 +142,13 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
   // The live log of a task page: the API's NDJSON stream, for a session's cookie as well.
   app.get(
     "/tasks/:id/log",
-    page("view", (c) => {
+    page("view", (c, caller) => {
       const attempt = wholeNumber(c, "attempt", 1, 1_000_000) ?? undefined;
       const afterSeq = wholeNumber(c, "after", 0, Number.MAX_SAFE_INTEGER) ?? -1;
       const follow = c.req.query("follow") === "1";
       const signal = c.req.raw.signal;
-      return ndjsonResponse(readLogs(tracker, c.req.param("id")!, { attempt, afterSeq, follow, signal }));
+      const lines = readLogs(tracker, c.req.param("id")!, { attempt, afterSeq, follow, signal });
+      return ndjsonResponse(whileAccepted(lines, caller, () => tracker.clock.now()));
     }),
   );
 
@@ -170,6 +176,18 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
   );
 
   return app;
+}
+
+/** A followed log ends once its caller is signed out: asked again at most once a second, before a line is sent. */
+async function* whileAccepted(lines: AsyncGenerator<LogLine>, caller: Caller, now: () => number) {
+  let checkedAt = now();
+  for await (const line of lines) {
+    if (now() - checkedAt >= 1000) {
+      if (!caller.stillAccepted()) return;
+      checkedAt = now();
+    }
+    yield line;
+  }
 }
 
 function secured(response: Response): Response {

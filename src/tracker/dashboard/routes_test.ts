@@ -111,6 +111,16 @@ Deno.test("a session ends when its token stops being accepted, and at sign-out",
     await tracker.setTokens({ admin: "admin-secret", join: "join-secret" });
     assert.equal((await request("/", { headers: { cookie: first.cookie } })).status, 303, "ended, not paused");
 
+    // A long poll that began signed in answers 401 if the token went while it waited.
+    const again = await signIn(request);
+    const { jobId, version } = await tracker.submitJob({ name: "j", tasks: [{ name: "t", run: "x" }] });
+    const polling = request(`/jobs/${jobId}?fragment=1&since=${version}`, { headers: { cookie: again.cookie } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await tracker.setTokens({ admin: "admin-secret-3", join: "join-secret" });
+    await tracker.cancelJob(jobId);
+    assert.equal((await polling).status, 401);
+    await tracker.setTokens({ admin: "admin-secret", join: "join-secret" });
+
     const second = await signIn(request);
     const out = await request("/sign-out", form({ csrf: second.csrf }, { cookie: second.cookie, origin: ORIGIN }));
     assert.equal(out.status, 303);

@@ -109,6 +109,8 @@ async function followLog() {
         return;
       }
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      if (failures > 0 && note) note.textContent = "";
+      failures = 0;
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffered = "";
       for (;;) {
@@ -124,7 +126,6 @@ async function followLog() {
           } else if (line.type === "end") end = line;
         }
       }
-      failures = 0;
     } catch {
       failures++;
       if (note) note.textContent = "The tracker does not answer; trying again…";
