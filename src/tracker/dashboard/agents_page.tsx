@@ -60,7 +60,6 @@ function AgentsTable(props: { agents: AgentView[]; caller: Caller; now: number }
           "Can run",
           "Labels",
           "Heartbeat",
-          "",
           ...(canDrain ? [""] : []),
         ]}
       />
