@@ -3,8 +3,8 @@ import type { Context } from "hono";
 import { raw } from "hono/html";
 import type { AgentView } from "../../protocol/mod.ts";
 import { listAgents } from "../queries.ts";
-import type { Tracker } from "../tracker.ts";
 import type { Caller } from "./caller.ts";
+import type { PageContext } from "./context.ts";
 import { ago, bytes } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { liveAnswer, liveRegion, wantsFragment } from "./live.tsx";
@@ -18,7 +18,7 @@ const AGENTS_EVERY_MS = 2000;
 /** What `drain` gives running tasks before they are handed back (as `fabric agents drain` by default). */
 export const DRAIN_GRACE_MS = 30_000;
 
-export async function agentsPage(c: Context, tracker: Tracker, caller: Caller): Promise<Response> {
+export async function agentsPage(c: Context, { tracker, caller }: PageContext): Promise<Response> {
   const { page, offset } = pageParam(c);
   const all = listAgents(tracker);
   const agents = all.slice(offset, offset + PAGE_SIZE);

@@ -30,7 +30,10 @@ export interface Caller {
 }
 
 /** The caller, null for a browser that is not signed in (or whose session or token ended); a 401 for a bad bearer token. */
-export function findCaller(c: Context, tracker: Pick<Tracker, "authenticate">, sessions: Sessions): Caller | null {
+export function findCaller(
+  c: Context,
+  { tracker, sessions }: { tracker: Pick<Tracker, "authenticate">; sessions: Sessions },
+): Caller | null {
   const authorization = c.req.header("authorization");
   if (authorization !== undefined) {
     const principal = authenticate(tracker, authorization);
@@ -85,7 +88,7 @@ export function checkOrigin(c: Context): void {
 }
 
 /** A browser's form must come from this dashboard, with its session's CSRF token; a bearer request needs neither. */
-export function checkForm(c: Context, caller: Caller, form: Record<string, unknown>): void {
+export function checkForm(c: Context, { caller, form }: { caller: Caller; form: Record<string, unknown> }): void {
   if (!caller.session) return;
   checkOrigin(c);
   const sent = form.csrf;

@@ -14,7 +14,10 @@ const TITLES: Record<number, string> = {
   503: "Unavailable",
 };
 
-export async function errorPage(c: Context, answer: Answer, caller: Caller | null): Promise<Response> {
+export async function errorPage(
+  c: Context,
+  { answer, caller }: { answer: Answer; caller: Caller | null },
+): Promise<Response> {
   const { error } = JSON.parse(answer.body) as ErrorBody;
   const title = TITLES[answer.status] ?? "Error";
   return await c.html(

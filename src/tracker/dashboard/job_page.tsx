@@ -13,23 +13,17 @@ import {
   type WaitingNote,
 } from "../../protocol/mod.ts";
 import { getJobPage, type JobPage, watchJob } from "../queries.ts";
-import type { Tracker } from "../tracker.ts";
 import type { Caller } from "./caller.ts";
+import type { PageContext } from "./context.ts";
 import { DependencyGraph } from "./dependency_graph.tsx";
 import { ago, between, took } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { LIVE_WAIT_MS, liveAnswer, liveRegion, wantsFragment } from "./live.tsx";
 import { href, PAGE_SIZE, pageParam, stateParam, wholeNumber } from "./params.ts";
 import { may } from "./permissions.ts";
-import type { WaitingNotes } from "./waiting_notes.ts";
 import { Head, Pager, PostButton, ProgressBar, State, summary } from "./widgets.tsx";
 
-export async function jobPage(
-  c: Context,
-  tracker: Tracker,
-  options: { caller: Caller; waiting: WaitingNotes },
-): Promise<Response> {
-  const { caller } = options;
+export async function jobPage(c: Context, { tracker, caller, waiting: notes }: PageContext): Promise<Response> {
   const id = c.req.param("id")!;
   const state = stateParam<TaskState>(c, TASK_STATES);
   const { page, offset } = pageParam(c);
@@ -39,7 +33,7 @@ export async function jobPage(
   }
   const data = await getJobPage(tracker, id, { state, offset, limit: PAGE_SIZE + 1 });
   const { job } = data;
-  const waiting = isTerminalJob(job.state) || job.counts.queued + job.counts.lost === 0 ? [] : options.waiting.of(id);
+  const waiting = isTerminalJob(job.state) || job.counts.queued + job.counts.lost === 0 ? [] : notes.of(id);
   const base = `/jobs/${encodeURIComponent(id)}`;
   const filters = { state, page: page > 1 ? page : undefined };
   const region = await liveRegion(

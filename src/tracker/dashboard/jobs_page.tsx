@@ -2,11 +2,10 @@
 import type { Context } from "hono";
 import { JOB_STATES, type JobState, type JobSummary } from "../../protocol/mod.ts";
 import { listJobsPage } from "../queries.ts";
-import type { Tracker } from "../tracker.ts";
 import { ago, between } from "./format.ts";
 import { liveAnswer, liveRegion, wantsFragment } from "./live.tsx";
 import { href, PAGE_SIZE, pageParam, stateParam, textParam } from "./params.ts";
-import type { Caller } from "./caller.ts";
+import type { PageContext } from "./context.ts";
 import { Layout } from "./layout.tsx";
 import { raw } from "hono/html";
 import { Head, Pager, ProgressBar, State, summary } from "./widgets.tsx";
@@ -14,7 +13,7 @@ import { Head, Pager, ProgressBar, State, summary } from "./widgets.tsx";
 /** How often an open list asks again. */
 const LIST_EVERY_MS = 2000;
 
-export async function jobsPage(c: Context, tracker: Tracker, caller: Caller): Promise<Response> {
+export async function jobsPage(c: Context, { tracker, caller }: PageContext): Promise<Response> {
   const state = stateParam<JobState>(c, JOB_STATES);
   const name = textParam(c, "name", 200);
   const { page, offset } = pageParam(c);

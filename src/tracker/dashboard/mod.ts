@@ -24,6 +24,7 @@ import {
   sessionIdOf,
   setSessionCookie,
 } from "./caller.ts";
+import type { PageContext } from "./context.ts";
 import { errorPage } from "./error_page.tsx";
 import { jobPage } from "./job_page.tsx";
 import { jobsPage } from "./jobs_page.tsx";
@@ -52,7 +53,7 @@ const SECURITY_HEADERS: Record<string, string> = {
   "cache-control": "no-store",
 };
 
-type Page = (c: Context, caller: Caller) => Promise<Response>;
+type Page = (c: Context, context: PageContext) => Promise<Response>;
 
 /** The dashboard's routes, to mount at `/` beside the API (which keeps `/v1/`). */
 export function createDashboard(tracker: Tracker, options: DashboardOptions): Hono {
@@ -65,15 +66,15 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
     const answer = errorResponse(error, `${c.req.method} ${c.req.path}`, options.log);
     let caller: Caller | null = null;
     try {
-      caller = findCaller(c, tracker, sessions);
+      caller = findCaller(c, { tracker, sessions });
     } catch { /* the error may be about the caller itself */ }
     if (answer.status === 401 && !c.req.header("authorization")) clearSessionCookie(c);
-    return secured(await errorPage(c, answer, caller));
+    return secured(await errorPage(c, { answer, caller }));
   });
 
   /** A page for a signed-in caller allowed `action`; a browser not signed in is sent to sign in first. */
   const page = (action: DashboardAction, handler: Page) => async (c: Context) => {
-    const caller = findCaller(c, tracker, sessions);
+    const caller = findCaller(c, { tracker, sessions });
     if (!caller) {
       // The script's asks (fragment=1, a log) are told 401, and say so on the page; a page load signs in.
       if (c.req.method === "GET" && !wantsFragment(c) && !c.req.path.endsWith("/log")) {
@@ -83,7 +84,7 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
       throw new FabricError("unauthorized", "Not signed in (or the session ended): sign in again");
     }
     mustBeAllowed(caller.principal, action);
-    const answer = await handler(c, caller);
+    const answer = await handler(c, { tracker, caller, waiting });
     // A live region's long poll: its caller may have signed out (or lost its token) while it waited.
     if (wantsFragment(c) && !caller.stillAccepted()) {
       throw new FabricError("unauthorized", "Not signed in (or the session ended): sign in again");
@@ -93,8 +94,8 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
 
   /** A form's action: from this dashboard's own page (caller.ts), then back to `to`. */
   const action = (name: DashboardAction, act: (c: Context) => Promise<string>) =>
-    page(name, async (c, caller) => {
-      checkForm(c, caller, await formOf(c));
+    page(name, async (c, { caller }) => {
+      checkForm(c, { caller, form: await formOf(c) });
       return c.redirect(await act(c), 303);
     });
 
@@ -106,17 +107,17 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
     const form = await formOf(c);
     const next = safeNext(form.next);
     const token = typeof form.token === "string" ? form.token.trim() : "";
-    if (!token) return secured(await signInPage(c, { next, error: "Type a token." }, 401));
+    if (!token) return secured(await signInPage(c, { next, error: "Type a token.", status: 401 }));
     let principal;
     try {
       principal = authenticate(tracker, `Bearer ${token}`);
     } catch (error) {
       if (!(error instanceof FabricError) || error.code !== "unauthorized") throw error;
-      return secured(await signInPage(c, { next, error: error.message }, 401));
+      return secured(await signInPage(c, { next, error: error.message, status: 401 }));
     }
     if (!may(principal, "view")) {
       const error = `This ${principal.kind} token cannot use the dashboard: sign in with the admin token.`;
-      return secured(await signInPage(c, { next, error }, 403));
+      return secured(await signInPage(c, { next, error, status: 403 }));
     }
     // A new id at every sign-in: a session id planted before it is worth nothing after it.
     const old = sessionIdOf(c);
@@ -126,23 +127,23 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
     return secured(c.redirect(next, 303));
   });
   app.post("/sign-out", async (c) => {
-    const caller = findCaller(c, tracker, sessions);
+    const caller = findCaller(c, { tracker, sessions });
     if (caller?.session) {
-      checkForm(c, caller, await formOf(c));
+      checkForm(c, { caller, form: await formOf(c) });
       sessions.close(caller.sessionId!);
     }
     clearSessionCookie(c);
     return secured(c.redirect("/sign-in", 303));
   });
 
-  app.get("/", page("view", (c, caller) => jobsPage(c, tracker, caller)));
-  app.get("/jobs/:id", page("view", (c, caller) => jobPage(c, tracker, { caller, waiting })));
-  app.get("/tasks/:id", page("view", (c, caller) => taskPage(c, tracker, caller)));
-  app.get("/agents", page("view", (c, caller) => agentsPage(c, tracker, caller)));
+  app.get("/", page("view", jobsPage));
+  app.get("/jobs/:id", page("view", jobPage));
+  app.get("/tasks/:id", page("view", taskPage));
+  app.get("/agents", page("view", agentsPage));
   // The live log of a task page: the API's NDJSON stream, for a session's cookie as well.
   app.get(
     "/tasks/:id/log",
-    page("view", (c, caller) => {
+    page("view", (c, { caller }) => {
       const attempt = wholeNumber(c, "attempt", 1, 1_000_000) ?? undefined;
       const afterSeq = wholeNumber(c, "after", 0, Number.MAX_SAFE_INTEGER) ?? -1;
       const follow = c.req.query("follow") === "1";

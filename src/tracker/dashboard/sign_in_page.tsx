@@ -6,13 +6,10 @@ export interface SignInProps {
   /** Where to go once signed in (a path of this dashboard). */
   next: string;
   error?: string;
+  status?: 200 | 401 | 403;
 }
 
-export async function signInPage(
-  c: Context,
-  props: SignInProps,
-  status: 200 | 401 | 403 = 200,
-): Promise<Response> {
+export async function signInPage(c: Context, props: SignInProps): Promise<Response> {
   return await c.html(
     <Layout title="Sign in" caller={null}>
       <h1>Sign in</h1>
@@ -39,7 +36,7 @@ export async function signInPage(
         being revoked, or the tracker restarting) ends the session.
       </p>
     </Layout>,
-    status,
+    props.status ?? 200,
   );
 }
 

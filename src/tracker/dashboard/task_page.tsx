@@ -7,7 +7,7 @@ import { raw } from "hono/html";
 import { isTerminalJob, isTerminalTask, type JobSummary, type LogChunk, type TaskDetail } from "../../protocol/mod.ts";
 import { getJobSummary, getTask, readLogs, watchJob } from "../queries.ts";
 import type { Tracker } from "../tracker.ts";
-import type { Caller } from "./caller.ts";
+import type { PageContext } from "./context.ts";
 import { ago, took } from "./format.ts";
 import { exit } from "./job_page.tsx";
 import { Layout } from "./layout.tsx";
@@ -19,7 +19,7 @@ import { Head, State } from "./widgets.tsx";
 const HEAD_CHUNKS = 1000;
 const HEAD_CHARS = 512 * 1024;
 
-export async function taskPage(c: Context, tracker: Tracker, caller: Caller): Promise<Response> {
+export async function taskPage(c: Context, { tracker, caller }: PageContext): Promise<Response> {
   const id = c.req.param("id")!;
   const pinned = wholeNumber(c, "attempt", 1, 1_000_000);
   let task = await getTask(tracker, id);
