@@ -13,10 +13,20 @@ import postgres from "postgres";
 import { FabricError } from "../protocol/mod.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
 import { batchStatements, singleStatement, type Statement } from "./postgres_rows.ts";
-import type { ActiveJobs, AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import type {
+  ActiveJobs,
+  AgentRecord,
+  AttemptRecord,
+  JobQuery,
+  JobRecord,
+  LogRow,
+  TaskQuery,
+  TaskRecord,
+  WriteBatch,
+} from "./records.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
 import { toAgent, toAttempt, toJob, toLog, toTask } from "./sqlite_records.ts";
-import type { SecretStore, Store } from "./store.ts";
+import { containsPattern, type SecretStore, type Store } from "./store.ts";
 
 /** Connections a tracker opens: one writes at a time, the others read. */
 export const POSTGRES_CONNECTIONS = 4;
@@ -187,6 +197,22 @@ export class PostgresStore implements Store, SecretStore {
       "tasks",
       async (sql) => (await sql`SELECT * FROM tasks WHERE job_id = ${jobId} ORDER BY ord`).map(toTask),
     );
+  }
+
+  listJobsPage(query: JobQuery): Promise<JobRecord[]> {
+    return this.#read("jobs", async (sql) =>
+      (await sql`
+        SELECT * FROM jobs WHERE TRUE
+        ${query.state ? sql`AND state = ${query.state}` : sql``}
+        ${query.nameContains ? sql`AND name ILIKE ${containsPattern(query.nameContains)} ESCAPE '\\'` : sql``}
+        ORDER BY created_at DESC, id DESC LIMIT ${query.limit} OFFSET ${query.offset}`).map(toJob));
+  }
+
+  listTasksPage(jobId: string, query: TaskQuery): Promise<TaskRecord[]> {
+    return this.#read("tasks", async (sql) =>
+      (await sql`
+        SELECT * FROM tasks WHERE job_id = ${jobId} ${query.state ? sql`AND state = ${query.state}` : sql``}
+        ORDER BY ord LIMIT ${query.limit} OFFSET ${query.offset}`).map(toTask));
   }
 
   getTask(id: string): Promise<TaskRecord | null> {

@@ -86,7 +86,7 @@ export interface TaskRecord {
 /** A page of jobs, newest first, narrowed by state and by a part of the name. */
 export interface JobQuery {
   state?: JobRecord["state"];
-  /** A part of the job's name; ASCII letters match either case. */
+  /** A part of the job's name; ASCII letters match either case (PostgreSQL's ILIKE folds the others too). */
   nameContains?: string;
   offset: number;
   limit: number;

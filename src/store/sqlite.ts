@@ -18,7 +18,7 @@ import type {
   TaskRecord,
   WriteBatch,
 } from "./records.ts";
-import { emptyBatch, type Store } from "./store.ts";
+import { containsPattern, emptyBatch, type Store } from "./store.ts";
 import {
   batchRows,
   insertRows,
@@ -168,8 +168,7 @@ export class SqliteStore implements Store {
   }
 
   listJobsPage(query: JobQuery): Promise<JobRecord[]> {
-    // LIKE with '\\' as its escape: a '%' or '_' in the text looked for is itself, not a wildcard.
-    const like = query.nameContains ? `%${query.nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    const like = query.nameContains ? containsPattern(query.nameContains) : null;
     return this.#read("jobs", () =>
       (this.#stmt(
         `SELECT * FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\')

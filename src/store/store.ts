@@ -46,6 +46,14 @@ export interface SecretStore {
   initSecrets(values: Record<string, string>): Promise<Record<string, string>>;
 }
 
+/**
+ * A LIKE pattern that matches names containing `text`, with '\\' as the escape: a '%' or '_' in
+ * `text` is itself, not a wildcard (both stores' `ESCAPE '\\'`).
+ */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
 export function emptyBatch(): WriteBatch {
   return { meta: new Map(), agents: [], newJobs: [], jobs: [], tasks: [], attempts: [], logs: [], setAside: [] };
 }

@@ -281,6 +281,47 @@ const CASES: Record<string, Case> = {
     await store.close();
   },
 
+  "a page of jobs: newest first, by state, by a part of the name in which % and _ are themselves": async (subject) => {
+    const store = await subject.open();
+    const named = (id: string, name: string, state: JobRecord["state"], createdAt: number) => ({
+      ...jobRecord(id, state, createdAt),
+      name,
+    });
+    await store.write(batchOf({
+      newJobs: [
+        named("a", "Build-linux", "succeeded", 1),
+        named("b", "build_mac", "failed", 2),
+        named("c", "test-100%", "running", 3),
+        named("d", "buildXmac", "failed", 4),
+      ],
+    }));
+    const ids = async (query: Parameters<Store["listJobsPage"]>[0]) =>
+      (await store.listJobsPage(query)).map((j) => j.id);
+    assert.deepEqual(await ids({ offset: 0, limit: 10 }), ["d", "c", "b", "a"]);
+    assert.deepEqual(await ids({ offset: 1, limit: 2 }), ["c", "b"]);
+    assert.deepEqual(await ids({ state: "failed", offset: 0, limit: 10 }), ["d", "b"]);
+    assert.deepEqual(await ids({ nameContains: "build", offset: 0, limit: 10 }), ["d", "b", "a"], "ASCII case ignored");
+    assert.deepEqual(await ids({ nameContains: "d_m", offset: 0, limit: 10 }), ["b"], "'_' is not a wildcard");
+    assert.deepEqual(await ids({ nameContains: "0%", offset: 0, limit: 10 }), ["c"]);
+    assert.deepEqual(await ids({ nameContains: "\\", offset: 0, limit: 10 }), []);
+    assert.deepEqual(await ids({ nameContains: "%", state: "failed", offset: 0, limit: 10 }), []);
+    await store.close();
+  },
+
+  "a page of a job's tasks: in order, by state": async (subject) => {
+    const store = await subject.open();
+    const states = ["queued", "running", "succeeded"] as const;
+    const tasks = Array.from({ length: 10 }, (_, ord) => ({ ...taskOf("a", ord, 10), state: states[ord % 3] }));
+    await store.write(batchOf({ newJobs: [jobRecord("a", "running")], tasks }));
+    const names = async (query: Parameters<Store["listTasksPage"]>[1]) =>
+      (await store.listTasksPage("a", query)).map((t) => t.name);
+    assert.deepEqual(await names({ offset: 8, limit: 5 }), ["t[8]", "t[9]"]);
+    assert.deepEqual(await names({ state: "running", offset: 1, limit: 2 }), ["t[4]", "t[7]"]);
+    assert.deepEqual(await names({ state: "failed", offset: 0, limit: 5 }), []);
+    assert.deepEqual(await store.listTasksPage("nope", { offset: 0, limit: 5 }), []);
+    await store.close();
+  },
+
   "batches written at once land in the order they were written": async (subject) => {
     const store = await subject.open();
     await store.write(batchOf({ newJobs: [jobRecord("j", "queued")] }));
