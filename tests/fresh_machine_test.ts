@@ -168,7 +168,8 @@ Deno.test("deno task test without bubblewrap skips what needs it and says so in 
     const bin = await pathWithout(dir, ["bwrap", "git"]);
     const fixtures = ["testing/fixtures/lacks_fixture.ts", "testing/fixtures/lacks_file_fixture.ts"];
     const args = ["run", "-A", "testing/run_tests.ts", ...fixtures];
-    const run = await finish(deno(args, { PATH: bin }), 120_000);
+    // A developer's run, even inside CI's (which sets FABRIC_TEST_REQUIRE=all for the suite around this test).
+    const run = await finish(deno(args, { PATH: bin, FABRIC_TEST_REQUIRE: "" }), 120_000);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(
       run.stderr,
