@@ -6,9 +6,16 @@
  *
  * With `--http fabric` the same handler runs behind fabric's own HTTPS layer (the tracker's
  * node:https adapter) instead of Deno.serve: the cost of that layer alone, without the tracker.
+ * With `--http hono-node` it runs behind `@hono/node-server`'s adapter on the same node:https server
+ * (the same timeouts, TCP_NODELAY, connection cap and accept guard as fabric's layer): what that
+ * library's bridge costs against fabric's hand-written one (bench/bridge.ts compares them);
+ * `--http hono-node-native` the same without its lighter global Request and Response.
  *
- *   deno run -A bench/bare_tracker.ts --cert FILE --key FILE --join TOKEN --admin TOKEN [--http deno|fabric]
+ *   deno run -A bench/bare_tracker.ts --cert FILE --key FILE --join TOKEN --admin TOKEN
+ *     [--http deno|fabric|hono-node|hono-node-native]
  */
+import https from "node:https";
+import { once } from "node:events";
 import { parseArgs } from "node:util";
 import type { Assignment } from "../src/protocol/mod.ts";
 
@@ -167,6 +174,42 @@ async function serveLikeFabric(cert: string, key: string, handler: Handler): Pro
   return server.port;
 }
 
+/**
+ * `@hono/node-server` on the server fabric's layer builds, with nothing of fabric's in the request's
+ * path: no admission, the body read (and the Request and Response made) the library's way. By
+ * default it replaces the global Request and Response with its lighter ones; `native` keeps Deno's.
+ */
+async function serveWithHonoNode(cert: string, key: string, handler: Handler, native: boolean): Promise<number> {
+  const tracker = new URL("../src/tracker/", import.meta.url).href;
+  const { createAdaptorServer } = await import("@hono/node-server");
+  const { TIMEOUTS } = await import(`${tracker}https_server.ts`);
+  const { capConnections, connectionCap, openFileLimit } = await import(`${tracker}http/connection_cap.ts`);
+  const { guardListener } = await import(`${tracker}http/accept_guard.ts`);
+  const server = createAdaptorServer({
+    fetch: handler,
+    overrideGlobalObjects: !native,
+    createServer: https.createServer,
+    serverOptions: {
+      cert,
+      key,
+      handshakeTimeout: TIMEOUTS.handshake,
+      headersTimeout: TIMEOUTS.headers,
+      requestTimeout: TIMEOUTS.request,
+      connectionsCheckingInterval: TIMEOUTS.check,
+    },
+  }) as https.Server;
+  // As fabric's layer does, and for the same reason (the comment atop src/tracker/https_server.ts).
+  server.on("secureConnection", (socket) => socket.setNoDelay(true));
+  server.on("tlsClientError", () => {});
+  server.keepAliveTimeout = TIMEOUTS.keepAlive;
+  capConnections(server, connectionCap(openFileLimit()));
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as { port: number }).port;
+  guardListener(server, { hostname: "127.0.0.1", port, log: () => {} });
+  return port;
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
@@ -187,5 +230,9 @@ if (import.meta.main) {
   const handler = (request: Request) => handle(request, tokens);
   const listening = (port: number) => console.log(`bare tracker listening on https://127.0.0.1:${port}`);
   if (values.http === "fabric") listening(await serveLikeFabric(cert, key, handler));
-  else Deno.serve({ hostname: "127.0.0.1", port: 0, cert, key, onListen: ({ port }) => listening(port) }, handler);
+  else if (values.http === "hono-node" || values.http === "hono-node-native") {
+    listening(await serveWithHonoNode(cert, key, handler, values.http === "hono-node-native"));
+  } else if (values.http !== "deno") {
+    throw new Error(`--http ${values.http}: one of deno, fabric, hono-node, hono-node-native`);
+  } else Deno.serve({ hostname: "127.0.0.1", port: 0, cert, key, onListen: ({ port }) => listening(port) }, handler);
 }
