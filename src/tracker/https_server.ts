@@ -4,13 +4,12 @@
  * in two parts and the second waits for the client's delayed ACK, 40 ms per long-poll answer
  * (measured: a claim with one assignment took 42 ms to arrive; with TCP_NODELAY, under 1 ms).
  *
- * From an admitted request, whose body the door has read, to the fetch handler and back is
- * `@hono/node-server`'s request listener, not a hand-written bridge: measured with bench/bridge.ts
- * (the same canned handler behind each, server CPU time per request, 5 alternating pairs on the
- * loaded 2-core machine, 2026-12-04), the library's took 0.73x the CPU of the hand-written one per
- * request of 1,000 simulated agents and 0.69x per 1-32 KB report. Its Request reads the body
- * already read, and its Response is written without a Web stream. The agents' hot routes still skip
- * both (the door's fast path).
+ * The bridge to the fetch handler and back is hand-written, kept over `@hono/node-server` by
+ * measurement (bench/bridge.ts; docs/performance.md, "The HTTP bridge", 2026-12-04): that library
+ * alone took 0.69-0.73x this layer's CPU per request, but behind this door (which it would need as
+ * well) it took 0.85x for 1-32 KB bodies and 1.40x per request of 1,000 simulated agents, and it
+ * replaces the global Request and Response of the whole process. The agents' hot routes skip the
+ * bridge anyway (the door's fast path).
  *
  * It is also the front door. A request is admitted from its request line and headers alone (the
  * token, the route's body limit) before any of its body is read; one refused is answered and its
@@ -21,9 +20,6 @@
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { once } from "node:events";
-import { Buffer } from "node:buffer";
-import { getRequestListener, type HttpBindings } from "@hono/node-server";
-import { FabricError } from "../protocol/mod.ts";
 import { guardListener } from "./http/accept_guard.ts";
 import { capConnections, connectionCap, openFileLimit } from "./http/connection_cap.ts";
 import { type Answer, errorResponse } from "./http/error_response.ts";
@@ -86,6 +82,9 @@ export const TIMEOUTS = {
   stalledReader: 60_000,
 };
 
+/** Bodies fabric streams (logs --follow) are passed on as they come; everything else is sent whole. */
+const STREAMED = /^application\/x-ndjson/;
+
 /** With no door of its own (the bench's canned server), everything is admitted with the routes' limits. */
 function openDoor(log: (line: string) => void): FrontDoor<undefined> {
   return {
@@ -100,7 +99,6 @@ export async function serveHttps<C = undefined>(
 ): Promise<HttpsServer> {
   const log = options.log ?? (() => {});
   const door = options.door ?? (openDoor(log) as unknown as FrontDoor<C>);
-  const bridge = honoBridge(handler, door, log);
   const server = https.createServer({
     cert: options.cert,
     key: options.key,
@@ -108,9 +106,9 @@ export async function serveHttps<C = undefined>(
     headersTimeout: TIMEOUTS.headers,
     requestTimeout: TIMEOUTS.request,
     connectionsCheckingInterval: TIMEOUTS.check,
-  }, (req, res) => void handle(req, res, bridge, door, log));
+  }, (req, res) => void handle(req, res, handler, door, log));
   // With a listener, Node leaves answering an `Expect: 100-continue` to us: after admission.
-  server.on("checkContinue", (req, res) => void handle(req, res, bridge, door, log));
+  server.on("checkContinue", (req, res) => void handle(req, res, handler, door, log));
   server.on("secureConnection", (socket) => socket.setNoDelay(true));
   server.on("tlsClientError", () => {}); // a failed or timed-out handshake: the socket is already gone
   server.keepAliveTimeout = TIMEOUTS.keepAlive;
@@ -136,62 +134,10 @@ export async function serveHttps<C = undefined>(
   };
 }
 
-/** What the door learned about an admitted request, for the fetch handler behind the bridge. */
-interface Admitted<C> {
-  context: C;
-  where: string;
-}
-
-/** An admitted request whose body has been read, handed to @hono/node-server's bridge. */
-type Bridge<C> = (req: IncomingMessage, res: ServerResponse, admitted: Admitted<C>, body: Uint8Array) => Promise<void>;
-
-/**
- * The fetch handler behind `@hono/node-server`'s request listener: its Request reads the body we
- * already read and capped (as `rawBody`), and its Response is written without a Web stream when it
- * can be. Chosen over a hand-written bridge by measurement (docs/performance.md, "The HTTP bridge").
- * It replaces the global Request and Response with its lighter ones, as it does by default.
- */
-function honoBridge<C>(handler: FetchHandler<C>, door: FrontDoor<C>, log: (line: string) => void): Bridge<C> {
-  const admitted = new WeakMap<IncomingMessage, Admitted<C>>();
-  const json = { "content-type": "application/json" };
-  const listener = getRequestListener(async (request, env) => {
-    const incoming = (env as HttpBindings).incoming;
-    const { context, where } = admitted.get(incoming)!;
-    try {
-      return await handler(request, context);
-    } catch (error) {
-      if (request.signal.aborted) {
-        // Nobody is left to read an answer, and what the handler threw is only the abort.
-        log(`${where}: the client went away before its answer`);
-        return new Response(null, { status: 500 });
-      }
-      const answer = door.errorResponse(error, where);
-      return new Response(answer.body, { status: answer.status, headers: json });
-    }
-  }, {
-    hostname: "localhost",
-    // A request line or Host header it cannot make a URL of (the handler is not called).
-    errorHandler: (error) => {
-      const answer = door.errorResponse(new FabricError("bad_request", (error as Error).message), "request");
-      return new Response(answer.body, { status: answer.status, headers: json });
-    },
-  });
-  return async (req, res, what, body) => {
-    admitted.set(req, what);
-    (req as IncomingMessage & { rawBody?: Buffer }).rawBody = Buffer.from(
-      body.buffer,
-      body.byteOffset,
-      body.byteLength,
-    );
-    cutStalledReader(res);
-    await listener(req, res);
-  };
-}
-
 async function handle<C>(
   req: IncomingMessage,
   res: ServerResponse,
-  bridge: Bridge<C>,
+  handler: FetchHandler<C>,
   door: FrontDoor<C>,
   log: (line: string) => void,
 ): Promise<void> {
@@ -213,21 +159,23 @@ async function handle<C>(
     else refuse(req, res, door.errorResponse(error, where));
     return;
   }
-  if (!door.fast) return await bridge(req, res, { context: admission.context, where }, body);
   const abort = new AbortController();
   res.on("close", () => {
     if (!res.writableFinished) abort.abort();
   });
-  let answer: Answer | null;
   try {
-    answer = await door.fast(method, path, admission.context, body, abort.signal);
+    const answer = door.fast ? await door.fast(method, path, admission.context, body, abort.signal) : null;
+    if (answer) return send(res, answer);
+    await respond(res, await handler(toRequest(req, method, url, body, abort.signal), admission.context), abort);
   } catch (error) {
-    if (abort.signal.aborted) log(`${where}: the client went away before its answer`);
-    else send(res, door.errorResponse(error, where));
-    return;
+    if (abort.signal.aborted) {
+      log(`${where}: the client went away before its answer`);
+      return;
+    }
+    const answer = door.errorResponse(error, where);
+    if (res.headersSent) res.destroy();
+    else send(res, answer);
   }
-  if (answer) send(res, answer);
-  else await bridge(req, res, { context: admission.context, where }, body);
 }
 
 function send(res: ServerResponse, answer: Answer, headers: Record<string, string> = {}): void {
@@ -275,24 +223,59 @@ function refuse(req: IncomingMessage, res: ServerResponse, answer: Answer): void
   req.resume();
 }
 
-/**
- * A streamed answer (logs --follow) whose reader takes nothing for TIMEOUTS.stalledReader is cut: the
- * bridge waits for "drain" after a write the socket could not take, and would wait forever.
- */
-function cutStalledReader(res: ServerResponse): void {
-  const write = res.write;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const drained = () => {
-    clearTimeout(timer);
-    timer = undefined;
-  };
-  res.write = function (this: ServerResponse, ...args: Parameters<ServerResponse["write"]>) {
-    const taken = (write as (...a: unknown[]) => boolean).apply(this, args);
-    if (!taken && timer === undefined) {
-      timer = setTimeout(() => res.destroy(), TIMEOUTS.stalledReader);
-      res.once("drain", drained);
+function toRequest(req: IncomingMessage, method: string, url: string, body: Uint8Array, signal: AbortSignal) {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
+    else if (value !== undefined) headers.set(name, value);
+  }
+  return new Request(`https://${req.headers.host ?? "localhost"}${url}`, {
+    method,
+    headers,
+    body: method === "GET" || method === "HEAD" || body.byteLength === 0 ? undefined : body as Uint8Array<ArrayBuffer>,
+    signal,
+  });
+}
+
+async function respond(res: ServerResponse, response: Response, abort: AbortController): Promise<void> {
+  const outHeaders: Record<string, string> = {};
+  response.headers.forEach((value, name) => (outHeaders[name] = value));
+  if (!response.body) {
+    res.writeHead(response.status, outHeaders);
+    res.end();
+    return;
+  }
+  if (!STREAMED.test(response.headers.get("content-type") ?? "")) {
+    const body = new Uint8Array(await response.arrayBuffer());
+    outHeaders["content-length"] = String(body.byteLength);
+    res.writeHead(response.status, outHeaders);
+    res.end(body);
+    return;
+  }
+  res.writeHead(response.status, outHeaders);
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      if (abort.signal.aborted) break;
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!res.write(value)) await drained(res);
     }
-    return taken;
-  } as ServerResponse["write"];
-  res.once("close", drained);
+  } finally {
+    reader.cancel().catch(() => {});
+    res.end();
+  }
+}
+
+/** Until the client has taken what was written, or is gone; one that takes nothing for long is cut. */
+async function drained(res: ServerResponse): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      res.destroy();
+      resolve();
+    }, TIMEOUTS.stalledReader);
+  });
+  await Promise.race([once(res, "drain"), once(res, "close"), stalled]);
+  clearTimeout(timer);
 }

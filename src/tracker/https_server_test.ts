@@ -104,23 +104,3 @@ Deno.test("an error thrown by the handler is answered as fabric's internal JSON 
     await server.close(0);
   }
 });
-
-Deno.test("a Host header that makes no URL is a 400 in fabric's JSON, and the handler is not called", async () => {
-  let called = false;
-  await withServer(() => {
-    called = true;
-    return new Response("{}");
-  }, async (port, ca) => {
-    const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] });
-    try {
-      await conn.write(new TextEncoder().encode("GET /v1/jobs HTTP/1.1\r\nhost: a b\r\nconnection: close\r\n\r\n"));
-      const answer = await new Response(conn.readable).text();
-      assert.match(answer, /^HTTP\/1\.1 400 /);
-      assert.match(answer, /"code":"bad_request"/);
-      assert.equal(called, false);
-    } catch (error) {
-      conn.close();
-      throw error;
-    }
-  });
-});
