@@ -25,6 +25,7 @@ import { capConnections, connectionCap, openFileLimit } from "./http/connection_
 import { type Answer, errorResponse } from "./http/error_response.ts";
 import { bodyLimit } from "./http/body_limits.ts";
 import { bodyTooLarge, ClientGoneError, readBody } from "./http/read_body.ts";
+import { FabricError } from "../protocol/mod.ts";
 
 export type { Answer };
 
@@ -229,12 +230,21 @@ function toRequest(req: IncomingMessage, method: string, url: string, body: Uint
     if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
     else if (value !== undefined) headers.set(name, value);
   }
-  return new Request(`https://${req.headers.host ?? "localhost"}${url}`, {
+  return new Request(requestUrl(req.headers.host, url), {
     method,
     headers,
     body: method === "GET" || method === "HEAD" || body.byteLength === 0 ? undefined : body as Uint8Array<ArrayBuffer>,
     signal,
   });
+}
+
+/** The URL a handler sees. A Host header no URL can hold (`a b`) is the client's mistake, not a bug of ours. */
+function requestUrl(host: string | undefined, path: string): string {
+  const url = `https://${host ?? "localhost"}${path}`;
+  if (!URL.canParse(url)) {
+    throw new FabricError("bad_request", "The request's Host header and path do not make a URL");
+  }
+  return url;
 }
 
 async function respond(res: ServerResponse, response: Response, abort: AbortController): Promise<void> {

@@ -104,3 +104,32 @@ Deno.test("an error thrown by the handler is answered as fabric's internal JSON 
     await server.close(0);
   }
 });
+
+Deno.test("a Host header no URL can hold is answered 400, not as an internal error", async () => {
+  const lines: string[] = [];
+  const ca = await createCa("https server test");
+  const cert = await createServerCert(ca, ["127.0.0.1"]);
+  const server = await serveHttps({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: cert.certPem,
+    key: cert.keyPem,
+    log: (line) => lines.push(line),
+  }, () => new Response("reached"));
+  try {
+    const conn = await Deno.connectTls({ hostname: "127.0.0.1", port: server.port, caCerts: [ca.certPem] });
+    try {
+      await conn.write(new TextEncoder().encode("GET /v1/x HTTP/1.1\r\nhost: a b\r\nconnection: close\r\n\r\n"));
+      const answer = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+      assert.match(answer, /^HTTP\/1\.1 400 /);
+      assert.match(answer, /"code":"bad_request"/);
+      assert.doesNotMatch(lines.join("\n"), /internal|at /, "no stack trace is logged");
+    } finally {
+      try {
+        conn.close();
+      } catch { /* closed by the server already */ }
+    }
+  } finally {
+    await server.close(0);
+  }
+});
