@@ -33,7 +33,6 @@ Deno.test("a needs chain of 10,000 tasks validates without recursion, and its cy
     { length: 10_000 },
     (_, i) => ({ name: `t${i}`, run: "true", needs: i ? [`t${i - 1}`] : [] }),
   );
-  const started = performance.now();
   assert.deepEqual(problems({ name: "chain", tasks }), []);
   tasks[0].needs = ["t9999"];
   const [cycle] = problems({ name: "chain", tasks });
@@ -41,7 +40,6 @@ Deno.test("a needs chain of 10,000 tasks validates without recursion, and its cy
     cycle,
     /^"tasks\[0\]\.needs" forms a cycle: "t0" -> "t9999" -> "t9998" .* … \(9989 more\) -> "t1" -> "t0"$/,
   );
-  assert.ok(performance.now() - started < 5000, `took ${performance.now() - started} ms`);
   assert.equal(
     problems({ name: "many", tasks: Array.from({ length: 10_001 }, (_, i) => ({ name: `t${i}`, run: "x" })) })[0],
     '"tasks" may hold at most 10000 items',
