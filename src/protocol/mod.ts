@@ -32,3 +32,4 @@ export * from "./retry.ts";
 export * from "./signing.ts";
 export * from "./signing_keys.ts";
 export * from "./task_fields.ts";
+export * from "./token.ts";

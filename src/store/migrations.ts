@@ -45,4 +45,16 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE agents ADD COLUMN drain_deadline INTEGER;`,
   // 4: signed jobs: the signed payload and its signature, as JSON (null: not signed).
   `ALTER TABLE jobs ADD COLUMN signed TEXT;`,
+  // 5: client tokens with roles (the admin token of earlier versions becomes the one named "admin",
+  // created when the store was upgraded: its real age is not known), who submitted each job, and
+  // agents that wait for approval or were removed.
+  `CREATE TABLE tokens (
+     hash TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, created_at INTEGER NOT NULL,
+     expires_at INTEGER, revoked_at INTEGER, last_used_at INTEGER);
+   INSERT INTO tokens (hash, name, role, created_at)
+     SELECT value, 'admin', 'admin', CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM meta
+     WHERE key = 'admin_token_sha256';
+   DELETE FROM meta WHERE key = 'admin_token_sha256';
+   ALTER TABLE jobs ADD COLUMN submitted_by TEXT;
+   ALTER TABLE agents ADD COLUMN admission TEXT NOT NULL DEFAULT 'approved';`,
 ];

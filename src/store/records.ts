@@ -5,6 +5,7 @@ import type {
   Capabilities,
   JobSpec,
   LogChunk,
+  Role,
   SignedJob,
   TaskCounts,
   TaskState,
@@ -30,7 +31,14 @@ export interface AgentRecord {
   /** Takes no new work; what it runs is handed back at `drainDeadline`. */
   draining: boolean;
   drainDeadline: number | null;
+  /**
+   * approved: takes work; pending: waits for `fabric agents approve` (a tracker with
+   * `--approve-agents`); removed: its credential is revoked (`fabric agents remove`), its name free.
+   */
+  admission: AgentAdmission;
 }
+
+export type AgentAdmission = "approved" | "pending" | "removed";
 
 export interface JobRecord {
   id: string;
@@ -41,6 +49,8 @@ export interface JobRecord {
   source: string | null;
   /** `fabric submit --sign`: what was signed and the signature, handed to agents as it is; null if unsigned. */
   signed: SignedJob | null;
+  /** The name of the token that submitted it (null: submitted before tokens had names). */
+  submittedBy: string | null;
   state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
   cancelRequested: boolean;
   total: number;
@@ -139,6 +149,23 @@ export interface AttemptRecord {
   reason: string | null;
 }
 
+/**
+ * A client token. Only its SHA-256 is kept. A stored token changes in two ways only, both of which a
+ * store merges rather than overwrites (so that writers that do not see each other's changes, a tracker
+ * and `fabric tracker reset-admin-token`, never undo them): it is revoked once and for good, and its
+ * last use only moves forward. Its name, role, creation and expiry never change.
+ */
+export interface TokenRecord {
+  /** SHA-256 (hex) of the token: the key. */
+  hash: string;
+  name: string;
+  role: Role;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
 export interface LogRow extends LogChunk {
   taskId: string;
 }
@@ -172,4 +199,6 @@ export interface WriteBatch {
   logs: LogRow[];
   /** Applied after everything else in the batch. */
   setAside: SetAside[];
+  /** Inserted, or merged into the stored one (see TokenRecord). */
+  tokens: TokenRecord[];
 }

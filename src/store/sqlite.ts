@@ -16,6 +16,7 @@ import type {
   LogRow,
   TaskQuery,
   TaskRecord,
+  TokenRecord,
   WriteBatch,
 } from "./records.ts";
 import { containsPattern, emptyBatch, type Store } from "./store.ts";
@@ -27,7 +28,7 @@ import {
   prepareStatements,
   TASK_COLUMNS,
 } from "./sqlite_rows.ts";
-import { type Row, toAgent, toAttempt, toJob, toLog, toTask } from "./sqlite_records.ts";
+import { type Row, toAgent, toAttempt, toJob, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { WriterWorker } from "./sqlite_writer_client.ts";
 
 /** normal: survives a killed tracker (WAL); full: also a power loss, at the cost of a disk wait per commit. */
@@ -205,6 +206,13 @@ export class SqliteStore implements Store {
       ).all(taskId, attempt, afterSeq, limit) as Row[]).map(toLog));
   }
 
+  loadTokens(): Promise<TokenRecord[]> {
+    return this.#read(
+      "tokens",
+      () => (this.#stmt("SELECT * FROM tokens ORDER BY name, created_at").all() as Row[]).map(toToken),
+    );
+  }
+
   /** Atomically persist a batch: a small one here if nothing is being written, else in the writer worker (see sqlite_writer.ts). */
   write(batch: WriteBatch): Promise<void> {
     if (this.#sync === "normal" && this.#writer.idle && small(batch)) {
@@ -293,7 +301,7 @@ function migrate(db: DatabaseSync, path: string): void {
 
 function small(batch: WriteBatch): boolean {
   const rows = batch.meta.size + batch.agents.length + batch.newJobs.length + batch.jobs.length +
-    batch.tasks.length + batch.attempts.length + batch.logs.length + batch.setAside.length;
+    batch.tasks.length + batch.attempts.length + batch.logs.length + batch.setAside.length + batch.tokens.length;
   if (rows > INLINE_ROWS) return false;
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;

@@ -2,7 +2,15 @@
  * SQL rows read back as records (the other way: sqlite_rows.ts); PostgreSQL's rows too, which have
  * the same columns (postgres_rows.ts).
  */
-import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "./records.ts";
+import type {
+  AgentAdmission,
+  AgentRecord,
+  AttemptRecord,
+  JobRecord,
+  LogRow,
+  TaskRecord,
+  TokenRecord,
+} from "./records.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -25,8 +33,11 @@ export function toAgent(r: Row): AgentRecord {
     resources: JSON.parse(String(r.resources)),
     draining: Number(r.draining) === 1,
     drainDeadline: nullableNumber(r.drain_deadline),
+    admission: ADMISSIONS.has(String(r.admission)) ? String(r.admission) as AgentAdmission : "approved",
   };
 }
+
+const ADMISSIONS = new Set<string>(["approved", "pending", "removed"] satisfies AgentAdmission[]);
 
 export function toJob(r: Row): JobRecord {
   return {
@@ -36,6 +47,7 @@ export function toJob(r: Row): JobRecord {
     files: JSON.parse(String(r.files)),
     source: r.source === null ? null : String(r.source),
     signed: r.signed === null || r.signed === undefined ? null : JSON.parse(String(r.signed)),
+    submittedBy: r.submitted_by === null || r.submitted_by === undefined ? null : String(r.submitted_by),
     state: String(r.state) as JobRecord["state"],
     cancelRequested: Number(r.cancel_requested) === 1,
     total: Number(r.total),
@@ -105,4 +117,16 @@ export function toLog(r: Row): LogRow {
 
 function nullableNumber(value: unknown): number | null {
   return value === null || value === undefined ? null : Number(value);
+}
+
+export function toToken(r: Row): TokenRecord {
+  return {
+    hash: String(r.hash),
+    name: String(r.name),
+    role: String(r.role) as TokenRecord["role"],
+    createdAt: Number(r.created_at),
+    expiresAt: nullableNumber(r.expires_at),
+    revokedAt: nullableNumber(r.revoked_at),
+    lastUsedAt: nullableNumber(r.last_used_at),
+  };
 }

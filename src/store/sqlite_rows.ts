@@ -1,7 +1,7 @@
 /** Records as SQL rows, and the statements that write them: shared by the store and its writer worker. */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { TaskState } from "../protocol/mod.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord, WriteBatch } from "./records.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord, TokenRecord, WriteBatch } from "./records.ts";
 
 export type SqlValue = string | number | Uint8Array | null;
 
@@ -14,6 +14,7 @@ export interface SqlRows {
   attempts: SqlValue[][];
   logs: SqlValue[][];
   setAside: SqlValue[][];
+  tokens: SqlValue[][];
 }
 
 export const TASK_COLUMNS = [
@@ -61,6 +62,7 @@ export const AGENT_COLUMNS = [
   "resources",
   "draining",
   "drain_deadline",
+  "admission",
 ];
 
 export const JOB_COLUMNS = [
@@ -77,6 +79,7 @@ export const JOB_COLUMNS = [
   "version",
   "files",
   "signed",
+  "submitted_by",
 ];
 
 export const ATTEMPT_COLUMNS = [
@@ -133,6 +136,11 @@ export const statements = {
     `UPDATE jobs SET state = 'failed', finished_at = ?2, version = version + 1, counts = (SELECT json_object(${
       Object.keys(TASK_STATE_ENDED).map((state) => `'${state}', count(*) FILTER (WHERE state = '${state}')`).join(", ")
     }) FROM tasks WHERE job_id = ?3) WHERE id = ?3`,
+  // Merged, never overwritten (records.ts, TokenRecord): a revocation stays, a last use only moves forward.
+  token: `INSERT INTO tokens (hash, name, role, created_at, expires_at, revoked_at, last_used_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (hash) DO UPDATE SET revoked_at = COALESCE(tokens.revoked_at, excluded.revoked_at),
+      last_used_at = COALESCE(MAX(tokens.last_used_at, excluded.last_used_at), tokens.last_used_at, excluded.last_used_at)`,
 } as const;
 
 export type PreparedStatements = Record<keyof typeof statements, StatementSync>;
@@ -170,6 +178,7 @@ export function insertRows(s: PreparedStatements, rows: SqlRows): void {
   for (const row of rows.tasks) s.task.run(...row);
   for (const row of rows.attempts) s.attempt.run(...row);
   for (const row of rows.logs) s.log.run(...row);
+  for (const row of rows.tokens) s.token.run(...row);
   for (const row of rows.setAside) {
     s.setAsideAttempts.run(...row);
     s.setAsideTasks.run(...row);
@@ -189,6 +198,7 @@ export function batchRows(batch: WriteBatch): SqlRows {
     attempts: batch.attempts.map(attemptRow),
     logs: batch.logs.map((l) => [l.taskId, l.attempt, l.seq, l.stream, logData(l.data), l.at]),
     setAside: batch.setAside.map((a) => [a.reason, a.at, a.jobId]),
+    tokens: batch.tokens.map(tokenRow),
   };
 }
 
@@ -218,6 +228,7 @@ function agentRow(a: AgentRecord): SqlValue[] {
     JSON.stringify(a.resources),
     a.draining ? 1 : 0,
     a.drainDeadline,
+    a.admission,
   ];
 }
 
@@ -236,6 +247,7 @@ function jobRow(j: JobRecord): SqlValue[] {
     j.version,
     JSON.stringify(j.files),
     j.signed ? JSON.stringify(j.signed) : null,
+    j.submittedBy,
   ];
 }
 
@@ -281,4 +293,8 @@ function attemptRow(a: AttemptRecord): SqlValue[] {
     a.signal,
     a.reason,
   ];
+}
+
+function tokenRow(t: TokenRecord): SqlValue[] {
+  return [t.hash, t.name, t.role, t.createdAt, t.expiresAt, t.revokedAt, t.lastUsedAt];
 }

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { MIGRATIONS } from "./migrations.ts";
+import type { TokenRecord } from "./records.ts";
 import { SqliteStore } from "./sqlite.ts";
 import { emptyBatch } from "./store.ts";
 
@@ -81,4 +82,66 @@ Deno.test("many small commits keep the WAL bounded, and all of them survive a re
     assert.equal(await reopened.getMeta("key0"), "0");
     assert.equal(await reopened.getMeta("key1499"), "1499");
     await reopened.close();
+  }));
+
+Deno.test("a stored token is merged, never overwritten: a revocation stays and its last use only moves forward", () =>
+  withDir(async (dir) => {
+    const store = SqliteStore.open(join(dir, "f.db"));
+    const ci: TokenRecord = {
+      hash: "h1",
+      name: "ci",
+      role: "submit",
+      createdAt: 10,
+      expiresAt: 1000,
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    const write = async (...tokens: TokenRecord[]) => {
+      const batch = emptyBatch();
+      batch.tokens.push(...tokens);
+      await store.write(batch);
+    };
+    await write(ci);
+    await write({ ...ci, lastUsedAt: 50 });
+    await write({ ...ci, revokedAt: 60, lastUsedAt: 40 }); // another writer's older use
+    // A writer that never saw the revocation, with a later use: the token stays revoked.
+    await write({ ...ci, role: "admin", name: "other", expiresAt: null, lastUsedAt: 70 });
+    await write({ ...ci, hash: "h2", name: "ci", createdAt: 80 });
+    assert.deepEqual(await store.loadTokens(), [
+      { ...ci, revokedAt: 60, lastUsedAt: 70 },
+      { ...ci, hash: "h2", createdAt: 80 },
+    ]);
+    await store.close();
+  }));
+
+Deno.test("the admin token of a store from before named tokens becomes the admin token named admin", () =>
+  withDir(async (dir) => {
+    const raw = new DatabaseSync(join(dir, "f.db"));
+    for (const migration of MIGRATIONS.slice(0, 4)) raw.exec(migration);
+    raw.exec("PRAGMA user_version = 4");
+    raw.exec(`INSERT INTO meta (key, value) VALUES ('admin_token_sha256', 'adminhash'), ('join_token_sha256', 'j')`);
+    raw.exec(`INSERT INTO jobs (id, name, spec, state, cancel_requested, total, counts, created_at, version)
+      VALUES ('old', 'j', '{"name":"j","tasks":[]}', 'queued', 0, 0, '{}', 1, 1)`);
+    raw.exec(`INSERT INTO agents (id, name, labels, slots, version, os, arch, credential_hash, state, registered_at)
+      VALUES ('a1', 'old', '{}', 2, '0.1', 'linux', 'x86_64', 'h', 'ready', 1)`);
+    raw.close();
+    const before = Date.now();
+    const store = SqliteStore.open(join(dir, "f.db"));
+    const [admin, ...others] = await store.loadTokens();
+    assert.deepEqual(others, []);
+    assert.deepEqual({ ...admin, createdAt: 0 }, {
+      hash: "adminhash",
+      name: "admin",
+      role: "admin",
+      createdAt: 0,
+      expiresAt: null,
+      revokedAt: null,
+      lastUsedAt: null,
+    });
+    assert.ok(admin.createdAt >= before - 1000 && admin.createdAt <= Date.now() + 1000, "created when upgraded");
+    assert.equal(await store.getMeta("admin_token_sha256"), null, "one place holds it");
+    assert.equal(await store.getMeta("join_token_sha256"), "j");
+    assert.equal((await store.getJob("old"))!.submittedBy, null);
+    assert.equal((await store.loadAgents())[0].admission, "approved");
+    await store.close();
   }));

@@ -8,6 +8,7 @@ import type {
   LogRow,
   TaskQuery,
   TaskRecord,
+  TokenRecord,
   WriteBatch,
 } from "./records.ts";
 
@@ -26,6 +27,8 @@ export interface Store {
   getTask(id: string): Promise<TaskRecord | null>;
   listAttempts(taskId: string): Promise<AttemptRecord[]>;
   readLogs(taskId: string, attempt: number, afterSeq: number, limit: number): Promise<LogRow[]>;
+  /** Every client token, revoked and expired ones too (they are refused by name, with the reason). */
+  loadTokens(): Promise<TokenRecord[]>;
   /** Atomically persist a batch: all of it or none of it. */
   write(batch: WriteBatch): Promise<void>;
   close(): Promise<void>;
@@ -55,5 +58,15 @@ export function containsPattern(text: string): string {
 }
 
 export function emptyBatch(): WriteBatch {
-  return { meta: new Map(), agents: [], newJobs: [], jobs: [], tasks: [], attempts: [], logs: [], setAside: [] };
+  return {
+    meta: new Map(),
+    agents: [],
+    newJobs: [],
+    jobs: [],
+    tasks: [],
+    attempts: [],
+    logs: [],
+    setAside: [],
+    tokens: [],
+  };
 }
