@@ -5,8 +5,12 @@ import { MAX_LABELS, MAX_VALUE_CHARS } from "./limits.ts";
 import { publicKeySchema } from "./signing.ts";
 import { textSchema } from "./text.ts";
 
-/** ready: takes work; draining: finishes what it has, takes nothing new; down: silent past its TTL, or left. */
-export const AGENT_STATES = ["ready", "draining", "down"] as const;
+/**
+ * ready: takes work; draining: finishes what it has, takes nothing new; down: silent past its TTL, or
+ * left; pending: joined a tracker that approves new agents (`--approve-agents`), and takes no work until
+ * `fabric agents approve NAME`.
+ */
+export const AGENT_STATES = ["ready", "draining", "down", "pending"] as const;
 export type AgentState = typeof AGENT_STATES[number];
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/;
@@ -73,6 +77,8 @@ export interface RegisterAgentResponse {
   credential: string;
   heartbeatMs: number;
   ttlMs: number;
+  /** Waits for an admin's `fabric agents approve NAME` before it gets work. */
+  pending?: boolean;
 }
 
 /** Sent by an agent that already holds a credential, on every start. */
@@ -84,6 +90,8 @@ export interface HelloResponse {
   name: string;
   heartbeatMs: number;
   ttlMs: number;
+  /** Waits for an admin's `fabric agents approve NAME` before it gets work. */
+  pending?: boolean;
 }
 
 export const loadSchema = z.object({

@@ -9,37 +9,40 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
 
-/** Milliseconds for a duration, or a RangeError saying what was expected. */
-export function parseDuration(value: string | number): number {
+/**
+ * Milliseconds for a duration, or a RangeError saying what was expected. `maxMs` raises the cap for a
+ * duration that is only ever compared, never a timer's (a token's lifetime).
+ */
+export function parseDuration(value: string | number, maxMs = MAX_DURATION_MS): number {
   if (typeof value === "number") {
     if (!Number.isFinite(value) || value < 0) {
       throw new RangeError(`a duration must be a positive number of seconds, got ${value}`);
     }
-    return capped(Math.round(value * 1000), String(value));
+    return capped(Math.round(value * 1000), String(value), maxMs);
   }
   const text = value.trim();
   if (text.length > 64) throw new RangeError(`a duration looks like "30s", "5m" or "1h30m", got a longer text`);
-  if (/^\d+(?:\.\d+)?$/.test(text)) return capped(Math.round(Number(text) * 1000), value);
+  if (/^\d+(?:\.\d+)?$/.test(text)) return capped(Math.round(Number(text) * 1000), value, maxMs);
   if (!WHOLE.test(text)) {
     throw new RangeError(`a duration looks like "30s", "5m" or "1h30m", got "${value}"`);
   }
   let total = 0;
   for (const [, amount, unit] of text.matchAll(PART)) total += Number(amount) * UNIT_MS[unit];
-  return capped(Math.round(total), value);
+  return capped(Math.round(total), value, maxMs);
 }
 
 /** A well-formed duration over the maximum. */
 export class DurationTooLongError extends RangeError {
-  constructor(written: string) {
-    super(`a duration may be at most ${MAX_DURATION_DAYS}d, got "${written}"`);
+  constructor(written: string, maxMs = MAX_DURATION_MS) {
+    super(`a duration may be at most ${maxMs / 86_400_000}d, got "${written}"`);
     this.name = "DurationTooLongError";
   }
 }
 
 export const MAX_DURATION_DAYS = MAX_DURATION_MS / 86_400_000;
 
-function capped(ms: number, written: string): number {
-  if (!(ms <= MAX_DURATION_MS)) throw new DurationTooLongError(written);
+function capped(ms: number, written: string, maxMs: number): number {
+  if (!(ms <= maxMs)) throw new DurationTooLongError(written, maxMs);
   return ms;
 }
 

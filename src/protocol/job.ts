@@ -47,6 +47,8 @@ export interface JobSummary {
   version: number;
   /** The public key that signed the job (`fabric submit --sign`), or null. */
   signedBy: string | null;
+  /** The name of the token that submitted the job (null for jobs older than named tokens). */
+  submittedBy: string | null;
 }
 
 /** Why some of a job's tasks have not started: one note per distinct reason. */

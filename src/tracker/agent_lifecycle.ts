@@ -14,6 +14,7 @@ import {
   type registerAgentRequestSchema,
 } from "../protocol/mod.ts";
 import type { AgentRecord } from "../store/mod.ts";
+import { admit } from "./agent_admission.ts";
 import type { AgentEntry } from "./entries.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
@@ -66,28 +67,28 @@ export class AgentLifecycle {
     return agent;
   }
 
-  /** The agent an operator names. */
+  /** The agent an operator names (a removed one is no longer there). */
   byName(name: string): AgentEntry {
     const agent = this.#state.agentsByName.get(name);
-    if (!agent) throw new FabricError("not_found", `No agent named "${name}"`);
+    if (!agent || agent.record.admission === "removed") throw new FabricError("not_found", `No agent named "${name}"`);
     return agent;
   }
 
   /**
-   * A new agent, or one taking back its name (with a new credential, whose hash is given): what the
-   * name's previous run still had is lost. A name whose agent is connected is refused.
+   * A new agent, or one taking a name back (with a new credential, whose hash is given): what the
+   * name's previous run still had is lost. Who may take which name: agent_admission.ts. A `pending`
+   * agent waits for `approve` before it gets work.
    */
-  register(request: RegisterAgentBody, credentialHash: string): AgentEntry {
+  register(
+    request: RegisterAgentBody,
+    credentialHash: string,
+    options: { byAdmin: boolean; pending: boolean },
+  ): AgentEntry {
     const now = this.#clock.now();
-    const existing = this.#state.agentsByName.get(request.name);
-    if (existing && existing.record.state === "ready" && now - existing.lastSeen <= this.#ttlMs) {
-      throw new FabricError(
-        "conflict",
-        `An agent named "${request.name}" is connected; stop it first or choose another --name`,
-      );
-    }
+    const found = this.#state.agentsByName.get(request.name);
+    const existing = admit(request.name, found, { byAdmin: options.byAdmin, now, ttlMs: this.#ttlMs });
     const record: AgentRecord = {
-      id: existing?.record.id ?? this.#newId(),
+      id: found?.record.id ?? this.#newId(),
       name: request.name,
       labels: request.labels,
       slots: request.slots,
@@ -104,19 +105,50 @@ export class AgentLifecycle {
       resources: request.resources,
       draining: false,
       drainDeadline: null,
+      admission: options.pending ? "pending" : "approved",
     };
     let agent: AgentEntry;
-    if (existing) {
-      for (const task of [...existing.tasks]) this.#tasks.lose(task, `agent ${request.name} registered again`);
-      existing.record = record;
-      existing.lastSeen = now;
-      agent = existing;
+    if (found) {
+      for (const task of [...found.tasks]) this.#tasks.lose(task, `agent ${request.name} registered again`);
+      found.record = record;
+      found.lastSeen = now;
+      agent = found;
     } else {
       agent = this.#state.addAgent(record, now);
     }
     this.#writer.agent(record);
-    this.#log(`agent ${record.name} registered (${record.slots} slots)`);
+    this.#log(
+      `agent ${record.name} registered (${record.slots} slots)${options.pending ? ", waiting for approval" : ""}`,
+    );
     return agent;
+  }
+
+  /** A pending agent takes work from now on; false when it was approved already. */
+  approve(agent: AgentEntry): boolean {
+    if (agent.record.admission === "approved") return false;
+    agent.record.admission = "approved";
+    this.#writer.agent(agent.record);
+    this.#schedule();
+    this.#log(`agent ${agent.record.name} approved`);
+    return true;
+  }
+
+  /**
+   * Revoke the agent's credential: its next request is refused, what was placed on it is lost and runs
+   * elsewhere, and its name is free. Returns how many tasks it had.
+   */
+  remove(agent: AgentEntry): number {
+    const lost = agent.tasks.size;
+    for (const task of [...agent.tasks]) this.#tasks.lose(task, `agent ${agent.record.name} was removed`);
+    agent.record.admission = "removed";
+    agent.record.state = "down";
+    agent.record.draining = false;
+    agent.record.drainDeadline = null;
+    this.#writer.agent(agent.record);
+    this.#schedule();
+    this.endClaim(agent);
+    this.#log(`agent ${agent.record.name} removed: its credential is revoked, ${lost} task(s) run elsewhere`);
+    return lost;
   }
 
   /** An agent with a credential starts: refresh what it advertises, and settle what it no longer runs. */

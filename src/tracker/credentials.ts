@@ -1,51 +1,104 @@
 /**
- * Who a bearer token is: an agent's own credential (`ID.SECRET`), or the tracker's admin or join
- * token. Only hashes are kept, in memory and in the store.
+ * Who a bearer token is: an agent's own credential (`ID.SECRET`), a client token (with its name and
+ * role), or the join token. Only hashes are kept, in memory and in the store.
  */
+import { FabricError, type Role } from "../protocol/mod.ts";
 import type { Store } from "../store/mod.ts";
-import { hashesEqual, hashToken, splitCredential } from "./auth.ts";
+import { hashesEqual, hashToken, newToken, splitCredential } from "./auth.ts";
 import type { AgentEntry } from "./entries.ts";
 import type { StoreWriter } from "./store_writer.ts";
+import { FIRST_ADMIN, TokenRegistry } from "./tokens.ts";
 
-export type Principal = { kind: "admin" } | { kind: "join" } | { kind: "agent"; agentId: string };
+export type Principal =
+  | { kind: "client"; name: string; role: Role }
+  | { kind: "join" }
+  | { kind: "agent"; agentId: string };
 
-const ADMIN_KEY = "admin_token_sha256";
 const JOIN_KEY = "join_token_sha256";
 
+/**
+ * Set by `fabric tracker reset-admin-token` (a random mark), never by a tracker: a running tracker
+ * that finds it changed reads its tokens again.
+ */
+export const TOKENS_RESET_KEY = "tokens_reset";
+
 export class Credentials {
-  #adminHash = "";
+  readonly tokens = new TokenRegistry();
   #joinHash = "";
+  #resetMark: string | null = null;
 
   /** The hashes the store has (none before the first start of a data directory). */
   async load(store: Store): Promise<void> {
-    this.#adminHash = (await store.getMeta(ADMIN_KEY)) ?? "";
     this.#joinHash = (await store.getMeta(JOIN_KEY)) ?? "";
+    this.#resetMark = await store.getMeta(TOKENS_RESET_KEY);
+    this.tokens.load(await store.loadTokens());
+  }
+
+  /**
+   * Read the tokens again if `reset-admin-token` changed them since (one small read otherwise).
+   * `flush` first writes what this tracker changed, so that what is read back holds it.
+   */
+  async refresh(store: Store, flush: () => Promise<void>): Promise<boolean> {
+    const mark = await store.getMeta(TOKENS_RESET_KEY);
+    if (mark === this.#resetMark) return false;
+    await flush();
+    const records = await store.loadTokens();
+    this.#resetMark = mark;
+    this.tokens.load(records);
+    return true;
   }
 
   get complete(): boolean {
-    return this.#adminHash !== "" && this.#joinHash !== "";
+    return this.#joinHash !== "" && this.tokens.size > 0;
   }
 
-  /** Keep (and write) only the hashes of new admin and join tokens. */
-  set(tokens: { admin: string; join: string }, writer: StoreWriter): void {
-    this.#adminHash = hashToken(tokens.admin);
-    this.#joinHash = hashToken(tokens.join);
-    writer.meta(ADMIN_KEY, this.#adminHash);
+  /** The first start's tokens: the admin token (named "admin") and the join token. */
+  set(tokens: { admin: string; join: string }, writer: StoreWriter, now: number): void {
+    this.tokens.create({ name: FIRST_ADMIN, role: "admin", expiresAt: null, token: tokens.admin }, now, writer);
+    this.#setJoin(tokens.join, writer);
+  }
+
+  /** A new join token; the old one is refused from now on. */
+  rotateJoin(writer: StoreWriter): string {
+    const token = newToken("fabric-join");
+    this.#setJoin(token, writer);
+    return token;
+  }
+
+  #setJoin(token: string, writer: StoreWriter): void {
+    this.#joinHash = hashToken(token);
     writer.meta(JOIN_KEY, this.#joinHash);
   }
 
-  /** One hash per request: an agent's credential, or else the admin or join token; null for anything else. */
-  authenticate(token: string, agents: ReadonlyMap<string, AgentEntry>): Principal | null {
+  /**
+   * One hash per request: an agent's credential, else a client token, else the join token. Anything
+   * else is a FabricError("unauthorized") saying why, when that can be told (revoked, expired, removed).
+   */
+  authenticate(
+    token: string,
+    agents: ReadonlyMap<string, AgentEntry>,
+    options: { now: number; writer: StoreWriter },
+  ): Principal {
     const parts = splitCredential(token);
     const agent = parts ? agents.get(parts.agentId) : undefined;
     if (parts && agent) {
-      return hashesEqual(hashToken(parts.secret), agent.record.credentialHash)
-        ? { kind: "agent", agentId: agent.record.id }
-        : null;
+      if (!hashesEqual(hashToken(parts.secret), agent.record.credentialHash)) throw notAccepted();
+      if (agent.record.admission === "removed") {
+        throw new FabricError(
+          "unauthorized",
+          `Agent "${agent.record.name}" was removed from this tracker (fabric agents remove): its credential is revoked`,
+        );
+      }
+      return { kind: "agent", agentId: agent.record.id };
     }
     const hash = hashToken(token);
-    if (this.#adminHash && hashesEqual(hash, this.#adminHash)) return { kind: "admin" };
+    const client = this.tokens.authenticate(hash, options.now, options.writer);
+    if (client) return { kind: "client", ...client };
     if (this.#joinHash && hashesEqual(hash, this.#joinHash)) return { kind: "join" };
-    return null;
+    throw notAccepted();
   }
+}
+
+function notAccepted(): FabricError {
+  return new FabricError("unauthorized", "The token was not accepted by this tracker");
 }

@@ -66,6 +66,8 @@ export interface JobRecordsOptions {
   source: string | null;
   files: Record<string, string>;
   signed: SignedJob | null;
+  /** The name of the token that submits it (none: a job made by a test). */
+  submittedBy?: string | null;
   instances: Array<TaskInstance & { pinnedAgent: string | null }>;
 }
 
@@ -81,6 +83,7 @@ export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: Jo
     files: options.files,
     source: options.source,
     signed: options.signed,
+    submittedBy: options.submittedBy ?? null,
     state: "queued",
     cancelRequested: false,
     total: instances.length,

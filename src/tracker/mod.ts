@@ -6,3 +6,4 @@ export { startTrackerServer, type TrackerServer, type TrackerServerOptions } fro
 export { type Principal, Tracker, type TrackerOptions } from "./tracker.ts";
 export { createRoutes } from "./routes.ts";
 export { copyTrackerStore, type StoreCopyOptions } from "./store_copy.ts";
+export { resetAdminToken } from "./admin_reset.ts";

@@ -16,6 +16,11 @@ import {
 } from "../protocol/mod.ts";
 
 /** What placement needs to know about an agent. */
+/** Whether an agent may be given work at all: up, and not waiting for approval (`--approve-agents`). */
+export function takesWork(agent: { state: string; admission: string }): boolean {
+  return agent.state === "ready" && agent.admission === "approved";
+}
+
 export interface Candidate {
   id: string;
   name: string;

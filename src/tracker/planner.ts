@@ -7,7 +7,7 @@
  */
 import { type AgentResources, type EffectiveTask, formatSize } from "../protocol/mod.ts";
 import type { AgentRecord } from "../store/mod.ts";
-import { type Candidate, choose, eligibleAgents, fits, type PlacementNeeds } from "./placement.ts";
+import { type Candidate, choose, eligibleAgents, fits, type PlacementNeeds, takesWork } from "./placement.ts";
 import { MAX_PREFETCH_DEPTH, prefetchDepth } from "./prefetch.ts";
 
 /** What the planner reads of an agent (an AgentEntry is one). */
@@ -26,6 +26,7 @@ export interface PlanAgent {
     | "resources"
     | "draining"
     | "state"
+    | "admission"
   >;
   /** Tasks placed on the agent that have not ended. */
   tasks: { readonly size: number };
@@ -86,7 +87,7 @@ export function readyCandidates<A extends PlanAgent>(agents: Iterable<A>): Agent
   const candidates: AgentCandidate<A>[] = [];
   for (const agent of agents) {
     const r = agent.record;
-    if (r.state !== "ready") continue;
+    if (!takesWork(r)) continue;
     candidates.push({
       id: r.id,
       name: r.name,

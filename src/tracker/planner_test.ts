@@ -37,6 +37,7 @@ function agent(name: string, over: Partial<PlanAgent["record"]> & { used?: numbe
       resources: { cpu: 4, memory: 2 ** 33, disk: 2 ** 36 },
       draining: false,
       state: "ready",
+      admission: "approved",
       ...record,
     },
     tasks: { size: used },
@@ -124,6 +125,13 @@ const CASES: Case[] = [
     templates: [template({ name: "t" })],
     placed: [],
     reasons: { t: "no agent is ready" },
+  },
+  {
+    name: "an agent waiting for approval (--approve-agents) or removed takes no work",
+    agents: [agent("p", { admission: "pending" }), agent("r", { admission: "removed", state: "down" }), agent("a")],
+    templates: [template({ name: "t" }, { count: 2 })],
+    placed: [["t[0]", "a"], ["t[1]", "a"]],
+    reasons: { t: null },
   },
   {
     name: "a draining agent takes no work",

@@ -222,6 +222,7 @@ export async function getTask(tracker: Tracker, taskId: string): Promise<TaskDet
 
 export function listAgents(tracker: Tracker): AgentView[] {
   return [...tracker.state.agents.values()]
+    .filter((agent) => agent.record.admission !== "removed")
     .map((agent) => agentView(agent.record, agent.tasks.size, agent.allocated))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

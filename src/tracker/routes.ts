@@ -1,13 +1,16 @@
 /**
- * The HTTP API, and the web dashboard beside it. Every API route but `GET /v1/ca` needs a bearer token; each principal reaches only its
- * own routes. Bodies are parsed with the protocol's schemas; errors are shaped by the one
- * errorResponse the HTTPS layer and the agents' fast path use too.
+ * The HTTP API, and the web dashboard beside it. Every API route is registered from its rule in
+ * http/authorization.ts, the one table of who may call what, which the front door applies before a
+ * body is read (and the middleware here, for app.request() in tests). Bodies are parsed with the
+ * protocol's schemas; errors are shaped by the one errorResponse the HTTPS layer and the agents' fast
+ * path use too.
  */
 import { type Context, Hono } from "hono";
 import type { z } from "zod";
 import {
   attemptRefSchema,
   claimRequestSchema,
+  createTokenRequestSchema,
   drainRequestSchema,
   FabricError,
   heartbeatRequestSchema,
@@ -19,25 +22,30 @@ import {
   submitJobRequestSchema,
 } from "../protocol/mod.ts";
 import { createDashboard } from "./dashboard/mod.ts";
-import { authenticate } from "./http/authenticate.ts";
+import { admitRequest } from "./http/authenticate.ts";
+import { authorizeOwned, type RouteRule, ROUTES } from "./http/authorization.ts";
 import { errorResponse } from "./http/error_response.ts";
 import { ndjsonResponse } from "./http/ndjson.ts";
-import { getJob, getTask, jobWaiting, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
+import { getJob, getJobSummary, getTask, jobWaiting, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
-/** The HTTPS layer's door has authenticated the caller already (app.request() in tests has not). */
+/** The HTTPS layer's door has admitted the caller already (app.request() in tests has not). */
 type Env = { Bindings: { principal?: Principal | null }; Variables: { principal: Principal } };
+type Handler = (c: Context<Env>) => Response | Promise<Response>;
 
 const helloBodySchema = helloRequestSchema.extend({ holding: attemptRefSchema.array().max(100_000).default([]) });
 
 export interface RoutesOptions {
   caPem: string;
+  /** Keep a new join token where the tracker's machine reads it (`DIR/join.token`). */
+  saveJoinToken?: (token: string) => Promise<void>;
   log?: (message: string) => void;
 }
 
 export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env> {
   const app = new Hono<Env>();
   const log = options.log ?? (() => {});
+  const on = (rule: RouteRule, handler: Handler) => app.on(rule.method, rule.path, handler);
 
   app.onError((error, c) => {
     const answer = errorResponse(error, `${c.req.method} ${c.req.path}`, log);
@@ -46,97 +54,102 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404));
 
   // Unauthenticated on purpose: an agent pins this CA by hash before it sends anything else.
-  app.get("/v1/ca", (c) => c.body(options.caPem, 200, { "content-type": "application/x-pem-file" }));
+  on(ROUTES.ca, (c) => c.body(options.caPem, 200, { "content-type": "application/x-pem-file" }));
 
   app.use("/v1/*", async (c, next) => {
-    c.set("principal", c.env?.principal ?? authenticate(tracker, c.req.header("authorization")));
+    const admitted = c.env?.principal ??
+      admitRequest(tracker, { method: c.req.method, path: c.req.path, authorization: c.req.header("authorization") });
+    c.set("principal", admitted!);
     await next();
   });
 
   // ---- agents --------------------------------------------------------------------------------
 
-  app.post("/v1/agents/register", async (c) => {
-    require(c, "join");
+  on(ROUTES.register, async (c) => {
     const body = await parseBody(c, registerAgentRequestSchema);
-    return c.json(await tracker.registerAgent(body));
+    return c.json(await tracker.registerAgent(body, { byAdmin: c.get("principal").kind === "client" }));
   });
-  app.post("/v1/agent/hello", async (c) => {
-    const agentId = requireAgent(c);
-    return c.json(await tracker.hello(agentId, await parseBody(c, helloBodySchema)));
-  });
-  for (const [path, handler] of Object.entries(agentHotRoutes(tracker))) {
-    app.post(path, async (c) => c.json(await handler(requireAgent(c), await readJson(c), c.req.raw.signal)));
+  on(ROUTES.hello, async (c) => c.json(await tracker.hello(agentOf(c), await parseBody(c, helloBodySchema))));
+  const hot = agentHotRoutes(tracker);
+  for (const rule of [ROUTES.heartbeat, ROUTES.claim, ROUTES.report]) {
+    const handler = hot[rule.path];
+    on(rule, async (c) => c.json(await handler(agentOf(c), await readJson(c), c.req.raw.signal)));
   }
-  app.post("/v1/agent/drain", async (c) => {
-    const agentId = requireAgent(c);
+  on(ROUTES.selfDrain, async (c) => {
     const body = await parseBody(c, drainRequestSchema);
-    return c.json(await tracker.selfDrain(agentId, body.graceMs));
+    return c.json(await tracker.selfDrain(agentOf(c), body.graceMs));
   });
-  app.post("/v1/agent/leave", async (c) => {
-    await tracker.leave(requireAgent(c));
+  on(ROUTES.leave, async (c) => {
+    await tracker.leave(agentOf(c));
     return c.json({ ok: true });
   });
 
   // ---- clients -------------------------------------------------------------------------------
 
-  app.get("/v1/agents", (c) => {
-    require(c, "admin");
-    return c.json({ agents: listAgents(tracker) });
-  });
-  app.post("/v1/agents/:name/drain", async (c) => {
-    require(c, "admin");
+  on(ROUTES.listAgents, (c) => c.json({ agents: listAgents(tracker) }));
+  on(ROUTES.drainAgent, async (c) => {
     const body = await parseBody(c, drainRequestSchema);
-    return c.json(await tracker.drain(c.req.param("name"), body.graceMs));
+    return c.json(await tracker.drain(c.req.param("name")!, body.graceMs));
   });
-  app.post("/v1/agents/:name/resume", async (c) => {
-    require(c, "admin");
-    return c.json(await tracker.resume(c.req.param("name")));
-  });
-  app.put("/v1/agents/:name/weight", async (c) => {
-    require(c, "admin");
+  on(ROUTES.resumeAgent, async (c) => c.json(await tracker.resume(c.req.param("name")!)));
+  on(ROUTES.setWeight, async (c) => {
     const body = await parseBody(c, setWeightRequestSchema);
-    await tracker.setWeight(c.req.param("name"), body.weight);
+    await tracker.setWeight(c.req.param("name")!, body.weight);
     return c.json({ name: c.req.param("name"), weight: body.weight });
   });
-  app.post("/v1/jobs", async (c) => {
-    require(c, "admin");
+  on(ROUTES.approveAgent, async (c) => c.json(await tracker.approveAgent(c.req.param("name")!)));
+  on(ROUTES.removeAgent, async (c) => c.json(await tracker.removeAgent(c.req.param("name")!)));
+
+  on(ROUTES.submitJob, async (c) => {
     const body = await parseBody(c, submitJobRequestSchema);
-    const options = { source: body.source ?? null, files: body.files, signature: body.signature };
+    const options = {
+      source: body.source ?? null,
+      files: body.files,
+      signature: body.signature,
+      submittedBy: clientName(c.get("principal")),
+    };
     return c.json(await tracker.submitJob(body.spec, options), 201);
   });
-  app.get("/v1/jobs", async (c) => {
-    require(c, "admin");
+  on(ROUTES.listJobs, async (c) => {
     const limit = intParam(c, "limit", 50, 1, 10_000);
     return c.json({ jobs: await listJobs(tracker, limit) });
   });
-  app.get("/v1/jobs/:id", async (c) => {
-    require(c, "admin");
-    return c.json(await getJob(tracker, c.req.param("id")));
-  });
-  app.get("/v1/jobs/:id/watch", async (c) => {
-    require(c, "admin");
+  on(ROUTES.getJob, async (c) => c.json(await getJob(tracker, c.req.param("id")!)));
+  on(ROUTES.watchJob, async (c) => {
     const since = intParam(c, "since", 0, 0, Number.MAX_SAFE_INTEGER);
     const waitMs = intParam(c, "waitMs", 25_000, 0, 60_000);
-    const job = await watchJob(tracker, c.req.param("id"), since, waitMs, c.req.raw.signal);
+    const job = await watchJob(tracker, c.req.param("id")!, since, waitMs, c.req.raw.signal);
     // Asked for by a client that has waited a while: off the path of a job that ends quickly.
     if (c.req.query("reasons") !== "1") return c.json(job);
     return c.json({ ...job, waiting: jobWaiting(tracker, job.id) });
   });
-  app.post("/v1/jobs/:id/cancel", async (c) => {
-    require(c, "admin");
-    return c.json(await tracker.cancelJob(c.req.param("id")));
+  on(ROUTES.cancelJob, async (c) => {
+    const jobId = c.req.param("id")!;
+    const { submittedBy } = await getJobSummary(tracker, jobId);
+    authorizeOwned(c.get("principal"), ROUTES.cancelJob.need, submittedBy);
+    return c.json(await tracker.cancelJob(jobId));
   });
-  app.get("/v1/tasks/:id", async (c) => {
-    require(c, "admin");
-    return c.json(await getTask(tracker, c.req.param("id")));
-  });
-  app.get("/v1/tasks/:id/logs", async (c) => {
-    require(c, "admin");
+  on(ROUTES.getTask, async (c) => c.json(await getTask(tracker, c.req.param("id")!)));
+  on(ROUTES.taskLogs, async (c) => {
     const attempt = c.req.query("attempt") === undefined ? undefined : intParam(c, "attempt", 1, 1, 1_000_000);
     const afterSeq = intParam(c, "after", -1, -1, Number.MAX_SAFE_INTEGER);
     const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
     // A client that goes away cancels the stream, which ends the generator (no request.signal needed).
-    return await ndjsonResponse(readLogs(tracker, c.req.param("id"), { attempt, afterSeq, follow }));
+    return await ndjsonResponse(readLogs(tracker, c.req.param("id")!, { attempt, afterSeq, follow }));
+  });
+
+  // ---- tokens --------------------------------------------------------------------------------
+
+  on(ROUTES.listTokens, (c) => c.json({ tokens: tracker.listTokens() }));
+  on(
+    ROUTES.createToken,
+    async (c) => c.json(await tracker.createToken(await parseBody(c, createTokenRequestSchema)), 201),
+  );
+  on(ROUTES.revokeToken, async (c) => c.json(await tracker.revokeToken(c.req.param("name")!)));
+  on(ROUTES.rotateJoin, async (c) => {
+    const token = await tracker.rotateJoinToken();
+    await options.saveJoinToken?.(token);
+    return c.json({ token });
   });
 
   // The web dashboard, outside /v1/: its pages take a session cookie or a bearer token (dashboard/mod.ts).
@@ -160,22 +173,17 @@ export function agentHotRoutes(tracker: Tracker): Record<string, HotRoute> {
   };
 }
 
-function require(c: Context<Env>, kind: "admin" | "join"): void {
-  const principal = c.get("principal");
-  if (principal.kind !== kind) {
-    throw new FabricError(
-      "forbidden",
-      `This route needs the ${kind} token; a${principal.kind === "admin" ? "n" : ""} ${principal.kind} token was given`,
-    );
-  }
-}
-
-function requireAgent(c: Context<Env>): string {
+/** The agent a request comes from (the door admitted only agents to agent routes). */
+function agentOf(c: Context<Env>): string {
   const principal = c.get("principal");
   if (principal.kind !== "agent") {
     throw new FabricError("forbidden", "This route is for agents, with their own credential");
   }
   return principal.agentId;
+}
+
+function clientName(principal: Principal): string | null {
+  return principal.kind === "client" ? principal.name : null;
 }
 
 async function parseBody<S extends z.ZodType>(c: Context<Env>, schema: S): Promise<z.output<S>> {

@@ -38,13 +38,15 @@ Deno.test("every route but the CA needs a token, and each token reaches only its
     assert.equal(joinOnAdmin.status, 403);
     assert.equal((await joinOnAdmin.json()).error.code, "forbidden");
     const adminRegisters = await call("POST", "/v1/agents/register", "admin-secret", {
-      name: "a",
+      name: "by-admin",
       slots: 1,
       version: "",
       os: "",
       arch: "",
     });
-    assert.equal(adminRegisters.status, 403);
+    assert.equal(adminRegisters.status, 200, "an admin may register an agent (and take a name back)");
+    assert.equal((await call("GET", "/v1/nothing", "admin-secret")).status, 404);
+    assert.equal((await call("GET", "/v1/nothing")).status, 401, "no route is told to a stranger");
 
     const registered = await call("POST", "/v1/agents/register", "join-secret", {
       name: "a",
@@ -126,11 +128,11 @@ Deno.test("the door admits from the headers alone, and the fast path answers as 
       }
       assert.fail("not refused");
     };
-    const admin = door.admit("POST", "/v1/agent/heartbeat", "Bearer admin-secret").context;
+    const admin = { kind: "client", name: "admin", role: "admin" } as const;
     const errors = [
       [await refused(() => door.admit("POST", "/v1/agent/heartbeat", undefined)), 401, "unauthorized"],
       [await refused(() => door.admit("POST", "/v1/agent/heartbeat", "Bearer nope")), 401, "unauthorized"],
-      [await refused(() => fast("POST", "/v1/agent/heartbeat", admin, body({ load }), signal)), 403, "forbidden"],
+      [await refused(() => door.admit("POST", "/v1/agent/heartbeat", "Bearer admin-secret")), 403, "forbidden"],
       [await refused(() => fast("POST", "/v1/agent/heartbeat", agent, body("{nope"), signal)), 400, "bad_request"],
       [await refused(() => fast("POST", "/v1/agent/heartbeat", agent, body({ load: {} }), signal)), 400, "bad_request"],
     ] as const;
@@ -140,6 +142,9 @@ Deno.test("the door admits from the headers alone, and the fast path answers as 
     }
     const viaHonoForbidden = await call("POST", "/v1/agent/heartbeat", "admin-secret", { load });
     assert.deepEqual(JSON.parse(errors[2][0].body), await viaHonoForbidden.json());
+    // The fast path checks its caller too, whoever admitted it.
+    const notAgent = await refused(() => fast("POST", "/v1/agent/heartbeat", admin, body({ load }), signal));
+    assert.equal(notAgent.status, 403);
     assert.equal(await fast("GET", "/v1/jobs", admin, body(""), signal), null);
     assert.equal(await fast("POST", "/v1/agent/hello", agent, body({}), signal), null);
 

@@ -1,6 +1,7 @@
 /** A running tracker: the data directory, the store, the HTTPS server and the liveness timer. */
 import { join } from "node:path";
 import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
+import { writeSecret } from "../tls/mod.ts";
 import { prepareTrackerDir } from "./data_dir.ts";
 import { trackerFrontDoor } from "./http/front_door.ts";
 import { serveHttps } from "./https_server.ts";
@@ -22,6 +23,8 @@ export interface TrackerServerOptions {
   maxConnections?: number;
   /** A postgres:// URL: the store is that database (the CA and tokens too); SQLite in `dataDir` otherwise. */
   store?: string;
+  /** New agents joining with the join token wait for `fabric agents approve NAME`. */
+  approveAgents?: boolean;
   log?: (message: string) => void;
 }
 
@@ -44,6 +47,8 @@ export interface TrackerServer {
 }
 
 const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
+/** How often the store is asked whether `reset-admin-token` changed the tokens. */
+const TOKENS_REFRESH_MS = 1000;
 
 export async function startTrackerServer(options: TrackerServerOptions): Promise<TrackerServer> {
   const log = options.log ?? (() => {});
@@ -61,6 +66,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       heartbeatMs: options.heartbeatMs,
       ttlMs: options.ttlMs,
       graceMs: options.graceMs,
+      approveAgents: options.approveAgents,
       log,
     });
   } catch (error) {
@@ -77,7 +83,11 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     throw error;
   }
 
-  const app = createRoutes(tracker, { caPem: files.ca.certPem, log });
+  const app = createRoutes(tracker, {
+    caPem: files.ca.certPem,
+    saveJoinToken: (token) => writeSecret(join(options.dataDir, "join.token"), token + "\n"),
+    log,
+  });
   let server;
   try {
     server = await serveHttps({
@@ -103,6 +113,16 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   const livenessTimer = setInterval(() => {
     tracker.checkLiveness(livenessMs).catch((error) => log(`liveness check failed: ${(error as Error).message}`));
   }, livenessMs);
+  // `fabric tracker reset-admin-token` changes the tokens in the store, beside this tracker: one small
+  // read a second finds that (the old admin token is refused within about a second).
+  let refreshing = false;
+  const tokensTimer = setInterval(() => {
+    if (refreshing) return;
+    refreshing = true;
+    tracker.refreshTokens()
+      .catch((error) => log(`reading the tokens again failed: ${(error as Error).message}`))
+      .finally(() => refreshing = false);
+  }, TOKENS_REFRESH_MS);
 
   let closed: Promise<void> | null = null;
   return {
@@ -118,6 +138,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     close() {
       closed ??= (async () => {
         clearInterval(livenessTimer);
+        clearInterval(tokensTimer);
         tracker.releaseWaiters();
         await server.close();
         await tracker.close();

@@ -7,7 +7,7 @@
 import { setImmediate } from "node:timers";
 import { type Clock, RetryBackoff, type RetryPolicy, systemClock, type TimerId } from "../protocol/mod.ts";
 import { emptyBatch, type Store } from "../store/mod.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, LogRow, SetAside, TaskRecord } from "../store/mod.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, SetAside, TaskRecord, TokenRecord } from "../store/mod.ts";
 
 /** Waits between writes while the store fails: less often the longer it stays unwell. */
 const STORE_RETRY: RetryPolicy = { initialMs: 500, maxMs: 10_000 };
@@ -28,6 +28,7 @@ export class StoreWriter {
   #attempts = new Set<AttemptRecord>();
   #logs: LogRow[] = [];
   #setAside: SetAside[] = [];
+  #tokens = new Set<TokenRecord>();
   #callbacks: Array<() => void> = [];
   #marked = 0;
   #committed = 0;
@@ -91,6 +92,11 @@ export class StoreWriter {
       this.#onError(error);
       throw error;
     }
+  }
+  /** A new token, or a stored one revoked or used (the store merges it: see TokenRecord). */
+  token(record: TokenRecord): void {
+    this.#tokens.add(record);
+    this.#mark();
   }
 
   /** Run `callback` after the next commit that holds everything marked so far. */
@@ -162,6 +168,7 @@ export class StoreWriter {
     batch.attempts = [...this.#attempts];
     batch.logs = this.#logs;
     batch.setAside = this.#setAside;
+    batch.tokens = [...this.#tokens];
     const callbacks = this.#callbacks;
     this.#meta = new Map();
     this.#agents.clear();
@@ -170,6 +177,7 @@ export class StoreWriter {
     this.#attempts.clear();
     this.#logs = [];
     this.#setAside = [];
+    this.#tokens.clear();
     this.#callbacks = [];
     try {
       await this.#store.write(batch);
@@ -180,6 +188,7 @@ export class StoreWriter {
       for (const r of batch.jobs) this.#jobs.add(r);
       for (const r of batch.tasks) this.#tasks.add(r);
       for (const r of batch.attempts) this.#attempts.add(r);
+      for (const r of batch.tokens) this.#tokens.add(r);
       this.#logs = batch.logs.concat(this.#logs);
       this.#setAside = batch.setAside.concat(this.#setAside);
       this.#callbacks = callbacks.concat(this.#callbacks);

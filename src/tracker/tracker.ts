@@ -9,6 +9,8 @@ import {
   type ClaimRequest,
   type ClaimResponse,
   type Clock,
+  type CreateTokenRequest,
+  type CreateTokenResponse,
   FabricError,
   type HelloResponse,
   type JobSignature,
@@ -17,6 +19,7 @@ import {
   type SubmitJobResponse,
   systemClock,
   type TaskEvent,
+  type TokenView,
 } from "../protocol/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
@@ -32,7 +35,7 @@ import { Scheduling } from "./scheduling.ts";
 import { FabricState } from "./state.ts";
 import { StoreWriter } from "./store_writer.ts";
 import { TaskLifecycle } from "./task_lifecycle.ts";
-import { agentState } from "./views.ts";
+import { agentState, iso } from "./views.ts";
 
 export type { HelloBody } from "./agent_lifecycle.ts";
 export type { Principal } from "./credentials.ts";
@@ -52,6 +55,8 @@ export interface TrackerOptions {
   maxWaitMs?: number;
   /** Randomness for `select: random` (injected so placement is reproducible in tests). */
   random?: () => number;
+  /** New agents joining with the join token wait for `fabric agents approve NAME` before they get work. */
+  approveAgents?: boolean;
   log?: (message: string) => void;
 }
 
@@ -72,6 +77,7 @@ export class Tracker {
   #claims: ClaimContext;
   #newId: () => string;
   #credentials = new Credentials();
+  #approveAgents: boolean;
   #storeHealthy = true;
   #closing = false;
   #log: (message: string) => void;
@@ -84,6 +90,7 @@ export class Tracker {
     this.graceMs = options.graceMs ?? 5000;
     this.maxWaitMs = options.maxWaitMs ?? 30_000;
     this.#newId = options.newId ?? newId;
+    this.#approveAgents = options.approveAgents ?? false;
     const log = this.#log = options.log ?? (() => {});
     const { state, clock } = this;
     const writer = this.writer = new StoreWriter(options.store, (error) => this.#storeFailed(error), { clock });
@@ -159,26 +166,94 @@ export class Tracker {
     return this.#credentials.complete;
   }
 
-  /** Keep only the hashes of the admin and join tokens. */
+  /** The first start's tokens: keep only the hashes of the admin token (named "admin") and the join token. */
   async setTokens(tokens: { admin: string; join: string }): Promise<void> {
-    this.#credentials.set(tokens, this.writer);
+    this.#credentials.set(tokens, this.writer, this.clock.now());
     await this.flush();
   }
 
-  /** Who `token` is, or null. */
-  authenticate(token: string): Principal | null {
-    return this.#credentials.authenticate(token, this.state.agents);
+  /** Who `token` is; a FabricError("unauthorized") saying why it is refused. */
+  authenticate(token: string): Principal {
+    return this.#credentials.authenticate(token, this.state.agents, { now: this.clock.now(), writer: this.writer });
+  }
+
+  /** Read the tokens again if `fabric tracker reset-admin-token` changed them; called every second or so. */
+  async refreshTokens(): Promise<void> {
+    if (await this.#credentials.refresh(this.store, () => this.flush())) {
+      this.#log("the tokens were changed in the store (reset-admin-token): read again");
+    }
+  }
+
+  listTokens(): TokenView[] {
+    return this.#credentials.tokens.list(this.clock.now());
+  }
+
+  async createToken(request: CreateTokenRequest): Promise<CreateTokenResponse> {
+    const now = this.clock.now();
+    const expiresAt = request.expiresInMs === undefined ? null : now + request.expiresInMs;
+    const { token, record } = this.#credentials.tokens.create({ ...request, expiresAt }, now, this.writer);
+    await this.flush();
+    this.#log(`token ${record.name} created (role ${record.role})`);
+    return { name: record.name, role: record.role, token, expiresAt: iso(expiresAt) };
+  }
+
+  async revokeToken(name: string): Promise<{ name: string; revoked: number }> {
+    const revoked = this.#credentials.tokens.revoke(name, this.clock.now(), this.writer);
+    await this.flush();
+    this.#log(`token ${name} revoked`);
+    return { name, revoked: revoked.length };
+  }
+
+  /** A new join token; the old one is refused from now on (agents that joined keep their credentials). */
+  async rotateJoinToken(): Promise<string> {
+    const token = this.#credentials.rotateJoin(this.writer);
+    await this.flush();
+    this.#log("the join token was rotated");
+    return token;
   }
 
   // ---- agents --------------------------------------------------------------------------------
 
-  async registerAgent(request: RegisterAgentBody): Promise<RegisterAgentResponse> {
+  /**
+   * A new agent, with a credential of its own. A name that is registered is taken back only with an
+   * admin token (`byAdmin`), never with the join token alone (agent_admission.ts).
+   */
+  async registerAgent(
+    request: RegisterAgentBody,
+    options: { byAdmin?: boolean } = {},
+  ): Promise<RegisterAgentResponse> {
     const secret = newToken("fabric-agent");
-    const agent = this.#agents.register(request, hashToken(secret));
+    const byAdmin = options.byAdmin ?? false;
+    const pending = this.#approveAgents && !byAdmin;
+    const agent = this.#agents.register(request, hashToken(secret), { byAdmin, pending });
     await this.flush();
     this.#scheduling.soon();
     const { id, name } = agent.record;
-    return { agentId: id, name, credential: `${id}.${secret}`, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
+    const response = {
+      agentId: id,
+      name,
+      credential: `${id}.${secret}`,
+      heartbeatMs: this.heartbeatMs,
+      ttlMs: this.ttlMs,
+    };
+    return pending ? { ...response, pending } : response;
+  }
+
+  /** A pending agent (`--approve-agents`) takes work from now on. */
+  async approveAgent(name: string): Promise<{ name: string; approved: boolean }> {
+    const approved = this.#agents.approve(this.#agents.byName(name));
+    await this.flush();
+    return { name, approved };
+  }
+
+  /**
+   * Revoke an agent's credential: its next request is refused (it stops, saying so), what was placed on
+   * it is lost and runs elsewhere, and its name is free for a new agent to join with.
+   */
+  async removeAgent(name: string): Promise<{ name: string; lost: number }> {
+    const lost = this.#agents.remove(this.#agents.byName(name));
+    await this.flush();
+    return { name, lost };
   }
 
   /** An agent with a credential starts: refresh what it advertises, and settle what it no longer runs. */
@@ -188,7 +263,8 @@ export class Tracker {
     await this.flush();
     this.#scheduling.soon();
     const { id, name } = agent.record;
-    return { agentId: id, name, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
+    const response = { agentId: id, name, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
+    return agent.record.admission === "pending" ? { ...response, pending: true } : response;
   }
 
   async heartbeat(agentId: string, load: AgentLoad) {
@@ -275,7 +351,13 @@ export class Tracker {
 
   async submitJob(
     spec: unknown,
-    options: { source?: string | null; files?: Record<string, string>; signature?: JobSignature } = {},
+    options: {
+      source?: string | null;
+      files?: Record<string, string>;
+      signature?: JobSignature;
+      /** The name of the token that submits it. */
+      submittedBy?: string | null;
+    } = {},
   ): Promise<SubmitJobResponse> {
     const files = options.files ?? {};
     const parsed = parseSubmission(spec, files);
@@ -286,6 +368,7 @@ export class Tracker {
       source: options.source ?? null,
       files,
       signed,
+      submittedBy: options.submittedBy ?? null,
       instances: expandForAgents(this.state.agents.values(), parsed, { signedBy: signed?.publicKey ?? null }),
     });
     // Stored in a write of its own before the scheduler sees it: a submission the store refuses

@@ -29,6 +29,7 @@ export function jobSummary(job: JobRecord): JobSummary {
     finishedAt: iso(job.finishedAt),
     version: job.version,
     signedBy: job.signed?.publicKey ?? null,
+    submittedBy: job.submittedBy,
   };
 }
 
@@ -80,6 +81,7 @@ export function attemptView(attempt: AttemptRecord, agentName: AgentNames): Atte
 /** What clients see of an agent's state: down, draining or ready. */
 export function agentState(agent: AgentRecord): AgentState {
   if (agent.state === "down") return "down";
+  if (agent.admission === "pending") return "pending";
   return agent.draining ? "draining" : "ready";
 }
 

@@ -130,7 +130,8 @@ function JobHeader(props: { job: JobSummary; now: number }) {
 
 function JobActions(props: { job: JobSummary; caller: Caller; base: string }) {
   const csrf = props.caller.session?.csrf ?? null;
-  const cancellable = !isTerminalJob(props.job.state) && !props.job.cancelling && may(props.caller.principal, "cancel");
+  const cancellable = !isTerminalJob(props.job.state) && !props.job.cancelling &&
+    may(props.caller.principal, "cancel", props.job.submittedBy);
   return (
     <div class="actions">
       {cancellable && (

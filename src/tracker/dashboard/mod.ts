@@ -11,7 +11,7 @@ import { FabricError, type LogLine } from "../../protocol/mod.ts";
 import { authenticate } from "../http/authenticate.ts";
 import { errorResponse } from "../http/error_response.ts";
 import { ndjsonResponse } from "../http/ndjson.ts";
-import { readLogs } from "../queries.ts";
+import { getJobSummary, readLogs } from "../queries.ts";
 import type { Tracker } from "../tracker.ts";
 import { agentsPage, DRAIN_GRACE_MS } from "./agents_page.tsx";
 import { serveAsset } from "./assets.ts";
@@ -30,7 +30,7 @@ import { jobPage } from "./job_page.tsx";
 import { jobsPage } from "./jobs_page.tsx";
 import { wantsFragment } from "./live.tsx";
 import { href, wholeNumber } from "./params.ts";
-import { type DashboardAction, may, mustBeAllowed } from "./permissions.ts";
+import { type DashboardAction, describePrincipal, mustBeAllowed } from "./permissions.ts";
 import { Sessions } from "./sessions.ts";
 import { safeNext, signInPage } from "./sign_in_page.tsx";
 import { taskPage } from "./task_page.tsx";
@@ -93,10 +93,10 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
   };
 
   /** A form's action: from this dashboard's own page (caller.ts), then back to `to`. */
-  const action = (name: DashboardAction, act: (c: Context) => Promise<string>) =>
+  const action = (name: DashboardAction, act: (c: Context, caller: Caller) => Promise<string>) =>
     page(name, async (c, { caller }) => {
       checkForm(c, { caller, form: await formOf(c) });
-      return c.redirect(await act(c), 303);
+      return c.redirect(await act(c, caller), 303);
     });
 
   app.get("/assets/:name", (c) => secured(serveAsset(c, c.req.param("name"))));
@@ -115,15 +115,17 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
       if (!(error instanceof FabricError) || error.code !== "unauthorized") throw error;
       return secured(await signInPage(c, { next, error: error.message, status: 401 }));
     }
-    if (!may(principal, "view")) {
-      const error = `This ${principal.kind} token cannot use the dashboard: sign in with the admin token.`;
-      return secured(await signInPage(c, { next, error, status: 403 }));
+    try {
+      mustBeAllowed(principal, "view");
+    } catch (error) {
+      if (!(error instanceof FabricError) || error.code !== "forbidden") throw error;
+      return secured(await signInPage(c, { next, error: error.message, status: 403 }));
     }
     // A new id at every sign-in: a session id planted before it is worth nothing after it.
     const old = sessionIdOf(c);
     if (old) sessions.close(old);
     setSessionCookie(c, sessions.open(token).id);
-    options.log(`dashboard: ${principal.kind} token signed in`);
+    options.log(`dashboard: ${describePrincipal(principal)} signed in`);
     return secured(c.redirect(next, 303));
   });
   app.post("/sign-out", async (c) => {
@@ -155,8 +157,9 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
 
   app.post(
     "/jobs/:id/cancel",
-    action("cancel", async (c) => {
+    action("cancel", async (c, caller) => {
       const id = c.req.param("id")!;
+      mustBeAllowed(caller.principal, "cancel", (await getJobSummary(tracker, id)).submittedBy);
       await tracker.cancelJob(id);
       return `/jobs/${encodeURIComponent(id)}`;
     }),

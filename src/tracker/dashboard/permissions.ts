@@ -1,31 +1,44 @@
 /**
- * What a signed-in principal may do from the dashboard: the one question every page and button asks,
- * so that token roles (admin, operator, submit, read) plug in here and nowhere else.
+ * What a signed-in principal may do from the dashboard: the one question every page and button asks.
+ * Each action needs what its API route needs (http/authorization.ts, the one table of roles), so a
+ * token may do the same from a browser as from the CLI, and nothing more.
  */
 import { FabricError } from "../../protocol/mod.ts";
 import type { Principal } from "../credentials.ts";
+import { authorize, authorizeOwned, type ClientNeed, ROUTES } from "../http/authorization.ts";
 
 /** view: every page; cancel and rerun: a job; drain: drain and resume an agent. */
 export type DashboardAction = "view" | "cancel" | "rerun" | "drain";
 
-const DOING: Record<DashboardAction, string> = {
-  view: "Viewing the dashboard",
-  cancel: "Cancelling a job",
-  rerun: "Re-running a job",
-  drain: "Draining or resuming an agent",
+/** The role of the API route that does the same, with what the dashboard calls it. */
+const NEEDS: Record<DashboardAction, ClientNeed> = {
+  view: { ...ROUTES.listJobs.need, action: "viewing the dashboard" },
+  cancel: ROUTES.cancelJob.need,
+  rerun: { ...ROUTES.submitJob.need, action: "re-running a job" },
+  drain: { ...ROUTES.drainAgent.need, action: "draining or resuming an agent" },
 };
 
-/** Until tokens have roles, the admin token may do everything, and nothing else may use the dashboard. */
-export function may(principal: Principal, _action: DashboardAction): boolean {
-  return principal.kind === "admin";
+/**
+ * Whether `principal` may do `action`; for an action on a job, `owner` is the name of the token that
+ * submitted it (a submit token cancels only its own jobs).
+ */
+export function may(principal: Principal, action: DashboardAction, owner?: string | null): boolean {
+  try {
+    mustBeAllowed(principal, action, owner);
+    return true;
+  } catch (error) {
+    if (error instanceof FabricError && error.code === "forbidden") return false;
+    throw error;
+  }
 }
 
-/** A FabricError ("forbidden") unless `principal` may do `action`. */
-export function mustBeAllowed(principal: Principal, action: DashboardAction): void {
-  if (may(principal, action)) return;
-  throw new FabricError("forbidden", `${DOING[action]} needs the admin token; a${an(principal.kind)} token was given`);
+/** A FabricError ("forbidden") naming the role `action` needs, unless `principal` may do it. */
+export function mustBeAllowed(principal: Principal, action: DashboardAction, owner?: string | null): void {
+  authorize(principal, NEEDS[action]);
+  if (owner !== undefined) authorizeOwned(principal, NEEDS[action], owner);
 }
 
-function an(kind: Principal["kind"]): string {
-  return kind === "admin" || kind === "agent" ? `n ${kind}` : ` ${kind}`;
+/** How the dashboard's log names a principal that signed in. */
+export function describePrincipal(principal: Principal): string {
+  return principal.kind === "client" ? `token "${principal.name}" (${principal.role})` : `the ${principal.kind} token`;
 }

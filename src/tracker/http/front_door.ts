@@ -1,13 +1,14 @@
 /**
  * The tracker's policy at the HTTPS layer's door: every route but the CA's is admitted only with a
- * token that authenticates, checked from the headers before any body is read, with the route's body
- * limit; the agents' hot routes are then answered without Hono (see fastAgentRoutes).
+ * token that authenticates and that the route is for (http/authorization.ts), checked from the headers
+ * before any body is read, with the route's body limit; the agents' hot routes are then answered
+ * without Hono (see fastAgentRoutes).
  */
 import { FabricError, parseJsonBody } from "../../protocol/mod.ts";
 import type { FrontDoor } from "../https_server.ts";
 import { agentHotRoutes } from "../routes.ts";
 import type { Principal, Tracker } from "../tracker.ts";
-import { authenticate } from "./authenticate.ts";
+import { admitRequest } from "./authenticate.ts";
 import { bodyLimit } from "./body_limits.ts";
 import { errorResponse } from "./error_response.ts";
 
@@ -17,10 +18,7 @@ export type Caller = Principal | null;
 export function trackerFrontDoor(tracker: Tracker, log: (line: string) => void): FrontDoor<Caller> {
   return {
     admit(method, path, authorization) {
-      const maxBodyBytes = bodyLimit(method, path);
-      // The CA is public on purpose (an agent pins it by hash); outside /v1/ there is only "no route".
-      if (!path.startsWith("/v1/") || (method === "GET" && path === "/v1/ca")) return { maxBodyBytes, context: null };
-      return { maxBodyBytes, context: authenticate(tracker, authorization) };
+      return { maxBodyBytes: bodyLimit(method, path), context: admitRequest(tracker, { method, path, authorization }) };
     },
     fast: fastAgentRoutes(tracker),
     errorResponse: (error, where) => errorResponse(error, where, log),

@@ -1,0 +1,149 @@
+/**
+ * Which route needs whom: the one table of the API's routes and the principal or role each needs.
+ * Routes are registered from it (routes.ts), so a route cannot exist without its rule, and the front
+ * door asks it before a request's body is read. A path no rule matches is "no route" for everyone.
+ */
+import { FabricError, type Role, roleIncludes } from "../../protocol/mod.ts";
+import type { Principal } from "../credentials.ts";
+
+/** What a client must hold: a role, and for a route on something owned (a job), a role for others' things. */
+export interface ClientNeed {
+  who: "client";
+  role: Role;
+  /** What the route does, for the refusal: "submitting a job". */
+  action: string;
+  /** Acting on what another token made needs this role instead (a submit token cancels its own jobs only). */
+  others?: { role: Role; action: string };
+}
+
+export type Need =
+  /** No token: the CA, which an agent pins by hash before it sends anything else. */
+  | { who: "anyone" }
+  /** The join token; an admin token too (it may take back the name of an agent that is registered). */
+  | { who: "join" }
+  /** An agent, with its own credential. */
+  | { who: "agent" }
+  | ClientNeed;
+
+export interface RouteRule {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  /** Hono's syntax: `:name` is one path segment. */
+  path: string;
+  need: Need;
+}
+
+const ANYONE: Need = { who: "anyone" };
+const JOIN: Need = { who: "join" };
+const AGENT: Need = { who: "agent" };
+
+function client(role: Role, action: string, others?: ClientNeed["others"]): ClientNeed {
+  return { who: "client", role, action, ...(others ? { others } : {}) };
+}
+
+/** A rule that keeps its need's own type (a client route's role is known where it is used). */
+function rule<N extends Need>(method: RouteRule["method"], path: string, need: N): RouteRule & { need: N } {
+  return { method, path, need };
+}
+
+/** Every route of the API. */
+export const ROUTES = {
+  ca: rule("GET", "/v1/ca", ANYONE),
+
+  register: rule("POST", "/v1/agents/register", JOIN),
+  hello: rule("POST", "/v1/agent/hello", AGENT),
+  heartbeat: rule("POST", "/v1/agent/heartbeat", AGENT),
+  claim: rule("POST", "/v1/agent/claim", AGENT),
+  report: rule("POST", "/v1/agent/report", AGENT),
+  selfDrain: rule("POST", "/v1/agent/drain", AGENT),
+  leave: rule("POST", "/v1/agent/leave", AGENT),
+
+  listAgents: rule("GET", "/v1/agents", client("read", "listing agents")),
+  drainAgent: rule("POST", "/v1/agents/:name/drain", client("operator", "draining an agent")),
+  resumeAgent: rule("POST", "/v1/agents/:name/resume", client("operator", "resuming an agent")),
+  setWeight: rule("PUT", "/v1/agents/:name/weight", client("operator", "setting an agent's weight")),
+  approveAgent: rule("POST", "/v1/agents/:name/approve", client("admin", "approving an agent")),
+  removeAgent: rule("DELETE", "/v1/agents/:name", client("admin", "removing an agent")),
+
+  submitJob: rule("POST", "/v1/jobs", client("submit", "submitting a job")),
+  listJobs: rule("GET", "/v1/jobs", client("read", "listing jobs")),
+  getJob: rule("GET", "/v1/jobs/:id", client("read", "reading a job")),
+  watchJob: rule("GET", "/v1/jobs/:id/watch", client("read", "watching a job")),
+  cancelJob: rule(
+    "POST",
+    "/v1/jobs/:id/cancel",
+    client("submit", "cancelling a job", { role: "operator", action: "cancelling another token's job" }),
+  ),
+  getTask: rule("GET", "/v1/tasks/:id", client("read", "reading a task")),
+  taskLogs: rule("GET", "/v1/tasks/:id/logs", client("read", "reading a task's logs")),
+
+  listTokens: rule("GET", "/v1/tokens", client("admin", "listing tokens")),
+  createToken: rule("POST", "/v1/tokens", client("admin", "creating a token")),
+  revokeToken: rule("DELETE", "/v1/tokens/:name", client("admin", "revoking a token")),
+  rotateJoin: rule("POST", "/v1/join-token/rotate", client("admin", "rotating the join token")),
+} as const satisfies Record<string, RouteRule>;
+
+const STATIC = new Map<string, RouteRule>();
+const PATTERNS: Array<{ rule: RouteRule; segments: string[] }> = [];
+for (const r of Object.values(ROUTES) as RouteRule[]) {
+  if (r.path.includes("/:")) PATTERNS.push({ rule: r, segments: r.path.split("/") });
+  else STATIC.set(`${r.method} ${r.path}`, r);
+}
+
+/** The rule of `method path`, or null when the API has no such route. */
+export function findRoute(method: string, path: string): RouteRule | null {
+  const exact = STATIC.get(`${method} ${path}`);
+  if (exact) return exact;
+  const segments = path.split("/");
+  for (const { rule, segments: pattern } of PATTERNS) {
+    if (rule.method !== method || pattern.length !== segments.length) continue;
+    if (pattern.every((p, i) => p.startsWith(":") ? segments[i] !== "" : p === segments[i])) return rule;
+  }
+  return null;
+}
+
+/** Whether `principal` may call a route that needs `need`; a FabricError("forbidden") saying why not. */
+export function authorize(principal: Principal, need: Need): void {
+  switch (need.who) {
+    case "anyone":
+      return;
+    case "agent":
+      if (principal.kind === "agent") return;
+      throw new FabricError("forbidden", `This route is for agents, with their own credential; ${whoIs(principal)}`);
+    case "join":
+      if (principal.kind === "join" || (principal.kind === "client" && principal.role === "admin")) return;
+      throw new FabricError(
+        "forbidden",
+        `Registering an agent needs the join token or an admin token; ${whoIs(principal)}`,
+      );
+    case "client":
+      if (principal.kind === "client" && roleIncludes(principal.role, need.role)) return;
+      throw refusal(principal, need.role, need.action);
+  }
+}
+
+/**
+ * For a route on something owned (a job, by the name of the token that made it): a client that did not
+ * make it needs the rule's role for others' things. `owner` null: made before tokens had names.
+ */
+export function authorizeOwned(principal: Principal, need: Need, owner: string | null): void {
+  if (need.who !== "client" || !need.others) return;
+  if (principal.kind === "client" && owner !== null && principal.name === owner) return;
+  if (principal.kind === "client" && roleIncludes(principal.role, need.others.role)) return;
+  throw refusal(principal, need.others.role, need.others.action);
+}
+
+function refusal(principal: Principal, role: Role, action: string): FabricError {
+  const what = action[0].toUpperCase() + action.slice(1);
+  return new FabricError("forbidden", `${what} needs the ${role} role; ${whoIs(principal)}`, { needs: role });
+}
+
+function whoIs(principal: Principal): string {
+  switch (principal.kind) {
+    case "client":
+      return `this token ("${principal.name}") has the ${principal.role} role`;
+    case "join":
+      return "the join token only registers agents";
+    case "agent":
+      return "an agent's credential acts only as its agent";
+  }
+}
