@@ -87,7 +87,10 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const saved = await loadIdentity(options.dataDir);
   const tracker = (options.join ?? saved?.tracker)?.replace(/^https:\/\//, "").replace(/\/+$/, "");
   if (!tracker) {
-    throw new FabricError("bad_request", "This agent has not joined a tracker yet: give --join HOST:PORT and --token");
+    throw new FabricError(
+      "bad_request",
+      "This agent has not joined a tracker yet: give --join HOST:PORT and the join token (--token-file FILE)",
+    );
   }
   const caPem = await resolveCa({ ...options, saved, tracker }, { log, signal, clock, random });
 
@@ -161,6 +164,11 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     throw error;
   }
   log(`agent ${joined.identity.name} joined ${tracker} (${slots} slots; ${describeCapabilities(capabilities)})`);
+  if (joined.pending) {
+    log(
+      `waiting for approval: this agent takes no work until an admin runs fabric agents approve ${joined.identity.name}`,
+    );
+  }
   if (runtime.allowLocalGit) log("git tasks may check out repositories on this machine's disk (--allow-local-git)");
   const verifyKeys = capabilities.verifyKeys;
   if (verifyKeys) log(`runs only jobs signed by ${verifyKeys.map(keyName).join(", ")} (--verify-key)`);

@@ -14,6 +14,12 @@ export function identityPath(dataDir: string): string {
   return join(dataDir, "agent.json");
 }
 
+/** What to do once the tracker refuses the saved credential (the agent was removed, or the tracker is another). */
+export function rejoinHint(dataDir: string): string {
+  return `To join again as a new agent, remove ${identityPath(dataDir)} and start it with the join token ` +
+    "(--token-file FILE or FABRIC_JOIN_TOKEN)";
+}
+
 export function caPath(dataDir: string): string {
   return join(dataDir, "ca.pem");
 }

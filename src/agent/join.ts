@@ -13,7 +13,7 @@ import {
   type RetryPolicy,
 } from "../protocol/mod.ts";
 import { CaFetchError, caHash, fetchPinnedCa } from "../tls/mod.ts";
-import { type AgentIdentity, loadSavedCa, saveCa, saveIdentity } from "./credential.ts";
+import { type AgentIdentity, loadSavedCa, rejoinHint, saveCa, saveIdentity } from "./credential.ts";
 
 /** Waits between tries while the tracker cannot be reached (an agent may well start first). */
 const JOIN_RETRY: RetryPolicy = { initialMs: 200, maxMs: 5000 };
@@ -40,17 +40,28 @@ export interface JoinOptions extends Waiting {
   holding: AttemptRef[];
 }
 
-export async function join(options: JoinOptions): Promise<{ identity: AgentIdentity; heartbeatMs: number }> {
+export async function join(
+  options: JoinOptions,
+): Promise<{ identity: AgentIdentity; heartbeatMs: number; pending: boolean }> {
   const { client, saved, tracker } = options;
   const sameTracker = saved !== null && saved.tracker === tracker && (!options.name || options.name === saved.name);
   return await untilReachable(options, async () => {
     if (sameTracker) {
       client.setToken(saved.credential);
-      const hello = await client.hello({ ...options.advertised, holding: options.holding });
-      return { identity: saved, heartbeatMs: hello.heartbeatMs };
+      const hello = await client.hello({ ...options.advertised, holding: options.holding }).catch((error) => {
+        if (!(error instanceof FabricError) || error.code !== "unauthorized") throw error;
+        throw new FabricError(
+          "unauthorized",
+          `The tracker refused this agent's saved credential (${error.message}). ${rejoinHint(options.dataDir)}`,
+        );
+      });
+      return { identity: saved, heartbeatMs: hello.heartbeatMs, pending: hello.pending === true };
     }
     if (!options.token) {
-      throw new FabricError("bad_request", `To join ${tracker} this agent needs the join token (--token)`);
+      throw new FabricError(
+        "bad_request",
+        `To join ${tracker} this agent needs the join token (--token-file FILE or FABRIC_JOIN_TOKEN)`,
+      );
     }
     client.setToken(options.token);
     const name = options.name ?? saved?.name ?? Deno.hostname();
@@ -58,7 +69,7 @@ export async function join(options: JoinOptions): Promise<{ identity: AgentIdent
     const identity = { tracker, agentId: registered.agentId, name: registered.name, credential: registered.credential };
     await saveIdentity(options.dataDir, identity);
     client.setToken(identity.credential);
-    return { identity, heartbeatMs: registered.heartbeatMs };
+    return { identity, heartbeatMs: registered.heartbeatMs, pending: registered.pending === true };
   });
 }
 

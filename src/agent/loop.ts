@@ -20,7 +20,7 @@ import {
   sleep,
   type TimerId,
 } from "../protocol/mod.ts";
-import type { AgentIdentity } from "./credential.ts";
+import { type AgentIdentity, rejoinHint } from "./credential.ts";
 import type { JobVerifier } from "./job_verifier.ts";
 import type { Journal } from "./journal.ts";
 import { sampleLoad } from "./load.ts";
@@ -272,7 +272,7 @@ export class AgentLoop {
       this.#fatal?.(
         new FabricError(
           "unauthorized",
-          `The tracker refused this agent's credential (${error.message}); join again with --token`,
+          `The tracker refused this agent's credential (${error.message}). ${rejoinHint(this.#o.dataDir)}`,
         ),
       );
       return true;

@@ -5,6 +5,7 @@ import {
   intFlag,
   keyValueFlag,
   numberFlag,
+  type Parsed,
   parseFlags,
   sizeFlag,
   stringFlag,
@@ -18,13 +19,17 @@ import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultAgentDir } from "./paths.ts";
 
 const USAGE = `
-fabric agent --join HOST:PORT --token TOKEN (--ca-hash sha256:HEX | --ca FILE) [options]
+fabric agent --join HOST:PORT --token-file FILE (--ca-hash sha256:HEX | --ca FILE) [options]
 
 Run a worker. The first start joins with the tracker's join token and keeps its own credential in
 DIR; later starts need no token (and no flags at all, if the tracker's address is unchanged).
 
   --join HOST:PORT        the tracker
-  --token TOKEN           the join token (first start only)
+  --token-file FILE       the join token (first start only): a copy of the tracker's join.token; or
+                          give it in FABRIC_JOIN_TOKEN (which no task then sees). An admin token
+                          also joins, and may take back the name of an agent that is registered
+  --token TOKEN           the join token on the command line: every user of this machine sees it
+                          (ps); kept for scripts, use --token-file or FABRIC_JOIN_TOKEN
   --ca-hash sha256:HEX    pin the tracker's CA by the hash it printed
   --ca FILE               or trust this CA certificate file
   --name NAME             this agent's name (default: the host name)
@@ -63,6 +68,7 @@ const MAX_VERIFY_KEYS = 64;
 export const AGENT_FLAGS = {
   join: { type: "string" },
   token: { type: "string" },
+  "token-file": { type: "string" },
   "ca-hash": { type: "string" },
   ca: { type: "string" },
   name: { type: "string" },
@@ -108,14 +114,20 @@ export async function agentCommand(args: string[]): Promise<number> {
   if (new Set(verifyKeys).size > MAX_VERIFY_KEYS) {
     throw new UsageError(`--verify-key: an agent trusts at most ${MAX_VERIFY_KEYS} keys, got ${verifyKeys.length}`);
   }
+  const token = await joinToken(parsed);
   const dataDir = stringFlag(parsed, "data-dir") ?? defaultAgentDir();
   // Before anything else: a second agent here would take the first's running tasks for leftovers.
   const lock = await lockDataDir(dataDir, "agent");
   const log = daemonLog("agent");
+  if (stringFlag(parsed, "token") !== undefined) {
+    log(
+      "warning: --token shows the join token to every user of this machine (ps); use --token-file FILE or FABRIC_JOIN_TOKEN",
+    );
+  }
   const agent = await startAgent({
     dataDir,
     join: stringFlag(parsed, "join"),
-    token: stringFlag(parsed, "token"),
+    token,
     caHash,
     caPem,
     name: stringFlag(parsed, "name"),
@@ -149,4 +161,33 @@ export async function agentCommand(args: string[]): Promise<number> {
   await agent.done;
   lock.release();
   return 0;
+}
+
+/** The variable that may hold the join token: read once, then removed, so that no task can ask for it. */
+export const JOIN_TOKEN_ENV = "FABRIC_JOIN_TOKEN";
+
+/**
+ * The join token, from --token-file, FABRIC_JOIN_TOKEN or --token (one of them), or none. The
+ * variable is removed from this process's environment whichever is used: a job may ask for the agent's
+ * variables (`permissions.env`), and with the join token anyone can register agents.
+ */
+export async function joinToken(parsed: Parsed): Promise<string | undefined> {
+  const fromEnv = Deno.env.get(JOIN_TOKEN_ENV) || undefined;
+  Deno.env.delete(JOIN_TOKEN_ENV);
+  const file = stringFlag(parsed, "token-file");
+  const flag = stringFlag(parsed, "token");
+  const given = [file && "--token-file", flag !== undefined && "--token", fromEnv && JOIN_TOKEN_ENV].filter(Boolean);
+  if (given.length > 1) throw new UsageError(`Give the join token one way, not with ${given.join(" and ")}`);
+  if (file === undefined) return flag ?? fromEnv;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    throw new UsageError(`Cannot read the join token file "${file}": ${(error as Error).message}`);
+  }
+  const token = text.trim();
+  if (!token || /\s/.test(token)) {
+    throw new UsageError(`The join token file "${file}" must hold the token alone (as the tracker's join.token)`);
+  }
+  return token;
 }

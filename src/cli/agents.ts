@@ -10,14 +10,22 @@ fabric agents [--json]
 fabric agents weight NAME W
 fabric agents drain NAME [--grace DURATION]
 fabric agents resume NAME
+fabric agents approve NAME
+fabric agents remove NAME
 
-The agents that joined this tracker: state (ready, down), labels, slots, weight, what they can run
-(sandbox, memory limits, deno, git), load and last heartbeat.
+The agents that joined this tracker: state (ready, draining, down, pending), labels, slots, weight,
+what they can run (sandbox, memory limits, deno, git), load and last heartbeat.
 
   weight NAME W   change an agent's placement weight, live (a task's score is utilisation x W)
   drain NAME      no new work for the agent; its running tasks may finish within --grace (default 30s),
                   then they are handed back and run elsewhere
   resume NAME     undo a drain: the agent takes work again
+  approve NAME    a pending agent (the tracker runs with --approve-agents) takes work from now on
+  remove NAME     revoke the agent's credential: its next request is refused and it stops, its tasks
+                  run elsewhere, and its name is free for a new agent to join with. Until then, a name
+                  that exists is taken back only with its own credential or an admin token
+
+weight, drain and resume need the operator role; approve and remove the admin role.
 ${CONNECTION_HELP}
 `;
 
@@ -31,6 +39,7 @@ export async function agentsCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = parsed.positionals;
   if (sub === "weight") return await setWeight(parsed, rest);
   if (sub === "drain" || sub === "resume") return await drainOrResume(parsed, sub, rest);
+  if (sub === "approve" || sub === "remove") return await approveOrRemove(parsed, sub, rest);
   if (sub !== undefined) throw new UsageError(`Unknown agents subcommand "${sub}" (see fabric agents --help)`);
   const client = await connect(parsed);
   try {
@@ -100,6 +109,27 @@ async function drainOrResume(parsed: Parsed, sub: "drain" | "resume", args: stri
         `agent ${result.name} draining: ${result.running} running task(s) are handed back at ${
           new Date(result.deadline).toISOString()
         } if not done`,
+      ));
+    }
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+async function approveOrRemove(parsed: Parsed, sub: "approve" | "remove", args: string[]): Promise<number> {
+  if (args.length !== 1) throw new UsageError(`fabric agents ${sub} takes one agent name`);
+  const client = await connect(parsed);
+  try {
+    if (sub === "approve") {
+      const result = await client.approveAgent(args[0]);
+      console.log(
+        escapeControls(`agent ${result.name} ${result.approved ? "approved: it takes work" : "was approved already"}`),
+      );
+    } else {
+      const result = await client.removeAgent(args[0]);
+      console.log(escapeControls(
+        `agent ${result.name} removed: its credential is revoked; ${result.lost} task(s) it had run elsewhere`,
       ));
     }
     return 0;

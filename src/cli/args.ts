@@ -62,8 +62,9 @@ export function sizeFlag(raw: string | undefined, flag: string): number | undefi
   return convertedFlag(raw, flag, parseSize);
 }
 
-export function durationFlag(raw: string | undefined, flag: string): number | undefined {
-  return convertedFlag(raw, flag, parseDuration);
+/** A duration flag, at most 7 days unless `maxMs` says otherwise. */
+export function durationFlag(raw: string | undefined, flag: string, maxMs?: number): number | undefined {
+  return convertedFlag(raw, flag, (text) => parseDuration(text, maxMs));
 }
 
 function convertedFlag(raw: string | undefined, flag: string, parse: (raw: string) => number): number | undefined {

@@ -32,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   schema: async () => (await import("./schema.ts")).schemaCommand,
   key: async () => (await import("./key.ts")).keyCommand,
   store: async () => (await import("./store.ts")).storeCommand,
+  token: async () => (await import("./token.ts")).tokenCommand,
 };
 
 /** Commands that never open a TLS connection. */
@@ -51,14 +52,18 @@ Client:
   fabric status [JOB|TASK]    jobs, one job's tasks, or one task's attempts
   fabric logs TASK [-f]       a task's output
   fabric cancel JOB           stop a job
-  fabric agents               the agents and their load (weight NAME W: set a weight)
+  fabric agents               the agents and their load (weight, drain, resume, approve, remove NAME)
+  fabric token create ...     client tokens with a role (read, submit, operator, admin); list, revoke,
+                              rotate-join
   fabric validate FILE        check a job file without submitting it
   fabric schema               the job file's JSON Schema, for editors
   fabric key generate         a key pair for signed jobs (submit --sign, agent --verify-key)
 
 "fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,
-2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials, 4 submit --wait
---timeout passed before the job ended, 5 the data directory is in use by another tracker or agent.
+2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials (a wrong, expired
+or revoked token), 4 submit --wait --timeout passed before the job ended, 5 the data directory is in
+use by another tracker or agent, 6 the token's role does not allow the action (the message names
+the role it needs).
 `;
 
 /** Run the CLI; returns the exit code. */
@@ -102,8 +107,10 @@ function describeFailure(command: string, error: unknown): { code: number; messa
     return { code: EXIT.unreachable, message: `fabric ${command}: ${error.message}` };
   }
   if (error instanceof FabricError) {
-    const code = error.code === "unauthorized" || error.code === "forbidden"
+    const code = error.code === "unauthorized"
       ? EXIT.unreachable
+      : error.code === "forbidden"
+      ? EXIT.forbidden
       : error.code === "invalid_job" || error.code === "bad_request"
       ? EXIT.usage
       : EXIT.failed;

@@ -9,7 +9,8 @@ const USAGE = `
 fabric status [JOB | TASK] [--json] [--limit N]
 
 Without an argument: the most recent jobs (id, name, state, counts by state, age).
-With a job id: the job and its tasks (id, name, state, agent, attempt, exit code, duration).
+With a job id: the job (and the name of the token that submitted it) and its tasks (id, name, state,
+agent, attempt, exit code, duration).
 With a task id (JOB.N): the task and each of its attempts.
 
   --json      JSON (camelCase keys)
@@ -71,7 +72,10 @@ export async function statusCommand(args: string[]): Promise<number> {
 
 function printJob(job: JobDetail): void {
   const c = job.counts;
-  say(`Job ${job.id} "${job.name}": ${job.cancelling ? "cancelling" : job.state}, created ${age(job.createdAt)} ago`);
+  const by = job.submittedBy === null ? "" : ` by ${job.submittedBy}`;
+  say(
+    `Job ${job.id} "${job.name}": ${job.cancelling ? "cancelling" : job.state}, created ${age(job.createdAt)} ago${by}`,
+  );
   console.log(
     `Tasks: ${job.total} (${c.succeeded} succeeded, ${c.failed} failed, ${c.cancelled} cancelled, ` +
       `${c.running + c.assigned} running, ${c.queued + c.lost} queued)\n`,

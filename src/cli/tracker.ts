@@ -18,11 +18,13 @@ import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultTrackerDir } from "./paths.ts";
 
 const USAGE = `
-fabric tracker [--listen HOST:PORT] [--data-dir DIR] [--advertise NAME,...] [--store URL]
+fabric tracker [--listen HOST:PORT] [--data-dir DIR] [--advertise NAME,...] [--store URL] [--approve-agents]
+fabric tracker reset-admin-token [--data-dir DIR] [--store URL]
 
 Run the control plane. The first start in an empty DIR creates a CA, a server certificate, an admin
-token and a join token, and prints the command agents join with. The web dashboard is at
-https://HOST:PORT/ on the same port (sign in with the admin token; the browser must trust DIR/ca.pem).
+token (DIR/admin.token, the admin token named "admin") and a join token (DIR/join.token), and prints
+the command agents join with. The web dashboard is at https://HOST:PORT/ on the same port (sign in
+with a token of any role, fabric token create; the browser must trust DIR/ca.pem).
 
   --listen HOST:PORT     where to listen (default 0.0.0.0:7443)
   --data-dir DIR         state, certificates and tokens (default ~/.local/share/fabric/tracker); one
@@ -40,6 +42,12 @@ https://HOST:PORT/ on the same port (sign in with the admin token; the browser m
                          default: SQLite in DIR). Give the password in FABRIC_STORE (the whole URL) or
                          PGPASSWORD, not on the command line; the first tracker on an empty database sets
                          it up. See docs/postgres.md
+  --approve-agents       a new agent joining with the join token is pending: it takes no work until
+                         fabric agents approve NAME (one joining with an admin token is approved)
+
+reset-admin-token: for someone who can write DIR, while the tracker runs or not: a new admin token
+named "admin", printed alone on stdout and written to DIR/admin.token (0600). The old one is refused
+from then on (a running tracker finds the change in its store within a second).
 
 Requests are admitted on their token before their body is read; bodies are limited per route (32 MB
 for a submit and an agent's report, hello and claim, 16 KB for a dashboard form, 1 MB for others); a
@@ -57,9 +65,13 @@ export const TRACKER_FLAGS = {
   sync: { type: "string" },
   "max-connections": { type: "string" },
   store: { type: "string" },
+  "approve-agents": { type: "boolean" },
 } as const;
 
 export async function trackerCommand(args: string[]): Promise<number> {
+  if (args[0] === "reset-admin-token") {
+    return await (await import("./reset_admin_token.ts")).resetAdminTokenCommand(args.slice(1));
+  }
   const parsed = parseFlags("tracker", args, TRACKER_FLAGS);
   if (wantsHelp(parsed, USAGE)) return 0;
   if (parsed.positionals.length > 0) {
@@ -80,6 +92,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
     sync: syncFlag(parsed),
     maxConnections: intFlag(parsed, "max-connections", 1, 10_000_000),
     store: storeFlag(parsed),
+    approveAgents: parsed.values["approve-agents"] === true,
     log,
   };
   const lock = await lockDataDir(dataDir, "tracker");
@@ -88,10 +101,12 @@ export async function trackerCommand(args: string[]): Promise<number> {
   console.log(`fabric tracker listening on ${server.url} (data in ${dataDir}${where})`);
   console.log(`The dashboard is at https://${server.joinAddress}/ (sign in with the admin token).`);
   if (server.newTokens) {
-    console.log("Agents join with:");
-    console.log(
-      `  fabric agent --join ${server.joinAddress} --token ${server.newTokens.join} --ca-hash ${server.caHash}`,
-    );
+    // Not the join token itself: a command line is seen by every user of a machine (ps), and this
+    // output goes to terminals' scrollback and logs.
+    console.log(`Agents join with the join token in ${join(dataDir, "join.token")}: copy it to the agent's`);
+    console.log("machine (mode 0600), then run:");
+    console.log(`  fabric agent --join ${server.joinAddress} --token-file join.token --ca-hash ${server.caHash}`);
+    console.log("(or give the token in FABRIC_JOIN_TOKEN instead of --token-file)");
     console.log(`The admin token for clients is in ${join(dataDir, "admin.token")}.`);
   } else {
     console.log(`CA hash ${server.caHash}; the join token is in ${join(dataDir, "join.token")}.`);

@@ -10,6 +10,8 @@ import type {
   CancelJobResponse,
   ClaimRequest,
   ClaimResponse,
+  CreateTokenRequest,
+  CreateTokenResponse,
   HeartbeatRequest,
   HeartbeatResponse,
   HelloRequest,
@@ -25,6 +27,7 @@ import type {
   SubmitJobResponse,
   TaskDetail,
   TaskEvent,
+  TokenView,
 } from "../protocol/mod.ts";
 
 /** The tracker could not be reached at all (refused, reset, timed out, TLS failure). */
@@ -197,6 +200,28 @@ export class FabricClient {
   }
   async listAgents(): Promise<AgentView[]> {
     return (await this.#json<{ agents: AgentView[] }>("GET", "/v1/agents")).agents;
+  }
+  /** A pending agent (a tracker with --approve-agents) takes work from now on. */
+  approveAgent(agentName: string): Promise<{ name: string; approved: boolean }> {
+    return this.#json("POST", `/v1/agents/${encodeURIComponent(agentName)}/approve`, { body: {} });
+  }
+  /** Revoke an agent's credential: its tasks run elsewhere, its name is free. */
+  removeAgent(agentName: string): Promise<{ name: string; lost: number }> {
+    return this.#json("DELETE", `/v1/agents/${encodeURIComponent(agentName)}`);
+  }
+
+  async listTokens(): Promise<TokenView[]> {
+    return (await this.#json<{ tokens: TokenView[] }>("GET", "/v1/tokens")).tokens;
+  }
+  createToken(request: CreateTokenRequest): Promise<CreateTokenResponse> {
+    return this.#json("POST", "/v1/tokens", { body: request });
+  }
+  revokeToken(name: string): Promise<{ name: string; revoked: number }> {
+    return this.#json("DELETE", `/v1/tokens/${encodeURIComponent(name)}`);
+  }
+  /** A new join token; the old one is refused from now on. */
+  async rotateJoinToken(): Promise<string> {
+    return (await this.#json<{ token: string }>("POST", "/v1/join-token/rotate", { body: {} })).token;
   }
 
   /** A task's output as it is stored; with `follow`, live until the attempt ends. */
