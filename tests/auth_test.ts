@@ -13,8 +13,8 @@ Deno.test("a wrong token gets a clear error and exit 3", async () => {
     assert.doesNotMatch(result.stderr, /at .*\.ts:\d+/, "no stack trace for a user's mistake");
 
     const join = await cluster.cli(["agents"], { env: { FABRIC_TOKEN: cluster.joinToken } });
-    assert.equal(join.code, 3, "the join token is not a client token");
-    assert.match(join.stderr, /needs the admin token/);
+    assert.equal(join.code, 6, "the join token is not a client token: refused (403), not unknown (401)");
+    assert.match(join.stderr, /Listing agents needs the read role; the join token only registers agents/);
   } finally {
     await cluster.stop();
   }

@@ -100,7 +100,14 @@ Deno.test("on the tracker's machine with the default data dir, clients need no f
   const env = { XDG_DATA_HOME: join(home, "share"), HOME: home };
   const tracker = new Daemon("tracker", ["tracker", "--listen", "127.0.0.1:0"], env);
   try {
-    await tracker.waitForOutput(/fabric agent --join \S+ --token \S+ --ca-hash \S+/);
+    const printed = await tracker.waitForOutput(/fabric agent --join \S+ --token-file join\.token --ca-hash \S+/);
+    const joinToken = (await Deno.readTextFile(join(home, "share", "fabric", "tracker", "join.token"))).trim();
+    assert.doesNotMatch(
+      tracker.stdout,
+      new RegExp(joinToken),
+      "the join token is not printed: it would be in a terminal's scrollback and logs",
+    );
+    assert.ok(printed);
     const dir = join(home, "share", "fabric", "tracker");
     for (const secret of ["admin.token", "join.token", "ca.key", "tracker.key"]) {
       assert.equal((await Deno.stat(join(dir, secret))).mode! & 0o777, 0o600, secret);

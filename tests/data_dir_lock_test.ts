@@ -1,5 +1,6 @@
 /** One tracker and one agent per data directory: a second stops at once naming the first; a kill -9 frees it. */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import type { JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { fabric, waitFor } from "../testing/process.ts";
@@ -45,8 +46,8 @@ tasks:
       "agent",
       "--join",
       `127.0.0.1:${cluster.port}`,
-      "--token",
-      cluster.joinToken,
+      "--token-file",
+      join(cluster.trackerDir, "join.token"),
       "--ca-hash",
       cluster.caHash,
       "--name",

@@ -1,0 +1,240 @@
+/**
+ * Every route of the API called by every kind of caller, against a real tracker process: no token,
+ * each role's token, a revoked and an expired token, an agent's credential and the join token. The
+ * expected answers are written out here, apart from the tracker's own table (authorization.ts), and
+ * the type below makes a route without a row here a compile error.
+ */
+import assert from "node:assert/strict";
+import { ROUTES } from "../../src/tracker/http/authorization.ts";
+import { Cluster } from "../../testing/cluster.ts";
+import { RawApi, registration } from "../../testing/raw_api.ts";
+import { waitFor } from "../../testing/process.ts";
+
+const CALLERS = ["none", "read", "submit", "operator", "admin", "revoked", "expired", "agent", "join"] as const;
+type Caller = typeof CALLERS[number];
+
+const CLIENTS: Caller[] = ["read", "submit", "operator", "admin"];
+const OPERATORS: Caller[] = ["operator", "admin"];
+
+interface Call {
+  method: string;
+  path: string;
+  body?: unknown;
+  /** The status of an allowed call. */
+  ok: number;
+}
+
+interface Row {
+  allowed: readonly Caller[];
+  /** The call `caller` makes (each may get its own name or target). */
+  call: (caller: Caller) => Call;
+}
+
+/** Ids of what the calls act on, made before the table runs. */
+interface Fixture {
+  jobId: string;
+  /** A job submitted by the submit token, which it may cancel. */
+  ownJobId: string;
+}
+
+const LOAD = { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 2, running: 0, freeSlots: 1 };
+const NO_AGENT_JOB = {
+  name: "waits",
+  tasks: [{ name: "t", run: "true", constraints: [{ label: "nowhere", exists: true }] }],
+};
+
+function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
+  return {
+    ca: { allowed: CALLERS, call: () => ({ method: "GET", path: "/v1/ca", ok: 200 }) },
+    register: {
+      allowed: ["join", "admin"],
+      call: (c) => ({ method: "POST", path: "/v1/agents/register", body: registration(`new-${c}`), ok: 200 }),
+    },
+    hello: {
+      allowed: ["agent"],
+      call: () => {
+        const { name: _, ...body } = registration("x");
+        return { method: "POST", path: "/v1/agent/hello", body: { ...body, holding: [] }, ok: 200 };
+      },
+    },
+    heartbeat: {
+      allowed: ["agent"],
+      call: () => ({ method: "POST", path: "/v1/agent/heartbeat", body: { load: LOAD }, ok: 200 }),
+    },
+    claim: {
+      allowed: ["agent"],
+      call: () => ({ method: "POST", path: "/v1/agent/claim", body: { holding: [], waitMs: 0 }, ok: 200 }),
+    },
+    report: {
+      allowed: ["agent"],
+      call: () => ({
+        method: "POST",
+        path: "/v1/agent/report",
+        body: { events: [{ type: "started", taskId: "nothing.0", attempt: 1, at: 1 }] },
+        ok: 200,
+      }),
+    },
+    selfDrain: {
+      allowed: ["agent"],
+      call: () => ({ method: "POST", path: "/v1/agent/drain", body: { graceMs: 60_000 }, ok: 200 }),
+    },
+    leave: { allowed: ["agent"], call: () => ({ method: "POST", path: "/v1/agent/leave", body: {}, ok: 200 }) },
+
+    listAgents: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/agents", ok: 200 }) },
+    drainAgent: {
+      allowed: OPERATORS,
+      call: () => ({ method: "POST", path: "/v1/agents/target/drain", body: { graceMs: 1000 }, ok: 200 }),
+    },
+    resumeAgent: {
+      allowed: OPERATORS,
+      call: () => ({ method: "POST", path: "/v1/agents/target/resume", body: {}, ok: 200 }),
+    },
+    setWeight: {
+      allowed: OPERATORS,
+      call: () => ({ method: "PUT", path: "/v1/agents/target/weight", body: { weight: 2 }, ok: 200 }),
+    },
+    approveAgent: {
+      allowed: ["admin"],
+      call: () => ({ method: "POST", path: "/v1/agents/target/approve", body: {}, ok: 200 }),
+    },
+    removeAgent: {
+      allowed: ["admin"],
+      call: () => ({ method: "DELETE", path: "/v1/agents/doomed", ok: 200 }),
+    },
+
+    submitJob: {
+      allowed: ["submit", "operator", "admin"],
+      call: () => ({ method: "POST", path: "/v1/jobs", body: { spec: NO_AGENT_JOB }, ok: 201 }),
+    },
+    listJobs: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/jobs", ok: 200 }) },
+    getJob: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/jobs/${f.jobId}`, ok: 200 }) },
+    watchJob: {
+      allowed: CLIENTS,
+      call: () => ({ method: "GET", path: `/v1/jobs/${f.jobId}/watch?since=0&waitMs=0`, ok: 200 }),
+    },
+    cancelJob: {
+      // Its own job for the submit token; others' jobs need the operator role (checked below).
+      allowed: ["submit", "operator", "admin"],
+      call: () => ({ method: "POST", path: `/v1/jobs/${f.ownJobId}/cancel`, ok: 200 }),
+    },
+    getTask: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0`, ok: 200 }) },
+    taskLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0/logs`, ok: 200 }) },
+
+    listTokens: { allowed: ["admin"], call: () => ({ method: "GET", path: "/v1/tokens", ok: 200 }) },
+    createToken: {
+      allowed: ["admin"],
+      call: (c) => ({ method: "POST", path: "/v1/tokens", body: { name: `by-${c}`, role: "read" }, ok: 201 }),
+    },
+    revokeToken: { allowed: ["admin"], call: () => ({ method: "DELETE", path: "/v1/tokens/victim", ok: 200 }) },
+    rotateJoin: {
+      allowed: ["admin"],
+      call: () => ({ method: "POST", path: "/v1/join-token/rotate", body: {}, ok: 200 }),
+    },
+  };
+}
+
+async function createToken(cluster: Cluster, role: string, name: string, expires?: string): Promise<string> {
+  const result = await cluster.cli([
+    "token",
+    "create",
+    "--role",
+    role,
+    "--name",
+    name,
+    ...(expires ? ["--expires", expires] : []),
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout.trim();
+}
+
+Deno.test("every route with every caller: each role reaches its routes, everyone else gets 401 or 403 saying why", async () => {
+  const cluster = await Cluster.start();
+  const api = await RawApi.of(cluster);
+  try {
+    const tokens: Record<Caller, string> = {
+      none: "",
+      read: await createToken(cluster, "read", "reader"),
+      submit: await createToken(cluster, "submit", "ci"),
+      operator: await createToken(cluster, "operator", "ops"),
+      admin: cluster.adminToken,
+      revoked: await createToken(cluster, "admin", "revoked-admin"),
+      expired: await createToken(cluster, "admin", "short-lived", "1s"),
+      agent: "",
+      join: cluster.joinToken,
+    };
+    const expiresAt = Date.now() + 1000;
+    assert.equal((await cluster.cli(["token", "revoke", "revoked-admin"])).code, 0);
+    await createToken(cluster, "read", "victim");
+    for (const name of ["target", "doomed", "agent"]) {
+      const answer = await api.request("POST", "/v1/agents/register", cluster.joinToken, registration(name));
+      assert.equal(answer.status, 200, answer.text);
+      if (name === "agent") tokens.agent = (answer.json as { credential: string }).credential;
+    }
+    const submit = async (token: string) => {
+      const answer = await api.request("POST", "/v1/jobs", token, { spec: NO_AGENT_JOB });
+      assert.equal(answer.status, 201, answer.text);
+      return (answer.json as { jobId: string }).jobId;
+    };
+    const fixture = { jobId: await submit(cluster.adminToken), ownJobId: await submit(tokens.submit) };
+    await waitFor("the short-lived token to expire", () => Date.now() > expiresAt + 50, { timeoutMs: 5000 });
+
+    const rows = table(fixture);
+    const seen: string[] = [];
+    for (const [route, row] of Object.entries(rows)) {
+      for (const caller of CALLERS) {
+        const call = row.call(caller);
+        const answer = await api.request(call.method, call.path, tokens[caller], call.body);
+        const where = `${route} (${call.method} ${call.path}) by ${caller}: ${answer.status} ${
+          answer.text.slice(0, 300)
+        }`;
+        seen.push(`${route}:${caller}:${answer.status}`);
+        if (row.allowed.includes(caller)) {
+          assert.equal(answer.status, call.ok, where);
+          if (route === "rotateJoin") {
+            const old = await api.request("POST", "/v1/agents/register", tokens.join, registration("after-rotation"));
+            assert.equal(old.status, 401, "the old join token is refused at once");
+            tokens.join = (answer.json as { token: string }).token;
+          }
+          continue;
+        }
+        const error = (answer.json as { error: { code: string; message: string } }).error;
+        if (caller === "none" || caller === "revoked" || caller === "expired") {
+          assert.equal(answer.status, 401, where);
+          assert.equal(error.code, "unauthorized", where);
+          const why = {
+            none: /A token is required/,
+            revoked: /"revoked-admin" was revoked at/,
+            expired: /"short-lived" expired at/,
+          };
+          assert.match(error.message, why[caller], where);
+        } else {
+          assert.equal(answer.status, 403, where);
+          assert.equal(error.code, "forbidden", where);
+          assert.match(
+            error.message,
+            /needs the (read|submit|operator|admin) role|needs the join token|for agents/,
+            where,
+          );
+        }
+      }
+    }
+    assert.equal(seen.length, Object.keys(ROUTES).length * CALLERS.length);
+
+    // A path no route has is "no route" for a token, and tells a stranger nothing.
+    assert.equal((await api.request("GET", "/v1/secrets", tokens.admin)).status, 404);
+    assert.equal((await api.request("GET", "/v1/secrets", "")).status, 401);
+
+    // Cancelling: a submit token cancels its own jobs only.
+    const others = await api.request("POST", `/v1/jobs/${fixture.jobId}/cancel`, tokens.submit);
+    assert.equal(others.status, 403);
+    assert.equal(
+      (others.json as { error: { message: string } }).error.message,
+      `Cancelling another token's job needs the operator role; this token ("ci") has the submit role`,
+    );
+    const job = await api.request("GET", `/v1/jobs/${fixture.ownJobId}`, tokens.read);
+    assert.equal((job.json as { submittedBy: string }).submittedBy, "ci");
+  } finally {
+    api.close();
+    await cluster.stop();
+  }
+});
