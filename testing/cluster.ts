@@ -16,6 +16,8 @@ export interface AgentSpec {
   env?: Record<string, string>;
   /** Join this `HOST:PORT` instead of the tracker (a proxy in between). */
   join?: string;
+  /** How the agent is given the join token: a file (default), its environment, or the command line. */
+  joinTokenBy?: "file" | "env" | "flag";
 }
 
 export interface ClusterOptions {
@@ -26,6 +28,8 @@ export interface ClusterOptions {
   grace?: string;
   /** A postgres:// URL for the tracker's store (given in FABRIC_STORE); SQLite in its data directory if none. */
   store?: string;
+  /** More flags for the tracker (e.g. --approve-agents). */
+  trackerArgs?: string[];
 }
 
 export class Cluster {
@@ -76,6 +80,7 @@ export class Cluster {
     args.push("--heartbeat", this.options.heartbeat ?? "500ms");
     args.push("--agent-ttl", this.options.agentTtl ?? "2s");
     args.push("--grace", this.options.grace ?? "2s");
+    args.push(...this.options.trackerArgs ?? []);
     this.tracker = new Daemon("tracker", args, this.options.store ? { FABRIC_STORE: this.options.store } : undefined);
     const match = await this.tracker.waitForOutput(/listening on https:\/\/127\.0\.0\.1:(\d+)/);
     this.port = Number(match[1]);
@@ -91,12 +96,18 @@ export class Cluster {
 
   /** Start an agent process joining with the join token and the pinned CA hash. */
   startAgent(spec: AgentSpec): Daemon {
+    const by = spec.joinTokenBy ?? "file";
+    const token = by === "file"
+      ? ["--token-file", join(this.trackerDir, "join.token")]
+      : by === "flag"
+      ? ["--token", this.joinToken]
+      : [];
+    const env = by === "env" ? { FABRIC_JOIN_TOKEN: this.joinToken, ...spec.env } : spec.env;
     const args = [
       "agent",
       "--join",
       spec.join ?? `127.0.0.1:${this.port}`,
-      "--token-file",
-      join(this.trackerDir, "join.token"),
+      ...token,
       "--ca-hash",
       spec.caHash ?? this.caHash,
       "--name",
@@ -108,7 +119,7 @@ export class Cluster {
       ...(spec.labels ? ["--labels", spec.labels] : []),
       ...(spec.extraArgs ?? []),
     ];
-    const daemon = new Daemon(`agent ${spec.name}`, args, spec.env);
+    const daemon = new Daemon(`agent ${spec.name}`, args, env);
     this.agents.set(spec.name, daemon);
     return daemon;
   }

@@ -71,6 +71,17 @@ export class TokenRegistry {
     return { name: record.name, role: record.role };
   }
 
+  /** Hand the writer every use not written yet (the tracker is stopping). */
+  writeUses(writer: TokenWriter): void {
+    for (const entry of this.#byHash.values()) {
+      const used = entry.record.lastUsedAt;
+      if (used !== null && used > entry.usedWrittenAt) {
+        entry.usedWrittenAt = used;
+        writer.token(entry.record);
+      }
+    }
+  }
+
   /** A new token (made here unless given): its secret is returned, only its hash kept. */
   create(
     request: { name: string; role: Role; expiresAt: number | null; token?: string },

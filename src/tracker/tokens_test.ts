@@ -62,6 +62,10 @@ Deno.test("a token's use is written at most once a minute, however often it is u
   tokens.authenticate(hashToken(token), T0 + LAST_USED_WRITE_MS, writer);
   tokens.authenticate(hashToken(token), T0 + LAST_USED_WRITE_MS + 1, writer);
   assert.deepEqual(written.map((r) => r.lastUsedAt), [T0 + LAST_USED_WRITE_MS]);
+  // A stopping tracker writes the uses not written yet, once.
+  tokens.writeUses(writer);
+  tokens.writeUses(writer);
+  assert.deepEqual(written.map((r) => r.lastUsedAt), [T0 + LAST_USED_WRITE_MS, T0 + LAST_USED_WRITE_MS + 1]);
 });
 
 Deno.test("a name is taken while its token works; the last admin token that works is not revoked", () => {

@@ -155,6 +155,7 @@ export class Tracker {
   async close(): Promise<void> {
     this.releaseWaiters();
     this.#tasks.stopTimers();
+    this.#credentials.tokens.writeUses(this.writer);
     await this.flush().catch((error) => this.#log(`could not write the last changes: ${error.message}`));
     this.writer.stop();
     await this.store.close();
