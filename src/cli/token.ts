@@ -10,9 +10,9 @@ fabric token list [--json]
 fabric token revoke NAME
 fabric token rotate-join
 
-Client tokens, each with a name and a role (these commands need the admin role):
+Client tokens, each with a name and a role (list needs the read role, the others the admin role):
 
-  read       every GET: status, logs, agents
+  read       every read: status, logs, agents, token list
   submit     read, submit jobs, and cancel the jobs this token submitted
   operator   submit, cancel any job, drain, resume and weigh agents
   admin      everything: tokens, removing and approving agents, the join token

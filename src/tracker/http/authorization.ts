@@ -76,7 +76,8 @@ export const ROUTES = {
   getTask: rule("GET", "/v1/tasks/:id", client("read", "reading a task")),
   taskLogs: rule("GET", "/v1/tasks/:id/logs", client("read", "reading a task's logs")),
 
-  listTokens: rule("GET", "/v1/tokens", client("admin", "listing tokens")),
+  // Every GET is a read: names, roles and uses, never a secret nor its hash.
+  listTokens: rule("GET", "/v1/tokens", client("read", "listing tokens")),
   createToken: rule("POST", "/v1/tokens", client("admin", "creating a token")),
   revokeToken: rule("DELETE", "/v1/tokens/:name", client("admin", "revoking a token")),
   rotateJoin: rule("POST", "/v1/join-token/rotate", client("admin", "rotating the join token")),
