@@ -121,15 +121,21 @@ let exitCode = 1;
 try {
   console.log(`fabric demo in ${root}`);
   const tracker = spawn(["tracker", "--listen", "127.0.0.1:0", "--data-dir", join(root, "tracker")]);
-  const joinLine = await waitForText(tracker, /fabric agent (--join \S+ --token \S+ --ca-hash \S+)/, "the tracker");
+  const joinLine = await waitForText(
+    tracker,
+    /fabric agent (--join \S+ --token-file join\.token --ca-hash \S+)/,
+    "the tracker",
+  );
   const url = (await waitForText(tracker, /listening on (https:\/\/\S+)/, "the tracker"))[1];
   console.log(`tracker: ${url}`);
-  console.log(`agents join with: fabric agent ${joinLine[1].replace(/--token \S+/, "--token …")}`);
+  console.log(`agents join with: fabric agent ${joinLine[1]}`);
+  // The tracker names its join.token: on this machine, the agents read it where it is.
+  const joinArgs = joinLine[1].replace("join.token", join(root, "tracker", "join.token")).split(" ");
   const agents: Daemon[] = [];
   for (const name of ["agent-1", "agent-2"]) {
     const agent = spawn([
       "agent",
-      ...joinLine[1].split(" "),
+      ...joinArgs,
       "--name",
       name,
       "--slots",

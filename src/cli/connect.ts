@@ -16,7 +16,8 @@ export const CONNECTION_FLAGS = {
 export const CONNECTION_HELP = `
 Connection (flags, else environment, else the local tracker's data directory):
   --tracker URL   FABRIC_TRACKER   e.g. https://tracker.example:7443
-  --token TOKEN   FABRIC_TOKEN     the admin token (DIR/admin.token)
+  --token TOKEN   FABRIC_TOKEN     a client token (fabric token create) or the admin token
+                                   (DIR/admin.token); prefer FABRIC_TOKEN: ps shows a command line
   --ca FILE       FABRIC_CA        the tracker's CA certificate (DIR/ca.pem)`;
 
 /** No tracker is configured, or its files cannot be read: the tracker cannot be reached (exit 3). */
