@@ -17,6 +17,7 @@ function summary(version: number, state: JobSummary["state"] = "running"): JobSu
     finishedAt: null,
     version,
     signedBy: null,
+    submittedBy: null,
   };
 }
 
