@@ -55,9 +55,8 @@ Deno.test("token list shows names, roles, states and uses but never a secret; re
   const cluster = await Cluster.start();
   try {
     const ci = (await cluster.cli(["token", "create", "--role", "submit", "--name", "ci"])).stdout.trim();
-    const short = (await cluster.cli(["token", "create", "--role", "read", "--name", "short", "--expires", "1s"]))
+    const short = (await cluster.cli(["token", "create", "--role", "read", "--name", "short", "--expires", "1h"]))
       .stdout.trim();
-    const expiresAt = Date.now() + 1000;
     assert.equal((await cluster.cli(["status"], { env: { FABRIC_TOKEN: ci } })).code, 0);
 
     const listed = await cluster.cli(["token", "list", "--json"]);
@@ -73,6 +72,7 @@ Deno.test("token list shows names, roles, states and uses but never a secret; re
       ["ci", "submit", "active"],
       ["short", "read", "active"],
     ]);
+    assert.ok(Date.parse(views[2].expiresAt as string) > Date.now() + 3_500_000, "expires in an hour");
     assert.deepEqual(Object.keys(views[1]).sort(), [
       "createdAt",
       "expiresAt",
@@ -94,13 +94,19 @@ Deno.test("token list shows names, roles, states and uses but never a secret; re
     const afterRevoke = await cluster.cli(["status"], { env: { FABRIC_TOKEN: ci } });
     assert.equal(afterRevoke.code, 3);
     assert.match(afterRevoke.stderr, /^fabric status: The token "ci" was revoked at \S+Z$/m);
+    assert.equal((await cluster.cli(["token", "revoke", "short"])).code, 0);
+    const brief = (await cluster.cli(["token", "create", "--role", "read", "--name", "brief", "--expires", "1s"]))
+      .stdout.trim();
+    const expiresAt = Date.now() + 1000;
     await waitFor("the short-lived token to expire", () => Date.now() > expiresAt + 50);
-    const afterExpiry = await cluster.cli(["status"], { env: { FABRIC_TOKEN: short } });
+    const afterExpiry = await cluster.cli(["status"], { env: { FABRIC_TOKEN: brief } });
     assert.equal(afterExpiry.code, 3);
-    assert.match(afterExpiry.stderr, /The token "short" expired at \S+Z/);
+    assert.match(afterExpiry.stderr, /The token "brief" expired at \S+Z/);
     assert.deepEqual(
-      (await cluster.json<Array<{ name: string; state: string }>>(["token", "list"])).map((t) => t.state),
-      ["active", "revoked", "expired"],
+      (await cluster.json<Array<{ name: string; state: string }>>(["token", "list"])).map((t) =>
+        `${t.name} ${t.state}`
+      ),
+      ["admin active", "brief expired", "ci revoked", "short revoked"],
     );
 
     // A mistake is exit 2 (flags) or 1 (the tracker's refusal), with a message, and changes nothing.
@@ -122,7 +128,7 @@ Deno.test("token list shows names, roles, states and uses but never a secret; re
       assert.match(result.stderr, message);
       assert.doesNotMatch(result.stderr, /at .*\.ts:\d+/);
     }
-    assert.equal((await cluster.json<unknown[]>(["token", "list"])).length, 3);
+    assert.equal((await cluster.json<unknown[]>(["token", "list"])).length, 4);
   } finally {
     await cluster.stop();
   }

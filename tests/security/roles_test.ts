@@ -5,7 +5,7 @@
  * the type below makes a route without a row here a compile error.
  */
 import assert from "node:assert/strict";
-import { ROUTES } from "../../src/tracker/http/authorization.ts";
+import { ROUTES } from "../../src/tracker/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
 import { RawApi, registration } from "../../testing/raw_api.ts";
 import { waitFor } from "../../testing/process.ts";
