@@ -7,4 +7,4 @@ export { type Principal, Tracker, type TrackerOptions } from "./tracker.ts";
 export { createRoutes } from "./routes.ts";
 export { copyTrackerStore, type StoreCopyOptions } from "./store_copy.ts";
 export { resetAdminToken } from "./admin_reset.ts";
-export { ROUTES, type RouteRule } from "./http/authorization.ts";
+export { type RouteRule, ROUTES } from "./http/authorization.ts";

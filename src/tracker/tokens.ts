@@ -35,16 +35,22 @@ export class TokenRegistry {
     return this.#byHash.size;
   }
 
-  /** Take the store's tokens, keeping the later last use of those known already. */
+  /**
+   * Take the store's tokens, merged with what is known here as the store merges (a revocation stays, a
+   * last use only moves forward): a change made here and not written yet is not lost, and a token made
+   * here and not written yet is kept (the store never forgets a token, so one it lacks is one to come).
+   */
   load(records: TokenRecord[]): void {
     const next = new Map<string, Entry>();
     for (const record of records) {
       const known = this.#byHash.get(record.hash);
-      if (known && (known.record.lastUsedAt ?? 0) > (record.lastUsedAt ?? 0)) {
-        record.lastUsedAt = known.record.lastUsedAt;
+      if (known) {
+        record.revokedAt ??= known.record.revokedAt;
+        if ((known.record.lastUsedAt ?? 0) > (record.lastUsedAt ?? 0)) record.lastUsedAt = known.record.lastUsedAt;
       }
       next.set(record.hash, { record, usedWrittenAt: known?.usedWrittenAt ?? record.lastUsedAt ?? 0 });
     }
+    for (const [hash, entry] of this.#byHash) if (!next.has(hash)) next.set(hash, entry);
     this.#byHash = next;
   }
 

@@ -91,6 +91,19 @@ Deno.test("a name is taken while its token works; the last admin token that work
   assert.deepEqual(tokens.list(T0 + 3).filter((t) => t.state === "active").map((t) => t.name), ["ci", "second-admin"]);
 });
 
+Deno.test("tokens read again from the store keep what was changed here and not written yet", () => {
+  const tokens = new TokenRegistry();
+  const { writer } = recorder();
+  const stored = tokens.create({ name: "stored", role: "read", expiresAt: null }, T0, writer);
+  const fresh = tokens.create({ name: "fresh", role: "read", expiresAt: null }, T0, writer);
+  tokens.create({ name: "admin", role: "admin", expiresAt: null }, T0, writer);
+  tokens.revoke("stored", T0 + 1, writer);
+  // The store as read before this tracker's last writes landed: "stored" not revoked, "fresh" absent.
+  tokens.load([{ ...stored.record, revokedAt: null }]);
+  assert.throws(() => tokens.authenticate(hashToken(stored.token), T0 + 2, writer), /was revoked/);
+  assert.deepEqual(tokens.authenticate(hashToken(fresh.token), T0 + 2, writer), { name: "fresh", role: "read" });
+});
+
 Deno.test("tokens read again from the store keep a later use known in memory", () => {
   const tokens = new TokenRegistry();
   const { writer } = recorder();
