@@ -4,7 +4,7 @@
  */
 import { FabricError, type Role, type TokenView } from "../protocol/mod.ts";
 import type { TokenRecord } from "../store/mod.ts";
-import { hashToken, newToken } from "./auth.ts";
+import { hashesEqual, hashToken, newToken } from "./auth.ts";
 import { iso } from "./views.ts";
 
 /**
@@ -12,6 +12,9 @@ import { iso } from "./views.ts";
  * store write per request. In between, the time of its last use is kept in memory (and listed).
  */
 export const LAST_USED_WRITE_MS = 60_000;
+
+/** Hex digits of a hash a token is looked up by (64 bits). */
+const PREFIX_CHARS = 16;
 
 /** The one admin token every tracker starts with (`admin.token`), and the one `reset-admin-token` replaces. */
 export const FIRST_ADMIN = "admin";
@@ -28,8 +31,12 @@ interface Entry {
 }
 
 export class TokenRegistry {
-  /** By hash: a token is found by the hash of what a request presents. */
   #byHash = new Map<string, Entry>();
+  /**
+   * By the first 64 bits of the hash, how a request's token is found; the whole hash is then compared
+   * in constant time. So a lookup's timing tells at most about part of a hash, never about a token.
+   */
+  #byPrefix = new Map<string, Entry[]>();
 
   get size(): number {
     return this.#byHash.size;
@@ -52,15 +59,23 @@ export class TokenRegistry {
     }
     for (const [hash, entry] of this.#byHash) if (!next.has(hash)) next.set(hash, entry);
     this.#byHash = next;
+    this.#byPrefix = new Map();
+    for (const entry of next.values()) this.#index(entry);
+  }
+
+  #index(entry: Entry): void {
+    const prefix = entry.record.hash.slice(0, PREFIX_CHARS);
+    const entries = this.#byPrefix.get(prefix);
+    if (entries) entries.push(entry);
+    else this.#byPrefix.set(prefix, [entry]);
   }
 
   /**
    * The token that `hash` is the hash of, as a client principal, or a FabricError("unauthorized") saying
-   * why it is refused (revoked, expired); null when no token has that hash. Found by its hash in a map:
-   * a lookup's timing can tell only about the hash, from which nothing of a token can be learned.
+   * why it is refused (revoked, expired); null when no token has that hash.
    */
   authenticate(hash: string, now: number, writer: TokenWriter): { name: string; role: Role } | null {
-    const entry = this.#byHash.get(hash);
+    const entry = this.#byPrefix.get(hash.slice(0, PREFIX_CHARS))?.find((e) => hashesEqual(hash, e.record.hash));
     if (!entry) return null;
     const { record } = entry;
     if (record.revokedAt !== null) {
@@ -111,7 +126,9 @@ export class TokenRegistry {
       revokedAt: null,
       lastUsedAt: null,
     };
-    this.#byHash.set(record.hash, { record, usedWrittenAt: now });
+    const entry = { record, usedWrittenAt: now };
+    this.#byHash.set(record.hash, entry);
+    this.#index(entry);
     writer.token(record);
     return { token, record };
   }
