@@ -103,10 +103,10 @@ export async function trackerCommand(args: string[]): Promise<number> {
   if (server.newTokens) {
     // Not the join token itself: a command line is seen by every user of a machine (ps), and this
     // output goes to terminals' scrollback and logs.
-    console.log(`Agents join with the join token in ${join(dataDir, "join.token")}: copy it to the agent's`);
-    console.log("machine (mode 0600), then run:");
+    console.log("Agents join with:");
     console.log(`  fabric agent --join ${server.joinAddress} --token-file join.token --ca-hash ${server.caHash}`);
-    console.log("(or give the token in FABRIC_JOIN_TOKEN instead of --token-file)");
+    console.log(`once ${join(dataDir, "join.token")} is copied to their machine (mode 0600); or with the token in`);
+    console.log("FABRIC_JOIN_TOKEN instead of --token-file.");
     console.log(`The admin token for clients is in ${join(dataDir, "admin.token")}.`);
   } else {
     console.log(`CA hash ${server.caHash}; the join token is in ${join(dataDir, "join.token")}.`);
