@@ -69,6 +69,39 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "on PostgreSQL: a rotated join token and a reset admin token reach the store's secrets, and another data directory gets them",
+  ignore: lacks("postgres"),
+  fn: async () => {
+    const server = await PostgresServer.start();
+    const clusters: Cluster[] = [];
+    try {
+      const url = await server.createDatabase();
+      const first = await Cluster.start({ store: url });
+      clusters.push(first);
+      const rotated = await first.cli(["token", "rotate-join"]);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const reset = await first.cli(["tracker", "reset-admin-token", "--data-dir", first.trackerDir], {
+        env: { FABRIC_STORE: url },
+      });
+      assert.equal(reset.code, 0, reset.stderr);
+      assert.match(reset.stderr, /the running tracker \(pid \d+\) accepts it and refuses the old one/);
+      assert.equal((await first.cli(["status"], { env: { FABRIC_TOKEN: first.adminToken } })).code, 3);
+      await first.tracker.stop();
+
+      const next = await Cluster.start({ store: url });
+      clusters.push(next);
+      assert.equal(next.adminToken, reset.stdout.trim());
+      assert.equal(next.joinToken, rotated.stdout.trim());
+      assert.equal((await next.cli(["status"])).code, 0);
+    } finally {
+      for (const cluster of clusters) await cluster.stop();
+      await server.stop();
+    }
+  },
+});
+
 Deno.test("a password in --store is refused before anything starts, and not shown", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fabric-store-flag-" });
   try {

@@ -6,12 +6,12 @@ import { join } from "node:path";
 import { FabricClient } from "../client/mod.ts";
 import { FabricError } from "../protocol/errors.ts";
 import { resetAdminToken } from "../tracker/mod.ts";
-import { parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import { parseFlags, storeFlag, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { DataDirLockedError, lockDataDir } from "./data_dir_lock.ts";
 import { defaultTrackerDir } from "./paths.ts";
 
 const USAGE = `
-fabric tracker reset-admin-token [--data-dir DIR]
+fabric tracker reset-admin-token [--data-dir DIR] [--store URL]
 
 Replace the admin token named "admin" (DIR/admin.token), for someone who can write the tracker's data
 directory, while the tracker runs or not. The new token is printed alone on stdout and written to
@@ -20,19 +20,24 @@ store within a second, and this command waits until it accepts the new token. Ot
 (fabric token create) are left as they are.
 
   --data-dir DIR   the tracker's data directory (default ~/.local/share/fabric/tracker)
+  --store URL      the tracker's PostgreSQL store, as the tracker was given it (or FABRIC_STORE); its
+                   other trackers' data directories get the new token at their next start
 `;
 
 /** How long a running tracker is given to take the new token. */
 const CONFIRM_MS = 10_000;
 
 export async function resetAdminTokenCommand(args: string[]): Promise<number> {
-  const parsed = parseFlags("tracker reset-admin-token", args, { "data-dir": { type: "string" } });
+  const parsed = parseFlags("tracker reset-admin-token", args, {
+    "data-dir": { type: "string" },
+    store: { type: "string" },
+  });
   if (wantsHelp(parsed, USAGE)) return 0;
   if (parsed.positionals.length > 0) {
     throw new UsageError(`fabric tracker reset-admin-token takes no arguments, got "${parsed.positionals[0]}"`);
   }
   const dataDir = stringFlag(parsed, "data-dir") ?? defaultTrackerDir();
-  const token = await resetAdminToken(dataDir);
+  const token = await resetAdminToken(dataDir, { store: storeFlag(parsed) });
   console.log(token);
   const running = await runningTracker(dataDir);
   if (running === null) {

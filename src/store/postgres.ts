@@ -22,10 +22,11 @@ import type {
   LogRow,
   TaskQuery,
   TaskRecord,
+  TokenRecord,
   WriteBatch,
 } from "./records.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
-import { toAgent, toAttempt, toJob, toLog, toTask } from "./sqlite_records.ts";
+import { toAgent, toAttempt, toJob, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { containsPattern, type SecretStore, type Store } from "./store.ts";
 
 /** Connections a tracker opens: one writes at a time, the others read. */
@@ -36,7 +37,7 @@ const CONNECT_TIMEOUT_S = 10;
 /** Rows a cursor fetches at a time. */
 const CURSOR_ROWS = 5000;
 /** The tables a store copy must find empty. */
-const DATA_TABLES = ["meta", "secrets", "agents", "jobs", "tasks", "attempts", "logs"] as const;
+const DATA_TABLES = ["meta", "secrets", "agents", "jobs", "tasks", "attempts", "logs", "tokens"] as const;
 
 export interface PostgresStoreOptions {
   sync?: StoreSync;
@@ -236,6 +237,13 @@ export class PostgresStore implements Store, SecretStore {
         ORDER BY seq LIMIT ${limit}`).map(toLog));
   }
 
+  loadTokens(): Promise<TokenRecord[]> {
+    return this.#read(
+      "tokens",
+      async (sql) => (await sql`SELECT * FROM tokens ORDER BY name, created_at`).map(toToken),
+    );
+  }
+
   getSecret(name: string): Promise<string | null> {
     return this.#read("secrets", async (sql) => {
       const [row] = await sql`SELECT value FROM secrets WHERE name = ${name}`;
@@ -251,6 +259,15 @@ export class PostgresStore implements Store, SecretStore {
       }::text[]) ON CONFLICT (name) DO NOTHING`;
       const rows = await sql`SELECT name, value FROM secrets WHERE name = ANY(${names}::text[])`;
       return Object.fromEntries(rows.map((row) => [String(row.name), String(row.value)]));
+    });
+  }
+
+  setSecrets(values: Record<string, string>): Promise<void> {
+    const names = Object.keys(values);
+    return this.#read("secrets", async (sql) => {
+      await sql`INSERT INTO secrets (name, value) SELECT * FROM unnest(${names}::text[], ${
+        names.map((name) => values[name])
+      }::text[]) ON CONFLICT (name) DO UPDATE SET value = excluded.value`;
     });
   }
 

@@ -49,6 +49,18 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    CREATE TABLE secrets (name text COLLATE "C" PRIMARY KEY, value text NOT NULL);
    CREATE TABLE leases (
      name text COLLATE "C" PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL, expires_at bigint NOT NULL);`,
+  // 2: client tokens with roles, as SQLite's migration 5: the admin token of earlier versions becomes the
+  // one named "admin" (created when the store was upgraded: its real age is not known), who submitted
+  // each job, and agents that wait for approval or were removed.
+  `CREATE TABLE tokens (
+     hash text COLLATE "C" PRIMARY KEY, name text COLLATE "C" NOT NULL, role text NOT NULL,
+     created_at bigint NOT NULL, expires_at bigint, revoked_at bigint, last_used_at bigint);
+   INSERT INTO tokens (hash, name, role, created_at)
+     SELECT value, 'admin', 'admin', (extract(epoch FROM now()) * 1000)::bigint FROM meta
+     WHERE key = 'admin_token_sha256';
+   DELETE FROM meta WHERE key = 'admin_token_sha256';
+   ALTER TABLE jobs ADD COLUMN submitted_by text;
+   ALTER TABLE agents ADD COLUMN admission text NOT NULL DEFAULT 'approved';`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

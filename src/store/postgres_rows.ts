@@ -17,6 +17,7 @@ import {
   type SqlValue,
   TASK_COLUMNS,
   TASK_STATE_ENDED,
+  TOKEN_COLUMNS,
 } from "./sqlite_rows.ts";
 
 type PgType = "text" | "bigint" | "float8" | "boolean" | "bytea";
@@ -63,6 +64,7 @@ const TABLES = {
     resources: t,
     draining: b,
     drain_deadline: n,
+    admission: t,
   }, AGENT_COLUMNS),
   jobs: table("jobs", ["id"], {
     id: t,
@@ -78,6 +80,7 @@ const TABLES = {
     version: n,
     files: t,
     signed: t,
+    submitted_by: t,
   }, JOB_COLUMNS),
   tasks: table("tasks", ["id"], {
     id: t,
@@ -125,6 +128,15 @@ const TABLES = {
     data: "bytea",
     at: n,
   }, ["task_id", "attempt", "seq", "stream", "data", "at"]),
+  tokens: table("tokens", ["hash"], {
+    hash: t,
+    name: t,
+    role: t,
+    created_at: n,
+    expires_at: n,
+    revoked_at: n,
+    last_used_at: n,
+  }, TOKEN_COLUMNS),
 };
 
 /** A job already stored: only what changes (sqlite_rows.ts's jobUpdate row: state, ..., version, id). */
@@ -171,7 +183,11 @@ function table(name: string, key: string[], types: Record<string, PgType>, colum
   }
   const arrays = columns.map((column, i) => `$${i + 1}::${types[column]}[]`).join(", ");
   const updates = columns.filter((column) => !key.includes(column)).map((column) => `${column} = excluded.${column}`);
-  const conflict = name === "logs" ? "DO NOTHING" : `DO UPDATE SET ${updates.join(", ")}`;
+  const conflict = name === "logs" ? "DO NOTHING" : name === "tokens"
+    // Merged, never overwritten (records.ts, TokenRecord), as sqlite_rows.ts's token statement.
+    ? "DO UPDATE SET revoked_at = COALESCE(tokens.revoked_at, excluded.revoked_at), " +
+      "last_used_at = GREATEST(tokens.last_used_at, excluded.last_used_at)"
+    : `DO UPDATE SET ${updates.join(", ")}`;
   return {
     name,
     key,
@@ -188,7 +204,7 @@ function table(name: string, key: string[], types: Record<string, PgType>, colum
  * taken: a batch of a million tasks is never all in memory twice.
  */
 export function* batchStatements(batch: WriteBatch): Generator<Statement> {
-  const { meta, agents, jobs, tasks, attempts, logs } = TABLES;
+  const { meta, agents, jobs, tasks, attempts, logs, tokens } = TABLES;
   const rows = (part: Partial<WriteBatch>): SqlRows => batchRows({ ...emptyBatch(), ...part });
   if (batch.meta.size > 0) yield upsertStatement(meta, rows({ meta: batch.meta }).meta);
   yield* chunked(batch.agents, (part) => upsertStatement(agents, rows({ agents: part }).agents));
@@ -209,6 +225,7 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
     yield upsertStatement(logs, rows({ logs: batch.logs.slice(start, end) }).logs);
     start = end;
   }
+  yield* chunked(batch.tokens, (part) => upsertStatement(tokens, rows({ tokens: part }).tokens));
   if (batch.setAside.length > 0) {
     const params = columnsOf(rows({ setAside: batch.setAside }).setAside, SET_ASIDE, null);
     for (const text of SET_ASIDE_SQL) yield { text, params, oids: SET_ASIDE.map((type) => ARRAY_OIDS[type]) };
@@ -227,7 +244,7 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
 export function singleStatement(batch: WriteBatch): Statement | null {
   if (batch.setAside.length > 0) return null;
   const counts = [batch.meta.size, batch.agents.length, batch.newJobs.length, batch.jobs.length, batch.tasks.length];
-  counts.push(batch.attempts.length, batch.logs.length);
+  counts.push(batch.attempts.length, batch.logs.length, batch.tokens.length);
   if (counts.some((count) => count > CHUNK_ROWS) || counts.every((count) => count === 0)) return null;
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;

@@ -3,6 +3,7 @@
  * secrets and who may read them, the copy into an empty store, messages without the password.
  */
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import { lacks } from "../../testing/machine.ts";
 import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, type FabricError } from "../protocol/mod.ts";
@@ -19,6 +20,7 @@ function jobRecord(id: string): JobRecord {
     files: {},
     source: null,
     signed: null,
+    submittedBy: null,
     state: "queued",
     cancelRequested: false,
     total: 1,
@@ -77,6 +79,36 @@ const STEPS: Record<string, Step> = {
     );
   },
 
+  "the admin token of a database from before named tokens becomes the admin token named admin": async (server) => {
+    const url = await server.createDatabase();
+    const sql = postgres(url, { onnotice: () => {}, max: 1 });
+    try {
+      await sql.unsafe(POSTGRES_MIGRATIONS[0]);
+      await sql`CREATE TABLE fabric_schema (version integer NOT NULL)`;
+      await sql`INSERT INTO fabric_schema (version) VALUES (1)`;
+      await sql`INSERT INTO meta (key, value) VALUES ('admin_token_sha256', 'adminhash'), ('join_token_sha256', 'j')`;
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+    const before = Date.now();
+    const store = await PostgresStore.open(url);
+    const [admin, ...others] = await store.loadTokens();
+    assert.deepEqual(others, []);
+    assert.deepEqual({ ...admin, createdAt: 0 }, {
+      hash: "adminhash",
+      name: "admin",
+      role: "admin",
+      createdAt: 0,
+      expiresAt: null,
+      revokedAt: null,
+      lastUsedAt: null,
+    });
+    assert.ok(admin.createdAt >= before - 60_000 && admin.createdAt <= Date.now() + 60_000, "created when upgraded");
+    assert.equal(await store.getMeta("admin_token_sha256"), null, "one place holds it");
+    assert.equal(await store.getMeta("join_token_sha256"), "j");
+    await store.close();
+  },
+
   "a refused connection says why, and never shows the password": async (server) => {
     const url = (await server.createDatabase()).replace(server.password, "not-the-password");
     await assert.rejects(PostgresStore.open(url), (error: FabricError) => {
@@ -95,6 +127,8 @@ const STEPS: Record<string, Step> = {
     assert.deepEqual(await store.initSecrets({ a: "second", c: "second" }), { a: "first", c: "second" });
     assert.equal(await store.getSecret("a"), "first");
     assert.equal(await store.getSecret("absent"), null);
+    await store.setSecrets({ a: "rotated", d: "new" });
+    assert.deepEqual(await store.initSecrets({ a: "third", d: "third" }), { a: "rotated", d: "new" });
     await store.close();
     // docs/postgres.md's reader: SELECT on the job data, not on secrets.
     await server.admin(databaseOf(url), async (sql) => {
@@ -127,7 +161,7 @@ const STEPS: Record<string, Step> = {
       if (fail) throw new Error("the source broke");
     };
     await assert.rejects(store.copyIn(source(true), { ca_cert: "c" }), /the source broke/);
-    assert.deepEqual(Object.values(await store.contents()), [0, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(Object.values(await store.contents()), [0, 0, 0, 0, 0, 0, 0, 0]);
     await store.copyIn(source(false), { ca_cert: "c" });
     assert.equal((await store.listJobs({ limit: 10 })).length, 3);
     assert.equal(await store.getSecret("ca_cert"), "c");

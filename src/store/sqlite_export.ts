@@ -8,7 +8,7 @@ import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { WriteBatch } from "./records.ts";
 import { storeError } from "./sqlite.ts";
-import { toAgent, toAttempt, toJob, toLog, toTask } from "./sqlite_records.ts";
+import { toAgent, toAttempt, toJob, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { emptyBatch } from "./store.ts";
 
 type Row = Record<string, unknown>;
@@ -27,6 +27,7 @@ export interface ExportCounts {
   tasks: number;
   attempts: number;
   logs: number;
+  tokens: number;
 }
 
 /** The tables in the order they are read, each with its query and where its records go in a batch. */
@@ -45,6 +46,7 @@ const TABLES: Array<{ name: keyof ExportCounts; sql: string; add: (batch: WriteB
     add: (b, r) => b.attempts.push(toAttempt(r)),
   },
   { name: "logs", sql: "SELECT * FROM logs ORDER BY task_id, attempt, seq", add: (b, r) => b.logs.push(toLog(r)) },
+  { name: "tokens", sql: "SELECT * FROM tokens ORDER BY hash", add: (b, r) => b.tokens.push(toToken(r)) },
 ];
 
 /**
@@ -104,5 +106,5 @@ export async function* exportSqlite(
 }
 
 export function noRows(): ExportCounts {
-  return { meta: 0, agents: 0, jobs: 0, tasks: 0, attempts: 0, logs: 0 };
+  return { meta: 0, agents: 0, jobs: 0, tasks: 0, attempts: 0, logs: 0, tokens: 0 };
 }

@@ -20,6 +20,7 @@ Deno.test("an export reads every row once, in batches within the bounds of rows 
       files: {},
       source: null,
       signed: null,
+      submittedBy: null,
       state: "running",
       cancelRequested: false,
       total: 2500,
@@ -46,24 +47,35 @@ Deno.test("an export reads every row once, in batches within the bounds of rows 
     for (let seq = 0; seq < 30; seq++) {
       batch.logs.push({ taskId: "j.0000", attempt: 1, seq, stream: "stdout", data: chunk, at: 1 });
     }
+    const token = {
+      hash: "ab".repeat(32),
+      name: "ci",
+      role: "submit" as const,
+      createdAt: 1,
+      expiresAt: null,
+      revokedAt: 2,
+      lastUsedAt: 3,
+    };
+    batch.tokens.push(token);
     await store.write(batch);
     await store.close();
 
     const counts = noRows();
-    const seen = { tasks: 0, logs: 0, jobs: 0, meta: 0 };
+    const seen = { tasks: 0, logs: 0, jobs: 0, meta: 0, tokens: [] as unknown[] };
     for await (const part of exportSqlite(join(dir, "fabric.db"), counts, { rows: 1000, logBytes: 1_000_000 })) {
       const rows = part.meta.size + part.agents.length + part.newJobs.length + part.tasks.length +
-        part.attempts.length + part.logs.length;
+        part.attempts.length + part.logs.length + part.tokens.length;
       assert.ok(rows > 0 && rows <= 1000, `${rows} rows in a batch`);
       assert.ok(part.logs.reduce((sum, log) => sum + log.data.length, 0) <= 1_000_000);
       seen.tasks += part.tasks.length;
       seen.logs += part.logs.length;
       seen.jobs += part.newJobs.length;
       seen.meta += part.meta.size;
+      seen.tokens.push(...part.tokens);
       if (part.tasks.length > 0) assert.deepEqual(part.tasks[0], batch.tasks[seen.tasks - part.tasks.length]);
     }
-    assert.deepEqual(seen, { tasks: 2500, logs: 30, jobs: 1, meta: 1 });
-    assert.deepEqual(counts, { meta: 1, agents: 0, jobs: 1, tasks: 2500, attempts: 0, logs: 30 });
+    assert.deepEqual(seen, { tasks: 2500, logs: 30, jobs: 1, meta: 1, tokens: [token] });
+    assert.deepEqual(counts, { meta: 1, agents: 0, jobs: 1, tasks: 2500, attempts: 0, logs: 30, tokens: 1 });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

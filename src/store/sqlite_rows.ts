@@ -82,6 +82,16 @@ export const JOB_COLUMNS = [
   "submitted_by",
 ];
 
+export const TOKEN_COLUMNS = [
+  "hash",
+  "name",
+  "role",
+  "created_at",
+  "expires_at",
+  "revoked_at",
+  "last_used_at",
+];
+
 export const ATTEMPT_COLUMNS = [
   "task_id",
   "attempt",
@@ -137,8 +147,7 @@ export const statements = {
       Object.keys(TASK_STATE_ENDED).map((state) => `'${state}', count(*) FILTER (WHERE state = '${state}')`).join(", ")
     }) FROM tasks WHERE job_id = ?3) WHERE id = ?3`,
   // Merged, never overwritten (records.ts, TokenRecord): a revocation stays, a last use only moves forward.
-  token: `INSERT INTO tokens (hash, name, role, created_at, expires_at, revoked_at, last_used_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?)
+  token: `INSERT INTO tokens (${TOKEN_COLUMNS.join(", ")}) VALUES (${TOKEN_COLUMNS.map(() => "?").join(", ")})
     ON CONFLICT (hash) DO UPDATE SET revoked_at = COALESCE(tokens.revoked_at, excluded.revoked_at),
       last_used_at = COALESCE(MAX(tokens.last_used_at, excluded.last_used_at), tokens.last_used_at, excluded.last_used_at)`,
 } as const;

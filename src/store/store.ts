@@ -47,6 +47,8 @@ export interface SecretStore {
    * names: when two trackers start at once on an empty store, the first one's win, for both.
    */
   initSecrets(values: Record<string, string>): Promise<Record<string, string>>;
+  /** Store each value, replacing what is stored under its name (a rotated join token, a reset admin token). */
+  setSecrets(values: Record<string, string>): Promise<void>;
 }
 
 /**

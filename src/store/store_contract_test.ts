@@ -10,7 +10,7 @@ import { lacks } from "../../testing/machine.ts";
 import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, FabricError } from "../protocol/mod.ts";
 import { PostgresStore } from "./postgres.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, WriteBatch } from "./records.ts";
+import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, TokenRecord, WriteBatch } from "./records.ts";
 import { queuedTask } from "./records.ts";
 import { SqliteStore } from "./sqlite.ts";
 import { emptyBatch, type Store } from "./store.ts";
@@ -45,6 +45,7 @@ function agentRecord(id: string, name: string): AgentRecord {
     resources: { cpu: 2, memory: 1, disk: 1 },
     draining: true,
     drainDeadline: 1_700_000_009_000,
+    admission: "pending",
   };
 }
 
@@ -56,6 +57,7 @@ function jobRecord(id: string, state: JobRecord["state"], createdAt = 5): JobRec
     files: { "scripts/a.ts": "console.log('ü')" },
     source: "jobs/j.yaml",
     signed: null,
+    submittedBy: "ci",
     state,
     cancelRequested: false,
     total: 1,
@@ -105,6 +107,30 @@ function batchOf(fill: Partial<WriteBatch>): WriteBatch {
 }
 
 const CASES: Record<string, Case> = {
+  "a token is merged, never overwritten: a revocation stays and its last use only moves forward": async (subject) => {
+    let store = await subject.open();
+    const ci: TokenRecord = {
+      hash: "ab".repeat(32),
+      name: "ci",
+      role: "submit",
+      createdAt: 10,
+      expiresAt: 1000,
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    const write = (...tokens: TokenRecord[]) => store.write(batchOf({ tokens }));
+    await write(ci);
+    await write({ ...ci, lastUsedAt: 50 });
+    await write({ ...ci, revokedAt: 60, lastUsedAt: 40 }); // another writer's older use
+    // A writer that never saw the revocation, with a later use: the token stays revoked, and what a
+    // token is (its name, role, creation and expiry) never changes.
+    await write({ ...ci, role: "admin", name: "other", expiresAt: null, lastUsedAt: 70 });
+    const again = { ...ci, hash: "cd".repeat(32), createdAt: 80 };
+    await store.write(batchOf({ tokens: [again], agents: [agentRecord("a1", "one")] }));
+    store = await subject.reopen(store);
+    assert.deepEqual(await store.loadTokens(), [{ ...ci, revokedAt: 60, lastUsedAt: 70 }, again]);
+    await store.close();
+  },
   "every kind of record comes back as it was written, also after a reopen": async (subject) => {
     let store = await subject.open();
     const agent = agentRecord("a1", "one");

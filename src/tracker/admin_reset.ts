@@ -10,10 +10,11 @@
  */
 import { join } from "node:path";
 import { FabricError, retry, systemClock } from "../protocol/mod.ts";
-import { emptyBatch, SqliteStore, type Store } from "../store/mod.ts";
+import { emptyBatch, PostgresStore, sqlitePath, SqliteStore, type Store } from "../store/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
 import { hashToken, newToken } from "./auth.ts";
 import { TOKENS_RESET_KEY } from "./credentials.ts";
+import { SECRET_NAMES } from "./shared_secrets.ts";
 import { FIRST_ADMIN } from "./tokens.ts";
 
 /** Revoke the tokens named "admin" and store a new admin token by that name; returns it. */
@@ -38,17 +39,15 @@ export async function replaceAdminToken(store: Store, now: number): Promise<stri
 }
 
 /**
- * `replaceAdminToken` on the SQLite store of `dataDir`, then the new token into `admin.token` (0600).
- * A write that finds the database busy (a running tracker's commit) is tried again for a few seconds.
+ * `replaceAdminToken` on the tracker's store: SQLite in `dataDir`, or the PostgreSQL database `store`
+ * names (whose secrets then hold the new token too, for every tracker's data directory); then the new
+ * token into `dataDir/admin.token` (0600). A write that finds the database busy (a running tracker's
+ * commit) is tried again for a few seconds.
  */
-export async function resetAdminToken(dataDir: string): Promise<string> {
-  const dbPath = join(dataDir, "fabric.db");
-  try {
-    await Deno.stat(dbPath);
-  } catch {
-    throw new FabricError("not_found", `No tracker's data in "${dataDir}" (no fabric.db there); give --data-dir DIR`);
-  }
-  const store = SqliteStore.open(dbPath);
+export async function resetAdminToken(dataDir: string, options: { store?: string } = {}): Promise<string> {
+  const store = options.store === undefined
+    ? await openSqlite(dataDir)
+    : await PostgresStore.open(options.store, { applicationName: "fabric tracker reset-admin-token" });
   let token: string;
   try {
     token = await retry(() => replaceAdminToken(store, Date.now()), {
@@ -57,9 +56,24 @@ export async function resetAdminToken(dataDir: string): Promise<string> {
       giveUpAfterMs: 10_000,
       retryable: (error) => error instanceof FabricError && error.code === "unavailable",
     });
+    await store.secrets?.setSecrets({ [SECRET_NAMES.adminToken]: token });
   } finally {
     await store.close();
   }
+  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   await writeSecret(join(dataDir, "admin.token"), token + "\n");
   return token;
+}
+
+async function openSqlite(dataDir: string): Promise<Store> {
+  const path = sqlitePath(dataDir);
+  try {
+    await Deno.stat(path);
+  } catch {
+    throw new FabricError(
+      "not_found",
+      `No tracker's data in "${dataDir}" (no fabric.db there); give --data-dir DIR, or --store URL for PostgreSQL`,
+    );
+  }
+  return SqliteStore.open(path);
 }

@@ -33,6 +33,7 @@ import { loadState } from "./load.ts";
 import { applyReport } from "./reports.ts";
 import { Scheduling } from "./scheduling.ts";
 import { FabricState } from "./state.ts";
+import { SECRET_NAMES } from "./shared_secrets.ts";
 import { StoreWriter } from "./store_writer.ts";
 import { TaskLifecycle } from "./task_lifecycle.ts";
 import { agentState, iso } from "./views.ts";
@@ -209,6 +210,8 @@ export class Tracker {
   async rotateJoinToken(): Promise<string> {
     const token = this.#credentials.rotateJoin(this.writer);
     await this.flush();
+    // A shared store hands its join token to every tracker's data directory (shared_secrets.ts).
+    await this.store.secrets?.setSecrets({ [SECRET_NAMES.joinToken]: token });
     this.#log("the join token was rotated");
     return token;
   }
