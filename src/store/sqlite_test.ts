@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { MIGRATIONS } from "./migrations.ts";
-import type { TokenRecord } from "./records.ts";
 import { SqliteStore } from "./sqlite.ts";
 import { emptyBatch } from "./store.ts";
 
@@ -82,36 +81,6 @@ Deno.test("many small commits keep the WAL bounded, and all of them survive a re
     assert.equal(await reopened.getMeta("key0"), "0");
     assert.equal(await reopened.getMeta("key1499"), "1499");
     await reopened.close();
-  }));
-
-Deno.test("a stored token is merged, never overwritten: a revocation stays and its last use only moves forward", () =>
-  withDir(async (dir) => {
-    const store = SqliteStore.open(join(dir, "f.db"));
-    const ci: TokenRecord = {
-      hash: "h1",
-      name: "ci",
-      role: "submit",
-      createdAt: 10,
-      expiresAt: 1000,
-      revokedAt: null,
-      lastUsedAt: null,
-    };
-    const write = async (...tokens: TokenRecord[]) => {
-      const batch = emptyBatch();
-      batch.tokens.push(...tokens);
-      await store.write(batch);
-    };
-    await write(ci);
-    await write({ ...ci, lastUsedAt: 50 });
-    await write({ ...ci, revokedAt: 60, lastUsedAt: 40 }); // another writer's older use
-    // A writer that never saw the revocation, with a later use: the token stays revoked.
-    await write({ ...ci, role: "admin", name: "other", expiresAt: null, lastUsedAt: 70 });
-    await write({ ...ci, hash: "h2", name: "ci", createdAt: 80 });
-    assert.deepEqual(await store.loadTokens(), [
-      { ...ci, revokedAt: 60, lastUsedAt: 70 },
-      { ...ci, hash: "h2", createdAt: 80 },
-    ]);
-    await store.close();
   }));
 
 Deno.test("the admin token of a store from before named tokens becomes the admin token named admin", () =>
