@@ -144,7 +144,10 @@ Deno.test("a refused credential ends the agent at once with the reason, without 
   await withLoop((clock) => new TrackerStandIn(clock, [refused]), async (t) => {
     const agent = t.loop.start();
     await t.clock.tick(10_000);
-    await assert.rejects(agent.done, /refused this agent's credential \(unknown agent credential\); join again/);
+    await assert.rejects(
+      agent.done,
+      /refused this agent's credential \(unknown agent credential\)\. To join again as a new agent, remove .*agent\.json/,
+    );
     assert.deepEqual(t.tracker.times("claim", 0).length, 1);
     assert.equal(t.clock.timers, 0, "no heartbeat goes on");
   });
