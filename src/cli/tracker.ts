@@ -99,7 +99,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
   const server = await startTrackerServer(options);
   const where = server.storeWhere ? `, store ${server.storeWhere}` : "";
   console.log(`fabric tracker listening on ${server.url} (data in ${dataDir}${where})`);
-  console.log(`The dashboard is at https://${server.joinAddress}/ (sign in with the admin token).`);
+  console.log(`The dashboard is at https://${server.joinAddress}/ (sign in with a client token).`);
   if (server.newTokens) {
     // Not the join token itself: a command line is seen by every user of a machine (ps), and this
     // output goes to terminals' scrollback and logs.

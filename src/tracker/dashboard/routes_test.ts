@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { registerAgentRequestSchema } from "../../protocol/mod.ts";
 import { SqliteStore } from "../../store/mod.ts";
 import { bodyLimit } from "../http/body_limits.ts";
 import { createRoutes } from "../routes.ts";
@@ -34,8 +35,8 @@ function form(fields: Record<string, string>, headers: Record<string, string> = 
 }
 
 /** Signs in through the form; the session cookie and the CSRF token of its pages. */
-async function signIn(request: Awaited<ReturnType<typeof setup>>["request"]) {
-  const answer = await request("/sign-in", form({ token: "admin-secret", next: "/agents" }, { origin: ORIGIN }));
+async function signIn(request: Awaited<ReturnType<typeof setup>>["request"], token = "admin-secret") {
+  const answer = await request("/sign-in", form({ token, next: "/agents" }, { origin: ORIGIN }));
   assert.equal(answer.status, 303);
   assert.equal(answer.headers.get("location"), "/agents");
   const setCookie = answer.headers.get("set-cookie") ?? "";
@@ -66,6 +67,7 @@ Deno.test("a browser signs in with the form and gets a session cookie, never the
     const join = await request("/sign-in", form({ token: "join-secret", next: "/" }));
     assert.equal(join.status, 403);
     assert.equal(join.headers.get("set-cookie"), null);
+    assert.match(await join.text(), /Viewing the dashboard needs the read role; the join token only registers agents/);
 
     // Sign-in from another site's page (login CSRF) is refused; so is a `next` that leaves this site.
     const forged = await request(
@@ -101,25 +103,24 @@ Deno.test("pages take a bearer token too; a wrong one is a 401, and the script's
 Deno.test("a session ends when its token stops being accepted, and at sign-out", async () => {
   const { tracker, request, cleanup } = await setup();
   try {
-    const first = await signIn(request);
+    const reader = await tracker.createToken({ name: "reader", role: "read" });
+    const first = await signIn(request, reader.token);
     assert.equal((await request("/", { headers: { cookie: first.cookie } })).status, 200);
-    // The admin token replaced (as revoking it will, with token roles): the session dies with it.
-    await tracker.setTokens({ admin: "admin-secret-2", join: "join-secret" });
+    // The token revoked: the session dies with it.
+    await tracker.revokeToken("reader");
     const after = await request("/", { headers: { cookie: first.cookie } });
     assert.equal(after.status, 303);
     assert.match(after.headers.get("location")!, /^\/sign-in/);
-    await tracker.setTokens({ admin: "admin-secret", join: "join-secret" });
-    assert.equal((await request("/", { headers: { cookie: first.cookie } })).status, 303, "ended, not paused");
 
     // A long poll that began signed in answers 401 if the token went while it waited.
-    const again = await signIn(request);
+    const watcher = await tracker.createToken({ name: "watcher", role: "read" });
+    const again = await signIn(request, watcher.token);
     const { jobId, version } = await tracker.submitJob({ name: "j", tasks: [{ name: "t", run: "x" }] });
     const polling = request(`/jobs/${jobId}?fragment=1&since=${version}`, { headers: { cookie: again.cookie } });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    await tracker.setTokens({ admin: "admin-secret-3", join: "join-secret" });
+    await tracker.revokeToken("watcher");
     await tracker.cancelJob(jobId);
     assert.equal((await polling).status, 401);
-    await tracker.setTokens({ admin: "admin-secret", join: "join-secret" });
 
     const second = await signIn(request);
     const out = await request("/sign-out", form({ csrf: second.csrf }, { cookie: second.cookie, origin: ORIGIN }));
@@ -166,6 +167,37 @@ Deno.test("a form that changes something needs its session's CSRF token and this
     // A form is small, and refused from its headers when it says it is not.
     assert.equal(bodyLimit("POST", "/sign-in"), 16 * 1024);
     assert.equal(bodyLimit("POST", "/v1/jobs"), 32 * 1024 * 1024);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("what a token may do from the dashboard is what its role may do through the API", async () => {
+  const { tracker, request, cleanup } = await setup();
+  try {
+    const ci = await tracker.createToken({ name: "ci", role: "submit" });
+    const own = await tracker.submitJob({ name: "own", tasks: [{ name: "t", run: "x" }] }, { submittedBy: "ci" });
+    const others = await tracker.submitJob({ name: "others", tasks: [{ name: "t", run: "x" }] });
+    await tracker.registerAgent(
+      registerAgentRequestSchema.parse({ name: "a1", slots: 1, version: "1", os: "linux", arch: "x" }),
+    );
+    const { cookie, csrf } = await signIn(request, ci.token);
+    const page = async (path: string) => await (await request(path, { headers: { cookie } })).text();
+    assert.match(await page(`/jobs/${own.jobId}`), /Cancel job/, "its own job");
+    assert.doesNotMatch(await page(`/jobs/${others.jobId}`), /Cancel job/, "another token's job");
+    assert.doesNotMatch(await page("/agents"), /Drain/);
+
+    const post = (path: string) => request(path, form({ csrf }, { cookie, origin: ORIGIN }));
+    const refused = await post(`/jobs/${others.jobId}/cancel`);
+    assert.equal(refused.status, 403);
+    assert.match(
+      await refused.text(),
+      /Cancelling another token&#39;s job needs the operator role; this token \(&quot;ci&quot;\) has the submit role/,
+    );
+    assert.equal((await post("/agents/a1/drain")).status, 403);
+    assert.equal((await tracker.store.getJob(others.jobId))?.state, "queued", "nothing was cancelled");
+    assert.equal((await post(`/jobs/${own.jobId}/cancel`)).status, 303);
+    assert.equal((await tracker.store.getJob(own.jobId))?.state, "cancelled");
   } finally {
     await cleanup();
   }

@@ -24,14 +24,15 @@ export async function signInPage(c: Context, props: SignInProps): Promise<Respon
             spellcheck={false}
             required
             autofocus
-            placeholder="fabric-admin-…"
+            placeholder="fabric-…"
           />
         </label>
         <button type="submit">Sign in</button>
         {props.error && <p class="error" role="alert">{props.error}</p>}
       </form>
       <p class="note">
-        The admin token is in <code>admin.token</code>{" "}
+        Any client token signs in (<code>fabric token create</code>); what it may do here is what its role may do. The
+        admin token is in <code>admin.token</code>{" "}
         in the tracker's data directory. The browser keeps a session cookie, not the token; signing out (or the token
         being revoked, or the tracker restarting) ends the session.
       </p>
