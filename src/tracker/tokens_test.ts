@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { FabricError } from "../protocol/mod.ts";
 import type { TokenRecord } from "../store/mod.ts";
-import { hashToken } from "./auth.ts";
+import { hashesEqual, hashToken } from "./auth.ts";
 import { LAST_USED_WRITE_MS, TokenRegistry } from "./tokens.ts";
 
 function recorder() {
@@ -113,4 +113,13 @@ Deno.test("tokens read again from the store keep a later use known in memory", (
   const [view] = tokens.list(T0 + 700);
   assert.equal(view.lastUsedAt, new Date(T0 + 500).toISOString());
   assert.equal(view.state, "revoked");
+});
+
+Deno.test("hashes compare equal only when every character is", () => {
+  const a = hashToken("a");
+  assert.equal(hashesEqual(a, hashToken("a")), true);
+  assert.equal(hashesEqual(a, hashToken("b")), false);
+  assert.equal(hashesEqual(a, a.slice(0, -1) + (a.endsWith("0") ? "1" : "0")), false, "the last character counts");
+  assert.equal(hashesEqual(a, a.slice(0, 63)), false);
+  assert.equal(hashesEqual("", ""), true);
 });
