@@ -91,8 +91,23 @@ function claimResponse(
   options: { now: number; graceMs: number; tasks: ReadonlyMap<string, TaskEntry> },
 ): ClaimResponse {
   const assignments = deliverable(agent, holding.keys, options);
-  const stop: AttemptRef[] = [];
-  for (const ref of holding.list) {
+  return { assignments, stop: stopOrders(agent, holding.list, options) };
+}
+
+/**
+ * The attempts the agent may be running that must not go on: those it holds that ended or were asked
+ * to stop, and its tasks asked to stop even if it does not name them (work handed over in a report's
+ * answer is missing from the holding of a long poll opened before it). An order is sent once, and
+ * again only after REDELIVER_MS: a task that takes its grace to stop must not turn the agent's long
+ * poll into a busy loop.
+ */
+function stopOrders(
+  agent: AgentEntry,
+  holding: readonly AttemptRef[],
+  options: { now: number; tasks: ReadonlyMap<string, TaskEntry> },
+): AttemptRef[] {
+  const wanted = new Map<string, AttemptRef>();
+  for (const ref of holding) {
     const task = options.tasks.get(ref.taskId);
     if (task && task.record.attempt === ref.attempt && task.attempt?.agentId === agent.record.id) {
       const ended = task.attempt.state;
@@ -100,13 +115,28 @@ function claimResponse(
       if (ended === "succeeded" || ended === "failed") continue;
       if (!isTerminalTask(task.record.state) && !task.stopRequested) continue;
     }
+    wanted.set(attemptKey(ref), ref);
+  }
+  for (const task of agent.tasks) {
+    if (!task.stopRequested || task.attempt?.agentId !== agent.record.id) continue;
+    const ref = { taskId: task.record.id, attempt: task.record.attempt };
+    wanted.set(attemptKey(ref), ref);
+  }
+  const sent = agent.stopsSent;
+  for (const key of sent.keys()) if (!wanted.has(key)) sent.delete(key);
+  const stop: AttemptRef[] = [];
+  for (const [key, ref] of wanted) {
+    const at = sent.get(key);
+    if (at !== undefined && options.now - at < REDELIVER_MS) continue;
+    sent.set(key, options.now);
     stop.push(ref);
   }
-  return { assignments, stop };
+  return stop;
 }
 
-/** Whether work was sent to the agent long enough ago, without a word back, to be sent again. */
+/** Whether work or a stop order was sent to the agent long enough ago, without a word back, to be sent again. */
 export function awaitsRedelivery(agent: AgentEntry, now: number): boolean {
+  for (const at of agent.stopsSent.values()) if (now - at >= REDELIVER_MS) return true;
   for (const task of agent.tasks) {
     if (task.record.state === "assigned" && task.deliveredAt !== null && now - task.deliveredAt >= REDELIVER_MS) {
       return true;

@@ -116,6 +116,8 @@ export interface AgentEntry {
   allocated: AgentResources;
   claim: Wakeup;
   claimGeneration: number;
+  /** Stop orders sent and still wanted, by attempt key: when each was last sent. */
+  stopsSent: Map<string, number>;
 }
 
 export interface FinishReport {

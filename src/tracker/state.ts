@@ -25,6 +25,7 @@ export class FabricState {
       allocated: { cpu: 0, memory: 0, disk: 0 },
       claim: new Wakeup(),
       claimGeneration: 0,
+      stopsSent: new Map(),
     };
     this.agents.set(record.id, entry);
     this.agentsByName.set(record.name, entry);

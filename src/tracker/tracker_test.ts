@@ -254,3 +254,50 @@ Deno.test("work sent in a report's answer that the agent never got is sent again
     await cleanup(tracker);
   }
 });
+
+Deno.test("a task handed over in a report's answer is stopped through the long poll opened before it", async () => {
+  const { tracker, clock, cleanup } = await setup();
+  try {
+    const a = await agent(tracker, "a");
+    const { jobId } = await tracker.submitJob(job(2));
+    const [first] = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
+    // The agent's long poll names only the first task: the second comes in the report's answer.
+    const waiting = tracker.claim(a, { holding: [{ taskId: first.taskId, attempt: 1 }], waitMs: 3000 });
+    const answer = await tracker.report(a, [{
+      type: "finished",
+      taskId: first.taskId,
+      attempt: 1,
+      at: clock.t,
+      result: { kind: "exited", code: 0 },
+      durationMs: 1,
+    }]);
+    const [second] = answer.assignments;
+    await tracker.report(a, [{ type: "started", taskId: second.taskId, attempt: 1, at: clock.t }]);
+    assert.deepEqual(await tracker.cancelJob(jobId), { jobId, cancelled: 0, stopping: 1 });
+    // Before: the poll answered nothing until its wait ran out, and the task ran on meanwhile.
+    assert.deepEqual(await waiting, { assignments: [], stop: [{ taskId: second.taskId, attempt: 1 }] });
+  } finally {
+    await cleanup(tracker);
+  }
+});
+
+Deno.test("a stop order is sent once while the agent stops the task, and again only after a while", async () => {
+  const { tracker, clock, cleanup } = await setup();
+  try {
+    const a = await agent(tracker, "a");
+    const { jobId } = await tracker.submitJob(job(1));
+    const [task] = (await tracker.claim(a, { holding: [], waitMs: 0 })).assignments;
+    await tracker.report(a, [{ type: "started", taskId: task.taskId, attempt: 1, at: clock.t }]);
+    await tracker.cancelJob(jobId);
+    const holding = [{ taskId: task.taskId, attempt: 1 }];
+    const stop = [{ taskId: task.taskId, attempt: 1 }];
+    assert.deepEqual((await tracker.claim(a, { holding, waitMs: 0 })).stop, stop);
+    // The task takes its grace to end: the agent's next poll waits instead of being answered the same
+    // order at once, again and again (before, it was: a busy loop for as long as the task's grace).
+    assert.deepEqual(await tracker.claim(a, { holding, waitMs: 100 }), { assignments: [], stop: [] });
+    clock.t += 5_000;
+    assert.deepEqual((await tracker.claim(a, { holding, waitMs: 0 })).stop, stop);
+  } finally {
+    await cleanup(tracker);
+  }
+});
