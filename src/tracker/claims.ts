@@ -16,6 +16,11 @@ import type { AgentEntry, TaskEntry } from "./entries.ts";
 
 /** An assignment sent but not acknowledged after this long is sent again. */
 const REDELIVER_MS = 5_000;
+/**
+ * A stop order still wanted is sent again after this long: the answer that carried it may have been
+ * lost (a cut connection), and a poll answered at once, again and again, would be a busy loop.
+ */
+const RESEND_STOP_MS = 1_000;
 
 /**
  * Assigned attempts the agent does not hold and has not just been sent. An attempt sent but not
@@ -98,7 +103,7 @@ function claimResponse(
  * The attempts the agent may be running that must not go on: those it holds that ended or were asked
  * to stop, and its tasks asked to stop even if it does not name them (work handed over in a report's
  * answer is missing from the holding of a long poll opened before it). An order is sent once, and
- * again only after REDELIVER_MS: a task that takes its grace to stop must not turn the agent's long
+ * again only after RESEND_STOP_MS: a task that takes its grace to stop must not turn the agent's long
  * poll into a busy loop.
  */
 function stopOrders(
@@ -127,7 +132,7 @@ function stopOrders(
   const stop: AttemptRef[] = [];
   for (const [key, ref] of wanted) {
     const at = sent.get(key);
-    if (at !== undefined && options.now - at < REDELIVER_MS) continue;
+    if (at !== undefined && options.now - at < RESEND_STOP_MS) continue;
     sent.set(key, options.now);
     stop.push(ref);
   }
@@ -136,7 +141,7 @@ function stopOrders(
 
 /** Whether work or a stop order was sent to the agent long enough ago, without a word back, to be sent again. */
 export function awaitsRedelivery(agent: AgentEntry, now: number): boolean {
-  for (const at of agent.stopsSent.values()) if (now - at >= REDELIVER_MS) return true;
+  for (const at of agent.stopsSent.values()) if (now - at >= RESEND_STOP_MS) return true;
   for (const task of agent.tasks) {
     if (task.record.state === "assigned" && task.deliveredAt !== null && now - task.deliveredAt >= REDELIVER_MS) {
       return true;
