@@ -158,8 +158,3 @@ export function effectiveTask(job: JobSpec, task: TaskSpec): EffectiveTask {
 export function backoffDelay(backoff: { delay: number; factor: number; max: number }, retry: number): number {
   return Math.min(backoff.max, backoff.delay * backoff.factor ** Math.max(0, retry - 1));
 }
-
-/** `FABRIC_NEEDS_<NAME>`, `FABRIC_MATRIX_<KEY>`: upper case, anything else than letters and digits as "_". */
-export function envSuffix(name: string): string {
-  return name.toUpperCase().replace(/[^A-Z0-9]/g, "_");
-}

@@ -20,6 +20,7 @@ import {
   MAX_TASK_SPECS,
   MAX_VALUE_CHARS,
 } from "./limits.ts";
+import { checkEnvNames } from "./env_names.ts";
 import { patternSchema } from "./pattern.ts";
 import { permissionsSchema } from "./permissions.ts";
 import { parseSize } from "./size.ts";
@@ -238,7 +239,7 @@ export const jobSpecSchema = z.strictObject({
   name: nameSchema,
   ...sharedFields,
   tasks: z.array(taskSpecSchema).min(1, "a job needs at least one task").max(MAX_TASK_SPECS),
-}).superRefine(checkTaskGraph).superRefine(checkEnvSizes);
+}).superRefine(checkTaskGraph).superRefine(checkEnvNames).superRefine(checkEnvSizes);
 
 /** The job file as written (durations still strings). */
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
@@ -246,12 +247,12 @@ export type JobSpecInput = z.input<typeof jobSpecSchema>;
 export type JobSpec = z.output<typeof jobSpecSchema>;
 export type TaskSpec = z.output<typeof taskSpecSchema>;
 
-type TaskGraph = {
+export type TaskGraph = {
   tasks: Array<{ name: string; needs?: string[]; count?: number; matrix?: Record<string, string[]> }>;
 };
 
 /** Names are unique, `needs` name existing tasks, the dependencies form no cycle, fan-out is bounded. */
-function checkTaskGraph(job: TaskGraph, ctx: z.RefinementCtx): void {
+export function checkTaskGraph(job: TaskGraph, ctx: z.RefinementCtx): void {
   const index = new Map<string, number>();
   job.tasks.forEach((task, i) => {
     if (index.has(task.name)) {

@@ -119,3 +119,45 @@ Deno.test("a spec nesting deeper than 32 levels is refused before the schema", (
     '"tasks[0].env.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a" nests deeper than 32 levels',
   ]);
 });
+
+Deno.test("a field of the wrong type and a broken needs are told together, not in two rounds", () => {
+  const spec = {
+    name: "j",
+    tasks: [
+      { name: "a", run: "x", needs: ["zz", "b"] },
+      { name: "b", run: 5, needs: ["a"] },
+      { name: "c", run: "x", timeout: "5 parsecs" },
+    ],
+  };
+  assert.deepEqual(problems(spec), [
+    '"tasks[1].run" must be a string, got number 5',
+    '"tasks[2].timeout" must be a duration like "30s", "5m" or "1h30m", got "5 parsecs"',
+    '"tasks[0].needs[0]" names "zz", which is not a task of this job',
+    '"tasks[0].needs" forms a cycle: "a" -> "b" -> "a"',
+  ]);
+  // A task whose name cannot be read leaves the graph unsaid (a need of it would wrongly name no task).
+  assert.deepEqual(problems({ name: "j", tasks: [{ name: 7, run: "x" }, { name: "b", run: "x", needs: ["7"] }] }), [
+    '"tasks[0].name" must be a string, got number 7',
+  ]);
+});
+
+Deno.test("needs and matrix keys that would be the same variable are refused, naming both", () => {
+  const tasks = [
+    { name: "a-b", run: "x" },
+    { name: "a_b", run: "x" },
+    { name: "a.b", run: "x" },
+    { name: "use", run: "x", needs: ["a-b", "a_b", "a.b", "a-b"] },
+  ];
+  assert.deepEqual(problems({ name: "j", tasks }), [
+    '"tasks[3].needs[1]" names "a_b", which the task would get as FABRIC_NEEDS_A_B like "a-b" (needs[0]): ' +
+    "rename one of the two tasks",
+    '"tasks[3].needs[2]" names "a.b", which the task would get as FABRIC_NEEDS_A_B like "a-b" (needs[0]): ' +
+    "rename one of the two tasks",
+  ]);
+  assert.deepEqual(problems(job({ matrix: { os: ["linux"], OS: ["debian"] } })), [
+    '"tasks[0].matrix.OS" is the variable FABRIC_MATRIX_OS, like the key "os": rename one of the two',
+  ]);
+  // Said with a field error too.
+  assert.equal(problems(job({ matrix: { os: ["linux"], OS: ["debian"] }, run: 1 })).length, 2);
+  assert.deepEqual(problems(job({ matrix: { os: ["linux"], arch: ["arm"] }, needs: [] })), []);
+});

@@ -8,6 +8,7 @@ export * from "./duration.ts";
 export * from "./job_spec.ts";
 export * from "./git_url.ts";
 export * from "./job_expand.ts";
+export { envSuffix } from "./env_names.ts";
 export * from "./size.ts";
 export * from "./permissions.ts";
 export * from "./job.ts";
