@@ -10,6 +10,9 @@ import { Reporter, type ReporterOptions } from "./reporter.ts";
 
 type Mode = "take" | "hold" | "away" | "reject";
 
+/** A report holding an event for this task is refused as malformed, whatever the mode. */
+export const BAD_TASK = "bad";
+
 /** The tracker's side of `reportJson`: what it was sent, when, and what it answers. */
 export class TrackerStandIn {
   /** Each batch it was sent, parsed, in order (refused ones too). */
@@ -33,6 +36,10 @@ export class TrackerStandIn {
       return Promise.reject(new TrackerUnreachableError("Cannot reach the tracker at https://127.0.0.1:1: refused"));
     }
     if (this.mode === "reject") return Promise.reject(new FabricError("bad_request", "events[0]: invalid"));
+    const bad = this.batches.at(-1)!.findIndex((e) =>
+      e.taskId === BAD_TASK && !(e.type === "finished" && e.result.kind === "failed_to_start")
+    );
+    if (bad >= 0) return Promise.reject(new FabricError("bad_request", `events[${bad}]: invalid`));
     // The answer says what is stale when it is given.
     const answer = () => ({ stale: this.stale.splice(0), assignments: [] });
     if (this.mode === "take") return Promise.resolve(answer());

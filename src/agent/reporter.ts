@@ -78,6 +78,12 @@ export class Reporter {
   /** Aborted by `stop`: ends a wait between tries. */
   #stopAbort = new AbortController();
   #failing = false;
+  /**
+   * After the tracker refused a report of several events as malformed, the events of that report
+   * still at the head of the queue go one at a time: one bad event must not take the others'
+   * results with it.
+   */
+  #alone = 0;
   #full = false;
   #paceBytes: number;
   /** Tasks' output readers waiting for the backlog to go down (see `paceOutput`). */
@@ -218,9 +224,7 @@ export class Reporter {
         backoff.reset();
       } catch (error) {
         if (error instanceof FabricError && error.code === "bad_request") {
-          // A batch the tracker can never take would block everything behind it.
-          this.#options.log(`dropping ${count} event(s) the tracker rejects: ${error.message}`);
-          this.#forget(count);
+          this.#refused(count, events, error.message);
           continue;
         }
         if (!this.#failing) {
@@ -234,8 +238,47 @@ export class Reporter {
     }
   }
 
+  /**
+   * A report the tracker can never take would block everything behind it. Several events: send them
+   * one at a time to find the bad one. One event: a result goes again once as a bare failure that
+   * says why (the task must end somewhere), anything else is dropped.
+   */
+  #refused(count: number, sent: string[], message: string): void {
+    if (sent.length > 1) {
+      this.#options.log(
+        `the tracker rejects a report of ${sent.length} events (${message}); sending them one at a time`,
+      );
+      this.#alone = count;
+      return;
+    }
+    const index = this.#json.indexOf(sent[0]);
+    const head = index >= 0 && index < count ? this.#queue[index] : null;
+    const failure = head?.type === "finished" && head.result.kind !== "failed_to_start" ? head : null;
+    if (failure) {
+      this.#options.log(
+        `the tracker rejects the result of task ${failure.taskId} attempt ${failure.attempt} (${message}); ` +
+          "reporting it as failed instead",
+      );
+      const clipped = message.length > 300 ? `${message.slice(0, 300)}…` : message;
+      const bare: TaskEvent = {
+        type: "finished",
+        taskId: failure.taskId,
+        attempt: failure.attempt,
+        at: failure.at,
+        durationMs: Number.isFinite(failure.durationMs) && failure.durationMs >= 0 ? failure.durationMs : 0,
+        result: { kind: "failed_to_start", message: `the tracker refused this task's result: ${clipped}` },
+      };
+      this.#queue[index] = bare;
+      this.#json[index] = JSON.stringify(bare);
+      return;
+    }
+    this.#options.log(`dropping ${count} event(s) the tracker rejects: ${message}`);
+    this.#forget(count);
+  }
+
   /** The oldest `count` events are delivered (or given up): out of the queue and the journal. */
   #forget(count: number): void {
+    this.#alone = Math.max(0, this.#alone - count);
     this.#queue.splice(0, count);
     this.#json.splice(0, count);
     this.#options.journal.ack(count);
@@ -269,7 +312,8 @@ export class Reporter {
     for (const e of this.#queue.slice(0, MAX_BATCH_EVENTS * 2)) {
       if (e.type === "finished" || e.type === "released") ending.add(attemptKey(e));
     }
-    while (count < this.#queue.length && events.length < MAX_BATCH_EVENTS) {
+    const most = this.#alone > 0 ? 1 : MAX_BATCH_EVENTS;
+    while (count < this.#queue.length && events.length < most) {
       const event = this.#queue[count];
       const json = this.#json[count];
       if (events.length > 0 && bytes + json.length > MAX_BATCH_BYTES) break;

@@ -1,7 +1,7 @@
 /** The agent's side of "nothing lost", with the time driven by the test: batching, folding, stale attempts, retries. */
 import assert from "node:assert/strict";
 import { Journal } from "./journal.ts";
-import { finished, output, started, startReporter } from "./_reporter_testing.ts";
+import { BAD_TASK, finished, output, started, startReporter } from "./_reporter_testing.ts";
 
 Deno.test("an idle agent's event goes out at once; a busy agent's gather for 10 ms and travel in one report", async () => {
   const { reporter, clock, tracker, busy, journal, close } = await startReporter();
@@ -133,6 +133,42 @@ Deno.test("a batch the tracker rejects as malformed is dropped, and what follows
     reporter.enqueue(output("b", clock.now()));
     await clock.tick(0);
     assert.deepEqual(tracker.sent(), [["output:a#1"], ["output:b#1"]]);
+    assert.equal(journal.bytes, 0);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("one bad event in a report costs only itself: the others' results still go, and a bad result goes as a failure", async () => {
+  const { reporter, clock, tracker, busy, logs, journal, close } = await startReporter();
+  try {
+    busy.value = true; // the events gather into one report
+    reporter.enqueue(output("a", clock.now()));
+    reporter.enqueue(output(BAD_TASK, clock.now()));
+    reporter.enqueue(finished("a", clock.now()));
+    reporter.enqueue(finished(BAD_TASK, clock.now()));
+    reporter.enqueue(finished("c", clock.now()));
+    for (let i = 0; i < 10; i++) await clock.tick(20);
+    // Before: the whole report was dropped, "a" and "c" never ended on the tracker.
+    assert.deepEqual(tracker.sent(), [
+      ["output:a#1", "output:bad#1", "finished:a#1", "finished:bad#1", "finished:c#1"],
+      ["output:a#1"],
+      ["output:bad#1"],
+      ["finished:a#1"],
+      ["finished:bad#1"],
+      ["finished:bad#1"],
+      ["finished:c#1"],
+    ]);
+    const last = tracker.batches.at(-2)![0];
+    assert.equal(last.type === "finished" && last.result.kind, "failed_to_start");
+    assert.match(logs.join("\n"), /rejects a report of 5 events .*one at a time/);
+    assert.match(logs.join("\n"), /dropping 1 event\(s\) the tracker rejects: events\[0\]: invalid/);
+    assert.match(logs.join("\n"), /rejects the result of task bad attempt 1 .* reporting it as failed instead/);
+    // Back to whole reports once past the refused one.
+    reporter.enqueue(output("d", clock.now()));
+    reporter.enqueue(output("e", clock.now()));
+    for (let i = 0; i < 3; i++) await clock.tick(20);
+    assert.deepEqual(tracker.sent().at(-1), ["output:d#1", "output:e#1"]);
     assert.equal(journal.bytes, 0);
   } finally {
     await close();
