@@ -43,20 +43,29 @@ export async function createCa(commonName: string): Promise<PemPair> {
   return { certPem: cert.toString("pem"), keyPem: await exportKey(x509, keys.privateKey) };
 }
 
-/** A server certificate for `names` (DNS names or IP addresses), signed by `ca`, valid for two years. */
-export async function createServerCert(ca: PemPair, names: string[]): Promise<PemPair> {
+/** How long a server certificate is issued for. */
+export const SERVER_CERT_DAYS = 730;
+
+/**
+ * A server certificate for `names` (DNS names or IP addresses), signed by `ca`, valid for two years
+ * (`days`) but never past the CA's own end, which would end it anyway.
+ */
+export async function createServerCert(
+  ca: PemPair,
+  names: string[],
+  { days = SERVER_CERT_DAYS, now = Date.now() }: { days?: number; now?: number } = {},
+): Promise<PemPair> {
   const x509 = await x509Library();
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importKey(x509, ca.keyPem);
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
-  const now = Date.now();
   const sans = [...new Set(names)].map((value) => ({ type: isIp(value) ? "ip" : "dns", value } as const));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: `CN=${names[0] ?? "fabric-tracker"}`,
     issuer: caCert.subject,
     notBefore: new Date(now - DAY_MS),
-    notAfter: new Date(now + 730 * DAY_MS),
+    notAfter: new Date(Math.min(now + days * DAY_MS, caCert.notAfter.getTime())),
     signingKey: caKey,
     publicKey: keys.publicKey,
     signingAlgorithm: ALGORITHM,
@@ -69,6 +78,30 @@ export async function createServerCert(ca: PemPair, names: string[]): Promise<Pe
     ],
   });
   return { certPem: cert.toString("pem"), keyPem: await exportKey(x509, keys.privateKey) };
+}
+
+/** When a certificate stops being valid (milliseconds since the epoch). */
+export async function certificateExpiry(certPem: string): Promise<number> {
+  const x509 = await x509Library();
+  return new x509.X509Certificate(certPem).notAfter.getTime();
+}
+
+/**
+ * Whether the key is the certificate's: the two are separate files, and a tracker stopped between
+ * writing one and the other (a renewal) must not leave a pair that cannot serve.
+ */
+export async function keyMatchesCertificate(pair: PemPair): Promise<boolean> {
+  const x509 = await x509Library();
+  try {
+    const der = x509.PemConverter.decode(pair.keyPem)[0];
+    const key = await crypto.subtle.importKey("pkcs8", der, ALGORITHM, true, ["sign"]);
+    const { x, y } = await crypto.subtle.exportKey("jwk", key);
+    const certKey = await new x509.X509Certificate(pair.certPem).publicKey.export(ALGORITHM, ["verify"], crypto);
+    const jwk = await crypto.subtle.exportKey("jwk", certKey);
+    return x === jwk.x && y === jwk.y;
+  } catch {
+    return false;
+  }
 }
 
 /** The names and addresses a certificate is valid for. */

@@ -1,13 +1,23 @@
 /**
  * A tracker's data directory. The first start creates the CA, the server certificate and the tokens;
- * later starts reuse them (the certificate is re-issued only when a new name must be covered).
+ * later starts reuse them (the certificate is re-issued when a new name must be covered, or when it
+ * nears its end: certificate_renewal.ts).
  * Secrets are written 0600 in a 0700 directory. On a shared store, the CA and the tokens are the
  * store's (shared_secrets.ts), and the directory holds copies of what clients read.
  */
 import { join } from "node:path";
 import type { SecretStore } from "../store/mod.ts";
-import { caHash, certificateNames, createCa, createServerCert, type PemPair, writeSecret } from "../tls/mod.ts";
+import {
+  caHash,
+  certificateNames,
+  createCa,
+  createServerCert,
+  keyMatchesCertificate,
+  type PemPair,
+  writeSecret,
+} from "../tls/mod.ts";
 import { newToken } from "./auth.ts";
+import { renewalDue } from "./certificate_renewal.ts";
 import { sharedCa, sharedTokens } from "./shared_secrets.ts";
 
 export interface TrackerFiles {
@@ -43,14 +53,13 @@ export async function prepareTrackerDir(
     await writeSecret(caKeyPath, ca.keyPem);
     await Deno.writeTextFile(caCertPath, ca.certPem, { mode: 0o644 });
   }
-  const serverCertPath = join(dataDir, "tracker.pem");
-  const serverKeyPath = join(dataDir, "tracker.key");
-  let server = caChanged ? null : await readPair(serverCertPath, serverKeyPath);
+  let server = caChanged ? null : await readPair(join(dataDir, "tracker.pem"), join(dataDir, "tracker.key"));
   const covered = server ? await certificateNames(server.certPem) : [];
-  if (!server || !names.every((name) => covered.includes(name))) {
-    server = await createServerCert(ca, [...new Set([...names, ...covered])]);
-    await writeSecret(serverKeyPath, server.keyPem);
-    await Deno.writeTextFile(serverCertPath, server.certPem, { mode: 0o644 });
+  if (
+    !server || !names.every((name) => covered.includes(name)) || await renewalDue(server.certPem, Date.now()) ||
+    !(await keyMatchesCertificate(server))
+  ) {
+    server = await issueServerCert(dataDir, ca, [...new Set([...names, ...covered])]);
   }
   let newTokens: TrackerFiles["newTokens"] = null;
   let shared: TrackerFiles["sharedTokens"] = null;
@@ -72,6 +81,14 @@ export async function prepareTrackerDir(
     newTokens,
     sharedTokens: shared,
   };
+}
+
+/** A new server certificate for `names`, signed by `ca`, stored in the data directory. */
+export async function issueServerCert(dataDir: string, ca: PemPair, names: string[]): Promise<PemPair> {
+  const server = await createServerCert(ca, names);
+  await writeSecret(join(dataDir, "tracker.key"), server.keyPem);
+  await Deno.writeTextFile(join(dataDir, "tracker.pem"), server.certPem, { mode: 0o644 });
+  return server;
 }
 
 async function readPair(certPath: string, keyPath: string): Promise<PemPair | null> {

@@ -33,6 +33,8 @@ export interface HttpsServer {
   port: number;
   /** Stop accepting, let in-flight requests finish (up to `graceMs`), then drop every connection. */
   close(graceMs?: number): Promise<void>;
+  /** Serve this certificate to new connections from now on (a renewal); open ones keep theirs. */
+  setCertificate(cert: string, key: string): void;
 }
 
 /** What an admitted request may send, and what the door learned about it (e.g. its caller). */
@@ -124,6 +126,9 @@ export async function serveHttps<C = undefined>(
   const guard = guardListener(server, { hostname: options.hostname, port, log });
   return {
     port,
+    setCertificate(cert, key) {
+      server.setSecureContext({ cert, key });
+    },
     async close(graceMs = 5000) {
       guard.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

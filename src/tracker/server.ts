@@ -2,7 +2,8 @@
 import { join } from "node:path";
 import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
-import { prepareTrackerDir } from "./data_dir.ts";
+import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from "./certificate_renewal.ts";
+import { issueServerCert, prepareTrackerDir } from "./data_dir.ts";
 import { trackerFrontDoor } from "./http/front_door.ts";
 import { serveHttps } from "./https_server.ts";
 import { createRoutes } from "./routes.ts";
@@ -124,6 +125,20 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       .finally(() => refreshing = false);
   }, TOKENS_REFRESH_MS);
 
+  const renewal: RenewalTarget = {
+    ca: files.ca,
+    server: files.server,
+    issue: (names) => issueServerCert(options.dataDir, files.ca, names),
+    serve: (pair) => server.setCertificate(pair.certPem, pair.keyPem),
+    log,
+  };
+  const renewalCheck = () =>
+    renewIfDue(renewal, Date.now()).catch((error) =>
+      log(`renewing the tracker's certificate failed: ${(error as Error).message}; trying again in 12 hours`)
+    );
+  void caExpiryNotice(files.ca.certPem, Date.now()).then((notice) => notice && log(notice));
+  const renewalTimer = setInterval(renewalCheck, RENEWAL_CHECK_MS);
+
   let closed: Promise<void> | null = null;
   return {
     tracker,
@@ -139,6 +154,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       closed ??= (async () => {
         clearInterval(livenessTimer);
         clearInterval(tokensTimer);
+        clearInterval(renewalTimer);
         tracker.releaseWaiters();
         await server.close();
         await tracker.close();
