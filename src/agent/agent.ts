@@ -20,6 +20,7 @@ import { DEFAULT_STOP_GRACE_MS } from "./defaults.ts";
 import { JobVerifier } from "./job_verifier.ts";
 import { join, resolveCa } from "./join.ts";
 import { Journal } from "./journal.ts";
+import { clearOwnDrain, hadOwnDrain } from "./own_drain.ts";
 import { type AgentHandle, AgentLoop, type Runtime } from "./loop.ts";
 import { describeCapabilities, machineResources } from "./machine.ts";
 import { missingToolLines } from "./missing_tools.ts";
@@ -153,11 +154,13 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
         weight: options.weight,
       },
       holding: attemptsOf(backlog),
+      endOwnDrain: await hadOwnDrain(options.dataDir),
       log,
       signal,
       clock,
       random,
     });
+    await clearOwnDrain(options.dataDir);
   } catch (error) {
     client.close();
     journal.close();

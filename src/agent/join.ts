@@ -38,6 +38,8 @@ export interface JoinOptions extends Waiting {
   advertised: HelloRequest;
   /** Attempts this agent still has to report (from its journal). */
   holding: AttemptRef[];
+  /** The last run drained itself to stop and never left: the tracker ends that drain (own_drain.ts). */
+  endOwnDrain?: boolean;
 }
 
 export async function join(
@@ -48,13 +50,16 @@ export async function join(
   return await untilReachable(options, async () => {
     if (sameTracker) {
       client.setToken(saved.credential);
-      const hello = await client.hello({ ...options.advertised, holding: options.holding }).catch((error) => {
-        if (!(error instanceof FabricError) || error.code !== "unauthorized") throw error;
-        throw new FabricError(
-          "unauthorized",
-          `The tracker refused this agent's saved credential (${error.message}). ${rejoinHint(options.dataDir)}`,
-        );
-      });
+      const ownDrain = options.endOwnDrain ? { endOwnDrain: true } : {};
+      const hello = await client.hello({ ...options.advertised, holding: options.holding, ...ownDrain }).catch(
+        (error) => {
+          if (!(error instanceof FabricError) || error.code !== "unauthorized") throw error;
+          throw new FabricError(
+            "unauthorized",
+            `The tracker refused this agent's saved credential (${error.message}). ${rejoinHint(options.dataDir)}`,
+          );
+        },
+      );
       return { identity: saved, heartbeatMs: hello.heartbeatMs, pending: hello.pending === true };
     }
     if (!options.token) {

@@ -24,6 +24,7 @@ import { type AgentIdentity, rejoinHint } from "./credential.ts";
 import type { JobVerifier } from "./job_verifier.ts";
 import type { Journal } from "./journal.ts";
 import { sampleLoad } from "./load.ts";
+import { clearOwnDrain, markOwnDrain } from "./own_drain.ts";
 import { Reporter } from "./reporter.ts";
 import type { RunRegistry } from "./run_registry.ts";
 import { TaskRun } from "./task_runner.ts";
@@ -308,6 +309,7 @@ export class AgentLoop {
       let deadline = clock.now() + grace;
       if (this.#runs.size > 0) {
         try {
+          await markOwnDrain(this.#o.dataDir);
           deadline = (await this.#o.client.selfDrain(grace)).deadline;
           this.#o.log(
             `stopping: ${this.#runs.size} running task(s) may finish until ${new Date(deadline).toISOString()}`,
@@ -330,8 +332,9 @@ export class AgentLoop {
       }
       this.#heartbeats = false;
       clock.clearTimeout(this.#heartbeatTimer);
-      await this.#o.client.leave().catch((error) =>
-        this.#o.log(`could not tell the tracker it leaves: ${error.message}`)
+      await this.#o.client.leave().then(
+        () => clearOwnDrain(this.#o.dataDir),
+        (error) => this.#o.log(`could not tell the tracker it leaves: ${error.message}`),
       );
       this.#o.reporter.stop();
     })();

@@ -13,6 +13,7 @@ import {
   UsageError,
   wantsHelp,
 } from "./args.ts";
+import { keepSettings, withKeptSettings } from "./agent_settings.ts";
 import { lockDataDir } from "./data_dir_lock.ts";
 import { readVerifyKeys } from "./key.ts";
 import { daemonLog, untilSignal } from "./logger.ts";
@@ -22,7 +23,9 @@ const USAGE = `
 fabric agent --join HOST:PORT --token-file FILE (--ca-hash sha256:HEX | --ca FILE) [options]
 
 Run a worker. The first start joins with the tracker's join token and keeps its own credential in
-DIR; later starts need no token (and no flags at all, if the tracker's address is unchanged).
+DIR; later starts need no token (and no flags at all, if the tracker's address is unchanged): the
+flags below from --labels on are kept in DIR/settings.json and used again when not given, and a flag
+given again wins.
 
   --join HOST:PORT        the tracker
   --token-file FILE       the join token (first start only): a copy of the tracker's join.token; or
@@ -60,6 +63,7 @@ DIR; later starts need no token (and no flags at all, if the tracker's address i
                           key file of fabric key generate (PEM; one or more keys; the flag may repeat).
                           Each task is checked here against its signed job, so that not even the tracker
                           can make this agent run anything else
+  --reset-settings        forget the flags kept from earlier starts: only those given now count
 `;
 
 /** As many keys as an agent advertises (protocol/agent.ts). */
@@ -86,14 +90,17 @@ export const AGENT_FLAGS = {
   "task-user": { type: "string" },
   sync: { type: "string" },
   "verify-key": { type: "string", multiple: true },
+  "reset-settings": { type: "boolean" },
 } as const;
 
 export async function agentCommand(args: string[]): Promise<number> {
-  const parsed = parseFlags("agent", args, AGENT_FLAGS);
-  if (wantsHelp(parsed, USAGE)) return 0;
-  if (parsed.positionals.length > 0) {
-    throw new UsageError(`fabric agent takes no arguments, got "${parsed.positionals[0]}"`);
+  const given = parseFlags("agent", args, AGENT_FLAGS);
+  if (wantsHelp(given, USAGE)) return 0;
+  if (given.positionals.length > 0) {
+    throw new UsageError(`fabric agent takes no arguments, got "${given.positionals[0]}"`);
   }
+  const dataDir = stringFlag(given, "data-dir") ?? defaultAgentDir();
+  const { parsed, used } = await withKeptSettings(dataDir, given, given.values["reset-settings"] === true);
   const caHash = stringFlag(parsed, "ca-hash");
   if (caHash !== undefined && !/^sha256:[0-9a-f]{64}$/i.test(caHash)) {
     throw new UsageError(`--ca-hash takes sha256: and 64 hex digits, got "${caHash}"`);
@@ -115,10 +122,12 @@ export async function agentCommand(args: string[]): Promise<number> {
     throw new UsageError(`--verify-key: an agent trusts at most ${MAX_VERIFY_KEYS} keys, got ${verifyKeys.length}`);
   }
   const token = await joinToken(parsed);
-  const dataDir = stringFlag(parsed, "data-dir") ?? defaultAgentDir();
   // Before anything else: a second agent here would take the first's running tasks for leftovers.
   const lock = await lockDataDir(dataDir, "agent");
   const log = daemonLog("agent");
+  if (used.length > 0) {
+    log(`kept from the last start: ${used.join(" ")} (a flag given now wins; --reset-settings forgets them)`);
+  }
   if (stringFlag(parsed, "token") !== undefined) {
     log(
       "warning: --token shows the join token to every user of this machine (ps); use --token-file FILE or FABRIC_JOIN_TOKEN",
@@ -148,6 +157,8 @@ export async function agentCommand(args: string[]): Promise<number> {
     log,
     verifyKeys: verifyKeys.length > 0 ? verifyKeys : undefined,
   });
+  // Kept once they made an agent that joined: a flag that stops the start is not kept.
+  await keepSettings(dataDir, parsed);
   const outcome = await Promise.race([untilSignal(), agent.done.then(() => null)]);
   if (outcome) {
     log(`${outcome}: draining, then stopping (signal again to hand running tasks back at once)`);

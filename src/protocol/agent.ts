@@ -81,8 +81,13 @@ export interface RegisterAgentResponse {
   pending?: boolean;
 }
 
-/** Sent by an agent that already holds a credential, on every start. */
-export const helloRequestSchema = registerAgentRequestSchema.omit({ name: true });
+/**
+ * Sent by an agent that already holds a credential, on every start. `endOwnDrain`: its last run
+ * drained itself to stop and never left (killed, or the tracker away): that drain ends.
+ */
+export const helloRequestSchema = registerAgentRequestSchema.omit({ name: true }).extend({
+  endOwnDrain: z.boolean().optional(),
+});
 export type HelloRequest = z.input<typeof helloRequestSchema>;
 
 export interface HelloResponse {

@@ -162,6 +162,12 @@ export class AgentLifecycle {
     record.capabilities = request.capabilities;
     record.resources = request.resources;
     if (request.weight !== undefined) record.weight = request.weight;
+    if (request.endOwnDrain && record.draining) {
+      record.draining = false;
+      record.drainDeadline = null;
+      this.#log(`agent ${record.name} started again after draining itself to stop: it takes work again`);
+      this.#schedule();
+    }
     this.seen(agent);
     this.#writer.agent(record);
     const holding = new Set(request.holding.map(attemptKey));
