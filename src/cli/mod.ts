@@ -50,7 +50,7 @@ Roles:
 Client:
   fabric submit FILE [--wait] submit a job file
   fabric status [JOB|TASK]    jobs, one job's tasks, or one task's attempts
-  fabric logs TASK [-f]       a task's output
+  fabric logs TASK|JOB [-f]   a task's output, or every task's of a job
   fabric cancel JOB           stop a job
   fabric agents               the agents and their load (weight, drain, resume, approve, remove NAME)
   fabric token create ...     client tokens with a role (read, submit, operator, admin); list, revoke,

@@ -17,6 +17,7 @@ import type {
   HelloRequest,
   HelloResponse,
   JobDetail,
+  JobLogLine,
   JobSignature,
   JobSummary,
   JobWatch,
@@ -27,6 +28,7 @@ import type {
   SubmitJobResponse,
   TaskDetail,
   TaskEvent,
+  TaskState,
   TokenView,
 } from "../protocol/mod.ts";
 
@@ -233,10 +235,28 @@ export class FabricClient {
     if (options.attempt !== undefined) query.set("attempt", String(options.attempt));
     if (options.after !== undefined) query.set("after", String(options.after));
     if (options.follow) query.set("follow", "1");
-    const response = await this.#request("GET", `/v1/tasks/${encodeURIComponent(taskId)}/logs?${query}`, {
+    yield* this.#ndjson<LogLine>(`/v1/tasks/${encodeURIComponent(taskId)}/logs?${query}`, {
       timeoutMs: options.follow ? 7 * 86_400_000 : this.#timeoutMs,
       signal: options.signal,
     });
+  }
+
+  /** The output of a job's tasks (each one's current attempt), in one stream: `fabric logs JOB`. */
+  async *jobLogs(
+    jobId: string,
+    options: { state?: TaskState; task?: string; signal?: AbortSignal } = {},
+  ): AsyncGenerator<JobLogLine> {
+    const query = new URLSearchParams();
+    if (options.state !== undefined) query.set("state", options.state);
+    if (options.task !== undefined) query.set("task", options.task);
+    yield* this.#ndjson<JobLogLine>(`/v1/jobs/${encodeURIComponent(jobId)}/logs?${query}`, {
+      timeoutMs: 7 * 86_400_000,
+      signal: options.signal,
+    });
+  }
+
+  async *#ndjson<T>(path: string, options: { timeoutMs: number; signal?: AbortSignal }): AsyncGenerator<T> {
+    const response = await this.#request("GET", path, options);
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     try {
@@ -262,7 +282,7 @@ export class FabricClient {
         while (newline >= 0) {
           const line = buffer.slice(start, newline);
           start = newline + 1;
-          if (line) yield JSON.parse(line) as LogLine;
+          if (line) yield JSON.parse(line) as T;
           newline = buffer.indexOf("\n", start);
         }
         buffer = buffer.slice(start);

@@ -20,12 +20,15 @@ import {
   reportRequestSchema,
   setWeightRequestSchema,
   submitJobRequestSchema,
+  TASK_STATES,
+  type TaskState,
 } from "../protocol/mod.ts";
 import { createDashboard } from "./dashboard/mod.ts";
 import { admitRequest } from "./http/authenticate.ts";
 import { authorizeOwned, type RouteRule, ROUTES } from "./http/authorization.ts";
 import { errorResponse } from "./http/error_response.ts";
 import { ndjsonResponse } from "./http/ndjson.ts";
+import { readJobLogs } from "./job_logs.ts";
 import { getJob, getJobSummary, getTask, jobWaiting, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
@@ -136,6 +139,20 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
     // A client that goes away cancels the stream, which ends the generator (no request.signal needed).
     return await ndjsonResponse(readLogs(tracker, c.req.param("id")!, { attempt, afterSeq, follow }));
+  });
+
+  on(ROUTES.jobLogs, async (c) => {
+    const state = c.req.query("state") as TaskState | undefined;
+    if (state !== undefined && !TASK_STATES.includes(state)) {
+      throw new FabricError("bad_request", `"state" must be one of ${TASK_STATES.join(", ")}`);
+    }
+    const task = c.req.query("task");
+    if (task !== undefined && task.length > 256) {
+      throw new FabricError("bad_request", '"task" holds at most 256 characters');
+    }
+    const jobId = c.req.param("id")!;
+    await getJobSummary(tracker, jobId); // a job that does not exist is a 404, not an empty stream
+    return await ndjsonResponse(readJobLogs(tracker, jobId, { state, task }));
   });
 
   // ---- tokens --------------------------------------------------------------------------------

@@ -119,6 +119,7 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
     },
     getTask: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0`, ok: 200 }) },
     taskLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0/logs`, ok: 200 }) },
+    jobLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/jobs/${f.jobId}/logs`, ok: 200 }) },
 
     listTokens: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/tokens", ok: 200 }) },
     createToken: {

@@ -75,6 +75,7 @@ export const ROUTES = {
   ),
   getTask: rule("GET", "/v1/tasks/:id", client("read", "reading a task")),
   taskLogs: rule("GET", "/v1/tasks/:id/logs", client("read", "reading a task's logs")),
+  jobLogs: rule("GET", "/v1/jobs/:id/logs", client("read", "reading a job's logs")),
 
   // Every GET is a read: names, roles and uses, never a secret nor its hash.
   listTokens: rule("GET", "/v1/tokens", client("read", "listing tokens")),

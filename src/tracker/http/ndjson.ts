@@ -1,18 +1,23 @@
-/** A task's log lines as an NDJSON stream (the API's `logs` and the dashboard's live log alike). */
-import type { LogLine } from "../../protocol/mod.ts";
+/** Log lines as an NDJSON stream (the API's task and job logs, and the dashboard's live log alike). */
+import type { JobLogLine, LogLine } from "../../protocol/mod.ts";
+
+type Line = LogLine | JobLogLine;
 
 /**
  * One JSON line per log line, `first` (read before answering, so that an unknown task is a 404 and
  * not a broken stream) then the rest. A client that goes away cancels the stream, which ends `rest`.
  */
-export function ndjson(first: IteratorResult<LogLine>, rest: AsyncGenerator<LogLine>): ReadableStream<Uint8Array> {
+export function ndjson<T extends Line>(
+  first: IteratorResult<T>,
+  rest: AsyncGenerator<T>,
+): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
-  let pending: IteratorResult<LogLine> | null = first;
+  let pending: IteratorResult<T> | null = first;
   return new ReadableStream({
     async pull(controller) {
       const next = pending ?? (await rest.next().catch((error) => {
         controller.error(error);
-        return { done: true, value: undefined } as IteratorResult<LogLine>;
+        return { done: true, value: undefined } as IteratorResult<T>;
       }));
       pending = null;
       if (next.done) {
@@ -28,7 +33,7 @@ export function ndjson(first: IteratorResult<LogLine>, rest: AsyncGenerator<LogL
 }
 
 /** The response for a stream of log lines: the HTTPS layer passes it on as it comes (application/x-ndjson). */
-export async function ndjsonResponse(lines: AsyncGenerator<LogLine>): Promise<Response> {
+export async function ndjsonResponse<T extends Line>(lines: AsyncGenerator<T>): Promise<Response> {
   const first = await lines.next();
   return new Response(ndjson(first, lines), { headers: { "content-type": "application/x-ndjson" } });
 }
