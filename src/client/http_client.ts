@@ -20,6 +20,7 @@ import type {
   JobLogLine,
   JobSignature,
   JobSummary,
+  JobTasksPage,
   JobWatch,
   LogLine,
   RegisterAgentRequest,
@@ -172,6 +173,16 @@ export class FabricClient {
   }
   getJob(jobId: string): Promise<JobDetail> {
     return this.#json("GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
+  }
+  /** A job with a page of its tasks, those in `state` and named like `name` (a glob) if given. */
+  getJobTasks(
+    jobId: string,
+    query: { state?: TaskState; name?: string; offset?: number; limit: number },
+  ): Promise<JobTasksPage> {
+    const params = new URLSearchParams({ limit: String(query.limit), offset: String(query.offset ?? 0) });
+    if (query.state !== undefined) params.set("state", query.state);
+    if (query.name !== undefined) params.set("name", query.name);
+    return this.#json("GET", `/v1/jobs/${encodeURIComponent(jobId)}?${params}`);
   }
   /** The job's detail as the tracker sent it (JSON text), for passing on without parsing. */
   async getJobText(jobId: string): Promise<string> {

@@ -77,6 +77,14 @@ export interface JobDetail extends JobSummary {
   tasks: TaskView[];
 }
 
+/** A job with a page of its tasks (`GET /v1/jobs/:id?state=&name=&offset=&limit=`). */
+export interface JobTasksPage extends JobDetail {
+  /** How many tasks match in all; with a name glob, how many were seen before the page filled. */
+  matched: number;
+  /** More matching tasks follow the page. */
+  more: boolean;
+}
+
 export interface CancelJobResponse {
   jobId: string;
   cancelled: number;

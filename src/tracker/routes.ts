@@ -29,6 +29,7 @@ import { authorizeOwned, type RouteRule, ROUTES } from "./http/authorization.ts"
 import { errorResponse } from "./http/error_response.ts";
 import { ndjsonResponse } from "./http/ndjson.ts";
 import { readJobLogs } from "./job_logs.ts";
+import { MAX_TASKS_PAGE, queryJobTasks } from "./job_tasks_query.ts";
 import { getJob, getJobSummary, getTask, jobWaiting, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
@@ -117,7 +118,21 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const limit = intParam(c, "limit", 50, 1, 10_000);
     return c.json({ jobs: await listJobs(tracker, limit) });
   });
-  on(ROUTES.getJob, async (c) => c.json(await getJob(tracker, c.req.param("id")!)));
+  on(ROUTES.getJob, async (c) => {
+    const jobId = c.req.param("id")!;
+    const q = (name: string) => c.req.query(name);
+    if (q("state") === undefined && q("name") === undefined && q("limit") === undefined && q("offset") === undefined) {
+      return c.json(await getJob(tracker, jobId));
+    }
+    const state = taskStateParam(c.req.query("state"));
+    const name = c.req.query("name");
+    if (name !== undefined && name.length > 256) {
+      throw new FabricError("bad_request", '"name" holds at most 256 characters');
+    }
+    const offset = intParam(c, "offset", 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(c, "limit", 100, 0, MAX_TASKS_PAGE);
+    return c.json(await queryJobTasks(tracker, jobId, { state, name, offset, limit }));
+  });
   on(ROUTES.watchJob, async (c) => {
     const since = intParam(c, "since", 0, 0, Number.MAX_SAFE_INTEGER);
     const waitMs = intParam(c, "waitMs", 25_000, 0, 60_000);
@@ -142,10 +157,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   });
 
   on(ROUTES.jobLogs, async (c) => {
-    const state = c.req.query("state") as TaskState | undefined;
-    if (state !== undefined && !TASK_STATES.includes(state)) {
-      throw new FabricError("bad_request", `"state" must be one of ${TASK_STATES.join(", ")}`);
-    }
+    const state = taskStateParam(c.req.query("state"));
     const task = c.req.query("task");
     if (task !== undefined && task.length > 256) {
       throw new FabricError("bad_request", '"task" holds at most 256 characters');
@@ -240,4 +252,13 @@ function intParam(c: Context<Env>, name: string, fallback: number, min: number, 
     );
   }
   return value;
+}
+
+/** A `state` query parameter: a task state, or absent. */
+function taskStateParam(value: string | undefined): TaskState | undefined {
+  if (value === undefined) return undefined;
+  if (!(TASK_STATES as readonly string[]).includes(value)) {
+    throw new FabricError("bad_request", `"state" must be one of ${TASK_STATES.join(", ")}`);
+  }
+  return value as TaskState;
 }
