@@ -28,7 +28,7 @@ export interface ClusterOptions {
   grace?: string;
   /** A postgres:// URL for the tracker's store (given in FABRIC_STORE); SQLite in its data directory if none. */
   store?: string;
-  /** More flags for the tracker (e.g. --approve-agents). */
+  /** More flags for the tracker (`--approve-agents`, `--retention 2s`, `--metrics-listen 127.0.0.1:0`). */
   trackerArgs?: string[];
 }
 

@@ -14,8 +14,8 @@ import { findExecutable, probeCapabilities } from "../src/exec/mod.ts";
 import { CAPABILITY_HELP } from "../src/protocol/mod.ts";
 import { POSTGRES_INSTALL, postgresProblem } from "./postgres_install.ts";
 
-export type Need = "bwrap" | "git" | "cgroup" | "deno" | "postgres" | "chromium";
-export const NEEDS: readonly Need[] = ["bwrap", "git", "cgroup", "deno", "postgres", "chromium"];
+export type Need = "bwrap" | "git" | "cgroup" | "deno" | "postgres" | "chromium" | "promtool";
+export const NEEDS: readonly Need[] = ["bwrap", "git", "cgroup", "deno", "postgres", "chromium", "promtool"];
 
 /** What each need is, as a user knows it, and how to get it. */
 export const NEED_HELP: Record<Need, { what: string; install: string }> = {
@@ -27,6 +27,10 @@ export const NEED_HELP: Record<Need, { what: string; install: string }> = {
   chromium: {
     what: "Chromium (the dashboard's browser tests)",
     install: "sudo apt-get install chromium (or set FABRIC_CHROMIUM to a Chrome or Chromium binary)",
+  },
+  promtool: {
+    what: "promtool (checks the metrics' format)",
+    install: "sudo apt-get install prometheus (Debian, Ubuntu); or promtool from prometheus.io",
   },
 };
 
@@ -50,7 +54,7 @@ export interface SkipRecord {
 
 /**
  * What this machine has: bubblewrap that runs a task's sandbox, git, a cgroup memory controller, deno,
- * a PostgreSQL server a test can start (testing/postgres.ts), Chromium (testing/browser.ts).
+ * a PostgreSQL server a test can start (testing/postgres.ts), Chromium (testing/browser.ts), promtool in PATH.
  */
 export async function probeMachine(): Promise<Set<Need>> {
   const dataDir = await Deno.makeTempDir({ prefix: "fabric-probe-" });
@@ -63,6 +67,7 @@ export async function probeMachine(): Promise<Set<Need>> {
     if (probed.deno !== null) has.add("deno");
     if (postgresProblem() === null) has.add("postgres");
     if (chromiumPath() !== null) has.add("chromium");
+    if (findExecutable("promtool", Deno.env.get("PATH") ?? "") !== null) has.add("promtool");
     return has;
   } finally {
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});

@@ -28,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   logs: async () => (await import("./logs.ts")).logsCommand,
   agents: async () => (await import("./agents.ts")).agentsCommand,
   cancel: async () => (await import("./cancel.ts")).cancelCommand,
+  gc: async () => (await import("./gc.ts")).gcCommand,
   validate: async () => (await import("./validate.ts")).validateCommand,
   schema: async () => (await import("./schema.ts")).schemaCommand,
   key: async () => (await import("./key.ts")).keyCommand,
@@ -55,6 +56,7 @@ Client:
   fabric agents               the agents and their load (weight, drain, resume, approve, remove NAME)
   fabric token create ...     client tokens with a role (read, submit, operator, admin); list, revoke,
                               rotate-join
+  fabric gc                   delete the ended jobs past their retention now
   fabric validate FILE        check a job file without submitting it
   fabric schema               the job file's JSON Schema, for editors
   fabric key generate         a key pair for signed jobs (submit --sign, agent --verify-key)

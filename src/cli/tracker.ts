@@ -1,5 +1,6 @@
 /** `fabric tracker`: run the control plane. */
 import { join } from "node:path";
+import { MAX_RETENTION_MS } from "../protocol/limits.ts";
 import { startTrackerServer } from "../tracker/mod.ts";
 import {
   durationFlag,
@@ -7,6 +8,7 @@ import {
   intFlag,
   listFlag,
   parseFlags,
+  sizeFlag,
   storeFlag,
   stringFlag,
   syncFlag,
@@ -44,6 +46,14 @@ with a token of any role, fabric token create; the browser must trust DIR/ca.pem
                          it up. See docs/postgres.md
   --approve-agents       a new agent joining with the join token is pending: it takes no work until
                          fabric agents approve NAME (one joining with an admin token is approved)
+  --retention DURATION   delete ended jobs, with their tasks and logs, this long after they ended
+                         (default 7d, at most 365d; 0 keeps everything); a job's own "retention:" keeps
+                         it longer. A pass runs every minute, a little at a time; fabric gc runs one now
+  --max-job-logs SIZE    output one job may store (default 1G; 0: no cap); past it a task's output is
+                         dropped, the task goes on, and its log says where the output stops
+  --metrics-listen ADDR  also serve /metrics, /healthz and /readyz over plain HTTP without a token at
+                         HOST:PORT: for loopback or a private network only (on the API's port, /metrics
+                         needs a client token of any role; /healthz and /readyz need none)
 
 reset-admin-token: for someone who can write DIR, while the tracker runs or not: a new admin token
 named "admin", printed alone on stdout and written to DIR/admin.token (0600). The old one is refused
@@ -66,6 +76,9 @@ export const TRACKER_FLAGS = {
   "max-connections": { type: "string" },
   store: { type: "string" },
   "approve-agents": { type: "boolean" },
+  retention: { type: "string" },
+  "max-job-logs": { type: "string" },
+  "metrics-listen": { type: "string" },
 } as const;
 
 export async function trackerCommand(args: string[]): Promise<number> {
@@ -78,6 +91,12 @@ export async function trackerCommand(args: string[]): Promise<number> {
     throw new UsageError(`fabric tracker takes no arguments, got "${parsed.positionals[0]}"`);
   }
   const listen = hostPortFlag(stringFlag(parsed, "listen") ?? "0.0.0.0:7443", "--listen");
+  const metricsListen = stringFlag(parsed, "metrics-listen");
+  const operating = {
+    retentionMs: durationFlag(stringFlag(parsed, "retention"), "--retention", MAX_RETENTION_MS),
+    maxJobLogs: sizeFlag(stringFlag(parsed, "max-job-logs"), "--max-job-logs"),
+    metricsListen: metricsListen === undefined ? undefined : hostPortFlag(metricsListen, "--metrics-listen"),
+  };
   const dataDir = stringFlag(parsed, "data-dir") ?? defaultTrackerDir();
   const log = daemonLog("tracker");
   // Every flag is read before the lock is taken: a mistake in one creates nothing.
@@ -93,6 +112,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
     maxConnections: intFlag(parsed, "max-connections", 1, 10_000_000),
     store: storeFlag(parsed),
     approveAgents: parsed.values["approve-agents"] === true,
+    ...operating,
     log,
   };
   const lock = await lockDataDir(dataDir, "tracker");
@@ -100,6 +120,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
   const where = server.storeWhere ? `, store ${server.storeWhere}` : "";
   console.log(`fabric tracker listening on ${server.url} (data in ${dataDir}${where})`);
   console.log(`The dashboard is at https://${server.joinAddress}/ (sign in with a client token).`);
+  if (server.metricsUrl) console.log(`metrics at ${server.metricsUrl}/metrics (plain HTTP, no token)`);
   if (server.newTokens) {
     // Not the join token itself: a command line is seen by every user of a machine (ps), and this
     // output goes to terminals' scrollback and logs.

@@ -12,6 +12,7 @@ import type {
   ClaimResponse,
   CreateTokenRequest,
   CreateTokenResponse,
+  GcResponse,
   HeartbeatRequest,
   HeartbeatResponse,
   HelloRequest,
@@ -235,6 +236,10 @@ export class FabricClient {
   /** A new join token; the old one is refused from now on. */
   async rotateJoinToken(): Promise<string> {
     return (await this.#json<{ token: string }>("POST", "/v1/join-token/rotate", { body: {} })).token;
+  }
+  /** Run retention now, for about `budgetMs` (`more` in the answer: call again). */
+  gc(budgetMs: number): Promise<GcResponse> {
+    return this.#json("POST", "/v1/gc", { body: { budgetMs }, timeoutMs: budgetMs + this.#timeoutMs });
   }
 
   /** A task's output as it is stored; with `follow`, live until the attempt ends. */

@@ -15,6 +15,7 @@ import {
   MAX_MATRIX_KEYS,
   MAX_MATRIX_VALUES,
   MAX_NEEDS,
+  MAX_RETENTION_MS,
   MAX_RUN_BYTES,
   MAX_SCRIPT_BYTES,
   MAX_TASK_SPECS,
@@ -46,6 +47,25 @@ export const durationSchema = z.union([z.string(), z.number()]).transform((value
       message: error instanceof DurationTooLongError
         ? `may be at most ${MAX_DURATION_DAYS}d, got ${shown}`
         : `must be a duration like "30s", "5m" or "1h30m", got ${shown}`,
+    });
+    return z.NEVER;
+  }
+});
+
+/**
+ * How long a job is kept after it ended (a job asks to be kept longer than the tracker's `--retention`).
+ * Up to MAX_RETENTION_MS: it is compared with the time the job ended, never put in a timer.
+ */
+export const retentionSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  try {
+    return parseDuration(value, MAX_RETENTION_MS);
+  } catch (error) {
+    const shown = JSON.stringify(value);
+    ctx.addIssue({
+      code: "custom",
+      message: error instanceof DurationTooLongError
+        ? `may be at most ${MAX_RETENTION_MS / 86_400_000}d, got ${shown}`
+        : `must be a duration like "30d" or "12h", got ${shown}`,
     });
     return z.NEVER;
   }
@@ -238,6 +258,8 @@ export const taskSpecSchema = z.strictObject({
 export const jobSpecSchema = z.strictObject({
   name: nameSchema,
   ...sharedFields,
+  /** Keep the job this long after it ended, when that is longer than the tracker's --retention. */
+  retention: retentionSchema.optional(),
   tasks: z.array(taskSpecSchema).min(1, "a job needs at least one task").max(MAX_TASK_SPECS),
 }).superRefine(checkTaskGraph).superRefine(checkEnvNames).superRefine(checkEnvSizes);
 

@@ -42,3 +42,8 @@ export const MAX_PATTERN_CHARS = 256;
 export const MAX_PATTERN_PROGRAM = 512;
 /** Longest duration anywhere (timeouts, backoff, flags): a timer takes at most 2^31-1 ms (24.8 days). */
 export const MAX_DURATION_MS = 7 * 86_400_000;
+/**
+ * Longest retention, the tracker's `--retention` and a job's `retention:`: only ever compared with the
+ * time a job ended, never a timer's, so it may pass MAX_DURATION_MS.
+ */
+export const MAX_RETENTION_MS = 365 * 86_400_000;

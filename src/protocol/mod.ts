@@ -34,3 +34,4 @@ export * from "./signing.ts";
 export * from "./signing_keys.ts";
 export * from "./task_fields.ts";
 export * from "./token.ts";
+export * from "./gc.ts";

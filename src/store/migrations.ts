@@ -57,4 +57,10 @@ export const MIGRATIONS: readonly string[] = [
    DELETE FROM meta WHERE key = 'admin_token_sha256';
    ALTER TABLE jobs ADD COLUMN submitted_by TEXT;
    ALTER TABLE agents ADD COLUMN admission TEXT NOT NULL DEFAULT 'approved';`,
+  // 6: retention. keep_ms: the job's own `retention:` (null: the tracker's); jobs_ended finds the jobs
+  // whose time is up without reading their rows; a job whose row is gone waits in purging until its
+  // tasks, attempts and logs are too (they go a few at a time, see sqlite_purge.ts).
+  `ALTER TABLE jobs ADD COLUMN keep_ms INTEGER;
+   CREATE INDEX jobs_ended ON jobs (finished_at, keep_ms) WHERE finished_at IS NOT NULL;
+   CREATE TABLE purging (job_id TEXT PRIMARY KEY, since INTEGER NOT NULL) WITHOUT ROWID;`,
 ];

@@ -7,6 +7,8 @@ export type { SecretStore, Store } from "./store.ts";
 export { emptyBatch } from "./store.ts";
 export type * from "./records.ts";
 export { queuedTask } from "./records.ts";
+export type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
+export { emptyPurge } from "./retention.ts";
 export { SqliteStore, type StoreSync } from "./sqlite.ts";
 /** The tasks table's columns in the order the store writes them, for the bench's SQLite baseline (B4). */
 export { TASK_COLUMNS } from "./sqlite_rows.ts";

@@ -19,6 +19,7 @@ import type {
   TokenRecord,
   WriteBatch,
 } from "./records.ts";
+import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 import { containsPattern, emptyBatch, type Store } from "./store.ts";
 import {
   batchRows,
@@ -228,6 +229,38 @@ export class SqliteStore implements Store {
       : this.#writeInParts(batch);
     return done.catch((error) => {
       throw storeError("write", error);
+    });
+  }
+
+  /** In the writer worker, as a commit is: the tracker's thread never waits for a delete. */
+  purgeExpired(options: PurgeOptions): Promise<PurgeResult> {
+    return this.#writer.send<PurgeResult>({ type: "purge", options }).catch((error) => {
+      throw storeError("delete expired jobs", error);
+    });
+  }
+
+  jobLogBytes(jobId: string): Promise<number> {
+    return this.#read("the size of a job's logs", () => {
+      // octet_length reads a value's size from its record header, not the value itself.
+      const row = this.#stmt(
+        "SELECT coalesce(sum(octet_length(l.data)), 0) AS bytes FROM tasks t JOIN logs l ON l.task_id = t.id WHERE t.job_id = ?",
+      ).get(jobId) as Row;
+      return Number(row.bytes);
+    });
+  }
+
+  space(): Promise<StoreSpace> {
+    return this.#read("its size", () => {
+      const pages = Number((this.#stmt("PRAGMA page_count").get() as Row).page_count);
+      const free = Number((this.#stmt("PRAGMA freelist_count").get() as Row).freelist_count);
+      const size = Number((this.#stmt("PRAGMA page_size").get() as Row).page_size);
+      return { bytes: pages * size, freeBytes: free * size };
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.#read("a trivial query", () => {
+      this.#stmt("SELECT 1 FROM meta LIMIT 1").get();
     });
   }
 

@@ -80,6 +80,7 @@ export const JOB_COLUMNS = [
   "files",
   "signed",
   "submitted_by",
+  "keep_ms",
 ];
 
 export const TOKEN_COLUMNS = [
@@ -257,6 +258,7 @@ function jobRow(j: JobRecord): SqlValue[] {
     JSON.stringify(j.files),
     j.signed ? JSON.stringify(j.signed) : null,
     j.submittedBy,
+    j.spec.retention ?? null,
   ];
 }
 

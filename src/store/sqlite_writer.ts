@@ -6,7 +6,8 @@
  *
  * Messages in: {type: "open", path, sync}, then {type: "write", id, rows} for a batch in one
  * transaction, begin / rows... / commit for a batch too large for one message, or checkpoint (the
- * WAL's pages into the database, for the commits the tracker made itself); out: {id, error?}.
+ * WAL's pages into the database, for the commits the tracker made itself), or purge (one bounded step of
+ * retention, sqlite_purge.ts); out: {id, error?, result?}.
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
@@ -18,16 +19,20 @@ import {
   rollback,
   type SqlRows,
 } from "./sqlite_rows.ts";
+import { preparePurge, type PurgeStatements, purgeStep } from "./sqlite_purge.ts";
+import type { PurgeOptions } from "./retention.ts";
 
 let db: DatabaseSync | null = null;
 let prepared: PreparedStatements | null = null;
+let purge: PurgeStatements | null = null;
 
 self.onmessage = (event: MessageEvent) => {
   const message = event.data as
     | { type: "open"; path: string; sync: "normal" | "full" }
     | { type: "write"; id: number; rows: SqlRows }
     | { type: "begin" | "commit" | "rollback" | "checkpoint" | "close"; id: number }
-    | { type: "rows"; id: number; rows: SqlRows };
+    | { type: "rows"; id: number; rows: SqlRows }
+    | { type: "purge"; id: number; options: PurgeOptions };
   try {
     if (message.type === "open") {
       db = new DatabaseSync(message.path);
@@ -51,6 +56,9 @@ self.onmessage = (event: MessageEvent) => {
       // PASSIVE: copies what no reader still needs, never waits for (or blocks) anyone.
       db!.exec("PRAGMA wal_checkpoint(PASSIVE)");
       self.postMessage({ id: message.id });
+    } else if (message.type === "purge") {
+      purge ??= preparePurge(db!);
+      self.postMessage({ id: message.id, result: purgeStep(db!, purge, message.options) });
     } else if (message.type === "rollback") {
       rollback(db!);
       self.postMessage({ id: message.id });

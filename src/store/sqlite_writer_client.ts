@@ -1,6 +1,6 @@
 /** The store's side of the writer worker: one message per batch, answered when it is committed. */
 
-type Pending = { resolve: () => void; reject: (error: Error) => void };
+type Pending = { resolve: (result: unknown) => void; reject: (error: Error) => void };
 
 export class WriterWorker {
   #worker: Worker;
@@ -15,13 +15,13 @@ export class WriterWorker {
 
   constructor(path: string, sync: "normal" | "full") {
     this.#worker = new Worker(new URL("./sqlite_writer.ts", import.meta.url), { type: "module" });
-    this.#ready = new Promise((resolve, reject) => this.#pending.set(0, { resolve, reject }));
+    this.#ready = new Promise((resolve, reject) => this.#pending.set(0, { resolve: () => resolve(), reject }));
     this.#ready.then(() => (this.#opened = true), () => {}); // a failure is reported to whoever sends next
-    this.#worker.onmessage = (event: MessageEvent<{ id: number; error?: string }>) => {
+    this.#worker.onmessage = (event: MessageEvent<{ id: number; error?: string; result?: unknown }>) => {
       const pending = this.#pending.get(event.data.id);
       this.#pending.delete(event.data.id);
       if (event.data.error !== undefined) pending?.reject(new Error(event.data.error));
-      else pending?.resolve();
+      else pending?.resolve(event.data.result);
     };
     this.#worker.onerror = (event) => {
       event.preventDefault();
@@ -36,19 +36,20 @@ export class WriterWorker {
     return this.#opened && this.#busy === 0;
   }
 
-  async send(message: Record<string, unknown>): Promise<void> {
+  /** Send `message` in its turn; resolves with the worker's result once it is done. */
+  async send<T = void>(message: Record<string, unknown>): Promise<T> {
     this.#busy++;
     try {
       await this.#ready;
       await this.#exclusive;
-      return await this.#post(message);
+      return await this.#post(message) as T;
     } finally {
       this.#busy--;
     }
   }
 
   /** Run `body` with the worker to itself: its sends form one transaction, in order. */
-  async alone(body: (send: (message: Record<string, unknown>) => Promise<void>) => Promise<void>): Promise<void> {
+  async alone(body: (send: (message: Record<string, unknown>) => Promise<unknown>) => Promise<void>): Promise<void> {
     this.#busy++;
     let release = () => {};
     const previous = this.#exclusive;
@@ -63,9 +64,9 @@ export class WriterWorker {
     }
   }
 
-  async #post(message: Record<string, unknown>): Promise<void> {
+  async #post(message: Record<string, unknown>): Promise<unknown> {
     const id = this.#next++;
-    const done = new Promise<void>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    const done = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
     this.#worker.postMessage({ ...message, id });
     return await done;
   }

@@ -11,6 +11,7 @@ import type {
   TokenRecord,
   WriteBatch,
 } from "./records.ts";
+import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 
 export interface Store {
   getMeta(key: string): Promise<string | null>;
@@ -31,6 +32,14 @@ export interface Store {
   loadTokens(): Promise<TokenRecord[]>;
   /** Atomically persist a batch: all of it or none of it. */
   write(batch: WriteBatch): Promise<void>;
+  /** One bounded step of retention: jobs ended longer ago than their retention go, with their rows. */
+  purgeExpired(options: PurgeOptions): Promise<PurgeResult>;
+  /** Bytes of output stored for the tasks of a job (what --max-job-logs counts). */
+  jobLogBytes(jobId: string): Promise<number>;
+  /** The store's size and free space. */
+  space(): Promise<StoreSpace>;
+  /** A trivial query: resolves when the store answers (readiness). */
+  ping(): Promise<void>;
   close(): Promise<void>;
   /**
    * Secrets kept in a store that several trackers share (PostgreSQL): the CA's key and the tokens.

@@ -16,6 +16,7 @@ import {
 import type { AgentRecord } from "../store/mod.ts";
 import { admit } from "./agent_admission.ts";
 import type { AgentEntry } from "./entries.ts";
+import type { TrackerMetrics } from "./metrics/mod.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";
@@ -37,6 +38,7 @@ export interface AgentLifecycleOptions {
   schedule: () => void;
   /** Silence after which an agent is down. */
   ttlMs: number;
+  metrics: TrackerMetrics;
 }
 
 export class AgentLifecycle {
@@ -48,8 +50,10 @@ export class AgentLifecycle {
   #log: (message: string) => void;
   #schedule: () => void;
   #ttlMs: number;
+  #metrics: TrackerMetrics;
 
   constructor(options: AgentLifecycleOptions) {
+    this.#metrics = options.metrics;
     this.#state = options.state;
     this.#tasks = options.tasks;
     this.#writer = options.writer;
@@ -221,6 +225,7 @@ export class AgentLifecycle {
       if (agent.record.state === "ready" && silence > this.#ttlMs) {
         agent.record.state = "down";
         this.#writer.agent(agent.record);
+        this.#metrics.heartbeatsMissed.inc();
         expired.push(name);
         this.#log(`agent ${name} missed its heartbeats for ${silence}ms: down`);
         agent.claim.notify();

@@ -19,6 +19,10 @@ export interface JobEntry {
   changed: Wakeup;
   /** Tasks placed on agents (assigned or running). */
   active: number;
+  /** Bytes of its tasks' output stored (--max-job-logs counts them). */
+  logBytes: number;
+  /** Its tasks whose output is dropped past the cap, with the attempt whose output was cut; null until one is. */
+  logsCut: Map<TaskEntry, number> | null;
 }
 
 /** One task of the job file, with its concrete copies and what they wait for. */
@@ -134,7 +138,16 @@ export interface FinishReport {
  * needs (minus those already succeeded), and an entry per task.
  */
 export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number): JobEntry {
-  const job: JobEntry = { record, seq, tasks: [], templates: new Map(), changed: new Wakeup(), active: 0 };
+  const job: JobEntry = {
+    record,
+    seq,
+    tasks: [],
+    templates: new Map(),
+    changed: new Wakeup(),
+    active: 0,
+    logBytes: 0,
+    logsCut: null,
+  };
   record.spec.tasks.forEach((spec, order) => {
     job.templates.set(spec.name, {
       job,

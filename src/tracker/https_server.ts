@@ -61,8 +61,16 @@ export interface HttpsOptions<C> {
   door?: FrontDoor<C>;
   /** Connections held at once (default: from the descriptor limit, see connection_cap.ts). */
   maxConnections?: number;
+  /** Told of each request once its answer is sent, or its client gone (status 499), for metrics. */
+  observe?: Observe;
   log?: (line: string) => void;
 }
+
+/** A request for `path` (no query) ended with `status` after `seconds`. */
+export type Observe = (method: string, path: string, status: number, seconds: number) => void;
+
+/** The status counted for a request whose client went away before its answer (as nginx logs it). */
+export const CLIENT_GONE = 499;
 
 export type FetchHandler<C> = (request: Request, context: C) => Response | Promise<Response>;
 
@@ -109,9 +117,9 @@ export async function serveHttps<C = undefined>(
     headersTimeout: TIMEOUTS.headers,
     requestTimeout: TIMEOUTS.request,
     connectionsCheckingInterval: TIMEOUTS.check,
-  }, (req, res) => void handle(req, res, handler, door, log));
+  }, (req, res) => void handle(req, res, { handler, door, log, observe: options.observe }));
   // With a listener, Node leaves answering an `Expect: 100-continue` to us: after admission.
-  server.on("checkContinue", (req, res) => void handle(req, res, handler, door, log));
+  server.on("checkContinue", (req, res) => void handle(req, res, { handler, door, log, observe: options.observe }));
   server.on("secureConnection", (socket) => socket.setNoDelay(true));
   server.on("tlsClientError", () => {}); // a failed or timed-out handshake: the socket is already gone
   server.keepAliveTimeout = TIMEOUTS.keepAlive;
@@ -140,18 +148,27 @@ export async function serveHttps<C = undefined>(
   };
 }
 
-async function handle<C>(
-  req: IncomingMessage,
-  res: ServerResponse,
-  handler: FetchHandler<C>,
-  door: FrontDoor<C>,
-  log: (line: string) => void,
-): Promise<void> {
+interface Handling<C> {
+  handler: FetchHandler<C>;
+  door: FrontDoor<C>;
+  log: (line: string) => void;
+  observe?: Observe;
+}
+
+async function handle<C>(req: IncomingMessage, res: ServerResponse, how: Handling<C>): Promise<void> {
+  const { handler, door, log, observe } = how;
   const method = req.method ?? "GET";
   const url = req.url ?? "/";
   const query = url.indexOf("?");
   const path = query < 0 ? url : url.slice(0, query);
   const where = `${method} ${path}`;
+  if (observe) {
+    const started = performance.now();
+    res.once("close", () => {
+      const status = res.headersSent ? res.statusCode : CLIENT_GONE;
+      observe(method, path, status, (performance.now() - started) / 1000);
+    });
+  }
   let admission: Admission<C>;
   let body: Uint8Array;
   try {

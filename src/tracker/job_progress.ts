@@ -4,12 +4,16 @@
  */
 import { type Clock, isTerminalJob, jobStateFrom, type TaskState } from "../protocol/mod.ts";
 import type { JobEntry, TaskEntry } from "./entries.ts";
+import { type JobOutcome, TASK_OUTCOMES, type TaskOutcome, type TrackerMetrics } from "./metrics/mod.ts";
 import type { StoreWriter } from "./store_writer.ts";
+
+const ENDED: ReadonlySet<TaskState> = new Set(TASK_OUTCOMES);
 
 export interface JobProgressOptions {
   writer: StoreWriter;
   clock: Clock;
   log: (message: string) => void;
+  metrics: TrackerMetrics;
   /** The job ended and that is durable: it leaves memory (reads then come from the store). */
   evict: (job: JobEntry) => void;
 }
@@ -19,8 +23,10 @@ export class JobProgress {
   #clock: Clock;
   #log: (message: string) => void;
   #evict: (job: JobEntry) => void;
+  #metrics: TrackerMetrics;
 
   constructor(options: JobProgressOptions) {
+    this.#metrics = options.metrics;
     this.#writer = options.writer;
     this.#clock = options.clock;
     this.#log = options.log;
@@ -35,6 +41,7 @@ export class JobProgress {
       counts[record.state]--;
       counts[state]++;
       record.state = state;
+      if (ENDED.has(state)) this.#metrics.tasksFinished[state as TaskOutcome].inc();
     }
     this.#writer.task(record);
     this.jobChanged(task.job);
@@ -51,6 +58,7 @@ export class JobProgress {
       record.state = next;
       if (isTerminalJob(next)) {
         record.finishedAt = this.#clock.now();
+        this.#metrics.jobsFinished[next as JobOutcome].inc();
         this.#writer.afterCommit(() => this.#evict(job));
         this.#log(`job ${record.id} (${record.name}) ${next}`);
       }

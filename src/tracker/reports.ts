@@ -1,6 +1,7 @@
 /** An agent's report, applied in order: each event of a current attempt moves its task on; the rest are stale. */
 import { attemptKey, type AttemptRef, isTerminalTask, type TaskEvent } from "../protocol/mod.ts";
 import { type AgentEntry, keepRecentLogs } from "./entries.ts";
+import { keptOutput, type LogCap } from "./log_cap.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";
@@ -9,6 +10,7 @@ export interface ReportContext {
   state: FabricState;
   tasks: TaskLifecycle;
   writer: StoreWriter;
+  logCap: LogCap;
 }
 
 /** Apply `events` of `agent`; returns the attempts they named that are not current (each once). */
@@ -33,7 +35,9 @@ export function applyReport(agent: AgentEntry, events: TaskEvent[], context: Rep
         tasks.start(task, event.at);
         break;
       case "output": {
-        const rows = event.chunks.map((chunk) => ({
+        const chunks = keptOutput(task, event.attempt, event.chunks, context.logCap);
+        if (chunks.length === 0) break;
+        const rows = chunks.map((chunk) => ({
           taskId: task.record.id,
           attempt: event.attempt,
           at: event.at,

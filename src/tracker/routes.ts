@@ -13,6 +13,7 @@ import {
   createTokenRequestSchema,
   drainRequestSchema,
   FabricError,
+  gcRequestSchema,
   heartbeatRequestSchema,
   helloRequestSchema,
   parseJsonBody,
@@ -24,12 +25,13 @@ import {
   type TaskState,
 } from "../protocol/mod.ts";
 import { createDashboard } from "./dashboard/mod.ts";
-import { admitRequest } from "./http/authenticate.ts";
-import { authorizeOwned, type RouteRule, ROUTES } from "./http/authorization.ts";
+import { admitRequest, authenticate } from "./http/authenticate.ts";
+import { authorize, authorizeOwned, type RouteRule, ROUTES } from "./http/authorization.ts";
 import { errorResponse } from "./http/error_response.ts";
 import { ndjsonResponse } from "./http/ndjson.ts";
 import { readJobLogs } from "./job_logs.ts";
 import { MAX_TASKS_PAGE, queryJobTasks } from "./job_tasks_query.ts";
+import { healthAnswer, TEXT_FORMAT } from "./metrics/mod.ts";
 import { getJob, getJobSummary, getTask, jobWaiting, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
@@ -59,6 +61,21 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
 
   // Unauthenticated on purpose: an agent pins this CA by hash before it sends anything else.
   on(ROUTES.ca, (c) => c.body(options.caPem, 200, { "content-type": "application/x-pem-file" }));
+
+  // ---- operating: probes without a token, metrics with one ------------------------------------
+
+  const TEXT = { "content-type": "text/plain; charset=utf-8" };
+  on(ROUTES.healthz, (c) => c.body(healthAnswer(null).body, 200, TEXT));
+  on(ROUTES.readyz, async (c) => {
+    const answer = healthAnswer(await tracker.readiness());
+    return c.body(answer.body, answer.status as 200, TEXT);
+  });
+  on(ROUTES.metrics, async (c) => {
+    // The door admitted the caller by the table; a HEAD, which has no row, is checked here.
+    const principal = c.env?.principal ?? authenticate(tracker, c.req.header("authorization"));
+    authorize(principal, ROUTES.metrics.need);
+    return c.body(await tracker.metricsText(), 200, { "content-type": TEXT_FORMAT });
+  });
 
   app.use("/v1/*", async (c, next) => {
     const admitted = c.env?.principal ??
@@ -146,6 +163,10 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const { submittedBy } = await getJobSummary(tracker, jobId);
     authorizeOwned(c.get("principal"), ROUTES.cancelJob.need, submittedBy);
     return c.json(await tracker.cancelJob(jobId));
+  });
+  on(ROUTES.gc, async (c) => {
+    const body = await parseBody(c, gcRequestSchema);
+    return c.json(await tracker.gc(body.budgetMs));
   });
   on(ROUTES.getTask, async (c) => c.json(await getTask(tracker, c.req.param("id")!)));
   on(ROUTES.taskLogs, async (c) => {

@@ -1,4 +1,7 @@
-/** A running tracker: the data directory, the store, the HTTPS server and the liveness timer. */
+/**
+ * A running tracker: the data directory, the store, the HTTPS server, the liveness timer, retention,
+ * and the metrics listener when asked for.
+ */
 import { join } from "node:path";
 import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
@@ -6,6 +9,7 @@ import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from
 import { issueServerCert, prepareTrackerDir } from "./data_dir.ts";
 import { trackerFrontDoor } from "./http/front_door.ts";
 import { serveHttps } from "./https_server.ts";
+import { HttpMetrics, type MetricsServer, serveMetrics } from "./metrics/mod.ts";
 import { createRoutes } from "./routes.ts";
 import { Tracker } from "./tracker.ts";
 
@@ -26,6 +30,12 @@ export interface TrackerServerOptions {
   store?: string;
   /** New agents joining with the join token wait for `fabric agents approve NAME`. */
   approveAgents?: boolean;
+  /** Ended jobs are deleted this long after they ended (default 7 days); 0 keeps everything. */
+  retentionMs?: number;
+  /** Bytes of output one job may store (default 1 GiB); 0: no cap. */
+  maxJobLogs?: number;
+  /** Serve /metrics, /healthz and /readyz without a token over plain HTTP here too. */
+  metricsListen?: { hostname: string; port: number };
   log?: (message: string) => void;
 }
 
@@ -43,6 +53,8 @@ export interface TrackerServer {
   joinAddress: string;
   /** Set on the first start of a data directory: the tokens it created. */
   newTokens: { admin: string; join: string } | null;
+  /** `http://HOST:PORT` of --metrics-listen, or null. */
+  metricsUrl: string | null;
   /** Finish in-flight requests, release long polls and close the store. */
   close(): Promise<void>;
 }
@@ -68,6 +80,8 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       ttlMs: options.ttlMs,
       graceMs: options.graceMs,
       approveAgents: options.approveAgents,
+      retentionMs: options.retentionMs,
+      maxJobLogs: options.maxJobLogs,
       log,
     });
   } catch (error) {
@@ -89,8 +103,16 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     saveJoinToken: (token) => writeSecret(join(options.dataDir, "join.token"), token + "\n"),
     log,
   });
+  const http = new HttpMetrics(tracker.metrics.registry, app.routes);
   let server;
+  let metricsServer: MetricsServer | null = null;
   try {
+    if (options.metricsListen) {
+      metricsServer = await serveMetrics({ ...options.metricsListen, log }, {
+        metrics: () => tracker.metricsText(),
+        readiness: () => tracker.readiness(),
+      });
+    }
     server = await serveHttps({
       hostname: options.hostname,
       port: options.port,
@@ -98,15 +120,17 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       key: files.server.keyPem,
       door: trackerFrontDoor(tracker, log),
       maxConnections: options.maxConnections,
+      observe: (method, path, status, seconds) => http.observe(method, path, status, seconds),
       log,
     }, (request, principal) => app.fetch(request, { principal }));
   } catch (error) {
+    await metricsServer?.close();
     await tracker.close();
     throw error;
   }
+  tracker.retention.start();
   const port = server.port;
-  const localHost = WILDCARDS.has(options.hostname) ? "127.0.0.1" : options.hostname;
-  const url = `https://${bracket(localHost)}:${port}`;
+  const url = `https://${bracket(localHost(options.hostname))}:${port}`;
   const joinHost = advertise[0] ?? (WILDCARDS.has(options.hostname) ? hostName : options.hostname);
   await Deno.writeTextFile(join(options.dataDir, "tracker.json"), JSON.stringify({ url, pid: Deno.pid }) + "\n");
 
@@ -150,11 +174,15 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     caHash: files.caHash,
     joinAddress: `${bracket(joinHost)}:${port}`,
     newTokens: files.newTokens,
+    metricsUrl: metricsServer && options.metricsListen
+      ? `http://${bracket(localHost(options.metricsListen.hostname))}:${metricsServer.port}`
+      : null,
     close() {
       closed ??= (async () => {
         clearInterval(livenessTimer);
         clearInterval(tokensTimer);
         clearInterval(renewalTimer);
+        await metricsServer?.close();
         tracker.releaseWaiters();
         await server.close();
         await tracker.close();
@@ -162,6 +190,11 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       return closed;
     },
   };
+}
+
+/** The address a client on this machine uses for a listener on `hostname`. */
+function localHost(hostname: string): string {
+  return WILDCARDS.has(hostname) ? "127.0.0.1" : hostname;
 }
 
 function bracket(host: string): string {

@@ -7,7 +7,16 @@
 import { setImmediate } from "node:timers";
 import { type Clock, RetryBackoff, type RetryPolicy, systemClock, type TimerId } from "../protocol/mod.ts";
 import { emptyBatch, type Store } from "../store/mod.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, LogRow, SetAside, TaskRecord, TokenRecord } from "../store/mod.ts";
+import type {
+  AgentRecord,
+  AttemptRecord,
+  JobRecord,
+  LogRow,
+  SetAside,
+  TaskRecord,
+  TokenRecord,
+  WriteBatch,
+} from "../store/mod.ts";
 
 /** Waits between writes while the store fails: less often the longer it stays unwell. */
 const STORE_RETRY: RetryPolicy = { initialMs: 500, maxMs: 10_000 };
@@ -17,6 +26,13 @@ export interface StoreWriterOptions {
   clock?: Clock;
   /** For the jitter of the retries (Math.random by default). */
   random?: () => number;
+  /** Told how long each commit took, or that it failed (metrics). */
+  observer?: CommitObserver;
+}
+
+export interface CommitObserver {
+  committed(seconds: number): void;
+  failed(): void;
 }
 
 export class StoreWriter {
@@ -39,12 +55,14 @@ export class StoreWriter {
   #clock: Clock;
   #retry: RetryBackoff;
   #onError: (error: unknown) => void;
+  #observer: CommitObserver | undefined;
 
   constructor(store: Store, onError: (error: unknown) => void, options: StoreWriterOptions = {}) {
     this.#store = store;
     this.#onError = onError;
     this.#clock = options.clock ?? systemClock;
     this.#retry = new RetryBackoff(STORE_RETRY, options.random);
+    this.#observer = options.observer;
   }
 
   meta(key: string, value: string): void {
@@ -87,7 +105,7 @@ export class StoreWriter {
     batch.newJobs.push(job);
     batch.tasks = tasks;
     try {
-      await this.#store.write(batch);
+      await this.#write(batch);
     } catch (error) {
       this.#onError(error);
       throw error;
@@ -97,6 +115,17 @@ export class StoreWriter {
   token(record: TokenRecord): void {
     this.#tokens.add(record);
     this.#mark();
+  }
+
+  async #write(batch: WriteBatch): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.#store.write(batch);
+    } catch (error) {
+      this.#observer?.failed();
+      throw error;
+    }
+    this.#observer?.committed((performance.now() - started) / 1000);
   }
 
   /** Run `callback` after the next commit that holds everything marked so far. */
@@ -180,7 +209,7 @@ export class StoreWriter {
     this.#tokens.clear();
     this.#callbacks = [];
     try {
-      await this.#store.write(batch);
+      await this.#write(batch);
     } catch (error) {
       // Keep everything for the next flush; records changed since are newer and win.
       for (const [key, value] of batch.meta) if (!this.#meta.has(key)) this.#meta.set(key, value);

@@ -12,6 +12,7 @@ import { abandonAttempt, closeAttempt, type Ending, newAttempt } from "./attempt
 import { copySucceeded, skipDependents } from "./dependencies.ts";
 import type { AgentEntry, FinishReport, JobEntry, TaskEntry } from "./entries.ts";
 import { JobProgress } from "./job_progress.ts";
+import type { TrackerMetrics } from "./metrics/mod.ts";
 import { recordRuntime } from "./prefetch.ts";
 import { RetryTimer } from "./retry_timer.ts";
 import type { FabricState } from "./state.ts";
@@ -28,6 +29,7 @@ export interface TaskLifecycleOptions {
   log: (message: string) => void;
   /** Ask for a scheduling pass soon: a slot was freed or a task became ready. */
   schedule: () => void;
+  metrics: TrackerMetrics;
 }
 
 export class TaskLifecycle {
@@ -38,16 +40,18 @@ export class TaskLifecycle {
   #schedule: () => void;
   #backoffs: RetryTimer<TaskEntry>;
   #progress: JobProgress;
+  #metrics: TrackerMetrics;
 
   constructor(options: TaskLifecycleOptions) {
+    this.#metrics = options.metrics;
     this.#state = options.state;
     this.#writer = options.writer;
     this.#clock = options.clock;
     this.#log = options.log;
     this.#schedule = options.schedule;
     this.#backoffs = new RetryTimer({ clock: options.clock, onDue: () => this.releaseDue() });
-    const { writer, clock, log } = options;
-    this.#progress = new JobProgress({ writer, clock, log, evict: (job) => this.#evict(job) });
+    const { writer, clock, log, metrics } = options;
+    this.#progress = new JobProgress({ writer, clock, log, metrics, evict: (job) => this.#evict(job) });
   }
 
   // ---- queued --------------------------------------------------------------------------------
@@ -132,6 +136,7 @@ export class TaskLifecycle {
     task.record.startedAt = at;
     task.attempt.startedAt = at;
     task.attempt.state = "running";
+    if (task.record.attempt === 1) this.#metrics.taskWait.observe(Math.max(0, at - task.record.createdAt) / 1000);
     this.#writer.attempt(task.attempt);
     this.#progress.taskChanged(task, "running");
   }
@@ -164,6 +169,7 @@ export class TaskLifecycle {
     if (task.record.state === "assigned") this.start(task, report.at - report.durationMs);
     const template = task.template;
     recordRuntime(template, report.durationMs);
+    this.#metrics.taskRun.observe(report.durationMs / 1000);
     const outcome = finishOutcome(report, task.stopRequested);
     task.record.outputTruncated = report.outputTruncated ?? false;
     if (outcome.state === "succeeded" && report.output !== undefined) task.record.output = report.output;
@@ -172,6 +178,7 @@ export class TaskLifecycle {
       const failures = ++task.record.failures;
       const delay = retryDelay(template.effective, failures);
       if (delay !== null) {
+        this.#metrics.tasksRetried.inc();
         this.#closeAttempt(task, "failed", ending);
         const why = outcome.reason ?? `exit code ${outcome.exitCode}`;
         const retries = template.effective.retries;
@@ -187,6 +194,7 @@ export class TaskLifecycle {
 
   /** The agent no longer runs the task: queue it again with a new attempt, within its lost budget. */
   lose(task: TaskEntry, reason: string): void {
+    this.#metrics.tasksLost.inc();
     if (this.#abandonAttempt(task, reason)) return;
     task.record.losses++;
     const budget = task.template.effective.lostRetries;

@@ -21,7 +21,7 @@ import {
   type TaskEvent,
   type TokenView,
 } from "../protocol/mod.ts";
-import type { Store } from "../store/mod.ts";
+import type { Store, StoreSpace } from "../store/mod.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { hashToken, newId, newToken } from "./auth.ts";
 import { type ClaimContext, deliverable, waitForWork } from "./claims.ts";
@@ -30,6 +30,9 @@ import type { AgentEntry } from "./entries.ts";
 import { expandForAgents, jobRecords, parseSubmission, signedSubmission } from "./job_records.ts";
 import { Liveness } from "./liveness.ts";
 import { loadState } from "./load.ts";
+import { DEFAULT_MAX_JOB_LOGS, type LogCap } from "./log_cap.ts";
+import { notReadyBecause, registerStateGauges, TrackerMetrics, within } from "./metrics/mod.ts";
+import { DEFAULT_RETENTION_MS, type GcResult, Retention } from "./retention.ts";
 import { applyReport } from "./reports.ts";
 import { Scheduling } from "./scheduling.ts";
 import { FabricState } from "./state.ts";
@@ -58,6 +61,10 @@ export interface TrackerOptions {
   random?: () => number;
   /** New agents joining with the join token wait for `fabric agents approve NAME` before they get work. */
   approveAgents?: boolean;
+  /** Ended jobs are deleted this long after they ended (default 7 days); 0 keeps everything. */
+  retentionMs?: number;
+  /** Bytes of output one job may store (default 1 GiB); 0: no cap. */
+  maxJobLogs?: number;
   log?: (message: string) => void;
 }
 
@@ -71,6 +78,9 @@ export class Tracker {
   readonly ttlMs: number;
   readonly graceMs: number;
   readonly maxWaitMs: number;
+  readonly metrics = new TrackerMetrics();
+  readonly retention: Retention;
+  #logCap: LogCap;
   #tasks: TaskLifecycle;
   #agents: AgentLifecycle;
   #scheduling: Scheduling;
@@ -80,6 +90,8 @@ export class Tracker {
   #credentials = new Credentials();
   #approveAgents: boolean;
   #storeHealthy = true;
+  #storeProblem = "";
+  #space: StoreSpace | null = null;
   #closing = false;
   #log: (message: string) => void;
 
@@ -93,11 +105,31 @@ export class Tracker {
     this.#newId = options.newId ?? newId;
     this.#approveAgents = options.approveAgents ?? false;
     const log = this.#log = options.log ?? (() => {});
-    const { state, clock } = this;
-    const writer = this.writer = new StoreWriter(options.store, (error) => this.#storeFailed(error), { clock });
+    const { state, clock, metrics } = this;
+    const observer = {
+      committed: (seconds: number) => metrics.commits.observe(seconds),
+      failed: () => metrics.commitErrors.inc(),
+    };
+    const writer = this.writer = new StoreWriter(options.store, (error) => this.#storeFailed(error), {
+      clock,
+      observer,
+    });
+    const maxJobLogs = options.maxJobLogs ?? DEFAULT_MAX_JOB_LOGS;
+    this.#logCap = { maxJobBytes: maxJobLogs > 0 ? maxJobLogs : Infinity, metrics };
+    const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.retention = new Retention({ store: options.store, clock, retentionMs, metrics, log });
+    registerStateGauges(metrics.registry, {
+      state,
+      now: () => clock.now(),
+      space: () => this.#space,
+      startedAt: metrics.startedAt,
+    });
     const schedule = () => this.#scheduling.soon();
-    const tasks = this.#tasks = new TaskLifecycle({ state, writer, clock, log, schedule });
-    const agentOptions = { state, tasks, writer, clock, log, schedule, newId: this.#newId, ttlMs: this.ttlMs };
+    const tasks = this.#tasks = new TaskLifecycle({ state, writer, clock, log, schedule, metrics });
+    const agentOptions = {
+      ...{ state, tasks, writer, clock, log, schedule, metrics },
+      ...{ newId: this.#newId, ttlMs: this.ttlMs },
+    };
     const agents = this.#agents = new AgentLifecycle(agentOptions);
     this.#liveness = new Liveness({ state, tasks, agents, clock });
     this.#claims = {
@@ -121,6 +153,9 @@ export class Tracker {
     const active = await options.store.loadActiveJobs();
     const { state, writer, clock } = tracker;
     loadState({ state, tasks: tracker.#tasks, writer, clock, log: tracker.#log }, { agents, ...active });
+    if (tracker.#logCap.maxJobBytes !== Infinity) {
+      for (const job of state.jobs.values()) job.logBytes = await options.store.jobLogBytes(job.record.id);
+    }
     tracker.#scheduling.soon();
     await tracker.writer.flush();
     return tracker;
@@ -129,6 +164,7 @@ export class Tracker {
   #storeFailed(error: unknown): void {
     if (this.#storeHealthy) this.#log(`store write failed: ${(error as Error).message}`);
     this.#storeHealthy = false;
+    this.#storeProblem = (error as Error)?.message ?? String(error);
   }
 
   /** Resolves when every change so far is durable. */
@@ -157,9 +193,31 @@ export class Tracker {
     this.releaseWaiters();
     this.#tasks.stopTimers();
     this.#credentials.tokens.writeUses(this.writer);
+    await this.retention.stop();
     await this.flush().catch((error) => this.#log(`could not write the last changes: ${error.message}`));
     this.writer.stop();
     await this.store.close();
+  }
+
+  // ---- operating -----------------------------------------------------------------------------
+
+  /** The metrics in the Prometheus text format (the store's size read now, if it answers within a second). */
+  async metricsText(): Promise<string> {
+    this.#space = await within(this.store.space(), 1000).catch(() => null);
+    return this.metrics.registry.render();
+  }
+
+  /** Null when ready (the store answers, its writes succeed), else why not. */
+  readiness(): Promise<string | null> {
+    return notReadyBecause({
+      ping: () => this.store.ping(),
+      writeProblem: () => this.#storeHealthy ? null : this.#storeProblem,
+    });
+  }
+
+  /** Run retention now (`fabric gc`), for at most about `budgetMs`. */
+  async gc(budgetMs: number): Promise<GcResult> {
+    return await this.retention.run({ budgetMs });
   }
 
   // ---- credentials ---------------------------------------------------------------------------
@@ -336,7 +394,8 @@ export class Tracker {
   async report(agentId: string, events: TaskEvent[]): Promise<ReportResponse> {
     const agent = this.#agents.byId(agentId);
     this.#agents.seen(agent);
-    const stale = applyReport(agent, events, { state: this.state, tasks: this.#tasks, writer: this.writer });
+    const context = { state: this.state, tasks: this.#tasks, writer: this.writer, logCap: this.#logCap };
+    const stale = applyReport(agent, events, context);
     // The slots these reports freed are filled now, and the agent gets its new work in this answer
     // (taken before the commit wakes the agent's long poll, which then has nothing to send).
     this.#scheduling.now();
@@ -378,6 +437,8 @@ export class Tracker {
     // Stored in a write of its own before the scheduler sees it: a submission the store refuses
     // leaves no trace (503), so a client that tries again never ends up with the job twice.
     await this.writer.insertJob(job, tasks);
+    this.metrics.jobsSubmitted.inc();
+    this.metrics.tasksSubmitted.inc(tasks.length);
     this.#tasks.queueJob(this.state.addJob(job, tasks));
     // Its ready tasks are placed at once, so that the version its submitter watches from already
     // counts the placement (the watch then waits for the tasks' progress, not for their being placed).

@@ -19,15 +19,16 @@ export function authenticate(
 
 /**
  * The caller of `method path`, once it is found to be allowed the route (authorization.ts): null for a
- * route anyone may call, or a path outside the API. A FabricError otherwise: 401 for a token that is
- * missing or refused, 403 for a caller the route is not for, 404 for an API path no route has.
+ * route anyone may call, or a path neither in the API nor in the table (the dashboard's pages, which
+ * check their own session). A FabricError otherwise: 401 for a token that is missing or refused, 403
+ * for a caller the route is not for, 404 for an API path no route has.
  */
 export function admitRequest(
   tracker: Pick<Tracker, "authenticate">,
   request: { method: string; path: string; authorization: string | null | undefined },
 ): Principal | null {
-  if (!request.path.startsWith("/v1/")) return null;
   const rule = findRoute(request.method, request.path);
+  if (!rule && !request.path.startsWith("/v1/")) return null;
   if (rule?.need.who === "anyone") return null;
   const principal = authenticate(tracker, request.authorization);
   if (!rule) throw new FabricError("not_found", `No route ${request.method} ${request.path}`);

@@ -49,6 +49,14 @@ function rule<N extends Need>(method: RouteRule["method"], path: string, need: N
 export const ROUTES = {
   ca: rule("GET", "/v1/ca", ANYONE),
 
+  // Probes for load balancers and orchestrators, outside /v1/: their bodies say "ok" or why the tracker
+  // is not ready, nothing of its jobs or agents (metrics/health.ts).
+  healthz: rule("GET", "/healthz", ANYONE),
+  readyz: rule("GET", "/readyz", ANYONE),
+  // Counts and durations: nothing a read token cannot list already (/v1/jobs, /v1/agents), so a read
+  // token, e.g. a scraper's; without a token only on --metrics-listen, an address the operator chose.
+  metrics: rule("GET", "/metrics", client("read", "reading the metrics")),
+
   register: rule("POST", "/v1/agents/register", JOIN),
   hello: rule("POST", "/v1/agent/hello", AGENT),
   heartbeat: rule("POST", "/v1/agent/heartbeat", AGENT),
@@ -74,6 +82,8 @@ export const ROUTES = {
     client("submit", "cancelling a job", { role: "operator", action: "cancelling another token's job" }),
   ),
   getTask: rule("GET", "/v1/tasks/:id", client("read", "reading a task")),
+  // Deletes what retention would delete anyway, only sooner: still the admin's call.
+  gc: rule("POST", "/v1/gc", client("admin", "running retention now")),
   taskLogs: rule("GET", "/v1/tasks/:id/logs", client("read", "reading a task's logs")),
   jobLogs: rule("GET", "/v1/jobs/:id/logs", client("read", "reading a job's logs")),
 

@@ -26,6 +26,16 @@ export function trackerFrontDoor(tracker: Tracker, log: (line: string) => void):
 }
 
 /**
+ * Every /v1/ route but the CA's, and the metrics (without a token on --metrics-listen only). The CA is
+ * public on purpose (an agent pins it by hash), and so are /healthz and /readyz; the dashboard's pages,
+ * outside /v1/ too, check their own session or token.
+ */
+function needsToken(method: string, path: string): boolean {
+  if (path === "/metrics") return true;
+  return path.startsWith("/v1/") && !(method === "GET" && path === "/v1/ca");
+}
+
+/**
  * The hot agent routes without building a Request, a Response and Hono's context for each call
  * (at 5,000 agents that was a third of the tracker's time). Same handlers, same checks, same errors
  * (thrown, for the door's errorResponse); null for any other request, which then goes through Hono.

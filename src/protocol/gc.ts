@@ -1,0 +1,23 @@
+/** `POST /v1/gc` (`fabric gc`): retention run now. */
+import { z } from "zod";
+
+export const gcRequestSchema = z.strictObject({
+  /** Stop after about this long (another call goes on where it stopped). */
+  budgetMs: z.number().int().min(1).max(600_000).default(10_000),
+});
+export type GcRequest = z.input<typeof gcRequestSchema>;
+
+export interface GcResponse {
+  /** The tracker's --retention; 0: retention is off, nothing is deleted. */
+  retentionMs: number;
+  /** Ended jobs deleted, and their rows. */
+  jobs: number;
+  tasks: number;
+  attempts: number;
+  logs: number;
+  /** More is due than this call deleted: call again. */
+  more: boolean;
+  seconds: number;
+  /** The store's size and free space after it (null when the store could not say). */
+  space: { bytes: number; freeBytes: number } | null;
+}

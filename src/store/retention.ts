@@ -1,0 +1,35 @@
+/** What retention asks of a store, and what a store tells about the space it takes. */
+
+/** One bounded step of deleting the jobs whose time is up. */
+export interface PurgeOptions {
+  /** The time now, ms since the epoch. */
+  now: number;
+  /** A job ended this long ago goes, unless its own retention (keep_ms) is longer; 0 or less: none goes. */
+  retentionMs: number;
+  /** Rows deleted in the step, at most (about: a task's attempts go with it). */
+  maxRows: number;
+  /** Time the step may take, at most (about: it stops at the first check past it). */
+  maxMs: number;
+}
+
+/** What one step deleted, and whether more is waiting. */
+export interface PurgeResult {
+  /** Jobs that ended long enough ago and are gone from every listing. */
+  jobs: number;
+  tasks: number;
+  attempts: number;
+  /** Log chunks. */
+  logs: number;
+  /** Something is left to delete: another step would do more. */
+  more: boolean;
+}
+
+/** The store's size, and how much of it holds nothing (deleted rows' space, reused by new ones). */
+export interface StoreSpace {
+  bytes: number;
+  freeBytes: number;
+}
+
+export function emptyPurge(): PurgeResult {
+  return { jobs: 0, tasks: 0, attempts: 0, logs: 0, more: false };
+}
