@@ -161,3 +161,15 @@ Deno.test("needs and matrix keys that would be the same variable are refused, na
   assert.equal(problems(job({ matrix: { os: ["linux"], OS: ["debian"] }, run: 1 })).length, 2);
   assert.deepEqual(problems(job({ matrix: { os: ["linux"], arch: ["arm"] }, needs: [] })), []);
 });
+
+Deno.test("a job's retention may be up to 365 days, and only at the job's level", () => {
+  const spec = job({}, { retention: "30d" });
+  const result = validateJobSpec(spec);
+  assert.ok(result.success);
+  assert.equal(result.data.retention, 30 * 86_400_000);
+  assert.deepEqual(problems(job({}, { retention: "366d" })), ['"retention" may be at most 365d, got "366d"']);
+  assert.deepEqual(problems(job({}, { retention: "a month" })), [
+    '"retention" must be a duration like "30d" or "12h", got "a month"',
+  ]);
+  assert.equal(problems(job({ retention: "1d" })).length, 1);
+});

@@ -118,7 +118,7 @@ async function purgeAll(store: Store, options: PurgeOptions, limit = 10_000): Pr
     total.logs += result.logs;
     const rows = result.jobs + result.tasks + result.attempts + result.logs;
     // A round may finish the task it is on: its attempts (2 here) and the task row past the bound.
-    assert.ok(rows <= options.maxRows + 3, `a step deleted ${rows} rows, more than ${options.maxRows}`);
+    assert.ok(rows <= options.maxRows + 3, `a step deleted ${rows} rows, more than ${options.maxRows} and a task`);
     if (!result.more) return total;
   }
   throw new Error(`still more to delete after ${limit} steps`);

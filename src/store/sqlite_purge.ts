@@ -12,10 +12,12 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { PurgeOptions, PurgeResult } from "./retention.ts";
 import { inTransaction } from "./sqlite_rows.ts";
 
-/** Jobs moved to `purging` in one round, log rows deleted per task in one round, tasks looked at in one round. */
+/** Jobs moved to `purging` in one round; tasks deleted in one round (with their attempts and output). */
 const JOBS_PER_ROUND = 16;
-const LOGS_PER_ROUND = 256;
 const TASKS_PER_ROUND = 64;
+
+/** A round's tasks: the first of the job's that are left. The same rows for each statement of the round. */
+const ROUND = "SELECT id FROM tasks WHERE job_id = ?1 ORDER BY ord LIMIT ?2";
 
 const SQL = {
   // Ended jobs only (finished_at is set only when a job ends), the oldest first; keep_ms lengthens a job's time.
@@ -26,11 +28,17 @@ const SQL = {
   queue: "INSERT OR IGNORE INTO purging (job_id, since) VALUES (?, ?)",
   nextQueued: "SELECT job_id FROM purging ORDER BY since, job_id LIMIT 1",
   unqueue: "DELETE FROM purging WHERE job_id = ?",
-  tasksOf: "SELECT id FROM tasks WHERE job_id = ? ORDER BY ord LIMIT ?",
-  logsOf: `DELETE FROM logs WHERE task_id = ?1 AND (attempt, seq) IN
-    (SELECT attempt, seq FROM logs WHERE task_id = ?1 ORDER BY attempt, seq LIMIT ?2)`,
-  attemptsOf: "DELETE FROM attempts WHERE task_id = ?",
-  deleteTask: "DELETE FROM tasks WHERE id = ?",
+  // Set-based: a statement per task was four times slower (100,000 tasks: 1.0-1.8 s against 4.4-6.2 s).
+  roundRows: `SELECT (SELECT count(*) FROM logs WHERE task_id IN (${ROUND}))
+    + (SELECT count(*) FROM attempts WHERE task_id IN (${ROUND})) + (SELECT count(*) FROM (${ROUND})) AS n`,
+  roundLogs: `SELECT count(*) AS n FROM logs WHERE task_id IN (${ROUND})`,
+  deleteLogs: `DELETE FROM logs WHERE task_id IN (${ROUND})`,
+  deleteAttempts: `DELETE FROM attempts WHERE task_id IN (${ROUND})`,
+  deleteTasks: `DELETE FROM tasks WHERE id IN (${ROUND})`,
+  // One task's output in parts, when it alone is more than a step may delete.
+  firstTask: "SELECT id FROM tasks WHERE job_id = ? ORDER BY ord LIMIT 1",
+  nthLog: "SELECT attempt, seq FROM logs WHERE task_id = ?1 ORDER BY attempt, seq LIMIT 1 OFFSET ?2",
+  deleteLogsTo: "DELETE FROM logs WHERE task_id = ?1 AND (attempt, seq) <= (?2, ?3)",
 } as const;
 
 export type PurgeStatements = Record<keyof typeof SQL, StatementSync>;
@@ -40,19 +48,18 @@ export function preparePurge(db: DatabaseSync): PurgeStatements {
 }
 
 /**
- * One step, in one transaction of `db`. It ends past `maxRows` by at most one task's attempts and row
- * (a task's output is deleted within the bound, the task then with its attempts).
+ * One step, in one transaction of `db`. It ends past `maxRows` by at most one task's attempts and row:
+ * a round's tasks go together when their rows fit, else one task, its output in parts when it has more.
  */
 export function purgeStep(db: DatabaseSync, s: PurgeStatements, options: PurgeOptions): PurgeResult {
   const result: PurgeResult = { jobs: 0, tasks: 0, attempts: 0, logs: 0, more: false };
   if (options.retentionMs <= 0) return result;
   const started = performance.now();
   let rows = 0;
-  const spent = () => rows >= options.maxRows || performance.now() - started >= options.maxMs;
   inTransaction(db, () => {
     // Each round deletes at least one row or ends the step: bounded by maxRows.
     for (;;) {
-      if (spent()) {
+      if (rows >= options.maxRows || performance.now() - started >= options.maxMs) {
         result.more = true;
         return;
       }
@@ -70,27 +77,40 @@ export function purgeStep(db: DatabaseSync, s: PurgeStatements, options: PurgeOp
         rows += ids.length;
         continue;
       }
-      const tasks = s.tasksOf.all(queued.job_id, TASKS_PER_ROUND) as Array<{ id: string }>;
-      if (tasks.length === 0) {
-        s.unqueue.run(queued.job_id);
-        rows++;
-        continue;
+      const job = queued.job_id;
+      const room = Math.max(1, options.maxRows - rows);
+      // As many of the job's first tasks as fit, their rows counted first (a round's tasks go together: a
+      // statement per task was four times slower); a task alone with more output than fits, in parts.
+      let take = TASKS_PER_ROUND;
+      let fits = count(s.roundRows, job, take);
+      // Each turn takes fewer tasks: at most TASKS_PER_ROUND turns, usually none or one.
+      while (take > 1 && fits > room) {
+        take = Math.max(1, Math.floor((take * room) / fits));
+        fits = count(s.roundRows, job, take);
       }
-      for (const { id } of tasks) {
-        const limit = Math.max(1, Math.min(LOGS_PER_ROUND, options.maxRows - rows));
-        const logs = Number(s.logsOf.run(id, limit).changes);
-        result.logs += logs;
-        rows += logs;
-        // More of this task's output is left: the next round goes on with it.
-        if (logs === limit) break;
-        const attempts = Number(s.attemptsOf.run(id).changes);
-        s.deleteTask.run(id);
-        result.attempts += attempts;
-        result.tasks++;
-        rows += attempts + 1;
-        if (spent()) break;
+      if (take === 1 && fits > room) {
+        if (count(s.roundLogs, job, 1) > room) {
+          const task = (s.firstTask.get(job) as { id: string }).id;
+          const last = s.nthLog.get(task, room - 1) as { attempt: number; seq: number };
+          const deleted = Number(s.deleteLogsTo.run(task, last.attempt, last.seq).changes);
+          result.logs += deleted;
+          rows += deleted;
+          continue;
+        }
       }
+      const logs = Number(s.deleteLogs.run(job, take).changes);
+      const attempts = Number(s.deleteAttempts.run(job, take).changes);
+      const tasks = Number(s.deleteTasks.run(job, take).changes);
+      if (tasks === 0) s.unqueue.run(job);
+      result.logs += logs;
+      result.attempts += attempts;
+      result.tasks += tasks;
+      rows += logs + attempts + tasks + (tasks === 0 ? 1 : 0);
     }
   });
   return result;
+}
+
+function count(statement: StatementSync, job: string, take: number): number {
+  return Number((statement.get(job, take) as { n: number }).n);
 }

@@ -13,7 +13,7 @@ import type { TrackerMetrics } from "./metrics/mod.ts";
 /** The default --retention: a week. */
 export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
 /** One step's bounds. */
-export const STEP = { maxRows: 2000, maxMs: 10 };
+export const STEP = { maxRows: 1000, maxMs: 5 };
 /** Between periodic passes, and before the first. */
 const INTERVAL_MS = 60_000;
 const FIRST_PASS_MS = 5_000;

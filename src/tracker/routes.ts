@@ -67,14 +67,14 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   const TEXT = { "content-type": "text/plain; charset=utf-8" };
   on(ROUTES.healthz, (c) => c.body(healthAnswer(null).body, 200, TEXT));
   on(ROUTES.readyz, async (c) => {
-    const answer = healthAnswer(await tracker.readiness());
+    const answer = healthAnswer(await tracker.probes.readiness());
     return c.body(answer.body, answer.status as 200, TEXT);
   });
   on(ROUTES.metrics, async (c) => {
     // The door admitted the caller by the table; a HEAD, which has no row, is checked here.
     const principal = c.env?.principal ?? authenticate(tracker, c.req.header("authorization"));
     authorize(principal, ROUTES.metrics.need);
-    return c.body(await tracker.metricsText(), 200, { "content-type": TEXT_FORMAT });
+    return c.body(await tracker.probes.metrics(), 200, { "content-type": TEXT_FORMAT });
   });
 
   app.use("/v1/*", async (c, next) => {
@@ -166,7 +166,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   });
   on(ROUTES.gc, async (c) => {
     const body = await parseBody(c, gcRequestSchema);
-    return c.json(await tracker.gc(body.budgetMs));
+    return c.json(await tracker.retention.run({ budgetMs: body.budgetMs }));
   });
   on(ROUTES.getTask, async (c) => c.json(await getTask(tracker, c.req.param("id")!)));
   on(ROUTES.taskLogs, async (c) => {

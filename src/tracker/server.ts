@@ -108,10 +108,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   let metricsServer: MetricsServer | null = null;
   try {
     if (options.metricsListen) {
-      metricsServer = await serveMetrics({ ...options.metricsListen, log }, {
-        metrics: () => tracker.metricsText(),
-        readiness: () => tracker.readiness(),
-      });
+      metricsServer = await serveMetrics({ ...options.metricsListen, log }, tracker.probes);
     }
     server = await serveHttps({
       hostname: options.hostname,

@@ -56,6 +56,7 @@ export class StoreWriter {
   #retry: RetryBackoff;
   #onError: (error: unknown) => void;
   #observer: CommitObserver | undefined;
+  #failure: string | null = null;
 
   constructor(store: Store, onError: (error: unknown) => void, options: StoreWriterOptions = {}) {
     this.#store = store;
@@ -122,10 +123,17 @@ export class StoreWriter {
     try {
       await this.#store.write(batch);
     } catch (error) {
+      this.#failure = (error as Error)?.message ?? String(error);
       this.#observer?.failed();
       throw error;
     }
+    this.#failure = null;
     this.#observer?.committed((performance.now() - started) / 1000);
+  }
+
+  /** Why the last write failed, or null when it succeeded (readiness). */
+  get failure(): string | null {
+    return this.#failure;
   }
 
   /** Run `callback` after the next commit that holds everything marked so far. */

@@ -21,7 +21,7 @@ import {
   type TaskEvent,
   type TokenView,
 } from "../protocol/mod.ts";
-import type { Store, StoreSpace } from "../store/mod.ts";
+import type { Store } from "../store/mod.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { hashToken, newId, newToken } from "./auth.ts";
 import { type ClaimContext, deliverable, waitForWork } from "./claims.ts";
@@ -31,8 +31,8 @@ import { expandForAgents, jobRecords, parseSubmission, signedSubmission } from "
 import { Liveness } from "./liveness.ts";
 import { loadState } from "./load.ts";
 import { DEFAULT_MAX_JOB_LOGS, type LogCap } from "./log_cap.ts";
-import { notReadyBecause, registerStateGauges, TrackerMetrics, within } from "./metrics/mod.ts";
-import { DEFAULT_RETENTION_MS, type GcResult, Retention } from "./retention.ts";
+import { Probes, registerStateGauges, TrackerMetrics } from "./metrics/mod.ts";
+import { DEFAULT_RETENTION_MS, Retention } from "./retention.ts";
 import { applyReport } from "./reports.ts";
 import { Scheduling } from "./scheduling.ts";
 import { FabricState } from "./state.ts";
@@ -79,6 +79,9 @@ export class Tracker {
   readonly graceMs: number;
   readonly maxWaitMs: number;
   readonly metrics = new TrackerMetrics();
+  /** /metrics and /readyz. */
+  readonly probes: Probes;
+  /** Deletes ended jobs after their retention (started by the server; `fabric gc` runs it now). */
   readonly retention: Retention;
   #logCap: LogCap;
   #tasks: TaskLifecycle;
@@ -90,8 +93,6 @@ export class Tracker {
   #credentials = new Credentials();
   #approveAgents: boolean;
   #storeHealthy = true;
-  #storeProblem = "";
-  #space: StoreSpace | null = null;
   #closing = false;
   #log: (message: string) => void;
 
@@ -106,24 +107,17 @@ export class Tracker {
     this.#approveAgents = options.approveAgents ?? false;
     const log = this.#log = options.log ?? (() => {});
     const { state, clock, metrics } = this;
-    const observer = {
-      committed: (seconds: number) => metrics.commits.observe(seconds),
-      failed: () => metrics.commitErrors.inc(),
-    };
-    const writer = this.writer = new StoreWriter(options.store, (error) => this.#storeFailed(error), {
+    const store = options.store;
+    const writer = this.writer = new StoreWriter(store, (error) => this.#storeFailed(error), {
       clock,
-      observer,
+      observer: metrics.commitObserver,
     });
     const maxJobLogs = options.maxJobLogs ?? DEFAULT_MAX_JOB_LOGS;
     this.#logCap = { maxJobBytes: maxJobLogs > 0 ? maxJobLogs : Infinity, metrics };
     const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
-    this.retention = new Retention({ store: options.store, clock, retentionMs, metrics, log });
-    registerStateGauges(metrics.registry, {
-      state,
-      now: () => clock.now(),
-      space: () => this.#space,
-      startedAt: metrics.startedAt,
-    });
+    this.retention = new Retention({ store, clock, retentionMs, metrics, log });
+    const probes = this.probes = new Probes({ store, metrics, writeFailure: () => writer.failure });
+    registerStateGauges(metrics.registry, { state, clock, space: () => probes.space, startedAt: metrics.startedAt });
     const schedule = () => this.#scheduling.soon();
     const tasks = this.#tasks = new TaskLifecycle({ state, writer, clock, log, schedule, metrics });
     const agentOptions = {
@@ -164,7 +158,6 @@ export class Tracker {
   #storeFailed(error: unknown): void {
     if (this.#storeHealthy) this.#log(`store write failed: ${(error as Error).message}`);
     this.#storeHealthy = false;
-    this.#storeProblem = (error as Error)?.message ?? String(error);
   }
 
   /** Resolves when every change so far is durable. */
@@ -197,27 +190,6 @@ export class Tracker {
     await this.flush().catch((error) => this.#log(`could not write the last changes: ${error.message}`));
     this.writer.stop();
     await this.store.close();
-  }
-
-  // ---- operating -----------------------------------------------------------------------------
-
-  /** The metrics in the Prometheus text format (the store's size read now, if it answers within a second). */
-  async metricsText(): Promise<string> {
-    this.#space = await within(this.store.space(), 1000).catch(() => null);
-    return this.metrics.registry.render();
-  }
-
-  /** Null when ready (the store answers, its writes succeed), else why not. */
-  readiness(): Promise<string | null> {
-    return notReadyBecause({
-      ping: () => this.store.ping(),
-      writeProblem: () => this.#storeHealthy ? null : this.#storeProblem,
-    });
-  }
-
-  /** Run retention now (`fabric gc`), for at most about `budgetMs`. */
-  async gc(budgetMs: number): Promise<GcResult> {
-    return await this.retention.run({ budgetMs });
   }
 
   // ---- credentials ---------------------------------------------------------------------------

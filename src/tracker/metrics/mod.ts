@@ -9,5 +9,5 @@ export { JOB_OUTCOMES, type JobOutcome, TASK_OUTCOMES, type TaskOutcome, Tracker
 export { registerStateGauges, type StateGaugeSources } from "./state_gauges.ts";
 export { HttpMetrics, type RouteRef } from "./http_metrics.ts";
 export { healthAnswer, notReadyBecause, type ReadinessSources, READY_TIMEOUT_MS, within } from "./health.ts";
-export { requireMetricsReader } from "./access.ts";
 export { type MetricsEndpoints, type MetricsServer, serveMetrics } from "./metrics_server.ts";
+export { Probes } from "./probes.ts";

@@ -3,6 +3,7 @@
  * task), so that nothing is kept up to date on each change: a scrape walks the active jobs, the
  * templates with work and the agents once.
  */
+import type { Clock } from "../../protocol/mod.ts";
 import type { StoreSpace } from "../../store/mod.ts";
 import type { FabricState } from "../state.ts";
 import type { Registry, Series } from "./registry.ts";
@@ -11,14 +12,14 @@ const ACTIVE_TASK_STATES = ["queued", "assigned", "running", "lost"] as const;
 
 export interface StateGaugeSources {
   state: FabricState;
-  now: () => number;
+  clock: Clock;
   /** The store's size as last read (null before the first scrape read it, or when it could not be read). */
   space: () => StoreSpace | null;
   startedAt: number;
 }
 
 export function registerStateGauges(registry: Registry, sources: StateGaugeSources): void {
-  const { state, now } = sources;
+  const { state, clock } = sources;
   registry.gauge("fabric_jobs", "Jobs that have not ended, by state.", ["state"], () => {
     let queued = 0, running = 0;
     for (const job of state.jobs.values()) {
@@ -49,7 +50,7 @@ export function registerStateGauges(registry: Registry, sources: StateGaugeSourc
         const head = template.ready.peek();
         if (head && head.record.createdAt < oldest) oldest = head.record.createdAt;
       }
-      return [{ labels: [], metric: oldest === Infinity ? 0 : Math.max(0, now() - oldest) / 1000 }];
+      return [{ labels: [], metric: oldest === Infinity ? 0 : Math.max(0, clock.now() - oldest) / 1000 }];
     },
   );
   registry.gauge(

@@ -5,6 +5,7 @@
  * a task's or an agent's id: a label's values stay few whatever the load.
  */
 import { FABRIC_VERSION } from "../../protocol/mod.ts";
+import type { CommitObserver } from "../store_writer.ts";
 import { type Counter, type Histogram, Registry } from "./registry.ts";
 
 /** A task's wait for a slot and its run: from milliseconds to hours. */
@@ -35,6 +36,11 @@ export class TrackerMetrics {
   readonly commitErrors: Counter;
   readonly jobsDeleted: Counter;
   readonly leaderChanges: Counter;
+  /** For the store writer: each commit's duration, each failure. */
+  readonly commitObserver: CommitObserver = {
+    committed: (seconds) => this.commits.observe(seconds),
+    failed: () => this.commitErrors.inc(),
+  };
   /** Whether this tracker leads (one SQLite tracker always does; several trackers will move it). */
   leader = true;
   readonly startedAt = Date.now();
