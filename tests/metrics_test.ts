@@ -4,8 +4,10 @@
  * port and does not on --metrics-listen, and /healthz and /readyz without one.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { Cluster } from "../testing/cluster.ts";
 import { lacks } from "../testing/machine.ts";
+import { fabric } from "../testing/process.ts";
 import { RawApi } from "../testing/raw_api.ts";
 
 /** Each sample of a scrape by its series, as printed: `name{label="value",...}`. */
@@ -120,6 +122,24 @@ Deno.test("the tracker's metrics move as a job runs, and /metrics needs a token 
       },
     });
 
+    await t.step({
+      name: "the alert examples of docs/operating.md are valid rules for these metrics",
+      ignore: lacks("promtool"),
+      fn: async () => {
+        const doc = await Deno.readTextFile(new URL("../docs/operating.md", import.meta.url));
+        const rules = doc.slice(doc.indexOf("## Alert examples")).match(/```yaml\n([\s\S]*?)```/)![1];
+        for (const name of rules.matchAll(/\b(fabric_[a-z_]+)/g)) {
+          const series = name[1].replace(/_(bucket|sum|count)$/, "");
+          assert.ok(after.text.includes(`# TYPE ${series} `), `the rules name ${name[1]}, which the tracker has not`);
+        }
+        const file = await Deno.makeTempFile({ dir: cluster.root, suffix: ".yaml" });
+        await Deno.writeTextFile(file, rules);
+        const result = await new Deno.Command("promtool", { args: ["check", "rules", file] }).output();
+        const said = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+        assert.equal(result.code, 0, said);
+      },
+    });
+
     await t.step("on the API's port, /metrics needs the admin token; /healthz and /readyz need none", async () => {
       const none = await api.request("GET", "/metrics", "");
       assert.equal(none.status, 401);
@@ -154,5 +174,26 @@ Deno.test("the tracker's metrics move as a job runs, and /metrics needs a token 
   } finally {
     api.close();
     await cluster.stop();
+  }
+});
+
+Deno.test("a --metrics-listen address that cannot be had is said plainly, with exit code 1", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  const dir = await Deno.makeTempDir({ prefix: "fabric-test-" });
+  try {
+    const result = await fabric([
+      "tracker",
+      ...["--listen", "127.0.0.1:0", "--data-dir", join(dir, "tracker")],
+      ...["--metrics-listen", `127.0.0.1:${port}`],
+    ]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(
+      result.stderr.trim(),
+      `fabric tracker: Cannot listen on 127.0.0.1:${port} (--metrics-listen): the port is in use`,
+    );
+  } finally {
+    taken.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

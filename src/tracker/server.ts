@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
+import { FabricError } from "../protocol/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
 import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from "./certificate_renewal.ts";
 import { issueServerCert, prepareTrackerDir } from "./data_dir.ts";
@@ -108,7 +109,10 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   let metricsServer: MetricsServer | null = null;
   try {
     if (options.metricsListen) {
-      metricsServer = await serveMetrics({ ...options.metricsListen, log }, tracker.probes);
+      const where = options.metricsListen;
+      metricsServer = await serveMetrics({ ...where, log }, tracker.probes).catch(
+        cannotListen("--metrics-listen", where),
+      );
     }
     server = await serveHttps({
       hostname: options.hostname,
@@ -119,7 +123,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       maxConnections: options.maxConnections,
       observe: (method, path, status, seconds) => http.observe(method, path, status, seconds),
       log,
-    }, (request, principal) => app.fetch(request, { principal }));
+    }, (request, principal) => app.fetch(request, { principal })).catch(cannotListen("--listen", options));
   } catch (error) {
     await metricsServer?.close();
     await tracker.close();
@@ -186,6 +190,28 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       })();
       return closed;
     },
+  };
+}
+
+/** Why a listener could not start, by the system's error code: each the user's to fix. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: "the port is in use",
+  EACCES: "permission denied (a port under 1024 needs privileges)",
+  EADDRNOTAVAIL: "the address is not one of this machine's",
+  // Deno's listen says EINVAL for an address that is not this machine's.
+  EINVAL: "the address is not one of this machine's",
+  ENOTFOUND: "the name does not resolve",
+};
+
+/** A listener that could not start is the user's to fix: a FabricError that says so, not a stack trace. */
+function cannotListen(flag: string, where: { hostname: string; port: number }): (error: unknown) => never {
+  return (error) => {
+    const reason = LISTEN_ERRORS[(error as { code?: string })?.code ?? ""];
+    if (!reason) throw error;
+    throw new FabricError(
+      "unavailable",
+      `Cannot listen on ${bracket(where.hostname)}:${where.port} (${flag}): ${reason}`,
+    );
   };
 }
 
