@@ -52,10 +52,10 @@ export async function gcCommand(args: string[]): Promise<number> {
       `Deleted ${total.jobs} job(s) that ended over ${formatDuration(last.retentionMs)} ago: ${total.tasks} task(s), ` +
         `${total.attempts} attempt(s), ${total.logs} log chunk(s), in ${total.seconds.toFixed(1)}s.`,
     );
-    if (last.space) {
-      console.log(
-        `The store holds ${formatSize(last.space.bytes)}, ${formatSize(last.space.freeBytes)} of it free for new jobs.`,
-      );
+    const space = last.space;
+    if (space) {
+      const free = space.freeBytes === null ? "" : `, ${formatSize(space.freeBytes)} of it free for new jobs`;
+      console.log(`The store holds ${formatSize(space.bytes)}${free}.`);
     }
     return 0;
   } finally {

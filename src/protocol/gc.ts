@@ -18,6 +18,6 @@ export interface GcResponse {
   /** More is due than this call deleted: call again. */
   more: boolean;
   seconds: number;
-  /** The store's size and free space after it (null when the store could not say). */
-  space: { bytes: number; freeBytes: number } | null;
+  /** The store's size and free space after it (null when the store could not say; freeBytes null on PostgreSQL). */
+  space: { bytes: number; freeBytes: number | null } | null;
 }

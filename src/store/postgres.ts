@@ -12,6 +12,8 @@
 import postgres from "postgres";
 import { FabricError } from "../protocol/mod.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
+import { postgresPurgeOps } from "./postgres_purge.ts";
+import { purgeRounds } from "./purge_rounds.ts";
 import { batchStatements, singleStatement, type Statement } from "./postgres_rows.ts";
 import type {
   ActiveJobs,
@@ -25,6 +27,7 @@ import type {
   TokenRecord,
   WriteBatch,
 } from "./records.ts";
+import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
 import { toAgent, toAttempt, toJob, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { containsPattern, type SecretStore, type Store } from "./store.ts";
@@ -38,6 +41,8 @@ const CONNECT_TIMEOUT_S = 10;
 const CURSOR_ROWS = 5000;
 /** The tables a store copy must find empty. */
 const DATA_TABLES = ["meta", "secrets", "agents", "jobs", "tasks", "attempts", "logs", "tokens"] as const;
+/** The tables whose size is the store's. */
+const SIZED_TABLES = [...DATA_TABLES, "purging", "leases"];
 
 export interface PostgresStoreOptions {
   sync?: StoreSync;
@@ -281,6 +286,38 @@ export class PostgresStore implements Store, SecretStore {
     this.#writes = done.catch(() => {});
     return done.catch((error) => {
       throw storeError("write", error);
+    });
+  }
+
+  /** One bounded step of retention, in a transaction of its own beside the tracker's writes (it deletes only ended jobs' rows). */
+  purgeExpired(options: PurgeOptions): Promise<PurgeResult> {
+    return this.#read("expired jobs", (sql) => sql.begin((tx) => purgeRounds(postgresPurgeOps(tx), options)))
+      .catch((error) => {
+        throw storeError("delete expired jobs", error);
+      });
+  }
+
+  jobLogBytes(jobId: string): Promise<number> {
+    // octet_length of a stored (TOASTed) value is read from its header, not by fetching it.
+    return this.#read("the size of a job's logs", async (sql) => {
+      const [row] = await sql`
+        SELECT coalesce(sum(octet_length(l.data)), 0) AS bytes FROM tasks t JOIN logs l ON l.task_id = t.id
+        WHERE t.job_id = ${jobId}`;
+      return Number(row.bytes);
+    });
+  }
+
+  space(): Promise<StoreSpace> {
+    return this.#read("its size", async (sql) => {
+      const [row] = await sql`
+        SELECT coalesce(sum(pg_total_relation_size(to_regclass(name))), 0) AS bytes FROM unnest(${SIZED_TABLES}::text[]) AS name`;
+      return { bytes: Number(row.bytes), freeBytes: null };
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.#read("a trivial query", async (sql) => {
+      await sql`SELECT 1`;
     });
   }
 

@@ -61,6 +61,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    DELETE FROM meta WHERE key = 'admin_token_sha256';
    ALTER TABLE jobs ADD COLUMN submitted_by text;
    ALTER TABLE agents ADD COLUMN admission text NOT NULL DEFAULT 'approved';`,
+  // 3: retention, as SQLite's migration 6: keep_ms is the job's own `retention:`; a job whose row is
+  // gone waits in purging until its tasks, attempts and logs are too (purge_rounds.ts).
+  `ALTER TABLE jobs ADD COLUMN keep_ms bigint;
+   CREATE INDEX jobs_ended ON jobs (finished_at, keep_ms) WHERE finished_at IS NOT NULL;
+   CREATE TABLE purging (job_id text COLLATE "C" PRIMARY KEY, since bigint NOT NULL);`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

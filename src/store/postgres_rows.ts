@@ -81,6 +81,7 @@ const TABLES = {
     files: t,
     signed: t,
     submitted_by: t,
+    keep_ms: n,
   }, JOB_COLUMNS),
   tasks: table("tasks", ["id"], {
     id: t,

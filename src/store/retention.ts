@@ -27,8 +27,12 @@ export interface PurgeResult {
 /** The store's size, and how much of it holds nothing (deleted rows' space, reused by new ones). */
 export interface StoreSpace {
   bytes: number;
-  freeBytes: number;
+  /** Null when the store cannot tell (PostgreSQL: its vacuum reclaims the space). */
+  freeBytes: number | null;
 }
+
+/** The states of a job that has ended, as SQL: only such a job is ever deleted. */
+export const ENDED_JOB_STATES = "'succeeded', 'failed', 'cancelled'";
 
 export function emptyPurge(): PurgeResult {
   return { jobs: 0, tasks: 0, attempts: 0, logs: 0, more: false };

@@ -30,6 +30,9 @@ export interface ExportCounts {
   tokens: number;
 }
 
+/** Tasks of jobs retention is deleting (their job row is gone already): not copied. */
+const PURGED_TASKS = "SELECT id FROM tasks WHERE job_id IN (SELECT job_id FROM purging)";
+
 /** The tables in the order they are read, each with its query and where its records go in a batch. */
 const TABLES: Array<{ name: keyof ExportCounts; sql: string; add: (batch: WriteBatch, row: Row) => void }> = [
   {
@@ -39,13 +42,21 @@ const TABLES: Array<{ name: keyof ExportCounts; sql: string; add: (batch: WriteB
   },
   { name: "agents", sql: "SELECT * FROM agents ORDER BY id", add: (b, r) => b.agents.push(toAgent(r)) },
   { name: "jobs", sql: "SELECT * FROM jobs ORDER BY id", add: (b, r) => b.newJobs.push(toJob(r)) },
-  { name: "tasks", sql: "SELECT * FROM tasks ORDER BY id", add: (b, r) => b.tasks.push(toTask(r)) },
+  {
+    name: "tasks",
+    sql: "SELECT * FROM tasks WHERE job_id NOT IN (SELECT job_id FROM purging) ORDER BY id",
+    add: (b, r) => b.tasks.push(toTask(r)),
+  },
   {
     name: "attempts",
-    sql: "SELECT * FROM attempts ORDER BY task_id, attempt",
+    sql: `SELECT * FROM attempts WHERE task_id NOT IN (${PURGED_TASKS}) ORDER BY task_id, attempt`,
     add: (b, r) => b.attempts.push(toAttempt(r)),
   },
-  { name: "logs", sql: "SELECT * FROM logs ORDER BY task_id, attempt, seq", add: (b, r) => b.logs.push(toLog(r)) },
+  {
+    name: "logs",
+    sql: `SELECT * FROM logs WHERE task_id NOT IN (${PURGED_TASKS}) ORDER BY task_id, attempt, seq`,
+    add: (b, r) => b.logs.push(toLog(r)),
+  },
   { name: "tokens", sql: "SELECT * FROM tokens ORDER BY hash", add: (b, r) => b.tokens.push(toToken(r)) },
 ];
 

@@ -89,3 +89,72 @@ Deno.test("an export of a missing store is refused with a message", async () => 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an export leaves out what retention is deleting: a job gone from the jobs table takes its rows along", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-export-test-" });
+  try {
+    const store = SqliteStore.open(join(dir, "fabric.db"));
+    const batch = emptyBatch();
+    for (const [id, finishedAt] of [["old", 1], ["new", null]] as const) {
+      batch.newJobs.push({
+        id,
+        name: id,
+        spec: { name: id, tasks: [] } as never,
+        files: {},
+        source: null,
+        signed: null,
+        state: finishedAt === null ? "running" : "succeeded",
+        cancelRequested: false,
+        total: 100,
+        counts: emptyCounts(),
+        createdAt: 1,
+        finishedAt,
+        version: 1,
+      });
+      for (let ord = 0; ord < 100; ord++) {
+        const task = queuedTask({
+          id: `${id}.${ord}`,
+          jobId: id,
+          ord,
+          template: "t",
+          name: "t",
+          index: ord,
+          count: 100,
+          matrix: null,
+          pinnedAgent: null,
+          createdAt: 1,
+        });
+        batch.tasks.push(task);
+        batch.attempts.push(attemptOf(task.id));
+        batch.logs.push({ taskId: task.id, attempt: 1, seq: 0, stream: "stdout", data: "x", at: 1 });
+      }
+    }
+    await store.write(batch);
+    // One short step: "old" leaves the jobs table, most of its rows are still there.
+    const step = await store.purgeExpired({ now: 10, retentionMs: 5, maxRows: 20, maxMs: 1000 });
+    assert.equal(step.jobs, 1);
+    assert.equal(step.more, true);
+    await store.close();
+
+    const counts = noRows();
+    for await (const _ of exportSqlite(join(dir, "fabric.db"), counts)) { /* counted */ }
+    assert.deepEqual(counts, { meta: 0, agents: 0, jobs: 1, tasks: 100, attempts: 100, logs: 100 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function attemptOf(taskId: string) {
+  return {
+    taskId,
+    attempt: 1,
+    agentId: "a",
+    state: "succeeded" as const,
+    assignedAt: 1,
+    startedAt: 1,
+    finishedAt: 2,
+    exitCode: 0,
+    signal: null,
+    reason: null,
+  };
+}

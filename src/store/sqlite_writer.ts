@@ -19,12 +19,13 @@ import {
   rollback,
   type SqlRows,
 } from "./sqlite_rows.ts";
-import { preparePurge, type PurgeStatements, purgeStep } from "./sqlite_purge.ts";
+import type { PurgeOps } from "./purge_rounds.ts";
+import { sqlitePurgeOps, sqlitePurgeStep } from "./sqlite_purge.ts";
 import type { PurgeOptions } from "./retention.ts";
 
 let db: DatabaseSync | null = null;
 let prepared: PreparedStatements | null = null;
-let purge: PurgeStatements | null = null;
+let purge: PurgeOps | null = null;
 
 self.onmessage = (event: MessageEvent) => {
   const message = event.data as
@@ -57,8 +58,11 @@ self.onmessage = (event: MessageEvent) => {
       db!.exec("PRAGMA wal_checkpoint(PASSIVE)");
       self.postMessage({ id: message.id });
     } else if (message.type === "purge") {
-      purge ??= preparePurge(db!);
-      self.postMessage({ id: message.id, result: purgeStep(db!, purge, message.options) });
+      purge ??= sqlitePurgeOps(db!);
+      sqlitePurgeStep(db!, purge, message.options).then(
+        (result) => self.postMessage({ id: message.id, result }),
+        (error) => self.postMessage({ id: message.id, error: (error as Error)?.message ?? String(error) }),
+      );
     } else if (message.type === "rollback") {
       rollback(db!);
       self.postMessage({ id: message.id });

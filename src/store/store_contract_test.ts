@@ -10,6 +10,7 @@ import { lacks } from "../../testing/machine.ts";
 import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, FabricError } from "../protocol/mod.ts";
 import { PostgresStore } from "./postgres.ts";
+import { RETENTION_CASES } from "./_retention_testing.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, TokenRecord, WriteBatch } from "./records.ts";
 import { queuedTask } from "./records.ts";
 import { SqliteStore } from "./sqlite.ts";
@@ -461,7 +462,7 @@ const CASES: Record<string, Case> = {
 };
 
 async function runCases(t: Deno.TestContext, subject: Subject): Promise<void> {
-  for (const [name, body] of Object.entries(CASES)) await t.step(name, () => body(subject));
+  for (const [name, body] of Object.entries({ ...CASES, ...RETENTION_CASES })) await t.step(name, () => body(subject));
 }
 
 Deno.test("store contract: SQLite", async (t) => {

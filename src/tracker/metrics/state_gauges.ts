@@ -87,11 +87,11 @@ export function registerStateGauges(registry: Registry, sources: StateGaugeSourc
   });
   registry.gauge(
     "fabric_store_free_bytes",
-    "Space in the store that holds nothing (deleted jobs' rows), reused by new rows.",
+    "Space in the store that holds nothing (deleted jobs' rows), reused by new rows (SQLite only).",
     [],
     () => {
-      const space = sources.space();
-      return space ? [{ labels: [], metric: space.freeBytes }] : [];
+      const free = sources.space()?.freeBytes ?? null;
+      return free === null ? [] : [{ labels: [], metric: free }];
     },
   );
   registry.gauge("process_start_time_seconds", "When the tracker started, in seconds since the epoch.", [], () => [
