@@ -107,13 +107,22 @@ export async function purgeAll(
 
 export const ALL: PurgeOptions = { now: NOW, retentionMs: 24 * HOUR, maxRows: 100_000, maxMs: 60_000 };
 
-/** Cases on a new, empty store each; a case closes its store. */
-export const RETENTION_CASES: Record<string, (subject: { open(): Promise<Store> }) => Promise<void>> = {
-  "retention: a job ended longer ago than the retention goes with its tasks, attempts and logs; the rest stay": async (
-    subject,
-  ) => {
+/** A case on a new, empty store, closed after it. */
+function onNewStore(body: (store: Store) => Promise<void>) {
+  return async (subject: { open(): Promise<Store> }) => {
     const store = await subject.open();
     try {
+      await body(store);
+    } finally {
+      await store.close();
+    }
+  };
+}
+
+/** Cases on a new, empty store each. */
+export const RETENTION_CASES: Record<string, (subject: { open(): Promise<Store> }) => Promise<void>> = {
+  "retention: a job ended longer ago than the retention goes with its tasks, attempts and logs; the rest stay":
+    onNewStore(async (store) => {
       await writeJob(store, job("old", { at: NOW - 25 * HOUR }), { tasks: 3, logs: 2 });
       await writeJob(store, job("recent", { at: NOW - 23 * HOUR }));
       await writeJob(store, job("running", { at: null }));
@@ -145,13 +154,9 @@ export const RETENTION_CASES: Record<string, (subject: { open(): Promise<Store> 
       // A month later, the job that asked for 30 days goes too.
       await purgeAll(store, { ...ALL, now: NOW + 30 * 24 * HOUR });
       assert.deepEqual((await store.listJobs({ limit: 10 })).map((j) => j.id), ["running"]);
-    } finally {
-      await store.close();
-    }
-  },
-  "retention: a large job goes in steps within their bounds, out of every listing from the first": async (subject) => {
-    const store = await subject.open();
-    try {
+    }),
+  "retention: a large job goes in steps within their bounds, out of every listing from the first": onNewStore(
+    async (store) => {
       await writeJob(store, job("big", { at: NOW - 25 * HOUR }, 2000), { tasks: 2000, logs: 3 });
       await writeJob(store, job("chatty", { at: NOW - 25 * HOUR }), { tasks: 1, logs: 1500 });
       const first = await store.purgeExpired({ ...ALL, maxRows: 500 });
@@ -165,43 +170,26 @@ export const RETENTION_CASES: Record<string, (subject: { open(): Promise<Store> 
       assert.equal(first.attempts + rest.attempts, 2001 * 2);
       assert.ok(rest.steps >= 20, `${rest.steps} steps for ~12,000 rows at 500 a step`);
       assert.deepEqual(await store.readLogs("chatty.0", 2, -1, 10), []);
-    } finally {
-      await store.close();
-    }
-  },
-  "retention: a step stops at its time budget": async (subject) => {
-    const store = await subject.open();
-    try {
-      await writeJob(store, job("big", { at: NOW - 25 * HOUR }, 3000), { tasks: 3000, logs: 2 });
-      const result = await store.purgeExpired({ ...ALL, maxMs: 0 });
-      // The first check is after the first round (or before it): little is done, and more is said to wait.
-      assert.equal(result.more, true);
-      assert.ok(result.tasks <= 64, `${result.tasks} tasks in a step with no time`);
-    } finally {
-      await store.close();
-    }
-  },
-  "retention: a job's stored output is counted in bytes": async (subject) => {
-    const store = await subject.open();
-    try {
-      await writeJob(store, job("a", { at: null }), { tasks: 2, logs: 3, chunk: "héllo\n" });
-      await writeJob(store, job("b", { at: null }), { tasks: 1, logs: 1 });
-      assert.equal(await store.jobLogBytes("a"), 2 * 3 * 7);
-      assert.equal(await store.jobLogBytes("none"), 0);
-    } finally {
-      await store.close();
-    }
-  },
-  "retention: the store answers a ping, and tells its size": async (subject) => {
-    const store = await subject.open();
-    try {
-      await store.ping();
-      await writeJob(store, job("a", { at: null }), { tasks: 10, logs: 10 });
-      const space = await store.space();
-      assert.ok(space.bytes > 0, `${space.bytes} bytes`);
-      assert.ok(space.freeBytes === null || (space.freeBytes >= 0 && space.freeBytes < space.bytes));
-    } finally {
-      await store.close();
-    }
-  },
+    },
+  ),
+  "retention: a step stops at its time budget": onNewStore(async (store) => {
+    await writeJob(store, job("big", { at: NOW - 25 * HOUR }, 3000), { tasks: 3000, logs: 2 });
+    const result = await store.purgeExpired({ ...ALL, maxMs: 0 });
+    // The first check is after the first round (or before it): little is done, and more is said to wait.
+    assert.equal(result.more, true);
+    assert.ok(result.tasks <= 64, `${result.tasks} tasks in a step with no time`);
+  }),
+  "retention: a job's stored output is counted in bytes": onNewStore(async (store) => {
+    await writeJob(store, job("a", { at: null }), { tasks: 2, logs: 3, chunk: "héllo\n" });
+    await writeJob(store, job("b", { at: null }), { tasks: 1, logs: 1 });
+    assert.equal(await store.jobLogBytes("a"), 2 * 3 * 7);
+    assert.equal(await store.jobLogBytes("none"), 0);
+  }),
+  "retention: the store answers a ping, and tells its size": onNewStore(async (store) => {
+    await store.ping();
+    await writeJob(store, job("a", { at: null }), { tasks: 10, logs: 10 });
+    const space = await store.space();
+    assert.ok(space.bytes > 0, `${space.bytes} bytes`);
+    assert.ok(space.freeBytes === null || (space.freeBytes >= 0 && space.freeBytes < space.bytes));
+  }),
 };
