@@ -70,10 +70,7 @@ export function sqlitePurgeOps(db: DatabaseSync): PurgeOps {
   };
 }
 
-/**
- * One step in one write transaction of `db`. The statements answer at once, so the step ends in the
- * turn of the event loop it began in: no other message to the worker lands inside its transaction.
- */
+/** One step in one write transaction of `db` (the worker handles nothing else until it has ended). */
 export async function sqlitePurgeStep(db: DatabaseSync, ops: PurgeOps, options: PurgeOptions): Promise<PurgeResult> {
   db.exec("BEGIN IMMEDIATE");
   try {

@@ -38,3 +38,23 @@ Deno.test("the SQLite file stays bounded while jobs with output come and go for 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("writes sent while a retention step runs wait for its end, and both are committed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-retention-test-" });
+  const store = SqliteStore.open(join(dir, "fabric.db"));
+  try {
+    await writeJob(store, job("old", { at: NOW - 25 * HOUR }, 3000), { tasks: 3000, logs: 2 });
+    const step = store.purgeExpired({ ...ALL, maxRows: 100_000, maxMs: 60_000 });
+    // Sent to the worker behind the step (it is busy): each must wait for the step's transaction to end.
+    const writes = Array.from({ length: 5 }, (_, i) => writeJob(store, job(`new${i}`, { at: null })));
+    const [deleted] = await Promise.all([step, ...writes]);
+    assert.equal(deleted.tasks, 3000);
+    assert.deepEqual(
+      (await store.listJobs({ limit: 10 })).map((j) => j.id).sort(),
+      [0, 1, 2, 3, 4].map((i) => `new${i}`),
+    );
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -27,13 +27,26 @@ let db: DatabaseSync | null = null;
 let prepared: PreparedStatements | null = null;
 let purge: PurgeOps | null = null;
 
+type Message =
+  | { type: "open"; path: string; sync: "normal" | "full" }
+  | { type: "write"; id: number; rows: SqlRows }
+  | { type: "begin" | "commit" | "rollback" | "checkpoint" | "close"; id: number }
+  | { type: "rows"; id: number; rows: SqlRows }
+  | { type: "purge"; id: number; options: PurgeOptions };
+
+/**
+ * Messages are handled one after the other, each to its end: a purge step awaits its statements
+ * (purge_rounds.ts serves both stores), and a message that came meanwhile is dispatched between those
+ * awaits (Deno hands a waiting message over at once), which put a write inside the step's transaction.
+ */
+let handled: Promise<void> = Promise.resolve();
+
 self.onmessage = (event: MessageEvent) => {
-  const message = event.data as
-    | { type: "open"; path: string; sync: "normal" | "full" }
-    | { type: "write"; id: number; rows: SqlRows }
-    | { type: "begin" | "commit" | "rollback" | "checkpoint" | "close"; id: number }
-    | { type: "rows"; id: number; rows: SqlRows }
-    | { type: "purge"; id: number; options: PurgeOptions };
+  const message = event.data as Message;
+  handled = handled.then(() => handle(message));
+};
+
+async function handle(message: Message): Promise<void> {
   try {
     if (message.type === "open") {
       db = new DatabaseSync(message.path);
@@ -59,10 +72,7 @@ self.onmessage = (event: MessageEvent) => {
       self.postMessage({ id: message.id });
     } else if (message.type === "purge") {
       purge ??= sqlitePurgeOps(db!);
-      sqlitePurgeStep(db!, purge, message.options).then(
-        (result) => self.postMessage({ id: message.id, result }),
-        (error) => self.postMessage({ id: message.id, error: (error as Error)?.message ?? String(error) }),
-      );
+      self.postMessage({ id: message.id, result: await sqlitePurgeStep(db!, purge, message.options) });
     } else if (message.type === "rollback") {
       rollback(db!);
       self.postMessage({ id: message.id });
@@ -75,4 +85,4 @@ self.onmessage = (event: MessageEvent) => {
   } catch (error) {
     self.postMessage({ id: "id" in message ? message.id : 0, error: (error as Error)?.message ?? String(error) });
   }
-};
+}
