@@ -77,7 +77,7 @@ try {
   console.log(
     `deleted ${deleted.jobs} job, ${deleted.tasks} tasks, ${deleted.attempts} attempts, ${deleted.logs} log rows ` +
       `(${rows} rows) in ${gcSeconds.toFixed(2)}s = ${(rows / gcSeconds).toFixed(0)} rows/s; store ` +
-      `${(deleted.space!.bytes / 1e6).toFixed(1)} MB, ${(deleted.space!.freeBytes / 1e6).toFixed(1)} MB free`,
+      `${(deleted.space!.bytes / 1e6).toFixed(1)} MB, ${((deleted.space!.freeBytes ?? 0) / 1e6).toFixed(1)} MB free`,
   );
   for (const [name, samples] of [["before", before], ["during the delete", during], ["after", after]] as const) {
     const p = (q: number) => percentile(samples, q).toFixed(2);
@@ -104,6 +104,7 @@ async function writeOldJob(path: string, tasks: number): Promise<void> {
       files: {},
       source: null,
       signed: null,
+      submittedBy: null,
       state: "succeeded",
       cancelRequested: false,
       total: tasks,

@@ -34,6 +34,8 @@ export class RawApi {
     token: string,
     body?: unknown,
     timeoutMs = 10_000,
+    /** Ends the request early (a long poll the test is done with). */
+    signal?: AbortSignal,
   ): Promise<RawAnswer> {
     const started = performance.now();
     const payload = body === undefined || body instanceof Uint8Array || typeof body === "string"
@@ -44,7 +46,7 @@ export class RawApi {
       client: this.#http,
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: payload as BodyInit | undefined,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
     });
     const text = await response.text();
     let json: unknown;

@@ -11,7 +11,7 @@ fabric gc [--json]
 Delete now, on the tracker, the ended jobs past their retention (the tracker's --retention, or a
 job's own "retention:" when longer), with their tasks, attempts and logs, as the tracker does every
 minute by itself. It works a little at a time, so the tracker goes on serving; this command asks
-again until nothing due is left. Needs the admin token.
+again until nothing due is left. Needs a token with the admin role.
 
   --json   print the totals as JSON
 ${CONNECTION_HELP}

@@ -24,6 +24,7 @@ export function job(id: string, ended: { at: number | null; keepMs?: number }, t
     files: {},
     source: null,
     signed: null,
+    submittedBy: null,
     state: ended.at === null ? "running" : "succeeded",
     cancelRequested: false,
     total: tasks,

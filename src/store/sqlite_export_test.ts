@@ -103,6 +103,7 @@ Deno.test("an export leaves out what retention is deleting: a job gone from the 
         files: {},
         source: null,
         signed: null,
+        submittedBy: null,
         state: finishedAt === null ? "running" : "succeeded",
         cancelRequested: false,
         total: 100,
@@ -138,7 +139,7 @@ Deno.test("an export leaves out what retention is deleting: a job gone from the 
 
     const counts = noRows();
     for await (const _ of exportSqlite(join(dir, "fabric.db"), counts)) { /* counted */ }
-    assert.deepEqual(counts, { meta: 0, agents: 0, jobs: 1, tasks: 100, attempts: 100, logs: 100 });
+    assert.deepEqual(counts, { meta: 0, agents: 0, jobs: 1, tasks: 100, attempts: 100, logs: 100, tokens: 0 });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -46,6 +46,11 @@ const NO_AGENT_JOB = {
 function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
   return {
     ca: { allowed: CALLERS, call: () => ({ method: "GET", path: "/v1/ca", ok: 200 }) },
+    // Probes answer anyone (a revoked token too: it is not even read), and say nothing of jobs (below).
+    healthz: { allowed: CALLERS, call: () => ({ method: "GET", path: "/healthz", ok: 200 }) },
+    readyz: { allowed: CALLERS, call: () => ({ method: "GET", path: "/readyz", ok: 200 }) },
+    // Counts a read token can list already; never an agent's credential nor the join token.
+    metrics: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/metrics", ok: 200 }) },
     register: {
       allowed: ["join", "admin"],
       call: (c) => ({ method: "POST", path: "/v1/agents/register", body: registration(`new-${c}`), ok: 200 }),
@@ -117,6 +122,7 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
       allowed: ["submit", "operator", "admin"],
       call: () => ({ method: "POST", path: `/v1/jobs/${f.ownJobId}/cancel`, ok: 200 }),
     },
+    gc: { allowed: ["admin"], call: () => ({ method: "POST", path: "/v1/gc", body: { budgetMs: 1000 }, ok: 200 }) },
     getTask: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0`, ok: 200 }) },
     taskLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0/logs`, ok: 200 }) },
     jobLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/jobs/${f.jobId}/logs`, ok: 200 }) },
@@ -224,6 +230,13 @@ Deno.test("every route with every caller: each role reaches its routes, everyone
     // A path no route has is "no route" for a token, and tells a stranger nothing.
     assert.equal((await api.request("GET", "/v1/secrets", tokens.admin)).status, 404);
     assert.equal((await api.request("GET", "/v1/secrets", "")).status, 401);
+
+    // The probes tell a stranger a word, nothing of the jobs and agents above; a HEAD of /metrics (a
+    // method the table has no row for) is refused as its GET is.
+    for (const path of ["/healthz", "/readyz"]) assert.equal((await api.request("GET", path, "")).text, "ok\n");
+    assert.equal((await api.request("HEAD", "/metrics", "")).status, 401);
+    assert.equal((await api.request("HEAD", "/metrics", tokens.agent)).status, 403);
+    assert.equal((await api.request("HEAD", "/metrics", tokens.read)).status, 200);
 
     // Cancelling: a submit token cancels its own jobs only.
     const others = await api.request("POST", `/v1/jobs/${fixture.jobId}/cancel`, tokens.submit);

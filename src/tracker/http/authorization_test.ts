@@ -25,8 +25,12 @@ Deno.test("every route the API serves is in the table, and every rule is served"
   const tracker = await Tracker.open({ store: SqliteStore.open(join(dir, "fabric.db")) });
   try {
     const app = createRoutes(tracker, { caPem: "" });
-    // The API's routes (the dashboard beside it, outside /v1/, asks dashboard/permissions.ts, which asks this table).
-    const served = app.routes.filter((r) => r.method !== "ALL" && r.path.startsWith("/v1/"))
+    // The API's routes and the probes (the dashboard beside them, outside /v1/, asks
+    // dashboard/permissions.ts, which asks this table).
+    const operating = ["/metrics", "/healthz", "/readyz"];
+    const served = app.routes.filter((r) =>
+      r.method !== "ALL" && (r.path.startsWith("/v1/") || operating.includes(r.path))
+    )
       .map((r) => `${r.method} ${r.path}`).sort();
     const table = Object.values(ROUTES).map((r) => `${r.method} ${r.path}`).sort();
     assert.deepEqual(served, table);

@@ -1,8 +1,8 @@
 /**
- * The tracker's policy at the HTTPS layer's door: every route but the CA's is admitted only with a
- * token that authenticates and that the route is for (http/authorization.ts), checked from the headers
- * before any body is read, with the route's body limit; the agents' hot routes are then answered
- * without Hono (see fastAgentRoutes).
+ * The tracker's policy at the HTTPS layer's door: every route but the CA's and the probes' is admitted
+ * only with a token that authenticates and that the route is for (http/authorization.ts), checked from
+ * the headers before any body is read, with the route's body limit; the agents' hot routes are then
+ * answered without Hono (see fastAgentRoutes).
  */
 import { FabricError, parseJsonBody } from "../../protocol/mod.ts";
 import type { FrontDoor } from "../https_server.ts";
@@ -23,16 +23,6 @@ export function trackerFrontDoor(tracker: Tracker, log: (line: string) => void):
     fast: fastAgentRoutes(tracker),
     errorResponse: (error, where) => errorResponse(error, where, log),
   };
-}
-
-/**
- * Every /v1/ route but the CA's, and the metrics (without a token on --metrics-listen only). The CA is
- * public on purpose (an agent pins it by hash), and so are /healthz and /readyz; the dashboard's pages,
- * outside /v1/ too, check their own session or token.
- */
-function needsToken(method: string, path: string): boolean {
-  if (path === "/metrics") return true;
-  return path.startsWith("/v1/") && !(method === "GET" && path === "/v1/ca");
 }
 
 /**
