@@ -116,7 +116,7 @@ export class Tracker {
     this.#logCap = { maxJobBytes: maxJobLogs > 0 ? maxJobLogs : Infinity, metrics };
     const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     this.retention = new Retention({ store, clock, retentionMs, metrics, log });
-    const probes = this.probes = new Probes({ store, metrics, writeFailure: () => writer.failure });
+    const probes = this.probes = new Probes({ store, metrics, writeFailure: () => writer.failure, log });
     registerStateGauges(metrics.registry, { state, clock, space: () => probes.space, startedAt: metrics.startedAt });
     const schedule = () => this.#scheduling.soon();
     const tasks = this.#tasks = new TaskLifecycle({ state, writer, clock, log, schedule, metrics });

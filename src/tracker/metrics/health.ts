@@ -1,7 +1,8 @@
 /**
  * Health for probes and load balancers. Live: the process answers (nothing is checked, nothing
  * waited for). Ready: the store answers a trivial query within a second and its last write did not
- * fail. Neither waits for a commit or a long poll.
+ * fail. Neither waits for a commit or a long poll. Both answer without a token, so their bodies name
+ * the kind of trouble only; what the store said goes to the tracker's log.
  */
 
 /** How long the store has to answer a readiness check. */
@@ -14,15 +15,25 @@ export interface ReadinessSources {
   writeProblem: () => string | null;
 }
 
-/** Null when ready (one line). */
-export async function notReadyBecause(sources: ReadinessSources): Promise<string | null> {
+export interface NotReady {
+  /** For a probe's body: the kind of trouble, nothing the store said (a path, a host, a row). */
+  said: string;
+  /** For the tracker's log. */
+  detail: string;
+}
+
+/** Null when ready. */
+export async function notReadyBecause(sources: ReadinessSources): Promise<NotReady | null> {
   const write = sources.writeProblem();
-  if (write !== null) return `the store's writes fail: ${write}`;
+  if (write !== null) return { said: "the store's writes fail", detail: `the store's writes fail: ${write}` };
   try {
-    await within(sources.ping(), READY_TIMEOUT_MS);
+    await sources.ping();
     return null;
   } catch (error) {
-    return `the store does not answer: ${(error as Error)?.message ?? error}`;
+    return {
+      said: "the store does not answer",
+      detail: `the store does not answer: ${(error as Error)?.message ?? error}`,
+    };
   }
 }
 
