@@ -1,7 +1,8 @@
 /**
  * HTTP requests by route and status, with their durations. The route label is the route's pattern
- * (`/v1/jobs/:id`), never the path, and a path no route has is `other`: what a client sends cannot
- * add series. Each route's metrics are found without allocating (a map for plain paths, a segment
+ * (`/v1/jobs/:id`), never the path, and a path no route has, or a method the route does not serve, is
+ * `other`: what a client sends cannot add series (at most a route's own methods, and the few of
+ * `other`, by the tracker's few status codes). Each route's metrics are found without allocating (a map for plain paths, a segment
  * walk for patterns) and made once per method and status.
  */
 import type { Counter, Family, Histogram, Registry } from "./registry.ts";
@@ -19,6 +20,8 @@ interface ByMethod {
 
 interface Route {
   pattern: string;
+  /** The methods the route serves ("ALL": any); a GET serves HEAD too. */
+  serves: Set<string>;
   methods: Map<string, ByMethod>;
 }
 
@@ -32,7 +35,7 @@ export class HttpMetrics {
   #durations: Family<Histogram>;
   #plain = new Map<string, Route>();
   #patterns: Array<{ segments: string[]; route: Route }> = [];
-  #other: Route = { pattern: OTHER, methods: new Map() };
+  #other: Route = { pattern: OTHER, serves: new Set(["ALL"]), methods: new Map() };
 
   /** `routes`: the server's routes, by pattern (Hono's syntax: `:name` is one segment). */
   constructor(registry: Registry, routes: Iterable<RouteRef>) {
@@ -47,18 +50,24 @@ export class HttpMetrics {
       HTTP_SECONDS,
       ["method", "route"],
     );
-    for (const { path } of routes) {
-      if (path.includes("*") || this.#plain.has(path) || this.#patterns.some((p) => p.route.pattern === path)) continue;
-      const route: Route = { pattern: path, methods: new Map() };
-      if (path.includes("/:")) this.#patterns.push({ segments: path.split("/"), route });
-      else this.#plain.set(path, route);
+    for (const { method, path } of routes) {
+      if (path.includes("*")) continue;
+      let route = this.#plain.get(path) ?? this.#patterns.find((p) => p.route.pattern === path)?.route;
+      if (!route) {
+        route = { pattern: path, serves: new Set(), methods: new Map() };
+        if (path.includes("/:")) this.#patterns.push({ segments: path.split("/"), route });
+        else this.#plain.set(path, route);
+      }
+      route.serves.add(method);
+      if (method === "GET") route.serves.add("HEAD");
     }
   }
 
   /** A request to `path` (no query) was answered with `status` after `seconds`. */
   observe(method: string, path: string, status: number, seconds: number): void {
-    const route = this.#route(path);
     const verb = METHODS.has(method) ? method : OTHER;
+    let route = this.#route(path);
+    if (!route.serves.has(verb) && !route.serves.has("ALL")) route = this.#other;
     let byMethod = route.methods.get(verb);
     if (!byMethod) {
       byMethod = { duration: this.#durations.labels(verb, route.pattern), codes: new Map() };

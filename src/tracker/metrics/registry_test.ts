@@ -40,7 +40,7 @@ Deno.test("a metric name is registered once, and a series takes as many label va
   assert.equal(family.labels("1", "2"), family.labels("1", "2"));
 });
 
-Deno.test("HTTP requests are counted by route pattern, never by path: unknown paths and methods fall into 'other'", () => {
+Deno.test("HTTP requests are counted by route pattern, never by path: unknown paths, methods and a route's unserved methods fall into 'other'", () => {
   const registry = new Registry();
   const http = new HttpMetrics(registry, [
     { method: "ALL", path: "/v1/*" },
@@ -55,6 +55,8 @@ Deno.test("HTTP requests are counted by route pattern, never by path: unknown pa
   http.observe("GET", "/v1/jobs/", 404, 0.002); // an empty segment is no id
   http.observe("GET", "/v1/jobs/abc/cancel/more", 404, 0.002);
   http.observe("BREW", "/../../etc/passwd", 400, 0.002);
+  http.observe("DELETE", "/v1/jobs/abc", 404, 0.002); // a method the route does not serve
+  http.observe("HEAD", "/v1/jobs", 200, 0.002); // a GET route serves HEAD
   const text = registry.render();
   const counts = text.split("\n").filter((line) => line.startsWith("fabric_http_requests_total{"));
   assert.deepEqual(counts, [
@@ -64,6 +66,8 @@ Deno.test("HTTP requests are counted by route pattern, never by path: unknown pa
     'fabric_http_requests_total{method="POST",route="/v1/jobs/:id/cancel",code="200"} 1',
     'fabric_http_requests_total{method="GET",route="other",code="404"} 2',
     'fabric_http_requests_total{method="other",route="other",code="400"} 1',
+    'fabric_http_requests_total{method="DELETE",route="other",code="404"} 1',
+    'fabric_http_requests_total{method="HEAD",route="/v1/jobs",code="200"} 1',
   ]);
   assert.match(text, /^fabric_http_request_duration_seconds_count\{method="GET",route="\/v1\/jobs\/:id"\} 2$/m);
   assert.doesNotMatch(text, /abc|def|passwd|BREW/);
