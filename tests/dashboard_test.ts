@@ -148,7 +148,11 @@ tasks:
 `);
         await page.goto(`${url}/jobs/${jobId}`, { waitUntil: "domcontentloaded" });
         await waitForFactState(page, /^running$/);
-        await Promise.all([page.waitForNavigation(), page.click("form[action$='/cancel'] button")]);
+        // Found and pressed in one step in the page: a live update may redraw the actions meanwhile.
+        await Promise.all([
+          page.waitForNavigation(),
+          page.evaluate(`document.querySelector("form[action$='/cancel'] button").click()`),
+        ]);
         await waitForFactState(page, /^cancelled$/);
         const job = await cluster.json<{ state: string }>(["status", jobId]);
         assert.equal(job.state, "cancelled");

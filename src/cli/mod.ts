@@ -29,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   agents: async () => (await import("./agents.ts")).agentsCommand,
   cancel: async () => (await import("./cancel.ts")).cancelCommand,
   gc: async () => (await import("./gc.ts")).gcCommand,
+  rerun: async () => (await import("./rerun.ts")).rerunCommand,
   validate: async () => (await import("./validate.ts")).validateCommand,
   schema: async () => (await import("./schema.ts")).schemaCommand,
   key: async () => (await import("./key.ts")).keyCommand,
@@ -53,6 +54,7 @@ Client:
   fabric status [JOB|TASK]    jobs, one job's tasks, or one task's attempts
   fabric logs TASK|JOB [-f]   a task's output, or every task's of a job
   fabric cancel JOB           stop a job
+  fabric rerun JOB [--failed] submit a job's file again (only what did not succeed, with --failed)
   fabric agents               the agents and their load (weight, drain, resume, approve, remove NAME)
   fabric token create ...     client tokens with a role (read, submit, operator, admin); list, revoke,
                               rotate-join

@@ -7,6 +7,7 @@ export function countsLine(job: JobSummary): string {
   const c = job.counts;
   const parts = [`${c.succeeded}/${job.total} succeeded`];
   if (c.failed) parts.push(`${c.failed} failed`);
+  if (c.skipped) parts.push(`${c.skipped} skipped`);
   if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
   if (c.running) parts.push(`${c.running} running`);
   if (c.assigned) parts.push(`${c.assigned} starting`);
@@ -42,23 +43,35 @@ export class Progress {
   #lastPrinted = 0;
   #pending: JobSummary | null = null;
   #waitingKey = "";
+  /** On a terminal the elapsed time moves between changes: the line is drawn again each second. */
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #latest: JobSummary | null = null;
 
   constructor(mode: "tty" | "lines" | "quiet", started: number, options: { giveUp: boolean }) {
     this.#mode = mode;
     this.#started = started;
     this.#giveUp = options.giveUp;
+    if (mode === "tty") {
+      this.#ticker = setInterval(() => this.#latest && this.#draw(this.#latest), 1000);
+      Deno.unrefTimer(this.#ticker);
+    }
   }
 
   update(job: JobSummary): void {
     if (this.#mode === "quiet") return;
-    const line = `${job.state} ${countsLine(job)} (${formatDuration(Date.now() - this.#started)})`;
     if (this.#mode === "tty") {
-      Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
-      this.#lastLine = line;
+      this.#latest = job;
+      this.#draw(job);
       return;
     }
     this.#pending = job;
     if (Date.now() - this.#lastPrinted >= 500 || job.state !== "running") this.#printPending();
+  }
+
+  #draw(job: JobSummary): void {
+    const line = `${job.state} ${countsLine(job)} (${roundDuration(Date.now() - this.#started)})`;
+    Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
+    this.#lastLine = line;
   }
 
   #printPending(): void {
@@ -94,6 +107,7 @@ export class Progress {
   }
 
   done(): void {
+    clearInterval(this.#ticker);
     if (this.#mode === "tty" && this.#lastLine) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
     if (this.#mode === "lines") this.#printPending();
   }

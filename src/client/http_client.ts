@@ -27,6 +27,7 @@ import type {
   RegisterAgentRequest,
   RegisterAgentResponse,
   ReportResponse,
+  RerunJobResponse,
   SubmitJobResponse,
   TaskDetail,
   TaskEvent,
@@ -205,6 +206,10 @@ export class FabricClient {
       timeoutMs: waitMs + 15_000,
       signal: options.signal,
     });
+  }
+  /** Submit a job's stored file again; `failed`: only its tasks that did not succeed run. */
+  rerunJob(jobId: string, options: { failed?: boolean } = {}): Promise<RerunJobResponse> {
+    return this.#json("POST", `/v1/jobs/${encodeURIComponent(jobId)}/rerun`, { body: { failed: options.failed } });
   }
   cancelJob(jobId: string): Promise<CancelJobResponse> {
     return this.#json("POST", `/v1/jobs/${encodeURIComponent(jobId)}/cancel`);

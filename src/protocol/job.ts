@@ -27,6 +27,16 @@ export interface SubmitJobResponse {
   version: number;
 }
 
+/** `POST /v1/jobs/:id/rerun`: the job's file again; `failed`: only what did not succeed. */
+export const rerunJobRequestSchema = z.strictObject({ failed: z.boolean().optional() });
+
+export interface RerunJobResponse extends SubmitJobResponse {
+  /** The job this one reruns. */
+  rerunOf: string;
+  /** Its tasks that succeeded there and are not run again (rerun --failed). */
+  carried: number;
+}
+
 export type TaskCounts = Record<TaskState, number>;
 
 export function emptyCounts(): TaskCounts {

@@ -7,6 +7,7 @@ import {
   FabricError,
   type JobSignature,
   type JobSpec,
+  jobStateFrom,
   keyName,
   MAX_JOB_TASKS,
   type SignedJob,
@@ -157,4 +158,39 @@ export function expandForAgents(
     }
   }
   return out;
+}
+
+/** Which instance of a job file a task is (its display name, and its agent for `select: all`): the same in a rerun. */
+export function instanceKey(task: Pick<TaskRecord, "name" | "pinnedAgent">): string {
+  return `${task.name}\u0000${task.pinnedAgent ?? ""}`;
+}
+
+/**
+ * `rerun --failed`: the new job's tasks that succeeded in the job it reruns are succeeded here too,
+ * with their output (what needs them reads it), at attempt 0 (nothing of them runs in this job).
+ */
+export function carryOver(
+  job: JobRecord,
+  tasks: TaskRecord[],
+  carried: ReadonlyMap<string, TaskRecord>,
+  from: string,
+): void {
+  let count = 0;
+  for (const task of tasks) {
+    const before = carried.get(instanceKey(task));
+    if (!before) continue;
+    task.state = "succeeded";
+    task.attempt = 0;
+    task.exitCode = before.exitCode;
+    task.reason = `succeeded in job ${from} (task ${before.id}): not run again`;
+    task.startedAt = before.startedAt;
+    task.finishedAt = before.finishedAt;
+    task.durationMs = before.durationMs;
+    task.output = before.output;
+    task.outputTruncated = before.outputTruncated;
+    count++;
+  }
+  job.counts.queued -= count;
+  job.counts.succeeded += count;
+  job.state = jobStateFrom(job.counts, job.total, false);
 }

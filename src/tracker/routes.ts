@@ -19,6 +19,7 @@ import {
   parseJsonBody,
   registerAgentRequestSchema,
   reportRequestSchema,
+  rerunJobRequestSchema,
   setWeightRequestSchema,
   submitJobRequestSchema,
   TASK_STATES,
@@ -157,6 +158,15 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     // Asked for by a client that has waited a while: off the path of a job that ends quickly.
     if (c.req.query("reasons") !== "1") return c.json(job);
     return c.json({ ...job, waiting: jobWaiting(tracker, job.id) });
+  });
+  on(ROUTES.rerunJob, async (c) => {
+    const jobId = c.req.param("id")!;
+    const body = await parseBody(c, rerunJobRequestSchema);
+    const { submittedBy } = await getJobSummary(tracker, jobId);
+    const principal = c.get("principal");
+    authorizeOwned(principal, ROUTES.rerunJob.need, submittedBy);
+    const options = { failedOnly: body.failed === true, submittedBy: clientName(principal) };
+    return c.json(await tracker.rerunJob(jobId, options), 201);
   });
   on(ROUTES.cancelJob, async (c) => {
     const jobId = c.req.param("id")!;

@@ -58,7 +58,8 @@ export class TaskLifecycle {
 
   /** A new job: those of its tasks with nothing to wait for are ready. */
   queueJob(job: JobEntry): void {
-    for (const task of job.tasks) this.#enqueue(task);
+    // A rerun's carried-over tasks have succeeded already.
+    for (const task of job.tasks) if (task.record.state === "queued") this.#enqueue(task);
   }
 
   /** A task as the store had it at a start: it goes on where it was, or is queued again. */

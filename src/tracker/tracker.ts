@@ -13,21 +13,31 @@ import {
   type CreateTokenResponse,
   FabricError,
   type HelloResponse,
+  isTerminalJob,
   type JobSignature,
+  type JobSpec,
   type RegisterAgentResponse,
   type ReportResponse,
+  type SignedJob,
   type SubmitJobResponse,
   systemClock,
   type TaskEvent,
   type TokenView,
 } from "../protocol/mod.ts";
-import type { Store } from "../store/mod.ts";
+import type { Store, TaskRecord } from "../store/mod.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { hashToken, newId, newToken } from "./auth.ts";
 import { type ClaimContext, deliverable, waitForWork } from "./claims.ts";
 import { Credentials, type Principal } from "./credentials.ts";
 import type { AgentEntry } from "./entries.ts";
-import { expandForAgents, jobRecords, parseSubmission, signedSubmission } from "./job_records.ts";
+import {
+  carryOver,
+  expandForAgents,
+  instanceKey,
+  jobRecords,
+  parseSubmission,
+  signedSubmission,
+} from "./job_records.ts";
 import { Liveness } from "./liveness.ts";
 import { loadState } from "./load.ts";
 import { DEFAULT_MAX_JOB_LOGS, type LogCap } from "./log_cap.ts";
@@ -397,15 +407,71 @@ export class Tracker {
     const files = options.files ?? {};
     const parsed = parseSubmission(spec, files);
     const signed = options.signature ? await signedSubmission(spec, files, options.signature) : null;
-    const { job, tasks } = jobRecords(parsed, {
-      jobId: this.#newId(),
-      now: this.clock.now(),
+    return await this.#accept(parsed, {
       source: options.source ?? null,
       files,
       signed,
       submittedBy: options.submittedBy ?? null,
-      instances: expandForAgents(this.state.agents.values(), parsed, { signedBy: signed?.publicKey ?? null }),
     });
+  }
+
+  /**
+   * `fabric rerun`: a job's stored file as a new job, submitted by `submittedBy`. With `failedOnly`,
+   * what succeeded is carried over as succeeded (its output too, for what needs it) and only the
+   * rest runs: failed, lost, skipped and cancelled tasks. The stored spec is taken as it was
+   * validated at its submission (it is not a job file any more: its durations are milliseconds).
+   */
+  async rerunJob(
+    jobId: string,
+    options: { failedOnly: boolean; submittedBy: string | null },
+  ): Promise<SubmitJobResponse & { rerunOf: string; carried: number }> {
+    await this.flush();
+    const active = this.state.jobs.get(jobId);
+    const old = active?.record ?? await this.store.getJob(jobId);
+    if (!old) throw new FabricError("not_found", `No job "${jobId}"`);
+    let carried: ReadonlyMap<string, TaskRecord> = new Map();
+    if (options.failedOnly) {
+      if (!isTerminalJob(old.state)) {
+        throw new FabricError("conflict", `Job ${jobId} has not ended: rerun --failed takes an ended job`);
+      }
+      const previous = active ? active.tasks.map((t) => t.record) : await this.store.listTasks(jobId);
+      carried = new Map(previous.filter((t) => t.state === "succeeded").map((t) => [instanceKey(t), t]));
+      if (carried.size === previous.length) {
+        throw new FabricError("conflict", `Job ${jobId} has no failed, lost, skipped or cancelled task to run again`);
+      }
+    }
+    const submitted = await this.#accept(old.spec, {
+      source: old.source,
+      files: old.files,
+      signed: old.signed,
+      submittedBy: options.submittedBy,
+      carried,
+      rerunOf: jobId,
+    });
+    return { ...submitted, rerunOf: jobId, carried: carried.size };
+  }
+
+  async #accept(
+    parsed: JobSpec,
+    options: {
+      source: string | null;
+      files: Record<string, string>;
+      signed: SignedJob | null;
+      submittedBy: string | null;
+      carried?: ReadonlyMap<string, TaskRecord>;
+      rerunOf?: string;
+    },
+  ): Promise<SubmitJobResponse> {
+    const { job, tasks } = jobRecords(parsed, {
+      jobId: this.#newId(),
+      now: this.clock.now(),
+      source: options.source,
+      files: options.files,
+      signed: options.signed,
+      submittedBy: options.submittedBy,
+      instances: expandForAgents(this.state.agents.values(), parsed, { signedBy: options.signed?.publicKey ?? null }),
+    });
+    if (options.carried && options.carried.size > 0) carryOver(job, tasks, options.carried, options.rerunOf!);
     // Stored in a write of its own before the scheduler sees it: a submission the store refuses
     // leaves no trace (503), so a client that tries again never ends up with the job twice.
     await this.writer.insertJob(job, tasks);
@@ -415,7 +481,8 @@ export class Tracker {
     // Its ready tasks are placed at once, so that the version its submitter watches from already
     // counts the placement (the watch then waits for the tasks' progress, not for their being placed).
     this.#scheduling.now();
-    this.#log(`job ${job.id} (${job.name}) submitted with ${tasks.length} task(s)`);
+    const from = options.rerunOf ? ` (a rerun of ${options.rerunOf})` : "";
+    this.#log(`job ${job.id} (${job.name}) submitted with ${tasks.length} task(s)${from}`);
     // The placement is written before the answer, not after it: an agent gets an assignment only once
     // it is stored, so this way its claim is answered first and the task starts ~0.3 ms sooner (the
     // submitter's next request, its watch, is not waiting for the answer's few extra microseconds). A

@@ -123,6 +123,11 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
       call: () => ({ method: "POST", path: `/v1/jobs/${f.ownJobId}/cancel`, ok: 200 }),
     },
     gc: { allowed: ["admin"], call: () => ({ method: "POST", path: "/v1/gc", body: { budgetMs: 1000 }, ok: 200 }) },
+    rerunJob: {
+      // Its own job for the submit token (a new job each time); others' jobs need the operator role.
+      allowed: ["submit", "operator", "admin"],
+      call: () => ({ method: "POST", path: `/v1/jobs/${f.ownJobId}/rerun`, body: {}, ok: 201 }),
+    },
     getTask: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0`, ok: 200 }) },
     taskLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0/logs`, ok: 200 }) },
     jobLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/jobs/${f.jobId}/logs`, ok: 200 }) },

@@ -132,6 +132,9 @@ function JobActions(props: { job: JobSummary; caller: Caller; base: string }) {
   const csrf = props.caller.session?.csrf ?? null;
   const cancellable = !isTerminalJob(props.job.state) && !props.job.cancelling &&
     may(props.caller.principal, "cancel", props.job.submittedBy);
+  const rerunnable = may(props.caller.principal, "rerun", props.job.submittedBy);
+  const c = props.job.counts;
+  const failedSome = isTerminalJob(props.job.state) && c.succeeded < props.job.total;
   return (
     <div class="actions">
       {cancellable && (
@@ -143,9 +146,22 @@ function JobActions(props: { job: JobSummary; caller: Caller; base: string }) {
           confirm="Cancel this job? Its running tasks are stopped."
         />
       )}
-      <span class="note">
-        Re-run comes with <code>fabric rerun</code> (not there yet): submit the job file again meanwhile.
-      </span>
+      {rerunnable && (
+        <PostButton
+          action={`${props.base}/rerun`}
+          csrf={csrf}
+          label="Re-run job"
+          confirm="Submit this job's file again, as a new job?"
+        />
+      )}
+      {rerunnable && failedSome && (
+        <PostButton
+          action={`${props.base}/rerun?failed=1`}
+          csrf={csrf}
+          label="Re-run what did not succeed"
+          confirm="Run again the tasks that failed, were lost, skipped or cancelled (what succeeded is carried over)?"
+        />
+      )}
     </div>
   );
 }

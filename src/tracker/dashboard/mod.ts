@@ -164,6 +164,19 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
       return `/jobs/${encodeURIComponent(id)}`;
     }),
   );
+  // A rerun of what did not succeed when the job has some, else of all of it; the page of the new job.
+  app.post(
+    "/jobs/:id/rerun",
+    action("rerun", async (c, caller) => {
+      const id = c.req.param("id")!;
+      const job = await getJobSummary(tracker, id);
+      mustBeAllowed(caller.principal, "rerun", job.submittedBy);
+      const failedOnly = c.req.query("failed") === "1";
+      const submittedBy = caller.principal.kind === "client" ? caller.principal.name : null;
+      const rerun = await tracker.rerunJob(id, { failedOnly, submittedBy });
+      return `/jobs/${encodeURIComponent(rerun.jobId)}`;
+    }),
+  );
   app.post(
     "/agents/:name/drain",
     action("drain", async (c) => {

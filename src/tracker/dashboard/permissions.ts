@@ -14,7 +14,7 @@ export type DashboardAction = "view" | "cancel" | "rerun" | "drain";
 const NEEDS: Record<DashboardAction, ClientNeed> = {
   view: { ...ROUTES.listJobs.need, action: "viewing the dashboard" },
   cancel: ROUTES.cancelJob.need,
-  rerun: { ...ROUTES.submitJob.need, action: "re-running a job" },
+  rerun: ROUTES.rerunJob.need,
   drain: { ...ROUTES.drainAgent.need, action: "draining or resuming an agent" },
 };
 

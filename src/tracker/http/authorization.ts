@@ -76,6 +76,11 @@ export const ROUTES = {
   listJobs: rule("GET", "/v1/jobs", client("read", "listing jobs")),
   getJob: rule("GET", "/v1/jobs/:id", client("read", "reading a job")),
   watchJob: rule("GET", "/v1/jobs/:id/watch", client("read", "watching a job")),
+  rerunJob: rule(
+    "POST",
+    "/v1/jobs/:id/rerun",
+    client("submit", "re-running a job", { role: "operator", action: "re-running another token's job" }),
+  ),
   cancelJob: rule(
     "POST",
     "/v1/jobs/:id/cancel",
