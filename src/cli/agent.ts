@@ -55,8 +55,8 @@ given again wins.
                           this agent's user can (the agent's own data directory excepted)
   --task-user NAME        an agent running as root runs every task as this user, never as root
                           (default: fabric-task, created if missing as Debian packages create system
-                          users: useradd --system --user-group --no-create-home --home-dir /nonexistent
-                          --shell /usr/sbin/nologin); an agent running as another user runs tasks as itself
+                          users, with useradd --system --user-group --no-create-home and the shell
+                          /usr/sbin/nologin); an agent running as another user runs tasks as itself
   --sync normal|full      normal (default): reports are journaled before they are sent and survive the
                           agent's crash; full: results also wait for the disk (survive a power loss)
   --verify-key FILE       run only tasks of jobs signed (fabric submit --sign) by a key in FILE, a public

@@ -35,10 +35,28 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   key: async () => (await import("./key.ts")).keyCommand,
   store: async () => (await import("./store.ts")).storeCommand,
   token: async () => (await import("./token.ts")).tokenCommand,
+  completions: async () => (args) => completions(args),
 };
 
+/** `fabric completions`: each command's --help, run here with its output caught, tells what it takes. */
+async function completions(args: string[]): Promise<number> {
+  const { completionsCommand } = await import("./completions.ts");
+  const help = async (name: string) => {
+    const said: string[] = [];
+    const log = console.log;
+    console.log = (...parts: unknown[]) => said.push(parts.join(" "));
+    try {
+      await (await COMMANDS[name]())(["--help"]);
+    } finally {
+      console.log = log;
+    }
+    return said.join("\n");
+  };
+  return await completionsCommand(args, Object.keys(COMMANDS), help);
+}
+
 /** Commands that never open a TLS connection. */
-const OFFLINE = new Set(["validate", "schema", "key"]);
+const OFFLINE = new Set(["validate", "schema", "key", "completions"]);
 
 const USAGE = `
 fabric ${FABRIC_VERSION}: run commands over there, reliably, and tell me what happened.
@@ -62,6 +80,7 @@ Client:
   fabric validate FILE        check a job file without submitting it
   fabric schema               the job file's JSON Schema, for editors
   fabric key generate         a key pair for signed jobs (submit --sign, agent --verify-key)
+  fabric completions SHELL    a completion script for bash, zsh or fish
 
 "fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,
 2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials (a wrong, expired
