@@ -1,7 +1,7 @@
 /** The completion scripts: valid for their shell, and they complete what fabric takes. */
 import assert from "node:assert/strict";
-import { findExecutable } from "../exec/mod.ts";
-import { fabric } from "../../testing/process.ts";
+import { findExecutable } from "../src/exec/mod.ts";
+import { fabric } from "../testing/process.ts";
 
 const PATH = Deno.env.get("PATH") ?? "";
 
