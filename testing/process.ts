@@ -9,6 +9,26 @@ export interface CommandResult {
   stderr: string;
 }
 
+/**
+ * A child's environment: `env` over this process's, keeping Deno's cache where it is. A test that
+ * gives a child a HOME of its own (a fresh user's) would otherwise send it to an empty cache, which
+ * downloads every package from the network (slowly, and off loopback).
+ */
+export function childEnv(env: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!env || !("HOME" in env || "XDG_CACHE_HOME" in env) || "DENO_DIR" in env) return env;
+  return { DENO_DIR: denoDir(), ...env };
+}
+
+/** Where this deno keeps its cache (as Deno finds it on Linux and macOS). */
+function denoDir(): string {
+  const own = Deno.env.get("DENO_DIR");
+  if (own) return own;
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  if (xdg) return `${xdg}/deno`;
+  const home = Deno.env.get("HOME") ?? "";
+  return Deno.build.os === "darwin" ? `${home}/Library/Caches/deno` : `${home}/.cache/deno`;
+}
+
 /** `fabric ARGS` as a fresh process, to completion (killed after `timeoutMs`). */
 export async function fabric(
   args: string[],
@@ -16,7 +36,7 @@ export async function fabric(
 ): Promise<CommandResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", MAIN, ...args],
-    env: options.env,
+    env: childEnv(options.env),
     cwd: options.cwd ?? REPO,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
@@ -68,7 +88,7 @@ export abstract class WatchedChild {
     this.name = name;
     this.child = new Deno.Command(command, {
       args,
-      env: options.env,
+      env: childEnv(options.env),
       cwd: options.cwd ?? REPO,
       stdin: options.stdin ?? "null",
       uid: options.uid,
