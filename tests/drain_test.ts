@@ -60,13 +60,20 @@ Deno.test({
   name: "SIGTERM drains an agent: its running task finishes within the grace, then it leaves",
   ignore: lacks("bwrap"),
 }, async () => {
-  const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--stop-grace", "20s"] }, { name: "a2" }] });
+  const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--stop-grace", "60s"] }, { name: "a2" }] });
   try {
+    // The task runs until the test lets it end, once the agent is draining (a timed task could end
+    // between two polls of a loaded machine, before the SIGTERM).
+    const gate = await Deno.makeTempDir({ dir: cluster.root, prefix: "gate-" });
+    await Deno.chmod(gate, 0o777);
     const jobId = await cluster.submit(`name: finishing
+permissions: {read: ["${gate}"]}
 tasks:
   - name: short
     agents: [a1]
-    run: sleep 2 && echo "done on $FABRIC_AGENT"
+    run: |
+      i=0; while [ ! -e ${gate}/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+      echo "done on $FABRIC_AGENT"
   - name: later
     needs: [short]
     run: echo "later on $FABRIC_AGENT"
@@ -75,6 +82,7 @@ tasks:
     const a1 = cluster.agents.get("a1")!;
     a1.kill("SIGTERM");
     await a1.waitForOutput(/stopping: 1 running task\(s\) may finish until/);
+    await Deno.writeTextFile(`${gate}/go`, "");
     const status = await a1.exited;
     assert.equal(status.code, 0, a1.describe());
     const job = await cluster.waitForJob(jobId);
