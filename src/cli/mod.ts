@@ -35,7 +35,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   key: async () => (await import("./key.ts")).keyCommand,
   store: async () => (await import("./store.ts")).storeCommand,
   token: async () => (await import("./token.ts")).tokenCommand,
-  completions: async () => (args) => completions(args),
+  completions: () => Promise.resolve(completions),
 };
 
 /** `fabric completions`: each command's --help, run here with its output caught, tells what it takes. */

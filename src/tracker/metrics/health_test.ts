@@ -35,7 +35,7 @@ Deno.test("a store that does not answer within a second is not ready, without wa
 });
 
 /** A real SQLite store that counts the queries the probes make of it. */
-async function countedStore(dir: string) {
+function countedStore(dir: string) {
   const store = SqliteStore.open(join(dir, "fabric.db"));
   const asked = { ping: 0, space: 0 };
   const ping = store.ping.bind(store);
@@ -47,7 +47,7 @@ async function countedStore(dir: string) {
 
 Deno.test("a flood of probes and scrapes asks the store once, not once each; the body hides what the store said", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fabric-probes-test-" });
-  const { store, asked } = await countedStore(dir);
+  const { store, asked } = countedStore(dir);
   const logged: string[] = [];
   let failure: string | null = null;
   try {
