@@ -43,7 +43,10 @@ with a token of any role, fabric token create; the browser must trust DIR/ca.pem
   --store URL            keep jobs, agents, the CA and tokens in PostgreSQL (postgres://USER@HOST/DB;
                          default: SQLite in DIR). Give the password in FABRIC_STORE (the whole URL) or
                          PGPASSWORD, not on the command line; the first tracker on an empty database sets
-                         it up. See docs/postgres.md
+                         it up. Several trackers may share one database: one leads (places work), the
+                         others follow. See docs/postgres.md
+  --lease DURATION       with --store: how long the leader's lease lasts without a renewal (default 10s);
+                         when the leader dies, another tracker takes over about this long after
   --approve-agents       a new agent joining with the join token is pending: it takes no work until
                          fabric agents approve NAME (one joining with an admin token is approved)
   --retention DURATION   delete ended jobs, with their tasks and logs, this long after they ended
@@ -79,6 +82,7 @@ export const TRACKER_FLAGS = {
   retention: { type: "string" },
   "max-job-logs": { type: "string" },
   "metrics-listen": { type: "string" },
+  lease: { type: "string" },
 } as const;
 
 export async function trackerCommand(args: string[]): Promise<number> {
@@ -113,12 +117,22 @@ export async function trackerCommand(args: string[]): Promise<number> {
     store: storeFlag(parsed),
     approveAgents: parsed.values["approve-agents"] === true,
     ...operating,
+    leaseMs: durationFlag(stringFlag(parsed, "lease"), "--lease"),
     log,
   };
+  if (options.leaseMs !== undefined && options.leaseMs < 1000) {
+    throw new UsageError(
+      `--lease must be at least 1s (the leader renews it every third of it), got ${options.leaseMs}ms`,
+    );
+  }
   const lock = await lockDataDir(dataDir, "tracker");
   const server = await startTrackerServer(options);
+  // On a shared store, whether it leads now (places work) or follows (tracker.ts's lease, docs/postgres.md).
+  const role = server.storeWhere
+    ? (server.tracker ? `; tracker ${server.id}, leads` : `; tracker ${server.id}, follows`)
+    : "";
   const where = server.storeWhere ? `, store ${server.storeWhere}` : "";
-  console.log(`fabric tracker listening on ${server.url} (data in ${dataDir}${where})`);
+  console.log(`fabric tracker listening on ${server.url} (data in ${dataDir}${where}${role})`);
   console.log(`The dashboard is at https://${server.joinAddress}/ (sign in with a client token).`);
   if (server.metricsUrl) console.log(`metrics at ${server.metricsUrl}/metrics (plain HTTP, no token)`);
   if (server.newTokens) {

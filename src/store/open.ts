@@ -27,6 +27,6 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   return await PostgresStore.open(options.url, {
     sync: options.sync,
     applicationName: `fabric tracker ${Deno.hostname()} ${Deno.pid}`.slice(0, 63),
-    exclusive: true,
+    fenced: true,
   });
 }

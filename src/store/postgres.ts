@@ -30,6 +30,7 @@ import type {
 import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
 import { toAgent, toAttempt, toJob, toLog, toTask, toToken } from "./sqlite_records.ts";
+import { type Fence, LeaseLostError, type LeaseState } from "./lease.ts";
 import { containsPattern, type SecretStore, type Store } from "./store.ts";
 
 /** Connections a tracker opens: one writes at a time, the others read. */
@@ -49,32 +50,54 @@ export interface PostgresStoreOptions {
   /** The name PostgreSQL shows for these connections (pg_stat_activity). */
   applicationName?: string;
   /**
-   * Hold the database for this store alone (a tracker): opening it is refused while another holds
-   * it. Until trackers share a database under a lease, two would both place work.
+   * A tracker's store: every write must name the lease it is fenced by (a write without a fence is
+   * refused), as several trackers may share the database and only the leader writes.
    */
-  exclusive?: boolean;
+  fenced?: boolean;
 }
 
-/** The advisory lock (two 32-bit keys: "fabr", 2) a tracker holds on its own connection while it runs. */
-const TRACKER_LOCK = [0x66616272, 2] as const;
-/** How long a start waits for the lock: a tracker killed just before still holds it for a moment. */
-const TRACKER_LOCK_WAIT_MS = 5000;
-const GUARD_KEEPALIVES = { tcp_keepalives_idle: "15", tcp_keepalives_interval: "5", tcp_keepalives_count: "3" };
+/**
+ * TCP keepalives on every connection: PostgreSQL sees within about 30 s that a tracker's machine is
+ * gone, and ends its session (a transaction it left open holds the lease's row). A transaction left
+ * idle (its tracker cut off mid-batch) is ended after IDLE_IN_TRANSACTION_MS.
+ */
+const KEEPALIVES = { tcp_keepalives_idle: "15", tcp_keepalives_interval: "5", tcp_keepalives_count: "3" };
+const IDLE_IN_TRANSACTION_MS = 10_000;
+/**
+ * The lease's connection waits at most this for the lease's row (a write holding it, or a tracker cut off
+ * mid-transaction), and a lease statement runs at most LEASE_STATEMENT_TIMEOUT_MS: the lease is tried again
+ * at its next turn rather than hung on.
+ */
+const LEASE_LOCK_TIMEOUT_MS = 2000;
+const LEASE_STATEMENT_TIMEOUT_MS = 5000;
+/** Beyond the statement's own timeout, the wait for its answer before the connection is given up. */
+const LEASE_ANSWER_SLACK_MS = 1000;
+/** PostgreSQL's error code for a fenced write refused (postgres_migrations.ts, fabric_fence). */
+const FENCE_REFUSED = "FB001";
 
 export class PostgresStore implements Store, SecretStore {
   /** The URL without its password: for messages. */
   readonly where: string;
   readonly secrets: SecretStore = this;
   #sql: postgres.Sql;
-  /** The connection holding the tracker's lock, if `exclusive`. */
-  #guard: postgres.Sql | null;
+  /** A connection of its own for the lease, opened at its first use: renewing it never waits for a pool slot. */
+  #leaseSql: postgres.Sql | null = null;
+  #url: string;
+  #settings: postgres.Options<Record<string, never>>;
+  #fenced: boolean;
   /** The write in progress: the next waits for it, so batches commit in the order they were written. */
   #writes: Promise<void> = Promise.resolve();
 
-  private constructor(where: string, sql: postgres.Sql, guard: postgres.Sql | null) {
+  private constructor(
+    where: string,
+    sql: postgres.Sql,
+    open: { url: string; settings: postgres.Options<Record<string, never>>; fenced: boolean },
+  ) {
     this.where = where;
     this.#sql = sql;
-    this.#guard = guard;
+    this.#url = open.url;
+    this.#settings = open.settings;
+    this.#fenced = open.fenced;
   }
 
   /** Connect to `url` and migrate its schema (creating it on an empty database). */
@@ -86,35 +109,24 @@ export class PostgresStore implements Store, SecretStore {
       connection: {
         application_name: options.applicationName ?? "fabric",
         ...(options.sync === "full" ? {} : { synchronous_commit: "off" }),
+        ...KEEPALIVES,
+        idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
       },
     };
     let sql: postgres.Sql;
-    let guard: postgres.Sql | null = null;
     try {
       sql = postgres(url, { ...settings, max: POSTGRES_CONNECTIONS });
-      // Its own connection, never recycled (max_lifetime 0): the lock lasts as long as it does. Keepalives
-      // let PostgreSQL see within about 30 s that its tracker's machine is gone, and release the lock.
-      if (options.exclusive) {
-        guard = postgres(url, {
-          ...settings,
-          max: 1,
-          max_lifetime: 0,
-          connection: { ...settings.connection, ...GUARD_KEEPALIVES },
-        });
-      }
     } catch (error) {
       throw new FabricError("bad_request", `Cannot use the store ${where}: ${messageOf(error)}`);
     }
-    const end = () => Promise.all([sql.end({ timeout: 1 }), guard?.end({ timeout: 1 })]).catch(() => {});
     try {
-      if (guard) await holdTrackerLock(guard, where);
       await migratePostgres(sql, where);
     } catch (error) {
-      await end();
+      await sql.end({ timeout: 1 }).catch(() => {});
       if (error instanceof FabricError) throw error;
       throw new FabricError("unavailable", `Cannot open the store ${where}: ${messageOf(error)}`);
     }
-    return new PostgresStore(where, sql, guard);
+    return new PostgresStore(where, sql, { url, settings, fenced: options.fenced ?? false });
   }
 
   async #read<T>(what: string, body: (sql: postgres.Sql) => Promise<T>): Promise<T> {
@@ -276,15 +288,93 @@ export class PostgresStore implements Store, SecretStore {
     });
   }
 
-  /** Atomically persist a batch: all of it or none of it, after every batch written before it. */
-  write(batch: WriteBatch): Promise<void> {
+  /**
+   * A statement on the lease's own connection (one, opened at its first use, so that renewing never waits
+   * for a pool slot), bounded: the server ends it after LEASE_STATEMENT_TIMEOUT_MS, and if no answer comes
+   * at all (the connection is cut without a word) the connection is dropped, so that nothing queues
+   * behind it, and the next statement opens another.
+   */
+  async #onLease<T>(body: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+    const sql = this.#leaseSql ??= postgres(this.#url, {
+      ...this.#settings,
+      connection: {
+        ...this.#settings.connection,
+        lock_timeout: LEASE_LOCK_TIMEOUT_MS,
+        statement_timeout: LEASE_STATEMENT_TIMEOUT_MS,
+      },
+      max: 1,
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        if (this.#leaseSql === sql) this.#leaseSql = null;
+        sql.end({ timeout: 0 }).catch(() => {});
+        reject(new Error(`no answer within ${LEASE_STATEMENT_TIMEOUT_MS + LEASE_ANSWER_SLACK_MS} ms`));
+      }, LEASE_STATEMENT_TIMEOUT_MS + LEASE_ANSWER_SLACK_MS);
+    });
+    try {
+      return await this.#read("the lease", () => Promise.race([body(sql), silent]));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  acquireLease(holder: string, ms: number): Promise<LeaseState | null> {
+    return this.#onLease(async (sql) => {
+      // Taken when it has expired or is already `holder`'s; either way under a new epoch. Else the row
+      // as it is (from the statement's snapshot: null if another tracker inserted it meanwhile).
+      const rows = await sql`
+        WITH t AS (SELECT fabric_now_ms() AS now),
+        taken AS (
+          INSERT INTO leases (name, holder, epoch, expires_at) SELECT 'leader', ${holder}, 1, t.now + ${ms} FROM t
+          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = leases.epoch + 1,
+            expires_at = excluded.expires_at
+          WHERE leases.expires_at <= excluded.expires_at - ${ms} OR leases.holder = excluded.holder
+          RETURNING holder, epoch, expires_at)
+        SELECT holder, epoch, expires_at - t.now AS remaining FROM taken, t
+        UNION ALL
+        SELECT holder, epoch, expires_at - t.now FROM leases, t
+        WHERE name = 'leader' AND NOT EXISTS (SELECT 1 FROM taken)`;
+      return rows.length === 0 ? null : leaseState(rows[0]);
+    });
+  }
+
+  renewLease(fence: Fence, ms: number): Promise<LeaseState | null> {
+    return this.#onLease(async (sql) => {
+      const rows = await sql`
+        WITH t AS (SELECT fabric_now_ms() AS now)
+        UPDATE leases SET expires_at = t.now + ${ms} FROM t
+        WHERE name = 'leader' AND holder = ${fence.holder} AND epoch = ${fence.epoch} AND expires_at > t.now
+        RETURNING holder, epoch, expires_at - t.now AS remaining`;
+      return rows.length === 0 ? null : leaseState(rows[0]);
+    });
+  }
+
+  releaseLease(fence: Fence): Promise<void> {
+    return this.#onLease(async (sql) => {
+      await sql`
+        UPDATE leases SET expires_at = 0 WHERE name = 'leader' AND holder = ${fence.holder} AND epoch = ${fence.epoch}`;
+    });
+  }
+
+  /**
+   * Atomically persist a batch: all of it or none of it, after every batch written before it. With a
+   * fence, the same transaction checks the lease (fabric_fence) and holds its row until it commits.
+   */
+  write(batch: WriteBatch, fence?: Fence): Promise<void> {
+    if (!fence && this.#fenced) {
+      return Promise.reject(new LeaseLostError("This tracker does not lead: it writes nothing to the store"));
+    }
     const done = this.#writes.then(() => {
-      const single = singleStatement(batch);
+      const single = singleStatement(batch, fence && fenceCall(fence));
       if (single) return this.#statement(single);
-      return this.#transaction(batchStatements(batch));
+      return this.#transaction(batchStatements(batch), fence);
     });
     this.#writes = done.catch(() => {});
     return done.catch((error) => {
+      if ((error as { code?: string })?.code === FENCE_REFUSED) {
+        throw new LeaseLostError(`This tracker no longer leads: ${(error as Error).message}`);
+      }
       throw storeError("write", error);
     });
   }
@@ -369,7 +459,7 @@ export class PostgresStore implements Store, SecretStore {
    * trip. PostgreSQL runs them in order; after a failed one, the rest fail and COMMIT rolls back,
    * so the first error is the batch's and nothing of it stays.
    */
-  async #transaction(statements: Iterable<Statement> | AsyncIterable<Statement>): Promise<void> {
+  async #transaction(statements: Iterable<Statement> | AsyncIterable<Statement>, fence?: Fence): Promise<void> {
     const connection = await this.#sql.reserve();
     let failure: unknown = null;
     const inFlight: Promise<void>[] = [];
@@ -380,6 +470,11 @@ export class PostgresStore implements Store, SecretStore {
     };
     try {
       send("BEGIN");
+      // First: the lease's row is held from here to COMMIT, and nothing is written if it is not the fence's.
+      if (fence) {
+        const check = fenceCall(fence);
+        send(check.text, check.params, check.oids);
+      }
       try {
         for await (const statement of statements) {
           if (failure !== null) break;
@@ -403,8 +498,21 @@ export class PostgresStore implements Store, SecretStore {
   async close(): Promise<void> {
     await this.#writes;
     await this.#sql.end({ timeout: 5 });
-    await this.#guard?.end({ timeout: 5 });
+    await this.#leaseSql?.end({ timeout: 5 });
   }
+}
+
+/** `fabric_fence(holder, epoch)`: fails the transaction it is in unless the lease is the fence's (arrays, as every statement's parameters). */
+function fenceCall(fence: Fence): Statement {
+  return {
+    text: "SELECT fabric_fence(f.holder, f.epoch) FROM unnest($1::text[], $2::bigint[]) AS f(holder, epoch)",
+    params: [[fence.holder], [fence.epoch]],
+    oids: [1009, 1016],
+  };
+}
+
+function leaseState(row: postgres.Row): LeaseState {
+  return { holder: String(row.holder), epoch: Number(row.epoch), remainingMs: Number(row.remaining) };
 }
 
 const NOT_EMPTY_CHECK = `DO $$ BEGIN
@@ -412,30 +520,6 @@ const NOT_EMPTY_CHECK = `DO $$ BEGIN
     RAISE EXCEPTION 'the store is not empty';
   END IF;
 END $$`;
-
-/** Take the tracker's lock on `guard`'s connection (waiting a moment for one just killed), or say who holds it. */
-async function holdTrackerLock(guard: postgres.Sql, where: string): Promise<void> {
-  const deadline = Date.now() + TRACKER_LOCK_WAIT_MS;
-  for (;;) {
-    const [{ held }] = await guard`SELECT pg_try_advisory_lock(${TRACKER_LOCK[0]}, ${TRACKER_LOCK[1]}) AS held`;
-    if (held) return;
-    if (Date.now() >= deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  const holders = await guard`
-    SELECT a.pid, a.application_name, a.client_addr, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'advisory' AND l.classid = ${TRACKER_LOCK[0]} AND l.objid = ${TRACKER_LOCK[1]} AND l.granted`;
-  const holder = holders[0];
-  const who = holder
-    ? `"${holder.application_name}" from ${holder.client_addr ?? "a local socket"}, connected since ${
-      new Date(holder.backend_start).toISOString()
-    }; if it is gone, SELECT pg_terminate_backend(${holder.pid}) ends its session`
-    : "a tracker";
-  throw new FabricError(
-    "conflict",
-    `Another tracker uses the store ${where} (${who}): one tracker per database, until trackers can share one`,
-  );
-}
 
 /** `url` with its password replaced by "***": what messages and logs show. */
 export function redactUrl(url: string): string {

@@ -13,7 +13,8 @@
  * `secrets` holds what every tracker of a shared database needs and no one who only reads job data
  * should: the CA's key, and the tokens. It is a table of its own so that it can be left out of a
  * reader's GRANT (docs/postgres.md). `leases` is for several trackers: the one that places work holds
- * the lease named "leader", fenced by its epoch (nothing uses it yet).
+ * the lease named "leader" (lease.ts), and `fabric_fence` (migration 4) is the check each of its
+ * writes makes, in its own transaction, that it still does.
  */
 import type postgres from "postgres";
 import { FabricError } from "../protocol/mod.ts";
@@ -66,6 +67,24 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `ALTER TABLE jobs ADD COLUMN keep_ms bigint;
    CREATE INDEX jobs_ended ON jobs (finished_at, keep_ms) WHERE finished_at IS NOT NULL;
    CREATE TABLE purging (job_id text COLLATE "C" PRIMARY KEY, since bigint NOT NULL);`,
+  // 4: the lease's fence. The store's time in milliseconds, as the lease's expiry is kept: clock_timestamp(),
+  // not now() (the start of the transaction), so that a transaction that waited for a lock does not judge by
+  // a stale time.
+  // The fence locks the lease row (FOR SHARE) until the write commits: a successor's UPDATE of it waits
+  // for the write, and a write that comes after the successor's UPDATE sees the new epoch and is refused
+  // (READ COMMITTED re-reads a row updated meanwhile). Its error code (FB001) is fabric's own.
+  `CREATE FUNCTION fabric_now_ms() RETURNS bigint LANGUAGE sql VOLATILE
+     AS $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+   CREATE FUNCTION fabric_fence(fence_holder text, fence_epoch bigint) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+   BEGIN
+     PERFORM 1 FROM leases WHERE name = 'leader' AND holder = fence_holder AND epoch = fence_epoch
+       AND expires_at > fabric_now_ms() FOR SHARE;
+     IF NOT FOUND THEN
+       RAISE EXCEPTION USING ERRCODE = 'FB001',
+         MESSAGE = format('the lease of epoch %s is no longer held by %s', fence_epoch, fence_holder);
+     END IF;
+     RETURN 1;
+   END $$;`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

@@ -239,10 +239,11 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
  * answer to wait for; a pipelined BEGIN ... COMMIT is one per statement, and each wakes the tracker
  * (measured on this machine: a two-kind batch took 0.7 ms as one statement, 2.8 ms pipelined, p25).
  * The kinds never touch the same rows (a job is new or updated, never both), so that the CTEs all
- * see the same snapshot changes nothing. Null for an empty batch, one that needs several chunks, or
- * one that sets jobs aside (its statements must each see the one before).
+ * see the same snapshot changes nothing. A `fence` (a SELECT) is the statement's own query: when it
+ * fails, so does the statement, CTEs included. Null for an empty batch, one that needs several
+ * chunks, or one that sets jobs aside (its statements must each see the one before).
  */
-export function singleStatement(batch: WriteBatch): Statement | null {
+export function singleStatement(batch: WriteBatch, fence?: Statement): Statement | null {
   if (batch.setAside.length > 0) return null;
   const counts = [batch.meta.size, batch.agents.length, batch.newJobs.length, batch.jobs.length, batch.tasks.length];
   counts.push(batch.attempts.length, batch.logs.length, batch.tokens.length);
@@ -251,17 +252,19 @@ export function singleStatement(batch: WriteBatch): Statement | null {
   for (const log of batch.logs) bytes += log.data.length;
   if (bytes > LOG_CHUNK_BYTES) return null;
   const parts = [...batchStatements(batch)];
-  if (parts.length === 1) return parts[0];
+  if (parts.length === 1 && !fence) return parts[0];
   let offset = 0;
-  const texts = parts.map((part, i) => {
+  const renumber = (part: Statement) => {
     const text = part.text.replace(/\$(\d+)/g, (_, n) => `$${Number(n) + offset}`);
     offset += part.params.length;
-    return `w${i} AS (${text})`;
-  });
+    return text;
+  };
+  const texts = parts.map((part, i) => `w${i} AS (${renumber(part)})`);
+  const all = fence ? [...parts, fence] : parts;
   return {
-    text: `WITH ${texts.join(",\n")} SELECT 1`,
-    params: parts.flatMap((part) => part.params),
-    oids: parts.flatMap((part) => part.oids),
+    text: `WITH ${texts.join(",\n")} ${fence ? renumber(fence) : "SELECT 1"}`,
+    params: all.flatMap((part) => part.params),
+    oids: all.flatMap((part) => part.oids),
   };
 }
 

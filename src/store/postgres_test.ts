@@ -1,6 +1,7 @@
 /**
  * What only the PostgreSQL store does, on a real server: the schema's set-up under its lock, the
- * secrets and who may read them, the copy into an empty store, messages without the password.
+ * lease and the writes it fences, the secrets and who may read them, the copy into an empty store,
+ * messages without the password.
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
@@ -9,7 +10,9 @@ import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, type FabricError } from "../protocol/mod.ts";
 import { PostgresStore } from "./postgres.ts";
 import { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
-import type { JobRecord, WriteBatch } from "./records.ts";
+import { LeaseLostError } from "./lease.ts";
+import { CHUNK_ROWS } from "./postgres_rows.ts";
+import { type JobRecord, queuedTask, type WriteBatch } from "./records.ts";
 import { emptyBatch } from "./store.ts";
 
 function jobRecord(id: string): JobRecord {
@@ -29,6 +32,44 @@ function jobRecord(id: string): JobRecord {
     finishedAt: null,
     version: 1,
   };
+}
+
+function jobBatch(id: string): WriteBatch {
+  const batch = emptyBatch();
+  batch.newJobs.push(jobRecord(id));
+  return batch;
+}
+
+function taskFields(jobId: string, ord: number) {
+  const id = `${jobId}.${ord}`;
+  return {
+    id,
+    jobId,
+    ord,
+    template: "t",
+    name: id,
+    index: ord,
+    count: 1,
+    matrix: null,
+    pinnedAgent: null,
+    createdAt: 1,
+  };
+}
+
+/** Two trackers' stores on a new database, as `body` needs them, closed after it. */
+async function withTwoTrackers(
+  server: PostgresServer,
+  body: (a: PostgresStore, b: PostgresStore, url: string) => Promise<void>,
+): Promise<void> {
+  const url = await server.createDatabase();
+  const a = await PostgresStore.open(url, { fenced: true });
+  const b = await PostgresStore.open(url, { fenced: true });
+  try {
+    await body(a, b, url);
+  } finally {
+    await a.close();
+    await b.close();
+  }
 }
 
 function databaseOf(url: string): string {
@@ -53,21 +94,73 @@ const STEPS: Record<string, Step> = {
     await again.close();
   },
 
-  "a tracker's store holds the database alone: another is refused, saying who holds it, until it closes": async (
+  "the lease: one holder at a time, taken over once expired under a new epoch; the old holder's writes are refused": (
     server,
-  ) => {
-    const url = await server.createDatabase();
-    const first = await PostgresStore.open(url, { exclusive: true, applicationName: "fabric tracker one" });
-    await assert.rejects(
-      PostgresStore.open(url, { exclusive: true, applicationName: "fabric tracker two" }),
-      /^FabricError: Another tracker uses the store postgres:\/\/fabric:\*\*\*@.* \("fabric tracker one" from 127\.0\.0\.1, connected since .*\): one tracker per database/,
-    );
-    const reader = await PostgresStore.open(url); // not a tracker: a copy, a test
-    assert.deepEqual(await reader.listJobs({ limit: 1 }), []);
-    await reader.close();
-    await first.close();
-    await (await PostgresStore.open(url, { exclusive: true })).close();
-  },
+  ) =>
+    withTwoTrackers(server, async (a, b) => {
+      const first = await a.acquireLease("A", 400);
+      assert.equal(first?.holder, "A");
+      assert.equal(first?.epoch, 1);
+      assert.ok(first!.remainingMs! > 0 && first!.remainingMs! <= 400, `${first?.remainingMs}`);
+      const fenceA = { holder: "A", epoch: 1 };
+      assert.deepEqual({ ...(await b.acquireLease("B", 400)), remainingMs: 0 }, { ...fenceA, remainingMs: 0 });
+      await a.write(jobBatch("j1"), fenceA);
+      await assert.rejects(a.write(jobBatch("j0")), LeaseLostError, "a tracker's store writes nothing unfenced");
+      // Expired: nobody holds it, and a write fenced by it is refused all the same.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await assert.rejects(a.write(jobBatch("j2"), fenceA), /This tracker no longer leads: the lease of epoch 1/);
+      const second = await b.acquireLease("B", 10_000);
+      assert.deepEqual({ holder: second?.holder, epoch: second?.epoch }, { holder: "B", epoch: 2 });
+      const fenceB = { holder: "B", epoch: 2 };
+      assert.equal(await a.renewLease(fenceA, 10_000), null);
+      assert.equal((await a.acquireLease("A", 10_000))?.holder, "B");
+      // Every form of write is fenced: one statement, a transaction of several, one that sets jobs aside.
+      const large = jobBatch("j3");
+      for (let i = 0; i < CHUNK_ROWS + 1; i++) large.tasks.push(queuedTask({ ...taskFields("j3", i) }));
+      const setAside = jobBatch("j4");
+      setAside.setAside.push({ jobId: "j1", reason: "r", at: 1 });
+      for (const batch of [jobBatch("j2"), large, setAside]) {
+        await assert.rejects(a.write(batch, fenceA), LeaseLostError);
+      }
+      assert.deepEqual((await b.listJobs({ limit: 10 })).map((job) => job.id), ["j1"], "nothing of them landed");
+      await b.write(large, fenceB);
+      assert.equal((await b.listTasks("j3")).length, CHUNK_ROWS + 1);
+      assert.equal((await b.renewLease(fenceB, 10_000))?.epoch, 2);
+      // Let go (a tracker stopping): another takes it at once.
+      await b.releaseLease(fenceB);
+      assert.deepEqual({ ...(await a.acquireLease("A", 10_000)), remainingMs: 0 }, {
+        holder: "A",
+        epoch: 3,
+        remainingMs: 0,
+      });
+      await assert.rejects(b.write(jobBatch("j5"), fenceB), LeaseLostError);
+    }),
+
+  "a fenced write holds the lease's row until it commits: a successor's takeover waits for it, then sees it": (
+    server,
+  ) =>
+    withTwoTrackers(server, async (a, b, url) => {
+      await a.acquireLease("A", 300);
+      assert.equal((await b.acquireLease("B", 10_000))?.holder, "A", "B's own connection is open before the race");
+      // A's write in progress, as a pipelined transaction is: the fence first, its rows after.
+      const order = await server.admin(databaseOf(url), async (sql) => {
+        const events: string[] = [];
+        const reserved = await sql.reserve();
+        await reserved`BEGIN`;
+        await reserved`SELECT fabric_fence('A', 1)`;
+        await reserved`INSERT INTO meta (key, value) VALUES ('written', 'by A')`;
+        await new Promise((resolve) => setTimeout(resolve, 400)); // the lease expires meanwhile
+        const takeover = b.acquireLease("B", 10_000).then((state) => events.push(`taken by ${state?.holder}`));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        events.push("committed");
+        await reserved`COMMIT`;
+        reserved.release();
+        await takeover;
+        return events;
+      });
+      assert.deepEqual(order, ["committed", "taken by B"]);
+      assert.equal(await b.getMeta("written"), "by A");
+    }),
 
   "a database set up by a newer fabric is refused, with the versions": async (server) => {
     const url = await server.createDatabase();

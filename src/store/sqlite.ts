@@ -6,6 +6,7 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FabricError } from "../protocol/mod.ts";
+import type { LeaseState } from "./lease.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type {
   ActiveJobs,
@@ -215,6 +216,24 @@ export class SqliteStore implements Store {
   }
 
   /** Atomically persist a batch: a small one here if nothing is being written, else in the writer worker (see sqlite_writer.ts). */
+  /**
+   * The lease is always its one tracker's: the data directory's lock (cli/data_dir_lock.ts) already
+   * keeps a second tracker off this file, so there is nothing to fence and nothing expires.
+   */
+  acquireLease(holder: string): Promise<LeaseState> {
+    return Promise.resolve({ holder, epoch: 1, remainingMs: null });
+  }
+  renewLease(fence: { holder: string; epoch: number }): Promise<LeaseState> {
+    return Promise.resolve({ ...fence, remainingMs: null });
+  }
+  releaseLease(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * Atomically persist a batch: a small one here if nothing is being written, else in the writer worker
+   * (see sqlite_writer.ts). A fence is always held (see acquireLease).
+   */
   write(batch: WriteBatch): Promise<void> {
     if (this.#sync === "normal" && this.#writer.idle && small(batch)) {
       try {

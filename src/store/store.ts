@@ -12,8 +12,10 @@ import type {
   WriteBatch,
 } from "./records.ts";
 import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
+import type { Fence, LeaseStore } from "./lease.ts";
 
-export interface Store {
+/** Every store also keeps the lease of the tracker that places work (lease.ts); SQLite's one tracker always holds it. */
+export interface Store extends LeaseStore {
   getMeta(key: string): Promise<string | null>;
   loadAgents(): Promise<AgentRecord[]>;
   /** Jobs that have not ended, with their tasks; a job whose rows cannot be read is named, not thrown. */
@@ -30,8 +32,6 @@ export interface Store {
   readLogs(taskId: string, attempt: number, afterSeq: number, limit: number): Promise<LogRow[]>;
   /** Every client token, revoked and expired ones too (they are refused by name, with the reason). */
   loadTokens(): Promise<TokenRecord[]>;
-  /** Atomically persist a batch: all of it or none of it. */
-  write(batch: WriteBatch): Promise<void>;
   /** One bounded step of retention: jobs ended longer ago than their retention go, with their rows. */
   purgeExpired(options: PurgeOptions): Promise<PurgeResult>;
   /** Bytes of output stored for the tasks of a job (what --max-job-logs counts). */
@@ -40,6 +40,11 @@ export interface Store {
   space(): Promise<StoreSpace>;
   /** A trivial query: resolves when the store answers (readiness). */
   ping(): Promise<void>;
+  /**
+   * Atomically persist a batch: all of it or none of it. With a `fence`, only while the lease is still
+   * the fence's (else a LeaseLostError, and nothing is written); a tracker on a shared store always gives one.
+   */
+  write(batch: WriteBatch, fence?: Fence): Promise<void>;
   close(): Promise<void>;
   /**
    * Secrets kept in a store that several trackers share (PostgreSQL): the CA's key and the tokens.

@@ -349,6 +349,21 @@ const CASES: Record<string, Case> = {
     await store.close();
   },
 
+  "the lease is granted to a first holder, renewed under its epoch, and its fence lets its writes land": async (
+    subject,
+  ) => {
+    const store = await subject.open();
+    const lease = await store.acquireLease("t1", 10_000);
+    assert.equal(lease?.holder, "t1");
+    const fence = { holder: "t1", epoch: lease!.epoch };
+    assert.equal((await store.renewLease(fence, 10_000))?.epoch, fence.epoch);
+    await store.write(batchOf({ newJobs: [jobRecord("j", "queued")] }), fence);
+    await store.write(batchOf({ tasks: Array.from({ length: 6000 }, (_, i) => taskOf("j", i, 6000)) }), fence);
+    assert.equal((await store.listTasks("j")).length, 6000);
+    await store.releaseLease(fence);
+    await store.close();
+  },
+
   "batches written at once land in the order they were written": async (subject) => {
     const store = await subject.open();
     await store.write(batchOf({ newJobs: [jobRecord("j", "queued")] }));

@@ -22,6 +22,11 @@ const JOIN_KEY = "join_token_sha256";
  */
 export const TOKENS_RESET_KEY = "tokens_reset";
 
+/** Whether the store has a client token and the join token's hash (a tracker that follows has no Credentials of its own). */
+export async function storeHasTokens(store: Store): Promise<boolean> {
+  return (await store.getMeta(JOIN_KEY)) !== null && (await store.loadTokens()).length > 0;
+}
+
 export class Credentials {
   readonly tokens = new TokenRegistry();
   #joinHash = "";

@@ -16,7 +16,7 @@ import {
   type PemPair,
   writeSecret,
 } from "../tls/mod.ts";
-import { newToken } from "./auth.ts";
+import { newId, newToken } from "./auth.ts";
 import { renewalDue } from "./certificate_renewal.ts";
 import { sharedCa, sharedTokens } from "./shared_secrets.ts";
 
@@ -89,6 +89,25 @@ export async function issueServerCert(dataDir: string, ca: PemPair, names: strin
   await writeSecret(join(dataDir, "tracker.key"), server.keyPem);
   await Deno.writeTextFile(join(dataDir, "tracker.pem"), server.certPem, { mode: 0o644 });
   return server;
+}
+
+/**
+ * This tracker's name among the trackers of a shared store (the lease's holder): made at the first
+ * start of its data directory and kept there. One tracker runs per data directory (its lock), so a
+ * tracker restarted after a crash takes back the lease its last run held at once, under a new epoch
+ * (nothing of the last run can write after that), rather than waiting for it to expire.
+ */
+export async function trackerId(dataDir: string): Promise<string> {
+  const path = join(dataDir, "tracker.id");
+  try {
+    const id = (await Deno.readTextFile(path)).trim();
+    if (/^[a-z0-9]{4,64}$/.test(id)) return id;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const id = newId();
+  await Deno.writeTextFile(path, id + "\n", { mode: 0o644 });
+  return id;
 }
 
 async function readPair(certPath: string, keyPath: string): Promise<PemPair | null> {

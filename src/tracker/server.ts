@@ -1,17 +1,19 @@
 /**
- * A running tracker: the data directory, the store, the HTTPS server, the liveness timer, retention,
- * and the metrics listener when asked for.
+ * A running tracker: the data directory, the store, the lease (leadership.ts), the HTTPS server, the
+ * metrics listener when asked for, and while it leads, the liveness timer and retention.
  */
 import { join } from "node:path";
 import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
 import { FabricError } from "../protocol/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
 import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from "./certificate_renewal.ts";
-import { issueServerCert, prepareTrackerDir } from "./data_dir.ts";
-import { trackerFrontDoor } from "./http/front_door.ts";
+import { storeHasTokens } from "./credentials.ts";
+import { issueServerCert, prepareTrackerDir, trackerId } from "./data_dir.ts";
+import { leaderOrFollower } from "./http/leader_door.ts";
 import { serveHttps } from "./https_server.ts";
-import { HttpMetrics, type MetricsServer, serveMetrics } from "./metrics/mod.ts";
-import { createRoutes } from "./routes.ts";
+import { type MetricsEndpoints, type MetricsServer, serveMetrics } from "./metrics/mod.ts";
+import { DEFAULT_LEASE_MS } from "./lease.ts";
+import { Leadership } from "./leadership.ts";
 import { Tracker } from "./tracker.ts";
 
 export interface TrackerServerOptions {
@@ -37,11 +39,16 @@ export interface TrackerServerOptions {
   maxJobLogs?: number;
   /** Serve /metrics, /healthz and /readyz without a token over plain HTTP here too. */
   metricsListen?: { hostname: string; port: number };
+  /** How long the leader's lease lasts without a renewal (a store several trackers share; default 10 s). */
+  leaseMs?: number;
   log?: (message: string) => void;
 }
 
 export interface TrackerServer {
-  tracker: Tracker;
+  /** The Tracker that places work here; null while this tracker follows another. */
+  readonly tracker: Tracker | null;
+  /** This tracker among those of a shared store (the lease's holder when it leads); kept in its data directory. */
+  id: string;
   /** The URL a client on this machine uses. */
   url: string;
   port: number;
@@ -73,44 +80,84 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
 
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore({ url: options.store, dataDir: options.dataDir, sync: options.sync });
-  let tracker: Tracker;
+  const id = await trackerId(options.dataDir);
+  // The tokens the store's secrets hold: a Tracker that takes over sets them if the store lacks their hashes.
+  let sharedTokens: { admin: string; join: string } | null = null;
+  const leadership = new Leadership({
+    store,
+    holder: id,
+    leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+    log,
+    open: async (fence, lost) => {
+      const { heartbeatMs, ttlMs, graceMs, approveAgents, retentionMs, maxJobLogs } = options;
+      const tracker = await Tracker.open({
+        store,
+        fence,
+        onLeaseLost: lost,
+        heartbeatMs,
+        ttlMs,
+        graceMs,
+        approveAgents,
+        retentionMs,
+        maxJobLogs,
+        log,
+      });
+      if (!tracker.hasTokens && sharedTokens) await tracker.setTokens(sharedTokens);
+      return tracker;
+    },
+    whileLeading: (tracker) => {
+      tracker.retention.start();
+      const livenessMs = Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4)));
+      const timer = setInterval(() => {
+        tracker.checkLiveness(livenessMs).catch((error) => log(`liveness check failed: ${(error as Error).message}`));
+      }, livenessMs);
+      // `fabric tracker reset-admin-token` changes the tokens in the store, beside this tracker: one small
+      // read a second finds that (the old admin token is refused within about a second).
+      let refreshing = false;
+      const tokensTimer = setInterval(() => {
+        if (refreshing) return;
+        refreshing = true;
+        tracker.refreshTokens()
+          .catch((error) => log(`reading the tokens again failed: ${(error as Error).message}`))
+          .finally(() => refreshing = false);
+      }, TOKENS_REFRESH_MS);
+      return () => {
+        clearInterval(timer);
+        clearInterval(tokensTimer);
+      };
+    },
+  });
+  let files;
   try {
-    tracker = await Tracker.open({
-      store,
-      heartbeatMs: options.heartbeatMs,
-      ttlMs: options.ttlMs,
-      graceMs: options.graceMs,
-      approveAgents: options.approveAgents,
-      retentionMs: options.retentionMs,
-      maxJobLogs: options.maxJobLogs,
-      log,
-    });
+    await leadership.start();
+    const leader = leadership.tracker;
+    const needTokens = !(leader ? leader.hasTokens : await storeHasTokens(store));
+    files = await prepareTrackerDir(options.dataDir, [...new Set(names)], needTokens, store.secrets);
+    sharedTokens = files.sharedTokens;
+    const tokens = files.newTokens ?? files.sharedTokens;
+    if (tokens && leader && !leader.hasTokens) await leader.setTokens(tokens);
   } catch (error) {
+    await leadership.stop();
     await store.close();
     throw error;
   }
-  let files;
-  try {
-    files = await prepareTrackerDir(options.dataDir, [...new Set(names)], !tracker.hasTokens, store.secrets);
-    const tokens = files.newTokens ?? files.sharedTokens;
-    if (tokens && !tracker.hasTokens) await tracker.setTokens(tokens);
-  } catch (error) {
-    await tracker.close();
-    throw error;
-  }
 
-  const app = createRoutes(tracker, {
+  const { door, handler, observe } = leaderOrFollower(leadership, {
     caPem: files.ca.certPem,
     saveJoinToken: (token) => writeSecret(join(options.dataDir, "join.token"), token + "\n"),
     log,
   });
-  const http = new HttpMetrics(tracker.metrics.registry, app.routes);
+  // The metrics listener answers for the Tracker that leads here; one that follows has none of its own.
+  const endpoints: MetricsEndpoints = {
+    metrics: () => leadership.tracker?.probes.metrics() ?? Promise.resolve(""),
+    readiness: () => leadership.tracker?.probes.readiness() ?? Promise.resolve(null),
+  };
   let server;
   let metricsServer: MetricsServer | null = null;
   try {
     if (options.metricsListen) {
       const where = options.metricsListen;
-      metricsServer = await serveMetrics({ ...where, log }, tracker.probes).catch(
+      metricsServer = await serveMetrics({ ...where, log }, endpoints).catch(
         cannotListen("--metrics-listen", where),
       );
     }
@@ -119,36 +166,21 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       port: options.port,
       cert: files.server.certPem,
       key: files.server.keyPem,
-      door: trackerFrontDoor(tracker, log),
+      door,
       maxConnections: options.maxConnections,
-      observe: (method, path, status, seconds) => http.observe(method, path, status, seconds),
+      observe,
       log,
-    }, (request, principal) => app.fetch(request, { principal })).catch(cannotListen("--listen", options));
+    }, handler).catch(cannotListen("--listen", options));
   } catch (error) {
     await metricsServer?.close();
-    await tracker.close();
+    await leadership.stop();
+    await store.close();
     throw error;
   }
-  tracker.retention.start();
   const port = server.port;
   const url = `https://${bracket(localHost(options.hostname))}:${port}`;
   const joinHost = advertise[0] ?? (WILDCARDS.has(options.hostname) ? hostName : options.hostname);
   await Deno.writeTextFile(join(options.dataDir, "tracker.json"), JSON.stringify({ url, pid: Deno.pid }) + "\n");
-
-  const livenessMs = Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4)));
-  const livenessTimer = setInterval(() => {
-    tracker.checkLiveness(livenessMs).catch((error) => log(`liveness check failed: ${(error as Error).message}`));
-  }, livenessMs);
-  // `fabric tracker reset-admin-token` changes the tokens in the store, beside this tracker: one small
-  // read a second finds that (the old admin token is refused within about a second).
-  let refreshing = false;
-  const tokensTimer = setInterval(() => {
-    if (refreshing) return;
-    refreshing = true;
-    tracker.refreshTokens()
-      .catch((error) => log(`reading the tokens again failed: ${(error as Error).message}`))
-      .finally(() => refreshing = false);
-  }, TOKENS_REFRESH_MS);
 
   const renewal: RenewalTarget = {
     ca: files.ca,
@@ -166,7 +198,10 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
 
   let closed: Promise<void> | null = null;
   return {
-    tracker,
+    get tracker() {
+      return leadership.tracker;
+    },
+    id,
     url,
     port,
     dataDir: options.dataDir,
@@ -180,13 +215,12 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       : null,
     close() {
       closed ??= (async () => {
-        clearInterval(livenessTimer);
-        clearInterval(tokensTimer);
         clearInterval(renewalTimer);
         await metricsServer?.close();
-        tracker.releaseWaiters();
+        leadership.releaseWaiters();
         await server.close();
-        await tracker.close();
+        await leadership.stop();
+        await store.close();
       })();
       return closed;
     },

@@ -6,7 +6,7 @@
  */
 import { setImmediate } from "node:timers";
 import { type Clock, RetryBackoff, type RetryPolicy, systemClock, type TimerId } from "../protocol/mod.ts";
-import { emptyBatch, type Store } from "../store/mod.ts";
+import { emptyBatch, type Fence, type Store } from "../store/mod.ts";
 import type {
   AgentRecord,
   AttemptRecord,
@@ -28,6 +28,8 @@ export interface StoreWriterOptions {
   random?: () => number;
   /** Told how long each commit took, or that it failed (metrics). */
   observer?: CommitObserver;
+  /** The lease every write is fenced by (a store several trackers share). */
+  fence?: Fence;
 }
 
 export interface CommitObserver {
@@ -52,6 +54,11 @@ export class StoreWriter {
   #writeTimer: TimerId | undefined;
   #immediate = false;
   #stopped = false;
+  #fence: Fence | undefined;
+  /** Set once the tracker no longer leads: every flush, waiting or to come, fails with it. */
+  #abandoned: Error | null = null;
+  /** Flushes under way, to fail at once when the writer is abandoned. */
+  #waiting = new Set<(error: Error) => void>();
   #clock: Clock;
   #retry: RetryBackoff;
   #onError: (error: unknown) => void;
@@ -62,6 +69,7 @@ export class StoreWriter {
     this.#store = store;
     this.#onError = onError;
     this.#clock = options.clock ?? systemClock;
+    this.#fence = options.fence;
     this.#retry = new RetryBackoff(STORE_RETRY, options.random);
     this.#observer = options.observer;
   }
@@ -105,6 +113,7 @@ export class StoreWriter {
     const batch = emptyBatch();
     batch.newJobs.push(job);
     batch.tasks = tasks;
+    if (this.#abandoned) throw this.#abandoned;
     try {
       await this.#write(batch);
     } catch (error) {
@@ -121,7 +130,7 @@ export class StoreWriter {
   async #write(batch: WriteBatch): Promise<void> {
     const started = performance.now();
     try {
-      await this.#store.write(batch);
+      await this.#store.write(batch, this.#fence);
     } catch (error) {
       this.#failure = (error as Error)?.message ?? String(error);
       this.#observer?.failed();
@@ -174,12 +183,34 @@ export class StoreWriter {
     this.#writeTimer = undefined;
   }
 
+  /**
+   * This writer's tracker no longer leads: nothing more is written, and every flush (those waiting
+   * now too) fails with `error`. What was not written is dropped: nobody was told it was durable.
+   */
+  abandon(error: Error): void {
+    if (this.#abandoned) return;
+    this.stop();
+    this.#abandoned = error;
+    for (const reject of this.#waiting) reject(error);
+    this.#waiting.clear();
+  }
+
   get pending(): boolean {
     return this.#marked > this.#committed;
   }
 
   /** Resolves when everything marked before the call is durable; rejects if the store fails. */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    if (this.#abandoned) return Promise.reject(this.#abandoned);
+    if (this.#committed >= this.#marked) return Promise.resolve();
+    // A write may hang (a store cut off without a word): an abandoned writer's callers are answered at once.
+    return new Promise((resolve, reject) => {
+      this.#waiting.add(reject);
+      this.#flush().then(resolve, reject).finally(() => this.#waiting.delete(reject));
+    });
+  }
+
+  async #flush(): Promise<void> {
     const target = this.#marked;
     while (this.#committed < target) {
       if (this.#writing) {
@@ -217,6 +248,7 @@ export class StoreWriter {
     this.#tokens.clear();
     this.#callbacks = [];
     try {
+      if (this.#abandoned) throw this.#abandoned;
       await this.#write(batch);
     } catch (error) {
       // Keep everything for the next flush; records changed since are newer and win.

@@ -24,7 +24,7 @@ import {
   type TaskEvent,
   type TokenView,
 } from "../protocol/mod.ts";
-import type { Store, TaskRecord } from "../store/mod.ts";
+import { type Fence, LeaseLostError, type Store, type TaskRecord } from "../store/mod.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { hashToken, newId, newToken } from "./auth.ts";
 import { type ClaimContext, deliverable, waitForWork } from "./claims.ts";
@@ -75,6 +75,10 @@ export interface TrackerOptions {
   retentionMs?: number;
   /** Bytes of output one job may store (default 1 GiB); 0: no cap. */
   maxJobLogs?: number;
+  /** The lease this tracker leads by: every write is fenced by it (a store several trackers share). */
+  fence?: Fence;
+  /** A fenced write was refused: this tracker no longer leads, and must stop acting now. */
+  onLeaseLost?: (error: LeaseLostError) => void;
   log?: (message: string) => void;
 }
 
@@ -104,6 +108,7 @@ export class Tracker {
   #approveAgents: boolean;
   #storeHealthy = true;
   #closing = false;
+  #onLeaseLost: (error: LeaseLostError) => void;
   #log: (message: string) => void;
 
   private constructor(options: TrackerOptions) {
@@ -116,11 +121,13 @@ export class Tracker {
     this.#newId = options.newId ?? newId;
     this.#approveAgents = options.approveAgents ?? false;
     const log = this.#log = options.log ?? (() => {});
+    this.#onLeaseLost = options.onLeaseLost ?? (() => {});
     const { state, clock, metrics } = this;
     const store = options.store;
     const writer = this.writer = new StoreWriter(store, (error) => this.#storeFailed(error), {
       clock,
       observer: metrics.commitObserver,
+      fence: options.fence,
     });
     const maxJobLogs = options.maxJobLogs ?? DEFAULT_MAX_JOB_LOGS;
     this.#logCap = { maxJobBytes: maxJobLogs > 0 ? maxJobLogs : Infinity, metrics };
@@ -166,6 +173,7 @@ export class Tracker {
   }
 
   #storeFailed(error: unknown): void {
+    if (error instanceof LeaseLostError) return this.#onLeaseLost(error);
     if (this.#storeHealthy) this.#log(`store write failed: ${(error as Error).message}`);
     this.#storeHealthy = false;
   }
@@ -193,13 +201,29 @@ export class Tracker {
 
   /** Release long polls, write what is pending, and close the store. */
   async close(): Promise<void> {
+    await this.stop();
+    await this.store.close();
+  }
+
+  /** Release long polls and write what is pending; the store stays open (its lease is let go after). */
+  async stop(): Promise<void> {
     this.releaseWaiters();
     this.#tasks.stopTimers();
     this.#credentials.tokens.writeUses(this.writer);
     await this.retention.stop();
     await this.flush().catch((error) => this.#log(`could not write the last changes: ${error.message}`));
     this.writer.stop();
-    await this.store.close();
+  }
+
+  /**
+   * This tracker no longer leads: it stops at once (long polls answered, timers stopped) and writes
+   * nothing more, not even what is pending: that was never acknowledged, and the leader now decides.
+   */
+  abandon(reason: string): void {
+    this.releaseWaiters();
+    this.#tasks.stopTimers();
+    this.retention.stop().catch(() => {});
+    this.writer.abandon(new LeaseLostError(`This tracker no longer leads: ${reason}`));
   }
 
   // ---- credentials ---------------------------------------------------------------------------

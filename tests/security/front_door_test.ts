@@ -307,8 +307,8 @@ Deno.test("a closed connection ends its long poll: claim and watch waiters go ba
     const job = await (await call("/v1/jobs", tokens.admin, {
       spec: { name: "wait", tasks: [{ name: "t", run: "true", constraints: [{ label: "never", equals: "x" }] }] },
     })).json();
-    const agent = server.tracker.state.agents.get(registered.agentId)!;
-    const watched = server.tracker.state.jobs.get(job.jobId)!;
+    const agent = server.tracker!.state.agents.get(registered.agentId)!;
+    const watched = server.tracker!.state.jobs.get(job.jobId)!;
 
     // Claim goes through the agents' fast path, watch through Hono: both must see the close.
     const claim = new AbortController();

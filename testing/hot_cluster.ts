@@ -1,0 +1,172 @@
+/**
+ * Several tracker processes on one PostgreSQL database, and agents, for the tests of issue #17 (hot
+ * trackers). Each tracker keeps its port across restarts, so that a client or an agent given its
+ * address finds it again. Everything runs under one temporary directory that `stop` removes.
+ */
+import { join } from "node:path";
+import type { JobDetail } from "../src/protocol/mod.ts";
+import type { AgentSpec } from "./cluster.ts";
+import { Daemon, fabric, killProcessesUnder, waitFor } from "./process.ts";
+
+export interface HotClusterOptions {
+  /** The database's URL (with its password: given to trackers in FABRIC_STORE). */
+  store: string;
+  trackers: number;
+  /** `--lease` (default 3s, to keep tests short). */
+  lease?: string;
+  heartbeat?: string;
+  agentTtl?: string;
+  /** Extra environment for every tracker. */
+  env?: Record<string, string>;
+}
+
+export class TrackerProcess {
+  daemon: Daemon | null = null;
+  port = 0;
+  constructor(readonly index: number, readonly dir: string) {}
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Every line it logged, across its restarts (each run's output is kept). */
+  output = "";
+}
+
+export class HotCluster {
+  readonly trackers: TrackerProcess[] = [];
+  readonly agents = new Map<string, Daemon>();
+  caHash = "";
+  joinToken = "";
+  adminToken = "";
+
+  private constructor(readonly root: string, readonly options: HotClusterOptions) {}
+
+  /** The trackers, one after the other: the first leads (it takes the lease on an empty database). */
+  static async start(options: HotClusterOptions): Promise<HotCluster> {
+    const root = await Deno.makeTempDir({ prefix: "fabric-hot-" });
+    await Deno.chmod(root, 0o711);
+    await Deno.mkdir(join(root, "agents"), { mode: 0o711 });
+    const cluster = new HotCluster(root, options);
+    try {
+      for (let i = 0; i < options.trackers; i++) {
+        cluster.trackers.push(new TrackerProcess(i, join(root, `tracker${i}`)));
+        await cluster.startTracker(i);
+      }
+      const dir = cluster.trackers[0].dir;
+      cluster.adminToken = (await Deno.readTextFile(join(dir, "admin.token"))).trim();
+      cluster.joinToken = (await Deno.readTextFile(join(dir, "join.token"))).trim();
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** Start (or restart, on its port) tracker `i`. */
+  async startTracker(i: number): Promise<TrackerProcess> {
+    const tracker = this.trackers[i];
+    const { options } = this;
+    const args = ["tracker", "--listen", `127.0.0.1:${tracker.port}`, "--data-dir", tracker.dir];
+    args.push("--heartbeat", options.heartbeat ?? "500ms", "--agent-ttl", options.agentTtl ?? "2s", "--grace", "2s");
+    args.push("--lease", options.lease ?? "3s");
+    const daemon = new Daemon(`tracker ${i}`, args, { FABRIC_STORE: options.store, ...options.env });
+    tracker.daemon = daemon;
+    const match = await daemon.waitForOutput(/listening on https:\/\/127\.0\.0\.1:(\d+)/, 60_000);
+    tracker.port = Number(match[1]);
+    const hash = await daemon.waitForOutput(/--ca-hash (sha256:[0-9a-f]{64})|CA hash (sha256:[0-9a-f]{64})/);
+    this.caHash = hash[1] ?? hash[2];
+    return tracker;
+  }
+
+  /** Stop tracker `i` with `signal` (SIGKILL: at once, holding its lease), keeping its output. */
+  async stopTracker(i: number, signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    const tracker = this.trackers[i];
+    const daemon = tracker.daemon;
+    if (!daemon) return;
+    await daemon.stop(signal, 10_000);
+    tracker.output += daemon.stdout + daemon.stderr;
+    tracker.daemon = null;
+  }
+
+  /** What tracker `i` printed, all runs. */
+  output(i: number): string {
+    const daemon = this.trackers[i].daemon;
+    return this.trackers[i].output + (daemon ? daemon.stdout + daemon.stderr : "");
+  }
+
+  /** Resolves with the epoch once tracker `i` says it leads (in its current run). */
+  async leads(i: number, timeoutMs = 30_000): Promise<number> {
+    const daemon = this.trackers[i].daemon!;
+    const match = await daemon.waitForOutput(/this tracker \(\w+\) leads \(epoch (\d+)\)/, timeoutMs);
+    return Number(match[1]);
+  }
+
+  agentDir(name: string): string {
+    return join(this.root, "agents", name);
+  }
+
+  /** An agent joining `join` (default: every tracker, as a list). */
+  startAgent(spec: AgentSpec & { joinTrackers?: number[] }): Daemon {
+    const join = spec.join ?? (spec.joinTrackers ?? this.trackers.map((t) => t.index))
+      .map((i) => this.trackers[i].address).join(",");
+    const args = ["agent", "--join", join, "--token", this.joinToken, "--ca-hash", this.caHash];
+    args.push("--name", spec.name, "--slots", String(spec.slots ?? 2), "--data-dir", this.agentDir(spec.name));
+    args.push(...(spec.extraArgs ?? []));
+    const daemon = new Daemon(`agent ${spec.name}`, args, spec.env);
+    this.agents.set(spec.name, daemon);
+    return daemon;
+  }
+
+  /** The CLI against tracker `i`. */
+  cli(i: number, args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}) {
+    const env = {
+      FABRIC_TRACKER: this.trackers[i].url,
+      FABRIC_TOKEN: this.adminToken,
+      FABRIC_CA: join(this.trackers[0].dir, "ca.pem"),
+      FABRIC_DATA_DIR: join(this.root, "no-local-tracker"),
+      ...options.env,
+    };
+    return fabric(args, { env, timeoutMs: options.timeoutMs });
+  }
+
+  async json<T>(i: number, args: string[]): Promise<T> {
+    const result = await this.cli(i, [...args, "--json"]);
+    if (result.code !== 0) {
+      throw new Error(`fabric ${args.join(" ")} on tracker ${i} exited ${result.code}: ${result.stderr}`);
+    }
+    return JSON.parse(result.stdout) as T;
+  }
+
+  async submit(i: number, yaml: string, name = "job.yaml"): Promise<string> {
+    const path = join(this.root, name);
+    await Deno.writeTextFile(path, yaml);
+    const result = await this.cli(i, ["submit", path]);
+    if (result.code !== 0) throw new Error(`submit on tracker ${i} exited ${result.code}: ${result.stderr}`);
+    return result.stdout.trim();
+  }
+
+  async waitForJob(i: number, jobId: string, timeoutMs = 60_000): Promise<JobDetail> {
+    return await waitFor(`job ${jobId} to end`, async () => {
+      const job = await this.json<JobDetail>(i, ["status", jobId]);
+      return ["succeeded", "failed", "cancelled"].includes(job.state) ? job : undefined;
+    }, { timeoutMs, intervalMs: 200 });
+  }
+
+  describe(): string {
+    const parts = this.trackers.map((_, i) => `--- tracker ${i} (all runs) ---\n${this.output(i).slice(-6000)}`);
+    for (const agent of this.agents.values()) parts.push(agent.describe());
+    return parts.join("\n");
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((agent) => agent.stop("SIGTERM", 5000)));
+    await Promise.all(this.trackers.map((t) => t.daemon?.stop("SIGTERM", 5000)));
+    await killProcessesUnder(this.root);
+    await Deno.remove(this.root, { recursive: true }).catch(() => {});
+  }
+}
