@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type { JobDetail } from "../src/protocol/mod.ts";
 import type { AgentSpec } from "./cluster.ts";
+import { PostgresServer } from "./postgres.ts";
 import { Daemon, fabric, killProcessesUnder, waitFor } from "./process.ts";
 
 export interface HotClusterOptions {
@@ -142,9 +143,14 @@ export class HotCluster {
     return JSON.parse(result.stdout) as T;
   }
 
-  async submit(i: number, yaml: string, name = "job.yaml"): Promise<string> {
+  async writeFile(name: string, text: string): Promise<string> {
     const path = join(this.root, name);
-    await Deno.writeTextFile(path, yaml);
+    await Deno.writeTextFile(path, text);
+    return path;
+  }
+
+  async submit(i: number, yaml: string, name = "job.yaml"): Promise<string> {
+    const path = await this.writeFile(name, yaml);
     const result = await this.cli(i, ["submit", path]);
     if (result.code !== 0) throw new Error(`submit on tracker ${i} exited ${result.code}: ${result.stderr}`);
     return result.stdout.trim();
@@ -168,5 +174,27 @@ export class HotCluster {
     await Promise.all(this.trackers.map((t) => t.daemon?.stop("SIGTERM", 5000)));
     await killProcessesUnder(this.root);
     await Deno.remove(this.root, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * `body` with a PostgreSQL of its own and a HotCluster on a new database of it; what every process
+ * printed is shown if `body` fails, and everything is stopped after it.
+ */
+export async function withHotCluster(
+  options: Omit<HotClusterOptions, "store">,
+  body: (cluster: HotCluster, server: PostgresServer) => Promise<void>,
+): Promise<void> {
+  const server = await PostgresServer.start();
+  let cluster: HotCluster | null = null;
+  try {
+    cluster = await HotCluster.start({ ...options, store: await server.createDatabase() });
+    await body(cluster, server);
+  } catch (error) {
+    if (cluster) console.error(cluster.describe());
+    throw error;
+  } finally {
+    await cluster?.stop();
+    await server.stop();
   }
 }

@@ -3,10 +3,10 @@
  * others take over when it goes. Real trackers, agents and PostgreSQL, on loopback.
  */
 import assert from "node:assert/strict";
-import type { JobDetail } from "../src/protocol/mod.ts";
+import type { JobDetail, TrackerView } from "../src/protocol/mod.ts";
 import { LeaseLostError } from "../src/store/mod.ts";
 import { startTrackerServer } from "../src/tracker/mod.ts";
-import { HotCluster } from "../testing/hot_cluster.ts";
+import { withHotCluster } from "../testing/hot_cluster.ts";
 import { lacks } from "../testing/machine.ts";
 import { PostgresServer } from "../testing/postgres.ts";
 
@@ -14,50 +14,52 @@ const LEASE_MS = 3000;
 
 Deno.test({
   name:
-    "one tracker leads, the other answers 503 naming it; killed -9, the other leads within the lease and its work goes on; a SIGTERM hands over at once; a leader restarted takes its lease back at once",
+    "one tracker leads, the other forwards to it; killed -9, the other leads within the lease and the work goes on; a SIGTERM hands over at once; a leader restarted takes its lease back at once",
   ignore: lacks("postgres", "bwrap"),
-  fn: async () => {
-    const server = await PostgresServer.start();
-    let cluster: HotCluster | null = null;
-    try {
-      cluster = await HotCluster.start({ store: await server.createDatabase(), trackers: 2, lease: `${LEASE_MS}ms` });
+  fn: () =>
+    withHotCluster({ trackers: 2, lease: `${LEASE_MS}ms` }, async (cluster) => {
       assert.equal(await cluster.leads(0), 1);
-      const leaderId = cluster.output(0).match(/this tracker \((\w+)\) leads/)![1];
+      const [leader, follower] = cluster.trackers;
       assert.match(cluster.output(0), /listening on .*; tracker \w+, leads\)/);
       assert.match(cluster.output(1), /listening on .*; tracker \w+, follows\)/);
       assert.match(cluster.output(1), /CA hash sha256:/, "the second joins the database with no other flag");
-      assert.doesNotMatch(cluster.output(1), /leads/);
 
-      // The follower: its CA for agents to pin; for the rest, which tracker leads.
-      const refused = await cluster.cli(1, ["status"]);
-      assert.equal(refused.code, 1, refused.stderr);
-      assert.match(refused.stderr, new RegExp(`does not place work now: tracker ${leaderId} does`));
+      // Either tracker lists both; the follower answers that itself.
+      const listed = await cluster.json<TrackerView[]>(1, ["trackers"]);
+      const roles = Object.fromEntries(listed.map((t) => [t.url, t.role]));
+      assert.deepEqual(roles, { [leader.url]: "leader", [follower.url]: "follower" });
 
-      // An agent waits for the follower, which places nothing; the leader takes a job.
-      cluster.startAgent({ name: "a1", join: cluster.trackers[1].address });
-      const jobId = await cluster.submit(
-        0,
-        "name: handed\ntasks:\n  - {name: t, count: 3, run: echo ran $FABRIC_TASK_INDEX}\n",
+      // An agent that knows only the follower joins through it; a job submitted there runs, followed to its end.
+      cluster.startAgent({ name: "a1", join: follower.address });
+      const file = await cluster.writeFile(
+        "first.yaml",
+        "name: first\ntasks:\n  - {name: t, count: 3, run: echo ran $FABRIC_TASK_INDEX}\n",
       );
+      const waited = await cluster.cli(1, ["submit", file, "--wait", "--json"]);
+      assert.equal(waited.code, 0, waited.stderr);
+      const first = JSON.parse(waited.stdout) as JobDetail;
+      assert.equal(first.state, "succeeded");
+      assert.equal((await cluster.cli(1, ["logs", first.tasks[2].id])).stdout, "ran 2\n");
+
+      // Killed -9, the leader's lease runs out and the follower takes over; the agent, on it already, goes on.
       const killedAt = Date.now();
       await cluster.stopTracker(0, "SIGKILL");
       assert.equal(await cluster.leads(1, 3 * LEASE_MS), 2);
       const tookOverMs = Date.now() - killedAt;
       assert.ok(tookOverMs < LEASE_MS + 2500, `took over ${tookOverMs} ms after the kill (lease ${LEASE_MS} ms)`);
-      const done = await cluster.waitForJob(1, jobId);
-      assert.equal(done.state, "succeeded", JSON.stringify(done));
-      assert.deepEqual(done.tasks.map((task) => task.attempt), [1, 1, 1]);
+      const second = await cluster.submit(1, "name: second\ntasks:\n  - {name: t, count: 2, run: echo again}\n");
+      assert.equal((await cluster.waitForJob(1, second)).state, "succeeded");
 
-      // Back, the old leader follows; a stopped leader lets the lease go, and the other takes it at once.
+      // Back, the old leader follows and forwards; a stopped leader lets the lease go, taken at once.
       await cluster.startTracker(0);
-      assert.match((await cluster.cli(0, ["status"])).stderr, /does not place work now/);
+      assert.match(cluster.trackers[0].daemon!.stdout, /follows\)/);
+      assert.equal((await cluster.json<JobDetail>(0, ["status", second])).state, "succeeded");
       const stoppedAt = Date.now();
       await cluster.stopTracker(1, "SIGTERM");
       assert.equal(await cluster.leads(0, 3 * LEASE_MS), 3);
       const handedOverMs = Date.now() - stoppedAt;
       assert.ok(handedOverMs < LEASE_MS, `handed over ${handedOverMs} ms after the SIGTERM`);
-      const job = await cluster.json<JobDetail>(0, ["status", jobId]);
-      assert.equal(job.state, "succeeded");
+      assert.equal((await cluster.json<JobDetail>(0, ["status", first.id])).state, "succeeded");
 
       // A leader killed and restarted takes its own lease back at once (its data directory names it),
       // under a new epoch: it leads before it listens, not a lease later.
@@ -65,14 +67,59 @@ Deno.test({
       await cluster.startTracker(0);
       assert.match(cluster.trackers[0].daemon!.stdout, /listening on .*; tracker \w+, leads\)/);
       assert.equal(await cluster.leads(0), 4);
-    } catch (error) {
-      if (cluster) console.error(cluster.describe());
-      throw error;
-    } finally {
-      await cluster?.stop();
-      await server.stop();
-    }
-  },
+    }),
+});
+
+Deno.test({
+  name:
+    "a follower lets through only what authenticates, never forwards a forwarded request, and says when the leader cannot be reached",
+  ignore: lacks("postgres"),
+  fn: () =>
+    withHotCluster({ trackers: 2, lease: `${LEASE_MS}ms` }, async (cluster) => {
+      const follower = cluster.trackers[1];
+      const caPem = await Deno.readTextFile(`${cluster.trackers[0].dir}/ca.pem`);
+      const http = Deno.createHttpClient({ caCerts: [caPem] });
+      const get = async (path: string, headers: Record<string, string>) => {
+        const response = await fetch(`${follower.url}${path}`, { headers, client: http });
+        return { status: response.status, body: await response.json() };
+      };
+      try {
+        const none = await get("/v1/jobs", {});
+        assert.equal(none.status, 401);
+        assert.match(none.body.error.message, /A token is required/);
+        const wrong = await get("/v1/jobs", { authorization: "Bearer fabric-admin-made-up" });
+        assert.equal(wrong.status, 401);
+        assert.match(wrong.body.error.message, /not accepted by this tracker/);
+        const forged = await get("/v1/jobs", { authorization: "Bearer nosuchagent.secret" });
+        assert.equal(forged.status, 401, "an agent credential nobody registered");
+        const admin = { authorization: `Bearer ${cluster.adminToken}` };
+        assert.equal((await get("/v1/jobs", admin)).status, 200, "forwarded");
+        const again = await get("/v1/jobs", { ...admin, "x-fabric-forwarded-by": "someone" });
+        assert.equal(again.status, 503);
+        assert.match(again.body.error.message, /no longer leads \(tracker someone sent this here\)/);
+        // The leader stopped without a word (SIGSTOP): forwarding fails with the reason, then the lease moves.
+        Deno.kill(cluster.trackers[0].daemon!.pid, "SIGSTOP");
+        try {
+          const stalled = await fetch(`${follower.url}/v1/jobs`, {
+            headers: admin,
+            client: http,
+            signal: AbortSignal.timeout(60_000),
+          });
+          // Either the follower took over meanwhile (200), or it could not reach the leader (503).
+          assert.ok([200, 503].includes(stalled.status), `${stalled.status}`);
+          await stalled.body?.cancel();
+          assert.ok((await cluster.leads(1, 3 * LEASE_MS)) >= 2);
+          assert.equal((await get("/v1/jobs", admin)).status, 200, "the new leader answers itself");
+        } finally {
+          Deno.kill(cluster.trackers[0].daemon!.pid, "SIGCONT");
+        }
+        // The old leader, woken, finds its lease gone at its next write or renewal, and follows.
+        await cluster.trackers[0].daemon!.waitForOutput(/no longer leads \(epoch 1\)/, 3 * LEASE_MS);
+        assert.equal((await get("/v1/jobs", admin)).status, 200);
+      } finally {
+        http.close();
+      }
+    }),
 });
 
 Deno.test({

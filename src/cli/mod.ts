@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import("./status.ts")).statusCommand,
   logs: async () => (await import("./logs.ts")).logsCommand,
   agents: async () => (await import("./agents.ts")).agentsCommand,
+  trackers: async () => (await import("./trackers.ts")).trackersCommand,
   cancel: async () => (await import("./cancel.ts")).cancelCommand,
   gc: async () => (await import("./gc.ts")).gcCommand,
   rerun: async () => (await import("./rerun.ts")).rerunCommand,
@@ -77,6 +78,7 @@ Client:
   fabric token create ...     client tokens with a role (read, submit, operator, admin); list, revoke,
                               rotate-join
   fabric gc                   delete the ended jobs past their retention now
+  fabric trackers             the trackers sharing the store: which leads, address, version
   fabric validate FILE        check a job file without submitting it
   fabric schema               the job file's JSON Schema, for editors
   fabric key generate         a key pair for signed jobs (submit --sign, agent --verify-key)

@@ -33,6 +33,8 @@ import type {
   TaskEvent,
   TaskState,
   TokenView,
+  TrackersResponse,
+  TrackerView,
 } from "../protocol/mod.ts";
 
 /** The tracker could not be reached at all (refused, reset, timed out, TLS failure). */
@@ -245,6 +247,11 @@ export class FabricClient {
   /** Run retention now, for about `budgetMs` (`more` in the answer: call again). */
   gc(budgetMs: number): Promise<GcResponse> {
     return this.#json("POST", "/v1/gc", { body: { budgetMs }, timeoutMs: budgetMs + this.#timeoutMs });
+  }
+
+  /** The trackers that share this one's store (itself alone on SQLite). */
+  async listTrackers(): Promise<TrackerView[]> {
+    return (await this.#json<TrackersResponse>("GET", "/v1/trackers")).trackers;
   }
 
   /** A task's output as it is stored; with `follow`, live until the attempt ends. */

@@ -35,3 +35,4 @@ export * from "./signing_keys.ts";
 export * from "./task_fields.ts";
 export * from "./token.ts";
 export * from "./gc.ts";
+export * from "./trackers.ts";

@@ -32,6 +32,7 @@ import { storeError, type StoreSync } from "./sqlite.ts";
 import { toAgent, toAttempt, toJob, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { type Fence, LeaseLostError, type LeaseState } from "./lease.ts";
 import { containsPattern, type SecretStore, type Store } from "./store.ts";
+import type { TrackerRecord, TrackerState } from "./trackers.ts";
 
 /** Connections a tracker opens: one writes at a time, the others read. */
 export const POSTGRES_CONNECTIONS = 4;
@@ -354,6 +355,33 @@ export class PostgresStore implements Store, SecretStore {
     return this.#onLease(async (sql) => {
       await sql`
         UPDATE leases SET expires_at = 0 WHERE name = 'leader' AND holder = ${fence.holder} AND epoch = ${fence.epoch}`;
+    });
+  }
+
+  heartbeatTracker(tracker: TrackerRecord): Promise<void> {
+    return this.#read("the trackers", async (sql) => {
+      await sql`
+        INSERT INTO trackers (id, url, version, started_at, last_seen)
+        VALUES (${tracker.id}, ${tracker.url}, ${tracker.version}, ${tracker.startedAt}, fabric_now_ms())
+        ON CONFLICT (id) DO UPDATE SET url = excluded.url, version = excluded.version,
+          started_at = excluded.started_at, last_seen = excluded.last_seen`;
+    });
+  }
+
+  listTrackers(): Promise<TrackerState[]> {
+    return this.#read("the trackers", async (sql) => {
+      const rows = await sql`
+        SELECT t.*, (l.holder IS NOT NULL) AS leads FROM trackers t
+        LEFT JOIN leases l ON l.name = 'leader' AND l.holder = t.id AND l.expires_at > fabric_now_ms()
+        ORDER BY t.id`;
+      return rows.map((row) => ({
+        id: String(row.id),
+        url: String(row.url),
+        version: String(row.version),
+        startedAt: Number(row.started_at),
+        lastSeen: Number(row.last_seen),
+        leads: Boolean(row.leads),
+      }));
     });
   }
 

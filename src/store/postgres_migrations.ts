@@ -85,6 +85,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      END IF;
      RETURN 1;
    END $$;`,
+  // 5: the trackers sharing the database, each writing its own row (store/trackers.ts).
+  `CREATE TABLE trackers (
+     id text COLLATE "C" PRIMARY KEY, url text NOT NULL, version text NOT NULL, started_at bigint NOT NULL,
+     last_seen bigint NOT NULL);`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

@@ -3,11 +3,10 @@
  * role), or the join token. Only hashes are kept, in memory and in the store.
  */
 import { FabricError, type Role } from "../protocol/mod.ts";
-import type { Store } from "../store/mod.ts";
+import type { AgentRecord, Store } from "../store/mod.ts";
 import { hashesEqual, hashToken, newToken, splitCredential } from "./auth.ts";
-import type { AgentEntry } from "./entries.ts";
 import type { StoreWriter } from "./store_writer.ts";
-import { FIRST_ADMIN, TokenRegistry } from "./tokens.ts";
+import { FIRST_ADMIN, TokenRegistry, type TokenWriter } from "./tokens.ts";
 
 export type Principal =
   | { kind: "client"; name: string; role: Role }
@@ -27,13 +26,16 @@ export async function storeHasTokens(store: Store): Promise<boolean> {
   return (await store.getMeta(JOIN_KEY)) !== null && (await store.loadTokens()).length > 0;
 }
 
+/** What authenticating an agent needs of it (the leader's AgentEntry, or a follower's copy of its row). */
+export type KnownAgent = { record: Pick<AgentRecord, "id" | "name" | "credentialHash" | "admission"> };
+
 export class Credentials {
   readonly tokens = new TokenRegistry();
   #joinHash = "";
   #resetMark: string | null = null;
 
   /** The hashes the store has (none before the first start of a data directory). */
-  async load(store: Store): Promise<void> {
+  async load(store: Pick<Store, "getMeta" | "loadTokens">): Promise<void> {
     this.#joinHash = (await store.getMeta(JOIN_KEY)) ?? "";
     this.#resetMark = await store.getMeta(TOKENS_RESET_KEY);
     this.tokens.load(await store.loadTokens());
@@ -81,8 +83,8 @@ export class Credentials {
    */
   authenticate(
     token: string,
-    agents: ReadonlyMap<string, AgentEntry>,
-    options: { now: number; writer: StoreWriter },
+    agents: ReadonlyMap<string, KnownAgent>,
+    options: { now: number; writer: TokenWriter },
   ): Principal {
     const parts = splitCredential(token);
     const agent = parts ? agents.get(parts.agentId) : undefined;

@@ -45,8 +45,11 @@ export interface Admission<C> {
 
 /** The server's policy: who may send what, a fast path, and the one shape of an error. */
 export interface FrontDoor<C> {
-  /** From the request line and the Authorization header only; throws (e.g. a 401) to refuse. */
-  admit(method: string, path: string, authorization: string | undefined): Admission<C>;
+  /**
+   * From the request line and the Authorization header only; throws (e.g. a 401) to refuse. A promise
+   * when the answer needs a look at the store (a tracker that follows checks a credential it has not seen).
+   */
+  admit(method: string, path: string, authorization: string | undefined): Admission<C> | Promise<Admission<C>>;
   /** Tried first for every admitted request: a JSON answer, or null to go on to the fetch handler. */
   fast?(method: string, path: string, context: C, body: Uint8Array, signal: AbortSignal): Promise<Answer | null>;
   /** Any error thrown while admitting, reading or handling a request, as its answer. */
@@ -172,7 +175,8 @@ async function handle<C>(req: IncomingMessage, res: ServerResponse, how: Handlin
   let admission: Admission<C>;
   let body: Uint8Array;
   try {
-    admission = door.admit(method, path, req.headers.authorization);
+    const admitted = door.admit(method, path, req.headers.authorization);
+    admission = admitted instanceof Promise ? await admitted : admitted;
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > admission.maxBodyBytes) throw bodyTooLarge(admission.maxBodyBytes, declared);
     if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();

@@ -16,6 +16,8 @@ export interface LeadershipOptions {
   leaseMs: number;
   /** A Tracker loaded from the store and fenced by `fence`; `lost` is for its refused writes. */
   open: (fence: Fence, lost: (error: LeaseLostError) => void) => Promise<Tracker>;
+  /** The lease's holder changed, as this tracker last saw it (null: none seen). */
+  onHolder?: (holder: string | null) => void;
   /** What runs while a Tracker leads here (the liveness sweep): started with it; the answer stops it. */
   whileLeading?: (tracker: Tracker) => () => void;
   log: (message: string) => void;
@@ -42,8 +44,9 @@ export class Leadership {
       holder: options.holder,
       leaseMs: options.leaseMs,
       log: options.log,
-      onLead: (fence) => this.#lead(fence),
+      onLead: (fence, expiring) => this.#lead(fence, expiring),
       onLose: (reason) => this.#follow(reason),
+      onHolder: options.onHolder,
     });
   }
 
@@ -75,9 +78,10 @@ export class Leadership {
     return this.#lease.holder;
   }
 
-  #lead(fence: Fence): void {
+  #lead(fence: Fence, expiring: boolean): void {
     const { open, log, whileLeading } = this.#options;
     const opening = (async () => {
+      const started = performance.now();
       let tracker: Tracker;
       try {
         tracker = await open(fence, (error) => this.#lease.lose(error.message));
@@ -92,6 +96,11 @@ export class Leadership {
         return;
       }
       this.#leading = { tracker, fence, stop: whileLeading?.(tracker) ?? (() => {}) };
+      // A lease that never ends (SQLite's one tracker) is not news.
+      if (expiring) {
+        const ms = Math.round(performance.now() - started);
+        log(`this tracker (${fence.holder}) leads (epoch ${fence.epoch}); the store's state loaded in ${ms} ms`);
+      }
     })();
     const settled: Promise<void> = opening.finally(() => {
       if (this.#opening === settled) this.#opening = null;

@@ -24,10 +24,12 @@ export interface LeaseOptions {
   leaseMs: number;
   /** A monotonic clock (performance.now by default): the local deadline does not move with the wall clock. */
   clock?: Clock;
-  /** This tracker now leads under `fence`. */
-  onLead: (fence: Fence) => void;
+  /** This tracker now leads under `fence`; `expiring`: its lease must be renewed (false for SQLite's). */
+  onLead: (fence: Fence, expiring: boolean) => void;
   /** This tracker no longer leads, and why. */
   onLose: (reason: string) => void;
+  /** The holder seen changed (another tracker, this one, or null when none was seen). */
+  onHolder?: (holder: string | null) => void;
   log: (message: string) => void;
 }
 
@@ -134,11 +136,12 @@ export class Lease {
         return;
       }
       this.#seen = state;
+      this.#notifyHolder();
       if (state?.holder === holder) {
         this.#fence = { holder, epoch: state.epoch };
+        this.#notifyHolder();
         this.#extend(sentAt, state.remainingMs);
-        if (state.remainingMs !== null) log(`this tracker (${holder}) leads (epoch ${state.epoch})`);
-        this.#options.onLead(this.#fence);
+        this.#options.onLead(this.#fence, state.remainingMs !== null);
       } else if (state?.remainingMs != null) {
         // Looked at again as soon as the holder's lease would end: a takeover comes right after it.
         this.#waitMs = Math.max(10, Math.min(this.intervalMs, state.remainingMs + 10));
@@ -148,6 +151,15 @@ export class Lease {
       if (!this.#failing) log(`the lease could not be ${held ? "renewed" : "taken"}: ${(error as Error).message}`);
       this.#failing = true;
     }
+  }
+
+  #lastHolder: string | null = null;
+
+  #notifyHolder(): void {
+    const holder = this.holder;
+    if (holder === this.#lastHolder) return;
+    this.#lastHolder = holder;
+    this.#options.onHolder?.(holder);
   }
 
   /** Act on the lease until the store's grant, as seen from here, runs out. */
@@ -175,6 +187,7 @@ export class Lease {
     if (!fence) return;
     this.#fence = null;
     this.#seen = null;
+    this.#notifyHolder();
     this.#clock.clearTimeout(this.#deadline);
     this.#deadline = undefined;
     this.#options.log(`this tracker (${fence.holder}) no longer leads (epoch ${fence.epoch}): ${reason}`);

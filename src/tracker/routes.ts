@@ -24,6 +24,7 @@ import {
   submitJobRequestSchema,
   TASK_STATES,
   type TaskState,
+  type TrackersResponse,
 } from "../protocol/mod.ts";
 import { createDashboard } from "./dashboard/mod.ts";
 import { admitRequest, authenticate } from "./http/authenticate.ts";
@@ -46,6 +47,8 @@ export interface RoutesOptions {
   caPem: string;
   /** Keep a new join token where the tracker's machine reads it (`DIR/join.token`). */
   saveJoinToken?: (token: string) => Promise<void>;
+  /** The trackers sharing the store (server.ts's list; none for a Tracker served alone, as in tests). */
+  trackers?: () => Promise<TrackersResponse>;
   log?: (message: string) => void;
 }
 
@@ -210,6 +213,11 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const token = await tracker.rotateJoinToken();
     await options.saveJoinToken?.(token);
     return c.json({ token });
+  });
+
+  on(ROUTES.listTrackers, async (c) => {
+    if (!options.trackers) throw new FabricError("not_found", "This tracker keeps no list of trackers");
+    return c.json(await options.trackers());
   });
 
   // The web dashboard, outside /v1/: its pages take a session cookie or a bearer token (dashboard/mod.ts).

@@ -3,18 +3,21 @@
  * metrics listener when asked for, and while it leads, the liveness timer and retention.
  */
 import { join } from "node:path";
-import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
 import { FabricError } from "../protocol/mod.ts";
+import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
 import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from "./certificate_renewal.ts";
 import { storeHasTokens } from "./credentials.ts";
 import { issueServerCert, prepareTrackerDir, trackerId } from "./data_dir.ts";
+import { FollowerAuth } from "./follower_auth.ts";
+import { Forwarder } from "./http/forwarding.ts";
 import { leaderOrFollower } from "./http/leader_door.ts";
 import { serveHttps } from "./https_server.ts";
 import { type MetricsEndpoints, type MetricsServer, serveMetrics } from "./metrics/mod.ts";
 import { DEFAULT_LEASE_MS } from "./lease.ts";
 import { Leadership } from "./leadership.ts";
 import { Tracker } from "./tracker.ts";
+import { TrackersList } from "./trackers_list.ts";
 
 export interface TrackerServerOptions {
   dataDir: string;
@@ -81,13 +84,17 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore({ url: options.store, dataDir: options.dataDir, sync: options.sync });
   const id = await trackerId(options.dataDir);
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  // The forwarder, made once the CA is known, is told of every change of leader (what went to the old one ends).
+  let leaderChanged = (_holder: string | null) => {};
   // The tokens the store's secrets hold: a Tracker that takes over sets them if the store lacks their hashes.
   let sharedTokens: { admin: string; join: string } | null = null;
   const leadership = new Leadership({
     store,
     holder: id,
-    leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+    leaseMs,
     log,
+    onHolder: (holder) => leaderChanged(holder),
     open: async (fence, lost) => {
       const { heartbeatMs, ttlMs, graceMs, approveAgents, retentionMs, maxJobLogs } = options;
       const tracker = await Tracker.open({
@@ -142,9 +149,26 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     throw error;
   }
 
+  const trackers = new TrackersList({ store, id, intervalMs: Math.max(250, Math.floor(leaseMs / 3)), log });
+  const forwarder = new Forwarder({
+    caPem: files.ca.certPem,
+    self: id,
+    leader: async () => {
+      const holder = leadership.holder;
+      if (holder === null) return null;
+      if (holder === id) throw new FabricError("unavailable", "This tracker is taking over as the leader; try again");
+      const url = await trackers.urlOf(holder);
+      return url === null ? null : { id: holder, url };
+    },
+  });
+  leaderChanged = (holder) => forwarder.leaderChanged(holder);
+  const auth = new FollowerAuth(store);
   const { door, handler, observe } = leaderOrFollower(leadership, {
     caPem: files.ca.certPem,
     saveJoinToken: (token) => writeSecret(join(options.dataDir, "join.token"), token + "\n"),
+    auth,
+    forwarder,
+    trackers,
     log,
   });
   // The metrics listener answers for the Tracker that leads here; one that follows has none of its own.
@@ -173,6 +197,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     }, handler).catch(cannotListen("--listen", options));
   } catch (error) {
     await metricsServer?.close();
+    forwarder.close();
     await leadership.stop();
     await store.close();
     throw error;
@@ -180,6 +205,8 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   const port = server.port;
   const url = `https://${bracket(localHost(options.hostname))}:${port}`;
   const joinHost = advertise[0] ?? (WILDCARDS.has(options.hostname) ? hostName : options.hostname);
+  // Listed in the store before the start is announced: the other trackers can forward here at once.
+  await trackers.start(`https://${bracket(joinHost)}:${port}`);
   await Deno.writeTextFile(join(options.dataDir, "tracker.json"), JSON.stringify({ url, pid: Deno.pid }) + "\n");
 
   const renewal: RenewalTarget = {
@@ -219,6 +246,8 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
         await metricsServer?.close();
         leadership.releaseWaiters();
         await server.close();
+        forwarder.close();
+        await trackers.stop();
         await leadership.stop();
         await store.close();
       })();

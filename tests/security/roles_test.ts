@@ -142,6 +142,8 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
       allowed: ["admin"],
       call: () => ({ method: "POST", path: "/v1/join-token/rotate", body: {}, ok: 200 }),
     },
+    // Agents learn the other trackers from it (agent/tracker_list.ts).
+    listTrackers: { allowed: [...CLIENTS, "agent"], call: () => ({ method: "GET", path: "/v1/trackers", ok: 200 }) },
   };
 }
 

@@ -14,6 +14,8 @@ export interface ClientNeed {
   action: string;
   /** Acting on what another token made needs this role instead (a submit token cancels its own jobs only). */
   others?: { role: Role; action: string };
+  /** Agents may call it too, with their own credential. */
+  agents?: true;
 }
 
 export type Need =
@@ -97,6 +99,9 @@ export const ROUTES = {
   createToken: rule("POST", "/v1/tokens", client("admin", "creating a token")),
   revokeToken: rule("DELETE", "/v1/tokens/:name", client("admin", "revoking a token")),
   rotateJoin: rule("POST", "/v1/join-token/rotate", client("admin", "rotating the join token")),
+
+  // The trackers sharing the store: an agent learns where else to go (addresses, as the join command shows).
+  listTrackers: rule("GET", "/v1/trackers", { ...client("read", "listing trackers"), agents: true }),
 } as const satisfies Record<string, RouteRule>;
 
 const STATIC = new Map<string, RouteRule>();
@@ -134,6 +139,7 @@ export function authorize(principal: Principal, need: Need): void {
       );
     case "client":
       if (principal.kind === "client" && roleIncludes(principal.role, need.role)) return;
+      if (principal.kind === "agent" && need.agents) return;
       throw refusal(principal, need.role, need.action);
   }
 }

@@ -5,7 +5,7 @@
  * answered without Hono (see fastAgentRoutes).
  */
 import { FabricError, parseJsonBody } from "../../protocol/mod.ts";
-import type { FrontDoor } from "../https_server.ts";
+import type { Admission, FrontDoor } from "../https_server.ts";
 import { agentHotRoutes } from "../routes.ts";
 import type { Principal, Tracker } from "../tracker.ts";
 import { admitRequest } from "./authenticate.ts";
@@ -15,7 +15,12 @@ import { errorResponse } from "./error_response.ts";
 /** What the door learned: the caller, or null for a request that needs no token. */
 export type Caller = Principal | null;
 
-export function trackerFrontDoor(tracker: Tracker, log: (line: string) => void): FrontDoor<Caller> {
+/** A leader's door answers at once: it never needs the store to admit a request. */
+export type LeaderFrontDoor = Omit<FrontDoor<Caller>, "admit"> & {
+  admit(method: string, path: string, authorization: string | undefined): Admission<Caller>;
+};
+
+export function trackerFrontDoor(tracker: Tracker, log: (line: string) => void): LeaderFrontDoor {
   return {
     admit(method, path, authorization) {
       return { maxBodyBytes: bodyLimit(method, path), context: admitRequest(tracker, { method, path, authorization }) };

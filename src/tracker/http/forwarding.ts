@@ -1,0 +1,148 @@
+/**
+ * A follower's reverse proxy to the leader. What only the leader can answer (placing, the state of
+ * jobs and agents it holds in memory) is sent on to it over TLS, trusting only the trackers' CA, with
+ * the caller's own Authorization (the leader checks it again), and the answer comes back as the
+ * leader gave it: status, headers, the body streamed (a followed log stays live), a long poll held as
+ * long as the leader holds it, and the caller going away cancels the request to the leader too.
+ *
+ * A forwarded request is marked (FORWARDED_HEADER): a tracker that gets one and does not lead answers
+ * 503 rather than forwarding it again, so two trackers with an old idea of the leader never bounce a
+ * request between them. (Nomad's servers forward RPCs to their leader the same way, one hop.)
+ */
+import { FabricError } from "../../protocol/mod.ts";
+
+export const FORWARDED_HEADER = "x-fabric-forwarded-by";
+
+/** Headers of one connection, not of the request: never passed on (RFC 9110, 7.6.1). */
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "host",
+  "content-length",
+  // The leader's answer is passed on as it is, never decompressed and compressed again.
+  "accept-encoding",
+];
+
+export interface ForwarderOptions {
+  /** PEM of the CA every tracker's certificate is from. */
+  caPem: string;
+  /** This tracker's name, in FORWARDED_HEADER. */
+  self: string;
+  /** The leader's name and address, or null when no tracker leads now. */
+  leader: () => Promise<{ id: string; url: string } | null>;
+}
+
+export class Forwarder {
+  #options: ForwarderOptions;
+  #http: Deno.HttpClient;
+  /** Requests under way, by the leader they went to. */
+  #inFlight = new Map<string, Set<AbortController>>();
+
+  constructor(options: ForwarderOptions) {
+    this.#options = options;
+    // HTTP/1.1 as the CLI and agents speak it (http_client.ts says why), pooled: one TLS handshake per
+    // connection to the leader, not per request.
+    this.#http = Deno.createHttpClient({ caCerts: [options.caPem], http2: false, http1: true });
+  }
+
+  /** `request` answered by the leader. */
+  async forward(request: Request): Promise<Response> {
+    if (request.headers.has(FORWARDED_HEADER)) {
+      throw new FabricError(
+        "unavailable",
+        `This tracker no longer leads (tracker ${request.headers.get(FORWARDED_HEADER)} sent this here); try again`,
+      );
+    }
+    const leader = await this.#options.leader();
+    if (!leader) {
+      throw new FabricError("unavailable", "No tracker places work now (none holds the lease); try again shortly");
+    }
+    const url = new URL(request.url);
+    const headers = new Headers(request.headers);
+    for (const name of HOP_BY_HOP) headers.delete(name);
+    headers.set(FORWARDED_HEADER, this.#options.self);
+    const bodyless = request.method === "GET" || request.method === "HEAD";
+    // Ended by the caller going away, or by the leader changing (one paused or cut off answers nothing).
+    const aborter = new AbortController();
+    const onAbort = () => aborter.abort(request.signal.reason);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    const inFlight = this.#inFlight.get(leader.id) ?? new Set();
+    this.#inFlight.set(leader.id, inFlight);
+    inFlight.add(aborter);
+    const done = () => {
+      request.signal.removeEventListener("abort", onAbort);
+      inFlight.delete(aborter);
+      if (inFlight.size === 0 && this.#inFlight.get(leader.id) === inFlight) this.#inFlight.delete(leader.id);
+    };
+    let response: Response;
+    try {
+      response = await fetch(`${leader.url}${url.pathname}${url.search}`, {
+        method: request.method,
+        headers,
+        body: bodyless ? undefined : await request.arrayBuffer(),
+        signal: aborter.signal,
+        redirect: "manual",
+        client: this.#http,
+      });
+    } catch (error) {
+      done();
+      if (request.signal.aborted) throw error;
+      const why = aborter.signal.aborted
+        ? "it no longer leads"
+        : `it could not be reached: ${
+          (error as Error & { cause?: Error })?.cause?.message ?? (error as Error).message
+        }`;
+      throw new FabricError(
+        "unavailable",
+        `This tracker forwards to the leader, tracker ${leader.id} at ${leader.url}, and ${why}; try again`,
+      );
+    }
+    const out = new Headers(response.headers);
+    for (const name of HOP_BY_HOP) out.delete(name);
+    if (!response.body) {
+      done();
+      return new Response(null, { status: response.status, headers: out });
+    }
+    // The body streams through; the request is under way until it ends, fails or its reader goes.
+    const reader = response.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { done: ended, value } = await reader.read();
+          if (ended) {
+            done();
+            controller.close();
+          } else {
+            controller.enqueue(value);
+          }
+        } catch (error) {
+          done();
+          controller.error(error);
+        }
+      },
+      cancel(reason) {
+        done();
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, { status: response.status, headers: out });
+  }
+
+  /** The lease's holder is now `holder`: what went to another leader is ended (its caller is told to try again). */
+  leaderChanged(holder: string | null): void {
+    for (const [id, requests] of this.#inFlight) {
+      if (id === holder) continue;
+      for (const aborter of requests) aborter.abort(new Error(`tracker ${id} no longer leads`));
+      this.#inFlight.delete(id);
+    }
+  }
+
+  close(): void {
+    this.#http.close();
+  }
+}
