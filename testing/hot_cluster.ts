@@ -163,6 +163,21 @@ export class HotCluster {
     }, { timeoutMs, intervalMs: 200 });
   }
 
+  /**
+   * A file tasks append to (outside fabric: a job gives its directory in `permissions.write`), to count
+   * each task's runs: `runs.dir` for the job, `runs.file` for the scripts, `runs.lines()` to read it.
+   */
+  async runsFile(): Promise<{ dir: string; file: string; lines: () => Promise<string[]> }> {
+    const dir = join(this.root, "runs");
+    const file = join(dir, "runs.log");
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(file, "");
+    // Tasks append to it as their own user, not the test's (an agent running as root runs them as another).
+    await Deno.chmod(file, 0o666);
+    const lines = async () => (await Deno.readTextFile(file)).split("\n").filter((line) => line !== "");
+    return { dir, file, lines };
+  }
+
   describe(): string {
     const parts = this.trackers.map((_, i) => `--- tracker ${i} (all runs) ---\n${this.output(i).slice(-6000)}`);
     for (const agent of this.agents.values()) parts.push(agent.describe());

@@ -8,6 +8,7 @@ import { LeaseLostError } from "../src/store/mod.ts";
 import { startTrackerServer } from "../src/tracker/mod.ts";
 import { withHotCluster } from "../testing/hot_cluster.ts";
 import { lacks } from "../testing/machine.ts";
+import { waitFor } from "../testing/process.ts";
 import { PostgresServer } from "../testing/postgres.ts";
 
 const LEASE_MS = 3000;
@@ -118,6 +119,70 @@ Deno.test({
         assert.equal((await get("/v1/jobs", admin)).status, 200);
       } finally {
         http.close();
+      }
+    }),
+});
+
+/**
+ * A job whose tasks append `start ID ATTEMPT` and `end ID ATTEMPT` to `runsFile` around their output
+ * (three lines) and a sleep, so that a test counts how often each task ran and checks its log.
+ */
+function countedJob(name: string, count: number, runs: { dir: string; file: string }, sleep = "0.8"): string {
+  const mark = (what: string) => `echo "${what} $FABRIC_TASK_ID $FABRIC_ATTEMPT" >> ${runs.file}`;
+  return JSON.stringify({
+    name,
+    permissions: { write: [runs.dir] },
+    tasks: [{
+      name: "t",
+      count,
+      run: [
+        mark("start"),
+        'for i in 1 2 3; do echo "line $i of $FABRIC_TASK_INDEX"; done',
+        `sleep ${sleep}`,
+        mark("end"),
+      ]
+        .join("\n"),
+    }],
+  });
+}
+
+/** Each task's runs, from the runs file: started and ended exactly once, as attempt 1. */
+function assertRanOnce(lines: string[], job: JobDetail): void {
+  for (const task of job.tasks) {
+    const runs = lines.filter((line) => line.split(" ")[1] === task.id);
+    assert.deepEqual(runs, [`start ${task.id} 1`, `end ${task.id} 1`], `the runs of ${task.id}`);
+  }
+}
+
+Deno.test({
+  name:
+    "kill -9 of the leader mid-job (three trackers, two agents): another leads within the lease, and every task ran once, its result and log kept",
+  ignore: lacks("postgres", "bwrap"),
+  fn: () =>
+    withHotCluster({ trackers: 3, lease: `${LEASE_MS}ms` }, async (cluster) => {
+      await cluster.leads(0);
+      const runs = await cluster.runsFile();
+      // Each agent knows one follower (agents that take a list of trackers are step 4).
+      cluster.startAgent({ name: "a1", join: cluster.trackers[1].address });
+      cluster.startAgent({ name: "a2", join: cluster.trackers[2].address });
+      const jobId = await cluster.submit(1, countedJob("steady", 16, runs), "steady.json");
+      await waitFor("some tasks to finish", async () => {
+        const job = await cluster.json<JobDetail>(1, ["status", jobId]);
+        return job.counts.succeeded >= 3 && job.counts.running > 0;
+      }, { timeoutMs: 60_000, intervalMs: 200 });
+      const killedAt = Date.now();
+      await cluster.stopTracker(0, "SIGKILL");
+      const successor = await Promise.any([1, 2].map(async (i) => (await cluster.leads(i, 3 * LEASE_MS), i)));
+      const tookOverMs = Date.now() - killedAt;
+      assert.ok(tookOverMs < LEASE_MS + 2500, `tracker ${successor} took over ${tookOverMs} ms after the kill`);
+
+      const done = await cluster.waitForJob(3 - successor, jobId, 90_000);
+      assert.equal(done.state, "succeeded", JSON.stringify(done.counts));
+      assert.deepEqual(done.tasks.map((task) => [task.state, task.attempt]), Array(16).fill(["succeeded", 1]));
+      assertRanOnce(await runs.lines(), done);
+      for (const task of done.tasks) {
+        const log = (await cluster.cli(successor, ["logs", task.id])).stdout;
+        assert.equal(log, [1, 2, 3].map((i) => `line ${i} of ${task.index}\n`).join(""), `the log of ${task.id}`);
       }
     }),
 });
