@@ -188,6 +188,49 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "agents and clients take lists and learn the rest: kill -9 of a follower mid-job, its agent moves on by itself, every task ran once",
+  ignore: lacks("postgres", "bwrap"),
+  fn: () =>
+    withHotCluster({ trackers: 3, lease: `${LEASE_MS}ms` }, async (cluster) => {
+      const [t0, t1, t2] = cluster.trackers;
+      // The join command a tracker prints lists the trackers sharing its store.
+      assert.match(cluster.output(2), new RegExp(`--join ${t2.address},(${t0.address}|${t1.address}),`));
+      const runs = await cluster.runsFile();
+      // Each agent is given one follower; it learns the others from it, and keeps them.
+      cluster.startAgent({ name: "a1", join: t1.address });
+      cluster.startAgent({ name: "a2", join: t2.address });
+      const saved = await waitFor("a1 to learn the trackers", async () => {
+        const identity = JSON.parse(await Deno.readTextFile(`${cluster.agentDir("a1")}/agent.json`));
+        return identity.trackers?.length === 3 ? identity.trackers as string[] : undefined;
+      }, { timeoutMs: 30_000 });
+      assert.deepEqual([...saved].sort(), [t0.address, t1.address, t2.address].sort());
+      assert.equal(saved[0], t1.address, "the one it talks to first");
+
+      const jobId = await cluster.submit(1, countedJob("moved", 16, runs, "2"), "moved.json");
+      await waitFor("a1 to run tasks", async () => {
+        const job = await cluster.json<JobDetail>(1, ["status", jobId]);
+        return job.tasks.some((t) => t.agent === "a1" && t.state === "running");
+      }, { timeoutMs: 60_000, intervalMs: 200 });
+      await cluster.stopTracker(1, "SIGKILL");
+
+      // A client given a list whose first tracker is gone goes on to the next.
+      const env = { FABRIC_TRACKER: `${t1.url},${t2.url}` };
+      const listed = await cluster.cli(0, ["trackers", "--json"], { env });
+      assert.equal(listed.code, 0, listed.stderr);
+      const done = await waitFor("the job to end", async () => {
+        const job = await cluster.json<JobDetail>(0, ["status", jobId]);
+        return job.state === "succeeded" ? job : undefined;
+      }, { timeoutMs: 90_000, intervalMs: 300 });
+      assertRanOnce(await runs.lines(), done);
+      assert.ok(done.tasks.filter((t) => t.agent === "a1").length >= 2, "a1 went on working");
+      await cluster.agents.get("a1")!.waitForOutput(
+        /Cannot reach the tracker at https:\/\/127\.0\.0\.1:\d+: .* \(next: /,
+      );
+    }),
+});
+
+Deno.test({
   name: "a leader whose write is refused (its lease taken behind its back) steps down at once and writes nothing",
   ignore: lacks("postgres"),
   fn: async () => {

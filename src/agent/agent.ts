@@ -15,10 +15,10 @@ import {
   type Labels,
   systemClock,
 } from "../protocol/mod.ts";
-import { loadIdentity } from "./credential.ts";
+import { loadIdentity, trackersOf } from "./credential.ts";
 import { DEFAULT_STOP_GRACE_MS } from "./defaults.ts";
 import { JobVerifier } from "./job_verifier.ts";
-import { join, resolveCa } from "./join.ts";
+import { hostPort, join, resolveCa } from "./join.ts";
 import { Journal } from "./journal.ts";
 import { clearOwnDrain, hadOwnDrain } from "./own_drain.ts";
 import { type AgentHandle, AgentLoop, type Runtime } from "./loop.ts";
@@ -27,6 +27,7 @@ import { missingToolLines } from "./missing_tools.ts";
 import { attemptsOf, lostAttempts } from "./recovery.ts";
 import { Reporter } from "./reporter.ts";
 import { RunRegistry } from "./run_registry.ts";
+import { TrackerList } from "./tracker_list.ts";
 import { removeTree } from "./work_dirs.ts";
 
 export { DEFAULT_STOP_GRACE_MS };
@@ -35,7 +36,10 @@ export type { AgentHandle } from "./loop.ts";
 
 export interface AgentOptions {
   dataDir: string;
-  /** `host:port` of the tracker; remembered after the first join. */
+  /**
+   * `host:port` of the tracker, or of several sharing a store, comma-separated; remembered after the
+   * first join, with those learnt from them (tracker_list.ts).
+   */
   join?: string;
   /** The join token; needed only until the agent has its own credential. */
   token?: string;
@@ -86,14 +90,15 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const taskUser = await resolveTaskUser(options.taskUser);
   const saved = await loadIdentity(options.dataDir);
-  const tracker = (options.join ?? saved?.tracker)?.replace(/^https:\/\//, "").replace(/\/+$/, "");
-  if (!tracker) {
+  const given = options.join === undefined ? [] : joinList(options.join);
+  const trackers = given.length > 0 ? given : saved ? trackersOf(saved) : [];
+  if (trackers.length === 0) {
     throw new FabricError(
       "bad_request",
       "This agent has not joined a tracker yet: give --join HOST:PORT and the join token (--token-file FILE)",
     );
   }
-  const caPem = await resolveCa({ ...options, saved, tracker }, { log, signal, clock, random });
+  const caPem = await resolveCa({ ...options, saved, trackers }, { log, signal, clock, random });
 
   const probed = await probeCapabilities({ dataDir: options.dataDir, user: taskUser });
   for (const line of missingToolLines(probed)) log(line);
@@ -133,13 +138,13 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   if (taskUser && options.allowUnsandboxed) openWorkRoot(options.dataDir, joinPath(options.dataDir, "work"));
 
   const slots = options.slots ?? navigator.hardwareConcurrency;
-  const client = new FabricClient({ url: `https://${tracker}`, token: "", caPem });
+  const client = new FabricClient({ url: trackers.map((tracker) => `https://${tracker}`), token: "", caPem });
   let joined;
   try {
     joined = await join({
       client,
       dataDir: options.dataDir,
-      tracker,
+      trackers,
       saved,
       name: options.name,
       token: options.token,
@@ -166,12 +171,27 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     journal.close();
     throw error;
   }
-  log(`agent ${joined.identity.name} joined ${tracker} (${slots} slots; ${describeCapabilities(capabilities)})`);
+  log(
+    `agent ${joined.identity.name} joined ${hostPort(client.url)} (${slots} slots; ${
+      describeCapabilities(capabilities)
+    })`,
+  );
   if (joined.pending) {
     log(
       `waiting for approval: this agent takes no work until an admin runs fabric agents approve ${joined.identity.name}`,
     );
   }
+  // The other trackers sharing its store, so that the agent moves to one of them if its own goes.
+  const trackerList = new TrackerList({
+    client,
+    dataDir: options.dataDir,
+    identity: joined.identity,
+    given,
+    clock,
+    log,
+  });
+  await trackerList.learn();
+  trackerList.start();
   if (runtime.allowLocalGit) log("git tasks may check out repositories on this machine's disk (--allow-local-git)");
   const verifyKeys = capabilities.verifyKeys;
   if (verifyKeys) log(`runs only jobs signed by ${verifyKeys.map(keyName).join(", ")} (--verify-key)`);
@@ -191,7 +211,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   });
   loop = new AgentLoop({
     client,
-    identity: joined.identity,
+    identity: trackerList.identity,
     dataDir: options.dataDir,
     slots,
     heartbeatMs: joined.heartbeatMs,
@@ -205,5 +225,15 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     log,
     verifier: verifyKeys ? new JobVerifier(verifyKeys, joined.identity.name) : null,
   });
-  return loop.start();
+  const handle = loop.start();
+  handle.done.finally(() => trackerList.stop()).catch(() => {});
+  return handle;
+}
+
+/** `--join A,B`: each `host:port` (an `https://` before it, or a `/` after it, is dropped). */
+function joinList(join: string): string[] {
+  const trackers = join.split(",").map((part) => part.trim().replace(/^https:\/\//, "").replace(/\/+$/, ""))
+    .filter((part) => part !== "");
+  if (trackers.length === 0) throw new FabricError("bad_request", `--join names no tracker: "${join}"`);
+  return [...new Set(trackers)];
 }

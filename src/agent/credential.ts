@@ -3,8 +3,10 @@ import { join } from "node:path";
 import { writeSecret } from "../tls/mod.ts";
 
 export interface AgentIdentity {
-  /** `host:port` of the tracker. */
+  /** `host:port` of the tracker it joined. */
   tracker: string;
+  /** `host:port` of every tracker it may talk to (given with --join, and learnt from them): `tracker` first. */
+  trackers?: string[];
   agentId: string;
   name: string;
   credential: string;
@@ -35,6 +37,11 @@ export async function loadIdentity(dataDir: string): Promise<AgentIdentity | nul
   const parsed = JSON.parse(text) as Partial<AgentIdentity>;
   if (!parsed.tracker || !parsed.agentId || !parsed.credential || !parsed.name) return null;
   return parsed as AgentIdentity;
+}
+
+/** The trackers an identity may talk to (an agent.json from before lists only one). */
+export function trackersOf(identity: AgentIdentity): string[] {
+  return identity.trackers?.length ? identity.trackers : [identity.tracker];
 }
 
 export async function saveIdentity(dataDir: string, identity: AgentIdentity): Promise<void> {

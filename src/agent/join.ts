@@ -1,7 +1,8 @@
 /**
  * Getting in: the pinned CA, then a first registration with the join token, or a hello with the
  * saved credential. A tracker that cannot be reached yet is waited for (an agent may well start
- * first); a refused token or a CA that does not match the pin ends the agent at once.
+ * first), trying each tracker of the list in turn; a refused token or a CA that does not match the
+ * pin ends the agent at once.
  */
 import { type FabricClient, TrackerUnreachableError } from "../client/mod.ts";
 import {
@@ -13,7 +14,7 @@ import {
   type RetryPolicy,
 } from "../protocol/mod.ts";
 import { CaFetchError, caHash, fetchPinnedCa } from "../tls/mod.ts";
-import { type AgentIdentity, loadSavedCa, rejoinHint, saveCa, saveIdentity } from "./credential.ts";
+import { type AgentIdentity, loadSavedCa, rejoinHint, saveCa, saveIdentity, trackersOf } from "./credential.ts";
 
 /** Waits between tries while the tracker cannot be reached (an agent may well start first). */
 const JOIN_RETRY: RetryPolicy = { initialMs: 200, maxMs: 5000 };
@@ -31,7 +32,8 @@ export interface Waiting {
 export interface JoinOptions extends Waiting {
   client: FabricClient;
   dataDir: string;
-  tracker: string;
+  /** `host:port` of each tracker, as given (--join) or saved. */
+  trackers: string[];
   saved: AgentIdentity | null;
   name?: string;
   token?: string;
@@ -45,10 +47,10 @@ export interface JoinOptions extends Waiting {
 export async function join(
   options: JoinOptions,
 ): Promise<{ identity: AgentIdentity; heartbeatMs: number; pending: boolean }> {
-  const { client, saved, tracker } = options;
-  const sameTracker = saved !== null && saved.tracker === tracker && (!options.name || options.name === saved.name);
+  const { client, saved, trackers } = options;
+  const sameFabric = saved !== null && sameTrackers(saved, trackers) && (!options.name || options.name === saved.name);
   return await untilReachable(options, async () => {
-    if (sameTracker) {
+    if (sameFabric) {
       client.setToken(saved.credential);
       const ownDrain = options.endOwnDrain ? { endOwnDrain: true } : {};
       const hello = await client.hello({ ...options.advertised, holding: options.holding, ...ownDrain }).catch(
@@ -65,33 +67,44 @@ export async function join(
     if (!options.token) {
       throw new FabricError(
         "bad_request",
-        `To join ${tracker} this agent needs the join token (--token-file FILE or FABRIC_JOIN_TOKEN)`,
+        `To join ${trackers.join(",")} this agent needs the join token (--token-file FILE or FABRIC_JOIN_TOKEN)`,
       );
     }
     client.setToken(options.token);
     const name = options.name ?? saved?.name ?? Deno.hostname();
     const registered = await client.register({ name, ...options.advertised });
-    const identity = { tracker, agentId: registered.agentId, name: registered.name, credential: registered.credential };
+    const identity: AgentIdentity = {
+      tracker: hostPort(client.url),
+      trackers,
+      agentId: registered.agentId,
+      name: registered.name,
+      credential: registered.credential,
+    };
     await saveIdentity(options.dataDir, identity);
     client.setToken(identity.credential);
     return { identity, heartbeatMs: registered.heartbeatMs, pending: registered.pending === true };
   });
 }
 
-/** The tracker's CA: given, saved from an earlier pinned fetch, or fetched now and checked against the pin. */
+/** The trackers' CA: given, saved from an earlier pinned fetch, or fetched now and checked against the pin. */
 export async function resolveCa(
-  options: { dataDir: string; caPem?: string; caHash?: string; saved: AgentIdentity | null; tracker: string },
+  options: { dataDir: string; caPem?: string; caHash?: string; saved: AgentIdentity | null; trackers: string[] },
   wait: Waiting,
 ): Promise<string> {
   if (options.caPem) return options.caPem;
   const savedCa = await loadSavedCa(options.dataDir);
   if (options.caHash) {
+    const saved = options.saved;
     if (
-      savedCa && options.saved?.tracker === options.tracker && (await caHash(savedCa)) === options.caHash.toLowerCase()
+      savedCa && saved && sameTrackers(saved, options.trackers) &&
+      (await caHash(savedCa)) === options.caHash.toLowerCase()
     ) {
       return savedCa;
     }
-    const pem = await untilReachable(wait, () => fetchPinnedCa(options.tracker, options.caHash!));
+    // Every tracker of a store has the same CA: the first that answers (each tried in turn) will do.
+    let turn = 0;
+    const next = () => options.trackers[turn++ % options.trackers.length];
+    const pem = await untilReachable(wait, () => fetchPinnedCa(next(), options.caHash!));
     await saveCa(options.dataDir, pem);
     return pem;
   }
@@ -100,6 +113,17 @@ export async function resolveCa(
     "bad_request",
     "Give the tracker's CA: --ca-hash sha256:HEX (printed by the tracker) or --ca FILE",
   );
+}
+
+/** The saved identity is of these trackers' fabric: they share an address with those it knew. */
+function sameTrackers(saved: AgentIdentity, trackers: readonly string[]): boolean {
+  const known = trackersOf(saved);
+  return trackers.some((tracker) => known.includes(tracker));
+}
+
+/** `host:port` of an `https://host:port` URL. */
+export function hostPort(url: string): string {
+  return url.replace(/^https:\/\//, "").replace(/\/+$/, "");
 }
 
 function untilReachable<T>(wait: Waiting, attempt: () => Promise<T>): Promise<T> {

@@ -20,14 +20,16 @@ import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultAgentDir } from "./paths.ts";
 
 const USAGE = `
-fabric agent --join HOST:PORT --token-file FILE (--ca-hash sha256:HEX | --ca FILE) [options]
+fabric agent --join HOST:PORT[,HOST:PORT...] --token-file FILE (--ca-hash sha256:HEX | --ca FILE) [options]
 
 Run a worker. The first start joins with the tracker's join token and keeps its own credential in
 DIR; later starts need no token (and no flags at all, if the tracker's address is unchanged): the
 flags below from --labels on are kept in DIR/settings.json and used again when not given, and a flag
 given again wins.
 
-  --join HOST:PORT        the tracker
+  --join HOST:PORT,...    the tracker, or several sharing one store (any of them will do); the agent
+                          learns the others from the one it reaches, keeps them in DIR/agent.json, and
+                          moves to another by itself when its tracker stops answering
   --token-file FILE       the join token (first start only): a copy of the tracker's join.token; or
                           give it in FABRIC_JOIN_TOKEN (which no task then sees). An admin token
                           also joins, and may take back the name of an agent that is registered

@@ -15,7 +15,8 @@ export const CONNECTION_FLAGS = {
 
 export const CONNECTION_HELP = `
 Connection (flags, else environment, else the local tracker's data directory):
-  --tracker URL   FABRIC_TRACKER   e.g. https://tracker.example:7443
+  --tracker URL   FABRIC_TRACKER   e.g. https://tracker.example:7443, or several, comma-separated
+                                   (trackers sharing a store: the next is tried when one does not answer)
   --token TOKEN   FABRIC_TOKEN     a client token (fabric token create) or the admin token
                                    (DIR/admin.token); prefer FABRIC_TOKEN: ps shows a command line
   --ca FILE       FABRIC_CA        the tracker's CA certificate (DIR/ca.pem)`;
@@ -47,7 +48,9 @@ export async function connect(parsed: Parsed): Promise<FabricClient> {
   } catch (error) {
     throw new UsageError(`Cannot read the CA file "${caFile}": ${(error as Error).message}`);
   }
-  return new FabricClient({ url: normalizeUrl(url), token: token.trim(), caPem });
+  const urls = url.split(",").map((part) => part.trim()).filter((part) => part !== "").map(normalizeUrl);
+  if (urls.length === 0) throw new UsageError(`No tracker URL in "${url}"`);
+  return new FabricClient({ url: urls, token: token.trim(), caPem });
 }
 
 function env(name: string): string | undefined {

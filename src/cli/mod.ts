@@ -8,7 +8,7 @@ import { TrackerUnreachableError } from "../client/mod.ts";
 import { FabricError } from "../protocol/errors.ts";
 import { JobSpecError } from "../protocol/job_spec_error.ts";
 import { FABRIC_VERSION } from "../protocol/version.ts";
-import { CaPinError } from "../tls/errors.ts";
+import { CaFetchError, CaPinError } from "../tls/errors.ts";
 import { seedRandomInBackground } from "../tls/random.ts";
 import { UsageError } from "./args.ts";
 import { NoTrackerError } from "./connect.ts";
@@ -128,7 +128,10 @@ function describeFailure(command: string, error: unknown): { code: number; messa
       : `${verb} "${error.file}":\n${indent(error.message)}`;
     return { code: EXIT.usage, message };
   }
-  if (error instanceof TrackerUnreachableError || error instanceof NoTrackerError || error instanceof CaPinError) {
+  if (
+    error instanceof TrackerUnreachableError || error instanceof NoTrackerError || error instanceof CaPinError ||
+    error instanceof CaFetchError
+  ) {
     return { code: EXIT.unreachable, message: `fabric ${command}: ${error.message}` };
   }
   if (error instanceof FabricError) {

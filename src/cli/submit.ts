@@ -58,6 +58,8 @@ export async function submitCommand(args: string[]): Promise<number> {
       return 0;
     }
     if (!json) console.error(`submitted job ${submitted.jobId} (${submitted.name}, ${submitted.tasks} task(s))`);
+    // The other trackers sharing this one's store: the watch moves to one of them if this one goes.
+    await client.learnTrackers(client.urls).catch(() => {});
     return await waitForJob(client, submitted, { json, timeoutMs, command: "submit" });
   } finally {
     client.close();

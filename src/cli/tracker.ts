@@ -135,16 +135,19 @@ export async function trackerCommand(args: string[]): Promise<number> {
   console.log(`fabric tracker listening on ${server.url} (data in ${dataDir}${where}${role})`);
   console.log(`The dashboard is at https://${server.joinAddress}/ (sign in with a client token).`);
   if (server.metricsUrl) console.log(`metrics at ${server.metricsUrl}/metrics (plain HTTP, no token)`);
+  // Agents join any of the trackers sharing the store: the command lists them all.
+  const addresses = (await server.joinAddresses()).join(",");
   if (server.newTokens) {
     // Not the join token itself: a command line is seen by every user of a machine (ps), and this
     // output goes to terminals' scrollback and logs.
     console.log("Agents join with:");
-    console.log(`  fabric agent --join ${server.joinAddress} --token-file join.token --ca-hash ${server.caHash}`);
+    console.log(`  fabric agent --join ${addresses} --token-file join.token --ca-hash ${server.caHash}`);
     console.log(`once ${join(dataDir, "join.token")} is copied to their machine (mode 0600); or with the token in`);
     console.log("FABRIC_JOIN_TOKEN instead of --token-file.");
     console.log(`The admin token for clients is in ${join(dataDir, "admin.token")}.`);
   } else {
     console.log(`CA hash ${server.caHash}; the join token is in ${join(dataDir, "join.token")}.`);
+    if (addresses.includes(",")) console.log(`Agents join with --join ${addresses} (the trackers sharing this store).`);
   }
   const signal = await untilSignal();
   log(`${signal}: finishing requests and closing the store`);

@@ -20,11 +20,17 @@ export async function trackersCommand(args: string[]): Promise<number> {
   }
   const client = await connect(parsed);
   try {
-    const trackers = await client.listTrackers();
+    const { trackers, answeredBy } = await client.listTrackers();
     if (parsed.values.json) return printJson(trackers), 0;
     console.log(table(
       ["NAME", "URL", "ROLE", "VERSION", "LAST SEEN"],
-      trackers.map((t) => [t.id, t.url, t.role, t.version, `${age(t.lastSeen)} ago`]),
+      trackers.map((t) => [
+        t.id === answeredBy ? `${t.id} (this one)` : t.id,
+        t.url,
+        t.role,
+        t.version,
+        `${age(t.lastSeen)} ago`,
+      ]),
     ));
     return 0;
   } finally {

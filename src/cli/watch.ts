@@ -1,6 +1,7 @@
 /** Following a job until it ends (or a deadline passes), riding out a tracker restart, saying why tasks wait. */
 import { type FabricClient, TrackerUnreachableError } from "../client/mod.ts";
 import { type Clock, sleep, systemClock } from "../protocol/clock.ts";
+import { FabricError } from "../protocol/errors.ts";
 import type { JobSummary, WaitingNote } from "../protocol/mod.ts";
 import { RetryBackoff, type RetryPolicy } from "../protocol/retry.ts";
 
@@ -70,7 +71,9 @@ export async function watchUntilDone(
       outageSince = null;
       backoff.reset();
     } catch (error) {
-      if (!(error instanceof TrackerUnreachableError)) throw error;
+      // A tracker that cannot reach the leader answers 503 (a takeover is under way): an outage too.
+      const unavailable = error instanceof FabricError && error.code === "unavailable";
+      if (!(error instanceof TrackerUnreachableError) && !unavailable) throw error;
       if (outageSince === null) {
         outageSince = clock.now();
         options.onOutage?.(error.message);

@@ -4,6 +4,7 @@
  */
 // The protocol's parts one by one: a client command does not need every zod schema built.
 import { type ErrorBody, FabricError, isErrorCode } from "../protocol/errors.ts";
+import { learntUrls, TrackerUrls } from "./tracker_urls.ts";
 import type {
   AgentView,
   AttemptRef,
@@ -34,7 +35,6 @@ import type {
   TaskState,
   TokenView,
   TrackersResponse,
-  TrackerView,
 } from "../protocol/mod.ts";
 
 /** The tracker could not be reached at all (refused, reset, timed out, TLS failure). */
@@ -46,8 +46,8 @@ export class TrackerUnreachableError extends Error {
 }
 
 export interface ClientOptions {
-  /** `https://host:port` */
-  url: string;
+  /** `https://host:port`, or several trackers' (any answers; tracker_urls.ts moves on from one that does not). */
+  url: string | readonly string[];
   token: string;
   /** PEM of the CA that signed the tracker's certificate. */
   caPem: string;
@@ -56,18 +56,33 @@ export interface ClientOptions {
 }
 
 export class FabricClient {
-  readonly url: string;
+  #urls: TrackerUrls;
   #token: string;
   #http: Deno.HttpClient;
   #timeoutMs: number;
 
   constructor(options: ClientOptions) {
-    this.url = options.url.replace(/\/+$/, "");
+    this.#urls = new TrackerUrls(typeof options.url === "string" ? [options.url] : options.url);
     this.#token = options.token;
     // HTTP/1.1 on purpose: Deno's fetch leaves Nagle on, and on one multiplexed HTTP/2 connection a
     // long-poll answer then waits ~40ms for a delayed ACK (measured: submit-to-done 90ms vs 9ms).
     this.#http = Deno.createHttpClient({ caCerts: [options.caPem], http2: false, http1: true });
     this.#timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** The tracker requests go to now. */
+  get url(): string {
+    return this.#urls.current;
+  }
+
+  /** Every tracker this client may go to, the current one first. */
+  get urls(): readonly string[] {
+    return this.#urls.all;
+  }
+
+  /** Go to these trackers from now on (learnt from one: GET /v1/trackers); the current one stays if listed. */
+  setUrls(urls: readonly string[]): void {
+    this.#urls.replace(urls);
   }
 
   /** Use another token from now on (an agent swaps its join token for its credential). */
@@ -86,28 +101,43 @@ export class FabricClient {
   ): Promise<Response> {
     const signals = [AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)];
     if (options.signal) signals.push(options.signal);
+    const signal = AbortSignal.any(signals);
     let response: Response;
-    try {
-      response = await fetch(`${this.url}${path}`, {
-        method,
-        client: this.#http,
-        signal: AbortSignal.any(signals),
-        headers: {
-          authorization: `Bearer ${this.#token}`,
-          ...(options.body === undefined && options.rawBody === undefined
-            ? {}
-            : { "content-type": "application/json" }),
-        },
-        body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-      });
-    } catch (error) {
-      if (options.signal?.aborted) throw error;
-      throw new TrackerUnreachableError(`Cannot reach the tracker at ${this.url}: ${describeFetchError(error)}`, {
-        cause: error,
-      });
+    // A tracker that refuses the connection got nothing of the request: the next one is asked at once,
+    // each at most once. A failure after the request may have been sent is the caller's to retry.
+    for (let tried = 1;; tried++) {
+      const url = this.url;
+      try {
+        response = await fetch(`${url}${path}`, {
+          method,
+          client: this.#http,
+          signal,
+          headers: {
+            authorization: `Bearer ${this.#token}`,
+            ...(options.body === undefined && options.rawBody === undefined
+              ? {}
+              : { "content-type": "application/json" }),
+          },
+          body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+        });
+        break;
+      } catch (error) {
+        if (options.signal?.aborted) throw error;
+        this.#urls.next(url);
+        if (tried < this.#urls.all.length && notConnected(error)) continue;
+        throw new TrackerUnreachableError(
+          `Cannot reach the tracker at ${url}: ${describeFetchError(error)}${this.#then(url)}`,
+          { cause: error },
+        );
+      }
     }
     if (!response.ok) throw await errorFrom(response);
     return response;
+  }
+
+  /** What a message adds when the next try goes to another tracker. */
+  #then(failed: string): string {
+    return this.url === failed ? "" : ` (next: ${this.url})`;
   }
 
   async #json<T>(
@@ -115,12 +145,14 @@ export class FabricClient {
     path: string,
     options?: { body?: unknown; rawBody?: string; timeoutMs?: number; signal?: AbortSignal },
   ) {
+    const url = this.url;
     const response = await this.#request(method, path, options);
     try {
       return (await response.json()) as T;
     } catch (error) {
+      this.#urls.next(url);
       throw new TrackerUnreachableError(
-        `The tracker at ${this.url} sent an incomplete answer: ${describeFetchError(error)}`,
+        `The tracker at ${url} sent an incomplete answer: ${describeFetchError(error)}${this.#then(url)}`,
       );
     }
   }
@@ -249,9 +281,20 @@ export class FabricClient {
     return this.#json("POST", "/v1/gc", { body: { budgetMs }, timeoutMs: budgetMs + this.#timeoutMs });
   }
 
-  /** The trackers that share this one's store (itself alone on SQLite). */
-  async listTrackers(): Promise<TrackerView[]> {
-    return (await this.#json<TrackersResponse>("GET", "/v1/trackers")).trackers;
+  /** The trackers that share this one's store (itself alone on SQLite), and which one answered. */
+  listTrackers(): Promise<TrackersResponse> {
+    return this.#json<TrackersResponse>("GET", "/v1/trackers");
+  }
+
+  /**
+   * Ask the current tracker for the others, and go by that list from now on (see learntUrls): the
+   * current one first, the others heard from lately, then `given` (the user's). Answers the list.
+   */
+  async learnTrackers(given: readonly string[] = []): Promise<readonly string[]> {
+    const current = this.url;
+    const answer = await this.listTrackers();
+    this.#urls.replace(learntUrls(answer, { current, given, now: Date.now() }));
+    return this.#urls.all;
   }
 
   /** A task's output as it is stored; with `follow`, live until the attempt ends. */
@@ -294,7 +337,11 @@ export class FabricClient {
           read = await reader.read();
         } catch (error) {
           if (options.signal?.aborted) return;
-          throw new TrackerUnreachableError(`The log stream from ${this.url} broke: ${describeFetchError(error)}`);
+          const url = this.url;
+          this.#urls.next(url);
+          throw new TrackerUnreachableError(
+            `The log stream from ${url} broke: ${describeFetchError(error)}${this.#then(url)}`,
+          );
         }
         if (read.done) break;
         // What is buffered holds no newline: only the new text is searched (a long line arrives in
@@ -333,6 +380,12 @@ async function errorFrom(response: Response): Promise<FabricError> {
     response.status >= 500 ? "unavailable" : "bad_request",
     `The tracker answered ${response.status} ${response.statusText}`,
   );
+}
+
+/** The connection was never made (refused, no route, no such name): nothing of the request was sent. */
+function notConnected(error: unknown): boolean {
+  const text = `${(error as Error)?.message} ${(error as Error & { cause?: Error })?.cause?.message ?? ""}`;
+  return /client error \(Connect\)|tcp connect error|Connection refused|dns error/i.test(text);
 }
 
 function describeFetchError(error: unknown): string {

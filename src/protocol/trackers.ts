@@ -15,4 +15,9 @@ export interface TrackerView {
 
 export interface TrackersResponse {
   trackers: TrackerView[];
+  /** The tracker that answered (its own address may not be the one the caller used: a proxy, a name). */
+  answeredBy: string;
 }
+
+/** A tracker not heard from for this long is left out of the lists agents learn, and of the join command. */
+export const STALE_TRACKER_MS = 5 * 60_000;

@@ -46,11 +46,16 @@ function fetchUnverified(hostPort: string, timeoutMs: number): Promise<string> {
       res.on("end", () => resolve(body));
       res.on("error", reject);
     });
-    req.on("timeout", () => req.destroy(new CaPinError(`No answer from ${hostPort} within ${timeoutMs}ms`)));
+    // Not reached (refused, silent, reset) is worth trying again, or another tracker; a wrong CA never is.
+    req.on("timeout", () => req.destroy(new CaFetchError(`No answer from ${hostPort} within ${timeoutMs}ms`)));
     req.on(
       "error",
       (error: Error) =>
-        reject(error instanceof CaPinError ? error : new CaPinError(`Cannot reach ${hostPort}: ${error.message}`)),
+        reject(
+          error instanceof CaPinError || error instanceof CaFetchError
+            ? error
+            : new CaFetchError(`Cannot reach ${hostPort}: ${error.message}`),
+        ),
     );
     req.end();
   });

@@ -3,7 +3,7 @@
  * metrics listener when asked for, and while it leads, the liveness timer and retention.
  */
 import { join } from "node:path";
-import { FabricError } from "../protocol/mod.ts";
+import { FabricError, STALE_TRACKER_MS } from "../protocol/mod.ts";
 import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
 import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from "./certificate_renewal.ts";
@@ -62,6 +62,8 @@ export interface TrackerServer {
   caHash: string;
   /** The address agents should join, `HOST:PORT`. */
   joinAddress: string;
+  /** This tracker's join address, then those of the others sharing its store (heard from lately). */
+  joinAddresses(): Promise<string[]>;
   /** Set on the first start of a data directory: the tokens it created. */
   newTokens: { admin: string; join: string } | null;
   /** `http://HOST:PORT` of --metrics-listen, or null. */
@@ -166,6 +168,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   const { door, handler, observe } = leaderOrFollower(leadership, {
     caPem: files.ca.certPem,
     saveJoinToken: (token) => writeSecret(join(options.dataDir, "join.token"), token + "\n"),
+    id,
     auth,
     forwarder,
     trackers,
@@ -236,6 +239,13 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     caPem: files.ca.certPem,
     caHash: files.caHash,
     joinAddress: `${bracket(joinHost)}:${port}`,
+    async joinAddresses() {
+      const self = `${bracket(joinHost)}:${port}`;
+      const others = (await trackers.views().catch(() => [])).filter((t) =>
+        t.id !== id && Date.now() - Date.parse(t.lastSeen) < STALE_TRACKER_MS
+      );
+      return [self, ...others.map((t) => t.url.replace(/^https:\/\//, ""))];
+    },
     newTokens: files.newTokens,
     metricsUrl: metricsServer && options.metricsListen
       ? `http://${bracket(localHost(options.metricsListen.hostname))}:${metricsServer.port}`

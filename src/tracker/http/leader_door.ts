@@ -29,6 +29,8 @@ import type { Forwarder } from "./forwarding.ts";
 import { type Caller, trackerFrontDoor } from "./front_door.ts";
 
 export interface LeaderDoorOptions extends Omit<RoutesOptions, "trackers"> {
+  /** This tracker's name. */
+  id: string;
   auth: FollowerAuth;
   forwarder: Forwarder;
   trackers: TrackersList;
@@ -49,8 +51,8 @@ export function leaderOrFollower(
   leadership: Leadership,
   options: LeaderDoorOptions,
 ): { door: FrontDoor<Caller>; handler: FetchHandler<Caller>; observe: HttpObserver } {
-  const { caPem, auth, forwarder, trackers, log } = options;
-  const listTrackers = async (): Promise<TrackersResponse> => ({ trackers: await trackers.views() });
+  const { caPem, id, auth, forwarder, trackers, log } = options;
+  const listTrackers = async (): Promise<TrackersResponse> => ({ trackers: await trackers.views(), answeredBy: id });
   // One door and one set of routes per Tracker: a takeover loads a new one.
   const served = new WeakMap<Tracker, Served>();
   const serve = (tracker: Tracker) => {
