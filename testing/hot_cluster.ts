@@ -19,6 +19,8 @@ export interface HotClusterOptions {
   agentTtl?: string;
   /** Extra environment for every tracker. */
   env?: Record<string, string>;
+  /** The store's URL for tracker `i`, when not `store` (through a proxy the test controls). */
+  storeOf?: (i: number) => string;
 }
 
 export class TrackerProcess {
@@ -75,7 +77,8 @@ export class HotCluster {
     const args = ["tracker", "--listen", `127.0.0.1:${tracker.port}`, "--data-dir", tracker.dir];
     args.push("--heartbeat", options.heartbeat ?? "500ms", "--agent-ttl", options.agentTtl ?? "2s", "--grace", "2s");
     args.push("--lease", options.lease ?? "3s");
-    const daemon = new Daemon(`tracker ${i}`, args, { FABRIC_STORE: options.store, ...options.env });
+    const store = options.storeOf?.(i) ?? options.store;
+    const daemon = new Daemon(`tracker ${i}`, args, { FABRIC_STORE: store, ...options.env });
     tracker.daemon = daemon;
     const match = await daemon.waitForOutput(/listening on https:\/\/127\.0\.0\.1:(\d+)/, 60_000);
     tracker.port = Number(match[1]);
@@ -197,13 +200,18 @@ export class HotCluster {
  * printed is shown if `body` fails, and everything is stopped after it.
  */
 export async function withHotCluster(
-  options: Omit<HotClusterOptions, "store">,
+  options: Omit<HotClusterOptions, "store" | "storeOf"> & {
+    /** The store's URL for tracker `i`, given the database's. */
+    storeOf?: (i: number, url: string) => string;
+  },
   body: (cluster: HotCluster, server: PostgresServer) => Promise<void>,
 ): Promise<void> {
   const server = await PostgresServer.start();
   let cluster: HotCluster | null = null;
   try {
-    cluster = await HotCluster.start({ ...options, store: await server.createDatabase() });
+    const store = await server.createDatabase();
+    const storeOf = options.storeOf;
+    cluster = await HotCluster.start({ ...options, store, storeOf: storeOf && ((i) => storeOf(i, store)) });
     await body(cluster, server);
   } catch (error) {
     if (cluster) console.error(cluster.describe());

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import type { JobDetail, TrackerView } from "../src/protocol/mod.ts";
 import { LeaseLostError } from "../src/store/mod.ts";
 import { startTrackerServer } from "../src/tracker/mod.ts";
-import { withHotCluster } from "../testing/hot_cluster.ts";
+import { type HotCluster, withHotCluster } from "../testing/hot_cluster.ts";
+import { startProxy, type TcpProxy } from "./chaos/proxy.ts";
 import { lacks } from "../testing/machine.ts";
 import { waitFor } from "../testing/process.ts";
 import { PostgresServer } from "../testing/postgres.ts";
@@ -43,11 +44,9 @@ Deno.test({
       assert.equal((await cluster.cli(1, ["logs", first.tasks[2].id])).stdout, "ran 2\n");
 
       // Killed -9, the leader's lease runs out and the follower takes over; the agent, on it already, goes on.
-      const killedAt = Date.now();
+      // (How soon, by the lease's clocks, is lease_test.ts's: a wall-clock bound here would fail under load.)
       await cluster.stopTracker(0, "SIGKILL");
-      assert.equal(await cluster.leads(1, 3 * LEASE_MS), 2);
-      const tookOverMs = Date.now() - killedAt;
-      assert.ok(tookOverMs < LEASE_MS + 2500, `took over ${tookOverMs} ms after the kill (lease ${LEASE_MS} ms)`);
+      assert.equal(await cluster.leads(1, 5 * LEASE_MS), 2);
       const second = await cluster.submit(1, "name: second\ntasks:\n  - {name: t, count: 2, run: echo again}\n");
       assert.equal((await cluster.waitForJob(1, second)).state, "succeeded");
 
@@ -55,11 +54,9 @@ Deno.test({
       await cluster.startTracker(0);
       assert.match(cluster.trackers[0].daemon!.stdout, /follows\)/);
       assert.equal((await cluster.json<JobDetail>(0, ["status", second])).state, "succeeded");
-      const stoppedAt = Date.now();
       await cluster.stopTracker(1, "SIGTERM");
-      assert.equal(await cluster.leads(0, 3 * LEASE_MS), 3);
-      const handedOverMs = Date.now() - stoppedAt;
-      assert.ok(handedOverMs < LEASE_MS, `handed over ${handedOverMs} ms after the SIGTERM`);
+      assert.doesNotMatch(cluster.output(1), /the lease could not be let go/);
+      assert.equal(await cluster.leads(0, 5 * LEASE_MS), 3);
       assert.equal((await cluster.json<JobDetail>(0, ["status", first.id])).state, "succeeded");
 
       // A leader killed and restarted takes its own lease back at once (its data directory names it),
@@ -146,6 +143,22 @@ function countedJob(name: string, count: number, runs: { dir: string; file: stri
   });
 }
 
+/** Each task's log is its three lines, read through tracker `via`. */
+async function assertLogs(cluster: HotCluster, job: JobDetail, via = 0): Promise<void> {
+  for (const task of job.tasks) {
+    const log = (await cluster.cli(via, ["logs", task.id])).stdout;
+    assert.equal(log, [1, 2, 3].map((i) => `line ${i} of ${task.index}\n`).join(""), `the log of ${task.id}`);
+  }
+}
+
+/** The index of the tracker listed as leading, asked through tracker `via` (undefined when none leads). */
+async function leaderOf(cluster: HotCluster, via: number): Promise<number | undefined> {
+  const listed = await cluster.json<TrackerView[]>(via, ["trackers"]);
+  const url = listed.find((tracker) => tracker.role === "leader")?.url;
+  const index = cluster.trackers.findIndex((tracker) => tracker.url === url);
+  return index < 0 ? undefined : index;
+}
+
 /** Each task's runs, from the runs file: started and ended exactly once, as attempt 1. */
 function assertRanOnce(lines: string[], job: JobDetail): void {
   for (const task of job.tasks) {
@@ -170,20 +183,14 @@ Deno.test({
         const job = await cluster.json<JobDetail>(1, ["status", jobId]);
         return job.counts.succeeded >= 3 && job.counts.running > 0;
       }, { timeoutMs: 60_000, intervalMs: 200 });
-      const killedAt = Date.now();
       await cluster.stopTracker(0, "SIGKILL");
-      const successor = await Promise.any([1, 2].map(async (i) => (await cluster.leads(i, 3 * LEASE_MS), i)));
-      const tookOverMs = Date.now() - killedAt;
-      assert.ok(tookOverMs < LEASE_MS + 2500, `tracker ${successor} took over ${tookOverMs} ms after the kill`);
+      const successor = await Promise.any([1, 2].map(async (i) => (await cluster.leads(i, 5 * LEASE_MS), i)));
 
       const done = await cluster.waitForJob(3 - successor, jobId, 90_000);
       assert.equal(done.state, "succeeded", JSON.stringify(done.counts));
       assert.deepEqual(done.tasks.map((task) => [task.state, task.attempt]), Array(16).fill(["succeeded", 1]));
       assertRanOnce(await runs.lines(), done);
-      for (const task of done.tasks) {
-        const log = (await cluster.cli(successor, ["logs", task.id])).stdout;
-        assert.equal(log, [1, 2, 3].map((i) => `line ${i} of ${task.index}\n`).join(""), `the log of ${task.id}`);
-      }
+      await assertLogs(cluster, done, successor);
     }),
 });
 
@@ -228,6 +235,132 @@ Deno.test({
         /Cannot reach the tracker at https:\/\/127\.0\.0\.1:\d+: .* \(next: /,
       );
     }),
+});
+
+Deno.test({
+  name: "every tracker killed -9 in turn mid-job and restarted: the job ends, every task ran once, its log kept",
+  ignore: lacks("postgres", "bwrap"),
+  fn: () =>
+    withHotCluster({ trackers: 3, lease: `${LEASE_MS}ms` }, async (cluster) => {
+      const runs = await cluster.runsFile();
+      cluster.startAgent({ name: "a1" });
+      cluster.startAgent({ name: "a2" });
+      const jobId = await cluster.submit(0, countedJob("turns", 40, runs, "1.5"), "turns.json");
+      // Each kill comes once the job has moved on since the last (asked through a tracker that is up).
+      let succeeded = 0;
+      for (const i of [0, 1, 2]) {
+        const via = (i + 1) % 3;
+        succeeded = await waitFor(`the job to go on before tracker ${i} is killed`, async () => {
+          const job = await cluster.json<JobDetail>(via, ["status", jobId]);
+          return job.counts.succeeded > succeeded && job.counts.running > 0 ? job.counts.succeeded : undefined;
+        }, { timeoutMs: 60_000, intervalMs: 200 });
+        const leader = await leaderOf(cluster, via);
+        await cluster.stopTracker(i, "SIGKILL");
+        // The leader killed, another takes over before it is back (back at once, it would take its lease again).
+        if (leader === i) {
+          await waitFor(`a tracker other than ${i} to lead`, async () => {
+            const next = await leaderOf(cluster, via);
+            return next !== undefined && next !== i;
+          }, { timeoutMs: 5 * LEASE_MS, intervalMs: 200 });
+        }
+        await cluster.startTracker(i);
+      }
+      const done = await cluster.waitForJob(0, jobId, 120_000);
+      assert.ok(succeeded < 40, "the last kill came mid-job");
+      assert.equal(done.state, "succeeded", JSON.stringify(done.counts));
+      assertRanOnce(await runs.lines(), done);
+      await assertLogs(cluster, done);
+    }),
+});
+
+Deno.test({
+  name:
+    "PostgreSQL restarted mid-job: the trackers answer 503 saying why, the agents keep their reports, and everything is delivered",
+  ignore: lacks("postgres", "bwrap"),
+  fn: () =>
+    withHotCluster({ trackers: 2, lease: `${LEASE_MS}ms` }, async (cluster, server) => {
+      const runs = await cluster.runsFile();
+      cluster.startAgent({ name: "a1" });
+      cluster.startAgent({ name: "a2" });
+      const jobId = await cluster.submit(0, countedJob("outage", 16, runs, "1.5"), "outage.json");
+      await waitFor("some tasks to run", async () => {
+        const job = await cluster.json<JobDetail>(0, ["status", jobId]);
+        return job.counts.running > 0;
+      }, { timeoutMs: 60_000, intervalMs: 200 });
+      await server.pause();
+      // Longer than the lease: the leader stops leading, and nobody can take the lease meanwhile.
+      const away = await cluster.cli(1, ["status", jobId]);
+      assert.notEqual(away.code, 0);
+      assert.match(away.stderr, /fabric status: .*(store|leads|lead)/i, "it says why");
+      await new Promise((resolve) => setTimeout(resolve, LEASE_MS + 1000));
+      await server.resume();
+      const done = await cluster.waitForJob(1, jobId, 120_000);
+      assert.equal(done.state, "succeeded", JSON.stringify(done.counts));
+      assertRanOnce(await runs.lines(), done);
+      await assertLogs(cluster, done);
+    }),
+});
+
+Deno.test({
+  name:
+    "a leader cut off from the database stops leading once its lease has run out, its successor's placements stand, and back it follows",
+  ignore: lacks("postgres", "bwrap"),
+  fn: async () => {
+    let proxy: TcpProxy | null = null;
+    try {
+      await withHotCluster({
+        trackers: 2,
+        lease: `${LEASE_MS}ms`,
+        // Tracker 0 reaches PostgreSQL through a proxy the test cuts.
+        storeOf: (i, url) => {
+          if (i !== 0) return url;
+          const target = new URL(url);
+          proxy ??= startProxy({ targetPort: Number(target.port) });
+          target.port = String(proxy.port);
+          return target.toString();
+        },
+      }, async (cluster) => {
+        assert.equal(await cluster.leads(0), 1);
+        const runs = await cluster.runsFile();
+        cluster.startAgent({ name: "a1" });
+        cluster.startAgent({ name: "a2" });
+        const jobId = await cluster.submit(0, countedJob("cut", 16, runs, "1.5"), "cut.json");
+        await waitFor("some tasks to run", async () => {
+          const job = await cluster.json<JobDetail>(1, ["status", jobId]);
+          return job.counts.running > 0;
+        }, { timeoutMs: 60_000, intervalMs: 200 });
+        proxy!.cut("refuse");
+        // It stops by its own clock (a fifth of the lease before the store's end of it: lease_test.ts),
+        // not at a refused write, which it cannot even send; then the other takes the lease.
+        await cluster.trackers[0].daemon!.waitForOutput(
+          /no longer leads \(epoch 1\): its lease ran out (by this tracker's clock|before the store renewed it)/,
+          5 * LEASE_MS,
+        );
+        assert.equal(await cluster.leads(1, 5 * LEASE_MS), 2);
+        const second = await cluster.submit(1, countedJob("placed-by-1", 4, runs, "0.2"), "second.json");
+        proxy!.heal();
+        const done = await cluster.waitForJob(1, jobId, 120_000);
+        assert.equal(done.state, "succeeded", JSON.stringify(done.counts));
+        const also = await cluster.waitForJob(1, second, 60_000);
+        assertRanOnce(await runs.lines(), done);
+        assertRanOnce(await runs.lines(), also);
+        await assertLogs(cluster, done, 1);
+        // Back, it follows: tracker 1 leads, and tracker 0 answers by forwarding to it.
+        const listed = await waitFor("tracker 0 to be listed again", async () => {
+          const trackers = await cluster.json<TrackerView[]>(0, ["trackers"]);
+          const roles = Object.fromEntries(trackers.map((t) => [t.url, t.role]));
+          return roles[cluster.trackers[0].url] === "follower" && roles[cluster.trackers[1].url] === "leader"
+            ? roles
+            : undefined;
+        }, { timeoutMs: 30_000, intervalMs: 500 });
+        assert.ok(listed);
+        assert.equal((await cluster.json<JobDetail>(0, ["status", second])).state, "succeeded");
+        assert.doesNotMatch(cluster.output(0), /leads \(epoch [2-9]/, "it never led again");
+      });
+    } finally {
+      await (proxy as TcpProxy | null)?.close();
+    }
+  },
 });
 
 Deno.test({

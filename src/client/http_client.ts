@@ -131,7 +131,12 @@ export class FabricClient {
         );
       }
     }
-    if (!response.ok) throw await errorFrom(response);
+    if (!response.ok) {
+      // A tracker that cannot serve now (it cannot reach the store, or the leader) may not be the only
+      // one: the caller's next try goes to the next tracker of the list.
+      if (response.status === 503) this.#urls.next(this.url);
+      throw await errorFrom(response);
+    }
     return response;
   }
 

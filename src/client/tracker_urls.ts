@@ -1,8 +1,9 @@
 /**
  * The trackers a client may talk to, as `https://host:port` URLs: any of them answers (one that does
  * not lead forwards to the one that does). Requests go to the current one; when it cannot be reached,
- * the next in the list becomes current, so the caller's next try (after its own jittered wait) goes
- * there. A list learnt from a tracker (`GET /v1/trackers`) replaces it, keeping the current one first.
+ * or answers 503 (it cannot reach the store, or the leader: another may), the next in the list becomes
+ * current, so the caller's next try (after its own jittered wait) goes there. A list learnt from a
+ * tracker (`GET /v1/trackers`) replaces it, keeping the current one first.
  */
 // The protocol's part alone, not its mod.ts: a client command does not need every zod schema built.
 import { STALE_TRACKER_MS, type TrackersResponse } from "../protocol/trackers.ts";

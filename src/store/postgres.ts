@@ -88,6 +88,7 @@ export class PostgresStore implements Store, SecretStore {
   #fenced: boolean;
   /** The write in progress: the next waits for it, so batches commit in the order they were written. */
   #writes: Promise<void> = Promise.resolve();
+  #closed = false;
 
   private constructor(
     where: string,
@@ -131,11 +132,26 @@ export class PostgresStore implements Store, SecretStore {
   }
 
   async #read<T>(what: string, body: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+    const sql = this.#sql;
     try {
-      return await body(this.#sql);
+      return await body(sql);
     } catch (error) {
+      this.#dropIfBroken(sql, error);
       throw storeError(`read ${what}`, error);
     }
+  }
+
+  /**
+   * After a failure of the connection itself (the server restarting, the network cut), the pool is
+   * replaced by a new one, and the old one ended at once (what still waits on it fails, to be tried
+   * again). postgres.js's own reconnection, after a restart of PostgreSQL, left queries hanging for up
+   * to 16 s and then failing with "the database system is shutting down" (measured here: five clients
+   * querying through a 4 s restart); with the pool replaced, none took over 1.5 s.
+   */
+  #dropIfBroken(sql: postgres.Sql, error: unknown): void {
+    if (this.#closed || this.#sql !== sql || !connectionBroken(error)) return;
+    this.#sql = postgres(this.#url, { ...this.#settings, max: POSTGRES_CONNECTIONS });
+    sql.end({ timeout: 0 }).catch(() => {});
   }
 
   getMeta(key: string): Promise<string | null> {
@@ -314,7 +330,13 @@ export class PostgresStore implements Store, SecretStore {
       }, LEASE_STATEMENT_TIMEOUT_MS + LEASE_ANSWER_SLACK_MS);
     });
     try {
-      return await this.#read("the lease", () => Promise.race([body(sql), silent]));
+      return await Promise.race([body(sql), silent]);
+    } catch (error) {
+      if (connectionBroken(error) && this.#leaseSql === sql) {
+        this.#leaseSql = null;
+        sql.end({ timeout: 0 }).catch(() => {});
+      }
+      throw storeError("read the lease", error);
     } finally {
       clearTimeout(timer);
     }
@@ -393,13 +415,16 @@ export class PostgresStore implements Store, SecretStore {
     if (!fence && this.#fenced) {
       return Promise.reject(new LeaseLostError("This tracker does not lead: it writes nothing to the store"));
     }
+    let sql = this.#sql;
     const done = this.#writes.then(() => {
+      sql = this.#sql;
       const single = singleStatement(batch, fence && fenceCall(fence));
-      if (single) return this.#statement(single);
-      return this.#transaction(batchStatements(batch), fence);
+      if (single) return this.#statement(sql, single);
+      return this.#transaction(sql, batchStatements(batch), fence);
     });
     this.#writes = done.catch(() => {});
     return done.catch((error) => {
+      this.#dropIfBroken(sql, error);
       if ((error as { code?: string })?.code === FENCE_REFUSED) {
         throw new LeaseLostError(`This tracker no longer leads: ${(error as Error).message}`);
       }
@@ -467,14 +492,13 @@ export class PostgresStore implements Store, SecretStore {
       };
       for await (const batch of source) yield* batchStatements(batch);
     };
-    const done = this.#writes.then(() => this.#transaction(statements()));
+    const done = this.#writes.then(() => this.#transaction(this.#sql, statements()));
     this.#writes = done.catch(() => {});
     return done;
   }
 
   /** One statement: its own transaction. */
-  async #statement(statement: Statement): Promise<void> {
-    const sql = this.#sql;
+  async #statement(sql: postgres.Sql, statement: Statement): Promise<void> {
     await sql.unsafe(
       statement.text,
       statement.params.map((values, i) => sql.typed(values as never, statement.oids[i])),
@@ -487,8 +511,12 @@ export class PostgresStore implements Store, SecretStore {
    * trip. PostgreSQL runs them in order; after a failed one, the rest fail and COMMIT rolls back,
    * so the first error is the batch's and nothing of it stays.
    */
-  async #transaction(statements: Iterable<Statement> | AsyncIterable<Statement>, fence?: Fence): Promise<void> {
-    const connection = await this.#sql.reserve();
+  async #transaction(
+    sql: postgres.Sql,
+    statements: Iterable<Statement> | AsyncIterable<Statement>,
+    fence?: Fence,
+  ): Promise<void> {
+    const connection = await sql.reserve();
     let failure: unknown = null;
     const inFlight: Promise<void>[] = [];
     const send = (text: string, params: Statement["params"] = [], oids: number[] = []) => {
@@ -524,10 +552,33 @@ export class PostgresStore implements Store, SecretStore {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#writes;
     await this.#sql.end({ timeout: 5 });
     await this.#leaseSql?.end({ timeout: 5 });
   }
+}
+
+/** Codes of a failure of the connection itself, not of a statement (postgres.js's, Node's, PostgreSQL's 57P0x). */
+const BROKEN_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: shutting down, starting up
+]);
+
+function connectionBroken(error: unknown): boolean {
+  const e = error as { code?: string; errno?: string; message?: string };
+  return BROKEN_CODES.has(e?.code ?? "") || BROKEN_CODES.has(e?.errno ?? "") ||
+    /socket has been ended|shutting down|starting up/i.test(e?.message ?? "");
 }
 
 /** `fabric_fence(holder, epoch)`: fails the transaction it is in unless the lease is the fence's (arrays, as every statement's parameters). */

@@ -9,13 +9,19 @@
  * made): it is checked again after the next read of the store that starts after it came. Reads are at least
  * READ_GAP_MS apart, so made-up credentials cost at most one read of the agents a second, however many.
  */
-import { type Clock, FabricError, sleep, systemClock } from "../protocol/mod.ts";
+import { type Clock, FabricError, sleep, systemClock, type TimerId } from "../protocol/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { Credentials, type KnownAgent, type Principal } from "./credentials.ts";
 import type { TokenWriter } from "./tokens.ts";
 
 const READ_GAP_MS = 1000;
 const NO_WRITES: TokenWriter = { token: () => {} };
+/**
+ * The longest a request waits for that read: a store slow to answer (restarting, a connection that
+ * hangs) makes it a 503 at once, so that an agent's heartbeat fails fast and is tried again, or on
+ * another tracker, instead of hanging past its agent's TTL.
+ */
+const READ_WAIT_MS = 3000;
 
 export class FollowerAuth {
   #store: Pick<Store, "getMeta" | "loadAgents" | "loadTokens">;
@@ -42,7 +48,19 @@ export class FollowerAuth {
     } catch (error) {
       if (!(error instanceof FabricError && error.code === "unauthorized")) throw error;
     }
-    return this.#readAfter(this.#clock.now()).then(() => this.#check(token));
+    let timer: TimerId | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = this.#clock.setTimeout(() => {
+        reject(
+          new FabricError(
+            "unavailable",
+            `This tracker could not check the token against the store within ${READ_WAIT_MS} ms; try again`,
+          ),
+        );
+      }, READ_WAIT_MS);
+    });
+    return Promise.race([this.#readAfter(this.#clock.now()), late]).then(() => this.#check(token))
+      .finally(() => this.#clock.clearTimeout(timer));
   }
 
   /**
@@ -58,7 +76,8 @@ export class FollowerAuth {
     for (let turns = 0; turns < 5; turns++) {
       if (this.#readStartedAt >= since) return;
       const reading = this.#reading;
-      if (reading) {
+      // A read that has hung for as long as a request waits is left behind: another is started.
+      if (reading && this.#clock.now() - reading.startedAt < READ_WAIT_MS) {
         if (reading.startedAt >= since) return await reading.done;
         await reading.done.catch(() => {});
         continue;
@@ -80,6 +99,7 @@ export class FollowerAuth {
       await credentials.load(this.#store);
       const agents = new Map<string, KnownAgent>();
       for (const record of await this.#store.loadAgents()) agents.set(record.id, { record });
+      if (startedAt < this.#readStartedAt) return; // a newer read finished first
       this.#credentials = credentials;
       this.#agents = agents;
       this.#readStartedAt = startedAt;

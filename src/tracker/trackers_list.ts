@@ -8,6 +8,8 @@ import type { Store, TrackerRecord, TrackerState } from "../store/mod.ts";
 
 /** A list read this recently is answered as it is. */
 const FRESH_MS = 1000;
+/** The longest a forward waits to learn where the leader is (a store slow to answer makes it a 503). */
+const READ_WAIT_MS = 3000;
 
 export interface TrackersListOptions {
   store: Store;
@@ -84,12 +86,22 @@ export class TrackersList {
     }));
   }
 
-  /** Where tracker `id` is: from the list, read again if it is not there (a tracker that just started). */
+  /**
+   * Where tracker `id` is: from the list, read again if it is not there (a tracker that just started);
+   * null if it is not listed, or the store does not answer within READ_WAIT_MS.
+   */
   async urlOf(id: string): Promise<string | null> {
     const known = this.#list.find((tracker) => tracker.id === id);
     if (known) return known.url;
     if (this.#clock.now() - this.#readAt < FRESH_MS) return null;
-    return (await this.#read()).find((tracker) => tracker.id === id)?.url ?? null;
+    let timer: TimerId | undefined;
+    const late = new Promise<null>((resolve) => timer = this.#clock.setTimeout(() => resolve(null), READ_WAIT_MS));
+    try {
+      const list = await Promise.race([this.#read(), late]);
+      return list?.find((tracker) => tracker.id === id)?.url ?? null;
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
   }
 
   async stop(): Promise<void> {
