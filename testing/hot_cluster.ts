@@ -3,8 +3,9 @@
  * trackers). Each tracker keeps its port across restarts, so that a client or an agent given its
  * address finds it again. Everything runs under one temporary directory that `stop` removes.
  */
+import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { JobDetail } from "../src/protocol/mod.ts";
+import type { JobDetail, TrackerView } from "../src/protocol/mod.ts";
 import type { AgentSpec } from "./cluster.ts";
 import { PostgresServer } from "./postgres.ts";
 import { Daemon, fabric, killProcessesUnder, waitFor } from "./process.ts";
@@ -116,9 +117,10 @@ export class HotCluster {
 
   /** An agent joining `join` (default: every tracker, as a list). */
   startAgent(spec: AgentSpec & { joinTrackers?: number[] }): Daemon {
-    const join = spec.join ?? (spec.joinTrackers ?? this.trackers.map((t) => t.index))
+    const trackers = spec.join ?? (spec.joinTrackers ?? this.trackers.map((t) => t.index))
       .map((i) => this.trackers[i].address).join(",");
-    const args = ["agent", "--join", join, "--token", this.joinToken, "--ca-hash", this.caHash];
+    const tokenFile = join(this.trackers[0].dir, "join.token");
+    const args = ["agent", "--join", trackers, "--token-file", tokenFile, "--ca-hash", this.caHash];
     args.push("--name", spec.name, "--slots", String(spec.slots ?? 2), "--data-dir", this.agentDir(spec.name));
     args.push(...(spec.extraArgs ?? []));
     const daemon = new Daemon(`agent ${spec.name}`, args, spec.env);
@@ -219,5 +221,52 @@ export async function withHotCluster(
   } finally {
     await cluster?.stop();
     await server.stop();
+  }
+}
+
+/**
+ * A job whose tasks append `start ID ATTEMPT` and `end ID ATTEMPT` to `runsFile` around their output
+ * (three lines) and a sleep, so that a test counts how often each task ran and checks its log.
+ */
+export function countedJob(name: string, count: number, runs: { dir: string; file: string }, sleep = "0.8"): string {
+  const mark = (what: string) => `echo "${what} $FABRIC_TASK_ID $FABRIC_ATTEMPT" >> ${runs.file}`;
+  return JSON.stringify({
+    name,
+    permissions: { write: [runs.dir] },
+    tasks: [{
+      name: "t",
+      count,
+      run: [
+        mark("start"),
+        'for i in 1 2 3; do echo "line $i of $FABRIC_TASK_INDEX"; done',
+        `sleep ${sleep}`,
+        mark("end"),
+      ]
+        .join("\n"),
+    }],
+  });
+}
+
+/** Each task's log is its three lines, read through tracker `via`. */
+export async function assertLogs(cluster: HotCluster, job: JobDetail, via = 0): Promise<void> {
+  for (const task of job.tasks) {
+    const log = (await cluster.cli(via, ["logs", task.id])).stdout;
+    assert.equal(log, [1, 2, 3].map((i) => `line ${i} of ${task.index}\n`).join(""), `the log of ${task.id}`);
+  }
+}
+
+/** The index of the tracker listed as leading, asked through tracker `via` (undefined when none leads). */
+export async function leaderOf(cluster: HotCluster, via: number): Promise<number | undefined> {
+  const listed = await cluster.json<TrackerView[]>(via, ["trackers"]);
+  const url = listed.find((tracker) => tracker.role === "leader")?.url;
+  const index = cluster.trackers.findIndex((tracker) => tracker.url === url);
+  return index < 0 ? undefined : index;
+}
+
+/** Each task's runs, from the runs file: started and ended exactly once, as attempt 1. */
+export function assertRanOnce(lines: string[], job: JobDetail): void {
+  for (const task of job.tasks) {
+    const runs = lines.filter((line) => line.split(" ")[1] === task.id);
+    assert.deepEqual(runs, [`start ${task.id} 1`, `end ${task.id} 1`], `the runs of ${task.id}`);
   }
 }
