@@ -10,6 +10,15 @@ import type { AgentSpec } from "./cluster.ts";
 import { PostgresServer } from "./postgres.ts";
 import { Daemon, fabric, killProcessesUnder, waitFor } from "./process.ts";
 
+/** The runs file of a test (HotCluster.runsFile). */
+export interface Runs {
+  dir: string;
+  file: string;
+  lines: () => Promise<string[]>;
+  /** Let `n` tasks in all past the gate of a gated job. */
+  openGate: (n: number) => Promise<void>;
+}
+
 export interface HotClusterOptions {
   /** The database's URL (with its password: given to trackers in FABRIC_STORE). */
   store: string;
@@ -17,6 +26,10 @@ export interface HotClusterOptions {
   /** `--lease` (default 3s, to keep tests short). */
   lease?: string;
   heartbeat?: string;
+  /**
+   * `--agent-ttl` (default 5s: after a takeover an agent may first try a tracker that cannot serve, and
+   * then the next, at its retries' pace, before it reaches the new leader).
+   */
   agentTtl?: string;
   /** Extra environment for every tracker. */
   env?: Record<string, string>;
@@ -76,7 +89,7 @@ export class HotCluster {
     const tracker = this.trackers[i];
     const { options } = this;
     const args = ["tracker", "--listen", `127.0.0.1:${tracker.port}`, "--data-dir", tracker.dir];
-    args.push("--heartbeat", options.heartbeat ?? "500ms", "--agent-ttl", options.agentTtl ?? "2s", "--grace", "2s");
+    args.push("--heartbeat", options.heartbeat ?? "500ms", "--agent-ttl", options.agentTtl ?? "5s", "--grace", "2s");
     args.push("--lease", options.lease ?? "3s");
     const store = options.storeOf?.(i) ?? options.store;
     const daemon = new Daemon(`tracker ${i}`, args, { FABRIC_STORE: store, ...options.env });
@@ -171,16 +184,23 @@ export class HotCluster {
   /**
    * A file tasks append to (outside fabric: a job gives its directory in `permissions.write`), to count
    * each task's runs: `runs.dir` for the job, `runs.file` for the scripts, `runs.lines()` to read it.
+   * With it, a gate (see countedJob's `gated`): `runs.openGate(n)` lets n tasks in all end.
    */
-  async runsFile(): Promise<{ dir: string; file: string; lines: () => Promise<string[]> }> {
+  async runsFile(): Promise<Runs> {
     const dir = join(this.root, "runs");
     const file = join(dir, "runs.log");
-    await Deno.mkdir(dir, { recursive: true });
+    await Deno.mkdir(join(dir, "tickets"), { recursive: true });
     await Deno.writeTextFile(file, "");
-    // Tasks append to it as their own user, not the test's (an agent running as root runs them as another).
+    // Tasks write there as their own user, not the test's (an agent running as root runs them as another).
     await Deno.chmod(file, 0o666);
+    await Deno.chmod(join(dir, "tickets"), 0o777);
+    const openGate = async (n: number) => {
+      await Deno.writeTextFile(join(dir, "gate.new"), `${n}\n`);
+      await Deno.rename(join(dir, "gate.new"), join(dir, "gate"));
+    };
+    await openGate(0);
     const lines = async () => (await Deno.readTextFile(file)).split("\n").filter((line) => line !== "");
-    return { dir, file, lines };
+    return { dir, file, lines, openGate };
   }
 
   describe(): string {
@@ -227,9 +247,26 @@ export async function withHotCluster(
 /**
  * A job whose tasks append `start ID ATTEMPT` and `end ID ATTEMPT` to `runsFile` around their output
  * (three lines) and a sleep, so that a test counts how often each task ran and checks its log.
+ * `gated`: after its sleep, a task also waits for a ticket (one of the first `runs.openGate(n)`, taken
+ * by mkdir, which one task alone wins), so that the job cannot end before the test lets it, however
+ * slow the machine (at most 2 minutes: then it ends anyway).
  */
-export function countedJob(name: string, count: number, runs: { dir: string; file: string }, sleep = "0.8"): string {
+export function countedJob(
+  name: string,
+  count: number,
+  runs: { dir: string; file: string },
+  sleep = "0.8",
+  options: { gated?: boolean } = {},
+): string {
   const mark = (what: string) => `echo "${what} $FABRIC_TASK_ID $FABRIC_ATTEMPT" >> ${runs.file}`;
+  const gate = [
+    'n=0; got=""',
+    'while [ -z "$got" ] && [ $n -lt 1200 ]; do',
+    `  g=$(cat ${runs.dir}/gate); t=0`,
+    `  while [ $t -lt "$g" ]; do if mkdir ${runs.dir}/tickets/$t 2>/dev/null; then got=$t; break; fi; t=$((t+1)); done`,
+    '  [ -n "$got" ] || sleep 0.1; n=$((n+1))',
+    "done",
+  ];
   return JSON.stringify({
     name,
     permissions: { write: [runs.dir] },
@@ -240,6 +277,7 @@ export function countedJob(name: string, count: number, runs: { dir: string; fil
         mark("start"),
         'for i in 1 2 3; do echo "line $i of $FABRIC_TASK_INDEX"; done',
         `sleep ${sleep}`,
+        ...(options.gated ? gate : []),
         mark("end"),
       ]
         .join("\n"),

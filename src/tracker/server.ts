@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { FabricError, STALE_TRACKER_MS } from "../protocol/mod.ts";
-import { openStore, redactUrl, type StoreSync } from "../store/mod.ts";
+import { LeaseLostError, openStore, redactUrl, type StoreSync } from "../store/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
 import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from "./certificate_renewal.ts";
 import { storeHasTokens } from "./credentials.ts";
@@ -91,6 +91,8 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   let leaderChanged = (_holder: string | null) => {};
   // The tokens the store's secrets hold: a Tracker that takes over sets them if the store lacks their hashes.
   let sharedTokens: { admin: string; join: string } | null = null;
+  let listening = false;
+  const toStart = new Set<() => void>();
   const leadership = new Leadership({
     store,
     holder: id,
@@ -115,27 +117,46 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       return tracker;
     },
     whileLeading: (tracker) => {
-      tracker.retention.start();
-      const livenessMs = Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4)));
-      const timer = setInterval(() => {
-        tracker.checkLiveness(livenessMs).catch((error) => log(`liveness check failed: ${(error as Error).message}`));
-      }, livenessMs);
-      // `fabric tracker reset-admin-token` changes the tokens in the store, beside this tracker: one small
-      // read a second finds that (the old admin token is refused within about a second).
-      let refreshing = false;
-      const tokensTimer = setInterval(() => {
-        if (refreshing) return;
-        refreshing = true;
-        tracker.refreshTokens()
-          .catch((error) => log(`reading the tokens again failed: ${(error as Error).message}`))
-          .finally(() => refreshing = false);
-      }, TOKENS_REFRESH_MS);
+      // Not before this tracker listens: until then no agent can reach it, and the liveness sweep would
+      // count that as their silence (a start slower than the agents' TTL expired them all). One sweep
+      // now, so that the first after listening counts the time until then as this tracker's stall
+      // (liveness.ts), not as the agents' silence.
+      let stop: (() => void) | null = null;
+      const start = () => stop = leaderTimers(tracker);
+      if (listening) {
+        start();
+      } else {
+        tracker.checkLiveness(0).catch((error) => log(`liveness check failed: ${(error as Error).message}`));
+        toStart.add(start);
+      }
       return () => {
-        clearInterval(timer);
-        clearInterval(tokensTimer);
+        toStart.delete(start);
+        stop?.();
       };
     },
   });
+  /** What a Tracker that leads here runs: retention, the liveness sweep, and a look for reset tokens. */
+  const leaderTimers = (tracker: Tracker) => {
+    tracker.retention.start();
+    const livenessMs = Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4)));
+    const timer = setInterval(() => {
+      tracker.checkLiveness(livenessMs).catch((error) => log(`liveness check failed: ${(error as Error).message}`));
+    }, livenessMs);
+    // `fabric tracker reset-admin-token` changes the tokens in the store, beside this tracker: one small
+    // read a second finds that (the old admin token is refused within about a second).
+    let refreshing = false;
+    const tokensTimer = setInterval(() => {
+      if (refreshing) return;
+      refreshing = true;
+      tracker.refreshTokens()
+        .catch((error) => log(`reading the tokens again failed: ${(error as Error).message}`))
+        .finally(() => refreshing = false);
+    }, TOKENS_REFRESH_MS);
+    return () => {
+      clearInterval(timer);
+      clearInterval(tokensTimer);
+    };
+  };
   let files;
   try {
     await leadership.start();
@@ -144,7 +165,13 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     files = await prepareTrackerDir(options.dataDir, [...new Set(names)], needTokens, store.secrets);
     sharedTokens = files.sharedTokens;
     const tokens = files.newTokens ?? files.sharedTokens;
-    if (tokens && leader && !leader.hasTokens) await leader.setTokens(tokens);
+    if (tokens && leader && !leader.hasTokens) {
+      // A start slow enough to lose the lease meanwhile goes on as a follower: the next leader, this
+      // tracker or another, sets the tokens when it takes over (sharedTokens, above).
+      await leader.setTokens(tokens).catch((error) => {
+        if (!(error instanceof LeaseLostError)) throw error;
+      });
+    }
   } catch (error) {
     await leadership.stop();
     await store.close();
@@ -200,11 +227,15 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     }, handler).catch(cannotListen("--listen", options));
   } catch (error) {
     await metricsServer?.close();
+    toStart.clear();
     forwarder.close();
     await leadership.stop();
     await store.close();
     throw error;
   }
+  listening = true;
+  for (const start of toStart) start();
+  toStart.clear();
   const port = server.port;
   const url = `https://${bracket(localHost(options.hostname))}:${port}`;
   const joinHost = advertise[0] ?? (WILDCARDS.has(options.hostname) ? hostName : options.hostname);
