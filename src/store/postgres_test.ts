@@ -140,7 +140,10 @@ const STEPS: Record<string, Step> = {
     server,
   ) =>
     withTwoTrackers(server, async (a, b, url) => {
-      await a.acquireLease("A", 300);
+      // A lease of 2 s: long enough that B's first look and A's fence come well before its end on a
+      // loaded machine (300 ms did not), short enough to wait out.
+      const leaseEnds = Date.now() + 2000;
+      await a.acquireLease("A", 2000);
       assert.equal((await b.acquireLease("B", 10_000))?.holder, "A", "B's own connection is open before the race");
       // A's write in progress, as a pipelined transaction is: the fence first, its rows after.
       const order = await server.admin(databaseOf(url), async (sql) => {
@@ -149,7 +152,8 @@ const STEPS: Record<string, Step> = {
         await reserved`BEGIN`;
         await reserved`SELECT fabric_fence('A', 1)`;
         await reserved`INSERT INTO meta (key, value) VALUES ('written', 'by A')`;
-        await new Promise((resolve) => setTimeout(resolve, 400)); // the lease expires meanwhile
+        // The lease expires meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, leaseEnds - Date.now()) + 100));
         const takeover = b.acquireLease("B", 10_000).then((state) => events.push(`taken by ${state?.holder}`));
         await new Promise((resolve) => setTimeout(resolve, 300));
         events.push("committed");
