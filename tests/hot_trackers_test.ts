@@ -121,6 +121,10 @@ Deno.test({
           assert.equal(none.status, 404, JSON.stringify(none.body));
           const join = await get("/v1/jobs", { authorization: `Bearer ${cluster.joinToken}` });
           assert.equal(join.status, 403, "the join token only registers agents");
+          for (const probe of ["/healthz", "/readyz"]) {
+            const answer = await fetch(`${follower.url}${probe}`, { client: http });
+            assert.equal(`${answer.status} ${await answer.text()}`, "200 ok\n", `the follower's own ${probe}`);
+          }
           const listed = await get("/v1/trackers", readToken);
           assert.equal(listed.status, 200, "the follower lists the trackers itself");
           assert.equal(listed.body.trackers.length, 2);
