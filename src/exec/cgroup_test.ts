@@ -209,14 +209,15 @@ Deno.test({
     await withTempDir(async (dir) => {
       // python3 itself is one of them: 11 forks under 12, 19 under 20, all 100 without a limit. A kept
       // group adds its last task's processes not yet reaped to the limit (see setPidsLimit): those
-      // reaped while this task runs give it as many more.
+      // reaped while this task runs give it as many more, and one more may be counted as it goes
+      // (31 under 20 after 11, on a machine at load 20).
       let previous = 0;
       for (const pids of [12, 20, null, 12]) {
         const ran = await run({ command: FORK_COUNT, cwd: dir, cgroup: support, pids });
         assert.deepEqual(ran.finished.result, { kind: "exited", code: 0 }, ran.stderr);
         const forks = Number(ran.stdout);
         if (pids === null) assert.equal(forks, 100);
-        else assert.ok(forks >= pids - 2 && forks <= pids - 1 + previous, `${forks} forks under pids ${pids}`);
+        else assert.ok(forks >= pids - 2 && forks <= pids + previous, `${forks} forks under pids ${pids}`);
         previous = forks;
       }
       const named = createTaskCgroup(support!, { name: uniqueName(), memoryBytes: 64 << 20, pids: 33 });
