@@ -4,7 +4,14 @@
  */
 import { join as joinPath } from "node:path";
 import { FabricClient } from "../client/mod.ts";
-import { detectCgroup, openWorkRoot, probeCapabilities, resolveTaskUser, unreachablePathEntries } from "../exec/mod.ts";
+import {
+  detectCgroup,
+  ExecRuntime,
+  openWorkRoot,
+  probeCapabilities,
+  resolveTaskUser,
+  unreachablePathEntries,
+} from "../exec/mod.ts";
 import {
   type AgentResources,
   type Capabilities,
@@ -110,25 +117,27 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     git: probed.git,
     ...(options.verifyKeys?.length ? { verifyKeys: [...new Set(options.verifyKeys)] } : {}),
   };
-  const runtime: Runtime = {
-    capabilities,
+  const exec = new ExecRuntime({
+    dataDir: options.dataDir,
+    taskUser,
     cgroup: probed.cgroup ? await detectCgroup() : null,
     deno: probed.deno,
     allowLocalGit: options.allowLocalGit ?? false,
-    taskUser,
-  };
+    clock,
+  });
+  const runtime: Runtime = { capabilities, exec };
   if (taskUser) {
     log(`tasks run as the user "${taskUser.name}" (uid ${taskUser.uid}), not as root`);
     // Tasks get the agent's PATH: a directory only root may enter finds nothing for them.
     const closed = options.allowUnsandboxed ? unreachablePathEntries(Deno.env.get("PATH") ?? "", taskUser) : [];
     if (closed.length > 0) log(`unsandboxed tasks will find no program in these PATH entries: ${closed.join("; ")}`);
   }
-  if (runtime.cgroup && !runtime.cgroup.pidsRoot) log("no pids cgroup controller: tasks have no process limit");
+  if (exec.cgroup && !exec.cgroup.pidsRoot) log("no pids cgroup controller: tasks have no process limit");
 
   // What the last run left: reports never acknowledged, and processes that may still be running.
   const { journal, pending } = await Journal.open(joinPath(options.dataDir, "journal"), clock);
   const registry = new RunRegistry(joinPath(options.dataDir, "runs"));
-  const leftovers = await registry.recover(runtime.cgroup, log);
+  const leftovers = await registry.recover(exec.cgroup, log);
   const lost = lostAttempts(leftovers, pending, clock.now());
   journal.append(lost);
   const backlog = [...pending, ...lost];
@@ -169,6 +178,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   } catch (error) {
     client.close();
     journal.close();
+    await exec.close();
     throw error;
   }
   log(
@@ -192,7 +202,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   });
   await trackerList.learn();
   trackerList.start();
-  if (runtime.allowLocalGit) log("git tasks may check out repositories on this machine's disk (--allow-local-git)");
+  if (exec.allowLocalGit) log("git tasks may check out repositories on this machine's disk (--allow-local-git)");
   const verifyKeys = capabilities.verifyKeys;
   if (verifyKeys) log(`runs only jobs signed by ${verifyKeys.map(keyName).join(", ")} (--verify-key)`);
   let loop: AgentLoop | null = null;

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
-import { type CgroupSupport, dropStandby, prepareHostTask, removeIdleCgroups, type TaskUser } from "../exec/mod.ts";
+import type { ExecRuntime } from "../exec/mod.ts";
 import {
   type Assignment,
   attemptKey,
@@ -42,12 +42,8 @@ export interface AgentHandle {
 
 export interface Runtime {
   capabilities: Capabilities;
-  cgroup: CgroupSupport | null;
-  deno: string | null;
-  /** Git tasks may check out repositories on this machine (`--allow-local-git`). */
-  allowLocalGit: boolean;
-  /** Who tasks run as when the agent is root; null: as the agent. */
-  taskUser: TaskUser | null;
+  /** What the agent keeps for running its tasks; the loop closes it when the agent stops. */
+  exec: ExecRuntime;
 }
 
 export interface LoopOptions {
@@ -133,8 +129,7 @@ export class AgentLoop {
       this.#o.clock.clearTimeout(this.#idleTimer);
       this.#o.journal.close();
       this.#o.client.close();
-      await dropStandby();
-      removeIdleCgroups();
+      await this.#o.runtime.exec.close();
     });
     done.catch(() => {});
     return { agentId: this.#o.identity.agentId, name: this.#o.identity.name, done, stop: () => this.#stop() };
@@ -198,11 +193,10 @@ export class AgentLoop {
       this.#waiting.push(assignment);
       return;
     }
-    const { runtime, dataDir } = this.#o;
+    const { runtime } = this.#o;
     const run = new TaskRun(assignment, {
-      dataDir,
+      exec: runtime.exec,
       workDirs: this.#workDirs,
-      allowLocalGit: runtime.allowLocalGit,
       agentName: this.#o.identity.name,
       reporter: this.#o.reporter,
       registry: this.#o.registry,
@@ -210,11 +204,8 @@ export class AgentLoop {
       agentEnv: this.#env,
       sandbox: runtime.capabilities.sandbox,
       allowUnsandboxed: runtime.capabilities.unsandboxed,
-      cgroup: runtime.cgroup,
-      deno: runtime.deno,
       clock: this.#o.clock,
       randomId: this.#randomId,
-      taskUser: runtime.taskUser,
       log: this.#o.log,
       verifier: this.#o.verifier ?? null,
     });
@@ -229,11 +220,11 @@ export class AgentLoop {
 
   /** Once nothing has run for a moment, the next task gets a process ahead, already in a cgroup. */
   #whenIdle(): void {
-    const { cgroup } = this.#o.runtime;
-    if (!cgroup || this.#runs.size > 0 || this.#stopping) return;
+    const { exec } = this.#o.runtime;
+    if (!exec.cgroup || this.#runs.size > 0 || this.#stopping) return;
     this.#o.clock.clearTimeout(this.#idleTimer);
     this.#idleTimer = this.#o.clock.setTimeout(() => {
-      if (this.#runs.size === 0 && this.#waiting.length === 0 && !this.#stopping) prepareHostTask(cgroup, TASK_LANG);
+      if (this.#runs.size === 0 && this.#waiting.length === 0 && !this.#stopping) exec.prepareStandby(TASK_LANG);
     }, STANDBY_AFTER_MS);
   }
 

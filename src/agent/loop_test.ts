@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { TrackerUnreachableError } from "../client/mod.ts";
+import { ExecRuntime } from "../exec/mod.ts";
 import {
   type ClaimResponse,
   FabricError,
@@ -100,10 +101,7 @@ async function withLoop(
       heartbeatMs: 1000,
       runtime: {
         capabilities: { sandbox: false, unsandboxed: false, cgroup: null, deno: false, git: false },
-        cgroup: null,
-        deno: null,
-        allowLocalGit: false,
-        taskUser: null,
+        exec: new ExecRuntime({ dataDir: dir, taskUser: null, cgroup: null, deno: null, allowLocalGit: false, clock }),
       },
       journal,
       registry: new RunRegistry(join(dir, "runs")),

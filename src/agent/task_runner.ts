@@ -1,8 +1,8 @@
 /** One attempt on this agent: its directory, its files, its process (of whatever kind), its events, in that order. */
 import { setImmediate } from "node:timers";
 import {
-  type CgroupSupport,
   driverFor,
+  type ExecRuntime,
   type Execution,
   type Finished,
   handOverTaskDir,
@@ -11,7 +11,6 @@ import {
   reclaimTaskDir,
   type TaskDriver,
   TaskStopped,
-  type TaskUser,
 } from "../exec/mod.ts";
 import type { Assignment, AssignmentOf, AttemptRef, Clock, Stream, TaskKind } from "../protocol/mod.ts";
 import { OutputBuffer } from "./output_buffer.ts";
@@ -22,11 +21,12 @@ import { readOutputFile, taskEnv, writeTaskFiles } from "./task_setup.ts";
 import { type TaskPaths, taskPaths, type WorkDirs } from "./work_dirs.ts";
 
 export interface RunnerContext {
-  /** The agent's data directory: never visible to a sandboxed task. */
-  dataDir: string;
+  /**
+   * What the agent keeps for running tasks: its data directory (never visible to a sandboxed task), its
+   * task user, its cgroups and standby.
+   */
+  exec: ExecRuntime;
   workDirs: WorkDirs;
-  /** Git tasks may check out repositories on this machine (`--allow-local-git`). */
-  allowLocalGit: boolean;
   agentName: string;
   reporter: Reporter;
   registry: RunRegistry;
@@ -34,13 +34,9 @@ export interface RunnerContext {
   agentEnv: Record<string, string>;
   sandbox: boolean;
   allowUnsandboxed: boolean;
-  cgroup: CgroupSupport | null;
-  deno: string | null;
   clock: Clock;
   /** A unique id (a task's cgroup is named with one). */
   randomId: () => string;
-  /** Who tasks run as when the agent is root; null: as the agent. */
-  taskUser: TaskUser | null;
   log: (message: string) => void;
   /** `--verify-key`: runs only what the signed job says. */
   verifier: JobVerifier | null;
@@ -122,7 +118,7 @@ export class TaskRun {
         this.#report(context, { result: { kind: "cancelled" }, durationMs: 0, outputTruncated: false }, {});
         return;
       }
-      const execution = driver.start(spec);
+      const execution = driver.start(spec, context.exec);
       this.#execution = execution;
       if (execution.pid > 0) {
         const { pid, cgroupName } = execution;
@@ -167,7 +163,7 @@ export class TaskRun {
       if (!context.reporter.gathering) await new Promise((resolve) => setImmediate(resolve));
       context.registry.remove(ref);
       // The agent's again before it looks into it or keeps it: the task user may not change it under it.
-      if (context.taskUser) reclaimTaskDir(paths.workDir);
+      if (context.exec.taskUser) reclaimTaskDir(paths.workDir);
       // Handed on only if nothing of this task can still be in it: a sandbox or a cgroup ended all of it
       // (a process group alone misses what left it with setsid).
       const contained = sandboxed || this.#execution?.cgroupName != null;
@@ -223,7 +219,8 @@ async function prepare<K extends TaskKind>(
   if (!sandboxed && !context.allowUnsandboxed) {
     throw new CannotRun("the task opts out of the sandbox, which this agent does not allow (--allow-unsandboxed)");
   }
-  if (a.memoryBytes !== null && !context.cgroup) throw new CannotRun("this agent cannot enforce memory limits");
+  const { exec } = context;
+  if (a.memoryBytes !== null && !exec.cgroup) throw new CannotRun("this agent cannot enforce memory limits");
   const driver = driverFor(a.kind);
   // A sandboxed task has a private /tmp; the others get one of their own here.
   context.workDirs.make(paths, !sandboxed);
@@ -236,11 +233,10 @@ async function prepare<K extends TaskKind>(
     sandboxed,
     extra,
   });
-  const host = { dataDir: context.dataDir, deno: context.deno, allowLocalGit: context.allowLocalGit };
-  const launch = await driver.prepare(a, { host, dirs: paths, sandboxed, env, say, ...preparing });
+  const launch = await driver.prepare(a, { host: exec, dirs: paths, sandboxed, env, say, ...preparing });
   if (launch.env) Object.assign(env, launch.env);
   const cwd = launch.cwd ?? paths.workDir;
-  if (context.taskUser) await handOverTaskDir(paths.workDir, context.taskUser);
+  if (exec.taskUser) await handOverTaskDir(paths.workDir, exec.taskUser);
   const spec: ProcessSpec = {
     command: launch.command,
     cwd,
@@ -255,15 +251,15 @@ async function prepare<K extends TaskKind>(
         workDir: paths.workDir,
         cwd,
         permissions: a.permissions,
-        hide: [context.dataDir],
+        hide: [exec.dataDir],
         extraReadPaths: launch.readPaths ?? [],
         tmpBytes: a.diskBytes ?? undefined,
       }
       : undefined,
     // A cgroup limits the task's processes (and its memory), and for a task on the host keeps track of
     // everything it starts (setsid or not); a sandbox's PID namespace ends what it starts anyway.
-    cgroup: context.cgroup,
-    user: context.taskUser,
+    cgroup: exec.cgroup,
+    user: exec.taskUser,
     pids: a.pids,
     disk: a.diskBytes === null ? null : { dir: paths.workDir, bytes: a.diskBytes },
     cgroupName: a.memoryBytes === null ? undefined : `${a.taskId}-${a.attempt}-${context.randomId().slice(0, 8)}`,

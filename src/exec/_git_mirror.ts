@@ -4,7 +4,7 @@
  * mirror's lock.
  */
 import { basename, dirname, join } from "node:path";
-import { mirrorKey } from "./_git_mirror_key.ts";
+import type { MirrorKey } from "./_git_mirror_key.ts";
 import type { Remote } from "./_git_remote.ts";
 import { classify, git, type GitContext, GitError, runGit } from "./_git_run.ts";
 
@@ -29,13 +29,13 @@ export interface Resolved {
  * through the mirror's objects, which a checkout can read). Keyed, since the name shows in logs:
  * a plain hash would let anyone who reads them try passwords against it.
  */
-export async function mirrorPathFor(cacheDir: string, remote: Remote): Promise<string> {
+export async function mirrorPathFor(cacheKey: MirrorKey, remote: Remote): Promise<string> {
   const { url, credentials } = remote;
   const identity = credentials ? [url, credentials.username, credentials.password] : [url];
-  const key = await mirrorKey(cacheDir, isMirrorName);
+  const key = await cacheKey.get(isMirrorName);
   const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(JSON.stringify(identity)));
   const hex = Array.from(new Uint8Array(mac).slice(0, 16), (byte) => byte.toString(16).padStart(2, "0")).join("");
-  return join(cacheDir, `${hex}.git`);
+  return join(cacheKey.cacheDir, `${hex}.git`);
 }
 
 /** A mirror, or what is left of one whose creation was interrupted. */

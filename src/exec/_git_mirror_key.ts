@@ -7,18 +7,26 @@ import { join } from "node:path";
 
 const KEY_FILE = "mirrors.key";
 
-/** One load per cache directory and process; a failed one is tried again on the next call. */
-const keys = new Map<string, Promise<CryptoKey>>();
+/** One cache directory's key: loaded (or made) once; a failed load is tried again on the next call. */
+export class MirrorKey {
+  readonly cacheDir: string;
+  #key: Promise<CryptoKey> | null = null;
 
-/** The cache directory's key; `isMirror` tells which entries to remove if it has none yet. */
-export function mirrorKey(cacheDir: string, isMirror: (name: string) => boolean): Promise<CryptoKey> {
-  let key = keys.get(cacheDir);
-  if (!key) {
-    key = loadOrCreate(cacheDir, isMirror);
-    keys.set(cacheDir, key);
-    key.catch(() => keys.delete(cacheDir));
+  constructor(cacheDir: string) {
+    this.cacheDir = cacheDir;
   }
-  return key;
+
+  /** The key; `isMirror` tells which entries to remove if the directory has none yet. */
+  get(isMirror: (name: string) => boolean): Promise<CryptoKey> {
+    if (this.#key === null) {
+      const key = loadOrCreate(this.cacheDir, isMirror);
+      this.#key = key;
+      key.catch(() => {
+        if (this.#key === key) this.#key = null;
+      });
+    }
+    return this.#key;
+  }
 }
 
 async function loadOrCreate(cacheDir: string, isMirror: (name: string) => boolean): Promise<CryptoKey> {

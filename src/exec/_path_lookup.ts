@@ -1,25 +1,41 @@
 /** Finding a program the way execvp would, before anything is started. */
 import { join } from "node:path";
 
-/** Found programs, by PATH and name: every task starts one, and each miss on the way costs a stat. */
-const found = new Map<string, string>();
-
 /** The executable `name` resolves to in `searchPath` (a PATH value); a name with a "/" is taken as is. */
 export function findExecutable(name: string, searchPath: string): string | null {
   if (name.includes("/")) return isExecutable(name) ? name : null;
-  const key = `${searchPath}\0${name}`;
-  const known = found.get(key);
-  // A program found once is looked at again (one stat), in case it was removed since.
-  if (known !== undefined && isExecutable(known)) return known;
   for (const dir of searchPath.split(":")) {
     if (!dir) continue;
     const candidate = join(dir, name);
-    if (isExecutable(candidate)) {
-      found.set(key, candidate);
-      return candidate;
-    }
+    if (isExecutable(candidate)) return candidate;
   }
   return null;
+}
+
+/**
+ * Most programs remembered: a task's PATH and program come from its job, so the pairs an agent sees
+ * have no bound of their own. Past it the lookups start over (a miss costs a few stat calls).
+ */
+const MAX_PROGRAMS = 1024;
+
+/**
+ * Programs found for an agent's tasks, by PATH and name: every task starts one, and each miss on the
+ * way costs a stat. A program found once is looked at again (one stat), in case it was removed since.
+ */
+export class ProgramLookup {
+  #found = new Map<string, string>();
+
+  find(name: string, searchPath: string): string | null {
+    if (name.includes("/")) return isExecutable(name) ? name : null;
+    const key = `${searchPath}\0${name}`;
+    const known = this.#found.get(key);
+    if (known !== undefined && isExecutable(known)) return known;
+    const found = findExecutable(name, searchPath);
+    if (found === null) return null;
+    if (this.#found.size >= MAX_PROGRAMS) this.#found.clear();
+    this.#found.set(key, found);
+    return found;
+  }
 }
 
 function isExecutable(path: string): boolean {

@@ -1,23 +1,47 @@
 /** Shared by the tests of src/exec: run a process to its end and keep what it printed. */
-import { DEFAULT_PERMISSIONS, type Permissions } from "../protocol/mod.ts";
+import { DEFAULT_PERMISSIONS, type Permissions, systemClock } from "../protocol/mod.ts";
 import type { CgroupSupport } from "./cgroup.ts";
-import { removeIdleCgroups } from "./cgroup.ts";
 import { detectCgroup } from "./cgroup_detect.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { startProcess } from "./process.ts";
+import { ExecRuntime, type ExecRuntimeOptions } from "./runtime.ts";
 import type { SandboxOptions } from "./sandbox.ts";
 
 export const TEST_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 let support: Promise<CgroupSupport | null> | undefined;
+let shared: ExecRuntime | undefined;
 
-// The groups tasks of this test file left for reuse go with it, as they go with an agent that leaves.
-globalThis.addEventListener("unload", () => removeIdleCgroups());
+// The groups tasks of this test file left for reuse go with it, as they go with an agent that leaves (at
+// once: what the kernel still holds is left to the next cleanup).
+globalThis.addEventListener("unload", () => void shared?.cgroups.close());
 
 /** detectCgroup() once per test file. */
 export function cgroupSupport(): Promise<CgroupSupport | null> {
   support ??= detectCgroup();
   return support;
+}
+
+/**
+ * A runtime as an agent makes one (no data directory of its own unless given, no task user): the
+ * caller closes it. Tasks choose their cgroup support in their spec.
+ */
+export function newRuntime(options: Partial<ExecRuntimeOptions> = {}): ExecRuntime {
+  return new ExecRuntime({
+    dataDir: "/nonexistent/fabric-test-data",
+    taskUser: null,
+    cgroup: null,
+    deno: null,
+    allowLocalGit: false,
+    clock: systemClock,
+    ...options,
+  });
+}
+
+/** The runtime this test file's tasks run with unless given another, as one agent's would. */
+export function testRuntime(): ExecRuntime {
+  shared ??= newRuntime();
+  return shared;
 }
 
 export interface Ran {
@@ -28,8 +52,8 @@ export interface Ran {
 
 export type TestSpec = Partial<ProcessSpec> & { command: string[]; cwd: string };
 
-/** Starts like the agent does and collects the output as text. */
-export function start(spec: TestSpec): { execution: Execution; ran: Promise<Ran> } {
+/** Starts like the agent does (with this file's runtime unless given) and collects the output as text. */
+export function start(spec: TestSpec, runtime = testRuntime()): { execution: Execution; ran: Promise<Ran> } {
   const chunks = { stdout: [] as Uint8Array[], stderr: [] as Uint8Array[] };
   const execution = startProcess({
     env: { PATH: TEST_PATH, HOME: spec.cwd, LANG: "C.UTF-8" },
@@ -37,7 +61,7 @@ export function start(spec: TestSpec): { execution: Execution; ran: Promise<Ran>
     graceMs: 500,
     onOutput: (stream, data) => chunks[stream].push(data.slice()),
     ...spec,
-  });
+  }, runtime);
   const ran = execution.finished.then((finished) => ({
     finished,
     stdout: decode(chunks.stdout),
@@ -46,8 +70,8 @@ export function start(spec: TestSpec): { execution: Execution; ran: Promise<Ran>
   return { execution, ran };
 }
 
-export function run(spec: TestSpec): Promise<Ran> {
-  return start(spec).ran;
+export function run(spec: TestSpec, runtime = testRuntime()): Promise<Ran> {
+  return start(spec, runtime).ran;
 }
 
 /** A bash script as a shell task gets it. */

@@ -2,8 +2,18 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { descendantPids, isAlive } from "./process_tree.ts";
-import { bash, cgroupSupport, run, sandbox, start, waitFor, withCommandLine, withTempDir } from "./_testing.ts";
-import { createTaskCgroup, joinCgroupCommand, oomKilled, removeIdleCgroups, removeTaskCgroup } from "./cgroup.ts";
+import {
+  bash,
+  cgroupSupport,
+  newRuntime,
+  run,
+  sandbox,
+  start,
+  waitFor,
+  withCommandLine,
+  withTempDir,
+} from "./_testing.ts";
+import { createTaskCgroup, joinCgroupCommand, oomKilled, removeTaskCgroup } from "./cgroup.ts";
 import { detectCgroup, memoryMounts } from "./cgroup_detect.ts";
 import { lacks } from "../../testing/machine.ts";
 
@@ -44,9 +54,11 @@ Deno.test({
   ignore,
   fn: async () => {
     await withTempDir(async (dir) => {
+      // An agent's own: its kept groups go when it closes.
+      const runtime = newRuntime();
       const groupOf = (text: string) =>
         text.match(/^\d+:[^:]*memory[^:]*:(.*)$/m)?.[1] ?? text.match(/^0::(.*)$/m)?.[1];
-      const first = await run({ command: bash("cat /proc/self/cgroup"), cwd: dir, cgroup: support });
+      const first = await run({ command: bash("cat /proc/self/cgroup"), cwd: dir, cgroup: support }, runtime);
       assert.deepEqual(first.finished.result, { kind: "exited", code: 0 }, first.stderr);
       const kept = groupOf(first.stdout);
       assert.match(kept ?? "", new RegExp(`/fabric/pool-${Deno.pid}-[0-9a-f-]+$`));
@@ -55,17 +67,17 @@ Deno.test({
       // Released in the background once the task ended: the next task gets it once it is back.
       let reused = false;
       for (let attempt = 0; attempt < 50 && !reused; attempt++) {
-        const again = await run({ command: ["cat", "/proc/self/cgroup"], cwd: dir, cgroup: support });
+        const again = await run({ command: ["cat", "/proc/self/cgroup"], cwd: dir, cgroup: support }, runtime);
         assert.deepEqual(again.finished.result, { kind: "exited", code: 0 });
         reused = groupOf(again.stdout) === kept;
       }
       assert.ok(reused, `the kept group ${kept} was not handed to a later task`);
       // Two tasks at once never share one.
-      const a = start({ command: bash("cat /proc/self/cgroup; sleep 0.3"), cwd: dir, cgroup: support });
-      const b = start({ command: bash("cat /proc/self/cgroup; sleep 0.3"), cwd: dir, cgroup: support });
+      const a = start({ command: bash("cat /proc/self/cgroup; sleep 0.3"), cwd: dir, cgroup: support }, runtime);
+      const b = start({ command: bash("cat /proc/self/cgroup; sleep 0.3"), cwd: dir, cgroup: support }, runtime);
       const [ranA, ranB] = await Promise.all([a.ran, b.ran]);
       assert.notEqual(groupOf(ranA.stdout), groupOf(ranB.stdout));
-      removeIdleCgroups();
+      await runtime.close();
       await assert.rejects(Deno.stat(join(support!.root, kept!)), "kept groups are removed when the agent leaves");
     });
   },

@@ -6,6 +6,7 @@
  */
 import type { AssignmentOf, Stream, TaskKind, TaskResult } from "../protocol/mod.ts";
 import type { CgroupSupport } from "./cgroup.ts";
+import type { ExecRuntime } from "./runtime.ts";
 import type { SandboxOptions } from "./sandbox.ts";
 import type { TaskUser } from "./task_user.ts";
 
@@ -68,16 +69,6 @@ export interface Execution {
   stop(): void;
 }
 
-/** What the agent offers every driver. */
-export interface DriverHost {
-  /** The agent's data directory: what outlives a task goes under `cache/` in it; a sandboxed task never sees it. */
-  dataDir: string;
-  /** The deno that runs script tasks (its real path), or null. */
-  deno: string | null;
-  /** Git tasks may check out repositories on this machine (`--allow-local-git`). */
-  allowLocalGit: boolean;
-}
-
 /** One attempt's directories, made empty for it. */
 export interface TaskDirs {
   /** The task's own directory, writable, its HOME and (by default) where it starts. */
@@ -89,7 +80,11 @@ export interface TaskDirs {
 }
 
 export interface TaskContext {
-  host: DriverHost;
+  /**
+   * What the agent offers every driver: its data directory (what outlives a task goes under `cache/`
+   * in it), its deno for scripts, its git mirrors, whether git may check out local repositories.
+   */
+  host: ExecRuntime;
   dirs: TaskDirs;
   /** Whether the task runs in the sandbox, where /tmp is its own. */
   sandboxed: boolean;
@@ -131,6 +126,6 @@ export interface TaskDriver<K extends TaskKind = TaskKind> {
   readonly kind: K;
   /** Everything before the task's process: files, a checkout, the command line. Throws to fail its start. */
   prepare(task: AssignmentOf<K>, context: TaskContext): Promise<Launch>;
-  /** Starts the process the agent built from the `Launch` (sandbox, cgroup, limits, output). */
-  start(spec: ProcessSpec): Execution;
+  /** Starts the process the agent built from the `Launch` (sandbox, cgroup, limits, output), with what `runtime` keeps. */
+  start(spec: ProcessSpec, runtime: ExecRuntime): Execution;
 }

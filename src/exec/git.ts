@@ -10,6 +10,7 @@ import { refProblem } from "../protocol/mod.ts";
 import { checkoutFromMirror, clearDest, requireEmpty } from "./_git_checkout.ts";
 import { checkLocalRepo } from "./_git_local.ts";
 import { mirrorPathFor, openMirror, resolveInMirror } from "./_git_mirror.ts";
+import { MirrorKey } from "./_git_mirror_key.ts";
 import { gitEnvironment, parseRemote, type Remote, scrubberFor } from "./_git_remote.ts";
 import { cancelled, type GitContext, GitError, timedOut } from "./_git_run.ts";
 
@@ -24,9 +25,43 @@ export interface GitSource {
   depth: number | null;
 }
 
+/**
+ * One cache directory of mirrors, as one agent uses it: its key, and the order in which checkouts take
+ * each mirror (one at a time, in arrival order). One of these per cache directory, one agent per data
+ * directory.
+ */
+export class GitMirrors {
+  /** The cache directory, resolved. */
+  readonly dir: string;
+  readonly key: MirrorKey;
+  /** The tail of each mirror's queue. */
+  #queues = new Map<string, Promise<void>>();
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+    this.key = new MirrorKey(this.dir);
+  }
+
+  /** Runs `work` once the checkouts of `mirror` ahead of it are done (or the deadline or a cancel ends the wait). */
+  async inTurn<T>(mirror: string, context: GitContext, work: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(mirror) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => release = resolve);
+    const tail = previous.then(() => mine);
+    this.#queues.set(mirror, tail);
+    try {
+      await waitFor(previous, context);
+      return await work();
+    } finally {
+      release();
+      if (this.#queues.get(mirror) === tail) this.#queues.delete(mirror);
+    }
+  }
+}
+
 export interface CheckoutOptions {
-  /** Where the mirrors live; one process per cache directory. */
-  cacheDir: string;
+  /** Where the mirrors live. */
+  mirrors: GitMirrors;
   source: GitSource;
   /** An empty or missing directory. */
   dest: string;
@@ -63,7 +98,8 @@ export async function checkoutRepo(options: CheckoutOptions): Promise<CheckoutRe
   const { source } = options;
   const remote = remoteOf(source.repo);
   checkSource(source, remote);
-  const cacheDir = resolve(options.cacheDir);
+  const { mirrors } = options;
+  const cacheDir = mirrors.dir;
   if (remote.localPath !== null) {
     await checkLocalRepo(remote, {
       allowed: options.allowLocal ?? false,
@@ -74,7 +110,7 @@ export async function checkoutRepo(options: CheckoutOptions): Promise<CheckoutRe
   const existed = await requireEmpty(dest);
   const context = contextFor(remote, options);
   await Deno.mkdir(cacheDir, { recursive: true, mode: 0o700 });
-  const mirror = await mirrorPathFor(cacheDir, remote);
+  const mirror = await mirrorPathFor(mirrors.key, remote);
   const attempt = async (): Promise<CheckoutResult> => {
     await openMirror(context, mirror, remote.url);
     const { commit, fetched } = await resolveInMirror(context, mirror, source);
@@ -83,7 +119,7 @@ export async function checkoutRepo(options: CheckoutOptions): Promise<CheckoutRe
     return { commit, dir: dest, readPaths: [join(mirror, "objects")], fetched };
   };
   try {
-    return await withLock(mirror, context, async () => {
+    return await mirrors.inTurn(mirror, context, async () => {
       try {
         return await attempt();
       } catch (error) {
@@ -134,24 +170,6 @@ function contextFor(remote: Remote, options: CheckoutOptions): GitContext {
     scrub,
     log: (line) => log(scrub(line)),
   };
-}
-
-/** The tail of each mirror's queue: work on one mirror runs one at a time, in arrival order. */
-const queues = new Map<string, Promise<void>>();
-
-async function withLock<T>(key: string, context: GitContext, work: () => Promise<T>): Promise<T> {
-  const previous = queues.get(key) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((resolve) => release = resolve);
-  const tail = previous.then(() => mine);
-  queues.set(key, tail);
-  try {
-    await waitFor(previous, context);
-    return await work();
-  } finally {
-    release();
-    if (queues.get(key) === tail) queues.delete(key);
-  }
 }
 
 /** Until the checkout ahead is done, the deadline passes, or the checkout is cancelled. */

@@ -1,7 +1,7 @@
 /** Checkouts against real git servers on loopback: git daemon, and git http-backend behind basic auth. */
 import assert from "node:assert/strict";
 import { basename, dirname, join } from "node:path";
-import { checkoutRepo, GitError, type GitErrorKind } from "./git.ts";
+import { checkoutRepo, GitError, type GitErrorKind, GitMirrors } from "./git.ts";
 import {
   everyArgv,
   fixtureGit,
@@ -26,9 +26,10 @@ async function setup() {
   const third = await origin.commit({ "README": "three\n" }, "three");
   const logs: string[] = [];
   let checkouts = 0;
+  const mirrors = new GitMirrors(join(root, "cache"));
   const checkout = (repo: string, ref: string, options: CheckoutExtras = {}) =>
     checkoutRepo({
-      cacheDir: join(root, "cache"),
+      mirrors,
       source: { repo, ref, depth: options.depth ?? null },
       dest: join(root, `checkout-${checkouts++}`),
       log: (line) => logs.push(line),
@@ -38,7 +39,7 @@ async function setup() {
       protectedDirs: options.protectedDirs,
     });
   const cleanup = () => Deno.remove(root, { recursive: true });
-  return { root, origin, commits: [first, second, third], logs, checkout, cleanup };
+  return { root, origin, commits: [first, second, third], logs, mirrors, checkout, cleanup };
 }
 
 interface CheckoutExtras {
@@ -190,7 +191,7 @@ Deno.test({
   name: "a wrong ref, an unknown commit and an unreachable repository give GitErrors that say so",
   ignore: lacks("git"),
 }, async () => {
-  const { root, checkout, cleanup } = await setup();
+  const { root, mirrors, checkout, cleanup } = await setup();
   const daemon = await startDaemon(root);
   try {
     const url = daemon.url("origin");
@@ -216,7 +217,7 @@ Deno.test({
     await Deno.mkdir(full);
     await Deno.writeTextFile(join(full, "keep"), "mine");
     const refused = await rejectsWith(
-      checkoutRepo({ cacheDir: join(root, "cache"), source: { repo: url, ref: "main", depth: null }, dest: full }),
+      checkoutRepo({ mirrors, source: { repo: url, ref: "main", depth: null }, dest: full }),
       "invalid",
     );
     assert.match(refused.message, /is not empty/);

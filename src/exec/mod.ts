@@ -1,18 +1,13 @@
-/** Running tasks: one driver per task kind behind one interface, each task with everything it starts kept track of. */
-export type {
-  DriverHost,
-  Execution,
-  Finished,
-  Launch,
-  ProcessSpec,
-  TaskContext,
-  TaskDirs,
-  TaskDriver,
-} from "./driver.ts";
+/**
+ * Running tasks: one driver per task kind behind one interface, each task with everything it starts kept
+ * track of, and what an agent keeps between its tasks in an `ExecRuntime` it owns.
+ */
+export type { Execution, Finished, Launch, ProcessSpec, TaskContext, TaskDirs, TaskDriver } from "./driver.ts";
 export { TaskStopped } from "./driver.ts";
 export { driverFor } from "./drivers/registry.ts";
-export { prepareHostTask, startProcess } from "./process.ts";
-export { dropStandby, INBOX_PREFIX } from "./standby.ts";
+export { startProcess } from "./process.ts";
+export { ExecRuntime, type ExecRuntimeOptions } from "./runtime.ts";
+export { INBOX_PREFIX } from "./standby.ts";
 export { findExecutable } from "./_path_lookup.ts";
 export { shellCommand, type ShellTask } from "./drivers/shell.ts";
 export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";
@@ -25,7 +20,7 @@ export {
   type TaskUser,
   unreachablePathEntries,
 } from "./task_user.ts";
-export { type CgroupSupport, removeIdleCgroups } from "./cgroup.ts";
+export type { CgroupSupport } from "./cgroup.ts";
 export { detectCgroup } from "./cgroup_detect.ts";
 export { type Capabilities, probeCapabilities, type ProbeOptions } from "./probe.ts";
 export {

@@ -8,47 +8,38 @@ import { resolve } from "node:path";
 import { setImmediate } from "node:timers";
 import type { Stream, TaskResult } from "../protocol/mod.ts";
 import { capOutput } from "./_output_cap.ts";
-import { findExecutable } from "./_path_lookup.ts";
 import { childPids, descendantPids, identify, isRunning, type ProcessIdentity } from "./process_tree.ts";
-import {
-  acquireTaskCgroup,
-  cgroupPids,
-  type CgroupSupport,
-  joinCgroupCommand,
-  killCgroup,
-  oomKilled,
-  releaseTaskCgroup,
-  type TaskCgroup,
-} from "./cgroup.ts";
+import { cgroupPids, joinCgroupCommand, killCgroup, oomKilled, type TaskCgroup } from "./cgroup.ts";
 import { canWatchDisk, diskUsage, watchDisk } from "./disk_watch.ts";
 import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { bwrapArgs } from "./sandbox.ts";
-import { launchInStandby, prepareStandby } from "./standby.ts";
+import type { ExecRuntime } from "./runtime.ts";
 import { dropPrivileges, unreachableReason } from "./task_user.ts";
 
 /** How long the pipes may stay open once the task and its group are dead (only an escaped process holds them). */
 const DRAIN_MS = 2000;
 const FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin";
 
-export function startProcess(spec: ProcessSpec): Execution {
+/** Starts the task's process with what the agent's `runtime` keeps (its cgroups, its standby). */
+export function startProcess(spec: ProcessSpec, runtime: ExecRuntime): Execution {
   const started = performance.now();
   const sandboxed = spec.sandbox !== undefined;
   // Everything the task starts is found without a process group when it has a cgroup or a
   // sandbox (its own PID namespace). It still gets its own session when this agent has a terminal,
   // whose Ctrl-C and hangup must reach the agent (which drains) and not its tasks. Otherwise the
   // session costs a program start per task for nothing.
-  const leader = spec.ownSession ?? (TERMINAL || !(sandboxed || (spec.cgroup ?? null) !== null));
+  const leader = spec.ownSession ?? (runtime.terminal || !(sandboxed || (spec.cgroup ?? null) !== null));
   const user = spec.user ?? null;
   const disk = spec.disk ?? null;
   let group: TaskCgroup | null = null;
   let child: Deno.ChildProcess;
   try {
     if (disk && !canWatchDisk()) throw new Error("a disk limit needs du, which this agent does not have");
-    const { argv: taskArgv, program } = taskCommand(spec);
+    const { argv: taskArgv, program } = taskCommand(spec, runtime);
     // A task in a kept group: the standby already in one becomes it (or its sandbox), if there is one.
     const ahead = !leader && spec.cgroup && (spec.memoryBytes ?? null) === null && spec.cgroupName === undefined &&
         disk === null
-      ? launchInStandby(spec.cgroup, {
+      ? runtime.standby.launch(spec.cgroup, {
         cwd: spec.cwd,
         env: spec.env,
         argv: taskArgv,
@@ -57,15 +48,15 @@ export function startProcess(spec: ProcessSpec): Execution {
         pids: spec.pids ?? null,
       })
       : null;
-    if (ahead) return supervise(spec, ahead.child, ahead.group, { leader, sandboxed, started });
+    if (ahead) return supervise(spec, runtime, ahead.child, ahead.group, { leader, sandboxed, started });
     // In a sandbox the switch to the task user is bwrap's command; on the host it comes first.
     const command = user && !sandboxed ? [...dropPrivileges(user), ...taskArgv] : taskArgv;
-    group = taskCgroup(spec);
+    group = taskCgroup(spec, runtime);
     const inGroup = group || disk ? joinCgroupCommand(group, command, { fileSizeBytes: disk?.bytes }) : command;
     // Through the setsid program rather than `detached`: detached needs a fork of the whole agent
     // (~1.4 ms of its main thread, more as it grows), a plain spawn is a vfork-like posix_spawn
     // (~0.3 ms), and setsid then just execs.
-    const argv = leader && SETSID ? [SETSID, ...inGroup] : inGroup;
+    const argv = leader && runtime.setsid ? [runtime.setsid, ...inGroup] : inGroup;
     child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       cwd: spec.cwd,
@@ -74,26 +65,18 @@ export function startProcess(spec: ProcessSpec): Execution {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      detached: leader && SETSID === null,
+      detached: leader && runtime.setsid === null,
     }).spawn();
   } catch (error) {
-    return failedToStart(startError(error, spec), group);
+    return failedToStart(startError(error, spec), group, runtime);
   }
-  return supervise(spec, child, group, { leader, sandboxed, started });
-}
-
-/**
- * Has the next task in a kept group (no memory or disk limit; sandboxed or not) start in a process
- * already in its group (see standby.ts), which loads `lang`, the locale tasks get, ahead too. Not with
- * a terminal: such tasks start through setsid, which a standby cannot do for them.
- */
-export function prepareHostTask(support: CgroupSupport, lang: string): void {
-  if (!TERMINAL) prepareStandby(support, { lang });
+  return supervise(spec, runtime, child, group, { leader, sandboxed, started });
 }
 
 /** Everything after the start: output, timeout, stop, and the end of everything the task started. */
 function supervise(
   spec: ProcessSpec,
+  runtime: ExecRuntime,
   child: Deno.ChildProcess,
   group: TaskCgroup | null,
   { leader, sandboxed, started }: { leader: boolean; sandboxed: boolean; started: number },
@@ -170,7 +153,7 @@ function supervise(
     } finally {
       // Empty already (unless the wait above failed); the kernel may refuse the rmdir for a few
       // milliseconds after the last exit, which the task's result need not wait for.
-      if (group) releaseTaskCgroup(group, { emptied }).catch(() => {});
+      if (group) runtime.cgroups.release(group, { emptied }).catch(() => {});
     }
   })();
 
@@ -214,10 +197,10 @@ function pause(attempt: number): Promise<void> {
  * and the path of the task's program. A missing program, or a directory the task user cannot reach on
  * the host, fails the start.
  */
-function taskCommand(spec: ProcessSpec): { argv: string[]; program: string } {
+function taskCommand(spec: ProcessSpec, runtime: ExecRuntime): { argv: string[]; program: string } {
   const searchPath = spec.env.PATH ?? FALLBACK_PATH;
   const program = spec.command[0].includes("/") ? resolve(spec.cwd, spec.command[0]) : spec.command[0];
-  const found = findExecutable(program, searchPath);
+  const found = runtime.programs.find(program, searchPath);
   if (found === null) throw new Deno.errors.NotFound(`command "${spec.command[0]}" was not found`);
   const user = spec.user ?? null;
   const args = spec.command.slice(1);
@@ -233,14 +216,14 @@ function taskCommand(spec: ProcessSpec): { argv: string[]; program: string } {
     // the path found by the agent may not be open to (~root/.pyenv): setpriv searches PATH as that user.
     return { argv: [user ? program : found, ...args], program: found };
   }
-  const [bwrap, ...rest] = bwrapArgs({ ...spec.sandbox, user });
-  const bwrapPath = findExecutable(bwrap, `${searchPath}:${FALLBACK_PATH}`);
+  const [bwrap, ...rest] = bwrapArgs({ ...spec.sandbox, user }, runtime.systemMounts.args());
+  const bwrapPath = runtime.programs.find(bwrap, `${searchPath}:${FALLBACK_PATH}`);
   if (bwrapPath === null) throw new Deno.errors.NotFound(`the sandbox needs "bwrap" (bubblewrap), which was not found`);
   // Looked up again inside, where the agent's PATH may lead elsewhere (/root is not there).
   return { argv: [bwrapPath, ...rest, ...spec.command], program: found };
 }
 
-function taskCgroup(spec: ProcessSpec): TaskCgroup | null {
+function taskCgroup(spec: ProcessSpec, runtime: ExecRuntime): TaskCgroup | null {
   const memoryBytes = spec.memoryBytes ?? null;
   if (!spec.cgroup) {
     if (memoryBytes !== null) {
@@ -248,7 +231,7 @@ function taskCgroup(spec: ProcessSpec): TaskCgroup | null {
     }
     return null;
   }
-  return acquireTaskCgroup(spec.cgroup, { name: spec.cgroupName, memoryBytes, pids: spec.pids ?? null });
+  return runtime.cgroups.acquire(spec.cgroup, { name: spec.cgroupName, memoryBytes, pids: spec.pids ?? null });
 }
 
 function resultOf(
@@ -262,9 +245,9 @@ function resultOf(
   return { kind: "exited", code: status.code };
 }
 
-function failedToStart(message: string, group: TaskCgroup | null): Execution {
+function failedToStart(message: string, group: TaskCgroup | null, runtime: ExecRuntime): Execution {
   const finished = (async (): Promise<Finished> => {
-    if (group) await releaseTaskCgroup(group).catch(() => {});
+    if (group) await runtime.cgroups.release(group).catch(() => {});
     return { result: { kind: "failed_to_start", message }, durationMs: 0, outputTruncated: false };
   })();
   return { pid: 0, cgroupName: null, finished, stop() {} };
@@ -277,17 +260,6 @@ function startError(error: unknown, spec: ProcessSpec): string {
   return (error as Error).message;
 }
 
-const SETSID = findExecutable("setsid", FALLBACK_PATH);
-const TERMINAL = hasControllingTerminal();
-
-function hasControllingTerminal(): boolean {
-  try {
-    Deno.openSync("/dev/tty", { read: true }).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
 /** A read this large means the pipe was full: no need to wait before the next. */
 const FULL_READ = 32 * 1024;
 

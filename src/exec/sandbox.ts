@@ -7,7 +7,7 @@
  * the only capabilities bwrap leaves being the two that switch.
  */
 import { resolve } from "node:path";
-import { forbiddenPath, type Permissions } from "../protocol/mod.ts";
+import { type Clock, forbiddenPath, type Permissions } from "../protocol/mod.ts";
 import { findExecutable } from "./_path_lookup.ts";
 import { dropPrivileges, type TaskUser } from "./task_user.ts";
 
@@ -42,10 +42,11 @@ const SYSTEM_PATHS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/lib
 
 /**
  * The bwrap argv up to and including "--" (then the switch to the task user, if any); the task's
- * command follows it. Throws a RangeError naming the path when a read or write path resolves to the
+ * command follows it. `system`: the binds of the system's directories (an agent's `SystemMounts`);
+ * by default looked at now. Throws a RangeError naming the path when a read or write path resolves to the
  * root, /proc or /sys, or exposes a hidden path: the task must not start.
  */
-export function bwrapArgs(options: SandboxOptions): string[] {
+export function bwrapArgs(options: SandboxOptions, system: string[] = lookAtSystemMounts()): string[] {
   const { permissions } = options;
   const user = options.user ?? null;
   const binds = grantedBinds(permissions, options.hide);
@@ -66,7 +67,7 @@ export function bwrapArgs(options: SandboxOptions): string[] {
   // (whose Deno gets the exact list) are held to it.
   if (!hasNetwork(permissions.net)) args.push("--unshare-net");
 
-  args.push(...systemMounts());
+  args.push(...system);
   args.push("--proc", "/proc");
   for (const knob of procKnobs()) args.push("--ro-bind", knob, knob);
   args.push("--dev", "/dev");
@@ -161,7 +162,10 @@ function grantedBinds(permissions: Permissions, hide: string[]): Bind[] {
   return binds;
 }
 
-/** The knobs this kernel has (/proc/sysrq-trigger only with CONFIG_MAGIC_SYSRQ, /proc/bus with PCI...). */
+/**
+ * The knobs this kernel has (/proc/sysrq-trigger only with CONFIG_MAGIC_SYSRQ, /proc/bus with PCI...).
+ * Kept for the process, not per agent: a fact of the running kernel, the same for every agent in it.
+ */
 let knobsCache: string[] | null = null;
 
 function procKnobs(): string[] {
@@ -169,7 +173,10 @@ function procKnobs(): string[] {
   return knobsCache;
 }
 
-/** Whether this bwrap takes --size and --perms for a tmpfs (0.7 and later); asked once. */
+/**
+ * Whether this bwrap takes --size and --perms for a tmpfs (0.7 and later); asked once. Kept for the
+ * process, not per agent: a fact of the bwrap on this process's PATH, the same for every agent in it.
+ */
 let tmpfsOptions: boolean | null = null;
 
 function bwrapTmpfsOptions(): boolean {
@@ -192,18 +199,28 @@ function hasNetwork(net: boolean | string[]): boolean {
 }
 
 /**
- * The system's layout changes with a package install at most: it is looked at again every few
+ * The system's layout changes with a package install at most: an agent looks at it again every few
  * seconds, not for every task (a dozen stat calls and the errors of the paths that do not exist).
  */
 const SYSTEM_MOUNTS_TTL_MS = 5000;
-let systemMountsCache: { args: string[]; at: number } | null = null;
 
-function systemMounts(): string[] {
-  const now = Date.now();
-  if (systemMountsCache === null || now - systemMountsCache.at >= SYSTEM_MOUNTS_TTL_MS) {
-    systemMountsCache = { args: lookAtSystemMounts(), at: now };
+/** The binds of the system's directories an agent's sandboxes get, as it last looked at them. */
+export class SystemMounts {
+  #clock: Clock;
+  #seen: { args: string[]; at: number } | null = null;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
   }
-  return systemMountsCache.args;
+
+  args(): string[] {
+    const now = this.#clock.now();
+    // Looked at again when the clock went back too: it would otherwise stay as it is until the clock catches up.
+    if (this.#seen === null || now - this.#seen.at >= SYSTEM_MOUNTS_TTL_MS || now < this.#seen.at) {
+      this.#seen = { args: lookAtSystemMounts(), at: now };
+    }
+    return this.#seen.args;
+  }
 }
 
 /** Read-only binds of the system directories that exist; merged-/usr symlinks stay symlinks. */

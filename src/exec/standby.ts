@@ -9,8 +9,8 @@
  * argv is its bwrap's; a task for the task user on the host goes through setpriv.
  */
 import { join } from "node:path";
-import { findExecutable } from "./_path_lookup.ts";
-import { acquireTaskCgroup, type CgroupSupport, releaseTaskCgroup, setPidsLimit, type TaskCgroup } from "./cgroup.ts";
+import type { ProgramLookup } from "./_path_lookup.ts";
+import { type CgroupPool, type CgroupSupport, setPidsLimit, type TaskCgroup } from "./cgroup.ts";
 import { dropPrivileges, type TaskUser } from "./task_user.ts";
 
 // $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened before the join, so
@@ -59,13 +59,15 @@ export interface TakenStandby {
   group: TaskCgroup;
 }
 
-interface Standby extends TakenStandby {
+interface StandbyProcess extends TakenStandby {
   support: CgroupSupport;
   /** The file its task comes in, until it is written; null: the task comes on stdin. */
   inbox: string | null;
   /** The standby's bash, as a file: a task that runs it can be exec'd without env -i. */
   bash: FileId | null;
   exited: boolean;
+  /** Settles once it has exited and, if it had no task, its group is back in the pool. */
+  ended: Promise<void>;
 }
 
 interface FileId {
@@ -73,66 +75,129 @@ interface FileId {
   ino: number;
 }
 
-let current: Standby | null = null;
+/** One agent's standby: at most one process at a time, in a group of that agent's pool. */
+export class Standby {
+  #current: StandbyProcess | null = null;
+  /** The release of the group of the last standby that exited without a task. */
+  #releasing: Promise<void> = Promise.resolve();
+  #pool: CgroupPool;
+  #programs: ProgramLookup;
 
-/**
- * Starts a standby for the next task that runs in a kept group (one at a time); nothing
- * when there is one, or when bash, env or a group cannot be had. Its task comes in a file in
- * `inboxDir` or, where none can be made, on its stdin; `lang` is the LANG tasks usually get.
- */
-export function prepareStandby(
-  support: CgroupSupport,
-  { lang = "", inboxDir = INBOX_DIR }: { lang?: string; inboxDir?: string } = {},
-): void {
-  if (current && !current.exited) return;
-  const bash = findExecutable("bash", SYSTEM_PATH);
-  const env = findExecutable("env", SYSTEM_PATH);
-  if (bash === null || env === null) return;
-  let group: TaskCgroup;
-  try {
-    group = acquireTaskCgroup(support, { memoryBytes: null });
-  } catch {
-    return;
+  constructor(pool: CgroupPool, programs: ProgramLookup) {
+    this.#pool = pool;
+    this.#programs = programs;
   }
-  const inbox = createInbox(inboxDir);
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(bash, {
-      args: [
-        "--noprofile",
-        "--norc",
-        "-c",
-        SCRIPT,
-        join(group.path, "cgroup.procs"),
-        env,
-        inbox ?? "",
-        lang,
-        group.pidsPath && group.pidsPath !== group.path ? join(group.pidsPath, "cgroup.procs") : "",
-      ],
-      // Not in any task's or agent's directory: nothing that looks for a task's leftovers finds it.
-      cwd: "/",
-      clearEnv: true,
-      env: { PATH: SYSTEM_PATH },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-  } catch {
-    if (inbox) removeInbox(inbox);
-    releaseTaskCgroup(group).catch(() => {});
-    return;
+
+  /**
+   * Starts a standby for the next task that runs in a kept group; nothing when there is one, or when
+   * bash, env or a group cannot be had. Its task comes in a file in `inboxDir` or, where none can be
+   * made, on its stdin; `lang` is the LANG tasks usually get.
+   */
+  prepare(
+    support: CgroupSupport,
+    { lang = "", inboxDir = INBOX_DIR }: { lang?: string; inboxDir?: string } = {},
+  ): void {
+    if (this.#current && !this.#current.exited) return;
+    const bash = this.#programs.find("bash", SYSTEM_PATH);
+    const env = this.#programs.find("env", SYSTEM_PATH);
+    if (bash === null || env === null) return;
+    const pool = this.#pool;
+    let group: TaskCgroup;
+    try {
+      group = pool.acquire(support, { memoryBytes: null });
+    } catch {
+      return;
+    }
+    const inbox = createInbox(inboxDir);
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(bash, {
+        args: [
+          "--noprofile",
+          "--norc",
+          "-c",
+          SCRIPT,
+          join(group.path, "cgroup.procs"),
+          env,
+          inbox ?? "",
+          lang,
+          group.pidsPath && group.pidsPath !== group.path ? join(group.pidsPath, "cgroup.procs") : "",
+        ],
+        // Not in any task's or agent's directory: nothing that looks for a task's leftovers finds it.
+        cwd: "/",
+        clearEnv: true,
+        env: { PATH: SYSTEM_PATH },
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch {
+      if (inbox) removeInbox(inbox);
+      pool.release(group).catch(() => {});
+      return;
+    }
+    const standby: StandbyProcess = {
+      child,
+      group,
+      support,
+      inbox,
+      bash: fileId(bash),
+      exited: false,
+      ended: Promise.resolve(),
+    };
+    this.#current = standby;
+    standby.ended = child.status.then(async () => {
+      standby.exited = true;
+      if (this.#current !== standby) return; // handed to a task, which owns it now
+      this.#current = null;
+      if (standby.inbox) removeInbox(standby.inbox);
+      child.stdout.cancel().catch(() => {});
+      child.stderr.cancel().catch(() => {});
+      this.#releasing = pool.release(group).catch(() => {});
+      await this.#releasing;
+    });
   }
-  const standby: Standby = { child, group, support, inbox, bash: fileId(bash), exited: false };
-  current = standby;
-  child.status.then(() => {
-    standby.exited = true;
-    if (current !== standby) return; // handed to a task, which owns it now
-    current = null;
-    if (inbox) removeInbox(inbox);
-    child.stdout.cancel().catch(() => {});
-    child.stderr.cancel().catch(() => {});
-    releaseTaskCgroup(group).catch(() => {});
-  });
+
+  /**
+   * Hands the task to the standby, if there is one for this cgroup support, alive and already in its
+   * group (one still joining, or whose join failed, is not used: it could exit as the task), and the
+   * task can be handed over; null otherwise (the task starts directly). A busy agent has no standby:
+   * nothing of the task is looked at then.
+   */
+  launch(support: CgroupSupport, task: HostTask): TakenStandby | null {
+    const standby = this.#current;
+    if (!standby || standby.exited || standby.support.root !== support.root) return null;
+    const argv = task.user ? [...dropPrivileges(task.user), ...task.argv] : task.argv;
+    if (
+      !launchable({ ...task, argv }, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS) ||
+      !inGroup(standby.child.pid, standby.group)
+    ) return null;
+    try {
+      setPidsLimit(standby.group, task.pids ?? null);
+    } catch {
+      return null; // the group is not as it should be: the task starts directly, in a group of its own
+    }
+    this.#current = null;
+    const mode = exportable(standby, task) ? "export" : "env";
+    launch(standby, { ...task, argv }, mode);
+    return { child: standby.child, group: standby.group };
+  }
+
+  /** Ends the standby, if any (the agent is leaving); resolves once it is gone and its group back in the pool. */
+  async drop(): Promise<void> {
+    const standby = this.#current;
+    // Without its task on stdin it exits by itself; the exit handler releases the group.
+    if (standby && !standby.exited) await standby.child.stdin.close().catch(() => standby.child.kill("SIGKILL"));
+    await standby?.ended;
+    await this.#releasing;
+  }
+
+  /** The standby's pid, and whether it is in its group yet (null: there is none). */
+  state(): { pid: number; ready: boolean } | null {
+    const standby = this.#current;
+    if (!standby || standby.exited) return null;
+    return { pid: standby.child.pid, ready: inGroup(standby.child.pid, standby.group) };
+  }
 }
 
 export interface HostTask {
@@ -152,35 +217,10 @@ export interface HostTask {
 }
 
 /**
- * Hands the task to the standby, if there is one for this cgroup support, alive and already in its
- * group (one still joining, or whose join failed, is not used: it could exit as the task), and the
- * task can be handed over; null otherwise (the task starts directly). A busy agent has no standby:
- * nothing of the task is looked at then.
- */
-export function launchInStandby(support: CgroupSupport, task: HostTask): TakenStandby | null {
-  const standby = current;
-  if (!standby || standby.exited || standby.support.root !== support.root) return null;
-  const argv = task.user ? [...dropPrivileges(task.user), ...task.argv] : task.argv;
-  if (
-    !launchable({ ...task, argv }, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS) ||
-    !inGroup(standby.child.pid, standby.group)
-  ) return null;
-  try {
-    setPidsLimit(standby.group, task.pids ?? null);
-  } catch {
-    return null; // the group is not as it should be: the task starts directly, in a group of its own
-  }
-  current = null;
-  const mode = exportable(standby, task) ? "export" : "env";
-  launch(standby, { ...task, argv }, mode);
-  return { child: standby.child, group: standby.group };
-}
-
-/**
  * Gives the standby its task: how to exec it, its directory, its whole environment, its argv (argv[0]
  * a path). In its file, then a byte on stdin that says it is there; or all on stdin.
  */
-function launch(standby: Standby, task: HostTask, mode: "export" | "env"): void {
+function launch(standby: StandbyProcess, task: HostTask, mode: "export" | "env"): void {
   const vars = Object.entries(task.env).map(([name, value]) => `${name}=${value}`);
   const fields = [mode, task.cwd, String(vars.length), ...vars, ...task.argv];
   let message = new TextEncoder().encode(fields.map((field) => `${field}\0`).join(""));
@@ -274,7 +314,7 @@ const BASH_OWN = new Set([
  * it exports, plus SHLVL=0, which the task's bash reads as no SHLVL at all; any other program would
  * see that SHLVL. The task's bash rebuilds its environment in its own order either way.
  */
-function exportable(standby: Standby, task: HostTask): boolean {
+function exportable(standby: StandbyProcess, task: HostTask): boolean {
   const program = fileId(task.program ?? task.argv[0]);
   if (!standby.bash || !program || program.dev !== standby.bash.dev || program.ino !== standby.bash.ino) return false;
   return Object.keys(task.env).every((name) =>
@@ -290,22 +330,6 @@ function fileId(path: string): FileId | null {
   } catch {
     return null;
   }
-}
-
-/** Ends the standby, if any (the agent is leaving); resolves once it is gone and its group back in the pool. */
-export async function dropStandby(): Promise<void> {
-  const standby = current;
-  if (!standby || standby.exited) return;
-  // Without its task on stdin it exits by itself; the exit handler releases the group.
-  await standby.child.stdin.close().catch(() => standby.child.kill("SIGKILL"));
-  await standby.child.status;
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the exit handler's release runs first
-}
-
-/** The standby's pid, and whether it is in its group yet (null: there is none). */
-export function standbyState(): { pid: number; ready: boolean } | null {
-  if (!current || current.exited) return null;
-  return { pid: current.child.pid, ready: inGroup(current.child.pid, current.group) };
 }
 
 function inGroup(pid: number, group: TaskCgroup): boolean {

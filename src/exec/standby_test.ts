@@ -2,13 +2,25 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { isAlive } from "./process_tree.ts";
-import { bash, cgroupSupport, type Ran, run, sandbox, start, type TestSpec, waitFor, withTempDir } from "./_testing.ts";
+import {
+  bash,
+  cgroupSupport,
+  type Ran,
+  run,
+  sandbox,
+  start,
+  testRuntime,
+  type TestSpec,
+  waitFor,
+  withTempDir,
+} from "./_testing.ts";
 import { standbyInbox } from "../../testing/standby.ts";
-import { dropStandby, prepareStandby, standbyState } from "./standby.ts";
 import { lacks } from "../../testing/machine.ts";
 import { resolveTaskUser } from "./task_user.ts";
 
 const support = await cgroupSupport();
+// The standby of the runtime this file's tasks start with (as an agent's tasks start with its own).
+const standby = testRuntime().standby;
 
 /**
  * A test in a fresh directory, with whatever standby it left ended; with `bwrap` when it needs a
@@ -27,7 +39,7 @@ function standbyTest(
         try {
           await body(dir);
         } finally {
-          await dropStandby();
+          await standby.drop();
         }
       }),
   });
@@ -45,9 +57,9 @@ function pidsGroupOf(pid: number): string {
 
 async function readyStandby(inboxDir?: string): Promise<number> {
   // The locale the agent gives tasks, loaded ahead as the agent has it.
-  prepareStandby(support!, { inboxDir, lang: "C.UTF-8" });
+  standby.prepare(support!, { inboxDir, lang: "C.UTF-8" });
   const state = await waitFor(() => {
-    const now = standbyState();
+    const now = standby.state();
     return now?.ready ? now : null;
   });
   return state.pid;
@@ -65,7 +77,7 @@ async function sameThroughStandby(spec: TestSpec, inboxDir?: string): Promise<Ra
   const inbox = standbyInbox(pid);
   const { execution, ran } = start(spec);
   assert.equal(execution.pid, pid, "the standby became the task");
-  assert.equal(standbyState(), null);
+  assert.equal(standby.state(), null);
   const ahead = await ran;
   assert.deepEqual(ahead.finished.result, direct.finished.result);
   assert.equal(ahead.stdout, direct.stdout);
@@ -121,14 +133,14 @@ standbyTest("what a task started through a standby leaves behind dies with it", 
 standbyTest("a standby that died is passed over, and a dropped one is gone", async (dir) => {
   const dead = await readyStandby();
   Deno.kill(dead, "SIGKILL");
-  await waitFor(() => standbyState() === null);
+  await waitFor(() => standby.state() === null);
   const { execution, ran } = start({ command: bash("echo ok"), cwd: dir, cgroup: support });
   assert.notEqual(execution.pid, dead);
   assert.equal((await ran).stdout, "ok\n");
 
   const dropped = await readyStandby();
-  await dropStandby();
-  assert.equal(standbyState(), null);
+  await standby.drop();
+  assert.equal(standby.state(), null);
   assert.ok(!isAlive(dropped));
 });
 
@@ -143,7 +155,7 @@ standbyTest("a task too large for a standby, or holding a NUL, starts directly a
     env: { PATH: "/usr/bin:/bin", BAD: "a\0b" },
   });
   assert.equal(nul.finished.result.kind, "failed_to_start");
-  assert.equal(standbyState()?.pid, pid, "neither took the standby");
+  assert.equal(standby.state()?.pid, pid, "neither took the standby");
 });
 
 standbyTest(
@@ -182,7 +194,7 @@ standbyTest("where no file can be made for it, the task comes on the standby's s
   const pid = await readyStandby();
   const inbox = standbyInbox(pid);
   assert.ok(existsSync(inbox));
-  await dropStandby();
+  await standby.drop();
   assert.ok(!existsSync(inbox), "a dropped standby's file is removed");
 });
 
@@ -193,7 +205,7 @@ standbyTest(
     const environ = (command: string[], env: Record<string, string>) =>
       readyStandby().then(async () => {
         const ran = await run({ command, cwd: dir, env, cgroup: support });
-        assert.equal(standbyState(), null, "the standby took the task");
+        assert.equal(standby.state(), null, "the standby took the task");
         return ran.stdout.split("\n").filter((line) => line.startsWith("SHLVL="));
       });
     const base = { PATH: "/usr/bin:/bin", HOME: dir };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type AssignmentOf, DEFAULT_PERMISSIONS, type TaskKind } from "../../protocol/mod.ts";
-import { run, sandbox, TEST_PATH, withTempDir } from "../_testing.ts";
+import { newRuntime, run, sandbox, TEST_PATH, withTempDir } from "../_testing.ts";
 import type { TaskContext } from "../driver.ts";
 import { driverFor } from "./registry.ts";
 import { findDeno } from "./script.ts";
@@ -35,7 +35,7 @@ function context(dir: string, over: Partial<TaskContext> = {}): TaskContext {
   const dirs = { workDir: dir, metaDir: join(dir, ".fabric"), tmpDir: join(dir, "tmp") };
   Deno.mkdirSync(dirs.metaDir, { recursive: true });
   return {
-    host: { dataDir: "/nonexistent/data", deno, allowLocalGit: false },
+    host: newRuntime({ dataDir: "/nonexistent/data", deno }),
     dirs,
     sandboxed: true,
     env: { PATH: TEST_PATH, HOME: dir },
@@ -77,7 +77,7 @@ Deno.test("a script gets a Deno cache of its own in its /tmp, and deno itself re
     assert.equal(onHost.env?.DENO_DIR, join(dir, "tmp", "deno-cache"));
     assert.ok(onHost.command.includes(`--allow-write=${dir},${join(dir, "tmp")}`));
 
-    const none = context(dir, { host: { dataDir: "/nonexistent/data", deno: null, allowLocalGit: false } });
+    const none = context(dir, { host: newRuntime({ dataDir: "/nonexistent/data", deno: null }) });
     await assert.rejects(driverFor("script").prepare(task, none), /this agent has no Deno runtime for script tasks/);
   });
 });
@@ -97,7 +97,7 @@ Deno.test({
           Deno.copyFileSync(deno!, ownDeno);
         }
         const workDir = join(dir, "work");
-        const ctx = context(workDir, { host: { dataDir: join(dir, "data"), deno: ownDeno, allowLocalGit: false } });
+        const ctx = context(workDir, { host: newRuntime({ dataDir: join(dir, "data"), deno: ownDeno }) });
         const task: AssignmentOf<"script"> = {
           ...base,
           kind: "script",

@@ -15,7 +15,7 @@ export const gitDriver: TaskDriver<"git"> = {
     let checkout;
     try {
       checkout = await checkoutRepo({
-        cacheDir: join(host.dataDir, "cache", "git"),
+        mirrors: host.gitMirrors,
         source: task.git,
         dest: join(dirs.workDir, "src"),
         log: say,
