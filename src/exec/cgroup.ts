@@ -7,6 +7,7 @@
  * processes: it counts all processes of a user, and every task runs as the same one.
  */
 import { join } from "node:path";
+import { identify } from "./process_tree.ts";
 
 /** Where this machine lets fabric create memory cgroups. */
 export interface CgroupSupport {
@@ -191,7 +192,11 @@ function oomCount(group: TaskCgroup): number {
 
 /** Most empty groups a pool keeps. */
 const MAX_IDLE = 16;
-/** How a kept group is named: then the agent's pid, which another agent's cleanup leaves alone while it lives. */
+/**
+ * How a kept group is named: then the agent's pid and its start time, so that another agent's cleanup
+ * leaves it alone while that very process lives (another agent in it included), not once a later
+ * process has the same pid.
+ */
 export const POOL_PREFIX = "pool-";
 
 /**
@@ -230,7 +235,7 @@ export class CgroupPool {
       }
     }
     const group = createTaskCgroup(support, {
-      name: `${POOL_PREFIX}${Deno.pid}-${crypto.randomUUID()}`,
+      name: `${POOL_PREFIX}${Deno.pid}-${identify(Deno.pid)?.startedAt ?? 0}-${crypto.randomUUID()}`,
       memoryBytes: null,
       pids,
     });

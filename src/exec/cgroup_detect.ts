@@ -13,6 +13,7 @@ import {
   readOrEmpty,
   removeTaskCgroup,
 } from "./cgroup.ts";
+import { identify } from "./process_tree.ts";
 
 const STALE_MS = 60_000;
 
@@ -109,10 +110,19 @@ async function removeStaleGroups(support: CgroupSupport): Promise<void> {
   }
 }
 
-/** A pooled group whose agent still runs (it may hand the group to its next task at any moment). */
+/**
+ * A pooled group whose agent still runs (it may hand the group to its next task at any moment): the
+ * process its name gives by pid and start time, this one included. A name with a pid alone (an older
+ * agent's) is taken as another live process's; this process's pid in it was an earlier process's.
+ */
 function keptByLiveProcess(name: string): boolean {
-  const pid = name.startsWith(POOL_PREFIX) ? Number(name.slice(POOL_PREFIX.length).split("-")[0]) : NaN;
-  return Number.isInteger(pid) && pid !== Deno.pid && fileExists(`/proc/${pid}`);
+  if (!name.startsWith(POOL_PREFIX)) return false;
+  const [pid, ...rest] = name.slice(POOL_PREFIX.length).split("-");
+  const owner = Number(pid);
+  if (!Number.isInteger(owner) || owner <= 0) return false;
+  // The rest is a random UUID (five parts), after the start time in current names.
+  if (rest.length === 6) return identify(owner)?.startedAt === rest[0];
+  return owner !== Deno.pid && fileExists(`/proc/${owner}`);
 }
 
 /** mountinfo escapes spaces and friends as octal (\040). */

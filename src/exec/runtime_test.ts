@@ -1,7 +1,9 @@
 /** Two agents' runtimes in one process: each keeps its own standby, groups and mirrors, and closes alone. */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { createTaskCgroup, namedTaskCgroup, removeTaskCgroup } from "./cgroup.ts";
+import { detectCgroup } from "./cgroup_detect.ts";
 import { isAlive } from "./process_tree.ts";
 import { bash, cgroupSupport, newRuntime, run, start, waitFor, withTempDir } from "./_testing.ts";
 import type { ExecRuntime } from "./runtime.ts";
@@ -82,6 +84,38 @@ Deno.test({
         await waitFor(() => !existsSync(afterGroup));
       } finally {
         await Promise.all([a.close(), b.close()]);
+      }
+    }),
+});
+
+Deno.test({
+  name: "another agent starting in the same process leaves a runtime's kept groups however old, " +
+    "and clears those of an earlier process that had this pid",
+  ignore: lacks("cgroup"),
+  fn: () =>
+    withTempDir(async (dir) => {
+      const runtime = newRuntime({ dataDir: join(dir, "a"), cgroup: support });
+      // As a killed agent whose pid this process got would have left it (its start time is not ours).
+      const earlier = createTaskCgroup(support!, {
+        name: `pool-${Deno.pid}-1-${crypto.randomUUID()}`,
+        memoryBytes: null,
+      });
+      try {
+        const ran = await run({ command: CGROUP, cwd: dir, cgroup: support }, runtime);
+        const kept = namedTaskCgroup(support!, basename(groupOf(ran.stdout)));
+        const old = new Date("2020-01-01T00:00:00Z");
+        for (const group of [kept, earlier]) {
+          for (const path of new Set([group.path, group.pidsPath ?? group.path])) await Deno.utime(path, old, old);
+        }
+        await detectCgroup(); // what another agent's start does
+        assert.ok(existsSync(kept.path), `the runtime's kept group ${kept.path} stays`);
+        if (kept.pidsPath) assert.ok(existsSync(kept.pidsPath), "in the pids hierarchy too");
+        assert.ok(!existsSync(earlier.path), "the earlier process's is cleared");
+        await runtime.close();
+        assert.ok(!existsSync(kept.path), "the runtime's kept group goes when it closes");
+      } finally {
+        await runtime.close();
+        await removeTaskCgroup(earlier).catch(() => {});
       }
     }),
 });
