@@ -126,6 +126,9 @@ export interface TaskDriver<K extends TaskKind = TaskKind> {
   readonly kind: K;
   /** Everything before the task's process: files, a checkout, the command line. Throws to fail its start. */
   prepare(task: AssignmentOf<K>, context: TaskContext): Promise<Launch>;
-  /** Starts the process the agent built from the `Launch` (sandbox, cgroup, limits, output), with what `runtime` keeps. */
+  /**
+   * Starts the process the agent built from the `Launch` (sandbox, cgroup, limits, output), with what
+   * the agent's `runtime` keeps (its kept groups, its standby).
+   */
   start(spec: ProcessSpec, runtime: ExecRuntime): Execution;
 }

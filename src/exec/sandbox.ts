@@ -42,9 +42,9 @@ const SYSTEM_PATHS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/lib
 
 /**
  * The bwrap argv up to and including "--" (then the switch to the task user, if any); the task's
- * command follows it. `system`: the binds of the system's directories (an agent's `SystemMounts`);
- * by default looked at now. Throws a RangeError naming the path when a read or write path resolves to the
- * root, /proc or /sys, or exposes a hidden path: the task must not start.
+ * command follows it. `system`: the binds of the system's directories (an agent's `SystemMounts`); by
+ * default looked at now. Throws a RangeError naming the path when a read or write path resolves to
+ * the root, /proc or /sys, or exposes a hidden path: the task must not start.
  */
 export function bwrapArgs(options: SandboxOptions, system: string[] = lookAtSystemMounts()): string[] {
   const { permissions } = options;
