@@ -9,6 +9,9 @@ import type { SandboxOptions } from "./sandbox.ts";
 
 export const TEST_PATH = "/usr/local/bin:/usr/bin:/bin";
 
+// Module state of a test helper, not of fabric: each test file (a module instance of its own, also under
+// --parallel) is one agent here, with one cgroup detection and one runtime; a test that needs two
+// agents makes its runtimes with newRuntime().
 let support: Promise<CgroupSupport | null> | undefined;
 let shared: ExecRuntime | undefined;
 

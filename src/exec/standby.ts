@@ -49,6 +49,7 @@ const MAX_INBOX_CHARS = 32 * 1024;
  * the standby saves).
  */
 const MAX_PIPE_CHARS = 8 * 1024;
+/** The byte on stdin that says the task is in the standby's file (a constant: never written to). */
 const GO = new Uint8Array([10]);
 /** How a standby's file is named (the rest is random). */
 export const INBOX_PREFIX = "fabric-standby-";
@@ -275,7 +276,7 @@ function launchable(task: HostTask, limit: number): boolean {
 
 /**
  * Variables bash sets, computes or guards itself, or that change how it runs (and the standby's own):
- * exported by the standby they would not reach the task as given.
+ * exported by the standby they would not reach the task as given. A constant: never changed.
  */
 const BASH_OWN = new Set([
   "_",
