@@ -51,6 +51,12 @@ export interface AssignmentBase {
   needs: Record<string, unknown>;
   /** The job as its submitter signed it (`fabric submit --sign`), or null: what a `--verify-key` agent checks. */
   signed: SignedJob | null;
+  /**
+   * The values of the job's `secrets:` for this task, by variable name; absent when it has none. Set
+   * by the tracker when it sends the attempt; the agent puts them in the task's environment only, and
+   * masks them in its output.
+   */
+  secrets?: Record<string, string>;
 }
 
 export type AssignmentOf<K extends TaskKind> = AssignmentBase & WorkOf<K>;

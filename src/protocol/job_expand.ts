@@ -92,6 +92,8 @@ export type TaskKind = "shell" | "script" | "git";
 export interface EffectiveTask {
   kind: TaskKind;
   env: Record<string, string>;
+  /** Variables given secrets: variable name -> secret name (the job's, with the task's over them). */
+  secrets: Record<string, string>;
   permissions: Permissions;
   sandbox: boolean;
   timeoutMs: number | null;
@@ -128,6 +130,7 @@ export function effectiveTask(job: JobSpec, task: TaskSpec): EffectiveTask {
   return {
     kind: taskKind(task),
     env: { ...job.env, ...task.env },
+    secrets: { ...job.secrets, ...task.secrets },
     permissions: resolvePermissions(job.permissions, task.permissions),
     sandbox: task.sandbox ?? job.sandbox ?? true,
     timeoutMs: task.timeout ?? job.timeout ?? null,

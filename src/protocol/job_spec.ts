@@ -18,12 +18,14 @@ import {
   MAX_RETENTION_MS,
   MAX_RUN_BYTES,
   MAX_SCRIPT_BYTES,
+  MAX_TASK_SECRETS,
   MAX_TASK_SPECS,
   MAX_VALUE_CHARS,
 } from "./limits.ts";
 import { checkEnvNames } from "./env_names.ts";
 import { patternSchema } from "./pattern.ts";
 import { permissionsSchema } from "./permissions.ts";
+import { jobSecretsSchema } from "./secret.ts";
 import { parseSize } from "./size.ts";
 import { textSchema, utf8Length } from "./text.ts";
 
@@ -169,6 +171,8 @@ const matrixSchema = z.record(
 /** Keys a job may set as defaults for its tasks. */
 const sharedFields = {
   env: envSchema.optional(),
+  /** Secrets given as variables: `[NAME]`, or `{VARIABLE: NAME}` (secret.ts). */
+  secrets: jobSecretsSchema.optional(),
   permissions: permissionsSchema.optional(),
   sandbox: z.boolean().optional(),
   timeout: durationSchema.optional(),
@@ -261,7 +265,7 @@ export const jobSpecSchema = z.strictObject({
   /** Keep the job this long after it ended, when that is longer than the tracker's --retention. */
   retention: retentionSchema.optional(),
   tasks: z.array(taskSpecSchema).min(1, "a job needs at least one task").max(MAX_TASK_SPECS),
-}).superRefine(checkTaskGraph).superRefine(checkEnvNames).superRefine(checkEnvSizes);
+}).superRefine(checkTaskGraph).superRefine(checkEnvNames).superRefine(checkEnvSizes).superRefine(checkSecrets);
 
 /** The job file as written (durations still strings). */
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
@@ -330,6 +334,42 @@ function checkEnvSizes(
         code: "custom",
         path: ["tasks", i, "env"],
         message: `with the job's "env" holds ${bytes} bytes of variables; at most ${MAX_ENV_BYTES}`,
+      });
+    }
+  });
+}
+
+/**
+ * A task's secrets are its job's with its own over them: within the limit, and no variable both a
+ * secret and an `env` value (which one the task saw would be a guess).
+ */
+function checkSecrets(
+  job: {
+    env?: Record<string, string>;
+    secrets?: Record<string, string>;
+    tasks: Array<{ name: string; env?: Record<string, string>; secrets?: Record<string, string> }>;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  job.tasks.forEach((task, i) => {
+    if (job.secrets === undefined && task.secrets === undefined) return;
+    const secrets = { ...job.secrets, ...task.secrets };
+    const where = task.secrets === undefined ? ["secrets"] : ["tasks", i, "secrets"];
+    const count = Object.keys(secrets).length;
+    if (count > MAX_TASK_SECRETS) {
+      ctx.addIssue({
+        code: "custom",
+        path: where,
+        message: `with the job's "secrets" names ${count} secrets for task "${task.name}"; at most ${MAX_TASK_SECRETS}`,
+      });
+    }
+    const env = { ...job.env, ...task.env };
+    const both = Object.keys(secrets).find((variable) => Object.hasOwn(env, variable));
+    if (both !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: where,
+        message: `gives the variable "${both}", which "env" sets too (task "${task.name}"); keep one`,
       });
     }
   });

@@ -47,3 +47,12 @@ export const MAX_DURATION_MS = 7 * 86_400_000;
  * time a job ended, never a timer's, so it may pass MAX_DURATION_MS.
  */
 export const MAX_RETENTION_MS = 365 * 86_400_000;
+/**
+ * A secret's value (`fabric secret set`): a key file or a token, not a file system. With a task's
+ * `env` (1 MiB) its secrets (at most 32 of this size) stay within what Linux passes to a new program.
+ */
+export const MAX_SECRET_BYTES = 32 * KiB;
+/** Shorter values cannot be masked in output without masking ordinary text with them. */
+export const MIN_SECRET_CHARS = 4;
+/** Secrets one task may be given (its job's and its own). */
+export const MAX_TASK_SECRETS = 32;

@@ -33,6 +33,7 @@ export * from "./retry.ts";
 export * from "./signing.ts";
 export * from "./signing_keys.ts";
 export * from "./task_fields.ts";
+export * from "./secret.ts";
 export * from "./token.ts";
 export * from "./gc.ts";
 export * from "./trackers.ts";

@@ -9,8 +9,9 @@ import type { EffectiveTask } from "./job_expand.ts";
 import type { JobSpec, TaskSpec } from "./job_spec.ts";
 
 /**
- * What the tracker adds to an assignment: which task and attempt, what its dependencies produced, and the
- * signature itself. The task's place in its fan-out (`name`, `index`, `count`, `matrix`) is the tracker's
+ * What the tracker adds to an assignment: which task and attempt, what its dependencies produced, the
+ * signature itself, and the secrets' values (which variables they are is the job's: a checking agent
+ * compares their names with the signed job's `secrets`). The task's place in its fan-out (`name`, `index`, `count`, `matrix`) is the tracker's
  * choice too, but a checking agent re-derives it from the signed job.
  */
 export const TRACKER_FIELDS = [
@@ -19,6 +20,7 @@ export const TRACKER_FIELDS = [
   "jobId",
   "needs",
   "signed",
+  "secrets",
   "name",
   "index",
   "count",

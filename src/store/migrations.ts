@@ -63,4 +63,8 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE jobs ADD COLUMN keep_ms INTEGER;
    CREATE INDEX jobs_ended ON jobs (finished_at, keep_ms) WHERE finished_at IS NOT NULL;
    CREATE TABLE purging (job_id TEXT PRIMARY KEY, since INTEGER NOT NULL) WITHOUT ROWID;`,
+  // 7: secrets jobs may use, sealed by the tracker (AES-256-GCM; the key is not in the store).
+  `CREATE TABLE job_secrets (
+     name TEXT PRIMARY KEY, key_id TEXT NOT NULL, nonce TEXT NOT NULL, sealed TEXT NOT NULL, allow TEXT NOT NULL,
+     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);`,
 ];

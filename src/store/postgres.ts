@@ -21,6 +21,7 @@ import type {
   AttemptRecord,
   JobQuery,
   JobRecord,
+  JobSecretRecord,
   LogRow,
   TaskQuery,
   TaskRecord,
@@ -29,7 +30,7 @@ import type {
 } from "./records.ts";
 import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
-import { toAgent, toAttempt, toJob, toLog, toTask, toToken } from "./sqlite_records.ts";
+import { toAgent, toAttempt, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { type Fence, LeaseLostError, type LeaseState } from "./lease.ts";
 import { containsPattern, type SecretStore, type Store } from "./store.ts";
 import type { TrackerRecord, TrackerState } from "./trackers.ts";
@@ -42,7 +43,17 @@ const CONNECT_TIMEOUT_S = 10;
 /** Rows a cursor fetches at a time. */
 const CURSOR_ROWS = 5000;
 /** The tables a store copy must find empty. */
-const DATA_TABLES = ["meta", "secrets", "agents", "jobs", "tasks", "attempts", "logs", "tokens"] as const;
+const DATA_TABLES = [
+  "meta",
+  "secrets",
+  "agents",
+  "jobs",
+  "tasks",
+  "attempts",
+  "logs",
+  "tokens",
+  "job_secrets",
+] as const;
 /** The tables whose size is the store's. */
 const SIZED_TABLES = [...DATA_TABLES, "purging", "leases"];
 
@@ -275,6 +286,13 @@ export class PostgresStore implements Store, SecretStore {
     return this.#read(
       "tokens",
       async (sql) => (await sql`SELECT * FROM tokens ORDER BY name, created_at`).map(toToken),
+    );
+  }
+
+  loadJobSecrets(): Promise<JobSecretRecord[]> {
+    return this.#read(
+      "job secrets",
+      async (sql) => (await sql`SELECT * FROM job_secrets ORDER BY name`).map(toJobSecret),
     );
   }
 

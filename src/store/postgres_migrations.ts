@@ -12,7 +12,8 @@
  *
  * `secrets` holds what every tracker of a shared database needs and no one who only reads job data
  * should: the CA's key, and the tokens. It is a table of its own so that it can be left out of a
- * reader's GRANT (docs/postgres.md). `leases` is for several trackers: the one that places work holds
+ * reader's GRANT (docs/postgres.md). `job_secrets` holds the secrets jobs use, sealed by the tracker
+ * with a key that is not in the database. `leases` is for several trackers: the one that places work holds
  * the lease named "leader" (lease.ts), and `fabric_fence` (migration 4) is the check each of its
  * writes makes, in its own transaction, that it still does.
  */
@@ -89,6 +90,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE TABLE trackers (
      id text COLLATE "C" PRIMARY KEY, url text NOT NULL, version text NOT NULL, started_at bigint NOT NULL,
      last_seen bigint NOT NULL);`,
+  // 6: secrets jobs may use, sealed by the tracker (AES-256-GCM; the key is in its data directory, not here).
+  `CREATE TABLE job_secrets (
+     name text COLLATE "C" PRIMARY KEY, key_id text NOT NULL, nonce text NOT NULL, sealed text NOT NULL,
+     allow text NOT NULL, created_at bigint NOT NULL, updated_at bigint NOT NULL);`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

@@ -13,6 +13,7 @@ import {
   ATTEMPT_COLUMNS,
   batchRows,
   JOB_COLUMNS,
+  JOB_SECRET_COLUMNS,
   type SqlRows,
   type SqlValue,
   TASK_COLUMNS,
@@ -138,7 +139,19 @@ const TABLES = {
     revoked_at: n,
     last_used_at: n,
   }, TOKEN_COLUMNS),
+  jobSecrets: table("job_secrets", ["name"], {
+    name: t,
+    key_id: t,
+    nonce: t,
+    sealed: t,
+    allow: t,
+    created_at: n,
+    updated_at: n,
+  }, JOB_SECRET_COLUMNS),
 };
+
+/** Secrets deleted (sqlite_rows.ts's deleteJobSecret, row: name), after the ones set. */
+const DELETE_JOB_SECRETS_SQL = "DELETE FROM job_secrets WHERE name = ANY($1::text[])";
 
 /** A job already stored: only what changes (sqlite_rows.ts's jobUpdate row: state, ..., version, id). */
 const JOB_UPDATE: PgType[] = [t, b, t, n, n, t];
@@ -205,7 +218,7 @@ function table(name: string, key: string[], types: Record<string, PgType>, colum
  * taken: a batch of a million tasks is never all in memory twice.
  */
 export function* batchStatements(batch: WriteBatch): Generator<Statement> {
-  const { meta, agents, jobs, tasks, attempts, logs, tokens } = TABLES;
+  const { meta, agents, jobs, tasks, attempts, logs, tokens, jobSecrets } = TABLES;
   const rows = (part: Partial<WriteBatch>): SqlRows => batchRows({ ...emptyBatch(), ...part });
   if (batch.meta.size > 0) yield upsertStatement(meta, rows({ meta: batch.meta }).meta);
   yield* chunked(batch.agents, (part) => upsertStatement(agents, rows({ agents: part }).agents));
@@ -231,6 +244,12 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
     const params = columnsOf(rows({ setAside: batch.setAside }).setAside, SET_ASIDE, null);
     for (const text of SET_ASIDE_SQL) yield { text, params, oids: SET_ASIDE.map((type) => ARRAY_OIDS[type]) };
   }
+  yield* chunked(batch.jobSecrets, (part) => upsertStatement(jobSecrets, rows({ jobSecrets: part }).jobSecrets));
+  yield* chunked(batch.deletedJobSecrets, (part) => ({
+    text: DELETE_JOB_SECRETS_SQL,
+    params: [part],
+    oids: [ARRAY_OIDS.text],
+  }));
 }
 
 /**
@@ -241,12 +260,15 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
  * The kinds never touch the same rows (a job is new or updated, never both), so that the CTEs all
  * see the same snapshot changes nothing. A `fence` (a SELECT) is the statement's own query: when it
  * fails, so does the statement, CTEs included. Null for an empty batch, one that needs several
- * chunks, or one that sets jobs aside (its statements must each see the one before).
+ * chunks, or one that sets jobs aside or both sets and deletes secrets (its statements must each see the
+ * one before).
  */
 export function singleStatement(batch: WriteBatch, fence?: Statement): Statement | null {
   if (batch.setAside.length > 0) return null;
+  if (batch.jobSecrets.length > 0 && batch.deletedJobSecrets.length > 0) return null;
   const counts = [batch.meta.size, batch.agents.length, batch.newJobs.length, batch.jobs.length, batch.tasks.length];
   counts.push(batch.attempts.length, batch.logs.length, batch.tokens.length);
+  counts.push(batch.jobSecrets.length, batch.deletedJobSecrets.length);
   if (counts.some((count) => count > CHUNK_ROWS) || counts.every((count) => count === 0)) return null;
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;

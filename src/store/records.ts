@@ -186,6 +186,23 @@ export interface ActiveJobs {
   unreadable: Array<{ jobId: string; reason: string }>;
 }
 
+/**
+ * A secret jobs may be given (`fabric secret set`), sealed by the tracker: the store never holds its
+ * value in the clear, nor the key that opens it.
+ */
+export interface JobSecretRecord {
+  name: string;
+  /** Which key sealed it (an id derived from the key, not the key): a tracker opens only its own. */
+  keyId: string;
+  /** AES-256-GCM: the random nonce, and the ciphertext with its tag, in base64. */
+  nonce: string;
+  sealed: string;
+  /** Who may use it: `role:R`, `token:NAME`. */
+  allow: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
 /** Everything one transaction writes. Records are upserted whole; log chunks are written once. */
 export interface WriteBatch {
   meta: Map<string, string>;
@@ -201,4 +218,7 @@ export interface WriteBatch {
   setAside: SetAside[];
   /** Inserted, or merged into the stored one (see TokenRecord). */
   tokens: TokenRecord[];
+  /** Secrets set (written whole), and names of secrets deleted. */
+  jobSecrets: JobSecretRecord[];
+  deletedJobSecrets: string[];
 }

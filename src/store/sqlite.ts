@@ -15,6 +15,7 @@ import type {
   AttemptRecord,
   JobQuery,
   JobRecord,
+  JobSecretRecord,
   LogRow,
   TaskQuery,
   TaskRecord,
@@ -31,7 +32,7 @@ import {
   prepareStatements,
   TASK_COLUMNS,
 } from "./sqlite_rows.ts";
-import { type Row, toAgent, toAttempt, toJob, toLog, toTask, toToken } from "./sqlite_records.ts";
+import { type Row, toAgent, toAttempt, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { WriterWorker } from "./sqlite_writer_client.ts";
 
 /** normal: survives a killed tracker (WAL); full: also a power loss, at the cost of a disk wait per commit. */
@@ -216,6 +217,13 @@ export class SqliteStore implements Store {
     );
   }
 
+  loadJobSecrets(): Promise<JobSecretRecord[]> {
+    return this.#read(
+      "secrets",
+      () => (this.#stmt("SELECT * FROM job_secrets ORDER BY name").all() as Row[]).map(toJobSecret),
+    );
+  }
+
   /** Atomically persist a batch: a small one here if nothing is being written, else in the writer worker (see sqlite_writer.ts). */
   /**
    * The lease is always its one tracker's: the data directory's lock (cli/data_dir_lock.ts) already
@@ -365,7 +373,8 @@ function migrate(db: DatabaseSync, path: string): void {
 
 function small(batch: WriteBatch): boolean {
   const rows = batch.meta.size + batch.agents.length + batch.newJobs.length + batch.jobs.length +
-    batch.tasks.length + batch.attempts.length + batch.logs.length + batch.setAside.length + batch.tokens.length;
+    batch.tasks.length + batch.attempts.length + batch.logs.length + batch.setAside.length + batch.tokens.length +
+    batch.jobSecrets.length + batch.deletedJobSecrets.length;
   if (rows > INLINE_ROWS) return false;
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;

@@ -8,7 +8,7 @@ import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { WriteBatch } from "./records.ts";
 import { storeError } from "./sqlite.ts";
-import { toAgent, toAttempt, toJob, toLog, toTask, toToken } from "./sqlite_records.ts";
+import { toAgent, toAttempt, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { emptyBatch } from "./store.ts";
 
 type Row = Record<string, unknown>;
@@ -28,6 +28,8 @@ export interface ExportCounts {
   attempts: number;
   logs: number;
   tokens: number;
+  /** Secrets, as sealed (their key stays in the data directory). */
+  jobSecrets: number;
 }
 
 /** Tasks of jobs retention is deleting (their job row is gone already): not copied. */
@@ -58,6 +60,11 @@ const TABLES: Array<{ name: keyof ExportCounts; sql: string; add: (batch: WriteB
     add: (b, r) => b.logs.push(toLog(r)),
   },
   { name: "tokens", sql: "SELECT * FROM tokens ORDER BY hash", add: (b, r) => b.tokens.push(toToken(r)) },
+  {
+    name: "jobSecrets",
+    sql: "SELECT * FROM job_secrets ORDER BY name",
+    add: (b, r) => b.jobSecrets.push(toJobSecret(r)),
+  },
 ];
 
 /**
@@ -117,5 +124,5 @@ export async function* exportSqlite(
 }
 
 export function noRows(): ExportCounts {
-  return { meta: 0, agents: 0, jobs: 0, tasks: 0, attempts: 0, logs: 0, tokens: 0 };
+  return { meta: 0, agents: 0, jobs: 0, tasks: 0, attempts: 0, logs: 0, tokens: 0, jobSecrets: 0 };
 }

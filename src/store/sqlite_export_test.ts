@@ -75,7 +75,16 @@ Deno.test("an export reads every row once, in batches within the bounds of rows 
       if (part.tasks.length > 0) assert.deepEqual(part.tasks[0], batch.tasks[seen.tasks - part.tasks.length]);
     }
     assert.deepEqual(seen, { tasks: 2500, logs: 30, jobs: 1, meta: 1, tokens: [token] });
-    assert.deepEqual(counts, { meta: 1, agents: 0, jobs: 1, tasks: 2500, attempts: 0, logs: 30, tokens: 1 });
+    assert.deepEqual(counts, {
+      meta: 1,
+      agents: 0,
+      jobs: 1,
+      tasks: 2500,
+      attempts: 0,
+      logs: 30,
+      tokens: 1,
+      jobSecrets: 0,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

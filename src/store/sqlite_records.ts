@@ -7,6 +7,7 @@ import type {
   AgentRecord,
   AttemptRecord,
   JobRecord,
+  JobSecretRecord,
   LogRow,
   TaskRecord,
   TokenRecord,
@@ -112,6 +113,18 @@ export function toLog(r: Row): LogRow {
     stream: r.stream === "stderr" ? "stderr" : "stdout",
     data: r.data instanceof Uint8Array ? decoder.decode(r.data) : String(r.data),
     at: Number(r.at),
+  };
+}
+
+export function toJobSecret(r: Row): JobSecretRecord {
+  return {
+    name: String(r.name),
+    keyId: String(r.key_id),
+    nonce: String(r.nonce),
+    sealed: String(r.sealed),
+    allow: JSON.parse(String(r.allow)),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
   };
 }
 

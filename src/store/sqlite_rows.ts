@@ -1,7 +1,15 @@
 /** Records as SQL rows, and the statements that write them: shared by the store and its writer worker. */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { TaskState } from "../protocol/mod.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, TaskRecord, TokenRecord, WriteBatch } from "./records.ts";
+import type {
+  AgentRecord,
+  AttemptRecord,
+  JobRecord,
+  JobSecretRecord,
+  TaskRecord,
+  TokenRecord,
+  WriteBatch,
+} from "./records.ts";
 
 export type SqlValue = string | number | Uint8Array | null;
 
@@ -15,6 +23,8 @@ export interface SqlRows {
   logs: SqlValue[][];
   setAside: SqlValue[][];
   tokens: SqlValue[][];
+  jobSecrets: SqlValue[][];
+  deletedJobSecrets: SqlValue[][];
 }
 
 export const TASK_COLUMNS = [
@@ -93,6 +103,8 @@ export const TOKEN_COLUMNS = [
   "last_used_at",
 ];
 
+export const JOB_SECRET_COLUMNS = ["name", "key_id", "nonce", "sealed", "allow", "created_at", "updated_at"];
+
 export const ATTEMPT_COLUMNS = [
   "task_id",
   "attempt",
@@ -151,6 +163,8 @@ export const statements = {
   token: `INSERT INTO tokens (${TOKEN_COLUMNS.join(", ")}) VALUES (${TOKEN_COLUMNS.map(() => "?").join(", ")})
     ON CONFLICT (hash) DO UPDATE SET revoked_at = COALESCE(tokens.revoked_at, excluded.revoked_at),
       last_used_at = COALESCE(MAX(tokens.last_used_at, excluded.last_used_at), tokens.last_used_at, excluded.last_used_at)`,
+  jobSecret: upsert("job_secrets", ["name"], JOB_SECRET_COLUMNS),
+  deleteJobSecret: "DELETE FROM job_secrets WHERE name = ?",
 } as const;
 
 export type PreparedStatements = Record<keyof typeof statements, StatementSync>;
@@ -194,6 +208,8 @@ export function insertRows(s: PreparedStatements, rows: SqlRows): void {
     s.setAsideTasks.run(...row);
     s.setAsideJob.run(...row);
   }
+  for (const row of rows.jobSecrets) s.jobSecret.run(...row);
+  for (const row of rows.deletedJobSecrets) s.deleteJobSecret.run(...row);
 }
 
 export function batchRows(batch: WriteBatch): SqlRows {
@@ -209,7 +225,13 @@ export function batchRows(batch: WriteBatch): SqlRows {
     logs: batch.logs.map((l) => [l.taskId, l.attempt, l.seq, l.stream, logData(l.data), l.at]),
     setAside: batch.setAside.map((a) => [a.reason, a.at, a.jobId]),
     tokens: batch.tokens.map(tokenRow),
+    jobSecrets: batch.jobSecrets.map(jobSecretRow),
+    deletedJobSecrets: batch.deletedJobSecrets.map((name) => [name]),
   };
+}
+
+function jobSecretRow(r: JobSecretRecord): SqlValue[] {
+  return [r.name, r.keyId, r.nonce, r.sealed, JSON.stringify(r.allow), r.createdAt, r.updatedAt];
 }
 
 const encoder = new TextEncoder();

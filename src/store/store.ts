@@ -5,6 +5,7 @@ import type {
   AttemptRecord,
   JobQuery,
   JobRecord,
+  JobSecretRecord,
   LogRow,
   TaskQuery,
   TaskRecord,
@@ -36,6 +37,8 @@ export interface Store extends LeaseStore, TrackerRegistry {
   readLogs(taskId: string, attempt: number, afterSeq: number, limit: number): Promise<LogRow[]>;
   /** Every client token, revoked and expired ones too (they are refused by name, with the reason). */
   loadTokens(): Promise<TokenRecord[]>;
+  /** Every secret jobs may use, sealed (a tracker holds them in memory). */
+  loadJobSecrets(): Promise<JobSecretRecord[]>;
   /** One bounded step of retention: jobs ended longer ago than their retention go, with their rows. */
   purgeExpired(options: PurgeOptions): Promise<PurgeResult>;
   /** Bytes of output stored for the tasks of a job (what --max-job-logs counts). */
@@ -88,5 +91,7 @@ export function emptyBatch(): WriteBatch {
     logs: [],
     setAside: [],
     tokens: [],
+    jobSecrets: [],
+    deletedJobSecrets: [],
   };
 }

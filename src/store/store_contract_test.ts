@@ -444,6 +444,33 @@ const CASES: Record<string, Case> = {
     await store.close();
   },
 
+  "secrets are written whole, replaced and deleted, with other records or alone, and read back after a reopen": async (
+    subject,
+  ) => {
+    let store = await subject.open();
+    const secret = (name: string, sealed: string, updatedAt = 2) => ({
+      name,
+      keyId: "0123456789abcdef",
+      nonce: "bm9uY2Utbm9uY2U=",
+      sealed,
+      allow: ["role:operator", "token:ci"],
+      createdAt: 1,
+      updatedAt,
+    });
+    assert.deepEqual(await store.loadJobSecrets(), []);
+    await store.write(
+      batchOf({ jobSecrets: [secret("B", "b25l"), secret("A", "dHdv")], agents: [agentRecord("a1", "one")] }),
+    );
+    // Replaced and deleted in one batch (and a name never set deleted: nothing happens).
+    await store.write(batchOf({ jobSecrets: [secret("A", "bmV3", 3)], deletedJobSecrets: ["B", "NEVER_SET"] }));
+    store = await subject.reopen(store);
+    assert.deepEqual(await store.loadJobSecrets(), [secret("A", "bmV3", 3)]);
+    assert.equal((await store.loadAgents()).length, 1);
+    await store.write(batchOf({ deletedJobSecrets: ["A"] }));
+    await store.write(batchOf({ jobSecrets: [secret("C", "Yw==")] }));
+    assert.deepEqual((await store.loadJobSecrets()).map((s) => s.name), ["C"]);
+    await store.close();
+  },
   "values an agent sends unchecked are stored: a NUL in a reason, fractions and huge numbers": async (subject) => {
     const store = await subject.open();
     const task: TaskRecord = {

@@ -1,9 +1,10 @@
 /**
  * `fabric store copy`: a tracker's SQLite data directory into an empty PostgreSQL database, for a
  * user who outgrows one tracker. Everything the tracker keeps goes: jobs, tasks, attempts, logs,
- * agents (with their credentials, so they keep working), the token hashes, and the CA and tokens
- * from the directory's files into the store's secrets; a tracker started on the database with this
- * directory then serves what this one served, to the same agents and clients.
+ * agents (with their credentials, so they keep working), the token hashes, the jobs' secrets (sealed:
+ * their key, secrets.key, stays in the directory), and the CA and tokens from the directory's files
+ * into the store's secrets; a tracker started on the database with this directory then serves what
+ * this one served, to the same agents and clients.
  */
 import { join } from "node:path";
 import { FabricError } from "../protocol/mod.ts";
