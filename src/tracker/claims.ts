@@ -13,6 +13,7 @@ import {
 } from "../protocol/mod.ts";
 import { assignmentOf } from "./assignment.ts";
 import type { AgentEntry, TaskEntry } from "./entries.ts";
+import type { SecretValues } from "./secrets.ts";
 
 /** An assignment sent but not acknowledged after this long is sent again. */
 const REDELIVER_MS = 5_000;
@@ -22,6 +23,16 @@ const REDELIVER_MS = 5_000;
  */
 const RESEND_STOP_MS = 1_000;
 
+/** What sending work needs besides the tasks: the default grace period, and the tasks' secrets. */
+export interface Delivery {
+  /** Time between SIGTERM and SIGKILL for a task that sets none. */
+  graceMs: number;
+  /** A task's secrets (variable -> secret name) opened for its assignment, or why they cannot be. */
+  secrets: { valuesFor(mapping: Record<string, string>): SecretValues };
+  /** A task that cannot be sent (its secret is gone) fails here, as if it had failed to start there. */
+  failToStart: (task: TaskEntry, message: string) => void;
+}
+
 /**
  * Assigned attempts the agent does not hold and has not just been sent. An attempt sent but not
  * acknowledged (started, or named as held) for a while is sent again: the answer may have been lost.
@@ -29,7 +40,7 @@ const RESEND_STOP_MS = 1_000;
 export function deliverable(
   agent: AgentEntry,
   holding: ReadonlySet<string>,
-  options: { now: number; graceMs: number },
+  options: Delivery & { now: number },
 ): Assignment[] {
   const assignments: Assignment[] = [];
   for (const task of agent.tasks) {
@@ -38,16 +49,20 @@ export function deliverable(
       continue;
     }
     if (task.deliveredAt !== null && options.now - task.deliveredAt < REDELIVER_MS) continue;
+    const secrets = options.secrets.valuesFor(task.template.effective.secrets);
+    if ("problem" in secrets) {
+      // Nothing of the task goes to the agent (a Set's entry deleted while iterated is simply skipped).
+      options.failToStart(task, secrets.problem);
+      continue;
+    }
     task.deliveredAt = options.now;
-    assignments.push(assignmentOf(task, options.graceMs));
+    assignments.push(assignmentOf(task, options.graceMs, secrets.values));
   }
   return assignments;
 }
 
-export interface ClaimContext {
+export interface ClaimContext extends Delivery {
   clock: Clock;
-  /** Time between SIGTERM and SIGKILL for a task that sets none. */
-  graceMs: number;
   /** Longest a long poll is held. */
   maxWaitMs: number;
   tasks: ReadonlyMap<string, TaskEntry>;
@@ -93,7 +108,7 @@ export async function waitForWork(
 function claimResponse(
   agent: AgentEntry,
   holding: { list: AttemptRef[]; keys: ReadonlySet<string> },
-  options: { now: number; graceMs: number; tasks: ReadonlyMap<string, TaskEntry> },
+  options: Delivery & { now: number; tasks: ReadonlyMap<string, TaskEntry> },
 ): ClaimResponse {
   const assignments = deliverable(agent, holding.keys, options);
   return { assignments, stop: stopOrders(agent, holding.list, options) };

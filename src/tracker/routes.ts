@@ -20,6 +20,8 @@ import {
   registerAgentRequestSchema,
   reportRequestSchema,
   rerunJobRequestSchema,
+  secretNameSchema,
+  setSecretRequestSchema,
   setWeightRequestSchema,
   submitJobRequestSchema,
   TASK_STATES,
@@ -35,6 +37,7 @@ import { readJobLogs } from "./job_logs.ts";
 import { MAX_TASKS_PAGE, queryJobTasks } from "./job_tasks_query.ts";
 import { healthAnswer, TEXT_FORMAT } from "./metrics/mod.ts";
 import { getJob, getJobSummary, getTask, jobWaiting, listAgents, listJobs, readLogs, watchJob } from "./queries.ts";
+import { submitterOf } from "./secret_policy.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
 /** The HTTPS layer's door has admitted the caller already (app.request() in tests has not). */
@@ -127,12 +130,10 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
 
   on(ROUTES.submitJob, async (c) => {
     const body = await parseBody(c, submitJobRequestSchema);
-    const options = {
-      source: body.source ?? null,
-      files: body.files,
-      signature: body.signature,
-      submittedBy: clientName(c.get("principal")),
-    };
+    // Fails closed: a caller the secrets' rules cannot name submits nothing (the table lets only clients in).
+    const submitter = submitterOf(c.get("principal"));
+    if (submitter === null) throw new FabricError("forbidden", "Only a client's token submits jobs");
+    const options = { source: body.source ?? null, files: body.files, signature: body.signature, submitter };
     return c.json(await tracker.submitJob(body.spec, options), 201);
   });
   on(ROUTES.listJobs, async (c) => {
@@ -168,7 +169,9 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const { submittedBy } = await getJobSummary(tracker, jobId);
     const principal = c.get("principal");
     authorizeOwned(principal, ROUTES.rerunJob.need, submittedBy);
-    const options = { failedOnly: body.failed === true, submittedBy: clientName(principal) };
+    const submitter = submitterOf(principal);
+    if (submitter === null) throw new FabricError("forbidden", "Only a client's token reruns jobs");
+    const options = { failedOnly: body.failed === true, submitter };
     return c.json(await tracker.rerunJob(jobId, options), 201);
   });
   on(ROUTES.cancelJob, async (c) => {
@@ -182,6 +185,18 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     return c.json(await tracker.retention.run({ budgetMs: body.budgetMs }));
   });
   on(ROUTES.getTask, async (c) => c.json(await getTask(tracker, c.req.param("id")!)));
+  // Secrets: a value comes in here and never goes out; what is listed is names and rules.
+  on(ROUTES.setSecret, async (c) => {
+    const name = secretName(c);
+    const body = await parseBody(c, setSecretRequestSchema);
+    return c.json(await tracker.secrets.set(name, body.value, body.allow));
+  });
+  on(ROUTES.listSecrets, (c) => c.json({ secrets: tracker.secrets.list() }));
+  on(ROUTES.deleteSecret, async (c) => {
+    const name = secretName(c);
+    await tracker.secrets.delete(name);
+    return c.json({ name, deleted: true });
+  });
   on(ROUTES.taskLogs, async (c) => {
     const attempt = c.req.query("attempt") === undefined ? undefined : intParam(c, "attempt", 1, 1, 1_000_000);
     const afterSeq = intParam(c, "after", -1, -1, Number.MAX_SAFE_INTEGER);
@@ -250,10 +265,6 @@ function agentOf(c: Context<Env>): string {
   return principal.agentId;
 }
 
-function clientName(principal: Principal): string | null {
-  return principal.kind === "client" ? principal.name : null;
-}
-
 async function parseBody<S extends z.ZodType>(c: Context<Env>, schema: S): Promise<z.output<S>> {
   return validate(schema, await readJson(c));
 }
@@ -276,6 +287,18 @@ function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
     throw new FabricError("bad_request", `Invalid request: ${where}: ${first.message}`, {
       issues: parsed.error.issues,
     });
+  }
+  return parsed.data;
+}
+
+function secretName(c: Context<Env>): string {
+  const name = c.req.param("name") ?? "";
+  const parsed = secretNameSchema.safeParse(name);
+  if (!parsed.success) {
+    throw new FabricError(
+      "bad_request",
+      `A secret's name ${parsed.error.issues[0].message}, got "${name.slice(0, 130)}"`,
+    );
   }
   return parsed.data;
 }

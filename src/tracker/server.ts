@@ -16,6 +16,7 @@ import { serveHttps } from "./https_server.ts";
 import { type MetricsEndpoints, type MetricsServer, serveMetrics } from "./metrics/mod.ts";
 import { DEFAULT_LEASE_MS } from "./lease.ts";
 import { Leadership } from "./leadership.ts";
+import { loadSecretKey } from "./secret_key.ts";
 import { Tracker } from "./tracker.ts";
 import { TrackersList } from "./trackers_list.ts";
 
@@ -87,6 +88,14 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   const store = await openStore({ url: options.store, dataDir: options.dataDir, sync: options.sync });
   const id = await trackerId(options.dataDir);
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  // Read (or made) once: every Tracker that leads here seals and opens secrets with it.
+  let secretsKey;
+  try {
+    secretsKey = (await loadSecretKey(options.dataDir)).key;
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   // The forwarder, made once the CA is known, is told of every change of leader (what went to the old one ends).
   let leaderChanged = (_holder: string | null) => {};
   // The tokens the store's secrets hold: a Tracker that takes over sets them if the store lacks their hashes.
@@ -103,6 +112,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       const { heartbeatMs, ttlMs, graceMs, approveAgents, retentionMs, maxJobLogs } = options;
       const tracker = await Tracker.open({
         store,
+        secretsKey,
         fence,
         onLeaseLost: lost,
         heartbeatMs,

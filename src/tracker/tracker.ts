@@ -27,7 +27,7 @@ import {
 import { type Fence, LeaseLostError, type Store, type TaskRecord } from "../store/mod.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { hashToken, newId, newToken } from "./auth.ts";
-import { type ClaimContext, deliverable, waitForWork } from "./claims.ts";
+import { type ClaimContext, deliverable, type Delivery, waitForWork } from "./claims.ts";
 import { Credentials, type Principal } from "./credentials.ts";
 import type { AgentEntry } from "./entries.ts";
 import {
@@ -45,6 +45,9 @@ import { Probes, registerStateGauges, TrackerMetrics } from "./metrics/mod.ts";
 import { DEFAULT_RETENTION_MS, Retention } from "./retention.ts";
 import { applyReport } from "./reports.ts";
 import { Scheduling } from "./scheduling.ts";
+import { SecretKey } from "./secret_key.ts";
+import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
+import { Secrets } from "./secrets.ts";
 import { FabricState } from "./state.ts";
 import { SECRET_NAMES } from "./shared_secrets.ts";
 import { StoreWriter } from "./store_writer.ts";
@@ -79,6 +82,8 @@ export interface TrackerOptions {
   fence?: Fence;
   /** A fenced write was refused: this tracker no longer leads, and must stop acting now. */
   onLeaseLost?: (error: LeaseLostError) => void;
+  /** What seals secrets (the data directory's secrets.key); a random one of its own if none. */
+  secretsKey?: SecretKey;
   log?: (message: string) => void;
 }
 
@@ -98,11 +103,14 @@ export class Tracker {
   /** Deletes ended jobs after their retention (started by the server; `fabric gc` runs it now). */
   readonly retention: Retention;
   #logCap: LogCap;
+  /** The secrets jobs may use (`fabric secret`). */
+  readonly secrets: Secrets;
   #tasks: TaskLifecycle;
   #agents: AgentLifecycle;
   #scheduling: Scheduling;
   #liveness: Liveness;
   #claims: ClaimContext;
+  #delivery: Delivery;
   #newId: () => string;
   #credentials = new Credentials();
   #approveAgents: boolean;
@@ -143,8 +151,22 @@ export class Tracker {
     };
     const agents = this.#agents = new AgentLifecycle(agentOptions);
     this.#liveness = new Liveness({ state, tasks, agents, clock });
+    const secrets = this.secrets = new Secrets({
+      store: options.store,
+      key: options.secretsKey ?? SecretKey.random(),
+      fence: options.fence,
+      clock,
+      log,
+    });
+    this.#delivery = {
+      graceMs: this.graceMs,
+      secrets,
+      failToStart: (task, message) =>
+        tasks.finish(task, { at: clock.now(), result: { kind: "failed_to_start", message }, durationMs: 0 }),
+    };
     this.#claims = {
-      ...{ clock, graceMs: this.graceMs, maxWaitMs: this.maxWaitMs, tasks: state.tasks },
+      ...this.#delivery,
+      ...{ clock, maxWaitMs: this.maxWaitMs, tasks: state.tasks },
       closing: () => this.#closing,
       flush: () => this.flush(),
     };
@@ -160,6 +182,7 @@ export class Tracker {
   static async open(options: TrackerOptions): Promise<Tracker> {
     const tracker = new Tracker(options);
     await tracker.#credentials.load(options.store);
+    await tracker.secrets.load();
     const agents = await options.store.loadAgents();
     const active = await options.store.loadActiveJobs();
     const { state, writer, clock } = tracker;
@@ -405,7 +428,7 @@ export class Tracker {
     // The slots these reports freed are filled now, and the agent gets its new work in this answer
     // (taken before the commit wakes the agent's long poll, which then has nothing to send).
     this.#scheduling.now();
-    const assignments = deliverable(agent, new Set(), { now: this.clock.now(), graceMs: this.graceMs });
+    const assignments = deliverable(agent, new Set(), { ...this.#delivery, now: this.clock.now() });
     await this.flush();
     return { stale, assignments };
   }
@@ -418,14 +441,18 @@ export class Tracker {
 
   // ---- jobs ----------------------------------------------------------------------------------
 
+  /**
+   * `submitter`: the client token that submits it, recorded with the job, whose rights to the job's
+   * secrets are checked. Absent: the tracker's own caller in this process (a test), which records no
+   * submitter and may use any secret, as the admin may; every API request names one.
+   */
   async submitJob(
     spec: unknown,
     options: {
       source?: string | null;
       files?: Record<string, string>;
       signature?: JobSignature;
-      /** The name of the token that submits it. */
-      submittedBy?: string | null;
+      submitter?: Submitter;
     } = {},
   ): Promise<SubmitJobResponse> {
     const files = options.files ?? {};
@@ -435,19 +462,20 @@ export class Tracker {
       source: options.source ?? null,
       files,
       signed,
-      submittedBy: options.submittedBy ?? null,
+      submitter: options.submitter,
     });
   }
 
   /**
-   * `fabric rerun`: a job's stored file as a new job, submitted by `submittedBy`. With `failedOnly`,
+   * `fabric rerun`: a job's stored file as a new job, submitted by `submitter` (whose rights to the
+   * job's secrets are checked now, as for a new submission). With `failedOnly`,
    * what succeeded is carried over as succeeded (its output too, for what needs it) and only the
    * rest runs: failed, lost, skipped and cancelled tasks. The stored spec is taken as it was
    * validated at its submission (it is not a job file any more: its durations are milliseconds).
    */
   async rerunJob(
     jobId: string,
-    options: { failedOnly: boolean; submittedBy: string | null },
+    options: { failedOnly: boolean; submitter: Submitter },
   ): Promise<SubmitJobResponse & { rerunOf: string; carried: number }> {
     await this.flush();
     const active = this.state.jobs.get(jobId);
@@ -468,7 +496,7 @@ export class Tracker {
       source: old.source,
       files: old.files,
       signed: old.signed,
-      submittedBy: options.submittedBy,
+      submitter: options.submitter,
       carried,
       rerunOf: jobId,
     });
@@ -481,18 +509,20 @@ export class Tracker {
       source: string | null;
       files: Record<string, string>;
       signed: SignedJob | null;
-      submittedBy: string | null;
+      /** Absent: the tracker's own caller (see submitJob). */
+      submitter?: Submitter;
       carried?: ReadonlyMap<string, TaskRecord>;
       rerunOf?: string;
     },
   ): Promise<SubmitJobResponse> {
+    this.secrets.checkJob(parsed, options.submitter ?? TRACKER_ITSELF);
     const { job, tasks } = jobRecords(parsed, {
       jobId: this.#newId(),
       now: this.clock.now(),
       source: options.source,
       files: options.files,
       signed: options.signed,
-      submittedBy: options.submittedBy,
+      submittedBy: options.submitter?.name ?? null,
       instances: expandForAgents(this.state.agents.values(), parsed, { signedBy: options.signed?.publicKey ?? null }),
     });
     if (options.carried && options.carried.size > 0) carryOver(job, tasks, options.carried, options.rerunOf!);

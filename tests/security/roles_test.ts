@@ -144,6 +144,13 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
     },
     // Agents learn the other trackers from it (agent/tracker_list.ts).
     listTrackers: { allowed: [...CLIENTS, "agent"], call: () => ({ method: "GET", path: "/v1/trackers", ok: 200 }) },
+
+    setSecret: {
+      allowed: ["admin"],
+      call: (c) => ({ method: "PUT", path: `/v1/secrets/BY_${c}`, body: { value: `value-of-${c}` }, ok: 200 }),
+    },
+    listSecrets: { allowed: ["admin"], call: () => ({ method: "GET", path: "/v1/secrets", ok: 200 }) },
+    deleteSecret: { allowed: ["admin"], call: () => ({ method: "DELETE", path: "/v1/secrets/DOOMED", ok: 200 }) },
   };
 }
 
@@ -179,6 +186,8 @@ Deno.test("every route with every caller: each role reaches its routes, everyone
     const expiresAt = Date.now() + 1000;
     assert.equal((await cluster.cli(["token", "revoke", "revoked-admin"])).code, 0);
     await createToken(cluster, "read", "victim");
+    const doomed = await api.request("PUT", "/v1/secrets/DOOMED", tokens.admin, { value: "to-be-deleted" });
+    assert.equal(doomed.status, 200, doomed.text);
     for (const name of ["target", "doomed", "agent"]) {
       const answer = await api.request("POST", "/v1/agents/register", cluster.joinToken, registration(name));
       assert.equal(answer.status, 200, answer.text);
@@ -235,8 +244,8 @@ Deno.test("every route with every caller: each role reaches its routes, everyone
     assert.equal(seen.length, Object.keys(ROUTES).length * CALLERS.length);
 
     // A path no route has is "no route" for a token, and tells a stranger nothing.
-    assert.equal((await api.request("GET", "/v1/secrets", tokens.admin)).status, 404);
-    assert.equal((await api.request("GET", "/v1/secrets", "")).status, 401);
+    assert.equal((await api.request("GET", "/v1/nothing", tokens.admin)).status, 404);
+    assert.equal((await api.request("GET", "/v1/nothing", "")).status, 401);
 
     // The probes tell a stranger a word, nothing of the jobs and agents above; a HEAD of /metrics (a
     // method the table has no row for) is refused as its GET is.

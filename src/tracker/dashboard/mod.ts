@@ -12,6 +12,7 @@ import { authenticate } from "../http/authenticate.ts";
 import { errorResponse } from "../http/error_response.ts";
 import { ndjsonResponse } from "../http/ndjson.ts";
 import { getJobSummary, readLogs } from "../queries.ts";
+import { submitterOf } from "../secret_policy.ts";
 import type { Tracker } from "../tracker.ts";
 import { agentsPage, DRAIN_GRACE_MS } from "./agents_page.tsx";
 import { serveAsset } from "./assets.ts";
@@ -172,8 +173,10 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
       const job = await getJobSummary(tracker, id);
       mustBeAllowed(caller.principal, "rerun", job.submittedBy);
       const failedOnly = c.req.query("failed") === "1";
-      const submittedBy = caller.principal.kind === "client" ? caller.principal.name : null;
-      const rerun = await tracker.rerunJob(id, { failedOnly, submittedBy });
+      // The job's secrets are checked against the token that signed in, as for the API's rerun.
+      const submitter = submitterOf(caller.principal);
+      if (submitter === null) throw new FabricError("forbidden", "Only a client's token reruns jobs");
+      const rerun = await tracker.rerunJob(id, { failedOnly, submitter });
       return `/jobs/${encodeURIComponent(rerun.jobId)}`;
     }),
   );

@@ -176,7 +176,9 @@ Deno.test("what a token may do from the dashboard is what its role may do throug
   const { tracker, request, cleanup } = await setup();
   try {
     const ci = await tracker.createToken({ name: "ci", role: "submit" });
-    const own = await tracker.submitJob({ name: "own", tasks: [{ name: "t", run: "x" }] }, { submittedBy: "ci" });
+    const own = await tracker.submitJob({ name: "own", tasks: [{ name: "t", run: "x" }] }, {
+      submitter: { name: "ci", role: "submit" },
+    });
     const others = await tracker.submitJob({ name: "others", tasks: [{ name: "t", run: "x" }] });
     await tracker.registerAgent(
       registerAgentRequestSchema.parse({ name: "a1", slots: 1, version: "1", os: "linux", arch: "x" }),

@@ -102,6 +102,11 @@ export const ROUTES = {
 
   // The trackers sharing the store: an agent learns where else to go (addresses, as the join command shows).
   listTrackers: rule("GET", "/v1/trackers", { ...client("read", "listing trackers"), agents: true }),
+  // Secrets: a value goes in and never comes out. Listing them is the admin's too (unlike every other
+  // GET): which secrets exist and which tokens they name is what someone after them would look for first.
+  setSecret: rule("PUT", "/v1/secrets/:name", client("admin", "setting a secret")),
+  listSecrets: rule("GET", "/v1/secrets", client("admin", "listing secrets")),
+  deleteSecret: rule("DELETE", "/v1/secrets/:name", client("admin", "deleting a secret")),
 } as const satisfies Record<string, RouteRule>;
 
 const STATIC = new Map<string, RouteRule>();
