@@ -150,6 +150,14 @@ function difference(a: Assignment, job: VerifiedJob, agentName: string): string 
   const needs = a.needs;
   if (typeof needs !== "object" || needs === null || Array.isArray(needs)) return differs("needs");
   if (!isDeepStrictEqual(Object.keys(needs).sort(), [...effective.needs].sort())) return differs("needs");
+  // Secrets' values are the tracker's to send; which variables they set is the job's (a tracker that
+  // could add one could set BASH_ENV or LD_PRELOAD).
+  const secrets = a.secrets ?? {};
+  if (typeof secrets !== "object" || secrets === null || Array.isArray(secrets)) return differs("secrets");
+  if (Object.values(secrets).some((value) => typeof value !== "string")) return differs("secrets");
+  if (!isDeepStrictEqual(Object.keys(secrets).sort(), Object.keys(effective.secrets).sort())) {
+    return differs("secrets", " (not the variables the signed job names)");
+  }
   return null;
 }
 

@@ -227,3 +227,30 @@ Deno.test("verified jobs are kept within a count and a size, and one dropped is 
   assert.equal(await verifier.refusal(small[0]), null);
   assert.equal(verifier.kept.jobs, 1);
 });
+
+Deno.test("a signed task's secrets: the values are the tracker's, the variables they set are the signed job's", async () => {
+  const key = await newKey();
+  const verifier = new JobVerifier([key.publicKey], "agent-1");
+  const raw = {
+    name: "deploy",
+    secrets: ["DEPLOY_TOKEN"],
+    tasks: [{ name: "push", run: "./push", secrets: { KUBECONFIG_DATA: "PROD_KUBECONFIG" } }, {
+      name: "plain",
+      run: "x",
+    }],
+  };
+  const [push, plain] = await signedJob(raw, {}, key);
+  const values = { DEPLOY_TOKEN: "t0k3n-value", KUBECONFIG_DATA: "apiVersion: v1" };
+  assert.equal(await verifier.refusal({ ...push, secrets: values }), null);
+  assert.equal(await verifier.refusal({ ...plain, secrets: { DEPLOY_TOKEN: "t0k3n-value" } }), null);
+  // A tracker that adds a variable could change how the task runs (BASH_ENV runs a file first).
+  const added = { ...push, secrets: { ...values, BASH_ENV: "/tmp/evil.sh" } };
+  assert.equal(
+    await verifier.refusal(added),
+    "task differs from the signed job: field secrets (not the variables the signed job names)",
+  );
+  assert.match((await verifier.refusal({ ...push, secrets: { DEPLOY_TOKEN: "x" } }))!, /field secrets/);
+  assert.match((await verifier.refusal(push))!, /field secrets/);
+  const notText = { ...push, secrets: { ...values, DEPLOY_TOKEN: 1 } } as unknown as Assignment;
+  assert.match((await verifier.refusal(notText))!, /field secrets/);
+});

@@ -2,9 +2,11 @@
  * Turns a process's raw output into ordered log chunks: text decoded per stream (a character split
  * across reads stays whole), gathered for a few milliseconds so a chatty task does not send an event
  * per line, and numbered from 0 without gaps. Output that cannot be kept (the agent's journal is
- * full) is counted, and one marker chunk says how much was dropped.
+ * full) is counted, and one marker chunk says how much was dropped. A task's secrets are masked in
+ * each stream's text before it is gathered (secret_masker.ts).
  */
 import type { Clock, LogChunkData, Stream, TimerId } from "../protocol/mod.ts";
+import { maskedForms, SecretMasker } from "./secret_masker.ts";
 
 const FLUSH_AFTER_MS = 20;
 const FLUSH_AT_CHARS = 256 * 1024;
@@ -23,16 +25,22 @@ export class OutputBuffer {
   #timer: TimerId | undefined;
   #sink: OutputSink;
   #clock: Clock;
+  /** Null for a task without secrets: its output takes no other step. */
+  #maskers: Record<Stream, SecretMasker> | null = null;
   /** Made once: a timer's callback, not a closure per flush. */
   #flushLater = () => this.flush();
 
-  constructor(sink: OutputSink, clock: Clock) {
+  /** `secrets`: the values to mask in the output. */
+  constructor(sink: OutputSink, clock: Clock, secrets: Iterable<string> = []) {
     this.#sink = sink;
     this.#clock = clock;
+    const forms = maskedForms(secrets);
+    if (forms.length > 0) this.#maskers = { stdout: new SecretMasker(forms), stderr: new SecretMasker(forms) };
   }
 
   push(stream: Stream, data: Uint8Array): void {
-    this.#append(stream, this.#decoders[stream].decode(data, { stream: true }));
+    const text = this.#decoders[stream].decode(data, { stream: true });
+    this.#append(stream, this.#maskers === null ? text : this.#maskers[stream].push(text));
   }
 
   #append(stream: Stream, text: string): void {
@@ -73,7 +81,13 @@ export class OutputBuffer {
 
   /** Flush what the decoders still hold (an incomplete character at the very end) and the rest. */
   close(): void {
-    for (const stream of ["stdout", "stderr"] as const) this.#append(stream, this.#decoders[stream].decode());
+    for (const stream of ["stdout", "stderr"] as const) {
+      const text = this.#decoders[stream].decode();
+      this.#append(
+        stream,
+        this.#maskers === null ? text : this.#maskers[stream].push(text) + this.#maskers[stream].end(),
+      );
+    }
     this.flush();
     // The output's last word: if anything was dropped, the marker goes out even now.
     if (this.#dropped > 0) this.flush(true);

@@ -14,6 +14,7 @@ import {
 } from "../exec/mod.ts";
 import type { Assignment, AssignmentOf, AttemptRef, Clock, Stream, TaskKind } from "../protocol/mod.ts";
 import { OutputBuffer } from "./output_buffer.ts";
+import { maskAll, maskOutputFile } from "./secret_masker.ts";
 import type { JobVerifier } from "./job_verifier.ts";
 import type { Reporter } from "./reporter.ts";
 import type { RunRegistry } from "./run_registry.ts";
@@ -94,10 +95,15 @@ export class TaskRun {
     const ref = this.ref;
     const paths = taskPaths(context.workDirs.root, `${a.taskId}-${a.attempt}`);
     const sandboxed = a.sandbox;
-    const output = new OutputBuffer({
-      emit: (chunks, force) =>
-        this.#ending === "stale" || reporter.enqueue({ type: "output", ...ref, at: clock.now(), chunks }, force),
-    }, clock);
+    const secrets = Object.values(a.secrets ?? {});
+    const output = new OutputBuffer(
+      {
+        emit: (chunks, force) =>
+          this.#ending === "stale" || reporter.enqueue({ type: "output", ...ref, at: clock.now(), chunks }, force),
+      },
+      clock,
+      secrets,
+    );
     const say = (line: string) => output.push("stderr", new TextEncoder().encode(`[fabric] ${line}\n`));
     // Monotonic, as exec's deadlines (a checkout's) are; the events' times come from the clock.
     const started = performance.now();
@@ -136,11 +142,14 @@ export class TaskRun {
       const finished = await execution.finished;
       output.close();
       const file = finished.result.kind === "exited" && finished.result.code === 0
-        ? readOutputFile(context.workDirs.root, paths)
+        ? maskOutputFile(readOutputFile(context.workDirs.root, paths), secrets)
         : {};
-      this.#report(context, finished, file);
+      const result = finished.result.kind === "failed_to_start"
+        ? { ...finished.result, message: maskAll(finished.result.message, secrets) }
+        : finished.result;
+      this.#report(context, { ...finished, result }, file);
     } catch (error) {
-      const message = error instanceof CannotRun ? error.message : (error as Error).message;
+      const message = maskAll(error instanceof CannotRun ? error.message : (error as Error).message, secrets);
       say(message);
       output.close();
       const durationMs = performance.now() - started;

@@ -58,6 +58,8 @@ export function taskEnv(a: AssignmentBase, options: EnvOptions): Record<string, 
     LANG: TASK_LANG,
     ...passed,
     ...a.env,
+    // In the environment only: never in an argument, a file of the task's directory, or the journal.
+    ...a.secrets,
     FABRIC_JOB_ID: a.jobId,
     FABRIC_JOB_NAME: a.jobName,
     FABRIC_TASK_ID: a.taskId,
