@@ -106,7 +106,8 @@ export async function readRegularFile(path: string, limit: number): Promise<Uint
   return await readUpTo(handle.readable, limit); // the stream closes the file at its end or on a throw
 }
 
-async function readStdin(limit: number): Promise<Uint8Array> {
+/** Standard input to its end; a TooLargeError (a RangeError) past `limit` bytes. */
+export async function readStdin(limit: number): Promise<Uint8Array> {
   return await readUpTo(Deno.stdin.readable, limit);
 }
 

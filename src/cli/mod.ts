@@ -37,6 +37,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   store: async () => (await import("./store.ts")).storeCommand,
   token: async () => (await import("./token.ts")).tokenCommand,
   completions: () => Promise.resolve(completions),
+  secret: async () => (await import("./secret.ts")).secretCommand,
 };
 
 /** `fabric completions`: each command's --help, run here with its output caught, tells what it takes. */
@@ -82,6 +83,7 @@ Client:
   fabric validate FILE        check a job file without submitting it
   fabric schema               the job file's JSON Schema, for editors
   fabric key generate         a key pair for signed jobs (submit --sign, agent --verify-key)
+  fabric secret set NAME      a secret for jobs (value from stdin); secret list, secret delete NAME
   fabric completions SHELL    a completion script for bash, zsh or fish
 
 "fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,

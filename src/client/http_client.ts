@@ -29,6 +29,8 @@ import type {
   RegisterAgentResponse,
   ReportResponse,
   RerunJobResponse,
+  SecretView,
+  SetSecretResponse,
   SubmitJobResponse,
   TaskDetail,
   TaskEvent,
@@ -300,6 +302,17 @@ export class FabricClient {
     const answer = await this.listTrackers();
     this.#urls.replace(learntUrls(answer, { current, given, now: Date.now() }));
     return this.#urls.all;
+  }
+
+  /** Set a secret's value (sent in the body only); `allow` replaces who may use it. */
+  setSecret(name: string, value: string, allow?: string[]): Promise<SetSecretResponse> {
+    return this.#json("PUT", `/v1/secrets/${encodeURIComponent(name)}`, { body: { value, allow } });
+  }
+  async listSecrets(): Promise<SecretView[]> {
+    return (await this.#json<{ secrets: SecretView[] }>("GET", "/v1/secrets")).secrets;
+  }
+  async deleteSecret(name: string): Promise<void> {
+    await this.#json("DELETE", `/v1/secrets/${encodeURIComponent(name)}`);
   }
 
   /** A task's output as it is stored; with `follow`, live until the attempt ends. */
