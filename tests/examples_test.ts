@@ -149,6 +149,14 @@ Deno.test({
         await Deno.remove(root, { recursive: true });
       }
     });
+    await t.step("secrets", async () => {
+      const set = await cluster.cli(["secret", "set", "DEMO_TOKEN"], { stdin: "demo-token-value" });
+      assert.equal(set.code, 0, set.stderr);
+      const { code, job } = await submit(jobs("secrets.yaml"));
+      assert.equal(code, 0);
+      assert.equal(await log(job.tasks[0].id), "the token is ***\n");
+      assert.equal(await log(job.tasks[1].id), "API_TOKEN has 16 characters\n");
+    });
     await t.step("sleepy, cancelled", async () => {
       const submitted = await cluster.cli(["submit", jobs("sleepy.yaml")]);
       const jobId = submitted.stdout.trim();

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { FabricError } from "../protocol/mod.ts";
 import { SqliteStore } from "../store/mod.ts";
 import { getJob } from "./queries.ts";
+import { createRoutes } from "./routes.ts";
 import { loadSecretKey, SecretKey } from "./secret_key.ts";
 import { mayUseSecret } from "./secret_policy.ts";
 import { Tracker } from "./tracker.ts";
@@ -203,5 +204,50 @@ Deno.test("a submitter who may not use a secret is refused, saying who may", asy
     );
     assert.equal(tracker.state.jobs.size, 0);
     await tracker.submitJob(spec, { submitter: { name: "ops", role: "operator" } });
+  });
+});
+
+Deno.test("the secret routes: admin only; a bad name or value is refused without being echoed; no answer holds a value", async () => {
+  await withTracker(async (tracker) => {
+    await tracker.setTokens({ admin: "admin-token", join: "join-token" });
+    const app = createRoutes(tracker, { caPem: "PEM" });
+    const call = async (method: string, path: string, body?: unknown, token = "admin-token") => {
+      const response = await app.request(path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: response.status, text: await response.text() };
+    };
+    const put = await call("PUT", "/v1/secrets/DEPLOY_TOKEN", { value: VALUE, allow: ["submit"] });
+    assert.equal(put.status, 200);
+    assert.ok(!put.text.includes(VALUE));
+    assert.equal(JSON.parse(put.text).created, true);
+    assert.equal((await call("PUT", "/v1/secrets/DEPLOY_TOKEN", { value: VALUE }, "join-token")).status, 403);
+    assert.equal((await call("GET", "/v1/secrets", undefined, "join-token")).status, 403);
+
+    const list = await call("GET", "/v1/secrets");
+    assert.equal(list.status, 200);
+    assert.ok(!list.text.includes(VALUE));
+    assert.deepEqual(JSON.parse(list.text).secrets.map((s: { name: string; allow: string[] }) => [s.name, s.allow]), [
+      ["DEPLOY_TOKEN", ["role:submit"]],
+    ]);
+
+    const badName = await call("PUT", "/v1/secrets/bad-name", { value: VALUE });
+    assert.equal(badName.status, 400);
+    assert.match(badName.text, /A secret's name must be letters, digits and '_'/);
+    const short = await call("PUT", "/v1/secrets/SHORT", { value: "ab\u0000" });
+    assert.equal(short.status, 400);
+    const long = `${VALUE}${"z".repeat(40_000)}`;
+    const tooLong = await call("PUT", "/v1/secrets/LONG", { value: long });
+    assert.equal(tooLong.status, 400);
+    assert.ok(!tooLong.text.includes(VALUE), tooLong.text);
+    assert.equal(tracker.secrets.list().length, 1, "nothing else was set");
+
+    assert.equal((await call("DELETE", "/v1/secrets/NOPE")).status, 404);
+    const deleted = await call("DELETE", "/v1/secrets/DEPLOY_TOKEN");
+    assert.equal(deleted.status, 200);
+    assert.deepEqual(JSON.parse(deleted.text), { name: "DEPLOY_TOKEN", deleted: true });
+    assert.deepEqual(tracker.secrets.list(), []);
   });
 });
