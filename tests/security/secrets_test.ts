@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { childPids } from "../../src/exec/mod.ts";
+import { childPids, findExecutable } from "../../src/exec/mod.ts";
 import type { JobDetail } from "../../src/protocol/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
 import { lacks } from "../../testing/machine.ts";
-import { waitFor } from "../../testing/process.ts";
+import { MAIN, waitFor } from "../../testing/process.ts";
 import { RawApi } from "../../testing/raw_api.ts";
 import { standbyInbox } from "../../testing/standby.ts";
 
@@ -197,4 +197,52 @@ Deno.test("fabric secret set takes the value from standard input only, and says 
   } finally {
     await cluster.stop();
   }
+});
+
+/** util-linux's `script`: runs a command on a terminal of its own (a pty), as a person would type into it. */
+const SCRIPT = findExecutable("script", "/usr/bin:/bin");
+
+Deno.test({
+  name: "a value typed at a terminal is not echoed, and is set",
+  // Without `script` there is no terminal to type at in a test; the piped path is tested above.
+  ignore: SCRIPT === null || lacks("bwrap"),
+  fn: async () => {
+    const cluster = await Cluster.start({ agents: [{ name: "a" }] });
+    try {
+      const value = `typed-${crypto.randomUUID()}`;
+      const command = [Deno.execPath(), "run", "-A", "--quiet", MAIN, "secret", "set", "TYPED"].join(" ");
+      const child = new Deno.Command(SCRIPT!, {
+        args: ["-qfec", command, "/dev/null"],
+        env: cluster.clientEnv,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      let seen = "";
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const writer = child.stdin.getWriter();
+      const read = (async () => {
+        for (;;) {
+          const { value: text, done } = await reader.read();
+          if (done) return;
+          seen += text;
+        }
+      })();
+      await waitFor("the prompt", () => seen.includes("(not shown; Enter ends it): "), { timeoutMs: 30_000 });
+      await writer.write(new TextEncoder().encode(`${value}\r`));
+      const status = await child.status;
+      await read;
+      await writer.close().catch(() => {});
+      assert.equal(status.code, 0, seen);
+      assert.ok(!seen.includes(value), `the terminal showed the value: ${JSON.stringify(seen)}`);
+      assert.match(seen, /secret TYPED created/);
+      const job = await cluster.submit(
+        "name: typed\nsecrets: [TYPED]\ntasks:\n  - {name: t, run: 'echo \"$TYPED\"'}\n",
+      );
+      await cluster.waitForJob(job);
+      assert.equal((await cluster.cli(["logs", `${job}.0`])).stdout, "***\n");
+    } finally {
+      await cluster.stop();
+    }
+  },
 });
