@@ -126,6 +126,13 @@ export class Secrets {
 
   /** The values of a task's secrets (variable -> secret name), opened for its assignment now. */
   valuesFor(mapping: Record<string, string>): SecretValues {
+    // Most tasks have none: they cost a check, not an object.
+    let any = false;
+    for (const _ in mapping) {
+      any = true;
+      break;
+    }
+    if (!any) return NO_SECRETS;
     const values: Record<string, string> = {};
     for (const [variable, name] of Object.entries(mapping)) {
       const record = this.#records.get(name);
@@ -141,6 +148,8 @@ export class Secrets {
     return { values };
   }
 }
+
+const NO_SECRETS: SecretValues = Object.freeze({ values: Object.freeze({}) });
 
 /** Every secret a job names, once per field and name, with the field that names it. */
 function secretsOf(spec: JobSpec): Array<{ field: string; name: string }> {
