@@ -2,15 +2,8 @@
 import { type Assignment, specFields } from "../protocol/mod.ts";
 import type { TaskEntry } from "./entries.ts";
 
-/**
- * The attempt `task` is on now, as its agent sees it; `defaultGraceMs` where the task sets no grace
- * period; `secrets`, the values of its secrets by variable, opened for this assignment alone.
- */
-export function assignmentOf(
-  task: TaskEntry,
-  defaultGraceMs: number,
-  secrets: Record<string, string> = {},
-): Assignment {
+/** The attempt `task` is on now, as its agent sees it; `defaultGraceMs` where the task sets no grace period. */
+export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignment {
   const job = task.job.record;
   const template = task.template;
   const spec = template.spec;
@@ -26,7 +19,7 @@ export function assignmentOf(
       output: outputs[i],
     }));
   }
-  const assignment: Assignment = {
+  return {
     taskId: task.record.id,
     attempt: task.record.attempt,
     jobId: job.id,
@@ -38,10 +31,4 @@ export function assignmentOf(
     signed: job.signed,
     ...specFields(job.spec, spec, { effective, files: job.files, defaultGraceMs }),
   };
-  // Only a task that has secrets carries the field: the others' assignments are as they were.
-  for (const _ in secrets) {
-    assignment.secrets = secrets;
-    break;
-  }
-  return assignment;
 }

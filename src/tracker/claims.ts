@@ -13,7 +13,7 @@ import {
 } from "../protocol/mod.ts";
 import { assignmentOf } from "./assignment.ts";
 import type { AgentEntry, TaskEntry } from "./entries.ts";
-import type { SecretValues } from "./secrets.ts";
+import { NO_SECRETS, type SecretValues } from "./secrets.ts";
 
 /** An assignment sent but not acknowledged after this long is sent again. */
 const REDELIVER_MS = 5_000;
@@ -56,7 +56,10 @@ export function deliverable(
       continue;
     }
     task.deliveredAt = options.now;
-    assignments.push(assignmentOf(task, options.graceMs, secrets.values));
+    const assignment = assignmentOf(task, options.graceMs);
+    // Only a task that has secrets carries the field: the others' assignments are as they were.
+    if (secrets !== NO_SECRETS) assignment.secrets = secrets.values;
+    assignments.push(assignment);
   }
   return assignments;
 }

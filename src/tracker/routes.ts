@@ -189,7 +189,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   on(ROUTES.setSecret, async (c) => {
     const name = secretName(c);
     const body = await parseBody(c, setSecretRequestSchema);
-    return c.json(await tracker.secrets.set(name, body.value, body.allow));
+    return c.json(await tracker.secrets.set(name, { value: body.value, allow: body.allow }));
   });
   on(ROUTES.listSecrets, (c) => c.json({ secrets: tracker.secrets.list() }));
   on(ROUTES.deleteSecret, async (c) => {

@@ -64,8 +64,11 @@ export class Secrets {
     return view;
   }
 
-  /** Set a secret's value (and its rule, if given; a new secret gets the default rule). Answers once stored. */
-  async set(name: string, value: string, allow: string[] | undefined): Promise<SetSecretResponse> {
+  /**
+   * Set a secret's value, and its rule if given (entries as stored: `role:R`, `token:NAME`; a new secret
+   * gets the default rule). Answers once stored.
+   */
+  async set(name: string, { value, allow }: { value: string; allow?: string[] }): Promise<SetSecretResponse> {
     const old = this.#records.get(name);
     const now = this.#o.clock.now();
     const record: JobSecretRecord = {
@@ -149,7 +152,8 @@ export class Secrets {
   }
 }
 
-const NO_SECRETS: SecretValues = Object.freeze({ values: Object.freeze({}) });
+/** What `valuesFor` answers for a task without secrets (compare with it: no field to send). */
+export const NO_SECRETS: SecretValues = Object.freeze({ values: Object.freeze({}) });
 
 /** Every secret a job names, once per field and name, with the field that names it. */
 function secretsOf(spec: JobSpec): Array<{ field: string; name: string }> {

@@ -87,7 +87,7 @@ Deno.test("a sealed value opens only with its key and under its own name", () =>
 
 Deno.test("a secret is stored sealed: its value is nowhere in the database file", async () => {
   await withTracker(async (tracker, { dir, close }) => {
-    const set = await tracker.secrets.set("DEPLOY_TOKEN", VALUE, undefined);
+    const set = await tracker.secrets.set("DEPLOY_TOKEN", { value: VALUE });
     assert.equal(set.created, true);
     assert.deepEqual(set.allow, ["role:operator"]);
     await close(tracker);
@@ -100,8 +100,8 @@ Deno.test("a secret is stored sealed: its value is nowhere in the database file"
 
 Deno.test("a task is given its job's secrets in its assignment alone; a job without secrets is sent as before", async () => {
   await withTracker(async (tracker) => {
-    await tracker.secrets.set("DEPLOY_TOKEN", VALUE, undefined);
-    await tracker.secrets.set("OTHER", "other-value", ["submit"]);
+    await tracker.secrets.set("DEPLOY_TOKEN", { value: VALUE });
+    await tracker.secrets.set("OTHER", { value: "other-value", allow: ["role:submit"] });
     const agent = (await tracker.registerAgent({ name: "a", ...AGENT, slots: 3 })).agentId;
     const { jobId } = await tracker.submitJob({
       name: "deploy",
@@ -128,7 +128,7 @@ Deno.test("a task is given its job's secrets in its assignment alone; a job with
 
 Deno.test("a submission naming a secret that does not exist is refused, naming the field; nothing is stored", async () => {
   await withTracker(async (tracker) => {
-    await tracker.secrets.set("KNOWN", VALUE, undefined);
+    await tracker.secrets.set("KNOWN", { value: VALUE });
     const error = await refusal(tracker.submitJob({
       name: "j",
       secrets: ["KNOWN"],
@@ -146,7 +146,7 @@ Deno.test("a submission naming a secret that does not exist is refused, naming t
 
 Deno.test("a deleted secret: new submissions are refused, and a task placed after the delete fails without it", async () => {
   await withTracker(async (tracker) => {
-    await tracker.secrets.set("GONE", VALUE, undefined);
+    await tracker.secrets.set("GONE", { value: VALUE });
     const { jobId } = await tracker.submitJob({ name: "j", tasks: [{ name: "t", run: "x", secrets: ["GONE"] }] });
     await tracker.secrets.delete("GONE");
     assert.equal((await refusal(tracker.secrets.delete("GONE"))).code, "not_found");
@@ -164,7 +164,7 @@ Deno.test("a deleted secret: new submissions are refused, and a task placed afte
 
 Deno.test("secrets sealed with another key are listed as unusable, refused at submit, and usable once set again", async () => {
   await withTracker(async (tracker, { reopen, close }) => {
-    await tracker.secrets.set("S", VALUE, ["token:ci"]);
+    await tracker.secrets.set("S", { value: VALUE, allow: ["token:ci"] });
     await close(tracker);
     const other = await reopen(SecretKey.random());
     const [view] = other.secrets.list();
@@ -173,7 +173,7 @@ Deno.test("secrets sealed with another key are listed as unusable, refused at su
     const error = await refusal(other.submitJob({ name: "j", tasks: [{ name: "t", run: "x", secrets: ["S"] }] }));
     assert.equal(error.code, "conflict");
     assert.match(error.message, /sealed with another secrets\.key/);
-    await other.secrets.set("S", VALUE, undefined);
+    await other.secrets.set("S", { value: VALUE });
     assert.equal(other.secrets.list()[0].usable, true);
     assert.deepEqual(other.secrets.list()[0].allow, ["token:ci"], "a new value keeps who may use it");
   });
@@ -193,7 +193,7 @@ Deno.test("who may use a secret: roles at or above the rule's, named tokens, and
 
 Deno.test("a submitter who may not use a secret is refused, saying who may", async () => {
   await withTracker(async (tracker) => {
-    await tracker.secrets.set("PROD", VALUE, undefined);
+    await tracker.secrets.set("PROD", { value: VALUE });
     const spec = { name: "j", tasks: [{ name: "t", run: "echo $PROD | base64", secrets: ["PROD"] }] };
     const error = await refusal(tracker.submitJob(spec, { submitter: { name: "dev", role: "submit" } }));
     assert.equal(error.code, "forbidden");
