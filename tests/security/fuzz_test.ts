@@ -146,6 +146,12 @@ const SPECS: unknown[] = [
       { name: "t3", run: "x", constraints: [{ label: "zone", matches: "^eu" }, { label: "gpu", exists: true }] },
     ],
   },
+  // Secrets: refused until the fuzz has set FUZZ_SECRET, queued after (no agent can take it).
+  {
+    name: "c",
+    secrets: ["FUZZ_SECRET"],
+    tasks: [{ name: "t", run: "x", secrets: { B: "FUZZ_SECRET" }, constraints: [{ label: "no", exists: true }] }],
+  },
 ];
 
 const YAML_FILES = [
@@ -226,7 +232,7 @@ Deno.test(`fuzzed job files and API bodies get answers, never a 5xx, and change 
         }
         continue;
       }
-      const route = fuzz.int(9);
+      const route = fuzz.int(10);
       const tasks = [0, 1, 2].map((i) => `${jobId}.${i}`);
       let method = "POST", path: string, token: string, body: unknown;
       switch (route) {
@@ -275,6 +281,13 @@ Deno.test(`fuzzed job files and API bodies get answers, never a 5xx, and change 
           method = "PUT";
           [path, token, body] = [`/v1/agents/fuzz-agent/weight`, cluster.adminToken, fuzz.mutate({ weight: 1 })];
           break;
+        case 8: {
+          method = "PUT";
+          const name = fuzz.chance(0.8) ? "FUZZ_SECRET" : encodeURIComponent(String(fuzz.value()).slice(0, 200));
+          const secret = { value: "fuzz-secret-value", allow: ["operator", "token:ci"] };
+          [path, token, body] = [`/v1/secrets/${name}`, cluster.adminToken, fuzz.mutate(secret)];
+          break;
+        }
         default: {
           method = "GET";
           const query = encodeURIComponent(String(fuzz.value()).slice(0, 200).toWellFormed());
