@@ -25,6 +25,8 @@ Deno.test({
     const server = await PostgresServer.start();
     const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 2 }] });
     try {
+      const secret = await cluster.cli(["secret", "set", "COPIED_TOKEN"], { stdin: "copied-token-value" });
+      assert.equal(secret.code, 0, secret.stderr);
       const jobId = await cluster.submit(JOB);
       const before = await cluster.waitForJob(jobId);
       assert.equal(before.state, "failed");
@@ -42,7 +44,7 @@ Deno.test({
       assert.equal(copied.code, 0, copied.stderr);
       assert.match(
         copied.stdout,
-        /^Copied 1 jobs, 4 tasks, 4 attempts, \d+ log chunks, 1 agents, 1 tokens and \d+ settings from /,
+        /^Copied 1 jobs, 4 tasks, 4 attempts, \d+ log chunks, 1 agents, 1 tokens, 1 secrets and \d+ settings from /,
       );
 
       cluster.options.store = url;
@@ -56,10 +58,13 @@ Deno.test({
 
       // The agent kept running through all this: it goes on with the CA it pinned and its credential.
       await cluster.waitForAgents(["a1"]);
-      const after = await cluster.submit("name: after\ntasks:\n  - {name: t, run: echo on postgres}\n");
+      // The secret came along, sealed; the data directory's secrets.key opens it.
+      const after = await cluster.submit(
+        "name: after\ntasks:\n  - {name: t, secrets: [COPIED_TOKEN], run: 'echo on postgres $COPIED_TOKEN'}\n",
+      );
       assert.equal((await cluster.waitForJob(after)).state, "succeeded", cluster.describe());
       const [task] = (await cluster.json<JobDetail>(["status", after])).tasks;
-      assert.equal((await cluster.cli(["logs", task.id])).stdout, "on postgres\n");
+      assert.equal((await cluster.cli(["logs", task.id])).stdout, "on postgres ***\n");
 
       const again = await fabric(["store", "copy", "--from", cluster.trackerDir, "--to", withoutPassword], { env });
       assert.equal(again.code, 1);
