@@ -65,6 +65,17 @@ Deno.test({
       assert.equal((await cluster.waitForJob(after)).state, "succeeded", cluster.describe());
       const [task] = (await cluster.json<JobDetail>(["status", after])).tasks;
       assert.equal((await cluster.cli(["logs", task.id])).stdout, "on postgres ***\n");
+      // The database holds it sealed: the value is in no row of any table.
+      const database = new URL(url).pathname.slice(1);
+      const rows = await server.admin(database, async (sql) => {
+        const tables = await sql`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`;
+        const all = [];
+        for (const { tablename } of tables) all.push(...await sql.unsafe(`SELECT * FROM ${tablename}`));
+        return all;
+      });
+      assert.ok(rows.length > 10);
+      const text = JSON.stringify(rows, (_, v) => v instanceof Uint8Array ? new TextDecoder().decode(v) : v);
+      assert.ok(!text.includes("copied-token-value"), "a table holds the secret's value");
 
       const again = await fabric(["store", "copy", "--from", cluster.trackerDir, "--to", withoutPassword], { env });
       assert.equal(again.code, 1);
