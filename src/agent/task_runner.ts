@@ -274,6 +274,7 @@ async function prepare<K extends TaskKind>(
     cgroupName: a.memoryBytes === null ? undefined : `${a.taskId}-${a.attempt}-${context.randomId().slice(0, 8)}`,
     memoryBytes: a.memoryBytes,
     maxOutputBytes: a.maxOutputBytes,
+    secretEnv: Object.keys(a.secrets ?? {}).length > 0,
   };
   return { driver, spec };
 }

@@ -50,6 +50,8 @@ export interface ProcessSpec {
   pids?: number | null;
   /** The directory's limit: over it the task is killed and its result is `disk` (see disk_watch.ts). */
   disk?: { dir: string; bytes: number } | null;
+  /** The environment holds secrets: it must reach the task as its environment only, never a command line. */
+  secretEnv?: boolean;
 }
 
 export interface Finished {

@@ -46,6 +46,7 @@ export function startProcess(spec: ProcessSpec, runtime: ExecRuntime): Execution
         program,
         user: sandboxed ? null : user,
         pids: spec.pids ?? null,
+        secretEnv: spec.secretEnv ?? false,
       })
       : null;
     if (ahead) return supervise(spec, runtime, ahead.child, ahead.group, { leader, sandboxed, started });

@@ -173,13 +173,14 @@ export class Standby {
       !launchable({ ...task, argv }, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS) ||
       !inGroup(standby.child.pid, standby.group)
     ) return null;
+    const mode = exportable(standby, task) ? "export" : "env";
+    if (mode === "env" && task.secretEnv) return null;
     try {
       setPidsLimit(standby.group, task.pids ?? null);
     } catch {
       return null; // the group is not as it should be: the task starts directly, in a group of its own
     }
     this.#current = null;
-    const mode = exportable(standby, task) ? "export" : "env";
     launch(standby, { ...task, argv }, mode);
     return { child: standby.child, group: standby.group };
   }
@@ -215,6 +216,12 @@ export interface HostTask {
    * decided by that program. By default `argv[0]`.
    */
   program?: string;
+  /**
+   * The environment holds secrets. Only a standby that exports it and execs the task may take it:
+   * one that execs `env -i NAME=value ... PROGRAM` shows every value in env's /proc/PID/cmdline until
+   * env execs the program (a process polling it caught a value in 16 launches of 20).
+   */
+  secretEnv?: boolean;
 }
 
 /**
