@@ -179,6 +179,68 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a token uses only the secrets whose rule names its role or its name; any other is refused and nothing stored",
+  ignore: lacks("bwrap"),
+  fn: async () => {
+    const cluster = await Cluster.start({ agents: [{ name: "a" }] });
+    const api = await RawApi.of(cluster);
+    try {
+      const prod = `prod-${crypto.randomUUID()}`;
+      const ciValue = `ci-${crypto.randomUUID()}`;
+      assert.equal((await cluster.cli(["secret", "set", "PROD_TOKEN"], { stdin: prod })).code, 0);
+      assert.equal((await cluster.cli(["secret", "set", "CI_TOKEN", "--allow", "ci"], { stdin: ciValue })).code, 0);
+      const token = async (role: string, name: string) => {
+        const created = await cluster.cli(["token", "create", "--role", role, "--name", name]);
+        assert.equal(created.code, 0, created.stderr);
+        return { env: { FABRIC_TOKEN: created.stdout.trim() } };
+      };
+      const [dev, ci, ops] = [
+        await token("submit", "dev"),
+        await token("submit", "ci"),
+        await token("operator", "ops"),
+      ];
+      // What a submit token would send to read a secret past the mask: its base64.
+      const job = (secret: string) =>
+        cluster.writeFile(
+          `${secret}.yaml`,
+          `name: exfiltrate\nsecrets: [${secret}]\ntasks:\n  - {name: t, run: 'printf %s "$${secret}" | base64'}\n`,
+        );
+
+      const refused = await cluster.cli(["submit", await job("PROD_TOKEN")], dev);
+      assert.equal(refused.code, 6, refused.stderr);
+      assert.equal(
+        refused.stderr,
+        'fabric submit: The job may not use the secret "PROD_TOKEN" ("secrets"): it is for jobs submitted with the ' +
+          'operator role (or above); this one is submitted with the token "dev" (submit role)\n',
+      );
+      const notNamed = await cluster.cli(["submit", await job("CI_TOKEN")], dev);
+      assert.equal(notNamed.code, 6, notNamed.stderr);
+      assert.match(
+        notNamed.stderr,
+        /is for jobs submitted with the token "ci"; this one is submitted with the token "dev"/,
+      );
+      // The join token cannot submit at all (the route needs a client token), with or without secrets.
+      const spec = { name: "j", secrets: ["PROD_TOKEN"], tasks: [{ name: "t", run: "true" }] };
+      const byJoin = await api.request("POST", "/v1/jobs", cluster.joinToken, { spec });
+      assert.equal(byJoin.status, 403, byJoin.text);
+      assert.deepEqual(await cluster.json<unknown[]>(["status"]), [], "nothing was stored");
+      assert.doesNotMatch(cluster.tracker.stdout + cluster.tracker.stderr, /submitted with/);
+
+      // The token the rule names, and a role the rule allows, get their values (masked, as plain and as base64).
+      for (const [secret, caller] of [["CI_TOKEN", ci], ["PROD_TOKEN", ops]] as const) {
+        const submitted = await cluster.cli(["submit", await job(secret), "--wait", "--json"], caller);
+        assert.equal(submitted.code, 0, submitted.stderr);
+        const { id } = JSON.parse(submitted.stdout) as JobDetail;
+        assert.equal((await cluster.cli(["logs", `${id}.0`])).stdout, "***\n", secret);
+      }
+    } finally {
+      api.close();
+      await cluster.stop();
+    }
+  },
+});
+
 Deno.test("fabric secret set takes the value from standard input only, and says what is wrong with a bad one", async () => {
   const cluster = await Cluster.start();
   try {
