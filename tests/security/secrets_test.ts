@@ -40,6 +40,15 @@ function holds(bytes: Uint8Array, value: string): boolean {
   return new TextDecoder("latin1").decode(bytes).includes(value);
 }
 
+/** A process's standby file, "" if it has none (yet) or is gone. */
+function inboxOf(pid: number): string {
+  try {
+    return standbyInbox(pid);
+  } catch {
+    return "";
+  }
+}
+
 /** Every process's command line on the machine that holds `value`: pid and line. */
 async function commandLinesHolding(value: string): Promise<string[]> {
   const found: string[] = [];
@@ -61,7 +70,11 @@ Deno.test({
     try {
       const agent = cluster.agents.get("a")!;
       // The standby an idle agent starts for its next task: its file is the owner's alone.
-      const standby = await waitFor("the agent's standby", () => childPids(agent.pid)[0]);
+      // (A child is its standby once it has exec'd: until then its command line is the agent's.)
+      const standby = await waitFor(
+        "the agent's standby",
+        () => childPids(agent.pid).find((pid) => inboxOf(pid) !== ""),
+      );
       const inbox = standbyInbox(standby);
       assert.match(inbox, /^\/dev\/shm\/fabric-standby-/);
       assert.equal(Deno.statSync(inbox).mode! & 0o777, 0o600);
