@@ -21,7 +21,7 @@ Secrets are values the tracker keeps encrypted and gives to the tasks of jobs th
                 existing secret replaces its value, and keeps who may use it unless --allow is given.
   --allow WHO   who may use it in jobs: a role (read, submit, operator, admin: that role and the
                 ones above it) or a token's name (token:NAME where the name is a role's); repeat it
-                or separate with commas. Default: operator. The admin token always may.
+                or separate with commas. Default: operator. Admin tokens always may.
   list          names, who may use them, when they were created and last set (never values)
   delete NAME   new jobs that name it are refused; tasks not started yet fail
 ${CONNECTION_HELP}

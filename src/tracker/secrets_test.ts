@@ -6,7 +6,7 @@ import { SqliteStore } from "../store/mod.ts";
 import { getJob } from "./queries.ts";
 import { createRoutes } from "./routes.ts";
 import { loadSecretKey, SecretKey } from "./secret_key.ts";
-import { mayUseSecret } from "./secret_policy.ts";
+import { mayUseSecret, submitterOf } from "./secret_policy.ts";
 import { Tracker } from "./tracker.ts";
 
 const AGENT = {
@@ -189,6 +189,13 @@ Deno.test("who may use a secret: roles at or above the rule's, named tokens, and
   assert.equal(mayUseSecret(["role:submit"], { name: "ops", role: "operator" }), true);
   assert.equal(mayUseSecret([], { name: "ops", role: "operator" }), false);
   assert.equal(mayUseSecret(["token:ci"], { name: "ci2", role: "admin" }), true);
+  assert.equal(mayUseSecret(["token:ci", "role:nonsense"], { name: "ops", role: "operator" }), false);
+});
+
+Deno.test("a job's submitter is the client token of the request; the join token and an agent's credential are none", () => {
+  assert.deepEqual(submitterOf({ kind: "client", name: "ci", role: "submit" }), { name: "ci", role: "submit" });
+  assert.equal(submitterOf({ kind: "join" }), null);
+  assert.equal(submitterOf({ kind: "agent", agentId: "a1" }), null);
 });
 
 Deno.test("a submitter who may not use a secret is refused, saying who may", async () => {
