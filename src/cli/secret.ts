@@ -14,6 +14,7 @@ fabric secret delete NAME
 
 Secrets are values the tracker keeps encrypted and gives to the tasks of jobs that name them
 ("secrets: [NAME]" in a job file), as environment variables; they are masked as *** in task output.
+Setting, listing and deleting them needs an admin token.
 
   set NAME      read the value from standard input, never from the command line: typed at a
                 terminal it is not shown (end it with Enter); piped in, one final newline is removed
