@@ -148,7 +148,16 @@ Deno.test("an export leaves out what retention is deleting: a job gone from the 
 
     const counts = noRows();
     for await (const _ of exportSqlite(join(dir, "fabric.db"), counts)) { /* counted */ }
-    assert.deepEqual(counts, { meta: 0, agents: 0, jobs: 1, tasks: 100, attempts: 100, logs: 100, tokens: 0 });
+    assert.deepEqual(counts, {
+      meta: 0,
+      agents: 0,
+      jobs: 1,
+      tasks: 100,
+      attempts: 100,
+      logs: 100,
+      tokens: 0,
+      jobSecrets: 0,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
