@@ -241,12 +241,26 @@ Deno.test({
       assert.doesNotMatch(cluster.tracker.stdout + cluster.tracker.stderr, /submitted with/);
 
       // The token the rule names, and a role the rule allows, get their values (masked, as plain and as base64).
+      const ran: Record<string, string> = {};
       for (const [secret, caller] of [["CI_TOKEN", ci], ["PROD_TOKEN", ops]] as const) {
         const submitted = await cluster.cli(["submit", await job(secret), "--wait", "--json"], caller);
         assert.equal(submitted.code, 0, submitted.stderr);
         const { id } = JSON.parse(submitted.stdout) as JobDetail;
         assert.equal((await cluster.cli(["logs", `${id}.0`])).stdout, "***\n", secret);
+        ran[secret] = id;
       }
+
+      // An operator may rerun any job, but a rerun is a submission by the operator: the secret the
+      // rule gives the token "ci" alone is not the operator's to use.
+      const rerun = await cluster.cli(["rerun", ran.CI_TOKEN], ops);
+      assert.equal(rerun.code, 6, rerun.stderr);
+      assert.match(
+        rerun.stderr,
+        /may not use the secret "CI_TOKEN" .* submitted with the token "ops" \(operator role\)/,
+      );
+      assert.equal((await cluster.json<unknown[]>(["status"])).length, 2, "nothing more was stored");
+      const own = await cluster.cli(["rerun", ran.CI_TOKEN], ci);
+      assert.equal(own.code, 0, own.stderr);
     } finally {
       api.close();
       await cluster.stop();
