@@ -147,9 +147,9 @@ async function readPiped(): Promise<string> {
 /** Typed at the terminal with its echo off: nothing of the value is shown, nor kept in scrollback. */
 async function readHidden(name: string): Promise<string> {
   const encoder = new TextEncoder();
-  await Deno.stderr.write(encoder.encode(`Value of secret ${name} (not shown; Enter ends it): `));
   try {
-    // cbreak: echo and line editing off, but Ctrl-C still interrupts.
+    // cbreak: echo and line editing off, but Ctrl-C still interrupts. Before the prompt: what is typed
+    // (or pasted) as soon as the prompt shows must not be echoed.
     Deno.stdin.setRaw(true, { cbreak: true });
   } catch (error) {
     throw new UsageError(
@@ -158,6 +158,7 @@ async function readHidden(name: string): Promise<string> {
   }
   const bytes: number[] = [];
   try {
+    await Deno.stderr.write(encoder.encode(`Value of secret ${name} (not shown; Enter ends it): `));
     const buffer = new Uint8Array(1024);
     reading: for (;;) {
       const n = await Deno.stdin.read(buffer);
