@@ -301,7 +301,7 @@ standbyTest(
       const ran = await run(spec);
       watch.stop();
       if (await watch.saw) seen.push(i);
-      if (standbyState()?.pid !== pid) taken.push(i);
+      if (standby.state()?.pid !== pid) taken.push(i);
       assert.equal(ran.stdout, `${secret}\n`, "the task has it in its environment");
     }
     assert.deepEqual(seen, [], "the tries in which the standby's command line held the secret");
