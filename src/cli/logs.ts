@@ -107,7 +107,12 @@ async function printTaskLogs(client: FabricClient, taskId: string, parsed: Parse
       continue;
     }
     if (!follow) return EXIT.ok;
-    if (end === null) continue; // the stream ended without its end line (a tracker stopping): resume
+    if (end === null) {
+      // The stream ended without its end line (a tracker stopping): resume, but not at once, or this
+      // would ask the stopping tracker again and again until it is gone.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      continue;
+    }
     const task = await client.getTask(taskId);
     const ended = task.attempts.find((a) => a.attempt === end.attempt);
     const outcome = ended ? describeAttempt(ended) : end.state;
