@@ -12,6 +12,7 @@
 import postgres from "postgres";
 import { FabricError } from "../protocol/mod.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
+import { openPool } from "./postgres_pool.ts";
 import { postgresPurgeOps } from "./postgres_purge.ts";
 import { purgeRounds } from "./purge_rounds.ts";
 import { batchStatements, singleStatement, type Statement } from "./postgres_rows.ts";
@@ -128,7 +129,7 @@ export class PostgresStore implements Store, SecretStore {
     };
     let sql: postgres.Sql;
     try {
-      sql = postgres(url, { ...settings, max: POSTGRES_CONNECTIONS });
+      sql = openPool(url, { ...settings, max: POSTGRES_CONNECTIONS });
     } catch (error) {
       throw new FabricError("bad_request", `Cannot use the store ${where}: ${messageOf(error)}`);
     }
@@ -161,7 +162,7 @@ export class PostgresStore implements Store, SecretStore {
    */
   #dropIfBroken(sql: postgres.Sql, error: unknown): void {
     if (this.#closed || this.#sql !== sql || !connectionBroken(error)) return;
-    this.#sql = postgres(this.#url, { ...this.#settings, max: POSTGRES_CONNECTIONS });
+    this.#sql = openPool(this.#url, { ...this.#settings, max: POSTGRES_CONNECTIONS });
     sql.end({ timeout: 0 }).catch(() => {});
   }
 
@@ -330,7 +331,7 @@ export class PostgresStore implements Store, SecretStore {
    * behind it, and the next statement opens another.
    */
   async #onLease<T>(body: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-    const sql = this.#leaseSql ??= postgres(this.#url, {
+    const sql = this.#leaseSql ??= openPool(this.#url, {
       ...this.#settings,
       connection: {
         ...this.#settings.connection,

@@ -10,6 +10,7 @@ import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, type FabricError } from "../protocol/mod.ts";
 import { PostgresStore } from "./postgres.ts";
 import { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
+import { openPool } from "./postgres_pool.ts";
 import { LeaseLostError } from "./lease.ts";
 import { CHUNK_ROWS } from "./postgres_rows.ts";
 import { type JobRecord, queuedTask, type WriteBatch } from "./records.ts";
@@ -265,6 +266,48 @@ const STEPS: Record<string, Step> = {
     await assert.rejects(store.copyIn(source(false), {}), /the store is not empty/);
     assert.equal((await store.listJobs({ limit: 10 })).length, 3);
     await store.close();
+  },
+  "arrays are sent right on a connection that has not learnt the server's array types": async (server) => {
+    const url = await server.createDatabase();
+    // fetch_types off: what a pool sends before its connection's fetch of the array types has answered.
+    const settings = { onnotice: () => {}, max: 1, fetch_types: false } as const;
+    const bare = postgres(url, settings);
+    try {
+      await assert.rejects(
+        bare.unsafe("SELECT * FROM unnest($1::text[]) AS x", [bare.typed(["zkvg9rush2"] as never, 1009)]),
+        /malformed array literal: "zkvg9rush2"/,
+      );
+    } finally {
+      await bare.end({ timeout: 5 });
+    }
+    const sql = openPool(url, settings);
+    try {
+      const texts = ["plain", 'a "quoted" \\ one', "", "{braces},commas"];
+      const [row] = await sql.unsafe(
+        "SELECT $1::text[] = ARRAY[$2, $3, $4, $5]::text[] AS same, $6::bigint[] AS ints, $7::boolean[] AS flags, " +
+          "$8::float8[] AS floats, $9::bytea[] = ARRAY['\\x00ff'::bytea] AS bytes, cardinality($10::text[]) AS nulls",
+        [
+          sql.typed(texts as never, 1009),
+          ...texts,
+          sql.typed([1, 9007199254740993n] as never, 1016),
+          sql.typed([true, false] as never, 1000),
+          sql.typed([1.5, -2] as never, 1022),
+          sql.typed([new Uint8Array([0, 255])] as never, 1001),
+          sql.typed([null, "x"] as never, 1009),
+        ],
+      );
+      assert.equal(row.same, true);
+      assert.equal(row.bytes, true);
+      assert.equal(row.nulls, 2);
+      // Read back as text: this pool has no array parsers (nothing of ours reads an array).
+      assert.equal(String(row.ints), "{1,9007199254740993}");
+      assert.equal(String(row.flags), "{t,f}");
+      assert.equal(String(row.floats), "{1.5,-2}");
+      const [tagged] = await sql`SELECT cardinality(${["a", "b"]}::text[]) AS n`;
+      assert.equal(tagged.n, 2);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
   },
 };
 
