@@ -11,33 +11,21 @@ import {
   type Clock,
   type CreateTokenRequest,
   type CreateTokenResponse,
-  FabricError,
   type HelloResponse,
-  isTerminalJob,
-  type JobSignature,
-  type JobSpec,
   type RegisterAgentResponse,
   type ReportResponse,
-  type SignedJob,
   type SubmitJobResponse,
   systemClock,
   type TaskEvent,
   type TokenView,
 } from "../protocol/mod.ts";
-import { type Fence, LeaseLostError, type Store, type TaskRecord } from "../store/mod.ts";
+import { type Fence, LeaseLostError, type Store } from "../store/mod.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { hashToken, newId, newToken } from "./auth.ts";
 import { type ClaimContext, deliverable, type Delivery, waitForWork } from "./claims.ts";
 import { Credentials, type Principal } from "./credentials.ts";
 import type { AgentEntry } from "./entries.ts";
-import {
-  carryOver,
-  expandForAgents,
-  instanceKey,
-  jobRecords,
-  parseSubmission,
-  signedSubmission,
-} from "./job_records.ts";
+import { JobIntake, type SubmitOptions } from "./job_intake.ts";
 import { Liveness } from "./liveness.ts";
 import { loadState } from "./load.ts";
 import { DEFAULT_MAX_JOB_LOGS, type LogCap } from "./log_cap.ts";
@@ -46,13 +34,13 @@ import { DEFAULT_RETENTION_MS, Retention } from "./retention.ts";
 import { applyReport } from "./reports.ts";
 import { Scheduling } from "./scheduling.ts";
 import { SecretKey } from "./secret_key.ts";
-import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
+import type { Submitter } from "./secret_policy.ts";
 import { Secrets } from "./secrets.ts";
 import { FabricState } from "./state.ts";
-import { SECRET_NAMES } from "./shared_secrets.ts";
 import { StoreWriter } from "./store_writer.ts";
 import { TaskLifecycle } from "./task_lifecycle.ts";
-import { agentState, iso } from "./views.ts";
+import { TokenOperations } from "./token_operations.ts";
+import { agentState } from "./views.ts";
 
 export type { HelloBody } from "./agent_lifecycle.ts";
 export type { Principal } from "./credentials.ts";
@@ -113,6 +101,8 @@ export class Tracker {
   #delivery: Delivery;
   #newId: () => string;
   #credentials = new Credentials();
+  #tokens: TokenOperations;
+  #jobs: JobIntake;
   #approveAgents: boolean;
   #storeHealthy = true;
   #closing = false;
@@ -170,6 +160,16 @@ export class Tracker {
       closing: () => this.#closing,
       flush: () => this.flush(),
     };
+    const flush = () => this.flush();
+    this.#tokens = new TokenOperations({
+      ...{ credentials: this.#credentials, store, writer, clock, flush, log },
+      agents: () => state.agents,
+    });
+    this.#jobs = new JobIntake({
+      ...{ state, store, writer, tasks, secrets, metrics, clock, flush, log },
+      scheduling: () => this.#scheduling,
+      newId: this.#newId,
+    });
     this.#scheduling = new Scheduling({
       templates: () => state.templates,
       agents: () => state.agents.values(),
@@ -249,58 +249,31 @@ export class Tracker {
     this.writer.abandon(new LeaseLostError(`This tracker no longer leads: ${reason}`));
   }
 
-  // ---- credentials ---------------------------------------------------------------------------
+  // ---- credentials (token_operations.ts) -----------------------------------------------------
 
   get hasTokens(): boolean {
-    return this.#credentials.complete;
+    return this.#tokens.complete;
   }
-
-  /** The first start's tokens: keep only the hashes of the admin token (named "admin") and the join token. */
-  async setTokens(tokens: { admin: string; join: string }): Promise<void> {
-    this.#credentials.set(tokens, this.writer, this.clock.now());
-    await this.flush();
+  setTokens(tokens: { admin: string; join: string }): Promise<void> {
+    return this.#tokens.set(tokens);
   }
-
-  /** Who `token` is; a FabricError("unauthorized") saying why it is refused. */
   authenticate(token: string): Principal {
-    return this.#credentials.authenticate(token, this.state.agents, { now: this.clock.now(), writer: this.writer });
+    return this.#tokens.authenticate(token);
   }
-
-  /** Read the tokens again if `fabric tracker reset-admin-token` changed them; called every second or so. */
-  async refreshTokens(): Promise<void> {
-    if (await this.#credentials.refresh(this.store, () => this.flush())) {
-      this.#log("the tokens were changed in the store (reset-admin-token): read again");
-    }
+  refreshTokens(): Promise<void> {
+    return this.#tokens.refresh();
   }
-
   listTokens(): TokenView[] {
-    return this.#credentials.tokens.list(this.clock.now());
+    return this.#tokens.list();
   }
-
-  async createToken(request: CreateTokenRequest): Promise<CreateTokenResponse> {
-    const now = this.clock.now();
-    const expiresAt = request.expiresInMs === undefined ? null : now + request.expiresInMs;
-    const { token, record } = this.#credentials.tokens.create({ ...request, expiresAt }, now, this.writer);
-    await this.flush();
-    this.#log(`token ${record.name} created (role ${record.role})`);
-    return { name: record.name, role: record.role, token, expiresAt: iso(expiresAt) };
+  createToken(request: CreateTokenRequest): Promise<CreateTokenResponse> {
+    return this.#tokens.create(request);
   }
-
-  async revokeToken(name: string): Promise<{ name: string; revoked: number }> {
-    const revoked = this.#credentials.tokens.revoke(name, this.clock.now(), this.writer);
-    await this.flush();
-    this.#log(`token ${name} revoked`);
-    return { name, revoked: revoked.length };
+  revokeToken(name: string): Promise<{ name: string; revoked: number }> {
+    return this.#tokens.revoke(name);
   }
-
-  /** A new join token; the old one is refused from now on (agents that joined keep their credentials). */
-  async rotateJoinToken(): Promise<string> {
-    const token = this.#credentials.rotateJoin(this.writer);
-    await this.flush();
-    // A shared store hands its join token to every tracker's data directory (shared_secrets.ts).
-    await this.store.secrets?.setSecrets({ [SECRET_NAMES.joinToken]: token });
-    this.#log("the join token was rotated");
-    return token;
+  rotateJoinToken(): Promise<string> {
+    return this.#tokens.rotateJoin();
   }
 
   // ---- agents --------------------------------------------------------------------------------
@@ -439,122 +412,15 @@ export class Tracker {
     if (expired.length > 0 || this.writer.pending) await this.flush();
   }
 
-  // ---- jobs ----------------------------------------------------------------------------------
+  // ---- jobs (job_intake.ts) ------------------------------------------------------------------
 
-  /**
-   * `submitter`: the client token that submits it, recorded with the job, whose rights to the job's
-   * secrets are checked. Absent: the tracker's own caller in this process (a test), which records no
-   * submitter and may use any secret, as the admin may; every API request names one.
-   */
-  async submitJob(
-    spec: unknown,
-    options: {
-      source?: string | null;
-      files?: Record<string, string>;
-      signature?: JobSignature;
-      submitter?: Submitter;
-    } = {},
-  ): Promise<SubmitJobResponse> {
-    const files = options.files ?? {};
-    const parsed = parseSubmission(spec, files);
-    const signed = options.signature ? await signedSubmission(spec, files, options.signature) : null;
-    return await this.#accept(parsed, {
-      source: options.source ?? null,
-      files,
-      signed,
-      submitter: options.submitter,
-    });
+  submitJob(spec: unknown, options: SubmitOptions = {}): Promise<SubmitJobResponse> {
+    return this.#jobs.submit(spec, options);
   }
-
-  /**
-   * `fabric rerun`: a job's stored file as a new job, submitted by `submitter` (whose rights to the
-   * job's secrets are checked now, as for a new submission). With `failedOnly`,
-   * what succeeded is carried over as succeeded (its output too, for what needs it) and only the
-   * rest runs: failed, lost, skipped and cancelled tasks. The stored spec is taken as it was
-   * validated at its submission (it is not a job file any more: its durations are milliseconds).
-   */
-  async rerunJob(
-    jobId: string,
-    options: { failedOnly: boolean; submitter: Submitter },
-  ): Promise<SubmitJobResponse & { rerunOf: string; carried: number }> {
-    await this.flush();
-    const active = this.state.jobs.get(jobId);
-    const old = active?.record ?? await this.store.getJob(jobId);
-    if (!old) throw new FabricError("not_found", `No job "${jobId}"`);
-    let carried: ReadonlyMap<string, TaskRecord> = new Map();
-    if (options.failedOnly) {
-      if (!isTerminalJob(old.state)) {
-        throw new FabricError("conflict", `Job ${jobId} has not ended: rerun --failed takes an ended job`);
-      }
-      const previous = active ? active.tasks.map((t) => t.record) : await this.store.listTasks(jobId);
-      carried = new Map(previous.filter((t) => t.state === "succeeded").map((t) => [instanceKey(t), t]));
-      if (carried.size === previous.length) {
-        throw new FabricError("conflict", `Job ${jobId} has no failed, lost, skipped or cancelled task to run again`);
-      }
-    }
-    const submitted = await this.#accept(old.spec, {
-      source: old.source,
-      files: old.files,
-      signed: old.signed,
-      submitter: options.submitter,
-      carried,
-      rerunOf: jobId,
-    });
-    return { ...submitted, rerunOf: jobId, carried: carried.size };
+  rerunJob(jobId: string, options: { failedOnly: boolean; submitter: Submitter }) {
+    return this.#jobs.rerun(jobId, options);
   }
-
-  async #accept(
-    parsed: JobSpec,
-    options: {
-      source: string | null;
-      files: Record<string, string>;
-      signed: SignedJob | null;
-      /** Absent: the tracker's own caller (see submitJob). */
-      submitter?: Submitter;
-      carried?: ReadonlyMap<string, TaskRecord>;
-      rerunOf?: string;
-    },
-  ): Promise<SubmitJobResponse> {
-    this.secrets.checkJob(parsed, options.submitter ?? TRACKER_ITSELF);
-    const { job, tasks } = jobRecords(parsed, {
-      jobId: this.#newId(),
-      now: this.clock.now(),
-      source: options.source,
-      files: options.files,
-      signed: options.signed,
-      submittedBy: options.submitter?.name ?? null,
-      instances: expandForAgents(this.state.agents.values(), parsed, { signedBy: options.signed?.publicKey ?? null }),
-    });
-    if (options.carried && options.carried.size > 0) carryOver(job, tasks, options.carried, options.rerunOf!);
-    // Stored in a write of its own before the scheduler sees it: a submission the store refuses
-    // leaves no trace (503), so a client that tries again never ends up with the job twice.
-    await this.writer.insertJob(job, tasks);
-    this.metrics.jobsSubmitted.inc();
-    this.metrics.tasksSubmitted.inc(tasks.length);
-    this.#tasks.queueJob(this.state.addJob(job, tasks));
-    // Its ready tasks are placed at once, so that the version its submitter watches from already
-    // counts the placement (the watch then waits for the tasks' progress, not for their being placed).
-    this.#scheduling.now();
-    const from = options.rerunOf ? ` (a rerun of ${options.rerunOf})` : "";
-    this.#log(`job ${job.id} (${job.name}) submitted with ${tasks.length} task(s)${from}`);
-    // The placement is written before the answer, not after it: an agent gets an assignment only once
-    // it is stored, so this way its claim is answered first and the task starts ~0.3 ms sooner (the
-    // submitter's next request, its watch, is not waiting for the answer's few extra microseconds). A
-    // store that fails now has the job already; the writer retries the placement by itself.
-    await this.flush().catch(() => {});
-    return { jobId: job.id, name: job.name, tasks: tasks.length, version: job.version };
-  }
-
-  async cancelJob(jobId: string): Promise<CancelJobResponse> {
-    const job = this.state.jobs.get(jobId);
-    if (!job) {
-      await this.flush();
-      if (!(await this.store.getJob(jobId))) throw new FabricError("not_found", `No job "${jobId}"`);
-      return { jobId, cancelled: 0, stopping: 0 };
-    }
-    const result = this.#tasks.cancel(job);
-    await this.flush();
-    this.#log(`job ${jobId} cancel requested: ${result.cancelled} cancelled, ${result.stopping} stopping`);
-    return { jobId, ...result };
+  cancelJob(jobId: string): Promise<CancelJobResponse> {
+    return this.#jobs.cancel(jobId);
   }
 }

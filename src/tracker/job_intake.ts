@@ -1,0 +1,171 @@
+/**
+ * Jobs coming in and going away at a caller's word: a submission, a rerun of a stored job, a cancel.
+ * A job is stored in a write of its own before anything is placed, so that a submission the store
+ * refuses leaves no trace and a client that tries again never ends up with the job twice.
+ */
+import {
+  type CancelJobResponse,
+  type Clock,
+  FabricError,
+  isTerminalJob,
+  type JobSignature,
+  type JobSpec,
+  type SignedJob,
+  type SubmitJobResponse,
+} from "../protocol/mod.ts";
+import type { Store, TaskRecord } from "../store/mod.ts";
+import {
+  carryOver,
+  expandForAgents,
+  instanceKey,
+  jobRecords,
+  parseSubmission,
+  signedSubmission,
+} from "./job_records.ts";
+import type { TrackerMetrics } from "./metrics/mod.ts";
+import type { Scheduling } from "./scheduling.ts";
+import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
+import type { Secrets } from "./secrets.ts";
+import type { FabricState } from "./state.ts";
+import type { StoreWriter } from "./store_writer.ts";
+import type { TaskLifecycle } from "./task_lifecycle.ts";
+
+export interface JobIntakeOptions {
+  state: FabricState;
+  store: Store;
+  writer: StoreWriter;
+  tasks: TaskLifecycle;
+  scheduling: () => Scheduling;
+  secrets: Secrets;
+  metrics: TrackerMetrics;
+  clock: Clock;
+  newId: () => string;
+  /** Every change so far durable (the tracker's flush, which also tracks the store's health). */
+  flush: () => Promise<void>;
+  log: (message: string) => void;
+}
+
+export interface SubmitOptions {
+  source?: string | null;
+  files?: Record<string, string>;
+  signature?: JobSignature;
+  /**
+   * The client token that submits it, recorded with the job, whose rights to the job's secrets are
+   * checked. Absent: the tracker's own caller in this process (a test), which records no submitter and
+   * may use any secret, as the admin may; every API request names one.
+   */
+  submitter?: Submitter;
+}
+
+export class JobIntake {
+  #o: JobIntakeOptions;
+
+  constructor(options: JobIntakeOptions) {
+    this.#o = options;
+  }
+
+  async submit(spec: unknown, options: SubmitOptions = {}): Promise<SubmitJobResponse> {
+    const files = options.files ?? {};
+    const parsed = parseSubmission(spec, files);
+    const signed = options.signature ? await signedSubmission(spec, files, options.signature) : null;
+    return await this.#accept(parsed, {
+      source: options.source ?? null,
+      files,
+      signed,
+      submitter: options.submitter,
+    });
+  }
+
+  /**
+   * `fabric rerun`: a job's stored file as a new job, submitted by `submitter` (whose rights to the
+   * job's secrets are checked now, as for a new submission). With `failedOnly`,
+   * what succeeded is carried over as succeeded (its output too, for what needs it) and only the
+   * rest runs: failed, lost, skipped and cancelled tasks. The stored spec is taken as it was
+   * validated at its submission (it is not a job file any more: its durations are milliseconds).
+   */
+  async rerun(
+    jobId: string,
+    options: { failedOnly: boolean; submitter: Submitter },
+  ): Promise<SubmitJobResponse & { rerunOf: string; carried: number }> {
+    const { state, store } = this.#o;
+    await this.#o.flush();
+    const active = state.jobs.get(jobId);
+    const old = active?.record ?? await store.getJob(jobId);
+    if (!old) throw new FabricError("not_found", `No job "${jobId}"`);
+    let carried: ReadonlyMap<string, TaskRecord> = new Map();
+    if (options.failedOnly) {
+      if (!isTerminalJob(old.state)) {
+        throw new FabricError("conflict", `Job ${jobId} has not ended: rerun --failed takes an ended job`);
+      }
+      const previous = active ? active.tasks.map((t) => t.record) : await store.listTasks(jobId);
+      carried = new Map(previous.filter((t) => t.state === "succeeded").map((t) => [instanceKey(t), t]));
+      if (carried.size === previous.length) {
+        throw new FabricError("conflict", `Job ${jobId} has no failed, lost, skipped or cancelled task to run again`);
+      }
+    }
+    const submitted = await this.#accept(old.spec, {
+      source: old.source,
+      files: old.files,
+      signed: old.signed,
+      submitter: options.submitter,
+      carried,
+      rerunOf: jobId,
+    });
+    return { ...submitted, rerunOf: jobId, carried: carried.size };
+  }
+
+  async cancel(jobId: string): Promise<CancelJobResponse> {
+    const job = this.#o.state.jobs.get(jobId);
+    if (!job) {
+      await this.#o.flush();
+      if (!(await this.#o.store.getJob(jobId))) throw new FabricError("not_found", `No job "${jobId}"`);
+      return { jobId, cancelled: 0, stopping: 0 };
+    }
+    const result = this.#o.tasks.cancel(job);
+    await this.#o.flush();
+    this.#o.log(`job ${jobId} cancel requested: ${result.cancelled} cancelled, ${result.stopping} stopping`);
+    return { jobId, ...result };
+  }
+
+  async #accept(
+    parsed: JobSpec,
+    options: {
+      source: string | null;
+      files: Record<string, string>;
+      signed: SignedJob | null;
+      /** Absent: the tracker's own caller (see SubmitOptions). */
+      submitter?: Submitter;
+      carried?: ReadonlyMap<string, TaskRecord>;
+      rerunOf?: string;
+    },
+  ): Promise<SubmitJobResponse> {
+    const { state, writer, metrics, clock } = this.#o;
+    this.#o.secrets.checkJob(parsed, options.submitter ?? TRACKER_ITSELF);
+    const { job, tasks } = jobRecords(parsed, {
+      jobId: this.#o.newId(),
+      now: clock.now(),
+      source: options.source,
+      files: options.files,
+      signed: options.signed,
+      submittedBy: options.submitter?.name ?? null,
+      instances: expandForAgents(state.agents.values(), parsed, { signedBy: options.signed?.publicKey ?? null }),
+    });
+    if (options.carried && options.carried.size > 0) carryOver(job, tasks, options.carried, options.rerunOf!);
+    // Stored in a write of its own before the scheduler sees it (see the file's comment).
+    await writer.insertJob(job, tasks);
+    metrics.jobsSubmitted.inc();
+    metrics.tasksSubmitted.inc(tasks.length);
+    this.#o.tasks.queueJob(state.addJob(job, tasks));
+    // Its ready tasks are placed at once, so that the version its submitter watches from already
+    // counts the placement (the watch then waits for the tasks' progress, not for their being placed).
+    this.#o.scheduling().now();
+    const from = options.rerunOf ? ` (a rerun of ${options.rerunOf})` : "";
+    this.#o.log(`job ${job.id} (${job.name}) submitted with ${tasks.length} task(s)${from}`);
+    // The placement is written before the answer, not after it: an agent gets an assignment only once
+    // it is stored, so this way its claim is answered first and the task starts ~0.3 ms sooner (the
+    // submitter's next request, its watch, is not waiting for the answer's few extra microseconds). A
+    // store that fails now has the job already; the writer retries the placement by itself.
+    await this.#o.flush().catch(() => {});
+    return { jobId: job.id, name: job.name, tasks: tasks.length, version: job.version };
+  }
+}
