@@ -20,8 +20,9 @@ import {
   type TokenView,
 } from "../protocol/mod.ts";
 import { type Fence, LeaseLostError, type Store } from "../store/mod.ts";
+import { AgentOperations } from "./agent_operations.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
-import { hashToken, newId, newToken } from "./auth.ts";
+import { newId } from "./auth.ts";
 import { type ClaimContext, deliverable, type Delivery, waitForWork } from "./claims.ts";
 import { Credentials, type Principal } from "./credentials.ts";
 import type { AgentEntry } from "./entries.ts";
@@ -40,7 +41,6 @@ import { FabricState } from "./state.ts";
 import { StoreWriter } from "./store_writer.ts";
 import { TaskLifecycle } from "./task_lifecycle.ts";
 import { TokenOperations } from "./token_operations.ts";
-import { agentState } from "./views.ts";
 
 export type { HelloBody } from "./agent_lifecycle.ts";
 export type { Principal } from "./credentials.ts";
@@ -103,7 +103,7 @@ export class Tracker {
   #credentials = new Credentials();
   #tokens: TokenOperations;
   #jobs: JobIntake;
-  #approveAgents: boolean;
+  #agentCalls: AgentOperations;
   #storeHealthy = true;
   #closing = false;
   #onLeaseLost: (error: LeaseLostError) => void;
@@ -117,7 +117,6 @@ export class Tracker {
     this.graceMs = options.graceMs ?? 5000;
     this.maxWaitMs = options.maxWaitMs ?? 30_000;
     this.#newId = options.newId ?? newId;
-    this.#approveAgents = options.approveAgents ?? false;
     const log = this.#log = options.log ?? (() => {});
     this.#onLeaseLost = options.onLeaseLost ?? (() => {});
     const { state, clock, metrics } = this;
@@ -169,6 +168,11 @@ export class Tracker {
       ...{ state, store, writer, tasks, secrets, metrics, clock, flush, log },
       scheduling: () => this.#scheduling,
       newId: this.#newId,
+    });
+    this.#agentCalls = new AgentOperations({
+      ...{ agents, writer, flush, log, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs },
+      approveAgents: options.approveAgents ?? false,
+      scheduling: () => this.#scheduling,
     });
     this.#scheduling = new Scheduling({
       templates: () => state.templates,
@@ -276,113 +280,37 @@ export class Tracker {
     return this.#tokens.rotateJoin();
   }
 
-  // ---- agents --------------------------------------------------------------------------------
+  // ---- agents (agent_operations.ts) ----------------------------------------------------------
 
-  /**
-   * A new agent, with a credential of its own. A name that is registered is taken back only with an
-   * admin token (`byAdmin`), never with the join token alone (agent_admission.ts).
-   */
-  async registerAgent(
-    request: RegisterAgentBody,
-    options: { byAdmin?: boolean } = {},
-  ): Promise<RegisterAgentResponse> {
-    const secret = newToken("fabric-agent");
-    const byAdmin = options.byAdmin ?? false;
-    const pending = this.#approveAgents && !byAdmin;
-    const agent = this.#agents.register(request, hashToken(secret), { byAdmin, pending });
-    await this.flush();
-    this.#scheduling.soon();
-    const { id, name } = agent.record;
-    const response = {
-      agentId: id,
-      name,
-      credential: `${id}.${secret}`,
-      heartbeatMs: this.heartbeatMs,
-      ttlMs: this.ttlMs,
-    };
-    return pending ? { ...response, pending } : response;
+  registerAgent(request: RegisterAgentBody, options: { byAdmin?: boolean } = {}): Promise<RegisterAgentResponse> {
+    return this.#agentCalls.register(request, options);
   }
-
-  /** A pending agent (`--approve-agents`) takes work from now on. */
-  async approveAgent(name: string): Promise<{ name: string; approved: boolean }> {
-    const approved = this.#agents.approve(this.#agents.byName(name));
-    await this.flush();
-    return { name, approved };
+  approveAgent(name: string): Promise<{ name: string; approved: boolean }> {
+    return this.#agentCalls.approve(name);
   }
-
-  /**
-   * Revoke an agent's credential: its next request is refused (it stops, saying so), what was placed on
-   * it is lost and runs elsewhere, and its name is free for a new agent to join with.
-   */
-  async removeAgent(name: string): Promise<{ name: string; lost: number }> {
-    const lost = this.#agents.remove(this.#agents.byName(name));
-    await this.flush();
-    return { name, lost };
+  removeAgent(name: string): Promise<{ name: string; lost: number }> {
+    return this.#agentCalls.remove(name);
   }
-
-  /** An agent with a credential starts: refresh what it advertises, and settle what it no longer runs. */
-  async hello(agentId: string, request: HelloBody): Promise<HelloResponse> {
-    const agent = this.#agents.byId(agentId);
-    this.#agents.hello(agent, request);
-    await this.flush();
-    this.#scheduling.soon();
-    const { id, name } = agent.record;
-    const response = { agentId: id, name, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs };
-    return agent.record.admission === "pending" ? { ...response, pending: true } : response;
+  hello(agentId: string, request: HelloBody): Promise<HelloResponse> {
+    return this.#agentCalls.hello(agentId, request);
   }
-
-  async heartbeat(agentId: string, load: AgentLoad) {
-    const agent = this.#agents.byId(agentId);
-    this.#agents.heartbeat(agent, load);
-    if (this.writer.pending) await this.flush();
-    return {
-      state: agentState(agent.record),
-      heartbeatMs: this.heartbeatMs,
-      ttlMs: this.ttlMs,
-      drainDeadline: agent.record.draining ? agent.record.drainDeadline : null,
-    };
+  heartbeat(agentId: string, load: AgentLoad) {
+    return this.#agentCalls.heartbeat(agentId, load);
   }
-
-  /** The agent is stopping: it takes no more work, and what was placed on it goes back to the queue. */
-  async leave(agentId: string): Promise<void> {
-    this.#agents.leave(this.#agents.byId(agentId));
-    await this.flush();
+  leave(agentId: string): Promise<void> {
+    return this.#agentCalls.leave(agentId);
   }
-
-  /**
-   * Drain an agent: no new work; what it runs may finish within `graceMs`, then is handed back and
-   * runs elsewhere. An agent stopping on SIGTERM drains itself; an operator drains one by name.
-   */
-  async drain(
-    agent: AgentEntry | string,
-    graceMs: number,
-  ): Promise<{ name: string; running: number; deadline: number }> {
-    const entry = typeof agent === "string" ? this.#agents.byName(agent) : agent;
-    const deadline = this.#agents.drain(entry, graceMs);
-    await this.flush();
-    this.#log(
-      `agent ${entry.record.name} draining: ${entry.tasks.size} task(s) get until ${new Date(deadline).toISOString()}`,
-    );
-    return { name: entry.record.name, running: entry.tasks.size, deadline };
+  drain(agent: AgentEntry | string, graceMs: number) {
+    return this.#agentCalls.drain(agent, graceMs);
   }
-
-  async selfDrain(agentId: string, graceMs: number) {
-    return await this.drain(this.#agents.byId(agentId), graceMs);
+  selfDrain(agentId: string, graceMs: number) {
+    return this.#agentCalls.selfDrain(agentId, graceMs);
   }
-
-  /** Undo a drain: the agent takes work again. */
-  async resume(name: string): Promise<{ name: string }> {
-    this.#agents.resume(this.#agents.byName(name));
-    await this.flush();
-    this.#log(`agent ${name} takes work again`);
-    return { name };
+  resume(name: string): Promise<{ name: string }> {
+    return this.#agentCalls.resume(name);
   }
-
-  /** Change an agent's placement weight, live. */
-  async setWeight(name: string, weight: number): Promise<void> {
-    this.#agents.setWeight(this.#agents.byName(name), weight);
-    await this.flush();
-    this.#log(`agent ${name} weight set to ${weight}`);
+  setWeight(name: string, weight: number): Promise<void> {
+    return this.#agentCalls.setWeight(name, weight);
   }
 
   /** Long poll: new assignments for the agent, and attempts it holds that it must stop. */
