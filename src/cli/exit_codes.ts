@@ -1,5 +1,5 @@
 /**
- * The CLI's exit codes, documented in `fabric --help` and the README: 0 success, 1 a task failed or
+ * The CLI's exit codes, documented in `fabric --help` and docs/commands.md: 0 success, 1 a task failed or
  * the job was cancelled (or another failure), 2 invalid file or flags, 3 the tracker cannot be
  * reached or refused the credentials, 4 `submit --wait --timeout` gave up (the job goes on), 5 the
  * data directory is in use by another tracker or agent, 6 the tracker refused the action to this token

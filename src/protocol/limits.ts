@@ -1,5 +1,5 @@
 /**
- * The documented limits on what a job file or an API body may hold (README, "Limits"). Each keeps one
+ * The documented limits on what a job file or an API body may hold (docs/job-file.md, "Limits"). Each keeps one
  * hostile input from costing the tracker or an agent more than it costs the sender: past a limit the
  * input is refused with a message naming the field, before anything is stored.
  */
