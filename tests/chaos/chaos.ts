@@ -10,12 +10,15 @@ import { driveWorkload, observeJobs, waitForJobs } from "./driver.ts";
 import { injectFaults, planFaults } from "./faults.ts";
 import type { CheckInput, CheckResult } from "./model.ts";
 import { Fleet } from "./processes.ts";
+import { PostgresServer } from "../../testing/postgres.ts";
 import { seededRandom } from "./random.ts";
 import { agentsWithLongRuns, buildRuns, parseRunLines } from "./runs.ts";
 import { planWorkload, taskCount } from "./workload.ts";
 
 export interface ChaosOptions {
   durationMs: number;
+  /** Trackers (default 1); more than one share a PostgreSQL database the run starts. */
+  trackers?: number;
   seed: number;
   agents: number;
   slots: number;
@@ -41,6 +44,13 @@ export interface ChaosReport {
 export const HEARTBEAT_MS = 300;
 export const TTL_MS = 1500;
 export const GRACE_MS = 1000;
+/**
+ * With several trackers: the lease, and a longer TTL: after the leader's loss no tracker answers
+ * agents for up to a lease, and an agent may first try a tracker that cannot serve it before the one
+ * that leads; a TTL shorter than that would have the new leader give up on agents that are fine.
+ */
+export const LEASE_MS = 2000;
+export const SEVERAL_TTL_MS = 4000;
 /** Faults stop here, so the last jobs end on a healthy fleet. */
 const FAULT_WINDOW = 0.85;
 
@@ -55,13 +65,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   await Deno.chmod(runsFile, 0o666);
   const log = options.log;
   const agents = Array.from({ length: options.agents }, (_, i) => `agent-${i + 1}`);
+  const trackers = options.trackers ?? 1;
+  const ttlMs = trackers > 1 ? SEVERAL_TTL_MS : TTL_MS;
   const random = seededRandom(options.seed);
   const plans = planWorkload(random, options);
   const faultPlan = planFaults(random, {
     agents,
-    ttlMs: TTL_MS,
+    ttlMs,
     heartbeatMs: HEARTBEAT_MS,
     count: Math.ceil(options.durationMs / 2500),
+    several: trackers > 1 ? { leaseMs: LEASE_MS } : undefined,
   });
   log(
     `seed ${options.seed}: ${plans.length} jobs, ${
@@ -70,16 +83,29 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   );
 
   let fleet: Fleet | null = null;
+  let postgres: PostgresServer | null = null;
   let report: ChaosReport | null = null;
   let broken: unknown = null;
   try {
+    let several;
+    if (trackers > 1) {
+      const server = postgres = await PostgresServer.start();
+      several = {
+        trackers,
+        store: await server.createDatabase(),
+        lease: `${LEASE_MS}ms`,
+        pauseStore: () => server.pause(),
+        resumeStore: () => server.resume(),
+      };
+    }
     fleet = await Fleet.start({
       root,
       agents,
       slots: options.slots,
       heartbeat: `${HEARTBEAT_MS}ms`,
-      agentTtl: `${TTL_MS}ms`,
+      agentTtl: `${ttlMs}ms`,
       grace: `${GRACE_MS}ms`,
+      several,
       log,
     });
     const startedAt = Date.now();
@@ -117,10 +143,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (going.length > 0) log(`still going after ${options.settleTimeoutMs}ms: ${going.join(", ")}`);
       const jobs = await observeJobs(client, submitted);
       const parsed = parseRunLines(await Deno.readTextFile(runsFile));
-      input = { jobs, runs: buildRuns(parsed.lines), faults, ttlMs: TTL_MS, graceMs: GRACE_MS };
+      input = { jobs, runs: buildRuns(parsed.lines), faults, ttlMs, graceMs: GRACE_MS };
       const results = checkAll(input);
       const pass = results.every((r) => r.pass);
       const summary = formatSummary(input, results, {
+        trackers,
         seed: options.seed,
         agents: options.agents,
         slots: options.slots,
@@ -140,6 +167,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     broken = error;
   } finally {
     await fleet?.stop();
+    await postgres?.stop();
   }
   if (broken || !report!.pass || options.keep) {
     await fleet?.saveLogs(join(root, "logs"));

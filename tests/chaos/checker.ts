@@ -18,6 +18,8 @@ export function checkAll(input: CheckInput): CheckResult[] {
 }
 
 export interface RunFacts {
+  /** More than one: several trackers on PostgreSQL. */
+  trackers?: number;
   seed: number;
   agents: number;
   slots: number;
@@ -54,8 +56,12 @@ export function formatSummary(input: CheckInput, results: CheckResult[], facts: 
     `${input.runs.length} runs recorded by the tasks${
       facts.malformedRunLines ? `, ${facts.malformedRunLines} malformed run lines` : ""
     }`,
-    `faults survived: agent kills ${faults("kill_agent")}, tracker kills ${faults("kill_tracker")}, ` +
-    `cuts long ${faults("cut_long")} short ${faults("cut_short")}`,
+    (facts.trackers ?? 1) > 1
+      ? `faults survived (${facts.trackers} trackers on PostgreSQL): agent kills ${faults("kill_agent")}, ` +
+        `leader kills ${faults("kill_leader")}, follower kills ${faults("kill_follower")}, ` +
+        `PostgreSQL restarts ${faults("restart_store")}`
+      : `faults survived: agent kills ${faults("kill_agent")}, tracker kills ${faults("kill_tracker")}, ` +
+        `cuts long ${faults("cut_long")} short ${faults("cut_short")}`,
     `retries seen ${
       retriesSeen(input)
     }, duplicate runs across expired leases ${counts.duplicatesAcrossExpiredLeases}, ` +

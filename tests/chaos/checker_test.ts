@@ -291,6 +291,23 @@ Deno.test("disruptions: when an agent can next reach the tracker, and whether it
   assert.equal(stopDeadline(faults, "a1", T + 900, 500), T + 4500);
 });
 
+Deno.test("with several trackers, the leader's or a follower's loss and a PostgreSQL restart disrupt every agent", () => {
+  const faults = [
+    { ...fault("kill_leader", 1000, 2000, null), tracker: 2 },
+    { ...fault("kill_follower", 3000, 3500, null), tracker: 3 },
+    fault("restart_store", 5000, 6000, null),
+  ];
+  for (const agent of ["a1", "a2"]) {
+    assert.equal(reachableAfter(faults, agent, T + 1500), T + 2000);
+    assert.equal(reachableAfter(faults, agent, T + 3100), T + 3500);
+    assert.equal(reachableAfter(faults, agent, T + 5500), T + 6000);
+  }
+  // None of them is a cause for replacing work: a task lost then fails invariant 8.
+  const lost = job([{ attempts: [attempt(1, { assigned: 0, finished: 1800, state: "lost" })], chunks: [] }]);
+  assert.match(checkReplacements(input([lost], [], faults)).problems[0], /with no fault on its agent/);
+  assert.match(checkRecovery(input([], [], [{ ...faults[0], recovered: false }])).problems[0], /kill_leader tracker-2/);
+});
+
 Deno.test("run lines become runs, told apart by their run id", () => {
   const text = [
     `start j.0 1 a1 ${T} r1 `,

@@ -16,7 +16,8 @@ export const KEEP_MARGIN_MS = 3000;
 const EDGE_MS = 300;
 
 export function describeFault(f: FaultRecord): string {
-  const target = f.agent ?? "tracker";
+  const target = f.agent ??
+    (f.tracker ? `tracker-${f.tracker}` : f.kind === "restart_store" ? "PostgreSQL" : "tracker");
   return `${f.kind} ${target} ${iso(f.start)}..${iso(f.end)} (${f.end - f.start}ms${
     f.kind.startsWith("cut") ? `, ${f.mode}` : ""
   })`;

@@ -1,8 +1,10 @@
 /**
  * Faults, one at a time: kill -9 of an agent (started again with its data directory), kill -9 of
  * the tracker (started again on its port and data directory), and cuts of one agent's network,
- * longer or shorter than the agent TTL. Each waits for the fleet to be healthy after the previous
- * one, so every loss can be traced to the one fault that caused it.
+ * longer or shorter than the agent TTL. With several trackers on PostgreSQL: kill -9 of the leader
+ * or of a follower (started again), and PostgreSQL stopped and started again, instead of the one
+ * tracker's kill and the cuts. Each waits for the fleet to be healthy after the previous one, so
+ * every loss can be traced to the one fault that caused it.
  */
 import type { FaultKind, FaultPlan, FaultRecord } from "./model.ts";
 import type { Fleet } from "./processes.ts";
@@ -14,6 +16,8 @@ export interface FaultOptions {
   heartbeatMs: number;
   /** How many to plan (more than can happen: injection stops at its deadline). */
   count: number;
+  /** Several trackers on PostgreSQL: the faults of that mode, under a lease of `leaseMs`. */
+  several?: { leaseMs: number };
 }
 
 const KINDS: readonly FaultKind[] = ["kill_agent", "kill_tracker", "cut_long", "cut_short"];
@@ -27,15 +31,27 @@ const WEIGHTED: readonly FaultKind[] = [
   "cut_short",
 ];
 
+const SEVERAL_KINDS: readonly FaultKind[] = ["kill_agent", "kill_leader", "kill_follower", "restart_store"];
+/** The leader, whose loss is the takeover, more often than the rest. */
+const SEVERAL_WEIGHTED: readonly FaultKind[] = [
+  "kill_agent",
+  "kill_leader",
+  "kill_leader",
+  "kill_follower",
+  "restart_store",
+];
+
 export function planFaults(random: Random, options: FaultOptions): FaultPlan[] {
   // Every kind early on, in a seeded order; then a weighted mix.
-  const kinds = [...random.shuffle(KINDS)];
-  while (kinds.length < options.count) kinds.push(random.pick(WEIGHTED));
+  const kinds = [...random.shuffle(options.several ? SEVERAL_KINDS : KINDS)];
+  while (kinds.length < options.count) kinds.push(random.pick(options.several ? SEVERAL_WEIGHTED : WEIGHTED));
   return kinds.map((kind, i) => ({
     kind,
     gapMs: i === 0 ? random.int(1500, 3000) : random.int(500, 2500),
-    agent: kind === "kill_tracker" ? null : random.pick(options.agents),
+    agent: kind === "kill_agent" || kind.startsWith("cut") ? random.pick(options.agents) : null,
     downMs: downTime(kind, random, options),
+    // Drawn only in that mode, so that a one-tracker seed still repeats its earlier runs' choices.
+    pick: options.several ? random.int(0, 1000) : 0,
     mode: random.chance(0.5) ? "refuse" : "blackhole",
   }));
 }
@@ -45,7 +61,15 @@ function downTime(kind: FaultKind, random: Random, options: FaultOptions): numbe
     case "kill_agent":
       return random.int(200, 2000);
     case "kill_tracker":
+    case "kill_follower":
       return random.int(200, 1500);
+    case "kill_leader": {
+      // Back before its lease ends (it takes its own lease back at once) or well after (another took over).
+      const leaseMs = options.several?.leaseMs ?? 0;
+      return random.chance(0.5) ? random.int(200, leaseMs / 2) : random.int(leaseMs + 1000, 2 * leaseMs + 1000);
+    }
+    case "restart_store":
+      return random.int(300, 2000);
     case "cut_long":
       // Well past the TTL, well short of the workload's lostAfter.
       return random.int(options.ttlMs + 1000, options.ttlMs + 3000);
@@ -77,7 +101,7 @@ export async function injectFaults(plan: FaultPlan[], fleet: Fleet, options: Inj
     record.recovered = recovered;
     record.recoveredAt = recovered ? Date.now() : null;
     options.log(
-      `fault ${records.length}: ${fault.kind} ${record.agent ?? "tracker"} for ${record.end - record.start}ms` +
+      `fault ${records.length}: ${describeTarget(record)} for ${record.end - record.start}ms` +
         (fault.kind.startsWith("cut") ? ` (${fault.mode})` : "") +
         (recovered ? `, healthy again after ${record.recoveredAt! - record.end}ms` : ", NOT RECOVERED"),
     );
@@ -137,6 +161,24 @@ async function inject(planned: FaultPlan, fleet: Fleet, options: InjectOptions):
       await sleep(fault.downMs);
       await startAgain(() => fleet.startTracker(), options);
       break;
+    case "kill_leader":
+    case "kill_follower": {
+      const leader = await fleet.leaderIndex();
+      const followers = [...Array(fleet.trackerCount).keys()].filter((i) => i !== leader);
+      const target = fault.kind === "kill_leader" ? leader ?? 0 : followers[fault.pick % followers.length];
+      record.tracker = target + 1;
+      await fleet.killTracker(target);
+      record.start = Date.now();
+      await sleep(fault.downMs);
+      await startAgain(() => fleet.startTracker(target), options);
+      break;
+    }
+    case "restart_store":
+      await fleet.pauseStore();
+      record.start = Date.now();
+      await sleep(fault.downMs);
+      await fleet.resumeStore();
+      break;
     case "cut_long":
     case "cut_short":
       fleet.cut(fault.agent!, fault.mode);
@@ -147,6 +189,11 @@ async function inject(planned: FaultPlan, fleet: Fleet, options: InjectOptions):
   }
   record.end = Date.now();
   return record;
+}
+
+function describeTarget(record: FaultRecord): string {
+  const target = record.agent ?? (record.tracker ? `tracker-${record.tracker}` : "");
+  return target ? `${record.kind} ${target}` : record.kind;
 }
 
 /** A process that does not come back is retried once; the fault then counts as not survived. */

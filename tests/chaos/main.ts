@@ -1,6 +1,6 @@
 /**
- * `deno task chaos --minutes N [--seed S] [--agents K]`: a tracker and K agents on loopback under a
- * mixed workload and random faults for N minutes, then every invariant checked and a summary
+ * `deno task chaos --minutes N [--seed S] [--agents K] [--trackers T]`: a tracker (or T on one
+ * PostgreSQL) and K agents on loopback under a mixed workload and random faults for N minutes, then every invariant checked and a summary
  * printed. Exits 1 when an invariant fails (the run's directory is then kept, with every
  * process's log), 2 on bad flags.
  */
@@ -10,12 +10,14 @@ import { runChaos } from "./chaos.ts";
 import { newSeed } from "./random.ts";
 
 const USAGE =
-  `deno task chaos [--minutes N] [--seed S] [--agents K] [--slots N] [--lost-after auto|on|off] [--keep] [--quiet]
+  `deno task chaos [--minutes N] [--seed S] [--agents K] [--slots N] [--trackers T] [--lost-after auto|on|off] [--keep] [--quiet]
 
   --minutes N      how long faults are injected, about (default 3; fractions allowed)
   --seed S         repeat the random choices of an earlier run (printed by every run)
   --agents K       agents (default 4)
   --slots N        slots per agent (default 2)
+  --trackers T     trackers (default 1); 2 or more share a PostgreSQL the run starts (Debian's postgresql),
+                   and the faults are kills of the leader and of followers, PostgreSQL restarts, agent kills
   --lost-after     give some jobs a lostAfter longer than any cut (auto: if this checkout accepts the key)
   --keep           keep the run's directory even when every invariant holds
   --quiet          print only the summary`;
@@ -30,6 +32,7 @@ async function main(args: string[]): Promise<number> {
         seed: { type: "string" },
         agents: { type: "string", default: "4" },
         slots: { type: "string", default: "2" },
+        trackers: { type: "string", default: "1" },
         "lost-after": { type: "string", default: "auto" },
         keep: { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },
@@ -49,13 +52,15 @@ async function main(args: string[]): Promise<number> {
   const minutes = Number(flags.minutes);
   const agents = Number(flags.agents);
   const slots = Number(flags.slots);
+  const trackers = Number(flags.trackers);
   const seed = flags.seed === undefined ? newSeed() : Number(flags.seed);
   const lostAfter = flags["lost-after"] === "auto" ? lostAfterAccepted() : flags["lost-after"] === "on";
   const invalid = !(minutes > 0) || !Number.isInteger(agents) || agents < 2 || !Number.isInteger(slots) || slots < 1 ||
+    !Number.isInteger(trackers) || trackers < 1 ||
     !Number.isInteger(seed) || seed < 0 || !["auto", "on", "off"].includes(flags["lost-after"]!);
   if (invalid) {
     console.error(
-      `Invalid flags: --minutes must be positive, --agents at least 2, --slots and --seed whole numbers\n\n${USAGE}`,
+      `Invalid flags: --minutes must be positive, --agents at least 2, --slots, --trackers and --seed whole numbers\n\n${USAGE}`,
     );
     return 2;
   }
@@ -69,6 +74,7 @@ async function main(args: string[]): Promise<number> {
     seed,
     agents,
     slots,
+    trackers,
     lostAfter,
     keep: flags.keep,
     maxBigBytes: 5 * 1024 * 1024,

@@ -47,7 +47,23 @@ export interface SubmittedJob {
   cancelAckAt: number | null;
 }
 
-export type FaultKind = "kill_agent" | "kill_tracker" | "cut_long" | "cut_short";
+export type FaultKind =
+  | "kill_agent"
+  | "kill_tracker"
+  | "cut_long"
+  | "cut_short"
+  // With several trackers on PostgreSQL:
+  | "kill_leader"
+  | "kill_follower"
+  | "restart_store";
+
+/** Faults of the control plane, not of one agent: every agent may be unable to report during them. */
+export const CONTROL_PLANE_FAULTS: readonly FaultKind[] = [
+  "kill_tracker",
+  "kill_leader",
+  "kill_follower",
+  "restart_store",
+];
 
 export interface FaultPlan {
   kind: FaultKind;
@@ -58,11 +74,15 @@ export interface FaultPlan {
   /** How long the process stays dead or the agent cut off. */
   downMs: number;
   mode: "refuse" | "blackhole";
+  /** A seeded choice among what is known only when the fault begins (which follower: this modulo their number). */
+  pick: number;
 }
 
 export interface FaultRecord {
   kind: FaultKind;
   agent: string | null;
+  /** With several trackers: the one killed (1-based, as the process names it). */
+  tracker?: number;
   /** Epoch ms: the kill or the cut... */
   start: number;
   /** ...and the restart (process started again) or the heal. */

@@ -1,9 +1,10 @@
 /**
  * When could an agent talk to the tracker? Not while it was cut off, not while its process was dead
- * (killed, not yet started again), and not while the tracker was dead. The checker uses this to
+ * (killed, not yet started again), and not while the tracker was dead (with several trackers: while
+ * one was dead, as the agent may have been talking to it, or the store was away). The checker uses this to
  * tell a result that was lost from one that could not be delivered before its attempt was replaced.
  */
-import type { FaultRecord } from "./model.ts";
+import { CONTROL_PLANE_FAULTS, type FaultRecord } from "./model.ts";
 
 export interface Interval {
   start: number;
@@ -13,7 +14,7 @@ export interface Interval {
 /** The intervals in which `agent` could not reach the tracker, sorted. */
 export function disruptions(faults: readonly FaultRecord[], agent: string): Interval[] {
   return faults
-    .filter((f) => f.kind === "kill_tracker" || f.agent === agent)
+    .filter((f) => CONTROL_PLANE_FAULTS.includes(f.kind) || f.agent === agent)
     .map((f) => ({ start: f.start, end: f.end }))
     .sort((a, b) => a.start - b.start);
 }
@@ -68,7 +69,7 @@ export function faultAround(
   afterMs: number,
 ): FaultRecord | undefined {
   return faults
-    .filter((f) => kinds.includes(f.kind) && (f.kind === "kill_tracker" || f.agent === agent))
+    .filter((f) => kinds.includes(f.kind) && (CONTROL_PLANE_FAULTS.includes(f.kind) || f.agent === agent))
     .filter((f) => f.start <= t && t <= f.end + afterMs)
     .sort((a, b) => b.start - a.start)[0];
 }
