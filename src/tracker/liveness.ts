@@ -1,12 +1,13 @@
 /**
  * The periodic sweep: backoffs that ended, drains past their deadline, work sent but never
- * acknowledged, and agents silent past their TTL. A sweep that comes much later than its interval
+ * acknowledged, agents silent past their TTL, and the copies pinned to agents down for good. A sweep that comes much later than its interval
  * (the tracker itself was stalled: a blocked store, a paused machine) does not count the stall as the
  * agents' silence.
  */
 import type { Clock } from "../protocol/mod.ts";
 import type { AgentLifecycle } from "./agent_lifecycle.ts";
 import { awaitsRedelivery } from "./claims.ts";
+import { failCopiesOfDownAgents } from "./pinned_copies.ts";
 import type { FabricState } from "./state.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";
 
@@ -38,6 +39,8 @@ export class Liveness {
     for (const agent of state.agents.values()) {
       if (agent.record.state === "ready" && awaitsRedelivery(agent, now)) agent.claim.notify();
     }
-    return agents.expire();
+    const expired = agents.expire();
+    failCopiesOfDownAgents(state, tasks, now);
+    return expired;
   }
 }

@@ -207,6 +207,16 @@ export class TaskLifecycle {
     this.#requeue(task, `queued again: ${reason}`, 0);
   }
 
+  /**
+   * A copy for one agent (`select: all`) whose agent is gone past the task's patience can never run:
+   * it fails, saying why, rather than wait for ever (so that `fabric run --all` ends, naming the agent).
+   */
+  failPinned(task: TaskEntry, reason: string): void {
+    if (task.record.state !== "queued") return;
+    this.#log(`task ${task.record.id} failed: ${reason}`);
+    this.#end(task, "failed", { reason });
+  }
+
   /** The attempt ends without a result and the task is queued again; it does not count as lost. */
   handBack(task: TaskEntry, reason: string): void {
     if (this.#abandonAttempt(task, reason)) return;

@@ -301,3 +301,48 @@ Deno.test("a stop order is sent once while the agent stops the task, and again o
     await cleanup(tracker);
   }
 });
+
+Deno.test("a select: all copy whose agent is down fails, naming the agent, so the job ends; with lostAfter it waits that long", async () => {
+  const { tracker, clock, cleanup } = await setup();
+  const load = { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 1, running: 0, freeSlots: 1 };
+  try {
+    const a = await agent(tracker, "a");
+    const b = await agent(tracker, "b");
+    const spec = (name: string, lostAfter?: string) => ({
+      name,
+      tasks: [{ name: "t", run: "true", select: "all", ...(lostAfter ? { lostAfter } : {}) }],
+    });
+    const { jobId } = await tracker.submitJob(spec("everywhere"));
+    const patient = (await tracker.submitJob(spec("patient", "10s"))).jobId;
+    // b runs its copies; a takes nothing and then goes silent.
+    for (const task of (await tracker.claim(b, { holding: [], waitMs: 0 })).assignments) {
+      await tracker.report(b, [{
+        type: "finished",
+        taskId: task.taskId,
+        attempt: task.attempt,
+        at: clock.t,
+        result: { kind: "exited", code: 0 },
+        durationMs: 1,
+      }]);
+    }
+    assert.ok(a);
+    clock.t += 3500;
+    await tracker.heartbeat(b, load);
+    await tracker.checkLiveness();
+    const detail = await getJob(tracker, jobId);
+    assert.equal(detail.state, "failed");
+    const copy = detail.tasks.find((t) => t.name === "t@a")!;
+    assert.equal(copy.state, "failed");
+    assert.match(copy.reason ?? "", /agent a is down, and this copy runs only there \(select: all\)/);
+    assert.equal(detail.tasks.find((t) => t.name === "t@b")!.state, "succeeded");
+
+    const patientCopy = async () => (await getJob(tracker, patient)).tasks.find((t) => t.name === "t@a")!;
+    assert.equal((await patientCopy()).state, "queued", "lostAfter: 10s waits for the agent");
+    clock.t += 10_000;
+    await tracker.heartbeat(b, load);
+    await tracker.checkLiveness();
+    assert.equal((await patientCopy()).state, "failed");
+  } finally {
+    await cleanup(tracker);
+  }
+});
