@@ -28,7 +28,8 @@ async function complete(source: string, words: string[]): Promise<string[]> {
 
 Deno.test("bash completes commands, subcommands and each command's own flags", async () => {
   const bash = await script("bash");
-  assert.deepEqual(await complete(bash, ["fabric", "re"]), ["rerun"]);
+  assert.deepEqual(await complete(bash, ["fabric", "rer"]), ["rerun"]);
+  assert.deepEqual(await complete(bash, ["fabric", "re"]), ["rerun", "results"]);
   assert.deepEqual(await complete(bash, ["fabric", "agents", "d"]), ["drain"]);
   assert.deepEqual(await complete(bash, ["fabric", "logs", "--f"]), ["--follow"]);
   assert.deepEqual(await complete(bash, ["fabric", "status", "--st"]), ["--state"]);

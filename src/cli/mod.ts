@@ -31,6 +31,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cancel: async () => (await import("./cancel.ts")).cancelCommand,
   gc: async () => (await import("./gc.ts")).gcCommand,
   rerun: async () => (await import("./rerun.ts")).rerunCommand,
+  run: async () => (await import("./run.ts")).runCommand,
+  results: async () => (await import("./results.ts")).resultsCommand,
   validate: async () => (await import("./validate.ts")).validateCommand,
   schema: async () => (await import("./schema.ts")).schemaCommand,
   key: async () => (await import("./key.ts")).keyCommand,
@@ -75,6 +77,8 @@ Client:
   fabric logs TASK|JOB [-f]   a task's output, or every task's of a job
   fabric cancel JOB           stop a job
   fabric rerun JOB [--failed] submit a job's file again (only what did not succeed, with --failed)
+  fabric run [--all] -- CMD   a command on one agent, or on every one, its output prefixed by agent;
+                              --async prints a token, fabric results TOKEN shows what ended
   fabric agents               the agents and their load (weight, drain, resume, approve, remove NAME)
   fabric token create ...     client tokens with a role (read, submit, operator, admin); list, revoke,
                               rotate-join
