@@ -178,8 +178,10 @@ export class Daemon extends WatchedChild {
   stdout = "";
   stderr = "";
 
-  constructor(name: string, args: string[], env?: Record<string, string>) {
-    super(name, Deno.execPath(), ["run", "-A", "--quiet", MAIN, ...args], { env });
+  /** `wrap`: a command the process is started under, e.g. `["ip", "netns", "exec", NAME]`. */
+  constructor(name: string, args: string[], env?: Record<string, string>, wrap: string[] = []) {
+    const command = [...wrap, Deno.execPath(), "run", "-A", "--quiet", MAIN, ...args];
+    super(name, command[0], command.slice(1), { env });
   }
 
   protected received(text: string, stream: Stream): void {

@@ -43,7 +43,19 @@ Deno.test("an agent with a wrong CA hash refuses to connect and sends nothing", 
   const cluster = await Cluster.start();
   try {
     const wrong = "sha256:" + "ab".repeat(32);
-    const agent = cluster.startAgent({ name: "intruder", caHash: wrong });
+    // A join token names its CA: a --ca-hash that says otherwise is refused before anything is sent.
+    const conflicting = cluster.startAgent({ name: "intruder", caHash: wrong });
+    assert.equal((await conflicting.exited).code, 2, conflicting.describe());
+    assert.match(conflicting.stderr, /The join token is for the CA sha256:[0-9a-f]{64}, and --ca-hash names another/);
+    // A token that names no CA (as before they did): the pin is checked against what the tracker shows.
+    const oldStyle = cluster.joinToken.replace(/^fabric-join-[0-9a-f]{64}-/, "fabric-join-");
+    assert.notEqual(oldStyle, cluster.joinToken);
+    const agent = cluster.startAgent({
+      name: "intruder2",
+      caHash: wrong,
+      joinTokenBy: "env",
+      env: { FABRIC_JOIN_TOKEN: oldStyle },
+    });
     const status = await agent.exited;
     assert.equal(status.code, 3, agent.describe());
     assert.match(agent.stderr, /not the pinned sha256:abab/);

@@ -22,7 +22,9 @@ import {
   type Labels,
   systemClock,
 } from "../protocol/mod.ts";
+import { joinTokenCaHash } from "../protocol/announce.ts";
 import { loadIdentity, trackersOf } from "./credential.ts";
+import { discoverTrackers } from "./discovery.ts";
 import { DEFAULT_STOP_GRACE_MS } from "./defaults.ts";
 import { JobVerifier } from "./job_verifier.ts";
 import { hostPort, join, resolveCa } from "./join.ts";
@@ -98,7 +100,12 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const taskUser = await resolveTaskUser(options.taskUser);
   const saved = await loadIdentity(options.dataDir);
   const given = options.join === undefined ? [] : joinList(options.join);
-  const trackers = given.length > 0 ? given : saved ? trackersOf(saved) : [];
+  let trackers = given.length > 0 ? given : saved ? trackersOf(saved) : [];
+  // Only a join token, naming its CA: the trackers announce themselves on the local network.
+  const tokenCa = options.token === undefined ? null : joinTokenCaHash(options.token);
+  if (trackers.length === 0 && tokenCa && options.caHash?.toLowerCase() === tokenCa) {
+    trackers = await discoverTrackers({ caHash: tokenCa, log, signal });
+  }
   if (trackers.length === 0) {
     throw new FabricError(
       "bad_request",

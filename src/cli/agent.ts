@@ -1,5 +1,6 @@
 /** `fabric agent`: run a worker that joins a tracker. */
 import { startAgent } from "../agent/mod.ts";
+import { joinTokenCaHash } from "../protocol/announce.ts";
 import {
   durationFlag,
   intFlag,
@@ -20,7 +21,7 @@ import { daemonLog, untilSignal } from "./logger.ts";
 import { defaultAgentDir } from "./paths.ts";
 
 const USAGE = `
-fabric agent --join HOST:PORT[,HOST:PORT...] --token-file FILE (--ca-hash sha256:HEX | --ca FILE) [options]
+fabric agent [--join HOST:PORT[,HOST:PORT...]] --token-file FILE [--ca-hash sha256:HEX | --ca FILE] [options]
 
 Run a worker. The first start joins with the tracker's join token and keeps its own credential in
 DIR; later starts need no token (and no flags at all, if the tracker's address is unchanged): the
@@ -29,13 +30,16 @@ given again wins.
 
   --join HOST:PORT,...    the tracker, or several sharing one store (any of them will do); the agent
                           learns the others from the one it reaches, keeps them in DIR/agent.json, and
-                          moves to another by itself when its tracker stops answering
+                          moves to another by itself when its tracker stops answering. Without it, a
+                          first start listens on UDP 7444 for the trackers' announcements and joins
+                          the first whose CA is the one the join token names (others are ignored)
   --token-file FILE       the join token (first start only): a copy of the tracker's join.token; or
                           give it in FABRIC_JOIN_TOKEN (which no task then sees). An admin token
                           also joins, and may take back the name of an agent that is registered
   --token TOKEN           the join token on the command line: every user of this machine sees it
                           (ps); kept for scripts, use --token-file or FABRIC_JOIN_TOKEN
-  --ca-hash sha256:HEX    pin the tracker's CA by the hash it printed
+  --ca-hash sha256:HEX    pin the tracker's CA by the hash it printed (a join token names it already;
+                          needed only with a token from before tokens named it)
   --ca FILE               or trust this CA certificate file
   --name NAME             this agent's name (default: the host name)
   --labels k=v,...        labels placement rules can match
@@ -124,6 +128,11 @@ export async function agentCommand(args: string[]): Promise<number> {
     throw new UsageError(`--verify-key: an agent trusts at most ${MAX_VERIFY_KEYS} keys, got ${verifyKeys.length}`);
   }
   const token = await joinToken(parsed);
+  // A join token names its CA (protocol/announce.ts): no --ca-hash needed, and one given must agree.
+  const tokenCa = token === undefined ? null : joinTokenCaHash(token);
+  if (tokenCa && caHash !== undefined && caHash.toLowerCase() !== tokenCa) {
+    throw new UsageError(`The join token is for the CA ${tokenCa}, and --ca-hash names another (${caHash})`);
+  }
   // Before anything else: a second agent here would take the first's running tasks for leftovers.
   const lock = await lockDataDir(dataDir, "agent");
   const log = daemonLog("agent");
@@ -139,7 +148,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     dataDir,
     join: stringFlag(parsed, "join"),
     token,
-    caHash,
+    caHash: caHash ?? (caPem === undefined ? tokenCa ?? undefined : undefined),
     caPem,
     name: stringFlag(parsed, "name"),
     labels: keyValueFlag(parsed, "labels"),

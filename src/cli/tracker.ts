@@ -7,6 +7,7 @@ import {
   hostPortFlag,
   intFlag,
   listFlag,
+  type Parsed,
   parseFlags,
   sizeFlag,
   storeFlag,
@@ -54,6 +55,10 @@ with a token of any role, fabric token create; the browser must trust DIR/ca.pem
                          it longer. A pass runs every minute, a little at a time; fabric gc runs one now
   --max-job-logs SIZE    output one job may store (default 1G; 0: no cap); past it a task's output is
                          dropped, the task goes on, and its log says where the output stops
+  --announce, --no-announce
+                         announce this tracker by UDP broadcast on port 7444 of each local network, so
+                         that an agent with a join token and no --join finds it (default: on when
+                         listening beyond loopback)
   --metrics-listen ADDR  also serve /metrics, /healthz and /readyz over plain HTTP without a token at
                          HOST:PORT: for loopback or a private network only (on the API's port, /metrics
                          needs a client token of any role; /healthz and /readyz need none)
@@ -83,6 +88,8 @@ export const TRACKER_FLAGS = {
   "max-job-logs": { type: "string" },
   "metrics-listen": { type: "string" },
   lease: { type: "string" },
+  announce: { type: "boolean" },
+  "no-announce": { type: "boolean" },
 } as const;
 
 export async function trackerCommand(args: string[]): Promise<number> {
@@ -118,6 +125,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
     approveAgents: parsed.values["approve-agents"] === true,
     ...operating,
     leaseMs: durationFlag(stringFlag(parsed, "lease"), "--lease"),
+    announce: announceFlag(parsed, listen.hostname),
     log,
   };
   if (options.leaseMs !== undefined && options.leaseMs < 1000) {
@@ -143,7 +151,12 @@ export async function trackerCommand(args: string[]): Promise<number> {
     console.log("Agents join with:");
     console.log(`  fabric agent --join ${addresses} --token-file join.token --ca-hash ${server.caHash}`);
     console.log(`once ${join(dataDir, "join.token")} is copied to their machine (mode 0600); or with the token in`);
-    console.log("FABRIC_JOIN_TOKEN instead of --token-file.");
+    console.log("FABRIC_JOIN_TOKEN instead of --token-file. The token names the CA, so --ca-hash may be left out.");
+    if (options.announce) {
+      console.log(
+        "On this tracker's networks, agents find it by its announcements: fabric agent --token-file join.token",
+      );
+    }
     console.log(`The admin token for clients is in ${join(dataDir, "admin.token")}.`);
   } else {
     console.log(`CA hash ${server.caHash}; the join token is in ${join(dataDir, "join.token")}.`);
@@ -154,4 +167,14 @@ export async function trackerCommand(args: string[]): Promise<number> {
   await server.close();
   lock.release();
   return 0;
+}
+
+/** `--announce` / `--no-announce`; by default, on unless the tracker listens on loopback only. */
+function announceFlag(parsed: Parsed, hostname: string): boolean {
+  if (parsed.values.announce && parsed.values["no-announce"]) {
+    throw new UsageError("--announce and --no-announce do not go together");
+  }
+  if (parsed.values.announce) return true;
+  if (parsed.values["no-announce"]) return false;
+  return !/^(127\.|localhost$|::1$|\[::1\]$)/.test(hostname);
 }

@@ -1,11 +1,17 @@
 /** Tokens: random, shown once, stored only as SHA-256 hashes, and compared in constant time. */
 import { createHash } from "node:crypto";
+import { joinTokenFor } from "../protocol/announce.ts";
 
 const ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789";
 
 /** A random token with a readable prefix, e.g. `fabric-admin-…` (256 bits of entropy). */
 export function newToken(prefix: string): string {
   return `${prefix}-${randomBase64Url(32)}`;
+}
+
+/** A join token naming the trackers' CA (protocol/announce.ts): an agent needs nothing else to join. */
+export function newJoinToken(caHash: string | undefined): string {
+  return caHash ? joinTokenFor(caHash, randomBase64Url(32)) : newToken("fabric-join");
 }
 
 /** A short random id (10 characters, ~50 bits), easy to read and type: `k3f9x2m4qa`. */

@@ -4,7 +4,7 @@
  */
 import { FabricError, type Role } from "../protocol/mod.ts";
 import type { AgentRecord, Store } from "../store/mod.ts";
-import { hashesEqual, hashToken, newToken, splitCredential } from "./auth.ts";
+import { hashesEqual, hashToken, newJoinToken, splitCredential } from "./auth.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import { FIRST_ADMIN, TokenRegistry, type TokenWriter } from "./tokens.ts";
 
@@ -65,9 +65,9 @@ export class Credentials {
     this.#setJoin(tokens.join, writer);
   }
 
-  /** A new join token; the old one is refused from now on. */
-  rotateJoin(writer: StoreWriter): string {
-    const token = newToken("fabric-join");
+  /** A new join token (naming the trackers' CA when it is known); the old one is refused from now on. */
+  rotateJoin(writer: StoreWriter, caHash?: string): string {
+    const token = newJoinToken(caHash);
     this.#setJoin(token, writer);
     return token;
   }

@@ -16,7 +16,7 @@ import {
   type PemPair,
   writeSecret,
 } from "../tls/mod.ts";
-import { newId, newToken } from "./auth.ts";
+import { newId, newJoinToken, newToken } from "./auth.ts";
 import { renewalDue } from "./certificate_renewal.ts";
 import { sharedCa, sharedTokens } from "./shared_secrets.ts";
 
@@ -64,11 +64,11 @@ export async function prepareTrackerDir(
   let newTokens: TrackerFiles["newTokens"] = null;
   let shared: TrackerFiles["sharedTokens"] = null;
   if (secrets) {
-    const { tokens, created } = await sharedTokens(dataDir, secrets, needTokens);
+    const { tokens, created } = await sharedTokens(dataDir, secrets, needTokens, await caHash(ca.certPem));
     shared = tokens;
     if (created) newTokens = tokens;
   } else if (needTokens) {
-    newTokens = { admin: newToken("fabric-admin"), join: newToken("fabric-join") };
+    newTokens = { admin: newToken("fabric-admin"), join: newJoinToken(await caHash(ca.certPem)) };
     await writeSecret(join(dataDir, "admin.token"), newTokens.admin + "\n");
     await writeSecret(join(dataDir, "join.token"), newTokens.join + "\n");
   }

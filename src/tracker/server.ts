@@ -16,6 +16,7 @@ import { serveHttps } from "./https_server.ts";
 import { type MetricsEndpoints, type MetricsServer, serveMetrics } from "./metrics/mod.ts";
 import { DEFAULT_LEASE_MS } from "./lease.ts";
 import { Leadership } from "./leadership.ts";
+import { startAnnouncer } from "./announcer.ts";
 import { loadSecretKey } from "./secret_key.ts";
 import { Tracker } from "./tracker.ts";
 import { TrackersList } from "./trackers_list.ts";
@@ -45,6 +46,8 @@ export interface TrackerServerOptions {
   metricsListen?: { hostname: string; port: number };
   /** How long the leader's lease lasts without a renewal (a store several trackers share; default 10 s). */
   leaseMs?: number;
+  /** Announce the trackers on the local networks (announcer.ts). */
+  announce?: boolean;
   log?: (message: string) => void;
 }
 
@@ -100,6 +103,8 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   let leaderChanged = (_holder: string | null) => {};
   // The tokens the store's secrets hold: a Tracker that takes over sets them if the store lacks their hashes.
   let sharedTokens: { admin: string; join: string } | null = null;
+  // The CA is read after the lease is first tried: a join token rotated before then names no CA.
+  let caHashKnown: string | undefined;
   let listening = false;
   const toStart = new Set<() => void>();
   const leadership = new Leadership({
@@ -121,6 +126,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
         approveAgents,
         retentionMs,
         maxJobLogs,
+        caHash: () => caHashKnown,
         log,
       });
       if (!tracker.hasTokens && sharedTokens) await tracker.setTokens(sharedTokens);
@@ -174,6 +180,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     const needTokens = !(leader ? leader.hasTokens : await storeHasTokens(store));
     files = await prepareTrackerDir(options.dataDir, [...new Set(names)], needTokens, store.secrets);
     sharedTokens = files.sharedTokens;
+    caHashKnown = files.caHash;
     const tokens = files.newTokens ?? files.sharedTokens;
     if (tokens && leader && !leader.hasTokens) {
       // A start slow enough to lose the lease meanwhile goes on as a follower: the next leader, this
@@ -266,6 +273,19 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     );
   void caExpiryNotice(files.ca.certPem, Date.now()).then((notice) => notice && log(notice));
   const renewalTimer = setInterval(renewalCheck, RENEWAL_CHECK_MS);
+  const announcer = options.announce
+    ? startAnnouncer({
+      caHash: files.caHash,
+      log,
+      urls: async () => {
+        const self = `https://${bracket(joinHost)}:${port}`;
+        const others = (await trackers.views()).filter((t) =>
+          t.id !== id && Date.now() - Date.parse(t.lastSeen) < STALE_TRACKER_MS
+        );
+        return [self, ...others.map((t) => t.url)];
+      },
+    })
+    : null;
 
   let closed: Promise<void> | null = null;
   return {
@@ -294,6 +314,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     close() {
       closed ??= (async () => {
         clearInterval(renewalTimer);
+        announcer?.close();
         await metricsServer?.close();
         leadership.releaseWaiters();
         await server.close();

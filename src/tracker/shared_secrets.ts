@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { FabricError } from "../protocol/mod.ts";
 import type { SecretStore } from "../store/mod.ts";
 import { createCa, type PemPair, writeSecret } from "../tls/mod.ts";
-import { newToken } from "./auth.ts";
+import { newJoinToken, newToken } from "./auth.ts";
 
 const CA_CERT = "ca_cert";
 const CA_KEY = "ca_key";
@@ -59,12 +59,14 @@ export async function sharedTokens(
   dataDir: string,
   secrets: SecretStore,
   needTokens: boolean,
+  /** The trackers' CA, named by a new join token. */
+  caHash?: string,
 ): Promise<{ tokens: { admin: string; join: string } | null; created: boolean }> {
   let admin = await secrets.getSecret(ADMIN_TOKEN);
   let joinToken = await secrets.getSecret(JOIN_TOKEN);
   let created = false;
   if (needTokens && (admin === null || joinToken === null)) {
-    const offered = { admin: newToken("fabric-admin"), join: newToken("fabric-join") };
+    const offered = { admin: newToken("fabric-admin"), join: newJoinToken(caHash) };
     const stored = await secrets.initSecrets({ [ADMIN_TOKEN]: offered.admin, [JOIN_TOKEN]: offered.join });
     admin = stored[ADMIN_TOKEN];
     joinToken = stored[JOIN_TOKEN];

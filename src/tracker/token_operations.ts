@@ -18,6 +18,8 @@ export interface TokenOperationsOptions {
   agents: () => ReadonlyMap<string, AgentEntry>;
   flush: () => Promise<void>;
   log: (message: string) => void;
+  /** The trackers' CA hash, for a new join token to name. */
+  caHash?: () => string | undefined;
 }
 
 export class TokenOperations {
@@ -72,7 +74,7 @@ export class TokenOperations {
 
   /** A new join token; the old one is refused from now on (agents that joined keep their credentials). */
   async rotateJoin(): Promise<string> {
-    const token = this.#o.credentials.rotateJoin(this.#o.writer);
+    const token = this.#o.credentials.rotateJoin(this.#o.writer, this.#o.caHash?.());
     await this.#o.flush();
     // A shared store hands its join token to every tracker's data directory (shared_secrets.ts).
     await this.#o.store.secrets?.setSecrets({ [SECRET_NAMES.joinToken]: token });

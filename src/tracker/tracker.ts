@@ -70,6 +70,8 @@ export interface TrackerOptions {
   fence?: Fence;
   /** A fenced write was refused: this tracker no longer leads, and must stop acting now. */
   onLeaseLost?: (error: LeaseLostError) => void;
+  /** The trackers' CA hash, once known: a rotated join token names it (protocol/announce.ts). */
+  caHash?: () => string | undefined;
   /** What seals secrets (the data directory's secrets.key); a random one of its own if none. */
   secretsKey?: SecretKey;
   log?: (message: string) => void;
@@ -161,7 +163,7 @@ export class Tracker {
     };
     const flush = () => this.flush();
     this.#tokens = new TokenOperations({
-      ...{ credentials: this.#credentials, store, writer, clock, flush, log },
+      ...{ credentials: this.#credentials, store, writer, clock, flush, log, caHash: options.caHash },
       agents: () => state.agents,
     });
     this.#jobs = new JobIntake({
