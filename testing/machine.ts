@@ -12,10 +12,11 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { findExecutable, probeCapabilities } from "../src/exec/mod.ts";
 import { CAPABILITY_HELP } from "../src/protocol/mod.ts";
+import { netnsProblem } from "./netns.ts";
 import { POSTGRES_INSTALL, postgresProblem } from "./postgres_install.ts";
 
-export type Need = "bwrap" | "git" | "cgroup" | "deno" | "postgres" | "chromium" | "promtool";
-export const NEEDS: readonly Need[] = ["bwrap", "git", "cgroup", "deno", "postgres", "chromium", "promtool"];
+export type Need = "bwrap" | "git" | "cgroup" | "deno" | "postgres" | "chromium" | "promtool" | "netns";
+export const NEEDS: readonly Need[] = ["bwrap", "git", "cgroup", "deno", "postgres", "chromium", "promtool", "netns"];
 
 /** What each need is, as a user knows it, and how to get it. */
 export const NEED_HELP: Record<Need, { what: string; install: string }> = {
@@ -31,6 +32,10 @@ export const NEED_HELP: Record<Need, { what: string; install: string }> = {
   promtool: {
     what: "promtool (checks the metrics' format)",
     install: "sudo apt-get install prometheus (Debian, Ubuntu); or promtool from prometheus.io",
+  },
+  netns: {
+    what: "network namespaces (root and iproute2: discovery's broadcasts stay inside them)",
+    install: "sudo apt-get install iproute2, and run the tests as root",
   },
 };
 
@@ -68,6 +73,7 @@ export async function probeMachine(): Promise<Set<Need>> {
     if (postgresProblem() === null) has.add("postgres");
     if (chromiumPath() !== null) has.add("chromium");
     if (findExecutable("promtool", Deno.env.get("PATH") ?? "") !== null) has.add("promtool");
+    if (netnsProblem() === null) has.add("netns");
     return has;
   } finally {
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});

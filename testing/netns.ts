@@ -18,12 +18,15 @@ export interface NamespacePair {
 /** Why namespaces cannot be made here (not root, no `ip`), or null. */
 export function netnsProblem(): string | null {
   if (Deno.uid() !== 0) return "network namespaces need root";
-  try {
-    Deno.statSync("/usr/sbin/ip");
-    return null;
-  } catch {
-    return "network namespaces need iproute2 (sudo apt-get install iproute2)";
+  for (const dir of ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]) {
+    try {
+      Deno.statSync(`${dir}/ip`);
+      return null;
+    } catch {
+      // Not there: the next.
+    }
   }
+  return "network namespaces need iproute2 (sudo apt-get install iproute2)";
 }
 
 async function run(command: string, args: string[]): Promise<{ code: number; stderr: string }> {

@@ -6,12 +6,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { joinTokenCaHash } from "../src/protocol/mod.ts";
-import { makeNamespacePair, netnsProblem } from "../testing/netns.ts";
+import { lacks } from "../testing/machine.ts";
+import { makeNamespacePair } from "../testing/netns.ts";
 import { Daemon, MAIN, waitFor } from "../testing/process.ts";
 
 Deno.test({
   name: "an agent with only a join token finds the tracker by its announcement, and ignores an impostor's",
-  ignore: netnsProblem() !== null,
+  ignore: lacks("netns"),
 }, async () => {
   const root = await Deno.makeTempDir({ prefix: "fabric-discovery-" });
   const pair = await makeNamespacePair();
