@@ -44,7 +44,7 @@ Deno.test({
       assert.equal(copied.code, 0, copied.stderr);
       assert.match(
         copied.stdout,
-        /^Copied 1 jobs, 4 tasks, 4 attempts, \d+ log chunks, 1 agents, 1 tokens, 1 secrets and \d+ settings from /,
+        /^Copied 1 jobs, 4 tasks, 4 attempts, \d+ log chunks, 1 agents, 1 tokens, 1 secrets, \d+ audit entries and \d+ settings from /,
       );
 
       cluster.options.store = url;

@@ -38,3 +38,4 @@ export * from "./secret.ts";
 export * from "./token.ts";
 export * from "./gc.ts";
 export * from "./trackers.ts";
+export * from "./audit.ts";

@@ -90,7 +90,7 @@ export async function purgeAll(
   options: PurgeOptions,
   limit = 10_000,
 ): Promise<PurgeResult & { steps: number }> {
-  const total = { jobs: 0, tasks: 0, attempts: 0, logs: 0, more: false, steps: 0 };
+  const total = { jobs: 0, tasks: 0, attempts: 0, logs: 0, audit: 0, more: false, steps: 0 };
   for (let step = 0; step < limit; step++) {
     const result = await store.purgeExpired(options);
     total.steps++;
@@ -98,7 +98,8 @@ export async function purgeAll(
     total.tasks += result.tasks;
     total.attempts += result.attempts;
     total.logs += result.logs;
-    const rows = result.jobs + result.tasks + result.attempts + result.logs;
+    total.audit += result.audit;
+    const rows = result.jobs + result.tasks + result.attempts + result.logs + result.audit;
     // A round may finish the task it is on: its attempts (2 here) and the task row past the bound.
     assert.ok(rows <= options.maxRows + 3, `a step deleted ${rows} rows, more than ${options.maxRows} and a task`);
     if (!result.more) return total;
@@ -135,12 +136,21 @@ export const RETENTION_CASES: Record<string, (subject: { open(): Promise<Store> 
         tasks: 0,
         attempts: 0,
         logs: 0,
+        audit: 0,
         more: false,
         steps: 1,
       });
       const done = await purgeAll(store, ALL);
       // A job's own retention shorter than the tracker's does not shorten it: "kept-shorter" goes with the tracker's.
-      assert.deepEqual({ ...done, steps: 0 }, { jobs: 2, tasks: 4, attempts: 8, logs: 7, more: false, steps: 0 });
+      assert.deepEqual({ ...done, steps: 0 }, {
+        jobs: 2,
+        tasks: 4,
+        attempts: 8,
+        logs: 7,
+        audit: 0,
+        more: false,
+        steps: 0,
+      });
       assert.equal(await store.getJob("old"), null);
       assert.equal(await store.getTask("old.0"), null);
       assert.deepEqual(await store.listTasks("old"), []);
@@ -156,6 +166,30 @@ export const RETENTION_CASES: Record<string, (subject: { open(): Promise<Store> 
       await purgeAll(store, { ...ALL, now: NOW + 30 * 24 * HOUR });
       assert.deepEqual((await store.listJobs({ limit: 10 })).map((j) => j.id), ["running"]);
     }),
+  "retention: audit entries older than --audit-retention go, in bounded steps, the rest stay; 0 keeps them": onNewStore(
+    async (store) => {
+      const entry = (at: number, actor: string) => ({
+        at,
+        actor,
+        role: "admin",
+        action: "job.cancel",
+        target: "j",
+        detail: null,
+        address: "127.0.0.1",
+        outcome: "ok",
+      });
+      const batch = emptyBatch();
+      for (let i = 0; i < 1200; i++) batch.audit.push(entry(NOW - 40 * 24 * HOUR + i, "old"));
+      batch.audit.push(entry(NOW - HOUR, "recent"));
+      await store.write(batch);
+      const keep = await purgeAll(store, { ...ALL, retentionMs: 0, auditRetentionMs: 0 });
+      assert.equal(keep.audit, 0);
+      const done = await purgeAll(store, { ...ALL, retentionMs: 0, auditRetentionMs: 30 * 24 * HOUR, maxRows: 500 });
+      assert.equal(done.audit, 1200);
+      assert.ok(done.steps >= 3, `${done.steps} steps for 1,200 entries at 500 a step`);
+      assert.deepEqual((await store.listAudit({ limit: 10 })).map((e) => e.actor), ["recent"]);
+    },
+  ),
   "retention: a large job goes in steps within their bounds, out of every listing from the first": onNewStore(
     async (store) => {
       await writeJob(store, job("big", { at: NOW - 25 * HOUR }, 2000), { tasks: 2000, logs: 3 });

@@ -67,4 +67,12 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE job_secrets (
      name TEXT PRIMARY KEY, key_id TEXT NOT NULL, nonce TEXT NOT NULL, sealed TEXT NOT NULL, allow TEXT NOT NULL,
      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);`,
+  // 8: the audit trail: who changed what through the API (tracker/audit.ts). Pages go newest first by id
+  // (the order entries were written in); audit_at finds where `--since` starts and what retention deletes,
+  // audit_actor one actor's entries.
+  `CREATE TABLE audit (
+     id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, role TEXT, action TEXT NOT NULL,
+     target TEXT, detail TEXT, address TEXT, outcome TEXT NOT NULL);
+   CREATE INDEX audit_at ON audit (at);
+   CREATE INDEX audit_actor ON audit (actor, id);`,
 ];

@@ -20,10 +20,12 @@ import type {
   ActiveJobs,
   AgentRecord,
   AttemptRecord,
+  AuditQuery,
   JobQuery,
   JobRecord,
   JobSecretRecord,
   LogRow,
+  StoredAuditRecord,
   TaskQuery,
   TaskRecord,
   TokenRecord,
@@ -31,9 +33,9 @@ import type {
 } from "./records.ts";
 import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
-import { toAgent, toAttempt, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
+import { toAgent, toAttempt, toAudit, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { type Fence, LeaseLostError, type LeaseState } from "./lease.ts";
-import { containsPattern, type SecretStore, type Store } from "./store.ts";
+import { AUDIT_PAGE_SQL, auditPageParams, containsPattern, type SecretStore, type Store } from "./store.ts";
 import type { TrackerRecord, TrackerState } from "./trackers.ts";
 
 /** Connections a tracker opens: one writes at a time, the others read. */
@@ -54,6 +56,7 @@ const DATA_TABLES = [
   "logs",
   "tokens",
   "job_secrets",
+  "audit",
 ] as const;
 /** The tables whose size is the store's. */
 const SIZED_TABLES = [...DATA_TABLES, "purging", "leases"];
@@ -294,6 +297,13 @@ export class PostgresStore implements Store, SecretStore {
     return this.#read(
       "job secrets",
       async (sql) => (await sql`SELECT * FROM job_secrets ORDER BY name`).map(toJobSecret),
+    );
+  }
+
+  listAudit(query: AuditQuery): Promise<StoredAuditRecord[]> {
+    return this.#read(
+      "the audit trail",
+      async (sql) => (await sql.unsafe(AUDIT_PAGE_SQL, auditPageParams(query))).map(toAudit),
     );
   }
 

@@ -94,6 +94,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE TABLE job_secrets (
      name text COLLATE "C" PRIMARY KEY, key_id text NOT NULL, nonce text NOT NULL, sealed text NOT NULL,
      allow text NOT NULL, created_at bigint NOT NULL, updated_at bigint NOT NULL);`,
+  // 7: the audit trail, as SQLite's migration 8 (id: the order entries were written in).
+  `CREATE TABLE audit (
+     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at bigint NOT NULL, actor text COLLATE "C" NOT NULL,
+     role text, action text COLLATE "C" NOT NULL, target text, detail text, address text, outcome text NOT NULL);
+   CREATE INDEX audit_at ON audit (at);
+   CREATE INDEX audit_actor ON audit (actor, id);`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

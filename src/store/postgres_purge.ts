@@ -46,5 +46,9 @@ export function postgresPurgeOps(tx: postgres.TransactionSql): PurgeOps {
     unqueue: async (job) => {
       await tx`DELETE FROM purging WHERE job_id = ${job}`;
     },
+    expireAudit: async (options) =>
+      (await tx`
+        DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at <= ${options.at} ORDER BY at LIMIT ${options.limit})`)
+        .count,
   };
 }

@@ -11,6 +11,7 @@ import { emptyBatch } from "./store.ts";
 import {
   AGENT_COLUMNS,
   ATTEMPT_COLUMNS,
+  AUDIT_COLUMNS,
   batchRows,
   JOB_COLUMNS,
   JOB_SECRET_COLUMNS,
@@ -150,6 +151,12 @@ const TABLES = {
   }, JOB_SECRET_COLUMNS),
 };
 
+/** Audit entries, appended: the store numbers them (sqlite_rows.ts's audit row, AUDIT_COLUMNS). */
+const AUDIT: PgType[] = [n, t, t, t, t, t, t, t];
+const AUDIT_SQL = `INSERT INTO audit (${AUDIT_COLUMNS.join(", ")}) SELECT * FROM unnest(${
+  AUDIT.map((type, i) => `$${i + 1}::${type}[]`).join(", ")
+})`;
+
 /** Secrets deleted (sqlite_rows.ts's deleteJobSecret, row: name), after the ones set. */
 const DELETE_JOB_SECRETS_SQL = "DELETE FROM job_secrets WHERE name = ANY($1::text[])";
 
@@ -250,6 +257,11 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
     params: [part],
     oids: [ARRAY_OIDS.text],
   }));
+  yield* chunked(batch.audit, (part) => ({
+    text: AUDIT_SQL,
+    params: columnsOf(rows({ audit: part }).audit, AUDIT, null),
+    oids: AUDIT.map((type) => ARRAY_OIDS[type]),
+  }));
 }
 
 /**
@@ -268,7 +280,7 @@ export function singleStatement(batch: WriteBatch, fence?: Statement): Statement
   if (batch.jobSecrets.length > 0 && batch.deletedJobSecrets.length > 0) return null;
   const counts = [batch.meta.size, batch.agents.length, batch.newJobs.length, batch.jobs.length, batch.tasks.length];
   counts.push(batch.attempts.length, batch.logs.length, batch.tokens.length);
-  counts.push(batch.jobSecrets.length, batch.deletedJobSecrets.length);
+  counts.push(batch.jobSecrets.length, batch.deletedJobSecrets.length, batch.audit.length);
   if (counts.some((count) => count > CHUNK_ROWS) || counts.every((count) => count === 0)) return null;
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;

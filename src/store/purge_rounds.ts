@@ -6,11 +6,13 @@
  * a statement per task was four times slower), and a task alone with more output than fits, in parts.
  * A store gives the statements (PurgeOps) inside its transaction.
  */
-import type { PurgeOptions, PurgeResult } from "./retention.ts";
+import { emptyPurge, type PurgeOptions, type PurgeResult } from "./retention.ts";
 
 /** Jobs moved to `purging` in one round; tasks looked at in one round. */
 const JOBS_PER_ROUND = 16;
 const TASKS_PER_ROUND = 64;
+/** Audit entries deleted in one round at most. */
+const AUDIT_PER_ROUND = 500;
 
 /** The statements of a step, inside one transaction of a store. "The job's first tasks": its lowest `ord`s left. */
 export interface PurgeOps {
@@ -28,6 +30,8 @@ export interface PurgeOps {
   deleteRound(job: string, take: number): Promise<{ logs: number; attempts: number; tasks: number }>;
   /** The job has no rows left: out of the queue. */
   unqueue(job: string): Promise<void>;
+  /** Up to `limit` audit entries recorded at or before `at`, the oldest first, deleted: how many. */
+  expireAudit(options: { at: number; limit: number }): Promise<number>;
 }
 
 /**
@@ -35,10 +39,24 @@ export interface PurgeOps {
  * the bound, in parts for a task that has more.
  */
 export async function purgeRounds(ops: PurgeOps, options: PurgeOptions): Promise<PurgeResult> {
-  const result: PurgeResult = { jobs: 0, tasks: 0, attempts: 0, logs: 0, more: false };
-  if (options.retentionMs <= 0) return result;
+  const result = emptyPurge();
   const started = performance.now();
   let rows = 0;
+  // The audit trail's old entries first, in the same bounds: a few rows each, where jobs have thousands.
+  const auditRetentionMs = options.auditRetentionMs ?? 0;
+  // Each round deletes a full round's entries or ends the loop: bounded by maxRows.
+  while (auditRetentionMs > 0) {
+    if (rows >= options.maxRows || performance.now() - started >= options.maxMs) {
+      result.more = true;
+      return result;
+    }
+    const limit = Math.min(AUDIT_PER_ROUND, options.maxRows - rows);
+    const deleted = await ops.expireAudit({ at: options.now - auditRetentionMs, limit });
+    result.audit += deleted;
+    rows += deleted;
+    if (deleted < limit) break;
+  }
+  if (options.retentionMs <= 0) return result;
   // Each round deletes at least one row or ends the step: bounded by maxRows.
   for (;;) {
     if (rows >= options.maxRows || performance.now() - started >= options.maxMs) {

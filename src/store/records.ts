@@ -221,4 +221,39 @@ export interface WriteBatch {
   /** Secrets set (written whole), and names of secrets deleted. */
   jobSecrets: JobSecretRecord[];
   deletedJobSecrets: string[];
+  /** Entries of the audit trail, appended (never changed). */
+  audit: AuditRecord[];
+}
+
+/**
+ * One change asked for through the API (the tracker's audit.ts bounds every text in it): `actor` and
+ * `role` are the authenticated caller's; `outcome` is "ok" or the error code it was answered with.
+ */
+export interface AuditRecord {
+  at: number;
+  actor: string;
+  role: string | null;
+  action: string;
+  target: string | null;
+  detail: string | null;
+  address: string | null;
+  outcome: string;
+}
+
+/** An entry as stored: with the id the store gave it (increasing in the order entries were written). */
+export interface StoredAuditRecord extends AuditRecord {
+  id: number;
+}
+
+/** A page of the audit trail, newest first. */
+export interface AuditQuery {
+  /** Entries at or after this time (ms). */
+  since?: number;
+  /** Entries whose actor is exactly this. */
+  actor?: string;
+  /** Entries whose action starts with this ("job." or "job.cancel"). */
+  actionPrefix?: string;
+  /** Entries older than the one with this id (the next page). */
+  before?: number;
+  limit: number;
 }

@@ -6,6 +6,8 @@ export interface PurgeOptions {
   now: number;
   /** A job ended this long ago goes, unless its own retention (keep_ms) is longer; 0 or less: none goes. */
   retentionMs: number;
+  /** An audit entry this old goes; 0 or less (or absent): none goes. */
+  auditRetentionMs?: number;
   /** Rows deleted in the step, at most (about: a task's attempts go with it). */
   maxRows: number;
   /** Time the step may take, at most (about: it stops at the first check past it). */
@@ -20,6 +22,8 @@ export interface PurgeResult {
   attempts: number;
   /** Log chunks. */
   logs: number;
+  /** Entries of the audit trail. */
+  audit: number;
   /** Something is left to delete: another step would do more. */
   more: boolean;
 }
@@ -35,5 +39,5 @@ export interface StoreSpace {
 export const ENDED_JOB_STATES = "'succeeded', 'failed', 'cancelled'";
 
 export function emptyPurge(): PurgeResult {
-  return { jobs: 0, tasks: 0, attempts: 0, logs: 0, more: false };
+  return { jobs: 0, tasks: 0, attempts: 0, logs: 0, audit: 0, more: false };
 }

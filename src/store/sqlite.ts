@@ -13,17 +13,19 @@ import type {
   ActiveJobs,
   AgentRecord,
   AttemptRecord,
+  AuditQuery,
   JobQuery,
   JobRecord,
   JobSecretRecord,
   LogRow,
+  StoredAuditRecord,
   TaskQuery,
   TaskRecord,
   TokenRecord,
   WriteBatch,
 } from "./records.ts";
 import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
-import { containsPattern, emptyBatch, type Store } from "./store.ts";
+import { AUDIT_PAGE_SQL, auditPageParams, containsPattern, emptyBatch, type Store } from "./store.ts";
 import {
   batchRows,
   insertRows,
@@ -32,7 +34,7 @@ import {
   prepareStatements,
   TASK_COLUMNS,
 } from "./sqlite_rows.ts";
-import { type Row, toAgent, toAttempt, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
+import { type Row, toAgent, toAttempt, toAudit, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { WriterWorker } from "./sqlite_writer_client.ts";
 
 /** normal: survives a killed tracker (WAL); full: also a power loss, at the cost of a disk wait per commit. */
@@ -224,7 +226,14 @@ export class SqliteStore implements Store {
     );
   }
 
-  /** Atomically persist a batch: a small one here if nothing is being written, else in the writer worker (see sqlite_writer.ts). */
+  listAudit(query: AuditQuery): Promise<StoredAuditRecord[]> {
+    return this.#read(
+      "the audit trail",
+      () =>
+        (this.#stmt(AUDIT_PAGE_SQL.replaceAll(/\$(\d)/g, "?$1")).all(...auditPageParams(query)) as Row[]).map(toAudit),
+    );
+  }
+
   /**
    * The lease is always its one tracker's: the data directory's lock (cli/data_dir_lock.ts) already
    * keeps a second tracker off this file, so there is nothing to fence and nothing expires.
@@ -374,7 +383,7 @@ function migrate(db: DatabaseSync, path: string): void {
 function small(batch: WriteBatch): boolean {
   const rows = batch.meta.size + batch.agents.length + batch.newJobs.length + batch.jobs.length +
     batch.tasks.length + batch.attempts.length + batch.logs.length + batch.setAside.length + batch.tokens.length +
-    batch.jobSecrets.length + batch.deletedJobSecrets.length;
+    batch.jobSecrets.length + batch.deletedJobSecrets.length + batch.audit.length;
   if (rows > INLINE_ROWS) return false;
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;

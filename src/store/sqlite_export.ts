@@ -8,7 +8,7 @@ import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { WriteBatch } from "./records.ts";
 import { storeError } from "./sqlite.ts";
-import { toAgent, toAttempt, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
+import { toAgent, toAttempt, toAudit, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { emptyBatch } from "./store.ts";
 
 type Row = Record<string, unknown>;
@@ -30,6 +30,8 @@ export interface ExportCounts {
   tokens: number;
   /** Secrets, as sealed (their key stays in the data directory). */
   jobSecrets: number;
+  /** Entries of the audit trail (numbered anew, in the same order). */
+  audit: number;
 }
 
 /** Tasks of jobs retention is deleting (their job row is gone already): not copied. */
@@ -64,6 +66,14 @@ const TABLES: Array<{ name: keyof ExportCounts; sql: string; add: (batch: WriteB
     name: "jobSecrets",
     sql: "SELECT * FROM job_secrets ORDER BY name",
     add: (b, r) => b.jobSecrets.push(toJobSecret(r)),
+  },
+  {
+    name: "audit",
+    sql: "SELECT * FROM audit ORDER BY id",
+    add: (b, r) => {
+      const { id: _, ...entry } = toAudit(r);
+      b.audit.push(entry);
+    },
   },
 ];
 
@@ -124,5 +134,5 @@ export async function* exportSqlite(
 }
 
 export function noRows(): ExportCounts {
-  return { meta: 0, agents: 0, jobs: 0, tasks: 0, attempts: 0, logs: 0, tokens: 0, jobSecrets: 0 };
+  return { meta: 0, agents: 0, jobs: 0, tasks: 0, attempts: 0, logs: 0, tokens: 0, jobSecrets: 0, audit: 0 };
 }

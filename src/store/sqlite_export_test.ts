@@ -84,6 +84,7 @@ Deno.test("an export reads every row once, in batches within the bounds of rows 
       logs: 30,
       tokens: 1,
       jobSecrets: 0,
+      audit: 0,
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -157,6 +158,7 @@ Deno.test("an export leaves out what retention is deleting: a job gone from the 
       logs: 100,
       tokens: 0,
       jobSecrets: 0,
+      audit: 0,
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

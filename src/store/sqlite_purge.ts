@@ -29,6 +29,7 @@ const SQL = {
   firstTask: "SELECT id FROM tasks WHERE job_id = ? ORDER BY ord LIMIT 1",
   nthLog: "SELECT attempt, seq FROM logs WHERE task_id = ?1 ORDER BY attempt, seq LIMIT 1 OFFSET ?2",
   deleteLogsTo: "DELETE FROM logs WHERE task_id = ?1 AND (attempt, seq) <= (?2, ?3)",
+  expireAudit: "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at <= ?1 ORDER BY at LIMIT ?2)",
 } as const;
 
 /** The statements, prepared once per connection. Synchronous underneath: each promise is resolved when made. */
@@ -67,6 +68,7 @@ export function sqlitePurgeOps(db: DatabaseSync): PurgeOps {
       s.unqueue.run(job);
       return Promise.resolve();
     },
+    expireAudit: (options) => Promise.resolve(Number(s.expireAudit.run(options.at, options.limit).changes)),
   };
 }
 

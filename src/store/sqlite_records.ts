@@ -9,6 +9,7 @@ import type {
   JobRecord,
   JobSecretRecord,
   LogRow,
+  StoredAuditRecord,
   TaskRecord,
   TokenRecord,
 } from "./records.ts";
@@ -141,5 +142,20 @@ export function toToken(r: Row): TokenRecord {
     expiresAt: nullableNumber(r.expires_at),
     revokedAt: nullableNumber(r.revoked_at),
     lastUsedAt: nullableNumber(r.last_used_at),
+  };
+}
+
+export function toAudit(r: Row): StoredAuditRecord {
+  const text = (value: unknown) => value === null || value === undefined ? null : String(value);
+  return {
+    id: Number(r.id),
+    at: Number(r.at),
+    actor: String(r.actor),
+    role: text(r.role),
+    action: String(r.action),
+    target: text(r.target),
+    detail: text(r.detail),
+    address: text(r.address),
+    outcome: String(r.outcome),
   };
 }

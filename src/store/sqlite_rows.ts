@@ -4,6 +4,7 @@ import type { TaskState } from "../protocol/mod.ts";
 import type {
   AgentRecord,
   AttemptRecord,
+  AuditRecord,
   JobRecord,
   JobSecretRecord,
   TaskRecord,
@@ -25,6 +26,7 @@ export interface SqlRows {
   tokens: SqlValue[][];
   jobSecrets: SqlValue[][];
   deletedJobSecrets: SqlValue[][];
+  audit: SqlValue[][];
 }
 
 export const TASK_COLUMNS = [
@@ -105,6 +107,9 @@ export const TOKEN_COLUMNS = [
 
 export const JOB_SECRET_COLUMNS = ["name", "key_id", "nonce", "sealed", "allow", "created_at", "updated_at"];
 
+/** The audit table's columns but its id (the store numbers entries). */
+export const AUDIT_COLUMNS = ["at", "actor", "role", "action", "target", "detail", "address", "outcome"];
+
 export const ATTEMPT_COLUMNS = [
   "task_id",
   "attempt",
@@ -165,6 +170,7 @@ export const statements = {
       last_used_at = COALESCE(MAX(tokens.last_used_at, excluded.last_used_at), tokens.last_used_at, excluded.last_used_at)`,
   jobSecret: upsert("job_secrets", ["name"], JOB_SECRET_COLUMNS),
   deleteJobSecret: "DELETE FROM job_secrets WHERE name = ?",
+  audit: `INSERT INTO audit (${AUDIT_COLUMNS.join(", ")}) VALUES (${AUDIT_COLUMNS.map(() => "?").join(", ")})`,
 } as const;
 
 export type PreparedStatements = Record<keyof typeof statements, StatementSync>;
@@ -210,6 +216,7 @@ export function insertRows(s: PreparedStatements, rows: SqlRows): void {
   }
   for (const row of rows.jobSecrets) s.jobSecret.run(...row);
   for (const row of rows.deletedJobSecrets) s.deleteJobSecret.run(...row);
+  for (const row of rows.audit) s.audit.run(...row);
 }
 
 export function batchRows(batch: WriteBatch): SqlRows {
@@ -227,7 +234,12 @@ export function batchRows(batch: WriteBatch): SqlRows {
     tokens: batch.tokens.map(tokenRow),
     jobSecrets: batch.jobSecrets.map(jobSecretRow),
     deletedJobSecrets: batch.deletedJobSecrets.map((name) => [name]),
+    audit: batch.audit.map(auditRow),
   };
+}
+
+function auditRow(a: AuditRecord): SqlValue[] {
+  return [a.at, a.actor, a.role, a.action, a.target, a.detail, a.address, a.outcome];
 }
 
 function jobSecretRow(r: JobSecretRecord): SqlValue[] {

@@ -3,10 +3,12 @@ import type {
   ActiveJobs,
   AgentRecord,
   AttemptRecord,
+  AuditQuery,
   JobQuery,
   JobRecord,
   JobSecretRecord,
   LogRow,
+  StoredAuditRecord,
   TaskQuery,
   TaskRecord,
   TokenRecord,
@@ -39,6 +41,8 @@ export interface Store extends LeaseStore, TrackerRegistry {
   loadTokens(): Promise<TokenRecord[]>;
   /** Every secret jobs may use, sealed (a tracker holds them in memory). */
   loadJobSecrets(): Promise<JobSecretRecord[]>;
+  /** One page of the audit trail, newest first: never more than `query.limit` rows are read. */
+  listAudit(query: AuditQuery): Promise<StoredAuditRecord[]>;
   /** One bounded step of retention: jobs ended longer ago than their retention go, with their rows. */
   purgeExpired(options: PurgeOptions): Promise<PurgeResult>;
   /** Bytes of output stored for the tasks of a job (what --max-job-logs counts). */
@@ -80,6 +84,23 @@ export function containsPattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
+/**
+ * A page of the audit trail in either store's SQL ($1..$5: see auditPageParams): newest first by id, the
+ * scan starting below `before` and stopping at the first entry of `since` (found by audit_at in one
+ * step), so that a filter that matches little reads at most the entries in that span.
+ */
+export const AUDIT_PAGE_SQL = `SELECT * FROM audit
+  WHERE id < CAST($1 AS BIGINT) AND at >= CAST($2 AS BIGINT)
+    AND id >= coalesce((SELECT id FROM audit WHERE at >= CAST($2 AS BIGINT) ORDER BY at LIMIT 1), CAST($1 AS BIGINT))
+    AND (CAST($3 AS TEXT) IS NULL OR actor = CAST($3 AS TEXT))
+    AND (CAST($4 AS TEXT) IS NULL OR action LIKE CAST($4 AS TEXT) ESCAPE '\\')
+  ORDER BY id DESC LIMIT CAST($5 AS BIGINT)`;
+
+export function auditPageParams(query: AuditQuery): Array<string | number | null> {
+  const prefix = query.actionPrefix ? `${query.actionPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  return [query.before ?? Number.MAX_SAFE_INTEGER, query.since ?? 0, query.actor ?? null, prefix, query.limit];
+}
+
 export function emptyBatch(): WriteBatch {
   return {
     meta: new Map(),
@@ -93,5 +114,6 @@ export function emptyBatch(): WriteBatch {
     tokens: [],
     jobSecrets: [],
     deletedJobSecrets: [],
+    audit: [],
   };
 }

@@ -335,6 +335,52 @@ const CASES: Record<string, Case> = {
     await store.close();
   },
 
+  "the audit trail: appended in batches with other records, read newest first, by time, actor and action prefix, paged":
+    async (subject) => {
+      let store = await subject.open();
+      const entry = (at: number, actor: string, action: string, target: string | null = null) => ({
+        at,
+        actor,
+        role: actor === "join token" ? null : "admin",
+        action,
+        target,
+        detail: null,
+        address: "127.0.0.1",
+        outcome: "ok",
+      });
+      await store.write(batchOf({
+        meta: new Map([["m", "1"]]),
+        audit: [entry(10, "alice", "job.submit", "j1"), entry(20, "bob", "job.cancel", "j1")],
+      }));
+      await store.write(
+        batchOf({ audit: [entry(30, "alice", "job_x.odd"), entry(40, "join token", "agent.register")] }),
+      );
+      store = await subject.reopen(store);
+      const page = async (query: Parameters<Store["listAudit"]>[0]) =>
+        (await store.listAudit(query)).map((e) => `${e.actor} ${e.action}`);
+      assert.deepEqual(await page({ limit: 10 }), [
+        "join token agent.register",
+        "alice job_x.odd",
+        "bob job.cancel",
+        "alice job.submit",
+      ]);
+      const [newest] = await store.listAudit({ limit: 1 });
+      assert.deepEqual({ ...newest, id: 0 }, { ...entry(40, "join token", "agent.register"), id: 0 });
+      assert.deepEqual(await page({ since: 20, limit: 10 }), [
+        "join token agent.register",
+        "alice job_x.odd",
+        "bob job.cancel",
+      ]);
+      assert.deepEqual(await page({ actor: "alice", limit: 10 }), ["alice job_x.odd", "alice job.submit"]);
+      assert.deepEqual(await page({ actionPrefix: "job.", limit: 10 }), ["bob job.cancel", "alice job.submit"]);
+      assert.deepEqual(await page({ actionPrefix: "job_", limit: 10 }), ["alice job_x.odd"], "'_' is itself");
+      assert.deepEqual(await page({ actionPrefix: "%", limit: 10 }), []);
+      const first = await store.listAudit({ limit: 2 });
+      assert.deepEqual(await page({ before: first[1].id, limit: 10 }), ["bob job.cancel", "alice job.submit"]);
+      assert.deepEqual(await page({ since: 1000, limit: 10 }), []);
+      await store.close();
+    },
+
   "a page of a job's tasks: in order, by state": async (subject) => {
     const store = await subject.open();
     const states = ["queued", "running", "succeeded"] as const;
