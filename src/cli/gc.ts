@@ -30,28 +30,33 @@ export async function gcCommand(args: string[]): Promise<number> {
   }
   const client = await connect(parsed);
   try {
-    const total = { jobs: 0, tasks: 0, attempts: 0, logs: 0, seconds: 0 };
+    const total = { jobs: 0, tasks: 0, attempts: 0, logs: 0, audit: 0, seconds: 0 };
     let last = await client.gc(BUDGET_MS);
     for (let request = 1;; request++) {
       total.jobs += last.jobs;
       total.tasks += last.tasks;
       total.attempts += last.attempts;
       total.logs += last.logs;
+      total.audit += last.audit ?? 0;
       total.seconds += last.seconds;
       if (!last.more || request >= MAX_REQUESTS) break;
       if (!parsed.values.json) console.error(`deleted ${total.jobs} job(s) so far…`);
       last = await client.gc(BUDGET_MS);
     }
-    const result = { ...total, retentionMs: last.retentionMs, more: last.more, space: last.space };
+    const { retentionMs, auditRetentionMs } = last;
+    const result = { ...total, retentionMs, auditRetentionMs, more: last.more, space: last.space };
     if (parsed.values.json) return printJson(result), 0;
-    if (last.retentionMs <= 0) {
-      console.log("Retention is off on this tracker (--retention 0): nothing was deleted.");
-      return 0;
+    if (retentionMs <= 0) {
+      console.log("Retention is off on this tracker (--retention 0): no job was deleted.");
+    } else {
+      console.log(
+        `Deleted ${total.jobs} job(s) that ended over ${formatDuration(retentionMs)} ago: ${total.tasks} task(s), ` +
+          `${total.attempts} attempt(s), ${total.logs} log chunk(s), in ${total.seconds.toFixed(1)}s.`,
+      );
     }
-    console.log(
-      `Deleted ${total.jobs} job(s) that ended over ${formatDuration(last.retentionMs)} ago: ${total.tasks} task(s), ` +
-        `${total.attempts} attempt(s), ${total.logs} log chunk(s), in ${total.seconds.toFixed(1)}s.`,
-    );
+    if (auditRetentionMs > 0 && total.audit > 0) {
+      console.log(`Deleted ${total.audit} audit entries recorded over ${formatDuration(auditRetentionMs)} ago.`);
+    }
     const space = last.space;
     if (space) {
       const free = space.freeBytes === null ? "" : `, ${formatSize(space.freeBytes)} of it free for new jobs`;

@@ -53,6 +53,9 @@ with a token of any role, fabric token create; the browser must trust DIR/ca.pem
   --retention DURATION   delete ended jobs, with their tasks and logs, this long after they ended
                          (default 7d, at most 365d; 0 keeps everything); a job's own "retention:" keeps
                          it longer. A pass runs every minute, a little at a time; fabric gc runs one now
+  --audit-retention DURATION
+                         delete audit entries (fabric audit) this long after they were recorded
+                         (default 90d, at most 365d; 0 keeps them all), in the same passes
   --max-job-logs SIZE    output one job may store (default 1G; 0: no cap); past it a task's output is
                          dropped, the task goes on, and its log says where the output stops
   --announce, --no-announce
@@ -85,6 +88,7 @@ export const TRACKER_FLAGS = {
   store: { type: "string" },
   "approve-agents": { type: "boolean" },
   retention: { type: "string" },
+  "audit-retention": { type: "string" },
   "max-job-logs": { type: "string" },
   "metrics-listen": { type: "string" },
   lease: { type: "string" },
@@ -105,6 +109,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
   const metricsListen = stringFlag(parsed, "metrics-listen");
   const operating = {
     retentionMs: durationFlag(stringFlag(parsed, "retention"), "--retention", MAX_RETENTION_MS),
+    auditRetentionMs: durationFlag(stringFlag(parsed, "audit-retention"), "--audit-retention", MAX_RETENTION_MS),
     maxJobLogs: sizeFlag(stringFlag(parsed, "max-job-logs"), "--max-job-logs"),
     metricsListen: metricsListen === undefined ? undefined : hostPortFlag(metricsListen, "--metrics-listen"),
   };

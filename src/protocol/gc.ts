@@ -8,13 +8,17 @@ export const gcRequestSchema = z.strictObject({
 export type GcRequest = z.input<typeof gcRequestSchema>;
 
 export interface GcResponse {
-  /** The tracker's --retention; 0: retention is off, nothing is deleted. */
+  /** The tracker's --retention; 0: retention is off, no job is deleted. */
   retentionMs: number;
+  /** The tracker's --audit-retention; 0: audit entries are kept for ever. */
+  auditRetentionMs: number;
   /** Ended jobs deleted, and their rows. */
   jobs: number;
   tasks: number;
   attempts: number;
   logs: number;
+  /** Audit entries deleted. */
+  audit: number;
   /** More is due than this call deleted: call again. */
   more: boolean;
   seconds: number;

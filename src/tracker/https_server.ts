@@ -26,6 +26,7 @@ import { type Answer, errorResponse } from "./http/error_response.ts";
 import { bodyLimit } from "./http/body_limits.ts";
 import { bodyTooLarge, ClientGoneError, readBody } from "./http/read_body.ts";
 import { FabricError } from "../protocol/mod.ts";
+import { clientAddress, PEER_HEADER } from "./http/client_address.ts";
 
 export type { Answer };
 
@@ -48,8 +49,14 @@ export interface FrontDoor<C> {
   /**
    * From the request line and the Authorization header only; throws (e.g. a 401) to refuse. A promise
    * when the answer needs a look at the store (a tracker that follows checks a credential it has not seen).
+   * `address`: where the request came from (http/client_address.ts), for the audit trail.
    */
-  admit(method: string, path: string, authorization: string | undefined): Admission<C> | Promise<Admission<C>>;
+  admit(
+    method: string,
+    path: string,
+    authorization: string | undefined,
+    address?: string | null,
+  ): Admission<C> | Promise<Admission<C>>;
   /** Tried first for every admitted request: a JSON answer, or null to go on to the fetch handler. */
   fast?(method: string, path: string, context: C, body: Uint8Array, signal: AbortSignal): Promise<Answer | null>;
   /** Any error thrown while admitting, reading or handling a request, as its answer. */
@@ -174,8 +181,9 @@ async function handle<C>(req: IncomingMessage, res: ServerResponse, how: Handlin
   }
   let admission: Admission<C>;
   let body: Uint8Array;
+  const address = clientAddress(req.socket.remoteAddress, req.headers);
   try {
-    const admitted = door.admit(method, path, req.headers.authorization);
+    const admitted = door.admit(method, path, req.headers.authorization, address);
     admission = admitted instanceof Promise ? await admitted : admitted;
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > admission.maxBodyBytes) throw bodyTooLarge(admission.maxBodyBytes, declared);
@@ -193,7 +201,8 @@ async function handle<C>(req: IncomingMessage, res: ServerResponse, how: Handlin
   try {
     const answer = door.fast ? await door.fast(method, path, admission.context, body, abort.signal) : null;
     if (answer) return send(res, answer);
-    await respond(res, await handler(toRequest(req, method, url, body, abort.signal), admission.context), abort);
+    const request = toRequest(req, { method, url, body, address, signal: abort.signal });
+    await respond(res, await handler(request, admission.context), abort);
   } catch (error) {
     if (abort.signal.aborted) {
       log(`${where}: the client went away before its answer`);
@@ -250,12 +259,23 @@ function refuse(req: IncomingMessage, res: ServerResponse, answer: Answer): void
   req.resume();
 }
 
-function toRequest(req: IncomingMessage, method: string, url: string, body: Uint8Array, signal: AbortSignal) {
+interface RequestParts {
+  method: string;
+  url: string;
+  body: Uint8Array;
+  /** Where it came from: in PEER_HEADER, replacing whatever the client sent there. */
+  address: string | null;
+  signal: AbortSignal;
+}
+
+function toRequest(req: IncomingMessage, { method, url, body, address, signal }: RequestParts) {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
     else if (value !== undefined) headers.set(name, value);
   }
+  headers.delete(PEER_HEADER);
+  if (address !== null) headers.set(PEER_HEADER, address);
   return new Request(requestUrl(req.headers.host, url), {
     method,
     headers,

@@ -12,6 +12,8 @@ import type { TrackerMetrics } from "./metrics/mod.ts";
 
 /** The default --retention: a week. */
 export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
+/** The default --audit-retention: 90 days. */
+export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
 /** One step's bounds. */
 export const STEP = { maxRows: 1000, maxMs: 5 };
 /** Between periodic passes, and before the first. */
@@ -25,8 +27,10 @@ const MIN_PAUSE_MS = 1;
 export interface RetentionOptions {
   store: Store;
   clock: Clock;
-  /** 0 or less: nothing is deleted. */
+  /** 0 or less: no job is deleted. */
   retentionMs: number;
+  /** Audit entries older than this go; 0 or less (or absent): none does. */
+  auditRetentionMs?: number;
   metrics: TrackerMetrics;
   log: (message: string) => void;
 }
@@ -34,6 +38,7 @@ export interface RetentionOptions {
 /** What a run of retention did (a pass, or `fabric gc`), and the store's size after it. */
 export interface GcResult extends PurgeResult {
   retentionMs: number;
+  auditRetentionMs: number;
   seconds: number;
   space: StoreSpace | null;
 }
@@ -53,9 +58,14 @@ export class Retention {
     return this.#options.retentionMs;
   }
 
+  /** Whether anything is ever deleted: jobs, or audit entries. */
+  get #on(): boolean {
+    return this.#options.retentionMs > 0 || (this.#options.auditRetentionMs ?? 0) > 0;
+  }
+
   /** Periodic passes from now on (none when retention is off). */
   start(): void {
-    if (this.#options.retentionMs <= 0 || this.#stopped) return;
+    if (!this.#on || this.#stopped) return;
     this.#schedule(FIRST_PASS_MS);
   }
 
@@ -79,15 +89,17 @@ export class Retention {
 
   async #run(budgetMs: number): Promise<GcResult> {
     const { store, clock, retentionMs, metrics, log } = this.#options;
+    const auditRetentionMs = this.#options.auditRetentionMs ?? 0;
     const started = performance.now();
     const total = emptyPurge();
-    for (let step = 0; step < MAX_STEPS && retentionMs > 0 && !this.#stopped; step++) {
+    for (let step = 0; step < MAX_STEPS && this.#on && !this.#stopped; step++) {
       const stepStarted = performance.now();
-      const result = await store.purgeExpired({ now: clock.now(), retentionMs, ...STEP });
+      const result = await store.purgeExpired({ now: clock.now(), retentionMs, auditRetentionMs, ...STEP });
       total.jobs += result.jobs;
       total.tasks += result.tasks;
       total.attempts += result.attempts;
       total.logs += result.logs;
+      total.audit += result.audit;
       metrics.jobsDeleted.inc(result.jobs);
       total.more = result.more;
       if (!result.more || performance.now() - started >= budgetMs) break;
@@ -95,6 +107,9 @@ export class Retention {
       await sleep(clock, Math.max(MIN_PAUSE_MS, took));
     }
     const seconds = (performance.now() - started) / 1000;
+    if (total.audit > 0) {
+      log(`retention: deleted ${total.audit} audit entries recorded over ${formatDuration(auditRetentionMs)} ago`);
+    }
     if (total.jobs + total.tasks > 0) {
       log(
         `retention: deleted ${total.jobs} job(s) that ended over ${formatDuration(retentionMs)} ago, ` +
@@ -103,7 +118,7 @@ export class Retention {
       );
     }
     const space = await store.space().catch(() => null);
-    return { ...total, retentionMs, seconds, space };
+    return { ...total, retentionMs, auditRetentionMs, seconds, space };
   }
 
   /** No more passes; resolves once the one under way has stopped (after its current step). */

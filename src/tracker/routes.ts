@@ -9,6 +9,7 @@ import { type Context, Hono } from "hono";
 import type { z } from "zod";
 import {
   attemptRefSchema,
+  AUDIT_FIELD_CHARS,
   claimRequestSchema,
   createTokenRequestSchema,
   drainRequestSchema,
@@ -16,6 +17,7 @@ import {
   gcRequestSchema,
   heartbeatRequestSchema,
   helloRequestSchema,
+  MAX_AUDIT_PAGE,
   parseJsonBody,
   registerAgentRequestSchema,
   reportRequestSchema,
@@ -29,8 +31,10 @@ import {
   type TrackersResponse,
 } from "../protocol/mod.ts";
 import { createDashboard } from "./dashboard/mod.ts";
-import { admitRequest, authenticate } from "./http/authenticate.ts";
-import { authorize, authorizeOwned, type RouteRule, ROUTES } from "./http/authorization.ts";
+import { authenticate } from "./http/authenticate.ts";
+import { admitAudited, routeTarget } from "./http/audited_admission.ts";
+import { authorize, authorizeOwned, findRoute, type RouteRule, ROUTES } from "./http/authorization.ts";
+import { PEER_HEADER } from "./http/client_address.ts";
 import { errorResponse } from "./http/error_response.ts";
 import { ndjsonResponse } from "./http/ndjson.ts";
 import { readJobLogs } from "./job_logs.ts";
@@ -40,8 +44,17 @@ import { getJob, getJobSummary, getTask, jobWaiting, listAgents, listJobs, readL
 import { submitterOf } from "./secret_policy.ts";
 import type { Principal, Tracker } from "./tracker.ts";
 
+/** What a route tells the audit trail beyond its path's parameter (audit.ts). */
+interface AuditNote {
+  target?: string | null;
+  detail?: string | null;
+}
+
 /** The HTTPS layer's door has admitted the caller already (app.request() in tests has not). */
-type Env = { Bindings: { principal?: Principal | null }; Variables: { principal: Principal } };
+type Env = {
+  Bindings: { principal?: Principal | null };
+  Variables: { principal: Principal; audit: AuditNote | undefined };
+};
 type Handler = (c: Context<Env>) => Response | Promise<Response>;
 
 const helloBodySchema = helloRequestSchema.extend({ holding: attemptRefSchema.array().max(100_000).default([]) });
@@ -84,17 +97,33 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     return c.body(await tracker.probes.metrics(), 200, { "content-type": TEXT_FORMAT });
   });
 
+  // Every change asked for is recorded once it is answered, with its outcome (the door recorded those
+  // it refused already): the actor is the admitted principal, never anything the request says.
   app.use("/v1/*", async (c, next) => {
+    const { method, path } = c.req;
+    const address = c.req.header(PEER_HEADER) ?? null;
     const admitted = c.env?.principal ??
-      admitRequest(tracker, { method: c.req.method, path: c.req.path, authorization: c.req.header("authorization") });
+      admitAudited(tracker, { method, path, authorization: c.req.header("authorization"), address });
     c.set("principal", admitted!);
     await next();
+    const rule = findRoute(method, path);
+    if (!rule?.audit || !admitted) return;
+    const note = c.get("audit") ?? {};
+    tracker.audit.record({
+      principal: admitted,
+      action: rule.audit,
+      target: note.target !== undefined ? note.target : routeTarget(rule, path),
+      detail: note.detail ?? null,
+      address,
+      outcome: c.error ? { error: c.error } : c.res.status < 400 ? "ok" : { error: statusError(c.res.status) },
+    });
   });
 
   // ---- agents --------------------------------------------------------------------------------
 
   on(ROUTES.register, async (c) => {
     const body = await parseBody(c, registerAgentRequestSchema);
+    c.set("audit", { target: body.name });
     return c.json(await tracker.registerAgent(body, { byAdmin: c.get("principal").kind === "client" }));
   });
   on(ROUTES.hello, async (c) => c.json(await tracker.hello(agentOf(c), await parseBody(c, helloBodySchema))));
@@ -122,6 +151,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   on(ROUTES.resumeAgent, async (c) => c.json(await tracker.resume(c.req.param("name")!)));
   on(ROUTES.setWeight, async (c) => {
     const body = await parseBody(c, setWeightRequestSchema);
+    c.set("audit", { detail: `weight ${body.weight}` });
     await tracker.setWeight(c.req.param("name")!, body.weight);
     return c.json({ name: c.req.param("name"), weight: body.weight });
   });
@@ -130,11 +160,16 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
 
   on(ROUTES.submitJob, async (c) => {
     const body = await parseBody(c, submitJobRequestSchema);
+    const name = (body.spec as { name?: unknown } | null)?.name;
+    const note: AuditNote = { target: null, detail: typeof name === "string" ? `name "${name}"` : null };
+    c.set("audit", note);
     // Fails closed: a caller the secrets' rules cannot name submits nothing (the table lets only clients in).
     const submitter = submitterOf(c.get("principal"));
     if (submitter === null) throw new FabricError("forbidden", "Only a client's token submits jobs");
     const options = { source: body.source ?? null, files: body.files, signature: body.signature, submitter };
-    return c.json(await tracker.submitJob(body.spec, options), 201);
+    const submitted = await tracker.submitJob(body.spec, options);
+    note.target = submitted.jobId;
+    return c.json(submitted, 201);
   });
   on(ROUTES.listJobs, async (c) => {
     const limit = intParam(c, "limit", 50, 1, 10_000);
@@ -172,7 +207,9 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const submitter = submitterOf(principal);
     if (submitter === null) throw new FabricError("forbidden", "Only a client's token reruns jobs");
     const options = { failedOnly: body.failed === true, submitter };
-    return c.json(await tracker.rerunJob(jobId, options), 201);
+    const rerun = await tracker.rerunJob(jobId, options);
+    c.set("audit", { detail: `new job ${rerun.jobId}${options.failedOnly ? " (failed tasks only)" : ""}` });
+    return c.json(rerun, 201);
   });
   on(ROUTES.cancelJob, async (c) => {
     const jobId = c.req.param("id")!;
@@ -192,6 +229,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     return c.json(await tracker.secrets.set(name, { value: body.value, allow: body.allow }));
   });
   on(ROUTES.listSecrets, (c) => c.json({ secrets: tracker.secrets.list() }));
+  on(ROUTES.listAudit, async (c) => c.json(await tracker.audit.page(auditQuery(c))));
   on(ROUTES.deleteSecret, async (c) => {
     const name = secretName(c);
     await tracker.secrets.delete(name);
@@ -219,10 +257,12 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   // ---- tokens --------------------------------------------------------------------------------
 
   on(ROUTES.listTokens, (c) => c.json({ tokens: tracker.listTokens() }));
-  on(
-    ROUTES.createToken,
-    async (c) => c.json(await tracker.createToken(await parseBody(c, createTokenRequestSchema)), 201),
-  );
+  on(ROUTES.createToken, async (c) => {
+    const body = await parseBody(c, createTokenRequestSchema);
+    // Its name and role; never the token, which only the answer holds.
+    c.set("audit", { target: body.name, detail: `role ${body.role}` });
+    return c.json(await tracker.createToken(body), 201);
+  });
   on(ROUTES.revokeToken, async (c) => c.json(await tracker.revokeToken(c.req.param("name")!)));
   on(ROUTES.rotateJoin, async (c) => {
     const token = await tracker.rotateJoinToken();
@@ -314,6 +354,28 @@ function intParam(c: Context<Env>, name: string, fallback: number, min: number, 
     );
   }
   return value;
+}
+
+/** The filters of GET /v1/audit: since (ms), actor, action (a prefix), before (an entry's id), limit. */
+function auditQuery(c: Context<Env>) {
+  const text = (name: string) => {
+    const value = c.req.query(name);
+    if (value !== undefined && value.length > AUDIT_FIELD_CHARS) {
+      throw new FabricError("bad_request", `"${name}" holds at most ${AUDIT_FIELD_CHARS} characters`);
+    }
+    return value === "" ? undefined : value;
+  };
+  const since = c.req.query("since") === undefined ? undefined : intParam(c, "since", 0, 0, Number.MAX_SAFE_INTEGER);
+  const before = c.req.query("before") === undefined
+    ? undefined
+    : intParam(c, "before", 0, 1, Number.MAX_SAFE_INTEGER);
+  const limit = intParam(c, "limit", 100, 1, MAX_AUDIT_PAGE);
+  return { since, actor: text("actor"), actionPrefix: text("action"), before, limit };
+}
+
+/** An answer that says it failed without an error behind it (a 404 of no route): its code from its status. */
+function statusError(status: number): FabricError {
+  return new FabricError(status === 404 ? "not_found" : status === 403 ? "forbidden" : "bad_request", `status ${status}`);
 }
 
 /** A `state` query parameter: a task state, or absent. */

@@ -40,6 +40,8 @@ export interface TrackerServerOptions {
   approveAgents?: boolean;
   /** Ended jobs are deleted this long after they ended (default 7 days); 0 keeps everything. */
   retentionMs?: number;
+  /** Audit entries are deleted this long after they were recorded (default 90 days); 0 keeps them all. */
+  auditRetentionMs?: number;
   /** Bytes of output one job may store (default 1 GiB); 0: no cap. */
   maxJobLogs?: number;
   /** Serve /metrics, /healthz and /readyz without a token over plain HTTP here too. */
@@ -114,7 +116,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     log,
     onHolder: (holder) => leaderChanged(holder),
     open: async (fence, lost) => {
-      const { heartbeatMs, ttlMs, graceMs, approveAgents, retentionMs, maxJobLogs } = options;
+      const { heartbeatMs, ttlMs, graceMs, approveAgents, retentionMs, auditRetentionMs, maxJobLogs } = options;
       const tracker = await Tracker.open({
         store,
         secretsKey,
@@ -125,6 +127,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
         graceMs,
         approveAgents,
         retentionMs,
+        auditRetentionMs,
         maxJobLogs,
         caHash: () => caHashKnown,
         log,

@@ -10,6 +10,7 @@ import { emptyBatch, type Fence, type Store } from "../store/mod.ts";
 import type {
   AgentRecord,
   AttemptRecord,
+  AuditRecord,
   JobRecord,
   LogRow,
   SetAside,
@@ -47,6 +48,7 @@ export class StoreWriter {
   #logs: LogRow[] = [];
   #setAside: SetAside[] = [];
   #tokens = new Set<TokenRecord>();
+  #audit: AuditRecord[] = [];
   #callbacks: Array<() => void> = [];
   #marked = 0;
   #committed = 0;
@@ -124,6 +126,12 @@ export class StoreWriter {
   /** A new token, or a stored one revoked or used (the store merges it: see TokenRecord). */
   token(record: TokenRecord): void {
     this.#tokens.add(record);
+    this.#mark();
+  }
+
+  /** An entry of the audit trail, appended. */
+  audit(record: AuditRecord): void {
+    this.#audit.push(record);
     this.#mark();
   }
 
@@ -237,6 +245,7 @@ export class StoreWriter {
     batch.logs = this.#logs;
     batch.setAside = this.#setAside;
     batch.tokens = [...this.#tokens];
+    batch.audit = this.#audit;
     const callbacks = this.#callbacks;
     this.#meta = new Map();
     this.#agents.clear();
@@ -246,6 +255,7 @@ export class StoreWriter {
     this.#logs = [];
     this.#setAside = [];
     this.#tokens.clear();
+    this.#audit = [];
     this.#callbacks = [];
     try {
       if (this.#abandoned) throw this.#abandoned;
@@ -260,6 +270,7 @@ export class StoreWriter {
       for (const r of batch.tokens) this.#tokens.add(r);
       this.#logs = batch.logs.concat(this.#logs);
       this.#setAside = batch.setAside.concat(this.#setAside);
+      this.#audit = batch.audit.concat(this.#audit);
       this.#callbacks = callbacks.concat(this.#callbacks);
       this.#onError(error);
       throw error;

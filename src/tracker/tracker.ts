@@ -31,7 +31,8 @@ import { Liveness } from "./liveness.ts";
 import { loadState } from "./load.ts";
 import { DEFAULT_MAX_JOB_LOGS, type LogCap } from "./log_cap.ts";
 import { Probes, registerStateGauges, TrackerMetrics } from "./metrics/mod.ts";
-import { DEFAULT_RETENTION_MS, Retention } from "./retention.ts";
+import { DEFAULT_AUDIT_RETENTION_MS, DEFAULT_RETENTION_MS, Retention } from "./retention.ts";
+import { AuditTrail } from "./audit.ts";
 import { applyReport } from "./reports.ts";
 import { Scheduling } from "./scheduling.ts";
 import { SecretKey } from "./secret_key.ts";
@@ -64,6 +65,8 @@ export interface TrackerOptions {
   approveAgents?: boolean;
   /** Ended jobs are deleted this long after they ended (default 7 days); 0 keeps everything. */
   retentionMs?: number;
+  /** Audit entries are deleted this long after they were recorded (default 90 days); 0 keeps them all. */
+  auditRetentionMs?: number;
   /** Bytes of output one job may store (default 1 GiB); 0: no cap. */
   maxJobLogs?: number;
   /** The lease this tracker leads by: every write is fenced by it (a store several trackers share). */
@@ -95,6 +98,8 @@ export class Tracker {
   #logCap: LogCap;
   /** The secrets jobs may use (`fabric secret`). */
   readonly secrets: Secrets;
+  /** Who changed what through the API (`fabric audit`). */
+  readonly audit: AuditTrail;
   #tasks: TaskLifecycle;
   #agents: AgentLifecycle;
   #scheduling: Scheduling;
@@ -131,7 +136,10 @@ export class Tracker {
     const maxJobLogs = options.maxJobLogs ?? DEFAULT_MAX_JOB_LOGS;
     this.#logCap = { maxJobBytes: maxJobLogs > 0 ? maxJobLogs : Infinity, metrics };
     const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
-    this.retention = new Retention({ store, clock, retentionMs, metrics, log });
+    const auditRetentionMs = options.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+    this.retention = new Retention({ store, clock, retentionMs, auditRetentionMs, metrics, log });
+    const agentName = (id: string) => state.agents.get(id)?.record.name;
+    this.audit = new AuditTrail({ store, writer, clock, metrics, agentName });
     const probes = this.probes = new Probes({ store, metrics, writeFailure: () => writer.failure, log });
     registerStateGauges(metrics.registry, { state, clock, space: () => probes.space, startedAt: metrics.startedAt });
     const schedule = () => this.#scheduling.soon();

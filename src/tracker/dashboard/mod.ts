@@ -9,6 +9,7 @@
 import { type Context, Hono } from "hono";
 import { FabricError, type LogLine } from "../../protocol/mod.ts";
 import { authenticate } from "../http/authenticate.ts";
+import { PEER_HEADER } from "../http/client_address.ts";
 import { errorResponse } from "../http/error_response.ts";
 import { ndjsonResponse } from "../http/ndjson.ts";
 import { getJobSummary, readLogs } from "../queries.ts";
@@ -93,12 +94,49 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
     return secured(answer);
   };
 
-  /** A form's action: from this dashboard's own page (caller.ts), then back to `to`. */
-  const action = (name: DashboardAction, act: (c: Context, caller: Caller) => Promise<string>) =>
-    page(name, async (c, { caller }) => {
-      checkForm(c, { caller, form: await formOf(c) });
-      return c.redirect(await act(c, caller), 303);
-    });
+  /**
+   * A form's action: from this dashboard's own page (caller.ts), then back to where `act` says. Recorded
+   * in the audit trail as the API's route that does the same (`audited`), refused or not, by the caller
+   * signed in (a browser not signed in is only sent to sign in).
+   */
+  const action = (
+    name: DashboardAction,
+    audited: string,
+    act: (c: Context, caller: Caller) => Promise<{ to: string; detail?: string }>,
+  ) => {
+    return async (c: Context) => {
+      let detail: string | undefined;
+      const handler = page(name, async (c, { caller }) => {
+        checkForm(c, { caller, form: await formOf(c) });
+        const done = await act(c, caller);
+        detail = done.detail;
+        return c.redirect(done.to, 303);
+      });
+      const record = (outcome: "ok" | { error: unknown }) => {
+        let caller: Caller | null = null;
+        try {
+          caller = findCaller(c, { tracker, sessions });
+        } catch { /* a token refused: not recorded (audit.ts) */ }
+        if (!caller) return;
+        tracker.audit.record({
+          principal: caller.principal,
+          action: audited,
+          target: c.req.param("id") ?? c.req.param("name") ?? null,
+          detail: detail === undefined ? "from the dashboard" : `from the dashboard; ${detail}`,
+          address: c.req.header(PEER_HEADER) ?? null,
+          outcome,
+        });
+      };
+      try {
+        const answer = await handler(c);
+        record("ok");
+        return answer;
+      } catch (error) {
+        record({ error });
+        throw error;
+      }
+    };
+  };
 
   app.get("/assets/:name", (c) => secured(serveAsset(c, c.req.param("name"))));
 
@@ -158,17 +196,17 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
 
   app.post(
     "/jobs/:id/cancel",
-    action("cancel", async (c, caller) => {
+    action("cancel", "job.cancel", async (c, caller) => {
       const id = c.req.param("id")!;
       mustBeAllowed(caller.principal, "cancel", (await getJobSummary(tracker, id)).submittedBy);
       await tracker.cancelJob(id);
-      return `/jobs/${encodeURIComponent(id)}`;
+      return { to: `/jobs/${encodeURIComponent(id)}` };
     }),
   );
   // A rerun of what did not succeed when the job has some, else of all of it; the page of the new job.
   app.post(
     "/jobs/:id/rerun",
-    action("rerun", async (c, caller) => {
+    action("rerun", "job.rerun", async (c, caller) => {
       const id = c.req.param("id")!;
       const job = await getJobSummary(tracker, id);
       mustBeAllowed(caller.principal, "rerun", job.submittedBy);
@@ -177,21 +215,22 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
       const submitter = submitterOf(caller.principal);
       if (submitter === null) throw new FabricError("forbidden", "Only a client's token reruns jobs");
       const rerun = await tracker.rerunJob(id, { failedOnly, submitter });
-      return `/jobs/${encodeURIComponent(rerun.jobId)}`;
+      const detail = `new job ${rerun.jobId}${failedOnly ? " (failed tasks only)" : ""}`;
+      return { to: `/jobs/${encodeURIComponent(rerun.jobId)}`, detail };
     }),
   );
   app.post(
     "/agents/:name/drain",
-    action("drain", async (c) => {
+    action("drain", "agent.drain", async (c) => {
       await tracker.drain(c.req.param("name")!, DRAIN_GRACE_MS);
-      return "/agents";
+      return { to: "/agents" };
     }),
   );
   app.post(
     "/agents/:name/resume",
-    action("drain", async (c) => {
+    action("drain", "agent.resume", async (c) => {
       await tracker.resume(c.req.param("name")!);
-      return "/agents";
+      return { to: "/agents" };
     }),
   );
 

@@ -32,6 +32,12 @@ export interface RouteRule {
   /** Hono's syntax: `:name` is one path segment. */
   path: string;
   need: Need;
+  /**
+   * A route that changes something: the action its calls are recorded under in the audit trail
+   * (audit.ts), or null for one only an agent calls, acting for itself (its work, not a person's change).
+   * Absent for a route that changes nothing (a test walks the table: every other route has it).
+   */
+  audit?: string | null;
 }
 
 const ANYONE: Need = { who: "anyone" };
@@ -43,8 +49,13 @@ function client(role: Role, action: string, others?: ClientNeed["others"]): Clie
 }
 
 /** A rule that keeps its need's own type (a client route's role is known where it is used). */
-function rule<N extends Need>(method: RouteRule["method"], path: string, need: N): RouteRule & { need: N } {
-  return { method, path, need };
+function rule<N extends Need>(
+  method: RouteRule["method"],
+  path: string,
+  need: N,
+  audit?: string | null,
+): RouteRule & { need: N } {
+  return audit === undefined ? { method, path, need } : { method, path, need, audit };
 }
 
 /** Every route of the API. */
@@ -59,22 +70,22 @@ export const ROUTES = {
   // token, e.g. a scraper's; without a token only on --metrics-listen, an address the operator chose.
   metrics: rule("GET", "/metrics", client("read", "reading the metrics")),
 
-  register: rule("POST", "/v1/agents/register", JOIN),
-  hello: rule("POST", "/v1/agent/hello", AGENT),
-  heartbeat: rule("POST", "/v1/agent/heartbeat", AGENT),
-  claim: rule("POST", "/v1/agent/claim", AGENT),
-  report: rule("POST", "/v1/agent/report", AGENT),
-  selfDrain: rule("POST", "/v1/agent/drain", AGENT),
-  leave: rule("POST", "/v1/agent/leave", AGENT),
+  register: rule("POST", "/v1/agents/register", JOIN, "agent.register"),
+  hello: rule("POST", "/v1/agent/hello", AGENT, null),
+  heartbeat: rule("POST", "/v1/agent/heartbeat", AGENT, null),
+  claim: rule("POST", "/v1/agent/claim", AGENT, null),
+  report: rule("POST", "/v1/agent/report", AGENT, null),
+  selfDrain: rule("POST", "/v1/agent/drain", AGENT, null),
+  leave: rule("POST", "/v1/agent/leave", AGENT, null),
 
   listAgents: rule("GET", "/v1/agents", client("read", "listing agents")),
-  drainAgent: rule("POST", "/v1/agents/:name/drain", client("operator", "draining an agent")),
-  resumeAgent: rule("POST", "/v1/agents/:name/resume", client("operator", "resuming an agent")),
-  setWeight: rule("PUT", "/v1/agents/:name/weight", client("operator", "setting an agent's weight")),
-  approveAgent: rule("POST", "/v1/agents/:name/approve", client("admin", "approving an agent")),
-  removeAgent: rule("DELETE", "/v1/agents/:name", client("admin", "removing an agent")),
+  drainAgent: rule("POST", "/v1/agents/:name/drain", client("operator", "draining an agent"), "agent.drain"),
+  resumeAgent: rule("POST", "/v1/agents/:name/resume", client("operator", "resuming an agent"), "agent.resume"),
+  setWeight: rule("PUT", "/v1/agents/:name/weight", client("operator", "setting an agent's weight"), "agent.weight"),
+  approveAgent: rule("POST", "/v1/agents/:name/approve", client("admin", "approving an agent"), "agent.approve"),
+  removeAgent: rule("DELETE", "/v1/agents/:name", client("admin", "removing an agent"), "agent.remove"),
 
-  submitJob: rule("POST", "/v1/jobs", client("submit", "submitting a job")),
+  submitJob: rule("POST", "/v1/jobs", client("submit", "submitting a job"), "job.submit"),
   listJobs: rule("GET", "/v1/jobs", client("read", "listing jobs")),
   getJob: rule("GET", "/v1/jobs/:id", client("read", "reading a job")),
   watchJob: rule("GET", "/v1/jobs/:id/watch", client("read", "watching a job")),
@@ -82,31 +93,35 @@ export const ROUTES = {
     "POST",
     "/v1/jobs/:id/rerun",
     client("submit", "re-running a job", { role: "operator", action: "re-running another token's job" }),
+    "job.rerun",
   ),
   cancelJob: rule(
     "POST",
     "/v1/jobs/:id/cancel",
     client("submit", "cancelling a job", { role: "operator", action: "cancelling another token's job" }),
+    "job.cancel",
   ),
   getTask: rule("GET", "/v1/tasks/:id", client("read", "reading a task")),
   // Deletes what retention would delete anyway, only sooner: still the admin's call.
-  gc: rule("POST", "/v1/gc", client("admin", "running retention now")),
+  gc: rule("POST", "/v1/gc", client("admin", "running retention now"), "gc"),
   taskLogs: rule("GET", "/v1/tasks/:id/logs", client("read", "reading a task's logs")),
   jobLogs: rule("GET", "/v1/jobs/:id/logs", client("read", "reading a job's logs")),
 
   // Every GET is a read: names, roles and uses, never a secret nor its hash.
   listTokens: rule("GET", "/v1/tokens", client("read", "listing tokens")),
-  createToken: rule("POST", "/v1/tokens", client("admin", "creating a token")),
-  revokeToken: rule("DELETE", "/v1/tokens/:name", client("admin", "revoking a token")),
-  rotateJoin: rule("POST", "/v1/join-token/rotate", client("admin", "rotating the join token")),
+  createToken: rule("POST", "/v1/tokens", client("admin", "creating a token"), "token.create"),
+  revokeToken: rule("DELETE", "/v1/tokens/:name", client("admin", "revoking a token"), "token.revoke"),
+  rotateJoin: rule("POST", "/v1/join-token/rotate", client("admin", "rotating the join token"), "join.rotate"),
 
   // The trackers sharing the store: an agent learns where else to go (addresses, as the join command shows).
   listTrackers: rule("GET", "/v1/trackers", { ...client("read", "listing trackers"), agents: true }),
   // Secrets: a value goes in and never comes out. Listing them is the admin's too (unlike every other
   // GET): which secrets exist and which tokens they name is what someone after them would look for first.
-  setSecret: rule("PUT", "/v1/secrets/:name", client("admin", "setting a secret")),
+  setSecret: rule("PUT", "/v1/secrets/:name", client("admin", "setting a secret"), "secret.set"),
   listSecrets: rule("GET", "/v1/secrets", client("admin", "listing secrets")),
-  deleteSecret: rule("DELETE", "/v1/secrets/:name", client("admin", "deleting a secret")),
+  // Who changed what: names of tokens and of what they acted on, and addresses; the admin's alone.
+  listAudit: rule("GET", "/v1/audit", client("admin", "reading the audit trail")),
+  deleteSecret: rule("DELETE", "/v1/secrets/:name", client("admin", "deleting a secret"), "secret.delete"),
 } as const satisfies Record<string, RouteRule>;
 
 const STATIC = new Map<string, RouteRule>();

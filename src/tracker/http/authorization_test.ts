@@ -5,7 +5,7 @@ import { FabricError } from "../../protocol/mod.ts";
 import { SqliteStore } from "../../store/mod.ts";
 import { createRoutes } from "../routes.ts";
 import { Tracker } from "../tracker.ts";
-import { authorize, authorizeOwned, findRoute, ROUTES } from "./authorization.ts";
+import { authorize, authorizeOwned, findRoute, type RouteRule, ROUTES } from "./authorization.ts";
 
 Deno.test("a request finds its route's rule by method and path; a parameter is one segment, never empty", () => {
   assert.equal(findRoute("GET", "/v1/jobs"), ROUTES.listJobs);
@@ -80,4 +80,22 @@ Deno.test("a refusal says which role the action needs and which role the caller 
     refused(() => authorize(ci, ROUTES.claim.need)),
     'forbidden: This route is for agents, with their own credential; this token ("ci") has the submit role',
   );
+});
+
+Deno.test("every route that changes something names its audit action; only an agent's own routes are left out", () => {
+  const actions = new Set<string>();
+  for (const [name, rule] of Object.entries(ROUTES) as Array<[string, RouteRule]>) {
+    if (rule.method === "GET") {
+      assert.equal(rule.audit, undefined, `${name}: a GET changes nothing, and records nothing`);
+      continue;
+    }
+    assert.notEqual(rule.audit, undefined, `${name} (${rule.method} ${rule.path}) changes something: it needs an action`);
+    if (rule.audit === null) {
+      assert.equal(rule.need.who, "agent", `${name}: only an agent acting for itself goes unrecorded`);
+      continue;
+    }
+    assert.match(rule.audit!, /^[a-z]+(\.[a-z]+)?$/, `${name}: a stable action name`);
+    assert.ok(!actions.has(rule.audit!), `${name}: "${rule.audit}" names another route's action too`);
+    actions.add(rule.audit!);
+  }
 });

@@ -10,6 +10,7 @@
  * request between them. (Nomad's servers forward RPCs to their leader the same way, one hop.)
  */
 import { FabricError } from "../../protocol/mod.ts";
+import { FORWARDED_FOR_HEADER, PEER_HEADER } from "./client_address.ts";
 
 export const FORWARDED_HEADER = "x-fabric-forwarded-by";
 
@@ -66,6 +67,11 @@ export class Forwarder {
     const headers = new Headers(request.headers);
     for (const name of HOP_BY_HOP) headers.delete(name);
     headers.set(FORWARDED_HEADER, this.#options.self);
+    // Its caller's address, for the leader's audit trail (client_address.ts); the HTTPS layer set it here.
+    headers.delete(FORWARDED_FOR_HEADER);
+    const peer = headers.get(PEER_HEADER);
+    headers.delete(PEER_HEADER);
+    if (peer !== null) headers.set(FORWARDED_FOR_HEADER, peer);
     const bodyless = request.method === "GET" || request.method === "HEAD";
     // Ended by the caller going away, or by the leader changing (one paused or cut off answers nothing).
     const aborter = new AbortController();

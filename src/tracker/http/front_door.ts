@@ -8,7 +8,7 @@ import { FabricError, parseJsonBody } from "../../protocol/mod.ts";
 import type { Admission, FrontDoor } from "../https_server.ts";
 import { agentHotRoutes } from "../routes.ts";
 import type { Principal, Tracker } from "../tracker.ts";
-import { admitRequest } from "./authenticate.ts";
+import { admitAudited } from "./audited_admission.ts";
 import { bodyLimit } from "./body_limits.ts";
 import { errorResponse } from "./error_response.ts";
 
@@ -17,13 +17,14 @@ export type Caller = Principal | null;
 
 /** A leader's door answers at once: it never needs the store to admit a request. */
 export type LeaderFrontDoor = Omit<FrontDoor<Caller>, "admit"> & {
-  admit(method: string, path: string, authorization: string | undefined): Admission<Caller>;
+  admit(method: string, path: string, authorization: string | undefined, address?: string | null): Admission<Caller>;
 };
 
 export function trackerFrontDoor(tracker: Tracker, log: (line: string) => void): LeaderFrontDoor {
   return {
-    admit(method, path, authorization) {
-      return { maxBodyBytes: bodyLimit(method, path), context: admitRequest(tracker, { method, path, authorization }) };
+    admit(method, path, authorization, address) {
+      const context = admitAudited(tracker, { method, path, authorization, address });
+      return { maxBodyBytes: bodyLimit(method, path), context };
     },
     fast: fastAgentRoutes(tracker),
     errorResponse: (error, where) => errorResponse(error, where, log),

@@ -70,18 +70,20 @@ export function leaderOrFollower(
     if (tracker) serve(tracker).http.observe(method, path, status, seconds);
   };
   const door: FrontDoor<Caller> = {
-    admit(method, path, authorization) {
+    admit(method, path, authorization, address) {
       const tracker = leadership.tracker;
-      if (tracker) return serve(tracker).door.admit(method, path, authorization);
+      if (tracker) return serve(tracker).door.admit(method, path, authorization, address);
       const maxBodyBytes = bodyLimit(method, path);
       // As the leader's door (authenticate.ts): a path neither in the API nor in the table (the
       // dashboard's pages) the leader decides, a route for anyone needs no token, and every other is
       // refused here as there: 401, 403 or 404.
       const rule = findRoute(method, path);
       if ((!rule && !path.startsWith("/v1/")) || rule?.need.who === "anyone") return { maxBodyBytes, context: null };
+      // A route that changes something is authorized by the leader alone: a refusal (403) must reach its
+      // audit trail, and only the leader writes. Its body is read and passed on, within the route's limit.
       const admitted = (principal: Principal) => ({
         maxBodyBytes,
-        context: admitRequest({ authenticate: () => principal }, { method, path, authorization }),
+        context: rule?.audit ? principal : admitRequest({ authenticate: () => principal }, { method, path, authorization }),
       });
       const principal = auth.authenticate(authorization);
       return principal instanceof Promise ? principal.then(admitted) : admitted(principal);

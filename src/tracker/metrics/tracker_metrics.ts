@@ -35,6 +35,8 @@ export class TrackerMetrics {
   readonly commits: Histogram;
   readonly commitErrors: Counter;
   readonly jobsDeleted: Counter;
+  readonly auditEntries: Counter;
+  readonly unauthenticated: Counter;
   readonly leaderChanges: Counter;
   /** For the store writer: each commit's duration, each failure. */
   readonly commitObserver: CommitObserver = {
@@ -115,6 +117,14 @@ export class TrackerMetrics {
     this.jobsDeleted = r.counter(
       "fabric_retention_jobs_deleted_total",
       "Ended jobs deleted, with their tasks and logs, after their retention.",
+    ).labels();
+    this.auditEntries = r.counter(
+      "fabric_audit_entries_total",
+      "Changes asked for through the API or the dashboard, recorded in the audit trail (refused ones too).",
+    ).labels();
+    this.unauthenticated = r.counter(
+      "fabric_unauthenticated_requests_total",
+      "Requests refused for want of an accepted token (401): counted here, never recorded one by one.",
     ).labels();
   }
 }
