@@ -30,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   trackers: async () => (await import("./trackers.ts")).trackersCommand,
   cancel: async () => (await import("./cancel.ts")).cancelCommand,
   gc: async () => (await import("./gc.ts")).gcCommand,
+  audit: async () => (await import("./audit.ts")).auditCommand,
   rerun: async () => (await import("./rerun.ts")).rerunCommand,
   run: async () => (await import("./run.ts")).runCommand,
   results: async () => (await import("./results.ts")).resultsCommand,
@@ -84,6 +85,7 @@ Client:
                               rotate-join
   fabric gc                   delete the ended jobs past their retention now
   fabric trackers             the trackers sharing the store: which leads, address, version
+  fabric audit [--since 1d]   who changed what, when, from where (admin tokens; --json to export)
   fabric validate FILE        check a job file without submitting it
   fabric schema               the job file's JSON Schema, for editors
   fabric key generate         a key pair for signed jobs (submit --sign, agent --verify-key)

@@ -8,6 +8,7 @@ import { learntUrls, TrackerUrls } from "./tracker_urls.ts";
 import type {
   AgentView,
   AttemptRef,
+  AuditResponse,
   CancelJobResponse,
   ClaimRequest,
   ClaimResponse,
@@ -286,6 +287,18 @@ export class FabricClient {
   /** Run retention now, for about `budgetMs` (`more` in the answer: call again). */
   gc(budgetMs: number): Promise<GcResponse> {
     return this.#json("POST", "/v1/gc", { body: { budgetMs }, timeoutMs: budgetMs + this.#timeoutMs });
+  }
+
+  /** A page of the audit trail, newest first; `before`: the `next` of the page before. */
+  audit(
+    query: { since?: number; actor?: string; action?: string; before?: number; limit: number },
+  ): Promise<AuditResponse> {
+    const params = new URLSearchParams({ limit: String(query.limit) });
+    if (query.since !== undefined) params.set("since", String(query.since));
+    if (query.actor !== undefined) params.set("actor", query.actor);
+    if (query.action !== undefined) params.set("action", query.action);
+    if (query.before !== undefined) params.set("before", String(query.before));
+    return this.#json("GET", `/v1/audit?${params}`);
   }
 
   /** The trackers that share this one's store (itself alone on SQLite), and which one answered. */

@@ -366,16 +366,17 @@ function auditQuery(c: Context<Env>) {
     return value === "" ? undefined : value;
   };
   const since = c.req.query("since") === undefined ? undefined : intParam(c, "since", 0, 0, Number.MAX_SAFE_INTEGER);
-  const before = c.req.query("before") === undefined
-    ? undefined
-    : intParam(c, "before", 0, 1, Number.MAX_SAFE_INTEGER);
+  const before = c.req.query("before") === undefined ? undefined : intParam(c, "before", 0, 1, Number.MAX_SAFE_INTEGER);
   const limit = intParam(c, "limit", 100, 1, MAX_AUDIT_PAGE);
   return { since, actor: text("actor"), actionPrefix: text("action"), before, limit };
 }
 
 /** An answer that says it failed without an error behind it (a 404 of no route): its code from its status. */
 function statusError(status: number): FabricError {
-  return new FabricError(status === 404 ? "not_found" : status === 403 ? "forbidden" : "bad_request", `status ${status}`);
+  return new FabricError(
+    status === 404 ? "not_found" : status === 403 ? "forbidden" : "bad_request",
+    `status ${status}`,
+  );
 }
 
 /** A `state` query parameter: a task state, or absent. */

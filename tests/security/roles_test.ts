@@ -5,7 +5,8 @@
  * the type below makes a route without a row here a compile error.
  */
 import assert from "node:assert/strict";
-import { ROUTES } from "../../src/tracker/mod.ts";
+import type { AuditEntry, AuditResponse } from "../../src/protocol/mod.ts";
+import { type RouteRule, ROUTES } from "../../src/tracker/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
 import { RawApi, registration } from "../../testing/raw_api.ts";
 import { waitFor } from "../../testing/process.ts";
@@ -151,6 +152,8 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
     },
     listSecrets: { allowed: ["admin"], call: () => ({ method: "GET", path: "/v1/secrets", ok: 200 }) },
     deleteSecret: { allowed: ["admin"], call: () => ({ method: "DELETE", path: "/v1/secrets/DOOMED", ok: 200 }) },
+    // Who changed what, and from where: the admin's alone.
+    listAudit: { allowed: ["admin"], call: () => ({ method: "GET", path: "/v1/audit?limit=5", ok: 200 }) },
   };
 }
 
@@ -263,6 +266,40 @@ Deno.test("every route with every caller: each role reaches its routes, everyone
     );
     const job = await api.request("GET", `/v1/jobs/${fixture.ownJobId}`, tokens.read);
     assert.equal((job.json as { submittedBy: string }).submittedBy, "ci");
+
+    // The audit trail has every change the walk above asked for: each action once done by the admin,
+    // each refused one (403) by its caller's own name, and nothing of the callers without an accepted
+    // token (401), which are only counted.
+    const entries: AuditEntry[] = [];
+    for (let before: number | null = Number.MAX_SAFE_INTEGER; before !== null;) {
+      const page = await api.request("GET", `/v1/audit?limit=1000&before=${before}`, tokens.admin);
+      assert.equal(page.status, 200, page.text);
+      const { entries: got, next } = page.json as AuditResponse;
+      entries.push(...got);
+      before = next;
+    }
+    const done = (actor: string, outcome: string) =>
+      new Set(entries.filter((e) => e.actor === actor && e.outcome === outcome).map((e) => e.action));
+    const actions = (Object.values(ROUTES) as RouteRule[]).flatMap((rule) => rule.audit ? [rule.audit] : []);
+    const joined = done("join token", "ok");
+    const byAdmin = done("admin", "ok");
+    for (const action of actions) {
+      assert.ok(byAdmin.has(action) || (action === "agent.register" && joined.has(action)), `${action} done: recorded`);
+    }
+    assert.ok(done("reader", "forbidden").has("token.create"), "a read token's refused token create is recorded");
+    assert.ok(done("ops", "forbidden").has("secret.set"));
+    assert.ok(done("ci", "forbidden").has("job.cancel"), "cancelling another token's job, refused");
+    assert.ok(done(`agent agent`, "forbidden").has("job.submit"), "an agent's credential is named by its agent");
+    for (const stranger of ["revoked-admin", "short-lived"]) {
+      assert.deepEqual(
+        entries.filter((e) => e.actor === stranger),
+        [],
+        `${stranger}'s refused calls (401) are not stored`,
+      );
+    }
+    const metrics = await api.request("GET", "/metrics", tokens.read);
+    const unauthenticated = Number(metrics.text.match(/^fabric_unauthenticated_requests_total (\d+)/m)?.[1]);
+    assert.ok(unauthenticated >= 3 * actions.length, `401s counted: ${unauthenticated}`);
   } finally {
     api.close();
     await cluster.stop();

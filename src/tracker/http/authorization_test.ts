@@ -89,7 +89,11 @@ Deno.test("every route that changes something names its audit action; only an ag
       assert.equal(rule.audit, undefined, `${name}: a GET changes nothing, and records nothing`);
       continue;
     }
-    assert.notEqual(rule.audit, undefined, `${name} (${rule.method} ${rule.path}) changes something: it needs an action`);
+    assert.notEqual(
+      rule.audit,
+      undefined,
+      `${name} (${rule.method} ${rule.path}) changes something: it needs an action`,
+    );
     if (rule.audit === null) {
       assert.equal(rule.need.who, "agent", `${name}: only an agent acting for itself goes unrecorded`);
       continue;

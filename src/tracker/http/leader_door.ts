@@ -83,7 +83,9 @@ export function leaderOrFollower(
       // audit trail, and only the leader writes. Its body is read and passed on, within the route's limit.
       const admitted = (principal: Principal) => ({
         maxBodyBytes,
-        context: rule?.audit ? principal : admitRequest({ authenticate: () => principal }, { method, path, authorization }),
+        context: rule?.audit
+          ? principal
+          : admitRequest({ authenticate: () => principal }, { method, path, authorization }),
       });
       const principal = auth.authenticate(authorization);
       return principal instanceof Promise ? principal.then(admitted) : admitted(principal);
