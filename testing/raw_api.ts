@@ -36,6 +36,8 @@ export class RawApi {
     timeoutMs = 10_000,
     /** Ends the request early (a long poll the test is done with). */
     signal?: AbortSignal,
+    /** More headers (ones a hostile client adds); a token is sent unless `authorization` is given here. */
+    headers: Record<string, string> = {},
   ): Promise<RawAnswer> {
     const started = performance.now();
     const payload = body === undefined || body instanceof Uint8Array || typeof body === "string"
@@ -44,7 +46,7 @@ export class RawApi {
     const response = await fetch(this.#url + path, {
       method,
       client: this.#http,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
       body: payload as BodyInit | undefined,
       signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
     });
