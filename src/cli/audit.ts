@@ -1,7 +1,6 @@
 /** `fabric audit [--since DURATION|TIME] [--actor NAME] [--action PREFIX] [--limit N] [--json]` */
 import type { AuditEntry } from "../protocol/audit.ts";
-import { AUDIT_FIELD_CHARS, MAX_AUDIT_PAGE } from "../protocol/audit.ts";
-import { parseDuration } from "../protocol/duration.ts";
+import { AUDIT_FIELD_CHARS, MAX_AUDIT_PAGE, parseSince } from "../protocol/audit.ts";
 import { MAX_RETENTION_MS } from "../protocol/limits.ts";
 import { intFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
@@ -90,19 +89,10 @@ export async function auditCommand(args: string[]): Promise<number> {
 /** --since: a duration back from `now`, or a time (an ISO date, or date and time). */
 export function sinceFlag(raw: string | undefined, now: number): number | undefined {
   if (raw === undefined) return undefined;
-  const text = raw.trim();
-  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) {
-    const at = Date.parse(text.replace(" ", "T"));
-    if (Number.isNaN(at)) throw new UsageError(`--since: "${raw}" is not a valid date or time`);
-    return at;
-  }
   try {
-    return Math.max(0, now - parseDuration(text, MAX_RETENTION_MS));
+    return parseSince(raw, now, MAX_RETENTION_MS);
   } catch (error) {
-    throw new UsageError(
-      `--since takes a duration ("2h", "7d", at most ${MAX_RETENTION_MS / 86_400_000}d) or a time ` +
-        `(2026-12-01 or 2026-12-01T09:30:00Z), got "${raw}": ${(error as Error).message}`,
-    );
+    throw new UsageError(`--since ${(error as Error).message}`);
   }
 }
 

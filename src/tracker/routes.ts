@@ -276,7 +276,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   });
 
   // The web dashboard, outside /v1/: its pages take a session cookie or a bearer token (dashboard/mod.ts).
-  app.route("/", createDashboard(tracker, { log }));
+  app.route("/", createDashboard(tracker, { log, trackers: options.trackers }));
 
   return app;
 }

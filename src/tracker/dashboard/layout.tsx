@@ -2,6 +2,7 @@
 import { html } from "hono/html";
 import type { Child } from "hono/jsx";
 import type { Caller } from "./caller.ts";
+import { may } from "./permissions.ts";
 import { PostButton } from "./widgets.tsx";
 
 export interface LayoutProps {
@@ -29,6 +30,8 @@ export function Layout(props: LayoutProps) {
             <nav>
               <a href="/">Jobs</a>
               <a href="/agents">Agents</a>
+              <a href="/trackers">Trackers</a>
+              {may(props.caller.principal, "audit") && <a href="/audit">Audit</a>}
             </nav>
           )}
           {props.caller?.session && (

@@ -7,7 +7,7 @@
  * script, no inline style, and everything a job or an agent wrote is escaped by the JSX renderer.
  */
 import { type Context, Hono } from "hono";
-import { FabricError, type LogLine } from "../../protocol/mod.ts";
+import { FabricError, type LogLine, type TrackersResponse } from "../../protocol/mod.ts";
 import { authenticate } from "../http/authenticate.ts";
 import { PEER_HEADER } from "../http/client_address.ts";
 import { errorResponse } from "../http/error_response.ts";
@@ -16,6 +16,8 @@ import { getJobSummary, readLogs } from "../queries.ts";
 import { submitterOf } from "../secret_policy.ts";
 import type { Tracker } from "../tracker.ts";
 import { agentsPage, DRAIN_GRACE_MS } from "./agents_page.tsx";
+import { auditPage } from "./audit_page.tsx";
+import { trackersPage } from "./trackers_page.tsx";
 import { serveAsset } from "./assets.ts";
 import {
   type Caller,
@@ -42,6 +44,8 @@ export { type DashboardAction, may } from "./permissions.ts";
 
 export interface DashboardOptions {
   log: (line: string) => void;
+  /** The trackers sharing the store (routes.ts's list); none for a Tracker served alone, as in tests. */
+  trackers?: () => Promise<TrackersResponse>;
 }
 
 /** Sent with every answer of the dashboard. */
@@ -181,6 +185,8 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
   app.get("/jobs/:id", page("view", jobPage));
   app.get("/tasks/:id", page("view", taskPage));
   app.get("/agents", page("view", agentsPage));
+  app.get("/trackers", page("view", (c, context) => trackersPage(c, context, options.trackers)));
+  app.get("/audit", page("audit", auditPage));
   // The live log of a task page: the API's NDJSON stream, for a session's cookie as well.
   app.get(
     "/tasks/:id/log",

@@ -7,8 +7,8 @@ import { FabricError } from "../../protocol/mod.ts";
 import type { Principal } from "../credentials.ts";
 import { authorize, authorizeOwned, type ClientNeed, ROUTES } from "../http/authorization.ts";
 
-/** view: every page; cancel and rerun: a job; drain: drain and resume an agent. */
-export type DashboardAction = "view" | "cancel" | "rerun" | "drain";
+/** view: every page but the audit's; cancel and rerun: a job; drain: drain and resume an agent; audit: its page. */
+export type DashboardAction = "view" | "cancel" | "rerun" | "drain" | "audit";
 
 /** The role of the API route that does the same, with what the dashboard calls it. */
 const NEEDS: Record<DashboardAction, ClientNeed> = {
@@ -16,6 +16,7 @@ const NEEDS: Record<DashboardAction, ClientNeed> = {
   cancel: ROUTES.cancelJob.need,
   rerun: ROUTES.rerunJob.need,
   drain: { ...ROUTES.drainAgent.need, action: "draining or resuming an agent" },
+  audit: ROUTES.listAudit.need,
 };
 
 /**
