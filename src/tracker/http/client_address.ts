@@ -5,8 +5,9 @@
  * follower's connection address always there (a client that sends the header itself only adds a
  * claim beside its real address).
  */
-import { FORWARDED_HEADER } from "./forwarding.ts";
 
+/** Set by a follower on a request it forwards (forwarding.ts): its own name. */
+export const FORWARDED_HEADER = "x-fabric-forwarded-by";
 /** Set by the HTTPS layer on every request it hands to the routes (a client's own is replaced). */
 export const PEER_HEADER = "x-fabric-peer";
 /** Set by a follower on a request it forwards: its caller's address. */

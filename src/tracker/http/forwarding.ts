@@ -10,9 +10,7 @@
  * request between them. (Nomad's servers forward RPCs to their leader the same way, one hop.)
  */
 import { FabricError } from "../../protocol/mod.ts";
-import { FORWARDED_FOR_HEADER, PEER_HEADER } from "./client_address.ts";
-
-export const FORWARDED_HEADER = "x-fabric-forwarded-by";
+import { FORWARDED_FOR_HEADER, FORWARDED_HEADER, PEER_HEADER } from "./client_address.ts";
 
 /** Headers of one connection, not of the request: never passed on (RFC 9110, 7.6.1). */
 const HOP_BY_HOP = [
