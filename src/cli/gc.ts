@@ -9,8 +9,8 @@ const USAGE = `
 fabric gc [--json]
 
 Delete now, on the tracker, the ended jobs past their retention (the tracker's --retention, or a
-job's own "retention:" when longer), with their tasks, attempts and logs, as the tracker does every
-minute by itself. It works a little at a time, so the tracker goes on serving; this command asks
+job's own "retention:" when longer), with their tasks, attempts and logs, and the audit entries past
+the tracker's --audit-retention, as the tracker does every minute by itself. It works a little at a time, so the tracker goes on serving; this command asks
 again until nothing due is left. Needs a token with the admin role.
 
   --json   print the totals as JSON
