@@ -35,7 +35,7 @@ import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
 import { toAgent, toAttempt, toAudit, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
 import { type Fence, LeaseLostError, type LeaseState } from "./lease.ts";
-import { AUDIT_PAGE_SQL, auditPageParams, containsPattern, type SecretStore, type Store } from "./store.ts";
+import { auditPageQuery, containsPattern, type SecretStore, type Store } from "./store.ts";
 import type { TrackerRecord, TrackerState } from "./trackers.ts";
 
 /** Connections a tracker opens: one writes at a time, the others read. */
@@ -301,10 +301,8 @@ export class PostgresStore implements Store, SecretStore {
   }
 
   listAudit(query: AuditQuery): Promise<StoredAuditRecord[]> {
-    return this.#read(
-      "the audit trail",
-      async (sql) => (await sql.unsafe(AUDIT_PAGE_SQL, auditPageParams(query))).map(toAudit),
-    );
+    const { text, params } = auditPageQuery(query);
+    return this.#read("the audit trail", async (sql) => (await sql.unsafe(text, params)).map(toAudit));
   }
 
   getSecret(name: string): Promise<string | null> {

@@ -12,7 +12,7 @@ import { emptyPurge, type PurgeOptions, type PurgeResult } from "./retention.ts"
 const JOBS_PER_ROUND = 16;
 const TASKS_PER_ROUND = 64;
 /** Audit entries deleted in one round at most. */
-const AUDIT_PER_ROUND = 500;
+const AUDIT_PER_ROUND = 128;
 
 /** The statements of a step, inside one transaction of a store. "The job's first tasks": its lowest `ord`s left. */
 export interface PurgeOps {

@@ -25,7 +25,7 @@ import type {
   WriteBatch,
 } from "./records.ts";
 import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
-import { AUDIT_PAGE_SQL, auditPageParams, containsPattern, emptyBatch, type Store } from "./store.ts";
+import { auditPageQuery, containsPattern, emptyBatch, type Store } from "./store.ts";
 import {
   batchRows,
   insertRows,
@@ -227,10 +227,10 @@ export class SqliteStore implements Store {
   }
 
   listAudit(query: AuditQuery): Promise<StoredAuditRecord[]> {
+    const { text, params } = auditPageQuery(query);
     return this.#read(
       "the audit trail",
-      () =>
-        (this.#stmt(AUDIT_PAGE_SQL.replaceAll(/\$(\d)/g, "?$1")).all(...auditPageParams(query)) as Row[]).map(toAudit),
+      () => (this.#stmt(text.replaceAll("$", "?")).all(...params) as Row[]).map(toAudit),
     );
   }
 

@@ -85,20 +85,27 @@ export function containsPattern(text: string): string {
 }
 
 /**
- * A page of the audit trail in either store's SQL ($1..$5: see auditPageParams): newest first by id, the
- * scan starting below `before` and stopping at the first entry of `since` (found by audit_at in one
- * step), so that a filter that matches little reads at most the entries in that span.
+ * A page of the audit trail as SQL for either store ($N parameters; SQLite's `?N` are the same numbers),
+ * with only the conditions asked for, so that each uses its index: newest first by id from below
+ * `before`; `since` stops the scan at the first entry of its time (found by audit_at in one step); an
+ * actor's entries come from audit_actor. An action prefix alone reads the entries from `before` to
+ * `since` (all of them without it) until the page is full.
  */
-export const AUDIT_PAGE_SQL = `SELECT * FROM audit
-  WHERE id < CAST($1 AS BIGINT) AND at >= CAST($2 AS BIGINT)
-    AND id >= coalesce((SELECT id FROM audit WHERE at >= CAST($2 AS BIGINT) ORDER BY at LIMIT 1), CAST($1 AS BIGINT))
-    AND (CAST($3 AS TEXT) IS NULL OR actor = CAST($3 AS TEXT))
-    AND (CAST($4 AS TEXT) IS NULL OR action LIKE CAST($4 AS TEXT) ESCAPE '\\')
-  ORDER BY id DESC LIMIT CAST($5 AS BIGINT)`;
-
-export function auditPageParams(query: AuditQuery): Array<string | number | null> {
-  const prefix = query.actionPrefix ? `${query.actionPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
-  return [query.before ?? Number.MAX_SAFE_INTEGER, query.since ?? 0, query.actor ?? null, prefix, query.limit];
+export function auditPageQuery(query: AuditQuery): { text: string; params: Array<string | number> } {
+  const params: Array<string | number> = [query.before ?? Number.MAX_SAFE_INTEGER];
+  const where = ["id < $1"];
+  const add = (value: string | number) => `$${params.push(value)}`;
+  if (query.since !== undefined) {
+    const since = add(query.since);
+    where.push(`at >= ${since}`, `id >= coalesce((SELECT id FROM audit WHERE at >= ${since} ORDER BY at LIMIT 1), $1)`);
+  }
+  if (query.actor !== undefined) where.push(`actor = ${add(query.actor)}`);
+  if (query.actionPrefix !== undefined) {
+    const pattern = `${query.actionPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    where.push(`action LIKE ${add(pattern)} ESCAPE '\\'`);
+  }
+  const limit = add(query.limit);
+  return { text: `SELECT * FROM audit WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ${limit}`, params };
 }
 
 export function emptyBatch(): WriteBatch {
