@@ -79,13 +79,11 @@ export function leaderOrFollower(
       // refused here as there: 401, 403 or 404.
       const rule = findRoute(method, path);
       if ((!rule && !path.startsWith("/v1/")) || rule?.need.who === "anyone") return { maxBodyBytes, context: null };
-      // A route that changes something is authorized by the leader alone: a refusal (403) must reach its
-      // audit trail, and only the leader writes. Its body is read and passed on, within the route's limit.
+      // A refusal here (403) is the follower's own, answered while the leader may be away: it is not in the
+      // audit trail, which only the leader writes (docs/operating.md says so).
       const admitted = (principal: Principal) => ({
         maxBodyBytes,
-        context: rule?.audit
-          ? principal
-          : admitRequest({ authenticate: () => principal }, { method, path, authorization }),
+        context: admitRequest({ authenticate: () => principal }, { method, path, authorization }),
       });
       const principal = auth.authenticate(authorization);
       return principal instanceof Promise ? principal.then(admitted) : admitted(principal);
