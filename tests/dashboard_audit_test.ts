@@ -138,6 +138,12 @@ Deno.test({
           const listed = (await rows(page, "table.trackers")).map((row) => `${row[1]} ${row[2]}`).sort();
           assert.deepEqual(listed, [`${cluster.trackers[0].url} leader`, `${cluster.trackers[1].url} follower`].sort());
         }
+        // Signing in through the follower: the form is the follower's page, posted to the leader through it.
+        const viaFollower = await browser.newPage();
+        await signIn(viaFollower, cluster.trackers[1].url, cluster.adminToken);
+        const landed = new URL(viaFollower.url());
+        assert.equal(`${landed.protocol}//${landed.host}${landed.pathname}`, `${cluster.trackers[1].url}/`);
+        assert.doesNotMatch(await textOf(viaFollower, "body"), /posted from another site/);
         assert.deepEqual(browser.errors, []);
       } finally {
         await browser.close();

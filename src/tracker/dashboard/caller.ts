@@ -11,6 +11,7 @@ import { FabricError } from "../../protocol/mod.ts";
 import { hashesEqual, hashToken } from "../auth.ts";
 import type { Principal } from "../credentials.ts";
 import { authenticate } from "../http/authenticate.ts";
+import { FORWARDED_HOST_HEADER } from "../http/client_address.ts";
 import type { Tracker } from "../tracker.ts";
 import type { Session, Sessions } from "./sessions.ts";
 
@@ -78,11 +79,16 @@ export function sessionIdOf(c: Context): string | null {
   return getCookie(c, COOKIE, "host") ?? null;
 }
 
-/** A form posted from another site is refused: browsers name the page's origin on every POST. */
+/**
+ * A form posted from another site is refused: browsers name the page's origin on every POST. A page
+ * served through a follower (forwarded here) is that follower's origin, which it names.
+ */
 export function checkOrigin(c: Context): void {
   const origin = c.req.header("origin");
   if (origin === undefined) return; // not a browser, or one that hides it: the CSRF token still decides
-  if (origin !== new URL(c.req.url).origin) {
+  const forwardedHost = c.req.header(FORWARDED_HOST_HEADER);
+  const follower = forwardedHost ? `https://${forwardedHost}` : null;
+  if (origin !== new URL(c.req.url).origin && origin !== follower) {
     throw new FabricError("forbidden", `A form posted from another site ("${origin}") is refused`);
   }
 }

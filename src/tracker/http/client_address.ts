@@ -10,6 +10,12 @@
 export const FORWARDED_HEADER = "x-fabric-forwarded-by";
 /** Set by the HTTPS layer on every request it hands to the routes (a client's own is replaced). */
 export const PEER_HEADER = "x-fabric-peer";
+/**
+ * Set by a follower on a request it forwards: the host its caller asked for, which a browser's Origin
+ * names (dashboard/caller.ts's origin check). Trusting it is safe there: a page of another site cannot
+ * make a browser send a header of its own with a form, and only browsers are what that check is for.
+ */
+export const FORWARDED_HOST_HEADER = "x-fabric-forwarded-host";
 /** Set by a follower on a request it forwards: its caller's address. */
 export const FORWARDED_FOR_HEADER = "x-fabric-forwarded-for";
 

@@ -10,7 +10,7 @@
  * request between them. (Nomad's servers forward RPCs to their leader the same way, one hop.)
  */
 import { FabricError } from "../../protocol/mod.ts";
-import { FORWARDED_FOR_HEADER, FORWARDED_HEADER, PEER_HEADER } from "./client_address.ts";
+import { FORWARDED_FOR_HEADER, FORWARDED_HEADER, FORWARDED_HOST_HEADER, PEER_HEADER } from "./client_address.ts";
 
 /** Headers of one connection, not of the request: never passed on (RFC 9110, 7.6.1). */
 const HOP_BY_HOP = [
@@ -65,6 +65,7 @@ export class Forwarder {
     const headers = new Headers(request.headers);
     for (const name of HOP_BY_HOP) headers.delete(name);
     headers.set(FORWARDED_HEADER, this.#options.self);
+    headers.set(FORWARDED_HOST_HEADER, url.host);
     // Its caller's address, for the leader's audit trail (client_address.ts); the HTTPS layer set it here.
     headers.delete(FORWARDED_FOR_HEADER);
     const peer = headers.get(PEER_HEADER);
