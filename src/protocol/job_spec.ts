@@ -28,6 +28,7 @@ import { permissionsSchema } from "./permissions.ts";
 import { jobSecretsSchema } from "./secret.ts";
 import { parseSize } from "./size.ts";
 import { textSchema, utf8Length } from "./text.ts";
+import { cronProblem, MAX_SCHEDULE_CHARS, MAX_TIMEZONE_CHARS, OVERLAPS, timezoneProblem } from "./schedule.ts";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
@@ -264,8 +265,14 @@ export const jobSpecSchema = z.strictObject({
   ...sharedFields,
   /** Keep the job this long after it ended, when that is longer than the tracker's --retention. */
   retention: retentionSchema.optional(),
+  /** A periodic job: `fabric submit` registers it, and the tracker launches a run at each time (schedule.ts). */
+  schedule: textSchema().min(1, "must not be empty").max(MAX_SCHEDULE_CHARS).optional(),
+  timezone: textSchema().min(1).max(MAX_TIMEZONE_CHARS).optional(),
+  overlap: z.enum(OVERLAPS).optional(),
+  catchUp: durationSchema.optional(),
   tasks: z.array(taskSpecSchema).min(1, "a job needs at least one task").max(MAX_TASK_SPECS),
-}).superRefine(checkTaskGraph).superRefine(checkEnvNames).superRefine(checkEnvSizes).superRefine(checkSecrets);
+}).superRefine(checkTaskGraph).superRefine(checkEnvNames).superRefine(checkEnvSizes).superRefine(checkSecrets)
+  .superRefine(checkSchedule);
 
 /** The job file as written (durations still strings). */
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
@@ -373,6 +380,28 @@ function checkSecrets(
       });
     }
   });
+}
+
+/**
+ * A schedule croner reads, in a time zone that exists, that fires at least once more; the other
+ * periodic keys only with it. "Now" is the validating machine's clock: the tracker checks again by its own.
+ */
+function checkSchedule(
+  job: { schedule?: string; timezone?: string; overlap?: string; catchUp?: number },
+  ctx: z.RefinementCtx,
+): void {
+  if (job.schedule === undefined) {
+    for (const key of ["timezone", "overlap", "catchUp"] as const) {
+      if (job[key] !== undefined) {
+        ctx.addIssue({ code: "custom", path: [key], message: 'applies only with "schedule"' });
+      }
+    }
+    return;
+  }
+  const zoneProblem = job.timezone === undefined ? null : timezoneProblem(job.timezone);
+  if (zoneProblem !== null) return ctx.addIssue({ code: "custom", path: ["timezone"], message: zoneProblem });
+  const problem = cronProblem(job.schedule, job.timezone ?? "UTC", Date.now());
+  if (problem !== null) ctx.addIssue({ code: "custom", path: ["schedule"], message: problem });
 }
 
 /** `"a" -> "b" -> "a"`, with the middle of a long cycle left out. */

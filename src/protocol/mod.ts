@@ -39,3 +39,5 @@ export * from "./token.ts";
 export * from "./gc.ts";
 export * from "./trackers.ts";
 export * from "./audit.ts";
+export * from "./schedule.ts";
+export * from "./periodic.ts";

@@ -75,4 +75,11 @@ export const MIGRATIONS: readonly string[] = [
      target TEXT, detail TEXT, address TEXT, outcome TEXT NOT NULL);
    CREATE INDEX audit_at ON audit (at);
    CREATE INDEX audit_actor ON audit (actor, id);`,
+  // 9: periodic jobs (`schedule:`), and each run's link back to the one that launched it.
+  `CREATE TABLE periodic (
+     name TEXT PRIMARY KEY, spec TEXT NOT NULL, files TEXT NOT NULL, source TEXT, signed TEXT, submitted_by TEXT,
+     paused INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_scheduled_at INTEGER,
+     last_job_id TEXT, last_note TEXT);
+   ALTER TABLE jobs ADD COLUMN periodic TEXT;
+   ALTER TABLE jobs ADD COLUMN scheduled_at INTEGER;`,
 ];

@@ -25,6 +25,7 @@ import type {
   JobRecord,
   JobSecretRecord,
   LogRow,
+  PeriodicRecord,
   StoredAuditRecord,
   TaskQuery,
   TaskRecord,
@@ -33,7 +34,17 @@ import type {
 } from "./records.ts";
 import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 import { storeError, type StoreSync } from "./sqlite.ts";
-import { toAgent, toAttempt, toAudit, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
+import {
+  toAgent,
+  toAttempt,
+  toAudit,
+  toJob,
+  toJobSecret,
+  toLog,
+  toPeriodic,
+  toTask,
+  toToken,
+} from "./sqlite_records.ts";
 import { type Fence, LeaseLostError, type LeaseState } from "./lease.ts";
 import { auditPageQuery, containsPattern, type SecretStore, type Store } from "./store.ts";
 import type { TrackerRecord, TrackerState } from "./trackers.ts";
@@ -57,6 +68,7 @@ const DATA_TABLES = [
   "tokens",
   "job_secrets",
   "audit",
+  "periodic",
 ] as const;
 /** The tables whose size is the store's. */
 const SIZED_TABLES = [...DATA_TABLES, "purging", "leases"];
@@ -290,6 +302,13 @@ export class PostgresStore implements Store, SecretStore {
     return this.#read(
       "tokens",
       async (sql) => (await sql`SELECT * FROM tokens ORDER BY name, created_at`).map(toToken),
+    );
+  }
+
+  loadPeriodic(): Promise<PeriodicRecord[]> {
+    return this.#read(
+      "periodic jobs",
+      async (sql) => (await sql`SELECT * FROM periodic ORDER BY name`).map(toPeriodic),
     );
   }
 

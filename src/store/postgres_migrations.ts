@@ -100,6 +100,13 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      role text, action text COLLATE "C" NOT NULL, target text, detail text, address text, outcome text NOT NULL);
    CREATE INDEX audit_at ON audit (at);
    CREATE INDEX audit_actor ON audit (actor, id);`,
+  // 8: periodic jobs, as SQLite's migration 9.
+  `CREATE TABLE periodic (
+     name text COLLATE "C" PRIMARY KEY, spec text NOT NULL, files text NOT NULL, source text, signed text,
+     submitted_by text, paused boolean NOT NULL, created_at bigint NOT NULL, updated_at bigint NOT NULL,
+     last_scheduled_at bigint, last_job_id text, last_note text);
+   ALTER TABLE jobs ADD COLUMN periodic text;
+   ALTER TABLE jobs ADD COLUMN scheduled_at bigint;`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

@@ -15,6 +15,7 @@ import {
   batchRows,
   JOB_COLUMNS,
   JOB_SECRET_COLUMNS,
+  PERIODIC_COLUMNS,
   type SqlRows,
   type SqlValue,
   TASK_COLUMNS,
@@ -84,6 +85,8 @@ const TABLES = {
     signed: t,
     submitted_by: t,
     keep_ms: n,
+    periodic: t,
+    scheduled_at: n,
   }, JOB_COLUMNS),
   tasks: table("tasks", ["id"], {
     id: t,
@@ -149,6 +152,20 @@ const TABLES = {
     created_at: n,
     updated_at: n,
   }, JOB_SECRET_COLUMNS),
+  periodic: table("periodic", ["name"], {
+    name: t,
+    spec: t,
+    files: t,
+    source: t,
+    signed: t,
+    submitted_by: t,
+    paused: b,
+    created_at: n,
+    updated_at: n,
+    last_scheduled_at: n,
+    last_job_id: t,
+    last_note: t,
+  }, PERIODIC_COLUMNS),
 };
 
 /** Audit entries, appended: the store numbers them (sqlite_rows.ts's audit row, AUDIT_COLUMNS). */
@@ -159,6 +176,8 @@ const AUDIT_SQL = `INSERT INTO audit (${AUDIT_COLUMNS.join(", ")}) SELECT * FROM
 
 /** Secrets deleted (sqlite_rows.ts's deleteJobSecret, row: name), after the ones set. */
 const DELETE_JOB_SECRETS_SQL = "DELETE FROM job_secrets WHERE name = ANY($1::text[])";
+/** Periodic jobs deleted (row: name), after the ones written. */
+const DELETE_PERIODIC_SQL = "DELETE FROM periodic WHERE name = ANY($1::text[])";
 
 /** A job already stored: only what changes (sqlite_rows.ts's jobUpdate row: state, ..., version, id). */
 const JOB_UPDATE: PgType[] = [t, b, t, n, n, t];
@@ -225,7 +244,7 @@ function table(name: string, key: string[], types: Record<string, PgType>, colum
  * taken: a batch of a million tasks is never all in memory twice.
  */
 export function* batchStatements(batch: WriteBatch): Generator<Statement> {
-  const { meta, agents, jobs, tasks, attempts, logs, tokens, jobSecrets } = TABLES;
+  const { meta, agents, jobs, tasks, attempts, logs, tokens, jobSecrets, periodic } = TABLES;
   const rows = (part: Partial<WriteBatch>): SqlRows => batchRows({ ...emptyBatch(), ...part });
   if (batch.meta.size > 0) yield upsertStatement(meta, rows({ meta: batch.meta }).meta);
   yield* chunked(batch.agents, (part) => upsertStatement(agents, rows({ agents: part }).agents));
@@ -262,6 +281,12 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
     params: columnsOf(rows({ audit: part }).audit, AUDIT, null),
     oids: AUDIT.map((type) => ARRAY_OIDS[type]),
   }));
+  yield* chunked(batch.periodic, (part) => upsertStatement(periodic, rows({ periodic: part }).periodic));
+  yield* chunked(batch.deletedPeriodic, (part) => ({
+    text: DELETE_PERIODIC_SQL,
+    params: [part],
+    oids: [ARRAY_OIDS.text],
+  }));
 }
 
 /**
@@ -278,9 +303,11 @@ export function* batchStatements(batch: WriteBatch): Generator<Statement> {
 export function singleStatement(batch: WriteBatch, fence?: Statement): Statement | null {
   if (batch.setAside.length > 0) return null;
   if (batch.jobSecrets.length > 0 && batch.deletedJobSecrets.length > 0) return null;
+  if (batch.periodic.length > 0 && batch.deletedPeriodic.length > 0) return null;
   const counts = [batch.meta.size, batch.agents.length, batch.newJobs.length, batch.jobs.length, batch.tasks.length];
   counts.push(batch.attempts.length, batch.logs.length, batch.tokens.length);
   counts.push(batch.jobSecrets.length, batch.deletedJobSecrets.length, batch.audit.length);
+  counts.push(batch.periodic.length, batch.deletedPeriodic.length);
   if (counts.some((count) => count > CHUNK_ROWS) || counts.every((count) => count === 0)) return null;
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;

@@ -51,6 +51,8 @@ export interface JobRecord {
   signed: SignedJob | null;
   /** The name of the token that submitted it (null: submitted before tokens had names). */
   submittedBy: string | null;
+  /** A periodic job's run: the periodic job's name and the scheduled time it is for (absent: none). */
+  periodic?: { name: string; scheduledAt: number } | null;
   state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
   cancelRequested: boolean;
   total: number;
@@ -203,6 +205,30 @@ export interface JobSecretRecord {
   updatedAt: number;
 }
 
+/**
+ * A periodic job (`schedule:`): its job file as registered, and what the leader last did with it.
+ * `lastScheduledAt` only moves forward, written with the run it launched in one transaction, so that
+ * whichever tracker leads next never launches a time twice.
+ */
+export interface PeriodicRecord {
+  name: string;
+  /** Validated, with its schedule keys: every run is this spec without them. */
+  spec: JobSpec;
+  files: Record<string, string>;
+  source: string | null;
+  signed: SignedJob | null;
+  /** The token that registered it: each run is checked against that token's rights as they are then. */
+  submittedBy: string | null;
+  paused: boolean;
+  createdAt: number;
+  /** Registered, replaced or resumed at: no time before it is launched or caught up. */
+  updatedAt: number;
+  lastScheduledAt: number | null;
+  lastJobId: string | null;
+  /** Why the last time launched nothing (overlap skip, missed, refused), or null. */
+  lastNote: string | null;
+}
+
 /** Everything one transaction writes. Records are upserted whole; log chunks are written once. */
 export interface WriteBatch {
   meta: Map<string, string>;
@@ -223,6 +249,9 @@ export interface WriteBatch {
   deletedJobSecrets: string[];
   /** Entries of the audit trail, appended (never changed). */
   audit: AuditRecord[];
+  /** Periodic jobs written whole, and names of those deleted. */
+  periodic: PeriodicRecord[];
+  deletedPeriodic: string[];
 }
 
 /**

@@ -18,6 +18,7 @@ import type {
   JobRecord,
   JobSecretRecord,
   LogRow,
+  PeriodicRecord,
   StoredAuditRecord,
   TaskQuery,
   TaskRecord,
@@ -34,7 +35,18 @@ import {
   prepareStatements,
   TASK_COLUMNS,
 } from "./sqlite_rows.ts";
-import { type Row, toAgent, toAttempt, toAudit, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
+import {
+  type Row,
+  toAgent,
+  toAttempt,
+  toAudit,
+  toJob,
+  toJobSecret,
+  toLog,
+  toPeriodic,
+  toTask,
+  toToken,
+} from "./sqlite_records.ts";
 import { WriterWorker } from "./sqlite_writer_client.ts";
 
 /** normal: survives a killed tracker (WAL); full: also a power loss, at the cost of a disk wait per commit. */
@@ -234,6 +246,13 @@ export class SqliteStore implements Store {
     );
   }
 
+  loadPeriodic(): Promise<PeriodicRecord[]> {
+    return this.#read(
+      "periodic jobs",
+      () => (this.#stmt("SELECT * FROM periodic ORDER BY name").all() as Row[]).map(toPeriodic),
+    );
+  }
+
   /**
    * The lease is always its one tracker's: the data directory's lock (cli/data_dir_lock.ts) already
    * keeps a second tracker off this file, so there is nothing to fence and nothing expires.
@@ -383,7 +402,8 @@ function migrate(db: DatabaseSync, path: string): void {
 function small(batch: WriteBatch): boolean {
   const rows = batch.meta.size + batch.agents.length + batch.newJobs.length + batch.jobs.length +
     batch.tasks.length + batch.attempts.length + batch.logs.length + batch.setAside.length + batch.tokens.length +
-    batch.jobSecrets.length + batch.deletedJobSecrets.length + batch.audit.length;
+    batch.jobSecrets.length + batch.deletedJobSecrets.length + batch.audit.length + batch.periodic.length +
+    batch.deletedPeriodic.length;
   if (rows > INLINE_ROWS) return false;
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;

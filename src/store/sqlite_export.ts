@@ -8,7 +8,17 @@ import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { WriteBatch } from "./records.ts";
 import { storeError } from "./sqlite.ts";
-import { toAgent, toAttempt, toAudit, toJob, toJobSecret, toLog, toTask, toToken } from "./sqlite_records.ts";
+import {
+  toAgent,
+  toAttempt,
+  toAudit,
+  toJob,
+  toJobSecret,
+  toLog,
+  toPeriodic,
+  toTask,
+  toToken,
+} from "./sqlite_records.ts";
 import { emptyBatch } from "./store.ts";
 
 type Row = Record<string, unknown>;
@@ -32,6 +42,7 @@ export interface ExportCounts {
   jobSecrets: number;
   /** Entries of the audit trail (numbered anew, in the same order). */
   audit: number;
+  periodic: number;
 }
 
 /** Tasks of jobs retention is deleting (their job row is gone already): not copied. */
@@ -75,6 +86,7 @@ const TABLES: Array<{ name: keyof ExportCounts; sql: string; add: (batch: WriteB
       b.audit.push(entry);
     },
   },
+  { name: "periodic", sql: "SELECT * FROM periodic ORDER BY name", add: (b, r) => b.periodic.push(toPeriodic(r)) },
 ];
 
 /**
@@ -134,5 +146,8 @@ export async function* exportSqlite(
 }
 
 export function noRows(): ExportCounts {
-  return { meta: 0, agents: 0, jobs: 0, tasks: 0, attempts: 0, logs: 0, tokens: 0, jobSecrets: 0, audit: 0 };
+  return {
+    ...{ meta: 0, agents: 0, jobs: 0, tasks: 0, attempts: 0, logs: 0, tokens: 0 },
+    ...{ jobSecrets: 0, audit: 0, periodic: 0 },
+  };
 }

@@ -9,6 +9,7 @@ import type {
   JobRecord,
   JobSecretRecord,
   LogRow,
+  PeriodicRecord,
   StoredAuditRecord,
   TaskRecord,
   TokenRecord,
@@ -50,6 +51,10 @@ export function toJob(r: Row): JobRecord {
     source: r.source === null ? null : String(r.source),
     signed: r.signed === null || r.signed === undefined ? null : JSON.parse(String(r.signed)),
     submittedBy: r.submitted_by === null || r.submitted_by === undefined ? null : String(r.submitted_by),
+    // Only a periodic job's run has the key: a job record of any other compares as it did before it existed.
+    ...(r.periodic === null || r.periodic === undefined
+      ? {}
+      : { periodic: { name: String(r.periodic), scheduledAt: Number(r.scheduled_at) } }),
     state: String(r.state) as JobRecord["state"],
     cancelRequested: Number(r.cancel_requested) === 1,
     total: Number(r.total),
@@ -157,5 +162,23 @@ export function toAudit(r: Row): StoredAuditRecord {
     detail: text(r.detail),
     address: text(r.address),
     outcome: String(r.outcome),
+  };
+}
+
+export function toPeriodic(r: Row): PeriodicRecord {
+  return {
+    name: String(r.name),
+    spec: JSON.parse(String(r.spec)),
+    files: JSON.parse(String(r.files)),
+    source: r.source === null ? null : String(r.source),
+    signed: r.signed === null ? null : JSON.parse(String(r.signed)),
+    submittedBy: r.submitted_by === null ? null : String(r.submitted_by),
+    // SQLite's 0/1, PostgreSQL's boolean.
+    paused: r.paused === true || Number(r.paused) === 1,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    lastScheduledAt: nullableNumber(r.last_scheduled_at),
+    lastJobId: r.last_job_id === null ? null : String(r.last_job_id),
+    lastNote: r.last_note === null ? null : String(r.last_note),
   };
 }

@@ -7,6 +7,7 @@ import type {
   AuditRecord,
   JobRecord,
   JobSecretRecord,
+  PeriodicRecord,
   TaskRecord,
   TokenRecord,
   WriteBatch,
@@ -27,6 +28,8 @@ export interface SqlRows {
   jobSecrets: SqlValue[][];
   deletedJobSecrets: SqlValue[][];
   audit: SqlValue[][];
+  periodic: SqlValue[][];
+  deletedPeriodic: SqlValue[][];
 }
 
 export const TASK_COLUMNS = [
@@ -93,6 +96,8 @@ export const JOB_COLUMNS = [
   "signed",
   "submitted_by",
   "keep_ms",
+  "periodic",
+  "scheduled_at",
 ];
 
 export const TOKEN_COLUMNS = [
@@ -103,6 +108,21 @@ export const TOKEN_COLUMNS = [
   "expires_at",
   "revoked_at",
   "last_used_at",
+];
+
+export const PERIODIC_COLUMNS = [
+  "name",
+  "spec",
+  "files",
+  "source",
+  "signed",
+  "submitted_by",
+  "paused",
+  "created_at",
+  "updated_at",
+  "last_scheduled_at",
+  "last_job_id",
+  "last_note",
 ];
 
 export const JOB_SECRET_COLUMNS = ["name", "key_id", "nonce", "sealed", "allow", "created_at", "updated_at"];
@@ -171,6 +191,8 @@ export const statements = {
   jobSecret: upsert("job_secrets", ["name"], JOB_SECRET_COLUMNS),
   deleteJobSecret: "DELETE FROM job_secrets WHERE name = ?",
   audit: `INSERT INTO audit (${AUDIT_COLUMNS.join(", ")}) VALUES (${AUDIT_COLUMNS.map(() => "?").join(", ")})`,
+  periodic: upsert("periodic", ["name"], PERIODIC_COLUMNS),
+  deletePeriodic: "DELETE FROM periodic WHERE name = ?",
 } as const;
 
 export type PreparedStatements = Record<keyof typeof statements, StatementSync>;
@@ -217,6 +239,8 @@ export function insertRows(s: PreparedStatements, rows: SqlRows): void {
   for (const row of rows.jobSecrets) s.jobSecret.run(...row);
   for (const row of rows.deletedJobSecrets) s.deleteJobSecret.run(...row);
   for (const row of rows.audit) s.audit.run(...row);
+  for (const row of rows.periodic) s.periodic.run(...row);
+  for (const row of rows.deletedPeriodic) s.deletePeriodic.run(...row);
 }
 
 export function batchRows(batch: WriteBatch): SqlRows {
@@ -235,11 +259,30 @@ export function batchRows(batch: WriteBatch): SqlRows {
     jobSecrets: batch.jobSecrets.map(jobSecretRow),
     deletedJobSecrets: batch.deletedJobSecrets.map((name) => [name]),
     audit: batch.audit.map(auditRow),
+    periodic: batch.periodic.map(periodicRow),
+    deletedPeriodic: batch.deletedPeriodic.map((name) => [name]),
   };
 }
 
 function auditRow(a: AuditRecord): SqlValue[] {
   return [a.at, a.actor, a.role, a.action, a.target, a.detail, a.address, a.outcome];
+}
+
+function periodicRow(p: PeriodicRecord): SqlValue[] {
+  return [
+    p.name,
+    JSON.stringify(p.spec),
+    JSON.stringify(p.files),
+    p.source,
+    p.signed ? JSON.stringify(p.signed) : null,
+    p.submittedBy,
+    p.paused ? 1 : 0,
+    p.createdAt,
+    p.updatedAt,
+    p.lastScheduledAt,
+    p.lastJobId,
+    p.lastNote,
+  ];
 }
 
 function jobSecretRow(r: JobSecretRecord): SqlValue[] {
@@ -293,6 +336,8 @@ function jobRow(j: JobRecord): SqlValue[] {
     j.signed ? JSON.stringify(j.signed) : null,
     j.submittedBy,
     j.spec.retention ?? null,
+    j.periodic?.name ?? null,
+    j.periodic?.scheduledAt ?? null,
   ];
 }
 

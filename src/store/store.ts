@@ -8,6 +8,7 @@ import type {
   JobRecord,
   JobSecretRecord,
   LogRow,
+  PeriodicRecord,
   StoredAuditRecord,
   TaskQuery,
   TaskRecord,
@@ -43,6 +44,8 @@ export interface Store extends LeaseStore, TrackerRegistry {
   loadJobSecrets(): Promise<JobSecretRecord[]>;
   /** One page of the audit trail, newest first: never more than `query.limit` rows are read. */
   listAudit(query: AuditQuery): Promise<StoredAuditRecord[]>;
+  /** Every periodic job (a tracker that leads holds them in memory). */
+  loadPeriodic(): Promise<PeriodicRecord[]>;
   /** One bounded step of retention: jobs ended longer ago than their retention go, with their rows. */
   purgeExpired(options: PurgeOptions): Promise<PurgeResult>;
   /** Bytes of output stored for the tasks of a job (what --max-job-logs counts). */
@@ -122,5 +125,7 @@ export function emptyBatch(): WriteBatch {
     jobSecrets: [],
     deletedJobSecrets: [],
     audit: [],
+    periodic: [],
+    deletedPeriodic: [],
   };
 }

@@ -11,7 +11,16 @@ import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, FabricError } from "../protocol/mod.ts";
 import { PostgresStore } from "./postgres.ts";
 import { RETENTION_CASES } from "./_retention_testing.ts";
-import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord, TokenRecord, WriteBatch } from "./records.ts";
+import type {
+  AgentRecord,
+  AttemptRecord,
+  JobRecord,
+  LogRow,
+  PeriodicRecord,
+  TaskRecord,
+  TokenRecord,
+  WriteBatch,
+} from "./records.ts";
 import { queuedTask } from "./records.ts";
 import { SqliteStore } from "./sqlite.ts";
 import { emptyBatch, type Store } from "./store.ts";
@@ -517,6 +526,46 @@ const CASES: Record<string, Case> = {
     assert.deepEqual((await store.loadJobSecrets()).map((s) => s.name), ["C"]);
     await store.close();
   },
+  "periodic jobs are written whole, replaced and deleted; a run and its periodic job's last time commit together":
+    async (
+      subject,
+    ) => {
+      let store = await subject.open();
+      const periodic = (name: string, lastScheduledAt: number | null, lastJobId: string | null): PeriodicRecord => ({
+        name,
+        spec: { name, schedule: "*/2 * * * * *", timezone: "Europe/Paris", tasks: [{ name: "t", run: "true" }] },
+        files: { "a.ts": "ü" },
+        source: "jobs/n.yaml",
+        signed: null,
+        submittedBy: "ci",
+        paused: false,
+        createdAt: 1,
+        updatedAt: 2,
+        lastScheduledAt,
+        lastJobId,
+        lastNote: lastJobId === null ? "skipped: the run r0 had not ended" : null,
+      });
+      assert.deepEqual(await store.loadPeriodic(), []);
+      await store.write(batchOf({ periodic: [periodic("nightly", null, null), periodic("hourly", 5, null)] }));
+      // A launch: the run (linked back) and the periodic job's new last time, in one batch.
+      const run = { ...jobRecord("r1", "queued"), name: "nightly@1970-01-01T00:00:10Z" };
+      run.periodic = { name: "nightly", scheduledAt: 10_000 };
+      await store.write(
+        batchOf({ newJobs: [run], tasks: [taskOf("r1", 0)], periodic: [periodic("nightly", 10_000, "r1")] }),
+      );
+      store = await subject.reopen(store);
+      assert.deepEqual(await store.loadPeriodic(), [periodic("hourly", 5, null), periodic("nightly", 10_000, "r1")]);
+      assert.deepEqual((await store.getJob("r1"))!.periodic, { name: "nightly", scheduledAt: 10_000 });
+      assert.equal((await store.getJob("r1"))!.name, "nightly@1970-01-01T00:00:10Z");
+      assert.equal((await store.loadActiveJobs()).jobs[0].periodic?.name, "nightly");
+      await store.write(batchOf({ newJobs: [jobRecord("plain", "queued")] }));
+      assert.equal((await store.getJob("plain"))!.periodic ?? null, null, "an ordinary job has no link");
+      await store.write(
+        batchOf({ periodic: [{ ...periodic("hourly", 5, null), paused: true }], deletedPeriodic: ["nightly"] }),
+      );
+      assert.deepEqual(await store.loadPeriodic(), [{ ...periodic("hourly", 5, null), paused: true }]);
+      await store.close();
+    },
   "values an agent sends unchecked are stored: a NUL in a reason, fractions and huge numbers": async (subject) => {
     const store = await subject.open();
     const task: TaskRecord = {
