@@ -14,9 +14,9 @@ export interface PeriodicLink {
 
 export interface PeriodicRun {
   jobId: string;
-  name: string;
-  scheduledAt: string;
-  /** null once the job is gone (retention). */
+  /** These three are null once the job is gone (retention). */
+  name: string | null;
+  scheduledAt: string | null;
   state: JobState | null;
 }
 

@@ -13,7 +13,7 @@ import {
   type SignedJob,
   type SubmitJobResponse,
 } from "../protocol/mod.ts";
-import type { Store, TaskRecord } from "../store/mod.ts";
+import type { PeriodicRecord, Store, TaskRecord } from "../store/mod.ts";
 import {
   carryOver,
   expandForAgents,
@@ -57,6 +57,13 @@ export interface SubmitOptions {
   submitter?: Submitter;
 }
 
+/** A periodic job's run: its name, its link back, and the periodic job as it is stored with it. */
+interface PeriodicLaunch {
+  name: string;
+  link: { name: string; scheduledAt: number };
+  record: (jobId: string) => PeriodicRecord;
+}
+
 export class JobIntake {
   #o: JobIntakeOptions;
 
@@ -64,10 +71,26 @@ export class JobIntake {
     this.#o = options;
   }
 
-  async submit(spec: unknown, options: SubmitOptions = {}): Promise<SubmitJobResponse> {
+  /** A submission validated, with its files and its signature checked. */
+  async parse(
+    spec: unknown,
+    options: SubmitOptions = {},
+  ): Promise<{ parsed: JobSpec; files: Record<string, string>; signed: SignedJob | null }> {
     const files = options.files ?? {};
     const parsed = parseSubmission(spec, files);
     const signed = options.signature ? await signedSubmission(spec, files, options.signature) : null;
+    return { parsed, files, signed };
+  }
+
+  async submit(spec: unknown, options: SubmitOptions = {}): Promise<SubmitJobResponse> {
+    const { parsed, files, signed } = await this.parse(spec, options);
+    if (parsed.schedule !== undefined) {
+      throw new FabricError(
+        "invalid_job",
+        `Job "${parsed.name}" has a schedule: it is registered as a periodic job (POST /v1/periodic, as fabric ` +
+          "submit does), not run now",
+      );
+    }
     return await this.#accept(parsed, {
       source: options.source ?? null,
       files,
@@ -114,6 +137,22 @@ export class JobIntake {
     return { ...submitted, rerunOf: jobId, carried: carried.size };
   }
 
+  /**
+   * A periodic job's run (periodic.ts): `spec` as a job named `options.name`, linked back, stored in one
+   * write with the periodic job's record as `options.record` gives it; the job's id.
+   */
+  async launchPeriodic(
+    spec: JobSpec,
+    options: PeriodicLaunch & {
+      files: Record<string, string>;
+      source: string | null;
+      signed: SignedJob | null;
+      submitter: Submitter | undefined;
+    },
+  ): Promise<string> {
+    return (await this.#accept(spec, { ...options, periodic: options })).jobId;
+  }
+
   async cancel(jobId: string): Promise<CancelJobResponse> {
     const job = this.#o.state.jobs.get(jobId);
     if (!job) {
@@ -137,6 +176,7 @@ export class JobIntake {
       submitter?: Submitter;
       carried?: ReadonlyMap<string, TaskRecord>;
       rerunOf?: string;
+      periodic?: PeriodicLaunch;
     },
   ): Promise<SubmitJobResponse> {
     const { state, writer, metrics, clock } = this.#o;
@@ -151,8 +191,13 @@ export class JobIntake {
       instances: expandForAgents(state.agents.values(), parsed, { signedBy: options.signed?.publicKey ?? null }),
     });
     if (options.carried && options.carried.size > 0) carryOver(job, tasks, options.carried, options.rerunOf!);
-    // Stored in a write of its own before the scheduler sees it (see the file's comment).
-    await writer.insertJob(job, tasks);
+    if (options.periodic) {
+      job.name = options.periodic.name;
+      job.periodic = options.periodic.link;
+    }
+    // Stored in a write of its own before the scheduler sees it (see the file's comment); a periodic
+    // job's run with the time it is for, both or neither.
+    await writer.insertJob(job, tasks, options.periodic?.record(job.id));
     metrics.jobsSubmitted.inc();
     metrics.tasksSubmitted.inc(tasks.length);
     this.#o.tasks.queueJob(state.addJob(job, tasks));

@@ -154,9 +154,10 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       };
     },
   });
-  /** What a Tracker that leads here runs: retention, the liveness sweep, and a look for reset tokens. */
+  /** What a Tracker that leads here runs: retention, periodic jobs' launches, the liveness sweep, and a look for reset tokens. */
   const leaderTimers = (tracker: Tracker) => {
     tracker.retention.start();
+    tracker.periodic.start();
     const livenessMs = Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4)));
     const timer = setInterval(() => {
       tracker.checkLiveness(livenessMs).catch((error) => log(`liveness check failed: ${(error as Error).message}`));

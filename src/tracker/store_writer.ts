@@ -13,6 +13,7 @@ import type {
   AuditRecord,
   JobRecord,
   LogRow,
+  PeriodicRecord,
   SetAside,
   TaskRecord,
   TokenRecord,
@@ -111,10 +112,24 @@ export class StoreWriter {
    * A new job and its tasks, in a transaction of their own and at once: a job the store refuses leaves
    * no trace (the caller answers 503), so a client that tries again never ends up with the job twice.
    */
-  async insertJob(job: JobRecord, tasks: TaskRecord[]): Promise<void> {
+  async insertJob(job: JobRecord, tasks: TaskRecord[], periodic?: PeriodicRecord): Promise<void> {
     const batch = emptyBatch();
     batch.newJobs.push(job);
     batch.tasks = tasks;
+    // A periodic job's run, with the time it is for: both or neither (periodic.ts).
+    if (periodic) batch.periodic.push(periodic);
+    await this.#writeAlone(batch);
+  }
+
+  /** A periodic job written whole, or deleted, in a transaction of its own and at once. */
+  async periodic(change: { record: PeriodicRecord } | { deleted: string }): Promise<void> {
+    const batch = emptyBatch();
+    if ("record" in change) batch.periodic.push(change.record);
+    else batch.deletedPeriodic.push(change.deleted);
+    await this.#writeAlone(batch);
+  }
+
+  async #writeAlone(batch: WriteBatch): Promise<void> {
     if (this.#abandoned) throw this.#abandoned;
     try {
       await this.#write(batch);

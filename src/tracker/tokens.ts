@@ -2,7 +2,7 @@
  * Client tokens: their names and roles, which are revoked or expired, and when each was last used.
  * Only SHA-256 hashes are kept. Time comes in as arguments; changes go out through the store writer.
  */
-import { FabricError, type Role, type TokenView } from "../protocol/mod.ts";
+import { FabricError, type Role, roleIncludes, type TokenView } from "../protocol/mod.ts";
 import type { TokenRecord } from "../store/mod.ts";
 import { hashesEqual, hashToken, newToken } from "./auth.ts";
 import { iso } from "./views.ts";
@@ -171,6 +171,16 @@ export class TokenRegistry {
         revokedAt: iso(r.revokedAt),
         lastUsedAt: iso(r.lastUsedAt),
       }));
+  }
+
+  /**
+   * The rights of the token named `name` now, for what it started that runs later (a periodic job's
+   * launches): the lowest role among its tokens that work, or null when none does (revoked, expired).
+   */
+  rightsOf(name: string, now: number): { name: string; role: Role } | null {
+    const roles = this.#live(name, now).map((r) => r.role);
+    if (roles.length === 0) return null;
+    return { name, role: roles.reduce((low, role) => roleIncludes(low, role) ? role : low) };
   }
 
   /** Tokens named `name` that are neither revoked nor expired. */

@@ -13,6 +13,7 @@ import {
   type CreateTokenResponse,
   type HelloResponse,
   type RegisterAgentResponse,
+  type RegisterPeriodicResponse,
   type ReportResponse,
   type SubmitJobResponse,
   systemClock,
@@ -36,7 +37,8 @@ import { AuditTrail } from "./audit.ts";
 import { applyReport } from "./reports.ts";
 import { Scheduling } from "./scheduling.ts";
 import { SecretKey } from "./secret_key.ts";
-import type { Submitter } from "./secret_policy.ts";
+import { PeriodicJobs } from "./periodic.ts";
+import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
 import { Secrets } from "./secrets.ts";
 import { FabricState } from "./state.ts";
 import { StoreWriter } from "./store_writer.ts";
@@ -100,6 +102,8 @@ export class Tracker {
   readonly secrets: Secrets;
   /** Who changed what through the API (`fabric audit`). */
   readonly audit: AuditTrail;
+  /** Jobs with `schedule:`, launched by the leader (started by the server while it leads). */
+  readonly periodic: PeriodicJobs;
   #tasks: TaskLifecycle;
   #agents: AgentLifecycle;
   #scheduling: Scheduling;
@@ -179,6 +183,21 @@ export class Tracker {
       scheduling: () => this.#scheduling,
       newId: this.#newId,
     });
+    const jobs = this.#jobs;
+    this.periodic = new PeriodicJobs({
+      store,
+      clock,
+      log,
+      launcher: {
+        launch: (spec, o) => jobs.launchPeriodic(spec, o),
+        activeJob: (jobId) => state.jobs.get(jobId)?.record ?? null,
+        cancel: async (jobId) => void await jobs.cancel(jobId),
+        submitterNamed: (name) => this.#credentials.tokens.rightsOf(name, clock.now()),
+        save: (record) => writer.periodic({ record }),
+        remove: (name) => writer.periodic({ deleted: name }),
+        checkSecrets: (spec, submitter) => secrets.checkJob(spec, submitter ?? TRACKER_ITSELF),
+      },
+    });
     this.#agentCalls = new AgentOperations({
       ...{ agents, writer, flush, log, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs },
       approveAgents: options.approveAgents ?? false,
@@ -197,6 +216,7 @@ export class Tracker {
     const tracker = new Tracker(options);
     await tracker.#credentials.load(options.store);
     await tracker.secrets.load();
+    await tracker.periodic.load();
     const agents = await options.store.loadAgents();
     const active = await options.store.loadActiveJobs();
     const { state, writer, clock } = tracker;
@@ -248,6 +268,7 @@ export class Tracker {
     this.#tasks.stopTimers();
     this.#credentials.tokens.writeUses(this.writer);
     await this.retention.stop();
+    await this.periodic.stop();
     await this.flush().catch((error) => this.#log(`could not write the last changes: ${error.message}`));
     this.writer.stop();
   }
@@ -260,6 +281,7 @@ export class Tracker {
     this.releaseWaiters();
     this.#tasks.stopTimers();
     this.retention.stop().catch(() => {});
+    this.periodic.stop().catch(() => {});
     this.writer.abandon(new LeaseLostError(`This tracker no longer leads: ${reason}`));
   }
 
@@ -360,5 +382,20 @@ export class Tracker {
   }
   cancelJob(jobId: string): Promise<CancelJobResponse> {
     return this.#jobs.cancel(jobId);
+  }
+  /** A job file with `schedule:`, registered or replaced (`mayReplace` is asked first); nothing runs now (periodic.ts). */
+  async registerPeriodic(
+    spec: unknown,
+    options: SubmitOptions & { mayReplace?: (owner: string | null) => void } = {},
+  ): Promise<RegisterPeriodicResponse> {
+    const { parsed, files, signed } = await this.#jobs.parse(spec, options);
+    const { submitter, mayReplace } = options;
+    return await this.periodic.register(parsed, {
+      source: options.source ?? null,
+      files,
+      signed,
+      submitter,
+      mayReplace,
+    });
   }
 }

@@ -1,0 +1,444 @@
+/**
+ * Periodic jobs: a job file with `schedule:` is kept under its name, and the tracker that leads
+ * launches a run of it at each scheduled time. A launch is one fenced write holding the run (an
+ * ordinary job, named `NAME@TIME`, linked back) and the periodic job's last scheduled time: a leader
+ * that loses its lease writes neither, and the next one, which loads the store when it takes over,
+ * sees the time launched or not, never half. So each scheduled time launches at most once, whichever
+ * tracker leads, and a time missed while none led is caught up once (periodic_plan.ts).
+ *
+ * Every change (register, pause, resume, delete, run, a timer's launches) goes through one queue, in
+ * order: a launch never races a delete or a replacement of the same periodic job.
+ */
+import {
+  type Clock,
+  DEFAULT_CATCH_UP_MS,
+  DEFAULT_OVERLAP,
+  DEFAULT_TIMEZONE,
+  FabricError,
+  isTerminalJob,
+  type JobSpec,
+  launchLabel,
+  nextTimes,
+  type Overlap,
+  type PeriodicView,
+  type RegisterPeriodicResponse,
+  type RunPeriodicResponse,
+  type Schedule,
+  type SignedJob,
+  type TimerId,
+} from "../protocol/mod.ts";
+import { type JobRecord, LeaseLostError, type PeriodicRecord, type Store } from "../store/mod.ts";
+import { plan } from "./periodic_plan.ts";
+import type { Submitter } from "./secret_policy.ts";
+import { iso } from "./views.ts";
+
+/** Periodic jobs a tracker keeps at most: each is looked at on every one of its times. */
+export const MAX_PERIODIC = 1000;
+/** The longest a timer is set for: a later time is looked at again then (a timer past 2^31 ms fires at once). */
+const MAX_TIMER_MS = 60_000;
+/** After a launch the store refused (it is unwell), the time is tried again this much later. */
+const RETRY_MS = 1000;
+/** Next times a view shows. */
+const SHOWN_NEXT = 3;
+
+/** What launching a run needs from the tracker: the same intake as `fabric submit`. */
+export interface PeriodicLauncher {
+  /**
+   * Submit `spec` as a job named `name`, linked to its periodic job, by `submitter`; `record` is the
+   * periodic job as it is to be stored with it, in the same write. The job's id, or a FabricError
+   * (its secrets refused, the job no longer valid) that launches nothing.
+   */
+  launch(
+    spec: JobSpec,
+    options: {
+      name: string;
+      files: Record<string, string>;
+      source: string | null;
+      signed: SignedJob | null;
+      submitter: Submitter | undefined;
+      link: { name: string; scheduledAt: number };
+      record: (jobId: string) => PeriodicRecord;
+    },
+  ): Promise<string>;
+  /** A job the tracker holds (one that has not ended), or null. */
+  activeJob(jobId: string): JobRecord | null;
+  cancel(jobId: string): Promise<void>;
+  /** The rights of the token named `name` now: null when no token of that name works (revoked, expired). */
+  submitterNamed(name: string): Submitter | null;
+  /** Writes the periodic job's record (fenced, as every write) and resolves once it is durable. */
+  save(record: PeriodicRecord): Promise<void>;
+  remove(name: string): Promise<void>;
+  /** Secrets a job names must be usable by its submitter (secrets.checkJob). */
+  checkSecrets(spec: JobSpec, submitter: Submitter | undefined): void;
+}
+
+export interface PeriodicOptions {
+  store: Store;
+  clock: Clock;
+  launcher: PeriodicLauncher;
+  log: (message: string) => void;
+}
+
+interface Entry {
+  record: PeriodicRecord;
+  /** The next time to look at it (null: never, or paused). */
+  next: number | null;
+}
+
+export class PeriodicJobs {
+  #o: PeriodicOptions;
+  #entries = new Map<string, Entry>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #timer: TimerId | undefined;
+  #timerAt = Infinity;
+  #started = false;
+  #stopped = false;
+
+  constructor(options: PeriodicOptions) {
+    this.#o = options;
+  }
+
+  async load(): Promise<void> {
+    for (const record of await this.#o.store.loadPeriodic()) {
+      this.#entries.set(record.name, { record, next: null });
+    }
+  }
+
+  /** Launches from now on (the leader's part): times due now are looked at at once. */
+  start(): void {
+    if (this.#started || this.#stopped) return;
+    this.#started = true;
+    for (const entry of this.#entries.values()) entry.next = entry.record.paused ? null : this.#o.clock.now();
+    this.#arm();
+  }
+
+  /** Resolves once every change queued so far (a timer's launches too) is done. */
+  async idle(): Promise<void> {
+    await this.#queue.catch(() => {});
+  }
+
+  /** No more launches; resolves once the change under way is done. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#o.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#queue.catch(() => {});
+  }
+
+  /**
+   * Register `spec` (it has `schedule:`) under its name, or replace the one of that name: its job and
+   * schedule are the new file's, its paused state and last run stay, and no time before now is caught up.
+   */
+  register(
+    spec: JobSpec,
+    options: {
+      files: Record<string, string>;
+      source: string | null;
+      signed: SignedJob | null;
+      submitter?: Submitter;
+      /** Called with the owner of the one it replaces, before anything changes (authorizeOwned). */
+      mayReplace?: (owner: string | null) => void;
+    },
+  ): Promise<RegisterPeriodicResponse> {
+    return this.#serial(async () => {
+      if (spec.schedule === undefined) throw new FabricError("bad_request", `Job "${spec.name}" has no schedule`);
+      const now = this.#o.clock.now();
+      const schedule = scheduleOf(spec);
+      if (nextTimes(schedule, now, 1).length === 0) {
+        throw new FabricError(
+          "invalid_job",
+          `The job is invalid: "schedule" ${JSON.stringify(spec.schedule)} never fires`,
+        );
+      }
+      const old = this.#entries.get(spec.name);
+      if (old) options.mayReplace?.(old.record.submittedBy);
+      else if (this.#entries.size >= MAX_PERIODIC) {
+        throw new FabricError("conflict", `A tracker keeps at most ${MAX_PERIODIC} periodic jobs; delete one first`);
+      }
+      this.#o.launcher.checkSecrets(spec, options.submitter);
+      const record: PeriodicRecord = {
+        name: spec.name,
+        spec,
+        files: options.files,
+        source: options.source,
+        signed: options.signed,
+        submittedBy: options.submitter?.name ?? null,
+        paused: old?.record.paused ?? false,
+        createdAt: old?.record.createdAt ?? now,
+        updatedAt: now,
+        lastScheduledAt: old?.record.lastScheduledAt ?? null,
+        lastJobId: old?.record.lastJobId ?? null,
+        lastNote: old?.record.lastNote ?? null,
+      };
+      await this.#o.launcher.save(record);
+      this.#set(record);
+      this.#o.log(`periodic job ${record.name} ${old ? "replaced" : "registered"} (${describe(record)})`);
+      return { name: record.name, replaced: old !== undefined, nextRuns: this.#upcoming(record, now) };
+    });
+  }
+
+  /** Every periodic job, by name, with its next times and its last run's state. */
+  async list(): Promise<PeriodicView[]> {
+    const now = this.#o.clock.now();
+    const views: PeriodicView[] = [];
+    for (const { record } of [...this.#entries.values()].sort((a, b) => a.record.name.localeCompare(b.record.name))) {
+      views.push(await this.#view(record, now));
+    }
+    return views;
+  }
+
+  /** The periodic job named `name`, or a not_found FabricError. */
+  get(name: string): PeriodicRecord {
+    const entry = this.#entries.get(name);
+    if (!entry) throw new FabricError("not_found", `No periodic job "${name}" (fabric periodic lists them)`);
+    return entry.record;
+  }
+
+  pause(name: string): Promise<PeriodicView> {
+    return this.#serial(async () => {
+      const record = { ...this.get(name), paused: true };
+      await this.#o.launcher.save(record);
+      this.#set(record);
+      this.#o.log(`periodic job ${name} paused`);
+      return await this.#view(record, this.#o.clock.now());
+    });
+  }
+
+  /** Launches again from now: the times it was paused over are not caught up. */
+  resume(name: string): Promise<PeriodicView> {
+    return this.#serial(async () => {
+      const now = this.#o.clock.now();
+      const old = this.get(name);
+      const record = old.paused ? { ...old, paused: false, updatedAt: now } : old;
+      if (old.paused) {
+        await this.#o.launcher.save(record);
+        this.#set(record);
+        this.#o.log(`periodic job ${name} resumed`);
+      }
+      return await this.#view(record, now);
+    });
+  }
+
+  /** Gone, with no more launches; its runs stay, as ordinary jobs. */
+  delete(name: string): Promise<{ name: string; deleted: true }> {
+    return this.#serial(async () => {
+      this.get(name);
+      await this.#o.launcher.remove(name);
+      this.#entries.delete(name);
+      this.#o.log(`periodic job ${name} deleted`);
+      return { name, deleted: true as const };
+    });
+  }
+
+  /** A run now, once, under the overlap rule (a paused one too: asked for by name); its schedule is untouched. */
+  run(name: string): Promise<RunPeriodicResponse> {
+    return this.#serial(async () => {
+      const record = this.get(name);
+      const now = this.#o.clock.now();
+      const outcome = await this.#launch(record, now, { scheduled: false });
+      if (outcome.kind === "launched") {
+        return { name, launched: { jobId: outcome.jobId, name: outcome.name }, skipped: null };
+      }
+      if (outcome.kind === "skipped") return { name, launched: null, skipped: outcome.note };
+      throw new FabricError(outcome.code, outcome.note);
+    });
+  }
+
+  // ---- the leader's timer ----------------------------------------------------------------------
+
+  #serial<T>(body: () => Promise<T>): Promise<T> {
+    const run = this.#queue.catch(() => {}).then(body);
+    this.#queue = run;
+    return run;
+  }
+
+  #set(record: PeriodicRecord): void {
+    const next = !this.#started || record.paused ? null : this.#o.clock.now();
+    this.#entries.set(record.name, { record, next });
+    this.#arm();
+  }
+
+  /** The timer, for the earliest next time of all (at most MAX_TIMER_MS away). */
+  #arm(): void {
+    if (!this.#started || this.#stopped) return;
+    let at = Infinity;
+    for (const entry of this.#entries.values()) if (entry.next !== null) at = Math.min(at, entry.next);
+    if (at === Infinity) at = this.#o.clock.now() + MAX_TIMER_MS;
+    at = Math.min(at, this.#o.clock.now() + MAX_TIMER_MS);
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    this.#o.clock.clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#serial(() => this.#due()).catch((error) =>
+        this.#o.log(`periodic jobs: ${(error as Error)?.message ?? error}`)
+      ).finally(() => this.#arm());
+    }, Math.max(0, at - this.#o.clock.now()));
+  }
+
+  /** Each periodic job whose next time has come: planned, and launched, skipped or passed over. */
+  async #due(): Promise<void> {
+    for (const entry of [...this.#entries.values()]) {
+      if (this.#stopped) return;
+      const now = this.#o.clock.now();
+      if (entry.next === null || entry.next > now || entry.record.paused) continue;
+      const { record } = entry;
+      const decision = plan({
+        schedule: scheduleOf(record.spec),
+        catchUpMs: record.spec.catchUp ?? DEFAULT_CATCH_UP_MS,
+        lastScheduledAt: record.lastScheduledAt,
+        since: record.updatedAt,
+        now,
+      });
+      let retry = false;
+      if (decision.kind === "missed") {
+        const note = `missed the run for ${launchLabel(decision.at)}: no tracker led then, and it is more than ` +
+          `catchUp late`;
+        retry = !(await this.#note(record, decision.at, note));
+      } else if (decision.kind === "launch") {
+        const outcome = await this.#launch(record, decision.at, { scheduled: true });
+        retry = outcome.kind === "unwritten";
+      }
+      entry.next = retry ? now + RETRY_MS : decision.next;
+    }
+  }
+
+  /**
+   * Launch a run for `at` under the overlap rule, by the registering token's rights as they are now.
+   * What launches nothing is noted (for a scheduled time, the time counts as handled).
+   */
+  async #launch(
+    record: PeriodicRecord,
+    at: number,
+    options: { scheduled: boolean },
+  ): Promise<
+    | { kind: "launched"; jobId: string; name: string }
+    | { kind: "skipped" | "refused"; note: string; code: "forbidden" | "invalid_job" | "conflict" }
+    | { kind: "unwritten"; note: string; code: "unavailable" }
+  > {
+    const { launcher, log } = this.#o;
+    const label = launchLabel(at);
+    const what = options.scheduled ? `the run for ${label}` : `the run asked for at ${label}`;
+    const overlap: Overlap = record.spec.overlap ?? DEFAULT_OVERLAP;
+    const last = record.lastJobId;
+    const lastRun = last === null ? null : launcher.activeJob(last);
+    if (lastRun !== null && !isTerminalJob(lastRun.state) && overlap !== "allow") {
+      if (overlap === "skip") {
+        const note = `skipped ${what}: the last run (${last}) had not ended (overlap: skip)`;
+        if (options.scheduled) await this.#note(record, at, note);
+        log(`periodic job ${record.name}: ${note}`);
+        return { kind: "skipped", note, code: "conflict" };
+      }
+      await launcher.cancel(last!);
+      log(`periodic job ${record.name}: cancelled its last run ${last} for ${what} (overlap: cancel)`);
+    }
+    let submitter: Submitter | undefined;
+    if (record.submittedBy !== null) {
+      const now = launcher.submitterNamed(record.submittedBy);
+      if (now === null) {
+        const note = `refused ${what}: the token "${record.submittedBy}" that registered it is revoked or expired ` +
+          `(register the job again with a token that works)`;
+        if (options.scheduled) await this.#note(record, at, note);
+        log(`periodic job ${record.name}: ${note}`);
+        return { kind: "refused", note, code: "forbidden" };
+      }
+      submitter = now;
+    }
+    const name = `${record.name}@${label}`;
+    try {
+      const jobId = await launcher.launch(record.spec, {
+        name,
+        files: record.files,
+        source: record.source,
+        signed: record.signed,
+        submitter,
+        link: { name: record.name, scheduledAt: at },
+        record: (jobId) => ({
+          ...record,
+          lastScheduledAt: options.scheduled ? at : record.lastScheduledAt,
+          lastJobId: jobId,
+          lastNote: null,
+        }),
+      });
+      const current = this.#entries.get(record.name);
+      if (current) {
+        current.record = {
+          ...record,
+          lastScheduledAt: options.scheduled ? at : record.lastScheduledAt,
+          lastJobId: jobId,
+          lastNote: null,
+        };
+      }
+      log(`periodic job ${record.name}: launched ${name} (job ${jobId})`);
+      return { kind: "launched", jobId, name };
+    } catch (error) {
+      if (error instanceof LeaseLostError || !(error instanceof FabricError) || error.code === "unavailable") {
+        // Not written: the time is not handled, and is tried again (by the next leader if this one lost).
+        return { kind: "unwritten", note: (error as Error).message, code: "unavailable" };
+      }
+      const note = `refused ${what}: ${error.message}`;
+      if (options.scheduled) await this.#note(record, at, note);
+      log(`periodic job ${record.name}: ${note}`);
+      return { kind: "refused", note, code: error.code === "forbidden" ? "forbidden" : "invalid_job" };
+    }
+  }
+
+  /** The time `at` handled without a run, and why; false when the store did not take it. */
+  async #note(record: PeriodicRecord, at: number, note: string): Promise<boolean> {
+    const updated = { ...record, lastScheduledAt: at, lastNote: note };
+    try {
+      await this.#o.launcher.save(updated);
+    } catch {
+      return false;
+    }
+    const current = this.#entries.get(record.name);
+    if (current) current.record = updated;
+    return true;
+  }
+
+  #upcoming(record: PeriodicRecord, now: number): string[] {
+    if (record.paused) return [];
+    return nextTimes(scheduleOf(record.spec), now, SHOWN_NEXT).map((t) => new Date(t).toISOString());
+  }
+
+  async #view(record: PeriodicRecord, now: number): Promise<PeriodicView> {
+    let lastRun: PeriodicView["lastRun"] = null;
+    if (record.lastJobId !== null) {
+      const id = record.lastJobId;
+      // Gone with retention: its id is all there is.
+      const job = this.#o.launcher.activeJob(id) ?? await this.#o.store.getJob(id).catch(() => null);
+      lastRun = {
+        jobId: id,
+        name: job?.name ?? null,
+        scheduledAt: iso(job?.periodic?.scheduledAt ?? null),
+        state: job?.state ?? null,
+      };
+    }
+    return {
+      name: record.name,
+      schedule: record.spec.schedule!,
+      timezone: record.spec.timezone ?? DEFAULT_TIMEZONE,
+      overlap: record.spec.overlap ?? DEFAULT_OVERLAP,
+      catchUpMs: record.spec.catchUp ?? DEFAULT_CATCH_UP_MS,
+      paused: record.paused,
+      submittedBy: record.submittedBy,
+      createdAt: iso(record.createdAt)!,
+      updatedAt: iso(record.updatedAt)!,
+      nextRuns: this.#upcoming(record, now),
+      lastRun,
+      lastScheduledAt: iso(record.lastScheduledAt),
+      note: record.lastNote,
+    };
+  }
+}
+
+export function scheduleOf(spec: JobSpec): Schedule {
+  return { cron: spec.schedule!, timezone: spec.timezone ?? DEFAULT_TIMEZONE };
+}
+
+function describe(record: PeriodicRecord): string {
+  const { spec } = record;
+  return `"${spec.schedule}" in ${spec.timezone ?? DEFAULT_TIMEZONE}, overlap ${spec.overlap ?? DEFAULT_OVERLAP}` +
+    (record.paused ? ", paused" : "");
+}
