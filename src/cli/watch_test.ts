@@ -18,6 +18,7 @@ function summary(version: number, state: JobSummary["state"] = "running"): JobSu
     version,
     signedBy: null,
     submittedBy: null,
+    periodic: null,
   };
 }
 

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { MAX_SCRIPT_BYTES } from "./limits.ts";
 import { jobSignatureSchema } from "./signing.ts";
 import { textSchema } from "./text.ts";
+import type { PeriodicLink } from "./periodic.ts";
 import type { TaskState, TaskView } from "./task.ts";
 
 export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
@@ -59,6 +60,8 @@ export interface JobSummary {
   signedBy: string | null;
   /** The name of the token that submitted the job (null for jobs older than named tokens). */
   submittedBy: string | null;
+  /** A periodic job's run: the periodic job and the time it is the run for; null for any other job. */
+  periodic: PeriodicLink | null;
 }
 
 /** Why some of a job's tasks have not started: one note per distinct reason. */

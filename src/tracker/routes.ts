@@ -33,7 +33,7 @@ import {
 import { createDashboard } from "./dashboard/mod.ts";
 import { authenticate } from "./http/authenticate.ts";
 import { admitAudited, routeTarget } from "./http/audited_admission.ts";
-import { authorize, authorizeOwned, findRoute, type RouteRule, ROUTES } from "./http/authorization.ts";
+import { authorize, authorizeOwned, type ClientNeed, findRoute, type RouteRule, ROUTES } from "./http/authorization.ts";
 import { PEER_HEADER } from "./http/client_address.ts";
 import { errorResponse } from "./http/error_response.ts";
 import { ndjsonResponse } from "./http/ndjson.ts";
@@ -217,6 +217,39 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     authorizeOwned(c.get("principal"), ROUTES.cancelJob.need, submittedBy);
     return c.json(await tracker.cancelJob(jobId));
   });
+  // ---- periodic jobs ----------------------------------------------------------------------------
+
+  on(ROUTES.listPeriodic, async (c) => c.json({ periodic: await tracker.periodic.list() }));
+  on(ROUTES.registerPeriodic, async (c) => {
+    const body = await parseBody(c, submitJobRequestSchema);
+    const name = (body.spec as { name?: unknown } | null)?.name;
+    const note: AuditNote = { target: typeof name === "string" ? name : null, detail: null };
+    c.set("audit", note);
+    const principal = c.get("principal");
+    const submitter = submitterOf(principal);
+    if (submitter === null) throw new FabricError("forbidden", "Only a client's token registers periodic jobs");
+    const options = {
+      source: body.source ?? null,
+      files: body.files,
+      signature: body.signature,
+      submitter,
+      mayReplace: (owner: string | null) => authorizeOwned(principal, ROUTES.registerPeriodic.need, owner),
+    };
+    const registered = await tracker.registerPeriodic(body.spec, options);
+    note.detail = registered.replaced ? "replaced" : "registered";
+    return c.json(registered, 201);
+  });
+  const periodicRoute = (rule: RouteRule & { need: ClientNeed }, act: (name: string) => Promise<unknown>) =>
+    on(rule, async (c) => {
+      const name = c.req.param("name")!;
+      authorizeOwned(c.get("principal"), rule.need, tracker.periodic.get(name).submittedBy);
+      return c.json(await act(name));
+    });
+  periodicRoute(ROUTES.pausePeriodic, (name) => tracker.periodic.pause(name));
+  periodicRoute(ROUTES.resumePeriodic, (name) => tracker.periodic.resume(name));
+  periodicRoute(ROUTES.runPeriodic, (name) => tracker.periodic.run(name));
+  periodicRoute(ROUTES.deletePeriodic, (name) => tracker.periodic.delete(name));
+
   on(ROUTES.gc, async (c) => {
     const body = await parseBody(c, gcRequestSchema);
     return c.json(await tracker.retention.run({ budgetMs: body.budgetMs }));

@@ -30,6 +30,7 @@ export function jobSummary(job: JobRecord): JobSummary {
     version: job.version,
     signedBy: job.signed?.publicKey ?? null,
     submittedBy: job.submittedBy,
+    periodic: job.periodic ? { name: job.periodic.name, scheduledAt: iso(job.periodic.scheduledAt)! } : null,
   };
 }
 

@@ -43,6 +43,10 @@ const NO_AGENT_JOB = {
   name: "waits",
   tasks: [{ name: "t", run: "true", constraints: [{ label: "nowhere", exists: true }] }],
 };
+/** A periodic job that launches nothing by itself while the test runs (New Year's midnight). */
+function periodicJob(name: string) {
+  return { ...NO_AGENT_JOB, name, schedule: "0 0 1 1 *" };
+}
 
 function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
   return {
@@ -129,6 +133,28 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
       allowed: ["submit", "operator", "admin"],
       call: () => ({ method: "POST", path: `/v1/jobs/${f.ownJobId}/rerun`, body: {}, ok: 201 }),
     },
+    listPeriodic: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/periodic", ok: 200 }) },
+    registerPeriodic: {
+      allowed: ["submit", "operator", "admin"],
+      call: (c) => ({ method: "POST", path: "/v1/periodic", body: { spec: periodicJob(`by-${c}`) }, ok: 201 }),
+    },
+    // The submit token's own periodic job; others' need the operator role (checked below).
+    pausePeriodic: {
+      allowed: ["submit", "operator", "admin"],
+      call: () => ({ method: "POST", path: "/v1/periodic/own/pause", ok: 200 }),
+    },
+    resumePeriodic: {
+      allowed: ["submit", "operator", "admin"],
+      call: () => ({ method: "POST", path: "/v1/periodic/own/resume", ok: 200 }),
+    },
+    runPeriodic: {
+      allowed: ["submit", "operator", "admin"],
+      call: () => ({ method: "POST", path: "/v1/periodic/own/run", ok: 200 }),
+    },
+    deletePeriodic: {
+      allowed: ["submit", "operator", "admin"],
+      call: (c) => ({ method: "DELETE", path: `/v1/periodic/doomed-${c}`, ok: 200 }),
+    },
     getTask: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0`, ok: 200 }) },
     taskLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0/logs`, ok: 200 }) },
     jobLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/jobs/${f.jobId}/logs`, ok: 200 }) },
@@ -202,6 +228,16 @@ Deno.test("every route with every caller: each role reaches its routes, everyone
       return (answer.json as { jobId: string }).jobId;
     };
     const fixture = { jobId: await submit(cluster.adminToken), ownJobId: await submit(tokens.submit) };
+    for (const [name, token] of [["own", tokens.submit], ["theirs", tokens.admin]]) {
+      const answer = await api.request("POST", "/v1/periodic", token, { spec: periodicJob(name) });
+      assert.equal(answer.status, 201, answer.text);
+    }
+    for (const caller of ["submit", "operator", "admin"]) {
+      const answer = await api.request("POST", "/v1/periodic", tokens.submit, {
+        spec: periodicJob(`doomed-${caller}`),
+      });
+      assert.equal(answer.status, 201, answer.text);
+    }
     await waitFor("the short-lived token to expire", () => Date.now() > expiresAt + 50, { timeoutMs: 5000 });
 
     const rows = table(fixture);
@@ -263,6 +299,18 @@ Deno.test("every route with every caller: each role reaches its routes, everyone
     assert.equal(
       (others.json as { error: { message: string } }).error.message,
       `Cancelling another token's job needs the operator role; this token ("ci") has the submit role`,
+    );
+    // Periodic jobs: a submit token acts on its own only, and does not replace another token's.
+    for (const [method, path] of [["POST", "/v1/periodic/theirs/pause"], ["DELETE", "/v1/periodic/theirs"]]) {
+      const answer = await api.request(method, path, tokens.submit);
+      assert.equal(answer.status, 403, answer.text);
+      assert.match((answer.json as { error: { message: string } }).error.message, /another token's periodic job/);
+    }
+    const replace = await api.request("POST", "/v1/periodic", tokens.submit, { spec: periodicJob("theirs") });
+    assert.equal(replace.status, 403, replace.text);
+    assert.equal(
+      (replace.json as { error: { message: string } }).error.message,
+      `Replacing another token's periodic job needs the operator role; this token ("ci") has the submit role`,
     );
     const job = await api.request("GET", `/v1/jobs/${fixture.ownJobId}`, tokens.read);
     assert.equal((job.json as { submittedBy: string }).submittedBy, "ci");

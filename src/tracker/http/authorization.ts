@@ -48,6 +48,14 @@ function client(role: Role, action: string, others?: ClientNeed["others"]): Clie
   return { who: "client", role, action, ...(others ? { others } : {}) };
 }
 
+/** A submit token acts on the periodic jobs it registered; on others' with the operator role. */
+function periodicOwner(verb: string): ClientNeed {
+  return client("submit", `${verb} a periodic job`, {
+    role: "operator",
+    action: `${verb} another token's periodic job`,
+  });
+}
+
 /** A rule that keeps its need's own type (a client route's role is known where it is used). */
 function rule<N extends Need>(
   method: RouteRule["method"],
@@ -101,6 +109,21 @@ export const ROUTES = {
     client("submit", "cancelling a job", { role: "operator", action: "cancelling another token's job" }),
     "job.cancel",
   ),
+  // Periodic jobs: as jobs, a submit token registers them and acts on its own; others' need an operator.
+  listPeriodic: rule("GET", "/v1/periodic", client("read", "listing periodic jobs")),
+  registerPeriodic: rule(
+    "POST",
+    "/v1/periodic",
+    client("submit", "registering a periodic job", {
+      role: "operator",
+      action: "replacing another token's periodic job",
+    }),
+    "periodic.register",
+  ),
+  pausePeriodic: rule("POST", "/v1/periodic/:name/pause", periodicOwner("pausing"), "periodic.pause"),
+  resumePeriodic: rule("POST", "/v1/periodic/:name/resume", periodicOwner("resuming"), "periodic.resume"),
+  runPeriodic: rule("POST", "/v1/periodic/:name/run", periodicOwner("running"), "periodic.run"),
+  deletePeriodic: rule("DELETE", "/v1/periodic/:name", periodicOwner("deleting"), "periodic.delete"),
   getTask: rule("GET", "/v1/tasks/:id", client("read", "reading a task")),
   // Deletes what retention would delete anyway, only sooner: still the admin's call.
   gc: rule("POST", "/v1/gc", client("admin", "running retention now"), "gc"),
