@@ -41,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   token: async () => (await import("./token.ts")).tokenCommand,
   completions: () => Promise.resolve(completions),
   secret: async () => (await import("./secret.ts")).secretCommand,
+  periodic: async () => (await import("./periodic.ts")).periodicCommand,
 };
 
 /** `fabric completions`: each command's --help, run here with its output caught, tells what it takes. */
@@ -80,6 +81,7 @@ Client:
   fabric rerun JOB [--failed] submit a job's file again (only what did not succeed, with --failed)
   fabric run [--all] -- CMD   a command on one agent, or on every one, its output prefixed by agent;
                               --async prints a token, fabric results TOKEN shows what ended
+  fabric periodic             jobs with a schedule (submit registers them): pause, resume, run, delete NAME
   fabric agents               the agents and their load (weight, drain, resume, approve, remove NAME)
   fabric token create ...     client tokens with a role (read, submit, operator, admin); list, revoke,
                               rotate-join

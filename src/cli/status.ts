@@ -129,6 +129,8 @@ function printHeader(job: JobSummary): void {
   say(
     `Job ${job.id} "${job.name}": ${job.cancelling ? "cancelling" : job.state}, created ${age(job.createdAt)} ago${by}`,
   );
+  // `job.periodic` is absent from a tracker older than periodic jobs.
+  if (job.periodic) say(`A run of the periodic job ${job.periodic.name}, for ${job.periodic.scheduledAt}`);
   console.log(
     `Tasks: ${job.total} (${c.succeeded} succeeded, ${c.failed} failed, ${c.skipped} skipped, ` +
       `${c.cancelled} cancelled, ${c.running + c.assigned} running, ${c.queued + c.lost} queued)\n`,

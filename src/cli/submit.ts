@@ -6,12 +6,16 @@ import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { type JobInput, readJobFile } from "./job_input.ts";
 import { readSigningKey } from "./key.ts";
 import { waitForJob } from "./job_wait.ts";
-import { printJson } from "./output.ts";
+import { escapeControls, printJson } from "./output.ts";
+import { describeRegistered } from "./periodic.ts";
 
 const USAGE = `
 fabric submit FILE [--wait [--timeout DURATION]] [--json] [--sign KEY_FILE]
 
 Validate a job file and submit it; prints the job id. FILE may be "-" for standard input.
+A job file with "schedule:" is not run now: it is registered as a periodic job (or replaces the
+one of its name, keeping its paused state and last run), and its next run times are printed; the
+tracker launches a run at each time (fabric periodic --help).
 
   --wait               follow the job until it ends (exit 0 if every task succeeded, 1 otherwise); once
                        it has waited 3s, say why its tasks wait (as fabric status JOB does), and again
@@ -49,8 +53,17 @@ export async function submitCommand(args: string[]): Promise<number> {
   const keyFile = stringFlag(parsed, "sign");
   const signature = keyFile === undefined ? undefined : await signJob(await readSigningKey(keyFile), job);
   const json = parsed.values.json === true;
+  if (job.spec.schedule !== undefined && parsed.values.wait) {
+    throw new UsageError(`fabric submit: --wait does not apply to "${file}": it has a schedule, and is registered`);
+  }
   const client = await connect(parsed);
   try {
+    if (job.spec.schedule !== undefined) {
+      const registered = await client.registerPeriodic(job.raw, { source: file, files: job.files, signature });
+      if (json) printJson(registered);
+      else console.log(escapeControls(describeRegistered(registered)));
+      return 0;
+    }
     const submitted = await client.submitJob(job.raw, { source: file, files: job.files, signature });
     if (!parsed.values.wait) {
       if (json) printJson(submitted);

@@ -26,10 +26,13 @@ import type {
   JobTasksPage,
   JobWatch,
   LogLine,
+  PeriodicView,
   RegisterAgentRequest,
   RegisterAgentResponse,
+  RegisterPeriodicResponse,
   ReportResponse,
   RerunJobResponse,
+  RunPeriodicResponse,
   SecretView,
   SetSecretResponse,
   SubmitJobResponse,
@@ -202,6 +205,29 @@ export class FabricClient {
   ): Promise<SubmitJobResponse> {
     const { source, files = {}, signature } = options;
     return this.#json("POST", "/v1/jobs", { body: { spec, source, files, signature } });
+  }
+  /** A job file with `schedule:`: registered (or the one of its name replaced), not run now. */
+  registerPeriodic(
+    spec: unknown,
+    options: { source?: string; files?: Record<string, string>; signature?: JobSignature } = {},
+  ): Promise<RegisterPeriodicResponse> {
+    const { source, files = {}, signature } = options;
+    return this.#json("POST", "/v1/periodic", { body: { spec, source, files, signature } });
+  }
+  async listPeriodic(): Promise<PeriodicView[]> {
+    return (await this.#json<{ periodic: PeriodicView[] }>("GET", "/v1/periodic")).periodic;
+  }
+  pausePeriodic(name: string): Promise<PeriodicView> {
+    return this.#json("POST", `/v1/periodic/${encodeURIComponent(name)}/pause`, { body: {} });
+  }
+  resumePeriodic(name: string): Promise<PeriodicView> {
+    return this.#json("POST", `/v1/periodic/${encodeURIComponent(name)}/resume`, { body: {} });
+  }
+  runPeriodic(name: string): Promise<RunPeriodicResponse> {
+    return this.#json("POST", `/v1/periodic/${encodeURIComponent(name)}/run`, { body: {} });
+  }
+  async deletePeriodic(name: string): Promise<void> {
+    await this.#json("DELETE", `/v1/periodic/${encodeURIComponent(name)}`);
   }
   drainAgent(agentName: string, graceMs: number): Promise<{ name: string; running: number; deadline: number }> {
     return this.#json("POST", `/v1/agents/${encodeURIComponent(agentName)}/drain`, { body: { graceMs } });
