@@ -103,7 +103,11 @@ Deno.test("a periodic job launches runs through a real agent; skip holds while a
     });
     assert.ok(beforeStop);
     await cluster.startTracker();
-    const startedAt = Date.now();
+    // When it began launching, by its own log line: a time after that is an ordinary launch.
+    const started = await cluster.tracker.waitForOutput(
+      /^(\S+) tracker: periodic jobs: 1 registered, launching from now/m,
+    );
+    const startedAt = Date.parse(started[1]);
     const caughtUp = await waitFor("the catch-up run", async () => {
       const runs = await runsOf(cluster, "tick");
       return runs.find((run) => {

@@ -109,6 +109,8 @@ export class PeriodicJobs {
     if (this.#started || this.#stopped) return;
     this.#started = true;
     for (const entry of this.#entries.values()) entry.next = entry.record.paused ? null : this.#o.clock.now();
+    // The moment launches start, for an operator reading what was caught up (and for the tests).
+    if (this.#entries.size > 0) this.#o.log(`periodic jobs: ${this.#entries.size} registered, launching from now`);
     this.#arm();
   }
 
