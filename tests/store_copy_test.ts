@@ -18,6 +18,15 @@ tasks:
     run: exit 3
 `;
 
+/** A periodic job that launches nothing while the test runs (New Year's midnight): copied as registered. */
+const YEARLY = `name: yearly
+schedule: "0 0 1 1 *"
+timezone: Europe/Paris
+tasks:
+  - name: t
+    run: "true"
+`;
+
 Deno.test({
   name: "a tracker's data copied into PostgreSQL: a tracker on it serves the same jobs and logs to the same agents",
   ignore: lacks("postgres", "bwrap"),
@@ -28,6 +37,9 @@ Deno.test({
       const secret = await cluster.cli(["secret", "set", "COPIED_TOKEN"], { stdin: "copied-token-value" });
       assert.equal(secret.code, 0, secret.stderr);
       const jobId = await cluster.submit(JOB);
+      const yearly = await cluster.cli(["submit", await cluster.writeFile("yearly.yaml", YEARLY)]);
+      assert.equal(yearly.code, 0, yearly.stderr);
+      const periodicBefore = await cluster.json(["periodic"]);
       const before = await cluster.waitForJob(jobId);
       assert.equal(before.state, "failed");
       const logsBefore = await Promise.all(before.tasks.map((t) => cluster.cli(["logs", t.id])));
@@ -44,7 +56,7 @@ Deno.test({
       assert.equal(copied.code, 0, copied.stderr);
       assert.match(
         copied.stdout,
-        /^Copied 1 jobs, 4 tasks, 4 attempts, \d+ log chunks, 1 agents, 1 tokens, 1 secrets, \d+ audit entries and \d+ settings from /,
+        /^Copied 1 jobs, 4 tasks, 4 attempts, \d+ log chunks, 1 agents, 1 tokens, 1 secrets, 1 periodic jobs, \d+ audit entries and \d+ settings from /,
       );
 
       cluster.options.store = url;
@@ -52,6 +64,7 @@ Deno.test({
       assert.match(cluster.tracker.stdout, /store postgres:\/\/fabric:\*\*\*@127\.0\.0\.1/);
       assert.deepEqual(await cluster.json<JobSummary[]>(["status"]), listBefore);
       assert.deepEqual(await cluster.json<JobDetail>(["status", jobId]), before);
+      assert.deepEqual(await cluster.json(["periodic"]), periodicBefore);
       assert.deepEqual(await Promise.all(before.tasks.map((t) => cluster.json(["status", t.id]))), tasksBefore);
       const logsAfter = await Promise.all(before.tasks.map((t) => cluster.cli(["logs", t.id])));
       assert.deepEqual(logsAfter.map((l) => [l.stdout, l.stderr]), logsBefore.map((l) => [l.stdout, l.stderr]));

@@ -40,7 +40,8 @@ export async function storeCommand(args: string[]): Promise<number> {
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(
     `Copied ${counts.jobs} jobs, ${counts.tasks} tasks, ${counts.attempts} attempts, ${counts.logs} log chunks, ` +
-      `${counts.agents} agents, ${counts.tokens} tokens, ${counts.jobSecrets} secrets, ${counts.audit} audit entries and ${counts.meta} settings ` +
+      `${counts.agents} agents, ${counts.tokens} tokens, ${counts.jobSecrets} secrets, ${counts.periodic} periodic jobs, ` +
+      `${counts.audit} audit entries and ${counts.meta} settings ` +
       `from ${from} in ${seconds} s.`,
   );
   console.log(`Start the tracker on it with --data-dir ${from} and the store's URL in FABRIC_STORE.`);

@@ -3,7 +3,6 @@ import { z } from "zod";
 import { MAX_SCRIPT_BYTES } from "./limits.ts";
 import { jobSignatureSchema } from "./signing.ts";
 import { textSchema } from "./text.ts";
-import type { PeriodicLink } from "./periodic.ts";
 import type { TaskState, TaskView } from "./task.ts";
 
 export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
@@ -42,6 +41,13 @@ export type TaskCounts = Record<TaskState, number>;
 
 export function emptyCounts(): TaskCounts {
   return { queued: 0, assigned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0, lost: 0 };
+}
+
+/** A periodic job's run's link back to it (a job's `periodic` field; periodic.ts). */
+export interface PeriodicLink {
+  name: string;
+  /** The scheduled time it is the run for (a `fabric periodic run` run: the time it was asked). */
+  scheduledAt: string;
 }
 
 export interface JobSummary {

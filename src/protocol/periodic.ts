@@ -3,14 +3,8 @@
  * registered under its name, and each of its runs is an ordinary job named `NAME@TIME`.
  */
 import type { JobState } from "./job.ts";
+export type { PeriodicLink } from "./job.ts";
 import type { Overlap } from "./schedule.ts";
-
-/** A run's link back to the periodic job that launched it (a job's `periodic` field). */
-export interface PeriodicLink {
-  name: string;
-  /** The scheduled time it is the run for (a `fabric periodic run` run: the time it was asked). */
-  scheduledAt: string;
-}
 
 export interface PeriodicRun {
   jobId: string;

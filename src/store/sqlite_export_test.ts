@@ -85,6 +85,7 @@ Deno.test("an export reads every row once, in batches within the bounds of rows 
       tokens: 1,
       jobSecrets: 0,
       audit: 0,
+      periodic: 0,
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -159,6 +160,7 @@ Deno.test("an export leaves out what retention is deleting: a job gone from the 
       tokens: 0,
       jobSecrets: 0,
       audit: 0,
+      periodic: 0,
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
