@@ -30,6 +30,7 @@ export function Layout(props: LayoutProps) {
             <nav>
               <a href="/">Jobs</a>
               <a href="/agents">Agents</a>
+              <a href="/periodic">Periodic</a>
               <a href="/trackers">Trackers</a>
               {may(props.caller.principal, "audit") && <a href="/audit">Audit</a>}
             </nav>

@@ -34,6 +34,7 @@ import { jobPage } from "./job_page.tsx";
 import { jobsPage } from "./jobs_page.tsx";
 import { wantsFragment } from "./live.tsx";
 import { href, wholeNumber } from "./params.ts";
+import { periodicPage } from "./periodic_page.tsx";
 import { type DashboardAction, describePrincipal, mustBeAllowed } from "./permissions.ts";
 import { Sessions } from "./sessions.ts";
 import { safeNext, signInPage } from "./sign_in_page.tsx";
@@ -187,6 +188,7 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
   app.get("/agents", page("view", agentsPage));
   app.get("/trackers", page("view", (c, context) => trackersPage(c, context, options.trackers)));
   app.get("/audit", page("audit", auditPage));
+  app.get("/periodic", page("view", periodicPage));
   // The live log of a task page: the API's NDJSON stream, for a session's cookie as well.
   app.get(
     "/tasks/:id/log",

@@ -309,3 +309,33 @@ Deno.test("a job of 100,000 tasks is served a page at a time, running and ended"
     await cleanup();
   }
 });
+
+Deno.test("the Periodic page lists each periodic job with its schedule, last run and its state, for a signed-in caller", async () => {
+  const { tracker, request, cleanup } = await setup();
+  try {
+    const { cookie } = await signIn(request);
+    const empty = await (await request("/periodic", { headers: { cookie } })).text();
+    assert.match(empty, /No periodic job yet/);
+    await tracker.registerPeriodic({
+      name: "nightly",
+      schedule: "0 3 * * *",
+      timezone: "Europe/Paris",
+      tasks: [{ name: "t", run: "true", constraints: [{ label: "nowhere", exists: true }] }],
+    });
+    const run = await tracker.periodic.run("nightly");
+    const skipped = await tracker.periodic.run("nightly");
+    assert.match(skipped.skipped!, /had not ended/);
+    const page = await request("/periodic", { headers: { cookie } });
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /<a href="\/periodic">Periodic<\/a>/);
+    assert.match(html, /<tr data-periodic="nightly">/);
+    assert.match(html, /<code>0 3 \* \* \*<\/code> Europe\/Paris, overlap skip/);
+    assert.match(html, new RegExp(`<a href="/jobs/${run.launched!.jobId}">nightly@`));
+    assert.match(html, /queued/);
+    const signedOut = await request("/periodic");
+    assert.equal(signedOut.status, 303);
+  } finally {
+    await cleanup();
+  }
+});
