@@ -259,7 +259,7 @@ const STEPS: Record<string, Step> = {
       if (fail) throw new Error("the source broke");
     };
     await assert.rejects(store.copyIn(source(true), { ca_cert: "c" }), /the source broke/);
-    assert.deepEqual(Object.values(await store.contents()), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(Object.values(await store.contents()), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     await store.copyIn(source(false), { ca_cert: "c" });
     assert.equal((await store.listJobs({ limit: 10 })).length, 3);
     assert.equal(await store.getSecret("ca_cert"), "c");
