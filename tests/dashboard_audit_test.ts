@@ -42,7 +42,7 @@ Deno.test({
 
       await t.step("an admin drains an agent from the dashboard, and finds it in the Audit page", async () => {
         await signIn(page, url, cluster.adminToken);
-        assert.deepEqual(await navigation(page), ["Jobs", "Agents", "Trackers", "Audit"]);
+        assert.deepEqual(await navigation(page), ["Jobs", "Agents", "Periodic", "Trackers", "Audit"]);
         await page.goto(`${url}/agents`, { waitUntil: "domcontentloaded" });
         await Promise.all([page.waitForNavigation(), page.click("tr[data-agent=worker] button")]);
         await page.goto(`${url}/audit`, { waitUntil: "domcontentloaded" });
@@ -76,7 +76,7 @@ Deno.test({
       await t.step("a read token sees no Audit link, and the page answers 403 saying why", async () => {
         await Promise.all([page.waitForNavigation(), page.click("form.sign-out button")]);
         await signIn(page, url, viewer);
-        assert.deepEqual(await navigation(page), ["Jobs", "Agents", "Trackers"]);
+        assert.deepEqual(await navigation(page), ["Jobs", "Agents", "Periodic", "Trackers"]);
         const refused = await page.goto(`${url}/audit`, { waitUntil: "domcontentloaded" });
         assert.equal(refused?.status(), 403);
         assert.equal(await textOf(page, "h1"), "Not allowed");
