@@ -12,25 +12,22 @@
 import {
   type Clock,
   DEFAULT_CATCH_UP_MS,
-  DEFAULT_OVERLAP,
-  DEFAULT_TIMEZONE,
   FabricError,
-  isTerminalJob,
   type JobSpec,
   launchLabel,
   nextTimes,
-  type Overlap,
   type PeriodicView,
   type RegisterPeriodicResponse,
   type RunPeriodicResponse,
-  type Schedule,
   type SignedJob,
   type TimerId,
 } from "../protocol/mod.ts";
-import { type JobRecord, LeaseLostError, type PeriodicRecord, type Store } from "../store/mod.ts";
+import type { PeriodicRecord, Store } from "../store/mod.ts";
+import { type LaunchDeps, launchRun } from "./periodic_launch.ts";
+import type { PeriodicLauncher } from "./periodic_launcher.ts";
 import { plan } from "./periodic_plan.ts";
+import { describePeriodic, periodicView, scheduleOf, upcomingRuns } from "./periodic_views.ts";
 import type { Submitter } from "./secret_policy.ts";
-import { iso } from "./views.ts";
 
 /** Periodic jobs a tracker keeps at most: each is looked at on every one of its times. */
 export const MAX_PERIODIC = 1000;
@@ -38,39 +35,6 @@ export const MAX_PERIODIC = 1000;
 const MAX_TIMER_MS = 60_000;
 /** After a launch the store refused (it is unwell), the time is tried again this much later. */
 const RETRY_MS = 1000;
-/** Next times a view shows. */
-const SHOWN_NEXT = 3;
-
-/** What launching a run needs from the tracker: the same intake as `fabric submit`. */
-export interface PeriodicLauncher {
-  /**
-   * Submit `spec` as a job named `name`, linked to its periodic job, by `submitter`; `record` is the
-   * periodic job as it is to be stored with it, in the same write. The job's id, or a FabricError
-   * (its secrets refused, the job no longer valid) that launches nothing.
-   */
-  launch(
-    spec: JobSpec,
-    options: {
-      name: string;
-      files: Record<string, string>;
-      source: string | null;
-      signed: SignedJob | null;
-      submitter: Submitter | undefined;
-      link: { name: string; scheduledAt: number };
-      record: (jobId: string) => PeriodicRecord;
-    },
-  ): Promise<string>;
-  /** A job the tracker holds (one that has not ended), or null. */
-  activeJob(jobId: string): JobRecord | null;
-  cancel(jobId: string): Promise<void>;
-  /** The rights of the token named `name` now: null when no token of that name works (revoked, expired). */
-  submitterNamed(name: string): Submitter | null;
-  /** Writes the periodic job's record (fenced, as every write) and resolves once it is durable. */
-  save(record: PeriodicRecord): Promise<void>;
-  remove(name: string): Promise<void>;
-  /** Secrets a job names must be usable by its submitter (secrets.checkJob). */
-  checkSecrets(spec: JobSpec, submitter: Submitter | undefined): void;
-}
 
 export interface PeriodicOptions {
   store: Store;
@@ -96,6 +60,25 @@ export class PeriodicJobs {
 
   constructor(options: PeriodicOptions) {
     this.#o = options;
+  }
+
+  /** Where a view finds a periodic job's last run. */
+  #find = {
+    activeJob: (id: string) => this.#o.launcher.activeJob(id),
+    getJob: (id: string) => this.#o.store.getJob(id),
+  };
+
+  /** What a launch needs of this object (periodic_launch.ts). */
+  #launchDeps(): LaunchDeps {
+    return {
+      launcher: this.#o.launcher,
+      log: this.#o.log,
+      note: (record, at, note) => this.#note(record, at, note),
+      launched: (record) => {
+        const current = this.#entries.get(record.name);
+        if (current) current.record = record;
+      },
+    };
   }
 
   async load(): Promise<void> {
@@ -174,8 +157,8 @@ export class PeriodicJobs {
       };
       await this.#o.launcher.save(record);
       this.#set(record);
-      this.#o.log(`periodic job ${record.name} ${old ? "replaced" : "registered"} (${describe(record)})`);
-      return { name: record.name, replaced: old !== undefined, nextRuns: this.#upcoming(record, now) };
+      this.#o.log(`periodic job ${record.name} ${old ? "replaced" : "registered"} (${describePeriodic(record)})`);
+      return { name: record.name, replaced: old !== undefined, nextRuns: upcomingRuns(record, now) };
     });
   }
 
@@ -184,7 +167,7 @@ export class PeriodicJobs {
     const now = this.#o.clock.now();
     const views: PeriodicView[] = [];
     for (const { record } of [...this.#entries.values()].sort((a, b) => a.record.name.localeCompare(b.record.name))) {
-      views.push(await this.#view(record, now));
+      views.push(await periodicView(record, now, this.#find));
     }
     return views;
   }
@@ -202,7 +185,7 @@ export class PeriodicJobs {
       await this.#o.launcher.save(record);
       this.#set(record);
       this.#o.log(`periodic job ${name} paused`);
-      return await this.#view(record, this.#o.clock.now());
+      return await periodicView(record, this.#o.clock.now(), this.#find);
     });
   }
 
@@ -217,7 +200,7 @@ export class PeriodicJobs {
         this.#set(record);
         this.#o.log(`periodic job ${name} resumed`);
       }
-      return await this.#view(record, now);
+      return await periodicView(record, now, this.#find);
     });
   }
 
@@ -237,7 +220,7 @@ export class PeriodicJobs {
     return this.#serial(async () => {
       const record = this.get(name);
       const now = this.#o.clock.now();
-      const outcome = await this.#launch(record, now, { scheduled: false });
+      const outcome = await launchRun(record, now, { scheduled: false }, this.#launchDeps());
       if (outcome.kind === "launched") {
         return { name, launched: { jobId: outcome.jobId, name: outcome.name }, skipped: null };
       }
@@ -299,90 +282,10 @@ export class PeriodicJobs {
           `catchUp late`;
         retry = !(await this.#note(record, decision.at, note));
       } else if (decision.kind === "launch") {
-        const outcome = await this.#launch(record, decision.at, { scheduled: true });
+        const outcome = await launchRun(record, decision.at, { scheduled: true }, this.#launchDeps());
         retry = outcome.kind === "unwritten";
       }
       entry.next = retry ? now + RETRY_MS : decision.next;
-    }
-  }
-
-  /**
-   * Launch a run for `at` under the overlap rule, by the registering token's rights as they are now.
-   * What launches nothing is noted (for a scheduled time, the time counts as handled).
-   */
-  async #launch(
-    record: PeriodicRecord,
-    at: number,
-    options: { scheduled: boolean },
-  ): Promise<
-    | { kind: "launched"; jobId: string; name: string }
-    | { kind: "skipped" | "refused"; note: string; code: "forbidden" | "invalid_job" | "conflict" }
-    | { kind: "unwritten"; note: string; code: "unavailable" }
-  > {
-    const { launcher, log } = this.#o;
-    const label = launchLabel(at);
-    const what = options.scheduled ? `the run for ${label}` : `the run asked for at ${label}`;
-    const overlap: Overlap = record.spec.overlap ?? DEFAULT_OVERLAP;
-    const last = record.lastJobId;
-    const lastRun = last === null ? null : launcher.activeJob(last);
-    if (lastRun !== null && !isTerminalJob(lastRun.state) && overlap !== "allow") {
-      if (overlap === "skip") {
-        const note = `skipped ${what}: the last run (${last}) had not ended (overlap: skip)`;
-        if (options.scheduled) await this.#note(record, at, note);
-        log(`periodic job ${record.name}: ${note}`);
-        return { kind: "skipped", note, code: "conflict" };
-      }
-      await launcher.cancel(last!);
-      log(`periodic job ${record.name}: cancelled its last run ${last} for ${what} (overlap: cancel)`);
-    }
-    let submitter: Submitter | undefined;
-    if (record.submittedBy !== null) {
-      const now = launcher.submitterNamed(record.submittedBy);
-      if (now === null) {
-        const note = `refused ${what}: the token "${record.submittedBy}" that registered it is revoked or expired ` +
-          `(register the job again with a token that works)`;
-        if (options.scheduled) await this.#note(record, at, note);
-        log(`periodic job ${record.name}: ${note}`);
-        return { kind: "refused", note, code: "forbidden" };
-      }
-      submitter = now;
-    }
-    const name = `${record.name}@${label}`;
-    try {
-      const jobId = await launcher.launch(record.spec, {
-        name,
-        files: record.files,
-        source: record.source,
-        signed: record.signed,
-        submitter,
-        link: { name: record.name, scheduledAt: at },
-        record: (jobId) => ({
-          ...record,
-          lastScheduledAt: options.scheduled ? at : record.lastScheduledAt,
-          lastJobId: jobId,
-          lastNote: null,
-        }),
-      });
-      const current = this.#entries.get(record.name);
-      if (current) {
-        current.record = {
-          ...record,
-          lastScheduledAt: options.scheduled ? at : record.lastScheduledAt,
-          lastJobId: jobId,
-          lastNote: null,
-        };
-      }
-      log(`periodic job ${record.name}: launched ${name} (job ${jobId})`);
-      return { kind: "launched", jobId, name };
-    } catch (error) {
-      if (error instanceof LeaseLostError || !(error instanceof FabricError) || error.code === "unavailable") {
-        // Not written: the time is not handled, and is tried again (by the next leader if this one lost).
-        return { kind: "unwritten", note: (error as Error).message, code: "unavailable" };
-      }
-      const note = `refused ${what}: ${error.message}`;
-      if (options.scheduled) await this.#note(record, at, note);
-      log(`periodic job ${record.name}: ${note}`);
-      return { kind: "refused", note, code: error.code === "forbidden" ? "forbidden" : "invalid_job" };
     }
   }
 
@@ -398,49 +301,4 @@ export class PeriodicJobs {
     if (current) current.record = updated;
     return true;
   }
-
-  #upcoming(record: PeriodicRecord, now: number): string[] {
-    if (record.paused) return [];
-    return nextTimes(scheduleOf(record.spec), now, SHOWN_NEXT).map((t) => new Date(t).toISOString());
-  }
-
-  async #view(record: PeriodicRecord, now: number): Promise<PeriodicView> {
-    let lastRun: PeriodicView["lastRun"] = null;
-    if (record.lastJobId !== null) {
-      const id = record.lastJobId;
-      // Gone with retention: its id is all there is.
-      const job = this.#o.launcher.activeJob(id) ?? await this.#o.store.getJob(id).catch(() => null);
-      lastRun = {
-        jobId: id,
-        name: job?.name ?? null,
-        scheduledAt: iso(job?.periodic?.scheduledAt ?? null),
-        state: job?.state ?? null,
-      };
-    }
-    return {
-      name: record.name,
-      schedule: record.spec.schedule!,
-      timezone: record.spec.timezone ?? DEFAULT_TIMEZONE,
-      overlap: record.spec.overlap ?? DEFAULT_OVERLAP,
-      catchUpMs: record.spec.catchUp ?? DEFAULT_CATCH_UP_MS,
-      paused: record.paused,
-      submittedBy: record.submittedBy,
-      createdAt: iso(record.createdAt)!,
-      updatedAt: iso(record.updatedAt)!,
-      nextRuns: this.#upcoming(record, now),
-      lastRun,
-      lastScheduledAt: iso(record.lastScheduledAt),
-      note: record.lastNote,
-    };
-  }
-}
-
-export function scheduleOf(spec: JobSpec): Schedule {
-  return { cron: spec.schedule!, timezone: spec.timezone ?? DEFAULT_TIMEZONE };
-}
-
-function describe(record: PeriodicRecord): string {
-  const { spec } = record;
-  return `"${spec.schedule}" in ${spec.timezone ?? DEFAULT_TIMEZONE}, overlap ${spec.overlap ?? DEFAULT_OVERLAP}` +
-    (record.paused ? ", paused" : "");
 }

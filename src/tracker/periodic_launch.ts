@@ -1,0 +1,101 @@
+/**
+ * One launch of a periodic job's run, under its overlap rule and the registering token's rights as
+ * they are now. What launches nothing is noted (for a scheduled time, the time counts as handled); a
+ * launch the store did not take is "unwritten", and its time is tried again.
+ */
+import { DEFAULT_OVERLAP, FabricError, isTerminalJob, launchLabel, type Overlap } from "../protocol/mod.ts";
+import { LeaseLostError, type PeriodicRecord } from "../store/mod.ts";
+import type { PeriodicLauncher } from "./periodic_launcher.ts";
+import type { Submitter } from "./secret_policy.ts";
+
+export interface LaunchDeps {
+  launcher: PeriodicLauncher;
+  log: (message: string) => void;
+  /** The time handled without a run, and why; false when the store did not take it. */
+  note: (record: PeriodicRecord, at: number, note: string) => Promise<boolean>;
+  /** The periodic job as it now is, after a run was launched. */
+  launched: (record: PeriodicRecord) => void;
+}
+
+export type LaunchOutcome =
+  | { kind: "launched"; jobId: string; name: string }
+  | { kind: "skipped" | "refused"; note: string; code: "forbidden" | "invalid_job" | "conflict" }
+  | { kind: "unwritten"; note: string; code: "unavailable" };
+
+/**
+ * Launch a run for `at` under the overlap rule, by the registering token's rights as they are now.
+ * What launches nothing is noted (for a scheduled time, the time counts as handled).
+ */
+export async function launchRun(
+  record: PeriodicRecord,
+  at: number,
+  options: { scheduled: boolean },
+  deps: LaunchDeps,
+): Promise<
+  | { kind: "launched"; jobId: string; name: string }
+  | { kind: "skipped" | "refused"; note: string; code: "forbidden" | "invalid_job" | "conflict" }
+  | { kind: "unwritten"; note: string; code: "unavailable" }
+> {
+  const { launcher, log } = deps;
+  const label = launchLabel(at);
+  const what = options.scheduled ? `the run for ${label}` : `the run asked for at ${label}`;
+  const overlap: Overlap = record.spec.overlap ?? DEFAULT_OVERLAP;
+  const last = record.lastJobId;
+  const lastRun = last === null ? null : launcher.activeJob(last);
+  if (lastRun !== null && !isTerminalJob(lastRun.state) && overlap !== "allow") {
+    if (overlap === "skip") {
+      const note = `skipped ${what}: the last run (${last}) had not ended (overlap: skip)`;
+      if (options.scheduled) await deps.note(record, at, note);
+      log(`periodic job ${record.name}: ${note}`);
+      return { kind: "skipped", note, code: "conflict" };
+    }
+    await launcher.cancel(last!);
+    log(`periodic job ${record.name}: cancelled its last run ${last} for ${what} (overlap: cancel)`);
+  }
+  let submitter: Submitter | undefined;
+  if (record.submittedBy !== null) {
+    const now = launcher.submitterNamed(record.submittedBy);
+    if (now === null) {
+      const note = `refused ${what}: the token "${record.submittedBy}" that registered it is revoked or expired ` +
+        `(register the job again with a token that works)`;
+      if (options.scheduled) await deps.note(record, at, note);
+      log(`periodic job ${record.name}: ${note}`);
+      return { kind: "refused", note, code: "forbidden" };
+    }
+    submitter = now;
+  }
+  const name = `${record.name}@${label}`;
+  try {
+    const jobId = await launcher.launch(record.spec, {
+      name,
+      files: record.files,
+      source: record.source,
+      signed: record.signed,
+      submitter,
+      link: { name: record.name, scheduledAt: at },
+      record: (jobId) => ({
+        ...record,
+        lastScheduledAt: options.scheduled ? at : record.lastScheduledAt,
+        lastJobId: jobId,
+        lastNote: null,
+      }),
+    });
+    deps.launched({
+      ...record,
+      lastScheduledAt: options.scheduled ? at : record.lastScheduledAt,
+      lastJobId: jobId,
+      lastNote: null,
+    });
+    log(`periodic job ${record.name}: launched ${name} (job ${jobId})`);
+    return { kind: "launched", jobId, name };
+  } catch (error) {
+    if (error instanceof LeaseLostError || !(error instanceof FabricError) || error.code === "unavailable") {
+      // Not written: the time is not handled, and is tried again (by the next leader if this one lost).
+      return { kind: "unwritten", note: (error as Error).message, code: "unavailable" };
+    }
+    const note = `refused ${what}: ${error.message}`;
+    if (options.scheduled) await deps.note(record, at, note);
+    log(`periodic job ${record.name}: ${note}`);
+    return { kind: "refused", note, code: error.code === "forbidden" ? "forbidden" : "invalid_job" };
+  }
+}

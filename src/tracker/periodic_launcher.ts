@@ -1,0 +1,35 @@
+/** What periodic jobs need of the tracker to launch and keep runs (periodic.ts; the tracker provides it). */
+import type { JobSpec, SignedJob } from "../protocol/mod.ts";
+import type { JobRecord, PeriodicRecord } from "../store/mod.ts";
+import type { Submitter } from "./secret_policy.ts";
+
+/** What launching a run needs from the tracker: the same intake as `fabric submit`. */
+export interface PeriodicLauncher {
+  /**
+   * Submit `spec` as a job named `name`, linked to its periodic job, by `submitter`; `record` is the
+   * periodic job as it is to be stored with it, in the same write. The job's id, or a FabricError
+   * (its secrets refused, the job no longer valid) that launches nothing.
+   */
+  launch(
+    spec: JobSpec,
+    options: {
+      name: string;
+      files: Record<string, string>;
+      source: string | null;
+      signed: SignedJob | null;
+      submitter: Submitter | undefined;
+      link: { name: string; scheduledAt: number };
+      record: (jobId: string) => PeriodicRecord;
+    },
+  ): Promise<string>;
+  /** A job the tracker holds (one that has not ended), or null. */
+  activeJob(jobId: string): JobRecord | null;
+  cancel(jobId: string): Promise<void>;
+  /** The rights of the token named `name` now: null when no token of that name works (revoked, expired). */
+  submitterNamed(name: string): Submitter | null;
+  /** Writes the periodic job's record (fenced, as every write) and resolves once it is durable. */
+  save(record: PeriodicRecord): Promise<void>;
+  remove(name: string): Promise<void>;
+  /** Secrets a job names must be usable by its submitter (secrets.checkJob). */
+  checkSecrets(spec: JobSpec, submitter: Submitter | undefined): void;
+}
