@@ -1,7 +1,12 @@
 /** What periodic jobs need of the tracker to launch and keep runs (periodic.ts; the tracker provides it). */
-import type { JobSpec, SignedJob } from "../protocol/mod.ts";
+import type { Clock, JobSpec, SignedJob } from "../protocol/mod.ts";
 import type { JobRecord, PeriodicRecord } from "../store/mod.ts";
-import type { Submitter } from "./secret_policy.ts";
+import type { JobIntake } from "./job_intake.ts";
+import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
+import type { Secrets } from "./secrets.ts";
+import type { FabricState } from "./state.ts";
+import type { StoreWriter } from "./store_writer.ts";
+import type { TokenRegistry } from "./tokens.ts";
 
 /** What launching a run needs from the tracker: the same intake as `fabric submit`. */
 export interface PeriodicLauncher {
@@ -32,4 +37,25 @@ export interface PeriodicLauncher {
   remove(name: string): Promise<void>;
   /** Secrets a job names must be usable by its submitter (secrets.checkJob). */
   checkSecrets(spec: JobSpec, submitter: Submitter | undefined): void;
+}
+
+/** The tracker's own launcher: its job intake, its state, its tokens' rights now, its write path. */
+export function trackerLauncher(parts: {
+  jobs: JobIntake;
+  state: FabricState;
+  tokens: TokenRegistry;
+  clock: Clock;
+  writer: StoreWriter;
+  secrets: Secrets;
+}): PeriodicLauncher {
+  const { jobs, state, tokens, clock, writer, secrets } = parts;
+  return {
+    launch: (spec, o) => jobs.launchPeriodic(spec, o),
+    activeJob: (jobId) => state.jobs.get(jobId)?.record ?? null,
+    cancel: async (jobId) => void await jobs.cancel(jobId),
+    submitterNamed: (name) => tokens.rightsOf(name, clock.now()),
+    save: (record) => writer.periodic({ record }),
+    remove: (name) => writer.periodic({ deleted: name }),
+    checkSecrets: (spec, submitter) => secrets.checkJob(spec, submitter ?? TRACKER_ITSELF),
+  };
 }

@@ -20,7 +20,7 @@ import {
   type TaskEvent,
   type TokenView,
 } from "../protocol/mod.ts";
-import { type Fence, LeaseLostError, type Store } from "../store/mod.ts";
+import { LeaseLostError, type Store } from "../store/mod.ts";
 import { AgentOperations } from "./agent_operations.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { newId } from "./auth.ts";
@@ -38,49 +38,18 @@ import { applyReport } from "./reports.ts";
 import { Scheduling } from "./scheduling.ts";
 import { SecretKey } from "./secret_key.ts";
 import { PeriodicJobs } from "./periodic.ts";
-import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
+import { trackerLauncher } from "./periodic_launcher.ts";
+import type { Submitter } from "./secret_policy.ts";
 import { Secrets } from "./secrets.ts";
 import { FabricState } from "./state.ts";
 import { StoreWriter } from "./store_writer.ts";
 import { TaskLifecycle } from "./task_lifecycle.ts";
 import { TokenOperations } from "./token_operations.ts";
+import type { TrackerOptions } from "./tracker_options.ts";
 
 export type { HelloBody } from "./agent_lifecycle.ts";
 export type { Principal } from "./credentials.ts";
-
-export interface TrackerOptions {
-  store: Store;
-  /** The time and the timers of the store writer and of retries' backoff (the system's by default). */
-  clock?: Clock;
-  newId?: () => string;
-  /** How often agents heartbeat. */
-  heartbeatMs?: number;
-  /** Silence after which an agent is down and its tasks are lost. */
-  ttlMs?: number;
-  /** Time between SIGTERM and SIGKILL when a task is stopped. */
-  graceMs?: number;
-  /** Longest a long poll is held. */
-  maxWaitMs?: number;
-  /** Randomness for `select: random` (injected so placement is reproducible in tests). */
-  random?: () => number;
-  /** New agents joining with the join token wait for `fabric agents approve NAME` before they get work. */
-  approveAgents?: boolean;
-  /** Ended jobs are deleted this long after they ended (default 7 days); 0 keeps everything. */
-  retentionMs?: number;
-  /** Audit entries are deleted this long after they were recorded (default 90 days); 0 keeps them all. */
-  auditRetentionMs?: number;
-  /** Bytes of output one job may store (default 1 GiB); 0: no cap. */
-  maxJobLogs?: number;
-  /** The lease this tracker leads by: every write is fenced by it (a store several trackers share). */
-  fence?: Fence;
-  /** A fenced write was refused: this tracker no longer leads, and must stop acting now. */
-  onLeaseLost?: (error: LeaseLostError) => void;
-  /** The trackers' CA hash, once known: a rotated join token names it (protocol/announce.ts). */
-  caHash?: () => string | undefined;
-  /** What seals secrets (the data directory's secrets.key); a random one of its own if none. */
-  secretsKey?: SecretKey;
-  log?: (message: string) => void;
-}
+export type { TrackerOptions } from "./tracker_options.ts";
 
 export class Tracker {
   readonly state = new FabricState();
@@ -188,15 +157,7 @@ export class Tracker {
       store,
       clock,
       log,
-      launcher: {
-        launch: (spec, o) => jobs.launchPeriodic(spec, o),
-        activeJob: (jobId) => state.jobs.get(jobId)?.record ?? null,
-        cancel: async (jobId) => void await jobs.cancel(jobId),
-        submitterNamed: (name) => this.#credentials.tokens.rightsOf(name, clock.now()),
-        save: (record) => writer.periodic({ record }),
-        remove: (name) => writer.periodic({ deleted: name }),
-        checkSecrets: (spec, submitter) => secrets.checkJob(spec, submitter ?? TRACKER_ITSELF),
-      },
+      launcher: trackerLauncher({ jobs, state, tokens: this.#credentials.tokens, clock, writer, secrets }),
     });
     this.#agentCalls = new AgentOperations({
       ...{ agents, writer, flush, log, heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs },
