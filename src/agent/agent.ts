@@ -4,6 +4,7 @@
  */
 import { join as joinPath } from "node:path";
 import { FabricClient } from "../client/mod.ts";
+import { DEFAULT_PACK_CACHE_BYTES, PackCache } from "./pack_cache.ts";
 import {
   detectCgroup,
   ExecRuntime,
@@ -241,6 +242,11 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     random,
     log,
     verifier: verifyKeys ? new JobVerifier(verifyKeys, joined.identity.name) : null,
+    packs: new PackCache({
+      dir: joinPath(options.dataDir, "cache", "packs"),
+      client,
+      maxBytes: DEFAULT_PACK_CACHE_BYTES,
+    }),
   });
   const handle = loop.start();
   handle.done.finally(() => trackerList.stop()).catch(() => {});

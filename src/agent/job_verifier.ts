@@ -134,6 +134,8 @@ function difference(a: Assignment, job: VerifiedJob, agentName: string): string 
   // The tracker's default grace period applies where the job sets none; it only delays a kill.
   const graceOk = Number.isSafeInteger(a.graceMs) && a.graceMs >= 0 && a.graceMs <= MAX_GRACE_MS;
   if (effective.graceMs === null && !graceOk) return differs("graceMs");
+  // The pack's hash is the tracker's to name: the signature does not cover a job's `files:` yet.
+  if (a.pack !== null && a.pack !== undefined) return differs("pack", " (a signed job's files are not signed yet)");
   const expected: Record<string, unknown> = {
     ...place,
     ...specFields(job.spec, task, { effective, files: job.files, defaultGraceMs: a.graceMs }),

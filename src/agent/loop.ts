@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
+import type { PackCache } from "./pack_cache.ts";
 import type { ExecRuntime } from "../exec/mod.ts";
 import {
   type Assignment,
@@ -65,6 +66,8 @@ export interface LoopOptions {
   log: (message: string) => void;
   /** `--verify-key`: tasks are checked against their signed job before they run. */
   verifier?: JobVerifier | null;
+  /** Where jobs' `files:` are fetched (none: a task with files fails to start). */
+  packs?: PackCache | null;
 }
 
 const CLAIM_WAIT_MS = 25_000;
@@ -208,6 +211,7 @@ export class AgentLoop {
       randomId: this.#randomId,
       log: this.#o.log,
       verifier: this.#o.verifier ?? null,
+      packs: this.#o.packs ?? null,
     });
     this.#runs.set(attemptKey(ref), run);
     run.done.finally(() => {

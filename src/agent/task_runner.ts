@@ -12,7 +12,18 @@ import {
   type TaskDriver,
   TaskStopped,
 } from "../exec/mod.ts";
-import type { Assignment, AssignmentOf, AttemptRef, Clock, Stream, TaskKind } from "../protocol/mod.ts";
+import {
+  type Assignment,
+  type AssignmentOf,
+  type AttemptRef,
+  type BlobRef,
+  type Clock,
+  MAX_PACK_ENTRIES,
+  type Stream,
+  type TaskKind,
+} from "../protocol/mod.ts";
+import type { PackCache } from "./pack_cache.ts";
+import { unpackPack } from "./unpack.ts";
 import { OutputBuffer } from "./output_buffer.ts";
 import { maskAll, maskOutputFile } from "./secret_masker.ts";
 import type { JobVerifier } from "./job_verifier.ts";
@@ -41,6 +52,8 @@ export interface RunnerContext {
   log: (message: string) => void;
   /** `--verify-key`: runs only what the signed job says. */
   verifier: JobVerifier | null;
+  /** Where the packs of jobs' `files:` are fetched and kept; null: a task with files cannot run here. */
+  packs: PackCache | null;
 }
 
 /** A task that cannot start here; its message is the task's failure reason. */
@@ -209,6 +222,24 @@ export class TaskRun {
   }
 }
 
+/** The job's files (`files:`) into the task's directory, fetched once per job; a bad pack fails the task. */
+async function unpackFiles(
+  pack: BlobRef,
+  context: RunnerContext,
+  paths: TaskPaths,
+  signal: AbortSignal,
+): Promise<void> {
+  if (!context.packs) throw new CannotRun("this agent cannot fetch a job's files");
+  try {
+    // Its files hold fewer bytes than the pack (which adds their headers).
+    const limits = { maxEntries: MAX_PACK_ENTRIES, maxBytes: pack.size };
+    await context.packs.with(pack, (file) => unpackPack(file, paths.workDir, limits), signal);
+  } catch (error) {
+    if (signal.aborted) throw new TaskStopped("cancelled", error as Error);
+    throw new CannotRun(`the job's files cannot be put in the task's directory: ${(error as Error).message}`);
+  }
+}
+
 /**
  * Everything before the process starts: what every kind shares (the checks, the task's directory, its
  * files and environment, its sandbox and limits) here, the rest by the kind's driver.
@@ -233,6 +264,7 @@ async function prepare<K extends TaskKind>(
   const driver = driverFor(a.kind);
   // A sandboxed task has a private /tmp; the others get one of their own here.
   context.workDirs.make(paths, !sandboxed);
+  if (a.pack) await unpackFiles(a.pack, context, paths, preparing.signal);
   const extra = await writeTaskFiles(paths, a);
   const env = taskEnv(a, {
     paths,

@@ -13,6 +13,8 @@ import { UsageError } from "./args.ts";
 export interface JobInput extends ParsedJobFile {
   /** Script files named by `script:` keys, read relative to the job file: path as written -> content. */
   files: Record<string, string>;
+  /** The job file's folder, links resolved (the working directory for standard input). */
+  base: string;
 }
 
 export async function readJobFile(file: string): Promise<JobInput> {
@@ -54,7 +56,7 @@ export async function readJobFile(file: string): Promise<JobInput> {
     }
   }
   if (problems.length > 0) throw new JobSpecError(name, problems);
-  return { ...parsed, files };
+  return { ...parsed, files, base };
 }
 
 /** A script's text, if it resolves (links followed) to a regular file inside `base` and is clean UTF-8. */

@@ -1,7 +1,10 @@
 /** `fabric submit FILE [--wait [--timeout DURATION]] [--json] [--sign KEY_FILE]` */
 import { type JobSignature, signedPayload, signPayload } from "../protocol/signing.ts";
 import type { SigningKey } from "../protocol/signing_keys.ts";
-import { durationFlag, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import { DEFAULT_MAX_PACK_BYTES } from "../protocol/blob.ts";
+import { taskFilePatterns } from "../protocol/job_spec.ts";
+import { durationFlag, parseFlags, sizeFlag, stringFlag, UsageError, wantsHelp } from "./args.ts";
+import { describePacks, packJob, removePacks, uploadPacks } from "./job_packs.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
 import { type JobInput, readJobFile } from "./job_input.ts";
 import { readSigningKey } from "./key.ts";
@@ -11,11 +14,15 @@ import { describeRegistered } from "./periodic.ts";
 
 const USAGE = `
 fabric submit FILE [--wait [--timeout DURATION]] [--json] [--sign KEY_FILE]
+              [--no-ignore] [--allow-outside] [--max-pack SIZE]
 
 Validate a job file and submit it; prints the job id. FILE may be "-" for standard input.
 A job file with "schedule:" is not run now: it is registered as a periodic job (or replaces the
 one of its name, keeping its paused state and last run), and its next run times are printed; the
 tracker launches a run at each time (fabric periodic --help).
+
+The files its "files:" name (paths and globs relative to the job file's folder) are packed, their
+count and size shown on stderr, and uploaded once (a pack the tracker holds already is not sent again).
 
   --wait               follow the job until it ends (exit 0 if every task succeeded, 1 otherwise); once
                        it has waited 3s, say why its tasks wait (as fabric status JOB does), and again
@@ -25,6 +32,11 @@ tracker launches a run at each time (fabric periodic --help).
   --json               print the result as JSON (why tasks wait still goes to stderr)
   --sign KEY_FILE      sign the job and its script files with this private key (fabric key generate):
                        agents started with --verify-key run only jobs signed by a key they trust
+                       (they refuse a task with "files:", which the signature does not cover yet)
+  --no-ignore          in a git checkout, pack files .gitignore leaves out too (by default only what
+                       git ls-files --cached --others --exclude-standard lists is packed)
+  --allow-outside      "files:" may name paths outside the job file's folder ("../lib" is packed as "lib")
+  --max-pack SIZE      refuse a pack whose files hold more than SIZE (default 256M)
 ${CONNECTION_HELP}
 
 Exit codes: 0 submitted (with --wait: every task succeeded), 1 a task failed or the job was
@@ -39,6 +51,9 @@ export async function submitCommand(args: string[]): Promise<number> {
     timeout: { type: "string" },
     json: { type: "boolean" },
     sign: { type: "string" },
+    "no-ignore": { type: "boolean" },
+    "allow-outside": { type: "boolean" },
+    "max-pack": { type: "string" },
   });
   if (wantsHelp(parsed, USAGE)) return 0;
   if (parsed.positionals.length !== 1) {
@@ -48,6 +63,7 @@ export async function submitCommand(args: string[]): Promise<number> {
   if (timeoutMs !== undefined && !parsed.values.wait) {
     throw new UsageError("fabric submit: --timeout needs --wait (see fabric submit --help)");
   }
+  const maxPack = sizeFlag(stringFlag(parsed, "max-pack"), "--max-pack") ?? DEFAULT_MAX_PACK_BYTES;
   const file = parsed.positionals[0];
   const job = await readJobFile(file);
   const keyFile = stringFlag(parsed, "sign");
@@ -56,7 +72,24 @@ export async function submitCommand(args: string[]): Promise<number> {
   if (job.spec.schedule !== undefined && parsed.values.wait) {
     throw new UsageError(`fabric submit: --wait does not apply to "${file}": it has a schedule, and is registered`);
   }
-  const client = await connect(parsed);
+  if (job.spec.schedule !== undefined && job.spec.tasks.some((t) => taskFilePatterns(job.spec, t) !== null)) {
+    throw new UsageError(
+      `fabric submit: "${file}" has a schedule: its "files:" cannot be shipped with a periodic job yet`,
+    );
+  }
+  const packs = job.spec.schedule !== undefined ? [] : await packJob(job, file === "-" ? "(stdin)" : file, {
+    noIgnore: parsed.values["no-ignore"] === true,
+    allowOutside: parsed.values["allow-outside"] === true,
+    maxBytes: maxPack,
+  });
+  let client;
+  try {
+    for (const line of describePacks(packs)) console.error(line);
+    client = await connect(parsed);
+  } catch (error) {
+    await removePacks(packs);
+    throw error;
+  }
   try {
     if (job.spec.schedule !== undefined) {
       const registered = await client.registerPeriodic(job.raw, { source: file, files: job.files, signature });
@@ -64,7 +97,9 @@ export async function submitCommand(args: string[]): Promise<number> {
       else console.log(escapeControls(describeRegistered(registered)));
       return 0;
     }
-    const submitted = await client.submitJob(job.raw, { source: file, files: job.files, signature });
+    const byTask = await uploadPacks(client, packs);
+    await removePacks(packs);
+    const submitted = await client.submitJob(job.raw, { source: file, files: job.files, packs: byTask, signature });
     if (!parsed.values.wait) {
       if (json) printJson(submitted);
       else console.log(submitted.jobId);
@@ -75,6 +110,7 @@ export async function submitCommand(args: string[]): Promise<number> {
     await client.learnTrackers(client.urls).catch(() => {});
     return await waitForJob(client, submitted, { json, timeoutMs, command: "submit" });
   } finally {
+    await removePacks(packs);
     client.close();
   }
 }

@@ -9,6 +9,7 @@ import type {
   AgentView,
   AttemptRef,
   AuditResponse,
+  BlobRef,
   CancelJobResponse,
   ClaimRequest,
   ClaimResponse,
@@ -42,6 +43,9 @@ import type {
   TokenView,
   TrackersResponse,
 } from "../protocol/mod.ts";
+
+/** One chunk's request (4 MiB) may take longer than an ordinary call on a slow link. */
+const BLOB_TIMEOUT_MS = 120_000;
 
 /** The tracker could not be reached at all (refused, reset, timed out, TLS failure). */
 export class TrackerUnreachableError extends Error {
@@ -103,7 +107,7 @@ export class FabricClient {
   async #request(
     method: string,
     path: string,
-    options: { body?: unknown; rawBody?: string; timeoutMs?: number; signal?: AbortSignal } = {},
+    options: { body?: unknown; rawBody?: string; bytes?: Uint8Array; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<Response> {
     const signals = [AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)];
     if (options.signal) signals.push(options.signal);
@@ -120,11 +124,14 @@ export class FabricClient {
           signal,
           headers: {
             authorization: `Bearer ${this.#token}`,
-            ...(options.body === undefined && options.rawBody === undefined
+            ...(options.bytes !== undefined
+              ? { "content-type": "application/octet-stream" }
+              : options.body === undefined && options.rawBody === undefined
               ? {}
               : { "content-type": "application/json" }),
           },
-          body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+          body: (options.bytes as Uint8Array<ArrayBuffer> | undefined) ?? options.rawBody ??
+            (options.body === undefined ? undefined : JSON.stringify(options.body)),
         });
         break;
       } catch (error) {
@@ -154,7 +161,7 @@ export class FabricClient {
   async #json<T>(
     method: string,
     path: string,
-    options?: { body?: unknown; rawBody?: string; timeoutMs?: number; signal?: AbortSignal },
+    options?: { body?: unknown; rawBody?: string; bytes?: Uint8Array; timeoutMs?: number; signal?: AbortSignal },
   ) {
     const url = this.url;
     const response = await this.#request(method, path, options);
@@ -201,10 +208,41 @@ export class FabricClient {
 
   submitJob(
     spec: unknown,
-    options: { source?: string; files?: Record<string, string>; signature?: JobSignature } = {},
+    options: {
+      source?: string;
+      files?: Record<string, string>;
+      packs?: Record<string, BlobRef>;
+      signature?: JobSignature;
+    } = {},
   ): Promise<SubmitJobResponse> {
-    const { source, files = {}, signature } = options;
-    return this.#json("POST", "/v1/jobs", { body: { spec, source, files, signature } });
+    const { source, files = {}, packs, signature } = options;
+    return this.#json("POST", "/v1/jobs", { body: { spec, source, files, packs, signature } });
+  }
+
+  // ---- blobs: files shipped with jobs, a chunk per request (protocol/blob.ts) ------------------
+
+  /** The blob if the tracker holds it whole, else null. */
+  async blobInfo(sha256: string): Promise<BlobRef | null> {
+    try {
+      return await this.#json<BlobRef>("GET", `/v1/blobs/${sha256}`);
+    } catch (error) {
+      if (error instanceof FabricError && error.code === "not_found") return null;
+      throw error;
+    }
+  }
+  async putBlobChunk(sha256: string, seq: number, data: Uint8Array): Promise<void> {
+    await this.#json("PUT", `/v1/blobs/${sha256}/chunks/${seq}`, { bytes: data, timeoutMs: BLOB_TIMEOUT_MS });
+  }
+  completeBlob(sha256: string, size: number): Promise<BlobRef> {
+    // The tracker reads the whole blob back to check it.
+    return this.#json("POST", `/v1/blobs/${sha256}`, { body: { size }, timeoutMs: 10 * BLOB_TIMEOUT_MS });
+  }
+  async readBlobChunk(sha256: string, seq: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const response = await this.#request("GET", `/v1/blobs/${sha256}/chunks/${seq}`, {
+      timeoutMs: BLOB_TIMEOUT_MS,
+      signal,
+    });
+    return new Uint8Array(await response.arrayBuffer());
   }
   /** A job file with `schedule:`: registered (or the one of its name replaced), not run now. */
   registerPeriodic(

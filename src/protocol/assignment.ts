@@ -7,6 +7,7 @@ import type { TaskKind } from "./job_expand.ts";
 import type { TaskSpec } from "./job_spec.ts";
 import type { Permissions } from "./permissions.ts";
 import type { SignedJob } from "./signing.ts";
+import type { BlobRef } from "./blob.ts";
 
 /** The fields of each kind. */
 export interface WorkByKind {
@@ -49,6 +50,8 @@ export interface AssignmentBase {
   maxOutputBytes: number;
   /** Outputs of the tasks this one needs, by task name (a list for a fanned-out task). */
   needs: Record<string, unknown>;
+  /** The pack of the task's `files:` (blob.ts): the agent unpacks it into the task's directory; null: none. */
+  pack?: BlobRef | null;
   /** The job as its submitter signed it (`fabric submit --sign`), or null: what a `--verify-key` agent checks. */
   signed: SignedJob | null;
   /**

@@ -19,6 +19,8 @@ export interface GcResponse {
   logs: number;
   /** Audit entries deleted. */
   audit: number;
+  /** Rows of blobs (shipped files) no job uses any more. */
+  blobRows: number;
   /** More is due than this call deleted: call again. */
   more: boolean;
   seconds: number;

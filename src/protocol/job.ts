@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { MAX_SCRIPT_BYTES } from "./limits.ts";
 import { jobSignatureSchema } from "./signing.ts";
+import { blobRefSchema } from "./blob.ts";
 import { textSchema } from "./text.ts";
 import type { TaskState, TaskView } from "./task.ts";
 
@@ -14,6 +15,8 @@ export const submitJobRequestSchema = z.object({
   source: textSchema().max(4096).optional(),
   /** Script files named by `script:` keys, read on the submitter's machine: path -> content. */
   files: z.record(textSchema().max(1024), textSchema(MAX_SCRIPT_BYTES)).default({}),
+  /** The packs of `files:` the submitter uploaded (blob.ts), by the name of the task (spec) that starts with them. */
+  packs: z.record(z.string().max(256), blobRefSchema).default({}),
   /** `fabric submit --sign`: the signature of `signedPayload(spec, files)` (signing.ts). */
   signature: jobSignatureSchema.optional(),
 });

@@ -26,6 +26,7 @@ import { checkEnvNames } from "./env_names.ts";
 import { patternSchema } from "./pattern.ts";
 import { permissionsSchema } from "./permissions.ts";
 import { jobSecretsSchema } from "./secret.ts";
+import { MAX_FILE_PATTERNS, MAX_PACK_PATH } from "./blob.ts";
 import { parseSize } from "./size.ts";
 import { textSchema, utf8Length } from "./text.ts";
 import { cronProblem, MAX_SCHEDULE_CHARS, MAX_TIMEZONE_CHARS, OVERLAPS, timezoneProblem } from "./schedule.ts";
@@ -169,8 +170,19 @@ const matrixSchema = z.record(
     .max(MAX_MATRIX_VALUES),
 ).refine((matrix) => Object.keys(matrix).length <= MAX_MATRIX_KEYS, `may have at most ${MAX_MATRIX_KEYS} keys`);
 
+/**
+ * A path or glob of `files:`, relative to the job file's folder. A path that leaves the folder is
+ * refused by `fabric submit` unless it is given `--allow-outside` (the CLI knows where the folder is).
+ */
+export const filePatternSchema = textSchema().min(1).max(MAX_PACK_PATH).refine(
+  (path) => !path.startsWith("/") && !path.includes("\0"),
+  "must be a path or glob relative to the job file's folder",
+);
+
 /** Keys a job may set as defaults for its tasks. */
 const sharedFields = {
+  /** The submitter's files each task starts with (a task's own list replaces its job's). */
+  files: z.array(filePatternSchema).min(1).max(MAX_FILE_PATTERNS).optional(),
   env: envSchema.optional(),
   /** Secrets given as variables: `[NAME]`, or `{VARIABLE: NAME}` (secret.ts). */
   secrets: jobSecretsSchema.optional(),
@@ -273,6 +285,11 @@ export const jobSpecSchema = z.strictObject({
   tasks: z.array(taskSpecSchema).min(1, "a job needs at least one task").max(MAX_TASK_SPECS),
 }).superRefine(checkTaskGraph).superRefine(checkEnvNames).superRefine(checkEnvSizes).superRefine(checkSecrets)
   .superRefine(checkSchedule);
+
+/** The paths and globs of files a task starts with: its own `files:`, else its job's; null for none. */
+export function taskFilePatterns(job: { files?: string[] }, task: { files?: string[] }): string[] | null {
+  return task.files ?? job.files ?? null;
+}
 
 /** The job file as written (durations still strings). */
 export type JobSpecInput = z.input<typeof jobSpecSchema>;

@@ -37,6 +37,7 @@ export * from "./task_fields.ts";
 export * from "./secret.ts";
 export * from "./token.ts";
 export * from "./gc.ts";
+export * from "./blob.ts";
 export * from "./trackers.ts";
 export * from "./audit.ts";
 export * from "./schedule.ts";

@@ -25,6 +25,7 @@ export const TRACKER_FIELDS = [
   "index",
   "count",
   "matrix",
+  "pack",
 ] as const satisfies ReadonlyArray<keyof AssignmentBase>;
 
 /** The rest of an assignment: its kind's part (`workOf`) and the settings every kind has. */

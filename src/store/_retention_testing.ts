@@ -90,7 +90,7 @@ export async function purgeAll(
   options: PurgeOptions,
   limit = 10_000,
 ): Promise<PurgeResult & { steps: number }> {
-  const total = { jobs: 0, tasks: 0, attempts: 0, logs: 0, audit: 0, more: false, steps: 0 };
+  const total = { jobs: 0, tasks: 0, attempts: 0, logs: 0, audit: 0, blobRows: 0, more: false, steps: 0 };
   for (let step = 0; step < limit; step++) {
     const result = await store.purgeExpired(options);
     total.steps++;
@@ -99,7 +99,8 @@ export async function purgeAll(
     total.attempts += result.attempts;
     total.logs += result.logs;
     total.audit += result.audit;
-    const rows = result.jobs + result.tasks + result.attempts + result.logs + result.audit;
+    total.blobRows += result.blobRows;
+    const rows = result.jobs + result.tasks + result.attempts + result.logs + result.audit + result.blobRows;
     // A round may finish the task it is on: its attempts (2 here) and the task row past the bound.
     assert.ok(rows <= options.maxRows + 3, `a step deleted ${rows} rows, more than ${options.maxRows} and a task`);
     if (!result.more) return total;
@@ -137,6 +138,7 @@ export const RETENTION_CASES: Record<string, (subject: { open(): Promise<Store> 
         attempts: 0,
         logs: 0,
         audit: 0,
+        blobRows: 0,
         more: false,
         steps: 1,
       });
@@ -148,6 +150,7 @@ export const RETENTION_CASES: Record<string, (subject: { open(): Promise<Store> 
         attempts: 8,
         logs: 7,
         audit: 0,
+        blobRows: 0,
         more: false,
         steps: 0,
       });

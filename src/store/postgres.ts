@@ -14,6 +14,15 @@ import { FabricError } from "../protocol/mod.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
 import { openPool } from "./postgres_pool.ts";
 import { postgresPurgeOps } from "./postgres_purge.ts";
+import type { BlobRecord } from "./blobs.ts";
+import {
+  completePostgresBlob,
+  dropPostgresUpload,
+  getPostgresBlob,
+  putPostgresChunk,
+  readPostgresChunk,
+  usePostgresBlobs,
+} from "./postgres_blobs.ts";
 import { purgeRounds } from "./purge_rounds.ts";
 import { batchStatements, singleStatement, type Statement } from "./postgres_rows.ts";
 import type {
@@ -71,7 +80,7 @@ const DATA_TABLES = [
   "periodic",
 ] as const;
 /** The tables whose size is the store's. */
-const SIZED_TABLES = [...DATA_TABLES, "purging", "leases"];
+const SIZED_TABLES = [...DATA_TABLES, "purging", "leases", "blobs", "blob_chunks", "job_blobs"];
 
 export interface PostgresStoreOptions {
   sync?: StoreSync;
@@ -484,6 +493,27 @@ export class PostgresStore implements Store, SecretStore {
       .catch((error) => {
         throw storeError("delete expired jobs", error);
       });
+  }
+
+  // ---- blobs (blobs.ts) ----------------------------------------------------------------------
+
+  getBlob(sha256: string): Promise<BlobRecord | null> {
+    return this.#read("a blob", (sql) => getPostgresBlob(sql, sha256));
+  }
+  readBlobChunk(sha256: string, seq: number): Promise<Uint8Array | null> {
+    return this.#read("a blob's chunk", (sql) => readPostgresChunk(sql, sha256, seq));
+  }
+  putBlobChunk(sha256: string, seq: number, data: Uint8Array, now: number): Promise<void> {
+    return this.#read("(write) a blob's chunk", (sql) => putPostgresChunk(sql, { sha256, seq, data, now }));
+  }
+  completeBlob(sha256: string, options: { size: number; chunks: number; now: number }): Promise<boolean> {
+    return this.#read("(write) a blob", (sql) => completePostgresBlob(sql, sha256, options));
+  }
+  dropUpload(sha256: string): Promise<void> {
+    return this.#read("(write) an upload", (sql) => dropPostgresUpload(sql, sha256));
+  }
+  useBlobs(jobId: string, sha256s: string[], now: number): Promise<string[]> {
+    return this.#read("(write) the uses of blobs", (sql) => usePostgresBlobs(sql, { jobId, sha256s, now }));
   }
 
   jobLogBytes(jobId: string): Promise<number> {

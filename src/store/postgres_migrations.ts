@@ -107,6 +107,15 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      last_scheduled_at bigint, last_job_id text, last_note text);
    ALTER TABLE jobs ADD COLUMN periodic text;
    ALTER TABLE jobs ADD COLUMN scheduled_at bigint;`,
+  // 9: blobs, as SQLite's migration 10 (blobs.ts).
+  `CREATE TABLE blobs (
+     sha256 text COLLATE "C" PRIMARY KEY, size bigint NOT NULL, complete boolean NOT NULL, touched_at bigint NOT NULL);
+   CREATE TABLE blob_chunks (
+     sha256 text COLLATE "C" NOT NULL, seq bigint NOT NULL, data bytea NOT NULL, PRIMARY KEY (sha256, seq));
+   CREATE TABLE job_blobs (
+     job_id text COLLATE "C" NOT NULL, sha256 text COLLATE "C" NOT NULL, at bigint NOT NULL, PRIMARY KEY (job_id, sha256));
+   CREATE INDEX job_blobs_sha256 ON job_blobs (sha256);
+   ALTER TABLE jobs ADD COLUMN packs text NOT NULL DEFAULT '{}';`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

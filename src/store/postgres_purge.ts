@@ -5,6 +5,7 @@
 import type postgres from "postgres";
 import type { PurgeOps } from "./purge_rounds.ts";
 import { ENDED_JOB_STATES } from "./retention.ts";
+import { sweepPostgresBlobs, unusePostgresJob } from "./postgres_blobs.ts";
 
 /** A round's tasks: the job's first that are left (one snapshot: the same rows for each part of a statement). */
 const ROUND = "SELECT id FROM tasks WHERE job_id = $1 ORDER BY ord LIMIT $2";
@@ -45,10 +46,12 @@ export function postgresPurgeOps(tx: postgres.TransactionSql): PurgeOps {
     },
     unqueue: async (job) => {
       await tx`DELETE FROM purging WHERE job_id = ${job}`;
+      await unusePostgresJob(tx, job);
     },
     expireAudit: async (options) =>
       (await tx`
         DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at <= ${options.at} ORDER BY at LIMIT ${options.limit})`)
         .count,
+    sweepBlobs: (options) => sweepPostgresBlobs(tx, options),
   };
 }

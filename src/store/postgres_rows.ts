@@ -87,6 +87,7 @@ const TABLES = {
     keep_ms: n,
     periodic: t,
     scheduled_at: n,
+    packs: t,
   }, JOB_COLUMNS),
   tasks: table("tasks", ["id"], {
     id: t,

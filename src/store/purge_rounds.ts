@@ -6,6 +6,7 @@
  * a statement per task was four times slower), and a task alone with more output than fits, in parts.
  * A store gives the statements (PurgeOps) inside its transaction.
  */
+import { BLOB_GRACE_MS } from "./blobs.ts";
 import { emptyPurge, type PurgeOptions, type PurgeResult } from "./retention.ts";
 
 /** Jobs moved to `purging` in one round; tasks looked at in one round. */
@@ -28,11 +29,16 @@ export interface PurgeOps {
   deleteFirstTaskLogs(job: string, count: number): Promise<number>;
   /** The job's first `take` tasks, deleted with their attempts and output. */
   deleteRound(job: string, take: number): Promise<{ logs: number; attempts: number; tasks: number }>;
-  /** The job has no rows left: out of the queue. */
+  /** The job has no rows left: out of the queue, with its uses of blobs. */
   unqueue(job: string): Promise<void>;
   /** Up to `limit` audit entries recorded at or before `at`, the oldest first, deleted: how many. */
   expireAudit(options: { at: number; limit: number }): Promise<number>;
+  /** Blobs no job uses and nobody touched since `before` (blobs.ts), at most `limit`: rows deleted. */
+  sweepBlobs(options: { before: number; limit: number }): Promise<number>;
 }
+
+/** Blobs looked at in one round of the sweep. */
+const BLOBS_PER_ROUND = 4;
 
 /**
  * One step. It ends past `maxRows` by at most one task's attempts and row: output is deleted within
@@ -66,7 +72,14 @@ export async function purgeRounds(ops: PurgeOps, options: PurgeOptions): Promise
     const job = await ops.queued();
     if (job === null) {
       const expired = await ops.expire({ now: options.now, retentionMs: options.retentionMs, limit: JOBS_PER_ROUND });
-      if (expired === 0) return result;
+      if (expired === 0) {
+        // Every job whose time is up is gone: then the blobs they alone used.
+        const swept = await ops.sweepBlobs({ before: options.now - BLOB_GRACE_MS, limit: BLOBS_PER_ROUND });
+        if (swept === 0) return result;
+        result.blobRows += swept;
+        rows += swept;
+        continue;
+      }
       result.jobs += expired;
       rows += expired;
       continue;

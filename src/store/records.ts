@@ -2,6 +2,7 @@
 import type {
   AgentLoad,
   AgentResources,
+  BlobRef,
   Capabilities,
   JobSpec,
   LogChunk,
@@ -46,6 +47,8 @@ export interface JobRecord {
   spec: JobSpec;
   /** Script files shipped with the job: path -> content. */
   files: Record<string, string>;
+  /** The packs of `files:` (blobs), by the name of the task (spec) that starts with them; none if absent. */
+  packs?: Record<string, BlobRef>;
   source: string | null;
   /** `fabric submit --sign`: what was signed and the signature, handed to agents as it is; null if unsigned. */
   signed: SignedJob | null;

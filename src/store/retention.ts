@@ -24,6 +24,8 @@ export interface PurgeResult {
   logs: number;
   /** Entries of the audit trail. */
   audit: number;
+  /** Rows of blobs no job uses any more (blobs.ts): chunks, the blobs, stray uses. */
+  blobRows: number;
   /** Something is left to delete: another step would do more. */
   more: boolean;
 }
@@ -39,5 +41,5 @@ export interface StoreSpace {
 export const ENDED_JOB_STATES = "'succeeded', 'failed', 'cancelled'";
 
 export function emptyPurge(): PurgeResult {
-  return { jobs: 0, tasks: 0, attempts: 0, logs: 0, audit: 0, more: false };
+  return { jobs: 0, tasks: 0, attempts: 0, logs: 0, audit: 0, blobRows: 0, more: false };
 }

@@ -48,6 +48,8 @@ import {
   toToken,
 } from "./sqlite_records.ts";
 import { WriterWorker } from "./sqlite_writer_client.ts";
+import { BLOB_SQL, type BlobRecord, toBlob } from "./blobs.ts";
+import type { BlobWrite } from "./sqlite_blobs.ts";
 
 /** normal: survives a killed tracker (WAL); full: also a power loss, at the cost of a disk wait per commit. */
 export type StoreSync = "normal" | "full";
@@ -296,6 +298,44 @@ export class SqliteStore implements Store {
       : this.#writeInParts(batch);
     return done.catch((error) => {
       throw storeError("write", error);
+    });
+  }
+
+  // ---- blobs (blobs.ts): written in the worker, read here --------------------------------------
+
+  getBlob(sha256: string): Promise<BlobRecord | null> {
+    return this.#read("a blob", () => {
+      const row = this.#stmt(BLOB_SQL.getBlob).get(sha256) as Row | undefined;
+      return row ? toBlob(row) : null;
+    });
+  }
+
+  readBlobChunk(sha256: string, seq: number): Promise<Uint8Array | null> {
+    return this.#read("a blob's chunk", () => {
+      const row = this.#stmt(BLOB_SQL.readChunk).get(sha256, seq) as Row | undefined;
+      return row ? new Uint8Array(row.data as Uint8Array) : null;
+    });
+  }
+
+  putBlobChunk(sha256: string, seq: number, data: Uint8Array, now: number): Promise<void> {
+    return this.#blobWrite({ op: "putChunk", sha256, seq, data, now });
+  }
+
+  completeBlob(sha256: string, options: { size: number; chunks: number; now: number }): Promise<boolean> {
+    return this.#blobWrite({ op: "complete", sha256, ...options });
+  }
+
+  dropUpload(sha256: string): Promise<void> {
+    return this.#blobWrite({ op: "dropUpload", sha256 });
+  }
+
+  useBlobs(jobId: string, sha256s: string[], now: number): Promise<string[]> {
+    return this.#blobWrite({ op: "use", jobId, sha256s, now });
+  }
+
+  #blobWrite<T>(write: BlobWrite): Promise<T> {
+    return this.#writer.send<T>({ type: "blob", write }).catch((error) => {
+      throw storeError("write a blob", error);
     });
   }
 

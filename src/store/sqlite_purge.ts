@@ -7,6 +7,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { type PurgeOps, purgeRounds } from "./purge_rounds.ts";
 import { ENDED_JOB_STATES, type PurgeOptions, type PurgeResult } from "./retention.ts";
 import { rollback } from "./sqlite_rows.ts";
+import { prepareBlobStatements, sweepSqliteBlobs } from "./sqlite_blobs.ts";
 
 /** A round's tasks: the job's first that are left. The same rows for each statement of the round. */
 const ROUND = "SELECT id FROM tasks WHERE job_id = ?1 ORDER BY ord LIMIT ?2";
@@ -34,6 +35,7 @@ const SQL = {
 
 /** The statements, prepared once per connection. Synchronous underneath: each promise is resolved when made. */
 export function sqlitePurgeOps(db: DatabaseSync): PurgeOps {
+  const blobs = prepareBlobStatements(db);
   const s = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Record<
     keyof typeof SQL,
     StatementSync
@@ -66,9 +68,11 @@ export function sqlitePurgeOps(db: DatabaseSync): PurgeOps {
       }),
     unqueue: (job) => {
       s.unqueue.run(job);
+      blobs.unuseJob.run(job);
       return Promise.resolve();
     },
     expireAudit: (options) => Promise.resolve(Number(s.expireAudit.run(options.at, options.limit).changes)),
+    sweepBlobs: (options) => Promise.resolve(sweepSqliteBlobs(blobs, options)),
   };
 }
 

@@ -48,6 +48,8 @@ export function toJob(r: Row): JobRecord {
     name: String(r.name),
     spec: JSON.parse(String(r.spec)),
     files: JSON.parse(String(r.files)),
+    // Absent when the job ships no files (most jobs), as a record made without them.
+    ...(r.packs === null || r.packs === undefined || r.packs === "{}" ? {} : { packs: JSON.parse(String(r.packs)) }),
     source: r.source === null ? null : String(r.source),
     signed: r.signed === null || r.signed === undefined ? null : JSON.parse(String(r.signed)),
     submittedBy: r.submitted_by === null || r.submitted_by === undefined ? null : String(r.submitted_by),

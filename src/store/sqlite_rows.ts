@@ -98,6 +98,7 @@ export const JOB_COLUMNS = [
   "keep_ms",
   "periodic",
   "scheduled_at",
+  "packs",
 ];
 
 export const TOKEN_COLUMNS = [
@@ -338,6 +339,7 @@ function jobRow(j: JobRecord): SqlValue[] {
     j.spec.retention ?? null,
     j.periodic?.name ?? null,
     j.periodic?.scheduledAt ?? null,
+    JSON.stringify(j.packs ?? {}),
   ];
 }
 

@@ -7,7 +7,7 @@
  * Messages in: {type: "open", path, sync}, then {type: "write", id, rows} for a batch in one
  * transaction, begin / rows... / commit for a batch too large for one message, or checkpoint (the
  * WAL's pages into the database, for the commits the tracker made itself), or purge (one bounded step of
- * retention, sqlite_purge.ts); out: {id, error?, result?}.
+ * retention, sqlite_purge.ts), or blob (a write of blobs, sqlite_blobs.ts); out: {id, error?, result?}.
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
@@ -22,17 +22,20 @@ import {
 import type { PurgeOps } from "./purge_rounds.ts";
 import { sqlitePurgeOps, sqlitePurgeStep } from "./sqlite_purge.ts";
 import type { PurgeOptions } from "./retention.ts";
+import { type BlobWrite, prepareBlobStatements, runBlobWrite } from "./sqlite_blobs.ts";
 
 let db: DatabaseSync | null = null;
 let prepared: PreparedStatements | null = null;
 let purge: PurgeOps | null = null;
+let blobs: ReturnType<typeof prepareBlobStatements> | null = null;
 
 type Message =
   | { type: "open"; path: string; sync: "normal" | "full" }
   | { type: "write"; id: number; rows: SqlRows }
   | { type: "begin" | "commit" | "rollback" | "checkpoint" | "close"; id: number }
   | { type: "rows"; id: number; rows: SqlRows }
-  | { type: "purge"; id: number; options: PurgeOptions };
+  | { type: "purge"; id: number; options: PurgeOptions }
+  | { type: "blob"; id: number; write: BlobWrite };
 
 /**
  * Messages are handled one after the other, each to its end: a purge step awaits its statements
@@ -73,6 +76,9 @@ async function handle(message: Message): Promise<void> {
     } else if (message.type === "purge") {
       purge ??= sqlitePurgeOps(db!);
       self.postMessage({ id: message.id, result: await sqlitePurgeStep(db!, purge, message.options) });
+    } else if (message.type === "blob") {
+      blobs ??= prepareBlobStatements(db!);
+      self.postMessage({ id: message.id, result: runBlobWrite(db!, blobs, message.write) });
     } else if (message.type === "rollback") {
       rollback(db!);
       self.postMessage({ id: message.id });

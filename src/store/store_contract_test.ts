@@ -24,6 +24,7 @@ import type {
 import { queuedTask } from "./records.ts";
 import { SqliteStore } from "./sqlite.ts";
 import { emptyBatch, type Store } from "./store.ts";
+import { BLOB_GRACE_MS } from "./blobs.ts";
 
 interface Subject {
   /** A new, empty store. */
@@ -65,6 +66,7 @@ function jobRecord(id: string, state: JobRecord["state"], createdAt = 5): JobRec
     name: "j",
     spec: { name: "j", tasks: [{ name: "t", run: "true" }] },
     files: { "scripts/a.ts": "console.log('ü')" },
+    packs: { t: { sha256: "ef".repeat(32), size: 12_345 } },
     source: "jobs/j.yaml",
     signed: null,
     submittedBy: "ci",
@@ -566,6 +568,47 @@ const CASES: Record<string, Case> = {
       assert.deepEqual(await store.loadPeriodic(), [{ ...periodic("hourly", 5, null), paused: true }]);
       await store.close();
     },
+  "a blob is kept in chunks, complete only with all of them, used by jobs, and swept once no job uses it": async (
+    subject,
+  ) => {
+    let store = await subject.open();
+    const sha = "ab".repeat(32);
+    const big = new Uint8Array(300_000).map((_, i) => i % 251);
+    await store.putBlobChunk(sha, 0, big, 1000);
+    await store.putBlobChunk(sha, 1, new Uint8Array([1, 2, 3]), 1000);
+    assert.deepEqual(await store.getBlob(sha), { sha256: sha, size: 0, complete: false, touchedAt: 1000 });
+    // Not every chunk is there: not complete.
+    assert.equal(await store.completeBlob(sha, { size: 400_000, chunks: 3, now: 1100 }), false);
+    assert.equal(await store.completeBlob(sha, { size: 300_003, chunks: 2, now: 1100 }), true);
+    // A chunk sent again never replaces a stored one, and a complete blob's chunks are not dropped.
+    await store.putBlobChunk(sha, 1, new Uint8Array([9, 9, 9]), 1200);
+    await store.dropUpload(sha);
+    store = await subject.reopen(store);
+    assert.deepEqual(await store.readBlobChunk(sha, 0), big);
+    assert.deepEqual(await store.readBlobChunk(sha, 1), new Uint8Array([1, 2, 3]));
+    assert.equal(await store.readBlobChunk(sha, 2), null);
+    assert.deepEqual(await store.getBlob(sha), { sha256: sha, size: 300_003, complete: true, touchedAt: 1200 });
+    // An upload never completed is dropped whole.
+    const other = "cd".repeat(32);
+    await store.putBlobChunk(other, 0, new Uint8Array([7]), 1000);
+    await store.dropUpload(other);
+    assert.equal(await store.readBlobChunk(other, 0), null);
+    // Used by a job: only complete blobs; the others are named.
+    await store.write(batchOf({ newJobs: [{ ...jobRecord("j1", "succeeded"), finishedAt: 2000 }] }));
+    assert.deepEqual(await store.useBlobs("j1", [sha, other], 3000), [other]);
+    const purge = { retentionMs: 10 * BLOB_GRACE_MS, maxRows: 100_000, maxMs: 60_000 };
+    // The job is not due yet, and its blob stays.
+    let result = await store.purgeExpired({ ...purge, now: 3001 + BLOB_GRACE_MS });
+    assert.equal(result.blobRows, 1, "only the stray upload's row of blobs goes");
+    assert.notEqual(await store.getBlob(sha), null);
+    // Once the job is gone, so is its blob, with its chunks.
+    result = await store.purgeExpired({ ...purge, now: 2000 + 11 * BLOB_GRACE_MS });
+    assert.equal(result.jobs, 1);
+    assert.equal(result.blobRows, 3);
+    assert.equal(await store.getBlob(sha), null);
+    assert.equal(await store.readBlobChunk(sha, 0), null);
+    await store.close();
+  },
   "values an agent sends unchecked are stored: a NUL in a reason, fractions and huge numbers": async (subject) => {
     const store = await subject.open();
     const task: TaskRecord = {

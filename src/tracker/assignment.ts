@@ -29,6 +29,7 @@ export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignmen
     matrix: task.record.matrix,
     needs,
     signed: job.signed,
+    pack: job.packs?.[spec.name] ?? null,
     ...specFields(job.spec, spec, { effective, files: job.files, defaultGraceMs }),
   };
 }

@@ -4,6 +4,7 @@
  * refuses leaves no trace and a client that tries again never ends up with the job twice.
  */
 import {
+  type BlobRef,
   type CancelJobResponse,
   type Clock,
   FabricError,
@@ -23,6 +24,7 @@ import {
   signedSubmission,
 } from "./job_records.ts";
 import type { TrackerMetrics } from "./metrics/mod.ts";
+import type { Blobs } from "./blobs.ts";
 import type { Scheduling } from "./scheduling.ts";
 import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
 import type { Secrets } from "./secrets.ts";
@@ -37,6 +39,8 @@ export interface JobIntakeOptions {
   tasks: TaskLifecycle;
   scheduling: () => Scheduling;
   secrets: Secrets;
+  /** Files shipped with jobs: a job's packs are checked and recorded as used before it is stored. */
+  blobs: Blobs;
   metrics: TrackerMetrics;
   clock: Clock;
   newId: () => string;
@@ -48,6 +52,8 @@ export interface JobIntakeOptions {
 export interface SubmitOptions {
   source?: string | null;
   files?: Record<string, string>;
+  /** The packs of `files:` uploaded for it (blobs.ts), by task name. */
+  packs?: Record<string, BlobRef>;
   signature?: JobSignature;
   /**
    * The client token that submits it, recorded with the job, whose rights to the job's secrets are
@@ -94,6 +100,7 @@ export class JobIntake {
     return await this.#accept(parsed, {
       source: options.source ?? null,
       files,
+      packs: options.packs ?? {},
       signed,
       submitter: options.submitter,
     });
@@ -129,6 +136,7 @@ export class JobIntake {
     const submitted = await this.#accept(old.spec, {
       source: old.source,
       files: old.files,
+      packs: old.packs ?? {},
       signed: old.signed,
       submitter: options.submitter,
       carried,
@@ -150,7 +158,7 @@ export class JobIntake {
       submitter: Submitter | undefined;
     },
   ): Promise<string> {
-    return (await this.#accept(spec, { ...options, periodic: options })).jobId;
+    return (await this.#accept(spec, { ...options, packs: {}, periodic: options })).jobId;
   }
 
   async cancel(jobId: string): Promise<CancelJobResponse> {
@@ -171,6 +179,7 @@ export class JobIntake {
     options: {
       source: string | null;
       files: Record<string, string>;
+      packs: Record<string, BlobRef>;
       signed: SignedJob | null;
       /** Absent: the tracker's own caller (see SubmitOptions). */
       submitter?: Submitter;
@@ -186,11 +195,13 @@ export class JobIntake {
       now: clock.now(),
       source: options.source,
       files: options.files,
+      packs: options.packs,
       signed: options.signed,
       submittedBy: options.submitter?.name ?? null,
       instances: expandForAgents(state.agents.values(), parsed, { signedBy: options.signed?.publicKey ?? null }),
     });
     if (options.carried && options.carried.size > 0) carryOver(job, tasks, options.carried, options.rerunOf!);
+    await this.#o.blobs.use(job.id, parsed, options.packs);
     if (options.periodic) {
       job.name = options.periodic.name;
       job.periodic = options.periodic.link;

@@ -1,5 +1,6 @@
 /** A submitted job file becomes records: validated, expanded (`select: all` per ready agent), queued. */
 import {
+  type BlobRef,
   describeIssue,
   effectiveTask,
   emptyCounts,
@@ -66,6 +67,8 @@ export interface JobRecordsOptions {
   now: number;
   source: string | null;
   files: Record<string, string>;
+  /** The packs of `files:` by task name (blobs.ts); none by default. */
+  packs?: Record<string, BlobRef>;
   signed: SignedJob | null;
   /** The name of the token that submits it (none: a job made by a test). */
   submittedBy?: string | null;
@@ -82,6 +85,7 @@ export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: Jo
     name: spec.name,
     spec,
     files: options.files,
+    packs: options.packs ?? {},
     source: options.source,
     signed: options.signed,
     submittedBy: options.submittedBy ?? null,

@@ -100,6 +100,7 @@ export class Retention {
       total.attempts += result.attempts;
       total.logs += result.logs;
       total.audit += result.audit;
+      total.blobRows += result.blobRows;
       metrics.jobsDeleted.inc(result.jobs);
       total.more = result.more;
       if (!result.more || performance.now() - started >= budgetMs) break;

@@ -11,6 +11,7 @@ import {
   attemptRefSchema,
   AUDIT_FIELD_CHARS,
   claimRequestSchema,
+  completeBlobRequestSchema,
   createTokenRequestSchema,
   drainRequestSchema,
   FabricError,
@@ -166,7 +167,13 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     // Fails closed: a caller the secrets' rules cannot name submits nothing (the table lets only clients in).
     const submitter = submitterOf(c.get("principal"));
     if (submitter === null) throw new FabricError("forbidden", "Only a client's token submits jobs");
-    const options = { source: body.source ?? null, files: body.files, signature: body.signature, submitter };
+    const options = {
+      source: body.source ?? null,
+      files: body.files,
+      packs: body.packs,
+      signature: body.signature,
+      submitter,
+    };
     const submitted = await tracker.submitJob(body.spec, options);
     note.target = submitted.jobId;
     return c.json(submitted, 201);
@@ -287,6 +294,23 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     return await ndjsonResponse(readJobLogs(tracker, jobId, { state, task }));
   });
 
+  // ---- blobs: files shipped with jobs (blobs.ts) ------------------------------------------------
+
+  on(ROUTES.blobInfo, async (c) => c.json(await tracker.blobs.info(c.req.param("sha256")!)));
+  on(ROUTES.completeBlob, async (c) => {
+    const body = await parseBody(c, completeBlobRequestSchema);
+    return c.json(await tracker.blobs.complete(c.req.param("sha256")!, body.size));
+  });
+  on(ROUTES.putBlobChunk, async (c) => {
+    const data = new Uint8Array(await c.req.arrayBuffer());
+    await tracker.blobs.putChunk(c.req.param("sha256")!, chunkParam(c), data);
+    return c.json({ ok: true });
+  });
+  on(ROUTES.readBlobChunk, async (c) => {
+    const data = await tracker.blobs.readChunk(c.req.param("sha256")!, chunkParam(c));
+    return c.body(data as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" });
+  });
+
   // ---- tokens --------------------------------------------------------------------------------
 
   on(ROUTES.listTokens, (c) => c.json({ tokens: tracker.listTokens() }));
@@ -362,6 +386,15 @@ function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
     });
   }
   return parsed.data;
+}
+
+/** A chunk's number in the path. */
+function chunkParam(c: Context<Env>): number {
+  const raw = c.req.param("seq") ?? "";
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new FabricError("bad_request", `A chunk's number must be a whole number, got "${raw.slice(0, 20)}"`);
+  }
+  return Number(raw);
 }
 
 function secretName(c: Context<Env>): string {

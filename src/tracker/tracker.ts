@@ -22,6 +22,7 @@ import {
 } from "../protocol/mod.ts";
 import { LeaseLostError, type Store } from "../store/mod.ts";
 import { AgentOperations } from "./agent_operations.ts";
+import { Blobs } from "./blobs.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { newId } from "./auth.ts";
 import { type ClaimContext, deliverable, type Delivery, waitForWork } from "./claims.ts";
@@ -73,6 +74,8 @@ export class Tracker {
   readonly audit: AuditTrail;
   /** Jobs with `schedule:`, launched by the leader (started by the server while it leads). */
   readonly periodic: PeriodicJobs;
+  /** Files shipped with jobs (blobs.ts). */
+  readonly blobs: Blobs;
   #tasks: TaskLifecycle;
   #agents: AgentLifecycle;
   #scheduling: Scheduling;
@@ -113,6 +116,7 @@ export class Tracker {
     this.retention = new Retention({ store, clock, retentionMs, auditRetentionMs, metrics, log });
     const agentName = (id: string) => state.agents.get(id)?.record.name;
     this.audit = new AuditTrail({ store, writer, clock, metrics, agentName });
+    this.blobs = new Blobs(store, clock);
     const probes = this.probes = new Probes({ store, metrics, writeFailure: () => writer.failure, log });
     registerStateGauges(metrics.registry, { state, clock, space: () => probes.space, startedAt: metrics.startedAt });
     const schedule = () => this.#scheduling.soon();
@@ -149,6 +153,7 @@ export class Tracker {
     });
     this.#jobs = new JobIntake({
       ...{ state, store, writer, tasks, secrets, metrics, clock, flush, log },
+      blobs: this.blobs,
       scheduling: () => this.#scheduling,
       newId: this.#newId,
     });

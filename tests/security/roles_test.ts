@@ -5,6 +5,7 @@
  * the type below makes a route without a row here a compile error.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import type { AuditEntry, AuditResponse } from "../../src/protocol/mod.ts";
 import { type RouteRule, ROUTES } from "../../src/tracker/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
@@ -36,7 +37,11 @@ interface Fixture {
   jobId: string;
   /** A job submitted by the submit token, which it may cancel. */
   ownJobId: string;
+  /** A stored blob's SHA-256 (BLOB_BYTES). */
+  blob: string;
 }
+
+const BLOB_BYTES = new TextEncoder().encode("a file shipped with a job\n");
 
 const LOAD = { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 2, running: 0, freeSlots: 1 };
 const NO_AGENT_JOB = {
@@ -159,6 +164,24 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
     taskLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0/logs`, ok: 200 }) },
     jobLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/jobs/${f.jobId}/logs`, ok: 200 }) },
 
+    // Blobs: uploaded by whoever submits, read by agents (their tasks' files) and read tokens.
+    blobInfo: {
+      allowed: ["submit", "operator", "admin"],
+      call: () => ({ method: "GET", path: `/v1/blobs/${f.blob}`, ok: 200 }),
+    },
+    completeBlob: {
+      allowed: ["submit", "operator", "admin"],
+      call: () => ({ method: "POST", path: `/v1/blobs/${f.blob}`, body: { size: BLOB_BYTES.length }, ok: 200 }),
+    },
+    putBlobChunk: {
+      allowed: ["submit", "operator", "admin"],
+      call: () => ({ method: "PUT", path: `/v1/blobs/${f.blob}/chunks/0`, body: BLOB_BYTES, ok: 200 }),
+    },
+    readBlobChunk: {
+      allowed: [...CLIENTS, "agent"],
+      call: () => ({ method: "GET", path: `/v1/blobs/${f.blob}/chunks/0`, ok: 200 }),
+    },
+
     listTokens: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/tokens", ok: 200 }) },
     createToken: {
       allowed: ["admin"],
@@ -227,7 +250,12 @@ Deno.test("every route with every caller: each role reaches its routes, everyone
       assert.equal(answer.status, 201, answer.text);
       return (answer.json as { jobId: string }).jobId;
     };
-    const fixture = { jobId: await submit(cluster.adminToken), ownJobId: await submit(tokens.submit) };
+    const blob = createHash("sha256").update(BLOB_BYTES).digest("hex");
+    const put = await api.request("PUT", `/v1/blobs/${blob}/chunks/0`, tokens.admin, BLOB_BYTES);
+    assert.equal(put.status, 200, put.text);
+    const stored = await api.request("POST", `/v1/blobs/${blob}`, tokens.admin, { size: BLOB_BYTES.length });
+    assert.equal(stored.status, 200, stored.text);
+    const fixture = { jobId: await submit(cluster.adminToken), ownJobId: await submit(tokens.submit), blob };
     for (const [name, token] of [["own", tokens.submit], ["theirs", tokens.admin]]) {
       const answer = await api.request("POST", "/v1/periodic", token, { spec: periodicJob(name) });
       assert.equal(answer.status, 201, answer.text);

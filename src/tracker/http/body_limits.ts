@@ -3,6 +3,8 @@
  * routes that carry a lot say so (an agent's report batches up to 4 MB of output, a submit carries its
  * script files, a hello or a claim lists what the agent holds); every other POST is a few fields.
  */
+import { BLOB_CHUNK_BYTES } from "../../protocol/mod.ts";
+
 const MB = 1024 * 1024;
 
 const LARGE: Record<string, number> = {
@@ -23,5 +25,7 @@ export const FORM_BODY_BYTES = 16 * 1024;
 export function bodyLimit(method: string, path: string): number {
   if (method === "GET" || method === "HEAD") return 0;
   if (!path.startsWith("/v1/")) return FORM_BODY_BYTES;
+  // One chunk of a blob (protocol/blob.ts).
+  if (method === "PUT" && path.startsWith("/v1/blobs/")) return BLOB_CHUNK_BYTES;
   return LARGE[`${method} ${path}`] ?? SMALL_BODY_BYTES;
 }

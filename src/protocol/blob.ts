@@ -1,0 +1,39 @@
+/**
+ * Files that travel with a job: a pack of the submitter's files (`files:`), uploaded once and stored by
+ * the tracker as a blob, content-addressed by its SHA-256, in fixed-size chunks. A chunk is one request
+ * and one row, so neither side ever holds a whole blob in memory, and several trackers on one database
+ * share every blob.
+ */
+import { z } from "zod";
+
+const MiB = 1024 * 1024;
+
+/** One chunk of a blob: one request's body, one row. The last chunk may be shorter (an empty blob has none). */
+export const BLOB_CHUNK_BYTES = 4 * MiB;
+/** The largest blob a tracker takes (a pack is bounded lower by the submitter's --max-pack). */
+export const MAX_BLOB_BYTES = 1024 * MiB;
+/** The default of `fabric submit --max-pack`. */
+export const DEFAULT_MAX_PACK_BYTES = 256 * MiB;
+/** Entries (files and folders) one pack may hold: what the CLI packs and an agent unpacks at most. */
+export const MAX_PACK_ENTRIES = 100_000;
+/** The longest path inside a pack. */
+export const MAX_PACK_PATH = 4096;
+/** Patterns under one `files:`. */
+export const MAX_FILE_PATTERNS = 1000;
+
+export const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 as 64 lowercase hex digits");
+
+/** A stored blob, as the job that uses it names it. */
+export const blobRefSchema = z.strictObject({
+  sha256: sha256Schema,
+  size: z.number().int().min(0).max(MAX_BLOB_BYTES),
+});
+export type BlobRef = z.infer<typeof blobRefSchema>;
+
+/** `POST /v1/blobs/:sha256`: every chunk is uploaded, check them and keep the blob. */
+export const completeBlobRequestSchema = z.strictObject({ size: blobRefSchema.shape.size });
+
+/** The number of chunks of a blob of `size` bytes. */
+export function chunkCount(size: number): number {
+  return Math.ceil(size / BLOB_CHUNK_BYTES);
+}

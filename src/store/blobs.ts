@@ -1,0 +1,81 @@
+/**
+ * What a store keeps of blobs (protocol/blob.ts): each in fixed-size chunks, a row each, so that no
+ * blob is ever read or written whole; a blob becomes usable only once the tracker has checked its
+ * chunks against its hash (`completeBlob`); jobs name the blobs they use (`useBlobs`), and retention
+ * deletes a blob no job uses once it has not been touched for BLOB_GRACE_MS (retention.ts).
+ *
+ * Blobs are content-addressed, so a write is never wrong for the tracker that makes it: they are not
+ * fenced by the lease (a follower's upload writes what the leader's would).
+ */
+
+export interface BlobRecord {
+  sha256: string;
+  /** Bytes; 0 until it is complete. */
+  size: number;
+  /** Its chunks matched its hash: jobs may use it, and its chunks never change again. */
+  complete: boolean;
+  /** Its last upload or use, ms since the epoch. */
+  touchedAt: number;
+}
+
+export interface BlobStore {
+  getBlob(sha256: string): Promise<BlobRecord | null>;
+  /**
+   * Keep chunk `seq` of a blob being uploaded (its row is made with the first chunk). A chunk already
+   * stored is kept as it is: a complete blob's chunks never change.
+   */
+  putBlobChunk(sha256: string, seq: number, data: Uint8Array, now: number): Promise<void>;
+  readBlobChunk(sha256: string, seq: number): Promise<Uint8Array | null>;
+  /** Mark it complete with its size, if exactly `chunks` chunks are stored; false if not. */
+  completeBlob(sha256: string, options: { size: number; chunks: number; now: number }): Promise<boolean>;
+  /** Drop the chunks of an upload whose hash did not match (never those of a complete blob). */
+  dropUpload(sha256: string): Promise<void>;
+  /** Record that `jobId` uses these blobs, touching them; the ones that are not complete, not recorded. */
+  useBlobs(jobId: string, sha256s: string[], now: number): Promise<string[]>;
+}
+
+/** An unused blob, or an upload never finished, is kept this long after its last touch. */
+export const BLOB_GRACE_MS = 3_600_000;
+
+/** The SQL of each store, with `?1`-style (SQLite) parameters; PostgreSQL's are `$1`. */
+export const BLOB_SQL = {
+  getBlob: "SELECT * FROM blobs WHERE sha256 = ?1",
+  touchUpload: `INSERT INTO blobs (sha256, size, complete, touched_at) VALUES (?1, 0, ?2, ?3)
+    ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at`,
+  putChunk: "INSERT INTO blob_chunks (sha256, seq, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+  readChunk: "SELECT data FROM blob_chunks WHERE sha256 = ?1 AND seq = ?2",
+  complete: `UPDATE blobs SET complete = ?2, size = ?3, touched_at = ?4 WHERE sha256 = ?1
+    AND (SELECT count(*) FROM blob_chunks WHERE sha256 = ?1) = ?5`,
+  dropChunks:
+    "DELETE FROM blob_chunks WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1 AND complete = ?2)",
+  touchComplete: "UPDATE blobs SET touched_at = ?3 WHERE sha256 = ?1 AND complete = ?2",
+  useBlob: "INSERT INTO job_blobs (job_id, sha256, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+  // Retention (purge_rounds.ts): a job's uses go with it; then what no job uses and nobody touched.
+  unuseJob: "DELETE FROM job_blobs WHERE job_id = ?1",
+  // Uses recorded by a submission that was then not stored (the store failed): no job, nor one being purged.
+  strayUses:
+    `SELECT job_id, sha256 FROM job_blobs u WHERE at < ?1 AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = u.job_id)
+    AND NOT EXISTS (SELECT 1 FROM purging WHERE job_id = u.job_id) LIMIT ?2`,
+  unuse: "DELETE FROM job_blobs WHERE job_id = ?1 AND sha256 = ?2",
+  unused: `SELECT sha256 FROM blobs b WHERE touched_at < ?1
+    AND NOT EXISTS (SELECT 1 FROM job_blobs WHERE sha256 = b.sha256) LIMIT ?2`,
+  // Checked again as it is deleted: a use or an upload since the select keeps it.
+  deleteBlob: `DELETE FROM blobs WHERE sha256 = ?1 AND touched_at < ?2
+    AND NOT EXISTS (SELECT 1 FROM job_blobs WHERE sha256 = ?1)`,
+  deleteChunks: "DELETE FROM blob_chunks WHERE sha256 = ?1",
+} as const;
+
+/** PostgreSQL's spelling of a statement above. */
+export function postgresSql(text: string): string {
+  return text.replace(/\?(\d+)/g, "$$$1");
+}
+
+/** A row of `blobs`, from either store. */
+export function toBlob(row: Record<string, unknown>): BlobRecord {
+  return {
+    sha256: String(row.sha256),
+    size: Number(row.size),
+    complete: row.complete === true || Number(row.complete) === 1,
+    touchedAt: Number(row.touched_at),
+  };
+}

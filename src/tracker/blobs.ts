@@ -1,0 +1,152 @@
+/**
+ * Blobs on the tracker (protocol/blob.ts): an upload comes a chunk per request and is checked against
+ * its hash, read back chunk by chunk from the store, before any job may use it; a download goes a chunk
+ * per request too. Nothing here holds more than one chunk. The store keeps them (store/blobs.ts), so
+ * every tracker on a shared database serves every blob.
+ */
+import { createHash } from "node:crypto";
+import {
+  BLOB_CHUNK_BYTES,
+  type BlobRef,
+  chunkCount,
+  type Clock,
+  FabricError,
+  type JobSpec,
+  MAX_BLOB_BYTES,
+  sha256Schema,
+  taskFilePatterns,
+} from "../protocol/mod.ts";
+import type { BlobStore } from "../store/mod.ts";
+
+export class Blobs {
+  #store: BlobStore;
+  #clock: Clock;
+
+  constructor(store: BlobStore, clock: Clock) {
+    this.#store = store;
+    this.#clock = clock;
+  }
+
+  /** A complete blob's size; a 404 for one that is not (yet) stored whole. */
+  async info(sha256: string): Promise<BlobRef> {
+    const blob = await this.#store.getBlob(checkHash(sha256));
+    if (!blob?.complete) throw new FabricError("not_found", `No blob ${sha256}`);
+    return { sha256, size: blob.size };
+  }
+
+  /** Keep one chunk of an upload. A blob stored whole already keeps its chunks (this one is dropped). */
+  async putChunk(sha256: string, seq: number, data: Uint8Array): Promise<void> {
+    checkHash(sha256);
+    const chunks = chunkCount(MAX_BLOB_BYTES);
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= chunks) {
+      throw new FabricError("bad_request", `A chunk's number must be from 0 to ${chunks - 1}, got ${seq}`);
+    }
+    if (data.byteLength === 0 || data.byteLength > BLOB_CHUNK_BYTES) {
+      throw new FabricError("bad_request", `A chunk holds 1 to ${BLOB_CHUNK_BYTES} bytes, got ${data.byteLength}`);
+    }
+    if ((await this.#store.getBlob(sha256))?.complete) return;
+    await this.#store.putBlobChunk(sha256, seq, data, this.#clock.now());
+  }
+
+  /**
+   * Every chunk is uploaded: they must be exactly `size` bytes in full chunks (the last one shorter)
+   * whose SHA-256 is the blob's name; then jobs may use it. An upload that does not match is dropped,
+   * to be sent again.
+   */
+  async complete(sha256: string, size: number): Promise<BlobRef> {
+    checkHash(sha256);
+    const stored = await this.#store.getBlob(sha256);
+    if (stored?.complete) return { sha256, size: stored.size };
+    // An empty file needs no blob: no job sends one.
+    if (size === 0) throw new FabricError("bad_request", "An empty blob is not stored");
+    const chunks = chunkCount(size);
+    const hash = createHash("sha256");
+    for (let seq = 0; seq < chunks; seq++) {
+      const data = await this.#store.readBlobChunk(sha256, seq);
+      const expected = seq < chunks - 1 ? BLOB_CHUNK_BYTES : size - seq * BLOB_CHUNK_BYTES;
+      if (data === null) throw new FabricError("bad_request", `Blob ${sha256}: chunk ${seq} was not uploaded`);
+      if (data.byteLength !== expected) {
+        await this.#store.dropUpload(sha256);
+        throw new FabricError(
+          "bad_request",
+          `Blob ${sha256}: chunk ${seq} holds ${data.byteLength} bytes, not ${expected}; upload it again`,
+        );
+      }
+      hash.update(data);
+    }
+    const actual = hash.digest("hex");
+    if (actual !== sha256) {
+      await this.#store.dropUpload(sha256);
+      throw new FabricError("bad_request", `The chunks uploaded as blob ${sha256} hash to ${actual}; upload it again`);
+    }
+    const done = await this.#store.completeBlob(sha256, { size, chunks, now: this.#clock.now() });
+    if (!done && !(await this.#store.getBlob(sha256))?.complete) {
+      throw new FabricError("conflict", `Blob ${sha256} changed while it was checked; upload it again`);
+    }
+    return { sha256, size };
+  }
+
+  /** One chunk of a complete blob. */
+  async readChunk(sha256: string, seq: number): Promise<Uint8Array> {
+    const blob = await this.#store.getBlob(checkHash(sha256));
+    if (!blob?.complete || !Number.isSafeInteger(seq) || seq < 0 || seq >= chunkCount(blob.size)) {
+      throw new FabricError("not_found", `No chunk ${seq} of blob ${sha256}`);
+    }
+    const data = await this.#store.readBlobChunk(sha256, seq);
+    if (data === null) throw new FabricError("not_found", `No chunk ${seq} of blob ${sha256}`);
+    return data;
+  }
+
+  /**
+   * The job's packs, checked against its file (each task with `files:` has its pack, and no other task
+   * one), recorded as used by the job (retention keeps them as long as it): a 400 naming what was not
+   * uploaded.
+   */
+  async use(jobId: string, spec: JobSpec, packs: Record<string, BlobRef>): Promise<void> {
+    const named = new Set<string>();
+    for (const task of spec.tasks) {
+      const patterns = taskFilePatterns(spec, task);
+      if (patterns === null) continue;
+      named.add(task.name);
+      if (!packs[task.name]) {
+        throw new FabricError(
+          "invalid_job",
+          `The job is invalid: task "${task.name}" names files, and no pack of them was sent (fabric submit packs them)`,
+        );
+      }
+    }
+    const extra = Object.keys(packs).find((name) => !named.has(name));
+    if (extra !== undefined) {
+      throw new FabricError("invalid_job", `The job is invalid: a pack was sent for "${extra}", which names no files`);
+    }
+    const unique = new Map<string, BlobRef>();
+    for (const ref of Object.values(packs)) unique.set(ref.sha256, ref);
+    if (unique.size === 0) return;
+    for (const ref of unique.values()) {
+      const blob = await this.#store.getBlob(ref.sha256);
+      if (blob?.complete && blob.size !== ref.size) {
+        throw new FabricError(
+          "invalid_job",
+          `The job is invalid: blob ${ref.sha256} holds ${blob.size} bytes, not ${ref.size}`,
+        );
+      }
+    }
+    const missing = await this.#store.useBlobs(jobId, [...unique.keys()], this.#clock.now());
+    if (missing.length > 0) {
+      throw new FabricError(
+        "invalid_job",
+        `The job is invalid: its files (blob ${missing[0]}) were not uploaded, or are gone; submit it again`,
+      );
+    }
+  }
+}
+
+function checkHash(sha256: string): string {
+  if (!sha256Schema.safeParse(sha256).success) {
+    throw new FabricError(
+      "bad_request",
+      `A blob is named by its SHA-256 (64 lowercase hex digits), got "${sha256.slice(0, 80)}"`,
+    );
+  }
+  return sha256;
+}
