@@ -142,3 +142,41 @@ Deno.test("an upload whose chunks do not hash to its name is dropped; a stored b
     await cluster.stop();
   }
 });
+
+Deno.test({
+  name: "a script task split across files runs: its relative imports are followed at submit and shipped with it",
+  ignore: lacks("bwrap", "deno"),
+}, async () => {
+  const cluster = await Cluster.start({ agents: [{ name: "runner" }] });
+  try {
+    const project = join(cluster.root, "project");
+    await write(project, {
+      "tools/main.ts": `import { greet } from "./lib/greet.ts";\nconsole.log(greet());\n`,
+      "tools/lib/greet.ts":
+        `import { NAMES } from "../../shared/names.ts";\nexport const greet = () => "hello " + NAMES.join(" and ");\n`,
+      "shared/names.ts": `export const NAMES = ["ada", "grace"];\n`,
+      "shared/unused.ts": `export const nothing = 1;\n`,
+      "job.yaml": `name: split\ntasks:\n  - name: main\n    script: tools/main.ts\n`,
+    });
+    const result = await cluster.cli(["submit", join(project, "job.yaml"), "--wait", "--json"], { timeoutMs: 90_000 });
+    assert.equal(result.code, 0, `${result.stderr}\n${result.stdout}`);
+    assert.match(result.stderr, /packed 3 file\(s\)/, "the entry and the two modules it imports, not the rest");
+    const job = JSON.parse(result.stdout) as JobDetail;
+    assert.equal((await cluster.cli(["logs", job.tasks[0].id])).stdout, "hello ada and grace\n");
+
+    // An import that leaves the folder, or names no file, is refused at submit with the script's line.
+    await write(project, { "tools/lib/greet.ts": `import "../../../outside.ts";\n` });
+    const outside = await cluster.cli(["submit", join(project, "job.yaml")]);
+    assert.equal(outside.code, 2, outside.stderr);
+    assert.match(
+      outside.stderr,
+      /line 4, column \d+: "tasks\[0\]\.script": "tools\/lib\/greet\.ts" imports "\.\.\/\.\.\/\.\.\/outside\.ts", outside/,
+    );
+    await write(project, { "tools/lib/greet.ts": `export * from "./missing.ts";\n` });
+    const missing = await cluster.cli(["submit", join(project, "job.yaml")]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /imports "\.\/missing\.ts", and "tools\/lib\/missing\.ts" does not exist/);
+  } finally {
+    await cluster.stop();
+  }
+});

@@ -1,6 +1,6 @@
 /**
  * A job's `files:` on their way to the tracker: one pack per distinct list (a task's own `files:`, else
- * its job's), written to a temporary file, uploaded a chunk at a time unless the tracker holds it
+ * its job's, and a script task's local modules), written to a temporary file, uploaded a chunk at a time unless the tracker holds it
  * already (the same files make the same pack), and named in the submission by task.
  */
 import { BLOB_CHUNK_BYTES, type BlobRef, chunkCount, MAX_BLOB_BYTES, taskFilePatterns } from "../protocol/mod.ts";
@@ -11,6 +11,7 @@ import type { JobFileProblem } from "../protocol/job_spec_error.ts";
 import { UsageError } from "./args.ts";
 import type { JobInput } from "./job_input.ts";
 import { collectFiles, PackError, type PackOptions, writePack } from "./pack.ts";
+import { scriptModules } from "./script_imports.ts";
 
 export interface Pack extends BlobRef {
   /** The temporary file that holds it (removed by `removePacks`). */
@@ -26,7 +27,10 @@ export async function packJob(job: JobInput, name: string, options: Omit<PackOpt
   const packs: Pack[] = [];
   try {
     for (const [i, task] of job.spec.tasks.entries()) {
-      const patterns = taskFilePatterns(job.spec, task);
+      const modules = task.script === undefined ? [] : await localModules(job, name, i, task.script);
+      const listed = taskFilePatterns(job.spec, task);
+      // A script that imports modules of its own ships them (and itself, beside them) in its pack.
+      const patterns = modules.length > 1 ? [...new Set([...(listed ?? []), ...modules])] : listed;
       if (patterns === null) continue;
       const key = JSON.stringify(patterns);
       const known = byList.get(key);
@@ -60,6 +64,19 @@ export async function packJob(job: JobInput, name: string, options: Omit<PackOpt
   } catch (error) {
     await removePacks(packs);
     throw error;
+  }
+}
+
+/** The entry script and the modules it imports (script_imports.ts), or a JobSpecError at its `script:`. */
+async function localModules(job: JobInput, name: string, i: number, script: string): Promise<string[]> {
+  try {
+    return await scriptModules(job.base, script);
+  } catch (error) {
+    const problem = {
+      ...job.locate(["tasks", i, "script"]),
+      message: `"tasks[${i}].script": ${(error as Error).message}`,
+    };
+    throw new JobSpecError(name, [problem]);
   }
 }
 

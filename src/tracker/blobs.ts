@@ -105,6 +105,8 @@ export class Blobs {
   async use(jobId: string, spec: JobSpec, packs: Record<string, BlobRef>): Promise<void> {
     const named = new Set<string>();
     for (const task of spec.tasks) {
+      // A script task may have a pack without files: its modules (the submitter's CLI follows its imports).
+      if (task.script !== undefined) named.add(task.name);
       const patterns = taskFilePatterns(spec, task);
       if (patterns === null) continue;
       named.add(task.name);
@@ -117,7 +119,10 @@ export class Blobs {
     }
     const extra = Object.keys(packs).find((name) => !named.has(name));
     if (extra !== undefined) {
-      throw new FabricError("invalid_job", `The job is invalid: a pack was sent for "${extra}", which names no files`);
+      throw new FabricError(
+        "invalid_job",
+        `The job is invalid: a pack was sent for "${extra}", which names no files and is no script task`,
+      );
     }
     const unique = new Map<string, BlobRef>();
     for (const ref of Object.values(packs)) unique.set(ref.sha256, ref);

@@ -22,8 +22,11 @@ export const scriptDriver: TaskDriver<"script"> = {
   kind: "script",
   async prepare(task, { host, dirs, sandboxed, env }) {
     if (host.deno === null) throw new Error("this agent has no Deno runtime for script tasks");
-    const name = basename(task.script.name) || "script.ts";
-    const scriptFile = join(dirs.metaDir, /\.(ts|tsx|js|mjs|jsx)$/.test(name) ? name : `${name}.ts`);
+    const scriptFile = scriptPlace(task.script.name, {
+      metaDir: dirs.metaDir,
+      workDir: dirs.workDir,
+      packed: !!task.pack,
+    });
     await Deno.writeTextFile(scriptFile, task.script.content);
     const tmpDir = sandboxed ? "/tmp" : dirs.tmpDir;
     const denoEnv = { DENO_DIR: join(tmpDir, "deno-cache"), DENO_NO_UPDATE_CHECK: "1" };
@@ -39,6 +42,20 @@ export const scriptDriver: TaskDriver<"script"> = {
   },
   start: startProcess,
 };
+
+/**
+ * Where the script is written and run from: in fabric's own folder of the task; or, when the job shipped
+ * its modules (a pack, unpacked in the task's directory already), at its own path among them, so that
+ * its relative imports resolve. Its content is always the job's (what a --verify-key agent checked),
+ * written over the pack's copy. The path was checked at submit (relative, no ".."); checked again here.
+ */
+export function scriptPlace(name: string, where: { metaDir: string; workDir: string; packed: boolean }): string {
+  const parts = name.split("/");
+  const relativeInside = !name.startsWith("/") && parts.every((part) => part !== "" && part !== "." && part !== "..");
+  if (where.packed && relativeInside && parts[0] !== ".fabric") return join(where.workDir, ...parts);
+  const file = basename(name) || "script.ts";
+  return join(where.metaDir, /\.(ts|tsx|js|mjs|jsx)$/.test(file) ? file : `${file}.ts`);
+}
 
 export interface ScriptCommandOptions {
   denoPath: string;
