@@ -9,6 +9,7 @@ import type { JobDetail } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { lacks } from "../testing/machine.ts";
 import { RawApi } from "../testing/raw_api.ts";
+import { withHotCluster } from "../testing/hot_cluster.ts";
 
 async function write(root: string, files: Record<string, string>): Promise<void> {
   for (const [name, text] of Object.entries(files)) {
@@ -179,4 +180,29 @@ Deno.test({
   } finally {
     await cluster.stop();
   }
+});
+
+Deno.test({
+  name: "trackers sharing PostgreSQL share packs: files uploaded through a follower reach an agent of the leader",
+  ignore: lacks("postgres", "bwrap"),
+  fn: () =>
+    withHotCluster({ trackers: 2, lease: "5000ms" }, async (cluster) => {
+      assert.equal(await cluster.leads(0), 1);
+      cluster.startAgent({ name: "a1", joinTrackers: [0] });
+      const project = join(cluster.root, "project");
+      // Over one chunk (4 MiB), so that the follower forwards several.
+      const data = new Uint8Array(5 * 1024 * 1024).map((_, i) => (i * 7) % 256);
+      await Deno.mkdir(project);
+      await Deno.writeFile(join(project, "data.bin"), data);
+      const sum = createHash("sha256").update(data).digest("hex");
+      await write(project, {
+        "job.yaml": `name: shared\nfiles: [data.bin]\ntasks:\n  - name: t\n    run: sha256sum data.bin\n`,
+      });
+      const result = await cluster.cli(1, ["submit", join(project, "job.yaml"), "--wait", "--json"], {
+        timeoutMs: 90_000,
+      });
+      assert.equal(result.code, 0, result.stderr);
+      const job = JSON.parse(result.stdout) as JobDetail;
+      assert.equal((await cluster.cli(0, ["logs", job.tasks[0].id])).stdout, `${sum}  data.bin\n`);
+    }),
 });

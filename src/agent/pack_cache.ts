@@ -43,7 +43,8 @@ export class PackCache {
 
   /**
    * Run `use` with the path of the pack's file, downloaded and checked first if it is not here. While
-   * `use` runs, the file stays.
+   * `use` runs, the file stays. `signal` ends this task's wait, not the download the job's other tasks
+   * may share.
    */
   async with<T>(ref: BlobRef, use: (path: string) => Promise<T>, signal?: AbortSignal): Promise<T> {
     await this.#cleared;
@@ -51,7 +52,7 @@ export class PackCache {
     if (!entry || entry.ref.size !== ref.size) {
       const path = join(this.#o.dir, `${ref.sha256}.tar`);
       const made: Entry = { ref, path, ready: Promise.resolve(), users: 0, lastUsed: 0 };
-      made.ready = this.#download(ref, path, signal);
+      made.ready = this.#download(ref, path);
       // A download that fails is forgotten: the next task tries again.
       made.ready.catch(() => this.#entries.get(ref.sha256) === made && this.#entries.delete(ref.sha256));
       this.#entries.set(ref.sha256, made);
@@ -60,7 +61,7 @@ export class PackCache {
     entry.users++;
     entry.lastUsed = ++this.#uses;
     try {
-      await entry.ready;
+      await untilAborted(entry.ready, signal);
       return await use(entry.path);
     } finally {
       entry.users--;
@@ -68,14 +69,14 @@ export class PackCache {
     }
   }
 
-  async #download(ref: BlobRef, path: string, signal?: AbortSignal): Promise<void> {
+  async #download(ref: BlobRef, path: string): Promise<void> {
     const partial = join(this.#o.dir, `.partial-${ref.sha256}-${crypto.randomUUID()}`);
     const out = await Deno.open(partial, { write: true, createNew: true, mode: 0o600 });
     const hash = createHash("sha256");
     let size = 0;
     try {
       for (let seq = 0; seq < chunkCount(ref.size); seq++) {
-        const chunk = await this.#o.client.readBlobChunk(ref.sha256, seq, signal);
+        const chunk = await this.#o.client.readBlobChunk(ref.sha256, seq);
         size += chunk.byteLength;
         if (chunk.byteLength > BLOB_CHUNK_BYTES || size > ref.size) {
           throw new Error(`the tracker sent more than the ${ref.size} bytes of the job's files`);
@@ -111,4 +112,15 @@ export class PackCache {
       await Deno.remove(entry.path).catch(() => {});
     }
   }
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

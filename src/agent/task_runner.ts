@@ -227,15 +227,20 @@ async function unpackFiles(
   pack: BlobRef,
   context: RunnerContext,
   paths: TaskPaths,
-  signal: AbortSignal,
+  preparing: { deadline: number | null; signal: AbortSignal },
 ): Promise<void> {
   if (!context.packs) throw new CannotRun("this agent cannot fetch a job's files");
+  // The task's timeout covers the download, as it covers a checkout.
+  const { deadline, signal } = preparing;
+  const stop = deadline === null
+    ? signal
+    : AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, deadline - performance.now()))]);
   try {
     // Its files hold fewer bytes than the pack (which adds their headers).
     const limits = { maxEntries: MAX_PACK_ENTRIES, maxBytes: pack.size };
-    await context.packs.with(pack, (file) => unpackPack(file, paths.workDir, limits), signal);
+    await context.packs.with(pack, (file) => unpackPack(file, paths.workDir, limits), stop);
   } catch (error) {
-    if (signal.aborted) throw new TaskStopped("cancelled", error as Error);
+    if (stop.aborted) throw new TaskStopped(signal.aborted ? "cancelled" : "timed_out", error as Error);
     throw new CannotRun(`the job's files cannot be put in the task's directory: ${(error as Error).message}`);
   }
 }
@@ -264,7 +269,7 @@ async function prepare<K extends TaskKind>(
   const driver = driverFor(a.kind);
   // A sandboxed task has a private /tmp; the others get one of their own here.
   context.workDirs.make(paths, !sandboxed);
-  if (a.pack) await unpackFiles(a.pack, context, paths, preparing.signal);
+  if (a.pack) await unpackFiles(a.pack, context, paths, preparing);
   const extra = await writeTaskFiles(paths, a);
   const env = taskEnv(a, {
     paths,
