@@ -247,6 +247,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
       client,
       maxBytes: DEFAULT_PACK_CACHE_BYTES,
     }),
+    artifacts: client,
   });
   const handle = loop.start();
   handle.done.finally(() => trackerList.stop()).catch(() => {});

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
 import type { PackCache } from "./pack_cache.ts";
+import type { ArtifactClient } from "./artifacts.ts";
 import type { ExecRuntime } from "../exec/mod.ts";
 import {
   type Assignment,
@@ -68,6 +69,8 @@ export interface LoopOptions {
   verifier?: JobVerifier | null;
   /** Where jobs' `files:` are fetched (none: a task with files fails to start). */
   packs?: PackCache | null;
+  /** Where tasks' artifacts go (none: they are not kept). */
+  artifacts?: ArtifactClient | null;
 }
 
 const CLAIM_WAIT_MS = 25_000;
@@ -212,6 +215,7 @@ export class AgentLoop {
       log: this.#o.log,
       verifier: this.#o.verifier ?? null,
       packs: this.#o.packs ?? null,
+      artifacts: this.#o.artifacts ?? null,
     });
     this.#runs.set(attemptKey(ref), run);
     run.done.finally(() => {

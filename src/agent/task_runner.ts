@@ -13,6 +13,7 @@ import {
   TaskStopped,
 } from "../exec/mod.ts";
 import {
+  type ArtifactRef,
   type Assignment,
   type AssignmentOf,
   type AttemptRef,
@@ -23,6 +24,7 @@ import {
   type TaskKind,
 } from "../protocol/mod.ts";
 import type { PackCache } from "./pack_cache.ts";
+import { type ArtifactClient, keepsArtifacts, uploadArtifacts } from "./artifacts.ts";
 import { unpackPack } from "./unpack.ts";
 import { OutputBuffer } from "./output_buffer.ts";
 import { maskAll, maskOutputFile } from "./secret_masker.ts";
@@ -54,6 +56,8 @@ export interface RunnerContext {
   verifier: JobVerifier | null;
   /** Where the packs of jobs' `files:` are fetched and kept; null: a task with files cannot run here. */
   packs: PackCache | null;
+  /** Where tasks' artifacts are uploaded; null: none are kept. */
+  artifacts: ArtifactClient | null;
 }
 
 /** A task that cannot start here; its message is the task's failure reason. */
@@ -153,6 +157,7 @@ export class TaskRun {
       }
       if (this.#ending) execution.stop();
       const finished = await execution.finished;
+      const artifacts = await this.#artifacts(a, context, paths, finished, say);
       output.close();
       const file = finished.result.kind === "exited" && finished.result.code === 0
         ? maskOutputFile(readOutputFile(context.workDirs.root, paths), secrets)
@@ -160,7 +165,7 @@ export class TaskRun {
       const result = finished.result.kind === "failed_to_start"
         ? { ...finished.result, message: maskAll(finished.result.message, secrets) }
         : finished.result;
-      this.#report(context, { ...finished, result }, file);
+      this.#report(context, { ...finished, result }, { ...file, ...(artifacts ? { artifacts } : {}) });
     } catch (error) {
       const message = maskAll(error instanceof CannotRun ? error.message : (error as Error).message, secrets);
       say(message);
@@ -193,10 +198,38 @@ export class TaskRun {
     }
   }
 
+  /**
+   * What `artifacts:` keeps of what the ended task left, uploaded before the attempt is reported ended
+   * (artifacts.ts); none for an attempt given back or no longer wanted.
+   */
+  async #artifacts(
+    a: Assignment,
+    context: RunnerContext,
+    paths: TaskPaths,
+    finished: Finished,
+    say: (line: string) => void,
+  ): Promise<ArtifactRef[] | null> {
+    if (!a.artifacts || this.#ending === "stale" || this.#ending === "release") return null;
+    const succeeded = finished.result.kind === "exited" && finished.result.code === 0;
+    if (!keepsArtifacts(a.artifacts, succeeded)) return null;
+    if (!context.artifacts) {
+      say("artifacts are not kept: this agent has no tracker to send them to");
+      return null;
+    }
+    return await uploadArtifacts({
+      root: context.workDirs.root,
+      dir: paths.workDir,
+      skip: a.sandbox ? [".fabric"] : [".fabric", "tmp"],
+      rule: a.artifacts,
+      client: context.artifacts,
+      say,
+    });
+  }
+
   #report(
     context: RunnerContext,
     finished: Finished,
-    file: { output?: string; outputError?: string },
+    file: { output?: string; outputError?: string; artifacts?: ArtifactRef[] },
   ): void {
     const ref = this.ref;
     if (this.#ending === "stale") return;

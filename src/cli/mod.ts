@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   submit: async () => (await import("./submit.ts")).submitCommand,
   status: async () => (await import("./status.ts")).statusCommand,
   logs: async () => (await import("./logs.ts")).logsCommand,
+  artifacts: async () => (await import("./artifacts.ts")).artifactsCommand,
   agents: async () => (await import("./agents.ts")).agentsCommand,
   trackers: async () => (await import("./trackers.ts")).trackersCommand,
   cancel: async () => (await import("./cancel.ts")).cancelCommand,
@@ -77,6 +78,7 @@ Client:
   fabric submit FILE [--wait] submit a job file
   fabric status [JOB|TASK]    jobs, one job's tasks, or one task's attempts
   fabric logs TASK|JOB [-f]   a task's output, or every task's of a job
+  fabric artifacts TASK|JOB   the files tasks kept; artifacts get TASK PATH|GLOB [-o DIR] downloads them
   fabric cancel JOB           stop a job
   fabric rerun JOB [--failed] submit a job's file again (only what did not succeed, with --failed)
   fabric run [--all] -- CMD   a command on one agent, or on every one, its output prefixed by agent;

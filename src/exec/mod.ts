@@ -33,5 +33,5 @@ export {
   redactUrl,
 } from "./git.ts";
 export { childPids, descendantPids, isAlive } from "./process_tree.ts";
-export { listable, readTaskFile, type TaskFile } from "./task_file.ts";
+export { listable, type OpenedTaskFile, openTaskFile, readTaskFile, type TaskFile } from "./task_file.ts";
 export { killLeftovers, type ProcessRecord, processStartTicksLater } from "./leftovers.ts";

@@ -20,7 +20,7 @@ export type TaskFile =
   | { kind: "refused"; reason: string };
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-const ABSENT: TaskFile = { kind: "absent" };
+const ABSENT = { kind: "absent" } as const;
 const THROUGH_LINK = "is reached through a symbolic link, not a regular file of the task's directory";
 /**
  * The largest directory (its size, which bounds its entries on every Linux filesystem: 12 bytes or
@@ -39,6 +39,20 @@ export function listable(info: Deno.FileInfo): boolean {
  * checked, the task's own directory included). At most `limit` bytes.
  */
 export function readTaskFile(root: string, path: string, limit: number): TaskFile {
+  const opened = openTaskFile(root, path);
+  if (opened.kind !== "open") return opened;
+  try {
+    return readUpTo(opened.fd, opened.size, limit);
+  } finally {
+    fs.closeSync(opened.fd);
+  }
+}
+
+/** A file a task made, opened for reading after the checks above (the caller closes `fd`), or why not. */
+export type OpenedTaskFile = { kind: "open"; fd: number; size: number } | Exclude<TaskFile, { kind: "read" }>;
+
+/** The file at `path` below `root`, checked as readTaskFile checks it, and opened: its content is not read. */
+export function openTaskFile(root: string, path: string): OpenedTaskFile {
   const below = relative(root, path);
   if (below === "" || below.startsWith("..")) throw new RangeError(`"${path}" is not below "${root}"`);
   const parents = below.split(sep).slice(0, -1);
@@ -67,6 +81,7 @@ export function readTaskFile(root: string, path: string, limit: number): TaskFil
     if (code === "ELOOP") return { kind: "refused", reason: "is a symbolic link, not a regular file" };
     return { kind: "refused", reason: `cannot be opened (${code ?? (error as Error).name})` };
   }
+  let kept = false;
   try {
     const stats = fs.fstatSync(fd);
     if (!stats.isFile()) return { kind: "refused", reason: `is ${typeName(stats)}, not a regular file` };
@@ -74,9 +89,10 @@ export function readTaskFile(root: string, path: string, limit: number): TaskFil
       return { kind: "refused", reason: "has other names (a hard link), not a regular file of its own" };
     }
     if (!openedAt(fd, root, path)) return { kind: "refused", reason: THROUGH_LINK };
-    return readUpTo(fd, stats.size, limit);
+    kept = true;
+    return { kind: "open", fd, size: stats.size };
   } finally {
-    fs.closeSync(fd);
+    if (!kept) fs.closeSync(fd);
   }
 }
 

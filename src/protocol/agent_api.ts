@@ -3,6 +3,7 @@
  * and what to stop, and sends what happened as ordered batches of events.
  */
 import { z } from "zod";
+import { artifactRefSchema, MAX_TASK_ARTIFACTS } from "./blob.ts";
 import type { Assignment } from "./assignment.ts";
 import { logChunkSchema } from "./log.ts";
 import { taskResultSchema } from "./task.ts";
@@ -46,6 +47,8 @@ export const taskEventSchema = z.discriminatedUnion("type", [
     outputTruncated: z.boolean().optional(),
     /** Why the $FABRIC_OUTPUT file could not be taken (too large, not JSON): the task fails. */
     outputError: z.string().max(1000).optional(),
+    /** The files it left that `artifacts:` keeps, each stored as a blob before this event was sent. */
+    artifacts: z.array(artifactRefSchema).max(MAX_TASK_ARTIFACTS).optional(),
   }),
   /**
    * The agent gives the attempt back without a result and the task is queued again: `handed_back`

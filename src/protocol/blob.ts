@@ -37,3 +37,28 @@ export const completeBlobRequestSchema = z.strictObject({ size: blobRefSchema.sh
 export function chunkCount(size: number): number {
   return Math.ceil(size / BLOB_CHUNK_BYTES);
 }
+
+/** Files one task may leave as artifacts, and patterns under one `artifacts:`. */
+export const MAX_TASK_ARTIFACTS = 1000;
+export const MAX_ARTIFACT_PATTERNS = 100;
+
+/** One file a task left (`artifacts:`): its path in the task's directory, and its blob (none when empty). */
+export const artifactRefSchema = z.strictObject({
+  path: z.string().min(1).max(MAX_PACK_PATH),
+  sha256: sha256Schema,
+  size: z.number().int().min(0).max(MAX_BLOB_BYTES),
+});
+export type ArtifactRef = z.infer<typeof artifactRefSchema>;
+
+/** When a task's artifacts are kept: whatever its outcome, or only when it succeeded, or failed. */
+export const ARTIFACT_WHEN = ["always", "on_success", "on_failure"] as const;
+export type ArtifactWhen = typeof ARTIFACT_WHEN[number];
+
+/** What a task keeps: globs relative to its directory, and when. */
+export interface ArtifactRule {
+  paths: string[];
+  when: ArtifactWhen;
+}
+
+/** The SHA-256 of nothing: an empty artifact's, which has no blob. */
+export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -26,7 +26,7 @@ import { checkEnvNames } from "./env_names.ts";
 import { patternSchema } from "./pattern.ts";
 import { permissionsSchema } from "./permissions.ts";
 import { jobSecretsSchema } from "./secret.ts";
-import { MAX_FILE_PATTERNS, MAX_PACK_PATH } from "./blob.ts";
+import { ARTIFACT_WHEN, MAX_ARTIFACT_PATTERNS, MAX_FILE_PATTERNS, MAX_PACK_PATH } from "./blob.ts";
 import { parseSize } from "./size.ts";
 import { textSchema, utf8Length } from "./text.ts";
 import { cronProblem, MAX_SCHEDULE_CHARS, MAX_TIMEZONE_CHARS, OVERLAPS, timezoneProblem } from "./schedule.ts";
@@ -179,6 +179,19 @@ export const filePatternSchema = textSchema().min(1).max(MAX_PACK_PATH).refine(
   "must be a path or glob relative to the job file's folder",
 );
 
+/** A glob of `artifacts:`, relative to the task's directory. */
+const artifactPatternSchema = textSchema().min(1).max(MAX_PACK_PATH).refine(
+  (path) => !path.startsWith("/") && !path.split("/").includes(".."),
+  `must be a path or glob relative to the task's directory, without ".."`,
+);
+const artifactPathsSchema = z.array(artifactPatternSchema).min(1).max(MAX_ARTIFACT_PATTERNS);
+
+/** `artifacts: [globs]`, or `{paths: [globs], when}`; kept when the task succeeded unless `when` says otherwise. */
+export const artifactsSchema = z.union([
+  artifactPathsSchema.transform((paths) => ({ paths, when: "on_success" as const })),
+  z.strictObject({ paths: artifactPathsSchema, when: z.enum(ARTIFACT_WHEN).default("on_success") }),
+]);
+
 /** Keys a job may set as defaults for its tasks. */
 const sharedFields = {
   /** The submitter's files each task starts with (a task's own list replaces its job's). */
@@ -243,6 +256,8 @@ export const taskSpecSchema = z.strictObject({
   count: z.number().int().min(1).max(MAX_JOB_TASKS).optional(),
   matrix: matrixSchema.optional(),
   needs: z.array(nameSchema).max(MAX_NEEDS).optional(),
+  /** Files the task leaves that are kept (uploaded by its agent when it ends). */
+  artifacts: artifactsSchema.optional(),
   ...sharedFields,
 }).superRefine((task, ctx) => {
   const kinds = [task.script !== undefined, task.code !== undefined, task.git !== undefined].filter(Boolean).length;

@@ -1,6 +1,7 @@
 /** Tasks as the tracker reports them, and the result an agent reports for one attempt. */
 import { z } from "zod";
 import type { TaskKind } from "./job_expand.ts";
+import type { ArtifactRef } from "./blob.ts";
 
 export const TASK_STATES = [
   "queued",
@@ -77,4 +78,6 @@ export interface TaskDetail extends TaskView {
   /** The JSON the task wrote to $FABRIC_OUTPUT, if any. */
   output: unknown;
   needs: string[];
+  /** The files its latest attempt left that `artifacts:` keeps. */
+  artifacts: ArtifactRef[];
 }

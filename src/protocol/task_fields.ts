@@ -54,6 +54,7 @@ export function specFields(job: JobSpec, task: TaskSpec, options: SpecFieldsOpti
     diskBytes: effective.resources.disk > 0 ? effective.resources.disk : null,
     pids: effective.pids,
     maxOutputBytes: effective.maxOutputBytes,
+    artifacts: task.artifacts ?? null,
     ...workOf(task, options.files),
   };
 }

@@ -32,6 +32,29 @@ export interface BlobStore {
   dropUpload(sha256: string): Promise<void>;
   /** Record that `jobId` uses these blobs, touching them; the ones that are not complete, not recorded. */
   useBlobs(jobId: string, sha256s: string[], now: number): Promise<string[]>;
+  /**
+   * An attempt's artifacts, kept with the job's use of their blobs, in one transaction; an artifact whose
+   * blob is not complete is not kept (its hash is answered). Recording the same again changes nothing.
+   */
+  recordArtifacts(record: ArtifactsRecord): Promise<string[]>;
+  /** A task's artifacts, every attempt's, by attempt and path. */
+  listArtifacts(taskId: string): Promise<ArtifactRow[]>;
+}
+
+export interface ArtifactsRecord {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  artifacts: Array<{ path: string; sha256: string; size: number }>;
+  now: number;
+}
+
+export interface ArtifactRow {
+  taskId: string;
+  attempt: number;
+  path: string;
+  sha256: string;
+  size: number;
 }
 
 /** An unused blob, or an upload never finished, is kept this long after its last touch. */
@@ -63,6 +86,9 @@ export const BLOB_SQL = {
   deleteBlob: `DELETE FROM blobs WHERE sha256 = ?1 AND touched_at < ?2
     AND NOT EXISTS (SELECT 1 FROM job_blobs WHERE sha256 = ?1)`,
   deleteChunks: "DELETE FROM blob_chunks WHERE sha256 = ?1",
+  addArtifact: `INSERT INTO task_artifacts (task_id, attempt, path, sha256, size) VALUES (?1, ?2, ?3, ?4, ?5)
+    ON CONFLICT DO NOTHING`,
+  listArtifacts: "SELECT * FROM task_artifacts WHERE task_id = ?1 ORDER BY attempt, path",
 } as const;
 
 /** PostgreSQL's spelling of a statement above. */
@@ -78,4 +104,20 @@ export function toBlob(row: Record<string, unknown>): BlobRecord {
     complete: row.complete === true || Number(row.complete) === 1,
     touchedAt: Number(row.touched_at),
   };
+}
+
+/** A row of `task_artifacts`, from either store. */
+export function toArtifact(row: Record<string, unknown>): ArtifactRow {
+  return {
+    taskId: String(row.task_id),
+    attempt: Number(row.attempt),
+    path: String(row.path),
+    sha256: String(row.sha256),
+    size: Number(row.size),
+  };
+}
+
+/** The distinct blobs of artifacts (an empty one has none). */
+export function artifactBlobs(artifacts: ArtifactsRecord["artifacts"]): string[] {
+  return [...new Set(artifacts.filter((a) => a.size > 0).map((a) => a.sha256))];
 }

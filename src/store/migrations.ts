@@ -82,14 +82,17 @@ export const MIGRATIONS: readonly string[] = [
      last_job_id TEXT, last_note TEXT);
    ALTER TABLE jobs ADD COLUMN periodic TEXT;
    ALTER TABLE jobs ADD COLUMN scheduled_at INTEGER;`,
-  // 10: blobs (blobs.ts): the files shipped with jobs, content-addressed, in chunks of up to 4 MiB; which
-  // jobs use which, for retention. A chunk is a rowid table's row (a large value in a WITHOUT ROWID
-  // table is slow to move); the others are small.
+  // 10: blobs (blobs.ts): the files shipped with jobs and the artifacts tasks leave, content-addressed, in
+  // chunks of up to 4 MiB; which jobs use which, for retention; each attempt's artifacts by path. A chunk
+  // is a rowid table's row (a large value in a WITHOUT ROWID table is slow to move); the others are small.
   `CREATE TABLE blobs (
      sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, complete INTEGER NOT NULL, touched_at INTEGER NOT NULL) WITHOUT ROWID;
    CREATE TABLE blob_chunks (sha256 TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sha256, seq));
    CREATE TABLE job_blobs (
      job_id TEXT NOT NULL, sha256 TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (job_id, sha256)) WITHOUT ROWID;
    CREATE INDEX job_blobs_sha256 ON job_blobs (sha256);
+   CREATE TABLE task_artifacts (
+     task_id TEXT NOT NULL, attempt INTEGER NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+     PRIMARY KEY (task_id, attempt, path)) WITHOUT ROWID;
    ALTER TABLE jobs ADD COLUMN packs TEXT NOT NULL DEFAULT '{}';`,
 ];

@@ -14,13 +14,15 @@ import { FabricError } from "../protocol/mod.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
 import { openPool } from "./postgres_pool.ts";
 import { postgresPurgeOps } from "./postgres_purge.ts";
-import type { BlobRecord } from "./blobs.ts";
+import type { ArtifactRow, ArtifactsRecord, BlobRecord } from "./blobs.ts";
 import {
   completePostgresBlob,
   dropPostgresUpload,
   getPostgresBlob,
+  listPostgresArtifacts,
   putPostgresChunk,
   readPostgresChunk,
+  recordPostgresArtifacts,
   usePostgresBlobs,
 } from "./postgres_blobs.ts";
 import { purgeRounds } from "./purge_rounds.ts";
@@ -80,7 +82,7 @@ const DATA_TABLES = [
   "periodic",
 ] as const;
 /** The tables whose size is the store's. */
-const SIZED_TABLES = [...DATA_TABLES, "purging", "leases", "blobs", "blob_chunks", "job_blobs"];
+const SIZED_TABLES = [...DATA_TABLES, "purging", "leases", "blobs", "blob_chunks", "job_blobs", "task_artifacts"];
 
 export interface PostgresStoreOptions {
   sync?: StoreSync;
@@ -514,6 +516,12 @@ export class PostgresStore implements Store, SecretStore {
   }
   useBlobs(jobId: string, sha256s: string[], now: number): Promise<string[]> {
     return this.#read("(write) the uses of blobs", (sql) => usePostgresBlobs(sql, { jobId, sha256s, now }));
+  }
+  recordArtifacts(record: ArtifactsRecord): Promise<string[]> {
+    return this.#read("(write) a task's artifacts", (sql) => recordPostgresArtifacts(sql, record));
+  }
+  listArtifacts(taskId: string): Promise<ArtifactRow[]> {
+    return this.#read("a task's artifacts", (sql) => listPostgresArtifacts(sql, taskId));
   }
 
   jobLogBytes(jobId: string): Promise<number> {

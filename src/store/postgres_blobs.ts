@@ -1,6 +1,15 @@
 /** Blobs in PostgreSQL (blobs.ts): the same statements as SQLite's, each its own transaction or one of a few. */
 import type postgres from "postgres";
-import { BLOB_SQL, type BlobRecord, postgresSql, toBlob } from "./blobs.ts";
+import {
+  artifactBlobs,
+  type ArtifactRow,
+  type ArtifactsRecord,
+  BLOB_SQL,
+  type BlobRecord,
+  postgresSql,
+  toArtifact,
+  toBlob,
+} from "./blobs.ts";
 
 const SQL = Object.fromEntries(Object.entries(BLOB_SQL).map(([name, text]) => [name, postgresSql(text)])) as Record<
   keyof typeof BLOB_SQL,
@@ -76,4 +85,25 @@ export async function sweepPostgresBlobs(
 
 export async function unusePostgresJob(tx: postgres.TransactionSql, jobId: string): Promise<void> {
   await tx.unsafe(SQL.unuseJob, [jobId]);
+}
+
+export async function recordPostgresArtifacts(sql: postgres.Sql, record: ArtifactsRecord): Promise<string[]> {
+  const { jobId, taskId, attempt, artifacts, now } = record;
+  return await sql.begin(async (tx) => {
+    const missing: string[] = [];
+    for (const sha256 of artifactBlobs(artifacts)) {
+      const touched = await tx.unsafe(SQL.touchComplete, [sha256, true, now]);
+      if (touched.count === 0) missing.push(sha256);
+      else await tx.unsafe(SQL.useBlob, [jobId, sha256, now]);
+    }
+    for (const a of artifacts) {
+      if (a.size > 0 && missing.includes(a.sha256)) continue;
+      await tx.unsafe(SQL.addArtifact, [taskId, attempt, a.path, a.sha256, a.size]);
+    }
+    return missing;
+  });
+}
+
+export async function listPostgresArtifacts(sql: Sql, taskId: string): Promise<ArtifactRow[]> {
+  return (await sql.unsafe(SQL.listArtifacts, [taskId])).map(toArtifact);
 }

@@ -115,6 +115,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    CREATE TABLE job_blobs (
      job_id text COLLATE "C" NOT NULL, sha256 text COLLATE "C" NOT NULL, at bigint NOT NULL, PRIMARY KEY (job_id, sha256));
    CREATE INDEX job_blobs_sha256 ON job_blobs (sha256);
+   CREATE TABLE task_artifacts (
+     task_id text COLLATE "C" NOT NULL, attempt bigint NOT NULL, path text COLLATE "C" NOT NULL,
+     sha256 text COLLATE "C" NOT NULL, size bigint NOT NULL, PRIMARY KEY (task_id, attempt, path));
    ALTER TABLE jobs ADD COLUMN packs text NOT NULL DEFAULT '{}';`,
 ];
 

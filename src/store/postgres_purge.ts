@@ -26,6 +26,7 @@ const DELETE_FIRST_LOGS = `WITH l AS (
 const DELETE_ROUND = `WITH r AS (${ROUND}),
   l AS (DELETE FROM logs WHERE task_id IN (SELECT id FROM r) RETURNING 1),
   a AS (DELETE FROM attempts WHERE task_id IN (SELECT id FROM r) RETURNING 1),
+  f AS (DELETE FROM task_artifacts WHERE task_id IN (SELECT id FROM r) RETURNING 1),
   t AS (DELETE FROM tasks WHERE id IN (SELECT id FROM r) RETURNING 1)
   SELECT (SELECT count(*) FROM l) AS logs, (SELECT count(*) FROM a) AS attempts, (SELECT count(*) FROM t) AS tasks`;
 

@@ -48,7 +48,7 @@ import {
   toToken,
 } from "./sqlite_records.ts";
 import { WriterWorker } from "./sqlite_writer_client.ts";
-import { BLOB_SQL, type BlobRecord, toBlob } from "./blobs.ts";
+import { type ArtifactRow, type ArtifactsRecord, BLOB_SQL, type BlobRecord, toArtifact, toBlob } from "./blobs.ts";
 import type { BlobWrite } from "./sqlite_blobs.ts";
 
 /** normal: survives a killed tracker (WAL); full: also a power loss, at the cost of a disk wait per commit. */
@@ -331,6 +331,17 @@ export class SqliteStore implements Store {
 
   useBlobs(jobId: string, sha256s: string[], now: number): Promise<string[]> {
     return this.#blobWrite({ op: "use", jobId, sha256s, now });
+  }
+
+  recordArtifacts(record: ArtifactsRecord): Promise<string[]> {
+    return this.#blobWrite({ op: "artifacts", record });
+  }
+
+  listArtifacts(taskId: string): Promise<ArtifactRow[]> {
+    return this.#read(
+      "a task's artifacts",
+      () => (this.#stmt(BLOB_SQL.listArtifacts).all(taskId) as Row[]).map(toArtifact),
+    );
   }
 
   #blobWrite<T>(write: BlobWrite): Promise<T> {

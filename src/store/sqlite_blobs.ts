@@ -4,7 +4,7 @@
  * the store's other reads do.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { BLOB_SQL } from "./blobs.ts";
+import { artifactBlobs, type ArtifactsRecord, BLOB_SQL } from "./blobs.ts";
 import { inTransaction } from "./sqlite_rows.ts";
 
 type Statements = Record<keyof typeof BLOB_SQL, StatementSync>;
@@ -14,7 +14,8 @@ export type BlobWrite =
   | { op: "putChunk"; sha256: string; seq: number; data: Uint8Array; now: number }
   | { op: "complete"; sha256: string; size: number; chunks: number; now: number }
   | { op: "dropUpload"; sha256: string }
-  | { op: "use"; jobId: string; sha256s: string[]; now: number };
+  | { op: "use"; jobId: string; sha256s: string[]; now: number }
+  | { op: "artifacts"; record: ArtifactsRecord };
 
 export function prepareBlobStatements(db: DatabaseSync): Statements {
   return Object.fromEntries(Object.entries(BLOB_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements;
@@ -41,6 +42,20 @@ export function runBlobWrite(db: DatabaseSync, s: Statements, write: BlobWrite):
         for (const sha256 of write.sha256s) {
           if (Number(s.touchComplete.run(sha256, 1, write.now).changes) === 0) missing.push(sha256);
           else s.useBlob.run(write.jobId, sha256, write.now);
+        }
+      });
+      return missing;
+    }
+    case "artifacts": {
+      const { jobId, taskId, attempt, artifacts, now } = write.record;
+      const missing: string[] = [];
+      inTransaction(db, () => {
+        for (const sha256 of artifactBlobs(artifacts)) {
+          if (Number(s.touchComplete.run(sha256, 1, now).changes) === 0) missing.push(sha256);
+          else s.useBlob.run(jobId, sha256, now);
+        }
+        for (const a of artifacts) {
+          if (a.size === 0 || !missing.includes(a.sha256)) s.addArtifact.run(taskId, attempt, a.path, a.sha256, a.size);
         }
       });
       return missing;

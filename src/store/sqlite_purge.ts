@@ -26,6 +26,7 @@ const SQL = {
   roundLogs: `SELECT count(*) AS n FROM logs WHERE task_id IN (${ROUND})`,
   deleteLogs: `DELETE FROM logs WHERE task_id IN (${ROUND})`,
   deleteAttempts: `DELETE FROM attempts WHERE task_id IN (${ROUND})`,
+  deleteArtifacts: `DELETE FROM task_artifacts WHERE task_id IN (${ROUND})`,
   deleteTasks: `DELETE FROM tasks WHERE id IN (${ROUND})`,
   firstTask: "SELECT id FROM tasks WHERE job_id = ? ORDER BY ord LIMIT 1",
   nthLog: "SELECT attempt, seq FROM logs WHERE task_id = ?1 ORDER BY attempt, seq LIMIT 1 OFFSET ?2",
@@ -60,12 +61,15 @@ export function sqlitePurgeOps(db: DatabaseSync): PurgeOps {
       const last = s.nthLog.get(task, rows - 1) as { attempt: number; seq: number };
       return Promise.resolve(Number(s.deleteLogsTo.run(task, last.attempt, last.seq).changes));
     },
-    deleteRound: (job, take) =>
-      Promise.resolve({
+    deleteRound: (job, take) => {
+      // A task's artifacts (names of blobs, a bounded list) go with it, before it: not counted as rows.
+      s.deleteArtifacts.run(job, take);
+      return Promise.resolve({
         logs: Number(s.deleteLogs.run(job, take).changes),
         attempts: Number(s.deleteAttempts.run(job, take).changes),
         tasks: Number(s.deleteTasks.run(job, take).changes),
-      }),
+      });
+    },
     unqueue: (job) => {
       s.unqueue.run(job);
       blobs.unuseJob.run(job);

@@ -609,6 +609,38 @@ const CASES: Record<string, Case> = {
     assert.equal(await store.readBlobChunk(sha, 0), null);
     await store.close();
   },
+  "an attempt's artifacts are kept with their blobs' use by the job, once, and go with the task": async (subject) => {
+    let store = await subject.open();
+    const sha = "12".repeat(32);
+    await store.putBlobChunk(sha, 0, new Uint8Array([1, 2]), 1000);
+    assert.equal(await store.completeBlob(sha, { size: 2, chunks: 1, now: 1000 }), true);
+    const task = taskOf("j1", 0);
+    await store.write(batchOf({ newJobs: [{ ...jobRecord("j1", "succeeded"), finishedAt: 2000 }], tasks: [task] }));
+    const record = {
+      jobId: "j1",
+      taskId: task.id,
+      attempt: 1,
+      artifacts: [
+        { path: "dist/a.bin", sha256: sha, size: 2 },
+        { path: "dist/empty", sha256: "e3".repeat(32), size: 0 },
+        { path: "gone.bin", sha256: "34".repeat(32), size: 9 },
+      ],
+      now: 3000,
+    };
+    assert.deepEqual(await store.recordArtifacts(record), ["34".repeat(32)]);
+    assert.deepEqual(await store.recordArtifacts(record), ["34".repeat(32)], "recorded again: the same");
+    store = await subject.reopen(store);
+    assert.deepEqual(await store.listArtifacts(task.id), [
+      { taskId: task.id, attempt: 1, path: "dist/a.bin", sha256: sha, size: 2 },
+      { taskId: task.id, attempt: 1, path: "dist/empty", sha256: "e3".repeat(32), size: 0 },
+    ]);
+    const purge = { retentionMs: 10_000, maxRows: 100_000, maxMs: 60_000, now: 20_000 + BLOB_GRACE_MS };
+    const result = await store.purgeExpired(purge);
+    assert.equal(result.tasks, 1);
+    assert.deepEqual(await store.listArtifacts(task.id), []);
+    assert.equal(await store.getBlob(sha), null, "no job uses it any more");
+    await store.close();
+  },
   "values an agent sends unchecked are stored: a NUL in a reason, fractions and huge numbers": async (subject) => {
     const store = await subject.open();
     const task: TaskRecord = {

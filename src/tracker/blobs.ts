@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import {
+  type ArtifactRef,
   BLOB_CHUNK_BYTES,
   type BlobRef,
   chunkCount,
@@ -141,6 +142,34 @@ export class Blobs {
       throw new FabricError(
         "invalid_job",
         `The job is invalid: its files (blob ${missing[0]}) were not uploaded, or are gone; submit it again`,
+      );
+    }
+  }
+}
+
+/** A finished attempt's artifacts, as its agent reported them. */
+export interface ReportedArtifacts {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  artifacts: ArtifactRef[];
+}
+
+/**
+ * Keep the artifacts of finished attempts (each blob stored whole already, by the agent, before it
+ * reported): the store has them before the attempt is recorded as ended. An artifact whose blob is not
+ * stored is left out, and said.
+ */
+export async function recordArtifacts(
+  store: BlobStore,
+  reported: ReportedArtifacts[],
+  options: { now: number; log: (line: string) => void },
+): Promise<void> {
+  for (const r of reported) {
+    const missing = await store.recordArtifacts({ ...r, now: options.now });
+    if (missing.length > 0) {
+      options.log(
+        `task ${r.taskId} attempt ${r.attempt}: ${missing.length} artifact(s) not kept: their blobs are not stored`,
       );
     }
   }

@@ -212,11 +212,13 @@ export async function getTask(tracker: Tracker, taskId: string): Promise<TaskDet
   }
   const attempts = await tracker.store.listAttempts(taskId);
   const spec = job?.spec.tasks.find((t) => t.name === record.template);
+  const artifacts = (await tracker.store.listArtifacts(taskId)).filter((a) => a.attempt === record.attempt);
   return {
     ...taskView(record, names, context),
     attempts: attempts.map((a) => attemptView(a, names)),
     output: record.output === null ? null : JSON.parse(record.output),
     needs: spec?.needs ?? [],
+    artifacts: artifacts.map(({ path, sha256, size }) => ({ path, sha256, size })),
   };
 }
 

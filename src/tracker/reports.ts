@@ -5,12 +5,30 @@ import { keptOutput, type LogCap } from "./log_cap.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";
+import type { ReportedArtifacts } from "./blobs.ts";
 
 export interface ReportContext {
   state: FabricState;
   tasks: TaskLifecycle;
   writer: StoreWriter;
   logCap: LogCap;
+}
+
+/** The artifacts of the current attempts that `events` of `agentId` finish (blobs.ts keeps them first). */
+export function reportedArtifacts(state: FabricState, agentId: string, events: TaskEvent[]): ReportedArtifacts[] {
+  const reported: ReportedArtifacts[] = [];
+  for (const event of events) {
+    if (event.type !== "finished" || !event.artifacts?.length) continue;
+    const task = state.tasks.get(event.taskId);
+    if (!task || task.record.attempt !== event.attempt || task.attempt?.agentId !== agentId) continue;
+    reported.push({
+      jobId: task.job.record.id,
+      taskId: event.taskId,
+      attempt: event.attempt,
+      artifacts: event.artifacts,
+    });
+  }
+  return reported;
 }
 
 /** Apply `events` of `agent`; returns the attempts they named that are not current (each once). */

@@ -22,7 +22,8 @@ import {
 } from "../protocol/mod.ts";
 import { LeaseLostError, type Store } from "../store/mod.ts";
 import { AgentOperations } from "./agent_operations.ts";
-import { Blobs } from "./blobs.ts";
+import { Blobs, recordArtifacts } from "./blobs.ts";
+import { reportedArtifacts } from "./reports.ts";
 import { AgentLifecycle, type HelloBody, type RegisterAgentBody } from "./agent_lifecycle.ts";
 import { newId } from "./auth.ts";
 import { type ClaimContext, deliverable, type Delivery, waitForWork } from "./claims.ts";
@@ -323,6 +324,10 @@ export class Tracker {
     const agent = this.#agents.byId(agentId);
     this.#agents.seen(agent);
     const context = { state: this.state, tasks: this.#tasks, writer: this.writer, logCap: this.#logCap };
+    await recordArtifacts(this.store, reportedArtifacts(this.state, agentId, events), {
+      now: this.clock.now(),
+      log: this.#log,
+    });
     const stale = applyReport(agent, events, context);
     // The slots these reports freed are filled now, and the agent gets its new work in this answer
     // (taken before the commit wakes the agent's long poll, which then has nothing to send).

@@ -164,17 +164,17 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
     taskLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/tasks/${f.jobId}.0/logs`, ok: 200 }) },
     jobLogs: { allowed: CLIENTS, call: () => ({ method: "GET", path: `/v1/jobs/${f.jobId}/logs`, ok: 200 }) },
 
-    // Blobs: uploaded by whoever submits, read by agents (their tasks' files) and read tokens.
+    // Blobs: uploaded by whoever submits and by agents (artifacts), read by agents and read tokens.
     blobInfo: {
-      allowed: ["submit", "operator", "admin"],
+      allowed: ["submit", "operator", "admin", "agent"],
       call: () => ({ method: "GET", path: `/v1/blobs/${f.blob}`, ok: 200 }),
     },
     completeBlob: {
-      allowed: ["submit", "operator", "admin"],
+      allowed: ["submit", "operator", "admin", "agent"],
       call: () => ({ method: "POST", path: `/v1/blobs/${f.blob}`, body: { size: BLOB_BYTES.length }, ok: 200 }),
     },
     putBlobChunk: {
-      allowed: ["submit", "operator", "admin"],
+      allowed: ["submit", "operator", "admin", "agent"],
       call: () => ({ method: "PUT", path: `/v1/blobs/${f.blob}/chunks/0`, body: BLOB_BYTES, ok: 200 }),
     },
     readBlobChunk: {

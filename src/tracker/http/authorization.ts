@@ -130,11 +130,22 @@ export const ROUTES = {
   taskLogs: rule("GET", "/v1/tasks/:id/logs", client("read", "reading a task's logs")),
   jobLogs: rule("GET", "/v1/jobs/:id/logs", client("read", "reading a job's logs")),
 
-  // Files shipped with jobs (blobs): uploaded a chunk at a time by whoever submits the job, read by the
-  // agents that run it (and by read tokens: a blob is named by its hash, which only its job shows).
-  blobInfo: rule("GET", "/v1/blobs/:sha256", client("submit", "uploading files")),
-  completeBlob: rule("POST", "/v1/blobs/:sha256", client("submit", "uploading files"), "blob.store"),
-  putBlobChunk: rule("PUT", "/v1/blobs/:sha256/chunks/:seq", client("submit", "uploading files"), "blob.chunk"),
+  // Files shipped with jobs and tasks' artifacts (blobs): uploaded a chunk at a time by whoever submits
+  // the job, or by an agent (a task's artifacts); read by the agents that run it and by read tokens (a
+  // blob is named by its hash, which only its job shows).
+  blobInfo: rule("GET", "/v1/blobs/:sha256", { ...client("submit", "uploading files"), agents: true }),
+  completeBlob: rule(
+    "POST",
+    "/v1/blobs/:sha256",
+    { ...client("submit", "uploading files"), agents: true },
+    "blob.store",
+  ),
+  putBlobChunk: rule(
+    "PUT",
+    "/v1/blobs/:sha256/chunks/:seq",
+    { ...client("submit", "uploading files"), agents: true },
+    "blob.chunk",
+  ),
   readBlobChunk: rule("GET", "/v1/blobs/:sha256/chunks/:seq", { ...client("read", "reading files"), agents: true }),
 
   // Every GET is a read: names, roles and uses, never a secret nor its hash.

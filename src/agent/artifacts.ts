@@ -1,0 +1,165 @@
+/**
+ * A task's artifacts (`artifacts:`) on their way to the tracker once it has ended: the files of its
+ * directory its globs match, each opened as a file the task made and is trusted in nothing (a link, a
+ * FIFO, a device, a hard link, a path through a link: not kept, and said; exec/task_file.ts), hashed, and
+ * uploaded a chunk at a time as a blob unless the tracker holds it already. Read twice (to hash, then
+ * to send): a file that changes in between fails the tracker's check and is not kept. The attempt is
+ * reported ended only after this, with the list: what it names is stored whole.
+ */
+import fs from "node:fs";
+import { createHash } from "node:crypto";
+import { join, matchesGlob } from "node:path";
+import type { FabricClient } from "../client/mod.ts";
+import { openTaskFile } from "../exec/mod.ts";
+import {
+  type ArtifactRef,
+  type ArtifactRule,
+  BLOB_CHUNK_BYTES,
+  chunkCount,
+  EMPTY_SHA256,
+  MAX_BLOB_BYTES,
+  MAX_PACK_PATH,
+  MAX_TASK_ARTIFACTS,
+} from "../protocol/mod.ts";
+
+export type ArtifactClient = Pick<FabricClient, "blobInfo" | "putBlobChunk" | "completeBlob">;
+
+/** Entries looked at in a task's directory, at most. */
+const MAX_WALK_ENTRIES = 100_000;
+/** Tries of one request to the tracker (one restarting is waited for), with a pause growing to 5 s. */
+const TRIES = 8;
+
+export interface ArtifactsOptions {
+  /** The agent's work root: the task cannot change it (task_file.ts). */
+  root: string;
+  /** The task's directory. */
+  dir: string;
+  /** Names at the top of the directory that are fabric's, not the task's (`.fabric`, `tmp`). */
+  skip: string[];
+  rule: ArtifactRule;
+  client: ArtifactClient;
+  /** Told of each file not kept, and why. */
+  say: (line: string) => void;
+}
+
+/** Whether a task that ended so keeps its artifacts. */
+export function keepsArtifacts(rule: ArtifactRule, succeeded: boolean): boolean {
+  return rule.when === "always" || (rule.when === "on_success") === succeeded;
+}
+
+/** Uploads what the rule matches; the list of what is stored. */
+export async function uploadArtifacts(options: ArtifactsOptions): Promise<ArtifactRef[]> {
+  const matched = (await walk(options.dir, options.skip, options.say)).filter((path) => matches(path, options.rule));
+  if (matched.length > MAX_TASK_ARTIFACTS) {
+    options.say(`${matched.length} files match "artifacts"; only the first ${MAX_TASK_ARTIFACTS} are kept`);
+  }
+  const kept: ArtifactRef[] = [];
+  for (const path of matched.slice(0, MAX_TASK_ARTIFACTS)) {
+    const opened = openTaskFile(options.root, join(options.dir, path));
+    if (opened.kind !== "open") {
+      if (opened.kind === "refused") options.say(`artifact "${path}" is not kept: it ${opened.reason}`);
+      continue;
+    }
+    try {
+      if (opened.size > MAX_BLOB_BYTES) {
+        options.say(`artifact "${path}" is not kept: it holds more than ${MAX_BLOB_BYTES} bytes`);
+        continue;
+      }
+      const { sha256, size } = await hashOf(opened.fd);
+      if (size > 0 && (await retried(() => options.client.blobInfo(sha256))) === null) {
+        await send(opened.fd, { sha256, size }, options.client);
+      }
+      kept.push({ path, sha256: size === 0 ? EMPTY_SHA256 : sha256, size });
+    } catch (error) {
+      options.say(`artifact "${path}" is not kept: ${(error as Error).message}`);
+    } finally {
+      fs.closeSync(opened.fd);
+    }
+  }
+  return kept;
+}
+
+function matches(path: string, rule: ArtifactRule): boolean {
+  return rule.paths.some((pattern) => {
+    const folder = pattern.replace(/\/+$/, "");
+    return matchesGlob(path, pattern) || path.startsWith(`${folder}/`);
+  });
+}
+
+/** Regular files under `dir` (relative paths), iteratively and bounded; links are said and left out. */
+async function walk(dir: string, skip: string[], say: (line: string) => void): Promise<string[]> {
+  const files: string[] = [];
+  const stack = [""];
+  let seen = 0;
+  while (stack.length > 0) {
+    const sub = stack.pop()!;
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(sub === "" ? dir : join(dir, sub)));
+    } catch {
+      continue; // gone, or not a folder any more
+    }
+    for (const entry of entries) {
+      if (++seen > MAX_WALK_ENTRIES) {
+        say(`the task's directory holds more than ${MAX_WALK_ENTRIES} entries: artifacts are looked for in the first`);
+        return files.sort();
+      }
+      if (sub === "" && skip.includes(entry.name)) continue;
+      const path = sub === "" ? entry.name : `${sub}/${entry.name}`;
+      if (path.length > MAX_PACK_PATH) continue; // no glob of at most that many characters names it
+      if (entry.isDirectory) stack.push(path);
+      else if (entry.isFile) files.push(path);
+    }
+  }
+  return files.sort();
+}
+
+function readAt(fd: number, buffer: Uint8Array, position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.read(fd, buffer, 0, buffer.length, position, (error, read) => (error ? reject(error) : resolve(read)))
+  );
+}
+
+async function hashOf(fd: number): Promise<{ sha256: string; size: number }> {
+  const hash = createHash("sha256");
+  const buffer = new Uint8Array(1024 * 1024);
+  let size = 0;
+  for (;;) {
+    const read = await readAt(fd, buffer, size);
+    if (read === 0) break;
+    hash.update(buffer.subarray(0, read));
+    size += read;
+    if (size > MAX_BLOB_BYTES) throw new Error(`it holds more than ${MAX_BLOB_BYTES} bytes`);
+  }
+  return { sha256: hash.digest("hex"), size };
+}
+
+async function send(fd: number, blob: { sha256: string; size: number }, client: ArtifactClient): Promise<void> {
+  const chunk = new Uint8Array(BLOB_CHUNK_BYTES);
+  for (let seq = 0; seq < chunkCount(blob.size); seq++) {
+    let filled = 0;
+    for (;;) {
+      const read = await readAt(fd, chunk.subarray(filled), seq * BLOB_CHUNK_BYTES + filled);
+      if (read === 0) break;
+      filled += read;
+      if (filled === chunk.length) break;
+    }
+    const data = chunk.subarray(0, filled);
+    await retried(() => client.putBlobChunk(blob.sha256, seq, data));
+  }
+  await retried(() => client.completeBlob(blob.sha256, blob.size));
+}
+
+/** `call`, tried again while the tracker cannot be reached or cannot serve (a restart); a refusal is final. */
+async function retried<T>(call: () => Promise<T>): Promise<T> {
+  for (let tried = 1;; tried++) {
+    try {
+      return await call();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const transient = code === undefined || code === "unavailable";
+      if (!transient || tried >= TRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** tried)));
+    }
+  }
+}
