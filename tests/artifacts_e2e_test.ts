@@ -12,7 +12,8 @@ import { lacks } from "../testing/machine.ts";
 const SEQ = Array.from({ length: 50_000 }, (_, i) => i + 1).join("\n") + "\n";
 
 Deno.test({
-  name: "a task's artifacts are kept as it ends, listed, and downloaded byte for byte; links and FIFOs it made are not",
+  name:
+    "a task's artifacts are kept as it ends, listed, and downloaded byte for byte; links and FIFOs it made are not; a failed task keeps its output",
   ignore: lacks("bwrap"),
 }, async () => {
   const cluster = await Cluster.start({ agents: [{ name: "builder" }] });
@@ -30,7 +31,10 @@ tasks:
       echo not-kept > other.txt
     artifacts: [dist/, "coverage/*.xml"]
   - name: broken
-    run: mkdir -p logs && echo why > logs/why.txt && exit 3
+    run: |
+      mkdir -p logs && echo why > logs/why.txt
+      echo '{"failed": ["shard-2"]}' > "$FABRIC_OUTPUT"
+      exit 3
     artifacts: { paths: ["logs/*"], when: on_failure }
   - name: broken-quiet
     run: mkdir -p logs && echo why > logs/why.txt && exit 3
@@ -53,6 +57,9 @@ tasks:
     const all = await cluster.json<Array<ArtifactRef & { task: string }>>(["artifacts", job.id]);
     assert.deepEqual(all.filter((a) => a.task === broken).map((a) => a.path), ["logs/why.txt"]);
     assert.deepEqual(all.filter((a) => a.task === quiet), []);
+    // ... and the JSON it left in $FABRIC_OUTPUT.
+    const failed = await cluster.json<{ state: string; output: unknown }>(["status", broken]);
+    assert.deepEqual([failed.state, failed.output], ["failed", { failed: ["shard-2"] }]);
 
     const out = join(cluster.root, "out");
     const got = await cluster.cli(["artifacts", "get", build, "dist/*", "-o", out]);

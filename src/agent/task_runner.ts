@@ -159,7 +159,9 @@ export class TaskRun {
       const finished = await execution.finished;
       const artifacts = await this.#artifacts(a, context, paths, finished, say);
       output.close();
-      const file = finished.result.kind === "exited" && finished.result.code === 0
+      // Read whatever the process's end: a failed task keeps its JSON too (one that cannot be taken
+      // fails only a task that succeeded).
+      const file = finished.result.kind !== "failed_to_start"
         ? maskOutputFile(readOutputFile(context.workDirs.root, paths), secrets)
         : {};
       const result = finished.result.kind === "failed_to_start"

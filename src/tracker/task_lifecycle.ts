@@ -17,7 +17,7 @@ import { recordRuntime } from "./prefetch.ts";
 import { RetryTimer } from "./retry_timer.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
-import { finishOutcome, retryDelay } from "./task_outcome.ts";
+import { finishOutcome, isJson, retryDelay } from "./task_outcome.ts";
 
 const ACTIVE_ON_AGENT: ReadonlySet<TaskState> = new Set(["assigned", "running"]);
 const FAILED_STATES: ReadonlySet<TaskState> = new Set(["failed", "cancelled", "skipped"]);
@@ -189,6 +189,10 @@ export class TaskLifecycle {
         this.#requeue(task, `retry ${failures} of ${retries} after ${why}`, delay);
         return;
       }
+    }
+    // A failed task keeps the JSON its last attempt left (a summary step reads which shards failed).
+    if (outcome.state === "failed" && report.output !== undefined && isJson(report.output)) {
+      task.record.output = report.output;
     }
     this.#end(task, outcome.state, ending);
   }

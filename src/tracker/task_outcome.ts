@@ -55,7 +55,8 @@ function resultOutcome(result: TaskResult): Outcome {
   }
 }
 
-function isJson(text: string): boolean {
+/** Whether `text` parses as JSON. */
+export function isJson(text: string): boolean {
   try {
     JSON.parse(text);
     return true;
