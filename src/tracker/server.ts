@@ -15,7 +15,9 @@ import { leaderOrFollower } from "./http/leader_door.ts";
 import { serveHttps } from "./https_server.ts";
 import { type MetricsEndpoints, type MetricsServer, serveMetrics } from "./metrics/mod.ts";
 import { DEFAULT_LEASE_MS } from "./lease.ts";
+import { startLeaderTimers } from "./leader_timers.ts";
 import { Leadership } from "./leadership.ts";
+import { bracket, cannotListen, localHost, WILDCARDS } from "./listen_address.ts";
 import { startAnnouncer } from "./announcer.ts";
 import { loadSecretKey } from "./secret_key.ts";
 import { Tracker } from "./tracker.ts";
@@ -78,9 +80,7 @@ export interface TrackerServer {
   close(): Promise<void>;
 }
 
-const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
 /** How often the store is asked whether `reset-admin-token` changed the tokens. */
-const TOKENS_REFRESH_MS = 1000;
 
 export async function startTrackerServer(options: TrackerServerOptions): Promise<TrackerServer> {
   const log = options.log ?? (() => {});
@@ -154,29 +154,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       };
     },
   });
-  /** What a Tracker that leads here runs: retention, periodic jobs' launches, the liveness sweep, and a look for reset tokens. */
-  const leaderTimers = (tracker: Tracker) => {
-    tracker.retention.start();
-    tracker.periodic.start();
-    const livenessMs = Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4)));
-    const timer = setInterval(() => {
-      tracker.checkLiveness(livenessMs).catch((error) => log(`liveness check failed: ${(error as Error).message}`));
-    }, livenessMs);
-    // `fabric tracker reset-admin-token` changes the tokens in the store, beside this tracker: one small
-    // read a second finds that (the old admin token is refused within about a second).
-    let refreshing = false;
-    const tokensTimer = setInterval(() => {
-      if (refreshing) return;
-      refreshing = true;
-      tracker.refreshTokens()
-        .catch((error) => log(`reading the tokens again failed: ${(error as Error).message}`))
-        .finally(() => refreshing = false);
-    }, TOKENS_REFRESH_MS);
-    return () => {
-      clearInterval(timer);
-      clearInterval(tokensTimer);
-    };
-  };
+  const leaderTimers = (tracker: Tracker) => startLeaderTimers(tracker, log);
   let files;
   try {
     await leadership.start();
@@ -330,35 +308,4 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       return closed;
     },
   };
-}
-
-/** Why a listener could not start, by the system's error code: each the user's to fix. */
-const LISTEN_ERRORS: Record<string, string> = {
-  EADDRINUSE: "the port is in use",
-  EACCES: "permission denied (a port under 1024 needs privileges)",
-  EADDRNOTAVAIL: "the address is not one of this machine's",
-  // Deno's listen says EINVAL for an address that is not this machine's.
-  EINVAL: "the address is not one of this machine's",
-  ENOTFOUND: "the name does not resolve",
-};
-
-/** A listener that could not start is the user's to fix: a FabricError that says so, not a stack trace. */
-function cannotListen(flag: string, where: { hostname: string; port: number }): (error: unknown) => never {
-  return (error) => {
-    const reason = LISTEN_ERRORS[(error as { code?: string })?.code ?? ""];
-    if (!reason) throw error;
-    throw new FabricError(
-      "unavailable",
-      `Cannot listen on ${bracket(where.hostname)}:${where.port} (${flag}): ${reason}`,
-    );
-  };
-}
-
-/** The address a client on this machine uses for a listener on `hostname`. */
-function localHost(hostname: string): string {
-  return WILDCARDS.has(hostname) ? "127.0.0.1" : hostname;
-}
-
-function bracket(host: string): string {
-  return host.includes(":") ? `[${host}]` : host;
 }

@@ -1,0 +1,32 @@
+/** The timers of the tracker that leads (server.ts starts them while it leads, stops them when it no longer does). */
+import type { Tracker } from "./tracker.ts";
+
+/** How often a leader looks for tokens changed beside it (reset-admin-token). */
+const TOKENS_REFRESH_MS = 1000;
+
+/**
+ * What a Tracker that leads here runs: retention, periodic jobs' launches, the liveness sweep, and a
+ * look for reset tokens; stopped by the function it returns.
+ */
+export function startLeaderTimers(tracker: Tracker, log: (message: string) => void): () => void {
+  tracker.retention.start();
+  tracker.periodic.start();
+  const livenessMs = Math.max(50, Math.min(1000, Math.floor(tracker.ttlMs / 4)));
+  const timer = setInterval(() => {
+    tracker.checkLiveness(livenessMs).catch((error) => log(`liveness check failed: ${(error as Error).message}`));
+  }, livenessMs);
+  // `fabric tracker reset-admin-token` changes the tokens in the store, beside this tracker: one small
+  // read a second finds that (the old admin token is refused within about a second).
+  let refreshing = false;
+  const tokensTimer = setInterval(() => {
+    if (refreshing) return;
+    refreshing = true;
+    tracker.refreshTokens()
+      .catch((error) => log(`reading the tokens again failed: ${(error as Error).message}`))
+      .finally(() => refreshing = false);
+  }, TOKENS_REFRESH_MS);
+  return () => {
+    clearInterval(timer);
+    clearInterval(tokensTimer);
+  };
+}
