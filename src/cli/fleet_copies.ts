@@ -23,10 +23,15 @@ export async function listCopies(client: FabricClient, jobId: string): Promise<T
   }
 }
 
-/** Who a copy is, for its prefix: the agent it runs on (or is pinned to, `run@AGENT`), else its task id. */
+/** The agent a copy is pinned to (`select: all` names it `TASK@AGENT`), else the one it ran on, if any. */
+function copyAgent(task: TaskView): string | null {
+  const at = task.name.lastIndexOf("@");
+  return at >= 0 ? task.name.slice(at + 1) : task.agent;
+}
+
+/** Who a copy is, for its prefix: its agent, else its task id. */
 export function copyLabel(task: TaskView): string {
-  const pinned = task.name.includes("@") ? task.name.slice(task.name.lastIndexOf("@") + 1) : null;
-  return escapeControls(pinned ?? task.agent ?? task.id);
+  return escapeControls(copyAgent(task) ?? task.id);
 }
 
 /**
@@ -149,26 +154,27 @@ export class FollowPool {
   }
 }
 
+/** A copy's stored output (its latest attempt's), chunk by chunk; none for a copy that never started. */
+async function* storedOutput(client: FabricClient, task: TaskView) {
+  if (task.startedAt === null) return;
+  for await (const line of client.logs(task.id, { attempt: task.attempt })) {
+    if (line.type === "chunk") yield line.chunk;
+  }
+}
+
 /** Every copy's stored output, prefixed: what `fabric results` prints of the copies that ended. */
 export async function printCopyOutput(client: FabricClient, task: TaskView): Promise<void> {
-  if (task.startedAt === null) return;
   const out = new PrefixedOutput(copyLabel(task));
-  for await (const line of client.logs(task.id, { attempt: task.attempt })) {
-    if (line.type === "chunk") await out.write(line.chunk.stream, line.chunk.data);
-  }
+  for await (const chunk of storedOutput(client, task)) await out.write(chunk.stream, chunk.data);
   await out.flush();
 }
 
 /** A copy for `--json`: who, how it ended, and its output. */
 export async function copyRecord(client: FabricClient, task: TaskView) {
   const output = { stdout: "", stderr: "" };
-  if (task.startedAt !== null) {
-    for await (const line of client.logs(task.id, { attempt: task.attempt })) {
-      if (line.type === "chunk") output[line.chunk.stream] += line.chunk.data;
-    }
-  }
+  for await (const chunk of storedOutput(client, task)) output[chunk.stream] += chunk.data;
   return {
-    agent: task.agent ?? (task.name.includes("@") ? task.name.slice(task.name.lastIndexOf("@") + 1) : null),
+    agent: copyAgent(task),
     taskId: task.id,
     state: task.state,
     exitCode: isTerminalTask(task.state) ? copyExitCode(task) : null,

@@ -31,7 +31,8 @@ export function startAnnouncer(options: AnnouncerOptions): { close(): void } {
       told = where;
       options.log(
         where
-          ? `announcing this tracker on UDP ${port} to ${where} (agents with a join token and no --join find it; --no-announce stops it)`
+          ? `announcing this tracker on UDP ${port} to ${where} (agents with a join token and no --join ` +
+            "find it; --no-announce stops it)"
           : "no network to announce this tracker on (only loopback)",
       );
     }

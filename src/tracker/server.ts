@@ -255,19 +255,14 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     );
   void caExpiryNotice(files.ca.certPem, Date.now()).then((notice) => notice && log(notice));
   const renewalTimer = setInterval(renewalCheck, RENEWAL_CHECK_MS);
-  const announcer = options.announce
-    ? startAnnouncer({
-      caHash: files.caHash,
-      log,
-      urls: async () => {
-        const self = `https://${bracket(joinHost)}:${port}`;
-        const others = (await trackers.views()).filter((t) =>
-          t.id !== id && Date.now() - Date.parse(t.lastSeen) < STALE_TRACKER_MS
-        );
-        return [self, ...others.map((t) => t.url)];
-      },
-    })
-    : null;
+  /** This tracker's URL first, then every other one heard from lately: the join command's and announcements' list. */
+  const trackerUrls = async () => {
+    const others = (await trackers.views().catch(() => [])).filter((t) =>
+      t.id !== id && Date.now() - Date.parse(t.lastSeen) < STALE_TRACKER_MS
+    );
+    return [`https://${bracket(joinHost)}:${port}`, ...others.map((t) => t.url)];
+  };
+  const announcer = options.announce ? startAnnouncer({ caHash: files.caHash, log, urls: trackerUrls }) : null;
 
   let closed: Promise<void> | null = null;
   return {
@@ -283,11 +278,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     caHash: files.caHash,
     joinAddress: `${bracket(joinHost)}:${port}`,
     async joinAddresses() {
-      const self = `${bracket(joinHost)}:${port}`;
-      const others = (await trackers.views().catch(() => [])).filter((t) =>
-        t.id !== id && Date.now() - Date.parse(t.lastSeen) < STALE_TRACKER_MS
-      );
-      return [self, ...others.map((t) => t.url.replace(/^https:\/\//, ""))];
+      return (await trackerUrls()).map((url) => url.replace(/^https:\/\//, ""));
     },
     newTokens: files.newTokens,
     metricsUrl: metricsServer && options.metricsListen
