@@ -18,7 +18,7 @@ import {
   FabricError,
   MAX_AUDIT_PAGE,
 } from "../protocol/mod.ts";
-import type { AuditQuery, AuditRecord } from "../store/mod.ts";
+import type { AuditQuery, StoredAuditRecord } from "../store/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { Principal } from "./credentials.ts";
 import type { StoreWriter } from "./store_writer.ts";
@@ -115,6 +115,6 @@ export function bounded(text: string | null): string | null {
   return `${clean.slice(0, AUDIT_FIELD_CHARS)}… [cut: ${clean.length} characters]`;
 }
 
-function toEntry(record: AuditRecord & { id: number }): AuditEntry {
+function toEntry(record: StoredAuditRecord): AuditEntry {
   return { ...record, at: new Date(record.at).toISOString() };
 }

@@ -31,11 +31,7 @@ export async function launchRun(
   at: number,
   options: { scheduled: boolean },
   deps: LaunchDeps,
-): Promise<
-  | { kind: "launched"; jobId: string; name: string }
-  | { kind: "skipped" | "refused"; note: string; code: "forbidden" | "invalid_job" | "conflict" }
-  | { kind: "unwritten"; note: string; code: "unavailable" }
-> {
+): Promise<LaunchOutcome> {
   const { launcher, log } = deps;
   const label = launchLabel(at);
   const what = options.scheduled ? `the run for ${label}` : `the run asked for at ${label}`;
@@ -65,6 +61,13 @@ export async function launchRun(
     submitter = now;
   }
   const name = `${record.name}@${label}`;
+  /** The periodic job as stored with its run, in the same write. */
+  const launchedAs = (jobId: string): PeriodicRecord => ({
+    ...record,
+    lastScheduledAt: options.scheduled ? at : record.lastScheduledAt,
+    lastJobId: jobId,
+    lastNote: null,
+  });
   try {
     const jobId = await launcher.launch(record.spec, {
       name,
@@ -73,19 +76,9 @@ export async function launchRun(
       signed: record.signed,
       submitter,
       link: { name: record.name, scheduledAt: at },
-      record: (jobId) => ({
-        ...record,
-        lastScheduledAt: options.scheduled ? at : record.lastScheduledAt,
-        lastJobId: jobId,
-        lastNote: null,
-      }),
+      record: launchedAs,
     });
-    deps.launched({
-      ...record,
-      lastScheduledAt: options.scheduled ? at : record.lastScheduledAt,
-      lastJobId: jobId,
-      lastNote: null,
-    });
+    deps.launched(launchedAs(jobId));
     log(`periodic job ${record.name}: launched ${name} (job ${jobId})`);
     return { kind: "launched", jobId, name };
   } catch (error) {

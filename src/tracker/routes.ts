@@ -74,6 +74,9 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
       admitAudited(tracker, { method, path, authorization: c.req.header("authorization"), address });
     c.set("principal", admitted!);
     await next();
+    // Only a change is recorded (no read has an action): a GET, an agent's chunk download among them,
+    // is not looked up again.
+    if (method === "GET" || method === "HEAD") return;
     const rule = findRoute(method, path);
     if (!rule?.audit || !admitted) return;
     const note = c.get("audit") ?? {};

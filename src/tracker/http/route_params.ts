@@ -6,6 +6,8 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import {
   AUDIT_FIELD_CHARS,
+  ERROR_STATUS,
+  type ErrorCode,
   FabricError,
   MAX_AUDIT_PAGE,
   parseJsonBody,
@@ -117,10 +119,8 @@ export function auditQuery(c: Context<Env>) {
 
 /** An answer that says it failed without an error behind it (a 404 of no route): its code from its status. */
 export function statusError(status: number): FabricError {
-  return new FabricError(
-    status === 404 ? "not_found" : status === 403 ? "forbidden" : "bad_request",
-    `status ${status}`,
-  );
+  const code = Object.entries(ERROR_STATUS).find(([, s]) => s === status)?.[0] as ErrorCode | undefined;
+  return new FabricError(code ?? (status >= 500 ? "internal" : "bad_request"), `status ${status}`);
 }
 
 /** A `state` query parameter: a task state, or absent. */
