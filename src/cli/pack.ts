@@ -49,6 +49,14 @@ export async function collectFiles(patterns: readonly string[], options: PackOpt
     const fail = (message: string): never => {
       throw new PackError(pattern, message);
     };
+    // Two paths that would be one name in the pack (a folder outside and one inside, both `a/x`): refused.
+    const add = (name: string, full: string) => {
+      const before = names.get(name);
+      if (before !== undefined && before !== full) {
+        fail(`"${before}" and "${full}" would both be "${name}" in the pack`);
+      }
+      names.set(name, full);
+    };
     const path = posix.normalize(pattern).replace(/\/+$/, "") || ".";
     const outside = path === ".." || path.startsWith("../");
     if (outside && !options.allowOutside) {
@@ -58,21 +66,22 @@ export async function collectFiles(patterns: readonly string[], options: PackOpt
       if (outside) fail(`"${pattern}" is a glob outside the job file's folder; name the files or folder instead`);
       const matched = (await candidates.get()).filter((name) => matchesGlob(name, path));
       if (matched.length === 0) fail(`"${pattern}" matches no file`);
-      for (const name of matched) names.set(name, join(options.base, name));
+      for (const name of matched) add(name, join(options.base, name));
       continue;
     }
     const full = resolve(options.base, path);
     const info = await Deno.lstat(full).catch((error) => fail(`"${pattern}": ${reasonOf(error)}`));
-    const packName = outside ? path.replace(/^(\.\.\/)+/, "") : path;
+    // A folder outside is shipped under its path less the leading `..`s (`..` itself: the pack's top).
+    const packName = outside ? path.replace(/^(\.\.(\/|$))+/, "") || "." : path;
     if (!info.isDirectory) {
-      names.set(packName, full);
+      add(packName, full);
       continue;
     }
     const inside = outside ? await walk(full) : (await candidates.get())
       .filter((name) => path === "." || name.startsWith(`${path}/`))
       .map((name) => path === "." ? name : name.slice(path.length + 1));
     if (inside.length === 0) fail(`the folder "${pattern}" holds no file to ship (ignored files are left out)`);
-    for (const name of inside) names.set(packName === "." ? name : `${packName}/${name}`, join(full, name));
+    for (const name of inside) add(packName === "." ? name : `${packName}/${name}`, join(full, name));
     if (names.size > MAX_PACK_ENTRIES) break;
   }
   if (names.size > MAX_PACK_ENTRIES) {

@@ -68,7 +68,7 @@ export const BLOB_SQL = {
   putChunk: "INSERT INTO blob_chunks (sha256, seq, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
   readChunk: "SELECT data FROM blob_chunks WHERE sha256 = ?1 AND seq = ?2",
   complete: `UPDATE blobs SET complete = ?2, size = ?3, touched_at = ?4 WHERE sha256 = ?1
-    AND (SELECT count(*) FROM blob_chunks WHERE sha256 = ?1) = ?5`,
+    AND (SELECT count(*) FROM blob_chunks WHERE sha256 = ?1 AND seq < ?5) = ?5`,
   dropChunks:
     "DELETE FROM blob_chunks WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1 AND complete = ?2)",
   touchComplete: "UPDATE blobs SET touched_at = ?3 WHERE sha256 = ?1 AND complete = ?2",

@@ -82,6 +82,8 @@ export class Blobs {
     }
     const done = await this.#store.completeBlob(sha256, { size, chunks, now: this.#clock.now() });
     if (!done && !(await this.#store.getBlob(sha256))?.complete) {
+      // Dropped, so that sending it again starts afresh (chunks are never overwritten).
+      await this.#store.dropUpload(sha256);
       throw new FabricError("conflict", `Blob ${sha256} changed while it was checked; upload it again`);
     }
     return { sha256, size };

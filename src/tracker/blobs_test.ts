@@ -1,0 +1,26 @@
+/** The tracker's side of uploads, on a real SQLite store: a stray chunk cannot block a blob. */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { systemClock } from "../protocol/mod.ts";
+import { SqliteStore } from "../store/mod.ts";
+import { Blobs } from "./blobs.ts";
+
+Deno.test("a chunk sent past a blob's end does not keep it from completing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-blobs-test-" });
+  const store = SqliteStore.open(join(dir, "fabric.db"));
+  try {
+    const blobs = new Blobs(store, systemClock);
+    const data = new TextEncoder().encode("the whole blob");
+    const sha256 = createHash("sha256").update(data).digest("hex");
+    // Whoever can upload sends a chunk the blob does not have (a hostile client, or a retry gone wrong).
+    await blobs.putChunk(sha256, 7, new TextEncoder().encode("stray"));
+    await blobs.putChunk(sha256, 0, data);
+    assert.deepEqual(await blobs.complete(sha256, data.byteLength), { sha256, size: data.byteLength });
+    assert.deepEqual(await blobs.readChunk(sha256, 0), data);
+    await assert.rejects(blobs.readChunk(sha256, 7), /No chunk 7/);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
