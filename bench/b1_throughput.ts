@@ -1,12 +1,13 @@
 /**
  * B1 throughput: many tasks running `true` on one local agent with 2 slots, from submit to the job's
  * end, unsandboxed and sandboxed. The baselines run the very command the agent runs (bash as a shell
- * task runs it; bwrap with the argv `bwrapArgs` builds) with `xargs -P2`: what the machine does with
- * no tracker, no agent, no reports, two at a time.
+ * task runs it; bwrap with the argv `bwrapArgs` builds; as root, both switched to the task user as the
+ * agent switches them) with `xargs -P2`: what the machine does with no tracker, no agent, no reports,
+ * two at a time.
  */
 import { dirname, join } from "node:path";
 import { TASK_LANG } from "../src/agent/mod.ts";
-import { bwrapArgs, resolveTaskUser, shellCommand } from "../src/exec/mod.ts";
+import { bwrapArgs, dropPrivileges, resolveTaskUser, shellCommand, type TaskUser } from "../src/exec/mod.ts";
 import { DEFAULT_PERMISSIONS } from "../src/protocol/mod.ts";
 import { BenchCluster } from "./cluster.ts";
 import { run } from "./procs.ts";
@@ -18,12 +19,15 @@ const WARMUP_TASKS = 1000;
 export async function throughput(context: BenchContext): Promise<WorkloadOutcome> {
   const tasks = context.quick ? 60 : 2000;
   const bash = await shellCommand({ run: "true", shell: "bash" }, context.root);
-  const bwrap = await sandboxArgv(context.root);
+  const user = await resolveTaskUser(undefined);
+  const bwrap = await sandboxArgv(context.root, user);
+  // What an agent running as root runs on the host: the task's bash as the task user, through setpriv.
+  const hostBash = user ? [...dropPrivileges(user), ...bash] : bash;
   const argsFile = join(context.root, "b1-args.txt");
   await Deno.writeTextFile(argsFile, Array.from({ length: tasks }, (_, i) => `${i}\n`).join(""));
 
   const samples = { unsandboxed: [] as number[], sandboxed: [] as number[] };
-  const base = { bash: [] as number[], plain: [] as number[], bwrap: [] as number[] };
+  const base = { bash: [] as number[], plain: [] as number[], bwrap: [] as number[], asRoot: [] as number[] };
   const cluster = await BenchCluster.start(context.root, { store: await context.newStore() });
   try {
     await cluster.startAgent({ name: "b1", slots: 2, allowUnsandboxed: true });
@@ -36,8 +40,9 @@ export async function throughput(context: BenchContext): Promise<WorkloadOutcome
     // Interleaved, so that a noisy minute on the shared machine hits fabric and its baseline alike.
     for (let i = 0; i < context.runs; i++) {
       samples.unsandboxed.push(await jobRate(cluster, tasks, false));
-      base.bash.push(await xargsRate(argsFile, tasks, bash));
+      base.bash.push(await xargsRate(argsFile, tasks, hostBash));
       base.plain.push(await xargsRate(argsFile, tasks, ["true"]));
+      if (user) base.asRoot.push(await xargsRate(argsFile, tasks, bash));
       samples.sandboxed.push(await jobRate(cluster, tasks, true));
       base.bwrap.push(await xargsRate(argsFile, tasks, [...bwrap, ...bash]));
       context.log(
@@ -61,8 +66,19 @@ export async function throughput(context: BenchContext): Promise<WorkloadOutcome
           target: { on: "ratio", op: ">=", value: 0.5 },
         },
         samples.unsandboxed,
-        { name: `xargs -P2 ${bash.join(" ")}`, samples: base.bash, paired: true },
+        { name: `xargs -P2 ${hostBash.join(" ")}`, samples: base.bash, paired: true },
       ),
+      ...(user
+        ? [figure(
+          { id: "b1.unsandboxed_vs_root", name: "unsandboxed vs bash as root", unit, better: "higher" },
+          samples.unsandboxed,
+          {
+            name: `xargs -P2 ${bash.join(" ")} (reference: no switch to the task user)`,
+            samples: base.asRoot,
+            paired: true,
+          },
+        )]
+        : []),
       figure(
         { id: "b1.unsandboxed_vs_true", name: "unsandboxed vs plain true", unit, better: "higher" },
         samples.unsandboxed,
@@ -125,10 +141,9 @@ async function xargsRate(argsFile: string, count: number, command: string[]): Pr
  * The bwrap argv the agent builds for a default shell task, with a work directory under a hidden data
  * directory, and (as root) the switch to the task user the agent's tasks get.
  */
-async function sandboxArgv(root: string): Promise<string[]> {
+async function sandboxArgv(root: string, user: TaskUser | null): Promise<string[]> {
   const dataDir = join(root, "b1-agent-data");
   const workDir = join(dataDir, "work", "task-1");
   await Deno.mkdir(workDir, { recursive: true });
-  const user = await resolveTaskUser(undefined);
   return bwrapArgs({ workDir, permissions: DEFAULT_PERMISSIONS, hide: [dataDir], user });
 }

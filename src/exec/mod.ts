@@ -13,6 +13,7 @@ export { shellCommand, type ShellTask } from "./drivers/shell.ts";
 export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";
 export {
   DEFAULT_TASK_USER,
+  dropPrivileges,
   handOverTaskDir,
   openWorkRoot,
   reclaimTaskDir,
