@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
 import type { PackCache } from "./pack_cache.ts";
 import type { ArtifactClient } from "./artifacts.ts";
-import type { ExecRuntime } from "../exec/mod.ts";
+import { type ExecRuntime, SYSTEM_PATH } from "../exec/mod.ts";
 import {
   type Assignment,
   attemptKey,
@@ -206,7 +206,7 @@ export class AgentLoop {
       agentName: this.#o.identity.name,
       reporter: this.#o.reporter,
       registry: this.#o.registry,
-      basePath: this.#env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+      basePath: this.#env.PATH ?? SYSTEM_PATH,
       agentEnv: this.#env,
       sandbox: runtime.capabilities.sandbox,
       allowUnsandboxed: runtime.capabilities.unsandboxed,

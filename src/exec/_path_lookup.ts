@@ -1,6 +1,11 @@
 /** Finding a program the way execvp would, before anything is started. */
 import { join } from "node:path";
 
+/** Where a system's own programs are (bash, env, du, bwrap): the PATH of what the agent starts for itself. */
+export const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
+/** The same with the administrator's directories, for what only root runs (useradd, setpriv). */
+export const SYSTEM_ADMIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** The executable `name` resolves to in `searchPath` (a PATH value); a name with a "/" is taken as is. */
 export function findExecutable(name: string, searchPath: string): string | null {
   if (name.includes("/")) return isExecutable(name) ? name : null;

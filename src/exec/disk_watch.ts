@@ -9,9 +9,8 @@
  * looks (stat, never open), counts hard links once and blocks actually used, in a process of its own
  * (a tree of a million entries costs the agent's event loop nothing) and within a time bound.
  */
-import { findExecutable } from "./_path_lookup.ts";
+import { findExecutable, SYSTEM_PATH } from "./_path_lookup.ts";
 
-const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
 /** Between two looks while the directory holds less than half its limit; a quarter of it above. */
 const CALM_MS = 1000;
 const CLOSE_MS = 250;

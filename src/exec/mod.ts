@@ -8,7 +8,7 @@ export { driverFor } from "./drivers/registry.ts";
 export { startProcess } from "./process.ts";
 export { ExecRuntime, type ExecRuntimeOptions } from "./runtime.ts";
 export { INBOX_PREFIX } from "./standby.ts";
-export { findExecutable } from "./_path_lookup.ts";
+export { findExecutable, SYSTEM_PATH } from "./_path_lookup.ts";
 export { shellCommand, type ShellTask } from "./drivers/shell.ts";
 export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";
 export {

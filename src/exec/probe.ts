@@ -1,6 +1,6 @@
 /** What this machine can do for tasks, found by trying it rather than by looking for files. */
 import { DEFAULT_PERMISSIONS } from "../protocol/mod.ts";
-import { findExecutable } from "./_path_lookup.ts";
+import { findExecutable, SYSTEM_PATH } from "./_path_lookup.ts";
 import { detectCgroup } from "./cgroup_detect.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import { findDeno } from "./drivers/script.ts";
@@ -38,7 +38,7 @@ export async function probeCapabilities(options: ProbeOptions): Promise<Capabili
 
 /** Runs `true` in the sandbox a task would get (its directory inside the hidden data directory); null when it works. */
 async function probeSandbox({ dataDir, bwrapPath, user }: ProbeOptions): Promise<string | null> {
-  const bwrap = bwrapPath ?? findExecutable("bwrap", Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin");
+  const bwrap = bwrapPath ?? findExecutable("bwrap", Deno.env.get("PATH") ?? SYSTEM_PATH);
   if (bwrap === null) return `"bwrap" (bubblewrap) was not found in PATH`;
   await Deno.mkdir(dataDir, { recursive: true });
   const workDir = await Deno.makeTempDir({ dir: dataDir, prefix: "sandbox-probe-" });
@@ -46,7 +46,7 @@ async function probeSandbox({ dataDir, bwrapPath, user }: ProbeOptions): Promise
     const [, ...args] = bwrapArgs({ workDir, permissions: DEFAULT_PERMISSIONS, hide: [dataDir], user });
     const output = await new Deno.Command(bwrap, {
       args: [...args, "true"],
-      env: { PATH: "/usr/local/bin:/usr/bin:/bin" },
+      env: { PATH: SYSTEM_PATH },
       clearEnv: true,
       stdin: "null",
       stdout: "null",

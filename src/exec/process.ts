@@ -15,10 +15,10 @@ import type { Execution, Finished, ProcessSpec } from "./driver.ts";
 import { bwrapArgs } from "./sandbox.ts";
 import type { ExecRuntime } from "./runtime.ts";
 import { dropPrivileges, unreachableReason } from "./task_user.ts";
+import { SYSTEM_PATH } from "./_path_lookup.ts";
 
 /** How long the pipes may stay open once the task and its group are dead (only an escaped process holds them). */
 const DRAIN_MS = 2000;
-const FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 /** Starts the task's process with what the agent's `runtime` keeps (its cgroups, its standby). */
 export function startProcess(spec: ProcessSpec, runtime: ExecRuntime): Execution {
@@ -199,7 +199,7 @@ function pause(attempt: number): Promise<void> {
  * the host, fails the start.
  */
 function taskCommand(spec: ProcessSpec, runtime: ExecRuntime): { argv: string[]; program: string } {
-  const searchPath = spec.env.PATH ?? FALLBACK_PATH;
+  const searchPath = spec.env.PATH ?? SYSTEM_PATH;
   const program = spec.command[0].includes("/") ? resolve(spec.cwd, spec.command[0]) : spec.command[0];
   const found = runtime.programs.find(program, searchPath);
   if (found === null) throw new Deno.errors.NotFound(`command "${spec.command[0]}" was not found`);
@@ -218,7 +218,7 @@ function taskCommand(spec: ProcessSpec, runtime: ExecRuntime): { argv: string[];
     return { argv: [user ? program : found, ...args], program: found };
   }
   const [bwrap, ...rest] = bwrapArgs({ ...spec.sandbox, user }, runtime.systemMounts.args());
-  const bwrapPath = runtime.programs.find(bwrap, `${searchPath}:${FALLBACK_PATH}`);
+  const bwrapPath = runtime.programs.find(bwrap, `${searchPath}:${SYSTEM_PATH}`);
   if (bwrapPath === null) throw new Deno.errors.NotFound(`the sandbox needs "bwrap" (bubblewrap), which was not found`);
   // Looked up again inside, where the agent's PATH may lead elsewhere (/root is not there).
   return { argv: [bwrapPath, ...rest, ...spec.command], program: found };

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import type { Clock } from "../protocol/mod.ts";
-import { findExecutable, ProgramLookup } from "./_path_lookup.ts";
+import { findExecutable, ProgramLookup, SYSTEM_PATH } from "./_path_lookup.ts";
 import { CgroupPool, type CgroupSupport } from "./cgroup.ts";
 import { GitMirrors } from "./git.ts";
 import { SystemMounts } from "./sandbox.ts";
@@ -27,8 +27,6 @@ export interface ExecRuntimeOptions {
   /** When the system's directories were last looked at. */
   clock: Clock;
 }
-
-const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 export class ExecRuntime {
   readonly dataDir: string;

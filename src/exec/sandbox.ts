@@ -8,7 +8,7 @@
  */
 import { resolve } from "node:path";
 import { type Clock, forbiddenPath, type Permissions } from "../protocol/mod.ts";
-import { findExecutable } from "./_path_lookup.ts";
+import { findExecutable, SYSTEM_PATH } from "./_path_lookup.ts";
 import { dropPrivileges, type TaskUser } from "./task_user.ts";
 
 export interface SandboxOptions {
@@ -181,7 +181,7 @@ let tmpfsOptions: boolean | null = null;
 
 function bwrapTmpfsOptions(): boolean {
   if (tmpfsOptions === null) {
-    const bwrap = findExecutable("bwrap", Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin");
+    const bwrap = findExecutable("bwrap", Deno.env.get("PATH") ?? SYSTEM_PATH);
     try {
       const help = bwrap
         ? new Deno.Command(bwrap, { args: ["--help"], stdout: "piped", stderr: "piped" }).outputSync()

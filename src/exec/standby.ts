@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { ProgramLookup } from "./_path_lookup.ts";
 import { type CgroupPool, type CgroupSupport, setPidsLimit, type TaskCgroup } from "./cgroup.ts";
 import { dropPrivileges, type TaskUser } from "./task_user.ts";
+import { SYSTEM_PATH } from "./_path_lookup.ts";
 
 // $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened before the join, so
 // that a standby in its group has it open ("": the task comes on stdin). A file is read in large
@@ -36,7 +37,6 @@ if [[ \${f[0]} == export ]]; then
 fi
 exec </dev/null "$1" -i -- "\${vars[@]}" "\${args[@]}"`;
 
-const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
 /** Where a standby's task comes in a file: memory, so that nothing of a task's environment is written to disk. */
 const INBOX_DIR = "/dev/shm";
 /**

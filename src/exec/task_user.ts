@@ -9,7 +9,7 @@
 import { lchownSync } from "node:fs";
 import { join } from "node:path";
 import { FabricError } from "../protocol/mod.ts";
-import { findExecutable } from "./_path_lookup.ts";
+import { findExecutable, SYSTEM_ADMIN_PATH } from "./_path_lookup.ts";
 
 export interface TaskUser {
   name: string;
@@ -21,7 +21,6 @@ export interface TaskUser {
 
 export const DEFAULT_TASK_USER = "fabric-task";
 
-const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const NOLOGIN_SHELLS = ["/usr/sbin/nologin", "/sbin/nologin", "/bin/false"];
 
 /**
@@ -40,7 +39,7 @@ export async function resolveTaskUser(
       `--task-user needs an agent running as root (this one runs as uid ${agentUid}, and its tasks run as it)`,
     );
   }
-  const setpriv = findExecutable("setpriv", SYSTEM_PATH);
+  const setpriv = findExecutable("setpriv", SYSTEM_ADMIN_PATH);
   if (setpriv === null) {
     throw new FabricError(
       "bad_request",
@@ -68,7 +67,7 @@ export async function resolveTaskUser(
 
 /** `name`'s uid and primary gid from the system's user database (NSS through getent, else /etc/passwd). */
 export async function lookUpUser(name: string): Promise<{ uid: number; gid: number } | null> {
-  const getent = findExecutable("getent", SYSTEM_PATH);
+  const getent = findExecutable("getent", SYSTEM_ADMIN_PATH);
   let line: string | undefined;
   if (getent !== null) {
     const out = await new Deno.Command(getent, { args: ["passwd", name], stdout: "piped", stderr: "null" }).output();
@@ -93,7 +92,7 @@ export async function lookUpUser(name: string): Promise<{ uid: number; gid: numb
  * meanwhile by another agent starting on the same machine is as good.
  */
 export async function createSystemUser(name: string): Promise<void> {
-  const useradd = findExecutable("useradd", SYSTEM_PATH);
+  const useradd = findExecutable("useradd", SYSTEM_ADMIN_PATH);
   if (useradd === null) {
     throw new FabricError(
       "bad_request",
