@@ -15,8 +15,18 @@ import { CAPABILITY_HELP } from "../src/protocol/mod.ts";
 import { netnsProblem } from "./netns.ts";
 import { POSTGRES_INSTALL, postgresProblem } from "./postgres_install.ts";
 
-export type Need = "bwrap" | "git" | "cgroup" | "deno" | "postgres" | "chromium" | "promtool" | "netns";
-export const NEEDS: readonly Need[] = ["bwrap", "git", "cgroup", "deno", "postgres", "chromium", "promtool", "netns"];
+export type Need = "bwrap" | "git" | "cgroup" | "deno" | "postgres" | "chromium" | "promtool" | "netns" | "curl";
+export const NEEDS: readonly Need[] = [
+  "bwrap",
+  "git",
+  "cgroup",
+  "deno",
+  "postgres",
+  "chromium",
+  "promtool",
+  "netns",
+  "curl",
+];
 
 /** What each need is, as a user knows it, and how to get it. */
 export const NEED_HELP: Record<Need, { what: string; install: string }> = {
@@ -32,6 +42,10 @@ export const NEED_HELP: Record<Need, { what: string; install: string }> = {
   promtool: {
     what: "promtool (checks the metrics' format)",
     install: "sudo apt-get install prometheus (Debian, Ubuntu); or promtool from prometheus.io",
+  },
+  curl: {
+    what: "curl (the http-check example add-on)",
+    install: "sudo apt-get install curl",
   },
   netns: {
     what: "network namespaces (root and iproute2: discovery's broadcasts stay inside them)",
@@ -59,7 +73,8 @@ export interface SkipRecord {
 
 /**
  * What this machine has: bubblewrap that runs a task's sandbox, git, a cgroup memory controller, deno,
- * a PostgreSQL server a test can start (testing/postgres.ts), Chromium (testing/browser.ts), promtool in PATH.
+ * a PostgreSQL server a test can start (testing/postgres.ts), Chromium (testing/browser.ts), promtool and
+ * curl in PATH.
  */
 export async function probeMachine(): Promise<Set<Need>> {
   const dataDir = await Deno.makeTempDir({ prefix: "fabric-probe-" });
@@ -74,6 +89,7 @@ export async function probeMachine(): Promise<Set<Need>> {
     if (chromiumPath() !== null) has.add("chromium");
     if (findExecutable("promtool", Deno.env.get("PATH") ?? "") !== null) has.add("promtool");
     if (netnsProblem() === null) has.add("netns");
+    if (findExecutable("curl", Deno.env.get("PATH") ?? "") !== null) has.add("curl");
     return has;
   } finally {
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});

@@ -24,6 +24,7 @@ import {
   systemClock,
 } from "../protocol/mod.ts";
 import { joinTokenCaHash } from "../protocol/announce.ts";
+import { advertised, loadAddons } from "./addon_loader.ts";
 import { loadIdentity, trackersOf } from "./credential.ts";
 import { discoverTrackers } from "./discovery.ts";
 import { DEFAULT_STOP_GRACE_MS } from "./defaults.ts";
@@ -88,6 +89,8 @@ export interface AgentOptions {
    * each checked against its signed job. Unset: it runs unsigned jobs too.
    */
   verifyKeys?: string[];
+  /** The folder of add-ons (custom task kinds) to load; default `addons/` in the data directory. */
+  addonsDir?: string;
 }
 
 export const DEFAULT_JOURNAL_BYTES = 256 * 1024 * 1024;
@@ -117,6 +120,10 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
 
   const probed = await probeCapabilities({ dataDir: options.dataDir, user: taskUser });
   for (const line of missingToolLines(probed)) log(line);
+  const addonsDir = options.addonsDir ?? joinPath(options.dataDir, "addons");
+  const addons = await loadAddons(addonsDir);
+  for (const line of addons.skipped) log(line);
+  if (addons.addons.size > 0) log(`add-ons from ${addonsDir}: ${[...addons.addons.keys()].join(", ")}`);
   const capabilities: Capabilities = {
     sandbox: probed.sandbox,
     unsandboxed: options.allowUnsandboxed ?? false,
@@ -124,6 +131,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     deno: probed.deno !== null,
     git: probed.git,
     ...(options.verifyKeys?.length ? { verifyKeys: [...new Set(options.verifyKeys)] } : {}),
+    ...(addons.addons.size > 0 ? { addons: advertised(addons.addons.values()) } : {}),
   };
   const exec = new ExecRuntime({
     dataDir: options.dataDir,
@@ -132,6 +140,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     deno: probed.deno,
     allowLocalGit: options.allowLocalGit ?? false,
     clock,
+    addons: addons.addons,
   });
   const runtime: Runtime = { capabilities, exec };
   if (taskUser) {

@@ -69,6 +69,9 @@ given again wins.
                           key file of fabric key generate (PEM; one or more keys; the flag may repeat).
                           Each task is checked here against its signed job, so that not even the tracker
                           can make this agent run anything else
+  --addons DIR            load the add-ons (custom task kinds, docs/addons.md) of DIR, one folder each
+                          with an addon.yaml (default: addons/ in the data directory); one that does
+                          not hold is skipped with the reason logged
   --reset-settings        forget the flags kept from earlier starts: only those given now count
 `;
 
@@ -97,6 +100,7 @@ export const AGENT_FLAGS = {
   sync: { type: "string" },
   "verify-key": { type: "string", multiple: true },
   "reset-settings": { type: "boolean" },
+  addons: { type: "string" },
 } as const;
 
 export async function agentCommand(args: string[]): Promise<number> {
@@ -167,6 +171,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     },
     log,
     verifyKeys: verifyKeys.length > 0 ? verifyKeys : undefined,
+    addonsDir: stringFlag(parsed, "addons"),
   });
   // Kept once they made an agent that joined: a flag that stops the start is not kept.
   await keepSettings(dataDir, parsed);

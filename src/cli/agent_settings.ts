@@ -20,6 +20,7 @@ const STRING_FLAGS = [
   "stop-grace",
   "journal-limit",
   "sync",
+  "addons",
 ] as const;
 const BOOLEAN_FLAGS = ["allow-unsandboxed", "allow-local-git"] as const;
 /** Files re-read at each start: a key file that is gone stops the agent rather than letting it run unsigned jobs. */
@@ -64,6 +65,7 @@ export async function keepSettings(dataDir: string, parsed: Parsed): Promise<voi
     const value = (parsed.values as Settings)[flag];
     // A file is kept by its full path: the next start may run from another directory.
     if (Array.isArray(value)) settings[flag] = value.map((file) => resolve(file));
+    else if (flag === "addons" && typeof value === "string") settings[flag] = resolve(value);
     else if (value !== undefined && value !== false) settings[flag] = value;
   }
   await writeSecret(settingsPath(dataDir), JSON.stringify(settings, null, 2) + "\n");

@@ -1,5 +1,5 @@
 /** `fabric agents [--json]` */
-import type { AgentView } from "../protocol/mod.ts";
+import { addonKey, type AgentView } from "../protocol/mod.ts";
 import { DEFAULT_STOP_GRACE_MS } from "../agent/defaults.ts";
 import { durationFlag, type Parsed, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
@@ -14,7 +14,8 @@ fabric agents approve NAME
 fabric agents remove NAME
 
 The agents that joined this tracker: state (ready, draining, down, pending), labels, slots, weight,
-what they can run (sandbox, memory limits, deno, git), load and last heartbeat.
+what they can run (sandbox, memory limits, deno, git), their add-ons (NAME@VERSION; --json gives
+each one's parameters schema too), load and last heartbeat.
 
   weight NAME W   change an agent's placement weight, live (a task's score is utilisation x W)
   drain NAME      no new work for the agent; its running tasks may finish within --grace (default 30s),
@@ -47,7 +48,19 @@ export async function agentsCommand(args: string[]): Promise<number> {
     if (parsed.values.json) return printJson(agents), 0;
     if (agents.length === 0) return console.log("No agents have joined yet."), 0;
     console.log(table(
-      ["NAME", "STATE", "SLOTS", "RUNNING", "WEIGHT", "CAN RUN", "LOAD", "MEM FREE", "LABELS", "LAST HEARTBEAT"],
+      [
+        "NAME",
+        "STATE",
+        "SLOTS",
+        "RUNNING",
+        "WEIGHT",
+        "CAN RUN",
+        "ADD-ONS",
+        "LOAD",
+        "MEM FREE",
+        "LABELS",
+        "LAST HEARTBEAT",
+      ],
       agents.map((a) => [
         a.name,
         a.state,
@@ -55,6 +68,7 @@ export async function agentsCommand(args: string[]): Promise<number> {
         String(a.running),
         String(a.weight),
         canRun(a.capabilities),
+        (a.capabilities.addons ?? []).map(addonKey).join(",") || "-",
         a.load ? a.load.load1.toFixed(2) : "-",
         a.load ? `${(a.load.memFree / 2 ** 30).toFixed(1)}G` : "-",
         Object.entries(a.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",

@@ -8,6 +8,7 @@ import { JobSpecError, type ParsedJobFile, parseJobFile } from "../protocol/job_
 import type { JobFileProblem } from "../protocol/job_spec_error.ts";
 import { MAX_JOB_FILE_BYTES, MAX_SCRIPT_BYTES } from "../protocol/limits.ts";
 import { decodeUtf8, textProblem, Utf8Error } from "../protocol/text.ts";
+import { FabricError } from "../protocol/errors.ts";
 import { UsageError } from "./args.ts";
 
 export interface JobInput extends ParsedJobFile {
@@ -134,4 +135,22 @@ export function reasonOf(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "no such file";
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   return (error as Error).message;
+}
+
+/**
+ * A tracker's refusal of the job that names paths in it (a `with:` value that does not fit its add-on's
+ * schema) as a JobSpecError at the job file's lines and columns; any other error as it is.
+ */
+export function locatedRefusal(error: unknown, job: ParsedJobFile, name: string): unknown {
+  if (!(error instanceof FabricError) || error.code !== "invalid_job") return error;
+  const problems = (error.details as { problems?: unknown } | undefined)?.problems;
+  if (!Array.isArray(problems) || problems.length === 0) return error;
+  const located: JobFileProblem[] = [];
+  for (const problem of problems) {
+    const { path, message } = problem as { path?: unknown; message?: unknown };
+    if (!Array.isArray(path) || typeof message !== "string") return error;
+    const safe = path.filter((part): part is string | number => typeof part === "string" || typeof part === "number");
+    located.push({ ...job.locate(safe), message });
+  }
+  return new JobSpecError(name, located);
 }

@@ -6,7 +6,7 @@ import { taskFilePatterns } from "../protocol/job_spec.ts";
 import { durationFlag, parseFlags, sizeFlag, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { describePacks, packJob, removePacks, uploadPacks } from "./job_packs.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
-import { type JobInput, readJobFile } from "./job_input.ts";
+import { type JobInput, locatedRefusal, readJobFile } from "./job_input.ts";
 import { readSigningKey } from "./key.ts";
 import { waitForJob } from "./job_wait.ts";
 import { escapeControls, printJson } from "./output.ts";
@@ -92,14 +92,16 @@ export async function submitCommand(args: string[]): Promise<number> {
   }
   try {
     if (job.spec.schedule !== undefined) {
-      const registered = await client.registerPeriodic(job.raw, { source: file, files: job.files, signature });
+      const registered = await client.registerPeriodic(job.raw, { source: file, files: job.files, signature })
+        .catch((error) => Promise.reject(locatedRefusal(error, job, file)));
       if (json) printJson(registered);
       else console.log(escapeControls(describeRegistered(registered)));
       return 0;
     }
     const byTask = await uploadPacks(client, packs);
     await removePacks(packs);
-    const submitted = await client.submitJob(job.raw, { source: file, files: job.files, packs: byTask, signature });
+    const submitted = await client.submitJob(job.raw, { source: file, files: job.files, packs: byTask, signature })
+      .catch((error) => Promise.reject(locatedRefusal(error, job, file === "-" ? "(stdin)" : file)));
     if (!parsed.values.wait) {
       if (json) printJson(submitted);
       else console.log(submitted.jobId);

@@ -10,6 +10,8 @@ export { ExecRuntime, type ExecRuntimeOptions } from "./runtime.ts";
 export { INBOX_PREFIX } from "./standby.ts";
 export { findExecutable, SYSTEM_PATH } from "./_path_lookup.ts";
 export { shellCommand, type ShellTask } from "./drivers/shell.ts";
+export { ADDON_DIR } from "./drivers/addon.ts";
+export type { AddonFile, AddonRun, LoadedAddon } from "./loaded_addon.ts";
 export { bwrapArgs, type SandboxOptions } from "./sandbox.ts";
 export {
   DEFAULT_TASK_USER,

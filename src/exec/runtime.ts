@@ -12,6 +12,7 @@ import { GitMirrors } from "./git.ts";
 import { SystemMounts } from "./sandbox.ts";
 import { Standby } from "./standby.ts";
 import type { TaskUser } from "./task_user.ts";
+import type { LoadedAddon } from "./loaded_addon.ts";
 
 export interface ExecRuntimeOptions {
   /** The agent's data directory: its git mirrors go under `cache/git`; a sandboxed task never sees it. */
@@ -26,6 +27,8 @@ export interface ExecRuntimeOptions {
   allowLocalGit: boolean;
   /** When the system's directories were last looked at. */
   clock: Clock;
+  /** The add-ons the agent loaded (`--addons DIR`), by `NAME@VERSION`: what its `addon` tasks run. */
+  addons?: ReadonlyMap<string, LoadedAddon>;
 }
 
 export class ExecRuntime {
@@ -34,6 +37,7 @@ export class ExecRuntime {
   readonly cgroup: CgroupSupport | null;
   readonly deno: string | null;
   readonly allowLocalGit: boolean;
+  readonly addons: ReadonlyMap<string, LoadedAddon>;
   /** The groups of this agent's tasks, with the empty ones kept for its next task. */
   readonly cgroups = new CgroupPool();
   /** The process this agent starts ahead of its next task. */
@@ -58,6 +62,7 @@ export class ExecRuntime {
     this.cgroup = options.cgroup;
     this.deno = options.deno;
     this.allowLocalGit = options.allowLocalGit;
+    this.addons = options.addons ?? new Map();
     this.standby = new Standby(this.cgroups, this.programs);
     this.gitMirrors = new GitMirrors(join(options.dataDir, "cache", "git"));
     this.systemMounts = new SystemMounts(options.clock);

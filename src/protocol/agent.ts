@@ -1,5 +1,6 @@
 /** Agents on the wire: registration, heartbeats and the view clients see. */
 import { z } from "zod";
+import { advertisedAddonsSchema } from "./addon.ts";
 import { nameSchema } from "./job_spec.ts";
 import { MAX_LABELS, MAX_VALUE_CHARS } from "./limits.ts";
 import { publicKeySchema } from "./signing.ts";
@@ -37,10 +38,12 @@ export const capabilitiesSchema = z.object({
    * against its signed job itself); absent, it runs unsigned jobs too.
    */
   verifyKeys: z.array(publicKeySchema).min(1).max(64).optional(),
+  /** The add-ons it loaded (`--addons DIR`): name, version and the JSON Schema of their parameters. */
+  addons: advertisedAddonsSchema.optional(),
 });
 export type Capabilities = z.infer<typeof capabilitiesSchema>;
 /** The capabilities an agent has or lacks by what is installed (`verifyKeys` is a choice of its operator). */
-export type ToolCapability = Exclude<keyof Capabilities, "verifyKeys">;
+export type ToolCapability = Exclude<keyof Capabilities, "verifyKeys" | "addons">;
 
 /** Capacity offered to tasks: CPUs, memory and disk in bytes. */
 export const agentResourcesSchema = z.object({

@@ -3,6 +3,7 @@
  * by kind. A task kind is defined here (its fields, how a job file's task becomes them, what an agent
  * must have for it) and by its driver on the agent (exec/drivers/); nothing else knows the kinds.
  */
+import { parseAddonRef } from "./addon.ts";
 import type { TaskKind } from "./job_expand.ts";
 import type { TaskSpec } from "./job_spec.ts";
 import type { Permissions } from "./permissions.ts";
@@ -21,6 +22,8 @@ export interface WorkByKind {
     shell: string;
     commands: { run: string } | { steps: string[] };
   };
+  /** An add-on the agent loaded (addon.ts), by name and version, with the task's parameters (`with:`). */
+  addon: { addon: { name: string; version: string; with: Record<string, unknown> } };
 }
 
 /** One kind's part of an assignment. */
@@ -70,6 +73,7 @@ export type Assignment = { [K in TaskKind]: AssignmentOf<K> }[TaskKind];
 
 /** A validated task's kind and the fields of its kind; `files` are the job's shipped script files. */
 export function workOf(spec: TaskSpec, files: Record<string, string>): Work {
+  if (spec.uses !== undefined) return { kind: "addon", addon: { ...parseAddonRef(spec.uses), with: spec.with ?? {} } };
   if (spec.git) {
     const { repo, ref, depth } = spec.git;
     return {
@@ -86,9 +90,11 @@ export function workOf(spec: TaskSpec, files: Record<string, string>): Work {
   return { kind: "shell", run: spec.run ?? "", shell: spec.shell ?? "bash" };
 }
 
-/** What an agent must have (beyond the sandbox) to be given a task of each kind, and what to say when none has. */
+/** What an agent must have (beyond the sandbox and an add-on) to be given a task of each kind, and what to say when none has. */
 export const KIND_NEEDS: { [K in TaskKind]: { capability: "deno" | "git"; missing: string } | null } = {
   shell: null,
   script: { capability: "deno", missing: "no ready agent has a Deno runtime for script tasks" },
   git: { capability: "git", missing: "no ready agent has git" },
+  // Which add-on, not a capability: placement.ts looks for its NAME@VERSION among the agents' add-ons.
+  addon: null,
 };

@@ -86,11 +86,13 @@ function matrixAt(matrix: Record<string, string[]> | undefined, n: number): Reco
   return combination;
 }
 
-export type TaskKind = "shell" | "script" | "git";
+export type TaskKind = "shell" | "script" | "git" | "addon";
 
 /** A task's settings with its job's defaults applied: what the tracker schedules by. */
 export interface EffectiveTask {
   kind: TaskKind;
+  /** The add-on an `addon` task uses, as `NAME@VERSION`; null for other kinds. */
+  uses: string | null;
   env: Record<string, string>;
   /** Variables given secrets: variable name -> secret name (the job's, with the task's over them). */
   secrets: Record<string, string>;
@@ -121,6 +123,7 @@ export const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
 export const DEFAULT_LOST_RETRIES = 3;
 
 export function taskKind(task: TaskSpec): TaskKind {
+  if (task.uses !== undefined) return "addon";
   if (task.git) return "git";
   if (task.script !== undefined || task.code !== undefined) return "script";
   return "shell";
@@ -129,6 +132,7 @@ export function taskKind(task: TaskSpec): TaskKind {
 export function effectiveTask(job: JobSpec, task: TaskSpec): EffectiveTask {
   return {
     kind: taskKind(task),
+    uses: task.uses ?? null,
     env: { ...job.env, ...task.env },
     secrets: { ...job.secrets, ...task.secrets },
     permissions: resolvePermissions(job.permissions, task.permissions),

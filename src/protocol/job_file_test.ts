@@ -32,7 +32,7 @@ Deno.test("each problem is located by line and column and names the field", asyn
     await problems("name: x\ntasks:\n  - name: a\n    run: echo\n    count: three\n  - name: b\n    runn: 1\n"),
     [
       '5:12 "tasks[0].count" must be a number, got "three"',
-      '6:5 "tasks[1]" needs "run" (a shell task), "script" or "code" (a script task), or "git" and "steps"',
+      '6:5 "tasks[1]" needs "run" (a shell task), "script" or "code" (a script task), "git" and "steps", or "uses" (an add-on)',
       '7:5 "tasks[1]" has unknown field "runn"',
     ],
   );

@@ -29,6 +29,7 @@ import { jobSecretsSchema } from "./secret.ts";
 import { ARTIFACT_WHEN, MAX_ARTIFACT_PATTERNS, MAX_FILE_PATTERNS, MAX_PACK_PATH } from "./blob.ts";
 import { parseSize } from "./size.ts";
 import { textSchema, utf8Length } from "./text.ts";
+import { addonRefSchema, MAX_WITH_BYTES } from "./addon.ts";
 import { cronProblem, MAX_SCHEDULE_CHARS, MAX_TIMEZONE_CHARS, OVERLAPS, timezoneProblem } from "./schedule.ts";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -252,6 +253,13 @@ export const taskSpecSchema = z.strictObject({
   /** A script task written inline. */
   code: textSchema(MAX_SCRIPT_BYTES).min(1, "must not be empty").optional(),
   git: gitSourceSchema.optional(),
+  /** An add-on task: `NAME@VERSION` of an add-on some agent has (addon.ts). */
+  uses: addonRefSchema.optional(),
+  /** The add-on's parameters, checked against its JSON Schema by the tracker and the agent. */
+  with: z.record(z.string(), z.unknown()).refine(
+    (value) => JSON.stringify(value).length <= MAX_WITH_BYTES,
+    `may be at most ${MAX_WITH_BYTES} bytes as JSON`,
+  ).optional(),
   steps: z.array(textSchema(MAX_RUN_BYTES).min(1, "must not be empty")).min(1).max(1000).optional(),
   count: z.number().int().min(1).max(MAX_JOB_TASKS).optional(),
   matrix: matrixSchema.optional(),
@@ -260,6 +268,22 @@ export const taskSpecSchema = z.strictObject({
   artifacts: artifactsSchema.optional(),
   ...sharedFields,
 }).superRefine((task, ctx) => {
+  if (task.with !== undefined && task.uses === undefined) {
+    ctx.addIssue({ code: "custom", path: ["with"], message: 'applies only with "uses" (an add-on\'s parameters)' });
+  }
+  if (task.uses !== undefined) {
+    const others = (["run", "script", "code", "git", "steps", "shell"] as const).filter((key) =>
+      task[key] !== undefined
+    );
+    if (others.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: [others[0]],
+        message: 'cannot be used with "uses": an add-on task runs what its add-on says',
+      });
+    }
+    return;
+  }
   const kinds = [task.script !== undefined, task.code !== undefined, task.git !== undefined].filter(Boolean).length;
   if (kinds > 1) {
     ctx.addIssue({ code: "custom", message: 'sets more than one of "script", "code" and "git"; pick one' });
@@ -278,7 +302,8 @@ export const taskSpecSchema = z.strictObject({
   } else if (task.run === undefined) {
     ctx.addIssue({
       code: "custom",
-      message: 'needs "run" (a shell task), "script" or "code" (a script task), or "git" and "steps"',
+      message:
+        'needs "run" (a shell task), "script" or "code" (a script task), "git" and "steps", or "uses" (an add-on)',
     });
   }
   if (task.steps !== undefined && !task.git) ctx.addIssue({ code: "custom", path: ["steps"], message: 'needs "git"' });

@@ -42,3 +42,4 @@ export * from "./trackers.ts";
 export * from "./audit.ts";
 export * from "./schedule.ts";
 export * from "./periodic.ts";
+export * from "./addon.ts";

@@ -23,6 +23,7 @@ import {
   parseSubmission,
   signedSubmission,
 } from "./job_records.ts";
+import { checkAddonParameters } from "./addon_parameters.ts";
 import type { TrackerMetrics } from "./metrics/mod.ts";
 import type { Blobs } from "./blobs.ts";
 import type { Scheduling } from "./scheduling.ts";
@@ -84,6 +85,7 @@ export class JobIntake {
   ): Promise<{ parsed: JobSpec; files: Record<string, string>; signed: SignedJob | null }> {
     const files = options.files ?? {};
     const parsed = parseSubmission(spec, files);
+    checkAddonParameters(parsed, this.#o.state.agents.values());
     const signed = options.signature ? await signedSubmission(spec, files, options.signature) : null;
     return { parsed, files, signed };
   }

@@ -3,6 +3,7 @@
  * through the `random` passed in, so every rule is testable without a running tracker.
  */
 import {
+  addonKey,
   type AgentResources,
   type Capabilities,
   compilePattern,
@@ -44,7 +45,7 @@ export interface Candidate {
 export type PlacementNeeds =
   & Pick<
     EffectiveTask,
-    "kind" | "sandbox" | "constraints" | "agents" | "exclude" | "resources" | "select" | "strategy"
+    "kind" | "uses" | "sandbox" | "constraints" | "agents" | "exclude" | "resources" | "select" | "strategy"
   >
   & {
     pinnedAgent: string | null;
@@ -150,6 +151,13 @@ function staticFilters(needs: PlacementNeeds): Filter[] {
       keep: (a) => a.capabilities[kindNeeds.capability],
       reason: kindNeeds.missing,
       lacks: kindNeeds.capability,
+    });
+  }
+  if (needs.uses !== null) {
+    const uses = needs.uses;
+    filters.push({
+      keep: (a) => a.capabilities.addons?.some((addon) => addonKey(addon) === uses) ?? false,
+      reason: `no agent has add-on ${uses}`,
     });
   }
   if (needs.sandbox) {

@@ -34,6 +34,7 @@ function agent(name: string, over: Partial<Candidate> = {}): Candidate {
 function needs(over: Partial<PlacementNeeds> = {}): PlacementNeeds {
   return {
     kind: "shell",
+    uses: null,
     sandbox: true,
     constraints: [],
     agents: null,
@@ -177,4 +178,14 @@ Deno.test("an agent with verify keys takes only jobs signed by one of them; othe
     eligibleAgents([strict], needs({ signedBy: theirs })).reason,
     "no agent that could take it trusts the key its job is signed with (ed25519:TTTTTTTTTTTTTTTT)",
   );
+});
+
+Deno.test("a task that uses an add-on goes only to agents advertising that name and version", () => {
+  const addon = (version: string) => ({ name: "http-check", version, description: "", parameters: {} });
+  const old = agent("old", { capabilities: { ...ALL_CAPS, addons: [addon("0.9.0")] } });
+  const none = agent("none");
+  const has = agent("has", { capabilities: { ...ALL_CAPS, addons: [addon("0.9.0"), addon("1.0.0")] } });
+  const wants = needs({ kind: "addon", uses: "http-check@1.0.0" });
+  assert.deepEqual(eligibleAgents([old, none, has], wants).agents.map((a) => a.name), ["has"]);
+  assert.equal(eligibleAgents([old, none], wants).reason, "no agent has add-on http-check@1.0.0");
 });

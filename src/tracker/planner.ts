@@ -50,7 +50,16 @@ export interface PlanTemplate<T extends PlanTask = PlanTask> {
   name: string;
   effective: Pick<
     EffectiveTask,
-    "kind" | "sandbox" | "constraints" | "agents" | "exclude" | "resources" | "select" | "strategy" | "concurrency"
+    | "kind"
+    | "uses"
+    | "sandbox"
+    | "constraints"
+    | "agents"
+    | "exclude"
+    | "resources"
+    | "select"
+    | "strategy"
+    | "concurrency"
   >;
   job: { active: number; record: { spec: { concurrency?: number }; signed: { publicKey: string } | null } };
   /** Its tasks placed on agents (assigned or running). */

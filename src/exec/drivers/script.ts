@@ -15,7 +15,7 @@
 import { basename, join } from "node:path";
 import type { Permissions } from "../../protocol/mod.ts";
 import { findExecutable } from "../_path_lookup.ts";
-import type { TaskDriver } from "../driver.ts";
+import type { Launch, TaskContext, TaskDriver } from "../driver.ts";
 import { startProcess } from "../process.ts";
 
 export const scriptDriver: TaskDriver<"script"> = {
@@ -28,20 +28,30 @@ export const scriptDriver: TaskDriver<"script"> = {
       packed: !!task.pack,
     });
     await Deno.writeTextFile(scriptFile, task.script.content);
-    const tmpDir = sandboxed ? "/tmp" : dirs.tmpDir;
-    const denoEnv = { DENO_DIR: join(tmpDir, "deno-cache"), DENO_NO_UPDATE_CHECK: "1" };
-    const command = scriptCommand({
-      denoPath: host.deno,
-      scriptFile,
-      workDir: dirs.workDir,
-      tmpDir,
-      permissions: task.permissions,
-      envNames: [...Object.keys(env), ...Object.keys(denoEnv)],
-    });
-    return { command, env: denoEnv, readPaths: [host.deno] };
+    return denoLaunch(scriptFile, task.permissions, { host, dirs, sandboxed, env });
   },
   start: startProcess,
 };
+
+/** How to run `scriptFile` with the agent's deno under `permissions` (the script driver's, an add-on's). */
+export function denoLaunch(
+  scriptFile: string,
+  permissions: Permissions,
+  { host, dirs, sandboxed, env }: Pick<TaskContext, "host" | "dirs" | "sandboxed" | "env">,
+): Launch {
+  if (host.deno === null) throw new Error("this agent has no Deno runtime for script tasks");
+  const tmpDir = sandboxed ? "/tmp" : dirs.tmpDir;
+  const denoEnv = { DENO_DIR: join(tmpDir, "deno-cache"), DENO_NO_UPDATE_CHECK: "1" };
+  const command = scriptCommand({
+    denoPath: host.deno,
+    scriptFile,
+    workDir: dirs.workDir,
+    tmpDir,
+    permissions,
+    envNames: [...Object.keys(env), ...Object.keys(denoEnv)],
+  });
+  return { command, env: denoEnv, readPaths: [host.deno] };
+}
 
 /**
  * Where the script is written and run from: in fabric's own folder of the task; or, when the job shipped
