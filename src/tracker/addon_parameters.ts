@@ -6,7 +6,6 @@
  * the CLI turns into the job file's line and column.
  */
 import { addonKey, type AdvertisedAddon, FabricError, formatPath, type JobSpec } from "../protocol/mod.ts";
-import { checkParameters } from "../protocol/parameters.ts";
 
 /** A problem of a job at a path in it (what the CLI locates in the job file). */
 export interface PathProblem {
@@ -15,11 +14,13 @@ export interface PathProblem {
 }
 
 /** Throws `invalid_job` naming each `with` value that does not fit its add-on's schema. */
-export function checkAddonParameters(
+export async function checkAddonParameters(
   spec: JobSpec,
   agents: Iterable<{ record: { capabilities: { addons?: AdvertisedAddon[] } } }>,
-): void {
+): Promise<void> {
   if (!spec.tasks.some((task) => task.uses !== undefined)) return;
+  // Ajv (~60 ms to load) only once a job uses an add-on.
+  const { checkParameters } = await import("../protocol/parameters.ts");
   const schemas = new Map<string, Record<string, unknown>>();
   for (const agent of agents) {
     for (const addon of agent.record.capabilities.addons ?? []) {

@@ -85,7 +85,7 @@ export class JobIntake {
   ): Promise<{ parsed: JobSpec; files: Record<string, string>; signed: SignedJob | null }> {
     const files = options.files ?? {};
     const parsed = parseSubmission(spec, files);
-    checkAddonParameters(parsed, this.#o.state.agents.values());
+    await checkAddonParameters(parsed, this.#o.state.agents.values());
     const signed = options.signature ? await signedSubmission(spec, files, options.signature) : null;
     return { parsed, files, signed };
   }

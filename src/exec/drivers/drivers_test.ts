@@ -47,7 +47,7 @@ function context(dir: string, over: Partial<TaskContext> = {}): TaskContext {
 }
 
 Deno.test("each kind has its driver", () => {
-  for (const kind of ["shell", "script", "git"] as TaskKind[]) assert.equal(driverFor(kind).kind, kind);
+  for (const kind of ["shell", "script", "git", "addon"] as TaskKind[]) assert.equal(driverFor(kind).kind, kind);
 });
 
 Deno.test("the shell driver runs `run` with its shell", async () => {
