@@ -38,8 +38,15 @@ export interface LoadedAddons {
   skipped: string[];
 }
 
+export interface LoadOptions {
+  /** Whether this agent has a deno for script tasks: without one, an add-on that is a script is skipped. */
+  deno: boolean;
+  limits?: AddonLimits;
+}
+
 /** The add-ons of `dir` (none when it does not exist). */
-export async function loadAddons(dir: string, limits: AddonLimits = ADDON_LIMITS): Promise<LoadedAddons> {
+export async function loadAddons(dir: string, options: LoadOptions): Promise<LoadedAddons> {
+  const limits = options.limits ?? ADDON_LIMITS;
   const addons = new Map<string, LoadedAddon>();
   const skipped: string[] = [];
   let root: string;
@@ -68,6 +75,7 @@ export async function loadAddons(dir: string, limits: AddonLimits = ADDON_LIMITS
       if (info.isSymlink) throw new Skip("is a link: an add-on is a folder of its own");
       if (!info.isDirectory) continue;
       const addon = await loadAddon(folder, limits, limits.totalBytes - total);
+      if ("script" in addon.run && !options.deno) throw new Skip("it is a script, and this agent has no Deno runtime");
       const key = addonKey(addon);
       if (addons.has(key)) throw new Skip(`${MANIFEST}: ${key} is loaded already from another folder`);
       const size = JSON.stringify(advertised([addon])).length;

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ADDON_LIMITS, loadAddons } from "./addon_loader.ts";
+
+const EXAMPLES = fileURLToPath(new URL("../../examples/addons", import.meta.url));
 
 const GOOD = "name: good\nversion: 1.0.0\nrun: [sh, '{addon}/run.sh']\n";
 
@@ -24,7 +27,7 @@ async function addon(dir: string, name: string, files: Record<string, string>): 
 }
 
 Deno.test("the shipped examples load, with every file read and the executable bit kept", async () => {
-  const { addons, skipped } = await loadAddons("examples/addons");
+  const { addons, skipped } = await loadAddons(EXAMPLES, { deno: true });
   assert.deepEqual(skipped, []);
   assert.deepEqual([...addons.keys()], ["http-check@1.0.0", "json-report@1.0.0"]);
   const check = addons.get("http-check@1.0.0")!;
@@ -33,8 +36,16 @@ Deno.test("the shipped examples load, with every file read and the executable bi
   assert.deepEqual(addons.get("json-report@1.0.0")!.run, { script: "report.ts" });
 });
 
+Deno.test("an agent without deno skips an add-on that is a script, saying so", async () => {
+  const { addons, skipped } = await loadAddons(EXAMPLES, { deno: false });
+  assert.deepEqual([...addons.keys()], ["http-check@1.0.0"]);
+  assert.deepEqual(skipped, [
+    `add-on "${EXAMPLES}/json-report" skipped: it is a script, and this agent has no Deno runtime`,
+  ]);
+});
+
 Deno.test("no add-ons folder: no add-ons and nothing to say", async () => {
-  assert.deepEqual(await loadAddons("/nonexistent/fabric-addons"), { addons: new Map(), skipped: [] });
+  assert.deepEqual(await loadAddons("/nonexistent/fabric-addons", { deno: true }), { addons: new Map(), skipped: [] });
 });
 
 Deno.test("hostile add-ons are skipped, each with its reason, and the good one still loads", async () => {
@@ -60,7 +71,7 @@ Deno.test("hostile add-ons are skipped, each with its reason, and the good one s
     await Deno.symlink(join(dir, "a-good"), join(dir, "k-folder-link"));
     await addon(dir, "l-not-yaml", { "addon.yaml": "name: [unclosed\n" });
 
-    const { addons, skipped } = await loadAddons(dir);
+    const { addons, skipped } = await loadAddons(dir, { deno: true });
     assert.deepEqual([...addons.keys()], ["good@1.0.0", "inside@1.0.0"]);
     assert.deepEqual(
       addons.get("good@1.0.0")!.files.map((f) => f.path),
@@ -94,7 +105,10 @@ Deno.test("the walk is bounded: too many files, too deep", async () => {
     let deep = "addon.yaml";
     for (let i = 0; i < 5; i++) deep = `d/${deep}`;
     await addon(dir, "nested", { "addon.yaml": GOOD.replace("good", "nested"), [deep]: "" });
-    const { addons, skipped } = await loadAddons(dir, { ...ADDON_LIMITS, entries: 10, depth: 3 });
+    const { addons, skipped } = await loadAddons(dir, {
+      deno: true,
+      limits: { ...ADDON_LIMITS, entries: 10, depth: 3 },
+    });
     assert.equal(addons.size, 0);
     assert.deepEqual(skipped.map((line) => line.replace(`${dir}/`, "")), [
       'add-on "many" skipped: it holds more than 10 files and folders',

@@ -121,7 +121,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const probed = await probeCapabilities({ dataDir: options.dataDir, user: taskUser });
   for (const line of missingToolLines(probed)) log(line);
   const addonsDir = options.addonsDir ?? joinPath(options.dataDir, "addons");
-  const addons = await loadAddons(addonsDir);
+  const addons = await loadAddons(addonsDir, { deno: probed.deno !== null });
   for (const line of addons.skipped) log(line);
   if (addons.addons.size > 0) log(`add-ons from ${addonsDir}: ${[...addons.addons.keys()].join(", ")}`);
   const capabilities: Capabilities = {
