@@ -125,6 +125,8 @@ interface Filter {
   reason: string;
   /** The capability it asks for, when that is what it checks. */
   lacks?: ToolCapability;
+  /** What would let a task through, when `lacks` does not say it. */
+  hint?: string;
 }
 
 /** The rules that do not change while an agent is busy: capabilities, pins, constraints. */
@@ -158,6 +160,7 @@ function staticFilters(needs: PlacementNeeds): Filter[] {
     filters.push({
       keep: (a) => a.capabilities.addons?.some((addon) => addonKey(addon) === uses) ?? false,
       reason: `no agent has add-on ${uses}`,
+      hint: `put the add-on's folder in an agent's add-ons folder (fabric agent --addons DIR), then restart it`,
     });
   }
   if (needs.sandbox) {
@@ -206,12 +209,12 @@ function staticFilters(needs: PlacementNeeds): Filter[] {
 export function eligibleAgents<C extends Candidate>(
   agents: C[],
   needs: PlacementNeeds,
-): { agents: C[]; reason: string | null; lacks?: ToolCapability } {
+): { agents: C[]; reason: string | null; lacks?: ToolCapability; hint?: string } {
   if (agents.length === 0) return { agents, reason: "no agent is ready" };
   let kept = agents;
   for (const filter of staticFilters(needs)) {
     kept = kept.filter(filter.keep);
-    if (kept.length === 0) return { agents: kept, reason: filter.reason, lacks: filter.lacks };
+    if (kept.length === 0) return { agents: kept, reason: filter.reason, lacks: filter.lacks, hint: filter.hint };
   }
   return { agents: kept, reason: null };
 }

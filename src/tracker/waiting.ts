@@ -59,10 +59,11 @@ function verdictOf(task: TaskEntry, agents: Candidate[]): Verdict {
   }
   // The scheduler may have said "every ready agent is busy" (it checks for a free slot first): this
   // is the reason that lasts.
-  const hint = eligible.lacks
-    ? capabilityHint(eligible.lacks)
-    : agents.length === 0
-    ? "start an agent (fabric agent --join HOST:PORT ...)"
-    : null;
+  const hint = eligible.hint ??
+    (eligible.lacks
+      ? capabilityHint(eligible.lacks)
+      : agents.length === 0
+      ? "start an agent (fabric agent --join HOST:PORT ...)"
+      : null);
   return { reason: eligible.reason, noAgent: true, hint };
 }
