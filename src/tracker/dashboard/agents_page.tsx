@@ -1,7 +1,7 @@
-/** `/agents`: every agent with its state, slots, load, memory, capabilities, labels and last heartbeat; drain and resume. */
+/** `/agents`: every agent with its state, slots, load, memory, capabilities (add-ons among them), labels and last heartbeat; drain and resume. */
 import type { Context } from "hono";
 import { raw } from "hono/html";
-import type { AgentView } from "../../protocol/mod.ts";
+import { addonKey, type AgentView } from "../../protocol/mod.ts";
 import { listAgents } from "../queries.ts";
 import type { Caller } from "./caller.ts";
 import type { PageContext } from "./context.ts";
@@ -119,6 +119,7 @@ function Capabilities(props: { agent: AgentView }) {
     c.deno && "deno",
     c.git && "git",
     c.verifyKeys && `signed jobs only (${c.verifyKeys.length} key${c.verifyKeys.length === 1 ? "" : "s"})`,
+    ...(c.addons ?? []).map((addon) => `add-on ${addonKey(addon)}`),
   ].filter((x): x is string => typeof x === "string");
   return <>{has.map((x) => <span class="cap">{x}</span>)}</>;
 }

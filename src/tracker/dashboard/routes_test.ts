@@ -339,3 +339,28 @@ Deno.test("the Periodic page lists each periodic job with its schedule, last run
     await cleanup();
   }
 });
+
+Deno.test("the agents page shows each agent's add-ons", async () => {
+  const { tracker, request, cleanup } = await setup();
+  try {
+    await tracker.registerAgent(registerAgentRequestSchema.parse({
+      name: "a1",
+      slots: 1,
+      version: "test",
+      os: "linux",
+      arch: "x86_64",
+      capabilities: {
+        sandbox: true,
+        unsandboxed: false,
+        cgroup: null,
+        deno: true,
+        git: false,
+        addons: [{ name: "http-check", version: "1.0.0", parameters: { type: "object" } }],
+      },
+    }));
+    const page = await request("/agents", { headers: { authorization: "Bearer admin-secret" } });
+    assert.match(await page.text(), /<span class="cap">add-on http-check@1\.0\.0<\/span>/);
+  } finally {
+    await cleanup();
+  }
+});
