@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { workOf } from "./assignment.ts";
 import { effectiveTask } from "./job_expand.ts";
 import { JobSpecError, parseJobFile } from "./job_file.ts";
-import { checkParameters, compileParameters, describeParameterProblem } from "./parameters.ts";
+import { checkParameters, compileParameters, describeParameterProblem, isSecureSchema } from "./parameters.ts";
 
 async function problems(text: string): Promise<string[]> {
   try {
@@ -70,4 +70,10 @@ Deno.test("parameters: a misfit is said per field under with; a schema that is n
   assert.throws(() => compileParameters({ type: "object", properties: { a: { type: "string", pattern: "(?=x)" } } }));
   const evil = { type: "object", properties: { a: { type: "string", pattern: "^(a+)+$" } } };
   assert.equal(checkParameters(evil, { a: "a".repeat(40) + "b" }).length, 1);
+});
+
+Deno.test("a schema under which checking a value could be slow is not one the tracker checks with", () => {
+  const items = { type: "array", items: { type: "object" }, uniqueItems: true };
+  assert.equal(isSecureSchema({ type: "object", properties: { list: items } }), false);
+  assert.equal(isSecureSchema({ type: "object", properties: { list: { ...items, maxItems: 16 } } }), true);
 });

@@ -8,6 +8,7 @@
  * to load, and only the agent and the tracker's submit path need it.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import secureMetaSchema from "ajv/dist/refs/json-schema-secure.json" with { type: "json" };
 import { compilePattern, patternFinds } from "./pattern.ts";
 import { formatPath, type IssuePath } from "./spec_errors.ts";
 
@@ -35,6 +36,23 @@ function newAjv(): Ajv {
 }
 
 const ajv = newAjv();
+/**
+ * Ajv's meta-schema for schemas that check untrusted data in bounded time, less its rules on patterns
+ * and formats: patterns run on RE2 here, in time linear in the value, and formats are not checked. What
+ * is left: `uniqueItems` over objects or arrays needs `maxItems` (the check compares every pair).
+ */
+const secure = new Ajv({ strict: false }).compile({
+  ...secureMetaSchema,
+  dependencies: { uniqueItems: secureMetaSchema.dependencies.uniqueItems },
+});
+
+/**
+ * Whether checking values against `schema` stays cheap whatever the values (Ajv's "secure" meta-schema):
+ * the tracker checks a submitter's `with:` only against such a schema, since an agent advertised it.
+ */
+export function isSecureSchema(schema: Record<string, unknown>): boolean {
+  return secure(schema) === true;
+}
 /** Compiled schemas by their JSON text, bounded: past the cap the cache starts over. */
 const compiled = new Map<string, ValidateFunction>();
 const MAX_COMPILED = 256;

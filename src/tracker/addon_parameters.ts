@@ -2,7 +2,8 @@
  * A submitted task's `with:` checked against the parameters schema of the add-on it uses, as an agent
  * advertised it, so that a misfit is refused at submit rather than found by the agent that gets the
  * task. Only when some known agent advertises that add-on (another may join later with it: the task
- * then waits, and its agent checks it before it runs). Each problem carries its path in the job, which
+ * then waits, and its agent checks it before it runs), and its schema is one Ajv deems safe for untrusted
+ * data. Each problem carries its path in the job, which
  * the CLI turns into the job file's line and column.
  */
 import { addonKey, type AdvertisedAddon, FabricError, formatPath, type JobSpec } from "../protocol/mod.ts";
@@ -20,7 +21,7 @@ export async function checkAddonParameters(
 ): Promise<void> {
   if (!spec.tasks.some((task) => task.uses !== undefined)) return;
   // Ajv (~60 ms to load) only once a job uses an add-on.
-  const { checkParameters } = await import("../protocol/parameters.ts");
+  const { checkParameters, isSecureSchema } = await import("../protocol/parameters.ts");
   const schemas = new Map<string, Record<string, unknown>>();
   for (const agent of agents) {
     for (const addon of agent.record.capabilities.addons ?? []) {
@@ -30,7 +31,9 @@ export async function checkAddonParameters(
   const problems: PathProblem[] = [];
   spec.tasks.forEach((task, i) => {
     const schema = task.uses === undefined ? undefined : schemas.get(task.uses);
-    if (schema === undefined) return;
+    // A schema under which a value could be slow to check (`uniqueItems` over objects without `maxItems`...)
+    // is left to the agent that runs the task: the tracker serves everyone.
+    if (schema === undefined || !isSecureSchema(schema)) return;
     let found;
     try {
       found = checkParameters(schema, task.with ?? {});
