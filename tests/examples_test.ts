@@ -15,7 +15,12 @@ Deno.test({
 }, async (t) => {
   const cluster = await Cluster.start({
     agents: [
-      { name: "build-1", slots: 4, labels: "zone=eu,disk=ssd", extraArgs: ["--cpu", "4", "--memory", "4G"] },
+      {
+        name: "build-1",
+        slots: 4,
+        labels: "zone=eu,disk=ssd",
+        extraArgs: ["--cpu", "4", "--memory", "4G", "--addons", join(REPO, "examples", "addons")],
+      },
       { name: "build-2", slots: 4, labels: "zone=us,disk=nvme", extraArgs: ["--cpu", "4", "--memory", "4G"] },
       { name: "build-3", slots: 2, labels: "zone=eu" },
     ],
@@ -156,6 +161,17 @@ Deno.test({
       assert.equal(code, 0);
       assert.equal(await log(job.tasks[0].id), "the token is ***\n");
       assert.equal(await log(job.tasks[1].id), "API_TOKEN has 16 characters\n");
+    });
+    await t.step("addons", async () => {
+      const { code, job } = await submit(jobs("addons.yaml"));
+      assert.equal(code, 0);
+      assert.equal(job.tasks[1].agent, "build-1", "the one agent with the add-on");
+      assert.equal(
+        await log(job.tasks[1].id),
+        '# Build summary\n\n## measure\n\n| field | value |\n| --- | --- |\n| files | 42 |\n| coverage | "87%" |\n\n',
+      );
+      const artifacts = await cluster.json<Array<{ path: string }>>(["artifacts", job.tasks[1].id]);
+      assert.deepEqual(artifacts.map((a) => a.path), ["report.md"]);
     });
     await t.step("sleepy, cancelled", async () => {
       const submitted = await cluster.cli(["submit", jobs("sleepy.yaml")]);
