@@ -77,3 +77,15 @@ Deno.test("a schema under which checking a value could be slow is not one the tr
   assert.equal(isSecureSchema({ type: "object", properties: { list: items } }), false);
   assert.equal(isSecureSchema({ type: "object", properties: { list: { ...items, maxItems: 16 } } }), true);
 });
+
+Deno.test("two schemas with one $id (two versions of an add-on) are each their own; a remote $ref is refused, never fetched", () => {
+  const v1 = { $id: "http-check", type: "object", properties: { a: { type: "string" } } };
+  const v2 = { $id: "http-check", type: "object", properties: { a: { type: "integer" } } };
+  assert.deepEqual(checkParameters(v1, { a: "x" }), []);
+  assert.deepEqual(checkParameters(v2, { a: 1 }), []);
+  assert.deepEqual(checkParameters(v1, { a: 1 }).map(describeParameterProblem), ['"with.a" must be string']);
+  assert.throws(
+    () => compileParameters({ type: "object", properties: { a: { $ref: "https://example.com/s.json" } } }),
+    /can't resolve reference/,
+  );
+});

@@ -69,15 +69,12 @@ export function compileParameters(schema: Record<string, unknown>): ValidateFunc
   try {
     validate = ajv.compile(schema);
   } catch (error) {
-    // A schema ajv refused may have left its parts registered: a fresh instance keeps none of it.
-    ajv.removeSchema();
     throw new Error(`is not a JSON Schema this agent can use: ${(error as Error).message}`);
+  } finally {
+    // Kept only in the cache here: two schemas with one "$id" (two versions of an add-on) must not clash.
+    ajv.removeSchema(schema);
   }
-  // Compiled schemas are held by the instance too: drop them all with the cache.
-  if (compiled.size >= MAX_COMPILED) {
-    compiled.clear();
-    ajv.removeSchema();
-  }
+  if (compiled.size >= MAX_COMPILED) compiled.clear();
   compiled.set(key, validate);
   return validate;
 }
