@@ -124,6 +124,11 @@ tasks:
       return detail.tasks[0].reason === "no agent has add-on http-check@1.0.0" && detail;
     });
     assert.equal(waiting.tasks[0].state, "queued");
+    assert.equal(waiting.tasks[0].uses, "http-check@1.0.0");
+    assert.match(
+      (await cluster.cli(["status", waiting.tasks[0].id])).stdout,
+      /addon task \(http-check@1\.0\.0\), unsandboxed/,
+    );
     assert.match((await cluster.cli(["status", early])).stdout, /no agent has add-on http-check@1\.0\.0/);
 
     // The agent has the examples and hostile add-ons: those are skipped with their reasons, it starts.

@@ -187,7 +187,7 @@ function say(line: string): void {
 
 function printTask(task: TaskDetail): void {
   say(`Task ${task.id} "${task.name}" of job ${task.jobId}: ${task.state}`);
-  say(`  ${task.kind} task, ${task.sandbox ? "sandboxed" : "unsandboxed"}`);
+  say(`  ${task.kind} task${task.uses ? ` (${task.uses})` : ""}, ${task.sandbox ? "sandboxed" : "unsandboxed"}`);
   say(`  index ${task.index}, attempt ${task.attempt}, agent ${task.agent ?? "-"}`);
   if (task.matrix) say(`  matrix ${Object.entries(task.matrix).map(([k, v]) => `${k}=${v}`).join(", ")}`);
   if (task.needs.length > 0) say(`  needs ${task.needs.join(", ")}`);

@@ -43,6 +43,8 @@ export interface TaskView {
   name: string;
   template: string;
   kind: TaskKind;
+  /** The add-on an `addon` task uses, `NAME@VERSION`; absent for other kinds. */
+  uses?: string;
   index: number;
   matrix: Record<string, string> | null;
   /** false when the task opted out of the sandbox (`sandbox: false`). */

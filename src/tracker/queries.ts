@@ -54,7 +54,7 @@ export async function getJobSummary(tracker: Tracker, jobId: string): Promise<Jo
 /** Context of a task in memory: the scheduler knows why it waits. */
 function liveContext(task: TaskEntry): TaskContext {
   const e = task.template.effective;
-  return { kind: e.kind, sandbox: e.sandbox, reason: waitReason(task) };
+  return { kind: e.kind, uses: e.uses, sandbox: e.sandbox, reason: waitReason(task) };
 }
 
 /** Context of a task of an ended job, from its stored spec. */
@@ -62,7 +62,7 @@ function storedContext(spec: JobSpec): (task: TaskRecord) => TaskContext {
   const byName = new Map(spec.tasks.map((t) => [t.name, effectiveTask(spec, t)]));
   return (task) => {
     const e = byName.get(task.template);
-    return { kind: e?.kind ?? "shell", sandbox: e?.sandbox ?? true, reason: task.reason };
+    return { kind: e?.kind ?? "shell", uses: e?.uses, sandbox: e?.sandbox ?? true, reason: task.reason };
   };
 }
 

@@ -37,6 +37,7 @@ export function jobSummary(job: JobRecord): JobSummary {
 /** What a task view needs beyond its record: its kind and sandbox setting, and why it waits. */
 export interface TaskContext {
   kind: TaskKind;
+  uses?: string | null;
   sandbox: boolean;
   reason: string | null;
 }
@@ -48,6 +49,7 @@ export function taskView(task: TaskRecord, agentName: AgentNames, context: TaskC
     name: task.name,
     template: task.template,
     kind: context.kind,
+    ...(context.uses ? { uses: context.uses } : {}),
     index: task.index,
     matrix: task.matrix,
     sandbox: context.sandbox,

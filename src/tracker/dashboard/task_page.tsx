@@ -120,7 +120,7 @@ function TaskBody(props: { task: TaskDetail; now: number; base: string }) {
           </>
         )}
         <dt>Kind</dt>
-        <dd>{task.kind}{task.sandbox ? ", sandboxed" : ", not sandboxed"}</dd>
+        <dd>{task.kind}{task.uses ? ` ${task.uses}` : ""}{task.sandbox ? ", sandboxed" : ", not sandboxed"}</dd>
         {task.needs.length > 0 && (
           <>
             <dt>Needs</dt>
