@@ -1,0 +1,165 @@
+/**
+ * What a Tracker is made of, wired together once: the state and its one write path, the task and
+ * agent lifecycles, scheduling, the operations each group of API calls goes to, and the services the
+ * server starts (retention, periodic jobs, probes). Tracker (tracker.ts) holds these and answers the
+ * API through them; building them here keeps that class to the calls themselves.
+ */
+import { type Clock, systemClock } from "../protocol/mod.ts";
+import type { Store } from "../store/mod.ts";
+import { AgentOperations } from "./agent_operations.ts";
+import { AgentLifecycle } from "./agent_lifecycle.ts";
+import { AuditTrail } from "./audit.ts";
+import { newId as randomId } from "./auth.ts";
+import { Blobs } from "./blobs.ts";
+import type { ClaimContext, Delivery } from "./claims.ts";
+import { Credentials } from "./credentials.ts";
+import { JobIntake } from "./job_intake.ts";
+import { Liveness } from "./liveness.ts";
+import { DEFAULT_MAX_JOB_LOGS, type LogCap } from "./log_cap.ts";
+import { Probes, registerStateGauges, TrackerMetrics } from "./metrics/mod.ts";
+import { PeriodicJobs } from "./periodic.ts";
+import { trackerLauncher } from "./periodic_launcher.ts";
+import { DEFAULT_AUDIT_RETENTION_MS, DEFAULT_RETENTION_MS, Retention } from "./retention.ts";
+import { Scheduling } from "./scheduling.ts";
+import { SecretKey } from "./secret_key.ts";
+import { Secrets } from "./secrets.ts";
+import { FabricState } from "./state.ts";
+import { StoreWriter } from "./store_writer.ts";
+import { TaskLifecycle } from "./task_lifecycle.ts";
+import { TokenOperations } from "./token_operations.ts";
+import type { TrackerOptions } from "./tracker_options.ts";
+
+export interface TrackerParts {
+  state: FabricState;
+  store: Store;
+  writer: StoreWriter;
+  clock: Clock;
+  timing: { heartbeatMs: number; ttlMs: number; graceMs: number; maxWaitMs: number };
+  metrics: TrackerMetrics;
+  probes: Probes;
+  retention: Retention;
+  secrets: Secrets;
+  audit: AuditTrail;
+  periodic: PeriodicJobs;
+  blobs: Blobs;
+  logCap: LogCap;
+  tasks: TaskLifecycle;
+  agents: AgentLifecycle;
+  scheduling: Scheduling;
+  liveness: Liveness;
+  claims: ClaimContext;
+  delivery: Delivery;
+  credentials: Credentials;
+  tokens: TokenOperations;
+  jobs: JobIntake;
+  agentCalls: AgentOperations;
+  log: (message: string) => void;
+}
+
+/** What the parts call back into the Tracker that holds them. */
+export interface TrackerHooks {
+  /** A write to the store failed (a lost lease among them). */
+  storeFailed(error: unknown): void;
+  /** Every change so far made durable. */
+  flush(): Promise<void>;
+  /** The tracker is stopping: long polls answer at once. */
+  closing(): boolean;
+}
+
+export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): TrackerParts {
+  const store = options.store;
+  const clock = options.clock ?? systemClock;
+  const heartbeatMs = options.heartbeatMs ?? 2000;
+  const timing = {
+    heartbeatMs,
+    ttlMs: options.ttlMs ?? heartbeatMs * 3,
+    graceMs: options.graceMs ?? 5000,
+    maxWaitMs: options.maxWaitMs ?? 30_000,
+  };
+  const newId = options.newId ?? randomId;
+  const log = options.log ?? (() => {});
+  const flush = () => hooks.flush();
+  const state = new FabricState();
+  const metrics = new TrackerMetrics();
+  const writer = new StoreWriter(store, (error) => hooks.storeFailed(error), {
+    clock,
+    observer: metrics.commitObserver,
+    fence: options.fence,
+  });
+  const maxJobLogs = options.maxJobLogs ?? DEFAULT_MAX_JOB_LOGS;
+  const logCap = { maxJobBytes: maxJobLogs > 0 ? maxJobLogs : Infinity, metrics };
+  const retention = new Retention({
+    ...{ store, clock, metrics, log },
+    retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
+    auditRetentionMs: options.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS,
+  });
+  const agentName = (id: string) => state.agents.get(id)?.record.name;
+  const audit = new AuditTrail({ store, writer, clock, metrics, agentName });
+  const blobs = new Blobs(store, clock);
+  const probes = new Probes({ store, metrics, writeFailure: () => writer.failure, log });
+  registerStateGauges(metrics.registry, { state, clock, space: () => probes.space, startedAt: metrics.startedAt });
+  // Built last (it assigns through the task lifecycle); what comes before asks for it when it needs it.
+  let scheduling: Scheduling | null = null;
+  const laterScheduling = () => scheduling!;
+  const schedule = () => laterScheduling().soon();
+  const tasks = new TaskLifecycle({ state, writer, clock, log, schedule, metrics });
+  const agents = new AgentLifecycle({
+    state,
+    tasks,
+    writer,
+    clock,
+    log,
+    schedule,
+    metrics,
+    newId,
+    ttlMs: timing.ttlMs,
+  });
+  const liveness = new Liveness({ state, tasks, agents, clock });
+  const secrets = new Secrets({
+    store,
+    key: options.secretsKey ?? SecretKey.random(),
+    fence: options.fence,
+    clock,
+    log,
+  });
+  const delivery: Delivery = {
+    graceMs: timing.graceMs,
+    secrets,
+    failToStart: (task, message) =>
+      tasks.finish(task, { at: clock.now(), result: { kind: "failed_to_start", message }, durationMs: 0 }),
+  };
+  const claims: ClaimContext = {
+    ...delivery,
+    ...{ clock, maxWaitMs: timing.maxWaitMs, tasks: state.tasks },
+    closing: () => hooks.closing(),
+    flush,
+  };
+  const credentials = new Credentials();
+  const tokens = new TokenOperations({
+    ...{ credentials, store, writer, clock, flush, log, caHash: options.caHash },
+    agents: () => state.agents,
+  });
+  const jobs = new JobIntake({
+    ...{ state, store, writer, tasks, secrets, metrics, clock, flush, log, blobs, newId },
+    scheduling: laterScheduling,
+  });
+  const periodic = new PeriodicJobs({
+    ...{ store, clock, log },
+    launcher: trackerLauncher({ jobs, state, tokens: credentials.tokens, clock, writer, secrets }),
+  });
+  const agentCalls = new AgentOperations({
+    ...{ agents, writer, flush, log, heartbeatMs: timing.heartbeatMs, ttlMs: timing.ttlMs },
+    approveAgents: options.approveAgents ?? false,
+    scheduling: laterScheduling,
+  });
+  scheduling = new Scheduling({
+    templates: () => state.templates,
+    agents: () => state.agents.values(),
+    random: options.random ?? Math.random,
+    assign: (task, agent) => tasks.assign(task, agent),
+  });
+  return {
+    ...{ state, store, writer, clock, timing, metrics, probes, retention, secrets, audit, periodic, blobs, logCap },
+    ...{ tasks, agents, scheduling, liveness, claims, delivery, credentials, tokens, jobs, agentCalls, log },
+  };
+}
