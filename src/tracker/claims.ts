@@ -12,7 +12,8 @@ import {
   isTerminalTask,
 } from "../protocol/mod.ts";
 import { assignmentOf } from "./assignment.ts";
-import type { AgentEntry, TaskEntry } from "./entries.ts";
+import type { AgentEntry, JobEntry, TaskEntry } from "./entries.ts";
+import type { Submitter } from "./secret_policy.ts";
 import { NO_SECRETS, type SecretValues } from "./secrets.ts";
 
 /** An assignment sent but not acknowledged after this long is sent again. */
@@ -28,7 +29,9 @@ export interface Delivery {
   /** Time between SIGTERM and SIGKILL for a task that sets none. */
   graceMs: number;
   /** A task's secrets (variable -> secret name) opened for its assignment, or why they cannot be. */
-  secrets: { valuesFor(mapping: Record<string, string>): SecretValues };
+  secrets: { valuesFor(mapping: Record<string, string>, submitter: () => Submitter | string): SecretValues };
+  /** Who submitted `job`, with the rights their token has now; why it has none (revoked, expired). */
+  rightsOf: (job: JobEntry) => Submitter | string;
   /** A task that cannot be sent (its secret is gone) fails here, as if it had failed to start there. */
   failToStart: (task: TaskEntry, message: string) => void;
 }
@@ -49,7 +52,7 @@ export function deliverable(
       continue;
     }
     if (task.deliveredAt !== null && options.now - task.deliveredAt < REDELIVER_MS) continue;
-    const secrets = options.secrets.valuesFor(task.template.effective.secrets);
+    const secrets = options.secrets.valuesFor(task.template.effective.secrets, () => options.rightsOf(task.job));
     if ("problem" in secrets) {
       // Nothing of the task goes to the agent (a Set's entry deleted while iterated is simply skipped).
       options.failToStart(task, secrets.problem);

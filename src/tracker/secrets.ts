@@ -127,8 +127,14 @@ export class Secrets {
     }
   }
 
-  /** The values of a task's secrets (variable -> secret name), opened for its assignment now. */
-  valuesFor(mapping: Record<string, string>): SecretValues {
+  /**
+   * The values of a task's secrets (variable -> secret name), opened for its assignment now, if its
+   * job's submitter may still use each: `submitter` is who submitted the job with the rights their
+   * token has now, or why it has none (revoked, expired). A rule made stricter, or a token revoked,
+   * after a job was submitted keeps its tasks not yet placed from the secret (a stolen token revoked
+   * stops what it queued from getting them).
+   */
+  valuesFor(mapping: Record<string, string>, submitter: () => Submitter | string): SecretValues {
     // Most tasks have none: they cost a check, not an object.
     let any = false;
     for (const _ in mapping) {
@@ -136,11 +142,19 @@ export class Secrets {
       break;
     }
     if (!any) return NO_SECRETS;
+    const rights = submitter();
+    if (typeof rights === "string") return { problem: `the job's secrets are not given: ${rights}` };
     const values: Record<string, string> = {};
     for (const [variable, name] of Object.entries(mapping)) {
       const record = this.#records.get(name);
       if (!record) {
         return { problem: `the secret "${name}" no longer exists (it was deleted after the job was submitted)` };
+      }
+      if (!mayUseSecret(record.allow, rights)) {
+        return {
+          problem: `the secret "${name}" is now for jobs submitted with ${describeAllow(record.allow)}; this job was ` +
+            `submitted with the token "${rights.name}" (${rights.role} role)`,
+        };
       }
       const value = record.keyId === this.#o.key.id ? this.#o.key.open(name, record) : null;
       if (value === null) {

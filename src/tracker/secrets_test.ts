@@ -258,3 +258,36 @@ Deno.test("the secret routes: admin only; a bad name or value is refused without
     assert.deepEqual(tracker.secrets.list(), []);
   });
 });
+
+Deno.test("a task placed after its submitter's token is revoked, or after the secret's rule no longer names it, is not given the secret", async () => {
+  await withTracker(async (tracker) => {
+    await tracker.createToken({ name: "ci", role: "submit" });
+    await tracker.createToken({ name: "deployer", role: "submit" });
+    await tracker.createToken({ name: "ops", role: "operator" });
+    await tracker.secrets.set("DEPLOY", { value: VALUE, allow: ["token:ci", "token:deployer", "role:operator"] });
+    const spec = { name: "j", tasks: [{ name: "t", run: "echo $DEPLOY", secrets: ["DEPLOY"] }] };
+    const revoked = await tracker.submitJob(spec, { submitter: { name: "ci", role: "submit" } });
+    const ruledOut = await tracker.submitJob(spec, { submitter: { name: "deployer", role: "submit" } });
+    const still = await tracker.submitJob(spec, { submitter: { name: "ops", role: "operator" } });
+    // After the submissions, before any task is placed: the token is revoked, the rule narrowed.
+    await tracker.revokeToken("ci");
+    await tracker.secrets.set("DEPLOY", { value: VALUE, allow: ["token:ci", "role:operator"] });
+    const agent = (await tracker.registerAgent({ name: "a", ...AGENT, slots: 3 })).agentId;
+    const { assignments } = await tracker.claim(agent, { holding: [], waitMs: 0 });
+    assert.equal(assignments.length, 1, "only the operator's job is sent");
+    assert.equal(assignments[0].secrets?.DEPLOY, VALUE);
+    await tracker.flush();
+    const reason = async (jobId: string) => (await getJob(tracker, jobId)).tasks[0];
+    assert.equal((await reason(revoked.jobId)).state, "failed");
+    assert.match(
+      (await reason(revoked.jobId)).reason!,
+      /^failed to start: the job's secrets are not given: the token "ci" that submitted the job has been revoked/,
+    );
+    assert.equal((await reason(ruledOut.jobId)).state, "failed");
+    assert.match(
+      (await reason(ruledOut.jobId)).reason!,
+      /^failed to start: the secret "DEPLOY" is now for jobs submitted with the token "ci", the operator role \(or above\); this job was submitted with the token "deployer" \(submit role\)/,
+    );
+    assert.equal((await reason(still.jobId)).state, "assigned");
+  });
+});

@@ -21,6 +21,7 @@ import { PeriodicJobs } from "./periodic.ts";
 import { trackerLauncher } from "./periodic_launcher.ts";
 import { DEFAULT_AUDIT_RETENTION_MS, DEFAULT_RETENTION_MS, Retention } from "./retention.ts";
 import { Scheduling } from "./scheduling.ts";
+import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
 import { SecretKey } from "./secret_key.ts";
 import { Secrets } from "./secrets.ts";
 import { FabricState } from "./state.ts";
@@ -115,6 +116,7 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
     ttlMs: timing.ttlMs,
   });
   const liveness = new Liveness({ state, tasks, agents, clock });
+  const credentials = new Credentials();
   const secrets = new Secrets({
     store,
     key: options.secretsKey ?? SecretKey.random(),
@@ -125,6 +127,7 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
   const delivery: Delivery = {
     graceMs: timing.graceMs,
     secrets,
+    rightsOf: (job) => submitterNow(job.record.submittedBy, credentials, clock),
     failToStart: (task, message) =>
       tasks.finish(task, { at: clock.now(), result: { kind: "failed_to_start", message }, durationMs: 0 }),
   };
@@ -134,7 +137,6 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
     closing: () => hooks.closing(),
     flush,
   };
-  const credentials = new Credentials();
   const tokens = new TokenOperations({
     ...{ credentials, store, writer, clock, flush, log, caHash: options.caHash },
     agents: () => state.agents,
@@ -162,4 +164,14 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
     ...{ state, store, writer, clock, timing, metrics, probes, retention, secrets, audit, periodic, blobs, logCap },
     ...{ tasks, agents, scheduling, liveness, claims, delivery, credentials, tokens, jobs, agentCalls, log },
   };
+}
+
+/**
+ * Who submitted a job, with the rights their token has now: a job from before tokens had names, or
+ * from the tracker's own caller, counts as the tracker's (as its submission did).
+ */
+function submitterNow(name: string | null, credentials: Credentials, clock: Clock): Submitter | string {
+  if (name === null) return TRACKER_ITSELF;
+  return credentials.tokens.rightsOf(name, clock.now()) ??
+    `the token "${name}" that submitted the job has been revoked or has expired`;
 }
