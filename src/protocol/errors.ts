@@ -10,6 +10,8 @@ export const ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  /** A channel's watch from a revision whose history was compacted (channel.ts): re-read, then watch on. */
+  compacted: 410,
   payload_too_large: 413,
   unavailable: 503,
   internal: 500,

@@ -35,6 +35,7 @@ export * from "./signing.ts";
 export * from "./signing_keys.ts";
 export * from "./task_fields.ts";
 export * from "./secret.ts";
+export * from "./channel.ts";
 export * from "./token.ts";
 export * from "./gc.ts";
 export * from "./blob.ts";

@@ -95,4 +95,18 @@ export const MIGRATIONS: readonly string[] = [
      task_id TEXT NOT NULL, attempt INTEGER NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
      PRIMARY KEY (task_id, attempt, path)) WITHOUT ROWID;
    ALTER TABLE jobs ADD COLUMN packs TEXT NOT NULL DEFAULT '{}';`,
+  // 11: channels (channels.ts): keys, with the revisions of their creation and last change, their expiry and
+  // the task attempt they are bound to; each channel's count of keys (its limit, `fabric channels`); and the
+  // history of changes watches read, by revision (AUTOINCREMENT: a revision is never handed out twice).
+  `CREATE TABLE channel_keys (
+     channel TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, create_revision INTEGER NOT NULL,
+     mod_revision INTEGER NOT NULL, expires_at INTEGER, owner_task TEXT, owner_attempt INTEGER,
+     PRIMARY KEY (channel, key)) WITHOUT ROWID;
+   CREATE INDEX channel_keys_expiry ON channel_keys (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE INDEX channel_keys_owner ON channel_keys (owner_task, owner_attempt) WHERE owner_task IS NOT NULL;
+   CREATE TABLE channels (name TEXT PRIMARY KEY, keys INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE channel_changes (
+     revision INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL,
+     value TEXT, at INTEGER NOT NULL);
+   CREATE INDEX channel_changes_channel ON channel_changes (channel, revision);`,
 ];

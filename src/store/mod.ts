@@ -8,6 +8,14 @@ export { emptyBatch } from "./store.ts";
 export { type Fence, LeaseLostError, type LeaseState, type LeaseStore } from "./lease.ts";
 export type { TrackerRecord, TrackerRegistry, TrackerState } from "./trackers.ts";
 export { type ArtifactRow, BLOB_GRACE_MS, type BlobRecord, type BlobStore } from "./blobs.ts";
+export type {
+  ChannelChangeRecord,
+  ChannelKeyRecord,
+  ChannelOwner,
+  ChannelStore,
+  ChannelWrite,
+  ChannelWriteResult,
+} from "./channels.ts";
 export type * from "./records.ts";
 export { queuedTask } from "./records.ts";
 export type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";

@@ -57,6 +57,17 @@ import {
   toToken,
 } from "./sqlite_records.ts";
 import { type Fence, LeaseLostError, type LeaseState } from "./lease.ts";
+import {
+  CHANNEL_SQL,
+  type ChannelKeyRecord,
+  type ChannelOwner,
+  type ChannelWrite,
+  type ChannelWriteResult,
+  listChannelKeys,
+  readChannelChanges,
+  toChannelKey,
+} from "./channels.ts";
+import { postgresChannelSql, writePostgresChannel } from "./postgres_channels.ts";
 import { auditPageQuery, containsPattern, type SecretStore, type Store } from "./store.ts";
 import type { TrackerRecord, TrackerState } from "./trackers.ts";
 
@@ -495,6 +506,62 @@ export class PostgresStore implements Store, SecretStore {
       .catch((error) => {
         throw storeError("delete expired jobs", error);
       });
+  }
+
+  // ---- channels (channels.ts) ------------------------------------------------------------------
+
+  writeChannel(write: ChannelWrite, fence?: Fence): Promise<ChannelWriteResult> {
+    if (!fence && this.#fenced) {
+      return Promise.reject(new LeaseLostError("This tracker does not lead: it writes nothing to the store"));
+    }
+    const sql = this.#sql;
+    return writePostgresChannel(sql, write, fence).catch((error) => {
+      this.#dropIfBroken(sql, error);
+      if ((error as { code?: string })?.code === FENCE_REFUSED) {
+        throw new LeaseLostError(`This tracker no longer leads: ${(error as Error).message}`);
+      }
+      throw storeError("write a channel", error);
+    });
+  }
+
+  getChannelKey(channel: string, key: string): Promise<ChannelKeyRecord | null> {
+    return this.#read("a channel's key", async (sql) => {
+      const [row] = await postgresChannelSql(sql).all(CHANNEL_SQL.getKey, [channel, key]);
+      return row ? toChannelKey(row) : null;
+    });
+  }
+
+  listChannelKeys(channel: string, limit: number): Promise<{ keys: ChannelKeyRecord[]; revision: number }> {
+    return this.#read("a channel's keys", (sql) => listChannelKeys(postgresChannelSql(sql), channel, limit));
+  }
+
+  listChannels(limit: number): Promise<Array<{ name: string; keys: number }>> {
+    return this.#read(
+      "the channels",
+      async (sql) =>
+        (await postgresChannelSql(sql).all(CHANNEL_SQL.listChannels, [limit])).map((r) => ({
+          name: String(r.name),
+          keys: Number(r.keys),
+        })),
+    );
+  }
+
+  readChannelChanges(channel: string, after: number, limit: number) {
+    return this.#read(
+      "a channel's changes",
+      (sql) => readChannelChanges(postgresChannelSql(sql), { channel, after, limit }),
+    );
+  }
+
+  channelOwners(): Promise<ChannelOwner[]> {
+    return this.#read(
+      "the owners of channel keys",
+      async (sql) =>
+        (await postgresChannelSql(sql).all(CHANNEL_SQL.owners, [])).map((r) => ({
+          task: String(r.owner_task),
+          attempt: Number(r.owner_attempt),
+        })),
+    );
   }
 
   // ---- blobs (blobs.ts) ----------------------------------------------------------------------

@@ -119,6 +119,20 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      task_id text COLLATE "C" NOT NULL, attempt bigint NOT NULL, path text COLLATE "C" NOT NULL,
      sha256 text COLLATE "C" NOT NULL, size bigint NOT NULL, PRIMARY KEY (task_id, attempt, path));
    ALTER TABLE jobs ADD COLUMN packs text NOT NULL DEFAULT '{}';`,
+  // 10: channels, as SQLite's migration 11 (channels.ts); a revision comes from the one sequence.
+  `CREATE SEQUENCE channel_revision;
+   CREATE TABLE channel_keys (
+     channel text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, value text NOT NULL,
+     create_revision bigint NOT NULL, mod_revision bigint NOT NULL, expires_at bigint, owner_task text COLLATE "C",
+     owner_attempt bigint, PRIMARY KEY (channel, key));
+   CREATE INDEX channel_keys_expiry ON channel_keys (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE INDEX channel_keys_owner ON channel_keys (owner_task, owner_attempt) WHERE owner_task IS NOT NULL;
+   CREATE TABLE channels (name text COLLATE "C" PRIMARY KEY, keys bigint NOT NULL);
+   CREATE TABLE channel_changes (
+     revision bigint PRIMARY KEY DEFAULT nextval('channel_revision'), channel text COLLATE "C" NOT NULL,
+     key text COLLATE "C" NOT NULL, kind text NOT NULL, value text, at bigint NOT NULL);
+   ALTER SEQUENCE channel_revision OWNED BY channel_changes.revision;
+   CREATE INDEX channel_changes_channel ON channel_changes (channel, revision);`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

@@ -50,6 +50,18 @@ import {
 import { WriterWorker } from "./sqlite_writer_client.ts";
 import { type ArtifactRow, type ArtifactsRecord, BLOB_SQL, type BlobRecord, toArtifact, toBlob } from "./blobs.ts";
 import type { BlobWrite } from "./sqlite_blobs.ts";
+import {
+  CHANNEL_SQL,
+  type ChannelKeyRecord,
+  type ChannelOwner,
+  type ChannelSql,
+  type ChannelWrite,
+  type ChannelWriteResult,
+  listChannelKeys,
+  readChannelChanges,
+  toChannelKey,
+} from "./channels.ts";
+import { sqliteChannelSql } from "./sqlite_channels.ts";
 
 /** normal: survives a killed tracker (WAL); full: also a power loss, at the cost of a disk wait per commit. */
 export type StoreSync = "normal" | "full";
@@ -74,6 +86,7 @@ export class SqliteStore implements Store {
   #sync: StoreSync;
   #inline: PreparedStatements | null = null;
   #inlineCommits = 0;
+  #channels: ChannelSql | null = null;
 
   private constructor(path: string, db: DatabaseSync, sync: StoreSync) {
     this.#db = db;
@@ -342,6 +355,54 @@ export class SqliteStore implements Store {
       "a task's artifacts",
       () => (this.#stmt(BLOB_SQL.listArtifacts).all(taskId) as Row[]).map(toArtifact),
     );
+  }
+
+  // ---- channels (channels.ts): written in the worker, read here -------------------------------
+
+  get #channelSql(): ChannelSql {
+    return this.#channels ??= sqliteChannelSql(this.#db);
+  }
+
+  /** One tracker alone writes this file: there is no fence to check (see acquireLease). */
+  writeChannel(write: ChannelWrite): Promise<ChannelWriteResult> {
+    return this.#writer.send<ChannelWriteResult>({ type: "channel", write }).catch((error) => {
+      throw storeError("write a channel", error);
+    });
+  }
+
+  getChannelKey(channel: string, key: string): Promise<ChannelKeyRecord | null> {
+    return this.#read("a channel's key", () => {
+      const row = this.#stmt(CHANNEL_SQL.getKey).get(channel, key) as Row | undefined;
+      return row ? toChannelKey(row) : null;
+    });
+  }
+
+  listChannelKeys(channel: string, limit: number): Promise<{ keys: ChannelKeyRecord[]; revision: number }> {
+    return listChannelKeys(this.#channelSql, channel, limit).catch((error) => {
+      throw storeError("read a channel's keys", error);
+    });
+  }
+
+  listChannels(limit: number): Promise<Array<{ name: string; keys: number }>> {
+    return this.#read("the channels", () =>
+      (this.#stmt(CHANNEL_SQL.listChannels).all(limit) as Row[]).map((r) => ({
+        name: String(r.name),
+        keys: Number(r.keys),
+      })));
+  }
+
+  readChannelChanges(channel: string, after: number, limit: number) {
+    return readChannelChanges(this.#channelSql, { channel, after, limit }).catch((error) => {
+      throw storeError("read a channel's changes", error);
+    });
+  }
+
+  channelOwners(): Promise<ChannelOwner[]> {
+    return this.#read("the owners of channel keys", () =>
+      (this.#stmt(CHANNEL_SQL.owners).all() as Row[]).map((r) => ({
+        task: String(r.owner_task),
+        attempt: Number(r.owner_attempt),
+      })));
   }
 
   #blobWrite<T>(write: BlobWrite): Promise<T> {

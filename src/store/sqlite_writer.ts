@@ -7,7 +7,8 @@
  * Messages in: {type: "open", path, sync}, then {type: "write", id, rows} for a batch in one
  * transaction, begin / rows... / commit for a batch too large for one message, or checkpoint (the
  * WAL's pages into the database, for the commits the tracker made itself), or purge (one bounded step of
- * retention, sqlite_purge.ts), or blob (a write of blobs, sqlite_blobs.ts); out: {id, error?, result?}.
+ * retention, sqlite_purge.ts), or blob (a write of blobs, sqlite_blobs.ts), or channel (a write of channels,
+ * sqlite_channels.ts); out: {id, error?, result?}.
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
@@ -23,11 +24,14 @@ import type { PurgeOps } from "./purge_rounds.ts";
 import { sqlitePurgeOps, sqlitePurgeStep } from "./sqlite_purge.ts";
 import type { PurgeOptions } from "./retention.ts";
 import { type BlobWrite, prepareBlobStatements, runBlobWrite } from "./sqlite_blobs.ts";
+import type { ChannelSql, ChannelWrite } from "./channels.ts";
+import { runSqliteChannelWrite, sqliteChannelSql } from "./sqlite_channels.ts";
 
 let db: DatabaseSync | null = null;
 let prepared: PreparedStatements | null = null;
 let purge: PurgeOps | null = null;
 let blobs: ReturnType<typeof prepareBlobStatements> | null = null;
+let channels: ChannelSql | null = null;
 
 type Message =
   | { type: "open"; path: string; sync: "normal" | "full" }
@@ -35,7 +39,8 @@ type Message =
   | { type: "begin" | "commit" | "rollback" | "checkpoint" | "close"; id: number }
   | { type: "rows"; id: number; rows: SqlRows }
   | { type: "purge"; id: number; options: PurgeOptions }
-  | { type: "blob"; id: number; write: BlobWrite };
+  | { type: "blob"; id: number; write: BlobWrite }
+  | { type: "channel"; id: number; write: ChannelWrite };
 
 /**
  * Messages are handled one after the other, each to its end: a purge step awaits its statements
@@ -79,6 +84,9 @@ async function handle(message: Message): Promise<void> {
     } else if (message.type === "blob") {
       blobs ??= prepareBlobStatements(db!);
       self.postMessage({ id: message.id, result: runBlobWrite(db!, blobs, message.write) });
+    } else if (message.type === "channel") {
+      channels ??= sqliteChannelSql(db!);
+      self.postMessage({ id: message.id, result: await runSqliteChannelWrite(db!, channels, message.write) });
     } else if (message.type === "rollback") {
       rollback(db!);
       self.postMessage({ id: message.id });

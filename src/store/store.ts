@@ -19,12 +19,13 @@ import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 import type { Fence, LeaseStore } from "./lease.ts";
 import type { TrackerRegistry } from "./trackers.ts";
 import type { BlobStore } from "./blobs.ts";
+import type { ChannelStore } from "./channels.ts";
 
 /**
  * Every store also keeps the lease of the tracker that places work (lease.ts) and the list of the
  * trackers that share it (trackers.ts); SQLite's one tracker always leads, alone.
  */
-export interface Store extends LeaseStore, TrackerRegistry, BlobStore {
+export interface Store extends LeaseStore, TrackerRegistry, BlobStore, ChannelStore {
   getMeta(key: string): Promise<string | null>;
   loadAgents(): Promise<AgentRecord[]>;
   /** Jobs that have not ended, with their tasks; a job whose rows cannot be read is named, not thrown. */

@@ -11,6 +11,7 @@ import { PostgresServer } from "../../testing/postgres.ts";
 import { emptyCounts, FabricError } from "../protocol/mod.ts";
 import { PostgresStore } from "./postgres.ts";
 import { RETENTION_CASES } from "./_retention_testing.ts";
+import { CHANNEL_CASES } from "./_channel_testing.ts";
 import type {
   AgentRecord,
   AttemptRecord,
@@ -674,7 +675,9 @@ const CASES: Record<string, Case> = {
 };
 
 async function runCases(t: Deno.TestContext, subject: Subject): Promise<void> {
-  for (const [name, body] of Object.entries({ ...CASES, ...RETENTION_CASES })) await t.step(name, () => body(subject));
+  for (const [name, body] of Object.entries({ ...CASES, ...RETENTION_CASES, ...CHANNEL_CASES })) {
+    await t.step(name, () => body(subject));
+  }
 }
 
 Deno.test("store contract: SQLite", async (t) => {
