@@ -62,6 +62,8 @@ with a token of any role, fabric token create; the browser must trust DIR/ca.pem
                          announce this tracker by UDP broadcast on port 7444 of each local network, so
                          that an agent with a join token and no --join finds it (default: on when
                          listening beyond loopback)
+  --channel-history N    changes of channels kept for watches: the last N revisions (default 10000); a
+                         watch from further back is told "compacted" and reads the channel again
   --metrics-listen ADDR  also serve /metrics, /healthz and /readyz over plain HTTP without a token at
                          HOST:PORT: for loopback or a private network only (on the API's port, /metrics
                          needs a client token of any role; /healthz and /readyz need none)
@@ -90,6 +92,7 @@ export const TRACKER_FLAGS = {
   retention: { type: "string" },
   "audit-retention": { type: "string" },
   "max-job-logs": { type: "string" },
+  "channel-history": { type: "string" },
   "metrics-listen": { type: "string" },
   lease: { type: "string" },
   announce: { type: "boolean" },
@@ -111,6 +114,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
     retentionMs: durationFlag(stringFlag(parsed, "retention"), "--retention", MAX_RETENTION_MS),
     auditRetentionMs: durationFlag(stringFlag(parsed, "audit-retention"), "--audit-retention", MAX_RETENTION_MS),
     maxJobLogs: sizeFlag(stringFlag(parsed, "max-job-logs"), "--max-job-logs"),
+    channelHistory: intFlag(parsed, "channel-history", 1, 10_000_000),
     metricsListen: metricsListen === undefined ? undefined : hostPortFlag(metricsListen, "--metrics-listen"),
   };
   const dataDir = stringFlag(parsed, "data-dir") ?? defaultTrackerDir();

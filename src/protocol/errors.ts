@@ -12,6 +12,10 @@ export const ERROR_STATUS = {
   conflict: 409,
   /** A channel's watch from a revision whose history was compacted (channel.ts): re-read, then watch on. */
   compacted: 410,
+  /** A count limit would be passed (a channel's keys, the channels): the message names it and its value. */
+  limit_exceeded: 422,
+  /** A caller holds as many long polls of a kind as it may. */
+  too_many_requests: 429,
   payload_too_large: 413,
   unavailable: 503,
   internal: 500,

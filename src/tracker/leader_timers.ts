@@ -3,10 +3,12 @@ import type { Tracker } from "./tracker.ts";
 
 /** How often a leader looks for tokens changed beside it (reset-admin-token). */
 const TOKENS_REFRESH_MS = 1000;
+/** How often the leader expires channel keys and releases those of ended attempts. */
+const CHANNEL_SWEEP_MS = 250;
 
 /**
- * What a Tracker that leads here runs: retention, periodic jobs' launches, the liveness sweep, and a
- * look for reset tokens; stopped by the function it returns.
+ * What a Tracker that leads here runs: retention, periodic jobs' launches, the liveness sweep, the
+ * channels' sweep, and a look for reset tokens; stopped by the function it returns.
  */
 export function startLeaderTimers(tracker: Tracker, log: (message: string) => void): () => void {
   tracker.retention.start();
@@ -25,7 +27,17 @@ export function startLeaderTimers(tracker: Tracker, log: (message: string) => vo
       .catch((error) => log(`reading the tokens again failed: ${(error as Error).message}`))
       .finally(() => refreshing = false);
   }, TOKENS_REFRESH_MS);
+  // Channels' keys whose TTL passed, or whose attempt ended, go within a quarter second (channels.ts).
+  let sweeping = false;
+  const channelsTimer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    tracker.channels.sweep()
+      .catch((error) => log(`expiring channel keys failed: ${(error as Error).message}`))
+      .finally(() => sweeping = false);
+  }, CHANNEL_SWEEP_MS);
   return () => {
+    clearInterval(channelsTimer);
     clearInterval(timer);
     clearInterval(tokensTimer);
   };

@@ -27,6 +27,7 @@ import { healthAnswer, TEXT_FORMAT } from "./metrics/mod.ts";
 import { listAgents } from "./queries.ts";
 import { type AdminRouteOptions, adminRoutes } from "./routes_admin.ts";
 import { jobRoutes } from "./routes_jobs.ts";
+import { channelRoutes } from "./routes_channels.ts";
 import type { Tracker } from "./tracker.ts";
 
 const helloBodySchema = helloRequestSchema.extend({ holding: attemptRefSchema.array().max(100_000).default([]) });
@@ -130,6 +131,7 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   on(ROUTES.removeAgent, async (c) => c.json(await tracker.removeAgent(c.req.param("name")!)));
 
   jobRoutes(on, tracker);
+  channelRoutes(on, tracker);
   adminRoutes(on, tracker, options);
 
   // The web dashboard, outside /v1/: its pages take a session cookie or a bearer token (dashboard/mod.ts).

@@ -46,6 +46,8 @@ export interface TrackerServerOptions {
   auditRetentionMs?: number;
   /** Bytes of output one job may store (default 1 GiB); 0: no cap. */
   maxJobLogs?: number;
+  /** Revisions of channel history kept for watches (default 10,000). */
+  channelHistory?: number;
   /** Serve /metrics, /healthz and /readyz without a token over plain HTTP here too. */
   metricsListen?: { hostname: string; port: number };
   /** How long the leader's lease lasts without a renewal (a store several trackers share; default 10 s). */
@@ -116,7 +118,8 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     log,
     onHolder: (holder) => leaderChanged(holder),
     open: async (fence, lost) => {
-      const { heartbeatMs, ttlMs, graceMs, approveAgents, retentionMs, auditRetentionMs, maxJobLogs } = options;
+      const { heartbeatMs, ttlMs, graceMs, approveAgents, retentionMs, auditRetentionMs, maxJobLogs, channelHistory } =
+        options;
       const tracker = await Tracker.open({
         store,
         secretsKey,
@@ -129,6 +132,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
         retentionMs,
         auditRetentionMs,
         maxJobLogs,
+        channelHistory,
         caHash: () => caHashKnown,
         log,
       });

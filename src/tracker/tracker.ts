@@ -23,6 +23,7 @@ import { LeaseLostError, type Store } from "../store/mod.ts";
 import type { HelloBody, RegisterAgentBody } from "./agent_lifecycle.ts";
 import type { AuditTrail } from "./audit.ts";
 import { type Blobs, recordArtifacts } from "./blobs.ts";
+import type { Channels } from "./channels.ts";
 import { deliverable, waitForWork } from "./claims.ts";
 import type { Principal } from "./credentials.ts";
 import type { AgentEntry } from "./entries.ts";
@@ -66,6 +67,8 @@ export class Tracker {
   readonly periodic: PeriodicJobs;
   /** Files shipped with jobs (blobs.ts). */
   readonly blobs: Blobs;
+  /** Channels' keys and their watches (channels.ts). */
+  readonly channels: Channels;
   #p: TrackerParts;
   #storeHealthy = true;
   #closing = false;
@@ -82,7 +85,7 @@ export class Tracker {
     this.#log = parts.log;
     ({ state: this.state, store: this.store, writer: this.writer, clock: this.clock, metrics: this.metrics } = parts);
     ({ probes: this.probes, retention: this.retention, secrets: this.secrets, audit: this.audit } = parts);
-    ({ periodic: this.periodic, blobs: this.blobs } = parts);
+    ({ periodic: this.periodic, blobs: this.blobs, channels: this.channels } = parts);
     ({ heartbeatMs: this.heartbeatMs, ttlMs: this.ttlMs } = parts.timing);
     ({ graceMs: this.graceMs, maxWaitMs: this.maxWaitMs } = parts.timing);
   }
@@ -94,6 +97,7 @@ export class Tracker {
     await parts.credentials.load(options.store);
     await tracker.secrets.load();
     await tracker.periodic.load();
+    await tracker.channels.load();
     const agents = await options.store.loadAgents();
     const active = await options.store.loadActiveJobs();
     const { state, writer, clock } = tracker;
@@ -128,6 +132,7 @@ export class Tracker {
   /** Answer every long poll now, so a stopping server is not held up by them. */
   releaseWaiters(): void {
     this.#closing = true;
+    this.channels.release();
     for (const agent of this.state.agents.values()) this.#p.agents.endClaim(agent);
     for (const job of this.state.jobs.values()) job.changed.notify();
     for (const task of this.state.tasks.values()) task.changed?.notify();

@@ -26,6 +26,8 @@ export interface TrackerOptions {
   auditRetentionMs?: number;
   /** Bytes of output one job may store (default 1 GiB); 0: no cap. */
   maxJobLogs?: number;
+  /** Revisions of channel history kept for watches (tracker/channels.ts, default 10,000). */
+  channelHistory?: number;
   /** The lease this tracker leads by: every write is fenced by it (a store several trackers share). */
   fence?: Fence;
   /** A fenced write was refused: this tracker no longer leads, and must stop acting now. */

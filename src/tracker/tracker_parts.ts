@@ -11,6 +11,7 @@ import { AgentLifecycle } from "./agent_lifecycle.ts";
 import { AuditTrail } from "./audit.ts";
 import { newId as randomId } from "./auth.ts";
 import { Blobs } from "./blobs.ts";
+import { Channels } from "./channels.ts";
 import type { ClaimContext, Delivery } from "./claims.ts";
 import { Credentials } from "./credentials.ts";
 import { JobIntake } from "./job_intake.ts";
@@ -43,6 +44,7 @@ export interface TrackerParts {
   audit: AuditTrail;
   periodic: PeriodicJobs;
   blobs: Blobs;
+  channels: Channels;
   logCap: LogCap;
   tasks: TaskLifecycle;
   agents: AgentLifecycle;
@@ -97,6 +99,14 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
   const agentName = (id: string) => state.agents.get(id)?.record.name;
   const audit = new AuditTrail({ store, writer, clock, metrics, agentName });
   const blobs = new Blobs(store, clock);
+  const channels = new Channels({
+    ...{ store, clock, fence: options.fence, history: options.channelHistory, maxWaitMs: timing.maxWaitMs },
+    onLeaseLost: (error) => (options.onLeaseLost ?? (() => {}))(error),
+    attemptLive: ({ task, attempt }) => {
+      const record = state.tasks.get(task)?.record;
+      return record?.attempt === attempt && (record.state === "assigned" || record.state === "running");
+    },
+  });
   const probes = new Probes({ store, metrics, writeFailure: () => writer.failure, log });
   registerStateGauges(metrics.registry, { state, clock, space: () => probes.space, startedAt: metrics.startedAt });
   // Built last (it assigns through the task lifecycle); what comes before asks for it when it needs it.
@@ -161,7 +171,8 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
     assign: (task, agent) => tasks.assign(task, agent),
   });
   return {
-    ...{ state, store, writer, clock, timing, metrics, probes, retention, secrets, audit, periodic, blobs, logCap },
+    ...{ state, store, writer, clock, timing, metrics, probes, retention, secrets, audit, periodic, blobs, channels },
+    logCap,
     ...{ tasks, agents, scheduling, liveness, claims, delivery, credentials, tokens, jobs, agentCalls, log },
   };
 }

@@ -182,6 +182,27 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
       call: () => ({ method: "GET", path: `/v1/blobs/${f.blob}/chunks/0`, ok: 200 }),
     },
 
+    // Channels: read tokens read and watch them, submit tokens set and delete keys (a task's own calls come
+    // through its agent: tests/channels_task_test.ts).
+    listChannels: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/channels", ok: 200 }) },
+    listChannelKeys: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/channels/roles", ok: 200 }) },
+    watchChannel: {
+      allowed: CLIENTS,
+      call: () => ({ method: "GET", path: "/v1/channels/roles/watch?after=0&waitMs=0", ok: 200 }),
+    },
+    getChannelKey: {
+      allowed: CLIENTS,
+      call: () => ({ method: "GET", path: "/v1/channels/roles/keys/fixed", ok: 200 }),
+    },
+    setChannelKey: {
+      allowed: ["submit", "operator", "admin"],
+      call: (c) => ({ method: "PUT", path: `/v1/channels/roles/keys/by-${c}`, body: { value: c }, ok: 201 }),
+    },
+    deleteChannelKey: {
+      allowed: ["submit", "operator", "admin"],
+      call: (c) => ({ method: "DELETE", path: `/v1/channels/roles/keys/by-${c}`, ok: 200 }),
+    },
+
     listTokens: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/tokens", ok: 200 }) },
     createToken: {
       allowed: ["admin"],
@@ -255,6 +276,8 @@ Deno.test("every route with every caller: each role reaches its routes, everyone
     assert.equal(put.status, 200, put.text);
     const stored = await api.request("POST", `/v1/blobs/${blob}`, tokens.admin, { size: BLOB_BYTES.length });
     assert.equal(stored.status, 200, stored.text);
+    const fixed = await api.request("PUT", "/v1/channels/roles/keys/fixed", tokens.admin, { value: "v" });
+    assert.equal(fixed.status, 201, fixed.text);
     const fixture = { jobId: await submit(cluster.adminToken), ownJobId: await submit(tokens.submit), blob };
     for (const [name, token] of [["own", tokens.submit], ["theirs", tokens.admin]]) {
       const answer = await api.request("POST", "/v1/periodic", token, { spec: periodicJob(name) });

@@ -148,6 +148,26 @@ export const ROUTES = {
   ),
   readBlobChunk: rule("GET", "/v1/blobs/:sha256/chunks/:seq", { ...client("read", "reading files"), agents: true }),
 
+  // Channels (tracker/channels.ts): small shared keys jobs coordinate through. Reading them is a read token's,
+  // as jobs' output is; setting and deleting them is a submit token's, as running jobs is (tasks reach them
+  // through their agent, for the channels their job names).
+  listChannels: rule("GET", "/v1/channels", client("read", "listing channels")),
+  listChannelKeys: rule("GET", "/v1/channels/:name", client("read", "reading a channel")),
+  watchChannel: rule("GET", "/v1/channels/:name/watch", client("read", "watching a channel")),
+  getChannelKey: rule("GET", "/v1/channels/:name/keys/:key", client("read", "reading a channel")),
+  setChannelKey: rule(
+    "PUT",
+    "/v1/channels/:name/keys/:key",
+    client("submit", "setting a channel's key"),
+    "channel.set",
+  ),
+  deleteChannelKey: rule(
+    "DELETE",
+    "/v1/channels/:name/keys/:key",
+    client("submit", "deleting a channel's key"),
+    "channel.delete",
+  ),
+
   // Every GET is a read: names, roles and uses, never a secret nor its hash.
   listTokens: rule("GET", "/v1/tokens", client("read", "listing tokens")),
   createToken: rule("POST", "/v1/tokens", client("admin", "creating a token"), "token.create"),
