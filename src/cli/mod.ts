@@ -43,6 +43,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   completions: () => Promise.resolve(completions),
   secret: async () => (await import("./secret.ts")).secretCommand,
   periodic: async () => (await import("./periodic.ts")).periodicCommand,
+  channel: async () => (await import("./channel.ts")).channelCommand,
+  channels: async () => (await import("./channel.ts")).channelsCommand,
 };
 
 /** `fabric completions`: each command's --help, run here with its output caught, tells what it takes. */
@@ -94,6 +96,9 @@ Client:
   fabric schema               the job file's JSON Schema, for editors
   fabric key generate         a key pair for signed jobs (submit --sign, agent --verify-key)
   fabric secret set NAME      a secret for jobs (value from stdin); secret list, secret delete NAME
+  fabric channel set|get|del|list|watch NAME ...
+                              shared keys with revisions, compare-and-set, TTLs and watches, for
+                              people and tasks (fabric channels lists them)
   fabric completions SHELL    a completion script for bash, zsh or fish
 
 "fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,

@@ -11,10 +11,15 @@ import type {
   AuditResponse,
   BlobRef,
   CancelJobResponse,
+  ChannelKeysResponse,
+  ChannelKeyView,
+  ChannelsResponse,
+  ChannelWatchResponse,
   ClaimRequest,
   ClaimResponse,
   CreateTokenRequest,
   CreateTokenResponse,
+  DeleteChannelKeyResponse,
   GcResponse,
   HeartbeatRequest,
   HeartbeatResponse,
@@ -35,6 +40,8 @@ import type {
   RerunJobResponse,
   RunPeriodicResponse,
   SecretView,
+  SetChannelKeyRequest,
+  SetChannelKeyResponse,
   SetSecretResponse,
   SubmitJobResponse,
   TaskDetail,
@@ -392,6 +399,33 @@ export class FabricClient {
     await this.#json("DELETE", `/v1/secrets/${encodeURIComponent(name)}`);
   }
 
+  // ---- channels ------------------------------------------------------------------------------
+
+  listChannels(): Promise<ChannelsResponse> {
+    return this.#json("GET", "/v1/channels");
+  }
+  listChannelKeys(channel: string): Promise<ChannelKeysResponse> {
+    return this.#json("GET", `/v1/channels/${encodeURIComponent(channel)}`);
+  }
+  getChannelKey(channel: string, key: string): Promise<ChannelKeyView> {
+    return this.#json("GET", channelKeyPath(channel, key));
+  }
+  setChannelKey(channel: string, key: string, request: SetChannelKeyRequest): Promise<SetChannelKeyResponse> {
+    return this.#json("PUT", channelKeyPath(channel, key), { body: request });
+  }
+  deleteChannelKey(channel: string, key: string, ifRevision?: number): Promise<DeleteChannelKeyResponse> {
+    const query = ifRevision === undefined ? "" : `?ifRevision=${ifRevision}`;
+    return this.#json("DELETE", `${channelKeyPath(channel, key)}${query}`);
+  }
+  /** The changes of `channel` after revision `after`, waiting up to `waitMs` for the first. */
+  watchChannel(channel: string, after: number, options: { waitMs: number; signal?: AbortSignal }) {
+    const path = `/v1/channels/${encodeURIComponent(channel)}/watch?after=${after}&waitMs=${options.waitMs}`;
+    return this.#json<ChannelWatchResponse>("GET", path, {
+      timeoutMs: options.waitMs + 15_000,
+      signal: options.signal,
+    });
+  }
+
   /** A task's output as it is stored; with `follow`, live until the attempt ends. */
   async *logs(
     taskId: string,
@@ -461,6 +495,10 @@ export class FabricClient {
       reader.cancel().catch(() => {});
     }
   }
+}
+
+function channelKeyPath(channel: string, key: string): string {
+  return `/v1/channels/${encodeURIComponent(channel)}/keys/${encodeURIComponent(key)}`;
 }
 
 async function errorFrom(response: Response): Promise<FabricError> {
