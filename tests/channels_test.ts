@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { FabricClient } from "../src/client/mod.ts";
 import { type ChannelChange, FabricError } from "../src/protocol/mod.ts";
-import { MAX_WATCHES_PER_CALLER } from "../src/tracker/channels.ts";
+import { MAX_WATCHES_PER_CALLER } from "../src/tracker/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { Daemon, waitFor } from "../testing/process.ts";
 
@@ -80,9 +80,12 @@ Deno.test("channels through a tracker: keys, compare-and-set, TTLs, limits, watc
       assert.equal(second.code, 1);
       const lock = await client.getChannelKey("work", "lock");
       assert.equal(lock.value, "me", "the second taker got nothing");
-      const delStale = await refusal(client.deleteChannelKey("work", "lock", lock.revision + 100));
+      const delStale = await refusal(client.deleteChannelKey("work", "lock", { ifRevision: lock.revision + 100 }));
       assert.equal(delStale.code, "conflict");
-      assert.equal((await client.deleteChannelKey("work", "lock", lock.revision)).revision! > lock.revision, true);
+      assert.equal(
+        (await client.deleteChannelKey("work", "lock", { ifRevision: lock.revision })).revision! > lock.revision,
+        true,
+      );
     });
 
     await t.step("a key with a TTL expires, an expire change in the history", async () => {

@@ -257,6 +257,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
       maxBytes: DEFAULT_PACK_CACHE_BYTES,
     }),
     artifacts: client,
+    channels: client,
   });
   const handle = loop.start();
   handle.done.finally(() => trackerList.stop()).catch(() => {});

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
 import type { PackCache } from "./pack_cache.ts";
 import type { ArtifactClient } from "./artifacts.ts";
+import type { ChannelClient } from "./channel_socket.ts";
 import { type ExecRuntime, SYSTEM_PATH } from "../exec/mod.ts";
 import {
   type Assignment,
@@ -71,6 +72,8 @@ export interface LoopOptions {
   packs?: PackCache | null;
   /** Where tasks' artifacts go (none: they are not kept). */
   artifacts?: ArtifactClient | null;
+  /** Where tasks' channel calls go (none: a job that grants channels cannot run here). */
+  channels?: ChannelClient | null;
 }
 
 const CLAIM_WAIT_MS = 25_000;
@@ -216,6 +219,7 @@ export class AgentLoop {
       verifier: this.#o.verifier ?? null,
       packs: this.#o.packs ?? null,
       artifacts: this.#o.artifacts ?? null,
+      channels: this.#o.channels ?? null,
     });
     this.#runs.set(attemptKey(ref), run);
     run.done.finally(() => {

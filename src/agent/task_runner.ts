@@ -32,6 +32,8 @@ import type { JobVerifier } from "./job_verifier.ts";
 import type { Reporter } from "./reporter.ts";
 import type { RunRegistry } from "./run_registry.ts";
 import { readOutputFile, taskEnv, writeTaskFiles } from "./task_setup.ts";
+import type { ChannelClient } from "./channel_socket.ts";
+import { openTaskChannels, type TaskChannels } from "./task_channels.ts";
 import { type TaskPaths, taskPaths, type WorkDirs } from "./work_dirs.ts";
 
 export interface RunnerContext {
@@ -58,6 +60,8 @@ export interface RunnerContext {
   packs: PackCache | null;
   /** Where tasks' artifacts are uploaded; null: none are kept. */
   artifacts: ArtifactClient | null;
+  /** Where a task's channel calls go (task_channels.ts); null: a job that grants channels cannot run here. */
+  channels: ChannelClient | null;
 }
 
 /** A task that cannot start here; its message is the task's failure reason. */
@@ -126,6 +130,7 @@ export class TaskRun {
     const started = performance.now();
     // The task's timeout covers what runs before its process (a checkout) as well.
     const deadline = a.timeoutMs === null ? null : started + a.timeoutMs;
+    const opened: { channels: TaskChannels | null } = { channels: null };
     try {
       reporter.enqueue({ type: "started", ...ref, at: clock.now() });
       const preparing = { deadline, signal: this.#preparing.signal };
@@ -133,7 +138,7 @@ export class TaskRun {
         a,
         context,
         paths,
-        preparing,
+        { ...preparing, opened },
         say,
         (stream, data) => output.push(stream, data),
       );
@@ -191,6 +196,8 @@ export class TaskRun {
       // which the reporter sends (a busy agent's reports wait for others anyway, and its next task for this).
       if (!context.reporter.gathering) await new Promise((resolve) => setImmediate(resolve));
       context.registry.remove(ref);
+      // Its channel calls end with it (the tracker refuses them anyway once it learns the attempt ended).
+      await opened.channels?.close();
       // The agent's again before it looks into it or keeps it: the task user may not change it under it.
       if (context.exec.taskUser) reclaimTaskDir(paths.workDir);
       // Handed on only if nothing of this task can still be in it: a sandbox or a cgroup ended all of it
@@ -288,7 +295,7 @@ async function prepare<K extends TaskKind>(
   a: AssignmentOf<K>,
   context: RunnerContext,
   paths: TaskPaths,
-  preparing: { deadline: number | null; signal: AbortSignal },
+  preparing: { deadline: number | null; signal: AbortSignal; opened: { channels: TaskChannels | null } },
   say: (line: string) => void,
   onOutput: (stream: Stream, data: Uint8Array) => void,
 ): Promise<{ driver: TaskDriver<K>; spec: ProcessSpec }> {
@@ -318,6 +325,23 @@ async function prepare<K extends TaskKind>(
   if (launch.env) Object.assign(env, launch.env);
   const cwd = launch.cwd ?? paths.workDir;
   if (exec.taskUser) await handOverTaskDir(paths.workDir, exec.taskUser);
+  const readPaths = [...launch.readPaths ?? []];
+  if (a.permissions.channels.length > 0) {
+    if (!context.channels) throw new CannotRun("this agent has no tracker to reach the job's channels through");
+    try {
+      const channels = openTaskChannels({
+        metaDir: paths.metaDir,
+        task: { taskId: a.taskId, attempt: a.attempt },
+        client: context.channels,
+        basePath: env.PATH ?? context.basePath,
+      });
+      preparing.opened.channels = channels;
+      Object.assign(env, channels.env);
+      readPaths.push(...channels.readPaths);
+    } catch (error) {
+      throw new CannotRun(`the task's channels cannot be opened: ${(error as Error).message}`);
+    }
+  }
   const spec: ProcessSpec = {
     command: launch.command,
     cwd,
@@ -333,7 +357,7 @@ async function prepare<K extends TaskKind>(
         cwd,
         permissions: a.permissions,
         hide: [exec.dataDir],
-        extraReadPaths: launch.readPaths ?? [],
+        extraReadPaths: readPaths,
         tmpBytes: a.diskBytes ?? undefined,
       }
       : undefined,

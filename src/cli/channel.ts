@@ -150,7 +150,8 @@ async function get(client: FabricClient, parsed: Parsed, [name, key]: string[]):
 }
 
 async function del(client: FabricClient, parsed: Parsed, [name, key]: string[]): Promise<number> {
-  const answer = await client.deleteChannelKey(name, key, intFlag(parsed, "if-revision", 0, Number.MAX_SAFE_INTEGER));
+  const ifRevision = intFlag(parsed, "if-revision", 0, Number.MAX_SAFE_INTEGER);
+  const answer = await client.deleteChannelKey(name, key, { ifRevision });
   if (parsed.values.json) return printJson(answer), EXIT.ok;
   console.log(escapeControls(
     answer.revision === null ? `${name} ${key}: no such key` : `${name} ${key}: deleted at revision ${answer.revision}`,

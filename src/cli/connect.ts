@@ -16,7 +16,9 @@ export const CONNECTION_FLAGS = {
 export const CONNECTION_HELP = `
 Connection (flags, else environment, else the local tracker's data directory):
   --tracker URL   FABRIC_TRACKER   e.g. https://tracker.example:7443, or several, comma-separated
-                                   (trackers sharing a store: the next is tried when one does not answer)
+                                   (trackers sharing a store: the next is tried when one does not answer);
+                                   inside a task that may use channels, unix:SOCKET (set by its agent,
+                                   with FABRIC_CHANNEL_TOKEN)
   --token TOKEN   FABRIC_TOKEN     a client token (fabric token create) or the admin token
                                    (DIR/admin.token); prefer FABRIC_TOKEN: ps shows a command line
   --ca FILE       FABRIC_CA        the tracker's CA certificate (DIR/ca.pem)`;
@@ -37,6 +39,14 @@ export async function connect(parsed: Parsed): Promise<FabricClient> {
     throw new NoTrackerError(
       `No tracker given: use --tracker URL or FABRIC_TRACKER (no local tracker found in ${dir})`,
     );
+  }
+  // Inside a task whose job grants channels: its agent's socket, with the attempt's own secret (no CA: no TLS).
+  if (url.startsWith("unix:")) {
+    const secret = stringFlag(parsed, "token") ?? env("FABRIC_CHANNEL_TOKEN") ?? env("FABRIC_TOKEN");
+    if (!secret) {
+      throw new NoTrackerError(`FABRIC_TRACKER is "${url}" (a task's socket), but FABRIC_CHANNEL_TOKEN is not set`);
+    }
+    return new FabricClient({ url, token: secret.trim(), caPem: "" });
   }
   const token = stringFlag(parsed, "token") ?? env("FABRIC_TOKEN") ?? local.token;
   if (!token) throw new NoTrackerError("No token given: use --token TOKEN or FABRIC_TOKEN");

@@ -4,6 +4,7 @@
  */
 // The protocol's parts one by one: a client command does not need every zod schema built.
 import { type ErrorBody, FabricError, isErrorCode } from "../protocol/errors.ts";
+import { TASK_HEADER } from "../protocol/task_header.ts";
 import { learntUrls, TrackerUrls } from "./tracker_urls.ts";
 import type {
   AgentView,
@@ -62,8 +63,14 @@ export class TrackerUnreachableError extends Error {
   }
 }
 
+/** Where the tracker is for a task: its agent's socket (`unix:/path`), served over plain HTTP. */
+const UNIX_PREFIX = "unix:";
+
 export interface ClientOptions {
-  /** `https://host:port`, or several trackers' (any answers; tracker_urls.ts moves on from one that does not). */
+  /**
+   * `https://host:port`, or several trackers' (any answers; tracker_urls.ts moves on from one that does not);
+   * or, inside a task, `unix:PATH`: the socket its agent serves (agent/channel_socket.ts).
+   */
   url: string | readonly string[];
   token: string;
   /** PEM of the CA that signed the tracker's certificate. */
@@ -79,11 +86,17 @@ export class FabricClient {
   #timeoutMs: number;
 
   constructor(options: ClientOptions) {
-    this.#urls = new TrackerUrls(typeof options.url === "string" ? [options.url] : options.url);
+    const socket = typeof options.url === "string" && options.url.startsWith(UNIX_PREFIX)
+      ? options.url.slice(UNIX_PREFIX.length)
+      : null;
+    // The socket's requests need a URL: its host is never looked up (the transport is the socket).
+    this.#urls = new TrackerUrls(socket !== null ? ["http://agent.socket"] : [options.url].flat());
     this.#token = options.token;
     // HTTP/1.1 on purpose: Deno's fetch leaves Nagle on, and on one multiplexed HTTP/2 connection a
     // long-poll answer then waits ~40ms for a delayed ACK (measured: submit-to-done 90ms vs 9ms).
-    this.#http = Deno.createHttpClient({ caCerts: [options.caPem], http2: false, http1: true });
+    this.#http = socket !== null
+      ? Deno.createHttpClient({ proxy: { transport: "unix", path: socket }, http2: false, http1: true })
+      : Deno.createHttpClient({ caCerts: [options.caPem], http2: false, http1: true });
     this.#timeoutMs = options.timeoutMs ?? 30_000;
   }
 
@@ -114,7 +127,14 @@ export class FabricClient {
   async #request(
     method: string,
     path: string,
-    options: { body?: unknown; rawBody?: string; bytes?: Uint8Array; timeoutMs?: number; signal?: AbortSignal } = {},
+    options: {
+      body?: unknown;
+      rawBody?: string;
+      bytes?: Uint8Array;
+      timeoutMs?: number;
+      signal?: AbortSignal;
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<Response> {
     const signals = [AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)];
     if (options.signal) signals.push(options.signal);
@@ -130,6 +150,7 @@ export class FabricClient {
           client: this.#http,
           signal,
           headers: {
+            ...options.headers,
             authorization: `Bearer ${this.#token}`,
             ...(options.bytes !== undefined
               ? { "content-type": "application/octet-stream" }
@@ -168,7 +189,14 @@ export class FabricClient {
   async #json<T>(
     method: string,
     path: string,
-    options?: { body?: unknown; rawBody?: string; bytes?: Uint8Array; timeoutMs?: number; signal?: AbortSignal },
+    options?: {
+      body?: unknown;
+      rawBody?: string;
+      bytes?: Uint8Array;
+      timeoutMs?: number;
+      signal?: AbortSignal;
+      headers?: Record<string, string>;
+    },
   ) {
     const url = this.url;
     const response = await this.#request(method, path, options);
@@ -399,30 +427,44 @@ export class FabricClient {
     await this.#json("DELETE", `/v1/secrets/${encodeURIComponent(name)}`);
   }
 
-  // ---- channels ------------------------------------------------------------------------------
+  // ---- channels: `task`, an agent's call for one of its tasks (agent/channel_socket.ts) ----------
 
   listChannels(): Promise<ChannelsResponse> {
     return this.#json("GET", "/v1/channels");
   }
-  listChannelKeys(channel: string): Promise<ChannelKeysResponse> {
-    return this.#json("GET", `/v1/channels/${encodeURIComponent(channel)}`);
+  listChannelKeys(channel: string, task?: AttemptRef): Promise<ChannelKeysResponse> {
+    return this.#json("GET", `/v1/channels/${encodeURIComponent(channel)}`, { headers: taskHeader(task) });
   }
-  getChannelKey(channel: string, key: string): Promise<ChannelKeyView> {
-    return this.#json("GET", channelKeyPath(channel, key));
+  getChannelKey(channel: string, key: string, task?: AttemptRef): Promise<ChannelKeyView> {
+    return this.#json("GET", channelKeyPath(channel, key), { headers: taskHeader(task) });
   }
-  setChannelKey(channel: string, key: string, request: SetChannelKeyRequest): Promise<SetChannelKeyResponse> {
-    return this.#json("PUT", channelKeyPath(channel, key), { body: request });
+  setChannelKey(
+    channel: string,
+    key: string,
+    request: SetChannelKeyRequest,
+    task?: AttemptRef,
+  ): Promise<SetChannelKeyResponse> {
+    return this.#json("PUT", channelKeyPath(channel, key), { body: request, headers: taskHeader(task) });
   }
-  deleteChannelKey(channel: string, key: string, ifRevision?: number): Promise<DeleteChannelKeyResponse> {
-    const query = ifRevision === undefined ? "" : `?ifRevision=${ifRevision}`;
-    return this.#json("DELETE", `${channelKeyPath(channel, key)}${query}`);
+  deleteChannelKey(
+    channel: string,
+    key: string,
+    options: { ifRevision?: number; task?: AttemptRef } = {},
+  ): Promise<DeleteChannelKeyResponse> {
+    const query = options.ifRevision === undefined ? "" : `?ifRevision=${options.ifRevision}`;
+    return this.#json("DELETE", `${channelKeyPath(channel, key)}${query}`, { headers: taskHeader(options.task) });
   }
   /** The changes of `channel` after revision `after`, waiting up to `waitMs` for the first. */
-  watchChannel(channel: string, after: number, options: { waitMs: number; signal?: AbortSignal }) {
+  watchChannel(
+    channel: string,
+    after: number,
+    options: { waitMs: number; signal?: AbortSignal; task?: AttemptRef },
+  ): Promise<ChannelWatchResponse> {
     const path = `/v1/channels/${encodeURIComponent(channel)}/watch?after=${after}&waitMs=${options.waitMs}`;
     return this.#json<ChannelWatchResponse>("GET", path, {
       timeoutMs: options.waitMs + 15_000,
       signal: options.signal,
+      headers: taskHeader(options.task),
     });
   }
 
@@ -495,6 +537,10 @@ export class FabricClient {
       reader.cancel().catch(() => {});
     }
   }
+}
+
+function taskHeader(task: AttemptRef | undefined): Record<string, string> | undefined {
+  return task ? { [TASK_HEADER]: `${task.taskId}/${task.attempt}` } : undefined;
 }
 
 function channelKeyPath(channel: string, key: string): string {

@@ -36,6 +36,7 @@ export * from "./signing_keys.ts";
 export * from "./task_fields.ts";
 export * from "./secret.ts";
 export * from "./channel.ts";
+export * from "./task_header.ts";
 export * from "./token.ts";
 export * from "./gc.ts";
 export * from "./blob.ts";

@@ -3,6 +3,7 @@
  * `--allow-*` flags; shell and git tasks get the matching bubblewrap mounts and network namespace.
  */
 import { z } from "zod";
+import { channelNameSchema } from "./channel.ts";
 
 const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+|\*)(?::\d{1,5})?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
@@ -49,6 +50,8 @@ export const permissionsSchema = z.strictObject({
   env: z.array(z.string().regex(ENV_NAME, "must be an environment variable name")).optional(),
   /** Commands a script task may start. */
   run: z.array(z.string().min(1)).optional(),
+  /** Channels the task may read and write, through its agent (docs/channels.md). */
+  channels: z.array(channelNameSchema).max(64).optional(),
 });
 export type PermissionsInput = z.input<typeof permissionsSchema>;
 
@@ -59,13 +62,28 @@ export interface Permissions {
   write: string[];
   env: string[];
   run: string[];
+  channels: string[];
 }
 
-export const DEFAULT_PERMISSIONS: Permissions = { net: false, read: [], write: [], env: [], run: [] };
+export const DEFAULT_PERMISSIONS: Permissions = {
+  net: false,
+  read: [],
+  write: [],
+  env: [],
+  run: [],
+  channels: [],
+};
 
 /** A task's permissions over its job's: each field the task sets replaces the job's. */
 export function resolvePermissions(job?: PermissionsInput, task?: PermissionsInput): Permissions {
   const pick = <K extends keyof Permissions>(key: K): Permissions[K] =>
     (task?.[key] ?? job?.[key] ?? DEFAULT_PERMISSIONS[key]) as Permissions[K];
-  return { net: pick("net"), read: pick("read"), write: pick("write"), env: pick("env"), run: pick("run") };
+  return {
+    net: pick("net"),
+    read: pick("read"),
+    write: pick("write"),
+    env: pick("env"),
+    run: pick("run"),
+    channels: pick("channels"),
+  };
 }

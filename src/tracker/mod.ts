@@ -8,3 +8,4 @@ export { createRoutes } from "./routes.ts";
 export { copyTrackerStore, type StoreCopyOptions } from "./store_copy.ts";
 export { resetAdminToken } from "./admin_reset.ts";
 export { type RouteRule, ROUTES } from "./http/authorization.ts";
+export { DEFAULT_CHANNEL_HISTORY, MAX_WATCHES_PER_CALLER } from "./channels.ts";

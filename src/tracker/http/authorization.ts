@@ -149,22 +149,23 @@ export const ROUTES = {
   readBlobChunk: rule("GET", "/v1/blobs/:sha256/chunks/:seq", { ...client("read", "reading files"), agents: true }),
 
   // Channels (tracker/channels.ts): small shared keys jobs coordinate through. Reading them is a read token's,
-  // as jobs' output is; setting and deleting them is a submit token's, as running jobs is (tasks reach them
-  // through their agent, for the channels their job names).
+  // as jobs' output is; setting and deleting them is a submit token's, as running jobs is. Tasks reach them
+  // through their agent: an agent's credential only for a task of its that runs now, and only the channels
+  // its job grants (channel_access.ts); the list of all channels is not a task's.
   listChannels: rule("GET", "/v1/channels", client("read", "listing channels")),
-  listChannelKeys: rule("GET", "/v1/channels/:name", client("read", "reading a channel")),
-  watchChannel: rule("GET", "/v1/channels/:name/watch", client("read", "watching a channel")),
-  getChannelKey: rule("GET", "/v1/channels/:name/keys/:key", client("read", "reading a channel")),
+  listChannelKeys: rule("GET", "/v1/channels/:name", { ...client("read", "reading a channel"), agents: true }),
+  watchChannel: rule("GET", "/v1/channels/:name/watch", { ...client("read", "watching a channel"), agents: true }),
+  getChannelKey: rule("GET", "/v1/channels/:name/keys/:key", { ...client("read", "reading a channel"), agents: true }),
   setChannelKey: rule(
     "PUT",
     "/v1/channels/:name/keys/:key",
-    client("submit", "setting a channel's key"),
+    { ...client("submit", "setting a channel's key"), agents: true },
     "channel.set",
   ),
   deleteChannelKey: rule(
     "DELETE",
     "/v1/channels/:name/keys/:key",
-    client("submit", "deleting a channel's key"),
+    { ...client("submit", "deleting a channel's key"), agents: true },
     "channel.delete",
   ),
 
