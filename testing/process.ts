@@ -161,6 +161,22 @@ export abstract class WatchedChild {
     } catch { /* already gone */ }
   }
 
+  /** Its status once it ends by itself, or an error (with its output) if it has not within `timeoutMs`. */
+  async ended(timeoutMs = 20_000): Promise<Deno.CommandStatus> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${this.name} did not end in ${timeoutMs}ms\n${this.describe()}`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Stop with `signal`, then SIGKILL if it is not gone after `graceMs`. */
   async stop(signal: Deno.Signal = "SIGTERM", graceMs = 10_000): Promise<Deno.CommandStatus> {
     this.kill(signal);

@@ -60,13 +60,7 @@ tasks:
       assert.match(logs.stdout, /consumer on a2 read: payload 1,payload 2/);
       // The watcher saw the producer's key, both items, the receipt, then the producer's key expire with
       // its attempt: five changes, in order.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const status = await Promise.race([
-        watcher.exited,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`the watcher did not end\n${watcher.describe()}`)), 20_000);
-        }),
-      ]).finally(() => clearTimeout(timer));
+      const status = await watcher.ended(20_000);
       assert.equal(status.code, 0, watcher.describe());
       const changes = watcher.stdout.trim().split("\n").map((line) => JSON.parse(line) as ChannelChange);
       assert.deepEqual(changes.map((c) => [c.kind, c.key, c.value]), [

@@ -143,13 +143,7 @@ Deno.test("channels through a tracker: keys, compare-and-set, TTLs, limits, watc
         client = await clientOf(cluster);
         for (let i = 10; i < 19; i++) await client.setChannelKey("flow", `k${i % 3}`, { value: `v${i}` });
         await client.deleteChannelKey("flow", "k0");
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const status = await Promise.race([
-          watcher.exited,
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`the watcher did not end\n${watcher.describe()}`)), 30_000);
-          }),
-        ]).finally(() => clearTimeout(timer));
+        const status = await watcher.ended(30_000);
         assert.equal(status.code, 0, watcher.describe());
         const changes = watcher.stdout.trim().split("\n").map((line) => JSON.parse(line) as ChannelChange);
         assert.deepEqual(changes.map((c) => c.value), [...Array.from({ length: 19 }, (_, i) => `v${i}`), null]);

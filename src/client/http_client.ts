@@ -66,6 +66,16 @@ export class TrackerUnreachableError extends Error {
 /** Where the tracker is for a task: its agent's socket (`unix:/path`), served over plain HTTP. */
 const UNIX_PREFIX = "unix:";
 
+/** One call's body (JSON, text or bytes), its timeout, its caller's signal, and more headers. */
+interface RequestOptions {
+  body?: unknown;
+  rawBody?: string;
+  bytes?: Uint8Array;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
 export interface ClientOptions {
   /**
    * `https://host:port`, or several trackers' (any answers; tracker_urls.ts moves on from one that does not);
@@ -127,14 +137,7 @@ export class FabricClient {
   async #request(
     method: string,
     path: string,
-    options: {
-      body?: unknown;
-      rawBody?: string;
-      bytes?: Uint8Array;
-      timeoutMs?: number;
-      signal?: AbortSignal;
-      headers?: Record<string, string>;
-    } = {},
+    options: RequestOptions = {},
   ): Promise<Response> {
     const signals = [AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)];
     if (options.signal) signals.push(options.signal);
@@ -189,14 +192,7 @@ export class FabricClient {
   async #json<T>(
     method: string,
     path: string,
-    options?: {
-      body?: unknown;
-      rawBody?: string;
-      bytes?: Uint8Array;
-      timeoutMs?: number;
-      signal?: AbortSignal;
-      headers?: Record<string, string>;
-    },
+    options?: RequestOptions,
   ) {
     const url = this.url;
     const response = await this.#request(method, path, options);
