@@ -131,7 +131,9 @@ export const CHANNEL_CASES: Record<string, (subject: Subject) => Promise<void>> 
       (await store.channelOwners()).sort((a, b) => a.task.localeCompare(b.task) || a.attempt - b.attempt),
       [{ task: "job.0", attempt: 1 }, { task: "job.0", attempt: 2 }, { task: "job.1", attempt: 1 }],
     );
+    assert.equal(await store.nextChannelExpiry(), 100);
     const expired = await store.writeChannel({ op: "expire", limit: 10, now: 150, history: 100 });
+    assert.equal(await store.nextChannelExpiry(), 200);
     assert.ok(expired.ok && expired.count === 1);
     assert.equal(await store.getChannelKey("c", "soon"), null);
     assert.ok(await store.getChannelKey("c", "later"));

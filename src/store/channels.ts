@@ -78,6 +78,8 @@ export interface ChannelStore {
   ): Promise<{ changes: ChannelChangeRecord[]; compacted: number; revision: number }>;
   /** Every attempt some key is bound to (a leader that takes over learns them here). */
   channelOwners(): Promise<ChannelOwner[]>;
+  /** The earliest expiry of any key (ms since the epoch), or null when no key expires. */
+  nextChannelExpiry(): Promise<number | null>;
 }
 
 /** A store's statements inside its transaction: rows read, and rows changed. */
@@ -109,6 +111,7 @@ export const CHANNEL_SQL = {
   expired: "SELECT channel, key FROM channel_keys WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
   owned: "SELECT channel, key FROM channel_keys WHERE owner_task = ?1 AND owner_attempt <= ?2 LIMIT ?3",
   owners: "SELECT DISTINCT owner_task, owner_attempt FROM channel_keys WHERE owner_task IS NOT NULL",
+  nextExpiry: "SELECT min(expires_at) AS at FROM channel_keys WHERE expires_at IS NOT NULL",
   changes: "SELECT * FROM channel_changes WHERE channel = ?1 AND revision > ?2 ORDER BY revision LIMIT ?3",
   latest: "SELECT coalesce(max(revision), 0) AS revision FROM channel_changes",
   compacted: "SELECT value FROM meta WHERE key = 'channel_compacted'",

@@ -564,6 +564,13 @@ export class PostgresStore implements Store, SecretStore {
     );
   }
 
+  nextChannelExpiry(): Promise<number | null> {
+    return this.#read("the next expiry of channel keys", async (sql) => {
+      const [row] = await postgresChannelSql(sql).all(CHANNEL_SQL.nextExpiry, []);
+      return row?.at === null || row?.at === undefined ? null : Number(row.at);
+    });
+  }
+
   // ---- blobs (blobs.ts) ----------------------------------------------------------------------
 
   getBlob(sha256: string): Promise<BlobRecord | null> {

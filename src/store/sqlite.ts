@@ -405,6 +405,13 @@ export class SqliteStore implements Store {
       })));
   }
 
+  nextChannelExpiry(): Promise<number | null> {
+    return this.#read("the next expiry of channel keys", () => {
+      const at = (this.#stmt(CHANNEL_SQL.nextExpiry).get() as Row).at;
+      return at === null || at === undefined ? null : Number(at);
+    });
+  }
+
   #blobWrite<T>(write: BlobWrite): Promise<T> {
     return this.#writer.send<T>({ type: "blob", write }).catch((error) => {
       throw storeError("write a blob", error);

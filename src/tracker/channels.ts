@@ -62,6 +62,8 @@ export class Channels {
   /** Attempts some key is bound to, by `task#attempt`. */
   #owners = new Map<string, ChannelOwner>();
   #watches = new Map<string, number>();
+  /** The earliest expiry of a key, as this leader knows it: a sweep writes only once one is due. */
+  #nextExpiry: number | null = null;
   #closing = false;
 
   constructor(options: ChannelsOptions) {
@@ -72,6 +74,7 @@ export class Channels {
   /** The attempts keys are bound to, as the store has them (a leader that takes over). */
   async load(): Promise<void> {
     for (const owner of await this.#o.store.channelOwners()) this.#owners.set(ownerKey(owner), owner);
+    this.#nextExpiry = await this.#o.store.nextChannelExpiry();
   }
 
   async set(
@@ -94,6 +97,8 @@ export class Channels {
       history: this.#history,
     }, { channel, key });
     if (owner) this.#owners.set(ownerKey(owner), owner);
+    const expiresAt = result.key!.expiresAt;
+    if (expiresAt !== null && (this.#nextExpiry === null || expiresAt < this.#nextExpiry)) this.#nextExpiry = expiresAt;
     return { key: toView(result.key!), created: result.created === true };
   }
 
@@ -179,7 +184,11 @@ export class Channels {
    */
   async sweep(): Promise<void> {
     const now = this.#o.clock.now();
-    await this.#write({ op: "expire", limit: SWEEP_KEYS, now, history: this.#history });
+    // Every write of a channel is the leader's, so what it knows of expiries is all there is to know.
+    if (this.#nextExpiry !== null && this.#nextExpiry <= now) {
+      await this.#write({ op: "expire", limit: SWEEP_KEYS, now, history: this.#history });
+      this.#nextExpiry = await this.#o.store.nextChannelExpiry();
+    }
     const ended = [...this.#owners.values()].filter((owner) => !this.#o.attemptLive(owner));
     if (ended.length === 0) return;
     const result = await this.#write({ op: "release", owners: ended, limit: SWEEP_KEYS, now, history: this.#history });
