@@ -5,8 +5,8 @@
  * (never on a command line), and a launcher in `.fabric/bin`.
  *
  * The launcher runs this fabric as the agent runs: a compiled agent's own binary, bound into the sandbox
- * read-only; under `deno run`, the same deno with this source and Deno's cache (its npm packages), both
- * bound read-only, the cache named in the launcher only (a script task's own DENO_DIR is its own). A
+ * read-only; under `deno run`, the same deno with this source and the npm packages of Deno's cache, both
+ * bound read-only (a compiled fabric starts in a fraction of the time: no source to read and compile), the cache named in the launcher only (a script task's own DENO_DIR is its own). A
  * task the sandbox does not hold (--allow-unsandboxed) runs as the task user on the host, where the
  * cache of an agent running as root is not readable (/root is 0700): there only a compiled fabric works.
  */
@@ -61,7 +61,9 @@ function fabricLauncher(): { script: string; readPaths: string[] } {
     join(Deno.env.get("XDG_CACHE_HOME") ?? join(Deno.env.get("HOME") ?? "/root", ".cache"), "deno");
   const script = `#!/bin/sh\nDENO_DIR=${quote(denoDir)} DENO_NO_UPDATE_CHECK=1 exec ${quote(self)} run -A --quiet ` +
     `--no-lock --config ${quote(join(source, "deno.json"))} ${quote(main)} "$@"\n`;
-  return { script, readPaths: [self, source, denoDir] };
+  // Of the cache, only its npm packages: the rest (compiled code, other programs' local storage) is not the
+  // task's to read, and Deno does without it (measured: a call starts in ~0.9 s, ~0.4 s with the whole cache).
+  return { script, readPaths: [self, source, join(denoDir, "npm")] };
 }
 
 function quote(text: string): string {
