@@ -9,7 +9,8 @@ import { join } from "node:path";
 import type { ChannelChange } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { lacks } from "../testing/machine.ts";
-import { Daemon } from "../testing/process.ts";
+import { Daemon, waitFor } from "../testing/process.ts";
+import { RawApi } from "../testing/raw_api.ts";
 
 async function jobFile(cluster: Cluster, name: string, text: string): Promise<string> {
   const path = join(cluster.root, `${name}.yaml`);
@@ -85,17 +86,20 @@ tasks:
 });
 
 Deno.test({
-  name: "a task reaching for a channel its job does not grant is refused (403), and without channels has no socket",
+  name: "a task reaching for a channel its job does not grant, or an agent for a task not its own, is refused (403)",
   ignore: lacks("bwrap"),
   fn: async () => {
-    const cluster = await Cluster.start({ agents: [{ name: "a1" }] });
+    const cluster = await Cluster.start({ agents: [{ name: "a1" }, { name: "a2" }] });
+    const api = await RawApi.of(cluster);
     try {
       assert.equal((await cluster.cli(["channel", "set", "secret-plans", "k", "v"])).code, 0);
+      // The holder runs on a1 until the test lets it go: an attempt another agent may try to act for.
       const file = await jobFile(
         cluster,
         "nosy",
         `name: nosy
 permissions: {channels: [mine]}
+agents: [a1]
 tasks:
   - name: reader
     run: |
@@ -108,18 +112,61 @@ tasks:
     permissions: {channels: []}
     run: |
       test -z "$FABRIC_TRACKER" && test -z "$FABRIC_CHANNEL_TOKEN" && echo "no channel socket"
+  - name: holder
+    run: |
+      fabric channel set mine holder "$FABRIC_TASK_ID" --no-task-bound
+      until fabric channel get mine release >/dev/null 2>&1; do sleep 0.2; done
 `,
       );
-      const submitted = await cluster.cli(["submit", file, "--wait", "--json"], { timeoutMs: 60_000 });
-      const jobId = JSON.parse(submitted.stdout).jobId ?? JSON.parse(submitted.stdout).id;
+      const submitted = await cluster.cli(["submit", file, "--json"]);
+      assert.equal(submitted.code, 0, submitted.stderr);
+      const jobId = JSON.parse(submitted.stdout).jobId;
+      const holder = await waitFor("the holder to run", async () => {
+        const answer = await api.request("GET", "/v1/channels/mine/keys/holder", cluster.adminToken);
+        return answer.status === 200 ? (answer.json as { value: string }).value : undefined;
+      }, { timeoutMs: 30_000 });
+      // a2's own credential, naming the attempt that runs on a1: refused; a1's is let through.
+      const credential = async (agent: string) =>
+        JSON.parse(await Deno.readTextFile(join(cluster.agentDir(agent), "agent.json"))).credential as string;
+      const forged = await api.request(
+        "PUT",
+        "/v1/channels/mine/keys/forged",
+        await credential("a2"),
+        {
+          value: "from a2",
+        },
+        10_000,
+        undefined,
+        { "x-fabric-task": `${holder}/1` },
+      );
+      assert.equal(forged.status, 403, forged.text);
+      assert.match(forged.text, /attempt 1 of task \S+ does not run on this agent now/);
+      const own = await api.request(
+        "GET",
+        "/v1/channels/mine/keys/holder",
+        await credential("a1"),
+        undefined,
+        10_000,
+        undefined,
+        {
+          "x-fabric-task": `${holder}/1`,
+        },
+      );
+      assert.equal(own.status, 200, own.text);
+      assert.equal((await cluster.cli(["channel", "set", "mine", "release", "now"])).code, 0);
+      const job = await waitFor("the job to end", async () => {
+        const job = await cluster.json<{ state: string }>(["status", jobId]);
+        return job.state !== "running" && job.state !== "queued" ? job : undefined;
+      }, { timeoutMs: 60_000 });
       const logs = (await cluster.cli(["logs", jobId])).stdout;
-      assert.equal(submitted.code, 0, logs);
+      assert.equal(job.state, "succeeded", logs);
       for (const verb of ["get", "set", "watch"]) assert.match(logs, new RegExp(`${verb} exited 6`), logs);
       assert.match(logs, /does not grant channel "secret-plans"/);
       assert.match(logs, /a wrong token exited 3/);
       assert.match(logs, /no channel socket/);
       const plans = await cluster.cli(["channel", "get", "secret-plans", "k"]);
       assert.equal(plans.stdout, "v\n", "nothing was overwritten");
+      assert.equal((await cluster.cli(["channel", "get", "mine", "forged"])).code, 1, "the forged set wrote nothing");
     } finally {
       await cluster.stop();
     }
