@@ -48,6 +48,15 @@ ${CHANNEL_LIMITS.channels} channels. Reading and watching needs a read token; se
 ${CONNECTION_HELP}
 `;
 
+const CHANNELS_USAGE = `
+fabric channels [--json]
+
+The channels that hold keys, with how many each holds, and the latest revision of any channel
+(a read token). fabric channel --help tells how to use them; docs/channels.md what they promise.
+  --json          print the answer as JSON
+${CONNECTION_HELP}
+`;
+
 const FLAGS = {
   ...CONNECTION_FLAGS,
   json: { type: "boolean" },
@@ -95,7 +104,7 @@ export async function channelCommand(args: string[]): Promise<number> {
 /** `fabric channels` */
 export async function channelsCommand(args: string[]): Promise<number> {
   const parsed = parseFlags("channels", args, { ...CONNECTION_FLAGS, json: { type: "boolean" } });
-  if (wantsHelp(parsed, USAGE)) return 0;
+  if (wantsHelp(parsed, CHANNELS_USAGE)) return 0;
   if (parsed.positionals.length > 0) throw new UsageError("fabric channels takes no argument");
   return await withClient(parsed, async (client) => {
     const answer = await client.listChannels();
