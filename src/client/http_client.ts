@@ -54,6 +54,8 @@ import type {
 
 /** One chunk's request (4 MiB) may take longer than an ordinary call on a slow link. */
 const BLOB_TIMEOUT_MS = 120_000;
+/** The longest a submission may take to be stored and answered (a million tasks: ~30-60 s on PostgreSQL). */
+const SUBMIT_TIMEOUT_MS = 5 * 60_000;
 
 /** The tracker could not be reached at all (refused, reset, timed out, TLS failure). */
 export class TrackerUnreachableError extends Error {
@@ -247,7 +249,11 @@ export class FabricClient {
     } = {},
   ): Promise<SubmitJobResponse> {
     const { source, files = {}, packs, signature } = options;
-    return this.#json("POST", "/v1/jobs", { body: { spec, source, files, packs, signature } });
+    // Answered once the whole job is stored: a job of a million tasks takes its tracker tens of seconds.
+    return this.#json("POST", "/v1/jobs", {
+      body: { spec, source, files, packs, signature },
+      timeoutMs: Math.max(SUBMIT_TIMEOUT_MS, this.#timeoutMs),
+    });
   }
 
   // ---- blobs: files shipped with jobs, a chunk per request (protocol/blob.ts) ------------------

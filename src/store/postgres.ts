@@ -412,6 +412,12 @@ export class PostgresStore implements Store, SecretStore {
 
   acquireLease(holder: string, ms: number): Promise<LeaseState | null> {
     return this.#onLease(async (sql) => {
+      // A lease another tracker holds is only looked at: the takeover below locks the row, and a
+      // follower waiting there behind the leader's long fenced write would queue the leader's own
+      // renewal behind it (a row's lockers wait in turn).
+      const [held] = await sql`
+        SELECT holder, epoch, expires_at - fabric_now_ms() AS remaining FROM leases WHERE name = 'leader'`;
+      if (held && held.holder !== holder && Number(held.remaining) > 0) return leaseState(held);
       // Taken when it has expired or is already `holder`'s; either way under a new epoch. Else the row
       // as it is (from the statement's snapshot: null if another tracker inserted it meanwhile).
       const rows = await sql`

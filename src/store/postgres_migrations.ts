@@ -133,6 +133,24 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      key text COLLATE "C" NOT NULL, kind text NOT NULL, value text, at bigint NOT NULL);
    ALTER SEQUENCE channel_revision OWNED BY channel_changes.revision;
    CREATE INDEX channel_changes_channel ON channel_changes (channel, revision);`,
+  // 11: the fence takes the lease's row FOR KEY SHARE, not FOR SHARE: a long fenced write (a job of a
+  // million tasks takes its writer tens of seconds) no longer holds up its own holder's renewals (an
+  // UPDATE of expires_at alone is a no-key update, which a key share does not block), so the leader kept
+  // losing its lease during such a submit. A takeover still waits for every fenced write in flight: the
+  // epoch is now part of a unique key, so the takeover's UPDATE of it is a key update, which a key
+  // share blocks.
+  `CREATE UNIQUE INDEX leases_epoch ON leases (name, epoch);
+   CREATE OR REPLACE FUNCTION fabric_fence(fence_holder text, fence_epoch bigint) RETURNS integer LANGUAGE plpgsql
+   VOLATILE AS $$
+   BEGIN
+     PERFORM 1 FROM leases WHERE name = 'leader' AND holder = fence_holder AND epoch = fence_epoch
+       AND expires_at > fabric_now_ms() FOR KEY SHARE;
+     IF NOT FOUND THEN
+       RAISE EXCEPTION USING ERRCODE = 'FB001',
+         MESSAGE = format('the lease of epoch %s is no longer held by %s', fence_epoch, fence_holder);
+     END IF;
+     RETURN 1;
+   END $$;`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

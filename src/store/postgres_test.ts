@@ -167,6 +167,32 @@ const STEPS: Record<string, Step> = {
       assert.equal(await b.getMeta("written"), "by A");
     }),
 
+  "a fenced write in progress keeps neither its holder from renewing nor a follower's look waiting": (server) =>
+    withTwoTrackers(server, async (a, b, url) => {
+      const fenceA = (await a.acquireLease("A", 3000))!;
+      assert.equal((await b.acquireLease("B", 3000))?.holder, "A", "B's own connection is open before the write");
+      await server.admin(databaseOf(url), async (sql) => {
+        // A long write of A's in progress (a job of a million tasks holds its transaction for tens of seconds).
+        const reserved = await sql.reserve();
+        try {
+          await reserved`BEGIN`;
+          await reserved`SELECT fabric_fence(${fenceA.holder}, ${fenceA.epoch})`;
+          await reserved`INSERT INTO meta (key, value) VALUES ('written', 'by A')`;
+          // Before 11, the renewal waited for the write's row lock until its lock timeout, and failed.
+          const renewed = await a.renewLease(fenceA, 3000);
+          assert.equal(renewed?.epoch, fenceA.epoch, "A renews while its write is in flight");
+          assert.ok((renewed?.remainingMs ?? 0) > 2000, `${renewed?.remainingMs}`);
+          const seen = await b.acquireLease("B", 3000);
+          assert.deepEqual([seen?.holder, seen?.epoch], ["A", fenceA.epoch], "B only looks, and sees A's lease");
+          assert.equal((await a.renewLease(fenceA, 3000))?.epoch, fenceA.epoch, "and A renews again after B's look");
+          await reserved`COMMIT`;
+        } finally {
+          reserved.release();
+        }
+      });
+      assert.equal(await b.getMeta("written"), "by A");
+    }),
+
   "a database set up by a newer fabric is refused, with the versions": async (server) => {
     const url = await server.createDatabase();
     await (await PostgresStore.open(url)).close();
