@@ -152,6 +152,10 @@ function difference(a: Assignment, job: VerifiedJob, agentName: string): string 
   const needs = a.needs;
   if (typeof needs !== "object" || needs === null || Array.isArray(needs)) return differs("needs");
   if (!isDeepStrictEqual(Object.keys(needs).sort(), [...effective.needs].sort())) return differs("needs");
+  // Artifacts are the job's own tasks' too, named by hash; only tasks whose artifacts it asked for.
+  const asked = new Set(effective.needRules.filter((rule) => rule.artifacts).map((rule) => rule.task));
+  const inputs: unknown = a.inputs ?? [];
+  if (!Array.isArray(inputs) || inputs.some((input) => !asked.has(input?.task))) return differs("inputs");
   // Secrets' values are the tracker's to send; which variables they set is the job's (a tracker that
   // could add one could set BASH_ENV or LD_PRELOAD).
   const secrets = a.secrets ?? {};

@@ -1,5 +1,5 @@
 /**
- * The packs of jobs' `files:` on this agent: each downloaded once (a chunk per request, never whole in
+ * The packs of jobs' `files:` on this agent (and the artifacts tasks start with, inputs.ts): each downloaded once (a chunk per request, never whole in
  * memory), checked against its SHA-256 before it is kept, in the agent's data directory (no task
  * sees it), and unpacked from there into each task's directory. Tasks of one job that start at once
  * share one download. The cache is bounded: past `maxBytes`, the packs used longest ago (and not in
@@ -46,13 +46,18 @@ export class PackCache {
    * `use` runs, the file stays. `signal` ends this task's wait, not the download the job's other tasks
    * may share.
    */
-  async with<T>(ref: BlobRef, use: (path: string) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async with<T>(
+    ref: BlobRef,
+    use: (path: string) => Promise<T>,
+    signal?: AbortSignal,
+    what = "the job's files",
+  ): Promise<T> {
     await this.#cleared;
     let entry = this.#entries.get(ref.sha256);
     if (!entry || entry.ref.size !== ref.size) {
       const path = join(this.#o.dir, `${ref.sha256}.tar`);
       const made: Entry = { ref, path, ready: Promise.resolve(), users: 0, lastUsed: 0 };
-      made.ready = this.#download(ref, path);
+      made.ready = this.#download(ref, path, what);
       // A download that fails is forgotten: the next task tries again.
       made.ready.catch(() => this.#entries.get(ref.sha256) === made && this.#entries.delete(ref.sha256));
       this.#entries.set(ref.sha256, made);
@@ -69,7 +74,7 @@ export class PackCache {
     }
   }
 
-  async #download(ref: BlobRef, path: string): Promise<void> {
+  async #download(ref: BlobRef, path: string, what: string): Promise<void> {
     const partial = join(this.#o.dir, `.partial-${ref.sha256}-${crypto.randomUUID()}`);
     const out = await Deno.open(partial, { write: true, createNew: true, mode: 0o600 });
     const hash = createHash("sha256");
@@ -79,7 +84,7 @@ export class PackCache {
         const chunk = await this.#o.client.readBlobChunk(ref.sha256, seq);
         size += chunk.byteLength;
         if (chunk.byteLength > BLOB_CHUNK_BYTES || size > ref.size) {
-          throw new Error(`the tracker sent more than the ${ref.size} bytes of the job's files`);
+          throw new Error(`the tracker sent more than the ${ref.size} bytes of ${what}`);
         }
         hash.update(chunk);
         for (let at = 0; at < chunk.byteLength;) at += await out.write(chunk.subarray(at));
@@ -87,7 +92,7 @@ export class PackCache {
       out.close();
       const actual = hash.digest("hex");
       if (size !== ref.size || actual !== ref.sha256) {
-        throw new Error(`the job's files as downloaded (${size} bytes, SHA-256 ${actual}) are not the job's`);
+        throw new Error(`${what} as downloaded (${size} bytes, SHA-256 ${actual}) are not what was named`);
       }
       await Deno.rename(partial, path);
     } catch (error) {
@@ -95,7 +100,7 @@ export class PackCache {
         out.close();
       } catch { /* closed above */ }
       await Deno.remove(partial).catch(() => {});
-      throw new Error(`cannot download the job's files: ${(error as Error).message}`);
+      throw new Error(`cannot download ${what}: ${(error as Error).message}`);
     }
   }
 

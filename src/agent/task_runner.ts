@@ -26,6 +26,7 @@ import {
 import type { PackCache } from "./pack_cache.ts";
 import { type ArtifactClient, keepsArtifacts, uploadArtifacts } from "./artifacts.ts";
 import { unpackPack } from "./unpack.ts";
+import { placeInputs } from "./inputs.ts";
 import { OutputBuffer } from "./output_buffer.ts";
 import { maskAll, maskOutputFile } from "./secret_masker.ts";
 import type { JobVerifier } from "./job_verifier.ts";
@@ -264,27 +265,60 @@ export class TaskRun {
   }
 }
 
-/** The job's files (`files:`) into the task's directory, fetched once per job; a bad pack fails the task. */
-async function unpackFiles(
-  pack: BlobRef,
-  context: RunnerContext,
-  paths: TaskPaths,
+/**
+ * Something fetched into the task's directory before it starts (its job's files, the artifacts it
+ * needs): the task's timeout covers it, as it covers a checkout; a failure fails the task to start.
+ */
+async function fetchBefore(
+  what: string,
   preparing: { deadline: number | null; signal: AbortSignal },
+  fetch: (stop: AbortSignal) => Promise<unknown>,
 ): Promise<void> {
-  if (!context.packs) throw new CannotRun("this agent cannot fetch a job's files");
-  // The task's timeout covers the download, as it covers a checkout.
   const { deadline, signal } = preparing;
   const stop = deadline === null
     ? signal
     : AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, deadline - performance.now()))]);
   try {
-    // Its files hold fewer bytes than the pack (which adds their headers).
-    const limits = { maxEntries: MAX_PACK_ENTRIES, maxBytes: pack.size };
-    await context.packs.with(pack, (file) => unpackPack(file, paths.workDir, limits), stop);
+    await fetch(stop);
   } catch (error) {
     if (stop.aborted) throw new TaskStopped(signal.aborted ? "cancelled" : "timed_out", error as Error);
-    throw new CannotRun(`the job's files cannot be put in the task's directory: ${(error as Error).message}`);
+    throw new CannotRun(`${what} cannot be put in the task's directory: ${(error as Error).message}`);
   }
+}
+
+/** The job's files (`files:`) into the task's directory, fetched once per job; a bad pack fails the task. */
+function unpackFiles(
+  pack: BlobRef,
+  context: RunnerContext,
+  paths: TaskPaths,
+  preparing: { deadline: number | null; signal: AbortSignal },
+): Promise<void> {
+  const packs = context.packs;
+  if (!packs) throw new CannotRun("this agent cannot fetch a job's files");
+  // Its files hold fewer bytes than the pack (which adds their headers).
+  const limits = { maxEntries: MAX_PACK_ENTRIES, maxBytes: pack.size };
+  return fetchBefore(
+    "the job's files",
+    preparing,
+    (stop) => packs.with(pack, (file) => unpackPack(file, paths.workDir, limits), stop),
+  );
+}
+
+/** The artifacts of the tasks it needs (`needs: [{task, artifacts: true}]`) into its directory (inputs.ts). */
+function fetchInputs(
+  inputs: unknown,
+  context: RunnerContext,
+  paths: TaskPaths,
+  preparing: { deadline: number | null; signal: AbortSignal },
+  say: (line: string) => void,
+): Promise<void> {
+  const packs = context.packs;
+  if (!packs) throw new CannotRun("this agent cannot fetch artifacts");
+  return fetchBefore(
+    "the artifacts it needs",
+    preparing,
+    (stop) => placeInputs(inputs, paths.workDir, packs, { signal: stop, say }),
+  );
 }
 
 /**
@@ -312,6 +346,7 @@ async function prepare<K extends TaskKind>(
   // A sandboxed task has a private /tmp; the others get one of their own here.
   context.workDirs.make(paths, !sandboxed);
   if (a.pack) await unpackFiles(a.pack, context, paths, preparing);
+  if (a.inputs) await fetchInputs(a.inputs, context, paths, preparing, say);
   const extra = await writeTaskFiles(paths, a);
   const env = taskEnv(a, {
     paths,

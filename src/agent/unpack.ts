@@ -98,23 +98,26 @@ export async function unpackPack(
   return { files, bytes };
 }
 
-/** The entry's name as a relative path inside the directory, or an UnpackError. */
-function checkedName(raw: string, type: string): string {
+/**
+ * The entry's name as a relative path inside the directory, or an UnpackError; `what` names it in
+ * the message ("the pack's entry", "the artifact").
+ */
+export function checkedName(raw: string, type: string, what = "the pack's entry"): string {
   const name = raw.replace(/^(\.\/)+/, "").replace(/\/+$/, "");
   const parts = name.split("/");
   const bad = name === "" || raw.length > MAX_PACK_PATH || raw.startsWith("/") || name.includes("\0") ||
     parts.some((part) => part === "" || part === "." || part === "..");
   if (bad) {
-    throw new UnpackError(`the pack's entry "${shown(raw)}" (a ${type}) is not a path inside the task's directory`);
+    throw new UnpackError(`${what} "${shown(raw)}" (a ${type}) is not a path inside the task's directory`);
   }
   if (parts[0] === ".fabric") {
-    throw new UnpackError(`the pack's entry "${shown(raw)}" is in fabric's own ".fabric" folder`);
+    throw new UnpackError(`${what} "${shown(raw)}" is in fabric's own ".fabric" folder`);
   }
   return name;
 }
 
 /** Each folder of `path` under `root`, made one at a time; one that exists must be a real folder. */
-async function makeDirs(root: string, path: string, made: Set<string>): Promise<void> {
+export async function makeDirs(root: string, path: string, made: Set<string>): Promise<void> {
   const parts = path.split("/");
   for (let i = 1; i <= parts.length; i++) {
     const sub = parts.slice(0, i).join("/");
@@ -125,13 +128,13 @@ async function makeDirs(root: string, path: string, made: Set<string>): Promise<
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       const info = await Deno.lstat(full);
-      if (!info.isDirectory) throw new UnpackError(`the pack's folder "${shown(sub)}" is a file of the pack too`);
+      if (!info.isDirectory) throw new UnpackError(`the folder "${shown(sub)}" is a file too`);
     }
     made.add(sub);
   }
 }
 
-function shown(name: string): string {
+export function shown(name: string): string {
   // A name goes into the task's log and failure reason: no control character of it drives a terminal.
   const clean = [...name].map((c) => (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f ? "?" : c)).join("");
   return clean.length > 120 ? `${clean.slice(0, 120)}…` : clean;

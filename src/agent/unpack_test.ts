@@ -76,7 +76,7 @@ const HOSTILE: Array<[string, TarEntry[], RegExp]> = [
   ["a device", [{ header: { name: "dev", type: "character-device", size: 0 } }], /"dev" is a character-device;/],
   ["fabric's own folder", [file(".fabric/output.json", "{}")], /in fabric's own "\.fabric" folder/],
   ["the same file twice", [file("a", "1"), file("a", "2")], /holds "a" twice/],
-  ["a file where a folder goes", [file("a", "1"), file("a/b", "2")], /"a" is a file of the pack too/],
+  ["a file where a folder goes", [file("a", "1"), file("a/b", "2")], /the folder "a" is a file too/],
 ];
 
 for (const [what, entries, message] of HOSTILE) {

@@ -8,7 +8,7 @@ import type { TaskKind } from "./job_expand.ts";
 import type { TaskSpec } from "./job_spec.ts";
 import type { Permissions } from "./permissions.ts";
 import type { SignedJob } from "./signing.ts";
-import type { ArtifactRule, BlobRef } from "./blob.ts";
+import type { ArtifactInput, ArtifactRule, BlobRef } from "./blob.ts";
 
 /** The fields of each kind. */
 export interface WorkByKind {
@@ -55,6 +55,8 @@ export interface AssignmentBase {
   needs: Record<string, unknown>;
   /** The pack of the task's `files:` (blob.ts): the agent unpacks it into the task's directory; null: none. */
   pack?: BlobRef | null;
+  /** The artifacts of the tasks it needs that it asked for (blob.ts), put in its directory; absent: none. */
+  inputs?: ArtifactInput[] | null;
   /** What the task keeps of what it leaves (`artifacts:`); null or absent: nothing. */
   artifacts?: ArtifactRule | null;
   /** The job as its submitter signed it (`fabric submit --sign`), or null: what a `--verify-key` agent checks. */

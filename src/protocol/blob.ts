@@ -62,3 +62,24 @@ export interface ArtifactRule {
 
 /** The SHA-256 of nothing: an empty artifact's, which has no blob. */
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/**
+ * The artifacts of a task this one needs (`needs: [{task, artifacts: true}]`, `artifactsFrom:`), as the
+ * tracker sends them with the attempt: the agent downloads them (checked by hash) into the task's
+ * directory before it starts, at `folder` + each artifact's path. A task that is one copy puts its
+ * files in the directory itself (folder ""); a fanned-out one (count, matrix) each copy's under
+ * `<task>/<index>/`, so that copies that leave the same path do not collide.
+ */
+export interface ArtifactInput {
+  /** The needed task's name in the job file. */
+  task: string;
+  /** Its copy's display name (`build`, `build[2]`, `test[os=linux]`). */
+  copy: string;
+  /** "" or `<task>/<index>`: where under the task's directory its artifacts go. */
+  folder: string;
+  artifacts: ArtifactRef[];
+}
+
+/** Files and bytes a task may start with from the artifacts of the tasks it needs, at most. */
+export const MAX_INPUT_FILES = 100_000;
+export const MAX_INPUT_BYTES = 16 * 1024 * MiB;

@@ -123,7 +123,9 @@ export function jobStateFrom(counts: TaskCounts, total: number, cancelRequested:
   const terminal = counts.succeeded + counts.failed + counts.cancelled + counts.skipped;
   if (terminal === total) {
     if (cancelRequested || counts.cancelled > 0) return "cancelled";
-    return counts.failed + counts.skipped > 0 ? "failed" : "succeeded";
+    // A task is skipped because one it needs failed (which fails the job), or because its condition
+    // did not hold (`when: on_failure` after a success), which is no failure of the job.
+    return counts.failed > 0 ? "failed" : "succeeded";
   }
   return counts.queued === total ? "queued" : "running";
 }

@@ -1,5 +1,6 @@
 /** From a job spec to its concrete tasks: count and matrix fan-out, and each task's effective settings. */
 import { DEFAULT_PIDS, type JobSpec, type TaskSpec } from "./job_spec.ts";
+import { needNames, type NeedRule, needRules } from "./needs.ts";
 import { type Permissions, resolvePermissions } from "./permissions.ts";
 
 /** One concrete task of a job. */
@@ -116,7 +117,10 @@ export interface EffectiveTask {
   pids: number;
   priority: number;
   concurrency: number | null;
+  /** The names of the tasks it needs (`needs` and `artifactsFrom`), each once. */
   needs: string[];
+  /** What it wants of each (needs.ts): when it runs after it, and whether its artifacts. */
+  needRules: NeedRule[];
 }
 
 export const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
@@ -157,7 +161,8 @@ export function effectiveTask(job: JobSpec, task: TaskSpec): EffectiveTask {
     pids: task.resources?.pids ?? job.resources?.pids ?? DEFAULT_PIDS,
     priority: task.priority ?? job.priority ?? 0,
     concurrency: task.concurrency ?? null,
-    needs: task.needs ?? [],
+    needs: needNames(task),
+    needRules: needRules(task),
   };
 }
 

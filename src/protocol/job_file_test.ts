@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { expandJob } from "./job_expand.ts";
 import { JobSpecError, parseJobFile } from "./job_file.ts";
+import { needRules } from "./needs.ts";
 
 async function problems(text: string): Promise<string[]> {
   try {
@@ -187,5 +188,42 @@ tasks:
 Deno.test("an alias whose anchor is missing or later is a YAML error, not a crash (found by the fuzz test)", async () => {
   assert.deepEqual(await problems("name: x\nx: &x\0 {run: echo}\ntasks:\n  - {name: a, <<: *x}\n"), [
     "4:19 not valid YAML: Unresolved alias (the anchor must be set before the alias): x",
+  ]);
+});
+
+Deno.test("a need with a condition or artifacts: bad forms are located by line and column", async () => {
+  const text = [
+    "name: pipe",
+    "tasks:",
+    "  - {name: build, run: x}",
+    "  - name: test",
+    "    run: x",
+    "    needs:",
+    "      - task: build",
+    "        when: sometimes",
+    "  - name: sum",
+    "    run: x",
+    "    needs: [{task: test, colour: red}, {task: build, when: always}, {task: build}]",
+    "    artifactsFrom: [nope]",
+    "  - {name: ok, run: x, needs: [{task: test, when: always, artifacts: true}], artifactsFrom: [build]}",
+  ].join("\n");
+  assert.deepEqual(await problems(text), [
+    '7:9 "tasks[1].needs[0].when" must be one of "on_success", "on_failure", "always", got "sometimes"',
+    '11:26 "tasks[2].needs[0]" has unknown field "colour"',
+    '12:21 "tasks[2].artifactsFrom[0]" names "nope", which is not a task of this job',
+  ]);
+  assert.deepEqual(
+    await problems(
+      "name: j\ntasks:\n  - {name: a, run: x}\n  - {name: b, run: x, needs: [a, {task: a, when: always}]}",
+    ),
+    ['4:34 "tasks[1].needs[1]" names "a" again, otherwise than needs[0]; keep one'],
+  );
+  const { spec } = await parseJobFile(
+    [...text.split("\n").slice(0, 3), "  - {name: test, run: x}", text.split("\n")[12]].join("\n"),
+    "f",
+  );
+  assert.deepEqual(needRules(spec.tasks.at(-1)!), [
+    { task: "test", artifacts: true, when: "always" },
+    { task: "build", artifacts: true, when: "on_success" },
   ]);
 });

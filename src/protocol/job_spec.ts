@@ -27,6 +27,7 @@ import { patternSchema } from "./pattern.ts";
 import { permissionsSchema } from "./permissions.ts";
 import { jobSecretsSchema } from "./secret.ts";
 import { ARTIFACT_WHEN, MAX_ARTIFACT_PATTERNS, MAX_FILE_PATTERNS, MAX_PACK_PATH } from "./blob.ts";
+import { type Need, needName, needNames, needSchema } from "./needs.ts";
 import { parseSize } from "./size.ts";
 import { textSchema, utf8Length } from "./text.ts";
 import { addonRefSchema, MAX_WITH_BYTES } from "./addon.ts";
@@ -263,7 +264,10 @@ export const taskSpecSchema = z.strictObject({
   steps: z.array(textSchema(MAX_RUN_BYTES).min(1, "must not be empty")).min(1).max(1000).optional(),
   count: z.number().int().min(1).max(MAX_JOB_TASKS).optional(),
   matrix: matrixSchema.optional(),
-  needs: z.array(nameSchema).max(MAX_NEEDS).optional(),
+  /** Tasks this one runs after: names, or `{task, artifacts, when}` (needs.ts). */
+  needs: z.array(needSchema(nameSchema)).max(MAX_NEEDS).optional(),
+  /** Tasks whose artifacts this one starts with (each is a need too). */
+  artifactsFrom: z.array(nameSchema).min(1).max(MAX_NEEDS).optional(),
   /** Files the task leaves that are kept (uploaded by its agent when it ends). */
   artifacts: artifactsSchema.optional(),
   ...sharedFields,
@@ -338,7 +342,9 @@ export type JobSpec = z.output<typeof jobSpecSchema>;
 export type TaskSpec = z.output<typeof taskSpecSchema>;
 
 export type TaskGraph = {
-  tasks: Array<{ name: string; needs?: string[]; count?: number; matrix?: Record<string, string[]> }>;
+  tasks: Array<
+    { name: string; needs?: Need[]; artifactsFrom?: string[]; count?: number; matrix?: Record<string, string[]> }
+  >;
 };
 
 /** Names are unique, `needs` name existing tasks, the dependencies form no cycle, fan-out is bounded. */
@@ -354,17 +360,29 @@ export function checkTaskGraph(job: TaskGraph, ctx: z.RefinementCtx): void {
     } else index.set(task.name, i);
   });
   job.tasks.forEach((task, i) => {
-    (task.needs ?? []).forEach((need, j) => {
+    const named = (need: string, path: PropertyKey[]) => {
       if (need === task.name) {
-        ctx.addIssue({ code: "custom", path: ["tasks", i, "needs", j], message: `names the task itself` });
+        ctx.addIssue({ code: "custom", path, message: `names the task itself` });
       } else if (!index.has(need)) {
+        ctx.addIssue({ code: "custom", path, message: `names "${need}", which is not a task of this job` });
+      }
+    };
+    const first = new Map<string, { need: Need; at: number }>();
+    (task.needs ?? []).forEach((need, j) => {
+      const name = needName(need);
+      if (name === undefined) return;
+      named(name, ["tasks", i, "needs", j]);
+      const earlier = first.get(name);
+      if (!earlier) first.set(name, { need, at: j });
+      else if (JSON.stringify(earlier.need) !== JSON.stringify(need)) {
         ctx.addIssue({
           code: "custom",
           path: ["tasks", i, "needs", j],
-          message: `names "${need}", which is not a task of this job`,
+          message: `names "${name}" again, otherwise than needs[${earlier.at}]; keep one`,
         });
       }
     });
+    (task.artifactsFrom ?? []).forEach((need, j) => named(need, ["tasks", i, "artifactsFrom", j]));
   });
   const cycle = findCycle(job.tasks);
   if (cycle) {
@@ -480,7 +498,7 @@ export function fanOut(task: { count?: number; matrix?: Record<string, string[]>
  * once and each edge followed once, so it costs O(tasks + needs).
  */
 export function findCycle(tasks: TaskGraph["tasks"]): string[] | null {
-  const needs = new Map(tasks.map((t) => [t.name, (t.needs ?? []).filter((n) => n !== t.name)]));
+  const needs = new Map(tasks.map((t) => [t.name, needNames(t).filter((n) => n !== t.name)]));
   const state = new Map<string, "visiting" | "done">();
   for (const task of tasks) {
     if (state.has(task.name)) continue;

@@ -8,6 +8,7 @@ import { checkDocument } from "./document.ts";
 import { checkEnvNames } from "./env_names.ts";
 import { checkTaskGraph, type JobSpec, jobSpecSchema, type TaskGraph } from "./job_spec.ts";
 import { MAX_MATRIX_KEYS, MAX_NEEDS, MAX_TASK_SPECS } from "./limits.ts";
+import { needName } from "./needs.ts";
 
 export type JobSpecResult =
   | { success: true; data: JobSpec }
@@ -62,13 +63,16 @@ function readableGraph(raw: unknown): TaskGraph | null {
     if (!isRecord(task) || typeof task.name !== "string") return null;
     if (Array.isArray(task.needs) && task.needs.length > MAX_NEEDS) return null;
     if (isRecord(task.matrix) && Object.keys(task.matrix).length > MAX_MATRIX_KEYS) return null;
-    const needs = Array.isArray(task.needs) ? task.needs.filter((n): n is string => typeof n === "string") : [];
+    const needs = Array.isArray(task.needs) ? task.needs.map(needName).filter((n) => n !== undefined) : [];
+    const artifactsFrom = Array.isArray(task.artifactsFrom) && task.artifactsFrom.length <= MAX_NEEDS
+      ? task.artifactsFrom.filter((n): n is string => typeof n === "string")
+      : [];
     const count = Number.isSafeInteger(task.count) && (task.count as number) > 0 ? task.count as number : 1;
     const matrix: Record<string, string[]> = {};
     if (isRecord(task.matrix)) {
       for (const [key, values] of Object.entries(task.matrix)) if (Array.isArray(values)) matrix[key] = values;
     }
-    tasks.push({ name: task.name, needs, count, matrix });
+    tasks.push({ name: task.name, needs, artifactsFrom, count, matrix });
   }
   return { tasks };
 }

@@ -40,6 +40,7 @@ export * from "./task_header.ts";
 export * from "./token.ts";
 export * from "./gc.ts";
 export * from "./blob.ts";
+export * from "./needs.ts";
 export * from "./trackers.ts";
 export * from "./audit.ts";
 export * from "./schedule.ts";

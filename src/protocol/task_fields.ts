@@ -26,6 +26,7 @@ export const TRACKER_FIELDS = [
   "count",
   "matrix",
   "pack",
+  "inputs",
 ] as const satisfies ReadonlyArray<keyof AssignmentBase>;
 
 /** The rest of an assignment: its kind's part (`workOf`) and the settings every kind has. */

@@ -1,5 +1,6 @@
 /** What an agent gets for one attempt: everything it needs to run the task, and nothing of the tracker's. */
 import { type Assignment, specFields } from "../protocol/mod.ts";
+import { inputsOf } from "./artifact_inputs.ts";
 import type { TaskEntry } from "./entries.ts";
 
 /** The attempt `task` is on now, as its agent sees it; `defaultGraceMs` where the task sets no grace period. */
@@ -19,6 +20,7 @@ export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignmen
       output: outputs[i],
     }));
   }
+  const inputs = inputsOf(task);
   return {
     taskId: task.record.id,
     attempt: task.record.attempt,
@@ -30,6 +32,7 @@ export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignmen
     needs,
     signed: job.signed,
     pack: job.packs?.[spec.name] ?? null,
+    ...(inputs ? { inputs } : {}),
     ...specFields(job.spec, spec, { effective, files: job.files, defaultGraceMs }),
   };
 }

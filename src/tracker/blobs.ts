@@ -160,21 +160,24 @@ export interface ReportedArtifacts {
 /**
  * Keep the artifacts of finished attempts (each blob stored whole already, by the agent, before it
  * reported): the store has them before the attempt is recorded as ended. An artifact whose blob is not
- * stored is left out, and said.
+ * stored is left out, and said. Returns what was kept, by task id.
  */
 export async function recordArtifacts(
   store: BlobStore,
   reported: ReportedArtifacts[],
   options: { now: number; log: (line: string) => void },
-): Promise<void> {
+): Promise<Map<string, ArtifactRef[]>> {
+  const kept = new Map<string, ArtifactRef[]>();
   for (const r of reported) {
-    const missing = await store.recordArtifacts({ ...r, now: options.now });
-    if (missing.length > 0) {
+    const missing = new Set(await store.recordArtifacts({ ...r, now: options.now }));
+    if (missing.size > 0) {
       options.log(
-        `task ${r.taskId} attempt ${r.attempt}: ${missing.length} artifact(s) not kept: their blobs are not stored`,
+        `task ${r.taskId} attempt ${r.attempt}: ${missing.size} artifact(s) not kept: their blobs are not stored`,
       );
     }
+    kept.set(r.taskId, r.artifacts.filter((a) => a.size === 0 || !missing.has(a.sha256)));
   }
+  return kept;
 }
 
 function checkHash(sha256: string): string {

@@ -1,8 +1,11 @@
 /** The tracker's in-memory records: what FabricState keeps per job, task template, task and agent. */
 import {
   type AgentResources,
+  type ArtifactRef,
   type EffectiveTask,
   effectiveTask,
+  isTerminalTask,
+  type NeedWhen,
   type TaskResult,
   type TaskSpec,
 } from "../protocol/mod.ts";
@@ -37,8 +40,12 @@ export interface TemplateEntry {
   ready: TaskQueue<TaskEntry>;
   active: number;
   succeeded: number;
-  /** Templates this one needs that have not all succeeded yet. */
+  /** Its tasks that have ended (succeeded, failed, cancelled, skipped). */
+  ended: number;
+  /** Templates this one needs whose condition (`when`) is not met yet. */
   waitingOn: Set<TemplateEntry>;
+  /** The condition of each template it needs (protocol/needs.ts). */
+  needWhen: Map<TemplateEntry, NeedWhen>;
   dependents: TemplateEntry[];
   /** Why its next task could not be placed in the last scheduling pass. */
   blockedReason: string | null;
@@ -55,6 +62,11 @@ export interface TaskEntry {
   template: TemplateEntry;
   /** The current attempt while the task is placed on an agent. */
   attempt: AttemptRecord | null;
+  /**
+   * The artifacts its last ended attempt kept, when a task that needs it asks for them (`needs:
+   * [{task, artifacts: true}]`): set when it ends, and read from the store when its job is loaded.
+   */
+  artifacts: ArtifactRef[] | null;
   /** Set by cancel while the agent stops the process. */
   stopRequested: boolean;
   /** Created on first use: most tasks are never followed. */
@@ -159,7 +171,9 @@ export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number)
       ready: new TaskQueue(),
       active: 0,
       succeeded: 0,
+      ended: 0,
       waitingOn: new Set(),
+      needWhen: new Map(),
       dependents: [],
       blockedReason: null,
       lastPicked: null,
@@ -168,11 +182,12 @@ export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number)
     });
   });
   for (const template of job.templates.values()) {
-    for (const need of template.effective.needs) {
-      const needed = job.templates.get(need);
-      if (!needed) throw new Error(`task "${template.name}" needs "${need}", which the job does not have`);
+    for (const rule of template.effective.needRules) {
+      const needed = job.templates.get(rule.task);
+      if (!needed) throw new Error(`task "${template.name}" needs "${rule.task}", which the job does not have`);
       needed.dependents.push(template);
       template.waitingOn.add(needed);
+      template.needWhen.set(needed, rule.when);
     }
   }
   for (const taskRecord of tasks) {
@@ -189,14 +204,19 @@ export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number)
       changed: null,
       deliveredAt: null,
       recentLogs: null,
+      artifacts: null,
     };
     job.tasks.push(entry);
     template.instances.push(entry);
     if (taskRecord.state === "succeeded") template.succeeded++;
+    if (isTerminalTask(taskRecord.state)) template.ended++;
   }
   for (const template of job.templates.values()) {
     for (const needed of [...template.waitingOn]) {
-      if (needed.succeeded === needed.instances.length) template.waitingOn.delete(needed);
+      // As dependencies.ts decides it: on success once every copy succeeded, else once every copy ended.
+      const when = template.needWhen.get(needed);
+      const met = when === "on_success" ? needed.succeeded : needed.ended;
+      if (met === needed.instances.length) template.waitingOn.delete(needed);
     }
   }
   return job;

@@ -9,6 +9,7 @@ import {
   type JobSpec,
   type JobSummary,
   type LogLine,
+  needNames,
   type TaskDetail,
   type TaskState,
   type TaskView,
@@ -217,7 +218,7 @@ export async function getTask(tracker: Tracker, taskId: string): Promise<TaskDet
     ...taskView(record, names, context),
     attempts: attempts.map((a) => attemptView(a, names)),
     output: record.output === null ? null : JSON.parse(record.output),
-    needs: spec?.needs ?? [],
+    needs: spec ? needNames(spec) : [],
     artifacts: artifacts.map(({ path, sha256, size }) => ({ path, sha256, size })),
   };
 }

@@ -9,7 +9,7 @@ import { type Clock, formatDuration, type TaskState } from "../protocol/mod.ts";
 import type { AttemptRecord } from "../store/mod.ts";
 import { attach, detach } from "./allocation.ts";
 import { abandonAttempt, closeAttempt, type Ending, newAttempt } from "./attempts.ts";
-import { copySucceeded, skipDependents } from "./dependencies.ts";
+import { copyEnded } from "./dependencies.ts";
 import type { AgentEntry, FinishReport, JobEntry, TaskEntry } from "./entries.ts";
 import { JobProgress } from "./job_progress.ts";
 import type { TrackerMetrics } from "./metrics/mod.ts";
@@ -20,7 +20,6 @@ import type { StoreWriter } from "./store_writer.ts";
 import { finishOutcome, isJson, retryDelay } from "./task_outcome.ts";
 
 const ACTIVE_ON_AGENT: ReadonlySet<TaskState> = new Set(["assigned", "running"]);
-const FAILED_STATES: ReadonlySet<TaskState> = new Set(["failed", "cancelled", "skipped"]);
 
 export interface TaskLifecycleOptions {
   state: FabricState;
@@ -296,18 +295,15 @@ export class TaskLifecycle {
     job.changed.notify();
   }
 
-  /** The task ends; what needs it may start (it succeeded) or never will (it did not). */
+  /** The task ends; what needs it may start, or never will (each need's condition says: dependencies.ts). */
   #end(task: TaskEntry, state: TaskState, ending: Ending): void {
     this.#close(task, state, ending);
-    if (state === "succeeded") {
-      for (const unblocked of copySucceeded(task.template)) {
-        for (const waiting of unblocked.instances) if (waiting.record.state === "queued") this.#enqueue(waiting);
-        this.#schedule();
-      }
-    } else if (FAILED_STATES.has(state)) {
-      skipDependents(task.template, (skipped, cause) => {
-        this.#close(skipped, "skipped", { reason: `skipped: "${cause.name}" did not succeed` });
-      });
+    const unblocked = copyEnded(task.template, state === "succeeded", (skipped, why) => {
+      this.#close(skipped, "skipped", { reason: why });
+    });
+    for (const template of unblocked) {
+      for (const waiting of template.instances) if (waiting.record.state === "queued") this.#enqueue(waiting);
+      this.#schedule();
     }
   }
 

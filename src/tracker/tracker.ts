@@ -26,6 +26,7 @@ import { type Blobs, recordArtifacts } from "./blobs.ts";
 import type { Channels } from "./channels.ts";
 import { deliverable, waitForWork } from "./claims.ts";
 import type { Principal } from "./credentials.ts";
+import { loadNeededArtifacts, noteEndedArtifacts } from "./artifact_inputs.ts";
 import type { AgentEntry } from "./entries.ts";
 import type { SubmitOptions } from "./job_intake.ts";
 import { loadState } from "./load.ts";
@@ -102,6 +103,7 @@ export class Tracker {
     const active = await options.store.loadActiveJobs();
     const { state, writer, clock } = tracker;
     loadState({ state, tasks: parts.tasks, writer, clock, log: tracker.#log }, { agents, ...active });
+    await loadNeededArtifacts(options.store, state.jobs.values());
     if (parts.logCap.maxJobBytes !== Infinity) {
       for (const job of state.jobs.values()) job.logBytes = await options.store.jobLogBytes(job.record.id);
     }
@@ -239,10 +241,11 @@ export class Tracker {
     const agent = this.#p.agents.byId(agentId);
     this.#p.agents.seen(agent);
     const context = { state: this.state, tasks: this.#p.tasks, writer: this.writer, logCap: this.#p.logCap };
-    await recordArtifacts(this.store, reportedArtifacts(this.state, agentId, events), {
+    const kept = await recordArtifacts(this.store, reportedArtifacts(this.state, agentId, events), {
       now: this.clock.now(),
       log: this.#log,
     });
+    noteEndedArtifacts(this.state, agentId, events, kept);
     const stale = applyReport(agent, events, context);
     // The slots these reports freed are filled now, and the agent gets its new work in this answer
     // (taken before the commit wakes the agent's long poll, which then has nothing to send).

@@ -7,6 +7,7 @@ import { raw } from "hono/html";
 import {
   isTerminalJob,
   type JobSummary,
+  needNames,
   TASK_STATES,
   type TaskState,
   type TaskView,
@@ -85,7 +86,7 @@ function JobBody(props: BodyProps) {
       <JobHeader job={job} now={props.now} />
       <JobActions job={job} caller={props.caller} base={props.base} />
       {props.waiting.length > 0 && <Waiting notes={props.waiting} />}
-      <DependencyGraph tasks={spec.tasks} progress={templates} />
+      <DependencyGraph tasks={spec.tasks.map((t) => ({ name: t.name, needs: needNames(t) }))} progress={templates} />
       <section>
         <h2>Tasks</h2>
         <StateFilter job={job} base={props.base} state={props.state} />
