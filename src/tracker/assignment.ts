@@ -17,6 +17,8 @@ export function assignmentOf(task: TaskEntry, defaultGraceMs: number): Assignmen
       name: t.record.name,
       index: t.record.index,
       matrix: t.record.matrix,
+      // How it ended: a task run `when: always` or `on_failure` after it tells the copies apart by it.
+      state: t.record.state,
       output: outputs[i],
     }));
   }

@@ -91,8 +91,8 @@ Deno.test("a task waits for what it needs, gets its outputs, and a failed depend
     assert.equal(test.name, "test");
     assert.deepEqual(test.needs, {
       build: [
-        { name: "build[0]", index: 0, matrix: null, output: { built: "build[0]" } },
-        { name: "build[1]", index: 1, matrix: null, output: { built: "build[1]" } },
+        { name: "build[0]", index: 0, matrix: null, state: "succeeded", output: { built: "build[0]" } },
+        { name: "build[1]", index: 1, matrix: null, state: "succeeded", output: { built: "build[1]" } },
       ],
     });
     await finish(a, test.taskId, 1, FAIL);
