@@ -68,6 +68,10 @@ tasks:
     assert.equal(await Deno.readTextFile(join(out, "dist/empty.txt")), "");
     await assert.rejects(() => Deno.lstat(join(out, "dist/passwd")));
     await assert.rejects(() => Deno.lstat(join(out, "coverage")));
+    // What is left out is said in the task's log, links too.
+    const log = await cluster.cli(["logs", build]);
+    assert.match(log.stdout + log.stderr, /artifact "dist\/passwd" is not kept: skipped link/);
+    assert.match(log.stdout + log.stderr, /artifact "dist\/pipe" is not kept/);
     const none = await cluster.cli(["artifacts", "get", build, "nothing/*", "-o", out]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /has no artifact "nothing\/\*"/);

@@ -8,9 +8,10 @@
  */
 import fs from "node:fs";
 import { createHash } from "node:crypto";
-import { join, matchesGlob } from "node:path";
+import { join } from "node:path";
 import type { FabricClient } from "../client/mod.ts";
 import { openTaskFile } from "../exec/mod.ts";
+import { walkArtifacts } from "./artifact_walk.ts";
 import {
   type ArtifactRef,
   type ArtifactRule,
@@ -18,14 +19,11 @@ import {
   chunkCount,
   EMPTY_SHA256,
   MAX_BLOB_BYTES,
-  MAX_PACK_PATH,
   MAX_TASK_ARTIFACTS,
 } from "../protocol/mod.ts";
 
 export type ArtifactClient = Pick<FabricClient, "blobInfo" | "putBlobChunk" | "completeBlob">;
 
-/** Entries looked at in a task's directory, at most. */
-const MAX_WALK_ENTRIES = 100_000;
 /** Tries of one request to the tracker (one restarting is waited for), with a pause growing to 5 s. */
 const TRIES = 8;
 
@@ -49,7 +47,11 @@ export function keepsArtifacts(rule: ArtifactRule, succeeded: boolean): boolean 
 
 /** Uploads what the rule matches; the list of what is stored. */
 export async function uploadArtifacts(options: ArtifactsOptions): Promise<ArtifactRef[]> {
-  const matched = (await walk(options.dir, options.skip, options.say)).filter((path) => matches(path, options.rule));
+  const { files: matched } = await walkArtifacts(options.dir, {
+    patterns: options.rule.paths,
+    skip: options.skip,
+    say: options.say,
+  });
   if (matched.length > MAX_TASK_ARTIFACTS) {
     options.say(`${matched.length} files match "artifacts"; only the first ${MAX_TASK_ARTIFACTS} are kept`);
   }
@@ -77,41 +79,6 @@ export async function uploadArtifacts(options: ArtifactsOptions): Promise<Artifa
     }
   }
   return kept;
-}
-
-function matches(path: string, rule: ArtifactRule): boolean {
-  return rule.paths.some((pattern) => {
-    const folder = pattern.replace(/\/+$/, "");
-    return matchesGlob(path, pattern) || path.startsWith(`${folder}/`);
-  });
-}
-
-/** Regular files under `dir` (relative paths), iteratively and bounded; links are said and left out. */
-async function walk(dir: string, skip: string[], say: (line: string) => void): Promise<string[]> {
-  const files: string[] = [];
-  const stack = [""];
-  let seen = 0;
-  while (stack.length > 0) {
-    const sub = stack.pop()!;
-    let entries: Deno.DirEntry[];
-    try {
-      entries = await Array.fromAsync(Deno.readDir(sub === "" ? dir : join(dir, sub)));
-    } catch {
-      continue; // gone, or not a folder any more
-    }
-    for (const entry of entries) {
-      if (++seen > MAX_WALK_ENTRIES) {
-        say(`the task's directory holds more than ${MAX_WALK_ENTRIES} entries: artifacts are looked for in the first`);
-        return files.sort();
-      }
-      if (sub === "" && skip.includes(entry.name)) continue;
-      const path = sub === "" ? entry.name : `${sub}/${entry.name}`;
-      if (path.length > MAX_PACK_PATH) continue; // no glob of at most that many characters names it
-      if (entry.isDirectory) stack.push(path);
-      else if (entry.isFile) files.push(path);
-    }
-  }
-  return files.sort();
 }
 
 function readAt(fd: number, buffer: Uint8Array, position: number): Promise<number> {

@@ -11,6 +11,7 @@ import {
   type BlobRef,
   chunkCount,
   type Clock,
+  EMPTY_SHA256,
   FabricError,
   type JobSpec,
   MAX_BLOB_BYTES,
@@ -160,7 +161,9 @@ export interface ReportedArtifacts {
 /**
  * Keep the artifacts of finished attempts (each blob stored whole already, by the agent, before it
  * reported): the store has them before the attempt is recorded as ended. An artifact whose blob is not
- * stored is left out, and said. Returns what was kept, by task id.
+ * stored, or whose size is not its blob's (an empty one is named by the hash of nothing), is left out,
+ * and said: a size that lies would make a download fail its check, and an empty one keeps no blob
+ * alive under retention. Returns what was kept, by task id.
  */
 export async function recordArtifacts(
   store: BlobStore,
@@ -169,13 +172,28 @@ export async function recordArtifacts(
 ): Promise<Map<string, ArtifactRef[]>> {
   const kept = new Map<string, ArtifactRef[]>();
   for (const r of reported) {
-    const missing = new Set(await store.recordArtifacts({ ...r, now: options.now }));
-    if (missing.size > 0) {
+    const sizes = new Map<string, number | null>();
+    const wrong: string[] = [];
+    const sized: ArtifactRef[] = [];
+    for (const artifact of r.artifacts) {
+      if (!sizes.has(artifact.sha256)) {
+        const blob = artifact.sha256 === EMPTY_SHA256 ? null : await store.getBlob(artifact.sha256);
+        sizes.set(artifact.sha256, artifact.sha256 === EMPTY_SHA256 ? 0 : blob?.complete ? blob.size : null);
+      }
+      const size = sizes.get(artifact.sha256);
+      if (size === null || size === artifact.size) sized.push(artifact);
+      else wrong.push(`"${artifact.path.slice(0, 200)}" (${artifact.size} bytes, its blob ${size})`);
+    }
+    const missing = new Set(await store.recordArtifacts({ ...r, artifacts: sized, now: options.now }));
+    const dropped = sized.filter((a) => a.size > 0 && missing.has(a.sha256)).length;
+    if (wrong.length + dropped > 0) {
       options.log(
-        `task ${r.taskId} attempt ${r.attempt}: ${missing.size} artifact(s) not kept: their blobs are not stored`,
+        `task ${r.taskId} attempt ${r.attempt}: ${wrong.length + dropped} artifact(s) not kept: ` +
+          [...(dropped > 0 ? [`${dropped} whose blobs are not stored`] : []), ...wrong.map((w) => `${w}: size differs`)]
+            .slice(0, 4).join("; "),
       );
     }
-    kept.set(r.taskId, r.artifacts.filter((a) => a.size === 0 || !missing.has(a.sha256)));
+    kept.set(r.taskId, sized.filter((a) => a.size === 0 || !missing.has(a.sha256)));
   }
   return kept;
 }

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { systemClock } from "../protocol/mod.ts";
+import { EMPTY_SHA256, systemClock } from "../protocol/mod.ts";
 import { SqliteStore } from "../store/mod.ts";
-import { Blobs } from "./blobs.ts";
+import { Blobs, recordArtifacts } from "./blobs.ts";
 
 Deno.test("a chunk sent past a blob's end does not keep it from completing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fabric-blobs-test-" });
@@ -19,6 +19,36 @@ Deno.test("a chunk sent past a blob's end does not keep it from completing", asy
     assert.deepEqual(await blobs.complete(sha256, data.byteLength), { sha256, size: data.byteLength });
     assert.deepEqual(await blobs.readChunk(sha256, 0), data);
     await assert.rejects(blobs.readChunk(sha256, 7), /No chunk 7/);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an artifact reported with a size that is not its blob's (none, short, or empty but named) is not kept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-blobs-test-" });
+  const store = SqliteStore.open(join(dir, "fabric.db"));
+  try {
+    const blobs = new Blobs(store, systemClock);
+    const data = new TextEncoder().encode("an artifact's bytes");
+    const sha256 = createHash("sha256").update(data).digest("hex");
+    await blobs.putChunk(sha256, 0, data);
+    await blobs.complete(sha256, data.byteLength);
+    const logged: string[] = [];
+    const artifacts = [
+      { path: "empty-but-named", sha256, size: 0 },
+      { path: "short", sha256, size: data.byteLength - 1 },
+      { path: "long", sha256, size: data.byteLength + 1 },
+      { path: "right", sha256, size: data.byteLength },
+      { path: "empty", sha256: EMPTY_SHA256, size: 0 },
+    ];
+    const kept = await recordArtifacts(store, [{ jobId: "j", taskId: "j.1", attempt: 1, artifacts }], {
+      now: 1,
+      log: (line) => logged.push(line),
+    });
+    assert.deepEqual(kept.get("j.1")!.map((a) => a.path), ["right", "empty"]);
+    assert.deepEqual((await store.listArtifacts("j.1")).map((a) => a.path).sort(), ["empty", "right"]);
+    assert.match(logged.join("\n"), /3 artifact\(s\) not kept: .*"empty-but-named".*size/);
   } finally {
     await store.close();
     await Deno.remove(dir, { recursive: true });
