@@ -9,20 +9,18 @@
 import fs from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { FabricClient } from "../client/mod.ts";
+import { type BlobUploadClient, uploadBlob } from "../client/mod.ts";
 import { openTaskFile } from "../exec/mod.ts";
 import { walkArtifacts } from "./artifact_walk.ts";
 import {
   type ArtifactRef,
   type ArtifactRule,
-  BLOB_CHUNK_BYTES,
-  chunkCount,
   EMPTY_SHA256,
   MAX_BLOB_BYTES,
   MAX_TASK_ARTIFACTS,
 } from "../protocol/mod.ts";
 
-export type ArtifactClient = Pick<FabricClient, "blobInfo" | "putBlobChunk" | "completeBlob">;
+export type ArtifactClient = BlobUploadClient;
 
 /** Tries of one request to the tracker (one restarting is waited for), with a pause growing to 5 s. */
 const TRIES = 8;
@@ -38,6 +36,8 @@ export interface ArtifactsOptions {
   client: ArtifactClient;
   /** Told of each file not kept, and why. */
   say: (line: string) => void;
+  /** Ends the uploads (the task was cancelled, or the agent stops): what is stored whole is kept. */
+  signal?: AbortSignal;
 }
 
 /** Whether a task that ended so keeps its artifacts. */
@@ -56,7 +56,12 @@ export async function uploadArtifacts(options: ArtifactsOptions): Promise<Artifa
     options.say(`${matched.length} files match "artifacts"; only the first ${MAX_TASK_ARTIFACTS} are kept`);
   }
   const kept: ArtifactRef[] = [];
-  for (const path of matched.slice(0, MAX_TASK_ARTIFACTS)) {
+  const wanted = matched.slice(0, MAX_TASK_ARTIFACTS);
+  for (const [i, path] of wanted.entries()) {
+    if (options.signal?.aborted) {
+      options.say(`${wanted.length - i} artifact(s) not kept: the task was stopped while they were uploaded`);
+      break;
+    }
     const opened = openTaskFile(options.root, join(options.dir, path));
     if (opened.kind !== "open") {
       if (opened.kind === "refused") options.say(`artifact "${path}" is not kept: it ${opened.reason}`);
@@ -68,11 +73,19 @@ export async function uploadArtifacts(options: ArtifactsOptions): Promise<Artifa
         continue;
       }
       const { sha256, size } = await hashOf(opened.fd);
-      if (size > 0 && (await retried(() => options.client.blobInfo(sha256))) === null) {
-        await send(opened.fd, { sha256, size }, options.client);
+      const fd = opened.fd;
+      if (size > 0) {
+        await uploadBlob(options.client, { sha256, size }, (buffer, at) => readAt(fd, buffer, at), {
+          signal: options.signal,
+          tries: TRIES,
+        });
       }
       kept.push({ path, sha256: size === 0 ? EMPTY_SHA256 : sha256, size });
     } catch (error) {
+      if (options.signal?.aborted) {
+        options.say(`${wanted.length - i} artifact(s) not kept: the task was stopped while they were uploaded`);
+        break;
+      }
       options.say(`artifact "${path}" is not kept: ${(error as Error).message}`);
     } finally {
       fs.closeSync(opened.fd);
@@ -99,34 +112,4 @@ async function hashOf(fd: number): Promise<{ sha256: string; size: number }> {
     if (size > MAX_BLOB_BYTES) throw new Error(`it holds more than ${MAX_BLOB_BYTES} bytes`);
   }
   return { sha256: hash.digest("hex"), size };
-}
-
-async function send(fd: number, blob: { sha256: string; size: number }, client: ArtifactClient): Promise<void> {
-  const chunk = new Uint8Array(BLOB_CHUNK_BYTES);
-  for (let seq = 0; seq < chunkCount(blob.size); seq++) {
-    let filled = 0;
-    for (;;) {
-      const read = await readAt(fd, chunk.subarray(filled), seq * BLOB_CHUNK_BYTES + filled);
-      if (read === 0) break;
-      filled += read;
-      if (filled === chunk.length) break;
-    }
-    const data = chunk.subarray(0, filled);
-    await retried(() => client.putBlobChunk(blob.sha256, seq, data));
-  }
-  await retried(() => client.completeBlob(blob.sha256, blob.size));
-}
-
-/** `call`, tried again while the tracker cannot be reached or cannot serve (a restart); a refusal is final. */
-async function retried<T>(call: () => Promise<T>): Promise<T> {
-  for (let tried = 1;; tried++) {
-    try {
-      return await call();
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      const transient = code === undefined || code === "unavailable";
-      if (!transient || tried >= TRIES) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** tried)));
-    }
-  }
 }

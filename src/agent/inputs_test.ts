@@ -83,7 +83,7 @@ Deno.test("a path out of the directory, into .fabric, through a link, or over a 
 Deno.test("bytes that are not the named blob, a bad shape, and too many files are refused before anything lands", () =>
   withDirs(new Map([[SHA, new TextEncoder().encode("HELLO\n")]]), async ({ task, cache }) => {
     const place = (inputs: unknown) => placeInputs(inputs, task, cache, { say: () => {} });
-    await assert.rejects(place(one("a.txt")), /as downloaded .* not what was named/);
+    await assert.rejects(place(one("a.txt")), /as downloaded .* not the blob named/);
     await assert.rejects(Deno.lstat(join(task, "a.txt")));
     await assert.rejects(place(one("a.txt", "", "nothex")), /not named as an agent reads it/);
     await assert.rejects(place(one("a.txt", "", SHA, 0)), /not named as an agent reads it/);

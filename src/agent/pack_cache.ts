@@ -5,14 +5,13 @@
  * share one download. The cache is bounded: past `maxBytes`, the packs used longest ago (and not in
  * use) go. It starts empty: what an earlier run left is removed.
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { FabricClient } from "../client/mod.ts";
-import { BLOB_CHUNK_BYTES, type BlobRef, chunkCount } from "../protocol/mod.ts";
+import { type BlobDownloadClient, downloadBlob } from "../client/mod.ts";
+import type { BlobRef } from "../protocol/mod.ts";
 
 export interface PackCacheOptions {
   dir: string;
-  client: Pick<FabricClient, "readBlobChunk">;
+  client: BlobDownloadClient;
   /** Bytes of packs kept at most (one larger pack is still downloaded, and dropped after use). */
   maxBytes: number;
 }
@@ -77,23 +76,11 @@ export class PackCache {
   async #download(ref: BlobRef, path: string, what: string): Promise<void> {
     const partial = join(this.#o.dir, `.partial-${ref.sha256}-${crypto.randomUUID()}`);
     const out = await Deno.open(partial, { write: true, createNew: true, mode: 0o600 });
-    const hash = createHash("sha256");
-    let size = 0;
     try {
-      for (let seq = 0; seq < chunkCount(ref.size); seq++) {
-        const chunk = await this.#o.client.readBlobChunk(ref.sha256, seq);
-        size += chunk.byteLength;
-        if (chunk.byteLength > BLOB_CHUNK_BYTES || size > ref.size) {
-          throw new Error(`the tracker sent more than the ${ref.size} bytes of ${what}`);
-        }
-        hash.update(chunk);
+      await downloadBlob(this.#o.client, ref, async (chunk) => {
         for (let at = 0; at < chunk.byteLength;) at += await out.write(chunk.subarray(at));
-      }
+      });
       out.close();
-      const actual = hash.digest("hex");
-      if (size !== ref.size || actual !== ref.sha256) {
-        throw new Error(`${what} as downloaded (${size} bytes, SHA-256 ${actual}) are not what was named`);
-      }
       await Deno.rename(partial, path);
     } catch (error) {
       try {

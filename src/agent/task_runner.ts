@@ -72,7 +72,10 @@ export class TaskRun {
   readonly ref: AttemptRef;
   readonly done: Promise<void>;
   #execution: Execution | null = null;
-  /** Ends what runs before the process (the checkout) when the attempt is stopped, released or stale. */
+  /**
+   * Ends what runs before the process (the checkout) and after it (the artifacts' upload) when the
+   * attempt is stopped, released or stale.
+   */
   #preparing = new AbortController();
   #ending: "stop" | "release" | "stale" | null = null;
   #releaseReason = "";
@@ -233,6 +236,8 @@ export class TaskRun {
       rule: a.artifacts,
       client: context.artifacts,
       say,
+      // A cancel, or the agent stopping, ends the uploads: what is stored whole is reported.
+      signal: this.#preparing.signal,
     });
   }
 

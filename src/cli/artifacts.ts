@@ -1,9 +1,7 @@
 /** `fabric artifacts TASK|JOB [--json]`, `fabric artifacts get TASK PATH|GLOB [-o DIR]`: what tasks left. */
-import { createHash } from "node:crypto";
 import { dirname, join, matchesGlob, relative, resolve } from "node:path";
-import type { FabricClient } from "../client/mod.ts";
+import { BlobMismatchError, downloadBlob, type FabricClient } from "../client/mod.ts";
 import type { ArtifactRef } from "../protocol/blob.ts";
-import { BLOB_CHUNK_BYTES } from "../protocol/blob.ts";
 import { formatSize } from "../protocol/size.ts";
 import { parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
@@ -93,26 +91,20 @@ async function get(client: FabricClient, taskId: string, pattern: string, out: s
 async function download(client: FabricClient, artifact: ArtifactRef, target: string): Promise<void> {
   const partial = join(dirname(target), `.fabric-partial-${crypto.randomUUID()}`);
   const file = await Deno.open(partial, { write: true, createNew: true });
-  const hash = createHash("sha256");
-  let size = 0;
   try {
-    for (let seq = 0; seq < Math.ceil(artifact.size / BLOB_CHUNK_BYTES); seq++) {
-      const chunk = await client.readBlobChunk(artifact.sha256, seq);
-      size += chunk.byteLength;
-      if (size > artifact.size) break;
-      hash.update(chunk);
+    await downloadBlob(client, artifact, async (chunk) => {
       for (let at = 0; at < chunk.byteLength;) at += await file.write(chunk.subarray(at));
-    }
+    });
     file.close();
-    if (size !== artifact.size || hash.digest("hex") !== artifact.sha256) {
-      throw new UsageError(`The artifact "${artifact.path}" as downloaded is not what its task left (size or SHA-256)`);
-    }
     await Deno.rename(partial, target);
   } catch (error) {
     try {
       file.close();
     } catch { /* closed */ }
     await Deno.remove(partial).catch(() => {});
+    if (error instanceof BlobMismatchError) {
+      throw new UsageError(`The artifact "${artifact.path}" as downloaded is not what its task left (size or SHA-256)`);
+    }
     throw error;
   }
 }

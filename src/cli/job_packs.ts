@@ -3,9 +3,9 @@
  * its job's, and a script task's local modules), written to a temporary file, uploaded a chunk at a time unless the tracker holds it
  * already (the same files make the same pack), and named in the submission by task.
  */
-import { BLOB_CHUNK_BYTES, type BlobRef, chunkCount, MAX_BLOB_BYTES, taskFilePatterns } from "../protocol/mod.ts";
+import { type BlobRef, MAX_BLOB_BYTES, taskFilePatterns } from "../protocol/mod.ts";
 import { formatSize } from "../protocol/size.ts";
-import type { FabricClient } from "../client/mod.ts";
+import { type FabricClient, uploadBlob } from "../client/mod.ts";
 import { JobSpecError } from "../protocol/job_file.ts";
 import type { JobFileProblem } from "../protocol/job_spec_error.ts";
 import { UsageError } from "./args.ts";
@@ -90,23 +90,14 @@ export async function uploadPacks(client: FabricClient, packs: readonly Pack[]):
   const byTask: Record<string, BlobRef> = {};
   for (const pack of packs) {
     const ref = { sha256: pack.sha256, size: pack.size };
-    if ((await client.blobInfo(pack.sha256)) === null) {
-      const file = await Deno.open(pack.file, { read: true });
-      try {
-        const chunk = new Uint8Array(BLOB_CHUNK_BYTES);
-        for (let seq = 0; seq < chunkCount(pack.size); seq++) {
-          let filled = 0;
-          while (filled < chunk.length) {
-            const read = await file.read(chunk.subarray(filled));
-            if (read === null) break;
-            filled += read;
-          }
-          await client.putBlobChunk(pack.sha256, seq, chunk.subarray(0, filled));
-        }
-      } finally {
-        file.close();
-      }
-      await client.completeBlob(pack.sha256, pack.size);
+    const file = await Deno.open(pack.file, { read: true });
+    try {
+      await uploadBlob(client, ref, async (buffer, position) => {
+        await file.seek(position, Deno.SeekMode.Start);
+        return (await file.read(buffer)) ?? 0;
+      });
+    } finally {
+      file.close();
     }
     for (const task of pack.tasks) byTask[task] = ref;
   }

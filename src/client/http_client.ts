@@ -259,20 +259,20 @@ export class FabricClient {
   // ---- blobs: files shipped with jobs, a chunk per request (protocol/blob.ts) ------------------
 
   /** The blob if the tracker holds it whole, else null. */
-  async blobInfo(sha256: string): Promise<BlobRef | null> {
+  async blobInfo(sha256: string, signal?: AbortSignal): Promise<BlobRef | null> {
     try {
-      return await this.#json<BlobRef>("GET", `/v1/blobs/${sha256}`);
+      return await this.#json<BlobRef>("GET", `/v1/blobs/${sha256}`, { signal });
     } catch (error) {
       if (error instanceof FabricError && error.code === "not_found") return null;
       throw error;
     }
   }
-  async putBlobChunk(sha256: string, seq: number, data: Uint8Array): Promise<void> {
-    await this.#json("PUT", `/v1/blobs/${sha256}/chunks/${seq}`, { bytes: data, timeoutMs: BLOB_TIMEOUT_MS });
+  async putBlobChunk(sha256: string, seq: number, data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await this.#json("PUT", `/v1/blobs/${sha256}/chunks/${seq}`, { bytes: data, timeoutMs: BLOB_TIMEOUT_MS, signal });
   }
-  completeBlob(sha256: string, size: number): Promise<BlobRef> {
+  completeBlob(sha256: string, size: number, signal?: AbortSignal): Promise<BlobRef> {
     // The tracker reads the whole blob back to check it.
-    return this.#json("POST", `/v1/blobs/${sha256}`, { body: { size }, timeoutMs: 10 * BLOB_TIMEOUT_MS });
+    return this.#json("POST", `/v1/blobs/${sha256}`, { body: { size }, timeoutMs: 10 * BLOB_TIMEOUT_MS, signal });
   }
   async readBlobChunk(sha256: string, seq: number, signal?: AbortSignal): Promise<Uint8Array> {
     const response = await this.#request("GET", `/v1/blobs/${sha256}/chunks/${seq}`, {

@@ -1,2 +1,11 @@
 /** The typed API client: the only way the CLI and agents talk to a tracker. */
 export { type ClientOptions, FabricClient, TrackerUnreachableError } from "./http_client.ts";
+export {
+  type BlobDownloadClient,
+  BlobMismatchError,
+  type BlobUploadClient,
+  downloadBlob,
+  type ReadAt,
+  uploadBlob,
+  withRetries,
+} from "./blob_transfer.ts";
