@@ -47,6 +47,7 @@ export function keepsArtifacts(rule: ArtifactRule, succeeded: boolean): boolean 
 
 /** Uploads what the rule matches; the list of what is stored. */
 export async function uploadArtifacts(options: ArtifactsOptions): Promise<ArtifactRef[]> {
+  const gate = testGate();
   const { files: matched } = await walkArtifacts(options.dir, {
     patterns: options.rule.paths,
     skip: options.skip,
@@ -78,6 +79,7 @@ export async function uploadArtifacts(options: ArtifactsOptions): Promise<Artifa
         await uploadBlob(options.client, { sha256, size }, (buffer, at) => readAt(fd, buffer, at), {
           signal: options.signal,
           tries: TRIES,
+          afterChunk: gate === undefined ? undefined : (seq) => heldAt(gate, sha256, seq, options.signal),
         });
       }
       kept.push({ path, sha256: size === 0 ? EMPTY_SHA256 : sha256, size });
@@ -112,4 +114,27 @@ async function hashOf(fd: number): Promise<{ sha256: string; size: number }> {
     if (size > MAX_BLOB_BYTES) throw new Error(`it holds more than ${MAX_BLOB_BYTES} bytes`);
   }
   return { sha256: hash.digest("hex"), size };
+}
+
+/**
+ * A test's hook: with FABRIC_TEST_UPLOAD_GATE=FILE in the agent's environment, an artifact's upload
+ * stops after its first chunk (saying so on the agent's standard error) until FILE exists, so that a
+ * kill -9 of the agent or the tracker lands mid-upload for certain. Unset, nothing waits.
+ */
+function testGate(): string | undefined {
+  try {
+    return Deno.env.get("FABRIC_TEST_UPLOAD_GATE") || undefined;
+  } catch {
+    return undefined; // no permission to read the environment: no hook
+  }
+}
+
+async function heldAt(gate: string, sha256: string, seq: number, signal?: AbortSignal): Promise<void> {
+  if (seq !== 0) return;
+  console.error(`upload of ${sha256} held after chunk 0 until ${gate} exists (FABRIC_TEST_UPLOAD_GATE)`);
+  // Bounded by the attempt: a stop ends the wait.
+  while (!(await Deno.lstat(gate).then(() => true, () => false))) {
+    signal?.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

@@ -19,6 +19,8 @@ export interface TransferOptions {
   signal?: AbortSignal;
   /** Tries of one request while the tracker cannot be reached or cannot serve (a restart); 1: no retry. */
   tries?: number;
+  /** Called once a chunk is stored (an upload's): a test's hook holds the upload there. */
+  afterChunk?: (seq: number) => Promise<void>;
 }
 
 /** `blob`, read from `readAt`, uploaded unless the tracker holds it whole already. */
@@ -42,6 +44,7 @@ export async function uploadBlob(
     }
     const data = chunk.subarray(0, filled);
     await tried(() => client.putBlobChunk(blob.sha256, seq, data, signal));
+    await options.afterChunk?.(seq);
   }
   signal?.throwIfAborted();
   await tried(() => client.completeBlob(blob.sha256, blob.size, signal));
