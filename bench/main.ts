@@ -9,6 +9,7 @@ import { latency } from "./b2_latency.ts";
 import { agents } from "./b3_agents.ts";
 import { queue } from "./b4_queue.ts";
 import { logs } from "./b5_logs.ts";
+import { artifacts } from "./b6_artifacts.ts";
 import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
 import { run, stopAll } from "./procs.ts";
 import {
@@ -27,6 +28,7 @@ const WORKLOADS: Workload[] = [
   { id: "B3", title: "agents: simulated agents one tracker carries under half a core", run: agents },
   { id: "B4", title: "queue: one job of 100,000 tasks (1,000,000 with --huge)", run: queue },
   { id: "B5", title: "logs: one task writing 200 MB to stdout", run: logs },
+  { id: "B6", title: "artifacts: a 1 GB artifact uploaded and downloaded, against cp", run: artifacts },
 ];
 
 async function main(args: string[]): Promise<number> {

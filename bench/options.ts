@@ -19,7 +19,8 @@ Measures fabric and a baseline on this machine in the same run; prints the media
 with its spread (min–max over runs), its ratio to the baseline and its target, and writes JSON.
 
   --runs N      repetitions of each measurement (default 3); figures are medians
-  --only LIST   workloads to run: B1 throughput, B2 latency, B3 agents, B4 queue, B5 logs
+  --only LIST   workloads to run: B1 throughput, B2 latency, B3 agents, B4 queue, B5 logs,
+                B6 artifacts (1 GB; 20 MB with --quick)
   --quick       shrink every workload (well under a minute in all; what the smoke test runs)
   --huge        B4 with 1,000,000 tasks instead of 100,000
   --store S     the trackers' store: sqlite (default), postgres (a PostgreSQL the bench starts from

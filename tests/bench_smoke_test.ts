@@ -8,7 +8,7 @@ import { type BenchReport, figure } from "../bench/report.ts";
 import { REPO } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
 
-const WORKLOADS = ["B1", "B2", "B3", "B4", "B5"];
+const WORKLOADS = ["B1", "B2", "B3", "B4", "B5", "B6"];
 
 Deno.test({
   name: "deno task bench --quick runs every workload and writes a figure, baseline and spread for each",
@@ -23,7 +23,7 @@ Deno.test({
       assert.ok(workload.figures.length > 0, `${workload.id} has figures`);
       for (const f of workload.figures) {
         const where = `${workload.id} ${f.id}`;
-        assert.match(f.id, /^b[1-5]\.[a-z0-9_]+$/, where);
+        assert.match(f.id, /^b[1-6]\.[a-z0-9_]+$/, where);
         assert.ok(f.unit && f.name, where);
         assert.ok(["higher", "lower"].includes(f.better), where);
         for (const key of ["median", "min", "max"] as const) {
