@@ -113,3 +113,29 @@ Deno.test({
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "a task cancelled mid-upload ends without waiting for the upload; nothing half is listed",
+  ignore: lacks("bwrap"),
+}, async () => {
+  const root = await Deno.makeTempDir({ prefix: "fabric-gate-" });
+  // The gate never opens: only the cancel can end the held upload.
+  const gate = join(root, "never");
+  const cluster = await Cluster.start({ agents: [{ name: "a1", env: { FABRIC_TEST_UPLOAD_GATE: gate } }] });
+  try {
+    const jobId = await cluster.submit(JOB);
+    await cluster.agents.get("a1")!.waitForOutput(new RegExp(`upload of ${SHA} held after chunk 0`), 60_000);
+    const cancelled = await cluster.cli(["cancel", jobId]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    const job = await cluster.waitForJob(jobId);
+    // Its process had ended well before the cancel: the task keeps that outcome, without the artifact.
+    assert.deepEqual([job.state, job.tasks[0].state], ["cancelled", "succeeded"]);
+    const taskId = job.tasks[0].id;
+    await assertNothingHalf(cluster, taskId);
+    const log = await cluster.cli(["logs", taskId]);
+    assert.match(log.stdout + log.stderr, /1 artifact\(s\) not kept: the task was stopped while they were uploaded/);
+  } finally {
+    await cluster.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
