@@ -28,6 +28,11 @@ export interface PostgresServerOptions {
    * durability against a power loss), small shared buffers (the machine is shared).
    */
   settings?: Record<string, string>;
+  /**
+   * A network namespace (testing/netns.ts) the server runs in, listening on that namespace's loopback:
+   * for trackers started in it. Its unix socket, which admin() uses, is reachable from anywhere.
+   */
+  netns?: string;
 }
 
 const TEST_SETTINGS: Record<string, string> = {
@@ -84,6 +89,7 @@ export class PostgresServer {
   readonly password: string;
   #settings: Record<string, string>;
   #user: { uid: number; gid: number } | undefined;
+  #netns: string | undefined;
   #process: ServerProcess | null = null;
   #databases = 0;
 
@@ -112,6 +118,7 @@ export class PostgresServer {
       await copyTemplate(join(root, "data"), user);
       const password = randomSecret();
       const server = new PostgresServer(root, 0, password, { ...TEST_SETTINGS, ...options.settings }, user);
+      server.#netns = options.netns;
       // The port is free when we look and may be taken before PostgreSQL binds it: then another.
       for (let tries = 1;; tries++) {
         server.#port = await freePort();
@@ -175,16 +182,20 @@ export class PostgresServer {
     const args = ["-D", join(this.root, "data"), "-p", String(this.#port), "-k", this.root];
     const settings = { listen_addresses: "127.0.0.1", ...this.#settings };
     for (const [name, value] of Object.entries(settings)) args.push("-c", `${name}=${value}`);
-    const process = new ServerProcess("postgres", "/bin/sh", [
-      "-c",
-      WATCHDOG,
-      "sh",
-      join(POSTGRES_BIN, "postgres"),
-      ...args,
-    ], {
+    const server = ["/bin/sh", "-c", WATCHDOG, "sh", join(POSTGRES_BIN, "postgres"), ...args];
+    // Into a namespace as root (setns needs it), then as the server's user.
+    const user = this.#user;
+    const argv = this.#netns
+      ? [
+        ...["ip", "netns", "exec", this.#netns],
+        ...(user ? ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--"] : []),
+        ...server,
+      ]
+      : server;
+    const process = new ServerProcess("postgres", argv[0], argv.slice(1), {
       stdin: "piped",
-      uid: this.#user?.uid,
-      gid: this.#user?.gid,
+      uid: this.#netns ? undefined : user?.uid,
+      gid: this.#netns ? undefined : user?.gid,
       cwd: this.root,
     });
     try {

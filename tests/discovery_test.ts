@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { joinTokenCaHash } from "../src/protocol/mod.ts";
 import { lacks } from "../testing/machine.ts";
 import { makeNamespacePair } from "../testing/netns.ts";
+import { PostgresServer } from "../testing/postgres.ts";
 import { Daemon, MAIN, waitFor } from "../testing/process.ts";
 
 Deno.test({
@@ -95,6 +96,74 @@ Deno.test({
     impostor?.kill("SIGKILL");
     await impostor?.status;
     for (const daemon of started.reverse()) await daemon.stop("SIGTERM", 5000);
+    await pair.remove();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test({
+  name: "with two trackers on one PostgreSQL, each announcement names both",
+  ignore: lacks("netns") || lacks("postgres"),
+}, async () => {
+  const root = await Deno.makeTempDir({ prefix: "fabric-discovery-" });
+  await Deno.chmod(root, 0o711);
+  const pair = await makeNamespacePair();
+  const started: Daemon[] = [];
+  let listener: Deno.ChildProcess | null = null;
+  let postgres: PostgresServer | null = null;
+  try {
+    // PostgreSQL in the trackers' namespace, on its loopback: nothing leaves the namespaces.
+    postgres = await PostgresServer.start({ netns: pair.a });
+    const store = await postgres.createDatabase();
+    const urls = [`https://${pair.addressA}:7443`, `https://${pair.addressA}:7445`];
+    for (const [i, url] of urls.entries()) {
+      const tracker = new Daemon(
+        `tracker${i}`,
+        ["tracker", "--listen", url.slice(8), "--advertise", pair.addressA, "--data-dir", join(root, `t${i}`)],
+        { FABRIC_STORE: store },
+        pair.exec(pair.a),
+      );
+      started.push(tracker);
+      await tracker.waitForOutput(/listening on https:/, 60_000);
+    }
+    // What an agent on the other side hears: each announcement, one JSON line.
+    const code = `import dgram from "node:dgram";
+      const s = dgram.createSocket({ type: "udp4", reuseAddr: true });
+      s.on("message", (m) => console.log(m.toString()));
+      s.bind(7444);`;
+    listener = new Deno.Command("ip", {
+      args: [...pair.exec(pair.b).slice(1), Deno.execPath(), "eval", code],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = listener.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let heard = "";
+    const both = (line: string) => {
+      try {
+        const message = JSON.parse(line) as { trackers?: string[] };
+        return urls.every((url) => message.trackers?.includes(url));
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 60_000;
+    while (!heard.split("\n").some(both)) {
+      assert.ok(Date.now() < deadline, `no announcement named both trackers; heard:\n${heard.slice(-2000)}`);
+      const { value, done } = await reader.read();
+      if (done) break;
+      heard += value;
+    }
+    const senders = new Set(
+      heard.split("\n").filter(both).map((line) => (JSON.parse(line) as { trackers: string[] }).trackers[0]),
+    );
+    assert.ok(senders.size >= 1, "an announcement names every tracker, its sender's own URL first");
+    reader.releaseLock();
+  } finally {
+    listener?.kill("SIGKILL");
+    await listener?.status;
+    await listener?.stdout.cancel().catch(() => {});
+    for (const daemon of started.reverse()) await daemon.stop("SIGTERM", 5000);
+    await postgres?.stop();
     await pair.remove();
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
