@@ -9,6 +9,7 @@
 import { isDeepStrictEqual } from "node:util";
 import {
   type Assignment,
+  type BlobRef,
   effectiveTask,
   jobSignatureSchema,
   type JobSpec,
@@ -36,6 +37,7 @@ interface VerifiedJob {
   payload: string;
   spec: JobSpec;
   files: Record<string, string>;
+  packs: Record<string, BlobRef>;
 }
 
 export class JobVerifier {
@@ -96,7 +98,7 @@ export class JobVerifier {
     if (typeof content === "string") return content;
     const parsed = validateJobSpec(content.spec);
     if (!parsed.success) return "the signed job is not a valid job file for this agent's version of fabric";
-    const job = { payload: signed.payload, spec: parsed.data, files: content.files };
+    const job = { payload: signed.payload, spec: parsed.data, files: content.files, packs: content.packs };
     this.#remember(signature.data.signature, job);
     return job;
   }
@@ -134,8 +136,12 @@ function difference(a: Assignment, job: VerifiedJob, agentName: string): string 
   // The tracker's default grace period applies where the job sets none; it only delays a kill.
   const graceOk = Number.isSafeInteger(a.graceMs) && a.graceMs >= 0 && a.graceMs <= MAX_GRACE_MS;
   if (effective.graceMs === null && !graceOk) return differs("graceMs");
-  // The pack's hash is the tracker's to name: the signature does not cover a job's `files:` yet.
-  if (a.pack !== null && a.pack !== undefined) return differs("pack", " (a signed job's files are not signed yet)");
+  // The pack is named by its hash, which the signature covers: the bytes are checked against it when fetched.
+  const pack = a.pack ?? null;
+  const signedPack = Object.hasOwn(job.packs, template) ? job.packs[template] : null;
+  if (!isDeepStrictEqual(pack, signedPack)) {
+    return differs("pack", signedPack === null ? " (the signed job ships no files to this task)" : "");
+  }
   const expected: Record<string, unknown> = {
     ...place,
     ...specFields(job.spec, task, { effective, files: job.files, defaultGraceMs: a.graceMs }),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type Assignment,
+  type BlobRef,
   effectiveTask,
   expandJob,
   generateSigningKey,
@@ -21,11 +22,16 @@ async function newKey(): Promise<SigningKey> {
 }
 
 /** The assignments a tracker makes of a signed job, as tracker/assignment.ts builds them. */
-async function signedJob(raw: unknown, files: Record<string, string>, key: SigningKey | null) {
+async function signedJob(
+  raw: unknown,
+  files: Record<string, string>,
+  key: SigningKey | null,
+  packs: Record<string, BlobRef> = {},
+) {
   const parsed = validateJobSpec(raw);
   if (!parsed.success) throw new Error(JSON.stringify(parsed.issues));
   const spec = parsed.data;
-  const payload = signedPayload(raw, files);
+  const payload = signedPayload(raw, files, packs);
   const signed: SignedJob | null = key ? { payload, ...(await signPayload(key, payload)) } : null;
   return expandJob(spec).map((instance, ord): Assignment => {
     const task = spec.tasks.find((t) => t.name === instance.template)!;
@@ -40,6 +46,7 @@ async function signedJob(raw: unknown, files: Record<string, string>, key: Signi
       matrix: instance.matrix,
       needs: Object.fromEntries(effective.needs.map((name) => [name, { built: true }])),
       signed,
+      ...(packs[task.name] ? { pack: packs[task.name] } : {}),
       ...specFields(spec, task, { effective, files, defaultGraceMs: GRACE_MS }),
     };
   });
@@ -253,4 +260,33 @@ Deno.test("a signed task's secrets: the values are the tracker's, the variables 
   assert.match((await verifier.refusal(push))!, /field secrets/);
   const notText = { ...push, secrets: { ...values, DEPLOY_TOKEN: 1 } } as unknown as Assignment;
   assert.match((await verifier.refusal(notText))!, /field secrets/);
+});
+
+Deno.test("a signed job's packs of files: are signed by hash: a task runs only with the very pack that was signed", async () => {
+  const key = await newKey();
+  const verifier = new JobVerifier([key.publicKey], "agent-1");
+  const pack = { sha256: "a".repeat(64), size: 1234 };
+  const job = { name: "built", tasks: [{ name: "make", run: "make", files: ["src/"] }, { name: "lint", run: "lint" }] };
+  const [make, lint] = await signedJob(job, {}, key, { make: pack });
+  assert.equal(await verifier.refusal(make), null, "the signed pack");
+  assert.equal(await verifier.refusal(lint), null, "a task without files in the same job");
+  const cases: Array<[string, Assignment]> = [
+    ["another pack", { ...make, pack: { sha256: "b".repeat(64), size: 1234 } }],
+    ["another size", { ...make, pack: { ...pack, size: 99 } }],
+    ["its pack withheld", { ...make, pack: null }],
+    ["a pack given to a task the job ships none to", { ...lint, pack }],
+  ];
+  for (const [what, assignment] of cases) {
+    assert.match(
+      (await verifier.refusal(assignment)) ?? "accepted",
+      /^task differs from the signed job: field pack\b/,
+      what,
+    );
+  }
+  // A job signed before packs were signed (no packs in its payload) and sent a pack: refused the same way.
+  const [unsigned] = await signedJob({ name: "old", tasks: [{ name: "make", run: "make" }] }, {}, key);
+  assert.match(
+    (await verifier.refusal({ ...unsigned, pack })) ?? "accepted",
+    /field pack \(the signed job ships no files/,
+  );
 });

@@ -1,7 +1,7 @@
 /** `fabric submit FILE [--wait [--timeout DURATION]] [--json] [--sign KEY_FILE]` */
 import { type JobSignature, signedPayload, signPayload } from "../protocol/signing.ts";
 import type { SigningKey } from "../protocol/signing_keys.ts";
-import { DEFAULT_MAX_PACK_BYTES } from "../protocol/blob.ts";
+import { type BlobRef, DEFAULT_MAX_PACK_BYTES } from "../protocol/blob.ts";
 import { taskFilePatterns } from "../protocol/job_spec.ts";
 import { durationFlag, parseFlags, sizeFlag, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { describePacks, packJob, removePacks, uploadPacks } from "./job_packs.ts";
@@ -30,9 +30,9 @@ count and size shown on stderr, and uploaded once (a pack the tracker holds alre
                        stops waiting (exit code 130) and leaves the job running
   --timeout DURATION   with --wait: give up after DURATION (e.g. 90s, 10m) with exit code 4; the job goes on
   --json               print the result as JSON (why tasks wait still goes to stderr)
-  --sign KEY_FILE      sign the job and its script files with this private key (fabric key generate):
-                       agents started with --verify-key run only jobs signed by a key they trust
-                       (they refuse a task with "files:", which the signature does not cover yet)
+  --sign KEY_FILE      sign the job, its script files and its files: (by their hashes) with this private
+                       key (fabric key generate): agents started with --verify-key run only jobs signed
+                       by a key they trust
   --no-ignore          in a git checkout, pack files .gitignore leaves out too (by default only what
                        git ls-files --cached --others --exclude-standard lists is packed)
   --allow-outside      "files:" may name paths outside the job file's folder ("../lib" is packed as "lib")
@@ -67,7 +67,9 @@ export async function submitCommand(args: string[]): Promise<number> {
   const file = parsed.positionals[0];
   const job = await readJobFile(file);
   const keyFile = stringFlag(parsed, "sign");
-  const signature = keyFile === undefined ? undefined : await signJob(await readSigningKey(keyFile), job);
+  const key = keyFile === undefined ? undefined : await readSigningKey(keyFile);
+  // A job's packs are signed with it: its signature is made once they are packed (their hashes known).
+  const sign = (packs: Record<string, BlobRef>) => key === undefined ? undefined : signJob(key, job, packs);
   const json = parsed.values.json === true;
   if (job.spec.schedule !== undefined && parsed.values.wait) {
     throw new UsageError(`fabric submit: --wait does not apply to "${file}": it has a schedule, and is registered`);
@@ -92,6 +94,7 @@ export async function submitCommand(args: string[]): Promise<number> {
   }
   try {
     if (job.spec.schedule !== undefined) {
+      const signature = await sign({});
       const registered = await client.registerPeriodic(job.raw, { source: file, files: job.files, signature })
         .catch((error) => Promise.reject(locatedRefusal(error, job, file)));
       if (json) printJson(registered);
@@ -100,6 +103,7 @@ export async function submitCommand(args: string[]): Promise<number> {
     }
     const byTask = await uploadPacks(client, packs);
     await removePacks(packs);
+    const signature = await sign(byTask);
     const submitted = await client.submitJob(job.raw, { source: file, files: job.files, packs: byTask, signature })
       .catch((error) => Promise.reject(locatedRefusal(error, job, file === "-" ? "(stdin)" : file)));
     if (!parsed.values.wait) {
@@ -117,11 +121,14 @@ export async function submitCommand(args: string[]): Promise<number> {
   }
 }
 
-/** The signature of the job as the tracker will get it: its data as JSON carries it, and its script files. */
-async function signJob(key: SigningKey, job: JobInput): Promise<JobSignature> {
+/**
+ * The signature of the job as the tracker will get it: its data as JSON carries it, its script files,
+ * and its packs of `files:` by task name.
+ */
+async function signJob(key: SigningKey, job: JobInput, packs: Record<string, BlobRef>): Promise<JobSignature> {
   let payload: string;
   try {
-    payload = signedPayload(JSON.parse(JSON.stringify(job.raw)), job.files);
+    payload = signedPayload(JSON.parse(JSON.stringify(job.raw)), job.files, packs);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

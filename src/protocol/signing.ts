@@ -1,12 +1,13 @@
 /**
  * Signed jobs, as Buildkite's signed pipelines: the submitter signs the job with an Ed25519 key, and an
  * agent that trusts the key runs a task only once it has re-derived it from what was signed (see
- * agent/job_verifier.ts). The signature covers the job file as data and the script files shipped with
- * it, serialized as RFC 8785 canonical JSON: the same data gives the same bytes on every machine, so
+ * agent/job_verifier.ts). The signature covers the job file as data, the script files shipped with
+ * it and the hash of each task's pack of `files:` (content-addressed: the hash names the bytes), serialized as RFC 8785 canonical JSON: the same data gives the same bytes on every machine, so
  * the tracker and the agent can rebuild the payload from the job and not trust anyone's copy of it.
  */
 import canonicalize from "canonicalize";
 import { z } from "zod";
+import { type BlobRef, blobRefSchema } from "./blob.ts";
 
 /** Names what the bytes are, inside what is signed: a signature over anything else never verifies here. */
 export const SIGNED_JOB_FORMAT = "fabric-signed-job-v1";
@@ -34,21 +35,31 @@ const payloadSchema = z.object({
   format: z.literal(SIGNED_JOB_FORMAT),
   spec: z.unknown(),
   files: z.record(z.string(), z.string()),
+  packs: z.record(z.string(), blobRefSchema).optional(),
 });
 
 /** What was signed, read back. */
 export interface SignedContent {
   spec: unknown;
   files: Record<string, string>;
+  /** Each task's pack of `files:` by task name (none: the job ships no files). */
+  packs: Record<string, BlobRef>;
 }
 
 /**
- * The bytes a job's signature covers: the job file as plain JSON data (as it is sent to the tracker) and
- * the script files shipped with it. Throws a TypeError for what JSON cannot carry (NaN, a lone surrogate).
+ * The bytes a job's signature covers: the job file as plain JSON data (as it is sent to the tracker), the
+ * script files shipped with it, and its packs of `files:` by task name (left out when there are none, so
+ * that a job without files signs as it always did). Throws a TypeError for what JSON cannot carry (NaN, a
+ * lone surrogate).
  */
-export function signedPayload(spec: unknown, files: Record<string, string>): string {
+export function signedPayload(
+  spec: unknown,
+  files: Record<string, string>,
+  packs: Record<string, BlobRef> = {},
+): string {
   try {
-    const payload = canonicalize({ format: SIGNED_JOB_FORMAT, spec, files });
+    const content = Object.keys(packs).length > 0 ? { spec, files, packs } : { spec, files };
+    const payload = canonicalize({ format: SIGNED_JOB_FORMAT, ...content });
     if (payload === undefined) throw new Error("nothing to sign");
     return payload;
   } catch (error) {
@@ -66,7 +77,7 @@ export function readPayload(payload: string): SignedContent | string {
   }
   const parsed = payloadSchema.safeParse(data);
   if (!parsed.success) return `the signed payload is not a ${SIGNED_JOB_FORMAT}`;
-  return { spec: parsed.data.spec, files: parsed.data.files };
+  return { spec: parsed.data.spec, files: parsed.data.files, packs: parsed.data.packs ?? {} };
 }
 
 /** Sign a payload with a private key (from signing_keys.ts) whose public half is `publicKey`. */

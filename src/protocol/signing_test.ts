@@ -34,7 +34,19 @@ Deno.test("the payload does not depend on key order or spacing, and survives the
   assert.deepEqual(readPayload(a), {
     spec: { name: "j", tasks: [{ name: "t", run: "echo é" }] },
     files: JSON.parse(a).files,
+    packs: {},
   });
+});
+
+Deno.test("a job's packs are in its payload by task name; a job without packs signs as it did before they were", () => {
+  const spec = { name: "j", tasks: [{ name: "t", run: "make" }] };
+  const before = '{"files":{},"format":"fabric-signed-job-v1","spec":{"name":"j","tasks":[{"name":"t","run":"make"}]}}';
+  assert.equal(signedPayload(spec, {}), before);
+  assert.equal(signedPayload(spec, {}, {}), before);
+  const pack = { sha256: "c".repeat(64), size: 10 };
+  const withPacks = signedPayload(spec, {}, { t: pack });
+  assert.notEqual(withPacks, before);
+  assert.deepEqual(readPayload(withPacks), { spec, files: {}, packs: { t: pack } });
 });
 
 Deno.test("what JSON cannot carry cannot be signed", () => {

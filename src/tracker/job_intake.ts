@@ -86,7 +86,9 @@ export class JobIntake {
     const files = options.files ?? {};
     const parsed = parseSubmission(spec, files);
     await checkAddonParameters(parsed, this.#o.state.agents.values());
-    const signed = options.signature ? await signedSubmission(spec, files, options.signature) : null;
+    const signed = options.signature
+      ? await signedSubmission(spec, files, options.signature, options.packs ?? {})
+      : null;
     return { parsed, files, signed };
   }
 

@@ -45,17 +45,19 @@ export async function signedSubmission(
   spec: unknown,
   files: Record<string, string>,
   signature: JobSignature,
+  packs: Record<string, BlobRef> = {},
 ): Promise<SignedJob> {
   let payload: string;
   try {
-    payload = signedPayload(spec, files);
+    payload = signedPayload(spec, files, packs);
   } catch (error) {
     throw new FabricError("invalid_job", (error as Error).message);
   }
   if (!(await verifyPayload(signature, payload))) {
     throw new FabricError(
       "invalid_job",
-      `The job's signature (by ${keyName(signature.publicKey)}) is not a signature of this job and its files: ` +
+      `The job's signature (by ${keyName(signature.publicKey)}) is not a signature of this job, its files and ` +
+        "its packs: " +
         "was the job changed after it was signed?",
     );
   }

@@ -51,6 +51,11 @@ function onlyTask(job: JobDetail): TaskView {
   return job.tasks[0];
 }
 
+/** A job of one task that runs the `payload.sh` shipped beside its file (files:). */
+function packedJob(name: string, marks: string): string {
+  return `name: ${name}\npermissions: {write: [${marks}]}\nfiles: [payload.sh]\ntasks:\n  - {name: t, run: "sh payload.sh"}\n`;
+}
+
 /** A job of one task that writes `marks/file`. */
 function touchJob(name: string, marks: string, file: string): string {
   return `name: ${name}\npermissions: {write: [${marks}]}\ntasks:\n  - {name: t, run: "touch ${marks}/${file}"}\n`;
@@ -87,6 +92,11 @@ Deno.test("a --verify-key agent runs a job signed by its key; an unsigned one or
     assert.equal(done.state, "succeeded", cluster.describe());
     assert.ok(exists(join(marks, "signed")));
     assert.equal(done.signedBy?.length, 44);
+    // Its files: are signed with it (by their pack's hash), and run as shipped.
+    await cluster.writeFile("payload.sh", `touch ${marks}/packed\n`);
+    const packed = await submit(cluster, "packed", packedJob("packed", marks), key);
+    assert.equal((await cluster.waitForJob(packed)).state, "succeeded", cluster.describe());
+    assert.ok(exists(join(marks, "packed")));
 
     const waiting = (jobId: string) =>
       cluster.waitForJob(jobId, { until: (job) => onlyTask(job).reason !== null && onlyTask(job).state === "queued" });
@@ -113,6 +123,12 @@ Deno.test("a tracker whose stored job was altered cannot make a --verify-key age
     const runAltered = await submit(cluster, "run-altered", touchJob("run-altered", marks, "intended-1"), key);
     const bothAltered = await submit(cluster, "both-altered", touchJob("both-altered", marks, "intended-2"), key);
     const untouched = await submit(cluster, "untouched", touchJob("untouched", marks, "untouched"), key);
+    // A signed job with files, and another job's pack (its blob in the tracker) to swap in for them.
+    await cluster.writeFile("payload.sh", `touch ${marks}/intended-3\n`);
+    const packSwapped = await submit(cluster, "pack-swapped", packedJob("pack-swapped", marks), key);
+    await Deno.mkdir(join(cluster.root, "evil"));
+    await cluster.writeFile("evil/payload.sh", `touch ${marks}/pwned-pack\n`);
+    const evil = await submit(cluster, "evil/evil", packedJob("evil", marks));
     await cluster.tracker.stop();
     const db = new DatabaseSync(join(cluster.trackerDir, "fabric.db"));
     try {
@@ -130,6 +146,10 @@ Deno.test("a tracker whose stored job was altered cannot make a --verify-key age
         }
         update.run(JSON.stringify(spec), JSON.stringify(signed), jobId);
       }
+      const packsOf = db.prepare("SELECT packs FROM jobs WHERE id = ?");
+      const evilPacks = (packsOf.get(evil) as { packs: string }).packs;
+      assert.notEqual(evilPacks, "{}");
+      db.prepare("UPDATE jobs SET packs = ? WHERE id = ?").run(evilPacks, packSwapped);
     } finally {
       db.close();
     }
@@ -145,7 +165,9 @@ Deno.test("a tracker whose stored job was altered cannot make a --verify-key age
     const second = onlyTask(await cluster.waitForJob(bothAltered));
     assert.equal(second.reason, "failed to start: the job's signature does not verify: the signed job was altered");
     await agent.waitForOutput(/refused task "[^"]+" attempt 1: task differs from the signed job: field run/);
-    for (const name of [`pwned-${runAltered}`, `pwned-${bothAltered}`, "intended-1", "intended-2"]) {
+    const third = onlyTask(await cluster.waitForJob(packSwapped));
+    assert.equal(third.reason, "failed to start: task differs from the signed job: field pack", cluster.describe());
+    for (const name of [`pwned-${runAltered}`, `pwned-${bothAltered}`, "intended-1", "intended-2", "pwned-pack"]) {
       assert.ok(!exists(join(marks, name)), `${name} was created`);
     }
   } finally {
