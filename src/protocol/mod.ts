@@ -41,6 +41,7 @@ export * from "./token.ts";
 export * from "./gc.ts";
 export * from "./blob.ts";
 export * from "./needs.ts";
+export * from "./heartbeat_relay.ts";
 export * from "./trackers.ts";
 export * from "./audit.ts";
 export * from "./schedule.ts";

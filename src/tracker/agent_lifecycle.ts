@@ -183,9 +183,12 @@ export class AgentLifecycle {
     }
   }
 
-  heartbeat(agent: AgentEntry, load: AgentLoad): void {
-    this.seen(agent);
+  /** `ageMs`: how long ago the heartbeat came (one a follower relayed, heartbeat_relay.ts). */
+  heartbeat(agent: AgentEntry, load: AgentLoad, ageMs = 0): void {
     const now = this.#clock.now();
+    // An older heartbeat than one already counted (two followers, a batch sent late) tells nothing new.
+    if (ageMs > 0 && now - ageMs <= agent.lastSeen) return;
+    this.seen(agent, now - ageMs);
     agent.record.load = load;
     agent.record.lastHeartbeat = now;
     if (now - agent.persistedAt >= HEARTBEAT_PERSIST_MS) {
@@ -194,9 +197,12 @@ export class AgentLifecycle {
     }
   }
 
-  /** The agent spoke: it is alive. A down agent becomes ready again and keeps the tasks it still had. */
-  seen(agent: AgentEntry): void {
-    agent.lastSeen = this.#clock.now();
+  /**
+   * The agent spoke (at `at`, now unless a follower relayed it): it is alive. A down agent becomes ready
+   * again and keeps the tasks it still had.
+   */
+  seen(agent: AgentEntry, at = this.#clock.now()): void {
+    agent.lastSeen = at;
     if (agent.record.state !== "down") return;
     agent.record.state = "ready";
     this.#writer.agent(agent.record);

@@ -3,7 +3,15 @@
  * own drain) and from operators (approve, remove, drain, resume, weight): each applied through the
  * agent lifecycle and answered once durable. Placement is asked to look again where capacity changed.
  */
-import type { AgentLoad, HelloResponse, RegisterAgentResponse } from "../protocol/mod.ts";
+import {
+  type AgentLoad,
+  FabricError,
+  type HelloResponse,
+  type RegisterAgentResponse,
+  type RelayedAnswer,
+  type RelayedHeartbeats,
+  type RelayedHeartbeatsResponse,
+} from "../protocol/mod.ts";
 import type { AgentLifecycle, HelloBody, RegisterAgentBody } from "./agent_lifecycle.ts";
 import { hashToken, newToken } from "./auth.ts";
 import type { AgentEntry } from "./entries.ts";
@@ -93,6 +101,39 @@ export class AgentOperations {
       ttlMs: this.#o.ttlMs,
       drainDeadline: agent.record.draining ? agent.record.drainDeadline : null,
     };
+  }
+
+  /**
+   * A follower's agents' heartbeats (heartbeat_relay.ts), each applied as its agent's own heartbeat, as
+   * of when it came to the follower; answered with each agent's state, "unknown" for one not known here.
+   */
+  async relayedHeartbeats(batch: RelayedHeartbeats): Promise<RelayedHeartbeatsResponse> {
+    const answers: RelayedAnswer[] = [];
+    for (const { agentId, load, ageMs } of batch.heartbeats) {
+      let agent;
+      try {
+        agent = this.#o.agents.byId(agentId);
+      } catch (error) {
+        if (!(error instanceof FabricError && error.code === "unauthorized")) throw error;
+        answers.push({ agentId, state: "unknown", drainDeadline: null });
+        continue;
+      }
+      // A removed agent's credential is refused (credentials.ts): to its follower it is not known.
+      if (agent.record.admission === "removed") {
+        answers.push({ agentId, state: "unknown", drainDeadline: null });
+        continue;
+      }
+      // Never older than the TTL: a batch held up that long says nothing of the agent now.
+      this.#o.agents.heartbeat(agent, load, Math.min(ageMs, this.#o.ttlMs));
+      const { record } = agent;
+      answers.push({
+        agentId,
+        state: agentState(record),
+        drainDeadline: record.draining ? record.drainDeadline : null,
+      });
+    }
+    if (this.#o.writer.pending) await this.#o.flush();
+    return { heartbeatMs: this.#o.heartbeatMs, ttlMs: this.#o.ttlMs, answers };
   }
 
   /** The agent is stopping: it takes no more work, and what was placed on it goes back to the queue. */

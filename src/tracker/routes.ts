@@ -13,6 +13,7 @@ import {
   heartbeatRequestSchema,
   helloRequestSchema,
   registerAgentRequestSchema,
+  relayedHeartbeatsSchema,
   reportRequestSchema,
   setWeightRequestSchema,
 } from "../protocol/mod.ts";
@@ -112,6 +113,10 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     await tracker.leave(agentOf(c));
     return c.json({ ok: true });
   });
+  on(
+    ROUTES.relayHeartbeats,
+    async (c) => c.json(await tracker.relayedHeartbeats(await parseBody(c, relayedHeartbeatsSchema))),
+  );
 
   // ---- clients -------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from
 import { storeHasTokens } from "./credentials.ts";
 import { issueServerCert, prepareTrackerDir, trackerId } from "./data_dir.ts";
 import { FollowerAuth } from "./follower_auth.ts";
+import { HeartbeatRelay } from "./heartbeat_relay.ts";
+import { ROUTES } from "./http/authorization.ts";
 import { Forwarder } from "./http/forwarding.ts";
 import { leaderOrFollower } from "./http/leader_door.ts";
 import { serveHttps } from "./https_server.ts";
@@ -81,6 +83,12 @@ export interface TrackerServer {
   /** Finish in-flight requests, release long polls and close the store. */
   close(): Promise<void>;
 }
+
+/**
+ * The longest a batch of relayed heartbeats waits for the leader: past it, the follower's agents are
+ * answered 503 and try again (here or on another tracker) well within their TTL.
+ */
+const RELAY_TIMEOUT_MS = 3000;
 
 /** How often the store is asked whether `reset-admin-token` changed the tokens. */
 
@@ -193,7 +201,21 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       return url === null ? null : { id: holder, url };
     },
   });
-  leaderChanged = (holder) => forwarder.leaderChanged(holder);
+  // A follower answers its agents' heartbeats itself and sends them on in batches, with the admin token
+  // of its data directory (read for each batch: `reset-admin-token` may change it).
+  const relay = new HeartbeatRelay({
+    // Until the leader says (its first answer): this tracker's own settings, as Tracker sets them.
+    heartbeatMs: options.heartbeatMs ?? 2000,
+    ttlMs: options.ttlMs ?? (options.heartbeatMs ?? 2000) * 3,
+    send: async (batch) => {
+      const token = (await Deno.readTextFile(join(options.dataDir, "admin.token"))).trim();
+      return await forwarder.call(ROUTES.relayHeartbeats.path, batch, token, RELAY_TIMEOUT_MS);
+    },
+  });
+  leaderChanged = (holder) => {
+    forwarder.leaderChanged(holder);
+    relay.leaderChanged(holder === id);
+  };
   const auth = new FollowerAuth(store);
   const { door, handler, observe } = leaderOrFollower(leadership, {
     caPem: files.ca.certPem,
@@ -201,6 +223,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     id,
     auth,
     forwarder,
+    relay,
     trackers,
     log,
   });
@@ -231,6 +254,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   } catch (error) {
     await metricsServer?.close();
     toStart.clear();
+    relay.close();
     forwarder.close();
     await leadership.stop();
     await store.close();
@@ -295,6 +319,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
         await metricsServer?.close();
         leadership.releaseWaiters();
         await server.close();
+        relay.close();
         forwarder.close();
         await trackers.stop();
         await leadership.stop();

@@ -14,6 +14,7 @@ import type {
   HelloResponse,
   RegisterAgentResponse,
   RegisterPeriodicResponse,
+  RelayedHeartbeats,
   ReportResponse,
   SubmitJobResponse,
   TaskEvent,
@@ -212,6 +213,9 @@ export class Tracker {
   }
   heartbeat(agentId: string, load: AgentLoad) {
     return this.#p.agentCalls.heartbeat(agentId, load);
+  }
+  relayedHeartbeats(batch: RelayedHeartbeats) {
+    return this.#p.agentCalls.relayedHeartbeats(batch);
   }
   leave(agentId: string): Promise<void> {
     return this.#p.agentCalls.leave(agentId);

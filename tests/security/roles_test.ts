@@ -94,6 +94,17 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
       call: () => ({ method: "POST", path: "/v1/agent/drain", body: { graceMs: 60_000 }, ok: 200 }),
     },
     leave: { allowed: ["agent"], call: () => ({ method: "POST", path: "/v1/agent/leave", body: {}, ok: 200 }) },
+    // A follower's agents' heartbeats, sent on with the admin token of its data directory: never an agent's
+    // own credential (it would keep other agents alive), nor any lesser token.
+    relayHeartbeats: {
+      allowed: ["admin"],
+      call: () => ({
+        method: "POST",
+        path: "/v1/trackers/heartbeats",
+        body: { heartbeats: [{ agentId: "nobody", load: LOAD, ageMs: 0 }] },
+        ok: 200,
+      }),
+    },
 
     listAgents: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/agents", ok: 200 }) },
     drainAgent: {

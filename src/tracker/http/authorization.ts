@@ -85,6 +85,10 @@ export const ROUTES = {
   report: rule("POST", "/v1/agent/report", AGENT, null),
   selfDrain: rule("POST", "/v1/agent/drain", AGENT, null),
   leave: rule("POST", "/v1/agent/leave", AGENT, null),
+  // A follower's agents' heartbeats, sent on to the leader once a second (heartbeat_relay.ts), with the
+  // admin token every tracker's data directory holds: a tracker has the store, so the admin role gives it
+  // nothing it lacks, and it needs no kind of token trackers alone would hold. Unrecorded as a heartbeat is.
+  relayHeartbeats: rule("POST", "/v1/trackers/heartbeats", client("admin", "relaying agents' heartbeats"), null),
 
   listAgents: rule("GET", "/v1/agents", client("read", "listing agents")),
   drainAgent: rule("POST", "/v1/agents/:name/drain", client("operator", "draining an agent"), "agent.drain"),

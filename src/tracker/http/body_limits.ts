@@ -13,6 +13,8 @@ const LARGE: Record<string, number> = {
   // Up to 100,000 held attempts of up to ~150 bytes each.
   "POST /v1/agent/hello": 32 * MB,
   "POST /v1/agent/claim": 32 * MB,
+  // A follower's agents' heartbeats (heartbeat_relay.ts): up to 50,000 of ~250 bytes.
+  "POST /v1/trackers/heartbeats": 16 * MB,
 };
 
 /** Any other request with a body (register, heartbeat, drain, weight...). */

@@ -9,7 +9,7 @@
  * 503 rather than forwarding it again, so two trackers with an old idea of the leader never bounce a
  * request between them. (Nomad's servers forward RPCs to their leader the same way, one hop.)
  */
-import { FabricError } from "../../protocol/mod.ts";
+import { FabricError, isErrorCode } from "../../protocol/mod.ts";
 import { FORWARDED_FOR_HEADER, FORWARDED_HEADER, FORWARDED_HOST_HEADER, PEER_HEADER } from "./client_address.ts";
 
 /** Headers of one connection, not of the request: never passed on (RFC 9110, 7.6.1). */
@@ -136,6 +136,59 @@ export class Forwarder {
       },
     });
     return new Response(body, { status: response.status, headers: out });
+  }
+
+  /**
+   * A request of this tracker's own to the leader (not a caller's): its JSON answer, or a FabricError
+   * with the leader's code and message, or "unavailable" when it cannot be reached within `timeoutMs`.
+   */
+  async call<T>(path: string, body: unknown, token: string, timeoutMs: number): Promise<T> {
+    const leader = await this.#options.leader();
+    if (!leader) {
+      throw new FabricError("unavailable", "No tracker places work now (none holds the lease); try again shortly");
+    }
+    const aborter = new AbortController();
+    const inFlight = this.#inFlight.get(leader.id) ?? new Set();
+    this.#inFlight.set(leader.id, inFlight);
+    inFlight.add(aborter);
+    const timer = setTimeout(() => aborter.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      const response = await fetch(`${leader.url}${path}`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          // Answered 503 by a tracker that does not lead, never sent on again.
+          [FORWARDED_HEADER]: this.#options.self,
+        },
+        body: JSON.stringify(body),
+        signal: aborter.signal,
+        redirect: "manual",
+        client: this.#http,
+      });
+      const text = await response.text();
+      if (response.ok) return JSON.parse(text) as T;
+      let error: { code?: unknown; message?: unknown } | undefined;
+      try {
+        error = (JSON.parse(text) as { error?: typeof error }).error;
+      } catch { /* not fabric's answer: the status says it */ }
+      const code = isErrorCode(error?.code) ? error.code : "unavailable";
+      const message = typeof error?.message === "string" ? error.message : `HTTP ${response.status}`;
+      throw new FabricError(code, `The leader, tracker ${leader.id}, answered: ${message}`);
+    } catch (error) {
+      if (error instanceof FabricError) throw error;
+      const why = (error as Error & { cause?: Error })?.cause?.message ?? (error as Error).message;
+      throw new FabricError(
+        "unavailable",
+        `The leader, tracker ${leader.id} at ${leader.url}, could not be reached: ${
+          aborter.signal.aborted ? String(aborter.signal.reason?.message ?? why) : why
+        }`,
+      );
+    } finally {
+      clearTimeout(timer);
+      inFlight.delete(aborter);
+      if (inFlight.size === 0 && this.#inFlight.get(leader.id) === inFlight) this.#inFlight.delete(leader.id);
+    }
   }
 
   /** The lease's holder is now `holder`: what went to another leader is ended (its caller is told to try again). */

@@ -1,8 +1,9 @@
 /**
  * The HTTPS layer's door and handler for a tracker that may lead or follow. While a Tracker leads
  * here, its own door (front_door.ts) and routes answer. While this tracker follows, it answers itself
- * only what needs no leader: `GET /v1/ca` (public: an agent pins it before anything else) and
- * `GET /v1/trackers` (from the store: an agent or client that reached any tracker learns them all);
+ * only what needs no leader: `GET /v1/ca` (public: an agent pins it before anything else),
+ * `GET /v1/trackers` (from the store: an agent or client that reached any tracker learns them all) and
+ * its agents' heartbeats (from the leader's last answer for each, sent on in batches: heartbeat_relay.ts);
  * everything else is admitted here as the leader's door admits it (the same principal, found by
  * follower_auth.ts from the store, the same route table, the same body limits), and forwarded to the
  * leader (forwarding.ts), which admits it again. The dashboard (outside /v1/) is forwarded as it is.
@@ -12,9 +13,10 @@
  * follows live), and an answer must not depend on which tracker a client reached. Reads of what has
  * ended could be served from the store by any tracker later, to take load off the leader.
  */
-import type { TrackersResponse } from "../../protocol/mod.ts";
+import { heartbeatRequestSchema, parseJsonBody, type TrackersResponse } from "../../protocol/mod.ts";
 import type { Principal } from "../credentials.ts";
 import type { FollowerAuth } from "../follower_auth.ts";
+import type { HeartbeatRelay } from "../heartbeat_relay.ts";
 import type { FetchHandler, FrontDoor } from "../https_server.ts";
 import type { Leadership } from "../leadership.ts";
 import { healthAnswer, HttpMetrics } from "../metrics/mod.ts";
@@ -26,6 +28,7 @@ import { findRoute, ROUTES } from "./authorization.ts";
 import { bodyLimit } from "./body_limits.ts";
 import { errorResponse } from "./error_response.ts";
 import type { Forwarder } from "./forwarding.ts";
+import { validate } from "./route_params.ts";
 import { type Caller, trackerFrontDoor } from "./front_door.ts";
 
 export interface LeaderDoorOptions extends Omit<RoutesOptions, "trackers"> {
@@ -33,6 +36,8 @@ export interface LeaderDoorOptions extends Omit<RoutesOptions, "trackers"> {
   id: string;
   auth: FollowerAuth;
   forwarder: Forwarder;
+  /** A follower answers its agents' heartbeats itself (heartbeat_relay.ts). */
+  relay: HeartbeatRelay;
   trackers: TrackersList;
   log: (line: string) => void;
 }
@@ -51,7 +56,7 @@ export function leaderOrFollower(
   leadership: Leadership,
   options: LeaderDoorOptions,
 ): { door: FrontDoor<Caller>; handler: FetchHandler<Caller>; observe: HttpObserver } {
-  const { caPem, id, auth, forwarder, trackers, log } = options;
+  const { caPem, id, auth, forwarder, relay, trackers, log } = options;
   const listTrackers = async (): Promise<TrackersResponse> => ({ trackers: await trackers.views(), answeredBy: id });
   // One door and one set of routes per Tracker: a takeover loads a new one.
   const served = new WeakMap<Tracker, Served>();
@@ -88,9 +93,13 @@ export function leaderOrFollower(
       const principal = auth.authenticate(authorization);
       return principal instanceof Promise ? principal.then(admitted) : admitted(principal);
     },
-    fast(method, path, caller, body, signal) {
+    async fast(method, path, caller, body, signal) {
       const tracker = leadership.tracker;
-      return tracker ? serve(tracker).door.fast!(method, path, caller, body, signal) : Promise.resolve(null);
+      if (tracker) return await serve(tracker).door.fast!(method, path, caller, body, signal);
+      // Admitted above: only an agent, with its own credential, reaches here on this route.
+      if (method !== "POST" || path !== ROUTES.heartbeat.path || caller?.kind !== "agent") return null;
+      const { load } = validate(heartbeatRequestSchema, parseJsonBody(body));
+      return { status: 200, body: JSON.stringify(await relay.heartbeat(caller.agentId, load)) };
     },
     errorResponse: (error, where) => errorResponse(error, where, log),
   };
