@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { BenchCluster } from "./cluster.ts";
 import { memory } from "./proc_stats.ts";
 import { figure } from "./report.ts";
+import { twoTrackerAgents } from "./b3_two_trackers.ts";
 import { SimFleet } from "./sim_fleet.ts";
 import { median } from "./stats.ts";
 import type { BenchContext, WorkloadOutcome } from "./workload.ts";
@@ -35,6 +36,7 @@ import {
 const HALF_CORE = 0.5;
 
 export async function agents(context: BenchContext): Promise<WorkloadOutcome> {
+  if (context.trackers === 2) return await twoTrackerAgents(context);
   const ladder = context.quick ? [30, 60] : [250, 500, 1000, 2000, 3000, 4000, 5000, 7500, 10_000];
   const plan: Plan = {
     windowMs: context.quick ? 1500 : 10_000,

@@ -44,6 +44,10 @@ export class BenchCluster {
   readonly joinToken: string;
   readonly caHash: string;
   readonly agents: Proc[] = [];
+  /** Trackers started after the first on its PostgreSQL store (`startFollower`). */
+  readonly followers: Proc[] = [];
+  #store: string | undefined;
+  #heartbeat: string | undefined;
   #client: FabricClient | null = null;
 
   private constructor(info: TrackerInfo) {
@@ -76,7 +80,7 @@ export class BenchCluster {
       const port = (await tracker.waitForLine(/listening on https:\/\/127\.0\.0\.1:(\d+)/))[1];
       const caHash = (await tracker.waitForLine(/--ca-hash (sha256:[0-9a-f]{64})/))[1];
       const read = (name: string) => Deno.readTextFile(join(dataDir, name)).then((text) => text.trim());
-      return new BenchCluster({
+      const cluster = new BenchCluster({
         root,
         tracker,
         url: `https://127.0.0.1:${port}`,
@@ -86,10 +90,30 @@ export class BenchCluster {
         joinToken: await read("join.token"),
         caHash,
       });
+      cluster.#store = flags.store;
+      cluster.#heartbeat = flags.heartbeat;
+      return cluster;
     } catch (error) {
       await tracker.stop();
       throw error;
     }
+  }
+
+  /**
+   * Another tracker on the first one's PostgreSQL store, with a data directory of its own: it follows
+   * while the first leads. Its URL and process.
+   */
+  async startFollower(): Promise<{ url: string; proc: Proc }> {
+    if (!this.#store) throw new Error("A second tracker needs a PostgreSQL store");
+    const dataDir = join(this.root, `tracker${this.followers.length + 2}`);
+    const args = ["run", "-A", "--quiet", MAIN, "tracker", "--listen", "127.0.0.1:0", "--data-dir", dataDir];
+    if (this.#heartbeat) args.push("--heartbeat", this.#heartbeat);
+    const proc = new Proc(`tracker ${this.followers.length + 2}`, Deno.execPath(), args, {
+      env: { FABRIC_STORE: this.#store },
+    });
+    this.followers.push(proc);
+    const port = (await proc.waitForLine(/listening on https:\/\/127\.0\.0\.1:(\d+).*follows\)/))[1];
+    return { url: `https://127.0.0.1:${port}`, proc };
   }
 
   get trackerDir(): string {
@@ -162,6 +186,7 @@ export class BenchCluster {
     this.#client?.close();
     this.#client = null;
     await Promise.all(this.agents.map((agent) => agent.stop("SIGTERM", 5000)));
+    await Promise.all(this.followers.map((follower) => follower.stop("SIGTERM", 5000)));
     await this.tracker.stop("SIGTERM", 5000);
     await killProcessesUnder(this.root);
     await Deno.remove(this.root, { recursive: true }).catch(() => {});

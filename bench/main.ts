@@ -70,6 +70,7 @@ async function main(args: string[]): Promise<number> {
     root,
     log,
     store,
+    trackers: store === "postgres" ? options.trackers : 1,
     newStore: async () => store === "postgres" ? await postgres!.createDatabase() : undefined,
   });
   const startedAt = new Date().toISOString();
@@ -139,6 +140,7 @@ async function main(args: string[]): Promise<number> {
       huge: options.huge,
       only: options.only,
       stores: options.stores,
+      trackers: options.trackers,
     },
     workloads: results,
   };

@@ -10,10 +10,13 @@ export interface BenchOptions {
   help: boolean;
   /** The stores measured, one after the other for each workload. */
   stores: Array<"sqlite" | "postgres">;
+  /** B3 on PostgreSQL with this many trackers (1 or 2), the fleet split over them. */
+  trackers: number;
 }
 
 export const USAGE = `
-deno task bench [--runs N] [--only B1,B4] [--quick] [--huge] [--store sqlite|postgres|both] [--json FILE]
+deno task bench [--runs N] [--only B1,B4] [--quick] [--huge] [--store sqlite|postgres|both]
+                 [--trackers 1|2] [--json FILE]
 
 Measures fabric and a baseline on this machine in the same run; prints the median of each figure
 with its spread (min–max over runs), its ratio to the baseline and its target, and writes JSON.
@@ -26,6 +29,10 @@ with its spread (min–max over runs), its ratio to the baseline and its target,
   --store S     the trackers' store: sqlite (default), postgres (a PostgreSQL the bench starts from
                 Debian's packages, with its durable defaults: fsync on), or both: each workload on
                 SQLite then on PostgreSQL, and a table of PostgreSQL's figures against SQLite's
+  --trackers N  B3 on PostgreSQL with N trackers (1 or 2; default 1): with 2, the simulated fleet is
+                split half and half over the leader and a follower, each half in a simulator
+                process of its own, and each tracker's CPU is read (target: each under half a core
+                at 10,000 agents); B3 on SQLite is unchanged
   --json FILE   where to write the results (default bench/results/latest.json)
 `;
 
@@ -41,6 +48,7 @@ export function parseOptions(args: string[], known: string[]): BenchOptions {
       huge: { type: "boolean" },
       json: { type: "string" },
       store: { type: "string" },
+      trackers: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
@@ -59,8 +67,14 @@ export function parseOptions(args: string[], known: string[]): BenchOptions {
   if (!["sqlite", "postgres", "both"].includes(store)) {
     throw new RangeError(`--store takes sqlite, postgres or both, got "${store}"`);
   }
+  const trackers = values.trackers === undefined ? 1 : Number(values.trackers);
+  if (trackers !== 1 && trackers !== 2) throw new RangeError(`--trackers takes 1 or 2, got "${values.trackers}"`);
+  if (trackers === 2 && store === "sqlite") {
+    throw new RangeError("--trackers 2 needs PostgreSQL (--store postgres or both): SQLite has one tracker");
+  }
   return {
     runs,
+    trackers,
     stores: store === "both" ? ["sqlite", "postgres"] : [store as "sqlite" | "postgres"],
     only,
     quick: values.quick === true,

@@ -16,6 +16,8 @@ export interface BenchContext {
   log: (message: string) => void;
   /** The store this run measures: SQLite in each tracker's data directory, or PostgreSQL. */
   store: StoreKind;
+  /** B3's trackers on PostgreSQL (`--trackers`): 1, or 2 with the fleet split over them. */
+  trackers: number;
   /** For a new tracker: a new, empty PostgreSQL database's URL; undefined for SQLite. */
   newStore(): Promise<string | undefined>;
 }
