@@ -72,6 +72,35 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "deno task bench --only B3 --store postgres --trackers 2 splits the fleet over a leader and a follower and reads both CPUs",
+  ignore: lacks("postgres"),
+  fn: async () => {
+    await runBench(["--only", "B3", "--store", "postgres", "--trackers", "2"], async ({ stderr, report }) => {
+      assert.equal(report.workloads.length, 1);
+      const [b3] = report.workloads;
+      assert.equal(b3.error, undefined, `B3 failed: ${b3.error}`);
+      const byId = Object.fromEntries(b3.figures.map((f) => [f.id, f]));
+      assert.deepEqual(Object.keys(byId).sort(), [
+        "b3.two_trackers_follower_cpu",
+        "b3.two_trackers_heartbeat_p99",
+        "b3.two_trackers_leader_cpu",
+        "b3.two_trackers_max_agents",
+      ]);
+      // The quick ladder's last step (60 agents, 30 on each) was reached, every agent ready at the leader (its
+      // rates over 1.5 s windows are too noisy to judge: no timing is judged here).
+      assert.match(b3.notes.join("\n"), /N=60\b.*, 60 ready at the leader/);
+      for (const id of ["b3.two_trackers_leader_cpu", "b3.two_trackers_follower_cpu"]) {
+        assert.ok(byId[id].value.median > 0, `${id}: the tracker's CPU was read`);
+      }
+      const scratch = stderr.match(/scratch directory (\S+)/)?.[1];
+      assert.ok(scratch, "the bench names its scratch directory");
+      assert.deepEqual(await processesMentioning(scratch), [], "processes left running by the bench");
+    });
+  },
+});
+
 /** `deno task bench --quick --runs 1 ARGS`, which must succeed; `check` gets its output and its JSON report. */
 async function runBench(
   args: string[],
