@@ -101,8 +101,9 @@ export async function twoTrackerAgents(context: BenchContext): Promise<WorkloadO
       steps.push(step);
       context.log(`B3 two trackers ${describe(step)}`);
       const busiest = Math.max(median(step.leaderCpu), median(step.followerCpu));
-      // A quick run's fleet is tiny and its windows short: its rates are too noisy to stop the ladder on.
-      if (busiest >= HALF_CORE || (!step.healthy && !context.quick)) {
+      // The target is each tracker's CPU at 10,000 agents: a step that did not keep up is reported as such,
+      // and the ladder goes on to 10,000 anyway, so that one run gives the figure the issue asks for.
+      if (busiest >= HALF_CORE) {
         break;
       }
     }

@@ -25,7 +25,11 @@ import type { BenchContext, StoreKind, Workload, WorkloadOutcome } from "./workl
 const WORKLOADS: Workload[] = [
   { id: "B1", title: "throughput: tasks running `true` on one agent with 2 slots", run: throughput },
   { id: "B2", title: "latency: a one-task job on an idle agent, submit to completion", run: latency },
-  { id: "B3", title: "agents: simulated agents one tracker carries under half a core", run: agents },
+  {
+    id: "B3",
+    title: "agents: simulated agents a tracker carries under half a core (with --trackers 2: two, each)",
+    run: agents,
+  },
   { id: "B4", title: "queue: one job of 100,000 tasks (1,000,000 with --huge)", run: queue },
   { id: "B5", title: "logs: one task writing 200 MB to stdout", run: logs },
   { id: "B6", title: "artifacts: a 1 GB artifact uploaded and downloaded, against cp", run: artifacts },
