@@ -53,11 +53,12 @@ function failed(where: string, error: unknown): void {
   }
 }
 
-async function post<T>(config: Config, path: string, token: string, body: unknown): Promise<T> {
+async function post<T>(config: Config, path: string, token: string, body: unknown, timeoutMs?: number): Promise<T> {
   counters.requests++;
   const response = await fetch(`${config.url}${path}`, {
     method: "POST",
     client: config.http,
+    signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs),
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
@@ -66,8 +67,11 @@ async function post<T>(config: Config, path: string, token: string, body: unknow
   return JSON.parse(text) as T;
 }
 
+const REGISTER_TIMEOUT_MS = 30_000;
+
 async function register(config: Config, index: number): Promise<SimAgent> {
   const name = `${config.prefix}-${index}`;
+  // Bounded: a registration that hangs is counted as failed (with its error) instead of stalling the ramp.
   const answer = await post<{ credential: string }>(config, "/v1/agents/register", config.token, {
     name,
     labels: { sim: "true" },
@@ -77,7 +81,7 @@ async function register(config: Config, index: number): Promise<SimAgent> {
     arch: "x86_64",
     capabilities: { sandbox: true, unsandboxed: true, cgroup: null, deno: true, git: true },
     resources: { cpu: 2, memory: 4 * 1024 ** 3, disk: 10 * 1024 ** 3 },
-  });
+  }, REGISTER_TIMEOUT_MS);
   return { name, credential: answer.credential, slots: config.slots };
 }
 

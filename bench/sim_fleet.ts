@@ -72,7 +72,11 @@ export class SimFleet {
   #request(command: Record<string, unknown>, answer: string, timeoutMs: number): Promise<Record<string, unknown>> {
     const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`the simulator did not answer ${command.cmd} in time`)),
+        () => {
+          // What went wrong on its side says why (a registration refused, a tracker that stopped answering).
+          const errors = this.errors.length ? `; its first errors: ${this.errors.slice(0, 3).join("; ")}` : "";
+          reject(new Error(`the simulator ${this.proc.name} did not answer ${command.cmd} in time${errors}`));
+        },
         timeoutMs,
       );
       this.#waiting.push({
