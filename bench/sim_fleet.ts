@@ -92,9 +92,9 @@ export class SimFleet {
   }
 
   /** Register agents until there are `to`, ramping at `rate` a second; resolves when all are in. */
-  async grow(to: number, rate: number): Promise<{ agents: number; failed: number; ms: number }> {
+  async grow(to: number, rate: number, concurrency = 16): Promise<{ agents: number; failed: number; ms: number }> {
     const timeoutMs = 60_000 + (to / rate) * 4000;
-    const grown = await this.#request({ cmd: "grow", to, rate, concurrency: 16 }, "grown", timeoutMs);
+    const grown = await this.#request({ cmd: "grow", to, rate, concurrency }, "grown", timeoutMs);
     return grown as unknown as { agents: number; failed: number; ms: number };
   }
 
