@@ -74,6 +74,8 @@ export class HeartbeatRelay {
   #failing = false;
   #forgotAt: number;
   #closed = false;
+  /** This tracker leads: nothing is relayed (a batch that failed as it took over is not sent again). */
+  #leadsHere = false;
 
   constructor(options: HeartbeatRelayOptions) {
     this.#send = options.send;
@@ -112,6 +114,7 @@ export class HeartbeatRelay {
   leaderChanged(leadsHere: boolean): void {
     this.#known.clear();
     this.#okAt = -Infinity;
+    this.#leadsHere = leadsHere;
     if (!leadsHere) return;
     const error = new FabricError("unavailable", "This tracker is taking over as the leader; try again");
     for (const entry of this.#queue.values()) for (const waiter of entry.waiters) waiter.reject(error);
@@ -176,7 +179,7 @@ export class HeartbeatRelay {
       for (const [agentId, q] of entries) {
         for (const waiter of q.waiters) waiter.reject(unavailable);
         // Kept for the next batch (the leader learns it late rather than never), unless a newer one came.
-        if (!this.#queue.has(agentId)) this.#queue.set(agentId, { ...q, waiters: [] });
+        if (!this.#queue.has(agentId) && !this.#leadsHere) this.#queue.set(agentId, { ...q, waiters: [] });
       }
     } finally {
       this.#sendingSince = null;

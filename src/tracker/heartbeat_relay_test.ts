@@ -147,3 +147,21 @@ Deno.test("a batch under way for longer than an interval: agents are answered on
   await clock.tick(0); // the hung batch is answered, then the waiting heartbeat is sent at once
   assert.equal((await answer(clock, waiting)).value?.state, "ready");
 });
+
+Deno.test("a batch that fails as this tracker takes over is not sent again: it leads, and relays nothing", async () => {
+  const { clock, leader, relay } = setup();
+  leader.states.set("a", "ready");
+  await answer(clock, relay.heartbeat("a", LOAD));
+  let release!: () => void;
+  leader.hold = new Promise<void>((resolve) => release = resolve);
+  leader.away = new FabricError("unavailable", "This tracker is taking over as the leader; try again");
+  relay.heartbeat("a", LOAD);
+  await clock.tick(1000); // a batch goes, and hangs
+  relay.leaderChanged(true);
+  release();
+  await clock.tick(0); // it fails
+  const sent = leader.batches.length;
+  await clock.tick(10_000);
+  assert.equal(leader.batches.length, sent, "no batch sent again while this tracker leads");
+  assert.equal(clock.timers, 0, "no timer left");
+});
