@@ -56,8 +56,7 @@ export async function signedSubmission(
   if (!(await verifyPayload(signature, payload))) {
     throw new FabricError(
       "invalid_job",
-      `The job's signature (by ${keyName(signature.publicKey)}) is not a signature of this job, its files and ` +
-        "its packs: " +
+      `The job's signature (by ${keyName(signature.publicKey)}) is not a signature of this job and its files: ` +
         "was the job changed after it was signed?",
     );
   }
