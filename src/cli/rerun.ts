@@ -13,6 +13,7 @@ signed), as a new job; prints the new job's id.
   --failed             run again only what did not succeed: the failed, lost, skipped and cancelled
                        tasks (and so what needs them); those that succeeded are carried over as
                        succeeded, with their output for the tasks that need it. The job must have ended
+                       and not succeeded (what a job that succeeded skipped, its needs' conditions did)
   --wait               follow the new job until it ends, as fabric submit --wait (exit 0 if every task
                        succeeded, 1 otherwise; Ctrl-C stops waiting and leaves it running)
   --timeout DURATION   with --wait: give up after DURATION with exit code 4; the job goes on

@@ -131,6 +131,14 @@ export class JobIntake {
       if (!isTerminalJob(old.state)) {
         throw new FabricError("conflict", `Job ${jobId} has not ended: rerun --failed takes an ended job`);
       }
+      // A job that succeeded had no task failed, lost or cancelled; what it skipped was skipped by a
+      // need's condition (`on_failure` after a success), and would be skipped again.
+      if (old.state === "succeeded") {
+        throw new FabricError(
+          "conflict",
+          `Job ${jobId} succeeded: it has no failed, lost, skipped or cancelled task to run again (a task it skipped did not meet its needs' conditions)`,
+        );
+      }
       const previous = active ? active.tasks.map((t) => t.record) : await store.listTasks(jobId);
       carried = new Map(previous.filter((t) => t.state === "succeeded").map((t) => [instanceKey(t), t]));
       if (carried.size === previous.length) {

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { type ArtifactRef, type Assignment, EMPTY_SHA256, type TaskEvent } from "../protocol/mod.ts";
 import { SqliteStore } from "../store/mod.ts";
 import { TEST_AGENT, testClock } from "./_testing.ts";
-import { getJob } from "./queries.ts";
+import { getJob, getJobPage } from "./queries.ts";
+import { TRACKER_ITSELF } from "./secret_policy.ts";
 import { Tracker } from "./tracker.ts";
 
 const AGENT = { ...TEST_AGENT, name: "a", slots: 10 };
@@ -98,7 +99,7 @@ Deno.test("a shard fails: `always` and `on_failure` run once every shard ended, 
     );
   }));
 
-Deno.test("every shard succeeds: `on_failure` is skipped saying why, and the job succeeds", () =>
+Deno.test("every shard succeeds: `on_failure` is skipped saying why (skipped, not failed, while the job runs), the job succeeds, and rerun --failed has nothing to run", () =>
   withDir(async (open) => {
     const tracker = await open();
     const { agentId } = await tracker.registerAgent(AGENT);
@@ -106,6 +107,11 @@ Deno.test("every shard succeeds: `on_failure` is skipped saying why, and the job
     const shards = await claimAll(tracker, agentId);
     const after = await report(tracker, agentId, shards.map((a) => finished(a, 0)));
     assert.deepEqual(after.map((a) => a.name).sort(), ["deploy", "summary"]);
+    // The dashboard's progress while summary and deploy run: alert's skip is no failure.
+    const running = await getJobPage(tracker, jobId, { offset: 0, limit: 50 });
+    assert.equal(running.job.state, "running");
+    assert.equal(running.templates?.get("alert")?.state, "skipped");
+    assert.equal(running.templates?.get("shard")?.state, "succeeded");
     const last = await report(tracker, agentId, after.map((a) => finished(a, 0)));
     await report(tracker, agentId, last.map((a) => finished(a, 0)));
     const job = await getJob(tracker, jobId);
@@ -113,6 +119,11 @@ Deno.test("every shard succeeds: `on_failure` is skipped saying why, and the job
     assert.equal(alert.state, "skipped");
     assert.equal(alert.reason, 'skipped: "shard" succeeded (it runs only when that does not)');
     assert.equal(job.state, "succeeded");
+    // Nothing of it failed: the skipped alert would be skipped again.
+    const rerun = await tracker.rerunJob(jobId, { failedOnly: true, submitter: TRACKER_ITSELF }).catch((e) => e);
+    assert.ok(rerun instanceof Error, "a job that succeeded has nothing to run again");
+    assert.equal((rerun as { code?: string }).code, "conflict");
+    assert.match(rerun.message, /succeeded: it has no failed/);
   }));
 
 Deno.test("a task waiting `always` on shards, one failed, runs after a restart once the last shard ends", () =>

@@ -97,7 +97,7 @@ export interface JobPage {
 export interface TemplateProgress {
   tasks: number;
   succeeded: number;
-  state: "waiting" | "queued" | "running" | "succeeded" | "failed";
+  state: "waiting" | "queued" | "running" | "succeeded" | "failed" | "skipped";
 }
 
 /**
@@ -132,15 +132,21 @@ export async function getJobPage(tracker: Tracker, jobId: string, query: TaskQue
 
 function templateProgress(template: TemplateEntry): TemplateProgress {
   let failed = false;
+  let skipped = false;
   let started = false;
   for (const task of template.instances) {
     const s = task.record.state;
-    if (s === "failed" || s === "cancelled" || s === "skipped") failed = true;
+    if (s === "failed" || s === "cancelled") failed = true;
+    // Skipped is no failure of its own: a need's condition did not hold (`on_failure` after a
+    // success), or what it needs failed, which shows on that one.
+    else if (s === "skipped") skipped = true;
     else if (s !== "queued") started = true;
   }
   const tasks = template.instances.length;
   const state = failed
     ? "failed"
+    : skipped
+    ? "skipped"
     : template.succeeded === tasks
     ? "succeeded"
     : started || template.succeeded > 0

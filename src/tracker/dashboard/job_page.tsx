@@ -135,7 +135,8 @@ function JobActions(props: { job: JobSummary; caller: Caller; base: string }) {
     may(props.caller.principal, "cancel", props.job.submittedBy);
   const rerunnable = may(props.caller.principal, "rerun", props.job.submittedBy);
   const c = props.job.counts;
-  const failedSome = isTerminalJob(props.job.state) && c.succeeded < props.job.total;
+  // A job that succeeded skipped only by its needs' conditions: nothing of it is to run again.
+  const failedSome = isTerminalJob(props.job.state) && props.job.state !== "succeeded" && c.succeeded < props.job.total;
   return (
     <div class="actions">
       {cancellable && (
