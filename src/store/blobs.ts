@@ -39,6 +39,13 @@ export interface BlobStore {
   recordArtifacts(record: ArtifactsRecord): Promise<string[]>;
   /** A task's artifacts, every attempt's, by attempt and path. */
   listArtifacts(taskId: string): Promise<ArtifactRow[]>;
+  /** How many artifacts the job's tasks kept, and their bytes: each task's current attempt's, as its page lists. */
+  jobArtifacts(jobId: string): Promise<ArtifactTotals>;
+}
+
+export interface ArtifactTotals {
+  count: number;
+  bytes: number;
 }
 
 export interface ArtifactsRecord {
@@ -89,6 +96,11 @@ export const BLOB_SQL = {
   addArtifact: `INSERT INTO task_artifacts (task_id, attempt, path, sha256, size) VALUES (?1, ?2, ?3, ?4, ?5)
     ON CONFLICT DO NOTHING`,
   listArtifacts: "SELECT * FROM task_artifacts WHERE task_id = ?1 ORDER BY attempt, path",
+  // A task's id is its job's and a dot (job_records.ts): a range of the key, so only the job's artifacts
+  // are read, never all its tasks (a job may have a million).
+  jobArtifacts: `SELECT count(*) AS count, coalesce(sum(a.size), 0) AS bytes FROM task_artifacts a
+    JOIN tasks t ON t.id = a.task_id AND t.attempt = a.attempt
+    WHERE a.task_id > CAST(?1 AS TEXT) || '.' AND a.task_id < CAST(?1 AS TEXT) || '/' AND t.job_id = ?1`,
 } as const;
 
 /** PostgreSQL's spelling of a statement above. */
@@ -115,6 +127,11 @@ export function toArtifact(row: Record<string, unknown>): ArtifactRow {
     sha256: String(row.sha256),
     size: Number(row.size),
   };
+}
+
+/** A row of the job's artifact totals, from either store (PostgreSQL's sums are text). */
+export function toArtifactTotals(row: Record<string, unknown> | undefined): ArtifactTotals {
+  return { count: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) };
 }
 
 /** The distinct blobs of artifacts (an empty one has none). */

@@ -14,12 +14,13 @@ import { FabricError } from "../protocol/mod.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
 import { openPool } from "./postgres_pool.ts";
 import { postgresPurgeOps } from "./postgres_purge.ts";
-import type { ArtifactRow, ArtifactsRecord, BlobRecord } from "./blobs.ts";
+import type { ArtifactRow, ArtifactsRecord, ArtifactTotals, BlobRecord } from "./blobs.ts";
 import {
   completePostgresBlob,
   dropPostgresUpload,
   getPostgresBlob,
   listPostgresArtifacts,
+  postgresJobArtifacts,
   putPostgresChunk,
   readPostgresChunk,
   recordPostgresArtifacts,
@@ -602,6 +603,9 @@ export class PostgresStore implements Store, SecretStore {
   }
   listArtifacts(taskId: string): Promise<ArtifactRow[]> {
     return this.#read("a task's artifacts", (sql) => listPostgresArtifacts(sql, taskId));
+  }
+  jobArtifacts(jobId: string): Promise<ArtifactTotals> {
+    return this.#read("a job's artifacts", (sql) => postgresJobArtifacts(sql, jobId));
   }
 
   jobLogBytes(jobId: string): Promise<number> {

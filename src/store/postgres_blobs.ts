@@ -4,10 +4,12 @@ import {
   artifactBlobs,
   type ArtifactRow,
   type ArtifactsRecord,
+  type ArtifactTotals,
   BLOB_SQL,
   type BlobRecord,
   postgresSql,
   toArtifact,
+  toArtifactTotals,
   toBlob,
 } from "./blobs.ts";
 
@@ -106,4 +108,8 @@ export async function recordPostgresArtifacts(sql: postgres.Sql, record: Artifac
 
 export async function listPostgresArtifacts(sql: Sql, taskId: string): Promise<ArtifactRow[]> {
   return (await sql.unsafe(SQL.listArtifacts, [taskId])).map(toArtifact);
+}
+
+export async function postgresJobArtifacts(sql: Sql, jobId: string): Promise<ArtifactTotals> {
+  return toArtifactTotals((await sql.unsafe(SQL.jobArtifacts, [jobId]))[0]);
 }

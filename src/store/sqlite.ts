@@ -48,7 +48,16 @@ import {
   toToken,
 } from "./sqlite_records.ts";
 import { WriterWorker } from "./sqlite_writer_client.ts";
-import { type ArtifactRow, type ArtifactsRecord, BLOB_SQL, type BlobRecord, toArtifact, toBlob } from "./blobs.ts";
+import {
+  type ArtifactRow,
+  type ArtifactsRecord,
+  type ArtifactTotals,
+  BLOB_SQL,
+  type BlobRecord,
+  toArtifact,
+  toArtifactTotals,
+  toBlob,
+} from "./blobs.ts";
 import type { BlobWrite } from "./sqlite_blobs.ts";
 import {
   CHANNEL_SQL,
@@ -355,6 +364,10 @@ export class SqliteStore implements Store {
       "a task's artifacts",
       () => (this.#stmt(BLOB_SQL.listArtifacts).all(taskId) as Row[]).map(toArtifact),
     );
+  }
+
+  jobArtifacts(jobId: string): Promise<ArtifactTotals> {
+    return this.#read("a job's artifacts", () => toArtifactTotals(this.#stmt(BLOB_SQL.jobArtifacts).get(jobId) as Row));
   }
 
   // ---- channels (channels.ts): written in the worker, read here -------------------------------

@@ -635,10 +635,16 @@ const CASES: Record<string, Case> = {
       { taskId: task.id, attempt: 1, path: "dist/a.bin", sha256: sha, size: 2 },
       { taskId: task.id, attempt: 1, path: "dist/empty", sha256: "e3".repeat(32), size: 0 },
     ]);
+    // The job's totals count its tasks' current attempts' (taskOf's attempt is 1), not another attempt's.
+    assert.deepEqual(await store.jobArtifacts("j1"), { count: 2, bytes: 2 });
+    await store.recordArtifacts({ ...record, attempt: 7, artifacts: [{ path: "old", sha256: sha, size: 2 }] });
+    assert.deepEqual(await store.jobArtifacts("j1"), { count: 2, bytes: 2 });
+    assert.deepEqual(await store.jobArtifacts("j"), { count: 0, bytes: 0 }, "a job whose id starts another's");
     const purge = { retentionMs: 10_000, maxRows: 100_000, maxMs: 60_000, now: 20_000 + BLOB_GRACE_MS };
     const result = await store.purgeExpired(purge);
     assert.equal(result.tasks, 1);
     assert.deepEqual(await store.listArtifacts(task.id), []);
+    assert.deepEqual(await store.jobArtifacts("j1"), { count: 0, bytes: 0 });
     assert.equal(await store.getBlob(sha), null, "no job uses it any more");
     await store.close();
   },

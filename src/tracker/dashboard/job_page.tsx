@@ -13,11 +13,12 @@ import {
   type TaskView,
   type WaitingNote,
 } from "../../protocol/mod.ts";
+import type { ArtifactTotals } from "../../store/mod.ts";
 import { getJobPage, type JobPage, watchJob } from "../queries.ts";
 import type { Caller } from "./caller.ts";
 import type { PageContext } from "./context.ts";
 import { DependencyGraph } from "./dependency_graph.tsx";
-import { ago, between, took } from "./format.ts";
+import { ago, between, bytes, took } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { LIVE_WAIT_MS, liveAnswer, liveRegion, wantsFragment } from "./live.tsx";
 import { href, PAGE_SIZE, pageParam, stateParam, wholeNumber } from "./params.ts";
@@ -33,6 +34,7 @@ export async function jobPage(c: Context, { tracker, caller, waiting: notes }: P
     if (since !== null) await watchJob(tracker, id, since, LIVE_WAIT_MS, c.req.raw.signal);
   }
   const data = await getJobPage(tracker, id, { state, offset, limit: PAGE_SIZE + 1 });
+  const artifacts = await tracker.store.jobArtifacts(id);
   const { job } = data;
   const waiting = isTerminalJob(job.state) || job.counts.queued + job.counts.lost === 0 ? [] : notes.of(id);
   const base = `/jobs/${encodeURIComponent(id)}`;
@@ -40,6 +42,7 @@ export async function jobPage(c: Context, { tracker, caller, waiting: notes }: P
   const region = await liveRegion(
     <JobBody
       data={data}
+      artifacts={artifacts}
       waiting={waiting}
       caller={caller}
       base={base}
@@ -70,6 +73,7 @@ export async function jobPage(c: Context, { tracker, caller, waiting: notes }: P
 
 interface BodyProps {
   data: JobPage;
+  artifacts: ArtifactTotals;
   waiting: WaitingNote[];
   caller: Caller;
   base: string;
@@ -83,7 +87,7 @@ function JobBody(props: BodyProps) {
   const tasks = props.data.tasks.slice(0, PAGE_SIZE);
   return (
     <>
-      <JobHeader job={job} now={props.now} />
+      <JobHeader job={job} artifacts={props.artifacts} now={props.now} />
       <JobActions job={job} caller={props.caller} base={props.base} />
       {props.waiting.length > 0 && <Waiting notes={props.waiting} />}
       <DependencyGraph tasks={spec.tasks.map((t) => ({ name: t.name, needs: needNames(t) }))} progress={templates} />
@@ -101,7 +105,7 @@ function JobBody(props: BodyProps) {
   );
 }
 
-function JobHeader(props: { job: JobSummary; now: number }) {
+function JobHeader(props: { job: JobSummary; artifacts: ArtifactTotals; now: number }) {
   const { job } = props;
   return (
     <dl class="facts">
@@ -119,6 +123,12 @@ function JobHeader(props: { job: JobSummary; now: number }) {
       </dd>
       <dt>{job.finishedAt ? "Took" : "Running for"}</dt>
       <dd>{between(job.createdAt, job.finishedAt, props.now)}</dd>
+      <dt>Artifacts</dt>
+      <dd id="job-artifacts">
+        {props.artifacts.count === 0
+          ? "none kept"
+          : `${props.artifacts.count} kept by its tasks (${bytes(props.artifacts.bytes)}): each on its task's page`}
+      </dd>
       {job.signedBy && (
         <>
           <dt>Signed by</dt>

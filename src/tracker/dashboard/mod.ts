@@ -16,6 +16,7 @@ import { getJobSummary, readLogs } from "../queries.ts";
 import { submitterOf } from "../secret_policy.ts";
 import type { Tracker } from "../tracker.ts";
 import { agentsPage, DRAIN_GRACE_MS } from "./agents_page.tsx";
+import { artifactDownload } from "./artifact_download.ts";
 import { auditPage } from "./audit_page.tsx";
 import { trackersPage } from "./trackers_page.tsx";
 import { serveAsset } from "./assets.ts";
@@ -185,6 +186,7 @@ export function createDashboard(tracker: Tracker, options: DashboardOptions): Ho
   app.get("/", page("view", jobsPage));
   app.get("/jobs/:id", page("view", jobPage));
   app.get("/tasks/:id", page("view", taskPage));
+  app.get("/tasks/:id/artifact", page("download", artifactDownload));
   app.get("/agents", page("view", agentsPage));
   app.get("/trackers", page("view", (c, context) => trackersPage(c, context, options.trackers)));
   app.get("/audit", page("audit", auditPage));

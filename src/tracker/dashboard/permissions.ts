@@ -7,12 +7,17 @@ import { FabricError } from "../../protocol/mod.ts";
 import type { Principal } from "../credentials.ts";
 import { authorize, authorizeOwned, type ClientNeed, ROUTES } from "../http/authorization.ts";
 
-/** view: every page but the audit's; cancel and rerun: a job; drain: drain and resume an agent; audit: its page. */
-export type DashboardAction = "view" | "cancel" | "rerun" | "drain" | "audit";
+/**
+ * view: every page but the audit's; download: a task's artifact; cancel and rerun: a job; drain: drain
+ * and resume an agent; audit: its page.
+ */
+export type DashboardAction = "view" | "download" | "cancel" | "rerun" | "drain" | "audit";
 
 /** The role of the API route that does the same, with what the dashboard calls it. */
 const NEEDS: Record<DashboardAction, ClientNeed> = {
   view: { ...ROUTES.listJobs.need, action: "viewing the dashboard" },
+  // The blob's own route, for a client's token alone (a browser never holds an agent's credential).
+  download: { who: "client", role: ROUTES.readBlobChunk.need.role, action: "downloading an artifact" },
   cancel: ROUTES.cancelJob.need,
   rerun: ROUTES.rerunJob.need,
   drain: { ...ROUTES.drainAgent.need, action: "draining or resuming an agent" },

@@ -8,7 +8,7 @@ import { isTerminalJob, isTerminalTask, type JobSummary, type LogChunk, type Tas
 import { getJobSummary, getTask, readLogs, watchJob } from "../queries.ts";
 import type { Tracker } from "../tracker.ts";
 import type { PageContext } from "./context.ts";
-import { ago, took } from "./format.ts";
+import { ago, bytes, took } from "./format.ts";
 import { exit } from "./job_page.tsx";
 import { Layout } from "./layout.tsx";
 import { LIVE_WAIT_MS, liveAnswer, liveRegion, wantsFragment } from "./live.tsx";
@@ -160,6 +160,7 @@ function TaskBody(props: { task: TaskDetail; now: number; base: string }) {
           </table>
         )}
       </section>
+      {task.artifacts.length > 0 && <Artifacts task={task} base={props.base} />}
       {task.output !== null && (
         <section>
           <h2>JSON output</h2>
@@ -168,5 +169,33 @@ function TaskBody(props: { task: TaskDetail; now: number; base: string }) {
         </section>
       )}
     </>
+  );
+}
+
+/** The files its latest attempt kept, each a download through this session (artifact_download.ts). */
+function Artifacts(props: { task: TaskDetail; base: string }) {
+  const { artifacts } = props.task;
+  const total = artifacts.reduce((sum, a) => sum + a.size, 0);
+  return (
+    <section>
+      <h2>Artifacts</h2>
+      <p class="note">
+        {artifacts.length} file(s), {bytes(total)}, kept by attempt {props.task.attempt}
+      </p>
+      <table class="artifacts">
+        <Head columns={["Path", "Size", "SHA-256"]} />
+        <tbody>
+          {artifacts.map((a) => (
+            <tr>
+              <td class="mono">
+                <a href={href(`${props.base}/artifact`, { path: a.path })} download>{a.path}</a>
+              </td>
+              <td>{bytes(a.size)}</td>
+              <td class="mono" title={a.sha256}>{a.sha256.slice(0, 12)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }
