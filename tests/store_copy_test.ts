@@ -1,6 +1,8 @@
 /** `fabric store copy`: a tracker moved from SQLite to PostgreSQL serves the same jobs, logs and agents. */
 import assert from "node:assert/strict";
-import type { JobDetail, JobSummary } from "../src/protocol/mod.ts";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { ArtifactRef, ChannelKeyView, JobDetail, JobSummary } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { lacks } from "../testing/machine.ts";
 import { PostgresServer } from "../testing/postgres.ts";
@@ -8,6 +10,10 @@ import { fabric } from "../testing/process.ts";
 
 const JOB = `name: before
 tasks:
+  - name: build
+    files: [input.txt]
+    run: mkdir -p dist && cp input.txt dist/ && head -c 5000000 /dev/urandom > dist/big.bin
+    artifacts: [dist/]
   - name: work
     count: 3
     run: |
@@ -36,7 +42,11 @@ Deno.test({
     try {
       const secret = await cluster.cli(["secret", "set", "COPIED_TOKEN"], { stdin: "copied-token-value" });
       assert.equal(secret.code, 0, secret.stderr);
+      await cluster.writeFile("input.txt", "shipped with the job\n");
       const jobId = await cluster.submit(JOB);
+      assert.equal((await cluster.cli(["channel", "set", "deploys", "prod", "v41"])).code, 0);
+      assert.equal((await cluster.cli(["channel", "set", "deploys", "prod", "v42"])).code, 0);
+      const keyBefore = await cluster.json<ChannelKeyView>(["channel", "get", "deploys", "prod"]);
       const yearly = await cluster.cli(["submit", await cluster.writeFile("yearly.yaml", YEARLY)]);
       assert.equal(yearly.code, 0, yearly.stderr);
       const periodicBefore = await cluster.json(["periodic"]);
@@ -45,6 +55,8 @@ Deno.test({
       const logsBefore = await Promise.all(before.tasks.map((t) => cluster.cli(["logs", t.id])));
       const listBefore = await cluster.json<JobSummary[]>(["status"]);
       const tasksBefore = await Promise.all(before.tasks.map((t) => cluster.json(["status", t.id])));
+      const artifactsBefore = await cluster.json<ArtifactRef[]>(["artifacts", jobId]);
+      assert.equal(artifactsBefore.length, 2);
       cluster.tracker.kill("SIGTERM");
       await cluster.tracker.exited;
 
@@ -56,7 +68,7 @@ Deno.test({
       assert.equal(copied.code, 0, copied.stderr);
       assert.match(
         copied.stdout,
-        /^Copied 1 jobs, 4 tasks, 4 attempts, \d+ log chunks, 1 agents, 1 tokens, 1 secrets, 1 periodic jobs, \d+ audit entries and \d+ settings from /,
+        /^Copied 1 jobs, 5 tasks, 5 attempts, \d+ log chunks, 1 agents, 1 tokens, 1 secrets, 1 periodic jobs, \d+ audit entries, \d+ settings, 3 blobs \(5\.\d MB\), 2 artifacts and 1 channel keys \(not their history\) from /,
       );
 
       cluster.options.store = url;
@@ -68,6 +80,22 @@ Deno.test({
       assert.deepEqual(await Promise.all(before.tasks.map((t) => cluster.json(["status", t.id]))), tasksBefore);
       const logsAfter = await Promise.all(before.tasks.map((t) => cluster.cli(["logs", t.id])));
       assert.deepEqual(logsAfter.map((l) => [l.stdout, l.stderr]), logsBefore.map((l) => [l.stdout, l.stderr]));
+
+      // The artifacts came along, chunks and all: the same bytes, checked by hash.
+      assert.deepEqual(await cluster.json<ArtifactRef[]>(["artifacts", jobId]), artifactsBefore);
+      const out = join(cluster.root, "out");
+      const got = await cluster.cli(["artifacts", "get", before.tasks[0].id, "dist/*", "-o", out]);
+      assert.equal(got.code, 0, got.stderr);
+      for (const artifact of artifactsBefore) {
+        const bytes = await Deno.readFile(join(out, artifact.path));
+        assert.equal(createHash("sha256").update(bytes).digest("hex"), artifact.sha256);
+      }
+      // The channel's key too, with its revision; new revisions go on after it (history was not copied).
+      assert.deepEqual(await cluster.json<ChannelKeyView>(["channel", "get", "deploys", "prod"]), keyBefore);
+      assert.equal((await cluster.cli(["channel", "set", "deploys", "prod", "v43"])).code, 0);
+      const keyAfter = await cluster.json<ChannelKeyView>(["channel", "get", "deploys", "prod"]);
+      assert.ok(keyAfter.revision > keyBefore.revision, `${keyAfter.revision} after ${keyBefore.revision}`);
+      assert.equal(keyAfter.value, "v43");
 
       // The agent kept running through all this: it goes on with the CA it pinned and its credential.
       await cluster.waitForAgents(["a1"]);

@@ -7,8 +7,10 @@ const USAGE = `
 fabric store copy [--from DIR] --to postgres://USER@HOST[:PORT]/DATABASE
 
 Copy a tracker's data from its SQLite store into an empty PostgreSQL database: jobs, tasks,
-attempts, logs, agents and their credentials, the token hashes, and the CA (ca.pem, ca.key) and
-tokens (admin.token, join.token) from DIR into the database's secrets. Then start the tracker with
+attempts, logs, agents and their credentials, the token hashes, the files jobs shipped and tasks'
+artifacts (blobs), channels' keys (not their history: a watch from before the copy is told it was
+compacted), and the CA (ca.pem, ca.key) and tokens (admin.token, join.token) from DIR into the
+database's secrets. Then start the tracker with
 --store and the same DIR: agents and clients go on as before, with nothing to change on their side.
 
 Stop the tracker first: the copy is of the data as it is when the copy starts. A database that
@@ -41,9 +43,14 @@ export async function storeCommand(args: string[]): Promise<number> {
   console.log(
     `Copied ${counts.jobs} jobs, ${counts.tasks} tasks, ${counts.attempts} attempts, ${counts.logs} log chunks, ` +
       `${counts.agents} agents, ${counts.tokens} tokens, ${counts.jobSecrets} secrets, ${counts.periodic} periodic jobs, ` +
-      `${counts.audit} audit entries and ${counts.meta} settings ` +
-      `from ${from} in ${seconds} s.`,
+      `${counts.audit} audit entries, ${counts.meta} settings, ` +
+      `${counts.blobs} blobs (${megabytes(counts.blobBytes)}), ${counts.artifacts} artifacts and ` +
+      `${counts.channelKeys} channel keys (not their history) from ${from} in ${seconds} s.`,
   );
   console.log(`Start the tracker on it with --data-dir ${from} and the store's URL in FABRIC_STORE.`);
   return 0;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
 }

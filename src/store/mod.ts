@@ -25,4 +25,4 @@ export { SqliteStore, type StoreSync } from "./sqlite.ts";
 export { TASK_COLUMNS } from "./sqlite_rows.ts";
 export { PostgresStore, redactUrl } from "./postgres.ts";
 export { openStore, sqlitePath } from "./open.ts";
-export { type ExportCounts, exportSqlite, noRows } from "./sqlite_export.ts";
+export { type ExportCounts, type ExportPart, exportSqlite, noRows } from "./sqlite_export.ts";

@@ -27,7 +27,8 @@ import {
   usePostgresBlobs,
 } from "./postgres_blobs.ts";
 import { purgeRounds } from "./purge_rounds.ts";
-import { batchStatements, singleStatement, type Statement } from "./postgres_rows.ts";
+import { batchStatements, copyStatements, singleStatement, type Statement } from "./postgres_rows.ts";
+import type { ExportPart } from "./sqlite_export.ts";
 import type {
   ActiveJobs,
   AgentRecord,
@@ -648,7 +649,7 @@ export class PostgresStore implements Store, SecretStore {
    * that fails leaves the store empty. Memory holds one batch at a time. Refused (and nothing
    * written) if the store holds anything once the copy has its lock.
    */
-  copyIn(source: AsyncIterable<WriteBatch>, secrets: Record<string, string>): Promise<void> {
+  copyIn(source: AsyncIterable<ExportPart>, secrets: Record<string, string>): Promise<void> {
     const names = Object.keys(secrets);
     const statements = async function* (): AsyncGenerator<Statement> {
       yield { text: "LOCK TABLE " + DATA_TABLES.join(", ") + " IN EXCLUSIVE MODE", params: [], oids: [] };
@@ -658,7 +659,7 @@ export class PostgresStore implements Store, SecretStore {
         params: [names, names.map((name) => secrets[name])],
         oids: [1009, 1009],
       };
-      for await (const batch of source) yield* batchStatements(batch);
+      for await (const part of source) yield* "copy" in part ? copyStatements(part) : batchStatements(part);
     };
     const done = this.#writes.then(() => this.#transaction(this.#sql, statements()));
     this.#writes = done.catch(() => {});

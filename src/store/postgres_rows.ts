@@ -6,6 +6,7 @@
  * would refuse are made storable (see `storable`).
  */
 import type { TaskState } from "../protocol/mod.ts";
+import { COPY_COLUMNS, type CopyRows } from "./copy_rows.ts";
 import type { WriteBatch } from "./records.ts";
 import { emptyBatch } from "./store.ts";
 import {
@@ -328,6 +329,35 @@ export function singleStatement(batch: WriteBatch, fence?: Statement): Statement
     params: all.flatMap((part) => part.params),
     oids: all.flatMap((part) => part.oids),
   };
+}
+
+/** The tables copied row for row (copy_rows.ts), as statements like a batch's. */
+const COPY_TABLES = Object.fromEntries(
+  Object.entries(COPY_COLUMNS).filter(([name]) => name !== "channel_revision").map(([name, { key, types }]) => [
+    name,
+    table(name, [...key], types as Record<string, PgType>, Object.keys(types)),
+  ]),
+);
+
+/**
+ * The channels' last revision (one row): the sequence goes on after it, and history up to it is
+ * compacted (it was not copied), so a watch from before it is told so rather than shown nothing.
+ */
+const CHANNEL_REVISION_SQL = [
+  "SELECT setval('channel_revision', r) FROM unnest($1::bigint[]) AS u(r)",
+  `INSERT INTO meta (key, value) SELECT 'channel_compacted', r::text FROM unnest($1::bigint[]) AS u(r)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+];
+
+/** Rows of a copied table as statements. */
+export function* copyStatements(part: CopyRows): Generator<Statement> {
+  if (part.copy === "channel_revision") {
+    const params = columnsOf(part.rows, [n], null);
+    for (const text of CHANNEL_REVISION_SQL) yield { text, params, oids: [ARRAY_OIDS.bigint] };
+    return;
+  }
+  const target = COPY_TABLES[part.copy];
+  yield* chunked(part.rows, (rows) => upsertStatement(target, rows));
 }
 
 function* chunked<T>(records: T[], statement: (part: T[]) => Statement): Generator<Statement> {

@@ -58,11 +58,27 @@ Deno.test("an export reads every row once, in batches within the bounds of rows 
     };
     batch.tokens.push(token);
     await store.write(batch);
+    // A blob of three 3 MiB chunks, whole, with an artifact of it; and an upload never finished.
+    const whole = "ab".repeat(32);
+    for (let seq = 0; seq < 3; seq++) await store.putBlobChunk(whole, seq, new Uint8Array(3 << 20).fill(seq), 5);
+    assert.equal(await store.completeBlob(whole, { size: 9 << 20, chunks: 3, now: 6 }), true);
+    await store.putBlobChunk("cd".repeat(32), 0, new Uint8Array([1]), 5);
+    const artifact = { path: "dist/x", sha256: whole, size: 9 << 20 };
+    await store.recordArtifacts({ jobId: "j", taskId: "j.0000", attempt: 1, artifacts: [artifact], now: 7 });
     await store.close();
 
     const counts = noRows();
     const seen = { tasks: 0, logs: 0, jobs: 0, meta: 0, tokens: [] as unknown[] };
+    const copied: Record<string, unknown[][]> = {};
     for await (const part of exportSqlite(join(dir, "fabric.db"), counts, { rows: 1000, logBytes: 1_000_000 })) {
+      if ("copy" in part) {
+        // A part holds one 4 MiB chunk's bytes at most (two of 3 MiB go over: each is a part of its own).
+        if (part.copy === "blob_chunks") assert.equal(part.rows.length, 1);
+        (copied[part.copy] ??= []).push(
+          ...part.rows.map((row) => row.map((v) => v instanceof Uint8Array ? v.length : v)),
+        );
+        continue;
+      }
       const rows = part.meta.size + part.agents.length + part.newJobs.length + part.tasks.length +
         part.attempts.length + part.logs.length + part.tokens.length;
       assert.ok(rows > 0 && rows <= 1000, `${rows} rows in a batch`);
@@ -75,6 +91,12 @@ Deno.test("an export reads every row once, in batches within the bounds of rows 
       if (part.tasks.length > 0) assert.deepEqual(part.tasks[0], batch.tasks[seen.tasks - part.tasks.length]);
     }
     assert.deepEqual(seen, { tasks: 2500, logs: 30, jobs: 1, meta: 1, tokens: [token] });
+    assert.deepEqual(copied, {
+      blobs: [[whole, 9 << 20, 1, 7]],
+      blob_chunks: [[whole, 0, 3 << 20], [whole, 1, 3 << 20], [whole, 2, 3 << 20]],
+      job_blobs: [["j", whole, 7]],
+      task_artifacts: [["j.0000", 1, "dist/x", whole, 9 << 20]],
+    });
     assert.deepEqual(counts, {
       meta: 1,
       agents: 0,
@@ -86,6 +108,10 @@ Deno.test("an export reads every row once, in batches within the bounds of rows 
       jobSecrets: 0,
       audit: 0,
       periodic: 0,
+      blobs: 1,
+      blobBytes: 9 << 20,
+      artifacts: 1,
+      channelKeys: 0,
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -161,6 +187,10 @@ Deno.test("an export leaves out what retention is deleting: a job gone from the 
       jobSecrets: 0,
       audit: 0,
       periodic: 0,
+      blobs: 0,
+      blobBytes: 0,
+      artifacts: 0,
+      channelKeys: 0,
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

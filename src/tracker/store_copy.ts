@@ -2,7 +2,8 @@
  * `fabric store copy`: a tracker's SQLite data directory into an empty PostgreSQL database, for a
  * user who outgrows one tracker. Everything the tracker keeps goes: jobs, tasks, attempts, logs,
  * agents (with their credentials, so they keep working), the token hashes, the jobs' secrets (sealed:
- * their key, secrets.key, stays in the directory), and the CA and tokens from the directory's files
+ * their key, secrets.key, stays in the directory), the blobs (packs and artifacts) with tasks' lists of
+ * artifacts, channels' keys (not their history), and the CA and tokens from the directory's files
  * into the store's secrets; a tracker started on the database with this directory then serves what
  * this one served, to the same agents and clients.
  */
