@@ -22,9 +22,10 @@ export interface BlobStore {
   getBlob(sha256: string): Promise<BlobRecord | null>;
   /**
    * Keep chunk `seq` of a blob being uploaded (its row is made with the first chunk). A chunk already
-   * stored is kept as it is: a complete blob's chunks never change.
+   * stored is kept as it is: a complete blob's chunks never change. True when this call stored it
+   * (then the stored bytes are `data`), false when one was there already.
    */
-  putBlobChunk(sha256: string, seq: number, data: Uint8Array, now: number): Promise<void>;
+  putBlobChunk(sha256: string, seq: number, data: Uint8Array, now: number): Promise<boolean>;
   readBlobChunk(sha256: string, seq: number): Promise<Uint8Array | null>;
   /** Mark it complete with its size, if exactly `chunks` chunks are stored; false if not. */
   completeBlob(sha256: string, options: { size: number; chunks: number; now: number }): Promise<boolean>;

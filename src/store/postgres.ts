@@ -587,7 +587,7 @@ export class PostgresStore implements Store, SecretStore {
   readBlobChunk(sha256: string, seq: number): Promise<Uint8Array | null> {
     return this.#read("a blob's chunk", (sql) => readPostgresChunk(sql, sha256, seq));
   }
-  putBlobChunk(sha256: string, seq: number, data: Uint8Array, now: number): Promise<void> {
+  putBlobChunk(sha256: string, seq: number, data: Uint8Array, now: number): Promise<boolean> {
     return this.#read("(write) a blob's chunk", (sql) => putPostgresChunk(sql, { sha256, seq, data, now }));
   }
   completeBlob(sha256: string, options: { size: number; chunks: number; now: number }): Promise<boolean> {

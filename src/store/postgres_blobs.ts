@@ -28,10 +28,10 @@ export async function getPostgresBlob(sql: Sql, sha256: string): Promise<BlobRec
 export async function putPostgresChunk(
   sql: postgres.Sql,
   chunk: { sha256: string; seq: number; data: Uint8Array; now: number },
-): Promise<void> {
-  await sql.begin(async (tx) => {
+): Promise<boolean> {
+  return await sql.begin(async (tx) => {
     await tx.unsafe(SQL.touchUpload, [chunk.sha256, false, chunk.now]);
-    await tx.unsafe(SQL.putChunk, [chunk.sha256, chunk.seq, chunk.data]);
+    return (await tx.unsafe(SQL.putChunk, [chunk.sha256, chunk.seq, chunk.data])).count === 1;
   });
 }
 

@@ -339,7 +339,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  putBlobChunk(sha256: string, seq: number, data: Uint8Array, now: number): Promise<void> {
+  putBlobChunk(sha256: string, seq: number, data: Uint8Array, now: number): Promise<boolean> {
     return this.#blobWrite({ op: "putChunk", sha256, seq, data, now });
   }
 

@@ -25,11 +25,12 @@ export function prepareBlobStatements(db: DatabaseSync): Statements {
 export function runBlobWrite(db: DatabaseSync, s: Statements, write: BlobWrite): unknown {
   switch (write.op) {
     case "putChunk": {
+      let stored = false;
       inTransaction(db, () => {
         s.touchUpload.run(write.sha256, 0, write.now);
-        s.putChunk.run(write.sha256, write.seq, write.data);
+        stored = Number(s.putChunk.run(write.sha256, write.seq, write.data).changes) === 1;
       });
-      return undefined;
+      return stored;
     }
     case "complete":
       return Number(s.complete.run(write.sha256, 1, write.size, write.now, write.chunks).changes) === 1;

@@ -19,14 +19,18 @@ import {
   taskFilePatterns,
 } from "../protocol/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
+import { UploadHashes } from "./upload_hashes.ts";
 
 export class Blobs {
   #store: BlobStore;
   #clock: Clock;
+  /** Hashes of uploads as they arrive, where this tracker is the store's one writer (upload_hashes.ts). */
+  #hashes: UploadHashes | null;
 
-  constructor(store: BlobStore, clock: Clock) {
+  constructor(store: BlobStore, clock: Clock, options: { soleWriter: boolean } = { soleWriter: false }) {
     this.#store = store;
     this.#clock = clock;
+    this.#hashes = options.soleWriter ? new UploadHashes() : null;
   }
 
   /** A complete blob's size; a 404 for one that is not (yet) stored whole. */
@@ -46,8 +50,15 @@ export class Blobs {
     if (data.byteLength === 0 || data.byteLength > BLOB_CHUNK_BYTES) {
       throw new FabricError("bad_request", `A chunk holds 1 to ${BLOB_CHUNK_BYTES} bytes, got ${data.byteLength}`);
     }
-    if ((await this.#store.getBlob(sha256))?.complete) return;
-    await this.#store.putBlobChunk(sha256, seq, data, this.#clock.now());
+    // Hashed as it arrives, in the order chunks come (before any wait: a chunk sent twice at once is seen).
+    this.#hashes?.arriving(sha256, seq, data);
+    let stored = false;
+    try {
+      if ((await this.#store.getBlob(sha256))?.complete) return;
+      stored = await this.#store.putBlobChunk(sha256, seq, data, this.#clock.now());
+    } finally {
+      this.#hashes?.written(sha256, stored);
+    }
   }
 
   /**
@@ -62,6 +73,22 @@ export class Blobs {
     // An empty file needs no blob: no job sends one.
     if (size === 0) throw new FabricError("bad_request", "An empty blob is not stored");
     const chunks = chunkCount(size);
+    const actual = this.#hashes?.take(sha256, size, chunks) ?? await this.#readBack(sha256, size, chunks);
+    if (actual !== sha256) {
+      await this.#store.dropUpload(sha256);
+      throw new FabricError("bad_request", `The chunks uploaded as blob ${sha256} hash to ${actual}; upload it again`);
+    }
+    const done = await this.#store.completeBlob(sha256, { size, chunks, now: this.#clock.now() });
+    if (!done && !(await this.#store.getBlob(sha256))?.complete) {
+      // Dropped, so that sending it again starts afresh (chunks are never overwritten).
+      await this.#store.dropUpload(sha256);
+      throw new FabricError("conflict", `Blob ${sha256} changed while it was checked; upload it again`);
+    }
+    return { sha256, size };
+  }
+
+  /** The SHA-256 of an upload's chunks as stored, each checked for its size (a wrong one drops the upload). */
+  async #readBack(sha256: string, size: number, chunks: number): Promise<string> {
     const hash = createHash("sha256");
     for (let seq = 0; seq < chunks; seq++) {
       const data = await this.#store.readBlobChunk(sha256, seq);
@@ -76,18 +103,7 @@ export class Blobs {
       }
       hash.update(data);
     }
-    const actual = hash.digest("hex");
-    if (actual !== sha256) {
-      await this.#store.dropUpload(sha256);
-      throw new FabricError("bad_request", `The chunks uploaded as blob ${sha256} hash to ${actual}; upload it again`);
-    }
-    const done = await this.#store.completeBlob(sha256, { size, chunks, now: this.#clock.now() });
-    if (!done && !(await this.#store.getBlob(sha256))?.complete) {
-      // Dropped, so that sending it again starts afresh (chunks are never overwritten).
-      await this.#store.dropUpload(sha256);
-      throw new FabricError("conflict", `Blob ${sha256} changed while it was checked; upload it again`);
-    }
-    return { sha256, size };
+    return hash.digest("hex");
   }
 
   /** One chunk of a complete blob. */

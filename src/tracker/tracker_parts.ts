@@ -98,7 +98,8 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
   });
   const agentName = (id: string) => state.agents.get(id)?.record.name;
   const audit = new AuditTrail({ store, writer, clock, metrics, agentName });
-  const blobs = new Blobs(store, clock);
+  // A tracker alone on its store (no lease's fence) is its one writer: it may trust the hashes of uploads it saw.
+  const blobs = new Blobs(store, clock, { soleWriter: options.fence === undefined });
   const channels = new Channels({
     ...{ store, clock, fence: options.fence, history: options.channelHistory, maxWaitMs: timing.maxWaitMs },
     onLeaseLost: (error) => (options.onLeaseLost ?? (() => {}))(error),
