@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type JobSpec, parseJobFile } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
+import { Origin, startDaemon } from "../testing/git_servers.ts";
 import { REPO } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
 
@@ -70,6 +71,72 @@ Deno.test({
       assert.equal(result.code, 0, `${example.where}: ${result.stderr}\n${JSON.stringify(job.tasks)}`);
     }
   } finally {
+    await cluster.stop();
+  }
+});
+
+Deno.test({
+  name:
+    "the README's first job file is examples/build/job.yaml, and it runs as written (its docs repository on loopback)",
+  ignore: lacks("bwrap") || lacks("git") || lacks("cgroup") || lacks("deno"),
+}, async () => {
+  const file = await Deno.readTextFile(join(REPO, "examples/build/job.yaml"));
+  const shown = (await examples()).find((example) => example.where.startsWith("README.md"));
+  assert.equal(shown?.text, file.replace(/\n$/, ""), "the README shows examples/build/job.yaml as it is");
+  const cluster = await Cluster.start({ agents: [{ name: "builder", slots: 4 }] });
+  const daemon = await startDaemon(cluster.root);
+  try {
+    const docs = await Origin.create(cluster.root, "docs");
+    await docs.commit({ Makefile: "html:\n\tmkdir -p _site && echo docs > _site/index.html\n" }, "docs");
+    // The example's folder as a submitter has it, its docs repository one this test serves.
+    const folder = join(cluster.root, "build");
+    await new Deno.Command("cp", { args: ["-a", join(REPO, "examples/build"), folder] }).output();
+    const repo = "https://github.com/acme/docs.git";
+    assert.ok(file.includes(repo));
+    await Deno.writeTextFile(join(folder, "job.yaml"), file.replace(repo, daemon.url("docs")));
+    const result = await cluster.cli(["submit", join(folder, "job.yaml"), "--wait", "--json"], { timeoutMs: 120_000 });
+    const job = JSON.parse(result.stdout || "{}") as {
+      id?: string;
+      state?: string;
+      tasks?: Array<{ name: string; state: string }>;
+    };
+    assert.equal(result.code, 0, `${result.stderr}\n${JSON.stringify(job.tasks)}`);
+    assert.deepEqual(
+      job.tasks?.map((t) => `${t.name} ${t.state}`).sort(),
+      [
+        "compile succeeded",
+        "docs succeeded",
+        "report succeeded",
+        "unit[shard=0] succeeded",
+        "unit[shard=1] succeeded",
+        "unit[shard=2] succeeded",
+      ],
+    );
+    const report = await cluster.cli(["logs", job.id ?? ""]);
+    assert.match(report.stdout, /report: 3 unit shard\(s\) done/);
+    assert.match(report.stdout, /shard 2: ok \(carol\)/);
+
+    // A git task's files are put in its checkout; one the repository has too fails it, named.
+    const gitFiles = [
+      "name: git-files",
+      "files: [test.sh]",
+      "tasks:",
+      `  - {name: both, git: {repo: "${
+        daemon.url("docs")
+      }", ref: main}, steps: ["test -f Makefile && test -x test.sh"]}`,
+      `  - {name: clash, files: [Makefile], git: {repo: "${daemon.url("docs")}", ref: main}, steps: ["true"]}`,
+    ].join("\n");
+    await Deno.writeTextFile(join(folder, "git-files.yaml"), gitFiles + "\n");
+    const second = await cluster.cli(["submit", join(folder, "git-files.yaml"), "--wait", "--json"]);
+    const ended = JSON.parse(second.stdout || "{}") as {
+      tasks?: Array<{ name: string; state: string; reason: string }>;
+    };
+    const byName = new Map(ended.tasks?.map((t) => [t.name, t]));
+    assert.equal(byName.get("both")?.state, "succeeded", second.stdout);
+    assert.equal(byName.get("clash")?.state, "failed", second.stdout);
+    assert.match(byName.get("clash")?.reason ?? "", /the job's files cannot be put in the checkout .*Makefile/);
+  } finally {
+    await daemon.stop();
     await cluster.stop();
   }
 });

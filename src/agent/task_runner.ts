@@ -276,6 +276,7 @@ export class TaskRun {
  */
 async function fetchBefore(
   what: string,
+  into: Into,
   preparing: { deadline: number | null; signal: AbortSignal },
   fetch: (stop: AbortSignal) => Promise<unknown>,
 ): Promise<void> {
@@ -287,15 +288,30 @@ async function fetchBefore(
     await fetch(stop);
   } catch (error) {
     if (stop.aborted) throw new TaskStopped(signal.aborted ? "cancelled" : "timed_out", error as Error);
-    throw new CannotRun(`${what} cannot be put in the task's directory: ${(error as Error).message}`);
+    throw new CannotRun(`${what} cannot be put in ${into.what}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Where what is fetched before a task goes: its directory, or a git task's checkout (which must start
+ * empty, so they come once it is made, and where its steps run).
+ */
+interface Into {
+  dir: string;
+  what: string;
+}
+
+function intoOf(kind: TaskKind, paths: TaskPaths, cwd: string): Into {
+  return kind === "git"
+    ? { dir: cwd, what: "the checkout (a git task gets them among its repository's files: `files: []` gives it none)" }
+    : { dir: paths.workDir, what: "the task's directory" };
 }
 
 /** The job's files (`files:`) into the task's directory, fetched once per job; a bad pack fails the task. */
 function unpackFiles(
   pack: BlobRef,
   context: RunnerContext,
-  paths: TaskPaths,
+  into: Into,
   preparing: { deadline: number | null; signal: AbortSignal },
 ): Promise<void> {
   const packs = context.packs;
@@ -304,8 +320,9 @@ function unpackFiles(
   const limits = { maxEntries: MAX_PACK_ENTRIES, maxBytes: pack.size };
   return fetchBefore(
     "the job's files",
+    into,
     preparing,
-    (stop) => packs.with(pack, (file) => unpackPack(file, paths.workDir, limits), stop),
+    (stop) => packs.with(pack, (file) => unpackPack(file, into.dir, limits), stop),
   );
 }
 
@@ -313,7 +330,7 @@ function unpackFiles(
 function fetchInputs(
   inputs: unknown,
   context: RunnerContext,
-  paths: TaskPaths,
+  into: Into,
   preparing: { deadline: number | null; signal: AbortSignal },
   say: (line: string) => void,
 ): Promise<void> {
@@ -321,8 +338,9 @@ function fetchInputs(
   if (!packs) throw new CannotRun("this agent cannot fetch artifacts");
   return fetchBefore(
     "the artifacts it needs",
+    into,
     preparing,
-    (stop) => placeInputs(inputs, paths.workDir, packs, { signal: stop, say }),
+    (stop) => placeInputs(inputs, into.dir, packs, { signal: stop, say }),
   );
 }
 
@@ -350,8 +368,12 @@ async function prepare<K extends TaskKind>(
   const driver = driverFor(a.kind);
   // A sandboxed task has a private /tmp; the others get one of their own here.
   context.workDirs.make(paths, !sandboxed);
-  if (a.pack) await unpackFiles(a.pack, context, paths, preparing);
-  if (a.inputs) await fetchInputs(a.inputs, context, paths, preparing, say);
+  const fetchInto = async (cwd: string) => {
+    const into = intoOf(a.kind, paths, cwd);
+    if (a.pack) await unpackFiles(a.pack, context, into, preparing);
+    if (a.inputs) await fetchInputs(a.inputs, context, into, preparing, say);
+  };
+  if (a.kind !== "git") await fetchInto(paths.workDir);
   const extra = await writeTaskFiles(paths, a);
   const env = taskEnv(a, {
     paths,
@@ -364,6 +386,7 @@ async function prepare<K extends TaskKind>(
   const launch = await driver.prepare(a, { host: exec, dirs: paths, sandboxed, env, say, ...preparing });
   if (launch.env) Object.assign(env, launch.env);
   const cwd = launch.cwd ?? paths.workDir;
+  if (a.kind === "git") await fetchInto(cwd);
   if (exec.taskUser) await handOverTaskDir(paths.workDir, exec.taskUser);
   const readPaths = [...launch.readPaths ?? []];
   if (a.permissions.channels.length > 0) {

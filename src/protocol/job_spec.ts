@@ -196,8 +196,8 @@ export const artifactsSchema = z.union([
 
 /** Keys a job may set as defaults for its tasks. */
 const sharedFields = {
-  /** The submitter's files each task starts with (a task's own list replaces its job's). */
-  files: z.array(filePatternSchema).min(1).max(MAX_FILE_PATTERNS).optional(),
+  /** The submitter's files each task starts with (a task's own list replaces its job's; `[]`: none). */
+  files: z.array(filePatternSchema).max(MAX_FILE_PATTERNS).optional(),
   env: envSchema.optional(),
   /** Secrets given as variables: `[NAME]`, or `{VARIABLE: NAME}` (secret.ts). */
   secrets: jobSecretsSchema.optional(),
@@ -332,7 +332,8 @@ export const jobSpecSchema = z.strictObject({
 
 /** The paths and globs of files a task starts with: its own `files:`, else its job's; null for none. */
 export function taskFilePatterns(job: { files?: string[] }, task: { files?: string[] }): string[] | null {
-  return task.files ?? job.files ?? null;
+  const patterns = task.files ?? job.files ?? null;
+  return patterns !== null && patterns.length > 0 ? patterns : null;
 }
 
 /** The job file as written (durations still strings). */

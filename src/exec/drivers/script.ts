@@ -12,7 +12,7 @@
  * not a choice it offers. The cost: a script fetches its remote modules every time (a script
  * without network cannot use any), and a local one runs in ~the same time as with a warm cache.
  */
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Permissions } from "../../protocol/mod.ts";
 import { findExecutable } from "../_path_lookup.ts";
 import type { Launch, TaskContext, TaskDriver } from "../driver.ts";
@@ -27,6 +27,8 @@ export const scriptDriver: TaskDriver<"script"> = {
       workDir: dirs.workDir,
       packed: !!task.pack,
     });
+    // Its folder may not be in the pack (a job's files: that leave out the script's own).
+    await Deno.mkdir(dirname(scriptFile), { recursive: true });
     await Deno.writeTextFile(scriptFile, task.script.content);
     return denoLaunch(scriptFile, task.permissions, { host, dirs, sandboxed, env });
   },
