@@ -12,8 +12,8 @@ import { PostgresStore } from "./postgres.ts";
 import { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
 import { openPool } from "./postgres_pool.ts";
 import { LeaseLostError } from "./lease.ts";
-import { CHUNK_ROWS } from "./postgres_rows.ts";
-import { type JobRecord, queuedTask, type WriteBatch } from "./records.ts";
+import { batchStatements, CHUNK_ROWS } from "./postgres_rows.ts";
+import { type JobRecord, queuedTask, type TaskRecord, type WriteBatch } from "./records.ts";
 import { emptyBatch } from "./store.ts";
 
 function jobRecord(id: string): JobRecord {
@@ -293,6 +293,43 @@ const STEPS: Record<string, Step> = {
     assert.equal((await store.listJobs({ limit: 10 })).length, 3);
     await store.close();
   },
+  "a large chunk sends a column that is the same in every row as one value, and reads back as written": async (
+    server,
+  ) => {
+    const url = await server.createDatabase();
+    const store = await PostgresStore.open(url);
+    try {
+      await store.write(jobBatch("j1"));
+      // Alike in every row: the job, a finished state, an exit code, a flag, a fraction, a reason with a
+      // NUL (stored as U+FFFD), and the empty columns; one id twice (the later row wins).
+      const tasks: TaskRecord[] = [];
+      for (let i = 0; i < 600; i++) {
+        tasks.push({
+          ...queuedTask(taskFields("j1", i)),
+          state: "failed",
+          exitCode: 3,
+          outputTruncated: true,
+          durationMs: 1.5,
+          reason: "a\0b",
+          name: i % 2 ? "odd" : `even ${i}`,
+        });
+      }
+      tasks.push({ ...tasks[7], name: "again", exitCode: 4 });
+      const batch = emptyBatch();
+      batch.tasks = tasks;
+      const [statement] = [...batchStatements(batch)];
+      const scalars = statement.params.filter((param) => !Array.isArray(param)).length;
+      assert.ok(scalars >= 10 && scalars < 24, `${scalars} of 24 columns sent as one value`);
+      await store.write(batch);
+      const stored = await store.listTasks("j1");
+      const expected = tasks.slice(0, 600).map((task) => ({ ...task, reason: "a\uFFFDb" }));
+      expected[7] = { ...expected[7], name: "again", exitCode: 4 };
+      assert.deepEqual(stored, expected);
+    } finally {
+      await store.close();
+    }
+  },
+
   "arrays are sent right on a connection that has not learnt the server's array types": async (server) => {
     const url = await server.createDatabase();
     // fetch_types off: what a pool sends before its connection's fetch of the array types has answered.
