@@ -10,7 +10,7 @@
  */
 import process from "node:process";
 import { PostgresStore } from "../src/store/mod.ts";
-import { Tracker } from "../src/tracker/tracker.ts";
+import { Tracker } from "../src/tracker/mod.ts";
 import { PostgresServer } from "../testing/postgres.ts";
 
 const tasks = Number(Deno.args[0] ?? 100_000);

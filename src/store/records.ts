@@ -122,8 +122,19 @@ export type NewTask = Pick<
 
 /** A task as it is submitted: queued, attempt 1, nothing run yet. */
 export function queuedTask(fields: NewTask): TaskRecord {
+  // Field by field, not spread: a spread record keeps part of its fields outside the object (24 bytes
+  // more for each of a large job's queued tasks).
   return {
-    ...fields,
+    id: fields.id,
+    jobId: fields.jobId,
+    ord: fields.ord,
+    template: fields.template,
+    name: fields.name,
+    index: fields.index,
+    count: fields.count,
+    matrix: fields.matrix,
+    pinnedAgent: fields.pinnedAgent,
+    createdAt: fields.createdAt,
     state: "queued",
     attempt: 1,
     agentId: null,

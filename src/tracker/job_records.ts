@@ -73,7 +73,8 @@ export interface JobRecordsOptions {
   signed: SignedJob | null;
   /** The name of the token that submits it (none: a job made by a test). */
   submittedBy?: string | null;
-  instances: Array<TaskInstance & { pinnedAgent: string | null }>;
+  /** Without `pinnedAgent`: runs on any agent. */
+  instances: Array<TaskInstance & { pinnedAgent?: string | null }>;
 }
 
 /** A new job's record and its tasks' records, all queued. */
@@ -108,7 +109,7 @@ export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: Jo
       index: instance.index,
       count: instance.count,
       matrix: instance.matrix,
-      pinnedAgent: instance.pinnedAgent,
+      pinnedAgent: instance.pinnedAgent ?? null,
       createdAt: now,
     })
   );
@@ -123,8 +124,8 @@ export function expandForAgents(
   agents: Iterable<PlanAgent>,
   spec: JobSpec,
   options: { signedBy: string | null },
-): Array<TaskInstance & { pinnedAgent: string | null }> {
-  const out: Array<TaskInstance & { pinnedAgent: string | null }> = [];
+): Array<TaskInstance & { pinnedAgent?: string | null }> {
+  const out: Array<TaskInstance & { pinnedAgent?: string | null }> = [];
   const all = expandJob(spec);
   const byTemplate = Map.groupBy(all, (instance) => instance.template);
   // Tasks of the templates after the current one, for the limit below.
@@ -135,7 +136,8 @@ export function expandForAgents(
     expanded -= instances.length;
     const effective = effectiveTask(spec, taskSpec);
     if (effective.select !== "all") {
-      for (const instance of instances) out.push({ ...instance, pinnedAgent: null });
+      // Taken as they are (no agent named): a copy of each would be a million objects more to collect.
+      for (const instance of instances) out.push(instance);
       continue;
     }
     ready ??= readyCandidates(agents);
