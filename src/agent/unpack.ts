@@ -75,7 +75,10 @@ export async function unpackPack(
         out = await Deno.open(join(dir, name), { write: true, createNew: true, mode });
       } catch (error) {
         await body.cancel();
-        if (error instanceof Deno.errors.AlreadyExists) throw new UnpackError(`the pack holds "${shown(name)}" twice`);
+        if (error instanceof Deno.errors.AlreadyExists) {
+          // Twice in the pack, or already in the folder it goes into (a git task's checkout): never written over.
+          throw new UnpackError(`the pack holds "${shown(name)}" twice, or it is there already`);
+        }
         throw error;
       }
       try {

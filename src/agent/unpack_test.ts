@@ -75,7 +75,7 @@ const HOSTILE: Array<[string, TarEntry[], RegExp]> = [
   ["a FIFO", [{ header: { name: "pipe", type: "fifo", size: 0 } }], /"pipe" is a fifo;/],
   ["a device", [{ header: { name: "dev", type: "character-device", size: 0 } }], /"dev" is a character-device;/],
   ["fabric's own folder", [file(".fabric/output.json", "{}")], /in fabric's own "\.fabric" folder/],
-  ["the same file twice", [file("a", "1"), file("a", "2")], /holds "a" twice/],
+  ["the same file twice", [file("a", "1"), file("a", "2")], /holds "a" twice, or it is there already/],
   ["a file where a folder goes", [file("a", "1"), file("a/b", "2")], /the folder "a" is a file too/],
 ];
 
@@ -111,4 +111,18 @@ Deno.test("a pack that is not a tar is refused", async () => {
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("into a folder that holds links already (a git task's checkout), nothing is written through them", async () => {
+  await withPack([file("src/evil", "x"), file("Makefile", "all:\n")], async ({ root, task, pack }) => {
+    const outside = join(root, "outside");
+    await Deno.mkdir(outside);
+    // What a hostile repository can hold: a folder that is a link out, a file that is a link out.
+    await Deno.symlink(outside, join(task, "src"));
+    await assert.rejects(() => unpackPack(pack, task, LIMITS), /the folder "src" is a file too/);
+    await Deno.remove(join(task, "src"));
+    await Deno.symlink(join(outside, "made"), join(task, "Makefile"));
+    await assert.rejects(() => unpackPack(pack, task, LIMITS), /holds "Makefile" twice, or it is there already/);
+    assert.deepEqual(await entriesOf(outside), []);
+  });
 });
