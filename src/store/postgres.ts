@@ -510,10 +510,24 @@ export class PostgresStore implements Store, SecretStore {
 
   /** One bounded step of retention, in a transaction of its own beside the tracker's writes (it deletes only ended jobs' rows). */
   purgeExpired(options: PurgeOptions): Promise<PurgeResult> {
-    return this.#read("expired jobs", (sql) => sql.begin((tx) => purgeRounds(postgresPurgeOps(tx), options)))
-      .catch((error) => {
-        throw storeError("delete expired jobs", error);
-      });
+    const fence = options.fence;
+    if (!fence && this.#fenced) {
+      return Promise.reject(new LeaseLostError("This tracker does not lead: it deletes nothing from the store"));
+    }
+    const sql = this.#sql;
+    return sql.begin(async (tx) => {
+      if (fence) {
+        const check = fenceCall(fence);
+        await tx.unsafe(check.text, check.params.map((values, i) => tx.typed(values as never, check.oids[i])));
+      }
+      return purgeRounds(postgresPurgeOps(tx), options);
+    }).catch((error) => {
+      this.#dropIfBroken(sql, error);
+      if ((error as { code?: string })?.code === FENCE_REFUSED) {
+        throw new LeaseLostError(`This tracker no longer leads: ${(error as Error).message}`);
+      }
+      throw storeError("delete expired jobs", error);
+    });
   }
 
   // ---- channels (channels.ts) ------------------------------------------------------------------

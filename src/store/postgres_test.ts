@@ -137,6 +137,23 @@ const STEPS: Record<string, Step> = {
       await assert.rejects(b.write(jobBatch("j5"), fenceB), LeaseLostError);
     }),
 
+  "retention deletes only under the lease: a leader cut off deletes nothing behind its successor": (server) =>
+    withTwoTrackers(server, async (a, b) => {
+      const fenceA = { holder: "A", epoch: 1 };
+      assert.equal((await a.acquireLease("A", 300))?.epoch, 1);
+      const ended = jobBatch("old");
+      ended.newJobs[0] = { ...ended.newJobs[0], state: "succeeded", finishedAt: 1 };
+      await a.write(ended, fenceA);
+      const purge = { now: Date.now(), retentionMs: 1000, maxRows: 1000, maxMs: 50 };
+      await assert.rejects(a.purgeExpired(purge), LeaseLostError, "nothing is deleted unfenced");
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal((await b.acquireLease("B", 10_000))?.epoch, 2);
+      await assert.rejects(a.purgeExpired({ ...purge, fence: fenceA }), /This tracker no longer leads/);
+      assert.deepEqual((await b.listJobs({ limit: 10 })).map((job) => job.id), ["old"], "A deleted nothing");
+      assert.equal((await b.purgeExpired({ ...purge, fence: { holder: "B", epoch: 2 } })).jobs, 1);
+      assert.deepEqual(await b.listJobs({ limit: 10 }), []);
+    }),
+
   "a fenced write holds the lease's row until it commits: a successor's takeover waits for it, then sees it": (
     server,
   ) =>

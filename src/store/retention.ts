@@ -1,4 +1,5 @@
 /** What retention asks of a store, and what a store tells about the space it takes. */
+import type { Fence } from "./lease.ts";
 
 /** One bounded step of deleting the jobs whose time is up. */
 export interface PurgeOptions {
@@ -12,6 +13,11 @@ export interface PurgeOptions {
   maxRows: number;
   /** Time the step may take, at most (about: it stops at the first check past it). */
   maxMs: number;
+  /**
+   * The lease the deleting tracker leads by (a store several trackers share): the step deletes nothing
+   * unless it is still held, so a leader cut off from the store cannot delete behind its successor.
+   */
+  fence?: Fence;
 }
 
 /** What one step deleted, and whether more is waiting. */

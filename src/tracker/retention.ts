@@ -7,7 +7,7 @@
  * about half of the writer's time however much there is to delete.
  */
 import { type Clock, formatDuration, sleep, type TimerId } from "../protocol/mod.ts";
-import { emptyPurge, type PurgeResult, type Store, type StoreSpace } from "../store/mod.ts";
+import { emptyPurge, type Fence, LeaseLostError, type PurgeResult, type Store, type StoreSpace } from "../store/mod.ts";
 import type { TrackerMetrics } from "./metrics/mod.ts";
 
 /** The default --retention: a week. */
@@ -33,6 +33,10 @@ export interface RetentionOptions {
   auditRetentionMs?: number;
   metrics: TrackerMetrics;
   log: (message: string) => void;
+  /** The lease this tracker leads by: each step deletes only while it is held (a store several trackers share). */
+  fence?: Fence;
+  /** A step was refused: this tracker no longer leads (it stops deleting; its successor's retention goes on). */
+  onLeaseLost?: (error: LeaseLostError) => void;
 }
 
 /** What a run of retention did (a pass, or `fabric gc`), and the store's size after it. */
@@ -72,9 +76,10 @@ export class Retention {
   #schedule(delayMs: number): void {
     this.#timer = this.#options.clock.setTimeout(() => {
       this.#timer = undefined;
-      this.run({ budgetMs: Infinity }).catch((error) =>
-        this.#options.log(`retention: ${(error as Error)?.message ?? error}; trying again in a minute`)
-      ).finally(() => {
+      this.run({ budgetMs: Infinity }).catch((error) => {
+        if (error instanceof LeaseLostError) return; // this Tracker is being dropped (#run said so)
+        this.#options.log(`retention: ${(error as Error)?.message ?? error}; trying again in a minute`);
+      }).finally(() => {
         if (!this.#stopped) this.#schedule(INTERVAL_MS);
       });
     }, delayMs);
@@ -82,7 +87,10 @@ export class Retention {
 
   /** Delete what is due, until nothing is left, `budgetMs` has passed, or MAX_STEPS steps. */
   run(options: { budgetMs: number }): Promise<GcResult> {
-    const run = this.#running.catch(() => {}).then(() => this.#run(options.budgetMs));
+    const run = this.#running.catch(() => {}).then(() => this.#run(options.budgetMs)).catch((error) => {
+      if (error instanceof LeaseLostError) this.#options.onLeaseLost?.(error);
+      throw error;
+    });
     this.#running = run;
     return run;
   }
@@ -94,7 +102,10 @@ export class Retention {
     const total = emptyPurge();
     for (let step = 0; step < MAX_STEPS && this.#on && !this.#stopped; step++) {
       const stepStarted = performance.now();
-      const result = await store.purgeExpired({ now: clock.now(), retentionMs, auditRetentionMs, ...STEP });
+      const result = await store.purgeExpired({
+        ...{ now: clock.now(), retentionMs, auditRetentionMs, fence: this.#options.fence },
+        ...STEP,
+      });
       total.jobs += result.jobs;
       total.tasks += result.tasks;
       total.attempts += result.attempts;

@@ -95,6 +95,8 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
     ...{ store, clock, metrics, log },
     retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
     auditRetentionMs: options.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS,
+    fence: options.fence,
+    onLeaseLost: (error) => (options.onLeaseLost ?? (() => {}))(error),
   });
   const agentName = (id: string) => state.agents.get(id)?.record.name;
   const audit = new AuditTrail({ store, writer, clock, metrics, agentName });
