@@ -35,6 +35,14 @@ export const MAX_PERIODIC = 1000;
 const MAX_TIMER_MS = 60_000;
 /** After a launch the store refused (it is unwell), the time is tried again this much later. */
 const RETRY_MS = 1000;
+/**
+ * Alike notes in a row (a run that outlasts an every-second schedule, a revoked token) are one note
+ * that counts them, written when it starts and then at most this often, and logged when written: not
+ * a write and a log line at each time. Between writes, the times are handled in memory only; a
+ * successor that takes over meanwhile may launch the latest of them if it is within catchUp and the
+ * last run has ended by then (docs/job-file.md).
+ */
+const NOTE_WRITE_MS = 60_000;
 
 export interface PeriodicOptions {
   store: Store;
@@ -47,6 +55,8 @@ interface Entry {
   record: PeriodicRecord;
   /** The next time to look at it (null: never, or paused). */
   next: number | null;
+  /** The alike notes in a row so far, and when the note was last written. */
+  streak?: { key: string; firstAt: number; count: number; writtenAt: number };
 }
 
 export class PeriodicJobs {
@@ -73,7 +83,7 @@ export class PeriodicJobs {
     return {
       launcher: this.#o.launcher,
       log: this.#o.log,
-      note: (record, at, note) => this.#note(record, at, note),
+      note: async (record, at, verb, reason) => (await this.#note(record, at, verb, reason)).note,
       launched: (record) => {
         const current = this.#entries.get(record.name);
         if (current) current.record = record;
@@ -278,9 +288,8 @@ export class PeriodicJobs {
       });
       let retry = false;
       if (decision.kind === "missed") {
-        const note = `missed the run for ${launchLabel(decision.at)}: no tracker led then, and it is more than ` +
-          `catchUp late`;
-        retry = !(await this.#note(record, decision.at, note));
+        const reason = "no tracker led then, and it is more than catchUp late";
+        retry = !(await this.#note(record, decision.at, "missed", reason)).written;
       } else if (decision.kind === "launch") {
         const outcome = await launchRun(record, decision.at, { scheduled: true }, this.#launchDeps());
         retry = outcome.kind === "unwritten";
@@ -289,16 +298,40 @@ export class PeriodicJobs {
     }
   }
 
-  /** The time `at` handled without a run, and why; false when the store did not take it. */
-  async #note(record: PeriodicRecord, at: number, note: string): Promise<boolean> {
+  /**
+   * The time `at` handled without a run, and why (`written`: false when the store did not take it).
+   * The same verb and reason as the note before, for the same last run, extend that note (NOTE_WRITE_MS).
+   */
+  async #note(
+    record: PeriodicRecord,
+    at: number,
+    verb: string,
+    reason: string,
+  ): Promise<{ note: string; written: boolean }> {
+    const entry = this.#entries.get(record.name);
+    const key = `${verb}\0${reason}\0${record.lastJobId}`;
+    const streak = entry?.streak?.key === key && entry.record.lastNote !== null ? entry.streak : undefined;
+    const count = (streak?.count ?? 0) + 1;
+    const note = count === 1
+      ? `${verb} the run for ${launchLabel(at)}: ${reason}`
+      : `${verb} ${count} runs in a row, from ${launchLabel(streak!.firstAt)} to ${launchLabel(at)}: ${reason}`;
     const updated = { ...record, lastScheduledAt: at, lastNote: note };
+    if (streak && at - streak.writtenAt < NOTE_WRITE_MS) {
+      streak.count = count;
+      entry!.record = updated;
+      return { note, written: true };
+    }
+    this.#o.log(`periodic job ${record.name}: ${note}`);
     try {
       await this.#o.launcher.save(updated);
     } catch {
-      return false;
+      return { note, written: false };
     }
     const current = this.#entries.get(record.name);
-    if (current) current.record = updated;
-    return true;
+    if (current) {
+      current.record = updated;
+      current.streak = { key, firstAt: streak?.firstAt ?? at, count, writtenAt: at };
+    }
+    return { note, written: true };
   }
 }

@@ -11,8 +11,11 @@ import type { Submitter } from "./secret_policy.ts";
 export interface LaunchDeps {
   launcher: PeriodicLauncher;
   log: (message: string) => void;
-  /** The time handled without a run, and why; false when the store did not take it. */
-  note: (record: PeriodicRecord, at: number, note: string) => Promise<boolean>;
+  /**
+   * A scheduled time handled without a run: `verb` ("skipped", "refused") and why. Noted, logged, and
+   * answered with the note as it reads now (a run of alike notes is one note: periodic.ts).
+   */
+  note: (record: PeriodicRecord, at: number, verb: string, reason: string) => Promise<string>;
   /** The periodic job as it now is, after a run was launched. */
   launched: (record: PeriodicRecord) => void;
 }
@@ -33,29 +36,35 @@ export async function launchRun(
   deps: LaunchDeps,
 ): Promise<LaunchOutcome> {
   const { launcher, log } = deps;
+  /** What launches nothing: noted for a scheduled time, only logged for one asked for now. */
+  const handled = (verb: string, reason: string): Promise<string> => {
+    if (options.scheduled) return deps.note(record, at, verb, reason);
+    const note = `${verb} the run asked for at ${launchLabel(at)}: ${reason}`;
+    log(`periodic job ${record.name}: ${note}`);
+    return Promise.resolve(note);
+  };
   const label = launchLabel(at);
-  const what = options.scheduled ? `the run for ${label}` : `the run asked for at ${label}`;
   const overlap: Overlap = record.spec.overlap ?? DEFAULT_OVERLAP;
   const last = record.lastJobId;
   const lastRun = last === null ? null : launcher.activeJob(last);
   if (lastRun !== null && !isTerminalJob(lastRun.state) && overlap !== "allow") {
     if (overlap === "skip") {
-      const note = `skipped ${what}: the last run (${last}) had not ended (overlap: skip)`;
-      if (options.scheduled) await deps.note(record, at, note);
-      log(`periodic job ${record.name}: ${note}`);
+      const note = await handled("skipped", `the last run (${last}) had not ended (overlap: skip)`);
       return { kind: "skipped", note, code: "conflict" };
     }
     await launcher.cancel(last!);
+    const what = options.scheduled ? `the run for ${label}` : `the run asked for at ${label}`;
     log(`periodic job ${record.name}: cancelled its last run ${last} for ${what} (overlap: cancel)`);
   }
   let submitter: Submitter | undefined;
   if (record.submittedBy !== null) {
     const now = launcher.submitterNamed(record.submittedBy);
     if (now === null) {
-      const note = `refused ${what}: the token "${record.submittedBy}" that registered it is revoked or expired ` +
-        `(register the job again with a token that works)`;
-      if (options.scheduled) await deps.note(record, at, note);
-      log(`periodic job ${record.name}: ${note}`);
+      const note = await handled(
+        "refused",
+        `the token "${record.submittedBy}" that registered it is revoked or expired ` +
+          `(register the job again with a token that works)`,
+      );
       return { kind: "refused", note, code: "forbidden" };
     }
     submitter = now;
@@ -86,9 +95,7 @@ export async function launchRun(
       // Not written: the time is not handled, and is tried again (by the next leader if this one lost).
       return { kind: "unwritten", note: (error as Error).message, code: "unavailable" };
     }
-    const note = `refused ${what}: ${error.message}`;
-    if (options.scheduled) await deps.note(record, at, note);
-    log(`periodic job ${record.name}: ${note}`);
+    const note = await handled("refused", error.message);
     return { kind: "refused", note, code: error.code === "forbidden" ? "forbidden" : "invalid_job" };
   }
 }

@@ -12,12 +12,16 @@ async function setup(start: string) {
   const dir = await Deno.makeTempDir({ prefix: "fabric-periodic-test-" });
   const clock = new FakeClock(at(start));
   let ids = 0;
+  const logs: string[] = [];
   const open = async () => {
     const tracker = await Tracker.open({
       store: SqliteStore.open(join(dir, "fabric.db")),
       clock,
       newId: () => `id${ids++}`,
-      log: Deno.env.get("DEBUG") ? (m) => console.log(new Date(clock.now()).toISOString(), m) : undefined,
+      log: (m) => {
+        logs.push(m);
+        if (Deno.env.get("DEBUG")) console.log(new Date(clock.now()).toISOString(), m);
+      },
     });
     tracker.periodic.start();
     return tracker;
@@ -25,6 +29,7 @@ async function setup(start: string) {
   let tracker = await open();
   return {
     clock,
+    logs,
     get tracker() {
       return tracker;
     },
@@ -107,6 +112,31 @@ Deno.test("a periodic job in New York launches once per day across the fall back
   }
 });
 
+Deno.test("an every-second schedule skipped while its run goes on is one note, written and logged once a minute", async () => {
+  const s = await setup("2026-01-01T00:00:00.500Z");
+  try {
+    // No agent: the first run stays queued, and each second after it is skipped.
+    await s.tracker.registerPeriodic(periodicSpec("* * * * * *"));
+    for (let second = 0; second < 130; second++) {
+      await s.clock.tick(1000);
+      await s.tracker.periodic.idle();
+    }
+    await settle();
+    assert.deepEqual((await runs(s.tracker)).map((r) => r.name), ["nightly@2026-01-01T00:00:01Z"]);
+    const skipLogs = s.logs.filter((line) => line.includes(": skipped "));
+    assert.equal(skipLogs.length, 3, skipLogs.join("\n"));
+    assert.match(skipLogs[0], /skipped the run for 2026-01-01T00:00:02Z: the last run \(id\d+\) had not ended/);
+    assert.match(skipLogs[2], /skipped 121 runs in a row, from 2026-01-01T00:00:02Z to 2026-01-01T00:02:02Z/);
+    const [view] = await s.tracker.periodic.list();
+    assert.match(view.note!, /^skipped 129 runs in a row, from 2026-01-01T00:00:02Z to 2026-01-01T00:02:10Z:/);
+    assert.equal(view.lastScheduledAt, "2026-01-01T00:02:10.000Z");
+    const [stored] = await s.tracker.store.loadPeriodic();
+    assert.equal(new Date(stored.lastScheduledAt!).toISOString(), "2026-01-01T00:02:02.000Z", "written once a minute");
+  } finally {
+    await s.cleanup();
+  }
+});
+
 Deno.test("overlap skip launches nothing while the last run has not ended and says so; cancel stops it and launches", async () => {
   const s = await setup("2026-01-01T00:00:30Z");
   try {
@@ -117,7 +147,7 @@ Deno.test("overlap skip launches nothing while the last run has not ended and sa
     let [view] = await s.tracker.periodic.list();
     assert.match(
       view.note!,
-      /^skipped the run for 2026-01-01T00:03Z: the last run \(id\d+\) had not ended \(overlap: skip\)$/,
+      /^skipped 2 runs in a row, from 2026-01-01T00:02Z to 2026-01-01T00:03Z: the last run \(id\d+\) had not ended \(overlap: skip\)$/,
     );
     assert.equal(view.lastRun!.state, "queued");
     const manual = await s.tracker.periodic.run("nightly");
