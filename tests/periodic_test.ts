@@ -185,3 +185,45 @@ Deno.test("a bad schedule, an unknown time zone or a schedule that never fires i
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a periodic job's files: each run starts with what was packed when it was registered; registered again, with the new files", async () => {
+  const cluster = await Cluster.start({ agents: [{ name: "a1", slots: 2 }] });
+  try {
+    const dir = join(cluster.root, "project");
+    await Deno.mkdir(dir);
+    const file = join(dir, "packed.yaml");
+    await Deno.writeTextFile(
+      file,
+      `name: packed\nschedule: "*/2 * * * * *"\nfiles: [data.txt]\ntasks:\n  - name: t\n    run: cat data.txt\n`,
+    );
+    /** The output of the first run that succeeded after `after` runs, polling the runs. */
+    const outputAfter = (after: number) =>
+      waitFor("a run of packed that succeeded", async () => {
+        const runs = (await runsOf(cluster, "packed")).slice(after);
+        const done = runs.find((run) => run.state === "succeeded");
+        if (!done) return undefined;
+        const detail = await cluster.json<{ tasks: Array<{ id: string }> }>(["status", done.id]);
+        const logs = await cluster.cli(["logs", detail.tasks[0].id]);
+        return { output: logs.stdout, runs: runs.length + after };
+      }, { timeoutMs: 30_000, intervalMs: 300 });
+
+    await Deno.writeTextFile(join(dir, "data.txt"), "first version\n");
+    const registered = await cluster.cli(["submit", file]);
+    assert.equal(registered.code, 0, registered.stderr);
+    assert.match(registered.stderr, /1 file/);
+    const first = await outputAfter(0);
+    assert.equal(first.output, "first version\n");
+
+    // Changed on the submitter's machine: the runs keep what was registered until it is registered again.
+    await Deno.writeTextFile(join(dir, "data.txt"), "second version\n");
+    const seen = (await runsOf(cluster, "packed")).length;
+    assert.equal((await outputAfter(seen)).output, "first version\n");
+    const again = await cluster.cli(["submit", file]);
+    assert.equal(again.code, 0, again.stderr);
+    const after = (await runsOf(cluster, "packed")).length;
+    assert.equal((await outputAfter(after)).output, "second version\n");
+    assert.equal((await cluster.cli(["periodic", "delete", "packed"])).code, 0);
+  } finally {
+    await cluster.stop();
+  }
+});

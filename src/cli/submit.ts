@@ -2,7 +2,6 @@
 import { type JobSignature, signedPayload, signPayload } from "../protocol/signing.ts";
 import type { SigningKey } from "../protocol/signing_keys.ts";
 import { type BlobRef, DEFAULT_MAX_PACK_BYTES } from "../protocol/blob.ts";
-import { taskFilePatterns } from "../protocol/job_spec.ts";
 import { durationFlag, parseFlags, sizeFlag, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { describePacks, packJob, removePacks, uploadPacks } from "./job_packs.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";
@@ -74,12 +73,7 @@ export async function submitCommand(args: string[]): Promise<number> {
   if (job.spec.schedule !== undefined && parsed.values.wait) {
     throw new UsageError(`fabric submit: --wait does not apply to "${file}": it has a schedule, and is registered`);
   }
-  if (job.spec.schedule !== undefined && job.spec.tasks.some((t) => taskFilePatterns(job.spec, t) !== null)) {
-    throw new UsageError(
-      `fabric submit: "${file}" has a schedule: its "files:" cannot be shipped with a periodic job yet`,
-    );
-  }
-  const packs = job.spec.schedule !== undefined ? [] : await packJob(job, file === "-" ? "(stdin)" : file, {
+  const packs = await packJob(job, file === "-" ? "(stdin)" : file, {
     noIgnore: parsed.values["no-ignore"] === true,
     allowOutside: parsed.values["allow-outside"] === true,
     maxBytes: maxPack,
@@ -93,17 +87,18 @@ export async function submitCommand(args: string[]): Promise<number> {
     throw error;
   }
   try {
+    const byTask = await uploadPacks(client, packs);
+    await removePacks(packs);
+    const signature = await sign(byTask);
     if (job.spec.schedule !== undefined) {
-      const signature = await sign({});
-      const registered = await client.registerPeriodic(job.raw, { source: file, files: job.files, signature })
+      // Each run starts with these packs, as a job submitted now would.
+      const options = { source: file, files: job.files, packs: byTask, signature };
+      const registered = await client.registerPeriodic(job.raw, options)
         .catch((error) => Promise.reject(locatedRefusal(error, job, file)));
       if (json) printJson(registered);
       else console.log(escapeControls(describeRegistered(registered)));
       return 0;
     }
-    const byTask = await uploadPacks(client, packs);
-    await removePacks(packs);
-    const signature = await sign(byTask);
     const submitted = await client.submitJob(job.raw, { source: file, files: job.files, packs: byTask, signature })
       .catch((error) => Promise.reject(locatedRefusal(error, job, file === "-" ? "(stdin)" : file)));
     if (!parsed.values.wait) {

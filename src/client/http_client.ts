@@ -284,10 +284,15 @@ export class FabricClient {
   /** A job file with `schedule:`: registered (or the one of its name replaced), not run now. */
   registerPeriodic(
     spec: unknown,
-    options: { source?: string; files?: Record<string, string>; signature?: JobSignature } = {},
+    options: {
+      source?: string;
+      files?: Record<string, string>;
+      packs?: Record<string, BlobRef>;
+      signature?: JobSignature;
+    } = {},
   ): Promise<RegisterPeriodicResponse> {
-    const { source, files = {}, signature } = options;
-    return this.#json("POST", "/v1/periodic", { body: { spec, source, files, signature } });
+    const { source, files = {}, packs = {}, signature } = options;
+    return this.#json("POST", "/v1/periodic", { body: { spec, source, files, packs, signature } });
   }
   async listPeriodic(): Promise<PeriodicView[]> {
     return (await this.#json<{ periodic: PeriodicView[] }>("GET", "/v1/periodic")).periodic;

@@ -68,6 +68,9 @@ export interface ArtifactRow {
 /** An unused blob, or an upload never finished, is kept this long after its last touch. */
 export const BLOB_GRACE_MS = 3_600_000;
 
+/** The prefix of a periodic job's name where a job's id is, in job_blobs: the blobs its runs start with. */
+export const PERIODIC_USE = "periodic:";
+
 /** The SQL of each store, with `?1`-style (SQLite) parameters; PostgreSQL's are `$1`. */
 export const BLOB_SQL = {
   getBlob: "SELECT * FROM blobs WHERE sha256 = ?1",
@@ -84,9 +87,13 @@ export const BLOB_SQL = {
   // Retention (purge_rounds.ts): a job's uses go with it; then what no job uses and nobody touched.
   unuseJob: "DELETE FROM job_blobs WHERE job_id = ?1",
   // Uses recorded by a submission that was then not stored (the store failed): no job, nor one being purged.
+  // A periodic job's use ("periodic:NAME") stands while the periodic job's packs name the blob (a
+  // replaced file's old packs, or a deleted periodic job's, are stray).
   strayUses:
     `SELECT job_id, sha256 FROM job_blobs u WHERE at < ?1 AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = u.job_id)
-    AND NOT EXISTS (SELECT 1 FROM purging WHERE job_id = u.job_id) LIMIT ?2`,
+    AND NOT EXISTS (SELECT 1 FROM purging WHERE job_id = u.job_id)
+    AND NOT EXISTS (SELECT 1 FROM periodic p WHERE '${PERIODIC_USE}' || p.name = u.job_id
+      AND p.packs LIKE '%' || u.sha256 || '%') LIMIT ?2`,
   unuse: "DELETE FROM job_blobs WHERE job_id = ?1 AND sha256 = ?2",
   unused: `SELECT sha256 FROM blobs b WHERE touched_at < ?1
     AND NOT EXISTS (SELECT 1 FROM job_blobs WHERE sha256 = b.sha256) LIMIT ?2`,

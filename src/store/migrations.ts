@@ -109,4 +109,7 @@ export const MIGRATIONS: readonly string[] = [
      revision INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL,
      value TEXT, at INTEGER NOT NULL);
    CREATE INDEX channel_changes_channel ON channel_changes (channel, revision);`,
+  // 12: a periodic job's packs of `files:`, by task name, each run's as a job's (its uses of the blobs are
+  // job_blobs rows under "periodic:NAME").
+  `ALTER TABLE periodic ADD COLUMN packs TEXT NOT NULL DEFAULT '{}';`,
 ];

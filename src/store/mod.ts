@@ -7,7 +7,14 @@ export type { SecretStore, Store } from "./store.ts";
 export { emptyBatch } from "./store.ts";
 export { type Fence, LeaseLostError, type LeaseState, type LeaseStore } from "./lease.ts";
 export type { TrackerRecord, TrackerRegistry, TrackerState } from "./trackers.ts";
-export { type ArtifactRow, type ArtifactTotals, BLOB_GRACE_MS, type BlobRecord, type BlobStore } from "./blobs.ts";
+export {
+  type ArtifactRow,
+  type ArtifactTotals,
+  BLOB_GRACE_MS,
+  type BlobRecord,
+  type BlobStore,
+  PERIODIC_USE,
+} from "./blobs.ts";
 export type {
   ChannelChangeRecord,
   ChannelKeyRecord,

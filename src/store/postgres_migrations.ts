@@ -151,6 +151,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      END IF;
      RETURN 1;
    END $$;`,
+  // 12: a periodic job's packs, as SQLite's migration 12.
+  `ALTER TABLE periodic ADD COLUMN packs text NOT NULL DEFAULT '{}';`,
 ];
 
 /** The advisory lock (two 32-bit keys: "fabr", 1) held while migrating, so that two trackers starting at once take turns. */

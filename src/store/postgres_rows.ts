@@ -179,6 +179,7 @@ const TABLES = {
     last_scheduled_at: n,
     last_job_id: t,
     last_note: t,
+    packs: t,
   }, PERIODIC_COLUMNS),
 };
 

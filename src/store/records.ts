@@ -241,6 +241,8 @@ export interface PeriodicRecord {
   lastJobId: string | null;
   /** Why the last time launched nothing (overlap skip, missed, refused), or null. */
   lastNote: string | null;
+  /** The packs of `files:` (blobs) each run starts with, by task name; none if absent. */
+  packs?: Record<string, BlobRef>;
 }
 
 /** Everything one transaction writes. Records are upserted whole; log chunks are written once. */

@@ -182,5 +182,6 @@ export function toPeriodic(r: Row): PeriodicRecord {
     lastScheduledAt: nullableNumber(r.last_scheduled_at),
     lastJobId: r.last_job_id === null ? null : String(r.last_job_id),
     lastNote: r.last_note === null ? null : String(r.last_note),
+    ...(r.packs === null || r.packs === undefined || r.packs === "{}" ? {} : { packs: JSON.parse(String(r.packs)) }),
   };
 }

@@ -124,6 +124,7 @@ export const PERIODIC_COLUMNS = [
   "last_scheduled_at",
   "last_job_id",
   "last_note",
+  "packs",
 ];
 
 export const JOB_SECRET_COLUMNS = ["name", "key_id", "nonce", "sealed", "allow", "created_at", "updated_at"];
@@ -283,6 +284,7 @@ function periodicRow(p: PeriodicRecord): SqlValue[] {
     p.lastScheduledAt,
     p.lastJobId,
     p.lastNote,
+    JSON.stringify(p.packs ?? {}),
   ];
 }
 

@@ -610,6 +610,50 @@ const CASES: Record<string, Case> = {
     assert.equal(await store.readBlobChunk(sha, 0), null);
     await store.close();
   },
+  "a periodic job's packs keep their blobs while its record names them; replaced or deleted, they go": async (
+    subject,
+  ) => {
+    let store = await subject.open();
+    const [first, second] = ["5a".repeat(32), "6b".repeat(32)];
+    const upload = async (sha: string, now: number) => {
+      await store.putBlobChunk(sha, 0, new Uint8Array([1]), now);
+      assert.equal(await store.completeBlob(sha, { size: 1, chunks: 1, now }), true);
+    };
+    await upload(first, 1000);
+    const record = (sha: string): PeriodicRecord => ({
+      name: "nightly",
+      spec: { name: "nightly", schedule: "0 1 * * *", tasks: [{ name: "t", run: "make", files: ["src/"] }] },
+      files: {},
+      source: "nightly.yaml",
+      signed: null,
+      submittedBy: null,
+      paused: false,
+      createdAt: 1,
+      updatedAt: 2,
+      lastScheduledAt: null,
+      lastJobId: null,
+      lastNote: null,
+      packs: { t: { sha256: sha, size: 1 } },
+    });
+    assert.deepEqual(await store.useBlobs("periodic:nightly", [first], 2000), []);
+    await store.write(batchOf({ periodic: [record(first)] }));
+    store = await subject.reopen(store);
+    assert.deepEqual((await store.loadPeriodic())[0].packs, { t: { sha256: first, size: 1 } });
+    const purge = { retentionMs: BLOB_GRACE_MS, maxRows: 100_000, maxMs: 60_000, now: 10 * BLOB_GRACE_MS };
+    await store.purgeExpired(purge);
+    assert.notEqual(await store.getBlob(first), null, "its packs stay as long as the periodic job");
+    // Registered again with other files: the old pack goes, the new one stays.
+    await upload(second, 11 * BLOB_GRACE_MS);
+    assert.deepEqual(await store.useBlobs("periodic:nightly", [second], 11 * BLOB_GRACE_MS), []);
+    await store.write(batchOf({ periodic: [record(second)] }));
+    await store.purgeExpired({ ...purge, now: 20 * BLOB_GRACE_MS });
+    assert.equal(await store.getBlob(first), null, "the replaced pack");
+    assert.notEqual(await store.getBlob(second), null);
+    await store.write(batchOf({ deletedPeriodic: ["nightly"] }));
+    await store.purgeExpired({ ...purge, now: 30 * BLOB_GRACE_MS });
+    assert.equal(await store.getBlob(second), null, "deleted: its pack goes");
+    await store.close();
+  },
   "an attempt's artifacts are kept with their blobs' use by the job, once, and go with the task": async (subject) => {
     let store = await subject.open();
     const sha = "12".repeat(32);

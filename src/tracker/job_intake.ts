@@ -165,12 +165,13 @@ export class JobIntake {
     spec: JobSpec,
     options: PeriodicLaunch & {
       files: Record<string, string>;
+      packs: Record<string, BlobRef>;
       source: string | null;
       signed: SignedJob | null;
       submitter: Submitter | undefined;
     },
   ): Promise<string> {
-    return (await this.#accept(spec, { ...options, packs: {}, periodic: options })).jobId;
+    return (await this.#accept(spec, { ...options, periodic: options })).jobId;
   }
 
   async cancel(jobId: string): Promise<CancelJobResponse> {

@@ -10,6 +10,7 @@
  * order: a launch never races a delete or a replacement of the same periodic job.
  */
 import {
+  type BlobRef,
   type Clock,
   DEFAULT_CATCH_UP_MS,
   FabricError,
@@ -128,6 +129,7 @@ export class PeriodicJobs {
     spec: JobSpec,
     options: {
       files: Record<string, string>;
+      packs: Record<string, BlobRef>;
       source: string | null;
       signed: SignedJob | null;
       submitter?: Submitter;
@@ -151,6 +153,7 @@ export class PeriodicJobs {
         throw new FabricError("conflict", `A tracker keeps at most ${MAX_PERIODIC} periodic jobs; delete one first`);
       }
       this.#o.launcher.checkSecrets(spec, options.submitter);
+      await this.#o.launcher.usePacks(spec.name, spec, options.packs);
       const record: PeriodicRecord = {
         name: spec.name,
         spec,
@@ -164,6 +167,7 @@ export class PeriodicJobs {
         lastScheduledAt: old?.record.lastScheduledAt ?? null,
         lastJobId: old?.record.lastJobId ?? null,
         lastNote: old?.record.lastNote ?? null,
+        ...(Object.keys(options.packs).length > 0 ? { packs: options.packs } : {}),
       };
       await this.#o.launcher.save(record);
       this.#set(record);

@@ -81,6 +81,7 @@ export async function launchRun(
     const jobId = await launcher.launch(record.spec, {
       name,
       files: record.files,
+      packs: record.packs ?? {},
       source: record.source,
       signed: record.signed,
       submitter,

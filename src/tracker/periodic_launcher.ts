@@ -1,6 +1,7 @@
 /** What periodic jobs need of the tracker to launch and keep runs (periodic.ts; the tracker provides it). */
-import type { Clock, JobSpec, SignedJob } from "../protocol/mod.ts";
-import type { JobRecord, PeriodicRecord } from "../store/mod.ts";
+import type { BlobRef, Clock, JobSpec, SignedJob } from "../protocol/mod.ts";
+import { type JobRecord, PERIODIC_USE, type PeriodicRecord } from "../store/mod.ts";
+import type { Blobs } from "./blobs.ts";
 import type { JobIntake } from "./job_intake.ts";
 import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
 import type { Secrets } from "./secrets.ts";
@@ -20,6 +21,7 @@ export interface PeriodicLauncher {
     options: {
       name: string;
       files: Record<string, string>;
+      packs: Record<string, BlobRef>;
       source: string | null;
       signed: SignedJob | null;
       submitter: Submitter | undefined;
@@ -35,6 +37,11 @@ export interface PeriodicLauncher {
   /** Writes the periodic job's record (fenced, as every write) and resolves once it is durable. */
   save(record: PeriodicRecord): Promise<void>;
   remove(name: string): Promise<void>;
+  /**
+   * The packs a periodic job's runs start with, checked against its file and recorded as used under its
+   * name (retention keeps them while its record names them): a 400 naming what was not uploaded.
+   */
+  usePacks(name: string, spec: JobSpec, packs: Record<string, BlobRef>): Promise<void>;
   /** Secrets a job names must be usable by its submitter (secrets.checkJob). */
   checkSecrets(spec: JobSpec, submitter: Submitter | undefined): void;
 }
@@ -47,8 +54,9 @@ export function trackerLauncher(parts: {
   clock: Clock;
   writer: StoreWriter;
   secrets: Secrets;
+  blobs: Blobs;
 }): PeriodicLauncher {
-  const { jobs, state, tokens, clock, writer, secrets } = parts;
+  const { jobs, state, tokens, clock, writer, secrets, blobs } = parts;
   return {
     launch: (spec, o) => jobs.launchPeriodic(spec, o),
     activeJob: (jobId) => state.jobs.get(jobId)?.record ?? null,
@@ -56,6 +64,7 @@ export function trackerLauncher(parts: {
     submitterNamed: (name) => tokens.rightsOf(name, clock.now()),
     save: (record) => writer.periodic({ record }),
     remove: (name) => writer.periodic({ deleted: name }),
+    usePacks: (name, spec, packs) => blobs.use(PERIODIC_USE + name, spec, packs),
     checkSecrets: (spec, submitter) => secrets.checkJob(spec, submitter ?? TRACKER_ITSELF),
   };
 }

@@ -89,6 +89,7 @@ export function jobRoutes(on: On, tracker: Tracker): void {
     const options = {
       source: body.source ?? null,
       files: body.files,
+      packs: body.packs,
       signature: body.signature,
       submitter,
       mayReplace: (owner: string | null) => authorizeOwned(principal, ROUTES.registerPeriodic.need, owner),

@@ -286,6 +286,7 @@ export class Tracker {
     return await this.periodic.register(parsed, {
       source: options.source ?? null,
       files,
+      packs: options.packs ?? {},
       signed,
       submitter,
       mayReplace,

@@ -160,7 +160,7 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
   });
   const periodic = new PeriodicJobs({
     ...{ store, clock, log },
-    launcher: trackerLauncher({ jobs, state, tokens: credentials.tokens, clock, writer, secrets }),
+    launcher: trackerLauncher({ jobs, state, tokens: credentials.tokens, clock, writer, secrets, blobs }),
   });
   const agentCalls = new AgentOperations({
     ...{ agents, writer, flush, log, heartbeatMs: timing.heartbeatMs, ttlMs: timing.ttlMs },
