@@ -222,3 +222,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a client that submits while the leader is gone (killed -9, its lease not yet run out) waits for the new leader: one job, no error",
+  ignore: lacks("postgres"),
+  fn: () =>
+    withHotCluster({ trackers: 2, lease: `${LEASE_MS}ms` }, async (cluster) => {
+      assert.equal(await cluster.leads(0), 1);
+      await cluster.stopTracker(0, "SIGKILL");
+      // At once, through the follower alone: it still names the dead leader (its lease has time left),
+      // whose connection is refused, and then no leader at all until it takes over itself.
+      const file = await cluster.writeFile("during.yaml", "name: during\ntasks:\n  - {name: t, run: 'true'}\n");
+      const submitted = await cluster.cli(1, ["submit", file]);
+      assert.equal(submitted.code, 0, submitted.stderr);
+      const jobs = await cluster.json<Array<{ id: string; name: string }>>(1, ["status"]);
+      assert.deepEqual(jobs.map((job) => [job.id, job.name]), [[submitted.stdout.trim(), "during"]], "sent once");
+      assert.equal(await cluster.leads(1, 5 * LEASE_MS), 2);
+    }),
+});

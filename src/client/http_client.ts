@@ -3,7 +3,9 @@
  * tracker, trusting only the CA it is given, and turns error bodies back into `FabricError`s.
  */
 // The protocol's parts one by one: a client command does not need every zod schema built.
-import { type ErrorBody, FabricError, isErrorCode } from "../protocol/errors.ts";
+import { type ErrorBody, FabricError, isErrorCode, isNoLeader } from "../protocol/errors.ts";
+import { notConnected } from "../protocol/not_connected.ts";
+import { RetryBackoff } from "../protocol/retry.ts";
 import { TASK_HEADER } from "../protocol/task_header.ts";
 import { learntUrls, TrackerUrls } from "./tracker_urls.ts";
 import type {
@@ -67,6 +69,9 @@ export class TrackerUnreachableError extends Error {
 
 /** Where the tracker is for a task: its agent's socket (`unix:/path`), served over plain HTTP. */
 const UNIX_PREFIX = "unix:";
+/** How long a request waits for a tracker to lead (a takeover takes at most the lease's time, 10 s by default). */
+const NO_LEADER_WAIT_MS = 20_000;
+const NO_LEADER_BACKOFF = { initialMs: 100, maxMs: 1000 };
 
 /** One call's body (JSON, text or bytes), its timeout, its caller's signal, and more headers. */
 interface RequestOptions {
@@ -144,6 +149,21 @@ export class FabricClient {
     const signals = [AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)];
     if (options.signal) signals.push(options.signal);
     const signal = AbortSignal.any(signals);
+    // While no tracker leads (a takeover: at most a lease's time), a tracker answers what only the
+    // leader does with a 503 that says it did nothing: sent again until a leader answers, within bounds.
+    const started = performance.now();
+    const backoff = new RetryBackoff(NO_LEADER_BACKOFF);
+    for (;;) {
+      try {
+        return await this.#send(method, path, options, signal);
+      } catch (error) {
+        if (!isNoLeader(error) || signal.aborted || performance.now() - started >= NO_LEADER_WAIT_MS) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoff.next()));
+    }
+  }
+
+  async #send(method: string, path: string, options: RequestOptions, signal: AbortSignal): Promise<Response> {
     let response: Response;
     // A tracker that refuses the connection got nothing of the request: the next one is asked at once,
     // each at most once. A failure after the request may have been sent is the caller's to retry.
@@ -566,12 +586,6 @@ async function errorFrom(response: Response): Promise<FabricError> {
     response.status >= 500 ? "unavailable" : "bad_request",
     `The tracker answered ${response.status} ${response.statusText}`,
   );
-}
-
-/** The connection was never made (refused, no route, no such name): nothing of the request was sent. */
-function notConnected(error: unknown): boolean {
-  const text = `${(error as Error)?.message} ${(error as Error & { cause?: Error })?.cause?.message ?? ""}`;
-  return /client error \(Connect\)|tcp connect error|Connection refused|dns error/i.test(text);
 }
 
 function describeFetchError(error: unknown): string {

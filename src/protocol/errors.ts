@@ -45,6 +45,17 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: unknown };
 }
 
+/**
+ * The details of a 503 from a tracker that did nothing with the request because no tracker leads now
+ * (a takeover under way): a client may send it again, whatever it was, until a leader answers.
+ */
+export const NO_LEADER_DETAILS = { noLeader: true } as const;
+
+export function isNoLeader(error: unknown): boolean {
+  return error instanceof FabricError && error.code === "unavailable" &&
+    (error.details as { noLeader?: unknown } | undefined)?.noLeader === true;
+}
+
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === "string" && value in ERROR_STATUS;
 }

@@ -4,6 +4,7 @@
  * Nothing here imports anything else of fabric's, so every other part may depend on it.
  */
 export * from "./errors.ts";
+export * from "./not_connected.ts";
 export * from "./announce.ts";
 export * from "./duration.ts";
 export * from "./job_spec.ts";

@@ -9,7 +9,7 @@
  * 503 rather than forwarding it again, so two trackers with an old idea of the leader never bounce a
  * request between them. (Nomad's servers forward RPCs to their leader the same way, one hop.)
  */
-import { FabricError, isErrorCode } from "../../protocol/mod.ts";
+import { FabricError, isErrorCode, NO_LEADER_DETAILS, notConnected } from "../../protocol/mod.ts";
 import { FORWARDED_FOR_HEADER, FORWARDED_HEADER, FORWARDED_HOST_HEADER, PEER_HEADER } from "./client_address.ts";
 
 /** Headers of one connection, not of the request: never passed on (RFC 9110, 7.6.1). */
@@ -55,11 +55,16 @@ export class Forwarder {
       throw new FabricError(
         "unavailable",
         `This tracker no longer leads (tracker ${request.headers.get(FORWARDED_HEADER)} sent this here); try again`,
+        NO_LEADER_DETAILS,
       );
     }
     const leader = await this.#options.leader();
     if (!leader) {
-      throw new FabricError("unavailable", "No tracker places work now (none holds the lease); try again shortly");
+      throw new FabricError(
+        "unavailable",
+        "No tracker places work now (none holds the lease); try again shortly",
+        NO_LEADER_DETAILS,
+      );
     }
     const url = new URL(request.url);
     const headers = new Headers(request.headers);
@@ -102,9 +107,11 @@ export class Forwarder {
         : `it could not be reached: ${
           (error as Error & { cause?: Error })?.cause?.message ?? (error as Error).message
         }`;
+      // A leader that is gone (its process killed: the connection refused) got nothing of the request.
       throw new FabricError(
         "unavailable",
         `This tracker forwards to the leader, tracker ${leader.id} at ${leader.url}, and ${why}; try again`,
+        notConnected(error) ? NO_LEADER_DETAILS : undefined,
       );
     }
     const out = new Headers(response.headers);
