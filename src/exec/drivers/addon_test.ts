@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type AssignmentOf, DEFAULT_PERMISSIONS } from "../../protocol/mod.ts";
-import { newRuntime, run, TEST_PATH, withTempDir } from "../_testing.ts";
+import type { AssignmentOf } from "../../protocol/mod.ts";
+import { newRuntime, run, withTempDir } from "../_testing.ts";
 import type { TaskContext } from "../driver.ts";
 import type { LoadedAddon } from "../loaded_addon.ts";
 import { driverFor } from "./registry.ts";
+import { ASSIGNMENT_BASE, taskContext } from "./_testing.ts";
 
 const encoder = new TextEncoder();
 
@@ -33,42 +34,15 @@ function loaded(run: LoadedAddon["run"]): LoadedAddon {
 
 function task(withValues: Record<string, unknown>): AssignmentOf<"addon"> {
   return {
-    taskId: "j.1",
-    attempt: 1,
-    jobId: "j",
-    jobName: "j",
-    name: "t",
-    index: 0,
-    count: 1,
-    matrix: null,
-    env: {},
-    permissions: DEFAULT_PERMISSIONS,
+    ...ASSIGNMENT_BASE,
     sandbox: false,
-    timeoutMs: null,
-    graceMs: 1000,
-    memoryBytes: null,
-    diskBytes: null,
-    pids: 1024,
-    maxOutputBytes: 1 << 20,
-    needs: {},
-    signed: null,
     kind: "addon",
     addon: { name: "echo", version: "1.0.0", with: withValues },
   };
 }
 
 function context(dir: string, addon: LoadedAddon): TaskContext {
-  const dirs = { workDir: dir, metaDir: join(dir, ".fabric"), tmpDir: join(dir, "tmp") };
-  Deno.mkdirSync(dirs.metaDir, { recursive: true });
-  return {
-    host: newRuntime({ addons: new Map([["echo@1.0.0", addon]]) }),
-    dirs,
-    sandboxed: false,
-    env: { PATH: TEST_PATH, HOME: dir },
-    say: () => {},
-    deadline: null,
-    signal: new AbortController().signal,
-  };
+  return taskContext(dir, { host: newRuntime({ addons: new Map([["echo@1.0.0", addon]]) }), sandboxed: false });
 }
 
 const HOSTILE = `'; touch pwned; echo "$(touch pwned2)" \`touch pwned3\``;

@@ -1,49 +1,19 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type AssignmentOf, DEFAULT_PERMISSIONS, type TaskKind } from "../../protocol/mod.ts";
-import { newRuntime, run, sandbox, TEST_PATH, withTempDir } from "../_testing.ts";
+import type { AssignmentOf, TaskKind } from "../../protocol/mod.ts";
+import { newRuntime, run, sandbox, withTempDir } from "../_testing.ts";
 import type { TaskContext } from "../driver.ts";
 import { driverFor } from "./registry.ts";
+import { ASSIGNMENT_BASE, taskContext } from "./_testing.ts";
 import { findDeno } from "./script.ts";
 import { lacks } from "../../../testing/machine.ts";
 
 const deno = await findDeno();
 
-const base = {
-  taskId: "j.1",
-  attempt: 1,
-  jobId: "j",
-  jobName: "j",
-  name: "t",
-  index: 0,
-  count: 1,
-  matrix: null,
-  env: {},
-  permissions: DEFAULT_PERMISSIONS,
-  sandbox: true,
-  timeoutMs: null,
-  graceMs: 1000,
-  memoryBytes: null,
-  diskBytes: null,
-  pids: 1024,
-  maxOutputBytes: 1 << 20,
-  needs: {},
-  signed: null,
-};
+const base = ASSIGNMENT_BASE;
 
 function context(dir: string, over: Partial<TaskContext> = {}): TaskContext {
-  const dirs = { workDir: dir, metaDir: join(dir, ".fabric"), tmpDir: join(dir, "tmp") };
-  Deno.mkdirSync(dirs.metaDir, { recursive: true });
-  return {
-    host: newRuntime({ dataDir: "/nonexistent/data", deno }),
-    dirs,
-    sandboxed: true,
-    env: { PATH: TEST_PATH, HOME: dir },
-    say: () => {},
-    deadline: null,
-    signal: new AbortController().signal,
-    ...over,
-  };
+  return taskContext(dir, { host: newRuntime({ dataDir: "/nonexistent/data", deno }), ...over });
 }
 
 Deno.test("each kind has its driver", () => {
