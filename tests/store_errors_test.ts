@@ -57,7 +57,7 @@ for (const kind of STORES) {
         await outage.begin();
         try {
           const refused = await cluster.cli(["submit", file]);
-          assert.equal(refused.code, 1);
+          assert.equal(refused.code, 3, "a tracker that cannot serve now: try again");
           assert.match(refused.stderr, /^fabric submit: The store could not write: /);
           assert.match(refused.stderr, outage.message);
           await cluster.tracker.waitForOutput(/store write failed: The store could not write: /);
@@ -103,7 +103,7 @@ Deno.test({
       const filler = join(mount, "filler");
       await new Deno.Command("dd", { args: ["if=/dev/zero", `of=${filler}`, "bs=64k"], stderr: "null" }).output();
       const refused = await cluster.cli(["submit", file]);
-      assert.equal(refused.code, 1);
+      assert.equal(refused.code, 3);
       assert.match(refused.stderr, /The store could not write: .*(full|disk)/i);
       assert.equal((await cluster.cli(["agents"])).code, 0, "the tracker is still up");
 

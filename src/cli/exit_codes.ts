@@ -1,7 +1,7 @@
 /**
  * The CLI's exit codes, documented in `fabric --help` and docs/commands.md: 0 success, 1 a task failed or
  * the job was cancelled (or another failure), 2 invalid file or flags, 3 the tracker cannot be
- * reached or refused the credentials, 4 `submit --wait --timeout` gave up (the job goes on), 5 the
+ * reached, cannot serve now (503: its store or the leader away; try again) or refused the credentials, 4 `submit --wait --timeout` gave up (the job goes on), 5 the
  * data directory is in use by another tracker or agent, 6 the tracker refused the action to this token
  * (403: its role does not allow it; the message names the role it needs).
  */

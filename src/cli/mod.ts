@@ -102,8 +102,8 @@ Client:
   fabric completions SHELL    a completion script for bash, zsh or fish
 
 "fabric COMMAND --help" tells more. Exit codes: 0 ok, 1 a task failed or the job was cancelled,
-2 invalid file or flags, 3 the tracker cannot be reached or refused the credentials (a wrong, expired
-or revoked token), 4 submit --wait --timeout passed before the job ended, 5 the data directory is in
+2 invalid file or flags, 3 the tracker cannot be reached, cannot serve now (its store or the leader
+away: try again) or refused the credentials (a wrong, expired or revoked token), 4 submit --wait --timeout passed before the job ended, 5 the data directory is in
 use by another tracker or agent, 6 the token's role does not allow the action (the message names
 the role it needs).
 `;
@@ -152,7 +152,9 @@ function describeFailure(command: string, error: unknown): { code: number; messa
     return { code: EXIT.unreachable, message: `fabric ${command}: ${error.message}` };
   }
   if (error instanceof FabricError) {
-    const code = error.code === "unauthorized"
+    // A 503 (the tracker's store or leader away) is a tracker that cannot serve now: try again, as for
+    // one that cannot be reached; not a failure of the caller's job.
+    const code = error.code === "unauthorized" || error.code === "unavailable"
       ? EXIT.unreachable
       : error.code === "forbidden"
       ? EXIT.forbidden

@@ -39,8 +39,8 @@ count and size shown on stderr, and uploaded once (a pack the tracker holds alre
 ${CONNECTION_HELP}
 
 Exit codes: 0 submitted (with --wait: every task succeeded), 1 a task failed or the job was
-cancelled, 2 the file or the flags are invalid, 3 the tracker cannot be reached or refused the credentials,
-4 --timeout passed before the job ended.
+cancelled, 2 the file or the flags are invalid, 3 the tracker cannot be reached, cannot serve now (try
+again) or refused the credentials, 4 --timeout passed before the job ended.
 `;
 
 export async function submitCommand(args: string[]): Promise<number> {
