@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Assignment, JobDetail, TaskView } from "../../src/protocol/mod.ts";
 import { Cluster } from "../../testing/cluster.ts";
+import { waitFor } from "../../testing/process.ts";
 import { startRogueTracker } from "../../testing/rogue_tracker.ts";
 
 const ENDED = ["succeeded", "failed", "cancelled"];
@@ -97,6 +98,17 @@ Deno.test("a --verify-key agent runs a job signed by its key; an unsigned one or
     const packed = await submit(cluster, "packed", packedJob("packed", marks), key);
     assert.equal((await cluster.waitForJob(packed)).state, "succeeded", cluster.describe());
     assert.ok(exists(join(marks, "packed")));
+    // A periodic job's runs are its signed file with the pack made when it was registered.
+    await cluster.writeFile("payload.sh", `touch ${marks}/periodic\n`);
+    const periodic = packedJob("periodic", marks).replace("\n", `\nschedule: "*/2 * * * * *"\n`);
+    await submit(cluster, "periodic", periodic, key);
+    await waitFor("a run of the signed periodic job", async () => {
+      const runs = (await cluster.json<Array<{ periodic?: { name: string }; state: string }>>(["status"]))
+        .filter((job) => job.periodic?.name === "periodic");
+      return runs.some((run) => run.state === "succeeded");
+    }, { timeoutMs: 30_000, intervalMs: 300 });
+    assert.ok(exists(join(marks, "periodic")));
+    assert.equal((await cluster.cli(["periodic", "delete", "periodic"])).code, 0);
 
     const waiting = (jobId: string) =>
       cluster.waitForJob(jobId, { until: (job) => onlyTask(job).reason !== null && onlyTask(job).state === "queued" });
