@@ -18,18 +18,29 @@ export interface TaskInstance {
 /** The concrete tasks of a job, in the order they are queued. */
 export function expandJob(job: JobSpec): TaskInstance[] {
   const out: TaskInstance[] = [];
-  for (const task of job.tasks) {
-    const fan = fanOf(task);
-    for (let combination = 0; combination < fan.combinations; combination++) {
-      // One matrix object and label for the copies of a combination.
-      const matrix = matrixAt(task.matrix, combination);
-      const label = matrixLabel(matrix);
-      for (let copy = 0; copy < fan.copies; copy++) {
-        out.push(instanceOf(task.name, fan, matrix, label, combination * fan.copies + copy));
-      }
+  for (const task of job.tasks) for (const instance of templateInstances(task)) out.push(instance);
+  return out;
+}
+
+/** How many concrete tasks a task of the job file makes. */
+export function instanceCount(task: TaskSpec): number {
+  return fanOf(task).count;
+}
+
+/**
+ * The concrete tasks of one task of the job file, in order, one at a time: a caller making a million
+ * of them need not hold them all (the tracker makes each task's record from its instance at once).
+ */
+export function* templateInstances(task: TaskSpec): Generator<TaskInstance> {
+  const fan = fanOf(task);
+  for (let combination = 0; combination < fan.combinations; combination++) {
+    // One matrix object and label for the copies of a combination.
+    const matrix = matrixAt(task.matrix, combination);
+    const label = matrixLabel(matrix);
+    for (let copy = 0; copy < fan.copies; copy++) {
+      yield instanceOf(task.name, fan, matrix, label, combination * fan.copies + copy);
     }
   }
-  return out;
 }
 
 /**

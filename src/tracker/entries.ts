@@ -10,6 +10,7 @@ import {
   type TaskSpec,
 } from "../protocol/mod.ts";
 import type { AgentRecord, AttemptRecord, JobRecord, LogRow, TaskRecord } from "../store/mod.ts";
+import { Slices } from "./slices.ts";
 import { TaskQueue } from "./task_queue.ts";
 import { Wakeup } from "./wakeup.ts";
 
@@ -147,9 +148,15 @@ export interface FinishReport {
 
 /**
  * A job's entries from its records: a template per task of the job file, wired to the templates it
- * needs (minus those already succeeded), and an entry per task.
+ * needs (minus those already succeeded), and an entry per task. Made in slices (slices.ts): safe, as
+ * the entry is reachable from nothing else until it is whole (FabricState.addJob indexes it after).
  */
-export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number): JobEntry {
+export async function newJobEntry(
+  record: JobRecord,
+  tasks: TaskRecord[],
+  seq: number,
+  slices = new Slices(),
+): Promise<JobEntry> {
   const job: JobEntry = {
     record,
     seq,
@@ -190,7 +197,10 @@ export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number)
       template.needWhen.set(needed, rule.when);
     }
   }
+  job.tasks = new Array(tasks.length);
+  let ord = 0;
   for (const taskRecord of tasks) {
+    if (slices.due()) await slices.next();
     const template = job.templates.get(taskRecord.template);
     if (!template) {
       throw new Error(`task ${taskRecord.id} is a copy of "${taskRecord.template}", which the job does not have`);
@@ -206,7 +216,7 @@ export function newJobEntry(record: JobRecord, tasks: TaskRecord[], seq: number)
       recentLogs: null,
       artifacts: null,
     };
-    job.tasks.push(entry);
+    job.tasks[ord++] = entry;
     template.instances.push(entry);
     if (taskRecord.state === "succeeded") template.succeeded++;
     if (isTerminalTask(taskRecord.state)) template.ended++;

@@ -29,6 +29,7 @@ import type { Blobs } from "./blobs.ts";
 import type { Scheduling } from "./scheduling.ts";
 import { type Submitter, TRACKER_ITSELF } from "./secret_policy.ts";
 import type { Secrets } from "./secrets.ts";
+import { forEachSliced } from "./slices.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";
@@ -140,7 +141,12 @@ export class JobIntake {
         );
       }
       const previous = active ? active.tasks.map((t) => t.record) : await store.listTasks(jobId);
-      carried = new Map(previous.filter((t) => t.state === "succeeded").map((t) => [instanceKey(t), t]));
+      // In slices: the records are only read, each as it is at its turn (an active job's task may end meanwhile).
+      const succeeded = new Map<string, TaskRecord>();
+      await forEachSliced(previous, (t) => {
+        if (t.state === "succeeded") succeeded.set(instanceKey(t), t);
+      });
+      carried = succeeded;
       if (carried.size === previous.length) {
         throw new FabricError("conflict", `Job ${jobId} has no failed, lost, skipped or cancelled task to run again`);
       }
@@ -203,7 +209,10 @@ export class JobIntake {
   ): Promise<SubmitJobResponse> {
     const { state, writer, metrics, clock } = this.#o;
     this.#o.secrets.checkJob(parsed, options.submitter ?? TRACKER_ITSELF);
-    const { job, tasks } = jobRecords(parsed, {
+    // Decided now (the agents as they are), the tasks then made in slices; nothing of the job is seen
+    // anywhere until it is stored, and placed nowhere until it is indexed whole (state.addJob).
+    const expansion = expandForAgents(state.agents.values(), parsed, { signedBy: options.signed?.publicKey ?? null });
+    const { job, tasks } = await jobRecords(parsed, {
       jobId: this.#o.newId(),
       now: clock.now(),
       source: options.source,
@@ -211,9 +220,9 @@ export class JobIntake {
       packs: options.packs,
       signed: options.signed,
       submittedBy: options.submitter?.name ?? null,
-      instances: expandForAgents(state.agents.values(), parsed, { signedBy: options.signed?.publicKey ?? null }),
+      expansion,
     });
-    if (options.carried && options.carried.size > 0) carryOver(job, tasks, options.carried, options.rerunOf!);
+    if (options.carried && options.carried.size > 0) await carryOver(job, tasks, options.carried, options.rerunOf!);
     await this.#o.blobs.use(job.id, parsed, options.packs);
     if (options.periodic) {
       job.name = options.periodic.name;
@@ -224,7 +233,7 @@ export class JobIntake {
     await writer.insertJob(job, tasks, options.periodic?.record(job.id));
     metrics.jobsSubmitted.inc();
     metrics.tasksSubmitted.inc(tasks.length);
-    this.#o.tasks.queueJob(state.addJob(job, tasks));
+    await state.addJob(job, tasks, (entry, slices) => this.#o.tasks.queueJob(entry, slices));
     // Its ready tasks are placed at once, so that the version its submitter watches from already
     // counts the placement (the watch then waits for the tasks' progress, not for their being placed).
     this.#o.scheduling().now();

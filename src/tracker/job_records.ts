@@ -4,8 +4,8 @@ import {
   describeIssue,
   effectiveTask,
   emptyCounts,
-  expandJob,
   FabricError,
+  instanceCount,
   type JobSignature,
   type JobSpec,
   jobStateFrom,
@@ -14,12 +14,14 @@ import {
   type SignedJob,
   signedPayload,
   type TaskInstance,
+  templateInstances,
   validateJobSpec,
   verifyPayload,
 } from "../protocol/mod.ts";
 import { type JobRecord, queuedTask, type TaskRecord } from "../store/mod.ts";
 import { type Candidate, eligibleAgents } from "./placement.ts";
 import { type PlanAgent, readyCandidates } from "./planner.ts";
+import { Slices } from "./slices.ts";
 
 /** The job spec of a submission, validated, with every script file it names sent along. */
 export function parseSubmission(spec: unknown, files: Record<string, string>): JobSpec {
@@ -73,15 +75,22 @@ export interface JobRecordsOptions {
   signed: SignedJob | null;
   /** The name of the token that submits it (none: a job made by a test). */
   submittedBy?: string | null;
-  /** Without `pinnedAgent`: runs on any agent. */
-  instances: Array<TaskInstance & { pinnedAgent?: string | null }>;
+  /** Its tasks, as expandForAgents decided them. */
+  expansion: Expansion;
 }
 
-/** A new job's record and its tasks' records, all queued. */
-export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: JobRecord; tasks: TaskRecord[] } {
-  const { jobId, now, instances } = options;
+/**
+ * A new job's record and its tasks' records, all queued, made in slices (slices.ts): a million take
+ * seconds. Safe to slice: nothing of the job is anywhere but here until it is stored and indexed.
+ */
+export async function jobRecords(
+  spec: JobSpec,
+  options: JobRecordsOptions,
+  slices = new Slices(),
+): Promise<{ job: JobRecord; tasks: TaskRecord[] }> {
+  const { jobId, now, expansion } = options;
   const counts = emptyCounts();
-  counts.queued = instances.length;
+  counts.queued = expansion.total;
   const job: JobRecord = {
     id: jobId,
     name: spec.name,
@@ -93,14 +102,17 @@ export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: Jo
     submittedBy: options.submittedBy ?? null,
     state: "queued",
     cancelRequested: false,
-    total: instances.length,
+    total: expansion.total,
     counts,
     createdAt: now,
     finishedAt: null,
     version: 1,
   };
-  const tasks = instances.map((instance, ord) =>
-    queuedTask({
+  // Each record made from its instance at once: the instances are never all held.
+  const tasks: TaskRecord[] = new Array(expansion.total);
+  let ord = 0;
+  for (const instance of expandedInstances(spec, expansion)) {
+    tasks[ord] = queuedTask({
       id: `${jobId}.${ord}`,
       jobId,
       ord,
@@ -111,34 +123,47 @@ export function jobRecords(spec: JobSpec, options: JobRecordsOptions): { job: Jo
       matrix: instance.matrix,
       pinnedAgent: instance.pinnedAgent ?? null,
       createdAt: now,
-    })
-  );
+    });
+    ord++;
+    if (slices.due()) await slices.next();
+  }
+  if (ord !== expansion.total) throw new Error(`the job made ${ord} tasks, not ${expansion.total}`);
   return { job, tasks };
+}
+
+/** What a job file's tasks make: how many in all, and for each task of the file, the agents it is copied for. */
+export interface Expansion {
+  total: number;
+  /** By the task's position in the job file: the names of the agents a `select: all` task makes a copy for, sorted; else null. */
+  perAgent: Array<string[] | null>;
 }
 
 /**
  * `select: all` makes one copy of a task per eligible ready agent, as Nanite's :all; `signedBy` is the
- * key that signed the job (agents with `--verify-key` take only jobs signed by theirs).
+ * key that signed the job (agents with `--verify-key` take only jobs signed by theirs). Decided here,
+ * from the agents as they are now, and checked (none eligible, too many tasks); the tasks themselves
+ * are made one at a time by expandedInstances.
  */
 export function expandForAgents(
   agents: Iterable<PlanAgent>,
   spec: JobSpec,
   options: { signedBy: string | null },
-): Array<TaskInstance & { pinnedAgent?: string | null }> {
-  const out: Array<TaskInstance & { pinnedAgent?: string | null }> = [];
-  const all = expandJob(spec);
-  const byTemplate = Map.groupBy(all, (instance) => instance.template);
+): Expansion {
+  const perAgent: Array<string[] | null> = [];
+  const counts = spec.tasks.map(instanceCount);
   // Tasks of the templates after the current one, for the limit below.
-  let expanded = all.length;
+  let expanded = counts.reduce((a, b) => a + b, 0);
+  let total = 0;
   let ready: Candidate[] | null = null;
-  for (const taskSpec of spec.tasks) {
-    const instances = byTemplate.get(taskSpec.name) ?? [];
-    expanded -= instances.length;
+  spec.tasks.forEach((taskSpec, i) => {
+    const instances = counts[i];
+    expanded -= instances;
     const effective = effectiveTask(spec, taskSpec);
     if (effective.select !== "all") {
       // Taken as they are (no agent named): a copy of each would be a million objects more to collect.
-      for (const instance of instances) out.push(instance);
-      continue;
+      perAgent.push(null);
+      total += instances;
+      return;
     }
     ready ??= readyCandidates(agents);
     const eligible = eligibleAgents(ready, { ...effective, pinnedAgent: null, signedBy: options.signedBy });
@@ -149,22 +174,39 @@ export function expandForAgents(
       );
     }
     const names = eligible.agents.map((a) => a.name).sort();
-    const count = instances.length * names.length;
-    if (out.length + count + expanded > MAX_JOB_TASKS) {
+    const count = instances * names.length;
+    if (total + count + expanded > MAX_JOB_TASKS) {
       throw new FabricError(
         "invalid_job",
         `The job is invalid: "${taskSpec.name}" on each of ${names.length} agents makes the job more than ` +
           `${MAX_JOB_TASKS} tasks`,
       );
     }
+    perAgent.push(names);
+    total += count;
+  });
+  return { total, perAgent };
+}
+
+/** The job's tasks in the order they are queued, one at a time, as `expansion` decided them. */
+export function* expandedInstances(
+  spec: JobSpec,
+  expansion: Expansion,
+): Generator<TaskInstance & { pinnedAgent?: string | null }> {
+  for (const [i, taskSpec] of spec.tasks.entries()) {
+    const names = expansion.perAgent[i];
+    if (names === null) {
+      yield* templateInstances(taskSpec);
+      continue;
+    }
+    const count = instanceCount(taskSpec) * names.length;
     let index = 0;
-    for (const instance of instances) {
+    for (const instance of templateInstances(taskSpec)) {
       for (const name of names) {
-        out.push({ ...instance, name: `${instance.name}@${name}`, index: index++, count, pinnedAgent: name });
+        yield { ...instance, name: `${instance.name}@${name}`, index: index++, count, pinnedAgent: name };
       }
     }
   }
-  return out;
 }
 
 /** Which instance of a job file a task is (its display name, and its agent for `select: all`): the same in a rerun. */
@@ -176,14 +218,16 @@ export function instanceKey(task: Pick<TaskRecord, "name" | "pinnedAgent">): str
  * `rerun --failed`: the new job's tasks that succeeded in the job it reruns are succeeded here too,
  * with their output (what needs them reads it), at attempt 0 (nothing of them runs in this job).
  */
-export function carryOver(
+export async function carryOver(
   job: JobRecord,
   tasks: TaskRecord[],
   carried: ReadonlyMap<string, TaskRecord>,
   from: string,
-): void {
+  slices = new Slices(),
+): Promise<void> {
   let count = 0;
   for (const task of tasks) {
+    if (slices.due()) await slices.next(); // the new job is not stored yet: nobody sees it half carried
     const before = carried.get(instanceKey(task));
     if (!before) continue;
     task.state = "succeeded";

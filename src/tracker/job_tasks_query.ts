@@ -6,6 +6,7 @@
  */
 import { type JobDetail, type JobTasksPage, taskNameMatcher, type TaskState, type TaskView } from "../protocol/mod.ts";
 import { getJobPage } from "./queries.ts";
+import { Slices } from "./slices.ts";
 import type { Tracker } from "./tracker.ts";
 
 const READ_PAGE = 5_000;
@@ -38,7 +39,11 @@ export async function queryJobTasks(
   const tasks: TaskView[] = [];
   let matched = 0;
   let summary: JobDetail | null = null;
+  const slices = new Slices();
   for (let offset = 0;; offset += READ_PAGE) {
+    // A turn of the event loop between pages once a slice is spent (slices.ts): a million tasks read
+    // from memory never await anything. Each page is taken whole, and each task in it as it was then.
+    if (slices.spent()) await slices.next();
     const page = await getJobPage(tracker, jobId, { state: query.state, offset, limit: READ_PAGE });
     summary ??= { ...page.job, tasks: [] };
     for (const task of page.tasks) {

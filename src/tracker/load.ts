@@ -6,8 +6,9 @@
  * starts with the others: one bad job must not keep every other from running.
  */
 import type { Clock } from "../protocol/mod.ts";
-import type { ActiveJobs, AgentRecord } from "../store/mod.ts";
+import type { ActiveJobs, AgentRecord, TaskRecord } from "../store/mod.ts";
 import type { JobEntry } from "./entries.ts";
+import { Slices } from "./slices.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";
@@ -20,18 +21,38 @@ export interface LoadContext {
   log: (message: string) => void;
 }
 
-export function loadState(context: LoadContext, stored: ActiveJobs & { agents: AgentRecord[] }): void {
+/**
+ * In slices (slices.ts), so that a new leader loading a million tasks keeps renewing its lease. Safe to
+ * slice: the Tracker being loaded serves nothing yet (it is returned once loaded), and its scheduling is
+ * held meanwhile (Tracker.open), so that a retry's timer firing between two slices places nothing on an
+ * agent whose placed tasks are not all restored yet.
+ */
+export async function loadState(
+  context: LoadContext,
+  stored: ActiveJobs & { agents: AgentRecord[] },
+  slices = new Slices(),
+): Promise<void> {
   const { state, tasks } = context;
   const now = context.clock.now();
   for (const record of stored.agents) state.addAgent(record, now);
-  const byJob = Map.groupBy(stored.tasks, (task) => task.jobId);
+  const byJob = new Map<string, TaskRecord[]>();
+  for (const task of stored.tasks) {
+    const list = byJob.get(task.jobId);
+    if (list) list.push(task);
+    else byJob.set(task.jobId, [task]);
+    if (slices.due()) await slices.next();
+  }
   const currentAttempts = new Map(stored.attempts.map((a) => [a.taskId, a]));
   const setAside = [...stored.unreadable];
   for (const record of stored.jobs) {
     let job: JobEntry | null = null;
     try {
-      job = state.addJob(record, byJob.get(record.id) ?? []);
-      for (const task of job.tasks) tasks.restore(task, currentAttempts.get(task.record.id));
+      job = await state.addJob(record, byJob.get(record.id) ?? []);
+      byJob.delete(record.id);
+      for (const task of job.tasks) {
+        tasks.restore(task, currentAttempts.get(task.record.id));
+        if (slices.due()) await slices.next();
+      }
       if (job.record.cancelRequested) tasks.cancel(job);
     } catch (error) {
       if (job) tasks.discard(job);

@@ -16,13 +16,13 @@ async function storeJobs(path: string, jobs: Array<{ id: string; spec: unknown; 
   const batch = emptyBatch();
   for (const { id, spec, cancelRequested } of jobs) {
     const parsed = parseSubmission(spec, {});
-    const records = jobRecords(parsed, {
+    const records = await jobRecords(parsed, {
       jobId: id,
       now: clock.now(),
       source: null,
       files: {},
       signed: null,
-      instances: expandForAgents([], parsed, { signedBy: null }),
+      expansion: expandForAgents([], parsed, { signedBy: null }),
     });
     records.job.cancelRequested = cancelRequested ?? false;
     batch.newJobs.push(records.job);

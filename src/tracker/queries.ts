@@ -27,7 +27,7 @@ import { Wakeup } from "./wakeup.ts";
 const LOG_PAGE = 1000;
 const FOLLOW_WAIT_MS = 15_000;
 
-function agentNames(tracker: Tracker): AgentNames {
+export function agentNames(tracker: Tracker): AgentNames {
   return (id) => (id === null ? null : tracker.state.agents.get(id)?.record.name ?? id);
 }
 
@@ -53,13 +53,13 @@ export async function getJobSummary(tracker: Tracker, jobId: string): Promise<Jo
 }
 
 /** Context of a task in memory: the scheduler knows why it waits. */
-function liveContext(task: TaskEntry): TaskContext {
+export function liveContext(task: TaskEntry): TaskContext {
   const e = task.template.effective;
   return { kind: e.kind, uses: e.uses, sandbox: e.sandbox, reason: waitReason(task) };
 }
 
 /** Context of a task of an ended job, from its stored spec. */
-function storedContext(spec: JobSpec): (task: TaskRecord) => TaskContext {
+export function storedContext(spec: JobSpec): (task: TaskRecord) => TaskContext {
   const byName = new Map(spec.tasks.map((t) => [t.name, effectiveTask(spec, t)]));
   return (task) => {
     const e = byName.get(task.template);

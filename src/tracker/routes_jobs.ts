@@ -3,9 +3,10 @@ import { FabricError, rerunJobRequestSchema, submitJobRequestSchema } from "../p
 import { authorizeOwned, type ClientNeed, type RouteRule, ROUTES } from "./http/authorization.ts";
 import { ndjsonResponse } from "./http/ndjson.ts";
 import { type AuditNote, intParam, type On, parseBody, taskStateParam } from "./http/route_params.ts";
+import { jobDetailJson } from "./job_json.ts";
 import { readJobLogs } from "./job_logs.ts";
 import { MAX_TASKS_PAGE, queryJobTasks } from "./job_tasks_query.ts";
-import { getJob, getJobSummary, getTask, jobWaiting, listJobs, readLogs, watchJob } from "./queries.ts";
+import { getJobSummary, getTask, jobWaiting, listJobs, readLogs, watchJob } from "./queries.ts";
 import { submitterOf } from "./secret_policy.ts";
 import type { Tracker } from "./tracker.ts";
 
@@ -37,7 +38,8 @@ export function jobRoutes(on: On, tracker: Tracker): void {
     const jobId = c.req.param("id")!;
     const q = (name: string) => c.req.query(name);
     if (q("state") === undefined && q("name") === undefined && q("limit") === undefined && q("offset") === undefined) {
-      return c.json(await getJob(tracker, jobId));
+      // Streamed, a slice at a time (job_json.ts): a whole job of a million tasks is hundreds of megabytes.
+      return c.body(await jobDetailJson(tracker, jobId), 200, { "content-type": "application/json" });
     }
     const state = taskStateParam(c.req.query("state"));
     const name = c.req.query("name");

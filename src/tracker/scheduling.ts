@@ -18,13 +18,24 @@ export interface SchedulingOptions {
 export class Scheduling {
   #options: SchedulingOptions;
   #queued = false;
+  #held = false;
 
   constructor(options: SchedulingOptions) {
     this.#options = options;
   }
 
+  /**
+   * No pass while held (a tracker loading its state in slices: an agent's placed tasks are not all
+   * restored yet); a pass follows the release.
+   */
+  hold(held: boolean): void {
+    this.#held = held;
+    if (!held) this.soon();
+  }
+
   /** Place what can be placed now. */
   now(): void {
+    if (this.#held) return;
     const options = this.#options;
     const { placements, reasons } = plan({ templates: options.templates(), agents: options.agents() }, options.random);
     for (const [template, reason] of reasons) template.blockedReason = reason;

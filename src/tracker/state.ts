@@ -5,6 +5,7 @@
  */
 import type { AgentRecord, JobRecord, TaskRecord } from "../store/mod.ts";
 import { type AgentEntry, type JobEntry, newJobEntry, type TaskEntry, type TemplateEntry } from "./entries.ts";
+import { Slices } from "./slices.ts";
 import { Wakeup } from "./wakeup.ts";
 
 export class FabricState {
@@ -32,10 +33,26 @@ export class FabricState {
     return entry;
   }
 
-  /** A job from its records, indexed; throws (having indexed nothing) when the records do not make a job. */
-  addJob(record: JobRecord, tasks: TaskRecord[]): JobEntry {
-    const job = newJobEntry(record, tasks, this.#jobSeq++);
-    for (const task of job.tasks) this.tasks.set(task.record.id, task);
+  /**
+   * A job from its records, indexed; throws (having indexed nothing) when the records do not make a job.
+   * Made in slices (slices.ts), and visible (to claims, the scheduler, reads of active jobs) only once
+   * whole: its entries are reachable from nothing but this call until `jobs` and `templates` get it, in
+   * one step at the end. `prepare` runs on it before that (a new job's tasks queued in its templates:
+   * the scheduler reaches those through `templates` only). Its tasks are indexed by id before it is
+   * visible, in slices: one found by id meanwhile is a task of a stored job, still queued, as it is.
+   */
+  async addJob(
+    record: JobRecord,
+    tasks: TaskRecord[],
+    prepare?: (job: JobEntry, slices: Slices) => Promise<void>,
+  ): Promise<JobEntry> {
+    const slices = new Slices();
+    const job = await newJobEntry(record, tasks, this.#jobSeq++, slices);
+    await prepare?.(job, slices);
+    for (const task of job.tasks) {
+      this.tasks.set(task.record.id, task);
+      if (slices.due()) await slices.next();
+    }
     this.jobs.set(record.id, job);
     for (const template of job.templates.values()) this.templates.push(template);
     this.templates.sort((a, b) =>

@@ -15,6 +15,7 @@ import { JobProgress } from "./job_progress.ts";
 import type { TrackerMetrics } from "./metrics/mod.ts";
 import { recordRuntime } from "./prefetch.ts";
 import { RetryTimer } from "./retry_timer.ts";
+import { Slices } from "./slices.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import { finishOutcome, isJson, retryDelay } from "./task_outcome.ts";
@@ -55,10 +56,16 @@ export class TaskLifecycle {
 
   // ---- queued --------------------------------------------------------------------------------
 
-  /** A new job: those of its tasks with nothing to wait for are ready. */
-  queueJob(job: JobEntry): void {
-    // A rerun's carried-over tasks have succeeded already.
-    for (const task of job.tasks) if (task.record.state === "queued") this.#enqueue(task);
+  /**
+   * A new job, before it is visible (FabricState.addJob's `prepare`): those of its tasks with nothing to
+   * wait for are ready. In slices: its templates' queues are reached by nothing else yet.
+   */
+  async queueJob(job: JobEntry, slices = new Slices()): Promise<void> {
+    for (const task of job.tasks) {
+      // A rerun's carried-over tasks have succeeded already.
+      if (task.record.state === "queued") this.#enqueue(task);
+      if (slices.due()) await slices.next();
+    }
   }
 
   /** A task as the store had it at a start: it goes on where it was, or is queued again. */

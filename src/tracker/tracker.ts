@@ -103,12 +103,13 @@ export class Tracker {
     const agents = await options.store.loadAgents();
     const active = await options.store.loadActiveJobs();
     const { state, writer, clock } = tracker;
-    loadState({ state, tasks: parts.tasks, writer, clock, log: tracker.#log }, { agents, ...active });
+    parts.scheduling.hold(true); // loaded in slices (load.ts)
+    await loadState({ state, tasks: parts.tasks, writer, clock, log: tracker.#log }, { agents, ...active });
     await loadNeededArtifacts(options.store, state.jobs.values());
     if (parts.logCap.maxJobBytes !== Infinity) {
       for (const job of state.jobs.values()) job.logBytes = await options.store.jobLogBytes(job.record.id);
     }
-    parts.scheduling.soon();
+    parts.scheduling.hold(false);
     await tracker.writer.flush();
     return tracker;
   }
