@@ -103,7 +103,7 @@ export const TIMEOUTS = {
   stalledReader: 60_000,
 };
 
-/** Bodies fabric streams (logs --follow) are passed on as they come; everything else is sent whole. */
+/** Bodies fabric streams (logs --follow) are passed on as they come, from the first piece (respond()). */
 const STREAMED = /^application\/x-ndjson/;
 
 /** With no door of its own (the bench's canned server), everything is admitted with the routes' limits. */
@@ -301,16 +301,28 @@ async function respond(res: ServerResponse, response: Response, abort: AbortCont
     res.end();
     return;
   }
+  const reader = response.body.getReader();
+  // A body of one piece (every answer made whole: JSON, pages) is sent whole, with its length. One in
+  // several pieces is passed on as they come: a whole job's JSON (job_json.ts, hundreds of megabytes for
+  // a million tasks) would otherwise be gathered here into one buffer and written at once, holding the
+  // event loop for seconds. A log stream is passed on from its first piece (the next may be long coming).
+  const pieces: Uint8Array[] = [];
   if (!STREAMED.test(response.headers.get("content-type") ?? "")) {
-    const body = new Uint8Array(await response.arrayBuffer());
-    outHeaders["content-length"] = String(body.byteLength);
-    res.writeHead(response.status, outHeaders);
-    res.end(body);
-    return;
+    for (let read = 0; read < 2; read++) {
+      const { done, value } = await reader.read();
+      if (done) {
+        const body = pieces[0] ?? new Uint8Array(0);
+        outHeaders["content-length"] = String(body.byteLength);
+        res.writeHead(response.status, outHeaders);
+        res.end(body);
+        return;
+      }
+      pieces.push(value);
+    }
   }
   res.writeHead(response.status, outHeaders);
-  const reader = response.body.getReader();
   try {
+    for (const piece of pieces) if (!res.write(piece)) await drained(res);
     for (;;) {
       if (abort.signal.aborted) break;
       const { done, value } = await reader.read();

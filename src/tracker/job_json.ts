@@ -11,10 +11,9 @@
  * tasks in an array that never changes length, so an index walks it whatever happens meanwhile (the
  * job ending and leaving memory included: its entries stay as they ended).
  */
-import { setImmediate } from "node:timers";
 import { FabricError, type JobSummary, type TaskView } from "../protocol/mod.ts";
 import { agentNames, liveContext, storedContext } from "./queries.ts";
-import { SLICE_MS, Slices } from "./slices.ts";
+import { SLICE_MS, Slices, turn } from "./slices.ts";
 import type { Tracker } from "./tracker.ts";
 import { jobSummary, taskView } from "./views.ts";
 
@@ -50,17 +49,55 @@ export async function jobDetailJson(
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const slices = new Slices(sliceMs);
-      const parts: string[] = next === 0 ? [head.slice(0, -2)] : [];
+      // Each task's text encoded into one buffer as it is made: no slice-sized string is joined or
+      // copied again (measured: joining and encoding 15,000 tasks' text at once took up to 200 ms
+      // more than making it, most of it the collector's).
+      const chunk = new Chunk(controller, encoder);
+      if (next === 0) chunk.put(head.slice(0, -2));
       while (next < count) {
-        parts.push((next === 0 ? "" : ",") + JSON.stringify(view(next)));
+        chunk.put((next === 0 ? "" : ",") + JSON.stringify(view(next)));
         next++;
-        if (slices.due()) break;
+        if (slices.due() || chunk.full) break;
       }
-      if (next >= count) parts.push("]}");
-      controller.enqueue(encoder.encode(parts.join("")));
+      if (next >= count) chunk.put("]}");
+      chunk.send();
       if (next >= count) return controller.close();
       // A turn of the event loop before the next slice, whatever the reader's pace.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await turn();
     },
   });
+}
+
+/** Bytes sent at most at once: a reader takes them as they come. */
+const CHUNK_BYTES = 1 << 20;
+
+/** One piece of the answer: texts encoded one after the other into a buffer of CHUNK_BYTES. */
+class Chunk {
+  #buffer = new Uint8Array(CHUNK_BYTES);
+  #used = 0;
+  constructor(
+    private controller: ReadableStreamDefaultController<Uint8Array>,
+    private encoder: TextEncoder,
+  ) {}
+
+  /** Near the end: no more tasks in this one (a task's text is far smaller than what is kept free). */
+  get full(): boolean {
+    return this.#used > CHUNK_BYTES - 64 * 1024;
+  }
+
+  put(text: string): void {
+    // A UTF-16 unit is at most 3 bytes of UTF-8.
+    if (this.#used + text.length * 3 > this.#buffer.length) {
+      this.send();
+      if (text.length * 3 > this.#buffer.length) return this.controller.enqueue(this.encoder.encode(text));
+    }
+    this.#used += this.encoder.encodeInto(text, this.#buffer.subarray(this.#used)).written;
+  }
+
+  send(): void {
+    if (this.#used === 0) return;
+    this.controller.enqueue(this.#buffer.subarray(0, this.#used));
+    this.#buffer = new Uint8Array(CHUNK_BYTES);
+    this.#used = 0;
+  }
 }
