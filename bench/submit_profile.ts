@@ -3,7 +3,8 @@
  * PostgresStore (a server of its own, testing/postgres.ts), leading by a real lease (its writes
  * fenced), submits one job of N tasks; prints the submit's time, the event loop's worst lateness
  * during it (a 50 ms interval timer), and with --v8-flags=--expose-gc the JS heap per queued task
- * after a forced GC and the garbage made (heap growth before the GC minus what stays).
+ * after a forced GC and the garbage made (heap growth before the GC minus what stays), and the
+ * process's peak RSS so far (VmHWM: the whole run, the tracker's load and the submit).
  *
  *     deno run -A --v8-flags=--expose-gc bench/submit_profile.ts 100000 [runs]
  *     deno run -A --v8-flags=--expose-gc --cpu-prof bench/submit_profile.ts 1000000
@@ -50,7 +51,9 @@ try {
     console.log(
       `${tasks} tasks: submit ${seconds.toFixed(2)} s (CPU ${
         ((cpu.user + cpu.system) / 1e6).toFixed(2)
-      } s), worst event-loop lateness ${worst.toFixed(0)} ms, rss ${(usage.rss / 1e6).toFixed(0)} MB` +
+      } s), worst event-loop lateness ${worst.toFixed(0)} ms, rss ${
+        (usage.rss / 1e6).toFixed(0)
+      } MB (peak ${peakRss()} MB)` +
         (gc
           ? `, heap kept ${(kept / tasks).toFixed(0)} B/task, garbage >= ${
             ((heapAfter - usage.heapUsed) / tasks).toFixed(0)
@@ -64,4 +67,10 @@ try {
   }
 } finally {
   await server.stop();
+}
+
+/** The process's peak resident set so far, in MB (Linux's VmHWM). */
+function peakRss(): string {
+  const match = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);
+  return match ? (Number(match[1]) / 1000).toFixed(0) : "?";
 }

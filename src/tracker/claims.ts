@@ -71,7 +71,7 @@ export interface ClaimContext extends Delivery {
   clock: Clock;
   /** Longest a long poll is held. */
   maxWaitMs: number;
-  tasks: ReadonlyMap<string, TaskEntry>;
+  tasks: { get(id: string): TaskEntry | undefined };
   /** The tracker is stopping: answer now. */
   closing: () => boolean;
   /** Resolves once every change so far is durable: work goes out only once its placement is stored. */
@@ -114,7 +114,7 @@ export async function waitForWork(
 function claimResponse(
   agent: AgentEntry,
   holding: { list: AttemptRef[]; keys: ReadonlySet<string> },
-  options: Delivery & { now: number; tasks: ReadonlyMap<string, TaskEntry> },
+  options: Delivery & { now: number; tasks: { get(id: string): TaskEntry | undefined } },
 ): ClaimResponse {
   const assignments = deliverable(agent, holding.keys, options);
   return { assignments, stop: stopOrders(agent, holding.list, options) };
@@ -130,7 +130,7 @@ function claimResponse(
 function stopOrders(
   agent: AgentEntry,
   holding: readonly AttemptRef[],
-  options: { now: number; tasks: ReadonlyMap<string, TaskEntry> },
+  options: { now: number; tasks: { get(id: string): TaskEntry | undefined } },
 ): AttemptRef[] {
   const wanted = new Map<string, AttemptRef>();
   for (const ref of holding) {

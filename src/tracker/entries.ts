@@ -25,6 +25,11 @@ export interface JobEntry {
   active: number;
   /** Bytes of its tasks' output stored (--max-job-logs counts them). */
   logBytes: number;
+  /**
+   * Its tasks by id, only when some task's id is not `JOB.ORD` at its position in `tasks` (TaskIndex
+   * finds the others by position); null for every job fabric makes.
+   */
+  byId: Map<string, TaskEntry> | null;
   /** Its tasks whose output is dropped past the cap, with the attempt whose output was cut; null until one is. */
   logsCut: Map<TaskEntry, number> | null;
 }
@@ -166,6 +171,7 @@ export async function newJobEntry(
     active: 0,
     logBytes: 0,
     logsCut: null,
+    byId: null,
   };
   record.spec.tasks.forEach((spec, order) => {
     job.templates.set(spec.name, {
@@ -216,6 +222,10 @@ export async function newJobEntry(
       recentLogs: null,
       artifacts: null,
     };
+    if (!job.byId && taskRecord.id !== `${record.id}.${ord}`) {
+      job.byId = new Map(job.tasks.map((t) => [t.record.id, t]));
+    }
+    job.byId?.set(taskRecord.id, entry);
     job.tasks[ord++] = entry;
     template.instances.push(entry);
     if (taskRecord.state === "succeeded") template.succeeded++;

@@ -12,7 +12,8 @@ export class FabricState {
   readonly agents = new Map<string, AgentEntry>();
   readonly agentsByName = new Map<string, AgentEntry>();
   readonly jobs = new Map<string, JobEntry>();
-  readonly tasks = new Map<string, TaskEntry>();
+  /** The tasks of the jobs above, by id. */
+  readonly tasks = new TaskIndex(this.jobs);
   /** Templates with work, in the order they are served: priority, then job age, then file order. */
   templates: TemplateEntry[] = [];
   #jobSeq = 0;
@@ -37,9 +38,8 @@ export class FabricState {
    * A job from its records, indexed; throws (having indexed nothing) when the records do not make a job.
    * Made in slices (slices.ts), and visible (to claims, the scheduler, reads of active jobs) only once
    * whole: its entries are reachable from nothing but this call until `jobs` and `templates` get it, in
-   * one step at the end. `prepare` runs on it before that (a new job's tasks queued in its templates:
-   * the scheduler reaches those through `templates` only). Its tasks are indexed by id before it is
-   * visible, in slices: one found by id meanwhile is a task of a stored job, still queued, as it is.
+   * one step at the end (its tasks are found by id through `jobs` too). `prepare` runs on it before
+   * that (a new job's tasks queued in its templates: the scheduler reaches those through `templates` only).
    */
   async addJob(
     record: JobRecord,
@@ -49,10 +49,6 @@ export class FabricState {
     const slices = new Slices();
     const job = await newJobEntry(record, tasks, this.#jobSeq++, slices);
     await prepare?.(job, slices);
-    for (const task of job.tasks) {
-      this.tasks.set(task.record.id, task);
-      if (slices.due()) await slices.next();
-    }
     this.jobs.set(record.id, job);
     for (const template of job.templates.values()) this.templates.push(template);
     this.templates.sort((a, b) =>
@@ -67,7 +63,35 @@ export class FabricState {
     if (this.jobs.get(job.record.id) !== job) return false;
     this.jobs.delete(job.record.id);
     this.templates = this.templates.filter((t) => t.job !== job);
-    for (const task of job.tasks) this.tasks.delete(task.record.id);
     return true;
+  }
+}
+
+/**
+ * The tasks in memory by id, found through their job: an id is `JOB.ORD` and a job's entry holds its
+ * tasks in the order of `ord` (newJobEntry), so a task is one lookup of its job and an index. Not a map
+ * of its own: a million queued tasks' entries in one cost ~50 MB more at the leader (issue #17), and
+ * adding or dropping a large job cost a pass over its tasks. A job whose rows break the rule (none that
+ * fabric makes) has a map of its own (JobEntry.byId).
+ */
+export class TaskIndex {
+  #jobs: ReadonlyMap<string, JobEntry>;
+
+  constructor(jobs: ReadonlyMap<string, JobEntry>) {
+    this.#jobs = jobs;
+  }
+
+  get(id: string): TaskEntry | undefined {
+    const dot = id.lastIndexOf(".");
+    const job = dot < 0 ? undefined : this.#jobs.get(id.slice(0, dot));
+    if (!job) return undefined;
+    if (job.byId) return job.byId.get(id);
+    const task = job.tasks[Number(id.slice(dot + 1))];
+    return task?.record.id === id ? task : undefined;
+  }
+
+  /** Every task of every job in memory. */
+  *values(): Generator<TaskEntry> {
+    for (const job of this.#jobs.values()) yield* job.tasks;
   }
 }
