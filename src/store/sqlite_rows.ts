@@ -345,7 +345,7 @@ function jobRow(j: JobRecord): SqlValue[] {
   ];
 }
 
-function taskRow(t: TaskRecord): SqlValue[] {
+export function taskRow(t: TaskRecord): SqlValue[] {
   return [
     t.id,
     t.jobId,
