@@ -32,6 +32,11 @@ export interface LeaseStore {
   renewLease(fence: Fence, ms: number): Promise<LeaseState | null>;
   /** Let the lease go at once (a tracker stopping), if it is still `fence`'s. */
   releaseLease(fence: Fence): Promise<void>;
+  /**
+   * Where a worker thread may renew the lease on a connection of its own (tracker/lease_worker.ts);
+   * absent for a store whose lease never ends (SQLite's).
+   */
+  renewalSource?(): LeaseRenewalSource;
 }
 
 /** A fenced write refused: the writer no longer leads, and must stop acting as if it did. */
@@ -40,4 +45,12 @@ export class LeaseLostError extends FabricError {
     super("unavailable", message);
     this.name = "LeaseLostError";
   }
+}
+
+/** What a worker needs to open a lease's connection of its own to the same store (tracker/lease_worker.ts). */
+export interface LeaseRenewalSource {
+  url: string;
+  /** The store's --sync (sqlite.ts's StoreSync). */
+  sync?: "normal" | "full";
+  applicationName?: string;
 }

@@ -5,7 +5,7 @@
  */
 export type { SecretStore, Store } from "./store.ts";
 export { emptyBatch } from "./store.ts";
-export { type Fence, LeaseLostError, type LeaseState, type LeaseStore } from "./lease.ts";
+export { type Fence, LeaseLostError, type LeaseRenewalSource, type LeaseState, type LeaseStore } from "./lease.ts";
 export type { TrackerRecord, TrackerRegistry, TrackerState } from "./trackers.ts";
 export {
   type ArtifactRow,
@@ -31,5 +31,7 @@ export { SqliteStore, type StoreSync } from "./sqlite.ts";
 /** The tasks table's columns in the order the store writes them, for the bench's SQLite baseline (B4). */
 export { TASK_COLUMNS } from "./sqlite_rows.ts";
 export { PostgresStore, redactUrl } from "./postgres.ts";
+export { PostgresLease } from "./postgres_lease.ts";
+export { poolSettings } from "./postgres_pool.ts";
 export { openStore, sqlitePath } from "./open.ts";
 export { type ExportCounts, type ExportPart, exportSqlite, noRows } from "./sqlite_export.ts";

@@ -12,7 +12,8 @@
 import postgres from "postgres";
 import { FabricError } from "../protocol/mod.ts";
 import { migratePostgres } from "./postgres_migrations.ts";
-import { openPool } from "./postgres_pool.ts";
+import { connectionBroken, openPool, poolSettings } from "./postgres_pool.ts";
+import { PostgresLease } from "./postgres_lease.ts";
 import { postgresPurgeOps } from "./postgres_purge.ts";
 import type { ArtifactRow, ArtifactsRecord, ArtifactTotals, BlobRecord } from "./blobs.ts";
 import {
@@ -58,7 +59,7 @@ import {
   toTask,
   toToken,
 } from "./sqlite_records.ts";
-import { type Fence, LeaseLostError, type LeaseState } from "./lease.ts";
+import { type Fence, LeaseLostError, type LeaseRenewalSource, type LeaseState } from "./lease.ts";
 import {
   CHANNEL_SQL,
   type ChannelKeyRecord,
@@ -77,7 +78,6 @@ import type { TrackerRecord, TrackerState } from "./trackers.ts";
 export const POSTGRES_CONNECTIONS = 4;
 /** Statements sent ahead of their answers in a large batch (a small one is sent whole). */
 const PIPELINE_WINDOW = 4;
-const CONNECT_TIMEOUT_S = 10;
 /**
  * Rows a cursor fetches at a time: each fetch's rows are made records in one pass, which must stay
  * short (a new leader reading a million tasks renews its lease meanwhile; 5,000 took up to 300 ms on
@@ -112,22 +112,6 @@ export interface PostgresStoreOptions {
   fenced?: boolean;
 }
 
-/**
- * TCP keepalives on every connection: PostgreSQL sees within about 30 s that a tracker's machine is
- * gone, and ends its session (a transaction it left open holds the lease's row). A transaction left
- * idle (its tracker cut off mid-batch) is ended after IDLE_IN_TRANSACTION_MS.
- */
-const KEEPALIVES = { tcp_keepalives_idle: "15", tcp_keepalives_interval: "5", tcp_keepalives_count: "3" };
-const IDLE_IN_TRANSACTION_MS = 10_000;
-/**
- * The lease's connection waits at most this for the lease's row (a write holding it, or a tracker cut off
- * mid-transaction), and a lease statement runs at most LEASE_STATEMENT_TIMEOUT_MS: the lease is tried again
- * at its next turn rather than hung on.
- */
-const LEASE_LOCK_TIMEOUT_MS = 2000;
-const LEASE_STATEMENT_TIMEOUT_MS = 5000;
-/** Beyond the statement's own timeout, the wait for its answer before the connection is given up. */
-const LEASE_ANSWER_SLACK_MS = 1000;
 /** PostgreSQL's error code for a fenced write refused (postgres_migrations.ts, fabric_fence). */
 const FENCE_REFUSED = "FB001";
 
@@ -137,7 +121,9 @@ export class PostgresStore implements Store, SecretStore {
   readonly secrets: SecretStore = this;
   #sql: postgres.Sql;
   /** A connection of its own for the lease, opened at its first use: renewing it never waits for a pool slot. */
-  #leaseSql: postgres.Sql | null = null;
+  #lease: PostgresLease;
+  #sync: StoreSync | undefined;
+  #applicationName: string | undefined;
   #url: string;
   #settings: postgres.Options<Record<string, never>>;
   #fenced: boolean;
@@ -148,28 +134,28 @@ export class PostgresStore implements Store, SecretStore {
   private constructor(
     where: string,
     sql: postgres.Sql,
-    open: { url: string; settings: postgres.Options<Record<string, never>>; fenced: boolean },
+    open: {
+      url: string;
+      settings: postgres.Options<Record<string, never>>;
+      fenced: boolean;
+      sync?: StoreSync;
+      applicationName?: string;
+    },
   ) {
     this.where = where;
     this.#sql = sql;
     this.#url = open.url;
     this.#settings = open.settings;
     this.#fenced = open.fenced;
+    this.#sync = open.sync;
+    this.#applicationName = open.applicationName;
+    this.#lease = new PostgresLease(open.url, open.settings);
   }
 
   /** Connect to `url` and migrate its schema (creating it on an empty database). */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const where = redactUrl(url);
-    const settings = {
-      connect_timeout: CONNECT_TIMEOUT_S,
-      onnotice: () => {},
-      connection: {
-        application_name: options.applicationName ?? "fabric",
-        ...(options.sync === "full" ? {} : { synchronous_commit: "off" }),
-        ...KEEPALIVES,
-        idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
-      },
-    };
+    const settings = poolSettings(options);
     let sql: postgres.Sql;
     try {
       sql = openPool(url, { ...settings, max: POSTGRES_CONNECTIONS });
@@ -183,7 +169,13 @@ export class PostgresStore implements Store, SecretStore {
       if (error instanceof FabricError) throw error;
       throw new FabricError("unavailable", `Cannot open the store ${where}: ${messageOf(error)}`);
     }
-    return new PostgresStore(where, sql, { url, settings, fenced: options.fenced ?? false });
+    return new PostgresStore(where, sql, {
+      url,
+      settings,
+      fenced: options.fenced ?? false,
+      sync: options.sync,
+      applicationName: options.applicationName,
+    });
   }
 
   async #read<T>(what: string, body: (sql: postgres.Sql) => Promise<T>): Promise<T> {
@@ -379,85 +371,21 @@ export class PostgresStore implements Store, SecretStore {
     });
   }
 
-  /**
-   * A statement on the lease's own connection (one, opened at its first use, so that renewing never waits
-   * for a pool slot), bounded: the server ends it after LEASE_STATEMENT_TIMEOUT_MS, and if no answer comes
-   * at all (the connection is cut without a word) the connection is dropped, so that nothing queues
-   * behind it, and the next statement opens another.
-   */
-  async #onLease<T>(body: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-    const sql = this.#leaseSql ??= openPool(this.#url, {
-      ...this.#settings,
-      connection: {
-        ...this.#settings.connection,
-        lock_timeout: LEASE_LOCK_TIMEOUT_MS,
-        statement_timeout: LEASE_STATEMENT_TIMEOUT_MS,
-      },
-      max: 1,
-    });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const silent = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        if (this.#leaseSql === sql) this.#leaseSql = null;
-        sql.end({ timeout: 0 }).catch(() => {});
-        reject(new Error(`no answer within ${LEASE_STATEMENT_TIMEOUT_MS + LEASE_ANSWER_SLACK_MS} ms`));
-      }, LEASE_STATEMENT_TIMEOUT_MS + LEASE_ANSWER_SLACK_MS);
-    });
-    try {
-      return await Promise.race([body(sql), silent]);
-    } catch (error) {
-      if (connectionBroken(error) && this.#leaseSql === sql) {
-        this.#leaseSql = null;
-        sql.end({ timeout: 0 }).catch(() => {});
-      }
-      throw storeError("read the lease", error);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   acquireLease(holder: string, ms: number): Promise<LeaseState | null> {
-    return this.#onLease(async (sql) => {
-      // A lease another tracker holds is only looked at: the takeover below locks the row, and a
-      // follower waiting there behind the leader's long fenced write would queue the leader's own
-      // renewal behind it (a row's lockers wait in turn).
-      const [held] = await sql`
-        SELECT holder, epoch, expires_at - fabric_now_ms() AS remaining FROM leases WHERE name = 'leader'`;
-      if (held && held.holder !== holder && Number(held.remaining) > 0) return leaseState(held);
-      // Taken when it has expired or is already `holder`'s; either way under a new epoch. Else the row
-      // as it is (from the statement's snapshot: null if another tracker inserted it meanwhile).
-      const rows = await sql`
-        WITH t AS (SELECT fabric_now_ms() AS now),
-        taken AS (
-          INSERT INTO leases (name, holder, epoch, expires_at) SELECT 'leader', ${holder}, 1, t.now + ${ms} FROM t
-          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = leases.epoch + 1,
-            expires_at = excluded.expires_at
-          WHERE leases.expires_at <= excluded.expires_at - ${ms} OR leases.holder = excluded.holder
-          RETURNING holder, epoch, expires_at)
-        SELECT holder, epoch, expires_at - t.now AS remaining FROM taken, t
-        UNION ALL
-        SELECT holder, epoch, expires_at - t.now FROM leases, t
-        WHERE name = 'leader' AND NOT EXISTS (SELECT 1 FROM taken)`;
-      return rows.length === 0 ? null : leaseState(rows[0]);
-    });
+    return this.#lease.acquire(holder, ms);
   }
 
   renewLease(fence: Fence, ms: number): Promise<LeaseState | null> {
-    return this.#onLease(async (sql) => {
-      const rows = await sql`
-        WITH t AS (SELECT fabric_now_ms() AS now)
-        UPDATE leases SET expires_at = t.now + ${ms} FROM t
-        WHERE name = 'leader' AND holder = ${fence.holder} AND epoch = ${fence.epoch} AND expires_at > t.now
-        RETURNING holder, epoch, expires_at - t.now AS remaining`;
-      return rows.length === 0 ? null : leaseState(rows[0]);
-    });
+    return this.#lease.renew(fence, ms);
   }
 
   releaseLease(fence: Fence): Promise<void> {
-    return this.#onLease(async (sql) => {
-      await sql`
-        UPDATE leases SET expires_at = 0 WHERE name = 'leader' AND holder = ${fence.holder} AND epoch = ${fence.epoch}`;
-    });
+    return this.#lease.release(fence);
+  }
+
+  /** The lease may be renewed from a worker thread, on a connection of its own (tracker/lease_worker.ts). */
+  renewalSource(): LeaseRenewalSource {
+    return { url: this.#url, sync: this.#sync, applicationName: this.#applicationName };
   }
 
   heartbeatTracker(tracker: TrackerRecord): Promise<void> {
@@ -742,30 +670,8 @@ export class PostgresStore implements Store, SecretStore {
     this.#closed = true;
     await this.#writes;
     await this.#sql.end({ timeout: 5 });
-    await this.#leaseSql?.end({ timeout: 5 });
+    await this.#lease.close();
   }
-}
-
-/** Codes of a failure of the connection itself, not of a statement (postgres.js's, Node's, PostgreSQL's 57P0x). */
-const BROKEN_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "CONNECT_TIMEOUT",
-  "57P01", // admin_shutdown
-  "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now: shutting down, starting up
-]);
-
-function connectionBroken(error: unknown): boolean {
-  const e = error as { code?: string; errno?: string; message?: string };
-  return BROKEN_CODES.has(e?.code ?? "") || BROKEN_CODES.has(e?.errno ?? "") ||
-    /socket has been ended|shutting down|starting up/i.test(e?.message ?? "");
 }
 
 /** `fabric_fence(holder, epoch)`: fails the transaction it is in unless the lease is the fence's (arrays, as every statement's parameters). */
@@ -775,10 +681,6 @@ function fenceCall(fence: Fence): Statement {
     params: [[fence.holder], [fence.epoch]],
     oids: [1009, 1016],
   };
-}
-
-function leaseState(row: postgres.Row): LeaseState {
-  return { holder: String(row.holder), epoch: Number(row.epoch), remainingMs: Number(row.remaining) };
 }
 
 const NOT_EMPTY_CHECK = `DO $$ BEGIN

@@ -10,6 +10,54 @@
  * (no query of ours reads an array back).
  */
 import postgres from "postgres";
+import type { StoreSync } from "./sqlite.ts";
+
+const CONNECT_TIMEOUT_S = 10;
+/**
+ * TCP keepalives on every connection: PostgreSQL sees within about 30 s that a tracker's machine is
+ * gone, and ends its session (a transaction it left open holds the lease's row). A transaction left
+ * idle (its tracker cut off mid-batch) is ended after IDLE_IN_TRANSACTION_MS.
+ */
+const KEEPALIVES = { tcp_keepalives_idle: "15", tcp_keepalives_interval: "5", tcp_keepalives_count: "3" };
+const IDLE_IN_TRANSACTION_MS = 10_000;
+
+/** The settings of every connection of a tracker's (its pool, and its lease's: postgres_lease.ts). */
+export function poolSettings(
+  options: { sync?: StoreSync; applicationName?: string },
+): postgres.Options<Record<string, never>> {
+  return {
+    connect_timeout: CONNECT_TIMEOUT_S,
+    onnotice: () => {},
+    connection: {
+      application_name: options.applicationName ?? "fabric",
+      ...(options.sync === "full" ? {} : { synchronous_commit: "off" }),
+      ...KEEPALIVES,
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+    },
+  };
+}
+
+/** Codes of a failure of the connection itself, not of a statement (postgres.js's, Node's, PostgreSQL's 57P0x). */
+const BROKEN_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: shutting down, starting up
+]);
+
+export function connectionBroken(error: unknown): boolean {
+  const e = error as { code?: string; errno?: string; message?: string };
+  return BROKEN_CODES.has(e?.code ?? "") || BROKEN_CODES.has(e?.errno ?? "") ||
+    /socket has been ended|shutting down|starting up/i.test(e?.message ?? "");
+}
 
 /** Element type oid → its array type's oid, with how one element is written in an array literal. */
 const ARRAY_TYPES: ReadonlyArray<{ element: number; array: number; write: (value: unknown) => string }> = [

@@ -10,6 +10,7 @@
  */
 import type { Clock, TimerId } from "../protocol/mod.ts";
 import type { Fence, LeaseState, LeaseStore } from "../store/mod.ts";
+import { LeaseRenewer, STUCK_MS } from "./lease_renewer.ts";
 
 /** The time the lease is taken for, by default (`fabric tracker --lease`). */
 export const DEFAULT_LEASE_MS = 10_000;
@@ -30,6 +31,11 @@ export interface LeaseOptions {
   onLose: (reason: string) => void;
   /** The holder seen changed (another tracker, this one, or null when none was seen). */
   onHolder?: (holder: string | null) => void;
+  /**
+   * With the monotonic clock and a store that names one (renewalSource), the lease is renewed from a
+   * worker thread too (lease_renewer.ts), while this loop has turned within this long (STUCK_MS).
+   */
+  stuckMs?: number;
   log: (message: string) => void;
 }
 
@@ -57,6 +63,8 @@ export class Lease {
   #round = 0;
   /** Who held it at the last look, for messages. */
   #seen: LeaseState | null = null;
+  /** The worker renewing the lease held (lease_renewer.ts); null when none. */
+  #renewer: LeaseRenewer | null = null;
 
   constructor(options: LeaseOptions) {
     this.#options = options;
@@ -71,6 +79,11 @@ export class Lease {
   /** Kept off the end of the lease, locally: a fifth of it. */
   get marginMs(): number {
     return Math.floor(this.#options.leaseMs / 5);
+  }
+
+  /** Whether a worker thread renews the lease held (lease_renewer.ts), and has been granted it once. */
+  get renewedByWorker(): boolean {
+    return (this.#renewer?.validUntil ?? -Infinity) > -Infinity;
   }
 
   /** The fence while this tracker leads; null when it does not. */
@@ -89,6 +102,7 @@ export class Lease {
   }
 
   #run(): Promise<void> {
+    this.#renewer?.checkIn();
     this.#clock.clearTimeout(this.#next);
     this.#next = undefined;
     if (this.#attempt) return this.#attempt;
@@ -140,6 +154,7 @@ export class Lease {
       if (state?.holder === holder) {
         this.#fence = { holder, epoch: state.epoch };
         this.#notifyHolder();
+        this.#startRenewer(this.#fence, state.remainingMs);
         this.#extend(sentAt, state.remainingMs);
         this.#options.onLead(this.#fence, state.remainingMs !== null);
       } else if (state?.remainingMs != null) {
@@ -171,14 +186,46 @@ export class Lease {
       this.#waitMs = Infinity;
       return;
     }
-    this.#validUntil = sentAt + remainingMs - this.marginMs;
-    const left = this.#validUntil - this.#clock.now();
-    if (left <= 0) return this.lose("its lease ran out before the store renewed it");
-    this.#deadline = this.#clock.setTimeout(() => {
-      this.lose(
+    this.#validUntil = Math.max(this.#validUntil, sentAt + remainingMs - this.marginMs);
+    if (this.#until() <= this.#clock.now()) return this.lose("its lease ran out before the store renewed it");
+    this.#armDeadline();
+  }
+
+  /** The local deadline: this loop's latest grant's, or its worker's if that is later. */
+  #until(): number {
+    return Math.max(this.#validUntil, this.#renewer?.validUntil ?? -Infinity);
+  }
+
+  /** Lose the lease at the local deadline, unless a grant (the worker's, meanwhile) has moved it. */
+  #armDeadline(): void {
+    this.#clock.clearTimeout(this.#deadline);
+    const left = this.#until() - this.#clock.now();
+    if (left <= 0) {
+      return this.lose(
         `its lease ran out by this tracker's clock (not renewed for ${this.#options.leaseMs - this.marginMs} ms)`,
       );
-    }, left);
+    }
+    this.#deadline = this.#clock.setTimeout(() => this.#armDeadline(), left);
+  }
+
+  /** A worker renewing the lease just taken, where it can (see LeaseOptions.stuckMs). */
+  #startRenewer(fence: Fence, remainingMs: number | null): void {
+    this.#renewer?.stop();
+    this.#renewer = null;
+    const source = this.#options.store.renewalSource?.();
+    if (!source || remainingMs === null || this.#options.clock) return;
+    this.#renewer = new LeaseRenewer({
+      source,
+      fence,
+      leaseMs: this.#options.leaseMs,
+      marginMs: this.marginMs,
+      intervalMs: this.intervalMs,
+      stuckMs: this.#options.stuckMs ?? STUCK_MS,
+      onLost: (reason) => {
+        if (this.#fence === fence) this.lose(reason);
+      },
+      log: this.#options.log,
+    });
   }
 
   /** Stop leading now (a fenced write was refused, or the lease ran out); tried again at the next turn. */
@@ -187,6 +234,9 @@ export class Lease {
     if (!fence) return;
     this.#fence = null;
     this.#seen = null;
+    this.#renewer?.stop();
+    this.#renewer = null;
+    this.#validUntil = 0;
     this.#notifyHolder();
     this.#clock.clearTimeout(this.#deadline);
     this.#deadline = undefined;
@@ -199,6 +249,8 @@ export class Lease {
   /** No more attempts; the lease, if held, is let go in the store so that another tracker takes it at once. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#renewer?.stop();
+    this.#renewer = null;
     this.#clock.clearTimeout(this.#next);
     this.#clock.clearTimeout(this.#deadline);
     await this.#attempt;
