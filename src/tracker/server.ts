@@ -3,7 +3,7 @@
  * metrics listener when asked for, and while it leads, the liveness timer and retention.
  */
 import { join } from "node:path";
-import { FabricError, STALE_TRACKER_MS } from "../protocol/mod.ts";
+import { FabricError, NO_LEADER_DETAILS, STALE_TRACKER_MS } from "../protocol/mod.ts";
 import { LeaseLostError, openStore, redactUrl, type StoreSync } from "../store/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
 import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from "./certificate_renewal.ts";
@@ -196,7 +196,11 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     leader: async () => {
       const holder = leadership.holder;
       if (holder === null) return null;
-      if (holder === id) throw new FabricError("unavailable", "This tracker is taking over as the leader; try again");
+      // It holds the lease and is loading the state (in slices: seconds for a large store): it did
+      // nothing, and a client sends the request again, as while no tracker leads.
+      if (holder === id) {
+        throw new FabricError("unavailable", "This tracker is taking over as the leader; try again", NO_LEADER_DETAILS);
+      }
       const url = await trackers.urlOf(holder);
       return url === null ? null : { id: holder, url };
     },
