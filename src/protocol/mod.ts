@@ -43,6 +43,7 @@ export * from "./gc.ts";
 export * from "./blob.ts";
 export * from "./needs.ts";
 export * from "./heartbeat_relay.ts";
+export * from "./claim_pool.ts";
 export * from "./trackers.ts";
 export * from "./audit.ts";
 export * from "./schedule.ts";

@@ -12,6 +12,7 @@ import {
   drainRequestSchema,
   heartbeatRequestSchema,
   helloRequestSchema,
+  pooledClaimsSchema,
   registerAgentRequestSchema,
   relayedHeartbeatsSchema,
   reportRequestSchema,
@@ -116,6 +117,10 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
   on(
     ROUTES.relayHeartbeats,
     async (c) => c.json(await tracker.relayedHeartbeats(await parseBody(c, relayedHeartbeatsSchema))),
+  );
+  on(
+    ROUTES.poolClaims,
+    async (c) => c.json(await tracker.pooledClaims(await parseBody(c, pooledClaimsSchema), c.req.raw.signal)),
   );
 
   // ---- clients -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from
 import { storeHasTokens } from "./credentials.ts";
 import { issueServerCert, prepareTrackerDir, trackerId } from "./data_dir.ts";
 import { FollowerAuth } from "./follower_auth.ts";
+import { ClaimRelay } from "./claim_relay.ts";
 import { HeartbeatRelay } from "./heartbeat_relay.ts";
 import { ROUTES } from "./http/authorization.ts";
 import { Forwarder } from "./http/forwarding.ts";
@@ -216,9 +217,17 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       return await forwarder.call(ROUTES.relayHeartbeats.path, batch, token, RELAY_TIMEOUT_MS);
     },
   });
+  // Its agents' claims wait here, pooled at the leader (claim_relay.ts), with the same admin token.
+  const claims = new ClaimRelay({
+    send: async (request, timeoutMs) => {
+      const token = (await Deno.readTextFile(join(options.dataDir, "admin.token"))).trim();
+      return await forwarder.call(ROUTES.poolClaims.path, request, token, timeoutMs);
+    },
+  });
   leaderChanged = (holder) => {
     forwarder.leaderChanged(holder);
     relay.leaderChanged(holder === id);
+    claims.leaderChanged(holder === id);
   };
   const auth = new FollowerAuth(store);
   const { door, handler, observe } = leaderOrFollower(leadership, {
@@ -228,6 +237,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     auth,
     forwarder,
     relay,
+    claims,
     trackers,
     log,
   });
@@ -259,6 +269,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
     await metricsServer?.close();
     toStart.clear();
     relay.close();
+    claims.close();
     forwarder.close();
     await leadership.stop();
     await store.close();
@@ -324,6 +335,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
         leadership.releaseWaiters();
         await server.close();
         relay.close();
+        claims.close();
         forwarder.close();
         await trackers.stop();
         await leadership.stop();

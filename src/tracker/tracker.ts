@@ -12,6 +12,8 @@ import type {
   CreateTokenRequest,
   CreateTokenResponse,
   HelloResponse,
+  PooledClaims,
+  PooledClaimsResponse,
   RegisterAgentResponse,
   RegisterPeriodicResponse,
   RelayedHeartbeats,
@@ -138,6 +140,7 @@ export class Tracker {
     this.#closing = true;
     this.channels.release();
     for (const agent of this.state.agents.values()) this.#p.agents.endClaim(agent);
+    this.#p.claimPools.release();
     for (const job of this.state.jobs.values()) job.changed.notify();
     for (const task of this.state.tasks.values()) task.changed?.notify();
   }
@@ -239,6 +242,11 @@ export class Tracker {
     const agent = this.#p.agents.byId(agentId);
     this.#p.agents.seen(agent);
     return await waitForWork(agent, request, { ...this.#p.claims, signal });
+  }
+
+  /** A follower's agents' claims, in its pool (claim_pools.ts). */
+  pooledClaims(request: PooledClaims, signal?: AbortSignal): Promise<PooledClaimsResponse> {
+    return this.#p.claimPools.handle(request, signal);
   }
 
   /** Apply an agent's events in order. Reports for an attempt that is not current are refused. */

@@ -4,7 +4,7 @@
  * server starts (retention, periodic jobs, probes). Tracker (tracker.ts) holds these and answers the
  * API through them; building them here keeps that class to the calls themselves.
  */
-import { type Clock, systemClock } from "../protocol/mod.ts";
+import { type Clock, FabricError, systemClock } from "../protocol/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { AgentOperations } from "./agent_operations.ts";
 import { AgentLifecycle } from "./agent_lifecycle.ts";
@@ -12,7 +12,8 @@ import { AuditTrail } from "./audit.ts";
 import { newId as randomId } from "./auth.ts";
 import { Blobs } from "./blobs.ts";
 import { Channels } from "./channels.ts";
-import type { ClaimContext, Delivery } from "./claims.ts";
+import { ClaimPools } from "./claim_pools.ts";
+import { type ClaimContext, type Delivery, waitForWork } from "./claims.ts";
 import { Credentials } from "./credentials.ts";
 import { JobIntake } from "./job_intake.ts";
 import { Liveness } from "./liveness.ts";
@@ -51,6 +52,8 @@ export interface TrackerParts {
   scheduling: Scheduling;
   liveness: Liveness;
   claims: ClaimContext;
+  /** Followers' agents' claims, held in one pool per follower (claim_pools.ts). */
+  claimPools: ClaimPools;
   delivery: Delivery;
   credentials: Credentials;
   tokens: TokenOperations;
@@ -150,6 +153,23 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
     closing: () => hooks.closing(),
     flush,
   };
+  const claimPools = new ClaimPools({
+    clock,
+    closing: () => hooks.closing(),
+    // The agent's own claim, as the leader answers it (tracker.ts), and refused as its credential would
+    // be here once removed: the follower that holds it may not have read the removal yet.
+    claim: (agentId, request, signal) => {
+      const agent = agents.byId(agentId);
+      if (agent.record.admission === "removed") {
+        throw new FabricError(
+          "unauthorized",
+          `Agent "${agent.record.name}" was removed from this tracker (fabric agents remove): its credential is revoked`,
+        );
+      }
+      agents.seen(agent);
+      return waitForWork(agent, request, { ...claims, signal });
+    },
+  });
   const tokens = new TokenOperations({
     ...{ credentials, store, writer, clock, flush, log, caHash: options.caHash },
     agents: () => state.agents,
@@ -176,7 +196,20 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
   return {
     ...{ state, store, writer, clock, timing, metrics, probes, retention, secrets, audit, periodic, blobs, channels },
     logCap,
-    ...{ tasks, agents, scheduling, liveness, claims, delivery, credentials, tokens, jobs, agentCalls, log },
+    ...{
+      tasks,
+      agents,
+      scheduling,
+      liveness,
+      claims,
+      claimPools,
+      delivery,
+      credentials,
+      tokens,
+      jobs,
+      agentCalls,
+      log,
+    },
   };
 }
 

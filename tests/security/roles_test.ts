@@ -105,6 +105,16 @@ function table(f: Fixture): Record<keyof typeof ROUTES, Row> {
         ok: 200,
       }),
     },
+    // A follower's agents' claims, pooled at the leader: the admin token only, as for heartbeats.
+    poolClaims: {
+      allowed: ["admin"],
+      call: () => ({
+        method: "POST",
+        path: "/v1/trackers/claims",
+        body: { pool: "roles", first: true, open: [], ended: [], waitMs: 0 },
+        ok: 200,
+      }),
+    },
 
     listAgents: { allowed: CLIENTS, call: () => ({ method: "GET", path: "/v1/agents", ok: 200 }) },
     drainAgent: {

@@ -89,6 +89,9 @@ export const ROUTES = {
   // admin token every tracker's data directory holds: a tracker has the store, so the admin role gives it
   // nothing it lacks, and it needs no kind of token trackers alone would hold. Unrecorded as a heartbeat is.
   relayHeartbeats: rule("POST", "/v1/trackers/heartbeats", client("admin", "relaying agents' heartbeats"), null),
+  // A follower's agents' claims, held by the follower and pooled at the leader (claim_relay.ts): the same
+  // admin token, for the same reasons; unrecorded as a claim is.
+  poolClaims: rule("POST", "/v1/trackers/claims", client("admin", "relaying agents' claims"), null),
 
   listAgents: rule("GET", "/v1/agents", client("read", "listing agents")),
   drainAgent: rule("POST", "/v1/agents/:name/drain", client("operator", "draining an agent"), "agent.drain"),

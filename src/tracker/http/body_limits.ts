@@ -15,6 +15,8 @@ const LARGE: Record<string, number> = {
   "POST /v1/agent/claim": 32 * MB,
   // A follower's agents' heartbeats (heartbeat_relay.ts): up to 50,000 of ~250 bytes.
   "POST /v1/trackers/heartbeats": 16 * MB,
+  // A follower's agents' claims (claim_relay.ts): each opened claim names the attempts its agent holds.
+  "POST /v1/trackers/claims": 64 * MB,
 };
 
 /** Any other request with a body (register, heartbeat, drain, weight...). */

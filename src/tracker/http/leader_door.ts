@@ -3,7 +3,8 @@
  * here, its own door (front_door.ts) and routes answer. While this tracker follows, it answers itself
  * only what needs no leader: `GET /v1/ca` (public: an agent pins it before anything else),
  * `GET /v1/trackers` (from the store: an agent or client that reached any tracker learns them all) and
- * its agents' heartbeats (from the leader's last answer for each, sent on in batches: heartbeat_relay.ts);
+ * its agents' heartbeats (from the leader's last answer for each, sent on in batches: heartbeat_relay.ts)
+ * and its agents' claim long polls (held here, carried to the leader in one pool: claim_relay.ts);
  * everything else is admitted here as the leader's door admits it (the same principal, found by
  * follower_auth.ts from the store, the same route table, the same body limits), and forwarded to the
  * leader (forwarding.ts), which admits it again. The dashboard (outside /v1/) is forwarded as it is.
@@ -13,7 +14,13 @@
  * follows live), and an answer must not depend on which tracker a client reached. Reads of what has
  * ended could be served from the store by any tracker later, to take load off the leader.
  */
-import { heartbeatRequestSchema, parseJsonBody, type TrackersResponse } from "../../protocol/mod.ts";
+import {
+  claimRequestSchema,
+  heartbeatRequestSchema,
+  parseJsonBody,
+  type TrackersResponse,
+} from "../../protocol/mod.ts";
+import type { ClaimRelay } from "../claim_relay.ts";
 import type { Principal } from "../credentials.ts";
 import type { FollowerAuth } from "../follower_auth.ts";
 import type { HeartbeatRelay } from "../heartbeat_relay.ts";
@@ -38,6 +45,8 @@ export interface LeaderDoorOptions extends Omit<RoutesOptions, "trackers"> {
   forwarder: Forwarder;
   /** A follower answers its agents' heartbeats itself (heartbeat_relay.ts). */
   relay: HeartbeatRelay;
+  /** A follower holds its agents' claim long polls itself, pooled at the leader (claim_relay.ts). */
+  claims: ClaimRelay;
   trackers: TrackersList;
   log: (line: string) => void;
 }
@@ -56,7 +65,7 @@ export function leaderOrFollower(
   leadership: Leadership,
   options: LeaderDoorOptions,
 ): { door: FrontDoor<Caller>; handler: FetchHandler<Caller>; observe: HttpObserver } {
-  const { caPem, id, auth, forwarder, relay, trackers, log } = options;
+  const { caPem, id, auth, forwarder, relay, claims, trackers, log } = options;
   const listTrackers = async (): Promise<TrackersResponse> => ({ trackers: await trackers.views(), answeredBy: id });
   // One door and one set of routes per Tracker: a takeover loads a new one.
   const served = new WeakMap<Tracker, Served>();
@@ -96,10 +105,17 @@ export function leaderOrFollower(
     async fast(method, path, caller, body, signal) {
       const tracker = leadership.tracker;
       if (tracker) return await serve(tracker).door.fast!(method, path, caller, body, signal);
-      // Admitted above: only an agent, with its own credential, reaches here on this route.
-      if (method !== "POST" || path !== ROUTES.heartbeat.path || caller?.kind !== "agent") return null;
-      const { load } = validate(heartbeatRequestSchema, parseJsonBody(body));
-      return { status: 200, body: JSON.stringify(await relay.heartbeat(caller.agentId, load)) };
+      // Admitted above: only an agent, with its own credential, reaches here on these routes.
+      if (method !== "POST" || caller?.kind !== "agent") return null;
+      if (path === ROUTES.heartbeat.path) {
+        const { load } = validate(heartbeatRequestSchema, parseJsonBody(body));
+        return { status: 200, body: JSON.stringify(await relay.heartbeat(caller.agentId, load)) };
+      }
+      if (path === ROUTES.claim.path) {
+        const request = validate(claimRequestSchema, parseJsonBody(body));
+        return { status: 200, body: JSON.stringify(await claims.claim(caller.agentId, request, signal)) };
+      }
+      return null;
     },
     errorResponse: (error, where) => errorResponse(error, where, log),
   };

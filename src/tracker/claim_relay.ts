@@ -1,0 +1,275 @@
+/**
+ * A follower holds its agents' claim long polls itself (the leader's side: claim_pools.ts). Each agent's
+ * claim waits here; the follower tells the leader, in batches (`POST /v1/trackers/claims`, with no wait),
+ * which claims opened and which ended, and keeps one long poll of that route open to take the answers,
+ * each given to the claim it names. So the leader holds one request per follower instead of one per
+ * agent, and the follower opens no connection per agent to it.
+ *
+ * While the leader cannot be reached, or changes, the claims waiting here are answered 503 (try again),
+ * as forwarded ones were, and the pool is started again (a new name, carrying every claim then waiting).
+ * A claim whose agent went away is ended at the leader; an answer that comes for a claim no longer here
+ * is dropped, and the leader sends its assignments again on that agent's next claim (claim_pools.ts).
+ */
+import {
+  type ClaimRequest,
+  type ClaimResponse,
+  type Clock,
+  FabricError,
+  type PooledClaims,
+  type PooledClaimsResponse,
+  systemClock,
+  type TimerId,
+} from "../protocol/mod.ts";
+import { newId } from "./auth.ts";
+
+/** How long the leader holds the pool's long poll with nothing to answer. */
+const POLL_WAIT_MS = 20_000;
+/** A claim is answered empty here this long after its wait, if the leader has not answered it by then. */
+const GRACE_MS = 2_000;
+/** The longest a request of changes waits for the leader. */
+const CHANGE_TIMEOUT_MS = 10_000;
+/** Changes wait this long to go with others in one request. */
+const BATCH_MS = 20;
+/** Pause after a failed request before the next. */
+const RETRY_MS = 500;
+
+export interface ClaimRelayOptions {
+  /** One request to the leader, within `timeoutMs`; a FabricError when it cannot be answered. */
+  send: (request: PooledClaims, timeoutMs: number) => Promise<PooledClaimsResponse>;
+  clock?: Clock;
+}
+
+interface Held {
+  ticket: number;
+  resolve: (response: ClaimResponse) => void;
+  reject: (error: unknown) => void;
+  timer: TimerId;
+  /** The leader has been told of it (in the current pool). */
+  sent: boolean;
+  request: ClaimRequest;
+}
+
+const EMPTY: ClaimResponse = { assignments: [], stop: [] };
+
+export class ClaimRelay {
+  #send: ClaimRelayOptions["send"];
+  #clock: Clock;
+  #held = new Map<string, Held>();
+  #tickets = 0;
+  /** The pool's name at the leader, and whether its first request has been answered. */
+  #pool = newId();
+  #poolMade = false;
+  /** Claims to open and to end at the leader, by agent (an agent's latest change stands). */
+  #open = new Set<string>();
+  #ended = new Map<string, number>();
+  #changing = false;
+  #changeTimer: TimerId | undefined;
+  #polling = false;
+  #closed = false;
+  #leadsHere = false;
+
+  constructor(options: ClaimRelayOptions) {
+    this.#send = options.send;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** How many claims wait here (tests). */
+  get waiting(): number {
+    return this.#held.size;
+  }
+
+  /** Agent `agentId`'s claim: answered by the leader, or empty after its wait, or 503 while the leader is away. */
+  claim(agentId: string, request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
+    if (this.#closed) throw new FabricError("unavailable", "This tracker is stopping; try another");
+    if (this.#leadsHere) throw new FabricError("unavailable", "This tracker is taking over as the leader; try again");
+    // One open claim per agent, as at the leader: a newer one (after a dropped connection) answers the older.
+    this.#settle(agentId, (held) => held.resolve(EMPTY));
+    if (signal?.aborted) return Promise.resolve(EMPTY);
+    const ticket = ++this.#tickets;
+    return new Promise<ClaimResponse>((resolve, reject) => {
+      // Ended here without the leader's answer: its wait ran out, or the agent went away (the leader is
+      // told to stop waiting for it; what it was sent meanwhile is sent again on the agent's next claim).
+      const end = () => {
+        const held = this.#held.get(agentId);
+        if (held?.ticket !== ticket) return;
+        this.#settle(agentId, () => {});
+        this.#changed();
+        settled();
+        resolve(EMPTY);
+      };
+      const settled = () => signal?.removeEventListener("abort", end);
+      const timer = this.#clock.setTimeout(end, request.waitMs + GRACE_MS);
+      this.#held.set(agentId, {
+        ticket,
+        timer,
+        sent: false,
+        request,
+        resolve: (response) => {
+          settled();
+          resolve(response);
+        },
+        reject: (error) => {
+          settled();
+          reject(error);
+        },
+      });
+      signal?.addEventListener("abort", end, { once: true });
+      this.#ended.delete(agentId);
+      this.#open.add(agentId);
+      this.#changed();
+    });
+  }
+
+  /**
+   * Another tracker leads now, or none: the claims waiting here are told to try again, and the pool
+   * starts anew (at the new leader). When this one leads, it answers claims itself.
+   */
+  leaderChanged(leadsHere: boolean): void {
+    this.#leadsHere = leadsHere;
+    const why = leadsHere ? "This tracker is taking over as the leader; try again" : "The leader changed; try again";
+    this.#reset(new FabricError("unavailable", why));
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#clock.clearTimeout(this.#changeTimer);
+    this.#reset(new FabricError("unavailable", "This tracker is stopping; try another"));
+  }
+
+  /** Every claim held is refused with `error`, and the next request starts a new pool. */
+  #reset(error: FabricError): void {
+    for (const agentId of [...this.#held.keys()]) this.#settle(agentId, (held) => held.reject(error));
+    this.#open.clear();
+    this.#ended.clear();
+    this.#pool = newId();
+    this.#poolMade = false;
+  }
+
+  /** The claim of `agentId` held here, if any, removed and given to `f`. */
+  #settle(agentId: string, f: (held: Held) => void): void {
+    const held = this.#held.get(agentId);
+    if (!held) return;
+    this.#held.delete(agentId);
+    this.#clock.clearTimeout(held.timer);
+    if (held.sent) this.#ended.set(agentId, held.ticket);
+    this.#open.delete(agentId);
+    f(held);
+  }
+
+  #changed(): void {
+    if (this.#closed || this.#changing || this.#changeTimer !== undefined) return;
+    if (this.#open.size === 0 && this.#ended.size === 0) return;
+    this.#changeTimer = this.#clock.setTimeout(() => {
+      this.#changeTimer = undefined;
+      void this.#sendChanges();
+    }, BATCH_MS);
+  }
+
+  /** What changed goes to the leader, one request at a time (so they arrive in order). */
+  async #sendChanges(): Promise<void> {
+    if (this.#closed || this.#changing) return;
+    const pool = this.#pool;
+    const first = !this.#poolMade;
+    const opened: Array<[string, Held]> = [];
+    for (const agentId of this.#open) {
+      const held = this.#held.get(agentId);
+      if (held) opened.push([agentId, held]);
+    }
+    const request: PooledClaims = {
+      pool,
+      first,
+      open: opened.map(([agentId, held]) => ({
+        agentId,
+        ticket: held.ticket,
+        holding: held.request.holding,
+        waitMs: held.request.waitMs,
+      })),
+      ended: first ? [] : [...this.#ended].map(([agentId, ticket]) => ({ agentId, ticket })),
+      waitMs: 0,
+    };
+    this.#open.clear();
+    this.#ended.clear();
+    for (const [, held] of opened) held.sent = true;
+    this.#changing = true;
+    let failed = false;
+    try {
+      const response = await this.#send(request, CHANGE_TIMEOUT_MS);
+      if (pool !== this.#pool) return; // started anew meanwhile: what was asked of the old pool is moot
+      if (response.unknownPool) return this.#restart();
+      if (first) this.#poolMade = true;
+      this.#deliver(response);
+    } catch (error) {
+      failed = true;
+      if (pool === this.#pool) this.#failed(error);
+    } finally {
+      this.#changing = false;
+    }
+    if (failed) {
+      this.#clock.setTimeout(() => this.#changed(), RETRY_MS);
+    } else {
+      this.#changed();
+    }
+    this.#poll();
+  }
+
+  /** The pool's long poll, open while claims wait here and the pool is made. */
+  async #poll(): Promise<void> {
+    while (!this.#closed && !this.#polling && this.#poolMade && this.#held.size > 0) {
+      const pool = this.#pool;
+      this.#polling = true;
+      try {
+        const response = await this.#send(
+          { pool, first: false, open: [], ended: [], waitMs: POLL_WAIT_MS },
+          POLL_WAIT_MS + 10_000,
+        );
+        if (pool !== this.#pool) continue;
+        if (response.unknownPool) {
+          this.#restart();
+          continue;
+        }
+        this.#deliver(response);
+      } catch (error) {
+        if (pool === this.#pool) this.#failed(error);
+        await new Promise<void>((resolve) => this.#clock.setTimeout(() => resolve(), RETRY_MS));
+      } finally {
+        this.#polling = false;
+      }
+    }
+  }
+
+  #deliver(response: PooledClaimsResponse): void {
+    for (const answer of response.answers) {
+      const held = this.#held.get(answer.agentId);
+      // For a claim no longer here: dropped, and what it carried is sent again on the agent's next claim.
+      if (held?.ticket !== answer.ticket) continue;
+      this.#held.delete(answer.agentId);
+      this.#clock.clearTimeout(held.timer);
+      if (answer.error) {
+        held.reject(new FabricError(answer.error.code, answer.error.message));
+      } else {
+        held.resolve(answer.response ?? EMPTY);
+      }
+    }
+  }
+
+  /** The leader does not hold the pool (it took over since, or ended it): every held claim goes in a new one. */
+  #restart(): void {
+    this.#pool = newId();
+    this.#poolMade = false;
+    this.#ended.clear();
+    for (const [agentId, held] of this.#held) {
+      held.sent = false;
+      this.#open.add(agentId);
+    }
+    this.#changed();
+  }
+
+  /** The leader could not be reached: its claims here are told to try again, as a forwarded one was. */
+  #failed(error: unknown): void {
+    const unavailable = error instanceof FabricError && error.code === "unavailable" ? error : new FabricError(
+      "unavailable",
+      `This tracker could not pass claims on to the leader: ${(error as Error)?.message ?? error}`,
+    );
+    this.#reset(unavailable);
+  }
+}
