@@ -212,6 +212,14 @@ export class PostgresStore implements Store, SecretStore {
     return this.#read("agents", async (sql) => (await sql`SELECT * FROM agents ORDER BY name`).map(toAgent));
   }
 
+  getAgents(ids: readonly string[]): Promise<AgentRecord[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.#read(
+      "agents",
+      async (sql) => (await sql`SELECT * FROM agents WHERE id = ANY(${[...ids]}::text[]) ORDER BY name`).map(toAgent),
+    );
+  }
+
   loadActiveJobs(): Promise<ActiveJobs> {
     // One snapshot for the three reads: the jobs, their tasks and current attempts agree. Tasks come
     // through a cursor, a chunk at a time: a million queued tasks are never all rows and records at once.

@@ -156,6 +156,14 @@ export class SqliteStore implements Store {
     return this.#read("agents", () => (this.#stmt("SELECT * FROM agents ORDER BY name").all() as Row[]).map(toAgent));
   }
 
+  getAgents(ids: readonly string[]): Promise<AgentRecord[]> {
+    return this.#read("agents", () => {
+      const statement = this.#stmt("SELECT * FROM agents WHERE id = ?");
+      const rows = ids.map((id) => statement.get(id) as Row | undefined).filter((row) => row !== undefined);
+      return rows.map(toAgent).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    });
+  }
+
   loadActiveJobs(): Promise<ActiveJobs> {
     return this.#read("active jobs", () => {
       const active: ActiveJobs = { jobs: [], tasks: [], attempts: [], unreadable: [] };

@@ -28,6 +28,8 @@ import type { ChannelStore } from "./channels.ts";
 export interface Store extends LeaseStore, TrackerRegistry, BlobStore, ChannelStore {
   getMeta(key: string): Promise<string | null>;
   loadAgents(): Promise<AgentRecord[]>;
+  /** The agents of these ids that are stored (one indexed read: a follower checking a credential it has not seen). */
+  getAgents(ids: readonly string[]): Promise<AgentRecord[]>;
   /** Jobs that have not ended, with their tasks; a job whose rows cannot be read is named, not thrown. */
   loadActiveJobs(): Promise<ActiveJobs>;
   listJobs(options: { limit: number }): Promise<JobRecord[]>;

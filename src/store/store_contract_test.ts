@@ -185,6 +185,9 @@ const CASES: Record<string, Case> = {
     }));
     for (let round = 0; round < 2; round++) {
       assert.deepEqual(await store.loadAgents(), [agent]);
+      assert.deepEqual(await store.getAgents([agent.id, "nobody"]), [agent]);
+      assert.deepEqual(await store.getAgents(["nobody"]), []);
+      assert.deepEqual(await store.getAgents([]), []);
       assert.deepEqual(await store.getJob("j1"), job);
       assert.deepEqual(await store.listJobs({ limit: 10 }), [job]);
       assert.deepEqual((await store.loadActiveJobs()).jobs, [job]);

@@ -82,7 +82,7 @@ Deno.test("a refusal says which role the action needs and which role the caller 
   );
 });
 
-Deno.test("every route that changes something names its audit action; only an agent's own routes (and their relayed heartbeats) are left out", () => {
+Deno.test("every route that changes something names its audit action; only an agent's own routes (and their relayed heartbeats and pooled claims) are left out", () => {
   const actions = new Set<string>();
   for (const [name, rule] of Object.entries(ROUTES) as Array<[string, RouteRule]>) {
     if (rule.method === "GET") {
@@ -95,8 +95,8 @@ Deno.test("every route that changes something names its audit action; only an ag
       `${name} (${rule.method} ${rule.path}) changes something: it needs an action`,
     );
     if (rule.audit === null) {
-      // A follower relaying its agents' heartbeats acts for them: as their own heartbeats, unrecorded.
-      if (rule === ROUTES.relayHeartbeats) continue;
+      // A follower relaying its agents' heartbeats or claims acts for them: as their own calls, unrecorded.
+      if (rule === ROUTES.relayHeartbeats || rule === ROUTES.poolClaims) continue;
       assert.equal(rule.need.who, "agent", `${name}: only an agent acting for itself goes unrecorded`);
       continue;
     }
