@@ -84,6 +84,14 @@ export const CLIENT_GONE = 499;
 
 export type FetchHandler<C> = (request: Request, context: C) => Response | Promise<Response>;
 
+/**
+ * Connections the kernel queues for the tracker to accept (it caps this at net.core.somaxconn). Node's
+ * 511 overflowed while a fleet of thousands of agents grew and the tracker was busy: a connection
+ * refused there is retried by its client only after 1, 3, 7... s (SYN retransmits), so registrations
+ * that should take milliseconds took seconds each (measured: 5,500 connections waiting on SYN at once).
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** Deadlines, in milliseconds. Long polls are not cut: a request's time ends once its body is in. */
 export const TIMEOUTS = {
   /** From the TCP connection to a finished TLS handshake. */
@@ -134,14 +142,14 @@ export async function serveHttps<C = undefined>(
   server.on("tlsClientError", () => {}); // a failed or timed-out handshake: the socket is already gone
   server.keepAliveTimeout = TIMEOUTS.keepAlive;
   capConnections(server, options.maxConnections ?? connectionCap(openFileLimit()));
-  server.listen(options.port, options.hostname);
+  server.listen({ port: options.port, host: options.hostname, backlog: LISTEN_BACKLOG });
   await Promise.race([
     once(server, "listening"),
     once(server, "error").then(([error]) => Promise.reject(error)),
   ]);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
-  const guard = guardListener(server, { hostname: options.hostname, port, log });
+  const guard = guardListener(server, { hostname: options.hostname, port, backlog: LISTEN_BACKLOG, log });
   return {
     port,
     setCertificate(cert, key) {

@@ -13,6 +13,8 @@ export interface AcceptGuardOptions {
   /** Where the server listens (a wildcard is probed on loopback). */
   hostname: string;
   port: number;
+  /** The listen backlog the server listens with. */
+  backlog?: number;
   intervalMs?: number;
   log: (line: string) => void;
 }
@@ -64,7 +66,7 @@ export function guardListener(server: net.Server, options: AcceptGuardOptions): 
   const tick = async () => {
     if (probing) return;
     if (!server.listening) {
-      server.listen(options.port, options.hostname);
+      server.listen({ port: options.port, host: options.hostname, backlog: options.backlog });
       return;
     }
     if (accepted !== seen) {
@@ -82,7 +84,7 @@ export function guardListener(server: net.Server, options: AcceptGuardOptions): 
         options.log("the listener stopped taking connections (out of file descriptors?); listening again");
         // net.Server's own close: only the listening socket goes (http's would also drop idle connections).
         net.Server.prototype.close.call(server);
-        server.listen(options.port, options.hostname);
+        server.listen({ port: options.port, host: options.hostname, backlog: options.backlog });
       }
     } finally {
       probing = false;
