@@ -2,8 +2,9 @@
  * B3 on two trackers (`--store postgres --trackers 2`, issue #17): the simulated fleet split half and
  * half over the leader and a follower on one PostgreSQL, each half in a simulator process of its own
  * (one process runs out of file descriptors near 10,000 agents). The follower answers its agents'
- * heartbeats itself and sends them on to the leader in batches (src/tracker/heartbeat_relay.ts); its
- * agents' registrations and claim long polls are forwarded. Each tracker's CPU is read from /proc over
+ * heartbeats itself and sends them on to the leader in batches (src/tracker/heartbeat_relay.ts), holds
+ * their claim long polls and carries them to the leader in one pool (src/tracker/claim_relay.ts); its
+ * agents' registrations are forwarded. Each tracker's CPU is read from /proc over
  * steady windows as single-tracker B3 reads it; a step counts only if both halves' heartbeats went
  * through at their rate, answered promptly. Target: each tracker under half a core at 10,000 agents.
  */

@@ -64,7 +64,8 @@ export class ClaimRelay {
   #ended = new Map<string, number>();
   #changing = false;
   #changeTimer: TimerId | undefined;
-  #polling = false;
+  /** The pool whose long poll is under way. */
+  #pollingPool: string | null = null;
   #closed = false;
   #leadsHere = false;
 
@@ -212,28 +213,35 @@ export class ClaimRelay {
     this.#poll();
   }
 
-  /** The pool's long poll, open while claims wait here and the pool is made. */
+  /**
+   * The pool's long poll, open while claims wait here and the pool is made. One per pool: a poll still
+   * held by a leader that no longer leads does not hold up the new pool's.
+   */
   async #poll(): Promise<void> {
-    while (!this.#closed && !this.#polling && this.#poolMade && this.#held.size > 0) {
-      const pool = this.#pool;
-      this.#polling = true;
-      try {
-        const response = await this.#send(
-          { pool, first: false, open: [], ended: [], waitMs: POLL_WAIT_MS },
-          POLL_WAIT_MS + 10_000,
-        );
-        if (pool !== this.#pool) continue;
-        if (response.unknownPool) {
-          this.#restart();
-          continue;
+    const pool = this.#pool;
+    if (this.#closed || this.#pollingPool === pool || !this.#poolMade) return;
+    this.#pollingPool = pool;
+    try {
+      while (!this.#closed && pool === this.#pool && this.#poolMade && this.#held.size > 0) {
+        try {
+          const response = await this.#send(
+            { pool, first: false, open: [], ended: [], waitMs: POLL_WAIT_MS },
+            POLL_WAIT_MS + 10_000,
+          );
+          if (pool !== this.#pool) break;
+          if (response.unknownPool) {
+            this.#restart();
+            break;
+          }
+          this.#deliver(response);
+        } catch (error) {
+          if (pool !== this.#pool) break;
+          this.#failed(error);
+          await new Promise<void>((resolve) => this.#clock.setTimeout(() => resolve(), RETRY_MS));
         }
-        this.#deliver(response);
-      } catch (error) {
-        if (pool === this.#pool) this.#failed(error);
-        await new Promise<void>((resolve) => this.#clock.setTimeout(() => resolve(), RETRY_MS));
-      } finally {
-        this.#polling = false;
       }
+    } finally {
+      if (this.#pollingPool === pool) this.#pollingPool = null;
     }
   }
 

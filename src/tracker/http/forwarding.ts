@@ -27,6 +27,16 @@ const HOP_BY_HOP = [
   "accept-encoding",
 ];
 
+/**
+ * Agents' short calls (registration, hello, report) forwarded at once at most: a fleet joining through
+ * a follower (hundreds a second) waits here for a kept-alive connection to the leader, rather than
+ * opening one and handing the leader one more request per agent in the burst.
+ */
+export const MAX_AGENT_FORWARDS = 64;
+/** Past this many waiting, an agent is told to try again rather than queued. */
+const MAX_AGENT_QUEUE = 10_000;
+const AGENT_CALLS = new Set(["/v1/agents/register", "/v1/agent/hello", "/v1/agent/report"]);
+
 export interface ForwarderOptions {
   /** PEM of the CA every tracker's certificate is from. */
   caPem: string;
@@ -49,8 +59,32 @@ export class Forwarder {
     this.#http = Deno.createHttpClient({ caCerts: [options.caPem], http2: false, http1: true });
   }
 
-  /** `request` answered by the leader. */
+  /** Agents' calls forwarded now, and those waiting for their turn. */
+  #agentCalls = 0;
+  #agentQueue: Array<() => void> = [];
+
+  /** `request` answered by the leader (an agent's short call once one of MAX_AGENT_FORWARDS is free). */
   async forward(request: Request): Promise<Response> {
+    if (!AGENT_CALLS.has(new URL(request.url).pathname)) return await this.#forward(request);
+    if (this.#agentCalls >= MAX_AGENT_FORWARDS) {
+      if (this.#agentQueue.length >= MAX_AGENT_QUEUE) {
+        throw new FabricError("unavailable", "This tracker is passing on many agents' calls; try again");
+      }
+      await new Promise<void>((resolve) => this.#agentQueue.push(resolve));
+    } else {
+      this.#agentCalls++;
+    }
+    try {
+      // Its answer is small: the turn ends when it has come (its body is read after).
+      return await this.#forward(request);
+    } finally {
+      const next = this.#agentQueue.shift();
+      if (next) next();
+      else this.#agentCalls--;
+    }
+  }
+
+  async #forward(request: Request): Promise<Response> {
     if (request.headers.has(FORWARDED_HEADER)) {
       throw new FabricError(
         "unavailable",

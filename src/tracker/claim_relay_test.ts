@@ -1,0 +1,129 @@
+/**
+ * The follower's claim relay against the leader's pools, in one process: each request goes through
+ * JSON as it would over HTTP, to the ClaimPools of whichever "leader" leads now. The leader's claim is
+ * a small stand-in (work queued per agent); the hot tests (tests/hot_claims_test.ts) run the real one.
+ */
+import assert from "node:assert/strict";
+import {
+  type ClaimRequest,
+  type ClaimResponse,
+  FabricError,
+  type PooledClaims,
+  pooledClaimsSchema,
+  systemClock,
+} from "../protocol/mod.ts";
+import { ClaimPools } from "./claim_pools.ts";
+import { ClaimRelay } from "./claim_relay.ts";
+import { Wakeup } from "./wakeup.ts";
+
+/** A leader's side: work queued per agent, handed to the agent's claim as its own claim would be. */
+class Leader {
+  work = new Map<string, string[]>();
+  wakeup = new Wakeup();
+  claims = 0;
+  pools = new ClaimPools({ clock: systemClock, closing: () => false, claim: (a, r, s) => this.#claim(a, r, s) });
+
+  give(agentId: string, taskId: string): void {
+    this.work.set(agentId, [...(this.work.get(agentId) ?? []), taskId]);
+    this.wakeup.notify();
+  }
+
+  async #claim(agentId: string, request: ClaimRequest, signal: AbortSignal): Promise<ClaimResponse> {
+    if (agentId === "removed") throw new FabricError("unauthorized", `Agent "${agentId}" was removed`);
+    this.claims++;
+    const deadline = Date.now() + request.waitMs;
+    for (;;) {
+      const queued = this.work.get(agentId) ?? [];
+      if (queued.length > 0) {
+        this.work.delete(agentId);
+        return { assignments: queued.map((taskId) => ({ taskId }) as never), stop: [] };
+      }
+      if (signal.aborted || Date.now() >= deadline) return { assignments: [], stop: [] };
+      await this.wakeup.wait(deadline - Date.now(), signal);
+    }
+  }
+}
+
+function relayTo(leader: () => Leader): ClaimRelay {
+  return new ClaimRelay({
+    send: async (request: PooledClaims) => {
+      const parsed = pooledClaimsSchema.parse(JSON.parse(JSON.stringify(request)));
+      return JSON.parse(JSON.stringify(await leader().pools.handle(parsed)));
+    },
+  });
+}
+
+const tasks = (response: ClaimResponse) => response.assignments.map((a) => a.taskId);
+
+Deno.test("claims held by a follower get their agents' work from the leader's pool; an agent gone is no longer waited for; a removed agent is refused", async () => {
+  const leader = new Leader();
+  const relay = relayTo(() => leader);
+  try {
+    const a1 = relay.claim("a1", { holding: [], waitMs: 5000 });
+    const a2 = relay.claim("a2", { holding: [], waitMs: 5000 });
+    while (leader.pools.waiting < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    leader.give("a2", "t2");
+    assert.deepEqual(tasks(await a2), ["t2"], "a2's work, to a2");
+    leader.give("a1", "t1");
+    assert.deepEqual(tasks(await a1), ["t1"]);
+
+    // An agent that goes away: the leader stops waiting for it, and its work waits for its next claim.
+    const gone = new AbortController();
+    const a3 = relay.claim("a3", { holding: [], waitMs: 5000 }, gone.signal);
+    while (leader.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    gone.abort();
+    assert.deepEqual(tasks(await a3), []);
+    while (leader.pools.waiting > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    leader.give("a3", "t3");
+    assert.deepEqual(tasks(await relay.claim("a3", { holding: [], waitMs: 5000 })), ["t3"], "on its next claim");
+
+    // A newer claim of an agent answers its older one, empty.
+    const older = relay.claim("a4", { holding: [], waitMs: 5000 });
+    const newer = relay.claim("a4", { holding: [], waitMs: 5000 });
+    assert.deepEqual(tasks(await older), []);
+    leader.give("a4", "t4");
+    assert.deepEqual(tasks(await newer), ["t4"]);
+
+    await assert.rejects(relay.claim("removed", { holding: [], waitMs: 5000 }), /was removed/);
+    // A wait that runs out is answered empty.
+    assert.deepEqual(tasks(await relay.claim("a5", { holding: [], waitMs: 50 })), []);
+  } finally {
+    relay.close();
+    leader.pools.release();
+  }
+});
+
+Deno.test("when the leader changes, claims held are told to try again, and the next go to a new pool at the new leader", async () => {
+  const first = new Leader();
+  const second = new Leader();
+  let leading = first;
+  const relay = relayTo(() => leading);
+  try {
+    const waiting = relay.claim("a1", { holding: [], waitMs: 5000 });
+    while (first.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    leading = second;
+    relay.leaderChanged(false);
+    await assert.rejects(
+      waiting,
+      (error: FabricError) => error.code === "unavailable" && /leader changed/.test(error.message),
+    );
+    const again = relay.claim("a1", { holding: [], waitMs: 5000 });
+    while (second.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    second.give("a1", "t1");
+    assert.deepEqual(tasks(await again), ["t1"], "served by the new leader");
+
+    // The leader forgets the pool (as one that took over and was never told of it): the claims held go in a new one.
+    const held = relay.claim("a2", { holding: [], waitMs: 5000 });
+    while (second.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    const third = new Leader();
+    leading = third;
+    // No word of a change reaches the relay: its poll is answered, and the next finds the pool unknown.
+    second.pools.release();
+    while (third.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    third.give("a2", "t2");
+    assert.deepEqual(tasks(await held), ["t2"], "a2's claim, carried to the pool made again");
+  } finally {
+    relay.close();
+    for (const leader of [first, second, leading]) leader.pools.release();
+  }
+});
