@@ -76,24 +76,32 @@ Deno.test({
 
 Deno.test({
   name:
-    "the leader killed -9 while a follower's agents wait in its pool: they carry on with the new leader, through their follower",
+    "the leader killed -9 while a follower's agents wait in its pool: their claims wait at the follower, go to the new leader's pool, and the agents carry on through their follower",
   ignore: lacks("postgres", "bwrap"),
   fn: () =>
-    withHotCluster({ trackers: 3, lease: `${LEASE_MS}ms` }, async (cluster) => {
+    withHotCluster({ trackers: 3, lease: `${LEASE_MS}ms`, heartbeat: "1s", agentTtl: "30s" }, async (cluster) => {
       assert.equal(await cluster.leads(0), 1);
       const runs = await cluster.runsFile();
-      cluster.startAgent({ name: "b1", join: cluster.trackers[1].address });
-      cluster.startAgent({ name: "b2", join: cluster.trackers[2].address });
+      const agents = [1, 2].map((i) => cluster.startAgent({ name: `b${i}`, join: cluster.trackers[i].address }));
       const ready = async () =>
         (await cluster.json<Array<{ name: string; state: string }>>(0, ["agents"])).filter((a) => a.state === "ready")
           .length;
       await waitFor("both agents ready", async () => (await ready()) === 2 || undefined, { timeoutMs: 60_000 });
-      // Their claims wait in their followers' pools at the leader now.
       await waitFor("claims pooled at the leader", async () => (await requests(cluster, 0, "/v1/trackers/claims")) > 0);
+      // The agents stopped (SIGSTOP) with their claims held at their followers: what happens to a claim
+      // while the leader is lost is the followers' doing alone (a stopped agent neither gives up nor moves).
+      for (const agent of agents) Deno.kill(agent.pid, "SIGSTOP");
       await cluster.stopTracker(0, "SIGKILL");
       const successor = await Promise.any([1, 2].map(async (i) => (await cluster.leads(i, 5 * LEASE_MS), i)));
       const other = 3 - successor;
-      // Only the agent of the tracker that still follows may take work: it gets it through its follower's pool.
+      // The claim held at the follower is carried to the new leader's pool while its agent is still stopped.
+      await waitFor(
+        "the follower's pool at the new leader",
+        async () => (await requests(cluster, successor, "/v1/trackers/claims")) > 0,
+        { timeoutMs: 30_000 },
+      );
+      for (const agent of agents) Deno.kill(agent.pid, "SIGCONT");
+      // Only the agent of the tracker that still follows may take work.
       const drained = await cluster.cli(successor, ["agents", "drain", `b${successor}`, "--grace", "1m"]);
       assert.equal(drained.code, 0, drained.stderr);
       const jobId = await cluster.submit(other, countedJob("after", 4, runs, "0.2"), "after.json");
@@ -101,6 +109,6 @@ Deno.test({
       assert.equal(done.state, "succeeded", JSON.stringify(done.counts));
       assert.deepEqual(done.tasks.map((t) => t.agent), Array(4).fill(`b${other}`));
       assertRanOnce(await runs.lines(), done);
-      assert.ok(await requests(cluster, successor, "/v1/trackers/claims") > 0, "claims pooled at the new leader");
+      assert.doesNotMatch(agents[other - 1].describe(), /cannot claim work/, "its claims were never refused");
     }),
 });

@@ -5,8 +5,9 @@
  * each given to the claim it names. So the leader holds one request per follower instead of one per
  * agent, and the follower opens no connection per agent to it.
  *
- * While the leader cannot be reached, or changes, the claims waiting here are answered 503 (try again),
- * as forwarded ones were, and the pool is started again (a new name, carrying every claim then waiting).
+ * While the leader cannot be reached, or changes, the claims waiting here go on waiting (up to their own
+ * wait), and the pool is started again at the next leader (a new name, carrying every claim then
+ * waiting).
  * A claim whose agent went away is ended at the leader; an answer that comes for a claim no longer here
  * is dropped, and the leader sends its assignments again on that agent's next claim (claim_pools.ts).
  */
@@ -122,13 +123,17 @@ export class ClaimRelay {
   }
 
   /**
-   * Another tracker leads now, or none: the claims waiting here are told to try again, and the pool
-   * starts anew (at the new leader). When this one leads, it answers claims itself.
+   * Another tracker leads now, or none: the claims held here go in a new pool at the next leader (they
+   * wait meanwhile, up to their own wait). When this one leads, it answers claims itself: those held
+   * here are told to try again.
    */
   leaderChanged(leadsHere: boolean): void {
     this.#leadsHere = leadsHere;
-    const why = leadsHere ? "This tracker is taking over as the leader; try again" : "The leader changed; try again";
-    this.#reset(new FabricError("unavailable", why));
+    if (leadsHere) {
+      this.#reset(new FabricError("unavailable", "This tracker is taking over as the leader; try again"));
+    } else {
+      this.#restart();
+    }
   }
 
   close(): void {
@@ -195,13 +200,20 @@ export class ClaimRelay {
     let failed = false;
     try {
       const response = await this.#send(request, CHANGE_TIMEOUT_MS);
-      if (pool !== this.#pool) return; // started anew meanwhile: what was asked of the old pool is moot
-      if (response.unknownPool) return this.#restart();
-      if (first) this.#poolMade = true;
-      this.#deliver(response);
+      // Started anew meanwhile: what was asked of the old pool is moot.
+      if (pool === this.#pool) {
+        if (response.unknownPool) {
+          this.#restart();
+        } else {
+          if (first) this.#poolMade = true;
+          this.#deliver(response);
+        }
+      }
     } catch (error) {
-      failed = true;
-      if (pool === this.#pool) this.#failed(error);
+      if (pool === this.#pool) {
+        failed = true;
+        this.#failed(error);
+      }
     } finally {
       this.#changing = false;
     }
@@ -210,7 +222,7 @@ export class ClaimRelay {
     } else {
       this.#changed();
     }
-    this.#poll();
+    void this.#poll();
   }
 
   /**
@@ -272,12 +284,12 @@ export class ClaimRelay {
     this.#changed();
   }
 
-  /** The leader could not be reached: its claims here are told to try again, as a forwarded one was. */
-  #failed(error: unknown): void {
-    const unavailable = error instanceof FabricError && error.code === "unavailable" ? error : new FabricError(
-      "unavailable",
-      `This tracker could not pass claims on to the leader: ${(error as Error)?.message ?? error}`,
-    );
-    this.#reset(unavailable);
+  /**
+   * The leader could not be reached, or refused the pool: the claims held here wait (up to their own
+   * wait) and go in a new pool with the next request, to whichever tracker leads then. A takeover thus
+   * costs an agent on a follower a late answer, not a refusal that sends it to another tracker.
+   */
+  #failed(_error: unknown): void {
+    this.#restart();
   }
 }
