@@ -22,6 +22,11 @@ export const pooledClaimsSchema = z.object({
     agentId: z.string().min(1).max(200),
     /** The follower's number for this claim: the answer names it. */
     ticket: z.number().int().min(0),
+    /**
+     * The hash of the credential the follower accepted: the leader refuses the claim unless it is the
+     * agent's current one (the follower's copy of the agents' rows may be a moment old).
+     */
+    credentialHash: z.string().min(1).max(200),
     holding: z.array(attemptRefSchema).max(100_000),
     waitMs: z.number().int().min(0).max(60_000),
   })).max(MAX_POOLED_CLAIMS),

@@ -38,7 +38,12 @@ interface Pool {
 
 export interface ClaimPoolsOptions {
   /** The agent's own claim: answered when there is work or a stop order, or empty after its wait. */
-  claim: (agentId: string, request: ClaimRequest, signal: AbortSignal) => Promise<ClaimResponse>;
+  claim: (
+    agentId: string,
+    credentialHash: string,
+    request: ClaimRequest,
+    signal: AbortSignal,
+  ) => Promise<ClaimResponse>;
   clock: Clock;
   /** The tracker is stopping: answer now. */
   closing: () => boolean;
@@ -137,7 +142,8 @@ export class ClaimPools {
     };
     let claimed: Promise<ClaimResponse>;
     try {
-      claimed = this.#options.claim(agentId, { holding: open.holding, waitMs: open.waitMs }, aborter.signal);
+      const request = { holding: open.holding, waitMs: open.waitMs };
+      claimed = this.#options.claim(agentId, open.credentialHash, request, aborter.signal);
     } catch (error) {
       claimed = Promise.reject(error);
     }

@@ -37,6 +37,8 @@ const RETRY_MS = 500;
 export interface ClaimRelayOptions {
   /** One request to the leader, within `timeoutMs`; a FabricError when it cannot be answered. */
   send: (request: PooledClaims, timeoutMs: number) => Promise<PooledClaimsResponse>;
+  /** The leader refused an agent's credential: what is known of it here is out of date. */
+  refused?: (agentId: string) => void;
   clock?: Clock;
 }
 
@@ -48,12 +50,14 @@ interface Held {
   /** The leader has been told of it (in the current pool). */
   sent: boolean;
   request: ClaimRequest;
+  credentialHash: string;
 }
 
 const EMPTY: ClaimResponse = { assignments: [], stop: [] };
 
 export class ClaimRelay {
   #send: ClaimRelayOptions["send"];
+  #refused: (agentId: string) => void;
   #clock: Clock;
   #held = new Map<string, Held>();
   #tickets = 0;
@@ -72,6 +76,7 @@ export class ClaimRelay {
 
   constructor(options: ClaimRelayOptions) {
     this.#send = options.send;
+    this.#refused = options.refused ?? (() => {});
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -80,8 +85,11 @@ export class ClaimRelay {
     return this.#held.size;
   }
 
-  /** Agent `agentId`'s claim: answered by the leader, or empty after its wait, or 503 while the leader is away. */
-  claim(agentId: string, request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
+  /**
+   * Agent `agentId`'s claim, made with the credential whose hash is `credentialHash`: answered by the
+   * leader, or empty after its wait.
+   */
+  claim(agentId: string, credentialHash: string, request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
     if (this.#closed) throw new FabricError("unavailable", "This tracker is stopping; try another");
     if (this.#leadsHere) throw new FabricError("unavailable", "This tracker is taking over as the leader; try again");
     // One open claim per agent, as at the leader: a newer one (after a dropped connection) answers the older.
@@ -106,6 +114,7 @@ export class ClaimRelay {
         timer,
         sent: false,
         request,
+        credentialHash,
         resolve: (response) => {
           settled();
           resolve(response);
@@ -187,6 +196,7 @@ export class ClaimRelay {
       open: opened.map(([agentId, held]) => ({
         agentId,
         ticket: held.ticket,
+        credentialHash: held.credentialHash,
         holding: held.request.holding,
         waitMs: held.request.waitMs,
       })),
@@ -265,6 +275,7 @@ export class ClaimRelay {
       this.#held.delete(answer.agentId);
       this.#clock.clearTimeout(held.timer);
       if (answer.error) {
+        if (answer.error.code === "unauthorized") this.#refused(answer.agentId);
         held.reject(new FabricError(answer.error.code, answer.error.message));
       } else {
         held.resolve(answer.response ?? EMPTY);

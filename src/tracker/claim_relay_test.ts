@@ -21,15 +21,16 @@ class Leader {
   work = new Map<string, string[]>();
   wakeup = new Wakeup();
   claims = 0;
-  pools = new ClaimPools({ clock: systemClock, closing: () => false, claim: (a, r, s) => this.#claim(a, r, s) });
+  pools = new ClaimPools({ clock: systemClock, closing: () => false, claim: (a, h, r, s) => this.#claim(a, h, r, s) });
 
   give(agentId: string, taskId: string): void {
     this.work.set(agentId, [...(this.work.get(agentId) ?? []), taskId]);
     this.wakeup.notify();
   }
 
-  async #claim(agentId: string, request: ClaimRequest, signal: AbortSignal): Promise<ClaimResponse> {
+  async #claim(agentId: string, hash: string, request: ClaimRequest, signal: AbortSignal): Promise<ClaimResponse> {
     if (agentId === "removed") throw new FabricError("unauthorized", `Agent "${agentId}" was removed`);
+    if (hash !== HASH) throw new FabricError("unauthorized", "The token was not accepted by this tracker");
     this.claims++;
     const deadline = Date.now() + request.waitMs;
     for (;;) {
@@ -44,8 +45,9 @@ class Leader {
   }
 }
 
-function relayTo(leader: () => Leader): ClaimRelay {
+function relayTo(leader: () => Leader, refused: string[] = []): ClaimRelay {
   return new ClaimRelay({
+    refused: (agentId) => refused.push(agentId),
     send: async (request: PooledClaims) => {
       const parsed = pooledClaimsSchema.parse(JSON.parse(JSON.stringify(request)));
       return JSON.parse(JSON.stringify(await leader().pools.handle(parsed)));
@@ -53,14 +55,18 @@ function relayTo(leader: () => Leader): ClaimRelay {
   });
 }
 
+/** The hash of the credential the follower accepted (the stand-in leader knows only this one). */
+const HASH = "the-hash";
+
 const tasks = (response: ClaimResponse) => response.assignments.map((a) => a.taskId);
 
 Deno.test("claims held by a follower get their agents' work from the leader's pool; an agent gone is no longer waited for; a removed agent is refused", async () => {
   const leader = new Leader();
-  const relay = relayTo(() => leader);
+  const refused: string[] = [];
+  const relay = relayTo(() => leader, refused);
   try {
-    const a1 = relay.claim("a1", { holding: [], waitMs: 5000 });
-    const a2 = relay.claim("a2", { holding: [], waitMs: 5000 });
+    const a1 = relay.claim("a1", HASH, { holding: [], waitMs: 5000 });
+    const a2 = relay.claim("a2", HASH, { holding: [], waitMs: 5000 });
     while (leader.pools.waiting < 2) await new Promise((resolve) => setTimeout(resolve, 10));
     leader.give("a2", "t2");
     assert.deepEqual(tasks(await a2), ["t2"], "a2's work, to a2");
@@ -69,24 +75,27 @@ Deno.test("claims held by a follower get their agents' work from the leader's po
 
     // An agent that goes away: the leader stops waiting for it, and its work waits for its next claim.
     const gone = new AbortController();
-    const a3 = relay.claim("a3", { holding: [], waitMs: 5000 }, gone.signal);
+    const a3 = relay.claim("a3", HASH, { holding: [], waitMs: 5000 }, gone.signal);
     while (leader.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
     gone.abort();
     assert.deepEqual(tasks(await a3), []);
     while (leader.pools.waiting > 0) await new Promise((resolve) => setTimeout(resolve, 10));
     leader.give("a3", "t3");
-    assert.deepEqual(tasks(await relay.claim("a3", { holding: [], waitMs: 5000 })), ["t3"], "on its next claim");
+    assert.deepEqual(tasks(await relay.claim("a3", HASH, { holding: [], waitMs: 5000 })), ["t3"], "on its next claim");
 
     // A newer claim of an agent answers its older one, empty.
-    const older = relay.claim("a4", { holding: [], waitMs: 5000 });
-    const newer = relay.claim("a4", { holding: [], waitMs: 5000 });
+    const older = relay.claim("a4", HASH, { holding: [], waitMs: 5000 });
+    const newer = relay.claim("a4", HASH, { holding: [], waitMs: 5000 });
     assert.deepEqual(tasks(await older), []);
     leader.give("a4", "t4");
     assert.deepEqual(tasks(await newer), ["t4"]);
 
-    await assert.rejects(relay.claim("removed", { holding: [], waitMs: 5000 }), /was removed/);
+    await assert.rejects(relay.claim("removed", HASH, { holding: [], waitMs: 5000 }), /was removed/);
+    // A credential the leader no longer takes (its agent registered again): refused, and forgotten here.
+    await assert.rejects(relay.claim("a6", "an-old-hash", { holding: [], waitMs: 5000 }), /not accepted/);
+    assert.deepEqual(refused, ["removed", "a6"]);
     // A wait that runs out is answered empty.
-    assert.deepEqual(tasks(await relay.claim("a5", { holding: [], waitMs: 50 })), []);
+    assert.deepEqual(tasks(await relay.claim("a5", HASH, { holding: [], waitMs: 50 })), []);
   } finally {
     relay.close();
     leader.pools.release();
@@ -99,7 +108,7 @@ Deno.test("when the leader changes, claims held go on waiting and are carried to
   let leading = first;
   const relay = relayTo(() => leading);
   try {
-    const waiting = relay.claim("a1", { holding: [], waitMs: 5000 });
+    const waiting = relay.claim("a1", HASH, { holding: [], waitMs: 5000 });
     while (first.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
     leading = second;
     relay.leaderChanged(false);
@@ -109,7 +118,7 @@ Deno.test("when the leader changes, claims held go on waiting and are carried to
     assert.equal(first.work.size, 0);
 
     // The leader forgets the pool (as one that took over and was never told of it): the claims held go in a new one.
-    const held = relay.claim("a2", { holding: [], waitMs: 5000 });
+    const held = relay.claim("a2", HASH, { holding: [], waitMs: 5000 });
     while (second.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
     const third = new Leader();
     leading = third;
@@ -120,7 +129,7 @@ Deno.test("when the leader changes, claims held go on waiting and are carried to
     assert.deepEqual(tasks(await held), ["t2"], "a2's claim, carried to the pool made again");
 
     // This tracker takes over: what it holds is told to try again (it answers claims itself now).
-    const late = relay.claim("a3", { holding: [], waitMs: 5000 });
+    const late = relay.claim("a3", HASH, { holding: [], waitMs: 5000 });
     while (third.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
     relay.leaderChanged(true);
     await assert.rejects(

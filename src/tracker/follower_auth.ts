@@ -97,6 +97,16 @@ export class FollowerAuth {
       .finally(() => this.#clock.clearTimeout(timer));
   }
 
+  /** The hash of agent `agentId`'s credential as read here (what its requests were accepted with). */
+  credentialHashOf(agentId: string): string | undefined {
+    return this.#agents.get(agentId)?.record.credentialHash;
+  }
+
+  /** What is known of agent `agentId` is out of date (the leader refused it): its next request looks it up. */
+  forget(agentId: string): void {
+    this.#agents.delete(agentId);
+  }
+
   /**
    * The leader's check on what was read; a token's use is not written here (a follower writes nothing):
    * the leader, which checks the request again, writes it.

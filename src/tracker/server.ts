@@ -217,19 +217,20 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       return await forwarder.call(ROUTES.relayHeartbeats.path, batch, token, RELAY_TIMEOUT_MS);
     },
   });
+  const auth = new FollowerAuth(store);
   // Its agents' claims wait here, pooled at the leader (claim_relay.ts), with the same admin token.
   const claims = new ClaimRelay({
     send: async (request, timeoutMs) => {
       const token = (await Deno.readTextFile(join(options.dataDir, "admin.token"))).trim();
       return await forwarder.call(ROUTES.poolClaims.path, request, token, timeoutMs);
     },
+    refused: (agentId) => auth.forget(agentId),
   });
   leaderChanged = (holder) => {
     forwarder.leaderChanged(holder);
     relay.leaderChanged(holder === id);
     claims.leaderChanged(holder === id);
   };
-  const auth = new FollowerAuth(store);
   const { door, handler, observe } = leaderOrFollower(leadership, {
     caPem: files.ca.certPem,
     saveJoinToken: (token) => writeSecret(join(options.dataDir, "join.token"), token + "\n"),

@@ -9,7 +9,7 @@ import type { Store } from "../store/mod.ts";
 import { AgentOperations } from "./agent_operations.ts";
 import { AgentLifecycle } from "./agent_lifecycle.ts";
 import { AuditTrail } from "./audit.ts";
-import { newId as randomId } from "./auth.ts";
+import { hashesEqual, newId as randomId } from "./auth.ts";
 import { Blobs } from "./blobs.ts";
 import { Channels } from "./channels.ts";
 import { ClaimPools } from "./claim_pools.ts";
@@ -156,10 +156,14 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
   const claimPools = new ClaimPools({
     clock,
     closing: () => hooks.closing(),
-    // The agent's own claim, as the leader answers it (tracker.ts), and refused as its credential would
-    // be here once removed: the follower that holds it may not have read the removal yet.
-    claim: (agentId, request, signal) => {
+    // The agent's own claim, as the leader answers it (tracker.ts), and refused as its credential would be
+    // here: the follower checked it against its copy of the agent's row, which may be a moment old (the
+    // agent registered again since, with a new credential, or was removed).
+    claim: (agentId, credentialHash, request, signal) => {
       const agent = agents.byId(agentId);
+      if (!hashesEqual(credentialHash, agent.record.credentialHash)) {
+        throw new FabricError("unauthorized", "The token was not accepted by this tracker");
+      }
       if (agent.record.admission === "removed") {
         throw new FabricError(
           "unauthorized",

@@ -16,6 +16,7 @@
  */
 import {
   claimRequestSchema,
+  FabricError,
   heartbeatRequestSchema,
   parseJsonBody,
   type TrackersResponse,
@@ -113,7 +114,10 @@ export function leaderOrFollower(
       }
       if (path === ROUTES.claim.path) {
         const request = validate(claimRequestSchema, parseJsonBody(body));
-        return { status: 200, body: JSON.stringify(await claims.claim(caller.agentId, request, signal)) };
+        // The credential it was admitted with, which the leader checks against the agent's row.
+        const hash = auth.credentialHashOf(caller.agentId);
+        if (hash === undefined) throw new FabricError("unavailable", "This tracker lost track of the agent; try again");
+        return { status: 200, body: JSON.stringify(await claims.claim(caller.agentId, hash, request, signal)) };
       }
       return null;
     },
