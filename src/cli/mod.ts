@@ -15,6 +15,7 @@ import { NoTrackerError } from "./connect.ts";
 import { DataDirLockedError } from "./data_dir_lock.ts";
 import { EXIT } from "./exit_codes.ts";
 import { escapeControls } from "./output.ts";
+import { flushDaemonLog } from "./logger.ts";
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -126,8 +127,12 @@ export async function main(args: string[]): Promise<number> {
   }
   if (!OFFLINE.has(command)) seedRandomInBackground();
   try {
-    return await (await load())(rest);
+    const code = await (await load())(rest);
+    await flushDaemonLog();
+    return code;
   } catch (error) {
+    // A daemon's lines so far come before why it stopped.
+    await flushDaemonLog();
     const { code, message } = describeFailure(command, error);
     // Messages quote what a job file, the tracker or an agent chose: no control character reaches the terminal.
     console.error(escapeControls(message, { keepNewlines: true }));
