@@ -62,16 +62,7 @@ export async function twoTrackerAgents(context: BenchContext): Promise<WorkloadO
   const fleets: SimFleet[] = [];
   try {
     const follower = await cluster.startFollower();
-    // Each simulated agent keeps its heartbeat's connection, as a real agent does (its own client): with
-    // the default 128 kept per simulator, every heartbeat past them was a new TLS handshake at the trackers
-    // once answers slowed, and the handshakes slowed them more (measured at 5,000 agents a half: the
-    // leader's listen queue full at 4,097, thousands of the simulators' connections in SYN-SENT).
-    const common = {
-      caFile: cluster.caFile,
-      joinToken: cluster.joinToken,
-      slots: 2,
-      idleConnections: Math.max(...ladder) / 2,
-    };
+    const common = { caFile: cluster.caFile, joinToken: cluster.joinToken, slots: 2 };
     fleets.push(await SimFleet.start({ ...common, url: cluster.url, prefix: "lead" }));
     fleets.push(await SimFleet.start({ ...common, url: follower.url, prefix: "follow" }));
     const pids = [cluster.tracker.pid, follower.proc.pid];

@@ -6,7 +6,7 @@
  * Deno.HttpClient (HTTP/1.1, as agents use) with a per-request Authorization header keeps it light.
  *
  *   deno run -A bench/sim_agents.ts --url URL --ca FILE --token JOIN [--prefix P] [--slots N]
- *     [--heartbeat-ms MS] [--claim-wait-ms MS] [--idle-connections N]
+ *     [--heartbeat-ms MS] [--claim-wait-ms MS]
  *
  * Controlled by JSON lines on stdin, answering with JSON lines on stdout:
  *   {"cmd":"grow","to":N,"rate":R,"concurrency":C}  -> {"event":"grown","agents":N,"failed":F,"ms":T}
@@ -31,7 +31,6 @@ interface Config {
   http: Deno.HttpClient;
 }
 
-/** Idle connections kept by default (`--idle-connections`). */
 const IDLE_CONNECTIONS = 128;
 
 const counters = { requests: 0, errors: 0, placed: 0, finished: 0, openClaims: 0, heartbeats: 0 };
@@ -196,7 +195,6 @@ async function main(): Promise<void> {
       slots: { type: "string", default: "2" },
       "heartbeat-ms": { type: "string", default: "5000" },
       "claim-wait-ms": { type: "string", default: "25000" },
-      "idle-connections": { type: "string", default: String(IDLE_CONNECTIONS) },
     },
   });
   if (!values.url || !values.ca || !values.token) throw new Error("--url, --ca and --token are required");
@@ -213,7 +211,7 @@ async function main(): Promise<void> {
       caCerts: [await Deno.readTextFile(values.ca)],
       http1: true,
       http2: false,
-      poolMaxIdlePerHost: Number(values["idle-connections"]),
+      poolMaxIdlePerHost: IDLE_CONNECTIONS,
     }),
   };
   emit({ event: "ready" });

@@ -10,11 +10,6 @@ export interface FleetOptions {
   prefix: string;
   slots: number;
   heartbeatMs?: number;
-  /**
-   * Idle connections the simulator keeps (default 128). A real agent keeps its own between heartbeats;
-   * a pool that keeps fewer than the agents makes each heartbeat past it a new TLS handshake.
-   */
-  idleConnections?: number;
 }
 
 export interface FleetStats {
@@ -53,7 +48,6 @@ export class SimFleet {
       String(options.slots),
       "--heartbeat-ms",
       String(options.heartbeatMs ?? 5000),
-      ...(options.idleConnections ? ["--idle-connections", String(options.idleConnections)] : []),
     ];
     this.proc = new Proc(`sim ${options.prefix}`, Deno.execPath(), args, {
       stdin: "piped",
