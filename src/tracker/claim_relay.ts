@@ -16,6 +16,7 @@ import {
   type ClaimResponse,
   type Clock,
   FabricError,
+  NO_LEADER_DETAILS,
   type PooledClaims,
   type PooledClaimsResponse,
   systemClock,
@@ -91,7 +92,9 @@ export class ClaimRelay {
    */
   claim(agentId: string, credentialHash: string, request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
     if (this.#closed) throw new FabricError("unavailable", "This tracker is stopping; try another");
-    if (this.#leadsHere) throw new FabricError("unavailable", "This tracker is taking over as the leader; try again");
+    if (this.#leadsHere) {
+      throw new FabricError("unavailable", "This tracker is taking over as the leader; try again", NO_LEADER_DETAILS);
+    }
     // One open claim per agent, as at the leader: a newer one (after a dropped connection) answers the older.
     this.#settle(agentId, (held) => held.resolve(EMPTY));
     if (signal?.aborted) return Promise.resolve(EMPTY);
@@ -139,7 +142,9 @@ export class ClaimRelay {
   leaderChanged(leadsHere: boolean): void {
     this.#leadsHere = leadsHere;
     if (leadsHere) {
-      this.#reset(new FabricError("unavailable", "This tracker is taking over as the leader; try again"));
+      this.#reset(
+        new FabricError("unavailable", "This tracker is taking over as the leader; try again", NO_LEADER_DETAILS),
+      );
     } else {
       this.#restart();
     }
