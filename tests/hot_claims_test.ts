@@ -76,7 +76,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "the leader killed -9 while a follower's agents wait in its pool: their claims wait at the follower, go to the new leader's pool, and the agents carry on through their follower",
+    "the leader killed -9 while a follower's agents wait in its pool: their claims are answered empty, never refused, and the agents carry on through their follower in a new pool at the new leader",
   ignore: lacks("postgres", "bwrap"),
   fn: () =>
     withHotCluster({ trackers: 3, lease: `${LEASE_MS}ms`, heartbeat: "1s", agentTtl: "30s" }, async (cluster) => {
@@ -94,13 +94,13 @@ Deno.test({
       await cluster.stopTracker(0, "SIGKILL");
       const successor = await Promise.any([1, 2].map(async (i) => (await cluster.leads(i, 5 * LEASE_MS), i)));
       const other = 3 - successor;
-      // The claim held at the follower is carried to the new leader's pool while its agent is still stopped.
+      for (const agent of agents) Deno.kill(agent.pid, "SIGCONT");
+      // The agent's next claim (its held one was answered empty) goes in a new pool at the new leader.
       await waitFor(
         "the follower's pool at the new leader",
         async () => (await requests(cluster, successor, "/v1/trackers/claims")) > 0,
         { timeoutMs: 30_000 },
       );
-      for (const agent of agents) Deno.kill(agent.pid, "SIGCONT");
       // Only the agent of the tracker that still follows may take work.
       const drained = await cluster.cli(successor, ["agents", "drain", `b${successor}`, "--grace", "1m"]);
       assert.equal(drained.code, 0, drained.stderr);

@@ -5,9 +5,9 @@
  * each given to the claim it names. So the leader holds one request per follower instead of one per
  * agent, and the follower opens no connection per agent to it.
  *
- * While the leader cannot be reached, or changes, the claims waiting here go on waiting (up to their own
- * wait), and the pool is started again at the next leader (a new name, carrying every claim then
- * waiting).
+ * While the leader cannot be reached, or changes, the pool is started again at the next leader: a claim
+ * a leader had taken is answered empty (its agent claims again, naming what it holds now), one no leader
+ * took yet waits and goes in the new pool.
  * A claim whose agent went away is ended at the leader; an answer that comes for a claim no longer here
  * is dropped, and the leader sends its assignments again on that agent's next claim (claim_pools.ts).
  */
@@ -50,6 +50,8 @@ interface Held {
   timer: TimerId;
   /** The leader has been told of it (in the current pool). */
   sent: boolean;
+  /** A leader took it (the request that carried it was answered): what it holds is as of then. */
+  atLeader: boolean;
   request: ClaimRequest;
   credentialHash: string;
 }
@@ -116,6 +118,7 @@ export class ClaimRelay {
         ticket,
         timer,
         sent: false,
+        atLeader: false,
         request,
         credentialHash,
         resolve: (response) => {
@@ -221,6 +224,7 @@ export class ClaimRelay {
           this.#restart();
         } else {
           if (first) this.#poolMade = true;
+          for (const [agentId, held] of opened) if (this.#held.get(agentId) === held) held.atLeader = true;
           this.#deliver(response);
         }
       }
@@ -288,22 +292,34 @@ export class ClaimRelay {
     }
   }
 
-  /** The leader does not hold the pool (it took over since, or ended it): every held claim goes in a new one. */
+  /**
+   * The leader does not hold the pool (it took over since, or ended it), or the lease moved, or the
+   * leader could not be reached: a new pool. A claim a leader took is answered empty here, and the agent
+   * claims again at once, naming what it holds now: carried to a new leader as it was, it would name what
+   * the agent held when it opened it, and the new leader (which has not had the agent's reports written
+   * while it was away) would send again what the agent has run since. A claim no leader took yet goes in
+   * the new pool as it is.
+   */
   #restart(): void {
     this.#pool = newId();
     this.#poolMade = false;
     this.#ended.clear();
-    for (const [agentId, held] of this.#held) {
+    for (const [agentId, held] of [...this.#held]) {
+      if (held.atLeader) {
+        this.#settle(agentId, (taken) => taken.resolve(EMPTY));
+        continue;
+      }
       held.sent = false;
       this.#open.add(agentId);
     }
+    this.#ended.clear();
     this.#changed();
   }
 
   /**
-   * The leader could not be reached, or refused the pool: the claims held here wait (up to their own
-   * wait) and go in a new pool with the next request, to whichever tracker leads then. A takeover thus
-   * costs an agent on a follower a late answer, not a refusal that sends it to another tracker.
+   * The leader could not be reached, or refused the pool: a new pool with the next request, to whichever
+   * tracker leads then (#restart). A takeover thus costs an agent on a follower an empty answer or a late
+   * one, never a refusal that sends it to another tracker.
    */
   #failed(_error: unknown): void {
     this.#restart();

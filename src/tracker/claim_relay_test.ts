@@ -102,7 +102,7 @@ Deno.test("claims held by a follower get their agents' work from the leader's po
   }
 });
 
-Deno.test("when the leader changes, claims held go on waiting and are carried to a new pool at the new leader; when this tracker takes over, they are told to try again", async () => {
+Deno.test("when the leader changes, a claim the old leader took is answered empty and the agent's next claim goes to a new pool at the new leader; when this tracker takes over, claims are told to try again", async () => {
   const first = new Leader();
   const second = new Leader();
   let leading = first;
@@ -112,21 +112,26 @@ Deno.test("when the leader changes, claims held go on waiting and are carried to
     while (first.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
     leading = second;
     relay.leaderChanged(false);
+    // Not carried over: what it names as held is as of its opening, and the new leader would send again
+    // what the agent ran since. Answered empty (never a refusal that sends the agent elsewhere).
+    assert.deepEqual(tasks(await waiting), []);
+    const next = relay.claim("a1", HASH, { holding: [], waitMs: 5000 });
     while (second.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
     second.give("a1", "t1");
-    assert.deepEqual(tasks(await waiting), ["t1"], "the same claim, served by the new leader");
-    assert.equal(first.work.size, 0);
+    assert.deepEqual(tasks(await next), ["t1"], "its next claim, served by the new leader");
 
-    // The leader forgets the pool (as one that took over and was never told of it): the claims held go in a new one.
+    // The leader forgets the pool (as one that took over and was never told of it): a new pool.
     const held = relay.claim("a2", HASH, { holding: [], waitMs: 5000 });
     while (second.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
     const third = new Leader();
     leading = third;
     // No word of a change reaches the relay: its poll is answered, and the next finds the pool unknown.
     second.pools.release();
+    assert.deepEqual(tasks(await held), [], "answered empty: the pool it was in is gone");
+    const again = relay.claim("a2", HASH, { holding: [], waitMs: 5000 });
     while (third.pools.waiting < 1) await new Promise((resolve) => setTimeout(resolve, 10));
     third.give("a2", "t2");
-    assert.deepEqual(tasks(await held), ["t2"], "a2's claim, carried to the pool made again");
+    assert.deepEqual(tasks(await again), ["t2"], "a2's next claim, in the pool made again");
 
     // This tracker takes over: what it holds is told to try again (it answers claims itself now).
     const late = relay.claim("a3", HASH, { holding: [], waitMs: 5000 });
