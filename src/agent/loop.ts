@@ -86,12 +86,21 @@ const STANDBY_AFTER_MS = 20;
 const HAND_BACK_MS = 15_000;
 /** Waits between claims while the tracker cannot be reached. */
 const CLAIM_RETRY: RetryPolicy = { initialMs: 100, maxMs: 2000 };
+/**
+ * Attempts this agent ran, remembered (the latest ones, at most this many) so that one sent again is
+ * never run twice: the tracker sends an attempt again when it cannot tell whether the first answer
+ * arrived (a claim answered to a closed connection, a pooled claim across a leader change), and the
+ * agent may have run it meanwhile. A retry of the task is a new attempt, which runs.
+ */
+const RAN_REMEMBERED = 10_000;
 
 export class AgentLoop {
   #o: LoopOptions;
   #runs = new Map<string, TaskRun>();
   /** Work held beyond the slots (the tracker sends short tasks ahead): started as slots free. */
   #waiting: Assignment[] = [];
+  /** RAN_REMEMBERED: attempt keys, oldest first (a Map keeps insertion order). */
+  #ran = new Map<string, true>();
   #stopping = false;
   #claimAbort = new AbortController();
   #heartbeatTimer: TimerId | undefined;
@@ -114,6 +123,11 @@ export class AgentLoop {
   /** Assignments held here until a slot frees. */
   get waitingCount(): number {
     return this.#waiting.length;
+  }
+
+  /** Tasks running here now (from their start until their run is wholly over). */
+  get runningCount(): number {
+    return this.#runs.size;
   }
 
   /** Work that came another way than the claim (with a report's answer). */
@@ -198,6 +212,10 @@ export class AgentLoop {
     if (
       this.#runs.has(attemptKey(ref)) || this.#waiting.some((a) => attemptKey(a) === attemptKey(ref)) || this.#stopping
     ) return;
+    if (this.#ran.has(attemptKey(ref))) {
+      this.#o.log(`task ${ref.taskId} attempt ${ref.attempt} was sent again after it ran here: not run twice`);
+      return;
+    }
     if (this.#runs.size >= this.#o.slots) {
       this.#waiting.push(assignment);
       return;
@@ -222,6 +240,8 @@ export class AgentLoop {
       channels: this.#o.channels ?? null,
     });
     this.#runs.set(attemptKey(ref), run);
+    this.#ran.set(attemptKey(ref), true);
+    if (this.#ran.size > RAN_REMEMBERED) this.#ran.delete(this.#ran.keys().next().value!);
     run.done.finally(() => {
       this.#runs.delete(attemptKey(ref));
       const next = this.#waiting.shift();

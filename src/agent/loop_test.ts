@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { TrackerUnreachableError } from "../client/mod.ts";
 import { ExecRuntime } from "../exec/mod.ts";
 import {
+  type Assignment,
   type ClaimResponse,
+  DEFAULT_PERMISSIONS,
   FabricError,
   type HeartbeatResponse,
   type ReportResponse,
@@ -47,7 +49,10 @@ class TrackerStandIn {
         ),
     );
   }
-  reportJson(_events: string[]): Promise<ReportResponse> {
+  /** Every event the agent reported, in order. */
+  readonly events: Array<{ type: string; taskId: string; attempt: number }> = [];
+  reportJson(events: string[]): Promise<ReportResponse> {
+    for (const event of events) this.events.push(JSON.parse(event));
     return this.#call("report", this.reports, () => Promise.resolve({ stale: [], assignments: [] }));
   }
   heartbeat(): Promise<HeartbeatResponse> {
@@ -177,3 +182,45 @@ Deno.test("a restarted agent takes work only once the reports its last run left 
     backlog,
   );
 });
+
+Deno.test("an attempt sent again after it ran here is not run twice; the next attempt of the task runs", async () => {
+  const assignment = (attempt: number): Assignment => ({
+    ...{ taskId: "j.1", attempt, jobId: "j", jobName: "j", name: "t", index: 0, count: 1, matrix: null, env: {} },
+    ...{ permissions: DEFAULT_PERMISSIONS, sandbox: false, timeoutMs: null, graceMs: 1000, memoryBytes: null },
+    ...{ diskBytes: null, pids: 1024, maxOutputBytes: 1 << 20, needs: {}, signed: null },
+    ...{ kind: "shell", run: "true", shell: "sh" },
+  });
+  await withLoop(
+    (clock) => new TrackerStandIn(clock, []),
+    async (t) => {
+      const agent = t.loop.start();
+      const finished = async (attempt: number) => {
+        for (let turn = 0; turn < 200 && !t.tracker.events.some((e) => isFinished(e, attempt)); turn++) {
+          await t.clock.tick(50);
+        }
+        return t.tracker.events.filter((e) => isFinished(e, attempt)).length;
+      };
+      t.loop.take([assignment(1)]);
+      assert.equal(await finished(1), 1);
+      // Its run wholly over (its folder removed: real time), it is no longer among the runs in progress.
+      for (let turn = 0; turn < 500 && t.loop.runningCount > 0; turn++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(t.loop.runningCount, 0);
+      t.loop.take([assignment(1)]);
+      t.loop.take([assignment(2)]);
+      assert.equal(await finished(2), 1, "the next attempt runs");
+      assert.equal(await finished(1), 1, "the first ran once");
+      assert.ok(
+        t.logs.includes("task j.1 attempt 1 was sent again after it ran here: not run twice"),
+        t.logs.join("\n"),
+      );
+      await agent.stop();
+      await agent.done;
+    },
+  );
+});
+
+function isFinished(event: { type: string; taskId: string; attempt: number }, attempt: number): boolean {
+  return event.type === "finished" && event.taskId === "j.1" && event.attempt === attempt;
+}
