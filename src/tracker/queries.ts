@@ -18,6 +18,7 @@ import {
 import type { JobQuery, JobRecord, TaskQuery, TaskRecord } from "../store/mod.ts";
 import { recentLogsAfter } from "./entries.ts";
 import type { JobEntry, TaskEntry, TemplateEntry } from "./entries.ts";
+import { tasksInState } from "./task_page.ts";
 import type { Tracker } from "./tracker.ts";
 import { type AgentNames, agentView, attemptView, jobSummary, type TaskContext, taskView } from "./views.ts";
 import { waitReason } from "./wait_reason.ts";
@@ -108,12 +109,14 @@ export async function getJobPage(tracker: Tracker, jobId: string, query: TaskQue
   const names = agentNames(tracker);
   const active = tracker.state.jobs.get(jobId);
   if (active) {
-    const matching = query.state ? active.tasks.filter((t) => t.record.state === query.state) : active.tasks;
+    const { offset, limit, state } = query;
+    const tasks = state
+      ? tasksInState(active.tasks, state, active.record.counts[state], offset, limit)
+      : active.tasks.slice(offset, offset + limit);
     return {
       job: jobSummary(active.record),
       spec: active.record.spec,
-      tasks: matching.slice(query.offset, query.offset + query.limit)
-        .map((task) => taskView(task.record, names, liveContext(task))),
+      tasks: tasks.map((task) => taskView(task.record, names, liveContext(task))),
       templates: new Map([...active.templates.values()].map((t) => [t.name, templateProgress(t)])),
     };
   }
