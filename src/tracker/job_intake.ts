@@ -187,7 +187,7 @@ export class JobIntake {
       if (!(await this.#o.store.getJob(jobId))) throw new FabricError("not_found", `No job "${jobId}"`);
       return { jobId, cancelled: 0, stopping: 0 };
     }
-    const result = this.#o.tasks.cancel(job);
+    const result = await this.#o.tasks.cancel(job);
     await this.#o.flush();
     this.#o.log(`job ${jobId} cancel requested: ${result.cancelled} cancelled, ${result.stopping} stopping`);
     return { jobId, ...result };

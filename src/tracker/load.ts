@@ -53,7 +53,7 @@ export async function loadState(
         tasks.restore(task, currentAttempts.get(task.record.id));
         if (slices.due()) await slices.next();
       }
-      if (job.record.cancelRequested) tasks.cancel(job);
+      if (job.record.cancelRequested) await tasks.cancel(job, slices);
     } catch (error) {
       if (job) tasks.discard(job);
       setAside.push({ jobId: record.id, reason: `it could not be loaded: ${(error as Error)?.message ?? error}` });
