@@ -4,18 +4,8 @@ import { existsSync } from "node:fs";
 import { childPids, isAlive } from "../src/exec/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { type Daemon, waitFor } from "../testing/process.ts";
-import { standbyInbox } from "../testing/standby.ts";
+import { hasTerminal, standbyInbox } from "../testing/standby.ts";
 import { lacks } from "../testing/machine.ts";
-
-// Tasks of an agent with a terminal start through setsid, which a standby cannot do: no standby there.
-const hasTerminal = (() => {
-  try {
-    Deno.openSync("/dev/tty", { read: true }).close();
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 /** A test with one agent that may run tasks on the host, once it has started its standby (its only child when idle). */
 function standbyTest(
@@ -24,7 +14,7 @@ function standbyTest(
 ): void {
   Deno.test({
     name,
-    ignore: hasTerminal || lacks("cgroup"),
+    ignore: hasTerminal() || lacks("cgroup"),
     fn: async () => {
       const cluster = await Cluster.start({ agents: [{ name: "a1", extraArgs: ["--allow-unsandboxed"] }] });
       try {

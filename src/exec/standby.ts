@@ -2,30 +2,41 @@
  * A process started ahead of the next task, already in a kept cgroup, that becomes the task. Moving a
  * process into a cgroup waits for an RCU grace period when nothing has moved between cgroups for a
  * while: about 12 ms on a quiet machine here (cgroup v1; measured), more than the task it starts. A
- * standby pays that while the agent is idle. It is a bash that joins its group, reads the task's
+ * standby pays that while the agent has a free slot. It is a bash that joins its group, reads the task's
  * directory, environment and argv (NUL-separated, from a file in /dev/shm or from its stdin) and
  * execs `env -i` with them (or, for a bash task, exports them and execs it): the task then has
  * exactly the environment, pid, pipes and group it would have had spawned directly. A sandboxed task's
- * argv is its bwrap's; a task for the task user on the host goes through setpriv.
+ * argv is its bwrap's.
+ *
+ * A standby for the task user's tasks on the host switches to that user ahead too: the root bash
+ * opens its file and joins its group, then execs setpriv, which execs the bash that waits, undumpable
+ * (see `standbySwitch`): the task then costs one program start, its own, and is exactly as a direct
+ * start through setpriv would have made it. While it waits, another task of that user cannot ptrace
+ * it, read or write its memory or open its files through /proc (its file and pipes are root's and
+ * were opened before the switch); it can signal it, as it can the task once started. A standby of
+ * the agent's own user takes such a task through setpriv at task time.
  */
 import { join } from "node:path";
 import type { ProgramLookup } from "./_path_lookup.ts";
 import { type CgroupPool, type CgroupSupport, setPidsLimit, type TaskCgroup } from "./cgroup.ts";
-import { dropPrivileges, type TaskUser } from "./task_user.ts";
+import { dropPrivileges, standbySwitch, type TaskUser } from "./task_user.ts";
 import { SYSTEM_PATH } from "./_path_lookup.ts";
 
 // $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened before the join, so
-// that a standby in its group has it open ("": the task comes on stdin). A file is read in large
-// reads; a pipe a byte at a time (bash cannot put back what it read past a delimiter). Without a task
-// (the agent dropped the standby, or died) the read fails and it exits, removing its file (an agent
-// killed with -9 cannot: in /dev/shm they would pile up). $3: the locale tasks usually have, loaded
-// while it waits (~0.2 ms): exporting that LANG again for a task is then ~5 us. $4: the group's
-// cgroup.procs in the pids hierarchy (cgroup v1; "": none or the same), joined first, so that a
-// standby seen in its memory group is in both.
-const SCRIPT = `if [[ $2 ]]; then exec 3<"$2" || exit 125; fi
-if [[ $3 ]]; then { LANG=$3; } 2>/dev/null; fi
+// that a standby in its group has it open ("": the task comes on stdin). $4: the group's cgroup.procs
+// in the pids hierarchy (cgroup v1; "": none or the same), joined first, so that a standby seen in its
+// memory group is in both. Run as root.
+const JOIN = `if [[ $2 ]]; then exec 3<"$2" || exit 125; fi
 { if [[ $4 ]]; then echo $$ > "$4"; fi && echo $$ > "$0"; } 2>/dev/null || exit 125
-if [[ $2 ]]; then { IFS= read -r -N 1 go && mapfile -d '' -t f <&3; } || { rm -f -- "$2"; exit 125; }; exec 3<&-
+`;
+// The same $0-$3, then waits for its task. A file is read in large reads; a pipe a byte at a time
+// (bash cannot put back what it read past a delimiter). Without a task (the agent dropped the
+// standby, or died) the read fails and it exits, removing its file if it may (an agent killed with -9
+// cannot: in /dev/shm they would pile up; the task user's standby may not, and the agent removes its
+// file's name once it has it open). $3: the locale tasks usually have, loaded while it waits (~0.2
+// ms): exporting that LANG again for a task is then ~5 us.
+const WAIT = `if [[ $3 ]]; then { LANG=$3; } 2>/dev/null; fi
+if [[ $2 ]]; then { IFS= read -r -N 1 go && mapfile -d '' -t f <&3; } || { rm -f -- "$2" 2>/dev/null; exit 125; }; exec 3<&-
 else mapfile -d '' -t f; fi
 count=\${f[2]}; vars=("\${f[@]:3:count}"); args=("\${f[@]:3+count}")
 (( \${#args[@]} )) || exit 125
@@ -36,6 +47,11 @@ if [[ \${f[0]} == export ]]; then
   exec </dev/null "\${args[@]}"
 fi
 exec </dev/null "$1" -i -- "\${vars[@]}" "\${args[@]}"`;
+/** The agent's standby: joins, then waits as it is. */
+const SCRIPT = JOIN + WAIT;
+// The task user's: joins as root, then $5 is WAIT and $6... the switch (setpriv ... -- bash
+// --noprofile --norc -c), which runs it with the same $0-$3 and no $4.
+const SWITCH_SCRIPT = JOIN + `exec "\${@:6}" "$5" "$0" "$1" "$2" "$3"`;
 
 /** Where a standby's task comes in a file: memory, so that nothing of a task's environment is written to disk. */
 const INBOX_DIR = "/dev/shm";
@@ -62,10 +78,24 @@ export interface TakenStandby {
 
 interface StandbyProcess extends TakenStandby {
   support: CgroupSupport;
+  /** Who it waits as: the task user (switched ahead), or null: the agent's user. */
+  user: TaskUser | null;
   /** The file its task comes in, until it is written; null: the task comes on stdin. */
   inbox: string | null;
+  /**
+   * The task user's standby's file, open for writing: its name is removed once the standby has it
+   * open (the standby cannot remove it itself), and the task is written here.
+   */
+  inboxFile: Deno.FsFile | null;
   /** The standby's bash, as a file: a task that runs it can be exec'd without env -i. */
   bash: FileId | null;
+  /** Its bash's path, which the task user's standby waits in once switched. */
+  shell: string;
+  /** Seen in its group (it has its file open then). */
+  joined: boolean;
+  /** Seen waiting as the task user, undumpable. */
+  switched: boolean;
+  taken: boolean;
   exited: boolean;
   /** Settles once it has exited and, if it had no task, its group is back in the pool. */
   ended: Promise<void>;
@@ -76,6 +106,9 @@ interface FileId {
   ino: number;
 }
 
+/** A task user's standby that exits this many times before it was seen switched: none are made any more. */
+const MAX_SWITCH_FAILURES = 3;
+
 /** One agent's standby: at most one process at a time, in a group of that agent's pool. */
 export class Standby {
   #current: StandbyProcess | null = null;
@@ -83,6 +116,11 @@ export class Standby {
   #releasing: Promise<void> = Promise.resolve();
   #pool: CgroupPool;
   #programs: ProgramLookup;
+  /** Who the last task offered to a standby ran as: the next standby waits as that user. */
+  #wanted: TaskUser | null = null;
+  /** Whether a task user's standby was seen switched and undumpable, as the kernel here makes it. */
+  #switchSeen = false;
+  #switchFailures = 0;
 
   constructor(pool: CgroupPool, programs: ProgramLookup) {
     this.#pool = pool;
@@ -90,18 +128,24 @@ export class Standby {
   }
 
   /**
-   * Starts a standby for the next task that runs in a kept group; nothing when there is one, or when
-   * bash, env or a group cannot be had. Its task comes in a file in `inboxDir` or, where none can be
-   * made, on its stdin; `lang` is the LANG tasks usually get.
+   * Starts a standby for the next task that runs in a kept group, waiting as the user the last task
+   * offered ran as; nothing when there is one of that user, or when bash, env or a group cannot be
+   * had. One of the other user is dropped. Its task comes in a file in `inboxDir` or, where none can
+   * be made, on its stdin; `lang` is the LANG tasks usually get.
    */
   prepare(
     support: CgroupSupport,
     { lang = "", inboxDir = INBOX_DIR }: { lang?: string; inboxDir?: string } = {},
   ): void {
-    if (this.#current && !this.#current.exited) return;
     const bash = this.#programs.find("bash", SYSTEM_PATH);
     const env = this.#programs.find("env", SYSTEM_PATH);
     if (bash === null || env === null) return;
+    const waitAs = this.#switchFailures < MAX_SWITCH_FAILURES ? this.#wanted : null;
+    const current = this.#current;
+    if (current && !current.exited) {
+      if (sameUser(current.user, waitAs)) return;
+      this.#dropCurrent();
+    }
     const pool = this.#pool;
     let group: TaskCgroup;
     try {
@@ -110,20 +154,25 @@ export class Standby {
       return;
     }
     const inbox = createInbox(inboxDir);
+    let inboxFile: Deno.FsFile | null = null;
+    let shell = bash;
     let child: Deno.ChildProcess;
+    const procs = [
+      join(group.path, "cgroup.procs"),
+      env,
+      inbox ?? "",
+      lang,
+      group.pidsPath && group.pidsPath !== group.path ? join(group.pidsPath, "cgroup.procs") : "",
+    ];
     try {
+      if (inbox && waitAs) inboxFile = Deno.openSync(inbox, { write: true });
+      // As /proc/PID/exe names it, to tell the bash that waits from the setpriv before it.
+      shell = Deno.realPathSync(bash);
+      const args = waitAs
+        ? [SWITCH_SCRIPT, ...procs, WAIT, ...standbySwitch(waitAs), bash, "--noprofile", "--norc", "-c"]
+        : [SCRIPT, ...procs];
       child = new Deno.Command(bash, {
-        args: [
-          "--noprofile",
-          "--norc",
-          "-c",
-          SCRIPT,
-          join(group.path, "cgroup.procs"),
-          env,
-          inbox ?? "",
-          lang,
-          group.pidsPath && group.pidsPath !== group.path ? join(group.pidsPath, "cgroup.procs") : "",
-        ],
+        args: ["--noprofile", "--norc", "-c", ...args],
         // Not in any task's or agent's directory: nothing that looks for a task's leftovers finds it.
         cwd: "/",
         clearEnv: true,
@@ -133,6 +182,7 @@ export class Standby {
         stderr: "piped",
       }).spawn();
     } catch {
+      inboxFile?.close();
       if (inbox) removeInbox(inbox);
       pool.release(group).catch(() => {});
       return;
@@ -141,37 +191,52 @@ export class Standby {
       child,
       group,
       support,
+      user: waitAs,
       inbox,
+      inboxFile,
       bash: fileId(bash),
+      shell,
+      joined: false,
+      switched: false,
+      taken: false,
       exited: false,
       ended: Promise.resolve(),
     };
     this.#current = standby;
     standby.ended = child.status.then(async () => {
       standby.exited = true;
-      if (this.#current !== standby) return; // handed to a task, which owns it now
-      this.#current = null;
-      if (standby.inbox) removeInbox(standby.inbox);
+      if (standby.taken) return; // handed to a task, which owns it now
+      if (this.#current === standby) this.#current = null;
+      if (standby.user && !standby.switched) this.#switchFailures++;
+      closeInbox(standby);
       child.stdout.cancel().catch(() => {});
       child.stderr.cancel().catch(() => {});
-      this.#releasing = pool.release(group).catch(() => {});
+      this.#releasing = Promise.all([this.#releasing, pool.release(group).catch(() => {})]).then(() => {});
       await this.#releasing;
     });
+    if (waitAs) this.#watch(standby);
   }
 
   /**
-   * Hands the task to the standby, if there is one for this cgroup support, alive and already in its
-   * group (one still joining, or whose join failed, is not used: it could exit as the task), and the
-   * task can be handed over; null otherwise (the task starts directly). A busy agent has no standby:
-   * nothing of the task is looked at then.
+   * Hands the task to the standby, if there is one for this cgroup support and the task's user, alive
+   * and already in its group (one still joining, or whose join failed, is not used: it could exit as
+   * the task), and the task can be handed over; null otherwise (the task starts directly). A busy
+   * agent may have no standby: nothing of the task is looked at then, but who it runs as, which the
+   * next standby is made for.
    */
   launch(support: CgroupSupport, task: HostTask): TakenStandby | null {
+    const user = task.user ?? null;
+    this.#wanted = user;
     const standby = this.#current;
     if (!standby || standby.exited || standby.support.root !== support.root) return null;
-    const argv = task.user ? [...dropPrivileges(task.user), ...task.argv] : task.argv;
+    // The task user's standby takes only that user's tasks; the agent's takes them through setpriv.
+    if (standby.user && !sameUser(standby.user, user)) return null;
+    const argv = user && !standby.user ? [...dropPrivileges(user), ...task.argv] : task.argv;
+    // A program by name is looked up in the task's PATH by the standby's exec, as setpriv would.
+    const byName = standby.user !== null && task.env.PATH !== undefined;
     if (
-      !launchable({ ...task, argv }, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS) ||
-      !inGroup(standby.child.pid, standby.group)
+      !launchable({ ...task, argv }, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS, byName) ||
+      !this.#ready(standby)
     ) return null;
     const mode = exportable(standby, task) ? "export" : "env";
     if (mode === "env" && task.secretEnv) return null;
@@ -181,6 +246,7 @@ export class Standby {
       return null; // the group is not as it should be: the task starts directly, in a group of its own
     }
     this.#current = null;
+    standby.taken = true;
     launch(standby, { ...task, argv }, mode);
     return { child: standby.child, group: standby.group };
   }
@@ -188,17 +254,78 @@ export class Standby {
   /** Ends the standby, if any (the agent is leaving); resolves once it is gone and its group back in the pool. */
   async drop(): Promise<void> {
     const standby = this.#current;
-    // Without its task on stdin it exits by itself; the exit handler releases the group.
-    if (standby && !standby.exited) await standby.child.stdin.close().catch(() => standby.child.kill("SIGKILL"));
+    this.#dropCurrent();
     await standby?.ended;
     await this.#releasing;
   }
 
-  /** The standby's pid, and whether it is in its group yet (null: there is none). */
-  state(): { pid: number; ready: boolean } | null {
+  /** The standby's pid, and whether a task would be handed to it now (null: there is none). */
+  state(): { pid: number; ready: boolean; user: TaskUser | null } | null {
     const standby = this.#current;
     if (!standby || standby.exited) return null;
-    return { pid: standby.child.pid, ready: inGroup(standby.child.pid, standby.group) };
+    return { pid: standby.child.pid, ready: this.#ready(standby), user: standby.user };
+  }
+
+  #dropCurrent(): void {
+    const standby = this.#current;
+    this.#current = null;
+    // Without its task on stdin it exits by itself; the exit handler releases the group.
+    if (standby && !standby.exited) standby.child.stdin.close().catch(() => standby.child.kill("SIGKILL"));
+  }
+
+  /**
+   * In its group; a task user's standby also switched, or on its way there once one was seen to
+   * (its file is open and it is in its group: setpriv and the shell's exec are all that is left).
+   */
+  #ready(standby: StandbyProcess): boolean {
+    standby.joined ||= inGroup(standby.child.pid, standby.group);
+    if (!standby.joined || !standby.user) return standby.joined;
+    if (!standby.switched && waitsSwitched(standby.child.pid, standby.user, standby.shell)) {
+      standby.switched = true;
+      this.#switchSeen = true;
+    }
+    if (standby.inbox && standby.inboxFile) {
+      // It has its file open: the name is no longer needed, and would outlive an agent killed with -9.
+      removeInbox(standby.inbox);
+      standby.inbox = null;
+    }
+    return standby.switched || this.#switchSeen;
+  }
+
+  /**
+   * Looks at a task user's standby until it is joined and switched (a few ms), so that its file's name
+   * goes at once and a failed switch is noticed before a task is handed to it. Bounded.
+   */
+  #watch(standby: StandbyProcess): void {
+    let attempt = 0;
+    const look = () => {
+      if (standby.exited || standby.taken) return;
+      this.#ready(standby);
+      if ((standby.switched && standby.inbox === null) || ++attempt > 60) return;
+      setTimeout(look, Math.min(1 + attempt, 20));
+    };
+    setTimeout(look, 1);
+  }
+}
+
+function sameUser(a: TaskUser | null, b: TaskUser | null): boolean {
+  return a === b || (a !== null && b !== null && a.uid === b.uid && a.gid === b.gid);
+}
+
+/**
+ * Whether the process waits in `shell` as `user` alone (real, effective and saved uid and gid: its
+ * bash has set its group ids back, see `standbySwitch`), undumpable (its /proc/PID/environ is then
+ * root's): what a task user's standby must be before it is trusted with a task.
+ */
+function waitsSwitched(pid: number, user: TaskUser, shell: string): boolean {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const ids = (name: string) => status.match(new RegExp(`^${name}:\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`, "m"))?.slice(1);
+    return ids("Uid")?.every((uid) => Number(uid) === user.uid) === true &&
+      ids("Gid")?.every((gid) => Number(gid) === user.gid) === true &&
+      Deno.statSync(`/proc/${pid}/environ`).uid === 0 && Deno.readLinkSync(`/proc/${pid}/exe`) === shell;
+  } catch {
+    return false;
   }
 }
 
@@ -206,7 +333,10 @@ export interface HostTask {
   cwd: string;
   env: Record<string, string>;
   argv: string[];
-  /** Who runs it, when not the agent's user: the standby (the agent's) execs it through setpriv. */
+  /**
+   * Who runs it, when not the agent's user: the task user's standby execs it as it is, the agent's
+   * through setpriv. By name (`argv[0]` with no "/") it is looked up in its PATH as that user.
+   */
   user?: TaskUser | null;
   /** Its process limit, set on the standby's group before the task is handed over. */
   pids?: number | null;
@@ -226,26 +356,48 @@ export interface HostTask {
 
 /**
  * Gives the standby its task: how to exec it, its directory, its whole environment, its argv (argv[0]
- * a path). In its file, then a byte on stdin that says it is there; or all on stdin.
+ * a path, or for the task user's standby a name). In its file, then a byte on stdin that says it is
+ * there; or all on stdin.
  */
 function launch(standby: StandbyProcess, task: HostTask, mode: "export" | "env"): void {
   const vars = Object.entries(task.env).map(([name, value]) => `${name}=${value}`);
   const fields = [mode, task.cwd, String(vars.length), ...vars, ...task.argv];
   let message = new TextEncoder().encode(fields.map((field) => `${field}\0`).join(""));
-  if (standby.inbox) {
+  if (standby.inbox || standby.inboxFile) {
     try {
-      Deno.writeFileSync(standby.inbox, message);
+      if (standby.inboxFile) writeAll(standby.inboxFile, message);
+      else Deno.writeFileSync(standby.inbox!, message);
       message = GO;
     } catch {
       message = new Uint8Array(); // the standby reads nothing and exits: the task fails to start
     }
     // The standby has it open: the task's environment stays nowhere else once it has read it.
-    removeInbox(standby.inbox);
-    standby.inbox = null;
+    closeInbox(standby);
   }
   const writer = standby.child.stdin.getWriter();
   // Settles when the standby has read it all; a standby that died meanwhile shows in the task's status.
   writer.write(message).then(() => writer.close()).catch(() => {});
+}
+
+function writeAll(file: Deno.FsFile, data: Uint8Array): void {
+  // Bounded: each write takes at least a byte, or throws.
+  for (let done = 0; done < data.byteLength;) {
+    const wrote = file.writeSync(data.subarray(done));
+    if (wrote <= 0) throw new Error("the standby's file takes no more");
+    done += wrote;
+  }
+}
+
+/** Removes the standby's file's name, if it still has one, and closes the agent's end of it. */
+function closeInbox(standby: StandbyProcess): void {
+  if (standby.inbox) removeInbox(standby.inbox);
+  standby.inbox = null;
+  try {
+    standby.inboxFile?.close();
+  } catch {
+    // closed already
+  }
+  standby.inboxFile = null;
 }
 
 /** A new, empty file for a standby's task (only its owner may read it); null where there is no such place. */
@@ -266,11 +418,15 @@ function removeInbox(path: string): void {
 }
 
 /**
- * Whether a task can be handed over: its program is a path env cannot take for a variable (no "="),
- * nothing holds a NUL, and it is no larger than `limit` characters (a large one starts directly).
+ * Whether a task can be handed over: its program is a path (or, `byName`, a name) env cannot take for
+ * a variable (no "="), nothing holds a NUL, and it is no larger than `limit` characters (a large one
+ * starts directly).
  */
-function launchable(task: HostTask, limit: number): boolean {
-  if (!task.argv[0].startsWith("/") || task.argv[0].includes("=")) return false;
+function launchable(task: HostTask, limit: number, byName = false): boolean {
+  const program = task.argv[0];
+  if (!(program.startsWith("/") || (byName && program !== "" && !program.includes("/"))) || program.includes("=")) {
+    return false;
+  }
   // A NUL would end a field early (a direct start refuses it instead).
   const fields = [task.cwd, ...Object.entries(task.env).flat(), ...task.argv];
   let chars = 0;

@@ -144,6 +144,34 @@ export function dropPrivileges(user: TaskUser): string[] {
   ];
 }
 
+/**
+ * The argv that runs a standby's bash as `user`, to wait for its task undumpable: as
+ * `dropPrivileges`, but with an effective (and saved) gid other than the user's own. A program
+ * exec'd with its effective ids not its real ones is not dumpable (as a setgid program is not), and
+ * bash, started so without -p, sets all its gids back to the real one (setresgid) first thing, which
+ * keeps it undumpable: no other process of `user` may ptrace it, read or write its memory, or open
+ * its files through /proc. (An execute-only copy of bash was tried first: on this machine's kernel,
+ * 6.18, it stayed dumpable.) The task it execs has its ids all equal and is dumpable again, as a
+ * direct start is.
+ */
+export function standbySwitch(user: TaskUser): string[] {
+  // Any gid but the user's and root's: held only until bash drops it.
+  const other = user.gid === OTHER_GID ? OTHER_GID - 1 : OTHER_GID;
+  return [
+    user.setpriv,
+    `--reuid=${user.uid}`,
+    `--rgid=${user.gid}`,
+    `--egid=${other}`,
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--no-new-privs",
+    "--",
+  ];
+}
+
+/** The overflow gid ("nogroup"): nobody's files are its own. */
+const OTHER_GID = 65534;
+
 /** Most entries given to a task: beyond it, a checkout is more than a task directory is for. */
 const MAX_HANDED_ENTRIES = 1_000_000;
 /** Entries changed between two turns of the event loop (~10-50 ms): a large checkout does not stall the agent. */
