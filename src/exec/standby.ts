@@ -96,7 +96,11 @@ interface StandbyProcess extends TakenStandby {
   /** Seen waiting as the task user, undumpable. */
   switched: boolean;
   taken: boolean;
+  /** Dropped by the agent (it exits without a task, and that says nothing of its switch). */
+  dropped: boolean;
   exited: boolean;
+  /** The next look of `Standby.#watch`, if one is due. */
+  watchTimer: ReturnType<typeof setTimeout> | undefined;
   /** Settles once it has exited and, if it had no task, its group is back in the pool. */
   ended: Promise<void>;
 }
@@ -199,15 +203,19 @@ export class Standby {
       joined: false,
       switched: false,
       taken: false,
+      dropped: false,
       exited: false,
+      watchTimer: undefined,
       ended: Promise.resolve(),
     };
     this.#current = standby;
-    standby.ended = child.status.then(async () => {
+    standby.ended = child.status.then(async (status) => {
       standby.exited = true;
+      clearTimeout(standby.watchTimer);
       if (standby.taken) return; // handed to a task, which owns it now
       if (this.#current === standby) this.#current = null;
-      if (standby.user && !standby.switched) this.#switchFailures++;
+      // Exited by itself before it waited as the user: setpriv or bash failed (one killed says nothing).
+      if (standby.user && !standby.switched && !standby.dropped && status.signal === null) this.#switchFailures++;
       closeInbox(standby);
       child.stdout.cancel().catch(() => {});
       child.stderr.cancel().catch(() => {});
@@ -269,6 +277,7 @@ export class Standby {
   #dropCurrent(): void {
     const standby = this.#current;
     this.#current = null;
+    if (standby) standby.dropped = true;
     // Without its task on stdin it exits by itself; the exit handler releases the group.
     if (standby && !standby.exited) standby.child.stdin.close().catch(() => standby.child.kill("SIGKILL"));
   }
@@ -302,9 +311,9 @@ export class Standby {
       if (standby.exited || standby.taken) return;
       this.#ready(standby);
       if ((standby.switched && standby.inbox === null) || ++attempt > 60) return;
-      setTimeout(look, Math.min(1 + attempt, 20));
+      standby.watchTimer = setTimeout(look, Math.min(1 + attempt, 20));
     };
-    setTimeout(look, 1);
+    standby.watchTimer = setTimeout(look, 1);
   }
 }
 
