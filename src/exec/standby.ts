@@ -22,12 +22,14 @@ import { type CgroupPool, type CgroupSupport, setPidsLimit, type TaskCgroup } fr
 import { dropPrivileges, standbySwitch, type TaskUser } from "./task_user.ts";
 import { SYSTEM_PATH } from "./_path_lookup.ts";
 
-// $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened before the join, so
-// that a standby in its group has it open ("": the task comes on stdin). $4: the group's cgroup.procs
-// in the pids hierarchy (cgroup v1; "": none or the same), joined first, so that a standby seen in its
-// memory group is in both. Run as root.
+// $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened first: a standby that
+// has it open may be handed its task, which it reads once in its group (and switched) ("": the task
+// comes on stdin). $4: the group's cgroup.procs in the pids hierarchy (cgroup v1; "": none or the
+// same), joined first. A join that fails ends it as a direct start's would (a task handed to it fails
+// to start, saying why). Run as root.
 const JOIN = `if [[ $2 ]]; then exec 3<"$2" || exit 125; fi
-{ if [[ $4 ]]; then echo $$ > "$4"; fi && echo $$ > "$0"; } 2>/dev/null || exit 125
+{ if [[ $4 ]]; then echo $$ > "$4"; fi && echo $$ > "$0"; } 2>/dev/null ||
+  { echo "fabric: cannot join the task's cgroup" >&2; exit 125; }
 `;
 // The same $0-$3, then waits for its task. A file is read in large reads; a pipe a byte at a time
 // (bash cannot put back what it read past a delimiter). Without a task (the agent dropped the
@@ -91,8 +93,8 @@ interface StandbyProcess extends TakenStandby {
   bash: FileId | null;
   /** Its bash's path, which the task user's standby waits in once switched. */
   shell: string;
-  /** Seen in its group (it has its file open then). */
-  joined: boolean;
+  /** Seen holding its file open (or taking its task on stdin): it may be handed its task. */
+  holding: boolean;
   /** Seen waiting as the task user, undumpable. */
   switched: boolean;
   taken: boolean;
@@ -200,7 +202,7 @@ export class Standby {
       inboxFile,
       bash: fileId(bash),
       shell,
-      joined: false,
+      holding: inbox === null,
       switched: false,
       taken: false,
       dropped: false,
@@ -227,10 +229,10 @@ export class Standby {
 
   /**
    * Hands the task to the standby, if there is one for this cgroup support and the task's user, alive
-   * and already in its group (one still joining, or whose join failed, is not used: it could exit as
-   * the task), and the task can be handed over; null otherwise (the task starts directly). A busy
-   * agent may have no standby: nothing of the task is looked at then, but who it runs as, which the
-   * next standby is made for.
+   * and holding its file (it may still be joining its group: the kernel's wait for that, ~10 ms after a
+   * quiet spell or under load, is one a direct start pays too), and the task can be handed over; null
+   * otherwise (the task starts directly). A busy agent may have no standby: nothing of the task is
+   * looked at then, but who it runs as, which the next standby is made for.
    */
   launch(support: CgroupSupport, task: HostTask): TakenStandby | null {
     const user = task.user ?? null;
@@ -283,12 +285,12 @@ export class Standby {
   }
 
   /**
-   * In its group; a task user's standby also switched, or on its way there once one was seen to
-   * (its file is open and it is in its group: setpriv and the shell's exec are all that is left).
+   * Holding its file; a task user's standby also switched, or on its way there once one was seen to
+   * (the join, setpriv and bash's exec are all that is left, each of which a direct start pays too).
    */
   #ready(standby: StandbyProcess): boolean {
-    standby.joined ||= inGroup(standby.child.pid, standby.group);
-    if (!standby.joined || !standby.user) return standby.joined;
+    standby.holding ||= standby.inbox !== null && holds(standby.child.pid, standby.inbox);
+    if (!standby.holding || !standby.user) return standby.holding;
     if (!standby.switched && waitsSwitched(standby.child.pid, standby.user, standby.shell)) {
       standby.switched = true;
       this.#switchSeen = true;
@@ -302,7 +304,7 @@ export class Standby {
   }
 
   /**
-   * Looks at a task user's standby until it is joined and switched (a few ms), so that its file's name
+   * Looks at a task user's standby until it holds its file and is switched (a few ms), so that its file's name
    * goes at once and a failed switch is noticed before a task is handed to it. Bounded.
    */
   #watch(standby: StandbyProcess): void {
@@ -505,18 +507,10 @@ function fileId(path: string): FileId | null {
   }
 }
 
-function inGroup(pid: number, group: TaskCgroup): boolean {
+/** Whether `pid` has `path` open as its fd 3, where a standby opens its file. */
+function holds(pid: number, path: string): boolean {
   try {
-    // v1: "7:memory:/fabric/pool-..." among the other hierarchies; v2: "0::/fabric/pool-...". The
-    // path is relative to the hierarchy's root, which the group's own path ends with.
-    return Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n").some((line) => {
-      const [id, controllers, ...rest] = line.split(":");
-      const path = rest.join(":");
-      const memory = group.version === "v2"
-        ? id === "0" && controllers === ""
-        : controllers?.split(",").includes("memory");
-      return memory === true && path.length > 1 && group.path.endsWith(path);
-    });
+    return Deno.readLinkSync(`/proc/${pid}/fd/3`) === path;
   } catch {
     return false;
   }
