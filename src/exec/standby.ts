@@ -22,23 +22,25 @@ import { type CgroupPool, type CgroupSupport, setPidsLimit, type TaskCgroup } fr
 import { dropPrivileges, standbySwitch, type TaskUser } from "./task_user.ts";
 import { SYSTEM_PATH } from "./_path_lookup.ts";
 
-// $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened first: a standby that
-// has it open may be handed its task, which it reads once in its group (and switched) ("": the task
-// comes on stdin). $4: the group's cgroup.procs in the pids hierarchy (cgroup v1; "": none or the
+// $0: the group's cgroup.procs, $1: env, $2: the file the task comes in, opened first ("": the task
+// comes on stdin; a standby handed its task before it opened its file gets it on stdin too, and its
+// file is gone by then, which is no error). $4: the group's cgroup.procs in the pids hierarchy (cgroup v1; "": none or the
 // same), joined first. A join that fails ends it as a direct start's would (a task handed to it fails
 // to start, saying why). Run as root.
-const JOIN = `if [[ $2 ]]; then exec 3<"$2" || exit 125; fi
+const JOIN = `if [[ $2 ]]; then { exec 3<"$2"; } 2>/dev/null; fi
 { if [[ $4 ]]; then echo $$ > "$4"; fi && echo $$ > "$0"; } 2>/dev/null ||
   { echo "fabric: cannot join the task's cgroup" >&2; exit 125; }
 `;
-// The same $0-$3, then waits for its task. A file is read in large reads; a pipe a byte at a time
-// (bash cannot put back what it read past a delimiter). Without a task (the agent dropped the
+// The same $0-$3, then waits for its task, in its group (and switched). A byte on stdin says where the
+// task is: "p" on stdin after it, any other in the file. A file is read in large reads; a pipe a byte
+// at a time (bash cannot put back what it read past a delimiter). Without a task (the agent dropped the
 // standby, or died) the read fails and it exits, removing its file if it may (an agent killed with -9
 // cannot: in /dev/shm they would pile up; the task user's standby may not, and the agent removes its
 // file's name once it has it open). $3: the locale tasks usually have, loaded while it waits (~0.2
 // ms): exporting that LANG again for a task is then ~5 us.
 const WAIT = `if [[ $3 ]]; then { LANG=$3; } 2>/dev/null; fi
-if [[ $2 ]]; then { IFS= read -r -N 1 go && mapfile -d '' -t f <&3; } || { rm -f -- "$2" 2>/dev/null; exit 125; }; exec 3<&-
+if [[ $2 ]]; then IFS= read -r -N 1 go || { rm -f -- "$2" 2>/dev/null; exit 125; }
+  if [[ $go == p ]]; then mapfile -d '' -t f; else mapfile -d '' -t f <&3 || exit 125; fi; exec 3<&-
 else mapfile -d '' -t f; fi
 count=\${f[2]}; vars=("\${f[@]:3:count}"); args=("\${f[@]:3+count}")
 (( \${#args[@]} )) || exit 125
@@ -69,6 +71,8 @@ const MAX_INBOX_CHARS = 32 * 1024;
 const MAX_PIPE_CHARS = 8 * 1024;
 /** The byte on stdin that says the task is in the standby's file (a constant: never written to). */
 const GO = new Uint8Array([10]);
+/** The byte on stdin that says the task follows on stdin. */
+const ON_STDIN = "p";
 /** How a standby's file is named (the rest is random). */
 export const INBOX_PREFIX = "fabric-standby-";
 
@@ -93,7 +97,7 @@ interface StandbyProcess extends TakenStandby {
   bash: FileId | null;
   /** Its bash's path, which the task user's standby waits in once switched. */
   shell: string;
-  /** Seen holding its file open (or taking its task on stdin): it may be handed its task. */
+  /** Seen holding its file open: its task goes there (else on its stdin). */
   holding: boolean;
   /** Seen waiting as the task user, undumpable. */
   switched: boolean;
@@ -202,7 +206,7 @@ export class Standby {
       inboxFile,
       bash: fileId(bash),
       shell,
-      holding: inbox === null,
+      holding: false,
       switched: false,
       taken: false,
       dropped: false,
@@ -228,11 +232,12 @@ export class Standby {
   }
 
   /**
-   * Hands the task to the standby, if there is one for this cgroup support and the task's user, alive
-   * and holding its file (it may still be joining its group: the kernel's wait for that, ~10 ms after a
-   * quiet spell or under load, is one a direct start pays too), and the task can be handed over; null
-   * otherwise (the task starts directly). A busy agent may have no standby: nothing of the task is
-   * looked at then, but who it runs as, which the next standby is made for.
+   * Hands the task to the standby, if there is one for this cgroup support and the task's user, alive,
+   * and the task can be handed over; null otherwise (the task starts directly). It may still be
+   * starting or joining its group (the kernel's wait for that, ~10 ms after a quiet spell or under
+   * load, is one a direct start pays too): it runs the task once it is there, and a join that fails
+   * fails the task as a direct start's would. A busy agent may have no standby: nothing of the task
+   * is looked at then, but who it runs as, which the next standby is made for.
    */
   launch(support: CgroupSupport, task: HostTask): TakenStandby | null {
     const user = task.user ?? null;
@@ -245,8 +250,8 @@ export class Standby {
     // A program by name is looked up in the task's PATH by the standby's exec, as setpriv would.
     const byName = standby.user !== null && task.env.PATH !== undefined;
     if (
-      !launchable({ ...task, argv }, standby.inbox ? MAX_INBOX_CHARS : MAX_PIPE_CHARS, byName) ||
-      !this.#ready(standby)
+      !this.#ready(standby) ||
+      !launchable({ ...task, argv }, standby.holding ? MAX_INBOX_CHARS : MAX_PIPE_CHARS, byName)
     ) return null;
     const mode = exportable(standby, task) ? "export" : "env";
     if (mode === "env" && task.secretEnv) return null;
@@ -285,17 +290,18 @@ export class Standby {
   }
 
   /**
-   * Holding its file; a task user's standby also switched, or on its way there once one was seen to
-   * (the join, setpriv and bash's exec are all that is left, each of which a direct start pays too).
+   * Whether it may be handed a task: the agent's always; a task user's once switched, or on its way
+   * there once one was seen to (the join, setpriv and bash's exec are what is left, each of which a
+   * direct start pays too). Notes whether it holds its file yet.
    */
   #ready(standby: StandbyProcess): boolean {
     standby.holding ||= standby.inbox !== null && holds(standby.child.pid, standby.inbox);
-    if (!standby.holding || !standby.user) return standby.holding;
+    if (!standby.user) return true;
     if (!standby.switched && waitsSwitched(standby.child.pid, standby.user, standby.shell)) {
       standby.switched = true;
       this.#switchSeen = true;
     }
-    if (standby.inbox && standby.inboxFile) {
+    if (standby.holding && standby.inbox && standby.inboxFile) {
       // It has its file open: the name is no longer needed, and would outlive an agent killed with -9.
       removeInbox(standby.inbox);
       standby.inbox = null;
@@ -368,23 +374,27 @@ export interface HostTask {
 /**
  * Gives the standby its task: how to exec it, its directory, its whole environment, its argv (argv[0]
  * a path, or for the task user's standby a name). In its file, then a byte on stdin that says it is
- * there; or all on stdin.
+ * there; to one that does not hold its file yet, a byte that says it follows on stdin, then the task;
+ * or all on stdin, where it has no file. Its file's name goes either way.
  */
 function launch(standby: StandbyProcess, task: HostTask, mode: "export" | "env"): void {
   const vars = Object.entries(task.env).map(([name, value]) => `${name}=${value}`);
   const fields = [mode, task.cwd, String(vars.length), ...vars, ...task.argv];
-  let message = new TextEncoder().encode(fields.map((field) => `${field}\0`).join(""));
-  if (standby.inbox || standby.inboxFile) {
+  const encoded = new TextEncoder().encode(fields.map((field) => `${field}\0`).join(""));
+  let message = encoded;
+  if (standby.holding) {
     try {
-      if (standby.inboxFile) writeAll(standby.inboxFile, message);
-      else Deno.writeFileSync(standby.inbox!, message);
+      if (standby.inboxFile) writeAll(standby.inboxFile, encoded);
+      else Deno.writeFileSync(standby.inbox!, encoded);
       message = GO;
     } catch {
       message = new Uint8Array(); // the standby reads nothing and exits: the task fails to start
     }
-    // The standby has it open: the task's environment stays nowhere else once it has read it.
-    closeInbox(standby);
+  } else if (standby.inbox || standby.inboxFile) {
+    message = new TextEncoder().encode(ON_STDIN + fields.map((field) => `${field}\0`).join(""));
   }
+  // The standby has it open, or never will: the task's environment stays nowhere else once it has read it.
+  closeInbox(standby);
   const writer = standby.child.stdin.getWriter();
   // Settles when the standby has read it all; a standby that died meanwhile shows in the task's status.
   writer.write(message).then(() => writer.close()).catch(() => {});

@@ -58,9 +58,10 @@ function pidsGroupOf(pid: number): string {
 async function readyStandby(inboxDir?: string): Promise<number> {
   // The locale the agent gives tasks, loaded ahead as the agent has it.
   standby.prepare(support!, { inboxDir, lang: "C.UTF-8" });
+  // Settled: in its group (it opened its file before), as an agent's standby is once idle a while.
   const state = await waitFor(() => {
     const now = standby.state();
-    return now?.ready ? now : null;
+    return now?.ready && Deno.readTextFileSync(`/proc/${now.pid}/cgroup`).includes("/fabric/pool-") ? now : null;
   });
   return state.pid;
 }
@@ -320,5 +321,23 @@ standbyTest(
     assert.equal((await ran).stdout, `${secret}\n`);
     watch.stop();
     assert.equal(await watch.saw, false);
+  },
+);
+
+standbyTest(
+  "a task handed to a standby just started, before it opened its file, comes on its stdin and sees the same",
+  async (dir) => {
+    const env = { PATH: "/usr/bin:/bin", HOME: dir, ODD: "two\nlines and = signs", LANG: "C.UTF-8" };
+    const spec = { command: [...bash(PROBE), "first"], cwd: dir, env, cgroup: support };
+    const direct = await run(spec);
+    // In the same turn as its start: its bash has not even started yet (its command line is still Deno's).
+    standby.prepare(support!, { lang: "C.UTF-8" });
+    const pid = standby.state()!.pid;
+    const { execution, ran } = start(spec);
+    assert.equal(execution.pid, pid, "the standby became the task");
+    const ahead = await ran;
+    assert.deepEqual(ahead.finished.result, direct.finished.result, ahead.stderr);
+    assert.equal(ahead.stdout, direct.stdout);
+    assert.equal(ahead.stderr, direct.stderr);
   },
 );
