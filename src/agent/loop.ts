@@ -77,6 +77,11 @@ export interface LoopOptions {
 }
 
 const CLAIM_WAIT_MS = 25_000;
+/**
+ * With a slot free this long while other tasks run, the agent starts its next task's process ahead
+ * (exec/standby.ts): long enough that back-to-back work never pays for one. An idle agent starts it at once.
+ */
+const STANDBY_AFTER_MS = 20;
 /** After the drain deadline, how long the tracker's stop orders (and the kills they cause) may take. */
 const HAND_BACK_MS = 15_000;
 /** Waits between claims while the tracker cannot be reached. */
@@ -102,6 +107,7 @@ export class AgentLoop {
   #heartbeats = true;
   #draining = false;
   #fatal: ((error: Error) => void) | null = null;
+  #idleTimer: TimerId | undefined;
   #stopped: Promise<void> | null = null;
   #workDirs: WorkDirs;
   #randomId: () => string;
@@ -139,12 +145,11 @@ export class AgentLoop {
     const fatal = new Promise<never>((_, reject) => (this.#fatal = reject));
     this.#heartbeat();
     const claimDone = this.#claimAfterBacklog();
-    // A task that took the standby leaves a slot free for the next one (if the agent has another).
-    this.#o.runtime.exec.standby.whenTaken(() => this.#whenIdle());
     this.#whenIdle();
     const done = Promise.race([fatal, Promise.all([claimDone, reporterDone]).then(() => {})]).finally(async () => {
       this.#heartbeats = false;
       this.#o.clock.clearTimeout(this.#heartbeatTimer);
+      this.#o.clock.clearTimeout(this.#idleTimer);
       this.#o.journal.close();
       this.#o.client.close();
       await this.#o.runtime.exec.close();
@@ -237,6 +242,8 @@ export class AgentLoop {
     this.#runs.set(attemptKey(ref), run);
     this.#ran.set(attemptKey(ref), true);
     if (this.#ran.size > RAN_REMEMBERED) this.#ran.delete(this.#ran.keys().next().value!);
+    // A slot left free gets a standby, once this task has taken the one there was.
+    if (this.#runs.size < this.#o.slots) this.#whenIdle();
     run.done.finally(() => {
       this.#runs.delete(attemptKey(ref));
       const next = this.#waiting.shift();
@@ -246,16 +253,22 @@ export class AgentLoop {
   }
 
   /**
-   * A free slot with nothing waiting for it gets its next task's process ahead (exec/standby.ts), at
-   * once: it takes a standby 20-60 ms under load to be ready (its start, the kernel's wait for its
-   * join, setpriv), more than a job's round trip. Work that comes back to back uses it all the same
-   * (a task handed to one still starting runs once it is there), so none is started for nothing.
+   * A free slot gets its next task's process ahead, already in a cgroup: at once when the agent has
+   * just gone idle (its last task's report is out; the next job's task comes a round trip later, and
+   * a standby is ready in a few ms), after a moment when other tasks still run (work coming back to
+   * back takes the slot first, and never pays for a standby it does not use).
    */
   #whenIdle(): void {
     const { exec } = this.#o.runtime;
-    if (this.#runs.size < this.#o.slots && this.#waiting.length === 0 && !this.#stopping) {
-      exec.prepareStandby(TASK_LANG);
-    }
+    if (!exec.cgroup || this.#runs.size >= this.#o.slots || this.#stopping) return;
+    this.#o.clock.clearTimeout(this.#idleTimer);
+    const prepare = () => {
+      if (this.#runs.size < this.#o.slots && this.#waiting.length === 0 && !this.#stopping) {
+        exec.prepareStandby(TASK_LANG);
+      }
+    };
+    if (this.#runs.size === 0 && this.#waiting.length === 0) prepare();
+    else this.#idleTimer = this.#o.clock.setTimeout(prepare, STANDBY_AFTER_MS);
   }
 
   #heartbeat(): void {
