@@ -78,8 +78,8 @@ export interface LoopOptions {
 
 const CLAIM_WAIT_MS = 25_000;
 /**
- * With a slot free this long while other tasks run, the agent starts its next task's process ahead
- * (exec/standby.ts): long enough that back-to-back work never pays for one. An idle agent starts it at once.
+ * Idle this long, the agent starts its next host task's process ahead (exec/standby.ts): long enough
+ * that back-to-back work never pays for one, short enough that the kernel's wait is over by the next job.
  */
 const STANDBY_AFTER_MS = 20;
 /** After the drain deadline, how long the tracker's stop orders (and the kills they cause) may take. */
@@ -242,8 +242,6 @@ export class AgentLoop {
     this.#runs.set(attemptKey(ref), run);
     this.#ran.set(attemptKey(ref), true);
     if (this.#ran.size > RAN_REMEMBERED) this.#ran.delete(this.#ran.keys().next().value!);
-    // A slot left free gets a standby, once this task has taken the one there was.
-    if (this.#runs.size < this.#o.slots) this.#whenIdle();
     run.done.finally(() => {
       this.#runs.delete(attemptKey(ref));
       const next = this.#waiting.shift();
@@ -252,23 +250,14 @@ export class AgentLoop {
     });
   }
 
-  /**
-   * A free slot gets its next task's process ahead, already in a cgroup: at once when the agent has
-   * just gone idle (its last task's report is out; the next job's task comes a round trip later, and
-   * a standby is ready in a few ms), after a moment when other tasks still run (work coming back to
-   * back takes the slot first, and never pays for a standby it does not use).
-   */
+  /** Once nothing has run for a moment, the next task gets a process ahead, already in a cgroup. */
   #whenIdle(): void {
     const { exec } = this.#o.runtime;
-    if (!exec.cgroup || this.#runs.size >= this.#o.slots || this.#stopping) return;
+    if (!exec.cgroup || this.#runs.size > 0 || this.#stopping) return;
     this.#o.clock.clearTimeout(this.#idleTimer);
-    const prepare = () => {
-      if (this.#runs.size < this.#o.slots && this.#waiting.length === 0 && !this.#stopping) {
-        exec.prepareStandby(TASK_LANG);
-      }
-    };
-    if (this.#runs.size === 0 && this.#waiting.length === 0) prepare();
-    else this.#idleTimer = this.#o.clock.setTimeout(prepare, STANDBY_AFTER_MS);
+    this.#idleTimer = this.#o.clock.setTimeout(() => {
+      if (this.#runs.size === 0 && this.#waiting.length === 0 && !this.#stopping) exec.prepareStandby(TASK_LANG);
+    }, STANDBY_AFTER_MS);
   }
 
   #heartbeat(): void {
