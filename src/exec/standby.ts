@@ -2,7 +2,7 @@
  * A process started ahead of the next task, already in a kept cgroup, that becomes the task. Moving a
  * process into a cgroup waits for an RCU grace period when nothing has moved between cgroups for a
  * while: about 12 ms on a quiet machine here (cgroup v1; measured), more than the task it starts. A
- * standby pays that while the agent has a free slot. It is a bash that joins its group, reads the task's
+ * standby pays that while the agent is idle. It is a bash that joins its group, reads the task's
  * directory, environment and argv (NUL-separated, from a file in /dev/shm or from its stdin) and
  * execs `env -i` with them (or, for a bash task, exports them and execs it): the task then has
  * exactly the environment, pid, pipes and group it would have had spawned directly. A sandboxed task's
