@@ -2,7 +2,7 @@
  * The command line: one file per command, and the one place that turns errors into exit codes
  * (exit_codes.ts lists them).
  */
-import { TrackerUnreachableError } from "../client/mod.ts";
+import { TrackerBusyError, TrackerUnreachableError } from "../client/mod.ts";
 // The protocol's parts one by one, not its mod.ts: `fabric --version` or a failed command must not
 // build every zod schema first.
 import { FabricError } from "../protocol/errors.ts";
@@ -157,9 +157,9 @@ function describeFailure(command: string, error: unknown): { code: number; messa
     return { code: EXIT.unreachable, message: `fabric ${command}: ${error.message}` };
   }
   if (error instanceof FabricError) {
-    // A 503 (the tracker's store or leader away) is a tracker that cannot serve now: try again, as for
-    // one that cannot be reached; not a failure of the caller's job.
-    const code = error.code === "unauthorized" || error.code === "unavailable"
+    // A tracker's 503 (its store or the leader away) is a tracker that cannot serve now: try again, as
+    // for one that cannot be reached; not a failure of the caller's job (a port in use here is).
+    const code = error.code === "unauthorized" || error instanceof TrackerBusyError
       ? EXIT.unreachable
       : error.code === "forbidden"
       ? EXIT.forbidden

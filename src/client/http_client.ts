@@ -67,6 +67,18 @@ export class TrackerUnreachableError extends Error {
   }
 }
 
+/**
+ * A tracker's 503: it cannot serve now (its store, or the leader, is away). A FabricError with code
+ * "unavailable" as any, told apart from the same code raised on this machine (a port in use, a store
+ * that cannot be opened) so that the CLI says "try again" (exit code 3) only for a tracker's answer.
+ */
+export class TrackerBusyError extends FabricError {
+  constructor(message: string, details?: unknown) {
+    super("unavailable", message, details);
+    this.name = "TrackerBusyError";
+  }
+}
+
 /** Where the tracker is for a task: its agent's socket (`unix:/path`), served over plain HTTP. */
 const UNIX_PREFIX = "unix:";
 /** How long a request waits for a tracker to lead (a takeover takes at most the lease's time, 10 s by default). */
@@ -580,12 +592,11 @@ async function errorFrom(response: Response): Promise<FabricError> {
     body = await response.json();
   } catch { /* not JSON: described below from the status */ }
   const code = body?.error?.code;
+  if (code === "unavailable") return new TrackerBusyError(body!.error!.message, body!.error!.details);
   if (isErrorCode(code)) return new FabricError(code, body!.error!.message, body!.error!.details);
   if (response.status === 401) return new FabricError("unauthorized", "The tracker refused the credentials");
-  return new FabricError(
-    response.status >= 500 ? "unavailable" : "bad_request",
-    `The tracker answered ${response.status} ${response.statusText}`,
-  );
+  const message = `The tracker answered ${response.status} ${response.statusText}`;
+  return response.status >= 500 ? new TrackerBusyError(message) : new FabricError("bad_request", message);
 }
 
 function describeFetchError(error: unknown): string {

@@ -1,5 +1,5 @@
 /** The typed API client: the only way the CLI and agents talk to a tracker. */
-export { type ClientOptions, FabricClient, TrackerUnreachableError } from "./http_client.ts";
+export { type ClientOptions, FabricClient, TrackerBusyError, TrackerUnreachableError } from "./http_client.ts";
 export {
   type BlobDownloadClient,
   BlobMismatchError,
