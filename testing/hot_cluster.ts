@@ -308,3 +308,26 @@ export function assertRanOnce(lines: string[], job: JobDetail): void {
     assert.deepEqual(runs, [`start ${task.id} 1`, `end ${task.id} 1`], `the runs of ${task.id}`);
   }
 }
+
+/** Tracker `i`'s count of answered POST requests on `route` (any status), from its /metrics. */
+export async function postsAnswered(cluster: HotCluster, i: number, route: string): Promise<number> {
+  const caPem = await Deno.readTextFile(join(cluster.trackers[0].dir, "ca.pem"));
+  const client = Deno.createHttpClient({ caCerts: [caPem] });
+  try {
+    const response = await fetch(`${cluster.trackers[i].url}/metrics`, {
+      headers: { authorization: `Bearer ${cluster.adminToken}` },
+      client,
+    });
+    const text = await response.text();
+    assert.equal(response.status, 200, text);
+    let sum = 0;
+    for (const line of text.split("\n")) {
+      if (line.startsWith(`fabric_http_requests_total{method="POST",route="${route}",`)) {
+        sum += Number(line.split(" ").at(-1));
+      }
+    }
+    return sum;
+  } finally {
+    client.close();
+  }
+}

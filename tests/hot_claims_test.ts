@@ -4,36 +4,12 @@
  * only to followers, on loopback.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import type { JobDetail } from "../src/protocol/mod.ts";
-import { assertRanOnce, countedJob, type HotCluster, withHotCluster } from "../testing/hot_cluster.ts";
+import { assertRanOnce, countedJob, postsAnswered, withHotCluster } from "../testing/hot_cluster.ts";
 import { lacks } from "../testing/machine.ts";
 import { waitFor } from "../testing/process.ts";
 
 const LEASE_MS = 3000;
-
-/** Tracker `i`'s count of answered requests on `route` (any status), from its /metrics. */
-async function requests(cluster: HotCluster, i: number, route: string): Promise<number> {
-  const caPem = await Deno.readTextFile(join(cluster.trackers[0].dir, "ca.pem"));
-  const client = Deno.createHttpClient({ caCerts: [caPem] });
-  try {
-    const response = await fetch(`${cluster.trackers[i].url}/metrics`, {
-      headers: { authorization: `Bearer ${cluster.adminToken}` },
-      client,
-    });
-    const text = await response.text();
-    assert.equal(response.status, 200, text);
-    let sum = 0;
-    for (const line of text.split("\n")) {
-      if (line.startsWith(`fabric_http_requests_total{method="POST",route="${route}",`)) {
-        sum += Number(line.split(" ").at(-1));
-      }
-    }
-    return sum;
-  } finally {
-    client.close();
-  }
-}
 
 Deno.test({
   name:
@@ -53,8 +29,8 @@ Deno.test({
       const done = await cluster.waitForJob(1, first, 90_000);
       assert.equal(done.state, "succeeded", JSON.stringify(done.counts));
       assertRanOnce(await runs.lines(), done);
-      assert.equal(await requests(cluster, 0, "/v1/agent/claim"), 0, "no claim forwarded to the leader");
-      assert.ok(await requests(cluster, 0, "/v1/trackers/claims") > 0, "claims pooled at the leader");
+      assert.equal(await postsAnswered(cluster, 0, "/v1/agent/claim"), 0, "no claim forwarded to the leader");
+      assert.ok(await postsAnswered(cluster, 0, "/v1/trackers/claims") > 0, "claims pooled at the leader");
 
       // A task held by an agent killed -9 runs again on the other, as its second attempt.
       const gated = await cluster.submit(1, countedJob("held", 1, runs, "0", { gated: true }), "held.json");
@@ -87,7 +63,10 @@ Deno.test({
         (await cluster.json<Array<{ name: string; state: string }>>(0, ["agents"])).filter((a) => a.state === "ready")
           .length;
       await waitFor("both agents ready", async () => (await ready()) === 2 || undefined, { timeoutMs: 60_000 });
-      await waitFor("claims pooled at the leader", async () => (await requests(cluster, 0, "/v1/trackers/claims")) > 0);
+      await waitFor(
+        "claims pooled at the leader",
+        async () => (await postsAnswered(cluster, 0, "/v1/trackers/claims")) > 0,
+      );
       // The agents stopped (SIGSTOP) with their claims held at their followers: what happens to a claim
       // while the leader is lost is the followers' doing alone (a stopped agent neither gives up nor moves).
       for (const agent of agents) Deno.kill(agent.pid, "SIGSTOP");
@@ -98,7 +77,7 @@ Deno.test({
       // The agent's next claim (its held one was answered empty) goes in a new pool at the new leader.
       await waitFor(
         "the follower's pool at the new leader",
-        async () => (await requests(cluster, successor, "/v1/trackers/claims")) > 0,
+        async () => (await postsAnswered(cluster, successor, "/v1/trackers/claims")) > 0,
         { timeoutMs: 30_000 },
       );
       // Only the agent of the tracker that still follows may take work.

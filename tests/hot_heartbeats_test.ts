@@ -4,9 +4,8 @@
  * follower, on loopback.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import type { AgentView } from "../src/protocol/mod.ts";
-import { type HotCluster, withHotCluster } from "../testing/hot_cluster.ts";
+import { type HotCluster, postsAnswered, withHotCluster } from "../testing/hot_cluster.ts";
 import { lacks } from "../testing/machine.ts";
 import { waitFor } from "../testing/process.ts";
 
@@ -16,29 +15,6 @@ const LEASE_MS = 5000;
 
 async function agent(cluster: HotCluster, via: number, name: string): Promise<AgentView | undefined> {
   return (await cluster.json<AgentView[]>(via, ["agents"])).find((a) => a.name === name);
-}
-
-/** The leader's count of answered requests on `route` (any status), from its /metrics. */
-async function requests(cluster: HotCluster, route: string): Promise<number> {
-  const caPem = await Deno.readTextFile(join(cluster.trackers[0].dir, "ca.pem"));
-  const client = Deno.createHttpClient({ caCerts: [caPem] });
-  try {
-    const response = await fetch(`${cluster.trackers[0].url}/metrics`, {
-      headers: { authorization: `Bearer ${cluster.adminToken}` },
-      client,
-    });
-    const text = await response.text();
-    assert.equal(response.status, 200, text);
-    let sum = 0;
-    for (const line of text.split("\n")) {
-      if (line.startsWith(`fabric_http_requests_total{method="POST",route="${route}",`)) {
-        sum += Number(line.split(" ").at(-1));
-      }
-    }
-    return sum;
-  } finally {
-    client.close();
-  }
 }
 
 Deno.test({
@@ -59,7 +35,7 @@ Deno.test({
 
       // Over several TTLs the leader keeps hearing from it (its last heartbeat moves on), through batches:
       // the leader answers no heartbeat of its own (a forwarded one would count here).
-      const relayedBefore = await requests(cluster, "/v1/trackers/heartbeats");
+      const relayedBefore = await postsAnswered(cluster, 0, "/v1/trackers/heartbeats");
       const seen = new Set<string>();
       const states: string[] = [];
       const first = Date.parse((await agent(cluster, 0, "a1"))!.lastHeartbeat!);
@@ -71,8 +47,11 @@ Deno.test({
       }, { timeoutMs: 60_000, intervalMs: 250 });
       assert.deepEqual(states.filter((s) => s !== "ready"), [], "a1 stays ready at the leader");
       assert.ok(seen.size >= 3, `the leader heard from a1 again and again (${seen.size})`);
-      assert.equal(await requests(cluster, "/v1/agent/heartbeat"), 0, "no heartbeat forwarded to the leader");
-      assert.ok((await requests(cluster, "/v1/trackers/heartbeats")) > relayedBefore, "batches reach the leader");
+      assert.equal(await postsAnswered(cluster, 0, "/v1/agent/heartbeat"), 0, "no heartbeat forwarded to the leader");
+      assert.ok(
+        (await postsAnswered(cluster, 0, "/v1/trackers/heartbeats")) > relayedBefore,
+        "batches reach the leader",
+      );
 
       // A drain made at the leader shows in the agent's next answers, from its follower; a resume too.
       assert.equal((await cluster.cli(0, ["agents", "drain", "a1", "--grace", "1m"])).code, 0);

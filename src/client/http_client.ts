@@ -79,6 +79,17 @@ export class TrackerBusyError extends FabricError {
   }
 }
 
+/** What comes with a job file sent to the tracker (a job submitted, or a periodic job registered). */
+export interface Submission {
+  /** The job file's path, as the submitter named it. */
+  source?: string;
+  /** Script files named by `script:` keys: path -> content. */
+  files?: Record<string, string>;
+  /** The packs of `files:` uploaded first, by task name. */
+  packs?: Record<string, BlobRef>;
+  signature?: JobSignature;
+}
+
 /** Where the tracker is for a task: its agent's socket (`unix:/path`), served over plain HTTP. */
 const UNIX_PREFIX = "unix:";
 /** How long a request waits for a tracker to lead (a takeover takes at most the lease's time, 10 s by default). */
@@ -271,15 +282,7 @@ export class FabricClient {
 
   // ---- client side ---------------------------------------------------------------------------
 
-  submitJob(
-    spec: unknown,
-    options: {
-      source?: string;
-      files?: Record<string, string>;
-      packs?: Record<string, BlobRef>;
-      signature?: JobSignature;
-    } = {},
-  ): Promise<SubmitJobResponse> {
+  submitJob(spec: unknown, options: Submission = {}): Promise<SubmitJobResponse> {
     const { source, files = {}, packs, signature } = options;
     // Answered once the whole job is stored: a job of a million tasks takes its tracker tens of seconds.
     return this.#json("POST", "/v1/jobs", {
@@ -314,15 +317,7 @@ export class FabricClient {
     return new Uint8Array(await response.arrayBuffer());
   }
   /** A job file with `schedule:`: registered (or the one of its name replaced), not run now. */
-  registerPeriodic(
-    spec: unknown,
-    options: {
-      source?: string;
-      files?: Record<string, string>;
-      packs?: Record<string, BlobRef>;
-      signature?: JobSignature;
-    } = {},
-  ): Promise<RegisterPeriodicResponse> {
+  registerPeriodic(spec: unknown, options: Submission = {}): Promise<RegisterPeriodicResponse> {
     const { source, files = {}, packs = {}, signature } = options;
     return this.#json("POST", "/v1/periodic", { body: { spec, source, files, packs, signature } });
   }
