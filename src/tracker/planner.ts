@@ -61,7 +61,10 @@ export interface PlanTemplate<T extends PlanTask = PlanTask> {
     | "strategy"
     | "concurrency"
   >;
-  job: { active: number; record: { spec: { concurrency?: number }; signed: { publicKey: string } | null } };
+  job: {
+    active: number;
+    record: { spec: { concurrency?: number }; signed: { publicKey: string } | null; cancelRequested: boolean };
+  };
   /** Its tasks placed on agents (assigned or running). */
   active: number;
   runtimeEma: number | null;
@@ -129,6 +132,11 @@ export function plan<TT extends PlanTemplate, A extends PlanAgent>(
   const pass = new Pass<A>(readyCandidates(view.agents), random);
   for (const template of view.templates) {
     if (template.ready.peek() === undefined) continue;
+    // A cancel in slices has not reached all of its job's tasks yet: none of them starts meanwhile.
+    if (template.job.record.cancelRequested) {
+      result.reasons.set(template, "the job is being cancelled");
+      continue;
+    }
     if (pass.freeSlots === 0) {
       result.reasons.set(template, pass.candidates.length === 0 ? "no agent is ready" : "every ready agent is busy");
       continue;

@@ -57,7 +57,7 @@ interface TemplateOptions {
 
 /** A template as the job file would make it, with `count` ready tasks named NAME[i]. */
 function template(spec: Partial<TaskSpec> & { name: string }, options: TemplateOptions = {}): Template {
-  const job = options.job ?? { active: 0, record: { spec: {}, signed: null } };
+  const job = options.job ?? { active: 0, record: { spec: {}, signed: null, cancelRequested: false } };
   const full = { run: "x", ...spec } as TaskSpec;
   const jobSpec = { name: "j", tasks: [full], ...job.record.spec } as JobSpec;
   const pins = options.pins ?? Array.from({ length: options.count ?? 1 }, () => null);
@@ -85,9 +85,22 @@ interface Case {
 }
 
 const KEY = "K".repeat(43) + "=";
-const sharedJob = { active: 1, record: { spec: { concurrency: 2 }, signed: null } };
+const sharedJob = { active: 1, record: { spec: { concurrency: 2 }, signed: null, cancelRequested: false } };
 
 const CASES: Case[] = [
+  {
+    name: "a job being cancelled (its cancel not through all of its tasks yet) has none of its tasks placed",
+    agents: [agent("a", { slots: 4 })],
+    templates: [
+      template({ name: "cancelled" }, {
+        count: 2,
+        job: { active: 0, record: { spec: {}, signed: null, cancelRequested: true } },
+      }),
+      template({ name: "other" }, { count: 1 }),
+    ],
+    placed: [["other[0]", "a"]],
+    reasons: { cancelled: "the job is being cancelled", other: null },
+  },
   {
     name: "templates are served in the order given, each until the agents are full",
     agents: [agent("a", { slots: 2 })],
@@ -172,7 +185,10 @@ const CASES: Case[] = [
       agent("other", { capabilities: { ...ALL_CAPS, verifyKeys: ["O".repeat(43) + "="] } }),
     ],
     templates: [
-      template({ name: "signed" }, { count: 3, job: { active: 0, record: { spec: {}, signed: { publicKey: KEY } } } }),
+      template({ name: "signed" }, {
+        count: 3,
+        job: { active: 0, record: { spec: {}, signed: { publicKey: KEY }, cancelRequested: false } },
+      }),
       template({ name: "unsigned" }),
     ],
     placed: [["signed[0]", "strict"], ["signed[1]", "open"], ["signed[2]", "strict"]],
