@@ -275,9 +275,9 @@ export class TaskLifecycle {
    * - `cancelRequested` is set (and written) before the first slice: from then, an attempt of the job
    *   that ends in any way (a report, a loss, a hand-back) ends its task cancelled, never retried, and
    *   the job reads as cancelling.
-   * - A task not reached yet is as it was: it may be placed and claimed meanwhile (the scheduler does
-   *   not look at the cancel), and is then cancelled when reached as any placed task is (assigned: at
-   *   once, its agent told at its next claim; running: its agent is asked to stop it).
+   * - A task not reached yet is as it was, but is not placed any more (the planner passes over a job
+   *   being cancelled); one placed before the cancel is cancelled when reached as any placed task is
+   *   (assigned: at once, its agent told at its next claim; running: its agent is asked to stop it).
    * - A task reached has ended, or runs with its stop requested: nothing queues an ended task again.
    * - The counts move a task at a time from its state to cancelled, each change with the job's
    *   version, so a status or a watch sees a true count at any boundary; the job ends (and leaves
