@@ -40,12 +40,11 @@ export function guardListener(server: net.Server, options: AcceptGuardOptions): 
 
   const probe = async (): Promise<"taken" | "not taken" | "unknown"> => {
     const before = accepted;
-    let conn: Deno.TcpConn;
-    try {
-      conn = await Deno.connect({ hostname: probeHost, port: options.port });
-    } catch {
-      return "unknown"; // no descriptor for the probe either, or refused: tell nothing yet
-    }
+    const conn = await connectWithin(probeHost, options.port, Math.min(1000, intervalMs));
+    // Not even connected: a listener that stopped accepting with its queue full drops the handshake.
+    if (conn === "timed out") return "not taken";
+    // No descriptor for the probe either, or refused: tell nothing yet.
+    if (conn === "failed") return "unknown";
     try {
       if (accepted === before) {
         await new Promise<void>((resolve) => {
@@ -98,4 +97,22 @@ export function guardListener(server: net.Server, options: AcceptGuardOptions): 
       server.off("error", onError);
     },
   };
+}
+
+/**
+ * A TCP connection to `hostname:port`, or why there is none within `ms`: on loopback the handshake
+ * is the kernel's alone, so only a listening socket whose queue is full (its server no longer
+ * accepting) leaves it unanswered, and the connect would otherwise wait minutes for its retries.
+ */
+export async function connectWithin(
+  hostname: string,
+  port: number,
+  ms: number,
+): Promise<Deno.TcpConn | "timed out" | "failed"> {
+  const signal = AbortSignal.timeout(ms);
+  try {
+    return await Deno.connect({ hostname, port, signal });
+  } catch {
+    return signal.aborted ? "timed out" : "failed";
+  }
 }
