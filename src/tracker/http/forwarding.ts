@@ -70,7 +70,7 @@ export class Forwarder {
       if (this.#agentQueue.length >= MAX_AGENT_QUEUE) {
         throw new FabricError("unavailable", "This tracker is passing on many agents' calls; try again");
       }
-      await new Promise<void>((resolve) => this.#agentQueue.push(resolve));
+      await this.#turn(request.signal);
     } else {
       this.#agentCalls++;
     }
@@ -82,6 +82,24 @@ export class Forwarder {
       if (next) next();
       else this.#agentCalls--;
     }
+  }
+
+  /** Waits for a free turn, handed on by a call that ends; a caller that goes away meanwhile leaves the queue. */
+  #turn(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const turn = () => {
+        signal.removeEventListener("abort", gone);
+        resolve();
+      };
+      const gone = () => {
+        const at = this.#agentQueue.indexOf(turn);
+        if (at >= 0) this.#agentQueue.splice(at, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", gone, { once: true });
+      this.#agentQueue.push(turn);
+    });
   }
 
   async #forward(request: Request): Promise<Response> {

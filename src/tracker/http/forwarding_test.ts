@@ -43,7 +43,7 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-Deno.test("a follower passes on at most MAX_AGENT_FORWARDS agents' calls at once; the rest wait their turn, and past the queue are refused (503)", async () => {
+Deno.test("a follower passes on at most MAX_AGENT_FORWARDS agents' calls at once; the rest wait their turn (a caller gone leaves the queue), and past the queue are refused (503)", async () => {
   const leader = await holdingLeader();
   const forwarder = new Forwarder({
     caPem: leader.caPem,
@@ -58,6 +58,16 @@ Deno.test("a follower passes on at most MAX_AGENT_FORWARDS agents' calls at once
     // The others wait at the follower: none more reaches the leader meanwhile.
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(leader.held(), MAX_AGENT_FORWARDS);
+
+    // A caller that goes away while its call waits leaves the queue: nothing is sent for it.
+    const leaving = new AbortController();
+    const left = forwarder.forward(
+      new Request("https://follower.test/v1/agent/hello", { method: "POST", body: "{}", signal: leaving.signal }),
+    );
+    leaving.abort(new Error("the agent went away"));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise((_, reject) => timer = setTimeout(() => reject(new Error("still queued")), 5000));
+    await assert.rejects(Promise.race([left, bound]), /the agent went away/).finally(() => clearTimeout(timer));
 
     // Past the queue (10,000 waiting), a call is refused at once rather than held.
     const queued = Array.from({ length: 10_000 - 50 }, hello);
