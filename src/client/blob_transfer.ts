@@ -4,8 +4,9 @@
  * Neither holds more than a chunk; a download is checked against its size and SHA-256 as it comes;
  * both end at once when `signal` aborts (a cancelled task, a stopping agent).
  */
-import { createHash } from "node:crypto";
-import { BLOB_CHUNK_BYTES, type BlobRef, chunkCount } from "../protocol/mod.ts";
+// Not the protocol's mod.ts: every command loads the client, and must not build every schema for it.
+import { BLOB_CHUNK_BYTES, chunkCount } from "../protocol/blob_chunks.ts";
+import type { BlobRef } from "../protocol/blob.ts";
 import type { FabricClient } from "./http_client.ts";
 
 /** Bytes of a source at a position (an open file's `pread`): fewer only at its end. */
@@ -58,6 +59,8 @@ export async function downloadBlob(
   options: TransferOptions = {},
 ): Promise<void> {
   const { signal } = options;
+  // Loaded when a blob comes (node:crypto costs every command ~50 ms of CPU to load).
+  const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
   let size = 0;
   for (let seq = 0; seq < chunkCount(ref.size); seq++) {

@@ -8,8 +8,7 @@ import { z } from "zod";
 
 const MiB = 1024 * 1024;
 
-/** One chunk of a blob: one request's body, one row. The last chunk may be shorter (an empty blob has none). */
-export const BLOB_CHUNK_BYTES = 4 * MiB;
+export { BLOB_CHUNK_BYTES, chunkCount } from "./blob_chunks.ts";
 /** The largest blob a tracker takes (a pack is bounded lower by the submitter's --max-pack). */
 export const MAX_BLOB_BYTES = 1024 * MiB;
 /** The default of `fabric submit --max-pack`. */
@@ -32,11 +31,6 @@ export type BlobRef = z.infer<typeof blobRefSchema>;
 
 /** `POST /v1/blobs/:sha256`: every chunk is uploaded, check them and keep the blob. */
 export const completeBlobRequestSchema = z.strictObject({ size: blobRefSchema.shape.size });
-
-/** The number of chunks of a blob of `size` bytes. */
-export function chunkCount(size: number): number {
-  return Math.ceil(size / BLOB_CHUNK_BYTES);
-}
 
 /** Files one task may leave as artifacts, and patterns under one `artifacts:`. */
 export const MAX_TASK_ARTIFACTS = 1000;

@@ -1,0 +1,45 @@
+/**
+ * What every command loads before it runs (src/cli/mod.ts's static imports): `fabric --version`, a
+ * usage error or `--help` must not pay for every zod schema (~100 ms of CPU) or node:crypto (~50 ms);
+ * each command loads what it needs itself.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { REPO } from "../testing/process.ts";
+
+interface Module {
+  specifier: string;
+  dependencies?: Array<{ specifier: string; code?: { specifier: string }; isDynamic?: boolean }>;
+}
+
+/** The modules `root` loads at its start: code imports followed, type-only and dynamic ones not. */
+async function loadedAtStart(root: string): Promise<Array<{ specifier: string; via: string }>> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "--config", join(REPO, "deno.json"), join(REPO, root)],
+    cwd: REPO,
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  const { modules } = JSON.parse(new TextDecoder().decode(output.stdout)) as { modules: Module[] };
+  const bySpecifier = new Map(modules.map((module) => [module.specifier, module]));
+  const rootSpecifier = new URL(`file://${join(REPO, root)}`).href;
+  const reached = new Map<string, string>([[rootSpecifier, "(root)"]]);
+  const pending = [rootSpecifier];
+  // Bounded by the graph's size: each module is entered once.
+  while (pending.length > 0) {
+    const module = bySpecifier.get(pending.pop()!);
+    for (const dep of module?.dependencies ?? []) {
+      const to = dep.code?.specifier;
+      if (!to || dep.isDynamic || reached.has(to)) continue;
+      reached.set(to, module!.specifier);
+      pending.push(to);
+    }
+  }
+  return [...reached].map(([specifier, via]) => ({ specifier, via: via.replace(`file://${REPO}/`, "") }));
+}
+
+Deno.test("every command's common start (src/cli/mod.ts) loads neither zod nor node:crypto", async () => {
+  const heavy = (await loadedAtStart("src/cli/mod.ts")).filter(({ specifier }) =>
+    /^npm:\/?zod@/.test(specifier) || specifier === "node:crypto"
+  );
+  assert.deepEqual(heavy, [], "imported at the start of every command");
+});
