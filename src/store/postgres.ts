@@ -2,7 +2,8 @@
  * The PostgreSQL store: the same records as SQLite's, in a database that several trackers can share
  * (for now one tracker uses it; leases come next). A batch is one statement when it is small (a
  * data-modifying CTE per kind of record: one round trip, see postgres_rows.ts), else one transaction
- * whose statements are pipelined on one connection, BEGIN to COMMIT (see `#transaction`).
+ * whose statements are pipelined on one connection, BEGIN to COMMIT (see `#transaction`). Statements
+ * are kept prepared on their connection (see `#statement`).
  *
  * Durability follows the tracker's --sync: "normal" commits with synchronous_commit off (what the
  * tracker acknowledged survives the tracker's crash, and PostgreSQL's clean restart, as SQLite's WAL
@@ -620,11 +621,19 @@ export class PostgresStore implements Store, SecretStore {
     return done;
   }
 
-  /** One statement: its own transaction. */
+  /**
+   * One statement: its own transaction. Prepared (named, kept on its connection) unless its text is a
+   * one-off: postgres.js sends an unprepared statement with parameters as Parse and Describe, waits
+   * for the answer, then Bind and Execute, so that every write cost two round trips and PostgreSQL
+   * parsed and planned its text each time; prepared, it is one round trip after its first use on the
+   * connection. Measured on this machine (a one-task job's insert, then its placement, fenced, p50 of
+   * 200, load 3-5): 1.6-2.2 ms each unprepared, 1.0-1.5 prepared.
+   */
   async #statement(sql: postgres.Sql, statement: Statement): Promise<void> {
     await sql.unsafe(
       statement.text,
       statement.params.map((values, i) => sql.typed(values as never, statement.oids[i])),
+      { prepare: !statement.oneOff },
     );
   }
 
@@ -642,8 +651,9 @@ export class PostgresStore implements Store, SecretStore {
     const connection = await sql.reserve();
     let failure: unknown = null;
     const inFlight: Promise<void>[] = [];
-    const send = (text: string, params: Statement["params"] = [], oids: number[] = []) => {
-      const query = connection.unsafe(text, params.map((values, i) => connection.typed(values as never, oids[i])));
+    const send = (text: string, params: Statement["params"] = [], oids: number[] = [], oneOff?: true) => {
+      const values = params.map((values, i) => connection.typed(values as never, oids[i]));
+      const query = connection.unsafe(text, values, { prepare: !oneOff });
       inFlight.push(query.then(() => {}, (error) => void (failure ??= error)));
       return query;
     };
@@ -657,7 +667,7 @@ export class PostgresStore implements Store, SecretStore {
       try {
         for await (const statement of statements) {
           if (failure !== null) break;
-          send(statement.text, statement.params, statement.oids);
+          send(statement.text, statement.params, statement.oids, statement.oneOff);
           while (inFlight.length > PIPELINE_WINDOW && inFlight.length > 1) await inFlight.shift();
         }
       } catch (error) {

@@ -42,6 +42,12 @@ export interface Statement {
   params: (PgValue[] | PgValue)[];
   /** Each parameter's type oid. */
   oids: number[];
+  /**
+   * A text made for this batch's values (constant columns: see CONSTANT_MIN_ROWS), of which there may be
+   * many: sent unnamed, not kept prepared on the connection. Every other text is one of a few and is
+   * kept prepared (postgres.ts), so that it is parsed and planned once, and sent in one round trip.
+   */
+  oneOff?: true;
 }
 
 /**
@@ -342,11 +348,13 @@ export function singleStatement(batch: WriteBatch, fence?: Statement): Statement
   };
   const texts = parts.map((part, i) => `w${i} AS (${renumber(part)})`);
   const all = fence ? [...parts, fence] : parts;
-  return {
+  const statement: Statement = {
     text: `WITH ${texts.join(",\n")} ${fence ? renumber(fence) : "SELECT 1"}`,
     params: all.flatMap((part) => part.params),
     oids: all.flatMap((part) => part.oids),
   };
+  if (all.some((part) => part.oneOff)) statement.oneOff = true;
+  return statement;
 }
 
 /** The tables copied row for row (copy_rows.ts), as statements like a batch's. */
@@ -400,6 +408,7 @@ function upsertColumns(table: Table, params: PgValue[][]): Statement {
       FROM unnest(${arrays.join(", ")}) AS u(${names.join(", ")}) ${table.conflict}`,
     params: params.map((values, i) => constant[i] ? (values as PgValue[])[0] : values),
     oids: table.types.map((type, i) => constant[i] ? SCALAR_OIDS[type] : ARRAY_OIDS[type]),
+    oneOff: true,
   };
 }
 

@@ -12,7 +12,7 @@ import { PostgresStore } from "./postgres.ts";
 import { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
 import { openPool } from "./postgres_pool.ts";
 import { LeaseLostError } from "./lease.ts";
-import { batchStatements, CHUNK_ROWS } from "./postgres_rows.ts";
+import { batchStatements, CHUNK_ROWS, singleStatement } from "./postgres_rows.ts";
 import { type JobRecord, queuedTask, type TaskRecord, type WriteBatch } from "./records.ts";
 import { emptyBatch } from "./store.ts";
 
@@ -337,6 +337,14 @@ const STEPS: Record<string, Step> = {
       const [statement] = [...batchStatements(batch)];
       const scalars = statement.params.filter((param) => !Array.isArray(param)).length;
       assert.ok(scalars >= 10 && scalars < 24, `${scalars} of 24 columns sent as one value`);
+      // Its text is one of many (each mix of constant columns): not kept prepared on the connection, nor
+      // any statement it is part of; a small batch's text is one of a few, and is.
+      assert.equal(statement.oneOff, true);
+      assert.equal(singleStatement(batch)?.oneOff, true);
+      const small = jobBatch("j0");
+      small.tasks = tasks.slice(0, 2);
+      assert.equal(singleStatement(small)?.oneOff, undefined);
+      assert.equal(singleStatement(small)?.text, singleStatement({ ...small, tasks: tasks.slice(5, 9) })?.text);
       await store.write(batch);
       const stored = await store.listTasks("j1");
       const expected = tasks.slice(0, 600).map((task) => ({ ...task, reason: "a\uFFFDb" }));
