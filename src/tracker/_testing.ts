@@ -1,5 +1,5 @@
 /** What the tracker's tests share: a clock, an agent's registration and job specs. */
-import { type Clock, systemClock } from "../protocol/mod.ts";
+import { type Assignment, type Clock, systemClock, type TaskEvent } from "../protocol/mod.ts";
 
 /**
  * The tracker's clock in a test: its time is `t`, which the test moves; its timers (the store
@@ -34,4 +34,13 @@ export function chainSpec(length: number) {
       (_, i) => ({ name: `t${i}`, run: "true", ...(i > 0 ? { needs: [`t${i - 1}`] } : {}) }),
     ),
   };
+}
+
+/** An agent's report that `assignment` started and exited with `code` at `at`. */
+export function ranEvents(assignment: Pick<Assignment, "taskId" | "attempt">, at: number, code = 0): TaskEvent[] {
+  const { taskId, attempt } = assignment;
+  return [
+    { type: "started", taskId, attempt, at },
+    { type: "finished", taskId, attempt, at, result: { kind: "exited", code }, durationMs: 1 },
+  ];
 }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
-import { testClock } from "./_testing.ts";
+import { ranEvents, testClock } from "./_testing.ts";
 import { jobDetailJson } from "./job_json.ts";
 import { getJob } from "./queries.ts";
 import { Tracker } from "./tracker.ts";
@@ -35,17 +35,7 @@ Deno.test("a whole job's JSON, sliced as small as it goes, is getJob's answer: q
       ],
     });
     const [assignment] = (await tracker.claim(agentId, { holding: [], waitMs: 0 })).assignments;
-    await tracker.report(agentId, [
-      { type: "started", taskId: assignment.taskId, attempt: assignment.attempt, at: clock.t },
-      {
-        type: "finished",
-        taskId: assignment.taskId,
-        attempt: assignment.attempt,
-        at: clock.t,
-        result: { kind: "exited", code: 3 },
-        durationMs: 1,
-      },
-    ]);
+    await tracker.report(agentId, ranEvents(assignment, clock.t, 3));
     const live = await text(jobId);
     assert.equal(live, JSON.stringify(await getJob(tracker, jobId)));
     const parsed = JSON.parse(live);

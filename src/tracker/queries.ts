@@ -180,6 +180,12 @@ export async function watchJob(
       if (left <= 0 || !(await active.changed.wait(left, signal))) break;
     }
   }
+  // A job that ended while watched has left memory by now (its end woke us once durable, right after
+  // it was evicted: job_progress.ts). Its entry's record is that durable end: answered from here, not
+  // read back from the store (a round trip to PostgreSQL at the end of every watched job).
+  if (active && tracker.state.jobs.get(jobId) !== active && isTerminalJob(active.record.state)) {
+    return jobSummary(active.record);
+  }
   return await getJobSummary(tracker, jobId);
 }
 
