@@ -20,6 +20,7 @@ import {
 } from "../protocol/mod.ts";
 import { createDashboard } from "./dashboard/mod.ts";
 import { authenticate } from "./http/authenticate.ts";
+import type { AuditEvent } from "./audit.ts";
 import { admitAudited, routeTarget } from "./http/audited_admission.ts";
 import { authorize, findRoute, type RouteRule, ROUTES } from "./http/authorization.ts";
 import { PEER_HEADER } from "./http/client_address.ts";
@@ -76,21 +77,26 @@ export function createRoutes(tracker: Tracker, options: RoutesOptions): Hono<Env
     const admitted = c.env?.principal ??
       admitAudited(tracker, { method, path, authorization: c.req.header("authorization"), address });
     c.set("principal", admitted!);
-    await next();
     // Only a change is recorded (no read has an action): a GET, an agent's chunk download among them,
     // is not looked up again.
-    if (method === "GET" || method === "HEAD") return;
-    const rule = findRoute(method, path);
-    if (!rule?.audit || !admitted) return;
-    const note = c.get("audit") ?? {};
-    tracker.audit.record({
-      principal: admitted,
-      action: rule.audit,
-      target: note.target !== undefined ? note.target : routeTarget(rule, path),
-      detail: note.detail ?? null,
-      address,
-      outcome: c.error ? { error: c.error } : c.res.status < 400 ? "ok" : { error: statusError(c.res.status) },
-    });
+    const rule = method === "GET" || method === "HEAD" ? undefined : findRoute(method, path);
+    let recorded = false;
+    const record = (outcome: AuditEvent["outcome"]) => {
+      if (recorded || !rule?.audit || !admitted) return;
+      recorded = true;
+      const note = c.get("audit") ?? {};
+      tracker.audit.record({
+        principal: admitted,
+        action: rule.audit,
+        target: note.target !== undefined ? note.target : routeTarget(rule, path),
+        detail: note.detail ?? null,
+        address,
+        outcome,
+      });
+    };
+    c.set("auditOk", () => record("ok"));
+    await next();
+    record(c.error ? { error: c.error } : c.res.status < 400 ? "ok" : { error: statusError(c.res.status) });
   });
 
   // ---- agents --------------------------------------------------------------------------------

@@ -25,9 +25,12 @@ export function jobRoutes(on: On, tracker: Tracker): void {
       packs: body.packs,
       signature: body.signature,
       submitter,
+      stored: (jobId: string) => {
+        note.target = jobId;
+        c.get("auditOk")?.();
+      },
     };
     const submitted = await tracker.submitJob(body.spec, options);
-    note.target = submitted.jobId;
     return c.json(submitted, 201);
   });
   on(ROUTES.listJobs, async (c) => {

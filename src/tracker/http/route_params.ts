@@ -27,7 +27,15 @@ export interface AuditNote {
 /** The HTTPS layer's door has admitted the caller already (app.request() in tests has not). */
 export type Env = {
   Bindings: { principal?: Principal | null };
-  Variables: { principal: Principal; audit: AuditNote | undefined };
+  Variables: {
+    principal: Principal;
+    audit: AuditNote | undefined;
+    /**
+     * Record the change as done now rather than once answered (routes.ts), so that its entry is written
+     * with the change itself: a submission's, in the commit that stores the job's placement.
+     */
+    auditOk: (() => void) | undefined;
+  };
 };
 export type Handler = (c: Context<Env>) => Response | Promise<Response>;
 /** Registers a route by its rule (routes.ts). */
