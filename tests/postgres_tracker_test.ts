@@ -6,6 +6,7 @@ import { Cluster } from "../testing/cluster.ts";
 import { lacks } from "../testing/machine.ts";
 import { PostgresServer } from "../testing/postgres.ts";
 import { Daemon } from "../testing/process.ts";
+import { PostgresStore } from "../src/store/postgres.ts";
 
 Deno.test({
   name:
@@ -97,6 +98,38 @@ Deno.test({
       assert.equal((await next.cli(["status"])).code, 0);
     } finally {
       for (const cluster of clusters) await cluster.stop();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "on PostgreSQL: a submission acknowledged is in the store after kill -9 of the tracker: the job, its placement and its audit entry",
+  ignore: lacks("postgres", "bwrap"),
+  fn: async () => {
+    const server = await PostgresServer.start();
+    let cluster: Cluster | null = null;
+    try {
+      const url = await server.createDatabase();
+      cluster = await Cluster.start({ agents: [{ name: "a1" }], store: url });
+      const jobId = await cluster.submit("name: acked\ntasks:\n  - {name: t, run: sleep 30}\n");
+      // At once after the answer: nothing the tracker writes later may be counted on.
+      cluster.tracker!.kill("SIGKILL");
+      await cluster.tracker!.exited;
+      const store = await PostgresStore.open(url);
+      try {
+        assert.equal((await store.getJob(jobId))?.name, "acked");
+        const [task] = await store.listTasks(jobId);
+        assert.notEqual(task.state, "queued", "the placement, stored before the answer");
+        assert.notEqual(task.agentId, null);
+        const entries = await store.listAudit({ limit: 10, actionPrefix: "job.submit" });
+        assert.deepEqual(entries.map((entry) => [entry.target, entry.outcome]), [[jobId, "ok"]]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await cluster?.stop();
       await server.stop();
     }
   },
