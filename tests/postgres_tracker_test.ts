@@ -2,11 +2,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { JobDetail } from "../src/protocol/mod.ts";
+import { PostgresStore } from "../src/store/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { lacks } from "../testing/machine.ts";
 import { PostgresServer } from "../testing/postgres.ts";
 import { Daemon } from "../testing/process.ts";
-import { PostgresStore } from "../src/store/postgres.ts";
 
 Deno.test({
   name:
