@@ -67,7 +67,10 @@ export async function agents(context: BenchContext): Promise<WorkloadOutcome> {
       client: cluster.client(),
     };
     const idle = memory(server.pid).rss;
-    const fleet = await SimFleet.start({ ...server, prefix: "sim", slots: 2 });
+    // One simulator and one tracker for the whole ladder, up to 10,000 agents: with a connection of their own
+    // per agent (two, as real agents hold) both would need 20,000 descriptors, the limit here; so B3 on one
+    // tracker keeps its shared client (its figures comparable with earlier runs). Two trackers' B3 does not.
+    const fleet = await SimFleet.start({ ...server, prefix: "sim", slots: 2, connections: "shared" });
     try {
       for (const n of ladder) {
         const step = await measureStep(server, fleet, n, idle, plan, context);

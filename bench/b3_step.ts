@@ -154,7 +154,8 @@ export async function measureBare(
     const client = new FabricClient({ url, token: tokens.admin, caPem: await Deno.readTextFile(cert.ca) });
     const server: Server = { pid: proc.pid, url, caFile: cert.ca, joinToken: tokens.join, client };
     const idle = memory(proc.pid).rss;
-    const fleet = await SimFleet.start({ ...server, prefix: "bare", slots: 2 });
+    // As B3 on one tracker (b3_agents.ts): the shared client.
+    const fleet = await SimFleet.start({ ...server, prefix: "bare", slots: 2, connections: "shared" });
     try {
       return await measureStep(server, fleet, n, idle, plan, context);
     } finally {

@@ -1,7 +1,9 @@
 /**
  * B3 on two trackers (`--store postgres --trackers 2`, issue #17): the simulated fleet split half and
- * half over the leader and a follower on one PostgreSQL, each half in a simulator process of its own
- * (one process runs out of file descriptors near 10,000 agents). The follower answers its agents'
+ * half over the leader and a follower on one PostgreSQL, each half in a simulator process of its own.
+ * Each simulated agent keeps its own connections as a real agent does (sim_agents.ts: two, its claim
+ * long poll's and its heartbeats'), so a tracker makes a TLS handshake only when an agent joins. The
+ * follower answers its agents'
  * heartbeats itself and sends them on to the leader in batches (src/tracker/heartbeat_relay.ts), holds
  * their claim long polls and carries them to the leader in one pool (src/tracker/claim_relay.ts); its
  * agents' registrations are forwarded. Each tracker's CPU is read from /proc over
@@ -175,7 +177,8 @@ export async function twoTrackerAgents(context: BenchContext): Promise<WorkloadO
       ),
     ],
     notes: [
-      `two trackers on one PostgreSQL, the fleet split half and half, a simulator process per half: 2 slots, ` +
+      `two trackers on one PostgreSQL, the fleet split half and half, a simulator process per half, each ` +
+      `simulated agent with its own kept-alive connections as a real agent: 2 slots, ` +
       `heartbeat 5 s, claim long poll 25 s, ramp ${rate}/s per half; CPU over ${windowMs / 1000} s windows after ` +
       `${settleMs / 1000} s of settling; no placement measured`,
       ...steps.map((s) => `two trackers ${describe(s)}`),

@@ -152,6 +152,7 @@ async function oneRun(context: BenchContext, tasks: number, index: number): Prom
       joinToken: cluster.joinToken,
       prefix: "pool",
       slots: POOL.slots,
+      connections: "shared",
     });
     let drain: number;
     try {

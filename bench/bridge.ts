@@ -79,6 +79,7 @@ async function agentsRun(server: Server, certs: Certs, options: { agents: number
     joinToken: server.tokens.join,
     prefix: "bridge",
     slots: 2,
+    connections: "shared",
   });
   try {
     const grown = await fleet.grow(options.agents, 250);

@@ -2,11 +2,17 @@
  * Simulated agents, many in one process, speaking the real agent protocol over HTTPS: each registers
  * with the join token, heartbeats every few seconds and keeps one claim long poll open; the tasks it
  * is given (by a claim, or with a report's answer) are reported started and finished at once,
- * without running anything. One shared
- * Deno.HttpClient (HTTP/1.1, as agents use) with a per-request Authorization header keeps it light.
+ * without running anything. Requests are a real agent's (HTTP/1.1, the same headers, a heartbeat's
+ * load sampled as src/agent/load.ts samples it).
+ *
+ * Connections (`--connections`): `agent` (the default) gives each simulated agent a Deno.HttpClient of
+ * its own, as a real agent has one (src/client/http_client.ts) that keeps its connections between
+ * requests: its claim long poll and its heartbeats each hold one, and the tracker makes a TLS handshake
+ * only when an agent joins. `shared` is one client for all, keeping 128 idle connections: past 128
+ * requests in flight each new one is a handshake, which real agents never cost a tracker.
  *
  *   deno run -A bench/sim_agents.ts --url URL --ca FILE --token JOIN [--prefix P] [--slots N]
- *     [--heartbeat-ms MS] [--claim-wait-ms MS]
+ *     [--heartbeat-ms MS] [--claim-wait-ms MS] [--connections agent|shared]
  *
  * Controlled by JSON lines on stdin, answering with JSON lines on stdout:
  *   {"cmd":"grow","to":N,"rate":R,"concurrency":C}  -> {"event":"grown","agents":N,"failed":F,"ms":T}
@@ -14,11 +20,15 @@
  *   {"cmd":"stop"}                                  -> exits (so does the end of stdin)
  */
 import { parseArgs } from "node:util";
+import { sampleLoad } from "../src/agent/load.ts";
+import type { AgentLoad, HeartbeatRequest } from "../src/protocol/mod.ts";
 
 interface SimAgent {
   name: string;
   credential: string;
   slots: number;
+  /** Its own client, as a real agent has (`--connections agent`), or the shared one. */
+  http: Deno.HttpClient;
 }
 
 interface Config {
@@ -28,9 +38,11 @@ interface Config {
   slots: number;
   heartbeatMs: number;
   claimWaitMs: number;
-  http: Deno.HttpClient;
+  /** A new client for an agent: its own, or the shared one. */
+  client: () => Deno.HttpClient;
 }
 
+/** Idle connections the shared client keeps (`--connections shared`). */
 const IDLE_CONNECTIONS = 128;
 
 const counters = { requests: 0, errors: 0, placed: 0, finished: 0, openClaims: 0, heartbeats: 0 };
@@ -38,6 +50,7 @@ const agents: SimAgent[] = [];
 /** Heartbeat round trips (ms) since the last `stats`: how long the tracker keeps an agent waiting. */
 let heartbeatMs: number[] = [];
 let stopping = false;
+let shared: Deno.HttpClient | null = null;
 let errorsShown = 0;
 
 function emit(event: Record<string, unknown>): void {
@@ -53,11 +66,18 @@ function failed(where: string, error: unknown): void {
   }
 }
 
-async function post<T>(config: Config, path: string, token: string, body: unknown, timeoutMs?: number): Promise<T> {
+async function post<T>(
+  config: Config,
+  http: Deno.HttpClient,
+  path: string,
+  token: string,
+  body: unknown,
+  timeoutMs?: number,
+): Promise<T> {
   counters.requests++;
   const response = await fetch(`${config.url}${path}`, {
     method: "POST",
-    client: config.http,
+    client: http,
     signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs),
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: JSON.stringify(body),
@@ -71,8 +91,9 @@ const REGISTER_TIMEOUT_MS = 30_000;
 
 async function register(config: Config, index: number): Promise<SimAgent> {
   const name = `${config.prefix}-${index}`;
+  const http = config.client();
   // Bounded: a registration that hangs is counted as failed (with its error) instead of stalling the ramp.
-  const answer = await post<{ credential: string }>(config, "/v1/agents/register", config.token, {
+  const answer = await post<{ credential: string }>(config, http, "/v1/agents/register", config.token, {
     name,
     labels: { sim: "true" },
     slots: config.slots,
@@ -81,30 +102,34 @@ async function register(config: Config, index: number): Promise<SimAgent> {
     arch: "x86_64",
     capabilities: { sandbox: true, unsandboxed: true, cgroup: null, deno: true, git: true },
     resources: { cpu: 2, memory: 4 * 1024 ** 3, disk: 10 * 1024 ** 3 },
-  }, REGISTER_TIMEOUT_MS);
-  return { name, credential: answer.credential, slots: config.slots };
+  }, REGISTER_TIMEOUT_MS).catch((error) => {
+    if (http !== shared) http.close();
+    throw error;
+  });
+  return { name, credential: answer.credential, slots: config.slots, http };
+}
+
+/** The machine's load as a real agent reports it, sampled at most once a second for all the agents here. */
+let sampled: { at: number; load: AgentLoad } | null = null;
+function machineLoad(slots: number): AgentLoad {
+  const now = performance.now();
+  if (!sampled || now - sampled.at > 1000) sampled = { at: now, load: sampleLoad(0, slots) };
+  return sampled.load;
 }
 
 function heartbeatLoop(config: Config, agent: SimAgent): void {
-  const load = {
-    load1: 0,
-    load5: 0,
-    load15: 0,
-    memFree: 2 ** 32,
-    memTotal: 2 ** 33,
-    running: 0,
-    freeSlots: agent.slots,
-  };
   const beat = () => {
     if (stopping) return;
     counters.heartbeats++;
     const started = performance.now();
-    post(config, "/v1/agent/heartbeat", agent.credential, { load })
+    const request: HeartbeatRequest = { load: machineLoad(agent.slots) };
+    post(config, agent.http, "/v1/agent/heartbeat", agent.credential, request)
       .then(() => heartbeatMs.push(performance.now() - started))
       .catch((error) => failed("heartbeat", error))
       .finally(() => setTimeout(beat, config.heartbeatMs));
   };
-  // Spread over one interval, so that N agents make a steady N/interval heartbeats per second.
+  // Spread over one interval, so that N agents make a steady N/interval heartbeats per second (each then
+  // beats an interval after its last answer, as a real agent does: src/agent/loop.ts).
   setTimeout(beat, Math.random() * config.heartbeatMs);
 }
 
@@ -127,7 +152,7 @@ async function claimLoop(config: Config, agent: SimAgent): Promise<void> {
       counters.openClaims++;
       let claimed: Claimed;
       try {
-        claimed = await post<Claimed>(config, "/v1/agent/claim", agent.credential, {
+        claimed = await post<Claimed>(config, agent.http, "/v1/agent/claim", agent.credential, {
           holding: [],
           waitMs: config.claimWaitMs,
         });
@@ -138,7 +163,9 @@ async function claimLoop(config: Config, agent: SimAgent): Promise<void> {
       let work = claimed.assignments;
       while (work.length > 0 && !stopping) {
         counters.placed += work.length;
-        const answer = await post<Claimed>(config, "/v1/agent/report", agent.credential, { events: doneEvents(work) });
+        const answer = await post<Claimed>(config, agent.http, "/v1/agent/report", agent.credential, {
+          events: doneEvents(work),
+        });
         counters.finished += work.length;
         work = answer.assignments ?? [];
       }
@@ -195,9 +222,18 @@ async function main(): Promise<void> {
       slots: { type: "string", default: "2" },
       "heartbeat-ms": { type: "string", default: "5000" },
       "claim-wait-ms": { type: "string", default: "25000" },
+      connections: { type: "string", default: "agent" },
     },
   });
   if (!values.url || !values.ca || !values.token) throw new Error("--url, --ca and --token are required");
+  if (values.connections !== "agent" && values.connections !== "shared") {
+    throw new Error(`--connections must be "agent" or "shared", got "${values.connections}"`);
+  }
+  const caPem = await Deno.readTextFile(values.ca);
+  // Each open claim holds a connection; few idle ones are kept, or every burst (a job waking all
+  // claims) would leave its peak of connections behind and run the tracker out of descriptors.
+  shared = Deno.createHttpClient({ caCerts: [caPem], http1: true, http2: false, poolMaxIdlePerHost: IDLE_CONNECTIONS });
+  const perAgent = values.connections === "agent";
   const config: Config = {
     url: values.url,
     token: values.token,
@@ -205,14 +241,8 @@ async function main(): Promise<void> {
     slots: Number(values.slots),
     heartbeatMs: Number(values["heartbeat-ms"]),
     claimWaitMs: Number(values["claim-wait-ms"]),
-    // Each open claim holds a connection; few idle ones are kept, or every burst (a job waking all
-    // claims) would leave its peak of connections behind and run the tracker out of descriptors.
-    http: Deno.createHttpClient({
-      caCerts: [await Deno.readTextFile(values.ca)],
-      http1: true,
-      http2: false,
-      poolMaxIdlePerHost: IDLE_CONNECTIONS,
-    }),
+    // As FabricClient makes its own (a real agent's): HTTP/1.1, its connections kept while idle.
+    client: () => perAgent ? Deno.createHttpClient({ caCerts: [caPem], http1: true, http2: false }) : shared!,
   };
   emit({ event: "ready" });
   let rest = "";

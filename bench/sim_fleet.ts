@@ -10,6 +10,12 @@ export interface FleetOptions {
   prefix: string;
   slots: number;
   heartbeatMs?: number;
+  /**
+   * A client per simulated agent as real agents have (the default), or one shared (sim_agents.ts). With
+   * its own, an agent holds two connections (its claim long poll's, its heartbeats'): a simulator of N
+   * agents needs 2N descriptors and so does the tracker, 20,000 at 10,000 agents.
+   */
+  connections?: "agent" | "shared";
 }
 
 export interface FleetStats {
@@ -48,6 +54,8 @@ export class SimFleet {
       String(options.slots),
       "--heartbeat-ms",
       String(options.heartbeatMs ?? 5000),
+      "--connections",
+      options.connections ?? "agent",
     ];
     this.proc = new Proc(`sim ${options.prefix}`, Deno.execPath(), args, {
       stdin: "piped",
