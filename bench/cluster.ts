@@ -13,6 +13,8 @@ export interface TrackerFlags {
   heartbeat?: string;
   /** A postgres:// URL for the tracker's store (in FABRIC_STORE); SQLite in its data directory if none. */
   store?: string;
+  /** More flags for `deno run` of each tracker (e.g. `--cpu-prof`, bench/heartbeat_profile.ts). */
+  denoFlags?: string[];
 }
 
 export interface AgentFlags {
@@ -34,6 +36,14 @@ interface TrackerInfo {
   caHash: string;
 }
 
+/** `deno run` of a tracker on a free loopback port with its data in `dataDir`. */
+function trackerArgs(dataDir: string, flags: TrackerFlags): string[] {
+  const args = ["run", "-A", "--quiet", ...(flags.denoFlags ?? []), MAIN, "tracker", "--listen", "127.0.0.1:0"];
+  args.push("--data-dir", dataDir);
+  if (flags.heartbeat) args.push("--heartbeat", flags.heartbeat);
+  return args;
+}
+
 export class BenchCluster {
   readonly root: string;
   readonly tracker: Proc;
@@ -48,6 +58,7 @@ export class BenchCluster {
   readonly followers: Proc[] = [];
   #store: string | undefined;
   #heartbeat: string | undefined;
+  #denoFlags: string[] = [];
   #client: FabricClient | null = null;
 
   private constructor(info: TrackerInfo) {
@@ -68,8 +79,7 @@ export class BenchCluster {
     await Deno.chmod(root, 0o711);
     await Deno.mkdir(join(root, "agents"), { mode: 0o711 });
     const dataDir = join(root, "tracker");
-    const args = ["run", "-A", "--quiet", MAIN, "tracker", "--listen", "127.0.0.1:0", "--data-dir", dataDir];
-    if (flags.heartbeat) args.push("--heartbeat", flags.heartbeat);
+    const args = trackerArgs(dataDir, flags);
     const tracker = new Proc(
       "tracker",
       Deno.execPath(),
@@ -92,6 +102,7 @@ export class BenchCluster {
       });
       cluster.#store = flags.store;
       cluster.#heartbeat = flags.heartbeat;
+      cluster.#denoFlags = flags.denoFlags ?? [];
       return cluster;
     } catch (error) {
       await tracker.stop();
@@ -106,8 +117,7 @@ export class BenchCluster {
   async startFollower(): Promise<{ url: string; proc: Proc }> {
     if (!this.#store) throw new Error("A second tracker needs a PostgreSQL store");
     const dataDir = join(this.root, `tracker${this.followers.length + 2}`);
-    const args = ["run", "-A", "--quiet", MAIN, "tracker", "--listen", "127.0.0.1:0", "--data-dir", dataDir];
-    if (this.#heartbeat) args.push("--heartbeat", this.#heartbeat);
+    const args = trackerArgs(dataDir, { heartbeat: this.#heartbeat, denoFlags: this.#denoFlags });
     const proc = new Proc(`tracker ${this.followers.length + 2}`, Deno.execPath(), args, {
       env: { FABRIC_STORE: this.#store },
     });
