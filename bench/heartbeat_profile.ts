@@ -54,6 +54,24 @@ function threadCpu(pid: number): Map<string, number> {
   return byName;
 }
 
+/** CPU seconds of the PostgreSQL server: its postmaster and every backend (the postmaster's children). */
+function postgresCpu(root: string): number {
+  const postmaster = Number(Deno.readTextFileSync(join(root, "data", "postmaster.pid")).split("\n")[0]);
+  let total = cpuSeconds(postmaster);
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === postmaster) {
+        total += cpuSeconds(Number(entry.name));
+      }
+    } catch {
+      // A process that ended meanwhile.
+    }
+  }
+  return total;
+}
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -92,7 +110,16 @@ try {
   await sleep(Number(values["settle-s"]) * 1000);
   const pids = [cluster.tracker.pid, follower.proc.pid];
   const sims = fleets.map((fleet) => fleet.proc.pid);
+  const database = new URL(store).pathname.slice(1);
+  const commits = () =>
+    postgres.admin(
+      database,
+      async (sql) =>
+        Number((await sql`SELECT xact_commit FROM pg_stat_database WHERE datname = ${database}`)[0].xact_commit),
+    );
   const snapshot = async () => ({
+    commits: await commits(),
+    postgres: postgresCpu(postgres.root),
     stats: await Promise.all(fleets.map((fleet) => fleet.stats())),
     cpu: pids.map(cpuSeconds),
     threads: pids.map(threadCpu),
@@ -133,6 +160,11 @@ try {
       } µs CPU per request of its half (threads: ${threads})`,
     );
   });
+  console.log(
+    `PostgreSQL: ${((after.commits - before.commits) / seconds).toFixed(0)} commits/s in fabric's database, ${
+      ((after.postgres - before.postgres) / seconds).toFixed(3)
+    } cores`,
+  );
   const mb = (pid: number) => (memory(pid).rss / 1e6).toFixed(0);
   console.log(
     `simulators: ${sims.map((_, j) => ((after.sims[j] - before.sims[j]) / seconds).toFixed(3)).join(" + ")} cores, ` +

@@ -1,6 +1,7 @@
 /**
  * The periodic sweep: backoffs that ended, drains past their deadline, work sent but never
- * acknowledged, agents silent past their TTL, and the copies pinned to agents down for good. A sweep that comes much later than its interval
+ * acknowledged, agents silent past their TTL, the copies pinned to agents down for good, and the agents'
+ * heartbeats due to be written (in one commit). A sweep that comes much later than its interval
  * (the tracker itself was stalled: a blocked store, a paused machine) does not count the stall as the
  * agents' silence.
  */
@@ -41,6 +42,7 @@ export class Liveness {
     }
     const expired = agents.expire();
     failCopiesOfDownAgents(state, tasks, now);
+    agents.writeHeartbeats();
     return expired;
   }
 }

@@ -109,6 +109,31 @@ Deno.test("an agent that misses its heartbeats is down and its tasks are queued 
   }
 });
 
+Deno.test("heartbeats due to be written are written by the periodic sweep in one commit, not each as it comes", async () => {
+  const { tracker, clock, open, cleanup } = await setup();
+  let reopened: Tracker | null = null;
+  try {
+    const ids = await Promise.all(["a", "b", "c"].map((n) => agent(tracker, n)));
+    await tracker.flush();
+    clock.t += 31_000; // past the 30 s an unchanged agent's last heartbeat is kept in memory
+    const commits = tracker.metrics.commits.count;
+    const load = { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 1, running: 0, freeSlots: 1 };
+    for (const id of ids) await tracker.heartbeat(id, load);
+    assert.equal(tracker.writer.pending, false, "a heartbeat marks nothing for the store itself");
+    assert.equal(tracker.metrics.commits.count, commits);
+    const heartbeatAt = clock.t;
+    clock.t += 500;
+    await tracker.checkLiveness(0);
+    assert.equal(tracker.metrics.commits.count, commits + 1, "the three written in one commit");
+    await tracker.close();
+    reopened = await open();
+    for (const id of ids) assert.equal(reopened.state.agents.get(id)!.record.lastHeartbeat, heartbeatAt);
+  } finally {
+    if (reopened) await cleanup(reopened);
+    else await cleanup(tracker);
+  }
+});
+
 Deno.test("cancel ends queued tasks at once and tells the agent to stop running ones", async () => {
   const { tracker, clock, cleanup } = await setup();
   try {
