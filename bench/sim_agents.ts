@@ -20,7 +20,7 @@
  *   {"cmd":"stop"}                                  -> exits (so does the end of stdin)
  */
 import { parseArgs } from "node:util";
-import { sampleLoad } from "../src/agent/load.ts";
+import { sampleLoad } from "../src/agent/mod.ts";
 import type { AgentLoad, HeartbeatRequest } from "../src/protocol/mod.ts";
 
 interface SimAgent {

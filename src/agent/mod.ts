@@ -8,3 +8,5 @@ export {
 } from "./agent.ts";
 /** The locale a task runs in by default (the bench runs its baselines in the same). */
 export { TASK_LANG } from "./task_setup.ts";
+/** What an agent says about its machine in a heartbeat (the bench's simulated agents send the same). */
+export { sampleLoad } from "./load.ts";
