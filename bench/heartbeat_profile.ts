@@ -9,7 +9,7 @@
  * run it in a namespace of its own so that nothing else on the machine is counted:
  *
  *     unshare -n sh -c 'ip link set lo up && deno run -A bench/heartbeat_profile.ts --agents 4000'
- *       [--window-s 20] [--settle-s 10] [--connections shared|agent] [--keep DIR]
+ *       [--window-s 20] [--settle-s 10] [--connections shared|agent] [--keep DIR] [--no-profile]
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -72,6 +72,18 @@ function postgresCpu(root: string): number {
   return total;
 }
 
+/** The machine's busy CPU seconds so far (all CPUs: user, system, interrupts; not idle nor I/O wait), from /proc/stat. */
+function machineBusy(): number {
+  const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/** Seconds the process's main thread has waited, runnable, for a CPU (/proc/PID/schedstat, second field). */
+function runDelay(pid: number): number {
+  return Number(Deno.readTextFileSync(`/proc/${pid}/schedstat`).split(" ")[1]) / 1e9;
+}
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -80,6 +92,8 @@ const { values } = parseArgs({
     "settle-s": { type: "string", default: "10" },
     connections: { type: "string", default: "agent" },
     keep: { type: "string" },
+    /** Without --cpu-prof: the trackers' CPU as they run (the profiler's own thread costs 0.04-0.07 core each). */
+    "no-profile": { type: "boolean", default: false },
   },
 });
 const agents = Number(values.agents);
@@ -97,7 +111,7 @@ let cluster: BenchCluster | undefined;
 const fleets: SimFleet[] = [];
 try {
   const store = await postgres.createDatabase();
-  const denoFlags = ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+  const denoFlags = values["no-profile"] ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
   cluster = await BenchCluster.start(root, { heartbeat: "5s", store, denoFlags });
   const follower = await cluster.startFollower();
   const common = { caFile: cluster.caFile, joinToken: cluster.joinToken, slots: 2, connections };
@@ -119,6 +133,8 @@ try {
     );
   const snapshot = async () => ({
     commits: await commits(),
+    machine: machineBusy(),
+    waited: [...pids, ...sims].map(runDelay),
     postgres: postgresCpu(postgres.root),
     stats: await Promise.all(fleets.map((fleet) => fleet.stats())),
     cpu: pids.map(cpuSeconds),
@@ -149,6 +165,22 @@ try {
       after.stats.map((s) => s.heartbeatP99?.toFixed(1)).join(" / ")
     } ms (leader's half / follower's half), sim errors ${after.stats.map((s) => s.errors).join(" / ")}`,
   );
+  const waited = after.waited.map((w, j) => ((w - before.waited[j]) / seconds).toFixed(2)).join(" / ");
+  console.log(
+    `the machine: ${((after.machine - before.machine) / seconds).toFixed(2)} cores busy in all; main threads ` +
+      `runnable but waiting for a CPU ${waited} of each second (leader / follower / simulators)`,
+  );
+  // The leader's own account of its routes (sum and count of each one's durations since it started).
+  const metrics = await (await fetch(`${cluster.url}/metrics`, {
+    client: Deno.createHttpClient({ caCerts: [cluster.caPem] }),
+    headers: { authorization: `Bearer ${cluster.adminToken}` },
+  })).text();
+  const durations = metrics.split("\n").filter((line) =>
+    /^fabric_http_request_duration_seconds_(sum|count)\{.*(heartbeat|claim)/.test(line)
+  );
+  console.log(`the leader's routes since it started:\n  ${durations.join("\n  ")}`);
+  const errors = fleets.flatMap((fleet) => fleet.errors.slice(0, 2));
+  if (errors.length) console.log(`first errors: ${errors.join("; ")}`);
   ["leader", "follower"].forEach((name, j) => {
     const cores = (after.cpu[j] - before.cpu[j]) / seconds;
     const perRequest = ((after.cpu[j] - before.cpu[j]) / requests[j]) * 1e6;
@@ -179,7 +211,7 @@ try {
   for (const [name, pid] of [["leader", pids[0]], ["follower", pids[1]]] as const) {
     const file = [...Deno.readDirSync(profDir)].find((e) => e.name.includes(`.${pid}.`));
     if (!file) {
-      console.log(`${name}: no profile written`);
+      if (!values["no-profile"]) console.log(`${name}: no profile written`);
       continue;
     }
     const profile = JSON.parse(await Deno.readTextFile(join(profDir, file.name))) as CpuProfile;

@@ -189,15 +189,19 @@ export class AgentLifecycle {
     }
   }
 
-  /** `ageMs`: how long ago the heartbeat came (one a follower relayed, heartbeat_relay.ts). */
-  heartbeat(agent: AgentEntry, load: AgentLoad, ageMs = 0): void {
+  /**
+   * `ageMs`: how long ago the heartbeat came (one a follower relayed, heartbeat_relay.ts). True when it
+   * changed what the store holds (a down agent is back): its answer waits for that commit, and only then.
+   */
+  heartbeat(agent: AgentEntry, load: AgentLoad, ageMs = 0): boolean {
     const now = this.#clock.now();
     // An older heartbeat than one already counted (two followers, a batch sent late) tells nothing new.
-    if (ageMs > 0 && now - ageMs <= agent.lastSeen) return;
-    this.seen(agent, now - ageMs);
+    if (ageMs > 0 && now - ageMs <= agent.lastSeen) return false;
+    const back = this.seen(agent, now - ageMs);
     agent.record.load = load;
     agent.record.lastHeartbeat = now;
     if (now - agent.persistedAt >= HEARTBEAT_PERSIST_MS) this.#heartbeatsDue.add(agent);
+    return back;
   }
 
   /** The heartbeats due to be written (see HEARTBEAT_PERSIST_MS) are marked for the next commit, together. */
@@ -215,11 +219,11 @@ export class AgentLifecycle {
 
   /**
    * The agent spoke (at `at`, now unless a follower relayed it): it is alive. A down agent becomes ready
-   * again and keeps the tasks it still had.
+   * again and keeps the tasks it still had (and true is returned: that change is marked for the store).
    */
-  seen(agent: AgentEntry, at = this.#clock.now()): void {
+  seen(agent: AgentEntry, at = this.#clock.now()): boolean {
     agent.lastSeen = at;
-    if (agent.record.state !== "down") return;
+    if (agent.record.state !== "down") return false;
     agent.record.state = "ready";
     this.#writer.agent(agent.record);
     this.#log(`agent ${agent.record.name} is back`);
@@ -227,6 +231,7 @@ export class AgentLifecycle {
     for (const task of agent.tasks) this.#tasks.agentBack(task);
     agent.claim.notify();
     this.#schedule();
+    return true;
   }
 
   /** The tracker itself stalled for `ms` (a blocked store, a paused machine): that was not the agents' silence. */

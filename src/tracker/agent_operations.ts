@@ -16,12 +16,10 @@ import type { AgentLifecycle, HelloBody, RegisterAgentBody } from "./agent_lifec
 import { hashToken, newToken } from "./auth.ts";
 import type { AgentEntry } from "./entries.ts";
 import type { Scheduling } from "./scheduling.ts";
-import type { StoreWriter } from "./store_writer.ts";
 import { agentState } from "./views.ts";
 
 export interface AgentOperationsOptions {
   agents: AgentLifecycle;
-  writer: StoreWriter;
   scheduling: () => Scheduling;
   heartbeatMs: number;
   ttlMs: number;
@@ -93,8 +91,10 @@ export class AgentOperations {
 
   async heartbeat(agentId: string, load: AgentLoad) {
     const agent = this.#o.agents.byId(agentId);
-    this.#o.agents.heartbeat(agent, load);
-    if (this.#o.writer.pending) await this.#o.flush();
+    // Only what the heartbeat changed is waited for: an answer queued behind others' commits (claims,
+    // reports) made the leader's own agents wait for PostgreSQL (p50 70 ms at 10,000 agents, the
+    // follower's, answered from memory, 40).
+    if (this.#o.agents.heartbeat(agent, load)) await this.#o.flush();
     return {
       state: agentState(agent.record),
       heartbeatMs: this.#o.heartbeatMs,
@@ -109,6 +109,7 @@ export class AgentOperations {
    */
   async relayedHeartbeats(batch: RelayedHeartbeats): Promise<RelayedHeartbeatsResponse> {
     const answers: RelayedAnswer[] = [];
+    let changed = false;
     for (const { agentId, load, ageMs } of batch.heartbeats) {
       let agent;
       try {
@@ -124,7 +125,7 @@ export class AgentOperations {
         continue;
       }
       // Never older than the TTL: a batch held up that long says nothing of the agent now.
-      this.#o.agents.heartbeat(agent, load, Math.min(ageMs, this.#o.ttlMs));
+      if (this.#o.agents.heartbeat(agent, load, Math.min(ageMs, this.#o.ttlMs))) changed = true;
       const { record } = agent;
       answers.push({
         agentId,
@@ -132,7 +133,7 @@ export class AgentOperations {
         drainDeadline: record.draining ? record.drainDeadline : null,
       });
     }
-    if (this.#o.writer.pending) await this.#o.flush();
+    if (changed) await this.#o.flush();
     return { heartbeatMs: this.#o.heartbeatMs, ttlMs: this.#o.ttlMs, answers };
   }
 

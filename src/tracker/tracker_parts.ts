@@ -187,7 +187,7 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
     launcher: trackerLauncher({ jobs, state, tokens: credentials.tokens, clock, writer, secrets, blobs }),
   });
   const agentCalls = new AgentOperations({
-    ...{ agents, writer, flush, log, heartbeatMs: timing.heartbeatMs, ttlMs: timing.ttlMs },
+    ...{ agents, flush, log, heartbeatMs: timing.heartbeatMs, ttlMs: timing.ttlMs },
     approveAgents: options.approveAgents ?? false,
     scheduling: laterScheduling,
   });

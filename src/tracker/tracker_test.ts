@@ -134,6 +134,31 @@ Deno.test("heartbeats due to be written are written by the periodic sweep in one
   }
 });
 
+Deno.test("a heartbeat waits for no commit but the one of what it changed (its agent back from down)", async () => {
+  const { tracker, clock, cleanup } = await setup();
+  try {
+    const [a, b] = await Promise.all(["a", "b"].map((n) => agent(tracker, n)));
+    await tracker.flush();
+    const load = { load1: 0, load5: 0, load15: 0, memFree: 1, memTotal: 1, running: 0, freeSlots: 1 };
+    // Another change marked for the store, not yet committed: the heartbeat is answered without it.
+    tracker.writer.agent(tracker.state.agents.get(b)!.record);
+    let pendingAtAnswer: boolean | null = null;
+    await tracker.heartbeat(a, load).then(() => pendingAtAnswer = tracker.writer.pending);
+    assert.equal(pendingAtAnswer, true);
+    await tracker.flush();
+    // Silent past the TTL: down. Its next heartbeat brings it back, answered once that is stored.
+    clock.t += 5000;
+    await tracker.heartbeat(b, load);
+    await tracker.checkLiveness(0);
+    assert.equal(tracker.state.agents.get(a)!.record.state, "down");
+    await tracker.heartbeat(a, load).then(() => pendingAtAnswer = tracker.writer.pending);
+    assert.equal(tracker.state.agents.get(a)!.record.state, "ready");
+    assert.equal(pendingAtAnswer, false);
+  } finally {
+    await cleanup(tracker);
+  }
+});
+
 Deno.test("cancel ends queued tasks at once and tells the agent to stop running ones", async () => {
   const { tracker, clock, cleanup } = await setup();
   try {
