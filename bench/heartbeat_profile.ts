@@ -72,6 +72,27 @@ function postgresCpu(root: string): number {
   return total;
 }
 
+/** CPU seconds of every process now (pid -> [name, seconds]), to name who else used the machine in a window. */
+function allProcesses(): Map<number, [string, number]> {
+  const all = new Map<number, [string, number]>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      all.set(Number(entry.name), [name, cpuSeconds(Number(entry.name))]);
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return all;
+}
+
+/** The machine's CPU seconds so far by kind (user, system, softirq...), from /proc/stat. */
+function machineKinds(): number[] {
+  return Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1).map((v) => Number(v) / 100);
+}
+
 /** The machine's busy CPU seconds so far (all CPUs: user, system, interrupts; not idle nor I/O wait), from /proc/stat. */
 function machineBusy(): number {
   const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
@@ -134,6 +155,8 @@ try {
   const snapshot = async () => ({
     commits: await commits(),
     machine: machineBusy(),
+    kinds: machineKinds(),
+    processes: allProcesses(),
     waited: [...pids, ...sims].map(runDelay),
     postgres: postgresCpu(postgres.root),
     stats: await Promise.all(fleets.map((fleet) => fleet.stats())),
@@ -179,6 +202,17 @@ try {
     /^fabric_http_request_duration_seconds_(sum|count)\{.*(heartbeat|claim)/.test(line)
   );
   console.log(`the leader's routes since it started:\n  ${durations.join("\n  ")}`);
+  const kinds = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"];
+  console.log(
+    `  by kind: ${kinds.map((k, i) => `${k} ${((after.kinds[i] - before.kinds[i]) / seconds).toFixed(2)}`).join(", ")}`,
+  );
+  const used = [...after.processes].map(([pid, [name, cpu]]) =>
+    [pid, name, cpu - (before.processes.get(pid)?.[1] ?? 0)] as const
+  )
+    .filter(([, , cpu]) => cpu / seconds >= 0.01).sort((a, b) => b[2] - a[2]).slice(0, 12);
+  console.log(
+    `  processes: ${used.map(([pid, name, cpu]) => `${name}[${pid}] ${(cpu / seconds).toFixed(2)}`).join(", ")}`,
+  );
   const errors = fleets.flatMap((fleet) => fleet.errors.slice(0, 2));
   if (errors.length) console.log(`first errors: ${errors.join("; ")}`);
   ["leader", "follower"].forEach((name, j) => {
