@@ -55,24 +55,3 @@ standbyTest("the process an agent started ahead ends by itself when the agent is
   await waitFor("the standby to end", () => !isAlive(standby), { timeoutMs: 5000 });
   assert.ok(!existsSync(inbox), "the standby's file is removed");
 });
-
-standbyTest(
-  "a task that takes the standby while a slot stays free has the next one started at once, for work that follows",
-  async (cluster, agent, first) => {
-    const long = await cluster.submit("name: long\nsandbox: false\ntasks:\n  - name: t\n    run: sleep 30\n");
-    // While the first task runs (in the first standby), the agent's other slot gets its standby: not
-    // only once the agent is idle again.
-    const next = await waitFor(
-      "a standby beside the running task",
-      () => childPids(agent.pid).find((pid) => pid !== first),
-      { timeoutMs: 10_000 },
-    );
-    const jobId = await cluster.submit("name: short\nsandbox: false\ntasks:\n  - name: t\n    run: echo $$\n");
-    const job = await cluster.waitForJob(jobId);
-    assert.equal(job.state, "succeeded");
-    const logs = await cluster.cli(["logs", job.tasks[0].id]);
-    assert.equal(logs.stdout, `${next}\n`, "the second task is the process started while the first ran");
-    assert.equal((await cluster.cli(["cancel", long])).code, 0);
-    assert.equal((await cluster.waitForJob(long)).state, "cancelled");
-  },
-);

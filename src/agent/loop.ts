@@ -145,7 +145,6 @@ export class AgentLoop {
     const fatal = new Promise<never>((_, reject) => (this.#fatal = reject));
     this.#heartbeat();
     const claimDone = this.#claimAfterBacklog();
-    this.#o.runtime.exec.standby.whenTaken(() => this.#afterStandbyTaken());
     this.#whenIdle();
     const done = Promise.race([fatal, Promise.all([claimDone, reporterDone]).then(() => {})]).finally(async () => {
       this.#heartbeats = false;
@@ -259,20 +258,6 @@ export class AgentLoop {
     this.#idleTimer = this.#o.clock.setTimeout(() => {
       if (this.#runs.size === 0 && this.#waiting.length === 0 && !this.#stopping) exec.prepareStandby(TASK_LANG);
     }, STANDBY_AFTER_MS);
-  }
-
-  /**
-   * A task took the standby and left a slot free: the next standby starts at once. Work that comes
-   * back to back (a job's next task, the next job a round trip later) then finds it ready, where one
-   * started at the task's end would still be starting (the task user's takes a sh, setpriv and a
-   * bash: ~8 ms on a quiet machine, longer than the round trip). It costs nothing that the next task
-   * would not pay anyway: a task that finds no standby makes those same program starts itself.
-   */
-  #afterStandbyTaken(): void {
-    const { exec } = this.#o.runtime;
-    if (this.#runs.size < this.#o.slots && this.#waiting.length === 0 && !this.#stopping) {
-      exec.prepareStandby(TASK_LANG);
-    }
   }
 
   #heartbeat(): void {

@@ -136,8 +136,6 @@ export class Standby {
   /** Whether a task user's standby was seen switched and undumpable, as the kernel here makes it. */
   #switchSeen = false;
   #switchFailures = 0;
-  /** Called on a later turn each time a task takes the standby: the agent may want the next one. */
-  #onTaken: (() => void) | null = null;
 
   constructor(pool: CgroupPool, programs: ProgramLookup) {
     this.#pool = pool;
@@ -283,15 +281,7 @@ export class Standby {
     this.#current = null;
     standby.taken = true;
     launch(standby, { ...task, argv }, mode);
-    // Not now: the task's own start comes first.
-    const onTaken = this.#onTaken;
-    if (onTaken) setTimeout(onTaken, 0);
     return { child: standby.child, group: standby.group };
-  }
-
-  /** Has `fn` called, on a later turn of the event loop, each time a task takes the standby. */
-  whenTaken(fn: () => void): void {
-    this.#onTaken = fn;
   }
 
   /** Ends the standby, if any (the agent is leaving); resolves once it is gone and its group back in the pool. */
