@@ -10,6 +10,7 @@ import type { AttemptRecord } from "../store/mod.ts";
 import { attach, detach } from "./allocation.ts";
 import { abandonAttempt, closeAttempt, type Ending, newAttempt } from "./attempts.ts";
 import { copyEnded } from "./dependencies.ts";
+import { cancelJob } from "./job_cancel.ts";
 import type { AgentEntry, FinishReport, JobEntry, TaskEntry } from "./entries.ts";
 import { JobProgress } from "./job_progress.ts";
 import type { TrackerMetrics } from "./metrics/mod.ts";
@@ -21,15 +22,6 @@ import type { StoreWriter } from "./store_writer.ts";
 import { finishOutcome, isJson, retryDelay } from "./task_outcome.ts";
 
 const ACTIVE_ON_AGENT: ReadonlySet<TaskState> = new Set(["assigned", "running"]);
-
-/**
- * A cancel writes the tasks it ended at most this many at a time (one statement's rows on PostgreSQL,
- * postgres_rows.ts CHUNK_ROWS), each in a transaction of its own. A fenced write holds the lease's row
- * until it commits (fabric_fence), and the lease's renewal, the worker's too, waits for it: 5,000
- * tasks' rows took 200-400 ms to write on a busy 2-core machine, so a million in one transaction would
- * hold the lease past its end.
- */
-const CANCEL_WRITE_TASKS = 5_000;
 
 export interface TaskLifecycleOptions {
   state: FabricState;
@@ -267,66 +259,20 @@ export class TaskLifecycle {
 
   /**
    * Cancel what has not ended: queued and undelivered tasks at once, running ones once their agent stops
-   * them. A second cancel while one is under way is answered with the first one's result.
-   *
-   * In slices (slices.ts), a million tasks taking seconds, each slice's changes (at most
-   * CANCEL_WRITE_TASKS tasks) written before the next. Safe to slice, as everything seen between two
-   * slices is a job being cancelled, consistent at each boundary:
-   * - `cancelRequested` is set (and written) before the first slice: from then, an attempt of the job
-   *   that ends in any way (a report, a loss, a hand-back) ends its task cancelled, never retried, and
-   *   the job reads as cancelling.
-   * - A task not reached yet is as it was, but is not placed any more (the planner passes over a job
-   *   being cancelled); one placed before the cancel is cancelled when reached as any placed task is
-   *   (assigned: at once, its agent told at its next claim; running: its agent is asked to stop it).
-   * - A task reached has ended, or runs with its stop requested: nothing queues an ended task again.
-   * - The counts move a task at a time from its state to cancelled, each change with the job's
-   *   version, so a status or a watch sees a true count at any boundary; the job ends (and leaves
-   *   memory) only with its last task, never with a task still queued.
+   * them, in slices (job_cancel.ts says why that is safe). A second cancel while one is under way is
+   * answered with the first one's result.
    */
   cancel(job: JobEntry, slices = new Slices()): Promise<{ cancelled: number; stopping: number }> {
     const under = this.#cancelling.get(job);
     if (under) return under;
-    const pass = this.#cancel(job, slices).finally(() => this.#cancelling.delete(job));
+    const pass = cancelJob(job, slices, {
+      requested: () => this.#progress.jobChanged(job),
+      end: (task) => this.#end(task, "cancelled", { reason: "cancelled" }),
+      agent: (id) => this.#state.agents.get(id),
+      writer: this.#writer,
+    }).finally(() => this.#cancelling.delete(job));
     this.#cancelling.set(job, pass);
     return pass;
-  }
-
-  async #cancel(job: JobEntry, slices: Slices): Promise<{ cancelled: number; stopping: number }> {
-    let cancelled = 0;
-    let stopping = 0;
-    if (!job.record.cancelRequested) {
-      job.record.cancelRequested = true;
-      this.#progress.jobChanged(job);
-    }
-    let unwritten = 0;
-    for (const task of job.tasks) {
-      if (unwritten >= CANCEL_WRITE_TASKS || slices.due()) {
-        // Written before the next slice, in a transaction of their own (CANCEL_WRITE_TASKS). A store
-        // that fails does not stop the pass: the writer keeps the changes and tries again, and a
-        // cancel stopped half way would leave the rest of the job's tasks queued, to be placed.
-        await this.#writer.flush().catch(() => {});
-        unwritten = 0;
-        await slices.next();
-      }
-      const state = task.record.state;
-      // An assigned task may already be on its agent: the next claim tells the agent to stop it.
-      const agent = task.attempt ? this.#state.agents.get(task.attempt.agentId) : undefined;
-      if (state === "queued" || state === "lost" || state === "assigned") {
-        this.#end(task, "cancelled", { reason: "cancelled" });
-        cancelled++;
-        unwritten++;
-      } else if (state === "running" && !task.stopRequested) {
-        task.stopRequested = true;
-        stopping++;
-      } else if (state === "running") {
-        stopping++;
-        continue;
-      } else {
-        continue;
-      }
-      if (agent) this.#writer.afterCommit(() => agent.claim.notify());
-    }
-    return { cancelled, stopping };
   }
 
   /** Forget a job that could not be loaded: off its agents and out of memory (the store sets it aside). */
