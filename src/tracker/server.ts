@@ -91,8 +91,6 @@ export interface TrackerServer {
  */
 const RELAY_TIMEOUT_MS = 3000;
 
-/** How often the store is asked whether `reset-admin-token` changed the tokens. */
-
 export async function startTrackerServer(options: TrackerServerOptions): Promise<TrackerServer> {
   const log = options.log ?? (() => {});
   const hostName = Deno.hostname();
