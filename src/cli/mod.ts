@@ -2,19 +2,11 @@
  * The command line: one file per command, and the one place that turns errors into exit codes
  * (exit_codes.ts lists them).
  */
-import { TrackerBusyError, TrackerUnreachableError } from "../client/mod.ts";
-// The protocol's parts one by one, not its mod.ts: `fabric --version` or a failed command must not
-// build every zod schema first.
-import { FabricError } from "../protocol/errors.ts";
-import { JobSpecError } from "../protocol/job_spec_error.ts";
+// Little at the start of every command: `fabric --version` loads nothing more, a command loads its own
+// module, and what turns an error into a message and an exit code (failure.ts) loads only for one.
 import { FABRIC_VERSION } from "../protocol/version.ts";
-import { CaFetchError, CaPinError } from "../tls/errors.ts";
 import { seedRandomInBackground } from "../tls/random.ts";
-import { UsageError } from "./args.ts";
-import { NoTrackerError } from "./connect.ts";
-import { DataDirLockedError } from "./data_dir_lock.ts";
 import { EXIT } from "./exit_codes.ts";
-import { escapeControls } from "./output.ts";
 import { flushDaemonLog } from "./logger.ts";
 
 type Command = (args: string[]) => Promise<number>;
@@ -122,6 +114,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const load = COMMANDS[command];
   if (!load) {
+    const { escapeControls } = await import("./output.ts");
     console.error(escapeControls(`fabric: unknown command "${command}" (see fabric --help)`));
     return EXIT.usage;
   }
@@ -133,48 +126,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     // A daemon's lines so far come before why it stopped.
     await flushDaemonLog();
-    const { code, message } = describeFailure(command, error);
-    // Messages quote what a job file, the tracker or an agent chose: no control character reaches the terminal.
-    console.error(escapeControls(message, { keepNewlines: true }));
-    return code;
+    const { reportFailure } = await import("./failure.ts");
+    return reportFailure(command, error);
   }
-}
-
-function describeFailure(command: string, error: unknown): { code: number; message: string } {
-  if (error instanceof UsageError) return { code: EXIT.usage, message: error.message };
-  if (error instanceof DataDirLockedError) return { code: EXIT.locked, message: `fabric ${command}: ${error.message}` };
-  if (error instanceof JobSpecError) {
-    const verb = command === "validate" ? "Invalid job file" : "Cannot submit";
-    const message = error.problems.length === 1
-      ? `${verb} "${error.file}": ${error.message}`
-      : `${verb} "${error.file}":\n${indent(error.message)}`;
-    return { code: EXIT.usage, message };
-  }
-  if (
-    error instanceof TrackerUnreachableError || error instanceof NoTrackerError || error instanceof CaPinError ||
-    error instanceof CaFetchError
-  ) {
-    return { code: EXIT.unreachable, message: `fabric ${command}: ${error.message}` };
-  }
-  if (error instanceof FabricError) {
-    // A tracker's 503 (its store or the leader away) is a tracker that cannot serve now: try again, as
-    // for one that cannot be reached; not a failure of the caller's job (a port in use here is).
-    const code = error.code === "unauthorized" || error instanceof TrackerBusyError
-      ? EXIT.unreachable
-      : error.code === "forbidden"
-      ? EXIT.forbidden
-      : error.code === "invalid_job" || error.code === "bad_request"
-      ? EXIT.usage
-      : EXIT.failed;
-    return { code, message: `fabric ${command}: ${error.message}` };
-  }
-  const stack = (error as Error)?.stack ?? String(error);
-  return {
-    code: EXIT.failed,
-    message: `fabric ${command}: unexpected error (a bug in fabric; please report it):\n${stack}`,
-  };
-}
-
-function indent(text: string): string {
-  return text.split("\n").map((line) => `  ${line}`).join("\n");
 }
