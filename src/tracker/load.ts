@@ -6,12 +6,35 @@
  * starts with the others: one bad job must not keep every other from running.
  */
 import type { Clock } from "../protocol/mod.ts";
-import type { ActiveJobs, AgentRecord, TaskRecord } from "../store/mod.ts";
+import type { ActiveJobs, AgentRecord, Store, TaskRecord } from "../store/mod.ts";
+import { loadNeededArtifacts } from "./artifact_inputs.ts";
 import type { JobEntry } from "./entries.ts";
 import { Slices } from "./slices.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import type { TaskLifecycle } from "./task_lifecycle.ts";
+import type { TrackerParts } from "./tracker_parts.ts";
+
+/**
+ * A new Tracker's memory, from `store` (Tracker.open): its credentials, secrets, periodic jobs and
+ * channels, then its agents and active jobs (loadState), with scheduling held while they load.
+ */
+export async function loadTracker(parts: TrackerParts, store: Store): Promise<void> {
+  await parts.credentials.load(store);
+  await parts.secrets.load();
+  await parts.periodic.load();
+  await parts.channels.load();
+  const agents = await store.loadAgents();
+  const active = await store.loadActiveJobs();
+  const { state, writer, clock } = parts;
+  parts.scheduling.hold(true); // loaded in slices (loadState)
+  await loadState({ state, tasks: parts.tasks, writer, clock, log: parts.log }, { agents, ...active });
+  await loadNeededArtifacts(store, state.jobs.values());
+  if (parts.logCap.maxJobBytes !== Infinity) {
+    for (const job of state.jobs.values()) job.logBytes = await store.jobLogBytes(job.record.id);
+  }
+  parts.scheduling.hold(false);
+}
 
 export interface LoadContext {
   state: FabricState;
@@ -24,7 +47,7 @@ export interface LoadContext {
 /**
  * In slices (slices.ts), so that a new leader loading a million tasks keeps renewing its lease. Safe to
  * slice: the Tracker being loaded serves nothing yet (it is returned once loaded), and its scheduling is
- * held meanwhile (Tracker.open), so that a retry's timer firing between two slices places nothing on an
+ * held meanwhile (loadTracker), so that a retry's timer firing between two slices places nothing on an
  * agent whose placed tasks are not all restored yet.
  */
 export async function loadState(

@@ -29,10 +29,10 @@ import { type Blobs, recordArtifacts } from "./blobs.ts";
 import type { Channels } from "./channels.ts";
 import { deliverable, waitForWork } from "./claims.ts";
 import type { Principal } from "./credentials.ts";
-import { loadNeededArtifacts, noteEndedArtifacts } from "./artifact_inputs.ts";
+import { noteEndedArtifacts } from "./artifact_inputs.ts";
 import type { AgentEntry } from "./entries.ts";
 import type { SubmitOptions } from "./job_intake.ts";
-import { loadState } from "./load.ts";
+import { loadTracker } from "./load.ts";
 import type { Probes, TrackerMetrics } from "./metrics/mod.ts";
 import type { PeriodicJobs } from "./periodic.ts";
 import { applyReport, reportedArtifacts } from "./reports.ts";
@@ -97,21 +97,7 @@ export class Tracker {
   /** A tracker with the store's agents and active jobs loaded. */
   static async open(options: TrackerOptions): Promise<Tracker> {
     const tracker = new Tracker(options);
-    const parts = tracker.#p;
-    await parts.credentials.load(options.store);
-    await tracker.secrets.load();
-    await tracker.periodic.load();
-    await tracker.channels.load();
-    const agents = await options.store.loadAgents();
-    const active = await options.store.loadActiveJobs();
-    const { state, writer, clock } = tracker;
-    parts.scheduling.hold(true); // loaded in slices (load.ts)
-    await loadState({ state, tasks: parts.tasks, writer, clock, log: tracker.#log }, { agents, ...active });
-    await loadNeededArtifacts(options.store, state.jobs.values());
-    if (parts.logCap.maxJobBytes !== Infinity) {
-      for (const job of state.jobs.values()) job.logBytes = await options.store.jobLogBytes(job.record.id);
-    }
-    parts.scheduling.hold(false);
+    await loadTracker(tracker.#p, options.store);
     await tracker.writer.flush();
     return tracker;
   }
