@@ -15,35 +15,25 @@ import {
   DEFAULT_CATCH_UP_MS,
   FabricError,
   type JobSpec,
-  launchLabel,
   nextTimes,
   type PeriodicView,
   type RegisterPeriodicResponse,
   type RunPeriodicResponse,
   type SignedJob,
-  type TimerId,
 } from "../protocol/mod.ts";
 import type { PeriodicRecord, Store } from "../store/mod.ts";
 import { type LaunchDeps, launchRun } from "./periodic_launch.ts";
 import type { PeriodicLauncher } from "./periodic_launcher.ts";
+import { type NoteStreak, noteTime } from "./periodic_notes.ts";
 import { plan } from "./periodic_plan.ts";
+import { PeriodicTimer } from "./periodic_timer.ts";
 import { describePeriodic, periodicView, scheduleOf, upcomingRuns } from "./periodic_views.ts";
 import type { Submitter } from "./secret_policy.ts";
 
 /** Periodic jobs a tracker keeps at most: each is looked at on every one of its times. */
 export const MAX_PERIODIC = 1000;
-/** The longest a timer is set for: a later time is looked at again then (a timer past 2^31 ms fires at once). */
-const MAX_TIMER_MS = 60_000;
 /** After a launch the store refused (it is unwell), the time is tried again this much later. */
 const RETRY_MS = 1000;
-/**
- * Alike notes in a row (a run that outlasts an every-second schedule, a revoked token) are one note
- * that counts them, written when it starts and then at most this often, and logged when written: not
- * a write and a log line at each time. Between writes, the times are handled in memory only; a
- * successor that takes over meanwhile may launch the latest of them if it is within catchUp and the
- * last run has ended by then (docs/job-file.md).
- */
-const NOTE_WRITE_MS = 60_000;
 
 export interface PeriodicOptions {
   store: Store;
@@ -56,21 +46,21 @@ interface Entry {
   record: PeriodicRecord;
   /** The next time to look at it (null: never, or paused). */
   next: number | null;
-  /** The alike notes in a row so far, and when the note was last written. */
-  streak?: { key: string; firstAt: number; count: number; writtenAt: number };
+  /** The alike notes in a row so far, and when the note was last written (periodic_notes.ts). */
+  streak?: NoteStreak;
 }
 
 export class PeriodicJobs {
   #o: PeriodicOptions;
   #entries = new Map<string, Entry>();
   #queue: Promise<unknown> = Promise.resolve();
-  #timer: TimerId | undefined;
-  #timerAt = Infinity;
+  #timer: PeriodicTimer;
   #started = false;
   #stopped = false;
 
   constructor(options: PeriodicOptions) {
     this.#o = options;
+    this.#timer = new PeriodicTimer(options.clock);
   }
 
   /** Where a view finds a periodic job's last run. */
@@ -116,8 +106,7 @@ export class PeriodicJobs {
   /** No more launches; resolves once the change under way is done. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#o.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer.stop();
     await this.#queue.catch(() => {});
   }
 
@@ -257,23 +246,16 @@ export class PeriodicJobs {
     this.#arm();
   }
 
-  /** The timer, for the earliest next time of all (at most MAX_TIMER_MS away). */
+  /** The timer, for the earliest next time of all (periodic_timer.ts). */
   #arm(): void {
     if (!this.#started || this.#stopped) return;
     let at = Infinity;
     for (const entry of this.#entries.values()) if (entry.next !== null) at = Math.min(at, entry.next);
-    if (at === Infinity) at = this.#o.clock.now() + MAX_TIMER_MS;
-    at = Math.min(at, this.#o.clock.now() + MAX_TIMER_MS);
-    if (this.#timer !== undefined && this.#timerAt <= at) return;
-    this.#o.clock.clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = this.#o.clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = Infinity;
+    this.#timer.arm(at, () => {
       this.#serial(() => this.#due()).catch((error) =>
         this.#o.log(`periodic jobs: ${(error as Error)?.message ?? error}`)
       ).finally(() => this.#arm());
-    }, Math.max(0, at - this.#o.clock.now()));
+    });
   }
 
   /** Each periodic job whose next time has come: planned, and launched, skipped or passed over. */
@@ -302,40 +284,12 @@ export class PeriodicJobs {
     }
   }
 
-  /**
-   * The time `at` handled without a run, and why (`written`: false when the store did not take it).
-   * The same verb and reason as the note before, for the same last run, extend that note (NOTE_WRITE_MS).
-   */
-  async #note(
-    record: PeriodicRecord,
-    at: number,
-    verb: string,
-    reason: string,
-  ): Promise<{ note: string; written: boolean }> {
-    const entry = this.#entries.get(record.name);
-    const key = `${verb}\0${reason}\0${record.lastJobId}`;
-    const streak = entry?.streak?.key === key && entry.record.lastNote !== null ? entry.streak : undefined;
-    const count = (streak?.count ?? 0) + 1;
-    const note = count === 1
-      ? `${verb} the run for ${launchLabel(at)}: ${reason}`
-      : `${verb} ${count} runs in a row, from ${launchLabel(streak!.firstAt)} to ${launchLabel(at)}: ${reason}`;
-    const updated = { ...record, lastScheduledAt: at, lastNote: note };
-    if (streak && at - streak.writtenAt < NOTE_WRITE_MS) {
-      streak.count = count;
-      entry!.record = updated;
-      return { note, written: true };
-    }
-    this.#o.log(`periodic job ${record.name}: ${note}`);
-    try {
-      await this.#o.launcher.save(updated);
-    } catch {
-      return { note, written: false };
-    }
-    const current = this.#entries.get(record.name);
-    if (current) {
-      current.record = updated;
-      current.streak = { key, firstAt: streak?.firstAt ?? at, count, writtenAt: at };
-    }
-    return { note, written: true };
+  /** The time `at` handled without a run, and why (periodic_notes.ts). */
+  #note(record: PeriodicRecord, at: number, verb: string, reason: string): Promise<{ note: string; written: boolean }> {
+    return noteTime(record, { at, verb, reason }, {
+      entry: (name) => this.#entries.get(name),
+      launcher: this.#o.launcher,
+      log: this.#o.log,
+    });
   }
 }
