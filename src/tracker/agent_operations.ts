@@ -94,7 +94,7 @@ export class AgentOperations {
     // Only what the heartbeat changed is waited for: an answer queued behind others' commits (claims,
     // reports) made the leader's own agents wait for PostgreSQL (p50 70 ms at 10,000 agents, the
     // follower's, answered from memory, 40).
-    if (this.#o.agents.heartbeat(agent, load)) await this.#o.flush();
+    if (this.#o.agents.liveness.heartbeat(agent, load)) await this.#o.flush();
     return {
       state: agentState(agent.record),
       heartbeatMs: this.#o.heartbeatMs,
@@ -125,7 +125,7 @@ export class AgentOperations {
         continue;
       }
       // Never older than the TTL: a batch held up that long says nothing of the agent now.
-      if (this.#o.agents.heartbeat(agent, load, Math.min(ageMs, this.#o.ttlMs))) changed = true;
+      if (this.#o.agents.liveness.heartbeat(agent, load, Math.min(ageMs, this.#o.ttlMs))) changed = true;
       const { record } = agent;
       answers.push({
         agentId,

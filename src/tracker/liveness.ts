@@ -33,16 +33,16 @@ export class Liveness {
     const now = clock.now();
     const stall = this.#lastSweep === null ? 0 : now - this.#lastSweep - intervalMs * 2;
     this.#lastSweep = now;
-    if (intervalMs > 0 && stall > 0) agents.excuseStall(stall);
+    if (intervalMs > 0 && stall > 0) agents.liveness.excuseStall(stall);
     tasks.releaseDue();
     agents.handBackDrained();
     // An answer carrying work may have been lost: wake the agent's long poll, which sends the work again.
     for (const agent of state.agents.values()) {
       if (agent.record.state === "ready" && awaitsRedelivery(agent, now)) agent.claim.notify();
     }
-    const expired = agents.expire();
+    const expired = agents.liveness.expire();
     failCopiesOfDownAgents(state, tasks, now);
-    agents.writeHeartbeats();
+    agents.liveness.writeHeartbeats();
     return expired;
   }
 }

@@ -226,7 +226,7 @@ export class Tracker {
   /** Long poll: new assignments for the agent, and attempts it holds that it must stop. */
   async claim(agentId: string, request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
     const agent = this.#p.agents.byId(agentId);
-    this.#p.agents.seen(agent);
+    this.#p.agents.liveness.seen(agent);
     return await waitForWork(agent, request, { ...this.#p.claims, signal });
   }
 
@@ -238,7 +238,7 @@ export class Tracker {
   /** Apply an agent's events in order. Reports for an attempt that is not current are refused. */
   async report(agentId: string, events: TaskEvent[]): Promise<ReportResponse> {
     const agent = this.#p.agents.byId(agentId);
-    this.#p.agents.seen(agent);
+    this.#p.agents.liveness.seen(agent);
     const context = { state: this.state, tasks: this.#p.tasks, writer: this.writer, logCap: this.#p.logCap };
     const kept = await recordArtifacts(this.store, reportedArtifacts(this.state, agentId, events), {
       now: this.clock.now(),

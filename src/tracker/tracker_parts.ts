@@ -170,7 +170,7 @@ export function wireTracker(options: TrackerOptions, hooks: TrackerHooks): Track
           `Agent "${agent.record.name}" was removed from this tracker (fabric agents remove): its credential is revoked`,
         );
       }
-      agents.seen(agent);
+      agents.liveness.seen(agent);
       return waitForWork(agent, request, { ...claims, signal });
     },
   });
