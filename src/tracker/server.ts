@@ -3,17 +3,13 @@
  * metrics listener when asked for, and while it leads, the liveness timer and retention.
  */
 import { join } from "node:path";
-import { FabricError, NO_LEADER_DETAILS, STALE_TRACKER_MS } from "../protocol/mod.ts";
-import { LeaseLostError, openStore, redactUrl, type StoreSync } from "../store/mod.ts";
+import { STALE_TRACKER_MS } from "../protocol/mod.ts";
+import { LeaseLostError, openStore, redactUrl } from "../store/mod.ts";
 import { writeSecret } from "../tls/mod.ts";
 import { caExpiryNotice, RENEWAL_CHECK_MS, type RenewalTarget, renewIfDue } from "./certificate_renewal.ts";
 import { storeHasTokens } from "./credentials.ts";
 import { issueServerCert, prepareTrackerDir, trackerId } from "./data_dir.ts";
-import { FollowerAuth } from "./follower_auth.ts";
-import { ClaimRelay } from "./claim_relay.ts";
-import { HeartbeatRelay } from "./heartbeat_relay.ts";
-import { ROUTES } from "./http/authorization.ts";
-import { Forwarder } from "./http/forwarding.ts";
+import { followerLinks } from "./follower_links.ts";
 import { leaderOrFollower } from "./http/leader_door.ts";
 import { serveHttps } from "./https_server.ts";
 import { type MetricsEndpoints, type MetricsServer, serveMetrics } from "./metrics/mod.ts";
@@ -25,40 +21,9 @@ import { startAnnouncer } from "./announcer.ts";
 import { loadSecretKey } from "./secret_key.ts";
 import { Tracker } from "./tracker.ts";
 import { TrackersList } from "./trackers_list.ts";
+import type { TrackerServerOptions } from "./server_options.ts";
 
-export interface TrackerServerOptions {
-  dataDir: string;
-  hostname: string;
-  port: number;
-  /** Extra names or addresses agents use to reach the tracker: they go into the certificate. */
-  advertise?: string[];
-  heartbeatMs?: number;
-  ttlMs?: number;
-  graceMs?: number;
-  /** "full": every commit waits for the disk (survives a power loss); "normal" (default): a killed tracker. */
-  sync?: StoreSync;
-  /** Connections held at once; by default the descriptor limit less a reserve (http/connection_cap.ts). */
-  maxConnections?: number;
-  /** A postgres:// URL: the store is that database (the CA and tokens too); SQLite in `dataDir` otherwise. */
-  store?: string;
-  /** New agents joining with the join token wait for `fabric agents approve NAME`. */
-  approveAgents?: boolean;
-  /** Ended jobs are deleted this long after they ended (default 7 days); 0 keeps everything. */
-  retentionMs?: number;
-  /** Audit entries are deleted this long after they were recorded (default 90 days); 0 keeps them all. */
-  auditRetentionMs?: number;
-  /** Bytes of output one job may store (default 1 GiB); 0: no cap. */
-  maxJobLogs?: number;
-  /** Revisions of channel history kept for watches (default 10,000). */
-  channelHistory?: number;
-  /** Serve /metrics, /healthz and /readyz without a token over plain HTTP here too. */
-  metricsListen?: { hostname: string; port: number };
-  /** How long the leader's lease lasts without a renewal (a store several trackers share; default 10 s). */
-  leaseMs?: number;
-  /** Announce the trackers on the local networks (announcer.ts). */
-  announce?: boolean;
-  log?: (message: string) => void;
-}
+export type { TrackerServerOptions } from "./server_options.ts";
 
 export interface TrackerServer {
   /** The Tracker that places work here; null while this tracker follows another. */
@@ -84,12 +49,6 @@ export interface TrackerServer {
   /** Finish in-flight requests, release long polls and close the store. */
   close(): Promise<void>;
 }
-
-/**
- * The longest a batch of relayed heartbeats waits for the leader: past it, the follower's agents are
- * answered 503 and try again (here or on another tracker) well within their TTL.
- */
-const RELAY_TIMEOUT_MS = 3000;
 
 export async function startTrackerServer(options: TrackerServerOptions): Promise<TrackerServer> {
   const log = options.log ?? (() => {});
@@ -189,46 +148,13 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   }
 
   const trackers = new TrackersList({ store, id, intervalMs: Math.max(250, Math.floor(leaseMs / 3)), log });
-  const forwarder = new Forwarder({
-    caPem: files.ca.certPem,
-    self: id,
-    leader: async () => {
-      const holder = leadership.holder;
-      if (holder === null) return null;
-      // It holds the lease and is loading the state (in slices: seconds for a large store): it did
-      // nothing, and a client sends the request again, as while no tracker leads.
-      if (holder === id) {
-        throw new FabricError("unavailable", "This tracker is taking over as the leader; try again", NO_LEADER_DETAILS);
-      }
-      const url = await trackers.urlOf(holder);
-      return url === null ? null : { id: holder, url };
-    },
+  // What a follower reaches the leader through (follower_links.ts), told of every change of leader.
+  const links = followerLinks({
+    ...{ store, id, dataDir: options.dataDir, caPem: files.ca.certPem, leadership, trackers },
+    ...{ heartbeatMs: options.heartbeatMs, ttlMs: options.ttlMs },
   });
-  // A follower answers its agents' heartbeats itself and sends them on in batches, with the admin token
-  // of its data directory (read for each batch: `reset-admin-token` may change it).
-  const relay = new HeartbeatRelay({
-    // Until the leader says (its first answer): this tracker's own settings, as Tracker sets them.
-    heartbeatMs: options.heartbeatMs ?? 2000,
-    ttlMs: options.ttlMs ?? (options.heartbeatMs ?? 2000) * 3,
-    send: async (batch) => {
-      const token = (await Deno.readTextFile(join(options.dataDir, "admin.token"))).trim();
-      return await forwarder.call(ROUTES.relayHeartbeats.path, batch, token, RELAY_TIMEOUT_MS);
-    },
-  });
-  const auth = new FollowerAuth(store);
-  // Its agents' claims wait here, pooled at the leader (claim_relay.ts), with the same admin token.
-  const claims = new ClaimRelay({
-    send: async (request, timeoutMs) => {
-      const token = (await Deno.readTextFile(join(options.dataDir, "admin.token"))).trim();
-      return await forwarder.call(ROUTES.poolClaims.path, request, token, timeoutMs);
-    },
-    refused: (agentId) => auth.forget(agentId),
-  });
-  leaderChanged = (holder) => {
-    forwarder.leaderChanged(holder);
-    relay.leaderChanged(holder === id);
-    claims.leaderChanged(holder === id);
-  };
+  const { forwarder, relay, auth, claims } = links;
+  leaderChanged = links.leaderChanged;
   const { door, handler, observe } = leaderOrFollower(leadership, {
     caPem: files.ca.certPem,
     saveJoinToken: (token) => writeSecret(join(options.dataDir, "join.token"), token + "\n"),
@@ -267,9 +193,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
   } catch (error) {
     await metricsServer?.close();
     toStart.clear();
-    relay.close();
-    claims.close();
-    forwarder.close();
+    links.close();
     await leadership.stop();
     await store.close();
     throw error;
@@ -333,9 +257,7 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
         await metricsServer?.close();
         leadership.releaseWaiters();
         await server.close();
-        relay.close();
-        claims.close();
-        forwarder.close();
+        links.close();
         await trackers.stop();
         await leadership.stop();
         await store.close();
