@@ -23,11 +23,10 @@ import {
   type TimerId,
 } from "../protocol/mod.ts";
 import { newId } from "./auth.ts";
+import { EMPTY, type Held, HeldClaims } from "./held_claims.ts";
 
 /** How long the leader holds the pool's long poll with nothing to answer. */
 const POLL_WAIT_MS = 20_000;
-/** A claim is answered empty here this long after its wait, if the leader has not answered it by then. */
-const GRACE_MS = 2_000;
 /** The longest a request of changes waits for the leader. */
 const CHANGE_TIMEOUT_MS = 10_000;
 /** Changes wait this long to go with others in one request. */
@@ -43,33 +42,14 @@ export interface ClaimRelayOptions {
   clock?: Clock;
 }
 
-interface Held {
-  ticket: number;
-  resolve: (response: ClaimResponse) => void;
-  reject: (error: unknown) => void;
-  timer: TimerId;
-  /** The leader has been told of it (in the current pool). */
-  sent: boolean;
-  /** A leader took it (the request that carried it was answered): what it holds is as of then. */
-  atLeader: boolean;
-  request: ClaimRequest;
-  credentialHash: string;
-}
-
-const EMPTY: ClaimResponse = { assignments: [], stop: [] };
-
 export class ClaimRelay {
   #send: ClaimRelayOptions["send"];
-  #refused: (agentId: string) => void;
   #clock: Clock;
-  #held = new Map<string, Held>();
-  #tickets = 0;
+  /** The claims held here, and what the leader is yet to be told of them (held_claims.ts). */
+  #claims: HeldClaims;
   /** The pool's name at the leader, and whether its first request has been answered. */
   #pool = newId();
   #poolMade = false;
-  /** Claims to open and to end at the leader, by agent (an agent's latest change stands). */
-  #open = new Set<string>();
-  #ended = new Map<string, number>();
   #changing = false;
   #changeTimer: TimerId | undefined;
   /** The pool whose long poll is under way. */
@@ -79,13 +59,17 @@ export class ClaimRelay {
 
   constructor(options: ClaimRelayOptions) {
     this.#send = options.send;
-    this.#refused = options.refused ?? (() => {});
     this.#clock = options.clock ?? systemClock;
+    this.#claims = new HeldClaims({
+      clock: this.#clock,
+      changed: () => this.#changed(),
+      refused: options.refused ?? (() => {}),
+    });
   }
 
   /** How many claims wait here (tests). */
   get waiting(): number {
-    return this.#held.size;
+    return this.#claims.size;
   }
 
   /**
@@ -98,43 +82,9 @@ export class ClaimRelay {
       throw new FabricError("unavailable", "This tracker is taking over as the leader; try again", NO_LEADER_DETAILS);
     }
     // One open claim per agent, as at the leader: a newer one (after a dropped connection) answers the older.
-    this.#settle(agentId, (held) => held.resolve(EMPTY));
+    this.#claims.settle(agentId, (held) => held.resolve(EMPTY));
     if (signal?.aborted) return Promise.resolve(EMPTY);
-    const ticket = ++this.#tickets;
-    return new Promise<ClaimResponse>((resolve, reject) => {
-      // Ended here without the leader's answer: its wait ran out, or the agent went away (the leader is
-      // told to stop waiting for it; what it was sent meanwhile is sent again on the agent's next claim).
-      const end = () => {
-        const held = this.#held.get(agentId);
-        if (held?.ticket !== ticket) return;
-        this.#settle(agentId, () => {});
-        this.#changed();
-        settled();
-        resolve(EMPTY);
-      };
-      const settled = () => signal?.removeEventListener("abort", end);
-      const timer = this.#clock.setTimeout(end, request.waitMs + GRACE_MS);
-      this.#held.set(agentId, {
-        ticket,
-        timer,
-        sent: false,
-        atLeader: false,
-        request,
-        credentialHash,
-        resolve: (response) => {
-          settled();
-          resolve(response);
-        },
-        reject: (error) => {
-          settled();
-          reject(error);
-        },
-      });
-      signal?.addEventListener("abort", end, { once: true });
-      this.#ended.delete(agentId);
-      this.#open.add(agentId);
-      this.#changed();
-    });
+    return this.#claims.hold(agentId, credentialHash, request, signal);
   }
 
   /**
@@ -161,27 +111,16 @@ export class ClaimRelay {
 
   /** Every claim held is refused with `error`, and the next request starts a new pool. */
   #reset(error: FabricError): void {
-    for (const agentId of [...this.#held.keys()]) this.#settle(agentId, (held) => held.reject(error));
-    this.#open.clear();
-    this.#ended.clear();
+    for (const [agentId] of [...this.#claims.entries()]) this.#claims.settle(agentId, (held) => held.reject(error));
+    this.#claims.open.clear();
+    this.#claims.ended.clear();
     this.#pool = newId();
     this.#poolMade = false;
   }
 
-  /** The claim of `agentId` held here, if any, removed and given to `f`. */
-  #settle(agentId: string, f: (held: Held) => void): void {
-    const held = this.#held.get(agentId);
-    if (!held) return;
-    this.#held.delete(agentId);
-    this.#clock.clearTimeout(held.timer);
-    if (held.sent) this.#ended.set(agentId, held.ticket);
-    this.#open.delete(agentId);
-    f(held);
-  }
-
   #changed(): void {
     if (this.#closed || this.#changing || this.#changeTimer !== undefined) return;
-    if (this.#open.size === 0 && this.#ended.size === 0) return;
+    if (this.#claims.open.size === 0 && this.#claims.ended.size === 0) return;
     this.#changeTimer = this.#clock.setTimeout(() => {
       this.#changeTimer = undefined;
       void this.#sendChanges();
@@ -194,8 +133,8 @@ export class ClaimRelay {
     const pool = this.#pool;
     const first = !this.#poolMade;
     const opened: Array<[string, Held]> = [];
-    for (const agentId of this.#open) {
-      const held = this.#held.get(agentId);
+    for (const agentId of this.#claims.open) {
+      const held = this.#claims.get(agentId);
       if (held) opened.push([agentId, held]);
     }
     const request: PooledClaims = {
@@ -208,11 +147,11 @@ export class ClaimRelay {
         holding: held.request.holding,
         waitMs: held.request.waitMs,
       })),
-      ended: first ? [] : [...this.#ended].map(([agentId, ticket]) => ({ agentId, ticket })),
+      ended: first ? [] : [...this.#claims.ended].map(([agentId, ticket]) => ({ agentId, ticket })),
       waitMs: 0,
     };
-    this.#open.clear();
-    this.#ended.clear();
+    this.#claims.open.clear();
+    this.#claims.ended.clear();
     for (const [, held] of opened) held.sent = true;
     this.#changing = true;
     let failed = false;
@@ -224,8 +163,8 @@ export class ClaimRelay {
           this.#restart();
         } else {
           if (first) this.#poolMade = true;
-          for (const [agentId, held] of opened) if (this.#held.get(agentId) === held) held.atLeader = true;
-          this.#deliver(response);
+          for (const [agentId, held] of opened) if (this.#claims.get(agentId) === held) held.atLeader = true;
+          this.#claims.deliver(response);
         }
       }
     } catch (error) {
@@ -253,7 +192,7 @@ export class ClaimRelay {
     if (this.#closed || this.#pollingPool === pool || !this.#poolMade) return;
     this.#pollingPool = pool;
     try {
-      while (!this.#closed && pool === this.#pool && this.#poolMade && this.#held.size > 0) {
+      while (!this.#closed && pool === this.#pool && this.#poolMade && this.#claims.size > 0) {
         try {
           const response = await this.#send(
             { pool, first: false, open: [], ended: [], waitMs: POLL_WAIT_MS },
@@ -264,7 +203,7 @@ export class ClaimRelay {
             this.#restart();
             break;
           }
-          this.#deliver(response);
+          this.#claims.deliver(response);
         } catch (error) {
           if (pool !== this.#pool) break;
           this.#failed(error);
@@ -273,22 +212,6 @@ export class ClaimRelay {
       }
     } finally {
       if (this.#pollingPool === pool) this.#pollingPool = null;
-    }
-  }
-
-  #deliver(response: PooledClaimsResponse): void {
-    for (const answer of response.answers) {
-      const held = this.#held.get(answer.agentId);
-      // For a claim no longer here: dropped, and what it carried is sent again on the agent's next claim.
-      if (held?.ticket !== answer.ticket) continue;
-      this.#held.delete(answer.agentId);
-      this.#clock.clearTimeout(held.timer);
-      if (answer.error) {
-        if (answer.error.code === "unauthorized") this.#refused(answer.agentId);
-        held.reject(new FabricError(answer.error.code, answer.error.message));
-      } else {
-        held.resolve(answer.response ?? EMPTY);
-      }
     }
   }
 
@@ -303,16 +226,16 @@ export class ClaimRelay {
   #restart(): void {
     this.#pool = newId();
     this.#poolMade = false;
-    this.#ended.clear();
-    for (const [agentId, held] of [...this.#held]) {
+    this.#claims.ended.clear();
+    for (const [agentId, held] of [...this.#claims.entries()]) {
       if (held.atLeader) {
-        this.#settle(agentId, (taken) => taken.resolve(EMPTY));
+        this.#claims.settle(agentId, (taken) => taken.resolve(EMPTY));
         continue;
       }
       held.sent = false;
-      this.#open.add(agentId);
+      this.#claims.open.add(agentId);
     }
-    this.#ended.clear();
+    this.#claims.ended.clear();
     this.#changed();
   }
 
