@@ -10,13 +10,13 @@ import type { AttemptRecord } from "../store/mod.ts";
 import { attach, detach } from "./allocation.ts";
 import { abandonAttempt, closeAttempt, type Ending, newAttempt } from "./attempts.ts";
 import { copyEnded } from "./dependencies.ts";
-import { cancelJob } from "./job_cancel.ts";
+import { JobEnds } from "./job_ends.ts";
 import type { AgentEntry, FinishReport, JobEntry, TaskEntry } from "./entries.ts";
 import { JobProgress } from "./job_progress.ts";
 import type { TrackerMetrics } from "./metrics/mod.ts";
 import { recordRuntime } from "./prefetch.ts";
-import { RetryTimer } from "./retry_timer.ts";
-import { forEachSliced, Slices } from "./slices.ts";
+import { QueuedTasks } from "./queued_tasks.ts";
+import { Slices } from "./slices.ts";
 import type { FabricState } from "./state.ts";
 import type { StoreWriter } from "./store_writer.ts";
 import { finishOutcome, isJson, retryDelay } from "./task_outcome.ts";
@@ -39,11 +39,12 @@ export class TaskLifecycle {
   #clock: Clock;
   #log: (message: string) => void;
   #schedule: () => void;
-  #backoffs: RetryTimer<TaskEntry>;
+  /** Where queued tasks wait for their turn (queued_tasks.ts). */
+  #queued: QueuedTasks;
   #progress: JobProgress;
   #metrics: TrackerMetrics;
-  /** The cancels under way (cancel()). */
-  #cancelling = new Map<JobEntry, Promise<{ cancelled: number; stopping: number }>>();
+  /** A whole job's cancel, and its leaving memory (job_ends.ts). */
+  #jobs: JobEnds;
 
   constructor(options: TaskLifecycleOptions) {
     this.#metrics = options.metrics;
@@ -52,9 +53,15 @@ export class TaskLifecycle {
     this.#clock = options.clock;
     this.#log = options.log;
     this.#schedule = options.schedule;
-    this.#backoffs = new RetryTimer({ clock: options.clock, onDue: () => this.releaseDue() });
     const { writer, clock, log, metrics } = options;
-    this.#progress = new JobProgress({ writer, clock, log, metrics, evict: (job) => void this.#evict(job) });
+    this.#queued = new QueuedTasks({ clock, writer, schedule: options.schedule });
+    this.#progress = new JobProgress({ writer, clock, log, metrics, evict: (job) => void this.#jobs.evict(job) });
+    this.#jobs = new JobEnds({
+      ...{ state: options.state, writer, queued: this.#queued },
+      requested: (job) => this.#progress.jobChanged(job),
+      cancelled: (task) => this.#end(task, "cancelled", { reason: "cancelled" }),
+      detach: (task) => this.#detach(task),
+    });
   }
 
   // ---- queued --------------------------------------------------------------------------------
@@ -66,7 +73,7 @@ export class TaskLifecycle {
   async queueJob(job: JobEntry, slices = new Slices()): Promise<void> {
     for (const task of job.tasks) {
       // A rerun's carried-over tasks have succeeded already.
-      if (task.record.state === "queued") this.#enqueue(task);
+      if (task.record.state === "queued") this.#queued.enqueue(task);
       if (slices.due()) await slices.next();
     }
   }
@@ -81,19 +88,8 @@ export class TaskLifecycle {
     } else if (ACTIVE_ON_AGENT.has(state) || state === "lost") {
       this.#requeue(task, "its agent is unknown to this tracker", 0);
     } else if (state === "queued") {
-      this.#enqueue(task);
+      this.#queued.enqueue(task);
     }
-  }
-
-  /** To its template's ready queue, unless it waits for a backoff or its dependencies. */
-  #enqueue(task: TaskEntry, front = false): void {
-    if (task.record.retryAt !== null) {
-      this.#backoffs.add(task, task.record.retryAt);
-      return;
-    }
-    if (task.template.waitingOn.size > 0) return;
-    if (front) task.template.ready.pushFront(task);
-    else task.template.ready.push(task);
   }
 
   /** The current attempt is over without the task ending: a new attempt is queued, after `delayMs`. */
@@ -106,23 +102,17 @@ export class TaskLifecycle {
     task.record.retryAt = delayMs > 0 ? this.#clock.now() + delayMs : null;
     task.attempt = null;
     this.#progress.taskChanged(task, "queued");
-    this.#enqueue(task, true);
+    this.#queued.enqueue(task, true);
     this.#schedule();
   }
 
   /** Tasks whose backoff has passed are ready again. */
   releaseDue(): void {
-    for (const task of this.#backoffs.takeDue()) {
-      if (task.record.state !== "queued") continue;
-      task.record.retryAt = null;
-      this.#writer.task(task.record);
-      this.#enqueue(task, true);
-      this.#schedule();
-    }
+    this.#queued.releaseDue();
   }
 
   stopTimers(): void {
-    this.#backoffs.stop();
+    this.#queued.stop();
   }
 
   // ---- on an agent ---------------------------------------------------------------------------
@@ -257,46 +247,14 @@ export class TaskLifecycle {
 
   // ---- ends of a task ------------------------------------------------------------------------
 
-  /**
-   * Cancel what has not ended: queued and undelivered tasks at once, running ones once their agent stops
-   * them, in slices (job_cancel.ts says why that is safe). A second cancel while one is under way is
-   * answered with the first one's result.
-   */
+  /** Cancel what has not ended, in slices; a second cancel meanwhile has the first one's result (job_ends.ts). */
   cancel(job: JobEntry, slices = new Slices()): Promise<{ cancelled: number; stopping: number }> {
-    const under = this.#cancelling.get(job);
-    if (under) return under;
-    const pass = cancelJob(job, slices, {
-      requested: () => this.#progress.jobChanged(job),
-      end: (task) => this.#end(task, "cancelled", { reason: "cancelled" }),
-      agent: (id) => this.#state.agents.get(id),
-      writer: this.#writer,
-    }).finally(() => this.#cancelling.delete(job));
-    this.#cancelling.set(job, pass);
-    return pass;
+    return this.#jobs.cancel(job, slices);
   }
 
-  /** Forget a job that could not be loaded: off its agents and out of memory (the store sets it aside). */
+  /** Forget a job that could not be loaded: off its agents and out of memory (job_ends.ts). */
   discard(job: JobEntry): void {
-    for (const task of job.tasks) {
-      this.#detach(task);
-      this.#backoffs.delete(task);
-    }
-    this.#state.removeJob(job);
-  }
-
-  /**
-   * Ended jobs leave memory once durable; reads then come from the store. Their tasks' watchers are
-   * woken in slices (slices.ts): safe, as the job is out of `jobs` before the first slice, so that
-   * nothing finds it or its tasks in memory any more (not a claim, a report or a read: they find it in
-   * the store, which has it whole, as this runs once it is durable), and every task has ended.
-   */
-  async #evict(job: JobEntry): Promise<void> {
-    if (!this.#state.removeJob(job)) return;
-    job.changed.notify();
-    await forEachSliced(job.tasks, (task) => {
-      this.#backoffs.delete(task);
-      task.changed?.notify();
-    });
+    this.#jobs.discard(job);
   }
 
   /** The task ends; what needs it may start, or never will (each need's condition says: dependencies.ts). */
@@ -306,7 +264,7 @@ export class TaskLifecycle {
       this.#close(skipped, "skipped", { reason: why });
     });
     for (const template of unblocked) {
-      for (const waiting of template.instances) if (waiting.record.state === "queued") this.#enqueue(waiting);
+      for (const waiting of template.instances) if (waiting.record.state === "queued") this.#queued.enqueue(waiting);
       this.#schedule();
     }
   }
@@ -322,7 +280,7 @@ export class TaskLifecycle {
     record.durationMs = ending.durationMs ?? (record.startedAt === null ? null : Math.max(0, at - record.startedAt));
     this.#closeAttempt(task, state, { ...ending, at });
     this.#detach(task);
-    this.#backoffs.delete(task);
+    this.#queued.forget(task);
     task.stopRequested = false;
     this.#progress.taskChanged(task, state);
   }
