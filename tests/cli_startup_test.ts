@@ -43,3 +43,19 @@ Deno.test("every command's common start (src/cli/mod.ts) loads neither zod nor n
   );
   assert.deepEqual(heavy, [], "imported at the start of every command");
 });
+
+Deno.test("a client command loads the protocol's parts it uses, never its mod.ts (every schema)", async () => {
+  // fabric submit loaded all 67 of the protocol's and client's modules through one value import of
+  // protocol/mod.ts (~25 ms of CPU more per command); the daemons and offline tools may load it.
+  const clients = ["submit", "status", "logs", "cancel", "agents", "trackers", "rerun", "run", "results", "artifacts"];
+  for (const command of clients) {
+    const loaded = await loadedAtStart(`src/cli/${command}.ts`);
+    const barrel = loaded.find(({ specifier }) => specifier.endsWith("/src/protocol/mod.ts"));
+    assert.equal(barrel, undefined, `fabric ${command} loads protocol/mod.ts (imported by ${barrel?.via})`);
+  }
+  // A plain job's submit loads neither the packer, the signer nor the periodic view.
+  const submit = (await loadedAtStart("src/cli/submit.ts")).map(({ specifier }) => specifier);
+  for (const lazy of ["/src/cli/job_packs.ts", "/src/cli/key.ts", "/src/cli/periodic.ts", "/src/protocol/signing.ts"]) {
+    assert.ok(!submit.some((specifier) => specifier.endsWith(lazy)), `fabric submit loads ${lazy} at its start`);
+  }
+});

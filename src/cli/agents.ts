@@ -1,5 +1,6 @@
 /** `fabric agents [--json]` */
-import { addonKey, type AgentView } from "../protocol/mod.ts";
+import { addonKey } from "../protocol/addon.ts";
+import type { AgentView } from "../protocol/mod.ts";
 import { DEFAULT_STOP_GRACE_MS } from "../agent/defaults.ts";
 import { durationFlag, type Parsed, parseFlags, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";

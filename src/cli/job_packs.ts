@@ -3,7 +3,8 @@
  * its job's, and a script task's local modules), written to a temporary file, uploaded a chunk at a time unless the tracker holds it
  * already (the same files make the same pack), and named in the submission by task.
  */
-import { type BlobRef, MAX_BLOB_BYTES, taskFilePatterns } from "../protocol/mod.ts";
+import { type BlobRef, MAX_BLOB_BYTES } from "../protocol/blob.ts";
+import { taskFilePatterns } from "../protocol/job_spec.ts";
 import { formatSize } from "../protocol/size.ts";
 import { type FabricClient, uploadBlob } from "../client/mod.ts";
 import { JobSpecError } from "../protocol/job_file.ts";

@@ -8,7 +8,7 @@
  * holds already is not uploaded again.
  */
 import { join, matchesGlob, posix, relative, resolve } from "node:path";
-import { MAX_PACK_ENTRIES, MAX_PACK_PATH } from "../protocol/mod.ts";
+import { MAX_PACK_ENTRIES, MAX_PACK_PATH } from "../protocol/blob.ts";
 
 export interface PackOptions {
   /** The job file's folder, links resolved. */
