@@ -31,19 +31,34 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
   }
 }
 
-/** The index where `[` and `{` outside strings first nest deeper than `limit`, or null. One pass. */
+/**
+ * The index where `[` and `{` outside strings first nest deeper than `limit`, or null. One pass, which
+ * jumps over each string to its closing quote: most of a body's bytes are in strings (a task's output
+ * in a report), and a loop over every character of them cost the tracker 0.85 s of CPU per 200 MB of
+ * output, as much as JSON.parse itself.
+ */
 export function nestingOverflow(text: string, limit: number): number | null {
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
+    if (c === 0x22) i = stringEnd(text, i + 1);
     else if (c === 0x5b || c === 0x7b) {
       if (++depth > limit) return i;
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return null;
+}
+
+/**
+ * The index of the quote that ends the string whose text starts at `from`, or the text's length if it
+ * does not end. A quote ends it when an even number of backslashes stands right before it (each pair
+ * is one escaped backslash); each backslash is counted for one quote at most, so this stays linear.
+ */
+function stringEnd(text: string, from: number): number {
+  for (let quote = text.indexOf('"', from); quote !== -1; quote = text.indexOf('"', quote + 1)) {
+    let backslashes = 0;
+    while (quote - backslashes - 1 >= from && text.charCodeAt(quote - backslashes - 1) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return quote;
+  }
+  return text.length;
 }

@@ -35,3 +35,43 @@ Deno.test("a body nesting deeper than 64 levels is refused before JSON.parse", (
 Deno.test("a body that is not JSON is refused", () => {
   assert.equal(refusal(bytes("{")), "The request body is not valid JSON");
 });
+
+Deno.test("a string ends at the first quote after an even run of backslashes, wherever it is", () => {
+  // Each agrees with a reference scan that steps through every character.
+  function reference(text: string, limit: number): number | null {
+    let depth = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (inString) {
+        if (c === "\\") i++;
+        else if (c === '"') inString = false;
+      } else if (c === '"') inString = true;
+      else if (c === "[" || c === "{") {
+        if (++depth > limit) return i;
+      } else if (c === "]" || c === "}") depth--;
+    }
+    return null;
+  }
+  const texts = [
+    '["a\\\\"[[[]]]',
+    '["a\\\\\\"[[[]]]"]',
+    '["\\"", [[[', // an escaped quote, then a string that ends, then three levels
+    '"\\\\\\\\"[[[',
+    '"[[[[', // a string that never ends
+    '[[["x"]], "\\\\\\"", [[[[]]]]]',
+    "x".repeat(1000) + '"' + "\\".repeat(7) + '"[[[[',
+  ];
+  for (const text of texts) {
+    for (const limit of [0, 1, 2, 3, 4]) assert.equal(nestingOverflow(text, limit), reference(text, limit), text);
+  }
+  // Random texts of the characters that matter.
+  const alphabet = ['"', "\\", "[", "]", "{", "}", "x"];
+  let seed = 1;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let n = 0; n < 2000; n++) {
+    const text = Array.from({ length: 1 + Math.floor(random() * 40) }, () => alphabet[Math.floor(random() * 7)])
+      .join("");
+    assert.equal(nestingOverflow(text, 2), reference(text, 2), text);
+  }
+});
