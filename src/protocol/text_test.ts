@@ -24,6 +24,18 @@ Deno.test("invalid UTF-8 is an error locating the first bad byte, never a silent
   }
 });
 
+Deno.test("valid UTF-8 that holds U+FFFD or a BOM decodes as the fatal decoder decodes it", () => {
+  const fatal = new TextDecoder("utf-8", { fatal: true });
+  const encoder = new TextEncoder();
+  for (const text of ["a\uFFFDb", "\uFEFFname: x", "\uFFFD", "x".repeat(100_000) + "\uFFFD\n", "é\uFEFF"]) {
+    const bytes = encoder.encode(text);
+    assert.equal(decodeUtf8(bytes), fatal.decode(bytes), text.slice(0, 20));
+  }
+  // Invalid bytes beside a real U+FFFD are still found.
+  const bad = new Uint8Array([...encoder.encode("\uFFFD"), 0x80]);
+  assert.throws(() => decodeUtf8(bad), { name: "Utf8Error", message: /byte 4 / });
+});
+
 Deno.test("utf8Length counts UTF-8 bytes without encoding", () => {
   for (const text of ["", "abc", "é", "日本", "😀x", "a\u0800b"]) {
     assert.equal(utf8Length(text), new TextEncoder().encode(text).length, text);
