@@ -7,6 +7,7 @@ import { type ErrorBody, FabricError, isErrorCode, isNoLeader } from "../protoco
 import { notConnected } from "../protocol/not_connected.ts";
 import { RetryBackoff } from "../protocol/retry.ts";
 import { TASK_HEADER } from "../protocol/task_header.ts";
+import { reportBody } from "./report_body.ts";
 import { learntUrls, TrackerUrls } from "./tracker_urls.ts";
 import type {
   AgentView,
@@ -101,6 +102,8 @@ interface RequestOptions {
   body?: unknown;
   rawBody?: string;
   bytes?: Uint8Array;
+  /** The content type of `bytes` (application/octet-stream if none). */
+  bytesType?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
   headers?: Record<string, string>;
@@ -201,7 +204,7 @@ export class FabricClient {
             ...options.headers,
             authorization: `Bearer ${this.#token}`,
             ...(options.bytes !== undefined
-              ? { "content-type": "application/octet-stream" }
+              ? { "content-type": options.bytesType ?? "application/octet-stream" }
               : options.body === undefined && options.rawBody === undefined
               ? {}
               : { "content-type": "application/json" }),
@@ -277,7 +280,7 @@ export class FabricClient {
   }
   /** The same, with each event already as JSON text: a chatty task's output is not encoded twice. */
   reportJson(events: string[]): Promise<ReportResponse> {
-    return this.#json("POST", "/v1/agent/report", { rawBody: `{"events":[${events.join(",")}]}` });
+    return this.#json("POST", "/v1/agent/report", { bytes: reportBody(events), bytesType: "application/json" });
   }
 
   // ---- client side ---------------------------------------------------------------------------
