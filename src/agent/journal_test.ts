@@ -93,3 +93,36 @@ Deno.test("the acknowledged position is written at most every 200 ms, and at onc
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("output of any size and any characters comes back as it was written, its bytes counted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fabric-journal-" });
+  try {
+    const output = (data: string): TaskEvent => ({
+      type: "output",
+      taskId: "t",
+      attempt: 1,
+      at: 1,
+      chunks: [{ seq: 0, stream: "stdout", data }],
+    });
+    // ASCII, text beyond it, lines past the first scratch buffer (64 KB) and past twice its size.
+    const events = [
+      output("x\n"),
+      output("é日本😀\n"),
+      output("y".repeat(70_000)),
+      output("é".repeat(40_000)),
+      output("z".repeat(300_000)),
+      output("a\ud800b"),
+    ];
+    let { journal } = await Journal.open(dir);
+    journal.append(events);
+    const bytes = events.reduce((n, e) => n + new TextEncoder().encode(JSON.stringify(e) + "\n").length, 0);
+    assert.equal(journal.bytes, bytes);
+    journal.close();
+    let pending: TaskEvent[];
+    ({ journal, pending } = await Journal.open(dir));
+    assert.deepEqual(pending, events);
+    journal.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
