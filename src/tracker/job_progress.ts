@@ -46,7 +46,7 @@ export class JobProgress {
     this.#writer.task(record);
     this.jobChanged(task.job);
     const changed = task.changed;
-    if (changed) this.#writer.afterCommit(() => changed.notify());
+    if (changed) this.#writer.wakeAfterCommit(changed);
   }
 
   /** Every change of a job or its tasks moves its version, which watchers wait on. */
@@ -64,6 +64,6 @@ export class JobProgress {
       }
     }
     this.#writer.job(record);
-    this.#writer.afterCommit(() => job.changed.notify());
+    this.#writer.wakeAfterCommit(job.changed);
   }
 }

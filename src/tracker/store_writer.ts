@@ -51,6 +51,7 @@ export class StoreWriter {
   #tokens = new Set<TokenRecord>();
   #audit: AuditRecord[] = [];
   #callbacks: Array<() => void> = [];
+  #wakeups = new Set<{ notify(): void }>();
   #marked = 0;
   #committed = 0;
   #writing: Promise<void> | null = null;
@@ -174,6 +175,12 @@ export class StoreWriter {
     this.#mark();
   }
 
+  /** As afterCommit(() => wakeup.notify()), once per commit however often asked (a job's every task change asks). */
+  wakeAfterCommit(wakeup: { notify(): void }): void {
+    this.#wakeups.add(wakeup);
+    this.#mark();
+  }
+
   #mark(): void {
     this.#marked++;
     // Changes made in this turn of the event loop are written together, right after it, even if
@@ -262,6 +269,7 @@ export class StoreWriter {
     batch.tokens = [...this.#tokens];
     batch.audit = this.#audit;
     const callbacks = this.#callbacks;
+    const wakeups = this.#wakeups;
     this.#meta = new Map();
     this.#agents.clear();
     this.#jobs.clear();
@@ -272,6 +280,7 @@ export class StoreWriter {
     this.#tokens.clear();
     this.#audit = [];
     this.#callbacks = [];
+    this.#wakeups = new Set();
     try {
       if (this.#abandoned) throw this.#abandoned;
       await this.#write(batch);
@@ -287,10 +296,14 @@ export class StoreWriter {
       this.#setAside = batch.setAside.concat(this.#setAside);
       this.#audit = batch.audit.concat(this.#audit);
       this.#callbacks = callbacks.concat(this.#callbacks);
+      for (const wakeup of this.#wakeups) wakeups.add(wakeup);
+      this.#wakeups = wakeups;
       this.#onError(error);
       throw error;
     }
     this.#committed = Math.max(this.#committed, upTo);
     for (const callback of callbacks) callback();
+    // After the callbacks: a notify only settles promises, so nothing can tell the order.
+    for (const wakeup of wakeups) wakeup.notify();
   }
 }

@@ -90,3 +90,26 @@ Deno.test("a write that fails after the writer stopped leaves no retry behind", 
     await close();
   }
 });
+
+Deno.test("a wakeup asked for by many changes is notified once, after the commit that holds them, even after a failed write", async () => {
+  const { clock, unwell, writer, close } = await setup();
+  try {
+    const notified: string[] = [];
+    const wakeup = { notify: () => notified.push(`woken, pending ${writer.pending}`) };
+    unwell.failing = true;
+    for (let i = 0; i < 3; i++) {
+      writer.meta("k", `v${i}`);
+      writer.wakeAfterCommit(wakeup);
+    }
+    writer.afterCommit(() => notified.push("callback"));
+    await settle(); // the write right after this turn fails: nobody is woken
+    assert.deepEqual(notified, []);
+    unwell.failing = false;
+    await clock.tick(500);
+    await writer.flush();
+    assert.deepEqual(notified, ["callback", "woken, pending false"]);
+    assert.equal(await unwell.store.getMeta("k"), "v2");
+  } finally {
+    await close();
+  }
+});

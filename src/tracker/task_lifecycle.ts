@@ -128,7 +128,7 @@ export class TaskLifecycle {
     attach(task, agent);
     this.#writer.attempt(attempt);
     this.#progress.taskChanged(task, "assigned");
-    this.#writer.afterCommit(() => agent.claim.notify());
+    this.#writer.wakeAfterCommit(agent.claim);
   }
 
   start(task: TaskEntry, at: number): void {

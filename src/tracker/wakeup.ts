@@ -11,6 +11,8 @@ export class Wakeup {
   }
 
   notify(): void {
+    // Most calls find nobody waiting (a job's every task change notifies it): no copy for them.
+    if (this.#waiters.size === 0) return;
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const wake of waiters) wake();
