@@ -68,6 +68,22 @@ export class FabricState {
 }
 
 /**
+ * The decimal digits of `id` from `from` as a number, read in place (no slice and Number for every
+ * lookup: a report's every event looks its task up a few times); -1 when there are none or another
+ * character. The caller checks the task found has `id`, so only an index is decided here.
+ */
+function ordinalOf(id: string, from: number): number {
+  if (from >= id.length) return -1;
+  let n = 0;
+  for (let i = from; i < id.length; i++) {
+    const digit = id.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    n = n * 10 + digit;
+  }
+  return n;
+}
+
+/**
  * The tasks in memory by id, found through their job: an id is `JOB.ORD` and a job's entry holds its
  * tasks in the order of `ord` (newJobEntry), so a task is one lookup of its job and an index. Not a map
  * of its own: a million queued tasks' entries in one cost ~50 MB more at the leader (issue #17), and
@@ -86,7 +102,7 @@ export class TaskIndex {
     const job = dot < 0 ? undefined : this.#jobs.get(id.slice(0, dot));
     if (!job) return undefined;
     if (job.byId) return job.byId.get(id);
-    const task = job.tasks[Number(id.slice(dot + 1))];
+    const task = job.tasks[ordinalOf(id, dot + 1)];
     return task?.record.id === id ? task : undefined;
   }
 
