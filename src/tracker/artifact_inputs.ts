@@ -1,14 +1,13 @@
 /**
  * The artifacts a task starts with (`needs: [{task: build, artifacts: true}]`, `artifactsFrom:`): what
  * the last ended attempt of each copy of the needed task kept, sent with the attempt for its agent to
- * download (protocol/blob.ts ArtifactInput). Kept in memory on each task as its attempt ends, and read
- * back from the store for the jobs a tracker loads at its start, so that an assignment is built from
- * memory as every other part of it is.
+ * download (protocol/blob.ts ArtifactInput). Kept in memory on each task as its attempt ends (its report's
+ * finished event, reports.ts), and read back from the store for the jobs a tracker loads at its start, so
+ * that an assignment is built from memory as every other part of it is.
  */
-import { type ArtifactInput, type ArtifactRef, isTerminalTask, type TaskEvent } from "../protocol/mod.ts";
+import { type ArtifactInput, isTerminalTask } from "../protocol/mod.ts";
 import type { BlobStore } from "../store/mod.ts";
 import type { JobEntry, TaskEntry } from "./entries.ts";
-import type { FabricState } from "./state.ts";
 
 /** The artifacts of the tasks `task` needs that it asked for; null when it asked for none. */
 export function inputsOf(task: TaskEntry): ArtifactInput[] | null {
@@ -27,25 +26,6 @@ export function inputsOf(task: TaskEntry): ArtifactInput[] | null {
     }
   }
   return inputs.length === 0 ? null : inputs;
-}
-
-/**
- * The current attempts that `events` of `agentId` finish keep what the store kept of their artifacts
- * (`kept`, by task id; none when absent), before the events are applied.
- */
-export function noteEndedArtifacts(
-  state: FabricState,
-  agentId: string,
-  events: TaskEvent[],
-  kept: ReadonlyMap<string, ArtifactRef[]>,
-): void {
-  for (const event of events) {
-    if (event.type !== "finished") continue;
-    const task = state.tasks.get(event.taskId);
-    if (!task || task.record.attempt !== event.attempt || task.attempt?.agentId !== agentId) continue;
-    if (isTerminalTask(task.record.state)) continue; // a report delivered twice
-    task.artifacts = kept.get(event.taskId) ?? [];
-  }
 }
 
 /** The artifacts of the ended tasks of loaded jobs that a task of theirs asks for, from the store. */

@@ -1,5 +1,5 @@
 /** An agent's report, applied in order: each event of a current attempt moves its task on; the rest are stale. */
-import { attemptKey, type AttemptRef, isTerminalTask, type TaskEvent } from "../protocol/mod.ts";
+import { type ArtifactRef, attemptKey, type AttemptRef, isTerminalTask, type TaskEvent } from "../protocol/mod.ts";
 import { type AgentEntry, keepRecentLogs } from "./entries.ts";
 import { keptOutput, type LogCap } from "./log_cap.ts";
 import type { FabricState } from "./state.ts";
@@ -12,6 +12,8 @@ export interface ReportContext {
   tasks: TaskLifecycle;
   writer: StoreWriter;
   logCap: LogCap;
+  /** What the store kept of the artifacts of the attempts these events finish, by task id (none when absent). */
+  kept: ReadonlyMap<string, ArtifactRef[]>;
 }
 
 /** The artifacts of the current attempts that `events` of `agentId` finish (blobs.ts keeps them first). */
@@ -72,6 +74,8 @@ export function applyReport(agent: AgentEntry, events: TaskEvent[], context: Rep
         break;
       }
       case "finished":
+        // Kept on the task for those that need its artifacts (artifact_inputs.ts), before it ends.
+        task.artifacts = context.kept.get(event.taskId) ?? [];
         tasks.finish(task, event);
         break;
       case "released":

@@ -29,7 +29,6 @@ import { type Blobs, recordArtifacts } from "./blobs.ts";
 import type { Channels } from "./channels.ts";
 import { deliverable, waitForWork } from "./claims.ts";
 import type { Principal } from "./credentials.ts";
-import { noteEndedArtifacts } from "./artifact_inputs.ts";
 import type { AgentEntry } from "./entries.ts";
 import type { SubmitOptions } from "./job_intake.ts";
 import { loadTracker } from "./load.ts";
@@ -239,12 +238,11 @@ export class Tracker {
   async report(agentId: string, events: TaskEvent[]): Promise<ReportResponse> {
     const agent = this.#p.agents.byId(agentId);
     this.#p.agents.liveness.seen(agent);
-    const context = { state: this.state, tasks: this.#p.tasks, writer: this.writer, logCap: this.#p.logCap };
     const kept = await recordArtifacts(this.store, reportedArtifacts(this.state, agentId, events), {
       now: this.clock.now(),
       log: this.#log,
     });
-    noteEndedArtifacts(this.state, agentId, events, kept);
+    const context = { state: this.state, tasks: this.#p.tasks, writer: this.writer, logCap: this.#p.logCap, kept };
     const stale = applyReport(agent, events, context);
     // The slots these reports freed are filled now, and the agent gets its new work in this answer
     // (taken before the commit wakes the agent's long poll, which then has nothing to send).
