@@ -162,9 +162,13 @@ export const TASK_STATE_ENDED: Record<TaskState, boolean> = {
 };
 const ENDED = Object.keys(TASK_STATE_ENDED).filter((state) => TASK_STATE_ENDED[state as TaskState]);
 
-/** INSERT, or UPDATE every other column when the key exists (never REPLACE: it deletes rows that clash on other unique keys). */
-function upsert(table: string, key: string[], columns: string[]): string {
-  const updates = columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
+/**
+ * INSERT, or UPDATE every other column but `fixed` when the key exists (never REPLACE: it deletes rows
+ * that clash on other unique keys). `fixed` never change for a key: left out of the UPDATE, an index
+ * on them only is not rewritten by it (tasks_job, by each of a task's three or more state changes).
+ */
+function upsert(table: string, key: string[], columns: string[], fixed: string[] = []): string {
+  const updates = columns.filter((c) => !key.includes(c) && !fixed.includes(c)).map((c) => `${c} = excluded.${c}`);
   return `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})
     ON CONFLICT (${key.join(", ")}) DO UPDATE SET ${updates.join(", ")}`;
 }
@@ -174,7 +178,8 @@ export const statements = {
   agent: upsert("agents", ["id"], AGENT_COLUMNS),
   newJob: upsert("jobs", ["id"], JOB_COLUMNS),
   jobUpdate: "UPDATE jobs SET state = ?, cancel_requested = ?, counts = ?, finished_at = ?, version = ? WHERE id = ?",
-  task: upsert("tasks", ["id"], TASK_COLUMNS),
+  // A task keeps its job and its place in it (ord) for life.
+  task: upsert("tasks", ["id"], TASK_COLUMNS, ["job_id", "ord"]),
   attempt: upsert("attempts", ["task_id", "attempt"], ATTEMPT_COLUMNS),
   log: "INSERT OR IGNORE INTO logs (task_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?)",
   // A job set aside: its open attempts and unended tasks end, and its counts are taken from its tasks.
