@@ -19,6 +19,7 @@ import type {
   TokenRecord,
   WriteBatch,
 } from "../store/mod.ts";
+import { MarkedRecords } from "./marked_records.ts";
 
 /** Waits between writes while the store fails: less often the longer it stays unwell. */
 const STORE_RETRY: RetryPolicy = { initialMs: 500, maxMs: 10_000 };
@@ -41,15 +42,7 @@ export interface CommitObserver {
 
 export class StoreWriter {
   #store: Store;
-  #meta = new Map<string, string>();
-  #agents = new Set<AgentRecord>();
-  #jobs = new Set<JobRecord>();
-  #tasks = new Set<TaskRecord>();
-  #attempts = new Set<AttemptRecord>();
-  #logs: LogRow[] = [];
-  #setAside: SetAside[] = [];
-  #tokens = new Set<TokenRecord>();
-  #audit: AuditRecord[] = [];
+  #records = new MarkedRecords();
   #callbacks: Array<() => void> = [];
   #wakeups = new Set<{ notify(): void }>();
   #marked = 0;
@@ -79,33 +72,33 @@ export class StoreWriter {
   }
 
   meta(key: string, value: string): void {
-    this.#meta.set(key, value);
+    this.#records.meta.set(key, value);
     this.#mark();
   }
   agent(record: AgentRecord): void {
-    this.#agents.add(record);
+    this.#records.agents.add(record);
     this.#mark();
   }
   /** A change to a stored job (state, counts, version). */
   job(record: JobRecord): void {
-    this.#jobs.add(record);
+    this.#records.jobs.add(record);
     this.#mark();
   }
   task(record: TaskRecord): void {
-    this.#tasks.add(record);
+    this.#records.tasks.add(record);
     this.#mark();
   }
   attempt(record: AttemptRecord): void {
-    this.#attempts.add(record);
+    this.#records.attempts.add(record);
     this.#mark();
   }
   log(row: LogRow): void {
-    this.#logs.push(row);
+    this.#records.logs.push(row);
     this.#mark();
   }
   /** A job that cannot be loaded ends failed, with its unended tasks (it is not in memory). */
   setAside(job: SetAside): void {
-    this.#setAside.push(job);
+    this.#records.setAside.push(job);
     this.#mark();
   }
 
@@ -141,13 +134,13 @@ export class StoreWriter {
   }
   /** A new token, or a stored one revoked or used (the store merges it: see TokenRecord). */
   token(record: TokenRecord): void {
-    this.#tokens.add(record);
+    this.#records.tokens.add(record);
     this.#mark();
   }
 
   /** An entry of the audit trail, appended. */
   audit(record: AuditRecord): void {
-    this.#audit.push(record);
+    this.#records.audit.push(record);
     this.#mark();
   }
 
@@ -258,27 +251,9 @@ export class StoreWriter {
 
   async #writeDirty(): Promise<void> {
     const upTo = this.#marked;
-    const batch = emptyBatch();
-    batch.meta = this.#meta;
-    batch.agents = [...this.#agents];
-    batch.jobs = [...this.#jobs];
-    batch.tasks = [...this.#tasks];
-    batch.attempts = [...this.#attempts];
-    batch.logs = this.#logs;
-    batch.setAside = this.#setAside;
-    batch.tokens = [...this.#tokens];
-    batch.audit = this.#audit;
+    const batch = this.#records.take();
     const callbacks = this.#callbacks;
     const wakeups = this.#wakeups;
-    this.#meta = new Map();
-    this.#agents.clear();
-    this.#jobs.clear();
-    this.#tasks.clear();
-    this.#attempts.clear();
-    this.#logs = [];
-    this.#setAside = [];
-    this.#tokens.clear();
-    this.#audit = [];
     this.#callbacks = [];
     this.#wakeups = new Set();
     try {
@@ -286,15 +261,7 @@ export class StoreWriter {
       await this.#write(batch);
     } catch (error) {
       // Keep everything for the next flush; records changed since are newer and win.
-      for (const [key, value] of batch.meta) if (!this.#meta.has(key)) this.#meta.set(key, value);
-      for (const r of batch.agents) this.#agents.add(r);
-      for (const r of batch.jobs) this.#jobs.add(r);
-      for (const r of batch.tasks) this.#tasks.add(r);
-      for (const r of batch.attempts) this.#attempts.add(r);
-      for (const r of batch.tokens) this.#tokens.add(r);
-      this.#logs = batch.logs.concat(this.#logs);
-      this.#setAside = batch.setAside.concat(this.#setAside);
-      this.#audit = batch.audit.concat(this.#audit);
+      this.#records.restore(batch);
       this.#callbacks = callbacks.concat(this.#callbacks);
       for (const wakeup of this.#wakeups) wakeups.add(wakeup);
       this.#wakeups = wakeups;
