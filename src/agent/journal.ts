@@ -7,7 +7,7 @@
  * be partly acknowledged: `acked.json` says how many of its lines; older segments are deleted.
  */
 import { join } from "node:path";
-import { type Clock, systemClock, type TaskEvent, type TimerId } from "../protocol/mod.ts";
+import { type Clock, systemClock, type TaskEvent, type TimerId, utf8Length } from "../protocol/mod.ts";
 
 const SEGMENT_BYTES = 8 * 1024 * 1024;
 const ACKED_FILE = "acked.json";
@@ -72,8 +72,10 @@ export class Journal {
         }
         pending.push(event);
         segment.lines++;
-        journal.#pending.push({ segment: number, bytes: line.length + 1 });
-        journal.#bytes += line.length + 1;
+        // Its bytes as appending counted them (UTF-8), not its characters: output beyond ASCII is more.
+        const bytes = utf8Length(line) + 1;
+        journal.#pending.push({ segment: number, bytes });
+        journal.#bytes += bytes;
       }
       if (segment.lines === segment.acked) await Deno.remove(journal.#path(number)).catch(() => {});
       else journal.#segments.set(number, segment);

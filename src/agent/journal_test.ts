@@ -121,6 +121,7 @@ Deno.test("output of any size and any characters comes back as it was written, i
     let pending: TaskEvent[];
     ({ journal, pending } = await Journal.open(dir));
     assert.deepEqual(pending, events);
+    assert.equal(journal.bytes, bytes, "the same bytes counted after a restart");
     journal.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
