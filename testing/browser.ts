@@ -88,6 +88,22 @@ export async function signIn(page: Page, url: string, token: string): Promise<vo
   await Promise.all([page.waitForNavigation({ waitUntil: "domcontentloaded" }), page.click("button[type=submit]")]);
 }
 
+/**
+ * Press the button `selector` and wait for the page it leads to. Found and pressed in one step in the
+ * page: a live region may redraw it between puppeteer's finding it and its click ("Node is detached
+ * from document", the audit test in CI).
+ */
+export async function press(page: Page, selector: string): Promise<void> {
+  const pressed = page.evaluate((found: string) => {
+    const button = (globalThis as unknown as {
+      document: { querySelector(s: string): { click(): void } | null };
+    }).document.querySelector(found);
+    if (!button) throw new Error(`no ${found} on the page`);
+    button.click();
+  }, selector);
+  await Promise.all([page.waitForNavigation(), pressed]);
+}
+
 /** The visible text of `selector` (the first match), or "" when there is none. */
 export async function textOf(page: Page, selector: string): Promise<string> {
   const element = await page.$(selector);

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { AuditEntry } from "../src/protocol/mod.ts";
-import { type Page, signIn, startBrowser, type TestBrowser, textOf } from "../testing/browser.ts";
+import { type Page, press, signIn, startBrowser, type TestBrowser, textOf } from "../testing/browser.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { withHotCluster } from "../testing/hot_cluster.ts";
 import { lacks } from "../testing/machine.ts";
@@ -44,7 +44,7 @@ Deno.test({
         await signIn(page, url, cluster.adminToken);
         assert.deepEqual(await navigation(page), ["Jobs", "Agents", "Periodic", "Trackers", "Audit"]);
         await page.goto(`${url}/agents`, { waitUntil: "domcontentloaded" });
-        await Promise.all([page.waitForNavigation(), page.click("tr[data-agent=worker] button")]);
+        await press(page, "tr[data-agent=worker] button");
         await page.goto(`${url}/audit`, { waitUntil: "domcontentloaded" });
         const [drain, ...older] = await rows(page, "table.audit");
         assert.deepEqual(drain.slice(1, 7), [

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Cluster } from "../testing/cluster.ts";
-import { type Page, signIn, startBrowser, type TestBrowser, textOf } from "../testing/browser.ts";
+import { type Page, press, signIn, startBrowser, type TestBrowser, textOf } from "../testing/browser.ts";
 import { lacks } from "../testing/machine.ts";
 import { REPO } from "../testing/process.ts";
 
@@ -149,10 +149,7 @@ tasks:
         await page.goto(`${url}/jobs/${jobId}`, { waitUntil: "domcontentloaded" });
         await waitForFactState(page, /^running$/);
         // Found and pressed in one step in the page: a live update may redraw the actions meanwhile.
-        await Promise.all([
-          page.waitForNavigation(),
-          page.evaluate(`document.querySelector("form[action$='/cancel'] button").click()`),
-        ]);
+        await press(page, "form[action$='/cancel'] button");
         await waitForFactState(page, /^cancelled$/);
         const job = await cluster.json<{ state: string }>(["status", jobId]);
         assert.equal(job.state, "cancelled");
@@ -162,10 +159,10 @@ tasks:
         await page.goto(`${url}/agents`, { waitUntil: "domcontentloaded" });
         const row = "tr[data-agent=spare]";
         assert.match(await textOf(page, `${row} .state`), /ready/);
-        await Promise.all([page.waitForNavigation(), page.click(`${row} form[action$='/drain'] button`)]);
+        await press(page, `${row} form[action$='/drain'] button`);
         assert.match(await textOf(page, `${row} .state`), /draining/);
         await cluster.waitForAgents(["spare"], "draining", 5000);
-        await Promise.all([page.waitForNavigation(), page.click(`${row} form[action$='/resume'] button`)]);
+        await press(page, `${row} form[action$='/resume'] button`);
         assert.match(await textOf(page, `${row} .state`), /ready/);
         await cluster.waitForAgents(["spare"], "ready", 5000);
       });
