@@ -31,9 +31,9 @@ export function compileConfig(denoJson: string): string {
 async function main(args: string[]): Promise<number> {
   const at = args.indexOf("--output");
   const output = at >= 0 && args[at + 1] ? args[at + 1] : join(REPO, "dist", "fabric");
-  await Deno.mkdir(join(REPO, "dist"), { recursive: true });
-  // Beside deno.json's own directory's files, so that its relative settings mean the same.
-  const config = join(REPO, "dist", ".compile.deno.json");
+  // In the checkout's top folder, as deno.json is: deno compile embeds files relative to the config's
+  // folder (a config elsewhere made the executable's root "/"). Named at random: a test compiles too.
+  const config = join(REPO, `.compile-${crypto.randomUUID().slice(0, 8)}.deno.json`);
   await Deno.writeTextFile(config, compileConfig(await Deno.readTextFile(join(REPO, "deno.json"))));
   try {
     const { code } = await new Deno.Command(Deno.execPath(), {
