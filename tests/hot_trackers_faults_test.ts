@@ -22,9 +22,17 @@ Deno.test({
   fn: () =>
     withHotCluster({ trackers: 3, lease: `${LEASE_MS}ms` }, async (cluster) => {
       const [t0, t1, t2] = cluster.trackers;
-      // The join command a tracker prints lists the trackers sharing its store.
-      assert.match(cluster.output(2), new RegExp(`--join ${t2.address},(${t0.address}|${t1.address}),`));
+      // The join command a tracker prints lists the trackers sharing its store (the line after the one
+      // startTracker waited for: it may not have been read yet).
+      await t2.daemon!.waitForOutput(new RegExp(`--join ${t2.address},(${t0.address}|${t1.address}),`), 10_000);
       const runs = await cluster.runsFile();
+      // The followers list each other before the agents come (an agent asks again only every minute: one
+      // that joined tracker 1 before it heard of tracker 2 learnt two of three, and the wait below ran out).
+      for (const follower of [1, 2]) {
+        await waitFor(`tracker ${follower} to list all three`, async () => {
+          return (await cluster.json<TrackerView[]>(follower, ["trackers"])).length === 3;
+        }, { timeoutMs: 20_000 });
+      }
       // Each agent is given one follower; it learns the others from it, and keeps them.
       cluster.startAgent({ name: "a1", join: t1.address });
       cluster.startAgent({ name: "a2", join: t2.address });
