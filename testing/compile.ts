@@ -14,13 +14,13 @@ const INCLUDES = ["src/store/sqlite_writer.ts", "src/tracker/lease_worker.ts", "
 const LAZY = "lazy-dynamic-imports";
 
 /** The arguments of deno compile; `config` is the copy of deno.json to compile with. */
-export function compileArgs(config: string, output: string): string[] {
+function compileArgs(config: string, output: string): string[] {
   const includes = INCLUDES.flatMap((path) => ["--include", path]);
   return ["compile", "-A", "--config", config, "--lock", join(REPO, "deno.lock"), ...includes, "--output", output];
 }
 
 /** deno.json's text without the lazy loading of dynamic imports. */
-export function compileConfig(denoJson: string): string {
+function compileConfig(denoJson: string): string {
   const config = JSON.parse(denoJson) as { unstable?: string[] };
   const unstable = (config.unstable ?? []).filter((feature) => feature !== LAZY);
   if (unstable.length > 0) config.unstable = unstable;
