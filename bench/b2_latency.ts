@@ -15,7 +15,7 @@ import { percentile } from "./stats.ts";
 import { assertSucceeded, type BenchContext, waitForJob, type WorkloadOutcome } from "./workload.ts";
 
 const WARMUP_JOBS = 200;
-/** The quiet before each job of the "after idle" row: long enough for the agent's standby (20 ms). */
+/** The quiet before each job of the "after idle" row: long enough for the CPUs to sleep and the standby to be waiting. */
 const IDLE_MS = 60;
 
 interface Percentiles {
@@ -92,8 +92,8 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
           name: `warm client after ${IDLE_MS} ms idle p50`,
           unit: ms,
           better: "lower",
-          note: "a pause before each job (and each baseline spawn): the agent starts a process ahead after 20 ms " +
-            "idle, and every hop is slower once the machine's CPUs have slept",
+          note: "a pause before each job (and each baseline spawn): the agent's process started ahead is waiting, " +
+            "and every hop is slower once the machine's CPUs have slept",
         },
         warmIdle.p50,
         { name: `spawn \`true\` directly from Deno after ${IDLE_MS} ms idle (p50)`, samples: spawnIdle.p50 },

@@ -63,6 +63,8 @@ export interface RunnerContext {
   artifacts: ArtifactClient | null;
   /** Where a task's channel calls go (task_channels.ts); null: a job that grants channels cannot run here. */
   channels: ChannelClient | null;
+  /** Called once the task's process has started (the agent then starts one ahead for its next task). */
+  processStarted?: () => void;
 }
 
 /** A task that cannot start here; its message is the task's failure reason. */
@@ -165,6 +167,7 @@ export class TaskRun {
         }
       }
       if (this.#ending) execution.stop();
+      else if (execution.pid > 0) context.processStarted?.();
       const finished = await execution.finished;
       const artifacts = await this.#artifacts(a, context, paths, finished, say);
       output.close();

@@ -55,6 +55,10 @@ Deno.test({
       const line = report.split("\n").find((l) => l.startsWith(`${standby} `));
       assert.ok(line, `the attacker found a1's standby ${standby}: ${report}`);
       assert.ok(!line.includes(":reached"), `nothing of the waiting standby is in reach: ${line}`);
+      // a2 starts its own next process ahead while the attack runs in its other slot: out of reach too.
+      for (const each of report.split("\n").filter((l) => /^\d+ /.test(l))) {
+        assert.ok(!each.includes(":reached"), `nothing of any process kept ahead is in reach: ${each}`);
+      }
 
       // The next task (through env -i, whose path the attacker went for) runs as it was given, in that standby.
       const victim = await cluster.waitForJob(
