@@ -18,6 +18,8 @@ export interface AgentSpec {
   join?: string;
   /** How the agent is given the join token: a file (default), its environment, or the command line. */
   joinTokenBy?: "file" | "env" | "flag";
+  /** A command the agent is started under (its parent), e.g. a shell that leaves descriptors open for it. */
+  wrap?: string[];
 }
 
 export interface ClusterOptions {
@@ -119,7 +121,7 @@ export class Cluster {
       ...(spec.labels ? ["--labels", spec.labels] : []),
       ...(spec.extraArgs ?? []),
     ];
-    const daemon = new Daemon(`agent ${spec.name}`, args, env);
+    const daemon = new Daemon(`agent ${spec.name}`, args, env, spec.wrap);
     this.agents.set(spec.name, daemon);
     return daemon;
   }

@@ -6,6 +6,7 @@ import { join as joinPath } from "node:path";
 import { FabricClient } from "../client/mod.ts";
 import { DEFAULT_PACK_CACHE_BYTES, PackCache } from "./pack_cache.ts";
 import {
+  closeInheritedOnExec,
   detectCgroup,
   ExecRuntime,
   openWorkRoot,
@@ -98,6 +99,9 @@ export const DEFAULT_JOURNAL_BYTES = 256 * 1024 * 1024;
 export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const log = options.log ?? (() => {});
   const signal = options.signal ?? new AbortController().signal;
+  // Before anything is started: what this process inherited stays with it (exec/inherited_fds.ts).
+  const kept = closeInheritedOnExec();
+  if (kept) log(`warning: tasks may inherit descriptors this agent was started with: ${kept}`);
   const clock = options.clock ?? systemClock;
   const { random } = options;
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });

@@ -7,6 +7,7 @@ export { TaskStopped } from "./driver.ts";
 export { driverFor } from "./drivers/registry.ts";
 export { startProcess } from "./process.ts";
 export { ExecRuntime, type ExecRuntimeOptions } from "./runtime.ts";
+export { closeInheritedOnExec } from "./inherited_fds.ts";
 export { INBOX_PREFIX } from "./standby.ts";
 export { findExecutable, SYSTEM_PATH } from "./_path_lookup.ts";
 export { shellCommand, type ShellTask } from "./drivers/shell.ts";
