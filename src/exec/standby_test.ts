@@ -68,7 +68,8 @@ async function readyStandby(inboxDir?: string): Promise<number> {
 
 // What a task can see of how it was started: its environment, directory, argv, open files, stdin
 // and group.
-const PROBE = 'env | sort; echo "odd=[$ODD] pwd=$PWD argv0=$0 args=$*"; echo "fds=$(ls /proc/$$/fd)"; ' +
+const PROBE =
+  'env | sort; echo "odd=[$ODD] pwd=$PWD argv0=$0 args=$*"; echo "fds=$(ls /proc/$$/fd)"; for f in /proc/$$/fd/*; do n=${f##*/}; ((n > 2)) && { printf "fd $n: "; readlink "$f" 2>/dev/null || echo; }; done; ' +
   "echo \"stdin=[$(cat)]\"; grep -c '/fabric/pool-' /proc/self/cgroup";
 
 /** Runs `command` directly, then through a standby, and asserts the two saw the same. */

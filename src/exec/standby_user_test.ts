@@ -61,7 +61,8 @@ function waitsAs(pid: number, user: TaskUser): boolean {
 }
 
 // What a task sees of how it was started, and who it is.
-const PROBE = 'env | sort; echo "pwd=$PWD argv0=$0 args=$*"; echo "fds=$(ls /proc/$$/fd)"; id -u; id -G; ' +
+const PROBE =
+  'env | sort; echo "pwd=$PWD argv0=$0 args=$*"; echo "fds=$(ls /proc/$$/fd)"; for f in /proc/$$/fd/*; do n=${f##*/}; ((n > 2)) && { printf "fd $n: "; readlink "$f" 2>/dev/null || echo; }; done; id -u; id -G; ' +
   "grep -E '^(NoNewPrivs|CapEff|CapPrm|CapInh)' /proc/self/status; echo \"stdin=[$(cat)]\"; " +
   "grep -c '/fabric/pool-' /proc/self/cgroup";
 
