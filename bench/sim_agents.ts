@@ -6,7 +6,7 @@
  * load sampled as src/agent/load.ts samples it).
  *
  * Connections (`--connections`): `agent` (the default) gives each simulated agent a Deno.HttpClient of
- * its own, as a real agent has one (src/client/http_client.ts) that keeps its connections between
+ * its own, as a real agent has one (src/client/tracker_connection.ts) that keeps its connections between
  * requests: its claim long poll and its heartbeats each hold one, and the tracker makes a TLS handshake
  * only when an agent joins. `shared` is one client for all, keeping 128 idle connections: past 128
  * requests in flight each new one is a handshake, which real agents never cost a tracker.

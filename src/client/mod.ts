@@ -1,5 +1,6 @@
 /** The typed API client: the only way the CLI and agents talk to a tracker. */
-export { type ClientOptions, FabricClient, TrackerBusyError, TrackerUnreachableError } from "./http_client.ts";
+export { FabricClient } from "./http_client.ts";
+export { type ClientOptions, TrackerBusyError, TrackerUnreachableError } from "./tracker_connection.ts";
 export {
   type BlobDownloadClient,
   BlobMismatchError,

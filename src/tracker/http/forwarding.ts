@@ -54,7 +54,7 @@ export class Forwarder {
 
   constructor(options: ForwarderOptions) {
     this.#options = options;
-    // HTTP/1.1 as the CLI and agents speak it (http_client.ts says why), pooled: one TLS handshake per
+    // HTTP/1.1 as the CLI and agents speak it (client/tracker_connection.ts says why), pooled: one TLS handshake per
     // connection to the leader, not per request.
     this.#http = Deno.createHttpClient({ caCerts: [options.caPem], http2: false, http1: true });
   }
