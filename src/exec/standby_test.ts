@@ -68,8 +68,10 @@ async function readyStandby(inboxDir?: string): Promise<number> {
 
 // What a task can see of how it was started: its environment, directory, argv, open files, stdin
 // and group.
+// Its descriptors listed by its own shell, no pipe or subshell: an `ls` in `$(...)` lists its parent's
+// while the parent may still hold the pipe's other end (a descriptor 4 now and then, as CI once saw).
 const PROBE =
-  'env | sort; echo "odd=[$ODD] pwd=$PWD argv0=$0 args=$*"; echo "fds=$(ls /proc/$$/fd)"; for f in /proc/$$/fd/*; do n=${f##*/}; ((n > 2)) && { printf "fd $n: "; readlink "$f" 2>/dev/null || echo; }; done; ' +
+  'env | sort; echo "odd=[$ODD] pwd=$PWD argv0=$0 args=$*"; printf "fds="; for f in /proc/$$/fd/*; do printf "%s " "${f##*/}"; done; echo; for f in /proc/$$/fd/*; do n=${f##*/}; ((n > 3)) && { printf "fd $n: "; readlink "$f" 2>/dev/null || echo; }; done; ' +
   "echo \"stdin=[$(cat)]\"; grep -c '/fabric/pool-' /proc/self/cgroup";
 
 /** Runs `command` directly, then through a standby, and asserts the two saw the same. */

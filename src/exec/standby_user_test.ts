@@ -61,8 +61,10 @@ function waitsAs(pid: number, user: TaskUser): boolean {
 }
 
 // What a task sees of how it was started, and who it is.
+// Its descriptors listed by its own shell, no pipe or subshell: an `ls` in `$(...)` lists its parent's
+// while the parent may still hold the pipe's other end (a descriptor 4 now and then, as CI once saw).
 const PROBE =
-  'env | sort; echo "pwd=$PWD argv0=$0 args=$*"; echo "fds=$(ls /proc/$$/fd)"; for f in /proc/$$/fd/*; do n=${f##*/}; ((n > 2)) && { printf "fd $n: "; readlink "$f" 2>/dev/null || echo; }; done; id -u; id -G; ' +
+  'env | sort; echo "pwd=$PWD argv0=$0 args=$*"; printf "fds="; for f in /proc/$$/fd/*; do printf "%s " "${f##*/}"; done; echo; for f in /proc/$$/fd/*; do n=${f##*/}; ((n > 3)) && { printf "fd $n: "; readlink "$f" 2>/dev/null || echo; }; done; id -u; id -G; ' +
   "grep -E '^(NoNewPrivs|CapEff|CapPrm|CapInh)' /proc/self/status; echo \"stdin=[$(cat)]\"; " +
   "grep -c '/fabric/pool-' /proc/self/cgroup";
 
