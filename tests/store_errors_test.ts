@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import type { JobDetail, JobSummary } from "../src/protocol/mod.ts";
+import type { AuditEntry, JobDetail, JobSummary } from "../src/protocol/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { waitFor } from "../testing/process.ts";
 import { lacks } from "../testing/machine.ts";
@@ -72,6 +72,10 @@ for (const kind of STORES) {
         assert.equal(jobs.length, 1, "the refused submission left nothing behind");
         assert.equal((JSON.parse(accepted.stdout) as JobDetail).state, "succeeded");
         await cluster.tracker.waitForOutput(/store writes succeed again/);
+        // The audit trail says how each submission ended: the refused one with the store's error and no job.
+        const submits = (await cluster.json<AuditEntry[]>(["audit", "--action", "job.submit"]))
+          .map((entry) => `${entry.outcome} ${entry.target === null ? "-" : "job"}`);
+        assert.deepEqual(submits.sort(), ["ok job", "unavailable -"]);
       } finally {
         await outage.end();
         await cluster.stop();

@@ -99,7 +99,7 @@ export class AuditTrail {
 }
 
 /** The error code a caller was answered with ("internal" for anything that is not a FabricError). */
-function errorCode(error: unknown): string {
+export function errorCode(error: unknown): string {
   return error instanceof FabricError ? error.code : "internal";
 }
 

@@ -19,7 +19,7 @@ import type {
   TokenRecord,
   WriteBatch,
 } from "../store/mod.ts";
-import { MarkedRecords } from "./marked_records.ts";
+import { MarkedRecords, refuseJobs } from "./marked_records.ts";
 
 /** Waits between writes while the store fails: less often the longer it stays unwell. */
 const STORE_RETRY: RetryPolicy = { initialMs: 500, maxMs: 10_000 };
@@ -61,6 +61,8 @@ export class StoreWriter {
   #onError: (error: unknown) => void;
   #observer: CommitObserver | undefined;
   #failure: string | null = null;
+  /** New jobs marked for the next commit (stageJob), each with what is told if that commit fails. */
+  #staged = new Map<string, (error: unknown, audit: AuditRecord[]) => void>();
 
   constructor(store: Store, onError: (error: unknown) => void, options: StoreWriterOptions = {}) {
     this.#store = store;
@@ -102,10 +104,7 @@ export class StoreWriter {
     this.#mark();
   }
 
-  /**
-   * A new job and its tasks, in a transaction of their own and at once: a job the store refuses leaves
-   * no trace (the caller answers 503), so a client that tries again never ends up with the job twice.
-   */
+  /** A new job and its tasks, alone and at once: one the store refuses leaves no trace (the caller answers 503). */
   async insertJob(job: JobRecord, tasks: TaskRecord[], periodic?: PeriodicRecord): Promise<void> {
     const batch = emptyBatch();
     batch.newJobs.push(job);
@@ -113,6 +112,19 @@ export class StoreWriter {
     // A periodic job's run, with the time it is for: both or neither (periodic.ts).
     if (periodic) batch.periodic.push(periodic);
     await this.#writeAlone(batch);
+  }
+
+  /**
+   * A new job and its tasks, in the next commit with what is marked after them (its placement, its audit
+   * entry): one commit where insertJob and the placement make two. If that commit fails, nothing of the
+   * job is written then or later, and `refused` is told at once, before anything else runs, with the
+   * job's audit entries (to be written still: it says how they ended, and takes the job out of memory).
+   */
+  stageJob(job: JobRecord, tasks: TaskRecord[], refused: (error: unknown, audit: AuditRecord[]) => void): void {
+    this.#records.newJobs.add(job);
+    for (const task of tasks) this.#records.tasks.add(task);
+    this.#staged.set(job.id, refused);
+    this.#mark();
   }
 
   /** A periodic job written whole, or deleted, in a transaction of its own and at once. */
@@ -216,6 +228,8 @@ export class StoreWriter {
     this.#abandoned = error;
     for (const reject of this.#waiting) reject(error);
     this.#waiting.clear();
+    for (const refused of this.#staged.values()) refused(error, []);
+    this.#staged.clear();
   }
 
   get pending(): boolean {
@@ -260,14 +274,22 @@ export class StoreWriter {
       if (this.#abandoned) throw this.#abandoned;
       await this.#write(batch);
     } catch (error) {
-      // Keep everything for the next flush; records changed since are newer and win.
+      // New jobs staged in it are refused (nothing of them is kept); the rest is kept for the next
+      // flush, and records changed since are newer and win.
+      const refused = refuseJobs(batch, this.#records, this.#staged);
       this.#records.restore(batch);
       this.#callbacks = callbacks.concat(this.#callbacks);
       for (const wakeup of this.#wakeups) wakeups.add(wakeup);
       this.#wakeups = wakeups;
       this.#onError(error);
+      for (const id of refused) {
+        const tell = this.#staged.get(id)!;
+        this.#staged.delete(id);
+        tell(error, batch.audit.filter((entry) => entry.target === id));
+      }
       throw error;
     }
+    for (const job of batch.newJobs) this.#staged.delete(job.id);
     this.#committed = Math.max(this.#committed, upTo);
     for (const callback of callbacks) callback();
     // After the callbacks: a notify only settles promises, so nothing can tell the order.

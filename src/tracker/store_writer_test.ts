@@ -4,6 +4,18 @@ import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
 import { FakeClock, settle } from "../../testing/fake_clock.ts";
 import { StoreWriter } from "./store_writer.ts";
+import { type AuditRecord, queuedTask } from "../store/records.ts";
+import { job as retentionJob } from "../store/_retention_testing.ts";
+
+/** A new job's one queued task. */
+function queued(jobId: string) {
+  const fields = { jobId, ord: 0, template: "t", name: "t", index: 0, count: 1, matrix: null, pinnedAgent: null };
+  return queuedTask({ id: `${jobId}.0`, ...fields, createdAt: 1 });
+}
+
+function auditEntry(action: string, target: string): AuditRecord {
+  return { at: 1, actor: "alice", role: "operator", action, target, detail: null, address: null, outcome: "ok" };
+}
 
 /** A real store whose writes fail while `failing` is set (as a locked file or a full disk make them). */
 function unwellStore(store: SqliteStore, clock: FakeClock) {
@@ -109,6 +121,58 @@ Deno.test("a wakeup asked for by many changes is notified once, after the commit
     await writer.flush();
     assert.deepEqual(notified, ["callback", "woken, pending false"]);
     assert.equal(await unwell.store.getMeta("k"), "v2");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a staged job whose commit fails is refused at once and never written; the rest of that commit is", async () => {
+  const { clock, unwell, writer, close } = await setup();
+  try {
+    const job = (id: string) => ({ ...retentionJob(id, { at: null }), state: "queued" as const });
+    const task = (jobId: string) => ({ ...queued(jobId), state: "assigned" as const, attempt: 1, agentId: "a1" });
+    const attempt = (taskId: string) => ({
+      taskId,
+      attempt: 1,
+      agentId: "a1",
+      state: "assigned" as const,
+      assignedAt: 1,
+      startedAt: null,
+      finishedAt: null,
+      exitCode: null,
+      signal: null,
+      reason: null,
+    });
+    const told: Array<{ error: string; audit: string[] }> = [];
+    const refused = (error: unknown, audit: AuditRecord[]) =>
+      told.push({ error: (error as Error).message, audit: audit.map((a) => `${a.action} ${a.target}`) });
+
+    unwell.failing = true;
+    const lost = job("lost");
+    const lostTask = task("lost");
+    writer.stageJob(lost, [lostTask], refused);
+    writer.attempt(attempt(lostTask.id)); // its placement, in the same commit
+    writer.audit(auditEntry("job.submit", "lost"));
+    writer.meta("k", "kept"); // another change in that commit: kept for the retry
+    await assert.rejects(writer.flush(), /database is locked/);
+    assert.deepEqual(
+      told,
+      [{ error: "database is locked", audit: ["job.submit lost"] }],
+      "told at once, with its audit",
+    );
+
+    unwell.failing = false;
+    const ok = job("ok");
+    writer.stageJob(ok, [task("ok")], refused);
+    await clock.tick(60_000);
+    await writer.flush();
+    assert.equal(told.length, 1, "a staged job whose commit succeeds is not told anything");
+    assert.equal(await unwell.store.getJob("lost"), null);
+    assert.deepEqual(await unwell.store.listTasks("lost"), []);
+    assert.deepEqual(await unwell.store.listAttempts("lost.0"), []);
+    assert.equal((await unwell.store.getJob("ok"))?.state, "queued");
+    assert.equal((await unwell.store.listTasks("ok"))[0]?.state, "assigned");
+    assert.equal(await unwell.store.getMeta("k"), "kept");
   } finally {
     await close();
   }
