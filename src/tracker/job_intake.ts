@@ -1,7 +1,8 @@
 /**
  * Jobs coming in and going away at a caller's word: a submission, a rerun of a stored job, a cancel.
- * A job is stored in a write of its own before anything is placed, so that a submission the store
- * refuses leaves no trace and a client that tries again never ends up with the job twice.
+ * A submission the store refuses leaves no trace, so that a client that tries again never ends up
+ * with the job twice: a large job is stored in a write of its own before anything is placed; a small
+ * one is stored with its placement, and taken back out of memory if that write fails (#accept).
  */
 import {
   type BlobRef,
@@ -222,8 +223,8 @@ export class JobIntake {
   ): Promise<SubmitJobResponse> {
     const { state, writer, metrics, clock } = this.#o;
     this.#o.secrets.checkJob(parsed, options.submitter ?? TRACKER_ITSELF);
-    // Decided now (the agents as they are), the tasks then made in slices; nothing of the job is seen
-    // anywhere until it is stored, and placed nowhere until it is indexed whole (state.addJob).
+    // Decided now (the agents as they are), the tasks then made in slices; placed nowhere until the job
+    // is indexed whole (state.addJob), and answered to nobody (its submitter, an agent) until it is stored.
     const expansion = expandForAgents(state.agents.values(), parsed, { signedBy: options.signed?.publicKey ?? null });
     const { job, tasks } = await jobRecords(parsed, {
       jobId: this.#o.newId(),
