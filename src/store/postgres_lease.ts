@@ -6,7 +6,7 @@
 import type postgres from "postgres";
 import type { Fence, LeaseState } from "./lease.ts";
 import { connectionBroken, openPool } from "./postgres_pool.ts";
-import { storeError } from "./sqlite.ts";
+import { storeError } from "./store_error.ts";
 
 /**
  * The lease's connection waits at most this for the lease's row (a write holding it, or a tracker cut off

@@ -27,6 +27,7 @@ import type {
 } from "./records.ts";
 import type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 import { auditPageQuery, containsPattern, emptyBatch, type Store } from "./store.ts";
+import { storeError } from "./store_error.ts";
 import {
   batchRows,
   insertRows,
@@ -548,9 +549,4 @@ function small(batch: WriteBatch): boolean {
   let bytes = 0;
   for (const log of batch.logs) bytes += log.data.length;
   return bytes <= INLINE_LOG_BYTES;
-}
-
-export function storeError(what: string, error: unknown): FabricError {
-  const message = (error as Error)?.message ?? String(error);
-  return new FabricError("unavailable", `The store could not ${what}: ${message}`);
 }

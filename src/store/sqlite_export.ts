@@ -8,7 +8,7 @@ import { FabricError } from "../protocol/mod.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { CopyRows, CopyTable } from "./copy_rows.ts";
 import type { WriteBatch } from "./records.ts";
-import { storeError } from "./sqlite.ts";
+import { storeError } from "./store_error.ts";
 import {
   toAgent,
   toAttempt,
