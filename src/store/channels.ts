@@ -267,25 +267,3 @@ export function toChannelChange(row: Record<string, unknown>): ChannelChangeReco
     at: Number(row.at),
   };
 }
-
-/** Reads for either store, through its statements outside a write. */
-export async function readChannelChanges(
-  sql: ChannelSql,
-  query: { channel: string; after: number; limit: number },
-): Promise<{ changes: ChannelChangeRecord[]; compacted: number; revision: number }> {
-  const changes = (await sql.all(CHANNEL_SQL.changes, [query.channel, query.after, query.limit])).map(toChannelChange);
-  const [mark] = await sql.all(CHANNEL_SQL.compacted, []);
-  const [latest] = await sql.all(CHANNEL_SQL.latest, []);
-  return { changes, compacted: mark ? Number(mark.value) : 0, revision: Number(latest.revision) };
-}
-
-export async function listChannelKeys(
-  sql: ChannelSql,
-  channel: string,
-  limit: number,
-): Promise<{ keys: ChannelKeyRecord[]; revision: number }> {
-  // The revision first: a change after it is in the keys or not, and a watch from it answers it either way.
-  const [latest] = await sql.all(CHANNEL_SQL.latest, []);
-  const keys = (await sql.all(CHANNEL_SQL.listKeys, [channel, limit])).map(toChannelKey);
-  return { keys, revision: Number(latest.revision) };
-}

@@ -1,11 +1,11 @@
 /**
  * The PostgreSQL store: the same records as SQLite's, in a database that several trackers can share,
  * only the one that holds the lease writing. This class composes the store from the files beside it:
- * the pool (postgres_store_pool.ts), the writes in their order (postgres_writes.ts: a small batch is one
- * statement, a data-modifying CTE per kind of record as postgres_rows.ts makes them; a large one a
- * transaction pipelined on one connection, postgres_transaction.ts), the reads by kind of record
- * (postgres_job_reads.ts, postgres_active_jobs.ts, postgres_reads.ts, postgres_blobs.ts, postgres_channels.ts), the secrets,
- * the trackers and the lease.
+ * the pool (postgres_store_pool.ts); the writes in their order (postgres_writes.ts: a small batch is one
+ * statement, a data-modifying CTE per kind of record as postgres_rows.ts makes them, a large one a
+ * transaction pipelined on one connection, postgres_transaction.ts); the reads by kind of record
+ * (postgres_job_reads.ts, postgres_active_jobs.ts, postgres_reads.ts, postgres_blobs.ts,
+ * channel_reads.ts); the secrets, the trackers and the lease.
  *
  * Durability follows the tracker's --sync: "normal" commits with synchronous_commit off (what the
  * tracker acknowledged survives the tracker's crash, and PostgreSQL's clean restart, as SQLite's WAL
@@ -14,13 +14,14 @@
  */
 import type { ArtifactRow, ArtifactsRecord, ArtifactTotals, BlobRecord } from "./blobs.ts";
 import {
-  type ChannelKeyRecord,
-  type ChannelOwner,
-  type ChannelWrite,
-  type ChannelWriteResult,
+  channelOwners,
+  getChannelKey,
   listChannelKeys,
+  listChannels,
+  nextChannelExpiry,
   readChannelChanges,
-} from "./channels.ts";
+} from "./channel_reads.ts";
+import type { ChannelKeyRecord, ChannelOwner, ChannelWrite, ChannelWriteResult } from "./channels.ts";
 import type { Fence, LeaseRenewalSource, LeaseState } from "./lease.ts";
 import { loadPostgresActiveJobs } from "./postgres_active_jobs.ts";
 import {
@@ -34,13 +35,7 @@ import {
   recordPostgresArtifacts,
   usePostgresBlobs,
 } from "./postgres_blobs.ts";
-import {
-  getPostgresChannelKey,
-  listPostgresChannels,
-  nextPostgresChannelExpiry,
-  postgresChannelOwners,
-  postgresChannelSql,
-} from "./postgres_channels.ts";
+import { postgresChannelSql } from "./postgres_channels.ts";
 import { countPostgresRows } from "./postgres_copy.ts";
 import { PostgresLease } from "./postgres_lease.ts";
 import {
@@ -244,7 +239,7 @@ export class PostgresStore implements Store, SecretStore {
   }
 
   getChannelKey(channel: string, key: string): Promise<ChannelKeyRecord | null> {
-    return this.#pool.read("a channel's key", (sql) => getPostgresChannelKey(sql, channel, key));
+    return this.#pool.read("a channel's key", (sql) => getChannelKey(postgresChannelSql(sql), channel, key));
   }
 
   listChannelKeys(channel: string, limit: number): Promise<{ keys: ChannelKeyRecord[]; revision: number }> {
@@ -252,7 +247,7 @@ export class PostgresStore implements Store, SecretStore {
   }
 
   listChannels(limit: number): Promise<Array<{ name: string; keys: number }>> {
-    return this.#pool.read("the channels", (sql) => listPostgresChannels(sql, limit));
+    return this.#pool.read("the channels", (sql) => listChannels(postgresChannelSql(sql), limit));
   }
 
   readChannelChanges(channel: string, after: number, limit: number) {
@@ -263,11 +258,11 @@ export class PostgresStore implements Store, SecretStore {
   }
 
   channelOwners(): Promise<ChannelOwner[]> {
-    return this.#pool.read("the owners of channel keys", postgresChannelOwners);
+    return this.#pool.read("the owners of channel keys", (sql) => channelOwners(postgresChannelSql(sql)));
   }
 
   nextChannelExpiry(): Promise<number | null> {
-    return this.#pool.read("the next expiry of channel keys", nextPostgresChannelExpiry);
+    return this.#pool.read("the next expiry of channel keys", (sql) => nextChannelExpiry(postgresChannelSql(sql)));
   }
 
   // ---- blobs (postgres_blobs.ts) -----------------------------------------------------------------

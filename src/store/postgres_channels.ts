@@ -8,13 +8,9 @@ import { postgresSql } from "./blobs.ts";
 import {
   applyChannelWrite,
   CHANNEL_LOCK,
-  CHANNEL_SQL,
-  type ChannelKeyRecord,
-  type ChannelOwner,
   type ChannelSql,
   type ChannelWrite,
   type ChannelWriteResult,
-  toChannelKey,
 } from "./channels.ts";
 import type { Fence } from "./lease.ts";
 
@@ -37,35 +33,4 @@ export async function writePostgresChannel(
     await tx.unsafe("SELECT pg_advisory_xact_lock($1, $2)", [CHANNEL_LOCK[0], CHANNEL_LOCK[1]]);
     return await applyChannelWrite(postgresChannelSql(tx), write);
   }) as ChannelWriteResult;
-}
-
-export async function getPostgresChannelKey(
-  sql: postgres.Sql,
-  channel: string,
-  key: string,
-): Promise<ChannelKeyRecord | null> {
-  const [row] = await postgresChannelSql(sql).all(CHANNEL_SQL.getKey, [channel, key]);
-  return row ? toChannelKey(row) : null;
-}
-
-export async function listPostgresChannels(
-  sql: postgres.Sql,
-  limit: number,
-): Promise<Array<{ name: string; keys: number }>> {
-  return (await postgresChannelSql(sql).all(CHANNEL_SQL.listChannels, [limit])).map((r) => ({
-    name: String(r.name),
-    keys: Number(r.keys),
-  }));
-}
-
-export async function postgresChannelOwners(sql: postgres.Sql): Promise<ChannelOwner[]> {
-  return (await postgresChannelSql(sql).all(CHANNEL_SQL.owners, [])).map((r) => ({
-    task: String(r.owner_task),
-    attempt: Number(r.owner_attempt),
-  }));
-}
-
-export async function nextPostgresChannelExpiry(sql: postgres.Sql): Promise<number | null> {
-  const [row] = await postgresChannelSql(sql).all(CHANNEL_SQL.nextExpiry, []);
-  return row?.at === null || row?.at === undefined ? null : Number(row.at);
 }
