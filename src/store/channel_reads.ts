@@ -8,9 +8,29 @@ import {
   type ChannelKeyRecord,
   type ChannelOwner,
   type ChannelSql,
+  type ChannelStore,
   toChannelChange,
   toChannelKey,
 } from "./channels.ts";
+
+/** The reads of a ChannelStore. */
+export type ChannelReads = Omit<ChannelStore, "writeChannel">;
+
+/** How a store runs one read: through its ChannelSql, its failure naming `what` was being read. */
+export type ChannelReader = <T>(what: string, body: (sql: ChannelSql) => Promise<T>) => Promise<T>;
+
+/** A store's channel reads, each run by `read` (the store's connection, the store's errors). */
+export function channelReads(read: ChannelReader): ChannelReads {
+  return {
+    getChannelKey: (channel, key) => read("a channel's key", (sql) => getChannelKey(sql, channel, key)),
+    listChannelKeys: (channel, limit) => read("a channel's keys", (sql) => listChannelKeys(sql, channel, limit)),
+    listChannels: (limit) => read("the channels", (sql) => listChannels(sql, limit)),
+    readChannelChanges: (channel, after, limit) =>
+      read("a channel's changes", (sql) => readChannelChanges(sql, { channel, after, limit })),
+    channelOwners: () => read("the owners of channel keys", channelOwners),
+    nextChannelExpiry: () => read("the next expiry of channel keys", nextChannelExpiry),
+  };
+}
 
 export async function getChannelKey(sql: ChannelSql, channel: string, key: string): Promise<ChannelKeyRecord | null> {
   const [row] = await sql.all(CHANNEL_SQL.getKey, [channel, key]);

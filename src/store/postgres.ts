@@ -13,14 +13,7 @@
  * "full" waits for the server's flush, as the server is configured.
  */
 import type { ArtifactRow, ArtifactsRecord, ArtifactTotals, BlobRecord } from "./blobs.ts";
-import {
-  channelOwners,
-  getChannelKey,
-  listChannelKeys,
-  listChannels,
-  nextChannelExpiry,
-  readChannelChanges,
-} from "./channel_reads.ts";
+import { type ChannelReads, channelReads } from "./channel_reads.ts";
 import type { ChannelKeyRecord, ChannelOwner, ChannelWrite, ChannelWriteResult } from "./channels.ts";
 import type { Fence, LeaseRenewalSource, LeaseState } from "./lease.ts";
 import { loadPostgresActiveJobs } from "./postgres_active_jobs.ts";
@@ -106,6 +99,8 @@ export class PostgresStore implements Store, SecretStore {
   #sync: StoreSync | undefined;
   #applicationName: string | undefined;
   #writer: PostgresWriter;
+  /** On the pool, through postgres_channels.ts's statements. */
+  #channelReads: ChannelReads;
 
   private constructor(pool: PostgresStorePool, options: PostgresStoreOptions) {
     this.where = pool.where;
@@ -114,6 +109,7 @@ export class PostgresStore implements Store, SecretStore {
     this.#sync = options.sync;
     this.#applicationName = options.applicationName;
     this.#lease = new PostgresLease(pool.url, pool.settings);
+    this.#channelReads = channelReads((what, body) => pool.read(what, (sql) => body(postgresChannelSql(sql))));
   }
 
   /** Connect to `url` and migrate its schema (creating it on an empty database). */
@@ -239,30 +235,27 @@ export class PostgresStore implements Store, SecretStore {
   }
 
   getChannelKey(channel: string, key: string): Promise<ChannelKeyRecord | null> {
-    return this.#pool.read("a channel's key", (sql) => getChannelKey(postgresChannelSql(sql), channel, key));
+    return this.#channelReads.getChannelKey(channel, key);
   }
 
   listChannelKeys(channel: string, limit: number): Promise<{ keys: ChannelKeyRecord[]; revision: number }> {
-    return this.#pool.read("a channel's keys", (sql) => listChannelKeys(postgresChannelSql(sql), channel, limit));
+    return this.#channelReads.listChannelKeys(channel, limit);
   }
 
   listChannels(limit: number): Promise<Array<{ name: string; keys: number }>> {
-    return this.#pool.read("the channels", (sql) => listChannels(postgresChannelSql(sql), limit));
+    return this.#channelReads.listChannels(limit);
   }
 
   readChannelChanges(channel: string, after: number, limit: number) {
-    return this.#pool.read(
-      "a channel's changes",
-      (sql) => readChannelChanges(postgresChannelSql(sql), { channel, after, limit }),
-    );
+    return this.#channelReads.readChannelChanges(channel, after, limit);
   }
 
   channelOwners(): Promise<ChannelOwner[]> {
-    return this.#pool.read("the owners of channel keys", (sql) => channelOwners(postgresChannelSql(sql)));
+    return this.#channelReads.channelOwners();
   }
 
   nextChannelExpiry(): Promise<number | null> {
-    return this.#pool.read("the next expiry of channel keys", (sql) => nextChannelExpiry(postgresChannelSql(sql)));
+    return this.#channelReads.nextChannelExpiry();
   }
 
   // ---- blobs (postgres_blobs.ts) -----------------------------------------------------------------

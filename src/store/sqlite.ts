@@ -60,14 +60,7 @@ import { WriterWorker } from "./sqlite_writer_client.ts";
 import type { ArtifactRow, ArtifactsRecord, ArtifactTotals, BlobRecord } from "./blobs.ts";
 import type { BlobWrite } from "./sqlite_blobs.ts";
 import { getSqliteBlob, listSqliteArtifacts, readSqliteChunk, sqliteJobArtifacts } from "./sqlite_blob_reads.ts";
-import {
-  channelOwners,
-  getChannelKey,
-  listChannelKeys,
-  listChannels,
-  nextChannelExpiry,
-  readChannelChanges,
-} from "./channel_reads.ts";
+import { type ChannelReads, channelReads } from "./channel_reads.ts";
 import type { ChannelKeyRecord, ChannelOwner, ChannelSql, ChannelWrite, ChannelWriteResult } from "./channels.ts";
 import { sqliteChannelSql } from "./sqlite_channels.ts";
 
@@ -79,6 +72,12 @@ export class SqliteStore implements Store {
   #writer: WriterWorker;
   #batches: SqliteBatchWriter;
   #channels: ChannelSql | null = null;
+  /** On this connection, through sqlite_channels.ts's statements (prepared at the first read). */
+  #channelReads: ChannelReads = channelReads((what, body) =>
+    body(this.#channelSql).catch((error) => {
+      throw storeError(`read ${what}`, error);
+    })
+  );
 
   private constructor(path: string, db: DatabaseSync, sync: StoreSync) {
     this.#db = db;
@@ -263,34 +262,27 @@ export class SqliteStore implements Store {
   }
 
   getChannelKey(channel: string, key: string): Promise<ChannelKeyRecord | null> {
-    return this.#readChannels("a channel's key", (sql) => getChannelKey(sql, channel, key));
+    return this.#channelReads.getChannelKey(channel, key);
   }
 
   listChannelKeys(channel: string, limit: number): Promise<{ keys: ChannelKeyRecord[]; revision: number }> {
-    return this.#readChannels("a channel's keys", (sql) => listChannelKeys(sql, channel, limit));
+    return this.#channelReads.listChannelKeys(channel, limit);
   }
 
   listChannels(limit: number): Promise<Array<{ name: string; keys: number }>> {
-    return this.#readChannels("the channels", (sql) => listChannels(sql, limit));
+    return this.#channelReads.listChannels(limit);
   }
 
   readChannelChanges(channel: string, after: number, limit: number) {
-    return this.#readChannels("a channel's changes", (sql) => readChannelChanges(sql, { channel, after, limit }));
+    return this.#channelReads.readChannelChanges(channel, after, limit);
   }
 
   channelOwners(): Promise<ChannelOwner[]> {
-    return this.#readChannels("the owners of channel keys", channelOwners);
+    return this.#channelReads.channelOwners();
   }
 
   nextChannelExpiry(): Promise<number | null> {
-    return this.#readChannels("the next expiry of channel keys", nextChannelExpiry);
-  }
-
-  /** A read through the channels' statements (channel_reads.ts), failing as `#read` does. */
-  #readChannels<T>(what: string, body: (sql: ChannelSql) => Promise<T>): Promise<T> {
-    return body(this.#channelSql).catch((error) => {
-      throw storeError(`read ${what}`, error);
-    });
+    return this.#channelReads.nextChannelExpiry();
   }
 
   /** In the writer worker, as a commit is: the tracker's thread never waits for a delete. */
