@@ -50,7 +50,7 @@ export class LeaseLostError extends FabricError {
 /** What a worker needs to open a lease's connection of its own to the same store (tracker/lease_worker.ts). */
 export interface LeaseRenewalSource {
   url: string;
-  /** The store's --sync (sqlite.ts's StoreSync). */
+  /** The store's --sync (sqlite_open.ts's StoreSync). */
   sync?: "normal" | "full";
   applicationName?: string;
 }

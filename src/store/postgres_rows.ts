@@ -45,7 +45,7 @@ export interface Statement {
   /**
    * A text made for this batch's values (constant columns: see CONSTANT_MIN_ROWS), of which there may be
    * many: sent unnamed, not kept prepared on the connection. Every other text is one of a few and is
-   * kept prepared (postgres.ts), so that it is parsed and planned once, and sent in one round trip.
+   * kept prepared (postgres_transaction.ts), so that it is parsed and planned once, and sent in one round trip.
    */
   oneOff?: true;
 }
