@@ -245,9 +245,10 @@ export class JobIntake {
     // A small job is staged: written in one commit with its placement and its audit entry (one commit
     // fewer on a submit's path: ~1 ms on PostgreSQL); if that commit fails the job is taken back out of
     // memory at once, and its audit entry says how the submission ended, as the route would have.
-    // Small: fewer tasks than a slice looks at the clock (slices.ts), so that no turn of the event loop
-    // (and no commit) comes between the staging and the placement. A larger job, a periodic job's run
-    // (with the time it is for, both or neither) and a rerun are stored alone, before the scheduler sees them.
+    // Small: its entries are made without a turn of the event loop (slices.ts looks at the clock every
+    // 128 steps), so the staging and the placement land in one commit; a commit between them stores the
+    // job alone first, and a refusal then is taken back here. A larger job, a periodic job's run (with
+    // the time it is for, both or neither) and a rerun are stored alone, before the scheduler sees them.
     const staged = tasks.length <= STAGED_TASKS && !options.periodic && !options.carried?.size;
     const refusal: { error?: unknown } = {};
     let entry: JobEntry | null = null;
