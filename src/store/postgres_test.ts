@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { lacks } from "../../testing/machine.ts";
 import { PostgresServer } from "../../testing/postgres.ts";
-import { emptyCounts, type FabricError } from "../protocol/mod.ts";
+import { queuedJobRecord } from "../../testing/records.ts";
+import type { FabricError } from "../protocol/mod.ts";
 import { PostgresStore } from "./postgres.ts";
 import { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
 import { openPool } from "./postgres_pool.ts";
@@ -17,22 +18,7 @@ import { type JobRecord, queuedTask, type TaskRecord, type WriteBatch } from "./
 import { emptyBatch } from "./store.ts";
 
 function jobRecord(id: string): JobRecord {
-  return {
-    id,
-    name: "j",
-    spec: { name: "j", tasks: [{ name: "t", run: "true" }] },
-    files: {},
-    source: null,
-    signed: null,
-    submittedBy: null,
-    state: "queued",
-    cancelRequested: false,
-    total: 1,
-    counts: emptyCounts(),
-    createdAt: 1,
-    finishedAt: null,
-    version: 1,
-  };
+  return queuedJobRecord(id, "j");
 }
 
 function jobBatch(id: string): WriteBatch {

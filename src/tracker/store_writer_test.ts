@@ -4,28 +4,8 @@ import { join } from "node:path";
 import { SqliteStore } from "../store/mod.ts";
 import { FakeClock, settle } from "../../testing/fake_clock.ts";
 import { StoreWriter } from "./store_writer.ts";
-import { type AuditRecord, type JobRecord, queuedTask } from "../store/records.ts";
-import { emptyCounts } from "../protocol/mod.ts";
-
-/** A new job, queued, of one task. */
-function newJob(id: string): JobRecord {
-  return {
-    id,
-    name: id,
-    spec: { name: id, tasks: [{ name: "t", run: "true" }] },
-    files: {},
-    source: null,
-    signed: null,
-    submittedBy: null,
-    state: "queued",
-    cancelRequested: false,
-    total: 1,
-    counts: emptyCounts(),
-    createdAt: 1,
-    finishedAt: null,
-    version: 1,
-  } as JobRecord;
-}
+import { type AuditRecord, queuedTask } from "../store/records.ts";
+import { queuedJobRecord } from "../../testing/records.ts";
 
 /** A new job's one queued task. */
 function queued(jobId: string) {
@@ -149,7 +129,7 @@ Deno.test("a wakeup asked for by many changes is notified once, after the commit
 Deno.test("a staged job whose commit fails is refused at once and never written; the rest of that commit is", async () => {
   const { clock, unwell, writer, close } = await setup();
   try {
-    const job = newJob;
+    const job = queuedJobRecord;
     const task = (jobId: string) => ({ ...queued(jobId), state: "assigned" as const, attempt: 1, agentId: "a1" });
     const attempt = (taskId: string) => ({
       taskId,

@@ -1,0 +1,23 @@
+/** Records as the tracker writes them, for tests of the stores and of the tracker's writer. */
+import { emptyCounts } from "../src/protocol/mod.ts";
+import type { JobRecord } from "../src/store/mod.ts";
+
+/** A queued job of one task, "t", that runs `true`. */
+export function queuedJobRecord(id: string, name = id): JobRecord {
+  return {
+    id,
+    name,
+    spec: { name, tasks: [{ name: "t", run: "true" }] },
+    files: {},
+    source: null,
+    signed: null,
+    submittedBy: null,
+    state: "queued",
+    cancelRequested: false,
+    total: 1,
+    counts: emptyCounts(),
+    createdAt: 1,
+    finishedAt: null,
+    version: 1,
+  };
+}
