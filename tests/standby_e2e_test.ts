@@ -1,7 +1,7 @@
 /** An idle agent has its next task on the host started ahead, already in its cgroup, and cleans it up when it leaves. */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { childPids, isAlive } from "../src/exec/mod.ts";
 import { Cluster } from "../testing/cluster.ts";
 import { type Daemon, waitFor } from "../testing/process.ts";
@@ -58,27 +58,39 @@ standbyTest("the process an agent started ahead ends by itself when the agent is
   assert.ok(!existsSync(inbox), "the standby's file is removed");
 });
 
-/** Where a test's tasks look for the file that lets them end: a new directory the task user may pass through. */
-async function releaseFile(): Promise<string> {
+/**
+ * Submits a host task that says which process it is, then waits for a file to exist (at most 20 s), and
+ * runs `body` once it has started, with its job and a way to let it end; its file's directory goes after.
+ */
+async function withWaitingTask(
+  cluster: Cluster,
+  name: string,
+  body: (jobId: string, output: string, release: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  // A new directory the task user may pass through.
   const dir = await Deno.makeTempDir({ prefix: "fabric-ahead-" });
   await Deno.chmod(dir, 0o711);
-  return join(dir, "go");
-}
-
-/** A host task that says which process it is, then waits for `file` to exist (at most 20 s). */
-function waitingTask(name: string, file: string): string {
-  return `name: ${name}\nsandbox: false\ntasks:\n  - name: t\n    run: |\n      echo started $$\n` +
-    `      for i in $(seq 400); do [ -e ${file} ] && exit 0; sleep 0.05; done; exit 1\n`;
+  const file = join(dir, "go");
+  try {
+    const jobId = await cluster.submit(
+      `name: ${name}\nsandbox: false\ntasks:\n  - name: t\n    run: |\n      echo started $$\n` +
+        `      for i in $(seq 400); do [ -e ${file} ] && exit 0; sleep 0.05; done; exit 1\n`,
+    );
+    const output = await waitFor("the waiting task to start", async () => {
+      const logs = (await cluster.cli(["logs", `${jobId}.0`])).stdout;
+      return logs.trim() ? logs : undefined;
+    });
+    await body(jobId, output, () => Deno.writeTextFile(file, ""));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 standbyTest(
   "an agent with a slot free starts the next task's process ahead while a task runs, and the next task runs in it",
   async (cluster, agent, standby) => {
-    const release = await releaseFile();
-    try {
-      const first = await cluster.submit(waitingTask("first", release));
-      await waitFor("the first task to start", async () => (await cluster.cli(["logs", `${first}.0`])).stdout.trim());
-      assert.equal((await cluster.cli(["logs", `${first}.0`])).stdout, `started ${standby}\n`);
+    await withWaitingTask(cluster, "first", async (first, output, release) => {
+      assert.equal(output, `started ${standby}\n`);
       // The first task runs in the standby; the agent, one slot still free, has already started the next.
       const next = await waitFor(
         "the next standby, while the first task runs",
@@ -90,33 +102,26 @@ standbyTest(
       assert.equal(second.state, "succeeded");
       assert.equal((await cluster.cli(["logs", second.tasks[0].id])).stdout, `${next}\n`, "it ran in that process");
       assert.ok(isAlive(standby), "while the first task still ran");
-      await Deno.writeTextFile(release, "");
+      await release();
       assert.equal((await cluster.waitForJob(first)).state, "succeeded");
-    } finally {
-      await Deno.remove(dirname(release), { recursive: true });
-    }
+    });
   },
 );
 
 standbyTest(
   "an agent whose every slot is taken starts no process ahead",
   async (cluster, agent, standby) => {
-    const release = await releaseFile();
-    try {
-      const first = await cluster.submit(waitingTask("busy", release));
-      await waitFor("the task to start", async () => (await cluster.cli(["logs", `${first}.0`])).stdout.trim());
+    await withWaitingTask(cluster, "busy", async (first, _output, release) => {
       // A standby starts within milliseconds of the task (as the test above shows): none in half a second.
       for (let look = 0; look < 10; look++) {
         assert.deepEqual(childPids(agent.pid), [standby], "the agent's only child is its task");
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      await Deno.writeTextFile(release, "");
+      await release();
       assert.equal((await cluster.waitForJob(first)).state, "succeeded");
       // Free again: the next task's process is started ahead.
       await waitFor("a standby once the slot is free", () => childPids(agent.pid).find((pid) => pid !== standby));
-    } finally {
-      await Deno.remove(dirname(release), { recursive: true });
-    }
+    });
   },
   1,
 );

@@ -7,6 +7,15 @@ import { createRoutes } from "./routes.ts";
 import { TEST_AGENT } from "./_testing.ts";
 import { Tracker } from "./tracker.ts";
 
+/** POST /v1/jobs of a job of `count` tasks running `true`, as the admin. */
+function submit(app: ReturnType<typeof createRoutes>, name: string, count = 1): Promise<Response> | Response {
+  return app.request("/v1/jobs", {
+    method: "POST",
+    headers: { authorization: "Bearer admin-secret", "content-type": "application/json" },
+    body: JSON.stringify({ spec: { name, tasks: [{ name: "t", run: "true", count }] } }),
+  });
+}
+
 Deno.test("a submission's audit entry is durable with the job's placement, before the answer, in no write of its own", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fabric-submit-audit-test-" });
   const store = SqliteStore.open(join(dir, "fabric.db"));
@@ -23,11 +32,7 @@ Deno.test("a submission's audit entry is durable with the job's placement, befor
     await tracker.registerAgent({ name: "a", slots: 1, ...TEST_AGENT });
     const app = createRoutes(tracker, { caPem: "PEM" });
     const before = committed.length;
-    const answer = await app.request("/v1/jobs", {
-      method: "POST",
-      headers: { authorization: "Bearer admin-secret", "content-type": "application/json" },
-      body: JSON.stringify({ spec: { name: "one", tasks: [{ name: "t", run: "true" }] } }),
-    });
+    const answer = await submit(app, "one");
     assert.equal(answer.status, 201);
     const { jobId } = await answer.json();
     const atAnswer = committed.length;
@@ -47,12 +52,7 @@ Deno.test("a submission's audit entry is durable with the job's placement, befor
 
     // A large one is stored alone first, then placed with the entry.
     const large = committed.length;
-    const tasks = [{ name: "t", run: "true", count: 100 }];
-    const second = await app.request("/v1/jobs", {
-      method: "POST",
-      headers: { authorization: "Bearer admin-secret", "content-type": "application/json" },
-      body: JSON.stringify({ spec: { name: "many", tasks } }),
-    });
+    const second = await submit(app, "many", 100);
     assert.equal(second.status, 201);
     const many = (await second.json()).jobId;
     await tracker.flush();
@@ -82,14 +82,8 @@ Deno.test("a small job whose commit fails is answered 503, leaves nothing in mem
     await tracker.setTokens({ admin: "admin-secret", join: "join-secret" });
     await tracker.registerAgent({ name: "a", slots: 1, ...TEST_AGENT });
     const app = createRoutes(tracker, { caPem: "PEM" });
-    const submit = (name: string) =>
-      app.request("/v1/jobs", {
-        method: "POST",
-        headers: { authorization: "Bearer admin-secret", "content-type": "application/json" },
-        body: JSON.stringify({ spec: { name, tasks: [{ name: "t", run: "true" }] } }),
-      });
     failing = true;
-    const refused = await submit("refused");
+    const refused = await submit(app, "refused");
     assert.equal(refused.status, 503, await refused.text());
     failing = false;
     await tracker.flush();
@@ -98,7 +92,7 @@ Deno.test("a small job whose commit fails is answered 503, leaves nothing in mem
     assert.deepEqual((await store.listJobs({ limit: 10 })).map((job) => job.name), [], "nor in the store");
 
     // The agent's one slot is free again: the next job is placed on it.
-    const accepted = await submit("accepted");
+    const accepted = await submit(app, "accepted");
     assert.equal(accepted.status, 201);
     const { jobId } = await accepted.json();
     await tracker.flush();
