@@ -10,6 +10,7 @@ import { lchownSync } from "node:fs";
 import { join } from "node:path";
 import { FabricError } from "../protocol/mod.ts";
 import { findExecutable, SYSTEM_ADMIN_PATH } from "./_path_lookup.ts";
+import { otherGid, type SetprivIds, setprivIds } from "./_setpriv_ids.ts";
 
 export interface TaskUser {
   name: string;
@@ -17,6 +18,8 @@ export interface TaskUser {
   gid: number;
   /** The setpriv that makes the switch. */
   setpriv: string;
+  /** What setpriv is told for each id (_setpriv_ids.ts); the numbers where absent. */
+  setprivIds?: SetprivIds;
 }
 
 export const DEFAULT_TASK_USER = "fabric-task";
@@ -62,18 +65,30 @@ export async function resolveTaskUser(
       `The task user "${wanted}" has uid ${account.uid} and gid ${account.gid}: tasks must not run as root`,
     );
   }
-  return { name: wanted, uid: account.uid, gid: account.gid, setpriv };
+  const { uid, gid } = account;
+  return {
+    name: wanted,
+    uid,
+    gid,
+    setpriv,
+    setprivIds: await setprivIds({ name: wanted, uid, gid }, account.resolved),
+  };
 }
 
-/** `name`'s uid and primary gid from the system's user database (NSS through getent, else /etc/passwd). */
-export async function lookUpUser(name: string): Promise<{ uid: number; gid: number } | null> {
+/**
+ * `name`'s uid and primary gid from the system's user database (NSS through getent, else /etc/passwd);
+ * `resolved`: through getent, as setpriv's own lookup of the name would.
+ */
+export async function lookUpUser(name: string): Promise<{ uid: number; gid: number; resolved: boolean } | null> {
   const getent = findExecutable("getent", SYSTEM_ADMIN_PATH);
   let line: string | undefined;
+  let resolved = false;
   if (getent !== null) {
     const out = await new Deno.Command(getent, { args: ["passwd", name], stdout: "piped", stderr: "null" }).output();
     // 2: no such key. Anything else is a lookup that did not work: fall back to the file.
     if (out.code === 2) return null;
     if (out.success) line = new TextDecoder().decode(out.stdout).split("\n")[0];
+    resolved = out.success;
   }
   if (line === undefined) {
     const passwd = await Deno.readTextFile("/etc/passwd").catch(() => "");
@@ -83,7 +98,7 @@ export async function lookUpUser(name: string): Promise<{ uid: number; gid: numb
   const uid = Number(fields[2]);
   const gid = Number(fields[3]);
   if (fields[0] !== name || !Number.isInteger(uid) || !Number.isInteger(gid) || fields[2] === "") return null;
-  return { uid, gid };
+  return { uid, gid, resolved };
 }
 
 /**
@@ -135,8 +150,8 @@ export async function createSystemUser(name: string): Promise<void> {
 export function dropPrivileges(user: TaskUser): string[] {
   return [
     user.setpriv,
-    `--reuid=${user.uid}`,
-    `--regid=${user.gid}`,
+    `--reuid=${user.setprivIds?.user ?? user.uid}`,
+    `--regid=${user.setprivIds?.group ?? user.gid}`,
     "--clear-groups",
     "--inh-caps=-all",
     "--no-new-privs",
@@ -156,21 +171,18 @@ export function dropPrivileges(user: TaskUser): string[] {
  */
 export function standbySwitch(user: TaskUser): string[] {
   // Any gid but the user's and root's: held only until bash drops it.
-  const other = user.gid === OTHER_GID ? OTHER_GID - 1 : OTHER_GID;
+  const ids = user.setprivIds;
   return [
     user.setpriv,
-    `--reuid=${user.uid}`,
-    `--rgid=${user.gid}`,
-    `--egid=${other}`,
+    `--reuid=${ids?.user ?? user.uid}`,
+    `--rgid=${ids?.group ?? user.gid}`,
+    `--egid=${ids?.otherGroup ?? otherGid(user.gid)}`,
     "--clear-groups",
     "--inh-caps=-all",
     "--no-new-privs",
     "--",
   ];
 }
-
-/** The overflow gid ("nogroup"): nobody's files are its own. */
-const OTHER_GID = 65534;
 
 /** Most entries given to a task: beyond it, a checkout is more than a task directory is for. */
 const MAX_HANDED_ENTRIES = 1_000_000;

@@ -2,12 +2,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { FabricError } from "../protocol/mod.ts";
 import { withTempDir } from "./_testing.ts";
+import { otherGid, setprivIds } from "./_setpriv_ids.ts";
 import {
   createSystemUser,
+  dropPrivileges,
   handOverTaskDir,
   lookUpUser,
   reclaimTaskDir,
   resolveTaskUser,
+  standbySwitch,
   type TaskUser,
   unreachablePathEntries,
   unreachableReason,
@@ -67,6 +70,49 @@ Deno.test({
       await createSystemUser(name); // already there (another agent made it): fine
     } finally {
       await new Deno.Command("userdel", { args: [name], stdout: "null", stderr: "null" }).output();
+    }
+  },
+});
+
+/** The real, effective, saved and file ids (uid, gid) of a program run with `argv` before it. */
+async function idsUnder(argv: string[]): Promise<{ uid: string[]; gid: string[]; groups: string }> {
+  const [program, ...args] = argv;
+  const out = await new Deno.Command(program, { args: [...args, "cat", "/proc/self/status"], stdout: "piped" })
+    .output();
+  assert.ok(out.success);
+  const status = new TextDecoder().decode(out.stdout);
+  const line = (name: string) => status.match(new RegExp(`^${name}:[ \\t]*(.*)$`, "m"))![1].trim();
+  return { uid: line("Uid").split(/\s+/), gid: line("Gid").split(/\s+/), groups: line("Groups") };
+}
+
+Deno.test({
+  name:
+    "setpriv is told the task user's ids by names that resolve to exactly them, else by number, and sets the same ids",
+  ignore: !ROOT,
+  fn: async () => {
+    const user = (await resolveTaskUser(undefined))!;
+    const ids = user.setprivIds!;
+    // Names: setpriv's own lookup ends at /etc/passwd and /etc/group, not at the next source.
+    assert.equal(ids.user, user.name);
+    const groups = (await Deno.readTextFile("/etc/group")).split("\n").map((line) => line.split(":"));
+    assert.equal(ids.group, groups.find((fields) => fields[2] === String(user.gid))![0]);
+    const other = groups.find((fields) => fields[2] === String(otherGid(user.gid)));
+    assert.equal(ids.otherGroup, other ? other[0] : String(otherGid(user.gid)));
+    // A gid no group has, and a user not resolved through the database: their numbers.
+    const unnamed = await setprivIds({ name: user.name, uid: user.uid, gid: 2_000_000_123 }, false);
+    assert.equal(unnamed.user, String(user.uid));
+    assert.equal(unnamed.group, "2000000123");
+
+    // By name or by number, the same ids: all four of each, no supplementary groups.
+    const numbers = { ...user, setprivIds: undefined };
+    const uids = Array(4).fill(String(user.uid));
+    const gids = Array(4).fill(String(user.gid));
+    for (const who of [user, numbers]) {
+      assert.deepEqual(await idsUnder(dropPrivileges(who)), { uid: uids, gid: gids, groups: "" });
+      const waiting = await idsUnder(standbySwitch(who));
+      assert.deepEqual(waiting.uid, uids);
+      const held = String(otherGid(user.gid));
+      assert.deepEqual(waiting.gid, [String(user.gid), held, held, held]);
     }
   },
 });
