@@ -4,7 +4,7 @@
  * tasks' artifacts, and channels' keys with their counts. Channels' history is not copied: the copy
  * marks it compacted up to the last revision handed out, and its revisions go on from there.
  */
-import type { SqlValue } from "./sqlite_rows.ts";
+import type { SqlValue } from "./sql_rows.ts";
 
 /** Rows of one table, in COPY_COLUMNS' order. */
 export interface CopyRows {

@@ -29,7 +29,7 @@ export type { PurgeOptions, PurgeResult, StoreSpace } from "./retention.ts";
 export { emptyPurge } from "./retention.ts";
 export { SqliteStore, type StoreSync } from "./sqlite.ts";
 /** The tasks table's columns in the order the store writes them, for the bench's SQLite baseline (B4). */
-export { TASK_COLUMNS } from "./sqlite_rows.ts";
+export { TASK_COLUMNS } from "./table_columns.ts";
 export { PostgresStore } from "./postgres.ts";
 export { redactUrl } from "./postgres_store_pool.ts";
 export { PostgresLease } from "./postgres_lease.ts";

@@ -1,7 +1,7 @@
 /**
  * A batch as PostgreSQL statements: one per kind of record and chunk of rows, each row set passed as
  * one array per column and spread by `unnest`, so that 5,000 tasks are one statement and one
- * round trip, not 5,000. Rows are the SQLite store's (sqlite_rows.ts), so a record maps to the same
+ * round trip, not 5,000. Rows are the SQLite store's (sql_rows.ts), so a record maps to the same
  * columns in both stores; here each column gets its PostgreSQL type, and values that PostgreSQL
  * would refuse are made storable (see `storable`).
  */
@@ -9,21 +9,18 @@ import type { TaskState } from "../protocol/mod.ts";
 import { COPY_COLUMNS, type CopyRows } from "./copy_rows.ts";
 import type { WriteBatch } from "./records.ts";
 import { emptyBatch } from "./store.ts";
+import { batchRows, type SqlRows, type SqlValue, taskRow } from "./sql_rows.ts";
+import { TASK_STATE_ENDED } from "./sqlite_rows.ts";
 import {
   AGENT_COLUMNS,
   ATTEMPT_COLUMNS,
   AUDIT_COLUMNS,
-  batchRows,
   JOB_COLUMNS,
   JOB_SECRET_COLUMNS,
   PERIODIC_COLUMNS,
-  type SqlRows,
-  type SqlValue,
   TASK_COLUMNS,
-  TASK_STATE_ENDED,
-  taskRow,
   TOKEN_COLUMNS,
-} from "./sqlite_rows.ts";
+} from "./table_columns.ts";
 
 type PgType = "text" | "bigint" | "float8" | "boolean" | "bytea";
 export type PgValue = string | number | boolean | Uint8Array | null;

@@ -5,7 +5,9 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { WriteBatch } from "./records.ts";
-import { batchRows, insertRows, inTransaction, type PreparedStatements, prepareStatements } from "./sqlite_rows.ts";
+import { insertRows, type PreparedStatements, prepareStatements } from "./sqlite_rows.ts";
+import { inTransaction } from "./sqlite_transaction.ts";
+import { batchRows } from "./sql_rows.ts";
 import type { StoreSync } from "./sqlite_open.ts";
 import type { WriterWorker } from "./sqlite_writer_client.ts";
 import { emptyBatch } from "./store.ts";

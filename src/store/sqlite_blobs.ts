@@ -5,7 +5,7 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { artifactBlobs, type ArtifactsRecord, BLOB_SQL } from "./blobs.ts";
-import { inTransaction } from "./sqlite_rows.ts";
+import { inTransaction } from "./sqlite_transaction.ts";
 
 type Statements = Record<keyof typeof BLOB_SQL, StatementSync>;
 

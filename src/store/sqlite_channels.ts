@@ -5,7 +5,7 @@
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { applyChannelWrite, type ChannelSql, type ChannelWrite, type ChannelWriteResult } from "./channels.ts";
-import { rollback } from "./sqlite_rows.ts";
+import { rollback } from "./sqlite_transaction.ts";
 
 /** Statements of one connection, prepared once each. */
 export function sqliteChannelSql(db: DatabaseSync): ChannelSql {

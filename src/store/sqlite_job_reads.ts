@@ -4,7 +4,7 @@
  * with a promise and names what failed (sqlite.ts's `#read`).
  */
 import type { ActiveJobs, AttemptRecord, JobQuery, JobRecord, LogRow, TaskQuery, TaskRecord } from "./records.ts";
-import { TASK_COLUMNS } from "./sqlite_rows.ts";
+import { TASK_COLUMNS } from "./table_columns.ts";
 import { type Row, toAttempt, toJob, toLog, toTask } from "./sqlite_records.ts";
 import type { StatementCache } from "./sqlite_statements.ts";
 import { containsPattern } from "./store.ts";

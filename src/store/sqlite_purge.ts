@@ -6,7 +6,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { type PurgeOps, purgeRounds } from "./purge_rounds.ts";
 import { ENDED_JOB_STATES, type PurgeOptions, type PurgeResult } from "./retention.ts";
-import { rollback } from "./sqlite_rows.ts";
+import { rollback } from "./sqlite_transaction.ts";
 import { prepareBlobStatements, sweepSqliteBlobs } from "./sqlite_blobs.ts";
 
 /** A round's tasks: the job's first that are left. The same rows for each statement of the round. */

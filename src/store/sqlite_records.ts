@@ -1,5 +1,5 @@
 /**
- * SQL rows read back as records (the other way: sqlite_rows.ts); PostgreSQL's rows too, which have
+ * SQL rows read back as records (the other way: sql_rows.ts); PostgreSQL's rows too, which have
  * the same columns (postgres_rows.ts).
  */
 import type {

@@ -12,14 +12,9 @@
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
-import {
-  insertRows,
-  inTransaction,
-  type PreparedStatements,
-  prepareStatements,
-  rollback,
-  type SqlRows,
-} from "./sqlite_rows.ts";
+import { insertRows, type PreparedStatements, prepareStatements } from "./sqlite_rows.ts";
+import { inTransaction, rollback } from "./sqlite_transaction.ts";
+import type { SqlRows } from "./sql_rows.ts";
 import type { PurgeOps } from "./purge_rounds.ts";
 import { sqlitePurgeOps, sqlitePurgeStep } from "./sqlite_purge.ts";
 import type { PurgeOptions } from "./retention.ts";
