@@ -2,7 +2,7 @@
  * The PostgreSQL store: the same records as SQLite's, in a database that several trackers can share,
  * only the one that holds the lease writing. This class composes the store from the files beside it:
  * the pool (postgres_store_pool.ts); the writes in their order (postgres_writes.ts: a small batch is one
- * statement, a data-modifying CTE per kind of record as postgres_rows.ts makes them, a large one a
+ * statement, a data-modifying CTE per kind of record as postgres_single_statement.ts makes them, a large one a
  * transaction pipelined on one connection, postgres_transaction.ts); the reads by kind of record
  * (postgres_job_reads.ts, postgres_active_jobs.ts, postgres_reads.ts, postgres_blobs.ts,
  * channel_reads.ts); the secrets, the trackers and the lease.

@@ -4,7 +4,9 @@
  * whether it is empty.
  */
 import type postgres from "postgres";
-import { batchStatements, copyStatements, type Statement } from "./postgres_rows.ts";
+import { copyStatements } from "./postgres_copy_rows.ts";
+import { batchStatements } from "./postgres_rows.ts";
+import type { Statement } from "./postgres_statement.ts";
 import type { ExportPart } from "./sqlite_export.ts";
 
 /** The tables a store copy must find empty. */

@@ -5,7 +5,7 @@
  * for the server's array types, and until that answer is in, an array is sent as `String(xs)`:
  * `["a"]` goes out as `a`, and PostgreSQL refuses it ("malformed array literal"). CI saw that once on
  * the first write after PostgreSQL restarted, with the store's pool just replaced. Every statement of
- * ours sends its rows as arrays of these five element types (postgres_rows.ts), so their serializers
+ * ours sends its rows as arrays of these five element types (postgres_statement.ts), so their serializers
  * are installed here, before the pool's first query; postgres.js's own fetch then adds the parsers
  * (no query of ours reads an array back).
  */

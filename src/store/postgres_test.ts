@@ -13,7 +13,8 @@ import { PostgresStore } from "./postgres.ts";
 import { POSTGRES_MIGRATIONS } from "./postgres_migrations.ts";
 import { openPool } from "./postgres_pool.ts";
 import { LeaseLostError } from "./lease.ts";
-import { batchStatements, CHUNK_ROWS, singleStatement } from "./postgres_rows.ts";
+import { batchStatements, CHUNK_ROWS } from "./postgres_rows.ts";
+import { singleStatement } from "./postgres_single_statement.ts";
 import { type JobRecord, queuedTask, type TaskRecord, type WriteBatch } from "./records.ts";
 import { emptyBatch } from "./store.ts";
 

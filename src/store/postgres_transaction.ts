@@ -5,7 +5,7 @@
  */
 import type postgres from "postgres";
 import type { Fence } from "./lease.ts";
-import type { Statement } from "./postgres_rows.ts";
+import type { Statement } from "./postgres_statement.ts";
 
 /** Statements sent ahead of their answers in a large batch (a small one is sent whole). */
 const PIPELINE_WINDOW = 4;

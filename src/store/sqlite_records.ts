@@ -1,6 +1,6 @@
 /**
  * SQL rows read back as records (the other way: sql_rows.ts); PostgreSQL's rows too, which have
- * the same columns (postgres_rows.ts).
+ * the same columns (postgres_tables.ts).
  */
 import type {
   AgentAdmission,
