@@ -4,7 +4,7 @@
  * already (the same files make the same pack), and named in the submission by task.
  */
 import { type BlobRef, MAX_BLOB_BYTES } from "../protocol/blob.ts";
-import { taskFilePatterns } from "../protocol/job_spec.ts";
+import { taskFilePatterns } from "../protocol/task_files.ts";
 import { formatSize } from "../protocol/size.ts";
 import { type FabricClient, uploadBlob } from "../client/mod.ts";
 import { JobSpecError } from "../protocol/job_file.ts";

@@ -5,7 +5,7 @@
 import type { JobSignature } from "../protocol/signing.ts";
 import type { SigningKey } from "../protocol/signing_keys.ts";
 import { type BlobRef, DEFAULT_MAX_PACK_BYTES } from "../protocol/blob.ts";
-import { taskFilePatterns } from "../protocol/job_spec.ts";
+import { taskFilePatterns } from "../protocol/task_files.ts";
 import { durationFlag, parseFlags, sizeFlag, stringFlag, UsageError, wantsHelp } from "./args.ts";
 import type { Pack } from "./job_packs.ts";
 import { connect, CONNECTION_FLAGS, CONNECTION_HELP } from "./connect.ts";

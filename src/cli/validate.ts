@@ -1,5 +1,5 @@
 /** `fabric validate FILE`: check a job file without submitting it. */
-import { fanOut } from "../protocol/job_spec.ts";
+import { fanOut } from "../protocol/task_graph.ts";
 import { parseFlags, UsageError, wantsHelp } from "./args.ts";
 import { readJobFile } from "./job_input.ts";
 import { escapeControls } from "./output.ts";

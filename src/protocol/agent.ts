@@ -1,7 +1,7 @@
 /** Agents on the wire: registration, heartbeats and the view clients see. */
 import { z } from "zod";
 import { advertisedAddonsSchema } from "./addon.ts";
-import { nameSchema } from "./job_spec.ts";
+import { nameSchema } from "./spec_values.ts";
 import { MAX_LABELS, MAX_VALUE_CHARS } from "./limits.ts";
 import { publicKeySchema } from "./signing.ts";
 import { textSchema } from "./text.ts";

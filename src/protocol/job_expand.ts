@@ -1,5 +1,6 @@
 /** From a job spec to its concrete tasks: count and matrix fan-out, and each task's effective settings. */
-import { DEFAULT_PIDS, type JobSpec, type TaskSpec } from "./job_spec.ts";
+import type { JobSpec, TaskSpec } from "./job_spec.ts";
+import { DEFAULT_PIDS } from "./task_placement.ts";
 import { needNames, type NeedRule, needRules } from "./needs.ts";
 import { type Permissions, resolvePermissions } from "./permissions.ts";
 

@@ -6,7 +6,8 @@
 import type { z } from "zod";
 import { checkDocument } from "./document.ts";
 import { checkEnvNames } from "./env_names.ts";
-import { checkTaskGraph, type JobSpec, jobSpecSchema, type TaskGraph } from "./job_spec.ts";
+import { type JobSpec, jobSpecSchema } from "./job_spec.ts";
+import { checkTaskGraph, type TaskGraph } from "./task_graph.ts";
 import { MAX_MATRIX_KEYS, MAX_NEEDS, MAX_TASK_SPECS } from "./limits.ts";
 import { needName } from "./needs.ts";
 

@@ -8,6 +8,20 @@ export * from "./not_connected.ts";
 export * from "./announce.ts";
 export * from "./duration.ts";
 export * from "./job_spec.ts";
+export {
+  backoffSchema,
+  durationSchema,
+  envBytes,
+  envSchema,
+  nameSchema,
+  retentionSchema,
+  shellSchema,
+  sizeSchema,
+} from "./spec_values.ts";
+export type { Backoff } from "./spec_values.ts";
+export * from "./task_placement.ts";
+export * from "./task_files.ts";
+export * from "./task_graph.ts";
 export * from "./git_url.ts";
 export * from "./job_expand.ts";
 export { envSuffix } from "./env_names.ts";
