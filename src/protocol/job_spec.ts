@@ -121,7 +121,7 @@ export const taskSpecSchema = z.strictObject({
   count: z.number().int().min(1).max(MAX_JOB_TASKS).optional(),
   matrix: matrixSchema.optional(),
   /** Tasks this one runs after: names, or `{task, artifacts, when}` (needs.ts). */
-  needs: z.array(needSchema(nameSchema)).max(MAX_NEEDS).optional(),
+  needs: z.array(needSchema).max(MAX_NEEDS).optional(),
   /** Tasks whose artifacts this one starts with (each is a need too). */
   artifactsFrom: z.array(nameSchema).min(1).max(MAX_NEEDS).optional(),
   /** Files the task leaves that are kept (uploaded by its agent when it ends). */

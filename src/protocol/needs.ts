@@ -4,6 +4,7 @@
  * `artifactsFrom: [build]` (a need whose artifacts are wanted). Read into one rule per task needed.
  */
 import { z } from "zod";
+import { nameSchema } from "./spec_values.ts";
 
 /**
  * When a task runs after the one it needs has ended (every copy of it): only if it succeeded (the
@@ -25,13 +26,11 @@ export interface NeedRule {
   when: NeedWhen;
 }
 
-/** `nameSchema` is passed in: job_spec.ts owns it, and this file is imported by it. */
-export function needSchema(name: z.ZodType<string>) {
-  return z.union([
-    name,
-    z.strictObject({ task: name, artifacts: z.boolean().optional(), when: z.enum(NEED_WHEN).optional() }),
-  ]);
-}
+/** An entry of `needs`: a task's name, or the task with what is wanted of it. */
+export const needSchema = z.union([
+  nameSchema,
+  z.strictObject({ task: nameSchema, artifacts: z.boolean().optional(), when: z.enum(NEED_WHEN).optional() }),
+]);
 
 /** The name an entry of `needs` gives (undefined for one that is neither form: its own issue says so). */
 export function needName(need: unknown): string | undefined {
