@@ -11,7 +11,6 @@ import {
   type AttemptRef,
   type Clock,
   FabricError,
-  formatSize,
   RetryBackoff,
   type RetryPolicy,
   sleep,
@@ -19,9 +18,8 @@ import {
   type TimerId,
 } from "../protocol/mod.ts";
 import type { Journal } from "./journal.ts";
-
-const MAX_BATCH_EVENTS = 1000;
-const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+import { OutputPacing } from "./output_pacing.ts";
+import { takeBatch } from "./report_batch.ts";
 
 export interface ReporterOptions {
   /** What sends a batch (the tracker's client). */
@@ -57,12 +55,6 @@ export interface ReporterOptions {
 const STARTED_DELAY_MS = 200;
 /** How long events of a busy agent gather before they go (a report per few tasks, not per task). */
 const BUSY_LINGER_MS = 10;
-/**
- * Undelivered bytes past which running tasks wait for the tracker (while it takes reports): four
- * full reports, so that one is always ready to go, and a task that writes faster than the tracker
- * stores is slowed to its pace rather than have its output dropped at the journal's limit.
- */
-const PACE_BYTES = 4 * MAX_BATCH_BYTES;
 /** Waits between tries while the tracker does not take reports. */
 const REPORT_RETRY: RetryPolicy = { initialMs: 100, maxMs: 2000 };
 
@@ -84,16 +76,14 @@ export class Reporter {
    * results with it.
    */
   #alone = 0;
-  #full = false;
-  #paceBytes: number;
-  /** Tasks' output readers waiting for the backlog to go down (see `paceOutput`). */
-  #paced: Array<() => void> = [];
+  /** Holds running tasks' output back while reports wait to go, or refuses it (see `hasRoom`, `paceOutput`). */
+  #pacing: OutputPacing;
 
   constructor(options: ReporterOptions) {
     this.#options = options;
     this.#queue = [...options.backlog];
     this.#json = this.#queue.map((event) => JSON.stringify(event));
-    this.#paceBytes = Math.min(PACE_BYTES, Math.floor(options.maxJournalBytes / 2));
+    this.#pacing = new OutputPacing(options, () => this.#failing || this.#stopped);
   }
 
   /** Journal and queue an event. Output is refused (false) while the journal is over its bound, unless forced. */
@@ -107,41 +97,14 @@ export class Reporter {
     return true;
   }
 
-  /**
-   * Whether task output is taken now: not while the tracker is away and the journal is at its limit.
-   * While the tracker takes reports, running tasks are held back at half the limit (`paceOutput`), and
-   * the journal passes it only by what they wrote before they were.
-   */
+  /** Whether task output is taken now (see OutputPacing's `hasRoom`). */
   hasRoom(): boolean {
-    const full = (this.#failing || this.#stopped) && this.#options.journal.bytes >= this.#options.maxJournalBytes;
-    if (full && !this.#full) {
-      this.#options.log(
-        `the journal holds ${formatSize(this.#options.journal.bytes)} of undelivered reports (limit ${
-          formatSize(this.#options.maxJournalBytes)
-        }): task output is dropped until the tracker takes reports again; results are kept`,
-      );
-    }
-    if (!full && this.#full) this.#options.log("the journal has room again: task output is kept again");
-    this.#full = full;
-    return !full;
+    return this.#pacing.hasRoom();
   }
 
-  /**
-   * Whether a running task's output should wait before more is read: a promise that settles once the
-   * backlog is down to half the mark, or the tracker stops taking reports (output then goes to the
-   * journal, up to its limit), or the reporter stops; null when reading may go on. Meanwhile the
-   * task blocks on its full pipe, as it would writing to any slow reader.
-   */
+  /** Whether a running task's output should wait before more is read (see OutputPacing's `paceOutput`). */
   paceOutput(): Promise<void> | null {
-    if (this.#failing || this.#stopped || this.#options.journal.bytes < this.#paceBytes) return null;
-    return new Promise((resolve) => this.#paced.push(resolve));
-  }
-
-  #releasePaced(): void {
-    if (this.#paced.length === 0) return;
-    if (this.#failing || this.#stopped || this.#options.journal.bytes <= this.#paceBytes / 2) {
-      for (const resolve of this.#paced.splice(0)) resolve();
-    }
+    return this.#pacing.paceOutput();
   }
 
   /** Whether events now wait a moment for others (the agent is busy) rather than go out at once. */
@@ -179,7 +142,7 @@ export class Reporter {
     this.#stopped = true;
     this.#stopAbort.abort();
     this.#wake?.();
-    this.#releasePaced();
+    this.#pacing.release();
   }
 
   async run(): Promise<void> {
@@ -205,7 +168,7 @@ export class Reporter {
           continue;
         }
       }
-      const { count, events } = this.#takeBatch();
+      const { count, events } = takeBatch(this.#queue, this.#json, { stale: this.#stale, alone: this.#alone });
       try {
         if (events.length > 0) {
           // The journal is written before anything is sent, so it survives the agent's crash; with
@@ -231,7 +194,7 @@ export class Reporter {
           this.#options.log(`cannot deliver reports (${(error as Error).message}); keeping them and retrying`);
         }
         this.#failing = true;
-        this.#releasePaced();
+        this.#pacing.release();
         // New events do not cut the wait short (the tracker is what is awaited); a stop does.
         await sleep(clock, backoff.next(), this.#stopAbort.signal);
       }
@@ -282,7 +245,7 @@ export class Reporter {
     this.#queue.splice(0, count);
     this.#json.splice(0, count);
     this.#options.journal.ack(count);
-    this.#releasePaced();
+    this.#pacing.release();
   }
 
   /** Resolves on the next enqueued event (or stop), or after `ms`. */
@@ -298,32 +261,6 @@ export class Reporter {
       if (ms !== null) timer = clock.setTimeout(done, ms);
       this.#wake = done;
     });
-  }
-
-  /**
-   * The next events in order: `count` of them leave the queue, `events` are sent. Not sent: events
-   * of stale attempts, and a `started` whose `finished` (or `released`) is already queued behind it.
-   */
-  #takeBatch(): { count: number; events: string[] } {
-    let bytes = 0;
-    let count = 0;
-    const events: string[] = [];
-    const ending = new Set<string>();
-    for (const e of this.#queue.slice(0, MAX_BATCH_EVENTS * 2)) {
-      if (e.type === "finished" || e.type === "released") ending.add(attemptKey(e));
-    }
-    const most = this.#alone > 0 ? 1 : MAX_BATCH_EVENTS;
-    while (count < this.#queue.length && events.length < most) {
-      const event = this.#queue[count];
-      const json = this.#json[count];
-      if (events.length > 0 && bytes + json.length > MAX_BATCH_BYTES) break;
-      count++;
-      const key = attemptKey(event);
-      if (this.#stale.has(key) || (event.type === "started" && ending.has(key))) continue;
-      bytes += json.length;
-      events.push(json);
-    }
-    return { count, events };
   }
 
   #markStale(ref: AttemptRef): void {

@@ -87,7 +87,7 @@ export class TaskSlots {
     return [...refs.values()];
   }
 
-  /** Runs the assignment if a slot is free, else holds it until one frees; an attempt that ran here is not run again. */
+  /** Runs the assignment if a slot is free, else holds it until one frees; an attempt run here is not run again. */
   start(assignment: Assignment): void {
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
     if (
