@@ -129,7 +129,7 @@ function heartbeatLoop(config: Config, agent: SimAgent): void {
       .finally(() => setTimeout(beat, config.heartbeatMs));
   };
   // Spread over one interval, so that N agents make a steady N/interval heartbeats per second (each then
-  // beats an interval after its last answer, as a real agent does: src/agent/loop.ts).
+  // beats an interval after its last answer, as a real agent does: src/agent/heartbeats.ts).
   setTimeout(beat, Math.random() * config.heartbeatMs);
 }
 
