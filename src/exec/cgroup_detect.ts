@@ -3,16 +3,10 @@
  * really creating a group in them, and clearing the groups an agent that was killed left there.
  */
 import { join } from "node:path";
-import {
-  cgroupPids,
-  type CgroupSupport,
-  createTaskCgroup,
-  fileExists,
-  PARENT,
-  POOL_PREFIX,
-  readOrEmpty,
-  removeTaskCgroup,
-} from "./cgroup.ts";
+import { type CgroupSupport, fileExists, PARENT, readOrEmpty } from "./cgroup.ts";
+import { createTaskCgroup } from "./_cgroup_create.ts";
+import { cgroupPids, removeTaskCgroup } from "./_cgroup_kill.ts";
+import { POOL_PREFIX } from "./_cgroup_pool.ts";
 import { identify } from "./process_tree.ts";
 
 const STALE_MS = 60_000;

@@ -13,7 +13,10 @@ import {
   withCommandLine,
   withTempDir,
 } from "./_testing.ts";
-import { createTaskCgroup, joinCgroupCommand, oomKilled, removeTaskCgroup } from "./cgroup.ts";
+import { createTaskCgroup } from "./_cgroup_create.ts";
+import { joinCgroupCommand } from "./_cgroup_join.ts";
+import { oomKilled } from "./_cgroup_limits.ts";
+import { removeTaskCgroup } from "./_cgroup_kill.ts";
 import { detectCgroup, memoryMounts } from "./cgroup_detect.ts";
 import { lacks } from "../../testing/machine.ts";
 

@@ -2,7 +2,7 @@
  * A task's disk limit (`resources.disk`): how much its directory holds, looked at while it runs. The
  * filesystem has no quota fabric can count on (project quotas need a mount option, a loop device per
  * task costs a filesystem per task), so two things together: RLIMIT_FSIZE (set as the task starts,
- * see cgroup.ts's joinCgroupCommand) stops any one file at the limit at once, and this watch measures
+ * see _cgroup_join.ts's joinCgroupCommand) stops any one file at the limit at once, and this watch measures
  * the whole directory every so often (sooner as it fills) and ends the task past its limit.
  *
  * The measure is `du`'s: it walks the tree without following links, stays on one filesystem, only

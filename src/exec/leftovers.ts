@@ -4,7 +4,8 @@
  * so that a reused pid is never signalled.
  */
 import { identify, identifyLater } from "./process_tree.ts";
-import { type CgroupSupport, killCgroup, namedTaskCgroup, removeTaskCgroup } from "./cgroup.ts";
+import { type CgroupSupport, namedTaskCgroup } from "./cgroup.ts";
+import { killCgroup, removeTaskCgroup } from "./_cgroup_kill.ts";
 
 export interface ProcessRecord {
   pid: number;

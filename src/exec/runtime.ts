@@ -7,7 +7,8 @@
 import { join } from "node:path";
 import type { Clock } from "../protocol/mod.ts";
 import { findExecutable, ProgramLookup, SYSTEM_PATH } from "./_path_lookup.ts";
-import { CgroupPool, type CgroupSupport } from "./cgroup.ts";
+import type { CgroupSupport } from "./cgroup.ts";
+import { CgroupPool } from "./_cgroup_pool.ts";
 import { GitMirrors } from "./git.ts";
 import { SystemMounts } from "./sandbox.ts";
 import { Standby } from "./standby.ts";

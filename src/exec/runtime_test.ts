@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import { createTaskCgroup, namedTaskCgroup, removeTaskCgroup } from "./cgroup.ts";
+import { namedTaskCgroup } from "./cgroup.ts";
+import { createTaskCgroup } from "./_cgroup_create.ts";
+import { removeTaskCgroup } from "./_cgroup_kill.ts";
 import { detectCgroup } from "./cgroup_detect.ts";
 import { isAlive } from "./process_tree.ts";
 import { bash, cgroupSupport, newRuntime, run, start, waitFor, withTempDir } from "./_testing.ts";

@@ -18,7 +18,9 @@
  */
 import { join } from "node:path";
 import type { ProgramLookup } from "./_path_lookup.ts";
-import { type CgroupPool, type CgroupSupport, setPidsLimit, type TaskCgroup } from "./cgroup.ts";
+import type { CgroupSupport, TaskCgroup } from "./cgroup.ts";
+import { setPidsLimit } from "./_cgroup_limits.ts";
+import type { CgroupPool } from "./_cgroup_pool.ts";
 import { dropPrivileges, standbySwitch, type TaskUser } from "./task_user.ts";
 import { SYSTEM_PATH } from "./_path_lookup.ts";
 import { SCRIPT, SWITCH_SCRIPT, WAIT } from "./_standby_script.ts";
