@@ -1,6 +1,6 @@
 /** Records as the tracker writes them, for tests of the stores and of the tracker's writer. */
 import { emptyCounts } from "../src/protocol/mod.ts";
-import type { JobRecord } from "../src/store/mod.ts";
+import type { AttemptRecord, JobRecord } from "../src/store/mod.ts";
 
 /** A queued job of one task, "t", that runs `true`. */
 export function queuedJobRecord(id: string, name = id): JobRecord {
@@ -19,5 +19,21 @@ export function queuedJobRecord(id: string, name = id): JobRecord {
     createdAt: 1,
     finishedAt: null,
     version: 1,
+  };
+}
+
+/** A task's first attempt, assigned to `agentId` and not started. */
+export function assignedAttempt(taskId: string, agentId: string): AttemptRecord {
+  return {
+    taskId,
+    attempt: 1,
+    agentId,
+    state: "assigned",
+    assignedAt: 1,
+    startedAt: null,
+    finishedAt: null,
+    exitCode: null,
+    signal: null,
+    reason: null,
   };
 }

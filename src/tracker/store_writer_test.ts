@@ -5,7 +5,7 @@ import { SqliteStore } from "../store/mod.ts";
 import { FakeClock, settle } from "../../testing/fake_clock.ts";
 import { StoreWriter } from "./store_writer.ts";
 import { type AuditRecord, queuedTask } from "../store/records.ts";
-import { queuedJobRecord } from "../../testing/records.ts";
+import { assignedAttempt, queuedJobRecord } from "../../testing/records.ts";
 
 /** A new job's one queued task. */
 function queued(jobId: string) {
@@ -131,18 +131,7 @@ Deno.test("a staged job whose commit fails is refused at once and never written;
   try {
     const job = queuedJobRecord;
     const task = (jobId: string) => ({ ...queued(jobId), state: "assigned" as const, attempt: 1, agentId: "a1" });
-    const attempt = (taskId: string) => ({
-      taskId,
-      attempt: 1,
-      agentId: "a1",
-      state: "assigned" as const,
-      assignedAt: 1,
-      startedAt: null,
-      finishedAt: null,
-      exitCode: null,
-      signal: null,
-      reason: null,
-    });
+    const attempt = (taskId: string) => assignedAttempt(taskId, "a1");
     const told: Array<{ error: string; audit: string[] }> = [];
     const refused = (error: unknown, audit: AuditRecord[]) =>
       told.push({ error: (error as Error).message, audit: audit.map((a) => `${a.action} ${a.target}`) });
