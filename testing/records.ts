@@ -1,6 +1,6 @@
 /** Records as the tracker writes them, for tests of the stores and of the tracker's writer. */
 import { emptyCounts } from "../src/protocol/mod.ts";
-import type { AttemptRecord, JobRecord } from "../src/store/mod.ts";
+import { type AttemptRecord, type JobRecord, queuedTask, type TaskRecord } from "../src/store/mod.ts";
 
 /** A queued job of one task, "t", that runs `true`. */
 export function queuedJobRecord(id: string, name = id): JobRecord {
@@ -36,4 +36,15 @@ export function assignedAttempt(taskId: string, agentId: string): AttemptRecord 
     signal: null,
     reason: null,
   };
+}
+
+/** A queued job of `count` queued tasks, as the tracker holds it: the job, and its tasks in order. */
+export function queuedJobWithTasks(id: string, count: number): { job: JobRecord; tasks: TaskRecord[] } {
+  const job = { ...queuedJobRecord(id), total: count, counts: { ...emptyCounts(), queued: count } };
+  const fields = { jobId: id, template: "t", name: "t", count, matrix: null, pinnedAgent: null, createdAt: 1 };
+  const tasks = Array.from(
+    { length: count },
+    (_, ord) => queuedTask({ id: `${id}.${ord}`, ord, index: ord, ...fields }),
+  );
+  return { job, tasks };
 }

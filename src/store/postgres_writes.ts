@@ -12,10 +12,12 @@ import { copyInStatements } from "./postgres_copy.ts";
 import { postgresPurgeOps } from "./postgres_purge.ts";
 import { batchStatements } from "./postgres_rows.ts";
 import { singleStatement } from "./postgres_single_statement.ts";
+import type { Statement } from "./postgres_statement.ts";
 import type { PostgresStorePool } from "./postgres_store_pool.ts";
 import { fenceCall, fenceRefused, runStatement, runTransaction } from "./postgres_transaction.ts";
 import { purgeRounds } from "./purge_rounds.ts";
 import type { WriteBatch } from "./records.ts";
+import { snapshotBatch } from "./batch_snapshot.ts";
 import type { PurgeOptions, PurgeResult } from "./retention.ts";
 import type { ExportPart } from "./sqlite_export.ts";
 import { storeError } from "./store_error.ts";
@@ -46,11 +48,20 @@ export class PostgresWriter {
       return Promise.reject(new LeaseLostError("This tracker does not lead: it writes nothing to the store"));
     }
     let sql = this.#pool.sql;
+    // The batch as it is now (batch_snapshot.ts): one statement's rows are made here, a larger batch is
+    // copied and its rows made as its transaction goes.
+    let single: Statement | null;
+    let later: WriteBatch | null;
+    try {
+      single = singleStatement(batch, fence && fenceCall(fence));
+      later = single ? null : snapshotBatch(batch);
+    } catch (error) {
+      return Promise.reject(this.#writeError(sql, "write", error));
+    }
     const done = this.#writes.then(() => {
       sql = this.#pool.sql;
-      const single = singleStatement(batch, fence && fenceCall(fence));
       if (single) return runStatement(sql, single);
-      return runTransaction(sql, batchStatements(batch), fence);
+      return runTransaction(sql, batchStatements(later!), fence);
     });
     this.#writes = done.catch(() => {});
     return done.catch((error) => {

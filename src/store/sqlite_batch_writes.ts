@@ -3,6 +3,7 @@
  * worker has nothing to do, else in the worker (sqlite_writer.ts), whole, or in parts of one
  * transaction when it is large.
  */
+import { snapshotBatch } from "./batch_snapshot.ts";
 import type { DatabaseSync } from "node:sqlite";
 import type { WriteBatch } from "./records.ts";
 import { insertRows, type PreparedStatements, prepareStatements } from "./sqlite_rows.ts";
@@ -82,7 +83,7 @@ function fitsInline(batch: WriteBatch): boolean {
 function sendBatch(writer: WriterWorker, batch: WriteBatch): Promise<void> {
   return batch.tasks.length + batch.logs.length <= CHUNK_ROWS
     ? writer.send({ type: "write", rows: batchRows(batch) })
-    : sendInParts(writer, batch);
+    : sendInParts(writer, snapshotBatch(batch));
 }
 
 /**

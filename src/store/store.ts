@@ -61,6 +61,8 @@ export interface Store extends LeaseStore, TrackerRegistry, BlobStore, ChannelSt
   /**
    * Atomically persist a batch: all of it or none of it. With a `fence`, only while the lease is still
    * the fence's (else a LeaseLostError, and nothing is written); a tracker on a shared store always gives one.
+   * The batch is written as it is when this is called: a record the caller changes afterwards is written
+   * by a later batch, never half by this one (batch_snapshot.ts).
    */
   write(batch: WriteBatch, fence?: Fence): Promise<void>;
   close(): Promise<void>;

@@ -2,15 +2,6 @@
  * The records changed since the last commit, each kept once however often it changed (the latest
  * state is what gets written): taken whole into a batch for the store writer, and put back under what
  * was marked meanwhile when that write fails.
- *
- * A batch holds copies of the jobs, tasks and attempts as they were when it was taken, not the live
- * records: a store may make its rows later (PostgreSQL after its connection is reserved, a large batch
- * a chunk at a time), and a task that changes meanwhile would have its job's counts written with the
- * change and itself without it (the change is marked for the next batch). A tracker killed between the
- * two commits then left a job whose counts disagree with its tasks, which its successor loads: a job
- * that ended with a task still running (seen in the chaos suite). Only the tasks of a large new job are
- * written as they are: nothing places them before their insert has committed (job_intake.ts), and
- * copying a million of them would double a large submit's memory.
  */
 import { emptyBatch } from "../store/mod.ts";
 import type {
@@ -43,12 +34,11 @@ export class MarkedRecords {
     const batch = emptyBatch();
     batch.meta = this.meta;
     batch.agents = [...this.agents];
-    batch.newJobs = [...this.newJobs].map(snapshot);
+    batch.newJobs = [...this.newJobs];
     // A new job is inserted with every change made to it so far: never updated in the same batch.
-    batch.jobs = [...this.jobs].filter((job) => !this.newJobs.has(job)).map(snapshot);
-    const inserted = new Set(batch.newJobs.filter((job) => job.total > SNAPSHOT_NEW_TASKS).map((job) => job.id));
-    batch.tasks = [...this.tasks].map((task) => inserted.has(task.jobId) ? task : snapshot(task));
-    batch.attempts = [...this.attempts].map(snapshot);
+    batch.jobs = [...this.jobs].filter((job) => !this.newJobs.has(job));
+    batch.tasks = [...this.tasks];
+    batch.attempts = [...this.attempts];
     batch.logs = this.logs;
     batch.setAside = this.setAside;
     batch.tokens = [...this.tokens];
@@ -70,11 +60,10 @@ export class MarkedRecords {
   restore(batch: WriteBatch): void {
     for (const [key, value] of batch.meta) if (!this.meta.has(key)) this.meta.set(key, value);
     for (const r of batch.agents) this.agents.add(r);
-    // The live records, not the batch's copies: written again as they are by then.
-    for (const r of batch.jobs) this.jobs.add(live(r));
-    for (const r of batch.newJobs) this.newJobs.add(live(r));
-    for (const r of batch.tasks) this.tasks.add(live(r));
-    for (const r of batch.attempts) this.attempts.add(live(r));
+    for (const r of batch.jobs) this.jobs.add(r);
+    for (const r of batch.newJobs) this.newJobs.add(r);
+    for (const r of batch.tasks) this.tasks.add(r);
+    for (const r of batch.attempts) this.attempts.add(r);
     for (const r of batch.tokens) this.tokens.add(r);
     this.logs = batch.logs.concat(this.logs);
     this.setAside = batch.setAside.concat(this.setAside);
@@ -108,23 +97,6 @@ function dropJobs(batch: WriteBatch, jobIds: ReadonlySet<string>): void {
   batch.jobs = batch.jobs.filter((r) => !jobIds.has(r.id));
   batch.tasks = batch.tasks.filter((r) => !jobIds.has(r.jobId));
   batch.attempts = batch.attempts.filter((r) => !jobIds.has(jobOfTask(r.taskId)));
-}
-
-/** A new job of more tasks than this is stored alone before any of them is placed (job_intake.ts's STAGED_TASKS). */
-const SNAPSHOT_NEW_TASKS = 64;
-
-/** Each batch's copy -> the live record it was taken from (restore marks the live one again). */
-const originals = new WeakMap<object, object>();
-
-/** A copy of `record` as it is now (a job's counts are the one part changed in place). */
-function snapshot<T extends JobRecord | TaskRecord | AttemptRecord>(record: T): T {
-  const copy = "counts" in record ? { ...record, counts: { ...record.counts } } : { ...record };
-  originals.set(copy, record);
-  return copy;
-}
-
-function live<T extends object>(record: T): T {
-  return (originals.get(record) as T | undefined) ?? record;
 }
 
 /** A task id is its job's id, a dot and its ordinal (job ids hold no dot). */
