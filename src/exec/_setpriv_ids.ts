@@ -35,7 +35,8 @@ export async function setprivIds(
   userResolved: boolean,
 ): Promise<SetprivIds> {
   const other = otherGid(user.gid);
-  const [group, otherGroup] = await Promise.all([groupName(user.gid), groupName(other)]);
+  const groups = await Deno.readTextFile("/etc/group").catch(() => "");
+  const [group, otherGroup] = await Promise.all([groupName(groups, user.gid), groupName(groups, other)]);
   return {
     user: userResolved && !/^\d+$/.test(user.name) ? user.name : String(user.uid),
     group: group ?? String(user.gid),
@@ -43,11 +44,11 @@ export async function setprivIds(
   };
 }
 
-/** A name of the group `gid` in /etc/group that the user database resolves back to `gid`; null if none. */
-async function groupName(gid: number): Promise<string | null> {
+/** A name of the group `gid` in /etc/group (`groups`) that the user database resolves back to `gid`; null if none. */
+async function groupName(groups: string, gid: number): Promise<string | null> {
   const getent = findExecutable("getent", SYSTEM_ADMIN_PATH);
   if (getent === null) return null;
-  const candidate = await groupFileName(gid);
+  const candidate = groupFileName(groups, gid);
   if (candidate === null) return null;
   try {
     const out = await new Deno.Command(getent, { args: ["group", candidate], stdout: "piped", stderr: "null" })
@@ -61,9 +62,8 @@ async function groupName(gid: number): Promise<string | null> {
 }
 
 /** The first name /etc/group gives `gid` (a numeric name is no use: setpriv would read it either way). */
-async function groupFileName(gid: number): Promise<string | null> {
-  const text = await Deno.readTextFile("/etc/group").catch(() => "");
-  for (const line of text.split("\n")) {
+function groupFileName(groups: string, gid: number): string | null {
+  for (const line of groups.split("\n")) {
     const [name, , id] = line.split(":");
     if (id === String(gid) && name && /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(name)) return name;
   }
