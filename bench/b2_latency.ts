@@ -75,7 +75,8 @@ export async function latency(context: BenchContext): Promise<WorkloadOutcome> {
           name: "warm client p50",
           unit: ms,
           better: "lower",
-          target: { on: "value", op: "<=", value: 5 },
+          // On PostgreSQL two of a job's hops are commits over the network (issue #17's target).
+          target: { on: "value", op: "<=", value: context.store === "postgres" ? 8 : 5 },
         },
         warm.p50,
         spawnBase("p50"),
