@@ -26,6 +26,8 @@ export {
 } from "./task_user.ts";
 export type { CgroupSupport } from "./cgroup.ts";
 export { detectCgroup } from "./cgroup_detect.ts";
+export { createTaskCgroup } from "./_cgroup_create.ts";
+export { removeTaskCgroup } from "./_cgroup_kill.ts";
 export { type Capabilities, probeCapabilities, type ProbeOptions } from "./probe.ts";
 export {
   type CheckoutOptions,

@@ -17,6 +17,7 @@ import { DEFAULT_LEASE_MS } from "./lease.ts";
 import { startLeaderTimers } from "./leader_timers.ts";
 import { Leadership } from "./leadership.ts";
 import { bracket, cannotListen, localHost, WILDCARDS } from "./listen_address.ts";
+import { trackerMemoryWarning } from "./memory_limit.ts";
 import { startAnnouncer } from "./announcer.ts";
 import { loadSecretKey } from "./secret_key.ts";
 import { Tracker } from "./tracker.ts";
@@ -220,6 +221,8 @@ export async function startTrackerServer(options: TrackerServerOptions): Promise
       log(`renewing the tracker's certificate failed: ${(error as Error).message}; trying again in 12 hours`)
     );
   void caExpiryNotice(files.ca.certPem, Date.now()).then((notice) => notice && log(notice));
+  const memoryWarning = trackerMemoryWarning();
+  if (memoryWarning) log(memoryWarning);
   const renewalTimer = setInterval(renewalCheck, RENEWAL_CHECK_MS);
   /** This tracker's URL first, then every other one heard from lately: the join command's and announcements' list. */
   const trackerUrls = async () => {
