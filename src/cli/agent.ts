@@ -148,6 +148,8 @@ export async function agentCommand(args: string[]): Promise<number> {
       "warning: --token shows the join token to every user of this machine (ps); use --token-file FILE or FABRIC_JOIN_TOKEN",
     );
   }
+  // Listened for before the agent joins, which it announces: a SIGTERM right after must drain it.
+  const stopping = untilSignal();
   const agent = await startAgent({
     dataDir,
     join: stringFlag(parsed, "join"),
@@ -175,7 +177,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   });
   // Kept once they made an agent that joined: a flag that stops the start is not kept.
   await keepSettings(dataDir, parsed);
-  const outcome = await Promise.race([untilSignal(), agent.done.then(() => null)]);
+  const outcome = await Promise.race([stopping, agent.done.then(() => null)]);
   if (outcome) {
     log(`${outcome}: draining, then stopping (signal again to hand running tasks back at once)`);
     const stopped = agent.stop();

@@ -142,6 +142,9 @@ export async function trackerCommand(args: string[]): Promise<number> {
       `--lease must be at least 1s (the leader renews it every third of it), got ${options.leaseMs}ms`,
     );
   }
+  // Listened for before anything is announced: a SIGTERM that comes as soon as the address is
+  // printed (a supervisor, a test) must close the store, not kill the process with 143.
+  const stopping = untilSignal();
   const lock = await lockDataDir(dataDir, "tracker");
   const server = await startTrackerServer(options);
   // On a shared store, whether it leads now (places work) or follows (tracker.ts's lease, docs/postgres.md).
@@ -171,7 +174,7 @@ export async function trackerCommand(args: string[]): Promise<number> {
     console.log(`CA hash ${server.caHash}; the join token is in ${join(dataDir, "join.token")}.`);
     if (addresses.includes(",")) console.log(`Agents join with --join ${addresses} (the trackers sharing this store).`);
   }
-  const signal = await untilSignal();
+  const signal = await stopping;
   log(`${signal}: finishing requests and closing the store`);
   await server.close();
   lock.release();
