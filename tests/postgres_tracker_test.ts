@@ -135,6 +135,38 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "on PostgreSQL over its unix socket (?host=DIR in the URL): the tracker runs a job, and its connections are not TCP",
+  ignore: lacks("postgres", "bwrap"),
+  fn: async () => {
+    const server = await PostgresServer.start();
+    let cluster: Cluster | undefined;
+    try {
+      const tcp = new URL(await server.createDatabase());
+      const database = tcp.pathname.slice(1);
+      // No password: the test server trusts its socket (as peer authentication would a local role).
+      const url = `postgres://fabric@localhost:${tcp.port}/${database}?host=${encodeURIComponent(server.root)}`;
+      cluster = await Cluster.start({ agents: [{ name: "a1" }], store: url });
+      const jobId = await cluster.submit("name: socket\ntasks:\n  - {name: t, run: echo over the socket}\n");
+      const done = await cluster.waitForJob(jobId);
+      assert.equal(done.state, "succeeded", cluster.describe());
+      assert.equal((await cluster.cli(["logs", done.tasks[0].id])).stdout, "over the socket\n");
+      const sessions = await server.admin(
+        database,
+        (sql) =>
+          sql`SELECT client_addr, client_port FROM pg_stat_activity WHERE application_name LIKE 'fabric tracker%'`,
+      );
+      assert.ok(sessions.length > 0, "the tracker is connected");
+      // A unix socket's session has no client address; a TCP one, 127.0.0.1.
+      for (const session of sessions) assert.deepEqual([session.client_addr, session.client_port], [null, -1]);
+    } finally {
+      await cluster?.stop();
+      await server.stop();
+    }
+  },
+});
+
 Deno.test("a password in --store is refused before anything starts, and not shown", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fabric-store-flag-" });
   try {

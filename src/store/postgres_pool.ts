@@ -70,7 +70,8 @@ const ARRAY_TYPES: ReadonlyArray<{ element: number; array: number; write: (value
 
 /** A pool on `url`, as `postgres(url, options)`, with array serializers that need no fetch. */
 export function openPool(url: string, options: postgres.Options<Record<string, never>>): postgres.Sql {
-  const sql = postgres(url, options);
+  const socket = unixSocketDir(url);
+  const sql = socket ? postgres(socket.url, { ...options, host: socket.dir }) : postgres(url, options);
   installArraySerializers(sql);
   return sql;
 }
@@ -100,4 +101,23 @@ export function arrayLiteral(values: unknown, write: (value: unknown) => string)
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * libpq's way to name a unix socket in a URL, `postgres://USER@localhost/DB?host=/var/run/postgresql`:
+ * the query's `host` (a directory) is where the socket is, and the URL's port names it
+ * (`.s.PGSQL.PORT`). postgres.js reads no host from a query (it would send it to the server as a
+ * setting, which refuses it), so it is taken out here and given as the host. Null for any other URL.
+ */
+export function unixSocketDir(url: string): { url: string; dir: string } | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  const dir = parsed.searchParams.get("host");
+  if (dir === null || !dir.startsWith("/")) return null;
+  parsed.searchParams.delete("host");
+  return { url: parsed.toString(), dir };
 }
