@@ -71,7 +71,7 @@ function assignment(ord: number): Assignment {
     run: "true",
     shell: "bash",
     env: {},
-    permissions: { net: false, read: [], write: [], env: [], run: [] },
+    permissions: { net: false, read: [], write: [], env: [], run: [], channels: [] },
     sandbox: true,
     timeoutMs: null,
     graceMs: 5000,
