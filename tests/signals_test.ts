@@ -51,3 +51,17 @@ Deno.test("an agent stopped as soon as it says it joined drains and exits 0, eve
     await cluster.stop();
   }
 });
+
+Deno.test("an agent still waiting for its tracker stops at SIGTERM at once, exit 0, saying it never joined", async () => {
+  const cluster = await Cluster.start();
+  try {
+    // Nothing listens on port 1: the agent waits for a tracker there, as it would for one that is down.
+    const agent = cluster.startAgent({ name: "waiting", join: "127.0.0.1:1" });
+    await agent.waitForOutput(/waiting for the tracker/);
+    const status = await agent.stop("SIGTERM", 5000);
+    assert.equal(status.code, 0, agent.describe());
+    assert.match(agent.stderr, /SIGTERM: stopped before joining a tracker/);
+  } finally {
+    await cluster.stop();
+  }
+});

@@ -148,9 +148,13 @@ export async function agentCommand(args: string[]): Promise<number> {
       "warning: --token shows the join token to every user of this machine (ps); use --token-file FILE or FABRIC_JOIN_TOKEN",
     );
   }
-  // Listened for before the agent joins, which it announces: a SIGTERM right after must drain it.
+  // Listened for before the agent joins, which it announces: a SIGTERM right after must drain it. One
+  // while it still waits for a tracker (which may be down for as long as it likes) ends that wait.
   const stopping = untilSignal();
+  const starting = new AbortController();
+  stopping.then(() => starting.abort());
   const agent = await startAgent({
+    signal: starting.signal,
     dataDir,
     join: stringFlag(parsed, "join"),
     token,
@@ -174,7 +178,15 @@ export async function agentCommand(args: string[]): Promise<number> {
     log,
     verifyKeys: verifyKeys.length > 0 ? verifyKeys : undefined,
     addonsDir: stringFlag(parsed, "addons"),
+  }).catch(async (error) => {
+    if (!starting.signal.aborted) throw error;
+    log(`${await stopping}: stopped before joining a tracker`);
+    return null;
   });
+  if (agent === null) {
+    lock.release();
+    return 0;
+  }
   // Kept once they made an agent that joined: a flag that stops the start is not kept.
   await keepSettings(dataDir, parsed);
   const outcome = await Promise.race([stopping, agent.done.then(() => null)]);
