@@ -112,7 +112,8 @@ function hex(bytes: Uint8Array): string {
 export function unixSocketDir(url: string): { url: string; dir: string } | null {
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    // libpq takes an empty host with a user (`postgres://fabric@/db`, `fabric@:5433/db`); URL does not.
+    parsed = new URL(url.replace(/^([a-z]+:\/\/[^/?#@]*@)(?=[:/?])/i, "$1localhost"));
   } catch {
     return null;
   }
